@@ -1,0 +1,429 @@
+// Package activities holds every side effect of a measure's workflow. Each activity writes the
+// new domain state and its audit entry in one PostgreSQL transaction and is idempotent on the
+// change's key: a retried activity finds its audit entry and does nothing more.
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gowebpki/jcs"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+)
+
+// Activities holds what the activities share.
+type Activities struct {
+	DB *pgxpool.Pool
+}
+
+// Record persists one transition of a measure: the domain rows the change adds, the measure's
+// new stage and facts, and the audit entry, in one transaction.
+func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
+	var res Result
+	err := pgx.BeginFunc(ctx, a.DB, func(tx pgx.Tx) error {
+		var stage string
+		if err := tx.QueryRow(ctx, `SELECT stage FROM measures WHERE id = $1 FOR UPDATE`, ch.Measure).Scan(&stage); err != nil {
+			return fmt.Errorf("lock measure %s: %w", ch.Measure, err)
+		}
+		var done bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_entries WHERE key = $1)`, ch.Key).Scan(&done); err != nil {
+			return fmt.Errorf("look up change %s: %w", ch.Key, err)
+		}
+		if done {
+			// Already committed by an earlier attempt: answer as that attempt did.
+			if ch.Action.Op == authz.OpSubmit || ch.Action.Op == authz.OpDeclareEmergency {
+				s, err := loadSealed(ctx, tx, ch.Measure, ch.Version)
+				res.Sealed = s
+				return err
+			}
+			return nil
+		}
+		if stage != string(ch.From) {
+			return fmt.Errorf("measure %s is in stage %s, change %s expected %s", ch.Measure, stage, ch.Key, ch.From)
+		}
+		details, err := a.apply(ctx, tx, ch, &res)
+		if err != nil {
+			return err
+		}
+		version, digest := ch.Version, ch.Digest
+		if res.Sealed != nil {
+			digest = res.Sealed.Digest
+		}
+		if ch.NewVersion != 0 {
+			version, digest = ch.NewVersion, ""
+		}
+		facts, _ := json.Marshal(ch.Facts)
+		var approval []byte
+		if ch.Approval != nil {
+			approval, _ = json.Marshal(ch.Approval)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE measures SET stage = $2, version = $3, digest = $4, facts = $5,
+			approval = COALESCE($6, approval), updated_at = now() WHERE id = $1`,
+			ch.Measure, ch.To, version, digest, facts, approval); err != nil {
+			return fmt.Errorf("update measure %s: %w", ch.Measure, err)
+		}
+		rec := &audit.Record{
+			Actor:  auditActor(ch.Action.Actor),
+			Action: ch.Kind, Case: ch.Case, Measure: ch.Measure, Version: ch.Version,
+			From: string(ch.From), To: string(ch.To), Reason: ch.Action.Reason, Details: details,
+		}
+		return audit.Append(ctx, tx, ch.Key, rec)
+	})
+	var oos *outOfScope
+	if errors.As(err, &oos) {
+		return res, a.refuse(ctx, ch, &authz.Denied{Rule: "scope", Reason: oos.Error()})
+	}
+	if err != nil {
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) {
+			return res, app
+		}
+		return res, fmt.Errorf("record %s of measure %s: %w", ch.Kind, ch.Measure, err)
+	}
+	return res, nil
+}
+
+// refuse audits an attempt refused while it was being recorded and returns the non-retryable
+// error that carries the refusal to the API.
+func (a *Activities) refuse(ctx context.Context, ch Change, d *authz.Denied) error {
+	err := pgx.BeginFunc(ctx, a.DB, func(tx pgx.Tx) error {
+		return audit.Append(ctx, tx, ch.Key+"/refused", &audit.Record{
+			Actor: auditActor(ch.Action.Actor), Action: "refused." + ch.Kind, Case: ch.Case, Measure: ch.Measure,
+			Version: ch.Version, From: string(ch.From), To: string(ch.From), Reason: d.Error(),
+			Details: map[string]any{"rule": d.Rule},
+		})
+	})
+	if err != nil && !errors.Is(err, audit.ErrDuplicate) {
+		return fmt.Errorf("audit refusal of %s: %w", ch.Kind, err)
+	}
+	return temporal.NewNonRetryableApplicationError(d.Error(), ErrTypeRefused, nil, *d)
+}
+
+func auditActor(a authz.Actor) audit.Actor {
+	roles := make([]string, len(a.Roles))
+	for i, r := range a.Roles {
+		roles[i] = string(r)
+	}
+	return audit.Actor{ID: a.ID, Roles: roles, Org: a.Org}
+}
+
+// apply writes the rows particular to the change and returns the audit details.
+func (a *Activities) apply(ctx context.Context, tx pgx.Tx, ch Change, res *Result) (map[string]any, error) {
+	act := ch.Action
+	d := map[string]any{}
+	if ch.Digest != "" {
+		d["digest"] = ch.Digest
+	}
+	exec := func(sql string, args ...any) error {
+		if _, err := tx.Exec(ctx, sql, args...); err != nil {
+			return fmt.Errorf("%s: %w", ch.Kind, err)
+		}
+		return nil
+	}
+	var err error
+	switch ch.Kind {
+	case string(authz.OpSubmit), string(authz.OpDeclareEmergency):
+		res.Sealed, err = seal(ctx, tx, ch, act.Actor.ID)
+		if err != nil {
+			return nil, err
+		}
+		d["digest"] = res.Sealed.Digest
+		d["targets"] = res.Sealed.Targets
+		d["foreign"] = res.Sealed.Foreign
+		d["executors"] = res.Sealed.Executors
+		d["kind"] = res.Sealed.Kind
+		if ch.Kind == string(authz.OpDeclareEmergency) {
+			d["emergency"] = true
+		}
+	case string(authz.OpLegalReview), string(authz.OpCommandReview):
+		kind := strings.TrimSuffix(ch.Kind, "_review")
+		d["decision"] = act.Decision
+		err = exec(`INSERT INTO reviews (measure_id, version, kind, reviewer_id, decision, reason) VALUES ($1,$2,$3,$4,$5,$6)`,
+			ch.Measure, ch.Version, kind, act.Actor.ID, act.Decision, act.Reason)
+	case string(authz.OpRecordGate):
+		d["gate"], d["reference"] = act.Gate, act.Reference
+		err = exec(`INSERT INTO gates (measure_id, version, kind, reference, recorded_by) VALUES ($1,$2,$3,$4,$5)`,
+			ch.Measure, ch.Version, act.Gate, act.Reference, act.Actor.ID)
+	case string(authz.OpDeclareConflict):
+		d["conflicted"] = act.Conflicted
+		err = exec(`INSERT INTO conflict_declarations (measure_id, version, member_id, conflicted, reason) VALUES ($1,$2,$3,$4,$5)
+			ON CONFLICT (measure_id, version, member_id) DO UPDATE SET conflicted = EXCLUDED.conflicted, reason = EXCLUDED.reason, at = now()`,
+			ch.Measure, ch.Version, act.Actor.ID, act.Conflicted, act.Reason)
+	case string(authz.OpVote):
+		d["vote"], d["conditions"] = act.Decision, act.Conditions
+		conds, _ := json.Marshal(orEmpty(act.Conditions))
+		err = exec(`INSERT INTO votes (measure_id, version, digest, member_id, vote, reason, conditions) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+			ch.Measure, ch.Version, ch.Digest, act.Actor.ID, act.Decision, act.Reason, conds)
+	case "decide":
+		t := ch.Tally
+		d["tally"] = t
+		var ws, we any
+		conds := []byte("[]")
+		if ch.Approval != nil {
+			d["approval"] = ch.Approval
+			ws, we = ch.Approval.WindowStart, ch.Approval.WindowEnd
+			conds, _ = json.Marshal(orEmpty(ch.Approval.Conditions))
+		}
+		tally, _ := json.Marshal(t)
+		err = exec(`INSERT INTO decisions (measure_id, version, digest, outcome, conditions, window_start, window_end, tally)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, ch.Measure, ch.Version, ch.Digest, t.Outcome, conds, ws, we, tally)
+	case string(authz.OpRequestInfo), string(authz.OpRespondInfo):
+		if act.Body != "" {
+			d["body"] = act.Body
+		}
+	case string(authz.OpIssueOrder):
+		o := act.Order
+		d["order"] = o
+		err = exec(`INSERT INTO orders (measure_id, addressee, content, deadline, issued_by, proof) VALUES ($1,$2,$3,$4,$5,$6)`,
+			ch.Measure, o.Addressee, o.Content, o.Deadline, act.Actor.ID, o.Proof)
+	case string(authz.OpOrderOutcome):
+		d["outcome"] = act.Decision
+		err = exec(`UPDATE orders SET outcome = $2 WHERE measure_id = $1`, ch.Measure, act.Decision)
+	case string(authz.OpLogSteps):
+		err = logSteps(ctx, tx, ch, d)
+	case string(authz.OpNotifyCommission), string(authz.OpReport):
+		kind := "post_execution"
+		if ch.Kind == string(authz.OpNotifyCommission) {
+			kind = "commission_notification"
+		}
+		d["body_sha256"] = sha(act.Body)
+		err = exec(`INSERT INTO reports (measure_id, kind, author_id, body) VALUES ($1,$2,$3,$4)`, ch.Measure, kind, act.Actor.ID, act.Body)
+	case string(authz.OpPostHocDecision):
+		d["decision"] = act.Decision
+		if act.Body != "" {
+			d["remediation"] = act.Body
+		}
+		err = exec(`INSERT INTO reviews (measure_id, version, kind, reviewer_id, decision, reason) VALUES ($1,$2,'post_hoc',$3,$4,$5)`,
+			ch.Measure, ch.Version, act.Actor.ID, act.Decision, strings.TrimSpace(act.Reason+"\n"+act.Body))
+	case string(authz.OpVerifyReport):
+		d["report_author"] = ch.Facts.ReportAuthor
+		err = exec(`UPDATE reports SET verified_by = $2 WHERE measure_id = $1 AND kind = 'post_execution'`, ch.Measure, act.Actor.ID)
+	case string(authz.OpNotify):
+		d["notifications"] = act.Notices
+		for _, n := range act.Notices {
+			if err = exec(`INSERT INTO notifications (measure_id, seq, addressee, status, reason, recorded_by)
+				SELECT $1, COALESCE(max(seq), 0) + 1, $2, $3, $4, $5 FROM notifications WHERE measure_id = $1`,
+				ch.Measure, n.Addressee, n.Status, n.Reason, act.Actor.ID); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ch.NewVersion != 0 {
+		d["new_version"] = ch.NewVersion
+		if err := copyDraft(ctx, tx, ch.Measure, ch.Version, ch.NewVersion); err != nil {
+			return nil, err
+		}
+	}
+	if len(d) == 0 {
+		return nil, nil
+	}
+	return d, nil
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func sha(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// copyDraft opens version to as a copy of version from, so the officer edits from where the
+// returned request stood.
+func copyDraft(ctx context.Context, tx pgx.Tx, measureID string, from, to int) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO targets (measure_id, version, seq, kind, value, port, location, country, role, ownership, hosting_provider, registrar)
+		SELECT measure_id, $3, seq, kind, value, port, location, country, role, ownership, hosting_provider, registrar
+		FROM targets WHERE measure_id = $1 AND version = $2`, measureID, from, to); err != nil {
+		return fmt.Errorf("copy targets to version %d: %w", to, err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO evidence (id, measure_id, version, sha256, filename, kind, provenance, legal_basis, acquirer, tool, acquired_at, tlp, added_by, added_at)
+		SELECT gen_random_uuid()::text, measure_id, $3, sha256, filename, kind, provenance, legal_basis, acquirer, tool, acquired_at, tlp, added_by, added_at
+		FROM evidence WHERE measure_id = $1 AND version = $2`, measureID, from, to); err != nil {
+		return fmt.Errorf("copy evidence to version %d: %w", to, err)
+	}
+	return nil
+}
+
+// invalid is a refusal of the measure's content that retrying cannot fix.
+func invalid(fe *measure.FieldError) error {
+	return temporal.NewNonRetryableApplicationError(fe.Error(), ErrTypeInvalid, nil, *fe)
+}
+
+// seal fixes the current version: its digest binds the plan, every target, every evidence
+// hash and the reviews so far.
+func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed, error) {
+	var planRaw []byte
+	if err := tx.QueryRow(ctx, `SELECT plan FROM measures WHERE id = $1`, ch.Measure).Scan(&planRaw); err != nil {
+		return nil, fmt.Errorf("read plan of %s: %w", ch.Measure, err)
+	}
+	var plan measure.Plan
+	if err := json.Unmarshal(planRaw, &plan); err != nil {
+		return nil, fmt.Errorf("decode plan of %s: %w", ch.Measure, err)
+	}
+	if err := plan.Validate(); err != nil {
+		fe := err.(*measure.FieldError)
+		return nil, invalid(&measure.FieldError{Field: "plan." + fe.Field, Message: fe.Message})
+	}
+	th := sha256.New()
+	rows, err := tx.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
+		FROM targets WHERE measure_id = $1 AND version = $2 ORDER BY seq`, ch.Measure, ch.Version)
+	if err != nil {
+		return nil, fmt.Errorf("read targets of %s: %w", ch.Measure, err)
+	}
+	n, foreign := 0, false
+	for rows.Next() {
+		var t measure.Target
+		if err := rows.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		line, _ := json.Marshal(t)
+		th.Write(line)
+		th.Write([]byte{'\n'})
+		n++
+		foreign = foreign || t.Foreign()
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read targets of %s: %w", ch.Measure, err)
+	}
+	if n == 0 {
+		return nil, invalid(&measure.FieldError{Field: "targets", Message: "must not be empty"})
+	}
+	var evidence []string
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(array_agg(sha256 ORDER BY sha256), '{}') FROM evidence WHERE measure_id = $1 AND version = $2`,
+		ch.Measure, ch.Version).Scan(&evidence); err != nil {
+		return nil, fmt.Errorf("read evidence of %s: %w", ch.Measure, err)
+	}
+	var reviews []map[string]any
+	rrows, err := tx.Query(ctx, `SELECT version, kind, reviewer_id, decision, reason FROM reviews WHERE measure_id = $1 ORDER BY at, kind`, ch.Measure)
+	if err != nil {
+		return nil, fmt.Errorf("read reviews of %s: %w", ch.Measure, err)
+	}
+	for rrows.Next() {
+		var v int
+		var k, r, dec, reason string
+		if err := rrows.Scan(&v, &k, &r, &dec, &reason); err != nil {
+			rrows.Close()
+			return nil, err
+		}
+		reviews = append(reviews, map[string]any{"version": v, "kind": k, "reviewer": r, "decision": dec, "reason": reason})
+	}
+	rrows.Close()
+	body := map[string]any{
+		"measure": ch.Measure, "version": ch.Version, "plan": plan,
+		"targets": n, "targets_sha256": hex.EncodeToString(th.Sum(nil)),
+		"evidence_sha256": evidence, "reviews": reviews, "foreign": foreign,
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	// The digest is over RFC 8785 canonical JSON, so an auditor can recompute it from the body.
+	if raw, err = jcs.Transform(raw); err != nil {
+		return nil, fmt.Errorf("canonicalise version body: %w", err)
+	}
+	sum := sha256.Sum256(raw)
+	s := &measure.Sealed{
+		Version: ch.Version, Digest: "sha256:" + hex.EncodeToString(sum[:]), Kind: plan.Kind, LegalBasis: plan.LegalBasis,
+		SelfExecutionFallback: plan.SelfExecutionFallback, RequestedWindow: time.Duration(plan.RequestedWindow), Urgent: plan.Urgent,
+		Executors: plan.Executors, Foreign: foreign, Targets: n,
+	}
+	sealed, _ := json.Marshal(s)
+	if _, err := tx.Exec(ctx, `INSERT INTO measure_versions (measure_id, version, digest, body, sealed_by) VALUES ($1,$2,$3,$4,$5)`,
+		ch.Measure, ch.Version, s.Digest, map[string]json.RawMessage{"sealed": sealed, "content": raw}, by); err != nil {
+		return nil, fmt.Errorf("seal version %d of %s: %w", ch.Version, ch.Measure, err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO custody_events (id, evidence_id, event, actor_id)
+		SELECT gen_random_uuid()::text, id, 'sealed', $3 FROM evidence WHERE measure_id = $1 AND version = $2`, ch.Measure, ch.Version, by); err != nil {
+		return nil, fmt.Errorf("record evidence sealing: %w", err)
+	}
+	return s, nil
+}
+
+func loadSealed(ctx context.Context, tx pgx.Tx, measureID string, version int) (*measure.Sealed, error) {
+	var raw []byte
+	if err := tx.QueryRow(ctx, `SELECT body->'sealed' FROM measure_versions WHERE measure_id = $1 AND version = $2`, measureID, version).Scan(&raw); err != nil {
+		return nil, fmt.Errorf("read sealed version %d of %s: %w", version, measureID, err)
+	}
+	var s measure.Sealed
+	return &s, json.Unmarshal(raw, &s)
+}
+
+// logSteps stores a batch of execution steps after checking every step's target against the
+// targets of the approved (or, in an emergency, declared) version. A batch with any step out
+// of scope is refused whole, and the refusal is audited in its own transaction.
+func logSteps(ctx context.Context, tx pgx.Tx, ch Change, d map[string]any) error {
+	act := ch.Action
+	var targets []string
+	for _, s := range act.Steps {
+		if !slices.Contains(targets, s.Target) {
+			targets = append(targets, s.Target)
+		}
+	}
+	var known []string
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(array_agg(DISTINCT value), '{}') FROM targets WHERE measure_id = $1 AND version = $2 AND value = ANY($3)`,
+		ch.Measure, ch.Version, targets).Scan(&known); err != nil {
+		return fmt.Errorf("check step scope: %w", err)
+	}
+	var outside []string
+	for _, t := range targets {
+		if !slices.Contains(known, t) {
+			outside = append(outside, t)
+		}
+	}
+	if len(outside) > 0 {
+		return &outOfScope{targets: outside}
+	}
+	var seq int
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(max(seq), 0) FROM execution_steps WHERE measure_id = $1`, ch.Measure).Scan(&seq); err != nil {
+		return fmt.Errorf("number steps: %w", err)
+	}
+	rows := make([][]any, len(act.Steps))
+	h := sha256.New()
+	for i, s := range act.Steps {
+		rows[i] = []any{ch.Measure, seq + i + 1, act.Actor.ID, s.Witness, s.Target, s.Technique, s.Action, s.Result, s.At}
+		line, _ := json.Marshal(s)
+		h.Write(line)
+		h.Write([]byte{'\n'})
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"execution_steps"},
+		[]string{"measure_id", "seq", "executor_id", "witness_id", "target", "technique", "action", "result", "at"},
+		pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("store %d steps: %w", len(rows), err)
+	}
+	d["steps"] = len(rows)
+	d["first_seq"] = seq + 1
+	d["steps_sha256"] = hex.EncodeToString(h.Sum(nil))
+	d["targets"] = targets
+	if len(act.Steps) <= 16 {
+		d["step_list"] = act.Steps
+	}
+	return nil
+}
+
+type outOfScope struct{ targets []string }
+
+func (e *outOfScope) Error() string {
+	return fmt.Sprintf("scope: targets outside the approved version: %s", strings.Join(e.targets, ", "))
+}

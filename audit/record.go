@@ -1,0 +1,132 @@
+// Package audit holds takedown's audit records and appends them to the log.
+//
+// A record describes one state change, refused attempt or evidence access. It is encoded as
+// RFC 8785 canonical JSON, so the same record always hashes to the same bytes, and inserted in
+// the same PostgreSQL transaction as the change it describes: a change without its record (or
+// the reverse) never commits.
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gowebpki/jcs"
+	"github.com/jackc/pgx/v5"
+)
+
+// MaxRecordSize bounds one canonical record.
+const MaxRecordSize = 64 << 10
+
+// Version of the record format.
+const Version = 1
+
+// LogName names the log in records and, later, in checkpoints.
+const LogName = "takedown.audit/v1"
+
+// Actor is who acted, as the server authenticated them.
+type Actor struct {
+	ID    string   `json:"id"`
+	Roles []string `json:"roles"`
+	Org   string   `json:"org"`
+}
+
+// Record is one audit entry (DESIGN section 5).
+type Record struct {
+	V             int            `json:"v"`
+	Log           string         `json:"log"`
+	ID            string         `json:"id"`
+	TS            time.Time      `json:"ts"`
+	Actor         Actor          `json:"actor"`
+	Action        string         `json:"action"`
+	Case          string         `json:"case,omitempty"`
+	Measure       string         `json:"measure,omitempty"`
+	Version       int            `json:"version,omitempty"`
+	From          string         `json:"from,omitempty"`
+	To            string         `json:"to,omitempty"`
+	Reason        string         `json:"reason,omitempty"`
+	Details       map[string]any `json:"details,omitempty"`
+	PolicyVersion string         `json:"policy_version"`
+}
+
+// PolicyVersion names the rules in force; it changes whenever authz's rules change.
+const PolicyVersion = "plain-2026-11"
+
+// Canonical returns the RFC 8785 encoding of r.
+func (r *Record) Canonical() ([]byte, error) {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode audit record %s: %w", r.Action, err)
+	}
+	out, err := jcs.Transform(raw)
+	if err != nil {
+		return nil, fmt.Errorf("canonicalise audit record %s: %w", r.Action, err)
+	}
+	if len(out) > MaxRecordSize {
+		return nil, fmt.Errorf("audit record %s is %d bytes, over the %d limit", r.Action, len(out), MaxRecordSize)
+	}
+	return out, nil
+}
+
+// ErrDuplicate reports that an entry with the same key is already in the log: the change it
+// describes was already committed, and the caller should roll back and treat it as done.
+var ErrDuplicate = errors.New("audit entry already recorded")
+
+// Append inserts r in tx under the idempotency key. It fills ID, TS, V, Log and PolicyVersion
+// when empty. On a key already present it returns ErrDuplicate and changes nothing.
+func Append(ctx context.Context, tx pgx.Tx, key string, r *Record) error {
+	if r.ID == "" {
+		r.ID = uuid.NewString()
+	}
+	if r.TS.IsZero() {
+		r.TS = time.Now().UTC()
+	}
+	r.V, r.Log = Version, LogName
+	if r.PolicyVersion == "" {
+		r.PolicyVersion = PolicyVersion
+	}
+	data, err := r.Canonical()
+	if err != nil {
+		return err
+	}
+	var measure *string
+	if r.Measure != "" {
+		measure = &r.Measure
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO audit_entries (id, key, measure_id, created_at, record)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`, r.ID, key, measure, r.TS, data)
+	if err != nil {
+		return fmt.Errorf("append audit entry %s: %w", r.Action, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrDuplicate
+	}
+	return nil
+}
+
+// Entries returns the records of one measure in the order they were appended.
+func Entries(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, measure string) ([]Record, error) {
+	rows, err := q.Query(ctx, `SELECT record FROM audit_entries WHERE measure_id = $1 ORDER BY created_at, id`, measure)
+	if err != nil {
+		return nil, fmt.Errorf("read audit entries of %s: %w", measure, err)
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			return nil, err
+		}
+		var r Record
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return nil, fmt.Errorf("decode audit entry: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,243 @@
+// Package authz decides who may do what to a measure request: the roles, and the separation of
+// duties rules of DESIGN section 4 over a measure's history.
+//
+// Check is a pure function. The API calls it with facts read from PostgreSQL before it sends an
+// Update; the workflow's Update validators call it again with facts from workflow state (no I/O),
+// so the same rules are enforced twice from one source.
+package authz
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Role is a grant held by a principal within its organisation.
+type Role string
+
+const (
+	Officer               Role = "officer"
+	Legal                 Role = "legal"
+	Commander             Role = "commander"
+	Executor              Role = "executor"
+	CommissionSecretariat Role = "commission_secretariat"
+	Commissioner          Role = "commissioner"
+	CommissionChair       Role = "commission_chair"
+	Auditor               Role = "auditor"
+	Admin                 Role = "admin"
+)
+
+// Roles lists every role, agency roles first.
+var Roles = []Role{Officer, Legal, Commander, Executor, CommissionSecretariat, Commissioner, CommissionChair, Auditor, Admin}
+
+// AgencyRole reports whether r is held inside an executing agency.
+func AgencyRole(r Role) bool {
+	return r == Officer || r == Legal || r == Commander || r == Executor
+}
+
+// CommissionRole reports whether r is held inside the Commission.
+func CommissionRole(r Role) bool {
+	return r == CommissionSecretariat || r == Commissioner || r == CommissionChair
+}
+
+// Designation is an executor's designation (サイバー危害防止措置執行官の指名).
+type Designation struct {
+	Scope      string    `json:"scope"` // npa | prefectural
+	ValidFrom  time.Time `json:"valid_from"`
+	ValidUntil time.Time `json:"valid_until"`
+}
+
+// Actor is an authenticated principal, as the server derived it; never taken from a request body.
+type Actor struct {
+	ID           string        `json:"id"`
+	Username     string        `json:"username"`
+	Org          string        `json:"org"`
+	Roles        []Role        `json:"roles"`
+	Designations []Designation `json:"designations,omitempty"`
+}
+
+// Has reports whether the actor holds role r.
+func (a Actor) Has(r Role) bool { return slices.Contains(a.Roles, r) }
+
+// System is the actor of transitions made by the workflow itself (timers, quorum results).
+var System = Actor{ID: "system", Username: "system", Org: "system"}
+
+// Facts is what the rules need to know of one measure's history.
+type Facts struct {
+	Requester      string   `json:"requester"`
+	LegalReviewer  string   `json:"legal_reviewer,omitempty"`
+	Commander      string   `json:"commander,omitempty"`
+	Voters         []string `json:"voters,omitempty"`  // members who voted on the current version
+	Recused        []string `json:"recused,omitempty"` // members who declared a conflict
+	NamedExecutors []string `json:"named_executors,omitempty"`
+	Executors      []string `json:"executors,omitempty"` // who logged execution steps
+	ReportAuthor   string   `json:"report_author,omitempty"`
+	Foreign        bool     `json:"foreign,omitempty"` // a target abroad or of unknown location
+	// ForeignMinistry is true once the Foreign Minister consultation is recorded.
+	ForeignMinistry bool `json:"foreign_ministry,omitempty"`
+	// Participants is everyone who acted on the measure, for the post-hoc independence rule.
+	Participants []string `json:"participants,omitempty"`
+}
+
+// Op is an action a person takes on a measure.
+type Op string
+
+const (
+	OpSubmit           Op = "submit"
+	OpLegalReview      Op = "legal_review"
+	OpCommandReview    Op = "command_review"
+	OpRecordGate       Op = "record_gate"
+	OpDeclareConflict  Op = "declare_conflict"
+	OpVote             Op = "vote"
+	OpRequestInfo      Op = "request_info"
+	OpRespondInfo      Op = "respond_info"
+	OpWithdraw         Op = "withdraw"
+	OpIssueOrder       Op = "issue_order"
+	OpOrderOutcome     Op = "order_outcome"
+	OpStartExecution   Op = "start_execution"
+	OpLogSteps         Op = "log_steps"
+	OpFinishExecution  Op = "finish_execution"
+	OpDeclareEmergency Op = "declare_emergency"
+	OpNotifyCommission Op = "notify_commission"
+	OpPostHocDecision  Op = "post_hoc_decision"
+	OpReport           Op = "report"
+	OpVerifyReport     Op = "verify_report"
+	OpNotify           Op = "notify"
+	OpClose            Op = "close"
+	// OpEditDraft covers changing a draft's plan, targets and evidence.
+	OpEditDraft Op = "edit_draft"
+)
+
+// Ops lists every operation, in lifecycle order.
+var Ops = []Op{OpEditDraft, OpSubmit, OpLegalReview, OpCommandReview, OpRecordGate, OpDeclareConflict, OpVote,
+	OpRequestInfo, OpRespondInfo, OpWithdraw, OpIssueOrder, OpOrderOutcome, OpStartExecution, OpLogSteps,
+	OpFinishExecution, OpDeclareEmergency, OpNotifyCommission, OpPostHocDecision, OpReport, OpVerifyReport,
+	OpNotify, OpClose}
+
+// Denied is a refusal, naming the rule that refused.
+type Denied struct {
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
+}
+
+func (d *Denied) Error() string { return d.Rule + ": " + d.Reason }
+
+func deny(rule, format string, args ...any) error {
+	return &Denied{Rule: rule, Reason: fmt.Sprintf(format, args...)}
+}
+
+// who lists the roles allowed to take each operation, before the SoD rules.
+var who = map[Op][]Role{
+	OpEditDraft:        {Officer},
+	OpSubmit:           {Officer},
+	OpLegalReview:      {Legal},
+	OpCommandReview:    {Commander},
+	OpRecordGate:       {Commander, Legal},
+	OpDeclareConflict:  {Commissioner, CommissionChair},
+	OpVote:             {Commissioner, CommissionChair},
+	OpRequestInfo:      {Commissioner, CommissionChair, CommissionSecretariat},
+	OpRespondInfo:      {Officer},
+	OpWithdraw:         {Officer, Commander},
+	OpIssueOrder:       {Commander, Officer},
+	OpOrderOutcome:     {Officer, Executor},
+	OpStartExecution:   {Executor},
+	OpLogSteps:         {Executor},
+	OpFinishExecution:  {Executor},
+	OpDeclareEmergency: {Commander},
+	OpNotifyCommission: {Commander, Officer, Legal},
+	OpPostHocDecision:  {Commissioner, CommissionChair},
+	OpReport:           {Officer, Executor},
+	OpVerifyReport:     {Commander, Legal},
+	OpNotify:           {Officer, Executor},
+	OpClose:            {Officer, Commander},
+}
+
+// Check decides whether actor may take op on the measure described by f at time now.
+// It returns nil or a *Denied naming the rule.
+func Check(op Op, a Actor, f Facts, now time.Time) error {
+	allowed, ok := who[op]
+	if !ok {
+		return deny("unknown-operation", "%q is not an operation", op)
+	}
+	agency, commission := false, false
+	for _, r := range a.Roles {
+		agency = agency || AgencyRole(r)
+		commission = commission || CommissionRole(r)
+	}
+	if agency && commission {
+		return deny("SoD-2", "%s holds both agency and Commission roles; neither may be used", a.Username)
+	}
+	if !slices.ContainsFunc(allowed, a.Has) {
+		if a.Has(Auditor) || a.Has(Admin) {
+			return deny("SoD-8", "auditors only read and administrators have no case powers; %s needs one of %v", op, allowed)
+		}
+		return deny("role", "%s needs one of the roles %v", op, allowed)
+	}
+	switch op {
+	case OpEditDraft, OpSubmit, OpRespondInfo:
+		if a.ID != f.Requester {
+			return deny("requester", "only the requester may %s this measure", op)
+		}
+	case OpLegalReview:
+		if a.ID == f.Requester {
+			return deny("SoD-1", "the legal reviewer must differ from the requester")
+		}
+	case OpCommandReview:
+		if a.ID == f.Requester {
+			return deny("SoD-1", "the commander must differ from the requester")
+		}
+		if a.ID == f.LegalReviewer {
+			return deny("SoD-1", "the commander must differ from the legal reviewer")
+		}
+	case OpVote:
+		if slices.Contains(f.Recused, a.ID) {
+			return deny("SoD-3", "%s declared a conflict on this request and is recused", a.Username)
+		}
+		if slices.Contains(f.Voters, a.ID) {
+			return deny("SoD-3", "%s has already voted on this version", a.Username)
+		}
+	case OpStartExecution, OpLogSteps, OpFinishExecution:
+		if !slices.Contains(f.NamedExecutors, a.ID) {
+			return deny("SoD-4", "%s is not an executor named in the approved version", a.Username)
+		}
+		d, ok := validDesignation(a, now)
+		if !ok {
+			return deny("SoD-4", "%s holds no valid executor designation at %s", a.Username, now.UTC().Format(time.RFC3339))
+		}
+		if f.Foreign && d.Scope != "npa" {
+			return deny("SoD-4", "a target abroad or of unknown location needs an NPA-scope executor; %s is %s", a.Username, d.Scope)
+		}
+		if f.Foreign && !f.ForeignMinistry {
+			return deny("SoD-4", "a target abroad or of unknown location needs a recorded Foreign Minister consultation")
+		}
+	case OpNotifyCommission:
+		if slices.Contains(f.Executors, a.ID) {
+			return deny("SoD-6", "the post-hoc notification must be filed by someone other than the executor")
+		}
+	case OpPostHocDecision:
+		if slices.Contains(f.Participants, a.ID) {
+			return deny("SoD-6", "post-hoc reviewers must have had no part in the measure")
+		}
+		if slices.Contains(f.Recused, a.ID) {
+			return deny("SoD-3", "%s declared a conflict on this request and is recused", a.Username)
+		}
+	case OpVerifyReport:
+		if a.ID == f.ReportAuthor {
+			return deny("SoD-7", "the report must be verified by someone other than its author")
+		}
+	}
+	return nil
+}
+
+func validDesignation(a Actor, now time.Time) (Designation, bool) {
+	var best Designation
+	found := false
+	for _, d := range a.Designations {
+		if !now.Before(d.ValidFrom) && now.Before(d.ValidUntil) {
+			if !found || d.Scope == "npa" {
+				best, found = d, true
+			}
+		}
+	}
+	return best, found
+}

@@ -1,0 +1,122 @@
+// Command takedownd is takedown's server.
+//
+//	takedownd dev      everything in one process: an embedded Temporal server (state under
+//	                   -data-dir), PostgreSQL (DATABASE_URL, else 127.0.0.1:5432, else a private
+//	                   cluster), migrations, demo users, worker, UI and API on -http
+//	takedownd serve    UI and API against an external Temporal cluster and PostgreSQL
+//	takedownd worker   workflow and activity worker against the same
+//	takedownd migrate  apply the schema's migrations and exit
+//
+// Run `takedownd <command> -h` for the flags; each has an environment fallback.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/takedown/takedown/internal/daemon"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "takedownd:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: takedownd <command> [flags]
+
+commands:
+  dev       run everything in one process on the embedded default
+  serve     run the UI and API against external Temporal and PostgreSQL
+  worker    run the workflow worker against external Temporal and PostgreSQL
+  migrate   apply database migrations and exit
+`
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return errors.New("no command")
+		}
+		return nil
+	}
+	cmd := args[0]
+	fs := flag.NewFlagSet("takedownd "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg daemon.Config
+	cfg.Flags(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var mode daemon.Mode
+	switch cmd {
+	case "dev":
+		mode = daemon.Dev
+	case "serve":
+		mode = daemon.Serve
+	case "worker":
+		mode = daemon.Worker
+	case "migrate":
+		if cfg.DatabaseURL == "" {
+			return errors.New("migrate needs -database-url or DATABASE_URL")
+		}
+		if err := daemon.Migrate(ctx, cfg.DatabaseURL); err != nil {
+			return err
+		}
+		log.Info("migrations applied")
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+
+	d, err := daemon.Start(ctx, cfg, mode, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if len(d.Credentials) > 0 {
+		printCredentials(stdout, d.Credentials)
+	}
+	if d.URL != "" {
+		log.Info("takedownd ready", "mode", cmd, "url", d.URL, "openapi", d.URL+"/api/v1/openapi.json")
+	} else {
+		log.Info("takedownd ready", "mode", cmd)
+	}
+	<-ctx.Done()
+	log.Info("stopping")
+	return nil
+}
+
+func printCredentials(w io.Writer, creds []daemon.Credential) {
+	fmt.Fprintln(w, "Demo users (passwords are shown only now; they are stored hashed):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "USERNAME\tPASSWORD\tROLE\tORGANISATION\tUSER ID")
+	for _, c := range creds {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Username, c.Password, c.Role, c.Org, c.ID)
+	}
+	tw.Flush()
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

@@ -1,0 +1,169 @@
+// Package api serves takedown's JSON API under /api/v1: every action a user takes, with
+// per-user authentication (API tokens), refusals that name the field or the rule, and an
+// OpenAPI document at /api/v1/openapi.json.
+//
+// The API reads PostgreSQL; it changes a measure only through its workflow's Update, except
+// for draft content (plan, targets, evidence), which it writes itself while the measure is a
+// draft. Every refused attempt is audited.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/workflows"
+)
+
+// Server is the JSON API.
+type Server struct {
+	DB       *pgxpool.Pool
+	Temporal client.Client
+	Workflow workflows.Config // durations given to new measures
+	// MaxEvidence bounds one evidence upload, in bytes.
+	MaxEvidence int64
+	Log         *slog.Logger
+}
+
+// maxJSON bounds a JSON request body (a target list of a few hundred thousand lines fits).
+const maxJSON = 64 << 20
+
+// Register adds the API's routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
+	mux.HandleFunc("POST /api/v1/tokens", s.createToken)
+	mux.HandleFunc("GET /api/v1/me", s.auth(s.me))
+	mux.HandleFunc("POST /api/v1/cases", s.auth(s.createCase))
+	mux.HandleFunc("GET /api/v1/cases", s.auth(s.listCases))
+	mux.HandleFunc("GET /api/v1/cases/{case}", s.auth(s.getCase))
+	mux.HandleFunc("POST /api/v1/cases/{case}/measures", s.auth(s.createMeasure))
+	mux.HandleFunc("GET /api/v1/measures/{measure}", s.auth(s.getMeasure))
+	mux.HandleFunc("PUT /api/v1/measures/{measure}/plan", s.auth(s.putPlan))
+	mux.HandleFunc("POST /api/v1/measures/{measure}/targets", s.auth(s.addTargets))
+	mux.HandleFunc("GET /api/v1/measures/{measure}/targets", s.auth(s.listTargets))
+	mux.HandleFunc("POST /api/v1/measures/{measure}/evidence", s.auth(s.addEvidence))
+	mux.HandleFunc("GET /api/v1/measures/{measure}/evidence", s.auth(s.listEvidence))
+	mux.HandleFunc("GET /api/v1/evidence/{sha256}", s.auth(s.getEvidence))
+	mux.HandleFunc("GET /api/v1/measures/{measure}/history", s.auth(s.history))
+	mux.HandleFunc("POST /api/v1/measures/{measure}/actions/{op}", s.auth(s.act))
+}
+
+// Error is the body of every refusal.
+type Error struct {
+	Status  int    `json:"status"`
+	Code    string `json:"code"`            // invalid | unauthenticated | forbidden | not_found | wrong_stage | too_large | internal
+	Field   string `json:"field,omitempty"` // JSON path of the offending input
+	Rule    string `json:"rule,omitempty"`  // the authorization rule that refused
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	var fe *measure.FieldError
+	var d *authz.Denied
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &e):
+	case errors.As(err, &fe):
+		e = &Error{Status: 400, Code: "invalid", Field: fe.Field, Message: fe.Error()}
+	case errors.As(err, &d):
+		e = &Error{Status: 403, Code: "forbidden", Rule: d.Rule, Message: d.Error()}
+	case errors.As(err, &mbe):
+		e = &Error{Status: 413, Code: "too_large", Message: fmt.Sprintf("request body is over the %d-byte limit", mbe.Limit)}
+	case errors.Is(err, pgx.ErrNoRows):
+		e = &Error{Status: 404, Code: "not_found", Message: "not found"}
+	default:
+		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = &Error{Status: 500, Code: "internal", Message: "internal error; the server log has the details"}
+	}
+	writeJSON(w, e.Status, map[string]*Error{"error": e})
+}
+
+// decode reads a JSON body strictly: unknown fields and trailing data are refused.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return &measure.FieldError{Field: ute.Field, Message: fmt.Sprintf("must be a JSON %s", ute.Type)}
+		}
+		msg := err.Error()
+		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+			return &measure.FieldError{Field: strings.Trim(f, `"`), Message: "unknown field"}
+		}
+		if errors.Is(err, io.EOF) {
+			return &measure.FieldError{Field: "", Message: "request body is empty"}
+		}
+		return &measure.FieldError{Field: "", Message: "malformed JSON: " + msg}
+	}
+	if dec.More() {
+		return &measure.FieldError{Field: "", Message: "trailing data after the JSON value"}
+	}
+	return nil
+}
+
+// newID returns a random identifier: IDs are not sequential, so they leak no volumes.
+func newID(prefix string) string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// refused audits an attempt the API refused before it reached the workflow.
+func (s *Server) refused(ctx context.Context, a authz.Actor, measureID, caseID, action, stage string, err error) {
+	var rule string
+	var d *authz.Denied
+	var e *Error
+	switch {
+	case errors.As(err, &d):
+		rule = d.Rule
+	case errors.As(err, &e):
+		rule = e.Rule
+	}
+	rec := &audit.Record{
+		Actor:  audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org},
+		Action: "refused." + action, Case: caseID, Measure: measureID, From: stage, To: stage,
+		Reason: err.Error(), Details: map[string]any{"rule": rule},
+	}
+	txErr := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error { return audit.Append(ctx, tx, "refused/"+newID(""), rec) })
+	if txErr != nil {
+		s.Log.Error("audit refusal", "action", action, "measure", measureID, "err", txErr)
+	}
+}
+
+func rolesOf(a authz.Actor) []string {
+	out := make([]string, len(a.Roles))
+	for i, r := range a.Roles {
+		out[i] = string(r)
+	}
+	return out
+}

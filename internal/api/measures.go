@@ -1,0 +1,446 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/workflows"
+)
+
+// Measure is a measure request as the API shows it.
+type Measure struct {
+	ID        string            `json:"id"`
+	Case      string            `json:"case"`
+	Stage     measure.Stage     `json:"stage"`
+	Version   int               `json:"version"`
+	Digest    string            `json:"digest,omitempty"`
+	Requester string            `json:"requester"`
+	Plan      measure.Plan      `json:"plan"`
+	Facts     authz.Facts       `json:"facts"`
+	Approval  *measure.Approval `json:"approval,omitempty"`
+	Targets   int               `json:"targets"`
+	Evidence  int               `json:"evidence"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+func (s *Server) loadMeasure(ctx context.Context, q pgx.Tx, id string, lock bool) (Measure, error) {
+	var m Measure
+	var plan, facts, approval []byte
+	sql := `SELECT id, case_id, stage, version, digest, requester_id, plan, facts, approval, created_at, updated_at,
+		(SELECT count(*) FROM targets t WHERE t.measure_id = m.id AND t.version = m.version),
+		(SELECT count(*) FROM evidence e WHERE e.measure_id = m.id AND e.version = m.version)
+		FROM measures m WHERE id = $1`
+	var row pgx.Row
+	if lock {
+		row = q.QueryRow(ctx, `SELECT 1 FROM measures WHERE id = $1 FOR UPDATE`, id)
+		var one int
+		if err := row.Scan(&one); err != nil {
+			return m, err
+		}
+		row = q.QueryRow(ctx, sql, id)
+	} else {
+		row = s.DB.QueryRow(ctx, sql, id)
+	}
+	err := row.Scan(&m.ID, &m.Case, &m.Stage, &m.Version, &m.Digest, &m.Requester, &plan, &facts, &approval,
+		&m.CreatedAt, &m.UpdatedAt, &m.Targets, &m.Evidence)
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(plan, &m.Plan); err != nil {
+		return m, fmt.Errorf("decode plan of %s: %w", id, err)
+	}
+	if err := json.Unmarshal(facts, &m.Facts); err != nil {
+		return m, fmt.Errorf("decode facts of %s: %w", id, err)
+	}
+	if approval != nil {
+		m.Approval = new(measure.Approval)
+		if err := json.Unmarshal(approval, m.Approval); err != nil {
+			return m, fmt.Errorf("decode approval of %s: %w", id, err)
+		}
+	}
+	return m, nil
+}
+
+func (s *Server) getMeasure(w http.ResponseWriter, r *http.Request) {
+	m, err := s.loadMeasure(r.Context(), nil, r.PathValue("measure"), false)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+// createMeasure opens a draft measure request in a case and starts its workflow.
+func (s *Server) createMeasure(w http.ResponseWriter, r *http.Request) {
+	a := actorOf(r)
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	var in struct {
+		Plan measure.Plan `json:"plan"`
+	}
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, err := s.loadCase(r, r.PathValue("case"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := authz.Check(authz.OpEditDraft, a, authz.Facts{Requester: a.ID}, time.Now()); err != nil {
+		s.refused(ctx, a, "", c.ID, "measure.create", "", err)
+		s.fail(w, r, err)
+		return
+	}
+	id := newID("m-")
+	plan, _ := json.Marshal(in.Plan)
+	facts, _ := json.Marshal(authz.Facts{Requester: a.ID})
+	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO measures (id, case_id, stage, version, requester_id, plan, facts)
+			VALUES ($1, $2, $3, 1, $4, $5, $6)`, id, c.ID, measure.Draft, a.ID, plan, facts); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, workflows.ID(id)+"/0", &audit.Record{
+			Actor: audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org}, Action: "measure.created",
+			Case: c.ID, Measure: id, Version: 1, To: string(measure.Draft),
+		})
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.startWorkflow(ctx, id, c.ID, a.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.loadMeasure(ctx, nil, id, false)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, m)
+}
+
+// startWorkflow starts a measure's workflow, or finds the one already running. A closed one
+// is never started again.
+func (s *Server) startWorkflow(ctx context.Context, id, caseID, requester string) error {
+	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.ID(id),
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, workflows.MeasureWorkflow, workflows.Input{Measure: id, Case: caseID, Requester: requester, Config: s.Workflow})
+	if err != nil {
+		return fmt.Errorf("start workflow of measure %s: %w", id, err)
+	}
+	return nil
+}
+
+// editDraft runs fn in a transaction holding the measure's row, after checking that the measure
+// is a draft and the actor its requester. Refusals are audited.
+func (s *Server) editDraft(r *http.Request, action string, fn func(tx pgx.Tx, m Measure) (map[string]any, error)) (Measure, error) {
+	a := actorOf(r)
+	ctx := r.Context()
+	var m Measure
+	var refusal error
+	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		var err error
+		m, err = s.loadMeasure(ctx, tx, r.PathValue("measure"), true)
+		if err != nil {
+			return err
+		}
+		if err := authz.Check(authz.OpEditDraft, a, m.Facts, time.Now()); err != nil {
+			refusal = err
+			return nil
+		}
+		if m.Stage != measure.Draft {
+			refusal = &Error{Status: 409, Code: "wrong_stage", Message: fmt.Sprintf("%s is only possible in stage DRAFT; the measure is %s", action, m.Stage)}
+			return nil
+		}
+		details, err := fn(tx, m)
+		if err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, action+"/"+newID(""), &audit.Record{
+			Actor: audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org}, Action: action,
+			Case: m.Case, Measure: m.ID, Version: m.Version, Details: details,
+		})
+	})
+	if err == nil && refusal != nil {
+		s.refused(ctx, a, m.ID, m.Case, action, string(m.Stage), refusal)
+		return m, refusal
+	}
+	return m, err
+}
+
+func (s *Server) putPlan(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	var plan measure.Plan
+	if err := decode(r, &plan); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	raw, _ := json.Marshal(plan)
+	sum := sha256.Sum256(raw)
+	_, err := s.editDraft(r, "plan.updated", func(tx pgx.Tx, m Measure) (map[string]any, error) {
+		_, err := tx.Exec(r.Context(), `UPDATE measures SET plan = $2, updated_at = now() WHERE id = $1`, m.ID, raw)
+		return map[string]any{"plan_sha256": hex.EncodeToString(sum[:])}, err
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.getMeasure(w, r)
+}
+
+func (s *Server) addTargets(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxJSON)
+	var in struct {
+		Targets []measure.Target `json:"targets"`
+	}
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := measure.ValidateTargets(in.Targets); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	_, err := s.editDraft(r, "targets.added", func(tx pgx.Tx, m Measure) (map[string]any, error) {
+		ctx := r.Context()
+		var seq int
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(max(seq), 0) FROM targets WHERE measure_id = $1 AND version = $2`, m.ID, m.Version).Scan(&seq); err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		rows := make([][]any, len(in.Targets))
+		for i, t := range in.Targets {
+			var port any
+			if t.Port != 0 {
+				port = t.Port
+			}
+			rows[i] = []any{m.ID, m.Version, seq + i + 1, t.Kind, t.Value, port, t.Location, t.Country, t.Role, t.Ownership, t.HostingProvider, t.Registrar}
+			line, _ := json.Marshal(t)
+			h.Write(line)
+			h.Write([]byte{'\n'})
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"targets"},
+			[]string{"measure_id", "version", "seq", "kind", "value", "port", "location", "country", "role", "ownership", "hosting_provider", "registrar"},
+			pgx.CopyFromRows(rows))
+		return map[string]any{"count": len(rows), "first_seq": seq + 1, "sha256": hex.EncodeToString(h.Sum(nil))}, err
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.getMeasure(w, r)
+}
+
+func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("measure")
+	version, _ := strconv.Atoi(r.URL.Query().Get("version"))
+	rows, err := s.DB.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
+		FROM targets WHERE measure_id = $1 AND version = COALESCE(NULLIF($2, 0), (SELECT version FROM measures WHERE id = $1)) ORDER BY seq`, id, version)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (measure.Target, error) {
+		var t measure.Target
+		err := row.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar)
+		return t, err
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"targets": orEmptyTargets(ts)})
+}
+
+func orEmptyTargets(ts []measure.Target) []measure.Target {
+	if ts == nil {
+		return []measure.Target{}
+	}
+	return ts
+}
+
+// Evidence is one item of evidence attached to a version.
+type Evidence struct {
+	ID         string     `json:"id"`
+	SHA256     string     `json:"sha256"`
+	Size       int64      `json:"size"`
+	Filename   string     `json:"filename"`
+	Kind       string     `json:"kind"`
+	Provenance string     `json:"provenance"`
+	LegalBasis string     `json:"legal_basis,omitempty"`
+	Acquirer   string     `json:"acquirer,omitempty"`
+	Tool       string     `json:"tool,omitempty"`
+	AcquiredAt *time.Time `json:"acquired_at,omitempty"`
+	TLP        string     `json:"tlp"`
+	AddedBy    string     `json:"added_by"`
+}
+
+var (
+	provenances = []string{"own_investigation", "partner_report", "victim_report", "communications_information", "osint"}
+	tlps        = []string{"clear", "green", "amber", "amber+strict", "red"}
+)
+
+// addEvidence stores an uploaded file, content-addressed, with its metadata from the query.
+func (s *Server) addEvidence(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	e := Evidence{ID: newID("e-"), Filename: q.Get("filename"), Kind: q.Get("kind"), Provenance: q.Get("provenance"),
+		LegalBasis: q.Get("legal_basis"), Acquirer: q.Get("acquirer"), Tool: q.Get("tool"), TLP: q.Get("tlp")}
+	if e.TLP == "" {
+		e.TLP = "amber"
+	}
+	switch {
+	case e.Filename == "":
+		s.fail(w, r, &measure.FieldError{Field: "filename", Message: "is required"})
+		return
+	case e.Kind == "":
+		s.fail(w, r, &measure.FieldError{Field: "kind", Message: "is required (for example pcap, malware_sample, log, report)"})
+		return
+	case !slices.Contains(provenances, e.Provenance):
+		s.fail(w, r, &measure.FieldError{Field: "provenance", Message: fmt.Sprintf("must be one of %v", provenances)})
+		return
+	case e.Provenance == "communications_information" && e.LegalBasis == "":
+		s.fail(w, r, &measure.FieldError{Field: "legal_basis", Message: "must name the approval under which communications information was acquired"})
+		return
+	case !slices.Contains(tlps, e.TLP):
+		s.fail(w, r, &measure.FieldError{Field: "tlp", Message: fmt.Sprintf("must be one of %v", tlps)})
+		return
+	}
+	if v := q.Get("acquired_at"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			s.fail(w, r, &measure.FieldError{Field: "acquired_at", Message: "must be an RFC 3339 time"})
+			return
+		}
+		e.AcquiredAt = &t
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxEvidence))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(body) == 0 {
+		s.fail(w, r, &measure.FieldError{Field: "body", Message: "the evidence file is empty"})
+		return
+	}
+	sum := sha256.Sum256(body)
+	e.SHA256, e.Size, e.AddedBy = hex.EncodeToString(sum[:]), int64(len(body)), actorOf(r).ID
+	_, err = s.editDraft(r, "evidence.added", func(tx pgx.Tx, m Measure) (map[string]any, error) {
+		ctx := r.Context()
+		if _, err := tx.Exec(ctx, `INSERT INTO evidence_blobs (sha256, size, content) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+			e.SHA256, e.Size, body); err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO evidence (id, measure_id, version, sha256, filename, kind, provenance, legal_basis, acquirer, tool, acquired_at, tlp, added_by)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`, e.ID, m.ID, m.Version, e.SHA256, e.Filename, e.Kind, e.Provenance,
+			e.LegalBasis, e.Acquirer, e.Tool, e.AcquiredAt, e.TLP, e.AddedBy); err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO custody_events (id, evidence_id, event, actor_id) VALUES ($1, $2, 'collected', $3)`,
+			newID("ce-"), e.ID, e.AddedBy); err != nil {
+			return nil, err
+		}
+		return map[string]any{"evidence": e.ID, "sha256": e.SHA256, "size": e.Size, "provenance": e.Provenance, "tlp": e.TLP}, nil
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, e)
+}
+
+func (s *Server) listEvidence(w http.ResponseWriter, r *http.Request) {
+	rows, err := s.DB.Query(r.Context(), `SELECT e.id, e.sha256, b.size, e.filename, e.kind, e.provenance, e.legal_basis, e.acquirer, e.tool, e.acquired_at, e.tlp, e.added_by
+		FROM evidence e JOIN evidence_blobs b USING (sha256) JOIN measures m ON m.id = e.measure_id AND m.version = e.version
+		WHERE e.measure_id = $1 ORDER BY e.added_at`, r.PathValue("measure"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Evidence, error) {
+		var e Evidence
+		err := row.Scan(&e.ID, &e.SHA256, &e.Size, &e.Filename, &e.Kind, &e.Provenance, &e.LegalBasis, &e.Acquirer, &e.Tool, &e.AcquiredAt, &e.TLP, &e.AddedBy)
+		return e, err
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if out == nil {
+		out = []Evidence{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"evidence": out})
+}
+
+// getEvidence returns an evidence file; every access is a custody event and an audit entry.
+func (s *Server) getEvidence(w http.ResponseWriter, r *http.Request) {
+	a := actorOf(r)
+	ctx := r.Context()
+	sha := r.PathValue("sha256")
+	if a.Has(authz.Admin) && len(a.Roles) == 1 {
+		err := &authz.Denied{Rule: "SoD-8", Reason: "administrators have no case powers"}
+		s.refused(ctx, a, "", "", "evidence.access", "", err)
+		s.fail(w, r, err)
+		return
+	}
+	var content []byte
+	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		var evID, measureID string
+		if err := tx.QueryRow(ctx, `SELECT e.id, e.measure_id, b.content FROM evidence e JOIN evidence_blobs b USING (sha256)
+			WHERE e.sha256 = $1 ORDER BY e.added_at LIMIT 1`, sha).Scan(&evID, &measureID, &content); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO custody_events (id, evidence_id, event, actor_id) VALUES ($1, $2, 'accessed', $3)`,
+			newID("ce-"), evID, a.ID); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, "evidence.accessed/"+newID(""), &audit.Record{
+			Actor: audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org}, Action: "evidence.accessed", Measure: measureID,
+			Details: map[string]any{"evidence": evID, "sha256": sha},
+		})
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		s.fail(w, r, &Error{Status: 404, Code: "not_found", Message: "no evidence with sha256 " + sha})
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(content)
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	recs, err := audit.Entries(r.Context(), s.DB, r.PathValue("measure"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if recs == nil {
+		recs = []audit.Record{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": recs})
+}

@@ -1,0 +1,147 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/workflows"
+)
+
+type obj = map[string]any
+
+func ref(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
+
+func str(desc string) obj { return obj{"type": "string", "description": desc} }
+
+func arr(items obj) obj { return obj{"type": "array", "items": items} }
+
+// openAPIDoc describes the API. It is built from the same tables the handlers use (operations,
+// stages), so the document cannot drift from the code on what actions exist.
+func openAPIDoc() obj {
+	errResp := func(desc string) obj {
+		return obj{"description": desc, "content": obj{"application/json": obj{"schema": obj{"type": "object", "properties": obj{"error": ref("Error")}}}}}
+	}
+	jsonBody := func(schema obj) obj {
+		return obj{"required": true, "content": obj{"application/json": obj{"schema": schema}}}
+	}
+	ok := func(desc string, schema obj) obj {
+		return obj{"description": desc, "content": obj{"application/json": obj{"schema": schema}}}
+	}
+	common := obj{"400": errResp("bad input; `field` is the JSON path"), "401": errResp("no or unknown token"),
+		"403": errResp("refused; `rule` names the rule"), "404": errResp("not found"), "409": errResp("wrong stage")}
+	with := func(op obj, codes obj) obj {
+		resp := obj{}
+		for k, v := range common {
+			resp[k] = v
+		}
+		for k, v := range codes {
+			resp[k] = v
+		}
+		op["responses"] = resp
+		return op
+	}
+	paths := obj{
+		"/api/v1/tokens": obj{"post": obj{"summary": "Exchange a username and password for an API token", "security": []any{},
+			"requestBody": jsonBody(obj{"type": "object", "required": []string{"username", "password"}, "properties": obj{"username": str(""), "password": str("")}}),
+			"responses":   obj{"201": ok("token", obj{"type": "object", "properties": obj{"token": str("send as Authorization: Bearer <token>")}}), "401": errResp("wrong username or password")}}},
+		"/api/v1/me": obj{"get": with(obj{"summary": "The authenticated principal"}, obj{"200": ok("actor", ref("Actor"))})},
+		"/api/v1/cases": obj{
+			"post": with(obj{"summary": "Open a case (officer)", "requestBody": jsonBody(ref("CaseInput"))}, obj{"201": ok("case", ref("Case"))}),
+			"get":  with(obj{"summary": "List cases"}, obj{"200": ok("cases", arr(ref("Case")))}),
+		},
+		"/api/v1/cases/{case}": obj{"get": with(obj{"summary": "One case", "parameters": []any{pathParam("case")}}, obj{"200": ok("case", ref("Case"))})},
+		"/api/v1/cases/{case}/measures": obj{"post": with(obj{"summary": "Open a draft measure request in a case (officer); starts its workflow",
+			"parameters": []any{pathParam("case")}, "requestBody": jsonBody(obj{"type": "object", "properties": obj{"plan": ref("Plan")}})}, obj{"201": ok("measure", ref("Measure"))})},
+		"/api/v1/measures/{measure}": obj{"get": with(obj{"summary": "A measure request's state", "parameters": []any{pathParam("measure")}}, obj{"200": ok("measure", ref("Measure"))})},
+		"/api/v1/measures/{measure}/plan": obj{"put": with(obj{"summary": "Replace the draft's plan (requester, DRAFT only)",
+			"parameters": []any{pathParam("measure")}, "requestBody": jsonBody(ref("Plan"))}, obj{"200": ok("measure", ref("Measure"))})},
+		"/api/v1/measures/{measure}/targets": obj{
+			"post": with(obj{"summary": "Append targets to the draft (requester, DRAFT only)", "parameters": []any{pathParam("measure")},
+				"requestBody": jsonBody(obj{"type": "object", "properties": obj{"targets": arr(ref("Target"))}})}, obj{"200": ok("measure", ref("Measure")), "413": errResp("body over 64 MiB")}),
+			"get": with(obj{"summary": "Targets of the current (or ?version=) version", "parameters": []any{pathParam("measure")}}, obj{"200": ok("targets", obj{"type": "object", "properties": obj{"targets": arr(ref("Target"))}})}),
+		},
+		"/api/v1/measures/{measure}/evidence": obj{
+			"post": with(obj{"summary": "Attach an evidence file (raw body; metadata in the query: filename, kind, provenance, legal_basis, acquirer, tool, acquired_at, tlp)",
+				"parameters": []any{pathParam("measure")}, "requestBody": obj{"required": true, "content": obj{"application/octet-stream": obj{"schema": obj{"type": "string", "format": "binary"}}}}},
+				obj{"201": ok("evidence", ref("Evidence")), "413": errResp("file over the configured limit")}),
+			"get": with(obj{"summary": "Evidence of the current version", "parameters": []any{pathParam("measure")}}, obj{"200": ok("evidence", obj{"type": "object"})}),
+		},
+		"/api/v1/evidence/{sha256}": obj{"get": with(obj{"summary": "Download evidence (audited as a custody event)", "parameters": []any{pathParam("sha256")}},
+			obj{"200": obj{"description": "the file", "content": obj{"application/octet-stream": obj{}}}})},
+		"/api/v1/measures/{measure}/history": obj{"get": with(obj{"summary": "The measure's audit entries, in order", "parameters": []any{pathParam("measure")}},
+			obj{"200": ok("entries", obj{"type": "object", "properties": obj{"entries": arr(ref("AuditRecord"))}})})},
+	}
+	var ops []string
+	var desc strings.Builder
+	desc.WriteString("One human decision or report, sent to the measure's workflow. Operations and the stages that allow them:\n\n")
+	for _, op := range authz.Ops {
+		if op == authz.OpEditDraft {
+			continue
+		}
+		ops = append(ops, string(op))
+		desc.WriteString("- `" + string(op) + "`: ")
+		for i, s := range workflows.StagesFor(op) {
+			if i > 0 {
+				desc.WriteString(", ")
+			}
+			desc.WriteString(string(s))
+		}
+		desc.WriteString("\n")
+	}
+	paths["/api/v1/measures/{measure}/actions/{op}"] = obj{"post": with(obj{"summary": "Take an action on a measure", "description": desc.String(),
+		"parameters":  []any{pathParam("measure"), obj{"name": "op", "in": "path", "required": true, "schema": obj{"type": "string", "enum": ops}}},
+		"requestBody": jsonBody(ref("Action"))}, obj{"200": ok("the measure after the action", ref("Measure"))})}
+
+	target := obj{"type": "object", "required": []string{"kind", "value"}, "additionalProperties": false, "properties": obj{
+		"kind": obj{"type": "string", "enum": []string{"ip", "cidr", "domain", "url", "asn"}}, "value": str("address, prefix, name, URL or AS number"),
+		"port": obj{"type": "integer"}, "location": obj{"type": "string", "enum": []string{"domestic", "abroad", "unknown"}},
+		"country": str("ISO 3166-1 alpha-2"), "role": obj{"type": "string", "enum": []string{"c2", "staging", "exfil", "proxy", "botnet_node"}},
+		"ownership":        obj{"type": "string", "enum": []string{"attacker_controlled", "compromised_third_party", "unknown"}},
+		"hosting_provider": str(""), "registrar": str("")}}
+	plan := obj{"type": "object", "additionalProperties": false, "properties": obj{
+		"title": str(""), "legal_basis": obj{"type": "string", "enum": []string{"police_duties_act_6_2", "sdf_act_communications_protection"}},
+		"kind":       obj{"type": "string", "enum": []string{"order_administrator", "self_execute"}},
+		"technique":  obj{"type": "string", "enum": []string{"disable_malware", "stop_process", "block_c2", "push_uninstaller", "disable_account", "other"}},
+		"operations": arr(str("")), "self_execution_fallback": obj{"type": "boolean"}, "requested_window": str("Go duration, e.g. 336h"),
+		"executors": arr(str("user IDs")), "rollback_plan": str(""), "data_handling": str(""),
+		"alternatives": arr(obj{"type": "object", "properties": obj{"means": str(""), "outcome": obj{"type": "string", "enum": []string{"tried", "impossible", "rejected"}}, "reason": str("")}}),
+		"necessity":    str(""), "proportionality": str(""), "collateral": str(""), "notification_plan": str(""),
+		"emergency_justification": str(""), "urgent": obj{"type": "boolean"}, "extra": obj{"type": "object"}}}
+	action := obj{"type": "object", "additionalProperties": false, "properties": obj{
+		"decision": str("approve|return (reviews); approve|reject|return (votes); complied|not_complied (order_outcome); accepted|impropriety (post_hoc_decision)"),
+		"reason":   str("required for returns, rejections, withdrawals, information requests, emergencies"), "conditions": arr(str("")),
+		"conflicted": obj{"type": "boolean"}, "gate": obj{"type": "string", "enum": []string{"foreign_ministry", "pm_order"}}, "reference": str(""),
+		"order": obj{"type": "object", "properties": obj{"addressee": str(""), "content": str(""), "deadline": obj{"type": "string", "format": "date-time"}, "proof_of_delivery": str("")}},
+		"steps": arr(obj{"type": "object", "properties": obj{"target": str(""), "technique": str(""), "action": str(""),
+			"result": obj{"type": "string", "enum": []string{"success", "failure", "partial"}}, "witness": str("user ID, not the executor"), "at": obj{"type": "string", "format": "date-time"}}}),
+		"body":          str("report text, answer, notification to the Commission, remediation"),
+		"notifications": arr(obj{"type": "object", "properties": obj{"addressee": str(""), "status": obj{"type": "string", "enum": []string{"sent", "deferred"}}, "reason": str("")}}),
+	}}
+	return obj{
+		"openapi": "3.1.0",
+		"info": obj{"title": "takedown API", "version": "1",
+			"description": "Case management and authorization of access-and-neutralization measures."},
+		"servers":  []any{obj{"url": "/"}},
+		"security": []any{obj{"token": []any{}}},
+		"paths":    paths,
+		"components": obj{
+			"securitySchemes": obj{"token": obj{"type": "http", "scheme": "bearer"}},
+			"schemas": obj{
+				"Error": obj{"type": "object", "properties": obj{"status": obj{"type": "integer"}, "code": str(""), "field": str(""), "rule": str(""), "message": str("")}},
+				"Actor": obj{"type": "object"}, "Target": target, "Plan": plan, "Action": action,
+				"CaseInput": obj{"type": "object", "required": []string{"title"}, "additionalProperties": false,
+					"properties": obj{"title": str(""), "summary": str(""), "attribution": obj{"type": "object"}, "harm": obj{"type": "object"}}},
+				"Case": obj{"type": "object"}, "Measure": obj{"type": "object"}, "Evidence": obj{"type": "object"}, "AuditRecord": obj{"type": "object"},
+			},
+		},
+	}
+}
+
+func pathParam(name string) obj {
+	return obj{"name": name, "in": "path", "required": true, "schema": obj{"type": "string"}}
+}
+
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, openAPIDoc())
+}

@@ -1,0 +1,120 @@
+// Package daemon wires takedownd together: configuration, PostgreSQL, the Temporal client and
+// worker, and the HTTP server, in the shapes `dev`, `serve` and `worker`.
+package daemon
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/takedown/takedown/workflows"
+)
+
+// Config is takedownd's whole configuration. Every field has a flag and an environment
+// variable; the flag wins.
+type Config struct {
+	// HTTP is the listen address of the UI, API and health check (TAKEDOWN_HTTP).
+	HTTP string
+	// DataDir holds the embedded default's state: Temporal's SQLite file and, when no
+	// PostgreSQL answers, a private cluster (TAKEDOWN_DATA_DIR). Empty keeps Temporal in memory.
+	DataDir string
+	// DatabaseURL is the PostgreSQL connection string (DATABASE_URL).
+	DatabaseURL string
+	// TemporalAddress is the frontend of an external Temporal cluster (TEMPORAL_ADDRESS);
+	// `dev` ignores it and runs its own.
+	TemporalAddress string
+	// Namespace is the Temporal namespace (TEMPORAL_NAMESPACE).
+	Namespace string
+	// TemporalTLSCert, TemporalTLSKey: client certificate for mTLS (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY).
+	TemporalTLSCert, TemporalTLSKey string
+	// TemporalTLSCA: CA bundle that signs the cluster's certificate (TEMPORAL_TLS_CA).
+	TemporalTLSCA string
+	// TemporalTLSServerName overrides the name checked in the cluster's certificate (TEMPORAL_TLS_SERVER_NAME).
+	TemporalTLSServerName string
+	// TemporalTLS enables TLS without a client certificate, as for Temporal Cloud API keys (TEMPORAL_TLS).
+	TemporalTLS bool
+	// MaxEvidence bounds one evidence upload in bytes (TAKEDOWN_MAX_EVIDENCE).
+	MaxEvidence int64
+	// Workflow holds the lifecycle's durations and quorum, given to each new measure.
+	Workflow workflows.Config
+	// LogLevel: debug, info, warn or error (TAKEDOWN_LOG_LEVEL).
+	LogLevel string
+	// TemporalLogLevel is the embedded Temporal server's log level, or "off" (TAKEDOWN_TEMPORAL_LOG_LEVEL).
+	TemporalLogLevel string
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv(name); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func envInt(name string, def int64) int64 {
+	if v, ok := os.LookupEnv(name); ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+// Flags registers the configuration's flags on fs, with environment fallbacks.
+func (c *Config) Flags(fs *flag.FlagSet) {
+	d := workflows.DefaultConfig()
+	fs.StringVar(&c.HTTP, "http", env("TAKEDOWN_HTTP", "127.0.0.1:8080"), "listen address of UI, API and /healthz (TAKEDOWN_HTTP)")
+	fs.StringVar(&c.DataDir, "data-dir", env("TAKEDOWN_DATA_DIR", "./.takedown"), "state of the embedded default (TAKEDOWN_DATA_DIR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL connection string (DATABASE_URL); dev falls back to 127.0.0.1:5432, then a private cluster")
+	fs.StringVar(&c.TemporalAddress, "temporal-address", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend for serve and worker (TEMPORAL_ADDRESS)")
+	fs.StringVar(&c.Namespace, "temporal-namespace", env("TEMPORAL_NAMESPACE", "takedown"), "Temporal namespace (TEMPORAL_NAMESPACE)")
+	fs.BoolVar(&c.TemporalTLS, "temporal-tls", env("TEMPORAL_TLS", "") == "true", "use TLS to Temporal (TEMPORAL_TLS=true)")
+	fs.StringVar(&c.TemporalTLSCert, "temporal-tls-cert", env("TEMPORAL_TLS_CERT", ""), "client certificate for mTLS to Temporal (TEMPORAL_TLS_CERT)")
+	fs.StringVar(&c.TemporalTLSKey, "temporal-tls-key", env("TEMPORAL_TLS_KEY", ""), "client key for mTLS to Temporal (TEMPORAL_TLS_KEY)")
+	fs.StringVar(&c.TemporalTLSCA, "temporal-tls-ca", env("TEMPORAL_TLS_CA", ""), "CA bundle of the Temporal cluster (TEMPORAL_TLS_CA)")
+	fs.StringVar(&c.TemporalTLSServerName, "temporal-tls-server-name", env("TEMPORAL_TLS_SERVER_NAME", ""), "server name in the cluster's certificate (TEMPORAL_TLS_SERVER_NAME)")
+	fs.Int64Var(&c.MaxEvidence, "max-evidence", envInt("TAKEDOWN_MAX_EVIDENCE", 32<<20), "largest evidence upload in bytes (TAKEDOWN_MAX_EVIDENCE)")
+	fs.StringVar(&c.LogLevel, "log-level", env("TAKEDOWN_LOG_LEVEL", "info"), "debug, info, warn or error (TAKEDOWN_LOG_LEVEL)")
+	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", env("TAKEDOWN_TEMPORAL_LOG_LEVEL", "error"), "embedded Temporal server's log level, or off (TAKEDOWN_TEMPORAL_LOG_LEVEL)")
+	w := &c.Workflow
+	fs.DurationVar(&w.DecisionTarget, "decision-target", envDuration("TAKEDOWN_DECISION_TARGET", d.DecisionTarget), "Commission decision target (TAKEDOWN_DECISION_TARGET)")
+	fs.DurationVar(&w.DecisionTargetUrgent, "decision-target-urgent", envDuration("TAKEDOWN_DECISION_TARGET_URGENT", d.DecisionTargetUrgent), "decision target for urgent requests (TAKEDOWN_DECISION_TARGET_URGENT)")
+	fs.DurationVar(&w.ApprovalWindow, "approval-window", envDuration("TAKEDOWN_APPROVAL_WINDOW", d.ApprovalWindow), "longest approval window (TAKEDOWN_APPROVAL_WINDOW)")
+	fs.DurationVar(&w.EmergencyNotification, "emergency-notification", envDuration("TAKEDOWN_EMERGENCY_NOTIFICATION", d.EmergencyNotification), "deadline to notify the Commission after an emergency measure (TAKEDOWN_EMERGENCY_NOTIFICATION)")
+	fs.DurationVar(&w.PostHocReview, "post-hoc-review", envDuration("TAKEDOWN_POST_HOC_REVIEW", d.PostHocReview), "Commission post-hoc review target (TAKEDOWN_POST_HOC_REVIEW)")
+	fs.DurationVar(&w.ReportDue, "report-due", envDuration("TAKEDOWN_REPORT_DUE", d.ReportDue), "post-execution report deadline (TAKEDOWN_REPORT_DUE)")
+	fs.DurationVar(&w.NotificationDue, "notification-due", envDuration("TAKEDOWN_NOTIFICATION_DUE", d.NotificationDue), "affected-party notification deadline (TAKEDOWN_NOTIFICATION_DUE)")
+	cs := int(envInt("TAKEDOWN_COMMISSION_SIZE", int64(d.CommissionSize)))
+	qm := int(envInt("TAKEDOWN_QUORUM_MEMBERS", int64(d.QuorumMembers)))
+	fs.IntVar(&w.CommissionSize, "commission-size", cs, "voting Commission members including the chair (TAKEDOWN_COMMISSION_SIZE)")
+	fs.IntVar(&w.QuorumMembers, "quorum-members", qm, "members besides the chair needed for quorum (TAKEDOWN_QUORUM_MEMBERS)")
+}
+
+// Validate refuses a configuration that cannot work.
+func (c *Config) Validate() error {
+	w := c.Workflow
+	for name, d := range map[string]time.Duration{"decision-target": w.DecisionTarget, "decision-target-urgent": w.DecisionTargetUrgent,
+		"approval-window": w.ApprovalWindow, "emergency-notification": w.EmergencyNotification, "post-hoc-review": w.PostHocReview,
+		"report-due": w.ReportDue, "notification-due": w.NotificationDue} {
+		if d <= 0 {
+			return fmt.Errorf("-%s must be positive", name)
+		}
+	}
+	if w.CommissionSize < 1 || w.QuorumMembers < 0 || w.QuorumMembers >= w.CommissionSize {
+		return fmt.Errorf("-quorum-members (%d) must be below -commission-size (%d)", w.QuorumMembers, w.CommissionSize)
+	}
+	if c.MaxEvidence <= 0 {
+		return fmt.Errorf("-max-evidence must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/takedown/takedown/activities"
+	"github.com/takedown/takedown/internal/api"
+	"github.com/takedown/takedown/internal/devenv"
+	"github.com/takedown/takedown/schema"
+	"github.com/takedown/takedown/workflows"
+)
+
+// Mode is which pieces a process runs.
+type Mode int
+
+const (
+	// Dev runs everything in one process: Temporal, worker, HTTP, demo users.
+	Dev Mode = iota
+	// Serve runs the UI and API against external Temporal and PostgreSQL.
+	Serve
+	// Worker runs workflow and activity workers against external Temporal and PostgreSQL.
+	Worker
+)
+
+// Daemon is a running takedownd.
+type Daemon struct {
+	URL         string         // base URL of the HTTP server, when serving
+	DB          *pgxpool.Pool  // the database pool
+	Temporal    client.Client  // the Temporal client
+	Credentials []Credential   // demo users created by this start (Dev, first start only)
+	log         *slog.Logger
+	pg          *devenv.Postgres
+	devTemporal *devenv.Temporal
+	worker      worker.Worker
+	http        *http.Server
+}
+
+// Start brings up the pieces of mode and returns once they are ready: in Dev and Serve, the
+// HTTP server answers /healthz with 200 as soon as Start returns.
+func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Daemon, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := &Daemon{log: log}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+
+	dbURL := cfg.DatabaseURL
+	if mode == Dev {
+		if d.pg, err = devenv.FindPostgres(ctx, log, cfg.DatabaseURL, cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("find PostgreSQL: %w", err)
+		}
+		dbURL = d.pg.URL
+	}
+	if dbURL == "" {
+		return nil, errors.New("no database: set -database-url or DATABASE_URL")
+	}
+	if err := Migrate(ctx, dbURL); err != nil {
+		return nil, err
+	}
+	if d.DB, err = pgxpool.New(ctx, dbURL); err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	if mode == Dev {
+		if d.Credentials, err = Seed(ctx, d.DB); err != nil {
+			return nil, err
+		}
+	}
+
+	copts := client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: sdklog.NewStructuredLogger(log.With("component", "temporal-client"))}
+	if mode == Dev {
+		dbFile := ""
+		if cfg.DataDir != "" {
+			dbFile = filepath.Join(cfg.DataDir, "temporal.db")
+		}
+		if d.devTemporal, err = devenv.StartTemporal(ctx, devenv.TemporalOptions{DBFile: dbFile, LogLevel: cfg.TemporalLogLevel}); err != nil {
+			return nil, err
+		}
+		copts.HostPort, copts.Namespace = d.devTemporal.HostPort, devenv.Namespace
+	} else if copts.ConnectionOptions.TLS, err = tlsConfig(cfg); err != nil {
+		return nil, err
+	}
+	if d.Temporal, err = client.DialContext(ctx, copts); err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", copts.HostPort, err)
+	}
+
+	if mode == Dev || mode == Worker {
+		d.worker = worker.New(d.Temporal, workflows.TaskQueue, worker.Options{})
+		d.worker.RegisterWorkflow(workflows.MeasureWorkflow)
+		d.worker.RegisterActivity(&activities.Activities{DB: d.DB})
+		if err := d.worker.Start(); err != nil {
+			return nil, fmt.Errorf("start worker: %w", err)
+		}
+	}
+
+	if mode == Dev || mode == Serve {
+		mux := http.NewServeMux()
+		(&api.Server{DB: d.DB, Temporal: d.Temporal, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence, Log: log}).Register(mux)
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			if err := d.DB.Ping(r.Context()); err != nil {
+				http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte("ok\n"))
+		})
+		l, err := net.Listen("tcp", cfg.HTTP)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
+		}
+		d.URL = "http://" + l.Addr().String()
+		d.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := d.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server", "err", err)
+			}
+		}()
+	}
+	return d, nil
+}
+
+// Close stops everything Start started, newest first.
+func (d *Daemon) Close() {
+	if d.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = d.http.Shutdown(ctx)
+		cancel()
+	}
+	if d.worker != nil {
+		d.worker.Stop()
+	}
+	if d.Temporal != nil {
+		d.Temporal.Close()
+	}
+	if d.devTemporal != nil {
+		if err := d.devTemporal.Stop(); err != nil {
+			d.log.Warn("stop temporal", "err", err)
+		}
+	}
+	if d.DB != nil {
+		d.DB.Close()
+	}
+	if d.pg != nil {
+		if err := d.pg.Stop(); err != nil {
+			d.log.Warn("stop private PostgreSQL", "err", err)
+		}
+	}
+}
+
+// Migrate applies the schema's migrations to the database at url.
+func Migrate(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	return schema.Migrate(ctx, conn)
+}
+
+func tlsConfig(cfg Config) (*tls.Config, error) {
+	if !cfg.TemporalTLS && cfg.TemporalTLSCert == "" && cfg.TemporalTLSCA == "" {
+		return nil, nil
+	}
+	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TemporalTLSServerName}
+	if cfg.TemporalTLSCert != "" {
+		pair, err := tls.LoadX509KeyPair(cfg.TemporalTLSCert, cfg.TemporalTLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("load Temporal client certificate: %w", err)
+		}
+		t.Certificates = []tls.Certificate{pair}
+	}
+	if cfg.TemporalTLSCA != "" {
+		pem, err := os.ReadFile(cfg.TemporalTLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("read Temporal CA: %w", err)
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("no certificates in %s", cfg.TemporalTLSCA)
+		}
+	}
+	return t, nil
+}

@@ -1,0 +1,185 @@
+// Package devenv starts what the embedded default needs on one machine: a Temporal server whose
+// state lives in a SQLite file, and a PostgreSQL server when none is reachable.
+//
+// Nothing here is used in production: `takedownd serve` and `takedownd worker` dial an external
+// Temporal cluster and PostgreSQL instead.
+package devenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.temporal.io/server/common/authorization"
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/metrics"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	sqliteschema "go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+)
+
+// Namespace is the Temporal namespace the embedded server creates and the product uses.
+const Namespace = "takedown"
+
+// Temporal is a running in-process Temporal server.
+type Temporal struct {
+	server   temporal.Server
+	HostPort string // frontend gRPC address, for client.Dial
+}
+
+// TemporalOptions configures StartTemporal.
+type TemporalOptions struct {
+	// DBFile holds the server's state; empty keeps it in memory (tests).
+	DBFile string
+	// LogLevel of the server's own logger: "debug", "info", "warn", "error", or "off".
+	LogLevel string
+}
+
+// StartTemporal starts a single-process Temporal server (frontend, history, matching, worker)
+// on free loopback ports. The schema is created on first use of the file, and the takedown
+// namespace is registered if missing, so a restart resumes the workflows stored in the file.
+func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error) {
+	sqlCfg := config.SQL{
+		PluginName:        sqliteplugin.PluginName,
+		ConnectAttributes: map[string]string{},
+		DatabaseName:      opts.DBFile,
+	}
+	if opts.DBFile == "" {
+		sqlCfg.ConnectAttributes["mode"] = "memory"
+		sqlCfg.ConnectAttributes["cache"] = "shared"
+		// A distinct name per server: shared-cache memory databases are process-wide. The
+		// SQLite plugin creates the schema of a memory database itself.
+		sqlCfg.DatabaseName = fmt.Sprintf("takedown-%d", time.Now().UnixNano())
+	} else {
+		sqlCfg.ConnectAttributes["mode"] = "rwc"
+		// WAL keeps the file consistent across a SIGKILL while staying fast.
+		sqlCfg.ConnectAttributes["_journal_mode"] = "wal"
+		sqlCfg.ConnectAttributes["_synchronous"] = "2"
+		if _, err := os.Stat(opts.DBFile); os.IsNotExist(err) {
+			if err := os.MkdirAll(filepath.Dir(opts.DBFile), 0o700); err != nil {
+				return nil, fmt.Errorf("create temporal state directory: %w", err)
+			}
+			if err := sqliteschema.SetupSchema(&sqlCfg); err != nil {
+				return nil, fmt.Errorf("set up temporal schema in %s: %w", opts.DBFile, err)
+			}
+		}
+	}
+
+	ports, err := freePorts(9)
+	if err != nil {
+		return nil, err
+	}
+	hostPort := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	service := func(grpc, membership int) config.Service {
+		return config.Service{RPC: config.RPC{GRPCPort: grpc, MembershipPort: membership, BindOnIP: "127.0.0.1"}}
+	}
+	cfg := &config.Config{
+		Global: config.Global{
+			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: "127.0.0.1"},
+			Metrics: &metrics.Config{Prometheus: &metrics.PrometheusConfig{
+				ListenAddress: fmt.Sprintf("127.0.0.1:%d", ports[8]), HandlerPath: "/metrics",
+			}},
+		},
+		Persistence: config.Persistence{
+			DefaultStore:     sqliteplugin.PluginName,
+			VisibilityStore:  sqliteplugin.PluginName,
+			NumHistoryShards: 1,
+			DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: &sqlCfg}},
+		},
+		ClusterMetadata: &cluster.Config{
+			FailoverVersionIncrement: 10,
+			MasterClusterName:        "active",
+			CurrentClusterName:       "active",
+			ClusterInformation: map[string]cluster.ClusterInformation{
+				"active": {Enabled: true, InitialFailoverVersion: 1, RPCAddress: hostPort},
+			},
+		},
+		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
+		Services: map[string]config.Service{
+			"frontend": service(ports[0], ports[1]),
+			"history":  service(ports[2], ports[3]),
+			"matching": service(ports[4], ports[5]),
+			"worker":   service(ports[6], ports[7]),
+		},
+		Archival: config.Archival{
+			History:    config.HistoryArchival{State: "disabled"},
+			Visibility: config.VisibilityArchival{State: "disabled"},
+		},
+		NamespaceDefaults: config.NamespaceDefaults{Archival: config.ArchivalNamespaceDefaults{
+			History:    config.HistoryArchivalNamespaceDefaults{State: "disabled"},
+			Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"},
+		}},
+		PublicClient: config.PublicClient{HostPort: hostPort},
+	}
+
+	ns, err := sqliteschema.NewNamespaceConfig("active", Namespace, false, nil)
+	if err != nil {
+		return nil, fmt.Errorf("temporal namespace config: %w", err)
+	}
+	if err := sqliteschema.CreateNamespaces(&sqlCfg, ns); err != nil {
+		return nil, fmt.Errorf("create temporal namespace: %w", err)
+	}
+
+	level := opts.LogLevel
+	if level == "" {
+		level = "warn"
+	}
+	var logger log.Logger = log.NewNoopLogger()
+	if level != "off" {
+		logger = log.NewZapLogger(log.BuildZapLogger(log.Config{Level: level}))
+	}
+	authorizer, err := authorization.GetAuthorizerFromConfig(&cfg.Global.Authorization)
+	if err != nil {
+		return nil, fmt.Errorf("temporal authorizer: %w", err)
+	}
+	claimMapper, err := authorization.GetClaimMapperFromConfig(&cfg.Global.Authorization, logger)
+	if err != nil {
+		return nil, fmt.Errorf("temporal claim mapper: %w", err)
+	}
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(cfg),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithLogger(logger),
+		temporal.WithAuthorizer(authorizer),
+		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
+		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
+			// Updates arrive as human decisions and execution-step batches: allow plenty in flight.
+			dynamicconfig.WorkflowExecutionMaxInFlightUpdates.Key(): 100,
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create temporal server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("start temporal server: %w", err)
+	}
+	return &Temporal{server: srv, HostPort: hostPort}, nil
+}
+
+// Stop shuts the server down.
+func (t *Temporal) Stop() error { return t.server.Stop() }
+
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}

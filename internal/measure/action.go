@@ -1,0 +1,80 @@
+package measure
+
+import (
+	"time"
+
+	"github.com/takedown/takedown/authz"
+)
+
+// Action is one human decision or report on a measure, as the API sends it to the workflow.
+// Which fields matter depends on Op; the rest stay empty.
+type Action struct {
+	Op    authz.Op    `json:"op"`
+	Actor authz.Actor `json:"actor"` // set by the server from the authenticated session, never by the client
+	// Decision is the choice made: approve|return for reviews; approve|reject|return for votes;
+	// complied|not_complied for an order's outcome; accepted|impropriety for a post-hoc review.
+	Decision   string   `json:"decision,omitempty"`
+	Reason     string   `json:"reason,omitempty"`
+	Conditions []string `json:"conditions,omitempty"`
+	// Conflicted is a Commission member's declaration for this request.
+	Conflicted bool `json:"conflicted,omitempty"`
+	// Gate is foreign_ministry or pm_order; Reference names the consultation or order document.
+	Gate      string         `json:"gate,omitempty"`
+	Reference string         `json:"reference,omitempty"`
+	Order     *Order         `json:"order,omitempty"`
+	Steps     []Step         `json:"steps,omitempty"`
+	Body      string         `json:"body,omitempty"` // report text, answer to an information request, remediation
+	Notices   []Notification `json:"notifications,omitempty"`
+}
+
+// Order is an order to the server's administrator to take the measure.
+type Order struct {
+	Addressee string    `json:"addressee"`
+	Content   string    `json:"content"`
+	Deadline  time.Time `json:"deadline"`
+	Proof     string    `json:"proof_of_delivery,omitempty"`
+}
+
+// Sealed is what sealing a version fixes and the workflow needs to know of it.
+type Sealed struct {
+	Version               int           `json:"version"`
+	Digest                string        `json:"digest"`
+	Kind                  Kind          `json:"kind"`
+	LegalBasis            string        `json:"legal_basis"`
+	SelfExecutionFallback bool          `json:"self_execution_fallback"`
+	RequestedWindow       time.Duration `json:"requested_window"`
+	Urgent                bool          `json:"urgent"`
+	Executors             []string      `json:"executors"`
+	Foreign               bool          `json:"foreign"`
+	Targets               int           `json:"targets"`
+}
+
+// Approval is the Commission's approval of one version.
+type Approval struct {
+	Version              int       `json:"version"`
+	Digest               string    `json:"digest"`
+	WindowStart          time.Time `json:"window_start"`
+	WindowEnd            time.Time `json:"window_end"`
+	Conditions           []string  `json:"conditions"`
+	SelfExecutionAllowed bool      `json:"self_execution_allowed"`
+}
+
+// Vote is a Commission member's vote on one digest.
+type Vote struct {
+	Member     string   `json:"member"`
+	Chair      bool     `json:"chair,omitempty"`
+	Vote       string   `json:"vote"` // approve | reject | return
+	Reason     string   `json:"reason,omitempty"`
+	Conditions []string `json:"conditions,omitempty"`
+}
+
+// Tally is how a Commission decision was reached.
+type Tally struct {
+	Outcome  string `json:"outcome"` // approved | rejected | returned
+	Approve  int    `json:"approve"`
+	Reject   int    `json:"reject"`
+	Return   int    `json:"return"`
+	Eligible int    `json:"eligible"`
+	Casting  bool   `json:"chair_casting_vote,omitempty"`
+	Votes    []Vote `json:"votes"` // every vote, dissent included
+}
