@@ -40,10 +40,10 @@ const (
 
 // Daemon is a running takedownd.
 type Daemon struct {
-	URL         string         // base URL of the HTTP server, when serving
-	DB          *pgxpool.Pool  // the database pool
-	Temporal    client.Client  // the Temporal client
-	Credentials []Credential   // demo users created by this start (Dev, first start only)
+	URL         string        // base URL of the HTTP server, when serving
+	DB          *pgxpool.Pool // the database pool
+	Temporal    client.Client // the Temporal client
+	Credentials []Credential  // demo users created by this start (Dev, first start only)
 	log         *slog.Logger
 	pg          *devenv.Postgres
 	devTemporal *devenv.Temporal
