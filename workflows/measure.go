@@ -666,7 +666,9 @@ func (w *measureWorkflow) change(kind string, a measure.Action, to measure.Stage
 // record persists a change; the transition counter moves only once it is committed.
 func (w *measureWorkflow) record(ctx workflow.Context, ch activities.Change) (activities.Result, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
+		// Short: a transaction takes milliseconds, and after a crash the workflow waits this long
+		// before it retries an activity that was in flight.
+		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
 			NonRetryableErrorTypes: []string{activities.ErrTypeRefused, activities.ErrTypeInvalid},

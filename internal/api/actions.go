@@ -52,6 +52,11 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if key := r.Header.Get("Idempotency-Key"); key != "" && s.done(r, m.ID, a.ID+"/"+key) {
+		// A retry of an action already taken: answer as the first time, check nothing again.
+		s.getMeasure(w, r)
+		return
+	}
 	// The API's own checks, from PostgreSQL; the workflow's validator checks again.
 	if !slices.Contains(workflows.StagesFor(op), m.Stage) {
 		err := &Error{Status: 409, Code: "wrong_stage", Message: fmt.Sprintf("%s is not possible in stage %s (allowed in %v)", op, m.Stage, workflows.StagesFor(op))}
@@ -112,15 +117,28 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	s.getMeasure(w, r)
 }
 
+// done reports whether the Update with this ID was already accepted and has completed.
+func (s *Server) done(r *http.Request, measureID, updateID string) bool {
+	h := s.Temporal.GetWorkflowUpdateHandle(client.GetWorkflowUpdateHandleOptions{WorkflowID: workflows.ID(measureID), UpdateID: updateID})
+	var out workflows.Outcome
+	return h.Get(r.Context(), &out) == nil
+}
+
 // update sends the action and waits for it to complete. A draft whose workflow never started
 // (the server died between the insert and the start) gets it started here.
 func (s *Server) update(r *http.Request, m Measure, a measure.Action) (workflows.Outcome, error) {
 	var out workflows.Outcome
 	send := func() error {
-		h, err := s.Temporal.UpdateWorkflow(r.Context(), client.UpdateWorkflowOptions{
+		opts := client.UpdateWorkflowOptions{
 			WorkflowID: workflows.ID(m.ID), UpdateName: workflows.UpdateAct, Args: []any{a},
 			WaitForStage: client.WorkflowUpdateStageCompleted,
-		})
+		}
+		// A client that retries after a lost answer sends the same Idempotency-Key: Temporal
+		// then returns the first outcome instead of applying the action twice.
+		if k := r.Header.Get("Idempotency-Key"); k != "" {
+			opts.UpdateID = a.Actor.ID + "/" + k
+		}
+		h, err := s.Temporal.UpdateWorkflow(r.Context(), opts)
 		if err != nil {
 			return err
 		}

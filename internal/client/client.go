@@ -50,9 +50,14 @@ func Login(ctx context.Context, baseURL, username, password string) (*Client, er
 	return c, nil
 }
 
-// Do sends a JSON request (in may be nil, an io.Reader for a raw body, or a value to encode)
-// and decodes the JSON answer into out (which may be nil).
+// Do sends a JSON request (see DoWith).
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	return c.DoWith(ctx, method, path, nil, in, out)
+}
+
+// DoWith sends a JSON request with extra headers (in may be nil, an io.Reader for a raw body, or a value to encode)
+// and decodes the JSON answer into out (which may be nil).
+func (c *Client) DoWith(ctx context.Context, method, path string, header http.Header, in, out any) error {
 	var body io.Reader
 	contentType := ""
 	switch v := in.(type) {
@@ -75,6 +80,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	hc := c.HTTP
 	if hc == nil {
@@ -170,6 +178,18 @@ func (c *Client) Act(ctx context.Context, measureID, op string, body any) (Measu
 	}
 	var m Measure
 	err := c.Do(ctx, "POST", "/api/v1/measures/"+url.PathEscape(measureID)+"/actions/"+url.PathEscape(op), body, &m)
+	return m, err
+}
+
+// ActOnce is Act with an idempotency key: sending the same key again (after a lost answer)
+// returns the first outcome instead of taking the action twice.
+func (c *Client) ActOnce(ctx context.Context, measureID, op, key string, body any) (Measure, error) {
+	if body == nil {
+		body = map[string]any{}
+	}
+	var m Measure
+	err := c.DoWith(ctx, "POST", "/api/v1/measures/"+url.PathEscape(measureID)+"/actions/"+url.PathEscape(op),
+		http.Header{"Idempotency-Key": {key}}, body, &m)
 	return m, err
 }
 

@@ -11,6 +11,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.temporal.io/server/common/authorization"
@@ -71,7 +73,7 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 		}
 	}
 
-	ports, err := freePorts(9)
+	ports, err := temporalPorts(opts.DBFile)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +166,47 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 
 // Stop shuts the server down.
 func (t *Temporal) Stop() error { return t.server.Stop() }
+
+// temporalPorts returns the server's nine ports. A file-backed server keeps them across
+// restarts: its membership table still lists the previous process's addresses, and a new
+// process on other ports would wait for those entries to expire (about a minute) before
+// serving.
+func temporalPorts(dbFile string) ([]int, error) {
+	if dbFile == "" {
+		return freePorts(9)
+	}
+	f := dbFile + ".ports"
+	if b, err := os.ReadFile(f); err == nil {
+		var ports []int
+		for _, field := range strings.Fields(string(b)) {
+			p, err := strconv.Atoi(field)
+			if err != nil {
+				break
+			}
+			ports = append(ports, p)
+		}
+		if len(ports) == 9 && portsFree(ports) {
+			return ports, nil
+		}
+	}
+	ports, err := freePorts(9)
+	if err != nil {
+		return nil, err
+	}
+	text := strings.Trim(fmt.Sprint(ports), "[]")
+	return ports, os.WriteFile(f, []byte(text+"\n"), 0o600)
+}
+
+func portsFree(ports []int) bool {
+	for _, p := range ports {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			return false
+		}
+		l.Close()
+	}
+	return true
+}
 
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
