@@ -1,0 +1,69 @@
+package daemon_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/devenv"
+	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/workflows"
+)
+
+// TestServeAndWorkerSplit runs the production shape: an external Temporal server, and
+// `serve` and `worker` as separate pieces against it and one database.
+func TestServeAndWorkerSplit(t *testing.T) {
+	ctx := context.Background()
+	tmp, err := devenv.StartTemporal(ctx, devenv.TemporalOptions{LogLevel: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tmp.Stop()
+	db := testenv.Database(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := daemon.Config{HTTP: "127.0.0.1:0", DatabaseURL: db, TemporalAddress: tmp.HostPort, Namespace: devenv.Namespace,
+		MaxEvidence: 1 << 20, Workflow: workflows.DefaultConfig()}
+	w, err := daemon.Start(ctx, cfg, daemon.Worker, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s, err := daemon.Start(ctx, cfg, daemon.Serve, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if w.URL != "" || s.URL == "" {
+		t.Fatalf("worker serves %q, serve serves %q", w.URL, s.URL)
+	}
+	// serve and worker seed nothing: accounts come from the operators.
+	creds, err := daemon.Seed(ctx, s.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := map[string]string{}
+	for _, c := range creds {
+		pw[c.Username] = c.Password
+	}
+	off, err := client.Login(ctx, s.URL, "officer", pw["officer"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	caseID, err := off.CreateCase(ctx, "split", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := off.CreateMeasure(ctx, caseID, plan("self_execute", "u-executor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := off.AddTargets(ctx, m.ID, domestic); err != nil {
+		t.Fatal(err)
+	}
+	if m, err = off.Act(ctx, m.ID, "submit", nil); err != nil || m.Stage != "LEGAL_REVIEW" {
+		t.Fatalf("submit through serve, executed by worker: %v, stage %s", err, m.Stage)
+	}
+}

@@ -1,0 +1,217 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/takedown/takedown/activities"
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+)
+
+func TestTally(t *testing.T) {
+	v := func(member, vote string) measure.Vote {
+		return measure.Vote{Member: member, Vote: vote, Chair: member == "chair"}
+	}
+	tests := []struct {
+		name    string
+		votes   []measure.Vote
+		recused []string
+		want    string // "" for no decision yet
+		casting bool
+	}{
+		{"no chair, no quorum", []measure.Vote{v("m1", "approve"), v("m2", "approve"), v("m3", "approve")}, nil, "", false},
+		{"chair and one member is below quorum", []measure.Vote{v("chair", "approve"), v("m1", "approve")}, nil, "", false},
+		{"three approvals of five decide", []measure.Vote{v("chair", "approve"), v("m1", "approve"), v("m2", "approve")}, nil, "approved", false},
+		{"quorum but no majority yet", []measure.Vote{v("chair", "approve"), v("m1", "approve"), v("m2", "reject")}, nil, "", false},
+		{"three rejections decide", []measure.Vote{v("chair", "approve"), v("m1", "reject"), v("m2", "reject"), v("m3", "reject")}, nil, "rejected", false},
+		{"recusal lowers the majority", []measure.Vote{v("chair", "approve"), v("m1", "approve"), v("m2", "reject")}, []string{"m3", "m4"}, "approved", false},
+		{"tie among all eligible goes to the chair", []measure.Vote{v("chair", "reject"), v("m1", "approve"), v("m2", "reject"), v("m3", "approve")}, []string{"m4"}, "rejected", true},
+		{"split vote: the chair breaks the tie", []measure.Vote{v("chair", "approve"), v("m1", "reject"), v("m2", "return"), v("m3", "approve"), v("m4", "reject")}, nil, "approved", true},
+		{"chair outside a tie: back to the requester", []measure.Vote{v("chair", "return"), v("m1", "reject"), v("m2", "approve"), v("m3", "approve"), v("m4", "reject")}, nil, "returned", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &measureWorkflow{in: Input{Config: DefaultConfig()}}
+			w.s.Votes, w.s.Facts.Recused = tt.votes, tt.recused
+			got, ok := w.tally()
+			if !ok {
+				got.Outcome = ""
+			}
+			if got.Outcome != tt.want || got.Casting != tt.casting {
+				t.Fatalf("outcome %q casting %v, want %q casting %v (tally %+v)", got.Outcome, got.Casting, tt.want, tt.casting, got)
+			}
+		})
+	}
+}
+
+// harness runs MeasureWorkflow with the Record activity mocked and collects the changes.
+type harness struct {
+	testsuite.WorkflowTestSuite
+	env     *testsuite.TestWorkflowEnvironment
+	changes []activities.Change
+	at      []time.Time
+	t       *testing.T
+	cfg     Config
+}
+
+var (
+	officer   = authz.Actor{ID: "u-officer", Username: "officer", Org: "npa", Roles: []authz.Role{authz.Officer}}
+	legal     = authz.Actor{ID: "u-legal", Username: "legal", Org: "npa", Roles: []authz.Role{authz.Legal}}
+	commander = authz.Actor{ID: "u-commander", Username: "commander", Org: "npa", Roles: []authz.Role{authz.Commander}}
+	chair     = authz.Actor{ID: "u-chair", Username: "chair", Org: "commission", Roles: []authz.Role{authz.CommissionChair}}
+	member1   = authz.Actor{ID: "u-m1", Username: "m1", Org: "commission", Roles: []authz.Role{authz.Commissioner}}
+	member2   = authz.Actor{ID: "u-m2", Username: "m2", Org: "commission", Roles: []authz.Role{authz.Commissioner}}
+)
+
+func newHarness(t *testing.T, cfg Config) *harness {
+	h := &harness{t: t}
+	h.env = h.NewTestWorkflowEnvironment()
+	var a *activities.Activities
+	h.env.RegisterActivity(a.Record)
+	h.env.OnActivity(a.Record, mock.Anything, mock.Anything).Return(func(_ context.Context, ch activities.Change) (activities.Result, error) {
+		h.changes = append(h.changes, ch)
+		h.at = append(h.at, h.env.Now())
+		if ch.Kind == "submit" || ch.Kind == "declare_emergency" {
+			return activities.Result{Sealed: &measure.Sealed{Version: ch.Version, Digest: "sha256:v" + string(rune('0'+ch.Version)),
+				Kind: measure.SelfExecute, LegalBasis: "police_duties_act_6_2", Executors: []string{"u-executor"}, Targets: 1}}, nil
+		}
+		return activities.Result{}, nil
+	})
+	h.cfg = cfg
+	return h
+}
+
+func (h *harness) run() {
+	h.env.ExecuteWorkflow(MeasureWorkflow, Input{Measure: "m-1", Case: "c-1", Requester: officer.ID, Config: h.cfg})
+	if !h.env.IsWorkflowCompleted() {
+		h.t.Fatal("workflow did not complete")
+	}
+}
+
+// act schedules an action at delay; want is "" for acceptance or a text the refusal contains.
+func (h *harness) act(delay time.Duration, a measure.Action, want string) {
+	h.env.RegisterDelayedCallback(func() {
+		h.env.UpdateWorkflow(UpdateAct, "", &testsuite.TestUpdateCallback{
+			OnAccept: func() {
+				if want != "" {
+					h.t.Errorf("%s by %s accepted, want refusal %q", a.Op, a.Actor.Username, want)
+				}
+			},
+			OnReject: func(err error) {
+				if want == "" || !strings.Contains(err.Error(), want) {
+					h.t.Errorf("%s by %s refused: %v (want %q)", a.Op, a.Actor.Username, err, want)
+				}
+			},
+			OnComplete: func(any, error) {},
+		}, a)
+	}, delay)
+}
+
+func (h *harness) kinds() []string {
+	var k []string
+	for _, c := range h.changes {
+		k = append(k, c.Kind)
+	}
+	return k
+}
+
+func approve(h *harness) {
+	h.act(time.Minute, measure.Action{Op: authz.OpSubmit, Actor: officer}, "")
+	h.act(2*time.Minute, measure.Action{Op: authz.OpLegalReview, Actor: legal, Decision: "approve"}, "")
+	h.act(3*time.Minute, measure.Action{Op: authz.OpCommandReview, Actor: commander, Decision: "approve"}, "")
+	h.act(4*time.Minute, measure.Action{Op: authz.OpVote, Actor: chair, Decision: "approve"}, "")
+	h.act(5*time.Minute, measure.Action{Op: authz.OpVote, Actor: member1, Decision: "approve"}, "")
+	h.act(6*time.Minute, measure.Action{Op: authz.OpVote, Actor: member2, Decision: "approve"}, "")
+}
+
+// TestApprovalWindowExpires: a 14-day window passes in milliseconds of test time.
+func TestApprovalWindowExpires(t *testing.T) {
+	h := newHarness(t, DefaultConfig())
+	approve(h)
+	h.run()
+	var s State
+	if err := h.env.GetWorkflowResult(&s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Stage != measure.Expired {
+		t.Fatalf("stage %s, want EXPIRED", s.Stage)
+	}
+	last := len(h.changes) - 1
+	if h.changes[last].Kind != "deadline.expired" {
+		t.Fatalf("changes %v", h.kinds())
+	}
+	decided := h.at[slices.Index(h.kinds(), "decide")]
+	if got := h.at[last].Sub(decided); got != 14*24*time.Hour {
+		t.Fatalf("expired %v after the decision, want 336h", got)
+	}
+}
+
+// TestDecisionOverdue: the Commission's 72-hour target is logged once, then the vote still counts.
+func TestDecisionOverdue(t *testing.T) {
+	h := newHarness(t, DefaultConfig())
+	h.act(time.Minute, measure.Action{Op: authz.OpSubmit, Actor: officer}, "")
+	h.act(2*time.Minute, measure.Action{Op: authz.OpLegalReview, Actor: legal, Decision: "approve"}, "")
+	h.act(3*time.Minute, measure.Action{Op: authz.OpCommandReview, Actor: commander, Decision: "approve"}, "")
+	h.act(100*time.Hour, measure.Action{Op: authz.OpWithdraw, Actor: officer, Reason: "the server went offline"}, "")
+	h.run()
+	want := []string{"submit", "legal_review", "command_review", "gates_satisfied", "deadline.decision_overdue", "withdraw"}
+	if !slices.Equal(h.kinds(), want) {
+		t.Fatalf("changes %v, want %v", h.kinds(), want)
+	}
+	if got := h.at[4].Sub(h.at[3]); got != 72*time.Hour {
+		t.Fatalf("overdue logged %v after review began, want 72h", got)
+	}
+}
+
+// TestValidatorRefuses: refusals never reach the activity.
+func TestValidatorRefuses(t *testing.T) {
+	h := newHarness(t, DefaultConfig())
+	both := authz.Actor{ID: officer.ID, Username: "officer", Org: "npa", Roles: []authz.Role{authz.Officer, authz.Legal}}
+	h.act(time.Minute, measure.Action{Op: authz.OpLegalReview, Actor: legal, Decision: "approve"}, "not possible in stage DRAFT")
+	h.act(2*time.Minute, measure.Action{Op: authz.OpSubmit, Actor: legal}, "role")
+	h.act(3*time.Minute, measure.Action{Op: authz.OpSubmit, Actor: officer}, "")
+	h.act(4*time.Minute, measure.Action{Op: authz.OpLegalReview, Actor: both, Decision: "approve"}, "SoD-1")
+	h.act(5*time.Minute, measure.Action{Op: authz.OpLegalReview, Actor: legal, Decision: "return"}, "reason")
+	h.act(6*time.Minute, measure.Action{Op: authz.OpLegalReview, Actor: legal, Decision: "return", Reason: "add the pcap"}, "")
+	h.act(7*time.Minute, measure.Action{Op: authz.OpWithdraw, Actor: officer, Reason: "superseded"}, "")
+	h.run()
+	var s State
+	if err := h.env.GetWorkflowResult(&s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Stage != measure.Withdrawn || s.Version != 2 {
+		t.Fatalf("stage %s version %d, want WITHDRAWN at version 2", s.Stage, s.Version)
+	}
+	if want := []string{"submit", "legal_review", "withdraw"}; !slices.Equal(h.kinds(), want) {
+		t.Fatalf("changes %v, want %v", h.kinds(), want)
+	}
+	if h.changes[1].NewVersion != 2 {
+		t.Fatalf("a return must open version 2: %+v", h.changes[1])
+	}
+}
+
+// TestFailureTypes: the API maps refusals by these types.
+func TestFailureTypes(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		kind string
+	}{
+		{&WrongStage{Op: authz.OpVote, Stage: measure.Draft}, activities.ErrTypeWrongStage},
+		{&authz.Denied{Rule: "SoD-1"}, activities.ErrTypeDenied},
+		{&measure.FieldError{Field: "reason"}, activities.ErrTypeInvalid},
+	} {
+		var app *temporal.ApplicationError
+		if !errors.As(failure(tt.err), &app) || app.Type() != tt.kind {
+			t.Errorf("%T maps to %v, want type %s", tt.err, failure(tt.err), tt.kind)
+		}
+	}
+}
