@@ -27,7 +27,7 @@ type devServer struct {
 	url string
 }
 
-func startDev(t *testing.T, bin, dataDir, dbURL, addr string) (*devServer, map[string]string) {
+func startDev(t testing.TB, bin, dataDir, dbURL, addr string) (*devServer, map[string]string) {
 	t.Helper()
 	cmd := exec.Command(bin, "dev", "-data-dir", dataDir, "-database-url", dbURL, "-http", addr, "-log-level", "warn", "-temporal-log-level", "off")
 	stdout, err := cmd.StdoutPipe()
@@ -68,7 +68,7 @@ func startDev(t *testing.T, bin, dataDir, dbURL, addr string) (*devServer, map[s
 	return s, passwords
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
