@@ -92,6 +92,7 @@ type State struct {
 	Approval  *measure.Approval `json:"approval,omitempty"`
 	Order     *measure.Order    `json:"order,omitempty"`
 	Notices   int               `json:"notices,omitempty"`
+	Steps     int               `json:"steps,omitempty"` // execution steps logged
 	Since     time.Time         `json:"since"` // when the current stage was entered
 	Declared  time.Time         `json:"declared,omitzero"`
 	Notified  time.Time         `json:"notified,omitzero"`
@@ -321,6 +322,10 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 				}
 			}
 		}
+	case authz.OpFinishExecution:
+		if s.Steps == 0 {
+			return &WrongStage{Op: a.Op, Stage: s.Stage, Why: "log at least one execution step first"}
+		}
 	case authz.OpNotify:
 		if len(a.Notices) == 0 {
 			return &measure.FieldError{Field: "notifications", Message: "must not be empty"}
@@ -437,6 +442,8 @@ func (w *measureWorkflow) act(ctx workflow.Context, a measure.Action) (Outcome, 
 		s.Notified = now
 	case authz.OpNotify:
 		s.Notices += len(a.Notices)
+	case authz.OpLogSteps:
+		s.Steps += len(a.Steps)
 	}
 	if to == measure.Executed {
 		s.Executed = now
@@ -631,8 +638,11 @@ func (w *measureWorkflow) approval(t measure.Tally, now time.Time) *measure.Appr
 		}
 	}
 	slices.Sort(conds)
+	// Executors log step times to the second; a window that opened mid-second must not refuse
+	// a step logged in that same second.
+	start := now.Truncate(time.Second)
 	return &measure.Approval{
-		Version: s.Version, Digest: s.Digest, WindowStart: now, WindowEnd: now.Add(window), Conditions: conds,
+		Version: s.Version, Digest: s.Digest, WindowStart: start, WindowEnd: start.Add(window), Conditions: conds,
 		SelfExecutionAllowed: s.Sealed.Kind == measure.SelfExecute || s.Sealed.SelfExecutionFallback,
 	}
 }

@@ -203,7 +203,9 @@ func TestNormalPathWithReturn(t *testing.T) {
 	_, err = u["executor-pref"].Act(ctx, id, "start_execution", nil)
 	refusedWith(t, err, 403, "SoD-4")
 	mustAct(t, u["executor"], id, "start_execution", nil, "EXECUTING")
-	now := time.Now()
+	_, err = u["executor"].Act(ctx, id, "finish_execution", nil)
+	refusedWith(t, err, 409, "") // nothing logged yet
+	now := time.Now().Truncate(time.Second) // executors' tools often log whole seconds
 	_, err = u["executor"].Act(ctx, id, "log_steps", steps(e, now, "192.0.2.99"))
 	refusedWith(t, err, 403, "scope")
 	_, err = u["executor"].Act(ctx, id, "log_steps", steps(e, now.Add(-time.Hour), "203.0.113.10"))
@@ -264,7 +266,7 @@ func TestNormalPathWithReturn(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"refused.submit role", "refused.vote role", "refused.vote SoD-3", "refused.start_execution SoD-4",
-		"refused.log_steps scope", "refused.log_steps window", "refused.log_steps SoD-5", "refused.legal_review ", "refused.close ", "refused.withdraw "} {
+		"refused.log_steps scope", "refused.log_steps window", "refused.log_steps SoD-5", "refused.legal_review ", "refused.close ", "refused.withdraw ", "refused.finish_execution "} {
 		if !slices.Contains(refusals, want) {
 			t.Errorf("refusal %q is not in the audit log; refusals: %v", want, refusals)
 		}
