@@ -93,7 +93,7 @@ type State struct {
 	Order     *measure.Order    `json:"order,omitempty"`
 	Notices   int               `json:"notices,omitempty"`
 	Steps     int               `json:"steps,omitempty"` // execution steps logged
-	Since     time.Time         `json:"since"` // when the current stage was entered
+	Since     time.Time         `json:"since"`           // when the current stage was entered
 	Declared  time.Time         `json:"declared,omitzero"`
 	Notified  time.Time         `json:"notified,omitzero"`
 	Executed  time.Time         `json:"executed,omitzero"`

@@ -204,7 +204,7 @@ func TestNormalPathWithReturn(t *testing.T) {
 	refusedWith(t, err, 403, "SoD-4")
 	mustAct(t, u["executor"], id, "start_execution", nil, "EXECUTING")
 	_, err = u["executor"].Act(ctx, id, "finish_execution", nil)
-	refusedWith(t, err, 409, "") // nothing logged yet
+	refusedWith(t, err, 409, "")            // nothing logged yet
 	now := time.Now().Truncate(time.Second) // executors' tools often log whole seconds
 	_, err = u["executor"].Act(ctx, id, "log_steps", steps(e, now, "192.0.2.99"))
 	refusedWith(t, err, 403, "scope")
