@@ -18,8 +18,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// MaxRecordSize bounds one canonical record.
-const MaxRecordSize = 64 << 10
+// MaxRecordSize bounds one canonical record: 64 KiB less one byte, the most a tlog-tiles
+// entry bundle's 16-bit length prefix can carry.
+const MaxRecordSize = 64<<10 - 1
 
 // Version of the record format.
 const Version = 1
@@ -103,6 +104,9 @@ func Append(ctx context.Context, tx pgx.Tx, key string, r *Record) error {
 	}
 	if tag.RowsAffected() == 0 {
 		return ErrDuplicate
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_pending (entry_id) VALUES ($1)`, r.ID); err != nil {
+		return fmt.Errorf("queue audit entry %s for the log: %w", r.Action, err)
 	}
 	return nil
 }

@@ -38,13 +38,18 @@ func startDev(t testing.TB, bin, dataDir, dbURL, addr string) (*devServer, map[s
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// The credential table comes first on stdout; its last row is the admin.
 	passwords := map[string]string{}
+	table := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			f := strings.Fields(sc.Text())
 			if len(f) >= 2 {
 				passwords[f[0]] = f[1]
+				if f[0] == "admin" {
+					close(table)
+				}
 			}
 		}
 	}()
@@ -64,8 +69,12 @@ func startDev(t testing.TB, bin, dataDir, dbURL, addr string) (*devServer, map[s
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond) // let the credential table finish printing
-	return s, passwords
+	select {
+	case <-table:
+		return s, passwords
+	case <-time.After(2 * time.Second): // a restart prints no table
+		return s, nil
+	}
 }
 
 func freeAddr(t testing.TB) string {

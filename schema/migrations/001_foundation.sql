@@ -238,7 +238,7 @@ CREATE TABLE audit_entries (
     key        text NOT NULL UNIQUE,
     measure_id text,
     created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    record     bytea NOT NULL CHECK (length(record) <= 65536)
+    record     bytea NOT NULL CHECK (length(record) <= 65535)
 );
 CREATE INDEX audit_entries_measure ON audit_entries (measure_id, created_at);
 
