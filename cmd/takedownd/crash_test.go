@@ -18,7 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/takedown/takedown/internal/client"
-	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/internal/testdb"
 )
 
 // devServer is a `takedownd dev` process.
@@ -97,7 +97,7 @@ func TestCrashRecovery(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	dbURL := testenv.Database(t)
+	dbURL := testdb.New(t)
 	addr := freeAddr(t)
 	data := filepath.Join(dir, "data")
 	start := time.Now()

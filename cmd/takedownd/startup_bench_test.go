@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/takedown/takedown/internal/devenv"
-	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/internal/testdb"
 )
 
 // BenchmarkDevStartup measures the time from starting `takedownd dev` (built beforehand) to
@@ -24,7 +24,7 @@ func BenchmarkDevStartup(b *testing.B) {
 	}
 	var fresh, restart, temporalOnly time.Duration
 	for i := range b.N {
-		db := testenv.Database(b)
+		db := testdb.New(b)
 		data := filepath.Join(dir, "data", string(rune('a'+i%26)), time.Now().Format("150405.000000"))
 		addr := freeAddr(b)
 		for round := range 2 {

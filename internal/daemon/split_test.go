@@ -9,7 +9,7 @@ import (
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/daemon"
 	"github.com/takedown/takedown/internal/devenv"
-	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/internal/testdb"
 	"github.com/takedown/takedown/workflows"
 )
 
@@ -22,7 +22,7 @@ func TestServeAndWorkerSplit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tmp.Stop()
-	db := testenv.Database(t)
+	db := testdb.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := daemon.Config{HTTP: "127.0.0.1:0", DatabaseURL: db, TemporalAddress: tmp.HostPort, Namespace: devenv.Namespace,
 		MaxEvidence: 1 << 20, Workflow: workflows.DefaultConfig()}

@@ -1,0 +1,242 @@
+package audit_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/testdb"
+)
+
+const origin = "takedown.test/audit"
+
+// newLog returns a pool on a fresh database and a sequencer with a new key.
+func newLog(t testing.TB) (*pgxpool.Pool, *audit.Sequencer, string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := pgxpool.New(ctx, testdb.Migrated(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	sv, err := signature.LoadED25519SignerVerifier(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, vkey, err := audit.NewNoteSigner(ctx, origin, sv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, &audit.Sequencer{DB: db, Signer: signer, Origin: origin, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, vkey
+}
+
+// appendN appends n records, per records per transaction.
+func appendN(t testing.TB, db *pgxpool.Pool, from, n, per int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := from; i < from+n; i += per {
+		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+			for j := i; j < min(i+per, from+n); j++ {
+				if err := audit.Append(ctx, tx, fmt.Sprintf("k/%d", j), &audit.Record{
+					Actor: audit.Actor{ID: "u-test", Roles: []string{"officer"}, Org: "npa"}, Action: "test.append",
+					Details: map[string]any{"n": j},
+				}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func drain(t testing.TB, s *audit.Sequencer) {
+	t.Helper()
+	for {
+		n, err := s.Step(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+// TestInteroperability checks our checkpoints, inclusion proofs and consistency proofs with
+// golang.org/x/mod/sumdb/note and sumdb/tlog directly: no project code verifies.
+func TestInteroperability(t *testing.T) {
+	ctx := context.Background()
+	db, seq, vkey := newLog(t)
+	appendN(t, db, 0, 700, 7)
+	drain(t, seq)
+	oldText, old, err := audit.Latest(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, db, 700, 1500, 100)
+	drain(t, seq)
+	newText, _, err := audit.Latest(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// From here on, only x/mod: the signed note, then the tree.
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(text []byte) (int64, tlog.Hash) {
+		n, err := note.Open(text, note.VerifierList(v))
+		if err != nil {
+			t.Fatalf("checkpoint does not verify: %v", err)
+		}
+		var size int64
+		var rootB64 string
+		var originLine string
+		if _, err := fmt.Sscanf(n.Text, "%s\n%d\n%s\n", &originLine, &size, &rootB64); err != nil || originLine != origin {
+			t.Fatalf("checkpoint text %q", n.Text)
+		}
+		root, err := tlog.ParseHash(rootB64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return size, root
+	}
+	oldSize, oldRoot := open(oldText)
+	newSize, newRoot := open(newText)
+	if oldSize != 700 || newSize != 2200 || oldSize != old.Size {
+		t.Fatalf("sizes %d and %d", oldSize, newSize)
+	}
+
+	// Recompute every hash from the entries alone.
+	var leaves [][]byte
+	for n := int64(0); n*audit.EntriesPerTile < newSize; n++ {
+		w := int(min(audit.EntriesPerTile, newSize-n*audit.EntriesPerTile))
+		bundle, err := audit.ReadEntries(ctx, db, n, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := audit.SplitBundle(bundle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, recs...)
+	}
+	var stored []tlog.Hash
+	mem := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			out[i] = stored[x]
+		}
+		return out, nil
+	})
+	for i, rec := range leaves {
+		hs, err := tlog.StoredHashes(int64(i), rec, mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, hs...)
+	}
+	if got, _ := tlog.TreeHash(newSize, mem); got != newRoot {
+		t.Fatalf("recomputed root %s, checkpoint %s", got, newRoot)
+	}
+
+	// Inclusion and consistency proofs served from the database's tiles.
+	dbr := audit.HashReader(ctx, db)
+	for _, i := range []int64{0, 1, 255, 256, 699, 1234, newSize - 1} {
+		p, err := tlog.ProveRecord(newSize, i, dbr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tlog.CheckRecord(p, newSize, newRoot, i, tlog.RecordHash(leaves[i])); err != nil {
+			t.Fatalf("inclusion of %d: %v", i, err)
+		}
+	}
+	tp, err := tlog.ProveTree(newSize, oldSize, dbr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tlog.CheckTree(tp, newSize, newRoot, oldSize, oldRoot); err != nil {
+		t.Fatalf("consistency %d -> %d: %v", oldSize, newSize, err)
+	}
+	// The tiles themselves, read through x/mod's own tile reader, which checks them against the root.
+	tr := tlog.TileHashReader(tlog.Tree{N: newSize, Hash: newRoot}, tileReader{ctx, db})
+	if _, err := tr.ReadHashes([]int64{tlog.StoredHashIndex(0, 1999)}); err != nil {
+		t.Fatalf("tiles do not verify: %v", err)
+	}
+}
+
+type tileReader struct {
+	ctx context.Context
+	db  *pgxpool.Pool
+}
+
+func (tileReader) Height() int { return audit.TileHeight }
+func (r tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		d, err := audit.ReadTile(r.ctx, r.db, t.L, t.N, t.W)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = d
+	}
+	return out, nil
+}
+func (tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
+
+func TestTilePaths(t *testing.T) {
+	for _, tt := range []struct {
+		level int
+		n     int64
+		w     int
+		path  string
+	}{
+		{0, 0, 256, "0/000"}, {1, 1234067, 256, "1/x001/x234/067"}, {-1, 5, 17, "entries/005.p/17"}, {2, 1000, 3, "2/x001/000.p/3"},
+	} {
+		if got := audit.TilePath(tt.level, tt.n, tt.w); got != tt.path {
+			t.Errorf("TilePath(%d,%d,%d) = %s, want %s", tt.level, tt.n, tt.w, got, tt.path)
+		}
+		l, n, w, err := audit.ParseTilePath(tt.path)
+		if err != nil || l != tt.level || n != tt.n || w != tt.w {
+			t.Errorf("ParseTilePath(%s) = %d %d %d %v", tt.path, l, n, w, err)
+		}
+	}
+	for _, bad := range []string{"0/1", "0/x001", "0/001.p/256", "0/001.p/0", "a/001", "0/x01/000", "entries/000.p/01"} {
+		if _, _, _, err := audit.ParseTilePath(bad); err == nil {
+			t.Errorf("ParseTilePath(%s) accepted", bad)
+		}
+	}
+}
+
+// TestAppendOnly: as the application's role, rewriting the log is refused.
+func TestAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	db, seq, _ := newLog(t)
+	appendN(t, db, 0, 10, 10)
+	drain(t, seq)
+	for _, sql := range []string{
+		`UPDATE audit_entries SET record = 'x'`, `DELETE FROM audit_entries`, `TRUNCATE audit_entries CASCADE`,
+		`UPDATE audit_log SET idx = idx + 1`, `DELETE FROM audit_log`, `TRUNCATE audit_log CASCADE`,
+		`DELETE FROM audit_checkpoints`, `UPDATE audit_tiles SET data = ''`,
+	} {
+		if _, err := db.Exec(ctx, sql); err == nil {
+			t.Errorf("%s was allowed", sql)
+		}
+	}
+}

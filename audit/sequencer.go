@@ -1,0 +1,248 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// MaxBatch is the most entries the sequencer puts in one batch.
+const MaxBatch = 1024
+
+// sequencerLock is the advisory lock key held by the one sequencing replica.
+const sequencerLock = 0x74616b65646f776e // "takedown"
+
+// Sequencer assigns log indexes to appended entries in batches, stores the Merkle tiles and
+// signs a checkpoint after each batch. One replica sequences at a time: the holder of a
+// PostgreSQL advisory lock; when it dies, its connection closes, the lock is released and
+// another replica's Run takes over.
+type Sequencer struct {
+	DB     *pgxpool.Pool
+	Signer note.Signer
+	Origin string
+	// Interval is the longest an entry waits for its batch (default 250 ms; at most 1 s).
+	Interval time.Duration
+	Log      *slog.Logger
+
+	size  int64
+	cache map[int64]tlog.Hash
+}
+
+// Run sequences until ctx ends, taking the lead whenever no other replica holds it.
+func (s *Sequencer) Run(ctx context.Context) error {
+	if s.Interval <= 0 || s.Interval > time.Second {
+		s.Interval = 250 * time.Millisecond
+	}
+	for ctx.Err() == nil {
+		err := s.lead(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			s.Log.Error("audit sequencer", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	return nil
+}
+
+// lead waits for the lock and sequences while holding it.
+func (s *Sequencer) lead(ctx context.Context) error {
+	conn, err := s.DB.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	for {
+		var got bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(sequencerLock)).Scan(&got); err != nil {
+			return fmt.Errorf("take the sequencer lock: %w", err)
+		}
+		if got {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(sequencerLock))
+	if err := s.load(ctx); err != nil {
+		return err
+	}
+	s.Log.Info("audit sequencer leading", "size", s.size)
+	tick := time.NewTicker(s.Interval)
+	defer tick.Stop()
+	for {
+		n, err := s.Step(ctx)
+		if err != nil {
+			return err
+		}
+		if n == MaxBatch {
+			continue // more are waiting
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// load reads the tree size and checks it against the newest checkpoint.
+func (s *Sequencer) load(ctx context.Context) error {
+	s.cache = map[int64]tlog.Hash{}
+	if err := s.DB.QueryRow(ctx, `SELECT COALESCE(max(idx) + 1, 0) FROM audit_log`).Scan(&s.size); err != nil {
+		return fmt.Errorf("read log size: %w", err)
+	}
+	var ckSize int64
+	var root []byte
+	err := s.DB.QueryRow(ctx, `SELECT size, root FROM audit_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&ckSize, &root)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read newest checkpoint: %w", err)
+	}
+	if ckSize != s.size {
+		return fmt.Errorf("log has %d entries but the newest checkpoint covers %d (hint: the database was altered outside takedown)", s.size, ckSize)
+	}
+	got, err := tlog.TreeHash(s.size, &dbHashReader{ctx: ctx, q: s.DB, cache: s.cache})
+	if err != nil {
+		return fmt.Errorf("rebuild the right edge: %w", err)
+	}
+	if string(got[:]) != string(root) {
+		return fmt.Errorf("stored tiles give root %s, the newest checkpoint says %x", got, root)
+	}
+	return nil
+}
+
+// Step sequences one batch, if any entries are waiting, and returns how many it took. The
+// batch, its tiles and its checkpoint commit in one transaction.
+func (s *Sequencer) Step(ctx context.Context) (int, error) {
+	if s.cache == nil {
+		if err := s.load(ctx); err != nil {
+			return 0, err
+		}
+	}
+	var n int
+	var newCache map[int64]tlog.Hash
+	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT p.entry_id, e.record FROM audit_pending p JOIN audit_entries e ON e.id = p.entry_id
+			ORDER BY p.seq LIMIT $1`, MaxBatch)
+		if err != nil {
+			return fmt.Errorf("read pending entries: %w", err)
+		}
+		var ids []string
+		var records [][]byte
+		for rows.Next() {
+			var id string
+			var rec []byte
+			if err := rows.Scan(&id, &rec); err != nil {
+				rows.Close()
+				return err
+			}
+			ids, records = append(ids, id), append(records, rec)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		n = len(ids)
+		newCache = make(map[int64]tlog.Hash, len(s.cache)+2*n)
+		for k, v := range s.cache {
+			newCache[k] = v
+		}
+		r := &dbHashReader{ctx: ctx, q: tx, cache: newCache}
+		logRows := make([][]any, n)
+		for i, rec := range records {
+			idx := s.size + int64(i)
+			leaf := tlog.RecordHash(rec)
+			hashes, err := tlog.StoredHashesForRecordHash(idx, leaf, r)
+			if err != nil {
+				return fmt.Errorf("hash entry %d: %w", idx, err)
+			}
+			base := tlog.StoredHashIndex(0, idx)
+			for j, h := range hashes {
+				newCache[base+int64(j)] = h
+			}
+			logRows[i] = []any{idx, ids[i], leaf[:]}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_log"}, []string{"idx", "entry_id", "leaf_hash"}, pgx.CopyFromRows(logRows)); err != nil {
+			return fmt.Errorf("assign indexes: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM audit_pending WHERE entry_id = ANY($1)`, ids); err != nil {
+			return fmt.Errorf("dequeue entries: %w", err)
+		}
+		newSize := s.size + int64(n)
+		for _, t := range tlog.NewTiles(TileHeight, s.size, newSize) {
+			data, err := tlog.ReadTileData(t, r)
+			if err != nil {
+				return fmt.Errorf("build tile %s: %w", TilePath(t.L, t.N, t.W), err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO audit_tiles (level, n, width, data) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+				t.L, t.N, t.W, data); err != nil {
+				return fmt.Errorf("store tile: %w", err)
+			}
+		}
+		root, err := tlog.TreeHash(newSize, r)
+		if err != nil {
+			return fmt.Errorf("tree hash: %w", err)
+		}
+		signed, err := note.Sign(&note.Note{Text: Checkpoint{Origin: s.Origin, Size: newSize, Root: root}.Text()}, s.Signer)
+		if err != nil {
+			return fmt.Errorf("sign checkpoint: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO audit_checkpoints (size, root, note) VALUES ($1, $2, $3)`, newSize, root[:], string(signed)); err != nil {
+			return fmt.Errorf("store checkpoint: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		s.cache = nil // reload from the database before the next attempt
+		return 0, err
+	}
+	if n > 0 {
+		s.size += int64(n)
+		s.cache = rightEdge(newCache, s.size)
+	}
+	return n, nil
+}
+
+// rightEdge keeps the hashes the next records are most likely to need: at each level, the
+// last node of a tree of this size. Anything else is read back from the tiles.
+func rightEdge(all map[int64]tlog.Hash, size int64) map[int64]tlog.Hash {
+	keep := map[int64]tlog.Hash{}
+	for l := 0; size>>uint(l) > 0; l++ {
+		idx := tlog.StoredHashIndex(l, (size>>uint(l))-1)
+		if h, ok := all[idx]; ok {
+			keep[idx] = h
+		}
+	}
+	return keep
+}
+
+// Latest returns the newest signed checkpoint.
+func Latest(ctx context.Context, q Querier) ([]byte, Checkpoint, error) {
+	var text string
+	err := q.QueryRow(ctx, `SELECT note FROM audit_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&text)
+	if err != nil {
+		return nil, Checkpoint{}, fmt.Errorf("read newest checkpoint: %w", err)
+	}
+	c, err := ParseCheckpoint(text)
+	return []byte(text), c, err
+}
