@@ -145,6 +145,10 @@ func (a *Activities) apply(ctx context.Context, tx pgx.Tx, ch Change, res *Resul
 		d["foreign"] = res.Sealed.Foreign
 		d["executors"] = res.Sealed.Executors
 		d["kind"] = res.Sealed.Kind
+		if res.Sealed.Values != nil {
+			d["target_values"] = res.Sealed.Values
+			res.Sealed.Values = nil // the audit record needs them; the workflow does not
+		}
 		if ch.Kind == string(authz.OpDeclareEmergency) {
 			d["emergency"] = true
 		}
@@ -264,6 +268,10 @@ func copyDraft(ctx context.Context, tx pgx.Tx, measureID string, from, to int) e
 	return nil
 }
 
+// maxListedTargets bounds the target values written into a seal's audit record (the record
+// must stay under 64 KiB); larger sets are bound by their SHA-256 alone.
+const maxListedTargets = 500
+
 // invalid is a refusal of the measure's content that retrying cannot fix.
 func invalid(fe *measure.FieldError) error {
 	return temporal.NewNonRetryableApplicationError(fe.Error(), ErrTypeInvalid, nil, *fe)
@@ -291,6 +299,7 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 		return nil, fmt.Errorf("read targets of %s: %w", ch.Measure, err)
 	}
 	n, foreign := 0, false
+	var values []string // listed in the audit record when few enough, so auditors can replay scope
 	for rows.Next() {
 		var t measure.Target
 		if err := rows.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar); err != nil {
@@ -302,6 +311,9 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 		th.Write([]byte{'\n'})
 		n++
 		foreign = foreign || t.Foreign()
+		if n <= maxListedTargets {
+			values = append(values, t.Value)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -349,6 +361,9 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 		SelfExecutionFallback: plan.SelfExecutionFallback, RequestedWindow: time.Duration(plan.RequestedWindow), Urgent: plan.Urgent,
 		Executors: plan.Executors, Foreign: foreign, Targets: n,
 	}
+	if n <= maxListedTargets {
+		s.Values = values
+	}
 	sealed, _ := json.Marshal(s)
 	if _, err := tx.Exec(ctx, `INSERT INTO measure_versions (measure_id, version, digest, body, sealed_by) VALUES ($1,$2,$3,$4,$5)`,
 		ch.Measure, ch.Version, s.Digest, map[string]json.RawMessage{"sealed": sealed, "content": raw}, by); err != nil {
@@ -367,7 +382,9 @@ func loadSealed(ctx context.Context, tx pgx.Tx, measureID string, version int) (
 		return nil, fmt.Errorf("read sealed version %d of %s: %w", version, measureID, err)
 	}
 	var s measure.Sealed
-	return &s, json.Unmarshal(raw, &s)
+	err := json.Unmarshal(raw, &s)
+	s.Values = nil
+	return &s, err
 }
 
 // logSteps stores a batch of execution steps after checking every step's target against the

@@ -8,6 +8,7 @@
 //	takedown evidence add -measure M -kind K -provenance P FILE…
 //	takedown act -measure M -op OP [-decision D] [-reason R] [-body B] [-json FILE]
 //	takedown measure show M | takedown measure history M
+//	takedown audit verify -policy P -archive DIR [-state F]   (offline; no server needed)
 //
 // The server is -server or TAKEDOWN_SERVER (default http://127.0.0.1:8080); the token is
 // TAKEDOWN_TOKEN, else the file `login` wrote (~/.config/takedown/token).
@@ -51,6 +52,8 @@ const usage = `usage: takedown <command> [flags]
   act              -measure M -op OP [-decision D] [-reason R] [-body B] [-json FILE]
   measure show     M                            a measure's state
   measure history  M                            its audit entries, in order
+  audit verify     -policy P -archive DIR [-state F]   verify an exported audit log offline
+  audit verify     -policy P -proof F -record R        verify one record with its proof
 
 Every command takes -server (TAKEDOWN_SERVER, default http://127.0.0.1:8080).
 `
@@ -61,7 +64,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("no command")
 	}
 	name := args[0]
-	if len(args) > 1 && !strings.HasPrefix(args[1], "-") && (name == "case" || name == "measure" || name == "targets" || name == "evidence") {
+	if len(args) > 1 && !strings.HasPrefix(args[1], "-") && (name == "case" || name == "measure" || name == "targets" || name == "evidence" || name == "audit") {
 		name += " " + args[1]
 		args = args[1:]
 	}
@@ -260,6 +263,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			fmt.Fprintln(out, line)
 		}
 		return nil
+	case "audit verify":
+		return auditVerify(args[1:], out)
 	case "-h", "--help", "help":
 		fmt.Fprint(out, usage)
 		return nil

@@ -6,6 +6,8 @@
 //	takedownd serve    UI and API against an external Temporal cluster and PostgreSQL
 //	takedownd worker   workflow and activity worker against the same
 //	takedownd migrate  apply the schema's migrations and exit
+//	takedownd keygen   make an audit checkpoint signing key
+//	takedownd audit export -out DIR   write the audit log for offline verification
 //
 // Run `takedownd <command> -h` for the flags; each has an environment fallback.
 package main
@@ -22,6 +24,9 @@ import (
 	"syscall"
 	"text/tabwriter"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/daemon"
 )
 
@@ -41,6 +46,8 @@ commands:
   serve     run the UI and API against external Temporal and PostgreSQL
   worker    run the workflow worker against external Temporal and PostgreSQL
   migrate   apply database migrations and exit
+  keygen    -out FILE: make an audit checkpoint signing key (prints the verifier key)
+  audit export -out DIR: write the audit log (checkpoint, tiles, entries) for auditors
 `
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -52,10 +59,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	cmd := args[0]
+	if cmd == "audit" && len(args) > 1 {
+		cmd, args = "audit "+args[1], args[1:]
+	}
 	fs := flag.NewFlagSet("takedownd "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg daemon.Config
 	cfg.Flags(fs)
+	outPath := fs.String("out", "", "keygen: key file to write; audit export: directory to write")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -79,6 +90,38 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		log.Info("migrations applied")
+		return nil
+	case "keygen":
+		if *outPath == "" {
+			return errors.New("keygen needs -out FILE")
+		}
+		if err := audit.GenerateKey(*outPath); err != nil {
+			return err
+		}
+		s, err := audit.LoadKey(*outPath)
+		if err != nil {
+			return err
+		}
+		_, vkey, err := audit.NewNoteSigner(ctx, cfg.LogOrigin, s)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s (keep it secret); verifier key for auditors' policy files:\n%s\n", *outPath, vkey)
+		return nil
+	case "audit export":
+		if cfg.DatabaseURL == "" || *outPath == "" {
+			return errors.New("audit export needs -database-url (or DATABASE_URL) and -out DIR")
+		}
+		db, err := pgxpool.New(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		ck, err := audit.Export(ctx, db, *outPath)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "exported %d entries of %s to %s\n", ck.Size, ck.Origin, *outPath)
 		return nil
 	default:
 		fmt.Fprint(stderr, usage)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/takedown/takedown/workflows"
@@ -39,6 +40,12 @@ type Config struct {
 	MaxEvidence int64
 	// Workflow holds the lifecycle's durations and quorum, given to each new measure.
 	Workflow workflows.Config
+	// SigningKey is the audit log's checkpoint signing key: a PEM file written by
+	// `takedownd keygen` (TAKEDOWN_SIGNING_KEY). `dev` defaults to <data-dir>/audit.key and
+	// creates it if missing.
+	SigningKey string
+	// LogOrigin names the audit log in its checkpoints (TAKEDOWN_LOG_ORIGIN).
+	LogOrigin string
 	// LogLevel: debug, info, warn or error (TAKEDOWN_LOG_LEVEL).
 	LogLevel string
 	// TemporalLogLevel is the embedded Temporal server's log level, or "off" (TAKEDOWN_TEMPORAL_LOG_LEVEL).
@@ -70,6 +77,9 @@ func envInt(name string, def int64) int64 {
 	return def
 }
 
+// DefaultLogOrigin names the audit log when -log-origin is not given.
+const DefaultLogOrigin = "takedown.local/audit"
+
 // Flags registers the configuration's flags on fs, with environment fallbacks.
 func (c *Config) Flags(fs *flag.FlagSet) {
 	d := workflows.DefaultConfig()
@@ -84,6 +94,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TemporalTLSCA, "temporal-tls-ca", env("TEMPORAL_TLS_CA", ""), "CA bundle of the Temporal cluster (TEMPORAL_TLS_CA)")
 	fs.StringVar(&c.TemporalTLSServerName, "temporal-tls-server-name", env("TEMPORAL_TLS_SERVER_NAME", ""), "server name in the cluster's certificate (TEMPORAL_TLS_SERVER_NAME)")
 	fs.Int64Var(&c.MaxEvidence, "max-evidence", envInt("TAKEDOWN_MAX_EVIDENCE", 32<<20), "largest evidence upload in bytes (TAKEDOWN_MAX_EVIDENCE)")
+	fs.StringVar(&c.SigningKey, "signing-key", env("TAKEDOWN_SIGNING_KEY", ""), "audit checkpoint signing key, PEM from `takedownd keygen` (TAKEDOWN_SIGNING_KEY); dev: <data-dir>/audit.key")
+	fs.StringVar(&c.LogOrigin, "log-origin", env("TAKEDOWN_LOG_ORIGIN", DefaultLogOrigin), "audit log name in checkpoints (TAKEDOWN_LOG_ORIGIN)")
 	fs.StringVar(&c.LogLevel, "log-level", env("TAKEDOWN_LOG_LEVEL", "info"), "debug, info, warn or error (TAKEDOWN_LOG_LEVEL)")
 	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", env("TAKEDOWN_TEMPORAL_LOG_LEVEL", "error"), "embedded Temporal server's log level, or off (TAKEDOWN_TEMPORAL_LOG_LEVEL)")
 	w := &c.Workflow
@@ -112,6 +124,12 @@ func (c *Config) Validate() error {
 	}
 	if w.CommissionSize < 1 || w.QuorumMembers < 0 || w.QuorumMembers >= w.CommissionSize {
 		return fmt.Errorf("-quorum-members (%d) must be below -commission-size (%d)", w.QuorumMembers, w.CommissionSize)
+	}
+	if c.LogOrigin == "" {
+		c.LogOrigin = DefaultLogOrigin
+	}
+	if strings.ContainsAny(c.LogOrigin, "+ \n") {
+		return fmt.Errorf("-log-origin %q must not contain '+', spaces or newlines", c.LogOrigin)
 	}
 	if c.MaxEvidence <= 0 {
 		return fmt.Errorf("-max-evidence must be positive")

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -11,15 +13,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sigstore/sigstore/pkg/signature"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/takedown/takedown/activities"
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/api"
 	"github.com/takedown/takedown/internal/devenv"
 	"github.com/takedown/takedown/schema"
@@ -49,6 +55,10 @@ type Daemon struct {
 	devTemporal *devenv.Temporal
 	worker      worker.Worker
 	http        *http.Server
+	stopSeq     context.CancelFunc
+	seqDone     chan struct{}
+	// VerifierKey is the audit log's note verifier key, for auditors' policy files.
+	VerifierKey string
 }
 
 // Start brings up the pieces of mode and returns once they are ready: in Dev and Serve, the
@@ -112,9 +122,26 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		}
 	}
 
+	if mode == Dev || mode == Worker {
+		signer, vkey, err := loadSigner(ctx, cfg, mode)
+		if err != nil {
+			return nil, err
+		}
+		d.VerifierKey = vkey
+		seq := &audit.Sequencer{DB: d.DB, Signer: signer, Origin: cfg.LogOrigin, Log: log.With("component", "audit-sequencer")}
+		seqCtx, cancel := context.WithCancel(context.Background())
+		d.stopSeq, d.seqDone = cancel, make(chan struct{})
+		go func() {
+			defer close(d.seqDone)
+			_ = seq.Run(seqCtx)
+		}()
+	}
+
 	if mode == Dev || mode == Serve {
 		mux := http.NewServeMux()
-		(&api.Server{DB: d.DB, Temporal: d.Temporal, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence, Log: log}).Register(mux)
+		srv := &api.Server{DB: d.DB, Temporal: d.Temporal, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence, Log: log}
+		srv.Register(mux)
+		srv.RegisterLog(mux)
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			if err := d.DB.Ping(r.Context()); err != nil {
 				http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
@@ -147,6 +174,10 @@ func (d *Daemon) Close() {
 	if d.worker != nil {
 		d.worker.Stop()
 	}
+	if d.stopSeq != nil {
+		d.stopSeq()
+		<-d.seqDone
+	}
 	if d.Temporal != nil {
 		d.Temporal.Close()
 	}
@@ -173,6 +204,54 @@ func Migrate(ctx context.Context, url string) error {
 	}
 	defer conn.Close(ctx)
 	return schema.Migrate(ctx, conn)
+}
+
+// loadSigner returns the audit checkpoint signer. `dev` keeps its key in the data directory
+// (made on first start, with the verifier key beside it in audit.vkey), or in memory when
+// there is no data directory (tests).
+func loadSigner(ctx context.Context, cfg Config, mode Mode) (note.Signer, string, error) {
+	path := cfg.SigningKey
+	var s signature.Signer
+	switch {
+	case strings.Contains(path, "://"):
+		return nil, "", fmt.Errorf("signing key %q: KMS references are not supported yet; use a key file from `takedownd keygen`", path)
+	case path == "" && mode == Dev && cfg.DataDir == "":
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, "", err
+		}
+		if s, err = signature.LoadED25519SignerVerifier(priv); err != nil {
+			return nil, "", err
+		}
+	case path == "" && mode != Dev:
+		return nil, "", errors.New("the audit sequencer needs -signing-key (make one with `takedownd keygen`)")
+	default:
+		if path == "" {
+			path = filepath.Join(cfg.DataDir, "audit.key")
+			if _, err := os.Stat(path); os.IsNotExist(err) {
+				if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+					return nil, "", err
+				}
+				if err := audit.GenerateKey(path); err != nil {
+					return nil, "", err
+				}
+			}
+		}
+		var err error
+		if s, err = audit.LoadKey(path); err != nil {
+			return nil, "", err
+		}
+	}
+	signer, vkey, err := audit.NewNoteSigner(ctx, cfg.LogOrigin, s)
+	if err != nil {
+		return nil, "", err
+	}
+	if mode == Dev && cfg.DataDir != "" {
+		if err := os.WriteFile(filepath.Join(cfg.DataDir, "audit.vkey"), []byte(vkey+"\n"), 0o644); err != nil {
+			return nil, "", fmt.Errorf("write audit.vkey: %w", err)
+		}
+	}
+	return signer, vkey, nil
 }
 
 func tlsConfig(cfg Config) (*tls.Config, error) {

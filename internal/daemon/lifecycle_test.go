@@ -265,6 +265,9 @@ func TestNormalPathWithReturn(t *testing.T) {
 			refusals = append(refusals, r.Action+" "+fmt.Sprint(r.Details["rule"]))
 		}
 	}
+	if rep := verifyLog(t, e); rep.Measures != 1 {
+		t.Fatalf("replayed %d measures, want 1", rep.Measures)
+	}
 	for _, want := range []string{"refused.submit role", "refused.vote role", "refused.vote SoD-3", "refused.start_execution SoD-4",
 		"refused.log_steps scope", "refused.log_steps window", "refused.log_steps SoD-5", "refused.legal_review ", "refused.close ", "refused.withdraw ", "refused.finish_execution "} {
 		if !slices.Contains(refusals, want) {
@@ -319,6 +322,7 @@ func TestEmergencyPath(t *testing.T) {
 		"notify NOTIFYING>NOTIFYING",
 		"close NOTIFYING>CLOSED",
 	})
+	verifyLog(t, e)
 }
 
 // TestApprovalExpires: an approval window that passes with no execution ends the measure.
@@ -355,4 +359,5 @@ func TestApprovalExpires(t *testing.T) {
 	if last := got[len(got)-1]; last != "deadline.expired APPROVED>EXPIRED" {
 		t.Fatalf("last entry %q, want the expiry", last)
 	}
+	verifyLog(t, e)
 }

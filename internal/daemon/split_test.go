@@ -4,8 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"testing"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/daemon"
 	"github.com/takedown/takedown/internal/devenv"
@@ -24,8 +26,16 @@ func TestServeAndWorkerSplit(t *testing.T) {
 	defer tmp.Stop()
 	db := testdb.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	key := filepath.Join(t.TempDir(), "audit.key")
+	if err := audit.GenerateKey(key); err != nil {
+		t.Fatal(err)
+	}
 	cfg := daemon.Config{HTTP: "127.0.0.1:0", DatabaseURL: db, TemporalAddress: tmp.HostPort, Namespace: devenv.Namespace,
-		MaxEvidence: 1 << 20, Workflow: workflows.DefaultConfig()}
+		MaxEvidence: 1 << 20, Workflow: workflows.DefaultConfig(), LogOrigin: "takedown.test/audit"}
+	if _, err := daemon.Start(ctx, cfg, daemon.Worker, log); err == nil {
+		t.Fatal("a worker without a signing key must refuse to start")
+	}
+	cfg.SigningKey = key
 	w, err := daemon.Start(ctx, cfg, daemon.Worker, log)
 	if err != nil {
 		t.Fatal(err)

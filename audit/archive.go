@@ -1,0 +1,48 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Export writes the log as an auditor carries it away: dir/checkpoint (the newest signed
+// checkpoint) and dir/tile/... (every hash tile and entry bundle it covers, at the paths of
+// c2sp.org/tlog-tiles). It returns the checkpoint.
+func Export(ctx context.Context, q Querier, dir string) (Checkpoint, error) {
+	text, ck, err := Latest(ctx, q)
+	if err != nil {
+		return ck, err
+	}
+	write := func(rel string, data []byte) error {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(p, data, 0o644)
+	}
+	// Every tile a tree of this size has, full or partial.
+	for _, t := range tlog.NewTiles(TileHeight, 0, ck.Size) {
+		data, err := ReadTile(ctx, q, t.L, t.N, t.W)
+		if err != nil {
+			return ck, err
+		}
+		if err := write("tile/"+TilePath(t.L, t.N, t.W), data); err != nil {
+			return ck, fmt.Errorf("export tile: %w", err)
+		}
+	}
+	for n := int64(0); n*EntriesPerTile < ck.Size; n++ {
+		w := int(min(EntriesPerTile, ck.Size-n*EntriesPerTile))
+		data, err := ReadEntries(ctx, q, n, w)
+		if err != nil {
+			return ck, err
+		}
+		if err := write("tile/"+TilePath(-1, n, w), data); err != nil {
+			return ck, fmt.Errorf("export entries: %w", err)
+		}
+	}
+	return ck, write("checkpoint", text)
+}

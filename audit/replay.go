@@ -1,0 +1,285 @@
+package audit
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Indexed is a record with its log index.
+type Indexed struct {
+	Index int64
+	Record
+}
+
+// transitions lists, for each recorded action, the stages it may leave. It is written from
+// DESIGN section 4 independently of the workflow's code, so the replay checks the workflow
+// rather than repeating it.
+var transitions = map[string][]string{
+	"submit":            {"DRAFT"},
+	"legal_review":      {"LEGAL_REVIEW"},
+	"command_review":    {"COMMAND_REVIEW"},
+	"gates_satisfied":   {"GATES"},
+	"record_gate":       {"GATES", "EMERGENCY_EXECUTING"},
+	"declare_conflict":  {"COMMISSION_REVIEW", "INFO_REQUESTED", "COMMISSION_NOTIFIED"},
+	"vote":              {"COMMISSION_REVIEW"},
+	"decide":            {"COMMISSION_REVIEW"},
+	"request_info":      {"COMMISSION_REVIEW"},
+	"respond_info":      {"INFO_REQUESTED"},
+	"withdraw":          {"DRAFT", "LEGAL_REVIEW", "COMMAND_REVIEW", "GATES", "COMMISSION_REVIEW", "INFO_REQUESTED", "APPROVED", "ORDER_ISSUED"},
+	"issue_order":       {"APPROVED"},
+	"order_outcome":     {"ORDER_ISSUED"},
+	"start_execution":   {"APPROVED", "ORDER_ISSUED"},
+	"log_steps":         {"EXECUTING", "EMERGENCY_EXECUTING"},
+	"finish_execution":  {"EXECUTING", "EMERGENCY_EXECUTING"},
+	"declare_emergency": {"DRAFT", "LEGAL_REVIEW", "COMMAND_REVIEW", "GATES"},
+	"notify_commission": {"EXECUTED"},
+	"post_hoc_decision": {"COMMISSION_NOTIFIED"},
+	"report":            {"EXECUTED", "POST_HOC_REVIEWED"},
+	"verify_report":     {"REPORTED"},
+	"notify":            {"NOTIFYING"},
+	"close":             {"NOTIFYING"},
+}
+
+var agencyRoles = []string{"officer", "legal", "commander", "executor"}
+var commissionRoles = []string{"commission_secretariat", "commissioner", "commission_chair"}
+
+func hasAny(roles, set []string) bool {
+	return slices.ContainsFunc(roles, func(r string) bool { return slices.Contains(set, r) })
+}
+
+// measureState is what the replay knows of one measure so far.
+type measureState struct {
+	stage     string
+	requester string
+	version   int
+	digest    map[int]string   // sealed digest by version
+	executors map[int][]string // named executors by version
+	targets   map[int][]string // target values by version, when the seal lists them
+	legal     map[int]string
+	commander map[int]string
+	votes     map[int][]Indexed
+	recused   []string
+	approval  *approvalRec
+	emergency time.Time
+	reportBy  string
+	executed  []string
+}
+
+type approvalRec struct {
+	version    int
+	digest     string
+	start, end time.Time
+}
+
+func str(d map[string]any, k string) string { s, _ := d[k].(string); return s }
+
+func num(d map[string]any, k string) int { f, _ := d[k].(float64); return int(f) }
+
+func strs(d map[string]any, k string) []string {
+	var out []string
+	list, _ := d[k].([]any)
+	for _, v := range list {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Replay checks, per measure and in log order, that the lifecycle's transitions are legal and
+// that the separation-of-duties, quorum, scope, window and deadline rules held, from the
+// records alone. Failures are added to rep.
+func Replay(recs []Indexed, pol Policy, rep *Report) {
+	ms := map[string]*measureState{}
+	for _, r := range recs {
+		if hasAny(r.Actor.Roles, agencyRoles) && hasAny(r.Actor.Roles, commissionRoles) {
+			rep.fail(r.Index, "SoD-2", "%s acted holding both agency and Commission roles %v", r.Actor.ID, r.Actor.Roles)
+		}
+		if r.Measure == "" || strings.HasPrefix(r.Action, "refused.") {
+			continue
+		}
+		m := ms[r.Measure]
+		if r.Action == "measure.created" {
+			if m != nil {
+				rep.fail(r.Index, "lifecycle", "measure %s created twice", r.Measure)
+			}
+			m = &measureState{stage: "DRAFT", requester: r.Actor.ID, version: 1, digest: map[int]string{}, executors: map[int][]string{},
+				targets: map[int][]string{}, legal: map[int]string{}, commander: map[int]string{}, votes: map[int][]Indexed{}}
+			ms[r.Measure] = m
+			continue
+		}
+		if m == nil {
+			rep.fail(r.Index, "lifecycle", "%s on measure %s before its creation", r.Action, r.Measure)
+			continue
+		}
+		replayOne(m, r, pol, rep)
+	}
+	rep.Measures = len(ms)
+}
+
+func replayOne(m *measureState, r Indexed, pol Policy, rep *Report) {
+	d := r.Details
+	if d == nil {
+		d = map[string]any{}
+	}
+	if r.From == "" { // draft edits (targets, evidence, plan) carry no transition
+		if m.stage != "DRAFT" {
+			rep.fail(r.Index, "lifecycle", "%s while the measure was %s (drafts only)", r.Action, m.stage)
+		}
+		if r.Actor.ID != m.requester {
+			rep.fail(r.Index, "requester", "%s by %s, not the requester %s", r.Action, r.Actor.ID, m.requester)
+		}
+		return
+	}
+	if r.From != m.stage {
+		rep.fail(r.Index, "lifecycle", "%s leaves %s but the measure was %s", r.Action, r.From, m.stage)
+	}
+	if allowed, ok := transitions[r.Action]; ok && !slices.Contains(allowed, r.From) {
+		rep.fail(r.Index, "lifecycle", "%s is not allowed from %s", r.Action, r.From)
+	}
+	v := r.Version
+	switch r.Action {
+	case "submit", "declare_emergency":
+		m.digest[v] = str(d, "digest")
+		m.executors[v] = strs(d, "executors")
+		if tv := strs(d, "target_values"); tv != nil {
+			m.targets[v] = tv
+		}
+		if r.Action == "declare_emergency" {
+			if !slices.Contains(r.Actor.Roles, "commander") {
+				rep.fail(r.Index, "SoD-6", "emergency declared by %s, who is not a commander", r.Actor.ID)
+			}
+			m.emergency = r.TS
+		} else if r.Actor.ID != m.requester {
+			rep.fail(r.Index, "requester", "submitted by %s, not the requester", r.Actor.ID)
+		}
+	case "legal_review":
+		if r.Actor.ID == m.requester {
+			rep.fail(r.Index, "SoD-1", "the legal reviewer %s is the requester", r.Actor.ID)
+		}
+		m.legal[v] = r.Actor.ID
+	case "command_review":
+		if r.Actor.ID == m.requester || r.Actor.ID == m.legal[v] {
+			rep.fail(r.Index, "SoD-1", "the commander %s is the requester or the legal reviewer", r.Actor.ID)
+		}
+		m.commander[v] = r.Actor.ID
+	case "declare_conflict":
+		if d["conflicted"] == true && !slices.Contains(m.recused, r.Actor.ID) {
+			m.recused = append(m.recused, r.Actor.ID)
+		}
+	case "vote":
+		switch {
+		case !hasAny(r.Actor.Roles, []string{"commissioner", "commission_chair"}):
+			rep.fail(r.Index, "SoD-3", "vote by %s, who is not a Commission member", r.Actor.ID)
+		case r.Actor.ID == m.requester || r.Actor.ID == m.legal[v] || r.Actor.ID == m.commander[v]:
+			rep.fail(r.Index, "SoD-1", "vote by %s, who requested or reviewed the measure", r.Actor.ID)
+		case slices.Contains(m.recused, r.Actor.ID):
+			rep.fail(r.Index, "SoD-3", "vote by %s, who declared a conflict", r.Actor.ID)
+		case str(d, "digest") != m.digest[v]:
+			rep.fail(r.Index, "digest", "vote on digest %s, but version %d was sealed as %s", str(d, "digest"), v, m.digest[v])
+		}
+		for _, prev := range m.votes[v] {
+			if prev.Actor.ID == r.Actor.ID {
+				rep.fail(r.Index, "SoD-3", "%s voted twice on version %d", r.Actor.ID, v)
+			}
+		}
+		m.votes[v] = append(m.votes[v], r)
+	case "decide":
+		checkQuorum(m, r, pol, rep)
+	case "start_execution", "log_steps", "finish_execution":
+		if !slices.Contains(m.executors[v], r.Actor.ID) {
+			rep.fail(r.Index, "SoD-4", "%s by %s, who is not named in version %d", r.Action, r.Actor.ID, v)
+		}
+		if r.Action == "log_steps" {
+			checkSteps(m, r, rep)
+			if !slices.Contains(m.executed, r.Actor.ID) {
+				m.executed = append(m.executed, r.Actor.ID)
+			}
+		}
+	case "notify_commission":
+		if slices.Contains(m.executed, r.Actor.ID) {
+			rep.fail(r.Index, "SoD-6", "the Commission was notified by the executor %s", r.Actor.ID)
+		}
+		if !m.emergency.IsZero() && r.TS.Sub(m.emergency) > pol.EmergencyNotification {
+			rep.fail(r.Index, "deadline", "the Commission was notified %s after the emergency declaration (limit %s)",
+				r.TS.Sub(m.emergency).Round(time.Second), pol.EmergencyNotification)
+		}
+	case "report":
+		m.reportBy = r.Actor.ID
+	case "verify_report":
+		if r.Actor.ID == m.reportBy {
+			rep.fail(r.Index, "SoD-7", "the report was verified by its author %s", r.Actor.ID)
+		}
+	}
+	if nv := num(d, "new_version"); nv != 0 {
+		m.version = nv
+	}
+	m.stage = r.To
+}
+
+func checkQuorum(m *measureState, r Indexed, pol Policy, rep *Report) {
+	v := r.Version
+	tally, _ := r.Details["tally"].(map[string]any)
+	outcome := str(tally, "outcome")
+	var approve, reject, ret int
+	chair := false
+	for _, vr := range m.votes[v] {
+		switch str(vr.Details, "vote") {
+		case "approve":
+			approve++
+		case "reject":
+			reject++
+		case "return":
+			ret++
+		}
+		chair = chair || slices.Contains(vr.Actor.Roles, "commission_chair")
+	}
+	votes := len(m.votes[v])
+	if !chair || votes-1 < pol.QuorumMembers {
+		rep.fail(r.Index, "quorum", "decision %q with %d votes on version %d (chair voted: %v); the quorum is the chair and %d members",
+			outcome, votes, v, chair, pol.QuorumMembers)
+		return
+	}
+	eligible := pol.CommissionSize - len(m.recused)
+	count := map[string]int{"approved": approve, "rejected": reject, "returned": ret}[outcome]
+	if 2*count <= eligible && votes < eligible {
+		rep.fail(r.Index, "quorum", "decision %q with %d of %d eligible votes, no majority", outcome, count, eligible)
+	}
+	if outcome == "approved" {
+		ap, _ := r.Details["approval"].(map[string]any)
+		if str(ap, "digest") != m.digest[v] {
+			rep.fail(r.Index, "digest", "approval of digest %s, but version %d was sealed as %s", str(ap, "digest"), v, m.digest[v])
+		}
+		start, _ := time.Parse(time.RFC3339Nano, str(ap, "window_start"))
+		end, _ := time.Parse(time.RFC3339Nano, str(ap, "window_end"))
+		m.approval = &approvalRec{version: v, digest: m.digest[v], start: start, end: end}
+	}
+}
+
+func checkSteps(m *measureState, r Indexed, rep *Report) {
+	d := r.Details
+	if targets := m.targets[r.Version]; targets != nil {
+		for _, t := range strs(d, "targets") {
+			if !slices.Contains(targets, t) {
+				rep.fail(r.Index, "scope", "step on %s, which is not a target of version %d", t, r.Version)
+			}
+		}
+	}
+	list, _ := d["step_list"].([]any)
+	for i, s := range list {
+		step, _ := s.(map[string]any)
+		if str(step, "witness") == r.Actor.ID {
+			rep.fail(r.Index, "SoD-5", "step %d witnessed by its executor %s", i, r.Actor.ID)
+		}
+		if m.emergency.IsZero() {
+			at, err := time.Parse(time.RFC3339Nano, str(step, "at"))
+			if m.approval == nil || err != nil || at.Before(m.approval.start) || !at.Before(m.approval.end) {
+				rep.fail(r.Index, "window", "step %d at %s is outside the approved window", i, str(step, "at"))
+			}
+		}
+	}
+	if m.emergency.IsZero() && (m.approval == nil || m.approval.version != r.Version) {
+		rep.fail(r.Index, "digest", "execution of version %d, which holds no approval", r.Version)
+	}
+}
