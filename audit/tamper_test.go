@@ -1,0 +1,314 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/takedown/takedown/audit"
+)
+
+// copyDir copies an exported archive so each tamper starts from the real one.
+func copyDir(t *testing.T, src string) string {
+	dst := t.TempDir()
+	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if info.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func bundlePath(dir string, n int64, w int) string {
+	return filepath.Join(dir, "tile", filepath.FromSlash(audit.TilePath(-1, n, w)))
+}
+
+func rewriteBundle(t *testing.T, path string, edit func([][]byte) [][]byte) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := audit.SplitBundle(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for _, r := range edit(recs) {
+		out = binary.BigEndian.AppendUint16(out, uint16(len(r)))
+		out = append(out, r...)
+	}
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func signWith(t *testing.T, ck audit.Checkpoint) (note.Signer, func(audit.Checkpoint) []byte) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	sv, _ := signature.LoadED25519SignerVerifier(priv)
+	s, _, err := audit.NewNoteSigner(context.Background(), ck.Origin, sv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, func(c audit.Checkpoint) []byte {
+		b, err := note.Sign(&note.Note{Text: c.Text()}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+}
+
+func hasFailure(rep *audit.Report, rule string, index int64) bool {
+	for _, f := range rep.Failures {
+		if f.Rule == rule && (index < 0 || f.Index == index) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestTamperEvidence alters an exported log of 10,000 records in every way an insider might
+// and requires the offline verifier to catch each and name it.
+func TestTamperEvidence(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 10,000-record log")
+	}
+	ctx := context.Background()
+	db, seq, vkey := newLog(t)
+	appendN(t, db, 0, 5000, 100)
+	drain(t, seq)
+	olderDir := t.TempDir()
+	older, err := audit.Export(ctx, db, olderDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, db, 5000, 5000, 100)
+	drain(t, seq)
+	realDir := t.TempDir()
+	ck, err := audit.Export(ctx, db, realDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Size != 10000 {
+		t.Fatalf("log size %d", ck.Size)
+	}
+	pol, err := audit.ParsePolicy("log " + vkey + "\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(dir string, prior *audit.Checkpoint) *audit.Report {
+		rep, err := audit.VerifyArchive(dir, pol, prior)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	if rep := verify(realDir, &older); !rep.OK() {
+		t.Fatalf("the untouched log fails: %v", rep.Failures)
+	}
+	last := int(ck.Size - 39*audit.EntriesPerTile) // width of the last (partial) bundle: 16
+
+	tests := []struct {
+		name   string
+		tamper func(dir string) *audit.Checkpoint // returns the prior checkpoint to verify against
+		rule   string
+		index  int64
+	}{
+		{"alter one byte", func(dir string) *audit.Checkpoint {
+			rewriteBundle(t, bundlePath(dir, 12, 256), func(r [][]byte) [][]byte {
+				r[34] = bytes.Replace(r[34], []byte("test.append"), []byte("test.appenD"), 1)
+				return r
+			})
+			return nil
+		}, "entry-altered", 12*256 + 34},
+		{"delete one", func(dir string) *audit.Checkpoint {
+			rewriteBundle(t, bundlePath(dir, 20, 256), func(r [][]byte) [][]byte { return append(r[:7], r[8:]...) })
+			return nil
+		}, "entries", -1},
+		{"insert one", func(dir string) *audit.Checkpoint {
+			rewriteBundle(t, bundlePath(dir, 3, 256), func(r [][]byte) [][]byte {
+				return append(r[:9], append([][]byte{r[9]}, r[9:]...)...)
+			})
+			return nil
+		}, "entries", -1},
+		{"swap two", func(dir string) *audit.Checkpoint {
+			rewriteBundle(t, bundlePath(dir, 30, 256), func(r [][]byte) [][]byte { r[1], r[2] = r[2], r[1]; return r })
+			return nil
+		}, "entry-altered", 30*256 + 1},
+		{"truncate the tail and re-sign with another key", func(dir string) *audit.Checkpoint {
+			os.Remove(bundlePath(dir, 39, last))
+			_, sign := signWith(t, ck)
+			short := audit.Checkpoint{Origin: ck.Origin, Size: 39 * 256, Root: ck.Root}
+			os.WriteFile(filepath.Join(dir, "checkpoint"), sign(short), 0o644)
+			return nil
+		}, "checkpoint-signature", -1},
+		{"roll back to an older checkpoint", func(dir string) *audit.Checkpoint {
+			os.RemoveAll(dir)
+			copyTo(t, olderDir, dir)
+			return &ck
+		}, "rollback", -1},
+		{"fork: another root at the same size", func(dir string) *audit.Checkpoint {
+			forked := ck
+			forked.Root = tlog.RecordHash([]byte("another history"))
+			return &forked
+		}, "fork", -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := copyDir(t, realDir)
+			prior := tt.tamper(dir)
+			rep := verify(dir, prior)
+			if rep.OK() || !hasFailure(rep, tt.rule, tt.index) {
+				t.Fatalf("want failure %s at %d, got %v", tt.rule, tt.index, rep.Failures)
+			}
+			t.Logf("caught: %v", rep.Failures[0])
+		})
+	}
+}
+
+func copyTo(t *testing.T, src, dst string) {
+	c := copyDir(t, src)
+	if err := os.Rename(c, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// forged appends a measure's records as given, validly signed, and returns the verifier's report.
+func forged(t *testing.T, recs []audit.Record) *audit.Report {
+	t.Helper()
+	ctx := context.Background()
+	db, seq, vkey := newLog(t)
+	for i := range recs {
+		r := recs[i]
+		if r.Measure == "" {
+			r.Measure = "m-forged"
+		}
+		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO organisations (id, name, kind) VALUES ('o','o','agency') ON CONFLICT DO NOTHING`); err != nil {
+				return err
+			}
+			return audit.Append(ctx, tx, "forged/"+strings.Repeat("x", i+1), &r)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain(t, seq)
+	dir := t.TempDir()
+	if _, err := audit.Export(ctx, db, dir); err != nil {
+		t.Fatal(err)
+	}
+	pol, _ := audit.ParsePolicy("log " + vkey + "\n")
+	rep, err := audit.VerifyArchive(dir, pol, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func actor(id string, roles ...string) audit.Actor { return audit.Actor{ID: id, Roles: roles, Org: "o"} }
+
+// story is a valid approval-and-execution history; forgeries edit it.
+func story(t0 time.Time) []audit.Record {
+	off, legal, cmd := actor("off", "officer"), actor("leg", "legal"), actor("cmd", "commander")
+	chair, m1, m2 := actor("chair", "commission_chair"), actor("m1", "commissioner"), actor("m2", "commissioner")
+	ex := actor("ex", "executor")
+	ts := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	window := map[string]any{"digest": "sha256:v1", "window_start": ts(8).Format(time.RFC3339Nano), "window_end": ts(8 + 60*24*14).Format(time.RFC3339Nano)}
+	step := func(target string, at time.Time) map[string]any {
+		return map[string]any{"targets": []string{target}, "step_list": []map[string]any{{"target": target, "witness": "ex2", "at": at.Format(time.RFC3339Nano)}}}
+	}
+	return []audit.Record{
+		{Actor: off, Action: "measure.created", To: "DRAFT", Version: 1, TS: ts(0)},
+		{Actor: off, Action: "submit", From: "DRAFT", To: "LEGAL_REVIEW", Version: 1, TS: ts(1),
+			Details: map[string]any{"digest": "sha256:v1", "executors": []string{"ex"}, "target_values": []string{"203.0.113.10"}}},
+		{Actor: legal, Action: "legal_review", From: "LEGAL_REVIEW", To: "COMMAND_REVIEW", Version: 1, TS: ts(2)},
+		{Actor: cmd, Action: "command_review", From: "COMMAND_REVIEW", To: "GATES", Version: 1, TS: ts(3)},
+		{Actor: actor("system"), Action: "gates_satisfied", From: "GATES", To: "COMMISSION_REVIEW", Version: 1, TS: ts(4)},
+		{Actor: chair, Action: "vote", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW", Version: 1, TS: ts(5), Details: map[string]any{"vote": "approve", "digest": "sha256:v1"}},
+		{Actor: m1, Action: "vote", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW", Version: 1, TS: ts(6), Details: map[string]any{"vote": "approve", "digest": "sha256:v1"}},
+		{Actor: m2, Action: "vote", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW", Version: 1, TS: ts(7), Details: map[string]any{"vote": "approve", "digest": "sha256:v1"}},
+		{Actor: actor("system"), Action: "decide", From: "COMMISSION_REVIEW", To: "APPROVED", Version: 1, TS: ts(8),
+			Details: map[string]any{"tally": map[string]any{"outcome": "approved"}, "approval": window}},
+		{Actor: ex, Action: "start_execution", From: "APPROVED", To: "EXECUTING", Version: 1, TS: ts(9)},
+		{Actor: ex, Action: "log_steps", From: "EXECUTING", To: "EXECUTING", Version: 1, TS: ts(10), Details: step("203.0.113.10", ts(10))},
+		{Actor: ex, Action: "finish_execution", From: "EXECUTING", To: "EXECUTED", Version: 1, TS: ts(11)},
+	}
+}
+
+// TestReplayCatchesForgeries: validly signed logs of processes that were not followed.
+func TestReplayCatchesForgeries(t *testing.T) {
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	if rep := forged(t, story(t0)); !rep.OK() {
+		t.Fatalf("the honest story fails: %v", rep.Failures)
+	}
+	tests := []struct {
+		name string
+		edit func([]audit.Record) []audit.Record
+		rule string
+	}{
+		{"a vote cast by the requester", func(r []audit.Record) []audit.Record {
+			r[7].Actor = audit.Actor{ID: "off", Roles: []string{"commissioner"}, Org: "o"}
+			return r
+		}, "SoD-1"},
+		{"an execution step outside the approved scope", func(r []audit.Record) []audit.Record {
+			r[10].Details["targets"] = []string{"192.0.2.66"}
+			return r
+		}, "scope"},
+		{"an approval on an older digest", func(r []audit.Record) []audit.Record {
+			r[8].Details["approval"].(map[string]any)["digest"] = "sha256:v0"
+			return r
+		}, "digest"},
+		{"a decision without quorum", func(r []audit.Record) []audit.Record {
+			return append(r[:7], r[8:]...)
+		}, "quorum"},
+		{"a late emergency notification", func(r []audit.Record) []audit.Record {
+			ts := r[1].TS
+			r = r[:2]
+			r[1] = audit.Record{Actor: actor("cmd", "commander"), Action: "declare_emergency", From: "DRAFT", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts,
+				Details: map[string]any{"digest": "sha256:v1", "executors": []string{"ex"}}}
+			return append(r,
+				audit.Record{Actor: actor("ex", "executor"), Action: "log_steps", From: "EMERGENCY_EXECUTING", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts.Add(time.Minute),
+					Details: map[string]any{"step_list": []map[string]any{{"witness": "ex2"}}}},
+				audit.Record{Actor: actor("ex", "executor"), Action: "finish_execution", From: "EMERGENCY_EXECUTING", To: "EXECUTED", Version: 1, TS: ts.Add(2 * time.Minute)},
+				audit.Record{Actor: actor("cmd", "commander"), Action: "notify_commission", From: "EXECUTED", To: "COMMISSION_NOTIFIED", Version: 1, TS: ts.Add(30 * time.Hour)},
+			)
+		}, "deadline"},
+		{"a stage skipped", func(r []audit.Record) []audit.Record {
+			return append(r[:2], r[3:]...) // no legal review
+		}, "lifecycle"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := forged(t, tt.edit(story(t0)))
+			if !hasFailure(rep, tt.rule, -1) {
+				t.Fatalf("want %s, got %v", tt.rule, rep.Failures)
+			}
+			t.Logf("caught: %v", rep.Failures[0])
+		})
+	}
+}
