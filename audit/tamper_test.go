@@ -230,7 +230,9 @@ func forged(t *testing.T, recs []audit.Record) *audit.Report {
 	return rep
 }
 
-func actor(id string, roles ...string) audit.Actor { return audit.Actor{ID: id, Roles: roles, Org: "o"} }
+func actor(id string, roles ...string) audit.Actor {
+	return audit.Actor{ID: id, Roles: roles, Org: "o"}
+}
 
 // story is a valid approval-and-execution history; forgeries edit it.
 func story(t0 time.Time) []audit.Record {
