@@ -21,6 +21,21 @@ import (
 
 const origin = "takedown.test/audit"
 
+// newLogKeyOnly returns a fresh checkpoint signer and its verifier key, with no database.
+func newLogKeyOnly(t testing.TB) (struct{}, note.Signer, string) {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	sv, err := signature.LoadED25519SignerVerifier(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, vkey, err := audit.NewNoteSigner(context.Background(), origin, sv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return struct{}{}, signer, vkey
+}
+
 // newLog returns a pool on a fresh database and a sequencer with a new key.
 func newLog(t testing.TB) (*pgxpool.Pool, *audit.Sequencer, string) {
 	t.Helper()

@@ -111,6 +111,51 @@ func Append(ctx context.Context, tx pgx.Tx, key string, r *Record) error {
 	return nil
 }
 
+// Keyed is a record with its idempotency key, for AppendBatch.
+type Keyed struct {
+	Key    string
+	Record *Record
+}
+
+// AppendBatch inserts many records in tx with COPY, for callers that append in bulk (execution
+// step batches, imports). Unlike Append, a key already present fails the whole transaction:
+// batch callers make their batch idempotent as a whole.
+func AppendBatch(ctx context.Context, tx pgx.Tx, recs []Keyed) error {
+	entries := make([][]any, len(recs))
+	pending := make([][]any, len(recs))
+	now := time.Now().UTC()
+	for i, k := range recs {
+		r := k.Record
+		if r.ID == "" {
+			r.ID = uuid.NewString()
+		}
+		if r.TS.IsZero() {
+			r.TS = now
+		}
+		r.V, r.Log = Version, LogName
+		if r.PolicyVersion == "" {
+			r.PolicyVersion = PolicyVersion
+		}
+		data, err := r.Canonical()
+		if err != nil {
+			return err
+		}
+		var measure *string
+		if r.Measure != "" {
+			measure = &r.Measure
+		}
+		entries[i] = []any{r.ID, k.Key, measure, r.TS, data}
+		pending[i] = []any{r.ID}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_entries"}, []string{"id", "key", "measure_id", "created_at", "record"}, pgx.CopyFromRows(entries)); err != nil {
+		return fmt.Errorf("append %d audit entries: %w", len(recs), err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_pending"}, []string{"entry_id"}, pgx.CopyFromRows(pending)); err != nil {
+		return fmt.Errorf("queue %d audit entries: %w", len(recs), err)
+	}
+	return nil
+}
+
 // Entries returns the records of one measure in the order they were appended.
 func Entries(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)

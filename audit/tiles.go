@@ -96,6 +96,17 @@ func ReadTile(ctx context.Context, q Querier, level int, n int64, width int) ([]
 	return data[:width*tlog.HashSize], nil
 }
 
+// readWidest returns the widest stored version of tile (level, n), at least width wide.
+func readWidest(ctx context.Context, q Querier, level int, n int64, width int) ([]byte, error) {
+	var data []byte
+	err := q.QueryRow(ctx, `SELECT data FROM audit_tiles WHERE level = $1 AND n = $2 AND width >= $3 ORDER BY width DESC LIMIT 1`,
+		level, n, width).Scan(&data)
+	if err != nil {
+		return nil, fmt.Errorf("read tile %s: %w", TilePath(level, n, width), err)
+	}
+	return data, nil
+}
+
 // ReadEntries returns the entry bundle (level -1 tile) n at the given width: each canonical
 // record prefixed by its length as a big-endian uint16.
 func ReadEntries(ctx context.Context, q Querier, n int64, width int) ([]byte, error) {
@@ -148,6 +159,7 @@ type dbHashReader struct {
 	ctx   context.Context
 	q     Querier
 	cache map[int64]tlog.Hash
+	tiles map[[2]int64][]byte // tiles read so far, by level and number: each is read once
 }
 
 func (r *dbHashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
@@ -158,10 +170,18 @@ func (r *dbHashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 			continue
 		}
 		t := tlog.TileForIndex(TileHeight, idx)
-		data, err := ReadTile(r.ctx, r.q, t.L, t.N, t.W)
-		if err != nil {
-			return nil, err
+		data, ok := r.tiles[[2]int64{int64(t.L), t.N}]
+		if !ok || len(data) < t.W*tlog.HashSize {
+			var err error
+			if data, err = readWidest(r.ctx, r.q, t.L, t.N, t.W); err != nil {
+				return nil, err
+			}
+			if r.tiles == nil {
+				r.tiles = map[[2]int64][]byte{}
+			}
+			r.tiles[[2]int64{int64(t.L), t.N}] = data
 		}
+		t.W = len(data) / tlog.HashSize
 		h, err := tlog.HashFromTile(t, data, idx)
 		if err != nil {
 			return nil, err

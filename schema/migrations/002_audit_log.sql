@@ -28,7 +28,7 @@ CREATE TABLE audit_checkpoints (
     size       bigint PRIMARY KEY,
     root       bytea NOT NULL,
     note       text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp() -- when signed, not when the batch began
 );
 
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log

@@ -1,0 +1,304 @@
+package audit_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/takedown/takedown/audit"
+)
+
+func record(i int) *audit.Record {
+	return &audit.Record{Actor: audit.Actor{ID: "u-executor", Roles: []string{"executor"}, Org: "npa-cyber"}, Action: "bench.step",
+		Details: map[string]any{"n": i, "target": "203.0.113.10", "result": "success"}}
+}
+
+// parallel runs producers goroutines, each calling fn(producer, round) rounds times, and
+// returns the elapsed time.
+func parallel(producers, rounds int, fn func(p, r int) error) (time.Duration, error) {
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, producers)
+	for p := range producers {
+		wg.Go(func() {
+			for r := range rounds {
+				if err := fn(p, r); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return time.Since(start), <-errs
+}
+
+// BenchmarkAppend measures durable appends by 64 producers, in transactions of 100 records
+// and of one record, while the sequencer runs, against raw PostgreSQL baselines measured in the
+// same run: COPY of the same rows into a plain table, and pgbench's single-row commit rate.
+// It also reports the p99 time from an append's commit to its inclusion in a signed checkpoint.
+func BenchmarkAppend(b *testing.B) {
+	ctx := context.Background()
+	db, seq, _ := newLog(b)
+	const producers = 64
+	rounds := max(b.N, 20)
+	// pgbench first, before this benchmark's pool holds its connections.
+	pgbench := pgbenchRate(b, db)
+	pool, err := pgxpool.NewWithConfig(ctx, func() *pgxpool.Config { c := db.Config(); c.MaxConns = producers + 4; return c }())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `CREATE TABLE plain (id text PRIMARY KEY, key text UNIQUE, measure_id text, created_at timestamptz, record bytea)`); err != nil {
+		b.Fatal(err)
+	}
+
+	// Baseline: the same rows, COPY into a plain table.
+	canon, _ := record(0).Canonical()
+	copyTime, err := parallel(producers, rounds, func(p, r int) error {
+		rows := make([][]any, 100)
+		for i := range rows {
+			id := fmt.Sprintf("%d-%d-%d", p, r, i)
+			rows[i] = []any{id, id, nil, time.Now(), canon}
+		}
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"plain"}, []string{"id", "key", "measure_id", "created_at", "record"}, pgx.CopyFromRows(rows))
+			return err
+		})
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	copyRate := float64(producers*rounds*100) / copyTime.Seconds()
+
+	// Ours: AppendBatch of 100 records per transaction, with the sequencer running.
+	seqCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = seq.Run(seqCtx) }()
+	type sample struct {
+		at time.Time
+		id string
+	}
+	var mu sync.Mutex
+	var samples []sample
+	batchTime, err := parallel(producers, rounds, func(p, r int) error {
+		recs := make([]audit.Keyed, 100)
+		for i := range recs {
+			recs[i] = audit.Keyed{Key: fmt.Sprintf("b/%d/%d/%d", p, r, i), Record: record(i)}
+		}
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return audit.AppendBatch(ctx, tx, recs) }); err != nil {
+			return err
+		}
+		mu.Lock()
+		samples = append(samples, sample{time.Now(), recs[99].Record.ID})
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	batchRate := float64(producers*rounds*100) / batchTime.Seconds()
+
+	// One record per transaction, against pgbench's single-row commit rate.
+	singleRounds := rounds * 5
+	singleTime, err := parallel(producers, singleRounds, func(p, r int) error {
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return audit.Append(ctx, tx, fmt.Sprintf("s/%d/%d", p, r), record(r)) })
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	singleRate := float64(producers*singleRounds) / singleTime.Seconds()
+
+	// Wait for the sequencer to cover everything, then read when each sample was checkpointed.
+	for {
+		var pending int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_pending`).Scan(&pending); err != nil {
+			b.Fatal(err)
+		}
+		if pending == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	<-done
+	var lat []time.Duration
+	for _, s := range samples {
+		var at time.Time
+		if err := pool.QueryRow(ctx, `SELECT min(c.created_at) FROM audit_log l JOIN audit_checkpoints c ON c.size > l.idx WHERE l.entry_id = $1`, s.id).Scan(&at); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, at.Sub(s.at))
+	}
+	slices.Sort(lat)
+	p99 := lat[len(lat)*99/100]
+
+	b.ReportMetric(batchRate, "rec/s-batch100")
+	b.ReportMetric(batchRate/copyRate, "ratio-vs-copy")
+	b.ReportMetric(singleRate, "rec/s-single")
+	if pgbench > 0 {
+		b.ReportMetric(singleRate/pgbench, "ratio-vs-pgbench")
+	}
+	b.ReportMetric(p99.Seconds(), "s-p99-to-checkpoint")
+	b.Logf("COPY baseline %.0f rec/s; pgbench single-row commits %.0f/s", copyRate, pgbench)
+}
+
+// pgbenchRate runs pgbench with 64 clients committing one-row inserts for 5 s.
+func pgbenchRate(b *testing.B, pool *pgxpool.Pool) float64 {
+	if _, err := exec.LookPath("pgbench"); err != nil {
+		b.Log("pgbench not installed: no single-row baseline")
+		return 0
+	}
+	if _, err := pool.Exec(context.Background(), `CREATE TABLE plain1 (id text PRIMARY KEY, record bytea)`); err != nil {
+		b.Fatal(err)
+	}
+	script := filepath.Join(b.TempDir(), "insert.sql")
+	os.WriteFile(script, []byte("INSERT INTO plain1 VALUES (gen_random_uuid()::text, repeat('x', 200)::bytea);\n"), 0o644)
+	cfg := pool.Config().ConnConfig
+	out, err := exec.Command("pgbench", "-n", "-c", "64", "-j", "2", "-T", "5", "-f", script,
+		"-h", cfg.Host, "-p", strconv.Itoa(int(cfg.Port)), cfg.Database).CombinedOutput()
+	if err != nil {
+		b.Logf("pgbench failed, no single-row baseline: %v\n%s", err, out)
+		return 0
+	}
+	m := regexp.MustCompile(`tps = ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		b.Fatalf("pgbench output: %s", out)
+	}
+	tps, _ := strconv.ParseFloat(string(m[1]), 64)
+	return tps
+}
+
+// writeArchive writes an archive of n records and its signed checkpoint without a database.
+func writeArchive(b *testing.B, dir string, n int) (vkey string, bytesTotal int64) {
+	var stored []tlog.Hash
+	mem := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			out[i] = stored[x]
+		}
+		return out, nil
+	})
+	var bundle []byte
+	for i := range n {
+		r := record(i)
+		r.ID = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		r.TS = time.Unix(1764000000, 0).UTC()
+		r.V, r.Log, r.PolicyVersion = audit.Version, audit.LogName, audit.PolicyVersion
+		c, err := r.Canonical()
+		if err != nil {
+			b.Fatal(err)
+		}
+		hs, err := tlog.StoredHashes(int64(i), c, mem)
+		if err != nil {
+			b.Fatal(err)
+		}
+		stored = append(stored, hs...)
+		bundle = binary.BigEndian.AppendUint16(bundle, uint16(len(c)))
+		bundle = append(bundle, c...)
+		bytesTotal += int64(len(c))
+		if (i+1)%audit.EntriesPerTile == 0 || i == n-1 {
+			k := int64(i / audit.EntriesPerTile)
+			w := i%audit.EntriesPerTile + 1
+			p := filepath.Join(dir, "tile", filepath.FromSlash(audit.TilePath(-1, k, w)))
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.WriteFile(p, bundle, 0o644); err != nil {
+				b.Fatal(err)
+			}
+			bundle = bundle[:0]
+		}
+	}
+	root, _ := tlog.TreeHash(int64(n), mem)
+	_, seq, vkey := newLogKeyOnly(b)
+	signed, err := note.Sign(&note.Note{Text: audit.Checkpoint{Origin: origin, Size: int64(n), Root: root}.Text()}, seq)
+	if err != nil {
+		b.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "checkpoint"), signed, 0o644)
+	return vkey, bytesTotal
+}
+
+// BenchmarkVerifyArchive verifies a whole archive offline (TAKEDOWN_BENCH_RECORDS records,
+// default 1,000,000) against a bare SHA-256 pass over the same entry files, in one run.
+func BenchmarkVerifyArchive(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("TAKEDOWN_BENCH_RECORDS")); err == nil {
+		n = v
+	}
+	dir := b.TempDir()
+	vkey, _ := writeArchive(b, dir, n)
+	pol, _ := audit.ParsePolicy("log " + vkey + "\n")
+	b.ResetTimer()
+	var verify, bare time.Duration
+	for range b.N {
+		start := time.Now()
+		rep, err := audit.VerifyArchive(dir, pol, nil)
+		if err != nil || !rep.OK() {
+			b.Fatalf("%v %v", err, rep.Failures)
+		}
+		verify += time.Since(start)
+		start = time.Now()
+		filepath.Walk(filepath.Join(dir, "tile", "entries"), func(p string, info os.FileInfo, err error) error {
+			if err == nil && !info.IsDir() {
+				data, _ := os.ReadFile(p)
+				sha256.Sum256(data)
+			}
+			return nil
+		})
+		bare += time.Since(start)
+	}
+	b.ReportMetric(float64(n*b.N)/verify.Seconds(), "rec/s-verify")
+	b.ReportMetric(float64(n*b.N)/bare.Seconds(), "rec/s-sha256")
+	b.ReportMetric(bare.Seconds()/verify.Seconds(), "ratio")
+}
+
+// BenchmarkVerifyProof verifies one record's tlog-proof (signature and inclusion) in a
+// 1,000,000-entry tree.
+func BenchmarkVerifyProof(b *testing.B) {
+	const n = 1 << 20
+	var stored []tlog.Hash
+	mem := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			out[i] = stored[x]
+		}
+		return out, nil
+	})
+	rec, _ := record(1).Canonical()
+	for i := range n {
+		data := rec
+		if i != 123456 {
+			data = []byte(strconv.Itoa(i))
+		}
+		hs, _ := tlog.StoredHashes(int64(i), data, mem)
+		stored = append(stored, hs...)
+	}
+	root, _ := tlog.TreeHash(n, mem)
+	p, _ := tlog.ProveRecord(n, 123456, mem)
+	_, signer, vkey := newLogKeyOnly(b)
+	signed, _ := note.Sign(&note.Note{Text: audit.Checkpoint{Origin: origin, Size: n, Root: root}.Text()}, signer)
+	doc := audit.FormatProof(123456, p, signed)
+	pol, _ := audit.ParsePolicy("log " + vkey + "\n")
+	b.ResetTimer()
+	for range b.N {
+		if _, _, err := audit.VerifyProof(doc, rec, pol); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
