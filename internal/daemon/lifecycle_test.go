@@ -361,3 +361,67 @@ func TestApprovalExpires(t *testing.T) {
 	}
 	verifyLog(t, e)
 }
+
+// TestOrderPathWithInformationRequest: the Commission asks for information and one member
+// recuses; the approval is for an order to the administrator, who does not comply, and the
+// agency then executes itself as the approval allows.
+func TestOrderPathWithInformationRequest(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	off := u["officer"]
+	caseID, err := off.CreateCase(ctx, "Qakbot C2", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := plan("order_administrator", e.IDs["executor"])
+	p["self_execution_fallback"] = true
+	m, err := off.CreateMeasure(ctx, caseID, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := m.ID
+	if _, err := off.AddTargets(ctx, id, domestic); err != nil {
+		t.Fatal(err)
+	}
+	mustAct(t, off, id, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+	mustAct(t, u["secretariat"], id, "request_info", map[string]any{"reason": "which hosting provider was asked, and when?"}, "INFO_REQUESTED")
+	_, err = u["chair"].Act(ctx, id, "vote", vote("approve"))
+	refusedWith(t, err, 409, "") // paused while the information is pending
+	_, err = u["officer2"].Act(ctx, id, "respond_info", map[string]any{"body": "x"})
+	refusedWith(t, err, 403, "requester")
+	mustAct(t, off, id, "respond_info", map[string]any{"body": "Provider X abuse desk, 2026-11-20 09:00 JST, no answer"}, "COMMISSION_REVIEW")
+	mustAct(t, u["member4"], id, "declare_conflict", map[string]any{"conflicted": true, "reason": "former counsel of the provider"}, "COMMISSION_REVIEW")
+	_, err = u["member4"].Act(ctx, id, "vote", vote("approve"))
+	refusedWith(t, err, 403, "SoD-3")
+	mustAct(t, u["chair"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
+	mustAct(t, u["member1"], id, "vote", vote("reject"), "COMMISSION_REVIEW")
+	mustAct(t, u["member2"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
+	// Four eligible after the recusal: three approvals are a majority; member1's dissent is kept.
+	mustAct(t, u["member3"], id, "vote", vote("approve"), "APPROVED")
+	_, err = u["executor"].Act(ctx, id, "start_execution", nil)
+	refusedWith(t, err, 409, "") // the order comes first
+	mustAct(t, u["commander"], id, "issue_order", map[string]any{"order": map[string]any{
+		"addressee": "Provider X", "content": "remove the C2 panel", "deadline": time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339),
+		"proof_of_delivery": "registered mail 1234"}}, "ORDER_ISSUED")
+	mustAct(t, off, id, "order_outcome", map[string]any{"decision": "not_complied"}, "ORDER_ISSUED")
+	mustAct(t, u["executor"], id, "start_execution", nil, "EXECUTING")
+	mustAct(t, u["executor"], id, "log_steps", steps(e, time.Now(), "203.0.113.10"), "EXECUTING")
+	mustAct(t, u["executor"], id, "finish_execution", nil, "EXECUTED")
+
+	h, err := u["auditor"].History(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range h {
+		if r.Action == "decide" {
+			tally := r.Details["tally"].(map[string]any)
+			if tally["eligible"] != float64(4) || tally["reject"] != float64(1) || len(tally["votes"].([]any)) != 4 {
+				t.Fatalf("decision tally %v: want 4 eligible and the dissent kept", tally)
+			}
+		}
+	}
+	verifyLog(t, e)
+}
