@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,6 +56,7 @@ type Daemon struct {
 	devTemporal *devenv.Temporal
 	worker      worker.Worker
 	http        *http.Server
+	unlock      func()
 	stopSeq     context.CancelFunc
 	seqDone     chan struct{}
 	// VerifierKey is the audit log's note verifier key, for auditors' policy files.
@@ -73,6 +75,24 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			d.Close()
 		}
 	}()
+	if mode == Dev && cfg.DataDir != "" {
+		if d.unlock, err = lockDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	// Claim the HTTP address first, so a taken port fails before anything starts; requests
+	// wait in the listen queue until everything is ready.
+	var listener net.Listener
+	if mode == Dev || mode == Serve {
+		if listener, err = net.Listen("tcp", cfg.HTTP); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
+		}
+		defer func() {
+			if err != nil {
+				listener.Close()
+			}
+		}()
+	}
 
 	dbURL := cfg.DatabaseURL
 	if mode == Dev {
@@ -149,10 +169,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			}
 			_, _ = w.Write([]byte("ok\n"))
 		})
-		l, err := net.Listen("tcp", cfg.HTTP)
-		if err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
-		}
+		l := listener
 		d.URL = "http://" + l.Addr().String()
 		d.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
@@ -194,6 +211,26 @@ func (d *Daemon) Close() {
 			d.log.Warn("stop private PostgreSQL", "err", err)
 		}
 	}
+	if d.unlock != nil {
+		d.unlock()
+	}
+}
+
+// lockDir takes an exclusive lock on the data directory: two processes on one Temporal
+// SQLite file would corrupt each other's work.
+func lockDir(dir string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another takedownd is using %s (hint: stop it, or pass a different -data-dir)", dir)
+	}
+	return func() { f.Close() }, nil
 }
 
 // Migrate applies the schema's migrations to the database at url.
