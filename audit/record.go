@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/gowebpki/jcs"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -58,13 +57,9 @@ const PolicyVersion = "plain-2026-11"
 
 // Canonical returns the RFC 8785 encoding of r.
 func (r *Record) Canonical() ([]byte, error) {
-	raw, err := json.Marshal(r)
+	out, err := appendCanonical(make([]byte, 0, 512), r)
 	if err != nil {
 		return nil, fmt.Errorf("encode audit record %s: %w", r.Action, err)
-	}
-	out, err := jcs.Transform(raw)
-	if err != nil {
-		return nil, fmt.Errorf("canonicalise audit record %s: %w", r.Action, err)
 	}
 	if len(out) > MaxRecordSize {
 		return nil, fmt.Errorf("audit record %s is %d bytes, over the %d limit", r.Action, len(out), MaxRecordSize)
