@@ -92,16 +92,15 @@ func Append(ctx context.Context, tx pgx.Tx, key string, r *Record) error {
 	if r.Measure != "" {
 		measure = &r.Measure
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO audit_entries (id, key, measure_id, created_at, record)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`, r.ID, key, measure, r.TS, data)
+	// One round trip: the entry, and its place in the sequencer's queue.
+	tag, err := tx.Exec(ctx, `WITH e AS (INSERT INTO audit_entries (id, key, measure_id, created_at, record)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING RETURNING id)
+		INSERT INTO audit_pending (entry_id) SELECT id FROM e`, r.ID, key, measure, r.TS, data)
 	if err != nil {
 		return fmt.Errorf("append audit entry %s: %w", r.Action, err)
 	}
 	if tag.RowsAffected() == 0 {
 		return ErrDuplicate
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_pending (entry_id) VALUES ($1)`, r.ID); err != nil {
-		return fmt.Errorf("queue audit entry %s for the log: %w", r.Action, err)
 	}
 	return nil
 }
