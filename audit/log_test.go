@@ -255,3 +255,56 @@ func TestAppendOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyRotation: during the overlap both keys sign; auditors holding either key verify; the
+// key history is in the log itself.
+func TestKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	db, seq, oldKey := newLog(t)
+	seq.VerifierKeys = []string{oldKey}
+	appendN(t, db, 0, 10, 10)
+	drain(t, seq)
+	_, next, newKey := newLogKeyOnly(t)
+	seq2 := &audit.Sequencer{DB: db, Signer: seq.Signer, NextSigner: next, VerifierKeys: []string{oldKey, newKey}, Origin: origin, Log: seq.Log}
+	appendN(t, db, 10, 10, 10)
+	drain(t, seq2)
+	verifyWith := func(keys ...string) bool {
+		dir := t.TempDir()
+		if _, err := audit.Export(ctx, db, dir); err != nil {
+			t.Fatal(err)
+		}
+		text := ""
+		for _, k := range keys {
+			text += "log " + k + "\n"
+		}
+		pol, err := audit.ParsePolicy(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := audit.VerifyArchive(dir, pol, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep.OK()
+	}
+	if !verifyWith(oldKey) || !verifyWith(newKey) {
+		t.Fatal("during the overlap a checkpoint must verify with either key")
+	}
+	// The old key retired.
+	seq3 := &audit.Sequencer{DB: db, Signer: next, VerifierKeys: []string{newKey}, Origin: origin, Log: seq.Log}
+	appendN(t, db, 20, 5, 5)
+	drain(t, seq3)
+	if verifyWith(oldKey) || !verifyWith(newKey) {
+		t.Fatal("after the rotation only the new key verifies")
+	}
+	rows, _ := db.Query(ctx, `SELECT vkey FROM audit_keys ORDER BY first_size`)
+	history, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(history) != 2 || history[0] != oldKey || history[1] != newKey {
+		t.Fatalf("key history %v, %v", history, err)
+	}
+	var logged int
+	db.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE convert_from(record, 'UTF8')::jsonb->>'action' = 'log.key_added'`).Scan(&logged)
+	if logged != 2 {
+		t.Fatalf("%d key additions in the log, want 2", logged)
+	}
+}

@@ -24,9 +24,13 @@ const sequencerLock = 0x74616b65646f776e // "takedown"
 // PostgreSQL advisory lock; when it dies, its connection closes, the lock is released and
 // another replica's Run takes over.
 type Sequencer struct {
-	DB     *pgxpool.Pool
-	Signer note.Signer
-	Origin string
+	DB *pgxpool.Pool
+	// Signer signs every checkpoint. NextSigner, when set, signs too: the overlap of a key
+	// rotation, during which auditors add its verifier key to their policies.
+	Signer, NextSigner note.Signer
+	// VerifierKeys are the verifier keys of Signer and NextSigner, recorded in the key history.
+	VerifierKeys []string
+	Origin       string
 	// Interval is the longest an entry waits for its batch (default 250 ms; at most 1 s).
 	Interval time.Duration
 	Log      *slog.Logger
@@ -100,8 +104,16 @@ func (s *Sequencer) lead(ctx context.Context) error {
 	}
 }
 
-// load reads the tree size and checks it against the newest checkpoint.
+// load reads the tree size, checks it against the newest checkpoint, and records the signing
+// keys in the key history.
 func (s *Sequencer) load(ctx context.Context) error {
+	if err := s.loadTree(ctx); err != nil {
+		return err
+	}
+	return s.recordKeys(ctx)
+}
+
+func (s *Sequencer) loadTree(ctx context.Context) error {
 	s.cache = map[int64]tlog.Hash{}
 	if err := s.DB.QueryRow(ctx, `SELECT COALESCE(max(idx) + 1, 0) FROM audit_log`).Scan(&s.size); err != nil {
 		return fmt.Errorf("read log size: %w", err)
@@ -124,6 +136,27 @@ func (s *Sequencer) load(ctx context.Context) error {
 	}
 	if string(got[:]) != string(root) {
 		return fmt.Errorf("stored tiles give root %s, the newest checkpoint says %x", got, root)
+	}
+	return nil
+}
+
+// recordKeys adds signing keys not seen before to the key history, and logs each addition as
+// an entry of the log itself, so the history is as verifiable as the rest.
+func (s *Sequencer) recordKeys(ctx context.Context) error {
+	for _, vkey := range s.VerifierKeys {
+		err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, `INSERT INTO audit_keys (vkey, first_size) VALUES ($1, $2) ON CONFLICT DO NOTHING`, vkey, s.size)
+			if err != nil || tag.RowsAffected() == 0 {
+				return err
+			}
+			return Append(ctx, tx, "log.key/"+vkey, &Record{
+				Actor: Actor{ID: "system", Roles: []string{}, Org: "system"}, Action: "log.key_added",
+				Details: map[string]any{"vkey": vkey, "first_size": s.size},
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("record signing key: %w", err)
+		}
 	}
 	return nil
 }
@@ -203,7 +236,11 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 		if err != nil {
 			return fmt.Errorf("tree hash: %w", err)
 		}
-		signed, err := note.Sign(&note.Note{Text: Checkpoint{Origin: s.Origin, Size: newSize, Root: root}.Text()}, s.Signer)
+		signers := []note.Signer{s.Signer}
+		if s.NextSigner != nil {
+			signers = append(signers, s.NextSigner)
+		}
+		signed, err := note.Sign(&note.Note{Text: Checkpoint{Origin: s.Origin, Size: newSize, Root: root}.Text()}, signers...)
 		if err != nil {
 			return fmt.Errorf("sign checkpoint: %w", err)
 		}

@@ -22,8 +22,10 @@ import (
 // replay checks.
 type Policy struct {
 	Origin string
-	// LogKey is the log's note verifier key (audit.vkey).
-	LogKey string
+	// LogKey is the log's note verifier key (audit.vkey). LogKeys holds every key the policy
+	// accepts (during a rotation, the old and the new); LogKey is the first.
+	LogKey  string
+	LogKeys []string
 	// EmergencyNotification is the longest allowed time from an emergency declaration to the
 	// Commission's notification.
 	EmergencyNotification time.Duration
@@ -50,7 +52,10 @@ func ParsePolicy(text string) (Policy, error) {
 		case "origin":
 			p.Origin = val
 		case "log":
-			p.LogKey = val
+			if p.LogKey == "" {
+				p.LogKey = val
+			}
+			p.LogKeys = append(p.LogKeys, val)
 			_, err = note.NewVerifier(val)
 		case "emergency-notification":
 			p.EmergencyNotification, err = time.ParseDuration(val)
@@ -74,6 +79,23 @@ func ParsePolicy(text string) (Policy, error) {
 		p.Origin, _, _ = strings.Cut(p.LogKey, "+")
 	}
 	return p, nil
+}
+
+// verifiers returns the note verifiers of every log key the policy accepts.
+func (p Policy) verifiers() (note.Verifiers, error) {
+	keys := p.LogKeys
+	if len(keys) == 0 {
+		keys = []string{p.LogKey}
+	}
+	var vs []note.Verifier
+	for _, k := range keys {
+		v, err := note.NewVerifier(k)
+		if err != nil {
+			return nil, fmt.Errorf("policy log key: %w", err)
+		}
+		vs = append(vs, v)
+	}
+	return note.VerifierList(vs...), nil
 }
 
 // Failure is one thing verification found wrong. Index is the log index, or -1.
@@ -111,15 +133,15 @@ func (r *Report) fail(index int64, rule, format string, args ...any) {
 // nil), and then replays the process rules over the records.
 func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 	rep := &Report{}
-	v, err := note.NewVerifier(pol.LogKey)
+	vs, err := pol.verifiers()
 	if err != nil {
-		return nil, fmt.Errorf("policy log key: %w", err)
+		return nil, err
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
 	if err != nil {
 		return nil, fmt.Errorf("read archive: %w", err)
 	}
-	n, err := note.Open(raw, note.VerifierList(v))
+	n, err := note.Open(raw, vs)
 	if err != nil {
 		rep.fail(-1, "checkpoint-signature", "the checkpoint is not signed by the policy's log key (%v)", err)
 		return rep, nil
@@ -274,11 +296,11 @@ func VerifyProof(doc, record []byte, pol Policy) (Checkpoint, int64, error) {
 	if err != nil {
 		return Checkpoint{}, 0, err
 	}
-	v, err := note.NewVerifier(pol.LogKey)
+	vs, err := pol.verifiers()
 	if err != nil {
 		return Checkpoint{}, 0, err
 	}
-	n, err := note.Open(ckText, note.VerifierList(v))
+	n, err := note.Open(ckText, vs)
 	if err != nil {
 		return Checkpoint{}, index, fmt.Errorf("checkpoint-signature: %w", err)
 	}

@@ -148,7 +148,19 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			return nil, err
 		}
 		d.VerifierKey = vkey
-		seq := &audit.Sequencer{DB: d.DB, Signer: signer, Origin: cfg.LogOrigin, Log: log.With("component", "audit-sequencer")}
+		seq := &audit.Sequencer{DB: d.DB, Signer: signer, VerifierKeys: []string{vkey}, Origin: cfg.LogOrigin, Log: log.With("component", "audit-sequencer")}
+		if cfg.NextSigningKey != "" {
+			s, err := audit.LoadKey(cfg.NextSigningKey)
+			if err != nil {
+				return nil, fmt.Errorf("next signing key: %w", err)
+			}
+			next, nextKey, err := audit.NewNoteSigner(ctx, cfg.LogOrigin, s)
+			if err != nil {
+				return nil, err
+			}
+			seq.NextSigner, seq.VerifierKeys = next, append(seq.VerifierKeys, nextKey)
+			log.Info("audit key rotation: checkpoints are signed by both keys", "next", nextKey)
+		}
 		seqCtx, cancel := context.WithCancel(context.Background())
 		d.stopSeq, d.seqDone = cancel, make(chan struct{})
 		go func() {
