@@ -3,6 +3,7 @@ module github.com/takedown/takedown
 go 1.26.8
 
 require (
+	filippo.io/torchwood v0.9.0
 	github.com/google/uuid v1.6.0
 	github.com/gowebpki/jcs v1.0.2
 	github.com/jackc/pgx/v5 v5.12.0

@@ -44,5 +44,8 @@ func Export(ctx context.Context, q Querier, dir string) (Checkpoint, error) {
 			return ck, fmt.Errorf("export entries: %w", err)
 		}
 	}
+	if text, err = WithCosignatures(ctx, q, text, ck.Size); err != nil {
+		return ck, err
+	}
 	return ck, write("checkpoint", text)
 }

@@ -34,6 +34,8 @@ type Sequencer struct {
 	// Interval is the longest an entry waits for its batch (default 250 ms; at most 1 s).
 	Interval time.Duration
 	Log      *slog.Logger
+	// Witnessing, when set, collects witness cosignatures while this replica leads.
+	Witnessing *Witnessing
 
 	size  int64
 	cache map[int64]tlog.Hash
@@ -86,6 +88,11 @@ func (s *Sequencer) lead(ctx context.Context) error {
 		return err
 	}
 	s.Log.Info("audit sequencer leading", "size", s.size)
+	if s.Witnessing != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go s.Witnessing.Run(wctx)
+	}
 	tick := time.NewTicker(s.Interval)
 	defer tick.Stop()
 	for {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"filippo.io/torchwood"
 	"github.com/gowebpki/jcs"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -31,6 +32,9 @@ type Policy struct {
 	EmergencyNotification time.Duration
 	// QuorumMembers is how many members besides the chair must vote; CommissionSize how many vote.
 	QuorumMembers, CommissionSize int
+	// Witnesses are cosignature/v1 verifier keys; WitnessQuorum of them must have cosigned.
+	Witnesses     []string
+	WitnessQuorum int
 	// Strict also checks that every record is in RFC 8785 canonical form.
 	Strict bool
 }
@@ -63,6 +67,11 @@ func ParsePolicy(text string) (Policy, error) {
 			p.QuorumMembers, err = strconv.Atoi(val)
 		case "commission-size":
 			p.CommissionSize, err = strconv.Atoi(val)
+		case "witness":
+			p.Witnesses = append(p.Witnesses, val)
+			_, err = torchwood.NewCosignatureVerifier(val)
+		case "witnesses":
+			p.WitnessQuorum, err = strconv.Atoi(val)
 		case "strict":
 			p.Strict = val == "" || val == "true"
 		default:
@@ -75,10 +84,27 @@ func ParsePolicy(text string) (Policy, error) {
 	if p.LogKey == "" {
 		return p, errors.New("policy: no `log <verifier key>` line")
 	}
+	if p.WitnessQuorum == 0 {
+		p.WitnessQuorum = len(p.Witnesses)
+	}
+	if p.WitnessQuorum > len(p.Witnesses) {
+		return p, fmt.Errorf("policy: %d witnesses required, %d listed", p.WitnessQuorum, len(p.Witnesses))
+	}
 	if p.Origin == "" {
 		p.Origin, _, _ = strings.Cut(p.LogKey, "+")
 	}
 	return p, nil
+}
+
+// witnessVerifiers returns the cosignature verifiers of the policy's witnesses.
+func (p Policy) witnessVerifiers() []note.Verifier {
+	var vs []note.Verifier
+	for _, k := range p.Witnesses {
+		if v, err := torchwood.NewCosignatureVerifier(k); err == nil {
+			vs = append(vs, v)
+		}
+	}
+	return vs
 }
 
 // verifiers returns the note verifiers of every log key the policy accepts.
@@ -152,6 +178,11 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 		return rep, nil
 	}
 	rep.Checkpoint = ck
+	if pol.WitnessQuorum > 0 {
+		if got := witnessed(raw, pol); got < pol.WitnessQuorum {
+			rep.fail(-1, "witnesses", "%d of the policy's witnesses cosigned the checkpoint; %d required", got, pol.WitnessQuorum)
+		}
+	}
 	if ck.Origin != pol.Origin {
 		rep.fail(-1, "checkpoint", "origin %q, the policy expects %q", ck.Origin, pol.Origin)
 	}
@@ -256,6 +287,17 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 	}
 	Replay(recs, pol, rep)
 	return rep, nil
+}
+
+// witnessed counts the policy's witnesses whose cosignature on the note verifies.
+func witnessed(raw []byte, pol Policy) int {
+	count := 0
+	for _, v := range pol.witnessVerifiers() {
+		if n, err := note.Open(raw, note.VerifierList(v)); err == nil && len(n.Sigs) > 0 {
+			count++
+		}
+	}
+	return count
 }
 
 // locate names the entries that differ from the hashes in the archive's tiles, when those

@@ -24,10 +24,13 @@ func (s *Server) RegisterLog(mux *http.ServeMux) {
 }
 
 func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request) {
-	text, _, err := audit.Latest(r.Context(), s.DB)
+	text, ck, err := audit.Latest(r.Context(), s.DB)
 	if errors.Is(err, pgx.ErrNoRows) {
 		http.Error(w, "no checkpoint yet", http.StatusNotFound)
 		return
+	}
+	if err == nil {
+		text, err = audit.WithCosignatures(r.Context(), s.DB, text, ck.Size)
 	}
 	if err != nil {
 		s.fail(w, r, err)

@@ -47,6 +47,9 @@ type Config struct {
 	// NextSigningKey, during a key rotation, also signs every checkpoint
 	// (TAKEDOWN_NEXT_SIGNING_KEY).
 	NextSigningKey string
+	// Witnesses are "URL VKEY" pairs of c2sp.org/tlog-witness cosigners
+	// (-witness, repeated; TAKEDOWN_WITNESSES, separated by ';').
+	Witnesses []string
 	// LogOrigin names the audit log in its checkpoints (TAKEDOWN_LOG_ORIGIN).
 	LogOrigin string
 	// LogLevel: debug, info, warn or error (TAKEDOWN_LOG_LEVEL).
@@ -99,6 +102,13 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxEvidence, "max-evidence", envInt("TAKEDOWN_MAX_EVIDENCE", 32<<20), "largest evidence upload in bytes (TAKEDOWN_MAX_EVIDENCE)")
 	fs.StringVar(&c.SigningKey, "signing-key", env("TAKEDOWN_SIGNING_KEY", ""), "audit checkpoint signing key, PEM from `takedownd keygen` (TAKEDOWN_SIGNING_KEY); dev: <data-dir>/audit.key")
 	fs.StringVar(&c.NextSigningKey, "next-signing-key", env("TAKEDOWN_NEXT_SIGNING_KEY", ""), "during a key rotation, a second key that also signs checkpoints (TAKEDOWN_NEXT_SIGNING_KEY)")
+	if v := env("TAKEDOWN_WITNESSES", ""); v != "" {
+		c.Witnesses = strings.Split(v, ";")
+	}
+	fs.Func("witness", "a witness that cosigns checkpoints, as \"URL VKEY\"; repeat for several (TAKEDOWN_WITNESSES, ';'-separated)", func(v string) error {
+		c.Witnesses = append(c.Witnesses, v)
+		return nil
+	})
 	fs.StringVar(&c.LogOrigin, "log-origin", env("TAKEDOWN_LOG_ORIGIN", DefaultLogOrigin), "audit log name in checkpoints (TAKEDOWN_LOG_ORIGIN)")
 	fs.StringVar(&c.LogLevel, "log-level", env("TAKEDOWN_LOG_LEVEL", "info"), "debug, info, warn or error (TAKEDOWN_LOG_LEVEL)")
 	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", env("TAKEDOWN_TEMPORAL_LOG_LEVEL", "error"), "embedded Temporal server's log level, or off (TAKEDOWN_TEMPORAL_LOG_LEVEL)")

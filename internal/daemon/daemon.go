@@ -149,6 +149,17 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		}
 		d.VerifierKey = vkey
 		seq := &audit.Sequencer{DB: d.DB, Signer: signer, VerifierKeys: []string{vkey}, Origin: cfg.LogOrigin, Log: log.With("component", "audit-sequencer")}
+		if len(cfg.Witnesses) > 0 {
+			wit := &audit.Witnessing{DB: d.DB, Log: log.With("component", "audit-witnesses")}
+			for _, spec := range cfg.Witnesses {
+				w, err := audit.ParseWitness(spec)
+				if err != nil {
+					return nil, err
+				}
+				wit.Witnesses = append(wit.Witnesses, w)
+			}
+			seq.Witnessing = wit
+		}
 		if cfg.NextSigningKey != "" {
 			s, err := audit.LoadKey(cfg.NextSigningKey)
 			if err != nil {
