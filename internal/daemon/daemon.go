@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
@@ -20,6 +21,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/kms"
+	_ "github.com/sigstore/sigstore/pkg/signature/kms/hashivault" // hashivault:// signing keys
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -161,7 +164,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			seq.Witnessing = wit
 		}
 		if cfg.NextSigningKey != "" {
-			s, err := audit.LoadKey(cfg.NextSigningKey)
+			s, err := openKey(ctx, cfg.NextSigningKey)
 			if err != nil {
 				return nil, fmt.Errorf("next signing key: %w", err)
 			}
@@ -272,9 +275,8 @@ func Migrate(ctx context.Context, url string) error {
 func loadSigner(ctx context.Context, cfg Config, mode Mode) (note.Signer, string, error) {
 	path := cfg.SigningKey
 	var s signature.Signer
+	var err error
 	switch {
-	case strings.Contains(path, "://"):
-		return nil, "", fmt.Errorf("signing key %q: KMS references are not supported yet; use a key file from `takedownd keygen`", path)
 	case path == "" && mode == Dev && cfg.DataDir == "":
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
@@ -285,20 +287,19 @@ func loadSigner(ctx context.Context, cfg Config, mode Mode) (note.Signer, string
 		}
 	case path == "" && mode != Dev:
 		return nil, "", errors.New("the audit sequencer needs -signing-key (make one with `takedownd keygen`)")
-	default:
-		if path == "" {
-			path = filepath.Join(cfg.DataDir, "audit.key")
-			if _, err := os.Stat(path); os.IsNotExist(err) {
-				if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-					return nil, "", err
-				}
-				if err := audit.GenerateKey(path); err != nil {
-					return nil, "", err
-				}
+	case path == "":
+		path = filepath.Join(cfg.DataDir, "audit.key")
+		if _, err := os.Stat(path); os.IsNotExist(err) {
+			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+				return nil, "", err
+			}
+			if err := audit.GenerateKey(path); err != nil {
+				return nil, "", err
 			}
 		}
-		var err error
-		if s, err = audit.LoadKey(path); err != nil {
+		fallthrough
+	default:
+		if s, err = openKey(ctx, path); err != nil {
 			return nil, "", err
 		}
 	}
@@ -312,6 +313,20 @@ func loadSigner(ctx context.Context, cfg Config, mode Mode) (note.Signer, string
 		}
 	}
 	return signer, vkey, nil
+}
+
+// openKey opens a signing key: a KMS reference through sigstore's providers (hashivault:// is
+// compiled in; VAULT_ADDR and VAULT_TOKEN configure it), or a PEM file from `takedownd keygen`.
+func openKey(ctx context.Context, ref string) (signature.Signer, error) {
+	if strings.Contains(ref, "://") {
+		// Hash 0: an Ed25519 key signs the checkpoint text itself, as signed notes require.
+		sv, err := kms.Get(ctx, ref, crypto.Hash(0))
+		if err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", ref, err)
+		}
+		return sv, nil
+	}
+	return audit.LoadKey(ref)
 }
 
 func tlsConfig(cfg Config) (*tls.Config, error) {
