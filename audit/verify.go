@@ -2,7 +2,6 @@ package audit
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -262,7 +261,7 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 			for i := w; i < len(records); i += workers {
 				raw := records[i]
 				decoded[i].Index = int64(i)
-				if err := json.Unmarshal(raw, &decoded[i].Record); err != nil {
+				if err := decoded[i].decode(raw); err != nil {
 					bad[i] = "not a JSON audit record: " + err.Error()
 					continue
 				}
