@@ -168,8 +168,9 @@ func pgbenchRate(b *testing.B, pool *pgxpool.Pool) float64 {
 	if _, err := pool.Exec(context.Background(), `CREATE TABLE plain1 (id text PRIMARY KEY, record bytea)`); err != nil {
 		b.Fatal(err)
 	}
+	// The same work as one Append in its own transaction: BEGIN, one insert, COMMIT.
 	script := filepath.Join(b.TempDir(), "insert.sql")
-	os.WriteFile(script, []byte("INSERT INTO plain1 VALUES (gen_random_uuid()::text, repeat('x', 200)::bytea);\n"), 0o644)
+	os.WriteFile(script, []byte("BEGIN;\nINSERT INTO plain1 VALUES (gen_random_uuid()::text, repeat('x', 200)::bytea);\nCOMMIT;\n"), 0o644)
 	cfg := pool.Config().ConnConfig
 	out, err := exec.Command("pgbench", "-n", "-c", "64", "-j", "2", "-T", "5", "-f", script,
 		"-h", cfg.Host, "-p", strconv.Itoa(int(cfg.Port)), cfg.Database).CombinedOutput()

@@ -64,6 +64,19 @@ var transitions = map[string][]string{
 	"close":             {"NOTIFYING"},
 }
 
+// roles lists who may take each recorded action (DESIGN section 4); "system" is the workflow.
+var roles = map[string][]string{
+	"submit": {"officer"}, "legal_review": {"legal"}, "command_review": {"commander"}, "record_gate": {"commander", "legal"},
+	"declare_conflict": {"commissioner", "commission_chair"}, "vote": {"commissioner", "commission_chair"},
+	"request_info": {"commissioner", "commission_chair", "commission_secretariat"}, "respond_info": {"officer"},
+	"withdraw": {"officer", "commander"}, "issue_order": {"commander", "officer"}, "order_outcome": {"officer", "executor"},
+	"start_execution": {"executor"}, "log_steps": {"executor"}, "finish_execution": {"executor"},
+	"declare_emergency": {"commander"}, "notify_commission": {"commander", "officer", "legal"},
+	"post_hoc_decision": {"commissioner", "commission_chair"}, "report": {"officer", "executor"},
+	"verify_report": {"commander", "legal"}, "notify": {"officer", "executor"}, "close": {"officer", "commander"},
+	"measure.created": {"officer"}, "targets.added": {"officer"}, "evidence.added": {"officer"}, "plan.updated": {"officer"},
+}
+
 var agencyRoles = []string{"officer", "legal", "commander", "executor"}
 var commissionRoles = []string{"commission_secretariat", "commissioner", "commission_chair"}
 
@@ -121,6 +134,13 @@ func Replay(recs []Indexed, pol Policy, rep *Report) {
 		}
 		if r.Measure == "" || strings.HasPrefix(r.Action, "refused.") {
 			continue
+		}
+		if allowed, ok := roles[r.Action]; ok && !hasAny(r.Actor.Roles, allowed) {
+			rule := "role"
+			if hasAny(r.Actor.Roles, []string{"auditor", "admin"}) {
+				rule = "SoD-8"
+			}
+			rep.fail(r.Index, rule, "%s by %s with roles %v; it needs one of %v", r.Action, r.Actor.ID, r.Actor.Roles, allowed)
 		}
 		m := ms[r.Measure]
 		if r.Action == "measure.created" {

@@ -300,6 +300,10 @@ func TestReplayCatchesForgeries(t *testing.T) {
 				audit.Record{Actor: actor("cmd", "commander"), Action: "notify_commission", From: "EXECUTED", To: "COMMISSION_NOTIFIED", Version: 1, TS: ts.Add(30 * time.Hour)},
 			)
 		}, "deadline"},
+		{"an administrator approving", func(r []audit.Record) []audit.Record {
+			r[7].Actor = audit.Actor{ID: "adm", Roles: []string{"admin"}, Org: "o"}
+			return r
+		}, "SoD-8"},
 		{"a stage skipped", func(r []audit.Record) []audit.Record {
 			return append(r[:2], r[3:]...) // no legal review
 		}, "lifecycle"},

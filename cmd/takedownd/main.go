@@ -21,9 +21,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/takedown/takedown/audit"
@@ -120,6 +123,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 		ck, err := audit.Export(ctx, db, *outPath)
 		if err != nil {
 			return err
+		}
+		// Exports are custody events of the log itself.
+		operator := "operator"
+		if u, err := user.Current(); err == nil {
+			operator = "operator:" + u.Username
+		}
+		err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+			return audit.Append(ctx, tx, fmt.Sprintf("export/%d/%d", ck.Size, time.Now().UnixNano()), &audit.Record{
+				Actor: audit.Actor{ID: operator, Roles: []string{}, Org: "system"}, Action: "audit.exported",
+				Details: map[string]any{"size": ck.Size, "root": ck.Root.String(), "to": *outPath},
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("record the export: %w", err)
 		}
 		fmt.Fprintf(stdout, "exported %d entries of %s to %s\n", ck.Size, ck.Origin, *outPath)
 		return nil

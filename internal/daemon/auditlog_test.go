@@ -2,8 +2,16 @@ package daemon_test
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/testenv"
@@ -44,5 +52,60 @@ func verifyLog(t *testing.T, e *testenv.Env) *audit.Report {
 	if !rep.OK() {
 		t.Fatalf("the real log does not verify: %v", rep.Failures)
 	}
+	checkReadAPI(t, e, pol)
 	return rep
+}
+
+// checkReadAPI fetches the checkpoint and proofs over HTTP, as a witness or monitor would.
+func checkReadAPI(t *testing.T, e *testenv.Env, pol audit.Policy) {
+	t.Helper()
+	get := func(path string) []byte {
+		resp, err := http.Get(e.D.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %s %s", path, resp.Status, body)
+		}
+		return body
+	}
+	v, _ := note.NewVerifier(pol.LogKey)
+	n, err := note.Open(get("/checkpoint"), note.VerifierList(v))
+	if err != nil {
+		t.Fatalf("/checkpoint: %v", err)
+	}
+	ck, _ := audit.ParseCheckpoint(n.Text)
+	entries := get("/tile/" + audit.TilePath(-1, 0, int(min(ck.Size, audit.EntriesPerTile))))
+	recs, err := audit.SplitBundle(entries)
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("entry bundle: %v", err)
+	}
+	last := int64(len(recs) - 1)
+	if _, idx, err := audit.VerifyProof(get(fmt.Sprintf("/proof/%d", last)), recs[last], pol); err != nil || idx != last {
+		t.Fatalf("/proof/%d: %v", last, err)
+	}
+	if ck.Size > 2 {
+		var proof tlog.TreeProof
+		for _, line := range strings.Fields(string(get("/proof/consistency?old=2"))) {
+			h, _ := base64.StdEncoding.DecodeString(line)
+			proof = append(proof, tlog.Hash(h))
+		}
+		oldRoot, _ := tlog.TreeHash(2, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+			out := make([]tlog.Hash, len(idx))
+			for i, x := range idx {
+				level, n := tlog.SplitStoredHashIndex(x)
+				if level != 0 {
+					out[i] = tlog.NodeHash(tlog.RecordHash(recs[0]), tlog.RecordHash(recs[1]))
+				} else {
+					out[i] = tlog.RecordHash(recs[n])
+				}
+			}
+			return out, nil
+		}))
+		if err := tlog.CheckTree(proof, ck.Size, ck.Root, 2, oldRoot); err != nil {
+			t.Fatalf("/proof/consistency: %v", err)
+		}
+	}
 }
