@@ -21,6 +21,27 @@ import (
 
 const origin = "takedown.test/audit"
 
+// memTree holds a tree's stored hashes in memory, for tests that build trees without a database.
+type memTree []tlog.Hash
+
+func (m *memTree) ReadHashes(idx []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(idx))
+	for i, x := range idx {
+		if x >= int64(len(*m)) {
+			return nil, fmt.Errorf("hash %d not stored", x)
+		}
+		out[i] = (*m)[x]
+	}
+	return out, nil
+}
+
+// add appends record n's data and returns an error from tlog.
+func (m *memTree) add(n int64, data []byte) error {
+	hs, err := tlog.StoredHashes(n, data, m)
+	*m = append(*m, hs...)
+	return err
+}
+
 // newLogKeyOnly returns a fresh checkpoint signer and its verifier key, with no database.
 func newLogKeyOnly(t testing.TB) (struct{}, note.Signer, string) {
 	t.Helper()
@@ -152,20 +173,11 @@ func TestInteroperability(t *testing.T) {
 		}
 		leaves = append(leaves, recs...)
 	}
-	var stored []tlog.Hash
-	mem := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(idx))
-		for i, x := range idx {
-			out[i] = stored[x]
-		}
-		return out, nil
-	})
+	mem := &memTree{}
 	for i, rec := range leaves {
-		hs, err := tlog.StoredHashes(int64(i), rec, mem)
-		if err != nil {
+		if err := mem.add(int64(i), rec); err != nil {
 			t.Fatal(err)
 		}
-		stored = append(stored, hs...)
 	}
 	if got, _ := tlog.TreeHash(newSize, mem); got != newRoot {
 		t.Fatalf("recomputed root %s, checkpoint %s", got, newRoot)

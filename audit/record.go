@@ -74,23 +74,9 @@ var ErrDuplicate = errors.New("audit entry already recorded")
 // Append inserts r in tx under the idempotency key. It fills ID, TS, V, Log and PolicyVersion
 // when empty. On a key already present it returns ErrDuplicate and changes nothing.
 func Append(ctx context.Context, tx pgx.Tx, key string, r *Record) error {
-	if r.ID == "" {
-		r.ID = uuid.NewString()
-	}
-	if r.TS.IsZero() {
-		r.TS = time.Now().UTC()
-	}
-	r.V, r.Log = Version, LogName
-	if r.PolicyVersion == "" {
-		r.PolicyVersion = PolicyVersion
-	}
-	data, err := r.Canonical()
+	data, measure, err := r.prepare(time.Now().UTC())
 	if err != nil {
 		return err
-	}
-	var measure *string
-	if r.Measure != "" {
-		measure = &r.Measure
 	}
 	// One round trip: the entry, and its place in the sequencer's queue.
 	tag, err := tx.Exec(ctx, `WITH e AS (INSERT INTO audit_entries (id, key, measure_id, created_at, record)
@@ -103,6 +89,30 @@ func Append(ctx context.Context, tx pgx.Tx, key string, r *Record) error {
 		return ErrDuplicate
 	}
 	return nil
+}
+
+// prepare fills what the log sets itself (ID, time, format and policy versions) and returns the
+// canonical bytes and the measure column.
+func (r *Record) prepare(now time.Time) ([]byte, *string, error) {
+	if r.ID == "" {
+		r.ID = uuid.NewString()
+	}
+	if r.TS.IsZero() {
+		r.TS = now
+	}
+	r.V, r.Log = Version, LogName
+	if r.PolicyVersion == "" {
+		r.PolicyVersion = PolicyVersion
+	}
+	data, err := r.Canonical()
+	if err != nil {
+		return nil, nil, err
+	}
+	var measure *string
+	if r.Measure != "" {
+		measure = &r.Measure
+	}
+	return data, measure, nil
 }
 
 // Keyed is a record with its idempotency key, for AppendBatch.
@@ -120,23 +130,9 @@ func AppendBatch(ctx context.Context, tx pgx.Tx, recs []Keyed) error {
 	now := time.Now().UTC()
 	for i, k := range recs {
 		r := k.Record
-		if r.ID == "" {
-			r.ID = uuid.NewString()
-		}
-		if r.TS.IsZero() {
-			r.TS = now
-		}
-		r.V, r.Log = Version, LogName
-		if r.PolicyVersion == "" {
-			r.PolicyVersion = PolicyVersion
-		}
-		data, err := r.Canonical()
+		data, measure, err := r.prepare(now)
 		if err != nil {
 			return err
-		}
-		var measure *string
-		if r.Measure != "" {
-			measure = &r.Measure
 		}
 		entries[i] = []any{r.ID, k.Key, measure, r.TS, data}
 		pending[i] = []any{r.ID}
