@@ -51,11 +51,11 @@ func (s *Server) actorByToken(ctx context.Context, token string) (authz.Actor, e
 	if err := s.DB.QueryRow(ctx, `SELECT user_id FROM api_tokens WHERE token_hash = $1`, tokenHash(token)).Scan(&id); err != nil {
 		return authz.Actor{}, err
 	}
-	return LoadActor(ctx, s.DB, id)
+	return loadActor(ctx, s.DB, id)
 }
 
-// LoadActor reads a principal with its roles and current designations.
-func LoadActor(ctx context.Context, q interface {
+// loadActor reads a principal with its roles and current designations.
+func loadActor(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, userID string) (authz.Actor, error) {
@@ -114,7 +114,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		if _, err := tx.Exec(ctx, `INSERT INTO api_tokens (token_hash, user_id) VALUES ($1, $2)`, tokenHash(token), id); err != nil {
 			return err
 		}
-		a, err := LoadActor(ctx, tx, id)
+		a, err := loadActor(ctx, tx, id)
 		if err != nil {
 			return err
 		}
