@@ -79,6 +79,7 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 			Actor:  auditActor(ch.Action.Actor),
 			Action: ch.Kind, Case: ch.Case, Measure: ch.Measure, Version: ch.Version,
 			From: string(ch.From), To: string(ch.To), Reason: ch.Action.Reason, Details: details,
+			PolicyVersion: ch.Action.PolicyVersion,
 		}
 		return audit.Append(ctx, tx, ch.Key, rec)
 	})
@@ -103,7 +104,7 @@ func (a *Activities) refuse(ctx context.Context, ch Change, d *authz.Denied) err
 		return audit.Append(ctx, tx, ch.Key+"/refused", &audit.Record{
 			Actor: auditActor(ch.Action.Actor), Action: "refused." + ch.Kind, Case: ch.Case, Measure: ch.Measure,
 			Version: ch.Version, From: string(ch.From), To: string(ch.From), Reason: d.Error(),
-			Details: map[string]any{"rule": d.Rule},
+			Details: map[string]any{"rule": d.Rule}, PolicyVersion: ch.Action.PolicyVersion,
 		})
 	})
 	if err != nil && !errors.Is(err, audit.ErrDuplicate) {

@@ -52,8 +52,9 @@ type Record struct {
 	PolicyVersion string         `json:"policy_version"`
 }
 
-// PolicyVersion names the rules in force; it changes whenever authz's rules change.
-const PolicyVersion = "plain-2026-11"
+// PolicyVersion is recorded when the caller names no authorization policy version (records
+// written by the log itself and by seeding).
+const PolicyVersion = "none"
 
 // Canonical returns the RFC 8785 encoding of r.
 func (r *Record) Canonical() ([]byte, error) {

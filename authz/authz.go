@@ -1,9 +1,11 @@
-// Package authz decides who may do what to a measure request: the roles, and the separation of
-// duties rules of DESIGN section 4 over a measure's history.
+// Package authz decides who may do what to a measure request: which roles may take which
+// operation (a Casbin policy with domains and deny-overrides, stored in PostgreSQL and
+// versioned), and the separation-of-duties rules of DESIGN section 4 over a measure's history
+// (SoD, pure functions the Casbin matcher calls).
 //
-// Check is a pure function. The API calls it with facts read from PostgreSQL before it sends an
-// Update; the workflow's Update validators call it again with facts from workflow state (no I/O),
-// so the same rules are enforced twice from one source.
+// The API asks an Authorizer before it sends an Update. The workflow's Update validators call
+// SoD again with facts from workflow state (no I/O): the workflow-local invariants are enforced
+// twice, from one source.
 package authz
 
 import (
@@ -126,8 +128,9 @@ func deny(rule, format string, args ...any) error {
 	return &Denied{Rule: rule, Reason: fmt.Sprintf(format, args...)}
 }
 
-// who lists the roles allowed to take each operation, before the SoD rules.
-var who = map[Op][]Role{
+// defaultRoles lists the roles allowed to take each operation: the policy a new database
+// starts with (DefaultPolicy).
+var defaultRoles = map[Op][]Role{
 	OpEditDraft:        {Officer},
 	OpSubmit:           {Officer},
 	OpLegalReview:      {Legal},
@@ -152,13 +155,9 @@ var who = map[Op][]Role{
 	OpClose:            {Officer, Commander},
 }
 
-// Check decides whether actor may take op on the measure described by f at time now.
-// It returns nil or a *Denied naming the rule.
-func Check(op Op, a Actor, f Facts, now time.Time) error {
-	allowed, ok := who[op]
-	if !ok {
-		return deny("unknown-operation", "%q is not an operation", op)
-	}
+// SoD checks the separation-of-duties rules that depend on who the actor is and on the
+// measure's history, whatever the role policy says. It returns nil or a *Denied naming the rule.
+func SoD(op Op, a Actor, f Facts, now time.Time) error {
 	agency, commission := false, false
 	for _, r := range a.Roles {
 		agency = agency || AgencyRole(r)
@@ -166,12 +165,6 @@ func Check(op Op, a Actor, f Facts, now time.Time) error {
 	}
 	if agency && commission {
 		return deny("SoD-2", "%s holds both agency and Commission roles; neither may be used", a.Username)
-	}
-	if !slices.ContainsFunc(allowed, a.Has) {
-		if a.Has(Auditor) || a.Has(Admin) {
-			return deny("SoD-8", "auditors only read and administrators have no case powers; %s needs one of %v", op, allowed)
-		}
-		return deny("role", "%s needs one of the roles %v", op, allowed)
 	}
 	switch op {
 	case OpEditDraft, OpSubmit, OpRespondInfo:

@@ -56,7 +56,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Check(tt.op, tt.a, tt.f, now)
+			err := Static().Check(tt.op, tt.a, tt.f, now)
 			var d *Denied
 			switch {
 			case tt.rule == "" && err != nil:

@@ -98,6 +98,9 @@ type State struct {
 	Notified  time.Time         `json:"notified,omitzero"`
 	Executed  time.Time         `json:"executed,omitzero"`
 	Fired     []string          `json:"fired,omitempty"` // deadlines already recorded
+	// Policy is the authorization policy of the latest human action; the workflow's own
+	// transitions are recorded under it.
+	Policy string `json:"policy,omitempty"`
 }
 
 type measureWorkflow struct {
@@ -211,7 +214,7 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 	if !slices.Contains(allowed, s.Stage) {
 		return &WrongStage{Op: a.Op, Stage: s.Stage}
 	}
-	if err := authz.Check(a.Op, a.Actor, s.Facts, now); err != nil {
+	if err := authz.SoD(a.Op, a.Actor, s.Facts, now); err != nil {
 		return err
 	}
 	need := func(field, value string) error {
@@ -666,6 +669,11 @@ func (w *measureWorkflow) enter(to measure.Stage, now time.Time) {
 
 func (w *measureWorkflow) change(kind string, a measure.Action, to measure.Stage) activities.Change {
 	s := &w.s
+	if a.PolicyVersion != "" {
+		s.Policy = a.PolicyVersion
+	} else {
+		a.PolicyVersion = s.Policy
+	}
 	return activities.Change{
 		Key:     fmt.Sprintf("%s/%d", ID(w.in.Measure), s.Seq+1),
 		Measure: w.in.Measure, Case: w.in.Case, Version: s.Version, Action: a, Kind: kind,

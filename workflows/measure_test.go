@@ -181,7 +181,7 @@ func TestValidatorRefuses(t *testing.T) {
 	h := newHarness(t, DefaultConfig())
 	both := authz.Actor{ID: officer.ID, Username: "officer", Org: "npa", Roles: []authz.Role{authz.Officer, authz.Legal}}
 	h.act(time.Minute, measure.Action{Op: authz.OpLegalReview, Actor: legal, Decision: "approve"}, "not possible in stage DRAFT")
-	h.act(2*time.Minute, measure.Action{Op: authz.OpSubmit, Actor: legal}, "role")
+	h.act(2*time.Minute, measure.Action{Op: authz.OpSubmit, Actor: legal}, "requester")
 	h.act(3*time.Minute, measure.Action{Op: authz.OpSubmit, Actor: officer}, "")
 	h.act(4*time.Minute, measure.Action{Op: authz.OpLegalReview, Actor: both, Decision: "approve"}, "SoD-1")
 	h.act(5*time.Minute, measure.Action{Op: authz.OpLegalReview, Actor: legal, Decision: "return"}, "reason")

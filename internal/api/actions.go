@@ -64,7 +64,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := authz.Check(op, a, m.Facts, time.Now()); err != nil {
+	if err := s.Authz.Check(op, a, m.Facts, time.Now()); err != nil {
 		s.refused(ctx, a, m.ID, m.Case, string(op), string(m.Stage), err)
 		s.fail(w, r, err)
 		return
@@ -81,7 +81,8 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	action := measure.Action{Op: op, Actor: a, Decision: in.Decision, Reason: in.Reason, Conditions: in.Conditions,
-		Conflicted: in.Conflicted, Gate: in.Gate, Reference: in.Reference, Order: in.Order, Steps: in.Steps, Body: in.Body, Notices: in.Notices}
+		Conflicted: in.Conflicted, Gate: in.Gate, Reference: in.Reference, Order: in.Order, Steps: in.Steps, Body: in.Body, Notices: in.Notices,
+		PolicyVersion: s.Authz.Version()}
 
 	out, err := s.update(r, m, action)
 	if err != nil {

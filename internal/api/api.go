@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -33,6 +34,11 @@ import (
 type Server struct {
 	DB       *pgxpool.Pool
 	Temporal client.Client
+	// Authz decides who may act; its policy version goes into every audit record.
+	Authz interface {
+		Check(op authz.Op, a authz.Actor, f authz.Facts, now time.Time) error
+		Version() string
+	}
 	Workflow workflows.Config // durations given to new measures
 	// MaxEvidence bounds one evidence upload, in bytes.
 	MaxEvidence int64
@@ -149,7 +155,7 @@ func (s *Server) refused(ctx context.Context, a authz.Actor, measureID, caseID, 
 	case errors.As(err, &e):
 		rule = e.Rule
 	}
-	rec := &audit.Record{
+	rec := &audit.Record{PolicyVersion: s.Authz.Version(),
 		Actor:  audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org},
 		Action: "refused." + action, Case: caseID, Measure: measureID, From: stage, To: stage,
 		Reason: err.Error(), Details: map[string]any{"rule": rule},

@@ -118,7 +118,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, "token/"+newID(""), &audit.Record{
+		return audit.Append(ctx, tx, "token/"+newID(""), &audit.Record{PolicyVersion: s.Authz.Version(),
 			Actor: audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org}, Action: "token.created",
 		})
 	})

@@ -66,7 +66,7 @@ func (s *Server) createCase(w http.ResponseWriter, r *http.Request) {
 			VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING created_at`, c.ID, c.Org, c.Title, c.Summary, c.Attribution, c.Harm, c.CreatedBy).Scan(&c.CreatedAt); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, "case/"+c.ID, &audit.Record{
+		return audit.Append(ctx, tx, "case/"+c.ID, &audit.Record{PolicyVersion: s.Authz.Version(),
 			Actor: audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org}, Action: "case.created", Case: c.ID,
 			Details: map[string]any{"title": c.Title},
 		})

@@ -104,7 +104,7 @@ func (s *Server) createMeasure(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := authz.Check(authz.OpEditDraft, a, authz.Facts{Requester: a.ID}, time.Now()); err != nil {
+	if err := s.Authz.Check(authz.OpEditDraft, a, authz.Facts{Requester: a.ID}, time.Now()); err != nil {
 		s.refused(ctx, a, "", c.ID, "measure.create", "", err)
 		s.fail(w, r, err)
 		return
@@ -117,7 +117,7 @@ func (s *Server) createMeasure(w http.ResponseWriter, r *http.Request) {
 			VALUES ($1, $2, $3, 1, $4, $5, $6)`, id, c.ID, measure.Draft, a.ID, plan, facts); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, workflows.ID(id)+"/0", &audit.Record{
+		return audit.Append(ctx, tx, workflows.ID(id)+"/0", &audit.Record{PolicyVersion: s.Authz.Version(),
 			Actor: audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org}, Action: "measure.created",
 			Case: c.ID, Measure: id, Version: 1, To: string(measure.Draft),
 		})
@@ -166,7 +166,7 @@ func (s *Server) editDraft(r *http.Request, action string, fn func(tx pgx.Tx, m 
 		if err != nil {
 			return err
 		}
-		if err := authz.Check(authz.OpEditDraft, a, m.Facts, time.Now()); err != nil {
+		if err := s.Authz.Check(authz.OpEditDraft, a, m.Facts, time.Now()); err != nil {
 			refusal = err
 			return nil
 		}
@@ -178,7 +178,7 @@ func (s *Server) editDraft(r *http.Request, action string, fn func(tx pgx.Tx, m 
 		if err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, action+"/"+newID(""), &audit.Record{
+		return audit.Append(ctx, tx, action+"/"+newID(""), &audit.Record{PolicyVersion: s.Authz.Version(),
 			Actor: audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org}, Action: action,
 			Case: m.Case, Measure: m.ID, Version: m.Version, Details: details,
 		})
@@ -416,7 +416,7 @@ func (s *Server) getEvidence(w http.ResponseWriter, r *http.Request) {
 			newID("ce-"), evID, a.ID); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, "evidence.accessed/"+newID(""), &audit.Record{
+		return audit.Append(ctx, tx, "evidence.accessed/"+newID(""), &audit.Record{PolicyVersion: s.Authz.Version(),
 			Actor: audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org}, Action: "evidence.accessed", Measure: measureID,
 			Details: map[string]any{"evidence": evID, "sha256": sha},
 		})

@@ -139,6 +139,7 @@ type Record struct {
 	To      string              `json:"to"`
 	Reason  string              `json:"reason"`
 	Details map[string]any      `json:"details"`
+	Policy  string              `json:"policy_version"`
 }
 
 // CreateCase opens a case and returns its ID.

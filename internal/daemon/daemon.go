@@ -30,6 +30,7 @@ import (
 
 	"github.com/takedown/takedown/activities"
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/api"
 	"github.com/takedown/takedown/internal/devenv"
 	"github.com/takedown/takedown/schema"
@@ -60,6 +61,7 @@ type Daemon struct {
 	worker      worker.Worker
 	http        *http.Server
 	unlock      func()
+	stopWatch   context.CancelFunc
 	stopSeq     context.CancelFunc
 	seqDone     chan struct{}
 	// VerifierKey is the audit log's note verifier key, for auditors' policy files.
@@ -185,7 +187,14 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 
 	if mode == Dev || mode == Serve {
 		mux := http.NewServeMux()
-		srv := &api.Server{DB: d.DB, Temporal: d.Temporal, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence, Log: log}
+		az, err := authz.Load(ctx, d.DB)
+		if err != nil {
+			return nil, fmt.Errorf("load the authorization policy: %w", err)
+		}
+		wctx, cancel := context.WithCancel(context.Background())
+		d.stopWatch = cancel
+		go az.Watch(wctx, d.DB, log.With("component", "authz"))
+		srv := &api.Server{DB: d.DB, Temporal: d.Temporal, Authz: az, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence, Log: log}
 		srv.Register(mux)
 		srv.RegisterLog(mux)
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -213,6 +222,9 @@ func (d *Daemon) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = d.http.Shutdown(ctx)
 		cancel()
+	}
+	if d.stopWatch != nil {
+		d.stopWatch()
 	}
 	if d.worker != nil {
 		d.worker.Stop()

@@ -75,6 +75,9 @@ func story(t *testing.T, c *client.Client, id string) []string {
 		if r.Actor.ID == "" || r.TS == "" {
 			t.Errorf("entry %s lacks who or when: %+v", r.Action, r)
 		}
+		if r.Policy != "v1" {
+			t.Errorf("entry %s was recorded under policy %q, want the policy in force, v1", r.Action, r.Policy)
+		}
 		if r.From != "" && last != "" && r.From != last {
 			t.Errorf("entry %s starts from %s but the previous entry left the measure in %s", r.Action, r.From, last)
 		}

@@ -25,6 +25,8 @@ type Action struct {
 	Steps     []Step         `json:"steps,omitempty"`
 	Body      string         `json:"body,omitempty"` // report text, answer to an information request, remediation
 	Notices   []Notification `json:"notifications,omitempty"`
+	// PolicyVersion is the authorization policy the API checked the action under.
+	PolicyVersion string `json:"policy_version,omitempty"`
 }
 
 // Order is an order to the server's administrator to take the measure.

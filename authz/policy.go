@@ -1,0 +1,189 @@
+package authz
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/casbin/casbin/v2"
+	"github.com/casbin/casbin/v2/model"
+)
+
+// modelText is the Casbin model: role-based access with domains (each principal's
+// organisation), deny overriding allow, and the separation-of-duties functions over the
+// measure's history called from the matcher.
+const modelText = `
+[request_definition]
+r = sub, dom, act, req
+
+[policy_definition]
+p = role, act, eft
+
+[role_definition]
+g = _, _, _
+
+[policy_effect]
+e = some(where (p.eft == allow)) && !some(where (p.eft == deny))
+
+[matchers]
+m = g(r.sub, p.role, r.dom) && (p.act == r.act || p.act == "*") && sod(r.act, r.req)
+`
+
+// Rule is one policy line: a role may (allow) or may never (deny) take an operation; "*" is
+// every operation.
+type Rule struct {
+	Role   Role   `json:"role"`
+	Op     string `json:"op"`
+	Effect string `json:"effect"` // allow | deny
+}
+
+// Grant gives a principal a role within its organisation.
+type Grant struct {
+	User string
+	Role Role
+	Org  string
+}
+
+// DefaultPolicy is the policy of DESIGN section 4: each operation's roles, and auditors and
+// administrators denied every case operation (rule 8).
+func DefaultPolicy() []Rule {
+	var rules []Rule
+	for _, op := range Ops {
+		for _, r := range defaultRoles[op] {
+			rules = append(rules, Rule{Role: r, Op: string(op), Effect: "allow"})
+		}
+	}
+	return append(rules, Rule{Role: Auditor, Op: "*", Effect: "deny"}, Rule{Role: Admin, Op: "*", Effect: "deny"})
+}
+
+// request is what the matcher's sod function receives.
+type request struct {
+	actor Actor
+	facts Facts
+	now   time.Time
+}
+
+// Authorizer decides with one version of the policy; Load swaps in another atomically.
+type Authorizer struct {
+	current atomic.Pointer[policyState]
+}
+
+type policyState struct {
+	version  string
+	enforcer *casbin.Enforcer
+	rules    []Rule
+}
+
+// NewAuthorizer returns an authorizer enforcing rules and grants as policy version version.
+func NewAuthorizer(version string, rules []Rule, grants []Grant) (*Authorizer, error) {
+	a := &Authorizer{}
+	return a, a.Load(version, rules, grants)
+}
+
+// Load replaces the policy in force.
+func (a *Authorizer) Load(version string, rules []Rule, grants []Grant) error {
+	m, err := model.NewModelFromString(modelText)
+	if err != nil {
+		return fmt.Errorf("authz model: %w", err)
+	}
+	e, err := casbin.NewEnforcer(m)
+	if err != nil {
+		return fmt.Errorf("authz enforcer: %w", err)
+	}
+	e.AddFunction("sod", func(args ...any) (any, error) {
+		if len(args) != 2 {
+			return false, errors.New("sod: want (act, req)")
+		}
+		op, _ := args[0].(string)
+		req, ok := args[1].(*request)
+		if !ok {
+			return false, errors.New("sod: bad request")
+		}
+		return SoD(Op(op), req.actor, req.facts, req.now) == nil, nil
+	})
+	for _, r := range rules {
+		if r.Effect != "allow" && r.Effect != "deny" {
+			return fmt.Errorf("policy rule %v: effect must be allow or deny", r)
+		}
+		if _, err := e.AddPolicy(string(r.Role), r.Op, r.Effect); err != nil {
+			return err
+		}
+	}
+	for _, g := range grants {
+		if _, err := e.AddGroupingPolicy(g.User, string(g.Role), g.Org); err != nil {
+			return err
+		}
+	}
+	a.current.Store(&policyState{version: version, enforcer: e, rules: slices.Clone(rules)})
+	return nil
+}
+
+// Version names the policy in force; audit records carry it.
+func (a *Authorizer) Version() string { return a.current.Load().version }
+
+// Rules returns the rules in force.
+func (a *Authorizer) Rules() []Rule { return slices.Clone(a.current.Load().rules) }
+
+// Check decides whether actor may take op on the measure described by f at time now: the role
+// policy (Casbin, with the actor's grants as loaded) and the separation-of-duties rules. It
+// returns nil or a *Denied naming the rule.
+func (a *Authorizer) Check(op Op, actor Actor, f Facts, now time.Time) error {
+	if _, ok := defaultRoles[op]; !ok {
+		return deny("unknown-operation", "%q is not an operation", op)
+	}
+	st := a.current.Load()
+	ok, err := st.enforcer.Enforce(actor.ID, actor.Org, string(op), &request{actor: actor, facts: f, now: now})
+	if err != nil {
+		return fmt.Errorf("authorize %s: %w", op, err)
+	}
+	if ok {
+		return nil
+	}
+	// Name the rule: the role policy first, then the separation of duties.
+	roles := st.enforcer.GetRolesForUserInDomain(actor.ID, actor.Org)
+	for _, r := range st.rules {
+		if r.Effect == "deny" && (r.Op == "*" || r.Op == string(op)) && slices.Contains(roles, string(r.Role)) {
+			if r.Role == Auditor || r.Role == Admin {
+				return deny("SoD-8", "auditors only read and administrators have no case powers (policy %s)", st.version)
+			}
+			return deny("policy", "the role %s is denied %s by policy %s", r.Role, op, st.version)
+		}
+	}
+	var allowed []string
+	granted := false
+	for _, r := range st.rules {
+		if r.Effect == "allow" && (r.Op == string(op) || r.Op == "*") {
+			allowed = append(allowed, string(r.Role))
+			granted = granted || slices.Contains(roles, string(r.Role))
+		}
+	}
+	if !granted {
+		return deny("role", "%s needs one of the roles %v (policy %s)", op, allowed, st.version)
+	}
+	if err := SoD(op, actor, f, now); err != nil {
+		return err
+	}
+	return deny("policy", "%s refused by policy %s", op, st.version)
+}
+
+// Static returns an authorizer for the default policy, with grants taken from each actor's
+// own roles: for tests and tools without a database.
+func Static() *StaticAuthorizer { return &StaticAuthorizer{} }
+
+// StaticAuthorizer enforces the default policy on the roles actors carry.
+type StaticAuthorizer struct{}
+
+// Check is Authorizer.Check with the default policy and the actor's roles as grants.
+func (StaticAuthorizer) Check(op Op, actor Actor, f Facts, now time.Time) error {
+	var grants []Grant
+	for _, r := range actor.Roles {
+		grants = append(grants, Grant{User: actor.ID, Role: r, Org: actor.Org})
+	}
+	a, err := NewAuthorizer("default", DefaultPolicy(), grants)
+	if err != nil {
+		return err
+	}
+	return a.Check(op, actor, f, now)
+}
