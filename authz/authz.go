@@ -182,7 +182,13 @@ func SoD(op Op, a Actor, f Facts, now time.Time) error {
 		if a.ID == f.LegalReviewer {
 			return deny("SoD-1", "the commander must differ from the legal reviewer")
 		}
-	case OpVote:
+	case OpVote, OpRequestInfo, OpDeclareConflict:
+		if a.ID == f.Requester || a.ID == f.LegalReviewer || a.ID == f.Commander {
+			return deny("SoD-1", "%s requested or reviewed this measure in the agency and cannot act for the Commission on it", a.Username)
+		}
+		if op != OpVote {
+			break
+		}
 		if slices.Contains(f.Recused, a.ID) {
 			return deny("SoD-3", "%s declared a conflict on this request and is recused", a.Username)
 		}
