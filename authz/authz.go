@@ -240,3 +240,25 @@ func validDesignation(a Actor, now time.Time) (Designation, bool) {
 	}
 	return best, found
 }
+
+// CheckGrant decides whether a principal holding roles may also be given role: agency and
+// Commission roles never meet in one principal (SoD-2), and administrators and auditors hold
+// no case role (SoD-8).
+func CheckGrant(roles []Role, role Role) error {
+	all := append(slices.Clone(roles), role)
+	agency, commission, reader := false, false, false
+	for _, r := range all {
+		agency = agency || AgencyRole(r)
+		commission = commission || CommissionRole(r)
+		reader = reader || r == Admin || r == Auditor
+	}
+	switch {
+	case !slices.Contains(Roles, role):
+		return deny("role", "%q is not a role", role)
+	case agency && commission:
+		return deny("SoD-2", "one principal cannot hold both agency and Commission roles (%v)", all)
+	case reader && (agency || commission):
+		return deny("SoD-8", "administrators and auditors hold no case role (%v)", all)
+	}
+	return nil
+}

@@ -66,6 +66,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/evidence/{sha256}", s.auth(s.getEvidence))
 	mux.HandleFunc("GET /api/v1/measures/{measure}/history", s.auth(s.history))
 	mux.HandleFunc("POST /api/v1/measures/{measure}/actions/{op}", s.auth(s.act))
+	s.registerAdmin(mux)
 }
 
 // Error is the body of every refusal.

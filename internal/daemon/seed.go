@@ -53,6 +53,7 @@ var demoUsers = []demoUser{
 	{"member4", "Commissioner 4", "commission", authz.Commissioner, ""},
 	{"auditor", "Auditor", "oversight", authz.Auditor, ""},
 	{"admin", "Administrator", "oversight", authz.Admin, ""},
+	{"admin2", "Second Administrator", "oversight", authz.Admin, ""},
 }
 
 // Seed creates the demo organisations and one user per role on an empty database, and returns
