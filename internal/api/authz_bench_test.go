@@ -1,0 +1,109 @@
+package api_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/api"
+	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/testdb"
+)
+
+type noopAuthorizer struct{}
+
+func (noopAuthorizer) Check(authz.Op, authz.Actor, authz.Facts, time.Time) error { return nil }
+func (noopAuthorizer) Version() string                                           { return "noop" }
+
+// BenchmarkAuthorizationOverhead times the same authorized API request (replacing a draft's
+// plan: authentication, authorization, a transaction with its audit entry) with the Casbin
+// authorizer and with a no-op one, alternating, in one run; and the Check call alone.
+func BenchmarkAuthorizationOverhead(b *testing.B) {
+	ctx := context.Background()
+	db, err := pgxpool.New(ctx, testdb.Migrated(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	creds, err := daemon.Seed(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	az, err := authz.Load(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	servers := map[string]*httptest.Server{}
+	for name, a := range map[string]interface {
+		Check(authz.Op, authz.Actor, authz.Facts, time.Time) error
+		Version() string
+	}{"casbin": az, "noop": noopAuthorizer{}} {
+		mux := http.NewServeMux()
+		(&api.Server{DB: db, Authz: a, MaxEvidence: 1 << 20, Log: log}).Register(mux)
+		servers[name] = httptest.NewServer(mux)
+		defer servers[name].Close()
+	}
+	var pw string
+	for _, c := range creds {
+		if c.Username == "officer" {
+			pw = c.Password
+		}
+	}
+	off, err := client.Login(ctx, servers["casbin"].URL, "officer", pw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	caseID, err := off.CreateCase(ctx, "bench", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// A draft row, without a workflow: this request does not need one.
+	id := "m-bench"
+	if _, err := db.Exec(ctx, `INSERT INTO measures (id, case_id, stage, version, requester_id, plan, facts) VALUES ($1, $2, 'DRAFT', 1, 'u-officer', '{}', '{"requester":"u-officer"}')`, id, caseID); err != nil {
+		b.Fatal(err)
+	}
+	plan := map[string]any{"title": "t", "kind": "self_execute"}
+	n := max(b.N, 300)
+	lat := map[string][]time.Duration{}
+	b.ResetTimer()
+	for i := range n {
+		for _, name := range []string{"casbin", "noop"} {
+			c := &client.Client{BaseURL: servers[name].URL, Token: off.Token}
+			start := time.Now()
+			if err := c.Do(ctx, "PUT", "/api/v1/measures/"+id+"/plan", plan, nil); err != nil {
+				b.Fatalf("%s request %d: %v", name, i, err)
+			}
+			lat[name] = append(lat[name], time.Since(start))
+		}
+	}
+	b.StopTimer()
+	q := func(d []time.Duration, p int) time.Duration { slices.Sort(d); return d[len(d)*p/100] }
+	for _, name := range []string{"casbin", "noop"} {
+		b.ReportMetric(float64(q(lat[name], 50).Microseconds()), "us-p50-"+name)
+		b.ReportMetric(float64(q(lat[name], 99).Microseconds()), "us-p99-"+name)
+	}
+
+	// The decision alone.
+	actor := authz.Actor{ID: "u-officer", Username: "officer", Org: "npa-cyber", Roles: []authz.Role{authz.Officer}}
+	facts := authz.Facts{Requester: "u-officer"}
+	var checks []time.Duration
+	for range 10000 {
+		start := time.Now()
+		if err := az.Check(authz.OpSubmit, actor, facts, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		checks = append(checks, time.Since(start))
+	}
+	b.ReportMetric(float64(q(checks, 50).Nanoseconds())/1000, "us-p50-check")
+	b.ReportMetric(float64(q(checks, 99).Nanoseconds())/1000, "us-p99-check")
+}
