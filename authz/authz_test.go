@@ -67,3 +67,36 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckPolicy(t *testing.T) {
+	if err := CheckPolicy(DefaultPolicy()); err != nil {
+		t.Fatalf("the default policy is refused: %v", err)
+	}
+	with := func(extra ...Rule) []Rule { return append(DefaultPolicy(), extra...) }
+	without := func(role Role) []Rule {
+		var out []Rule
+		for _, r := range DefaultPolicy() {
+			if !(r.Role == role && r.Effect == "deny") {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name  string
+		rules []Rule
+		rule  string
+	}{
+		{"administrator voting", with(Rule{Admin, "vote", "allow"}), "SoD-8"},
+		{"auditor closing", with(Rule{Auditor, "close", "allow"}), "SoD-8"},
+		{"legal reviewer voting", with(Rule{Legal, "vote", "allow"}), "SoD-2"},
+		{"commissioner executing", with(Rule{Commissioner, "start_execution", "allow"}), "SoD-2"},
+		{"no denial for administrators", without(Admin), "SoD-8"},
+		{"unknown operation", with(Rule{Officer, "hack_back", "allow"}), "policy"},
+	} {
+		var d *Denied
+		if err := CheckPolicy(tt.rules); !errors.As(err, &d) || d.Rule != tt.rule {
+			t.Errorf("%s: got %v, want %s", tt.name, err, tt.rule)
+		}
+	}
+}

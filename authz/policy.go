@@ -187,3 +187,43 @@ func (StaticAuthorizer) Check(op Op, actor Actor, f Facts, now time.Time) error 
 	}
 	return a.Check(op, actor, f, now)
 }
+
+// CheckPolicy refuses a rule set that would break the separation of duties whatever the
+// grants: case powers for administrators or auditors (SoD-8), Commission operations for agency
+// roles or agency operations for Commission roles (SoD-2), or a set without rule 8's denials.
+func CheckPolicy(rules []Rule) error {
+	denied := map[Role]bool{}
+	for i, r := range rules {
+		if !slices.Contains(Roles, r.Role) {
+			return deny("policy", "rule %d: %q is not a role", i, r.Role)
+		}
+		if r.Op != "*" && !slices.Contains(Ops, Op(r.Op)) {
+			return deny("policy", "rule %d: %q is not an operation", i, r.Op)
+		}
+		if r.Effect != "allow" && r.Effect != "deny" {
+			return deny("policy", "rule %d: effect must be allow or deny", i)
+		}
+		if r.Effect == "deny" {
+			if r.Op == "*" {
+				denied[r.Role] = true
+			}
+			continue
+		}
+		if r.Role == Admin || r.Role == Auditor {
+			return deny("SoD-8", "rule %d gives %s the case power %s", i, r.Role, r.Op)
+		}
+		if r.Op == "*" {
+			return deny("policy", "rule %d: allow rules name one operation", i)
+		}
+		defaults := defaultRoles[Op(r.Op)]
+		agencyOp := slices.ContainsFunc(defaults, AgencyRole)
+		commissionOp := slices.ContainsFunc(defaults, CommissionRole)
+		if (AgencyRole(r.Role) && commissionOp && !agencyOp) || (CommissionRole(r.Role) && agencyOp && !commissionOp) {
+			return deny("SoD-2", "rule %d gives %s the %s operation %s", i, r.Role, map[bool]string{true: "Commission", false: "agency"}[commissionOp], r.Op)
+		}
+	}
+	if !denied[Admin] || !denied[Auditor] {
+		return deny("SoD-8", "the policy must deny administrators and auditors every case operation (\"admin, *, deny\" and \"auditor, *, deny\")")
+	}
+	return nil
+}

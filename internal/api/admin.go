@@ -35,6 +35,7 @@ type RoleChange struct {
 func (s *Server) registerAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/admin/role-changes", s.auth(s.proposeRoleChange))
 	mux.HandleFunc("POST /api/v1/admin/role-changes/{id}/approve", s.auth(s.approveRoleChange))
+	s.registerPolicyAdmin(mux)
 }
 
 // requireAdmin refuses, and audits, a non-administrator.
@@ -213,4 +214,102 @@ func (s *Server) approveRoleChange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) registerPolicyAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/admin/policy", s.auth(s.getPolicy))
+	mux.HandleFunc("POST /api/v1/admin/policy", s.auth(s.proposePolicy))
+	mux.HandleFunc("POST /api/v1/admin/policy/{version}/approve", s.auth(s.approvePolicy))
+}
+
+func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"version": s.Authz.Version(), "rules": s.Authz.Rules()})
+}
+
+// proposePolicy stores a complete new rule set as the next, not yet approved, version.
+func (s *Server) proposePolicy(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	a := actorOf(r)
+	if err := s.requireAdmin(r, "policy.propose"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	var in struct {
+		Rules  []authz.Rule `json:"rules"`
+		Reason string       `json:"reason"`
+	}
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if strings.TrimSpace(in.Reason) == "" {
+		s.fail(w, r, &measure.FieldError{Field: "reason", Message: "is required"})
+		return
+	}
+	if err := authz.CheckPolicy(in.Rules); err != nil {
+		s.refused(ctx, a, "", "", "policy.propose", "", err)
+		s.fail(w, r, err)
+		return
+	}
+	var version int
+	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO authz_policy_versions (version, proposed_by, reason)
+			SELECT COALESCE(max(version), 0) + 1, $1, $2 FROM authz_policy_versions RETURNING version`, a.ID, in.Reason).Scan(&version); err != nil {
+			return err
+		}
+		for _, rule := range in.Rules {
+			if _, err := tx.Exec(ctx, `INSERT INTO authz_rules (version, role, op, effect) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+				version, rule.Role, rule.Op, rule.Effect); err != nil {
+				return err
+			}
+		}
+		return audit.Append(ctx, tx, fmt.Sprintf("policy/v%d/proposed", version), &audit.Record{PolicyVersion: s.Authz.Version(),
+			Actor: audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org}, Action: "policy.proposed", Reason: in.Reason,
+			Details: map[string]any{"version": fmt.Sprintf("v%d", version), "rules": len(in.Rules)}})
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"version": fmt.Sprintf("v%d", version)})
+}
+
+// approvePolicy puts a proposed version in force; replicas reload it on the notification.
+func (s *Server) approvePolicy(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	a := actorOf(r)
+	if err := s.requireAdmin(r, "policy.approve"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var version int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(r.PathValue("version"), "v"), "%d", &version); err != nil {
+		s.fail(w, r, &measure.FieldError{Field: "version", Message: "must look like v2"})
+		return
+	}
+	var proposer string
+	if err := s.DB.QueryRow(ctx, `SELECT proposed_by FROM authz_policy_versions WHERE version = $1 AND approved_by IS NULL`, version).Scan(&proposer); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if proposer == a.ID {
+		err := &authz.Denied{Rule: "two-person", Reason: "a policy must be approved by an administrator other than its proposer"}
+		s.refused(ctx, a, "", "", "policy.approve", "", err)
+		s.fail(w, r, err)
+		return
+	}
+	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE authz_policy_versions SET approved_by = $2, approved_at = now() WHERE version = $1`, version, a.ID); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, fmt.Sprintf("policy/v%d/approved", version), &audit.Record{PolicyVersion: s.Authz.Version(),
+			Actor: audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org}, Action: "policy.approved",
+			Details: map[string]any{"version": fmt.Sprintf("v%d", version), "proposed_by": proposer}})
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"version": fmt.Sprintf("v%d", version)})
 }

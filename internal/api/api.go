@@ -38,6 +38,7 @@ type Server struct {
 	Authz interface {
 		Check(op authz.Op, a authz.Actor, f authz.Facts, now time.Time) error
 		Version() string
+		Rules() []authz.Rule
 	}
 	Workflow workflows.Config // durations given to new measures
 	// MaxEvidence bounds one evidence upload, in bytes.

@@ -23,6 +23,7 @@ type noopAuthorizer struct{}
 
 func (noopAuthorizer) Check(authz.Op, authz.Actor, authz.Facts, time.Time) error { return nil }
 func (noopAuthorizer) Version() string                                           { return "noop" }
+func (noopAuthorizer) Rules() []authz.Rule                                       { return nil }
 
 // BenchmarkAuthorizationOverhead times the same authorized API request (replacing a draft's
 // plan: authentication, authorization, a transaction with its audit entry) with the Casbin
@@ -47,6 +48,7 @@ func BenchmarkAuthorizationOverhead(b *testing.B) {
 	for name, a := range map[string]interface {
 		Check(authz.Op, authz.Actor, authz.Facts, time.Time) error
 		Version() string
+		Rules() []authz.Rule
 	}{"casbin": az, "noop": noopAuthorizer{}} {
 		mux := http.NewServeMux()
 		(&api.Server{DB: db, Authz: a, MaxEvidence: 1 << 20, Log: log}).Register(mux)

@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -135,4 +136,59 @@ func TestSeparationOfDutiesThroughTheAPI(t *testing.T) {
 		}
 	}
 	verifyLog(t, e)
+}
+
+// TestPolicyChange: a new role policy is proposed, refused when it breaks SoD, approved by a
+// second administrator, picked up by the running server, and named in the records after it.
+func TestPolicyChange(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	var current struct {
+		Version string
+		Rules   []map[string]string
+	}
+	if err := u["admin"].Do(ctx, "GET", "/api/v1/admin/policy", nil, &current); err != nil || current.Version != "v1" {
+		t.Fatalf("policy %v: %v", current.Version, err)
+	}
+	bad := append(current.Rules, map[string]string{"role": "admin", "op": "vote", "effect": "allow"})
+	err := u["admin"].Do(ctx, "POST", "/api/v1/admin/policy", map[string]any{"rules": bad, "reason": "r"}, nil)
+	refusedWith(t, err, 403, "SoD-8")
+	// Officers may no longer withdraw; commanders still may.
+	var next []map[string]string
+	for _, r := range current.Rules {
+		if !(r["role"] == "officer" && r["op"] == "withdraw") {
+			next = append(next, r)
+		}
+	}
+	var proposed struct{ Version string }
+	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/policy", map[string]any{"rules": next, "reason": "withdrawals by command only"}, &proposed); err != nil {
+		t.Fatal(err)
+	}
+	err = u["admin"].Do(ctx, "POST", "/api/v1/admin/policy/"+proposed.Version+"/approve", nil, nil)
+	refusedWith(t, err, 403, "two-person")
+	id := newDraft(t, e, "self_execute", domestic).ID
+	if _, err := u["officer"].Act(ctx, id, "submit", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := u["admin2"].Do(ctx, "POST", "/api/v1/admin/policy/"+proposed.Version+"/approve", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The running server picks the new version up from the notification.
+	err = eventually(t, func() error {
+		if err := u["admin"].Do(ctx, "GET", "/api/v1/admin/policy", nil, &current); err != nil || current.Version != "v2" {
+			return fmt.Errorf("policy in force %q, %v", current.Version, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = u["officer"].Act(ctx, id, "withdraw", map[string]any{"reason": "x"})
+	refusedWith(t, err, 403, "role")
+	mustAct(t, u["commander"], id, "withdraw", map[string]any{"reason": "superseded"}, "WITHDRAWN")
+	h, _ := u["auditor"].History(ctx, id)
+	if last := h[len(h)-1]; last.Action != "withdraw" || last.Policy != "v2" {
+		t.Fatalf("the withdrawal was recorded under policy %q, want v2", last.Policy)
+	}
 }
