@@ -32,7 +32,7 @@ type RoleChange struct {
 	ApprovedBy    string     `json:"approved_by,omitempty"`
 }
 
-func (s *Server) registerAdmin(mux *http.ServeMux) {
+func (s *Server) registerAdmin(mux Mux) {
 	mux.HandleFunc("POST /api/v1/admin/role-changes", s.auth(s.proposeRoleChange))
 	mux.HandleFunc("POST /api/v1/admin/role-changes/{id}/approve", s.auth(s.approveRoleChange))
 	s.registerPolicyAdmin(mux)
@@ -216,7 +216,7 @@ func (s *Server) approveRoleChange(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c)
 }
 
-func (s *Server) registerPolicyAdmin(mux *http.ServeMux) {
+func (s *Server) registerPolicyAdmin(mux Mux) {
 	mux.HandleFunc("GET /api/v1/admin/policy", s.auth(s.getPolicy))
 	mux.HandleFunc("POST /api/v1/admin/policy", s.auth(s.proposePolicy))
 	mux.HandleFunc("POST /api/v1/admin/policy/{version}/approve", s.auth(s.approvePolicy))

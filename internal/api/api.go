@@ -49,8 +49,13 @@ type Server struct {
 // maxJSON bounds a JSON request body (a target list of a few hundred thousand lines fits).
 const maxJSON = 64 << 20
 
+// Mux is where routes are registered (an *http.ServeMux).
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register adds the API's routes to mux.
-func (s *Server) Register(mux *http.ServeMux) {
+func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
 	mux.HandleFunc("POST /api/v1/tokens", s.createToken)
 	mux.HandleFunc("GET /api/v1/me", s.auth(s.me))

@@ -16,7 +16,7 @@ import (
 
 // RegisterLog adds the audit log's public read API (c2sp.org/tlog-tiles, tlog-proof). It needs
 // no token: checkpoints and proofs are meant to be fetched by auditors and witnesses.
-func (s *Server) RegisterLog(mux *http.ServeMux) {
+func (s *Server) RegisterLog(mux Mux) {
 	mux.HandleFunc("GET /checkpoint", s.checkpoint)
 	mux.HandleFunc("GET /tile/{path...}", s.tile)
 	mux.HandleFunc("GET /proof/{index}", s.proof)

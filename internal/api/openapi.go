@@ -72,6 +72,33 @@ func openAPIDoc() obj {
 		"/api/v1/measures/{measure}/history": obj{"get": with(obj{"summary": "The measure's audit entries, in order", "parameters": []any{pathParam("measure")}},
 			obj{"200": ok("entries", obj{"type": "object", "properties": obj{"entries": arr(ref("AuditRecord"))}})})},
 	}
+	paths["/api/v1/admin/role-changes"] = obj{"post": with(obj{"summary": "Propose a role or designation change (administrator); applies when another administrator approves",
+		"requestBody": jsonBody(obj{"type": "object", "required": []string{"kind", "user", "reason"}, "properties": obj{
+			"kind": obj{"type": "string", "enum": []string{"grant_role", "revoke_role", "designate", "revoke_designation"}},
+			"user": str("user ID"), "role": str(""), "scope": obj{"type": "string", "enum": []string{"npa", "prefectural"}},
+			"valid_from": obj{"type": "string", "format": "date-time"}, "valid_until": obj{"type": "string", "format": "date-time"},
+			"designation": str("designation ID, for revoke_designation"), "reason": str("")}})}, obj{"201": ok("the proposal", obj{"type": "object"})})}
+	paths["/api/v1/admin/role-changes/{id}/approve"] = obj{"post": with(obj{"summary": "Approve and apply a role change (another administrator)",
+		"parameters": []any{pathParam("id")}}, obj{"200": ok("the applied change", obj{"type": "object"})})}
+	paths["/api/v1/admin/policy"] = obj{
+		"get": with(obj{"summary": "The role policy in force: version and rules"}, obj{"200": ok("policy", obj{"type": "object"})}),
+		"post": with(obj{"summary": "Propose the next policy version (administrator)", "requestBody": jsonBody(obj{"type": "object", "properties": obj{
+			"rules":  arr(obj{"type": "object", "properties": obj{"role": str(""), "op": str("operation or *"), "effect": obj{"type": "string", "enum": []string{"allow", "deny"}}}}),
+			"reason": str("")}})}, obj{"201": ok("the proposed version", obj{"type": "object"})}),
+	}
+	paths["/api/v1/admin/policy/{version}/approve"] = obj{"post": with(obj{"summary": "Put a proposed policy version in force (another administrator)",
+		"parameters": []any{pathParam("version")}}, obj{"200": ok("the version in force", obj{"type": "object"})})}
+	logPath := func(summary string, params ...any) obj {
+		return obj{"get": obj{"summary": summary, "security": []any{}, "parameters": params,
+			"responses": obj{"200": obj{"description": summary, "content": obj{"text/plain": obj{}}}, "404": obj{"description": "not there yet"}}}}
+	}
+	paths["/api/v1/openapi.json"] = logPath("This document")
+	paths["/checkpoint"] = logPath("The audit log's newest signed checkpoint (c2sp.org/tlog-checkpoint), with witness cosignatures")
+	paths["/tile/{path}"] = logPath("A hash tile or entry bundle (c2sp.org/tlog-tiles)", pathParam("path"))
+	paths["/proof/{index}"] = logPath("A c2sp.org/tlog-proof document for one entry", pathParam("index"))
+	paths["/proof/consistency"] = logPath("The consistency proof between sizes old and new",
+		obj{"name": "old", "in": "query", "required": true, "schema": obj{"type": "integer"}}, obj{"name": "new", "in": "query", "schema": obj{"type": "integer"}})
+
 	var ops []string
 	var desc strings.Builder
 	desc.WriteString("One human decision or report, sent to the measure's workflow. Operations and the stages that allow them:\n\n")
@@ -90,7 +117,9 @@ func openAPIDoc() obj {
 		desc.WriteString("\n")
 	}
 	paths["/api/v1/measures/{measure}/actions/{op}"] = obj{"post": with(obj{"summary": "Take an action on a measure", "description": desc.String(),
-		"parameters":  []any{pathParam("measure"), obj{"name": "op", "in": "path", "required": true, "schema": obj{"type": "string", "enum": ops}}},
+		"parameters": []any{pathParam("measure"), obj{"name": "op", "in": "path", "required": true, "schema": obj{"type": "string", "enum": ops}},
+			obj{"name": "Idempotency-Key", "in": "header", "schema": obj{"type": "string"},
+				"description": "send the same key when retrying after a lost answer: the first outcome is returned, the action is not taken twice"}},
 		"requestBody": jsonBody(ref("Action"))}, obj{"200": ok("the measure after the action", ref("Measure"))})}
 
 	target := obj{"type": "object", "required": []string{"kind", "value"}, "additionalProperties": false, "properties": obj{
