@@ -23,12 +23,14 @@ import (
 
 // devServer is a `takedownd dev` process.
 type devServer struct {
-	cmd *exec.Cmd
-	url string
+	cmd     *exec.Cmd
+	url     string
+	started time.Duration // from exec to the first 200 from /healthz
 }
 
 func startDev(t testing.TB, bin, dataDir, dbURL, addr string) (*devServer, map[string]string) {
 	t.Helper()
+	begin := time.Now()
 	cmd := exec.Command(bin, "dev", "-data-dir", dataDir, "-database-url", dbURL, "-http", addr, "-log-level", "warn", "-temporal-log-level", "off")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -60,6 +62,7 @@ func startDev(t testing.TB, bin, dataDir, dbURL, addr string) (*devServer, map[s
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				s.started = time.Since(begin)
 				break
 			}
 		}
