@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -75,5 +76,42 @@ func TestServeAndWorkerSplit(t *testing.T) {
 	}
 	if m, err = off.Act(ctx, m.ID, "submit", nil); err != nil || m.Stage != "LEGAL_REVIEW" {
 		t.Fatalf("submit through serve, executed by worker: %v, stage %s", err, m.Stage)
+	}
+
+	// A second serve replica picks up a policy approved through the first.
+	s2, err := daemon.Start(ctx, cfg, daemon.Serve, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	admins := map[string]*client.Client{}
+	for _, name := range []string{"admin", "admin2"} {
+		if admins[name], err = client.Login(ctx, s.URL, name, pw[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var policy struct {
+		Version string
+		Rules   []map[string]string
+	}
+	if err := admins["admin"].Do(ctx, "GET", "/api/v1/admin/policy", nil, &policy); err != nil {
+		t.Fatal(err)
+	}
+	var proposed struct{ Version string }
+	if err := admins["admin"].Do(ctx, "POST", "/api/v1/admin/policy", map[string]any{"rules": policy.Rules, "reason": "re-issue"}, &proposed); err != nil {
+		t.Fatal(err)
+	}
+	if err := admins["admin2"].Do(ctx, "POST", "/api/v1/admin/policy/"+proposed.Version+"/approve", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	other := &client.Client{BaseURL: s2.URL, Token: admins["admin"].Token}
+	err = eventually(t, func() error {
+		if err := other.Do(ctx, "GET", "/api/v1/admin/policy", nil, &policy); err != nil || policy.Version != proposed.Version {
+			return fmt.Errorf("the other replica enforces %s, want %s (%v)", policy.Version, proposed.Version, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
