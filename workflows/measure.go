@@ -46,6 +46,9 @@ type Config struct {
 	NotificationDue       time.Duration `json:"notification_due"`       // affected-party notification (30 days)
 	CommissionSize        int           `json:"commission_size"`        // voting members including the chair (5)
 	QuorumMembers         int           `json:"quorum_members"`         // members besides the chair who must vote (2)
+	// HistoryLimit is the history length after which the workflow continues as new with its
+	// state (a large execution logs thousands of step batches; a history holds ~50k events).
+	HistoryLimit int `json:"history_limit,omitempty"`
 }
 
 // DefaultConfig returns the defaults of DESIGN section 4.
@@ -60,6 +63,7 @@ func DefaultConfig() Config {
 		NotificationDue:       30 * 24 * time.Hour,
 		CommissionSize:        5,
 		QuorumMembers:         2,
+		HistoryLimit:          10000,
 	}
 }
 
@@ -69,6 +73,8 @@ type Input struct {
 	Case      string `json:"case"`
 	Requester string `json:"requester"`
 	Config    Config `json:"config"`
+	// State carries a running measure over a continue-as-new.
+	State *State `json:"state,omitempty"`
 }
 
 // Outcome is what an accepted action returns.
@@ -113,6 +119,9 @@ type measureWorkflow struct {
 func MeasureWorkflow(ctx workflow.Context, in Input) (State, error) {
 	w := &measureWorkflow{in: in, mu: workflow.NewMutex(ctx)}
 	w.s = State{Stage: measure.Draft, Version: 1, Since: workflow.Now(ctx), Facts: authz.Facts{Requester: in.Requester}}
+	if in.State != nil {
+		w.s, in.State = *in.State, nil
+	}
 
 	if err := workflow.SetQueryHandler(ctx, QueryState, func() (State, error) { return w.s, nil }); err != nil {
 		return w.s, err
@@ -128,6 +137,16 @@ func MeasureWorkflow(ctx workflow.Context, in Input) (State, error) {
 	}
 
 	for !w.s.Stage.Terminal() {
+		if w.historyFull(ctx) {
+			// Hand over at a quiet point: no action half-recorded.
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+				return w.s, err
+			}
+			next := in
+			st := w.s
+			next.State = &st
+			return w.s, workflow.NewContinueAsNewError(ctx, MeasureWorkflow, next)
+		}
 		seq := w.s.Seq
 		moved := func() bool { return w.s.Seq != seq }
 		name, at, ok := w.nextDeadline()
@@ -155,6 +174,13 @@ func MeasureWorkflow(ctx workflow.Context, in Input) (State, error) {
 		return w.s, err
 	}
 	return w.s, nil
+}
+
+// historyFull reports whether the history is long enough to continue as new.
+func (w *measureWorkflow) historyFull(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	limit := w.in.Config.HistoryLimit
+	return info.GetContinueAsNewSuggested() || (limit > 0 && info.GetCurrentHistoryLength() > limit)
 }
 
 // stages lists where each operation may be taken.

@@ -120,6 +120,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&w.PostHocReview, "post-hoc-review", envDuration("TAKEDOWN_POST_HOC_REVIEW", d.PostHocReview), "Commission post-hoc review target (TAKEDOWN_POST_HOC_REVIEW)")
 	fs.DurationVar(&w.ReportDue, "report-due", envDuration("TAKEDOWN_REPORT_DUE", d.ReportDue), "post-execution report deadline (TAKEDOWN_REPORT_DUE)")
 	fs.DurationVar(&w.NotificationDue, "notification-due", envDuration("TAKEDOWN_NOTIFICATION_DUE", d.NotificationDue), "affected-party notification deadline (TAKEDOWN_NOTIFICATION_DUE)")
+	fs.IntVar(&w.HistoryLimit, "history-limit", int(envInt("TAKEDOWN_HISTORY_LIMIT", int64(d.HistoryLimit))), "workflow history length after which a measure's workflow continues as new (TAKEDOWN_HISTORY_LIMIT)")
 	cs := int(envInt("TAKEDOWN_COMMISSION_SIZE", int64(d.CommissionSize)))
 	qm := int(envInt("TAKEDOWN_QUORUM_MEMBERS", int64(d.QuorumMembers)))
 	fs.IntVar(&w.CommissionSize, "commission-size", cs, "voting Commission members including the chair (TAKEDOWN_COMMISSION_SIZE)")

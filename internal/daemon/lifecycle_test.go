@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
+
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
@@ -427,4 +429,44 @@ func TestOrderPathWithInformationRequest(t *testing.T) {
 		}
 	}
 	verifyLog(t, e)
+}
+
+// TestLongExecutionContinuesAsNew: a measure whose execution logs many batches continues as
+// new when its history grows long, and loses nothing on the way.
+func TestLongExecutionContinuesAsNew(t *testing.T) {
+	cfg := workflows.DefaultConfig()
+	cfg.HistoryLimit = 120
+	e := testenv.Start(t, cfg)
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+	mustAct(t, u["chair"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
+	mustAct(t, u["member1"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
+	mustAct(t, u["member2"], id, "vote", vote("approve"), "APPROVED")
+	mustAct(t, u["executor"], id, "start_execution", nil, "EXECUTING")
+	const batches = 40
+	for i := range batches {
+		if _, err := u["executor"].ActOnce(ctx, id, "log_steps", fmt.Sprintf("batch-%d", i), steps(e, time.Now(), "203.0.113.10", "update.example-c2.jp")); err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+	mustAct(t, u["executor"], id, "finish_execution", nil, "EXECUTED")
+	runs := 0
+	it, err := e.D.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "takedown", Query: fmt.Sprintf("WorkflowId = '%s'", workflows.ID(id))})
+	if err == nil {
+		runs = len(it.Executions)
+	}
+	var logged, stepRows int
+	e.D.DB.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE measure_id = $1 AND convert_from(record, 'UTF8')::jsonb->>'action' = 'log_steps'`, id).Scan(&logged)
+	e.D.DB.QueryRow(ctx, `SELECT count(*) FROM execution_steps WHERE measure_id = $1`, id).Scan(&stepRows)
+	if logged != batches || stepRows != 2*batches {
+		t.Fatalf("%d step batches and %d steps recorded, want %d and %d", logged, stepRows, batches, 2*batches)
+	}
+	if runs < 2 {
+		t.Fatalf("the workflow ran %d times; a history of %d events should have continued as new", runs, cfg.HistoryLimit)
+	}
+	t.Logf("%d runs", runs)
 }
