@@ -91,6 +91,26 @@ func story(t *testing.T, c *client.Client, id string) []string {
 	return out
 }
 
+// requireRefusals requires each "action rule" refusal to be in the measure's audit entries.
+func requireRefusals(t *testing.T, c *client.Client, id string, want ...string) {
+	t.Helper()
+	h, err := c.History(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var have []string
+	for _, r := range h {
+		if strings.HasPrefix(r.Action, "refused.") {
+			have = append(have, r.Action+" "+fmt.Sprint(r.Details["rule"]))
+		}
+	}
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			t.Errorf("refusal %q is not in the audit log; refusals: %v", w, have)
+		}
+	}
+}
+
 func requireStory(t *testing.T, got, want []string) {
 	t.Helper()
 	if !slices.Equal(got, want) {
@@ -327,6 +347,7 @@ func TestEmergencyPath(t *testing.T) {
 		"notify NOTIFYING>NOTIFYING",
 		"close NOTIFYING>CLOSED",
 	})
+	requireRefusals(t, u["auditor"], id, "refused.declare_emergency role", "refused.log_steps SoD-4", "refused.notify_commission role")
 	verifyLog(t, e)
 }
 
@@ -416,6 +437,7 @@ func TestOrderPathWithInformationRequest(t *testing.T) {
 	mustAct(t, u["executor"], id, "log_steps", steps(e, time.Now(), "203.0.113.10"), "EXECUTING")
 	mustAct(t, u["executor"], id, "finish_execution", nil, "EXECUTED")
 
+	requireRefusals(t, u["auditor"], id, "refused.vote SoD-3", "refused.respond_info requester", "refused.vote ")
 	h, err := u["auditor"].History(ctx, id)
 	if err != nil {
 		t.Fatal(err)
