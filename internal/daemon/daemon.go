@@ -137,6 +137,9 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 	if d.Temporal, err = client.DialContext(ctx, copts); err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", copts.HostPort, err)
 	}
+	if d.devTemporal != nil {
+		d.devTemporal.Ready()
+	}
 
 	if mode == Dev || mode == Worker {
 		d.worker = worker.New(d.Temporal, workflows.TaskQueue, worker.Options{})

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/server/common/authorization"
@@ -20,6 +21,7 @@ import (
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/log/tag"
 	"go.temporal.io/server/common/metrics"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
@@ -33,6 +35,7 @@ const Namespace = "takedown"
 type Temporal struct {
 	server   temporal.Server
 	HostPort string // frontend gRPC address, for client.Dial
+	quiet    *atomic.Bool
 }
 
 // TemporalOptions configures StartTemporal.
@@ -133,8 +136,12 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 		level = "warn"
 	}
 	var logger log.Logger = log.NewNoopLogger()
+	// Quiet until the product's client has connected: the services report each other as
+	// unavailable while they come up.
+	quiet := &atomic.Bool{}
+	quiet.Store(true)
 	if level != "off" {
-		logger = log.NewZapLogger(log.BuildZapLogger(log.Config{Level: level}))
+		logger = quietLogger{log.NewZapLogger(log.BuildZapLogger(log.Config{Level: level})), quiet}
 	}
 	authorizer, err := authorization.GetAuthorizerFromConfig(&cfg.Global.Authorization)
 	if err != nil {
@@ -161,11 +168,40 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("start temporal server: %w", err)
 	}
-	return &Temporal{server: srv, HostPort: hostPort}, nil
+	return &Temporal{server: srv, HostPort: hostPort, quiet: quiet}, nil
 }
 
+// Ready marks the server as serving: from now until Stop, its warnings and errors are logged.
+func (t *Temporal) Ready() { t.quiet.Store(false) }
+
 // Stop shuts the server down.
-func (t *Temporal) Stop() error { return t.server.Stop() }
+func (t *Temporal) Stop() error {
+	t.quiet.Store(true)
+	return t.server.Stop()
+}
+
+// quietLogger drops the server's warnings and errors while it starts and stops: its services
+// report each other's arrival and departure as errors, which only alarm the person watching.
+type quietLogger struct {
+	log.Logger
+	quiet *atomic.Bool
+}
+
+func (q quietLogger) Warn(msg string, tags ...tag.Tag) {
+	if !q.quiet.Load() {
+		q.Logger.Warn(msg, tags...)
+	}
+}
+
+func (q quietLogger) Error(msg string, tags ...tag.Tag) {
+	if !q.quiet.Load() {
+		q.Logger.Error(msg, tags...)
+	}
+}
+
+func (q quietLogger) With(tags ...tag.Tag) log.Logger {
+	return quietLogger{log.With(q.Logger, tags...), q.quiet}
+}
 
 // temporalPorts returns the server's nine ports. A file-backed server keeps them across
 // restarts: its membership table still lists the previous process's addresses, and a new
