@@ -179,21 +179,23 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 	var n int
 	var newCache map[int64]tlog.Hash
 	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT p.entry_id, e.record FROM audit_pending p JOIN audit_entries e ON e.id = p.entry_id
+		rows, err := tx.Query(ctx, `SELECT p.seq, p.entry_id, e.record FROM audit_pending p JOIN audit_entries e ON e.id = p.entry_id
 			ORDER BY p.seq LIMIT $1`, MaxBatch)
 		if err != nil {
 			return fmt.Errorf("read pending entries: %w", err)
 		}
+		var seqs []int64
 		var ids []string
 		var records [][]byte
 		for rows.Next() {
+			var q int64
 			var id string
 			var rec []byte
-			if err := rows.Scan(&id, &rec); err != nil {
+			if err := rows.Scan(&q, &id, &rec); err != nil {
 				rows.Close()
 				return err
 			}
-			ids, records = append(ids, id), append(records, rec)
+			seqs, ids, records = append(seqs, q), append(ids, id), append(records, rec)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -225,7 +227,7 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_log"}, []string{"idx", "entry_id", "leaf_hash"}, pgx.CopyFromRows(logRows)); err != nil {
 			return fmt.Errorf("assign indexes: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM audit_pending WHERE entry_id = ANY($1)`, ids); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM audit_pending WHERE seq = ANY($1)`, seqs); err != nil {
 			return fmt.Errorf("dequeue entries: %w", err)
 		}
 		newSize := s.size + int64(n)
