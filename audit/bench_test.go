@@ -49,6 +49,39 @@ func parallel(producers, rounds int, fn func(p, r int) error) (time.Duration, er
 	return time.Since(start), <-errs
 }
 
+// sample is an append's commit time and its entry.
+type sample struct {
+	at time.Time
+	id string
+}
+
+// checkpointLatencies waits for the sequencer to cover every entry, stops it, and returns, in
+// order, how long after its commit each sampled entry first appeared in a signed checkpoint.
+func checkpointLatencies(b *testing.B, db *pgxpool.Pool, stop func(), samples []sample) []time.Duration {
+	ctx := context.Background()
+	for {
+		var pending int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM audit_pending`).Scan(&pending); err != nil {
+			b.Fatal(err)
+		}
+		if pending == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	var lat []time.Duration
+	for _, s := range samples {
+		var at time.Time
+		if err := db.QueryRow(ctx, `SELECT min(c.created_at) FROM audit_log l JOIN audit_checkpoints c ON c.size > l.idx WHERE l.entry_id = $1`, s.id).Scan(&at); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, at.Sub(s.at))
+	}
+	slices.Sort(lat)
+	return lat
+}
+
 // BenchmarkAppend measures durable appends by 64 producers, in transactions of 100 records
 // and of one record, while the sequencer runs, against raw PostgreSQL baselines measured in the
 // same run: COPY of the same rows into a plain table, and pgbench's single-row commit rate.
@@ -91,10 +124,6 @@ func BenchmarkAppend(b *testing.B) {
 	seqCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = seq.Run(seqCtx) }()
-	type sample struct {
-		at time.Time
-		id string
-	}
 	var mu sync.Mutex
 	var samples []sample
 	batchTime, err := parallel(producers, rounds, func(p, r int) error {
@@ -125,28 +154,7 @@ func BenchmarkAppend(b *testing.B) {
 	}
 	singleRate := float64(producers*singleRounds) / singleTime.Seconds()
 
-	// Wait for the sequencer to cover everything, then read when each sample was checkpointed.
-	for {
-		var pending int
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_pending`).Scan(&pending); err != nil {
-			b.Fatal(err)
-		}
-		if pending == 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	stop()
-	<-done
-	var lat []time.Duration
-	for _, s := range samples {
-		var at time.Time
-		if err := pool.QueryRow(ctx, `SELECT min(c.created_at) FROM audit_log l JOIN audit_checkpoints c ON c.size > l.idx WHERE l.entry_id = $1`, s.id).Scan(&at); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, at.Sub(s.at))
-	}
-	slices.Sort(lat)
+	lat := checkpointLatencies(b, pool, func() { stop(); <-done }, samples)
 	p99 := lat[len(lat)*99/100]
 
 	b.ReportMetric(batchRate, "rec/s-batch100")
@@ -329,10 +337,6 @@ func BenchmarkCheckpointLatency(b *testing.B) {
 	seqCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = seq.Run(seqCtx) }()
-	type sample struct {
-		at time.Time
-		id string
-	}
 	var mu sync.Mutex
 	var samples []sample
 	b.ResetTimer()
@@ -354,25 +358,7 @@ func BenchmarkCheckpointLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for {
-		var pending int
-		db.QueryRow(ctx, `SELECT count(*) FROM audit_pending`).Scan(&pending)
-		if pending == 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	stop()
-	<-done
-	var lat []time.Duration
-	for _, s := range samples {
-		var at time.Time
-		if err := db.QueryRow(ctx, `SELECT min(c.created_at) FROM audit_log l JOIN audit_checkpoints c ON c.size > l.idx WHERE l.entry_id = $1`, s.id).Scan(&at); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, at.Sub(s.at))
-	}
-	slices.Sort(lat)
+	lat := checkpointLatencies(b, db, func() { stop(); <-done }, samples)
 	b.ReportMetric(lat[len(lat)/2].Seconds(), "s-p50")
 	b.ReportMetric(lat[len(lat)*99/100].Seconds(), "s-p99")
 }

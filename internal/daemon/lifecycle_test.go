@@ -154,6 +154,18 @@ func steps(e *testenv.Env, at time.Time, targets ...string) map[string]any {
 	return map[string]any{"steps": s}
 }
 
+// reviewAndApprove takes a draft through both reviews and the Commission's approval.
+func reviewAndApprove(t *testing.T, e *testenv.Env, id string) {
+	t.Helper()
+	u := e.Users
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+	mustAct(t, u["chair"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
+	mustAct(t, u["member1"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
+	mustAct(t, u["member2"], id, "vote", vote("approve"), "APPROVED")
+}
+
 func vote(v string) map[string]any {
 	b := map[string]any{"decision": v}
 	if v != "approve" {
@@ -358,12 +370,7 @@ func TestApprovalExpires(t *testing.T) {
 	e := testenv.Start(t, cfg)
 	u := e.Users
 	id := newDraft(t, e, "self_execute", domestic).ID
-	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
-	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
-	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
-	mustAct(t, u["chair"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
-	mustAct(t, u["member1"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
-	mustAct(t, u["member2"], id, "vote", vote("approve"), "APPROVED")
+	reviewAndApprove(t, e, id)
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -462,12 +469,7 @@ func TestLongExecutionContinuesAsNew(t *testing.T) {
 	ctx := context.Background()
 	u := e.Users
 	id := newDraft(t, e, "self_execute", domestic).ID
-	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
-	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
-	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
-	mustAct(t, u["chair"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
-	mustAct(t, u["member1"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
-	mustAct(t, u["member2"], id, "vote", vote("approve"), "APPROVED")
+	reviewAndApprove(t, e, id)
 	mustAct(t, u["executor"], id, "start_execution", nil, "EXECUTING")
 	const batches = 40
 	for i := range batches {
