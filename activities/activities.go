@@ -137,7 +137,8 @@ func (a *Activities) apply(ctx context.Context, tx pgx.Tx, ch Change, res *Resul
 	var err error
 	switch ch.Kind {
 	case string(authz.OpSubmit), string(authz.OpDeclareEmergency):
-		res.Sealed, err = seal(ctx, tx, ch, act.Actor.ID)
+		var values []string
+		res.Sealed, values, err = seal(ctx, tx, ch, act.Actor.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -146,9 +147,8 @@ func (a *Activities) apply(ctx context.Context, tx pgx.Tx, ch Change, res *Resul
 		d["foreign"] = res.Sealed.Foreign
 		d["executors"] = res.Sealed.Executors
 		d["kind"] = res.Sealed.Kind
-		if res.Sealed.Values != nil {
-			d["target_values"] = res.Sealed.Values
-			res.Sealed.Values = nil // the audit record needs them; the workflow does not
+		if values != nil {
+			d["target_values"] = values // for auditors replaying scope; the workflow does not need them
 		}
 		if ch.Kind == string(authz.OpDeclareEmergency) {
 			d["emergency"] = true
@@ -280,24 +280,24 @@ func invalid(fe *measure.FieldError) error {
 
 // seal fixes the current version: its digest binds the plan, every target, every evidence
 // hash and the reviews so far.
-func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed, error) {
+func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed, []string, error) {
 	var planRaw []byte
 	if err := tx.QueryRow(ctx, `SELECT plan FROM measures WHERE id = $1`, ch.Measure).Scan(&planRaw); err != nil {
-		return nil, fmt.Errorf("read plan of %s: %w", ch.Measure, err)
+		return nil, nil, fmt.Errorf("read plan of %s: %w", ch.Measure, err)
 	}
 	var plan measure.Plan
 	if err := json.Unmarshal(planRaw, &plan); err != nil {
-		return nil, fmt.Errorf("decode plan of %s: %w", ch.Measure, err)
+		return nil, nil, fmt.Errorf("decode plan of %s: %w", ch.Measure, err)
 	}
 	if err := plan.Validate(); err != nil {
 		fe := err.(*measure.FieldError)
-		return nil, invalid(&measure.FieldError{Field: "plan." + fe.Field, Message: fe.Message})
+		return nil, nil, invalid(&measure.FieldError{Field: "plan." + fe.Field, Message: fe.Message})
 	}
 	th := sha256.New()
 	rows, err := tx.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
 		FROM targets WHERE measure_id = $1 AND version = $2 ORDER BY seq`, ch.Measure, ch.Version)
 	if err != nil {
-		return nil, fmt.Errorf("read targets of %s: %w", ch.Measure, err)
+		return nil, nil, fmt.Errorf("read targets of %s: %w", ch.Measure, err)
 	}
 	n, foreign := 0, false
 	var values []string // listed in the audit record when few enough, so auditors can replay scope
@@ -305,7 +305,7 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 		var t measure.Target
 		if err := rows.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		line, _ := json.Marshal(t)
 		th.Write(line)
@@ -318,27 +318,27 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read targets of %s: %w", ch.Measure, err)
+		return nil, nil, fmt.Errorf("read targets of %s: %w", ch.Measure, err)
 	}
 	if n == 0 {
-		return nil, invalid(&measure.FieldError{Field: "targets", Message: "must not be empty"})
+		return nil, nil, invalid(&measure.FieldError{Field: "targets", Message: "must not be empty"})
 	}
 	var evidence []string
 	if err := tx.QueryRow(ctx, `SELECT COALESCE(array_agg(sha256 ORDER BY sha256), '{}') FROM evidence WHERE measure_id = $1 AND version = $2`,
 		ch.Measure, ch.Version).Scan(&evidence); err != nil {
-		return nil, fmt.Errorf("read evidence of %s: %w", ch.Measure, err)
+		return nil, nil, fmt.Errorf("read evidence of %s: %w", ch.Measure, err)
 	}
 	var reviews []map[string]any
 	rrows, err := tx.Query(ctx, `SELECT version, kind, reviewer_id, decision, reason FROM reviews WHERE measure_id = $1 ORDER BY at, kind`, ch.Measure)
 	if err != nil {
-		return nil, fmt.Errorf("read reviews of %s: %w", ch.Measure, err)
+		return nil, nil, fmt.Errorf("read reviews of %s: %w", ch.Measure, err)
 	}
 	for rrows.Next() {
 		var v int
 		var k, r, dec, reason string
 		if err := rrows.Scan(&v, &k, &r, &dec, &reason); err != nil {
 			rrows.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		reviews = append(reviews, map[string]any{"version": v, "kind": k, "reviewer": r, "decision": dec, "reason": reason})
 	}
@@ -350,11 +350,11 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 	}
 	raw, err := json.Marshal(body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The digest is over RFC 8785 canonical JSON, so an auditor can recompute it from the body.
 	if raw, err = jcs.Transform(raw); err != nil {
-		return nil, fmt.Errorf("canonicalise version body: %w", err)
+		return nil, nil, fmt.Errorf("canonicalise version body: %w", err)
 	}
 	sum := sha256.Sum256(raw)
 	s := &measure.Sealed{
@@ -362,19 +362,19 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 		SelfExecutionFallback: plan.SelfExecutionFallback, RequestedWindow: time.Duration(plan.RequestedWindow), Urgent: plan.Urgent,
 		Executors: plan.Executors, Foreign: foreign, Targets: n,
 	}
-	if n <= maxListedTargets {
-		s.Values = values
+	if n > maxListedTargets {
+		values = nil
 	}
 	sealed, _ := json.Marshal(s)
 	if _, err := tx.Exec(ctx, `INSERT INTO measure_versions (measure_id, version, digest, body, sealed_by) VALUES ($1,$2,$3,$4,$5)`,
 		ch.Measure, ch.Version, s.Digest, map[string]json.RawMessage{"sealed": sealed, "content": raw}, by); err != nil {
-		return nil, fmt.Errorf("seal version %d of %s: %w", ch.Version, ch.Measure, err)
+		return nil, nil, fmt.Errorf("seal version %d of %s: %w", ch.Version, ch.Measure, err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO custody_events (id, evidence_id, event, actor_id)
 		SELECT gen_random_uuid()::text, id, 'sealed', $3 FROM evidence WHERE measure_id = $1 AND version = $2`, ch.Measure, ch.Version, by); err != nil {
-		return nil, fmt.Errorf("record evidence sealing: %w", err)
+		return nil, nil, fmt.Errorf("record evidence sealing: %w", err)
 	}
-	return s, nil
+	return s, values, nil
 }
 
 func loadSealed(ctx context.Context, tx pgx.Tx, measureID string, version int) (*measure.Sealed, error) {
@@ -383,9 +383,7 @@ func loadSealed(ctx context.Context, tx pgx.Tx, measureID string, version int) (
 		return nil, fmt.Errorf("read sealed version %d of %s: %w", version, measureID, err)
 	}
 	var s measure.Sealed
-	err := json.Unmarshal(raw, &s)
-	s.Values = nil
-	return &s, err
+	return &s, json.Unmarshal(raw, &s)
 }
 
 // logSteps stores a batch of execution steps after checking every step's target against the

@@ -49,7 +49,6 @@ type Sealed struct {
 	Executors             []string      `json:"executors"`
 	Foreign               bool          `json:"foreign"`
 	Targets               int           `json:"targets"`
-	Values                []string      `json:"values,omitempty"` // target values, when few enough to list
 }
 
 // Approval is the Commission's approval of one version.
