@@ -1,8 +1,6 @@
 package audit
 
 import (
-	"bytes"
-	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -18,22 +16,6 @@ type Indexed struct {
 // left undecoded, which roughly halves the cost of verifying a large log.
 var needsDetails = map[string]bool{"submit": true, "declare_emergency": true, "vote": true, "decide": true,
 	"log_steps": true, "declare_conflict": true}
-
-// decode reads a record, decoding its details only when the replay will read them.
-func (r *Indexed) decode(raw []byte) error {
-	var x struct {
-		Record
-		Details json.RawMessage `json:"details,omitempty"`
-	}
-	if err := json.Unmarshal(raw, &x); err != nil {
-		return err
-	}
-	r.Record = x.Record
-	if len(x.Details) > 0 && (needsDetails[x.Action] || bytes.Contains(x.Details, []byte(`"new_version"`))) {
-		return json.Unmarshal(x.Details, &r.Record.Details)
-	}
-	return nil
-}
 
 // transitions lists, for each recorded action, the stages it may leave. It is written from
 // DESIGN section 4 independently of the workflow's code, so the replay checks the workflow
@@ -123,43 +105,53 @@ func strs(d map[string]any, k string) []string {
 	return out
 }
 
-// Replay checks, per measure and in log order, that the lifecycle's transitions are legal and
-// that the separation-of-duties, quorum, scope, window and deadline rules held, from the
+// replayer checks, per measure and in log order, that the lifecycle's transitions are legal
+// and that the separation-of-duties, quorum, scope, window and deadline rules held, from the
 // records alone. Failures are added to rep.
-func Replay(recs []Indexed, pol Policy, rep *Report) {
-	ms := map[string]*measureState{}
-	for _, r := range recs {
-		if hasAny(r.Actor.Roles, agencyRoles) && hasAny(r.Actor.Roles, commissionRoles) {
-			rep.fail(r.Index, "SoD-2", "%s acted holding both agency and Commission roles %v", r.Actor.ID, r.Actor.Roles)
-		}
-		if r.Measure == "" || strings.HasPrefix(r.Action, "refused.") {
-			continue
-		}
-		if allowed, ok := roles[r.Action]; ok && !hasAny(r.Actor.Roles, allowed) {
-			rule := "role"
-			if hasAny(r.Actor.Roles, []string{"auditor", "admin"}) {
-				rule = "SoD-8"
-			}
-			rep.fail(r.Index, rule, "%s by %s with roles %v; it needs one of %v", r.Action, r.Actor.ID, r.Actor.Roles, allowed)
-		}
-		m := ms[r.Measure]
-		if r.Action == "measure.created" {
-			if m != nil {
-				rep.fail(r.Index, "lifecycle", "measure %s created twice", r.Measure)
-			}
-			m = &measureState{stage: "DRAFT", requester: r.Actor.ID, version: 1, digest: map[int]string{}, executors: map[int][]string{},
-				targets: map[int][]string{}, legal: map[int]string{}, commander: map[int]string{}, votes: map[int][]Indexed{}}
-			ms[r.Measure] = m
-			continue
-		}
-		if m == nil {
-			rep.fail(r.Index, "lifecycle", "%s on measure %s before its creation", r.Action, r.Measure)
-			continue
-		}
-		replayOne(m, r, pol, rep)
-	}
-	rep.Measures = len(ms)
+type replayer struct {
+	ms  map[string]*measureState
+	pol Policy
+	rep *Report
 }
+
+func newReplayer(pol Policy, rep *Report) *replayer {
+	return &replayer{ms: map[string]*measureState{}, pol: pol, rep: rep}
+}
+
+// add replays the next record of the log.
+func (p *replayer) add(r *Indexed) {
+	rep := p.rep
+	if hasAny(r.Actor.Roles, agencyRoles) && hasAny(r.Actor.Roles, commissionRoles) {
+		rep.fail(r.Index, "SoD-2", "%s acted holding both agency and Commission roles %v", r.Actor.ID, r.Actor.Roles)
+	}
+	if r.Measure == "" || strings.HasPrefix(r.Action, "refused.") {
+		return
+	}
+	if allowed, ok := roles[r.Action]; ok && !hasAny(r.Actor.Roles, allowed) {
+		rule := "role"
+		if hasAny(r.Actor.Roles, []string{"auditor", "admin"}) {
+			rule = "SoD-8"
+		}
+		rep.fail(r.Index, rule, "%s by %s with roles %v; it needs one of %v", r.Action, r.Actor.ID, r.Actor.Roles, allowed)
+	}
+	m := p.ms[r.Measure]
+	if r.Action == "measure.created" {
+		if m != nil {
+			rep.fail(r.Index, "lifecycle", "measure %s created twice", r.Measure)
+		}
+		p.ms[r.Measure] = &measureState{stage: "DRAFT", requester: r.Actor.ID, version: 1, digest: map[int]string{}, executors: map[int][]string{},
+			targets: map[int][]string{}, legal: map[int]string{}, commander: map[int]string{}, votes: map[int][]Indexed{}}
+		return
+	}
+	if m == nil {
+		rep.fail(r.Index, "lifecycle", "%s on measure %s before its creation", r.Action, r.Measure)
+		return
+	}
+	replayOne(m, *r, p.pol, rep)
+}
+
+// finish ends the replay once every record was added.
+func (p *replayer) finish() { p.rep.Measures = len(p.ms) }
 
 func replayOne(m *measureState, r Indexed, pol Policy, rep *Report) {
 	d := r.Details

@@ -2,14 +2,18 @@ package audit
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/torchwood"
@@ -194,98 +198,183 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 		}
 	}
 
-	// The entries, as bundles of 256.
-	var records [][]byte
-	for k := int64(0); k*EntriesPerTile < ck.Size; k++ {
-		w := int(min(EntriesPerTile, ck.Size-k*EntriesPerTile))
-		data, err := os.ReadFile(filepath.Join(dir, "tile", filepath.FromSlash(TilePath(-1, k, w))))
-		if err != nil {
-			rep.fail(k*EntriesPerTile, "entries", "entry bundle %s is missing", TilePath(-1, k, w))
-			return rep, nil
+	// The entry bundles: read, hashed and decoded on every core, and replayed in log order as
+	// they come, so memory holds a few bundles rather than the whole archive.
+	leaves := make([]tlog.Hash, ck.Size)
+	tileRoots := make([]tlog.Hash, (ck.Size+EntriesPerTile-1)/EntriesPerTile)
+	whole := true
+	rp := newReplayer(pol, rep)
+	read := readArchive(dir, ck.Size, pol.Strict, leaves, tileRoots, func(k int64, bd *bundle) bool {
+		start := k * EntriesPerTile
+		if bd.err != "" {
+			rep.fail(start, "entries", "%s", bd.err)
+			return false
 		}
-		recs, err := SplitBundle(data)
-		if err != nil {
-			rep.fail(k*EntriesPerTile, "entries", "entry bundle %s: %v", TilePath(-1, k, w), err)
-			return rep, nil
+		if bd.count != bd.width {
+			whole = false
+			rep.fail(start+int64(min(bd.count, bd.width)), "entries", "entry bundle %s holds %d entries, the checkpoint needs %d (an entry was removed or inserted)",
+				TilePath(-1, k, bd.width), bd.count, bd.width)
 		}
-		if len(recs) != w {
-			rep.fail(k*EntriesPerTile+int64(min(len(recs), w)), "entries", "entry bundle %s holds %d entries, the checkpoint needs %d (an entry was removed or inserted)",
-				TilePath(-1, k, w), len(recs), w)
+		rep.Records += bd.count
+		for i := range min(bd.count, bd.width) {
+			if bd.bad[i] != "" {
+				rep.fail(start+int64(i), "record", "%s", bd.bad[i])
+				continue
+			}
+			rp.add(&bd.decoded[i])
 		}
-		records = append(records, recs...)
+		return true
+	})
+	if !read {
+		return rep, nil
 	}
-	rep.Records = len(records)
+	rp.finish()
 
 	// Recompute the tree from the entries alone.
-	stored := make([]tlog.Hash, 0, 2*len(records))
-	mem := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(idx))
-		for i, x := range idx {
-			if x >= int64(len(stored)) {
-				return nil, fmt.Errorf("hash %d not computed", x)
-			}
-			out[i] = stored[x]
-		}
-		return out, nil
-	})
-	for i, rec := range records {
-		hs, err := tlog.StoredHashes(int64(i), rec, mem)
-		if err != nil {
-			return nil, err
-		}
-		stored = append(stored, hs...)
-	}
-	if int64(len(records)) == ck.Size {
-		root, err := tlog.TreeHash(ck.Size, mem)
-		if err != nil {
-			return nil, err
-		}
-		if root != ck.Root {
+	if whole {
+		t := merkle{leaves: leaves, tiles: tileRoots}
+		if root := t.root(ck.Size); root != ck.Root {
 			rep.fail(-1, "tree", "the entries hash to root %s, the signed checkpoint says %s", root, ck.Root)
-			locate(rep, dir, ck, records)
+			locate(rep, dir, ck, leaves)
 		}
-		if prior != nil && prior.Size > 0 && prior.Size < ck.Size {
-			if old, err := tlog.TreeHash(prior.Size, mem); err != nil || old != prior.Root {
-				rep.fail(-1, "consistency", "the first %d entries do not give the root of your previous checkpoint", prior.Size)
-			}
+		if prior != nil && prior.Size > 0 && prior.Size < ck.Size && t.root(prior.Size) != prior.Root {
+			rep.fail(-1, "consistency", "the first %d entries do not give the root of your previous checkpoint", prior.Size)
 		}
 	}
+	// Whole-log failures first, then the rest in log order.
+	slices.SortStableFunc(rep.Failures, func(a, b Failure) int { return cmp.Compare(a.Index, b.Index) })
+	return rep, nil
+}
 
-	// The records themselves, decoded on every core.
-	decoded := make([]Indexed, len(records))
-	bad := make([]string, len(records))
+// bundle is one entry bundle as read, with its records decoded.
+type bundle struct {
+	width   int // entries the checkpoint puts in it
+	count   int // entries it held
+	err     string
+	decoded []Indexed
+	bad     []string // why each record could not be read, or ""
+}
+
+// readArchive reads the entry bundles of a tree of size entries, hashing them into leaves and
+// tileRoots and decoding their records on every core, and hands each bundle to use in order.
+// It stops at the first bundle use refuses, and reports whether it read them all.
+func readArchive(dir string, size int64, strict bool, leaves, tileRoots []tlog.Hash, use func(k int64, bd *bundle) bool) bool {
+	nb := int64(len(tileRoots))
 	workers := runtime.GOMAXPROCS(0)
+	// Bundles are recycled: a worker needs a free one to start on the next bundle, so at most
+	// window bundles are between reading and use, and bundle k waits in ring[k%window].
+	window := 4 * workers
+	free := make(chan *bundle, window)
+	ring := make([]chan *bundle, window)
+	for i := range window {
+		free <- &bundle{decoded: make([]Indexed, EntriesPerTile), bad: make([]string, EntriesPerTile)}
+		ring[i] = make(chan *bundle, 1)
+	}
+	done := make(chan struct{})
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for w := range workers {
+	for range workers {
 		wg.Go(func() {
-			for i := w; i < len(records); i += workers {
-				raw := records[i]
-				decoded[i].Index = int64(i)
-				if err := decoded[i].decode(raw); err != nil {
-					bad[i] = "not a JSON audit record: " + err.Error()
-					continue
+			d := newDecoder()
+			for {
+				var bd *bundle
+				select {
+				case bd = <-free:
+				case <-done:
+					return
 				}
-				// The leaf hash binds the bytes whatever their form; canonical form is checked
-				// in strict mode only, as it costs more than everything else together.
-				if pol.Strict {
-					if canon, err := jcs.Transform(raw); err != nil || !bytes.Equal(canon, raw) {
-						bad[i] = "not RFC 8785 canonical JSON"
-					}
+				k := next.Add(1) - 1
+				if k >= nb {
+					return
 				}
+				bd.read(dir, k, size, d, strict, leaves, tileRoots)
+				ring[k%int64(window)] <- bd
 			}
 		})
 	}
+	all := true
+	for k := range nb {
+		bd := <-ring[k%int64(window)]
+		if !use(k, bd) {
+			all = false
+			break
+		}
+		free <- bd
+	}
+	close(done)
 	wg.Wait()
-	recs := make([]Indexed, 0, len(decoded))
-	for i := range decoded {
-		if bad[i] != "" {
-			rep.fail(int64(i), "record", "%s", bad[i])
+	return all
+}
+
+// read reads entry bundle k of a tree of size entries into bd.
+func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool, leaves, tileRoots []tlog.Hash) {
+	lo := k * EntriesPerTile
+	bd.width = int(min(EntriesPerTile, size-lo))
+	bd.count, bd.err = 0, ""
+	path := TilePath(-1, k, bd.width)
+	data, err := os.ReadFile(filepath.Join(dir, "tile", filepath.FromSlash(path)))
+	if err != nil {
+		bd.err = fmt.Sprintf("entry bundle %s is missing", path)
+		return
+	}
+	recs, err := SplitBundle(data)
+	if err != nil {
+		bd.err = fmt.Sprintf("entry bundle %s: %v", path, err)
+		return
+	}
+	bd.count = len(recs)
+	recs = recs[:min(len(recs), bd.width)]
+	for i, raw := range recs {
+		x := lo + int64(i)
+		leaves[x] = tlog.RecordHash(raw)
+		r := &bd.decoded[i]
+		*r = Indexed{Index: x}
+		bd.bad[i] = ""
+		if err := d.decode(raw, r); err != nil {
+			bd.bad[i] = "not a JSON audit record: " + err.Error()
 			continue
 		}
-		recs = append(recs, decoded[i])
+		// The leaf hash binds the bytes whatever their form; canonical form is checked in
+		// strict mode only, as it costs more than everything else together.
+		if strict {
+			if canon, err := jcs.Transform(raw); err != nil || !bytes.Equal(canon, raw) {
+				bd.bad[i] = "not RFC 8785 canonical JSON"
+			}
+		}
 	}
-	Replay(recs, pol, rep)
-	return rep, nil
+	if len(recs) == EntriesPerTile {
+		tileRoots[k] = merkle{leaves: leaves[lo : lo+EntriesPerTile]}.root(EntriesPerTile)
+	}
+}
+
+// merkle computes RFC 6962 tree hashes over leaf hashes, using the roots of whole entry
+// bundles (aligned subtrees of 256 leaves) where it has them.
+type merkle struct {
+	leaves []tlog.Hash
+	tiles  []tlog.Hash // root of leaves [256k, 256k+256), for each whole bundle k
+}
+
+// root is the hash of the tree of the first n leaves.
+func (m merkle) root(n int64) tlog.Hash {
+	if n == 0 {
+		h, _ := tlog.TreeHash(0, nil)
+		return h
+	}
+	return m.subtree(0, n)
+}
+
+// subtree hashes leaves [lo, hi); RFC 6962 splits at the largest power of two below the size,
+// so every range it visits starts at a multiple of its own size rounded up to a power of two.
+func (m merkle) subtree(lo, hi int64) tlog.Hash {
+	n := hi - lo
+	switch {
+	case n == 1:
+		return m.leaves[lo]
+	case n == EntriesPerTile && lo%EntriesPerTile == 0 && lo/EntriesPerTile < int64(len(m.tiles)) && m.tiles[lo/EntriesPerTile] != (tlog.Hash{}):
+		return m.tiles[lo/EntriesPerTile]
+	}
+	k := int64(1) << (bits.Len64(uint64(n-1)) - 1)
+	return tlog.NodeHash(m.subtree(lo, lo+k), m.subtree(lo+k, hi))
 }
 
 // witnessed counts the policy's witnesses whose cosignature on the note verifies.
@@ -301,15 +390,15 @@ func witnessed(raw []byte, pol Policy) int {
 
 // locate names the entries that differ from the hashes in the archive's tiles, when those
 // tiles are themselves consistent with the signed root (a rewritten entry, tiles left alone).
-func locate(rep *Report, dir string, ck Checkpoint, records [][]byte) {
+func locate(rep *Report, dir string, ck Checkpoint, leaves []tlog.Hash) {
 	tr := tlog.TileHashReader(tlog.Tree{N: ck.Size, Hash: ck.Root}, dirTiles(dir))
-	for i, rec := range records {
+	for i, leaf := range leaves {
 		hs, err := tr.ReadHashes([]int64{tlog.StoredHashIndex(0, int64(i))})
 		if err != nil {
 			rep.Notes = append(rep.Notes, "the archive's tiles do not match the signed checkpoint either, so the altered entries cannot be named")
 			return
 		}
-		if hs[0] != tlog.RecordHash(rec) {
+		if hs[0] != leaf {
 			rep.fail(int64(i), "entry-altered", "the entry does not hash to the leaf the signed tree holds")
 		}
 	}
