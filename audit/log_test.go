@@ -320,3 +320,80 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatalf("%d key additions in the log, want 2", logged)
 	}
 }
+
+// TestSequencerTakesLateCommits: an entry whose transaction began before others but commits
+// after they were sequenced is sequenced once it commits, also by a sequencer started while it
+// was open; one transaction larger than a batch is split across batches; a rolled-back entry
+// never appears; no entry is sequenced twice.
+func TestSequencerTakesLateCommits(t *testing.T) {
+	ctx := context.Background()
+	db, seq, vkey := newLog(t)
+	late, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Rollback(ctx)
+	if err := audit.Append(ctx, late, "late", &audit.Record{Actor: audit.Actor{ID: "u-late"}, Action: "test.late"}); err != nil {
+		t.Fatal(err)
+	}
+	aborted, _ := db.Begin(ctx)
+	if err := audit.Append(ctx, aborted, "aborted", &audit.Record{Actor: audit.Actor{ID: "u-aborted"}, Action: "test.aborted"}); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]audit.Keyed, 2*audit.MaxBatch+10)
+	for i := range big {
+		big[i] = audit.Keyed{Key: fmt.Sprintf("big/%d", i), Record: &audit.Record{Actor: audit.Actor{ID: "u-big"}, Action: "test.big"}}
+	}
+	if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return audit.AppendBatch(ctx, tx, big) }); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, db, 0, 300, 7)
+	drain(t, seq)
+	if err := aborted.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := int64(len(big) + 300)
+	size := func() int64 {
+		var n, distinct int64
+		if err := db.QueryRow(ctx, `SELECT count(*), count(DISTINCT entry_id) FROM audit_log`).Scan(&n, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		if n != distinct {
+			t.Fatalf("%d log entries for %d distinct records", n, distinct)
+		}
+		return n
+	}
+	if got := size(); got != want {
+		t.Fatalf("%d entries sequenced, want %d", got, want)
+	}
+
+	// A new leader starts while the late transaction is still open: it neither repeats nor
+	// loses anything.
+	restarted := &audit.Sequencer{DB: db, Signer: seq.Signer, Origin: origin, Log: seq.Log}
+	drain(t, restarted)
+	if got := size(); got != want {
+		t.Fatalf("after a restart %d entries, want %d", got, want)
+	}
+	if err := late.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, db, 300, 5, 5)
+	drain(t, restarted)
+	if got := size(); got != want+6 {
+		t.Fatalf("after the late commit %d entries, want %d", got, want+6)
+	}
+	var lateIn, abortedIn bool
+	db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_log l JOIN audit_entries e ON e.id = l.entry_id WHERE e.key = 'late')`).Scan(&lateIn)
+	db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_entries WHERE key = 'aborted')`).Scan(&abortedIn)
+	if !lateIn || abortedIn {
+		t.Fatalf("late entry in the log: %v; aborted entry stored: %v", lateIn, abortedIn)
+	}
+	dir := t.TempDir()
+	if _, err := audit.Export(ctx, db, dir); err != nil {
+		t.Fatal(err)
+	}
+	pol, _ := audit.ParsePolicy("log " + vkey + "\n")
+	if rep, err := audit.VerifyArchive(dir, pol, nil); err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %v", err, rep)
+	}
+}

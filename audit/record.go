@@ -79,10 +79,9 @@ func Append(ctx context.Context, tx pgx.Tx, key string, r *Record) error {
 	if err != nil {
 		return err
 	}
-	// One round trip: the entry, and its place in the sequencer's queue.
-	tag, err := tx.Exec(ctx, `WITH e AS (INSERT INTO audit_entries (id, key, measure_id, created_at, record)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING RETURNING id)
-		INSERT INTO audit_pending (entry_id) SELECT id FROM e`, r.ID, key, measure, r.TS, data)
+	// The sequencer finds the entry by its transaction (the tx column's default) once it commits.
+	tag, err := tx.Exec(ctx, `INSERT INTO audit_entries (id, key, measure_id, created_at, record)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`, r.ID, key, measure, r.TS, data)
 	if err != nil {
 		return fmt.Errorf("append audit entry %s: %w", r.Action, err)
 	}
@@ -127,7 +126,6 @@ type Keyed struct {
 // batch callers make their batch idempotent as a whole.
 func AppendBatch(ctx context.Context, tx pgx.Tx, recs []Keyed) error {
 	entries := make([][]any, len(recs))
-	pending := make([][]any, len(recs))
 	now := time.Now().UTC()
 	for i, k := range recs {
 		r := k.Record
@@ -136,13 +134,9 @@ func AppendBatch(ctx context.Context, tx pgx.Tx, recs []Keyed) error {
 			return err
 		}
 		entries[i] = []any{r.ID, k.Key, measure, r.TS, data}
-		pending[i] = []any{r.ID}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_entries"}, []string{"id", "key", "measure_id", "created_at", "record"}, pgx.CopyFromRows(entries)); err != nil {
 		return fmt.Errorf("append %d audit entries: %w", len(recs), err)
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_pending"}, []string{"entry_id"}, pgx.CopyFromRows(pending)); err != nil {
-		return fmt.Errorf("queue %d audit entries: %w", len(recs), err)
 	}
 	return nil
 }

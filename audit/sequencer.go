@@ -39,6 +39,11 @@ type Sequencer struct {
 
 	size  int64
 	cache map[int64]tlog.Hash
+	// Where entries without an index may be: written by a transaction in xip, or after the
+	// cursor in (transaction, entry id) order. Everything else has been sequenced.
+	xip      []uint64
+	cursorTx uint64
+	cursorID string
 }
 
 // Run sequences until ctx ends, taking the lead whenever no other replica holds it.
@@ -127,7 +132,13 @@ func (s *Sequencer) loadTree(ctx context.Context) error {
 	}
 	var ckSize int64
 	var root []byte
-	err := s.DB.QueryRow(ctx, `SELECT size, root FROM audit_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&ckSize, &root)
+	// Before any checkpoint records where to look, every entry written by a transaction (from
+	// 1 on: 0 marks entries sequenced through the old queue) may be waiting.
+	s.xip, s.cursorTx, s.cursorID = nil, 1, ""
+	var cursorTx *uint64
+	var cursorID *string
+	var xip []uint64
+	err := s.DB.QueryRow(ctx, `SELECT size, root, next_tx, next_id, waiting FROM audit_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&ckSize, &root, &cursorTx, &cursorID, &xip)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
@@ -143,6 +154,9 @@ func (s *Sequencer) loadTree(ctx context.Context) error {
 	}
 	if string(got[:]) != string(root) {
 		return fmt.Errorf("stored tiles give root %s, the newest checkpoint says %x", got, root)
+	}
+	if cursorTx != nil && cursorID != nil {
+		s.xip, s.cursorTx, s.cursorID = xip, *cursorTx, *cursorID
 	}
 	return nil
 }
@@ -178,28 +192,49 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 	}
 	var n int
 	var newCache map[int64]tlog.Hash
-	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT p.seq, p.entry_id, e.record FROM audit_pending p JOIN audit_entries e ON e.id = p.entry_id
-			ORDER BY p.seq LIMIT $1`, MaxBatch)
-		if err != nil {
-			return fmt.Errorf("read pending entries: %w", err)
+	var xip []uint64
+	var cursorTx uint64
+	var cursorID string
+	err := pgx.BeginTxFunc(ctx, s.DB, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+		// The first statement fixes the snapshot the whole batch reads with: every transaction
+		// below its xmax and not in its xip had ended when it was taken.
+		var xmax uint64
+		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmax(s), ARRAY(SELECT pg_snapshot_xip(s)) FROM pg_current_snapshot() s`).Scan(&xmax, &xip); err != nil {
+			return fmt.Errorf("read snapshot: %w", err)
 		}
-		var seqs []int64
+		// Custom plans: the cursor's place in the table decides between scanning the index
+		// from it and anything else.
+		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `(SELECT id, record, tx FROM audit_entries WHERE (tx, id) > ($1, $2) ORDER BY tx, id LIMIT $4)
+			UNION ALL
+			(SELECT id, record, tx FROM audit_entries WHERE tx = ANY($3) AND tx < $1)
+			ORDER BY tx, id LIMIT $4`, s.cursorTx, s.cursorID, s.xip, MaxBatch)
+		if err != nil {
+			return fmt.Errorf("read waiting entries: %w", err)
+		}
 		var ids []string
 		var records [][]byte
+		var lastTx uint64
 		for rows.Next() {
-			var q int64
 			var id string
 			var rec []byte
-			if err := rows.Scan(&q, &id, &rec); err != nil {
+			if err := rows.Scan(&id, &rec, &lastTx); err != nil {
 				rows.Close()
 				return err
 			}
-			seqs, ids, records = append(seqs, q), append(ids, id), append(records, rec)
+			ids, records = append(ids, id), append(records, rec)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		// Next time, look past what this batch read: after the snapshot when it took every
+		// waiting entry, after its last entry when it was full.
+		cursorTx, cursorID = xmax, ""
+		if len(ids) == MaxBatch {
+			cursorTx, cursorID = lastTx, ids[len(ids)-1]
 		}
 		if len(ids) == 0 {
 			return nil
@@ -227,9 +262,6 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_log"}, []string{"idx", "entry_id", "leaf_hash"}, pgx.CopyFromRows(logRows)); err != nil {
 			return fmt.Errorf("assign indexes: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM audit_pending WHERE seq = ANY($1)`, seqs); err != nil {
-			return fmt.Errorf("dequeue entries: %w", err)
-		}
 		newSize := s.size + int64(n)
 		for _, t := range tlog.NewTiles(TileHeight, s.size, newSize) {
 			data, err := tlog.ReadTileData(t, r)
@@ -253,7 +285,8 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 		if err != nil {
 			return fmt.Errorf("sign checkpoint: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO audit_checkpoints (size, root, note) VALUES ($1, $2, $3)`, newSize, root[:], string(signed)); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO audit_checkpoints (size, root, note, next_tx, next_id, waiting) VALUES ($1, $2, $3, $4, $5, $6)`,
+			newSize, root[:], string(signed), cursorTx, cursorID, xip); err != nil {
 			return fmt.Errorf("store checkpoint: %w", err)
 		}
 		return nil
@@ -262,6 +295,7 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 		s.cache = nil // reload from the database before the next attempt
 		return 0, err
 	}
+	s.xip, s.cursorTx, s.cursorID = xip, cursorTx, cursorID
 	if n > 0 {
 		s.size += int64(n)
 		s.cache = rightEdge(newCache, s.size)

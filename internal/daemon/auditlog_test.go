@@ -24,12 +24,13 @@ func verifyLog(t *testing.T, e *testenv.Env) *audit.Report {
 	ctx := context.Background()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var pending, entries int64
-		if err := e.D.DB.QueryRow(ctx, `SELECT (SELECT count(*) FROM audit_pending), (SELECT count(*) FROM audit_entries)`).Scan(&pending, &entries); err != nil {
+		var entries int64
+		if err := e.D.DB.QueryRow(ctx, `SELECT count(*) FROM audit_entries`).Scan(&entries); err != nil {
 			t.Fatal(err)
 		}
 		_, ck, err := audit.Latest(ctx, e.D.DB)
-		if pending == 0 && err == nil && ck.Size == entries {
+		pending := entries - ck.Size
+		if err == nil && pending == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
