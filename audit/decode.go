@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
-	"strconv"
 	"unicode/utf8"
 )
 
@@ -18,10 +17,11 @@ import (
 // decoder reads records on one goroutine. It interns the values that repeat across records
 // (actors, roles, actions, measures), so a large archive holds each once.
 type decoder struct {
-	b     []byte
-	i     int
-	str   map[string]string
-	roles map[string][]string
+	b      []byte
+	i      int
+	str    map[string]string
+	roles  map[string][]string
+	recent [512]string
 }
 
 // internLimit bounds each intern table; past it, values are copied as they come.
@@ -35,31 +35,22 @@ func newDecoder() *decoder {
 }
 
 // decode reads raw into r, on the fast path when it can.
-func (d *decoder) decode(raw []byte, r *Indexed) error {
-	details, ok := d.record(raw, &r.Record)
-	if !ok {
-		r.Record = Record{}
-		return r.decodeSlow(raw)
+func (d *decoder) decode(raw []byte, r *entry) error {
+	if d.record(raw, r) {
+		return nil
 	}
-	if details != nil && wantDetails(r.Action, details) {
-		d.b, d.i = details, 0
-		if v, ok := d.value(0); ok && d.i == len(d.b) {
-			r.Record.Details = v.(map[string]any)
-			return nil
-		}
-		return json.Unmarshal(details, &r.Record.Details)
-	}
-	return nil
+	*r = entry{Index: r.Index}
+	return r.decodeSlow(raw)
 }
 
 // wantDetails says whether the replay reads a record's details; other records' details are
-// left undecoded, which roughly halves the cost of verifying a large log.
+// only checked to be JSON.
 func wantDetails(action string, details []byte) bool {
 	return needsDetails[action] || bytes.Contains(details, []byte(`"new_version"`))
 }
 
 // decodeSlow reads any JSON form of a record with encoding/json.
-func (r *Indexed) decodeSlow(raw []byte) error {
+func (r *entry) decodeSlow(raw []byte) error {
 	var x struct {
 		Record
 		Details json.RawMessage `json:"details,omitempty"`
@@ -67,25 +58,30 @@ func (r *Indexed) decodeSlow(raw []byte) error {
 	if err := json.Unmarshal(raw, &x); err != nil {
 		return err
 	}
-	r.Record = x.Record
+	r.TS, r.Actor, r.Action, r.Measure, r.Version, r.From, r.To = x.TS, x.Actor, x.Action, x.Measure, x.Version, x.From, x.To
 	if len(x.Details) > 0 && wantDetails(x.Action, x.Details) {
-		return json.Unmarshal(x.Details, &r.Record.Details)
+		var details map[string]any
+		if err := json.Unmarshal(x.Details, &details); err != nil {
+			return err
+		}
+		r.facts = factsOf(details)
 	}
 	return nil
 }
 
-// record reads a canonical record into r and returns its details object, undecoded.
-func (d *decoder) record(raw []byte, r *Record) (details []byte, ok bool) {
+// record reads a canonical record into r: what the replay reads, with the facts of its
+// details. The other fields are checked to be of their type and left.
+func (d *decoder) record(raw []byte, r *entry) bool {
 	d.b, d.i = raw, 0
 	if !d.next('{') {
-		return nil, false
+		return false
 	}
 	var prev []byte
 	if !d.next('}') {
 		for {
 			key, ok := d.plain()
 			if !ok || (prev != nil && bytes.Compare(key, prev) <= 0) || !d.next(':') {
-				return nil, false
+				return false
 			}
 			prev = key
 			switch string(key) {
@@ -93,22 +89,14 @@ func (d *decoder) record(raw []byte, r *Record) (details []byte, ok bool) {
 				r.Action, ok = d.interned()
 			case "actor":
 				ok = d.actor(&r.Actor)
-			case "case":
-				r.Case, ok = d.interned()
+			case "case", "id", "log", "policy_version", "reason":
+				ok = d.peek('"') && d.skipString()
 			case "details":
-				details, ok = d.object()
+				ok = d.details(r)
 			case "from":
 				r.From, ok = d.interned()
-			case "id":
-				r.ID, ok = d.copied()
-			case "log":
-				r.Log, ok = d.interned()
 			case "measure":
 				r.Measure, ok = d.interned()
-			case "policy_version":
-				r.PolicyVersion, ok = d.interned()
-			case "reason":
-				r.Reason, ok = d.copied()
 			case "to":
 				r.To, ok = d.interned()
 			case "ts":
@@ -116,24 +104,47 @@ func (d *decoder) record(raw []byte, r *Record) (details []byte, ok bool) {
 				s, ok = d.plain()
 				ok = ok && r.TS.UnmarshalText(s) == nil
 			case "v":
-				r.V, ok = d.integer()
+				_, ok = d.integer()
 			case "version":
 				r.Version, ok = d.integer()
 			default:
-				return nil, false
+				return false
 			}
 			if !ok {
-				return nil, false
+				return false
 			}
 			if d.next('}') {
 				break
 			}
 			if !d.next(',') {
-				return nil, false
+				return false
 			}
 		}
 	}
-	return details, d.i == len(d.b)
+	return d.i == len(d.b)
+}
+
+// details reads a record's details object: its facts when the replay reads them (the action
+// comes first in canonical order), else only its validity.
+func (d *decoder) details(x *entry) bool {
+	if !d.peek('{') {
+		return false
+	}
+	if needsDetails[x.Action] {
+		return d.facts(&x.facts)
+	}
+	start := d.i
+	if !d.skip(0) {
+		return false
+	}
+	if span := d.b[start:d.i]; wantDetails(x.Action, span) {
+		end := d.i
+		d.i = start
+		if !d.facts(&x.facts) || d.i != end {
+			return false
+		}
+	}
+	return true
 }
 
 func (d *decoder) actor(a *Actor) bool {
@@ -227,36 +238,63 @@ func (d *decoder) plain() ([]byte, bool) {
 		return nil, false
 	}
 	start := d.i
-	ascii := true
-	for ; d.i < len(d.b); d.i++ {
-		switch c := d.b[d.i]; {
-		case c == '"':
-			s := d.b[start:d.i]
-			d.i++
-			return s, ascii || utf8.Valid(s)
-		case c == '\\' || c < 0x20:
-			return nil, false
-		case c >= utf8.RuneSelf:
-			ascii = false
+	b := d.b
+	i := d.i
+	for i < len(b) && !stops[b[i]] {
+		i++
+	}
+	if i == len(b) || b[i] != '"' && b[i] < utf8.RuneSelf {
+		d.i = i
+		return nil, false // a backslash or a control character
+	}
+	if b[i] == '"' {
+		d.i = i + 1
+		return b[start:i], true
+	}
+	// Not ASCII: find the end, then check the encoding.
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' {
+			d.i = i + 1
+			return b[start:i], utf8.Valid(b[start:i])
+		} else if c == '\\' || c < 0x20 {
+			break
 		}
 	}
+	d.i = i
 	return nil, false
 }
 
+// stops marks the bytes that end the fast scan of a string: the closing quote, a backslash,
+// control characters and bytes outside ASCII.
+var stops = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf
+	}
+	return t
+}()
+
 func (d *decoder) intern(b []byte) string {
-	if s, ok := d.str[string(b)]; ok {
+	if len(b) == 0 {
+		return ""
+	}
+	// Most values repeat the record before: a small direct-mapped cache answers those without
+	// hashing the whole string.
+	slot := (uint(len(b))*31 + uint(b[0])*7 + uint(b[len(b)/2])*3 + uint(b[len(b)-1])) % uint(len(d.recent))
+	if s := d.recent[slot]; s == string(b) {
 		return s
 	}
-	s := string(b)
-	if len(d.str) < internLimit {
-		d.str[s] = s
+	s, ok := d.str[string(b)]
+	if !ok {
+		s = string(b)
+		if len(d.str) < internLimit {
+			d.str[s] = s
+		}
 	}
+	d.recent[slot] = s
 	return s
 }
 
 func (d *decoder) interned() (string, bool) { return d.text(true) }
-
-func (d *decoder) copied() (string, bool) { return d.text(false) }
 
 // text reads a string value. The rare string with an escape or invalid UTF-8 is unquoted by
 // encoding/json, which then decides what it means.
@@ -297,83 +335,6 @@ func (d *decoder) integer() (int, bool) {
 		n = -n
 	}
 	return n, true
-}
-
-// object returns the span of a JSON object without whitespace, having checked it is valid.
-func (d *decoder) object() ([]byte, bool) {
-	start := d.i
-	if d.i >= len(d.b) || d.b[d.i] != '{' || !d.skip(0) {
-		return nil, false
-	}
-	return d.b[start:d.i], true
-}
-
-// value reads one JSON value, in valid JSON without whitespace, as encoding/json reads it into
-// an any: objects as map[string]any, arrays as []any, numbers as float64.
-func (d *decoder) value(depth int) (any, bool) {
-	if d.i >= len(d.b) || depth > maxDepth {
-		return nil, false
-	}
-	switch c := d.b[d.i]; {
-	case c == '{':
-		d.i++
-		m := map[string]any{}
-		if d.next('}') {
-			return m, true
-		}
-		for {
-			k, ok := d.text(true)
-			if !ok || !d.next(':') {
-				return nil, false
-			}
-			v, ok := d.value(depth + 1)
-			if !ok {
-				return nil, false
-			}
-			m[k] = v // a repeated key keeps its last value, as in encoding/json
-			if d.next('}') {
-				return m, true
-			}
-			if !d.next(',') {
-				return nil, false
-			}
-		}
-	case c == '[':
-		d.i++
-		list := []any{}
-		if d.next(']') {
-			return list, true
-		}
-		for {
-			v, ok := d.value(depth + 1)
-			if !ok {
-				return nil, false
-			}
-			list = append(list, v)
-			if d.next(']') {
-				return list, true
-			}
-			if !d.next(',') {
-				return nil, false
-			}
-		}
-	case c == '"':
-		return d.text(false)
-	case c == '-' || (c >= '0' && c <= '9'):
-		start := d.i
-		if !d.skipNumber() {
-			return nil, false
-		}
-		f, err := strconv.ParseFloat(string(d.b[start:d.i]), 64)
-		return f, err == nil
-	case c == 't':
-		return true, d.literal("true")
-	case c == 'f':
-		return false, d.literal("false")
-	case c == 'n':
-		return nil, d.literal("null")
-	}
-	return nil, false
 }
 
 // skip passes over one JSON value, reporting false if it is not valid JSON without

@@ -12,7 +12,8 @@ func sampleRecords(t testing.TB) [][]byte {
 	ts := time.Date(2026, 11, 25, 9, 30, 0, 123456789, time.UTC)
 	recs := []*Record{
 		{Actor: Actor{ID: "u-exec", Roles: []string{"executor"}, Org: "npa-cyber"}, Action: "log_steps", Measure: "m-1", Version: 2,
-			From: "EXECUTING", To: "EXECUTING", Details: map[string]any{"steps": []any{map[string]any{"target": "203.0.113.10", "result": "success"}}}},
+			From: "EXECUTING", To: "EXECUTING", Details: map[string]any{"step_list": []any{map[string]any{"at": "2026-11-25T10:00:00Z", "result": "success", "target": "203.0.113.10", "witness": "u-w"}},
+				"targets": []string{"203.0.113.10"}}},
 		{Actor: Actor{ID: "u-chair", Roles: []string{"commission_chair", "commissioner"}, Org: "commission"}, Action: "vote", Measure: "m-1",
 			Version: 3, Reason: "理由: 必要かつ相当", Details: map[string]any{"digest": "sha256:ab", "vote": "approve", "n": 1.5e300}},
 		{Actor: Actor{ID: "u-off", Roles: []string{}, Org: "npa"}, Action: "plan.updated", Case: "c-1", Measure: "m-2",
@@ -37,17 +38,17 @@ func sampleRecords(t testing.TB) [][]byte {
 // checkDecode decodes raw both ways and fails if the fast path accepted what encoding/json
 // refuses or decodes differently. It reports whether the fast path took the record.
 func checkDecode(t *testing.T, raw []byte) bool {
-	var slow Indexed
+	var slow entry
 	slowErr := slow.decodeSlow(raw)
-	var fast Indexed
+	var fast entry
 	d := newDecoder()
-	if _, ok := d.record(raw, &fast.Record); !ok {
+	if !d.record(raw, &fast) {
 		return false
 	}
 	if slowErr != nil {
 		t.Fatalf("fast path accepted %q; encoding/json: %v", raw, slowErr)
 	}
-	fast = Indexed{}
+	fast = entry{}
 	if err := d.decode(raw, &fast); err != nil {
 		t.Fatalf("decode %q: %v", raw, err)
 	}
@@ -89,6 +90,17 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 		strings.Replace(base, `"roles":["executor"]`, `"roles":["a,b","c"]`, 1),
 		strings.Replace(base, `"roles":["executor"]`, `"roles":"executor"`, 1),
 		strings.Replace(base, `"org":"npa-cyber"`, `"org":"npa-cyber","zz":1`, 1),
+		// Details of other types than the replay expects count as absent, both ways.
+		strings.Replace(base, `"details":{`, `"details":{"conflicted":"yes","digest":5,"executors":["a",1],"new_version":"2",`, 1),
+		strings.Replace(base, `"details":{`, `"details":{"approval":[1],"conflicted":true,"digest":null,"executors":"a","new_version":2.5,`, 1),
+		strings.Replace(base, `"targets":[`, `"targets":[1,`, 1),
+		strings.Replace(base, `"step_list":[`, `"step_list":[1,`, 1),
+		strings.Replace(base, `"details":{"step_list":[`, `"details":{"step_list":{"at":"x"},"x":[`, 1),
+		strings.Replace(base, `"details":{"step_list":[`, `"details":{"step_list":[{"at":5,"witness":"w","x":[{}]}],"x":[`, 1),
+		strings.Replace(base, `"details":{"step_list":[`, `"details":{"approval":{"digest":"d","window_end":"e"},"step_list":[`, 1),
+		strings.Replace(base, `"details":{"step_list":[`, `"details":{"Digest":"d","digest":"e","step_list":[`, 1),
+		strings.Replace(base, `"details":{"step_list":[`, `"details":{"digest":"e","digest":"f","step_list":[`, 1),
+		strings.Replace(base, `"targets":["203.0.113.10"]`, `"tally":{"outcome":"approved","votes":{"a":1}},"targets":[]`, 1),
 		`{}`, `{"v":1}`, `[]`, ``, `{`, `{"v":1}}`, `{"v":1,}`, `{,}`,
 		base[:len(base)-1],
 	}
@@ -98,6 +110,16 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 	for _, i := range []int{0, 1, 2, 3} {
 		if checkDecode(t, []byte(others[i])) {
 			t.Errorf("the fast path took %s", others[i])
+		}
+	}
+	// Values of unexpected types in details count as absent on the fast path too.
+	for _, s := range []string{
+		strings.Replace(base, `"details":{`, `"details":{"conflicted":"yes","digest":5,"executors":{"a":1},"new_version":"2",`, 1),
+		strings.Replace(base, `"details":{`, `"details":{"approval":[1],"conflicted":true,"digest":null,"executors":"a","new_version":2.5,`, 1),
+		strings.Replace(base, `"details":{"step_list":[`, `"details":{"step_list":[{"at":5,"witness":"w","x":[{}]}],"su":[`, 1),
+	} {
+		if !checkDecode(t, []byte(s)) {
+			t.Errorf("the fast path refused %s", s)
 		}
 	}
 }
@@ -117,7 +139,7 @@ func BenchmarkDecode(b *testing.B) {
 	b.Run("fast", func(b *testing.B) {
 		d := newDecoder()
 		for i := range b.N {
-			var r Indexed
+			var r entry
 			if err := d.decode(recs[i%len(recs)], &r); err != nil {
 				b.Fatal(err)
 			}
@@ -125,7 +147,7 @@ func BenchmarkDecode(b *testing.B) {
 	})
 	b.Run("encoding-json", func(b *testing.B) {
 		for i := range b.N {
-			var r Indexed
+			var r entry
 			if err := r.decodeSlow(recs[i%len(recs)]); err != nil {
 				b.Fatal(err)
 			}

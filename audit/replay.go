@@ -6,10 +6,17 @@ import (
 	"time"
 )
 
-// Indexed is a record with its log index.
-type Indexed struct {
-	Index int64
-	Record
+// entry is what the rules replay reads of a record, with its log index.
+type entry struct {
+	Index   int64
+	TS      time.Time
+	Actor   Actor
+	Action  string
+	Measure string
+	Version int
+	From    string
+	To      string
+	facts   facts // from the details
 }
 
 // needsDetails lists the actions whose details the replay reads; other records' details are
@@ -76,7 +83,7 @@ type measureState struct {
 	targets   map[int][]string // target values by version, when the seal lists them
 	legal     map[int]string
 	commander map[int]string
-	votes     map[int][]Indexed
+	votes     map[int][]entry
 	recused   []string
 	approval  *approvalRec
 	emergency time.Time
@@ -88,21 +95,6 @@ type approvalRec struct {
 	version    int
 	digest     string
 	start, end time.Time
-}
-
-func str(d map[string]any, k string) string { s, _ := d[k].(string); return s }
-
-func num(d map[string]any, k string) int { f, _ := d[k].(float64); return int(f) }
-
-func strs(d map[string]any, k string) []string {
-	var out []string
-	list, _ := d[k].([]any)
-	for _, v := range list {
-		if s, ok := v.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // replayer checks, per measure and in log order, that the lifecycle's transitions are legal
@@ -119,7 +111,7 @@ func newReplayer(pol Policy, rep *Report) *replayer {
 }
 
 // add replays the next record of the log.
-func (p *replayer) add(r *Indexed) {
+func (p *replayer) add(r *entry) {
 	rep := p.rep
 	if hasAny(r.Actor.Roles, agencyRoles) && hasAny(r.Actor.Roles, commissionRoles) {
 		rep.fail(r.Index, "SoD-2", "%s acted holding both agency and Commission roles %v", r.Actor.ID, r.Actor.Roles)
@@ -140,7 +132,7 @@ func (p *replayer) add(r *Indexed) {
 			rep.fail(r.Index, "lifecycle", "measure %s created twice", r.Measure)
 		}
 		p.ms[r.Measure] = &measureState{stage: "DRAFT", requester: r.Actor.ID, version: 1, digest: map[int]string{}, executors: map[int][]string{},
-			targets: map[int][]string{}, legal: map[int]string{}, commander: map[int]string{}, votes: map[int][]Indexed{}}
+			targets: map[int][]string{}, legal: map[int]string{}, commander: map[int]string{}, votes: map[int][]entry{}}
 		return
 	}
 	if m == nil {
@@ -153,11 +145,8 @@ func (p *replayer) add(r *Indexed) {
 // finish ends the replay once every record was added.
 func (p *replayer) finish() { p.rep.Measures = len(p.ms) }
 
-func replayOne(m *measureState, r Indexed, pol Policy, rep *Report) {
-	d := r.Details
-	if d == nil {
-		d = map[string]any{}
-	}
+func replayOne(m *measureState, r entry, pol Policy, rep *Report) {
+	f := &r.facts
 	if r.From == "" { // draft edits (targets, evidence, plan) carry no transition
 		if m.stage != "DRAFT" {
 			rep.fail(r.Index, "lifecycle", "%s while the measure was %s (drafts only)", r.Action, m.stage)
@@ -176,9 +165,9 @@ func replayOne(m *measureState, r Indexed, pol Policy, rep *Report) {
 	v := r.Version
 	switch r.Action {
 	case "submit", "declare_emergency":
-		m.digest[v] = str(d, "digest")
-		m.executors[v] = strs(d, "executors")
-		if tv := strs(d, "target_values"); tv != nil {
+		m.digest[v] = f.Digest
+		m.executors[v] = f.Executors
+		if tv := f.TargetValues; tv != nil {
 			m.targets[v] = tv
 		}
 		if r.Action == "declare_emergency" {
@@ -200,7 +189,7 @@ func replayOne(m *measureState, r Indexed, pol Policy, rep *Report) {
 		}
 		m.commander[v] = r.Actor.ID
 	case "declare_conflict":
-		if d["conflicted"] == true && !slices.Contains(m.recused, r.Actor.ID) {
+		if f.Conflicted && !slices.Contains(m.recused, r.Actor.ID) {
 			m.recused = append(m.recused, r.Actor.ID)
 		}
 	case "vote":
@@ -211,8 +200,8 @@ func replayOne(m *measureState, r Indexed, pol Policy, rep *Report) {
 			rep.fail(r.Index, "SoD-1", "vote by %s, who requested or reviewed the measure", r.Actor.ID)
 		case slices.Contains(m.recused, r.Actor.ID):
 			rep.fail(r.Index, "SoD-3", "vote by %s, who declared a conflict", r.Actor.ID)
-		case str(d, "digest") != m.digest[v]:
-			rep.fail(r.Index, "digest", "vote on digest %s, but version %d was sealed as %s", str(d, "digest"), v, m.digest[v])
+		case f.Digest != m.digest[v]:
+			rep.fail(r.Index, "digest", "vote on digest %s, but version %d was sealed as %s", f.Digest, v, m.digest[v])
 		}
 		for _, prev := range m.votes[v] {
 			if prev.Actor.ID == r.Actor.ID {
@@ -247,20 +236,19 @@ func replayOne(m *measureState, r Indexed, pol Policy, rep *Report) {
 			rep.fail(r.Index, "SoD-7", "the report was verified by its author %s", r.Actor.ID)
 		}
 	}
-	if nv := num(d, "new_version"); nv != 0 {
+	if nv := f.NewVersion; nv != 0 {
 		m.version = nv
 	}
 	m.stage = r.To
 }
 
-func checkQuorum(m *measureState, r Indexed, pol Policy, rep *Report) {
+func checkQuorum(m *measureState, r entry, pol Policy, rep *Report) {
 	v := r.Version
-	tally, _ := r.Details["tally"].(map[string]any)
-	outcome := str(tally, "outcome")
+	outcome := r.facts.Outcome
 	var approve, reject, ret int
 	chair := false
 	for _, vr := range m.votes[v] {
-		switch str(vr.Details, "vote") {
+		switch vr.facts.Vote {
 		case "approve":
 			approve++
 		case "reject":
@@ -282,35 +270,32 @@ func checkQuorum(m *measureState, r Indexed, pol Policy, rep *Report) {
 		rep.fail(r.Index, "quorum", "decision %q with %d of %d eligible votes, no majority", outcome, count, eligible)
 	}
 	if outcome == "approved" {
-		ap, _ := r.Details["approval"].(map[string]any)
-		if str(ap, "digest") != m.digest[v] {
-			rep.fail(r.Index, "digest", "approval of digest %s, but version %d was sealed as %s", str(ap, "digest"), v, m.digest[v])
+		ap := r.facts.Approval
+		if ap.Digest != m.digest[v] {
+			rep.fail(r.Index, "digest", "approval of digest %s, but version %d was sealed as %s", ap.Digest, v, m.digest[v])
 		}
-		start, _ := time.Parse(time.RFC3339Nano, str(ap, "window_start"))
-		end, _ := time.Parse(time.RFC3339Nano, str(ap, "window_end"))
+		start, _ := time.Parse(time.RFC3339Nano, ap.WindowStart)
+		end, _ := time.Parse(time.RFC3339Nano, ap.WindowEnd)
 		m.approval = &approvalRec{version: v, digest: m.digest[v], start: start, end: end}
 	}
 }
 
-func checkSteps(m *measureState, r Indexed, rep *Report) {
-	d := r.Details
+func checkSteps(m *measureState, r entry, rep *Report) {
 	if targets := m.targets[r.Version]; targets != nil {
-		for _, t := range strs(d, "targets") {
+		for _, t := range r.facts.Targets {
 			if !slices.Contains(targets, t) {
 				rep.fail(r.Index, "scope", "step on %s, which is not a target of version %d", t, r.Version)
 			}
 		}
 	}
-	list, _ := d["step_list"].([]any)
-	for i, s := range list {
-		step, _ := s.(map[string]any)
-		if str(step, "witness") == r.Actor.ID {
+	for i, step := range r.facts.Steps {
+		if step.Witness == r.Actor.ID {
 			rep.fail(r.Index, "SoD-5", "step %d witnessed by its executor %s", i, r.Actor.ID)
 		}
 		if m.emergency.IsZero() {
-			at, err := time.Parse(time.RFC3339Nano, str(step, "at"))
+			at, err := time.Parse(time.RFC3339Nano, step.At)
 			if m.approval == nil || err != nil || at.Before(m.approval.start) || !at.Before(m.approval.end) {
-				rep.fail(r.Index, "window", "step %d at %s is outside the approved window", i, str(step, "at"))
+				rep.fail(r.Index, "window", "step %d at %s is outside the approved window", i, step.At)
 			}
 		}
 	}

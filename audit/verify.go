@@ -251,7 +251,7 @@ type bundle struct {
 	width   int // entries the checkpoint puts in it
 	count   int // entries it held
 	err     string
-	decoded []Indexed
+	decoded []entry
 	bad     []string // why each record could not be read, or ""
 }
 
@@ -267,7 +267,7 @@ func readArchive(dir string, size int64, strict bool, leaves, tileRoots []tlog.H
 	free := make(chan *bundle, window)
 	ring := make([]chan *bundle, window)
 	for i := range window {
-		free <- &bundle{decoded: make([]Indexed, EntriesPerTile), bad: make([]string, EntriesPerTile)}
+		free <- &bundle{decoded: make([]entry, EntriesPerTile), bad: make([]string, EntriesPerTile)}
 		ring[i] = make(chan *bundle, 1)
 	}
 	done := make(chan struct{})
@@ -328,7 +328,7 @@ func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool, leave
 		x := lo + int64(i)
 		leaves[x] = tlog.RecordHash(raw)
 		r := &bd.decoded[i]
-		*r = Indexed{Index: x}
+		*r = entry{Index: x}
 		bd.bad[i] = ""
 		if err := d.decode(raw, r); err != nil {
 			bd.bad[i] = "not a JSON audit record: " + err.Error()

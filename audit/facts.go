@@ -1,0 +1,225 @@
+package audit
+
+import "strconv"
+
+// facts are what the rules replay reads from a record's details. Both decoders fill them with
+// the same leniency: a value of another JSON type than expected counts as absent, and lists
+// keep their strings only.
+type facts struct {
+	Digest       string
+	Executors    []string
+	TargetValues []string
+	Conflicted   bool
+	Vote         string
+	Outcome      string // tally.outcome
+	Approval     struct{ Digest, WindowStart, WindowEnd string }
+	Targets      []string
+	Steps        []step
+	NewVersion   int
+}
+
+// step is one execution step of a log_steps record.
+type step struct{ Witness, At string }
+
+// factsOf reads facts from details decoded by encoding/json.
+func factsOf(d map[string]any) facts {
+	f := facts{Digest: str(d, "digest"), Executors: strs(d, "executors"), TargetValues: strs(d, "target_values"),
+		Conflicted: d["conflicted"] == true, Vote: str(d, "vote"), Targets: strs(d, "targets"), NewVersion: num(d, "new_version")}
+	tally, _ := d["tally"].(map[string]any)
+	f.Outcome = str(tally, "outcome")
+	ap, _ := d["approval"].(map[string]any)
+	f.Approval.Digest, f.Approval.WindowStart, f.Approval.WindowEnd = str(ap, "digest"), str(ap, "window_start"), str(ap, "window_end")
+	list, _ := d["step_list"].([]any)
+	for _, s := range list {
+		m, _ := s.(map[string]any)
+		f.Steps = append(f.Steps, step{Witness: str(m, "witness"), At: str(m, "at")})
+	}
+	return f
+}
+
+func str(d map[string]any, k string) string { s, _ := d[k].(string); return s }
+
+func num(d map[string]any, k string) int { f, _ := d[k].(float64); return int(f) }
+
+func strs(d map[string]any, k string) []string {
+	var out []string
+	list, _ := d[k].([]any)
+	for _, v := range list {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// facts reads a details object in canonical form straight into f, skipping what the replay
+// does not read. Like record, it reports false on anything it is unsure of: a key out of
+// order, whitespace, a list holding other than strings, a step that is not an object.
+func (d *decoder) facts(f *facts) bool {
+	return d.fields(0, func(key string) bool {
+		switch key {
+		case "digest":
+			return d.optString(&f.Digest, true)
+		case "executors":
+			return d.optStrings(&f.Executors)
+		case "target_values":
+			return d.optStrings(&f.TargetValues)
+		case "targets":
+			return d.optStrings(&f.Targets)
+		case "conflicted":
+			f.Conflicted = d.literal("true")
+			return f.Conflicted || d.skip(1)
+		case "vote":
+			return d.optString(&f.Vote, true)
+		case "new_version":
+			if d.peekNumber() {
+				n, ok := d.number()
+				f.NewVersion = int(n)
+				return ok
+			}
+			return d.skip(1)
+		case "tally":
+			if !d.peek('{') {
+				return d.skip(1)
+			}
+			return d.fields(1, func(k string) bool {
+				if k == "outcome" {
+					return d.optString(&f.Outcome, true)
+				}
+				return d.skip(2)
+			})
+		case "approval":
+			if !d.peek('{') {
+				return d.skip(1)
+			}
+			return d.fields(1, func(k string) bool {
+				switch k {
+				case "digest":
+					return d.optString(&f.Approval.Digest, true)
+				case "window_start":
+					return d.optString(&f.Approval.WindowStart, false)
+				case "window_end":
+					return d.optString(&f.Approval.WindowEnd, false)
+				}
+				return d.skip(2)
+			})
+		case "step_list":
+			if !d.peek('[') {
+				return d.skip(1)
+			}
+			d.i++
+			f.Steps = nil
+			if d.next(']') {
+				return true
+			}
+			for {
+				var s step
+				ok := d.fields(2, func(k string) bool {
+					switch k {
+					case "witness":
+						return d.optString(&s.Witness, true)
+					case "at":
+						return d.optString(&s.At, false)
+					}
+					return d.skip(3)
+				})
+				if !ok {
+					return false
+				}
+				f.Steps = append(f.Steps, s)
+				if d.next(']') {
+					return true
+				}
+				if !d.next(',') {
+					return false
+				}
+			}
+		}
+		return d.skip(1)
+	})
+}
+
+// fields reads an object whose keys are plain strings in increasing order (so none repeats),
+// calling field for each key with the decoder at its value.
+func (d *decoder) fields(depth int, field func(key string) bool) bool {
+	if depth > maxDepth || !d.next('{') {
+		return false
+	}
+	if d.next('}') {
+		return true
+	}
+	var prev []byte
+	for {
+		key, ok := d.plain()
+		if !ok || (prev != nil && string(key) <= string(prev)) || !d.next(':') {
+			return false
+		}
+		prev = key
+		if !field(string(key)) {
+			return false
+		}
+		if d.next('}') {
+			return true
+		}
+		if !d.next(',') {
+			return false
+		}
+	}
+}
+
+func (d *decoder) peek(c byte) bool { return d.i < len(d.b) && d.b[d.i] == c }
+
+func (d *decoder) peekNumber() bool {
+	return d.i < len(d.b) && (d.b[d.i] == '-' || (d.b[d.i] >= '0' && d.b[d.i] <= '9'))
+}
+
+// optString reads a string into s, or skips a value of another type, leaving s empty.
+// Values that repeat across records are interned.
+func (d *decoder) optString(s *string, intern bool) bool {
+	if !d.peek('"') {
+		*s = ""
+		return d.skip(1)
+	}
+	v, ok := d.text(intern)
+	*s = v
+	return ok
+}
+
+// number reads a JSON number as encoding/json reads it into an any.
+func (d *decoder) number() (float64, bool) {
+	start := d.i
+	if !d.skipNumber() {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(d.b[start:d.i]), 64)
+	return f, err == nil
+}
+
+// optStrings reads a list of strings into l, or skips a value of another type, leaving l nil.
+// A list holding anything but strings is left to encoding/json.
+func (d *decoder) optStrings(l *[]string) bool {
+	*l = nil
+	if !d.peek('[') {
+		return d.skip(1)
+	}
+	d.i++
+	if d.next(']') {
+		return true
+	}
+	for {
+		if !d.peek('"') {
+			return false
+		}
+		s, ok := d.interned()
+		if !ok {
+			return false
+		}
+		*l = append(*l, s)
+		if d.next(']') {
+			return true
+		}
+		if !d.next(',') {
+			return false
+		}
+	}
+}
