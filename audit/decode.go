@@ -69,59 +69,64 @@ func (r *entry) decodeSlow(raw []byte) error {
 	return nil
 }
 
+// recordKeys are a record's keys in canonical order, each with its quotes and colon.
+var recordKeys = [...]string{`"action":`, `"actor":`, `"case":`, `"details":`, `"from":`, `"id":`, `"log":`, `"measure":`,
+	`"policy_version":`, `"reason":`, `"to":`, `"ts":`, `"v":`, `"version":`}
+
 // record reads a canonical record into r: what the replay reads, with the facts of its
-// details. The other fields are checked to be of their type and left.
+// details. The other fields are checked to be of their type and left. Keys are matched in
+// canonical order, so one out of order, repeated or unknown ends the fast path.
 func (d *decoder) record(raw []byte, r *entry) bool {
 	d.b, d.i = raw, 0
 	if !d.next('{') {
 		return false
 	}
-	var prev []byte
-	if !d.next('}') {
-		for {
-			key, ok := d.plain()
-			if !ok || (prev != nil && bytes.Compare(key, prev) <= 0) || !d.next(':') {
-				return false
-			}
-			prev = key
-			switch string(key) {
-			case "action":
-				r.Action, ok = d.interned()
-			case "actor":
-				ok = d.actor(&r.Actor)
-			case "case", "id", "log", "policy_version", "reason":
-				ok = d.peek('"') && d.skipString()
-			case "details":
-				ok = d.details(r)
-			case "from":
-				r.From, ok = d.interned()
-			case "measure":
-				r.Measure, ok = d.interned()
-			case "to":
-				r.To, ok = d.interned()
-			case "ts":
-				var s []byte
-				s, ok = d.plain()
-				ok = ok && r.TS.UnmarshalText(s) == nil
-			case "v":
-				_, ok = d.integer()
-			case "version":
-				r.Version, ok = d.integer()
-			default:
-				return false
-			}
-			if !ok {
-				return false
-			}
-			if d.next('}') {
-				break
-			}
-			if !d.next(',') {
-				return false
-			}
+	if d.next('}') {
+		return d.i == len(d.b)
+	}
+	for k := 0; ; k++ {
+		for k < len(recordKeys) && !bytes.HasPrefix(d.b[d.i:], []byte(recordKeys[k])) {
+			k++
+		}
+		if k == len(recordKeys) {
+			return false
+		}
+		d.i += len(recordKeys[k])
+		var ok bool
+		switch recordKeys[k] {
+		case `"action":`:
+			r.Action, ok = d.interned()
+		case `"actor":`:
+			ok = d.actor(&r.Actor)
+		case `"case":`, `"id":`, `"log":`, `"policy_version":`, `"reason":`:
+			ok = d.peek('"') && d.skipString()
+		case `"details":`:
+			ok = d.details(r)
+		case `"from":`:
+			r.From, ok = d.interned()
+		case `"measure":`:
+			r.Measure, ok = d.interned()
+		case `"to":`:
+			r.To, ok = d.interned()
+		case `"ts":`:
+			var s []byte
+			s, ok = d.plain()
+			ok = ok && r.TS.UnmarshalText(s) == nil
+		case `"v":`:
+			_, ok = d.integer()
+		case `"version":`:
+			r.Version, ok = d.integer()
+		}
+		if !ok {
+			return false
+		}
+		if d.next('}') {
+			return d.i == len(d.b)
+		}
+		if !d.next(',') {
+			return false
 		}
 	}
-	return d.i == len(d.b)
 }
 
 // details reads a record's details object: its facts when the replay reads them (the action
