@@ -22,6 +22,7 @@ type decoder struct {
 	str    map[string]string
 	roles  map[string][]string
 	recent [512]string
+	file   []byte // the entry bundle being read
 }
 
 // internLimit bounds each intern table; past it, values are copied as they come.

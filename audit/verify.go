@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -312,11 +313,12 @@ func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool, leave
 	bd.width = int(min(EntriesPerTile, size-lo))
 	bd.count, bd.err = 0, ""
 	path := TilePath(-1, k, bd.width)
-	data, err := os.ReadFile(filepath.Join(dir, "tile", filepath.FromSlash(path)))
+	data, err := readFile(filepath.Join(dir, "tile", filepath.FromSlash(path)), d.file)
 	if err != nil {
 		bd.err = fmt.Sprintf("entry bundle %s is missing", path)
 		return
 	}
+	d.file = data // decoded records copy what they keep, so the next bundle reuses it
 	recs, err := SplitBundle(data)
 	if err != nil {
 		bd.err = fmt.Sprintf("entry bundle %s: %v", path, err)
@@ -344,6 +346,29 @@ func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool, leave
 	}
 	if len(recs) == EntriesPerTile {
 		tileRoots[k] = merkle{leaves: leaves[lo : lo+EntriesPerTile]}.root(EntriesPerTile)
+	}
+}
+
+// readFile reads a file into buf's storage, growing it as needed.
+func readFile(path string, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 }
 
