@@ -17,12 +17,13 @@ import (
 // decoder reads records on one goroutine. It interns the values that repeat across records
 // (actors, roles, actions, measures), so a large archive holds each once.
 type decoder struct {
-	b      []byte
-	i      int
-	str    map[string]string
-	roles  map[string][]string
-	recent [512]string
-	file   []byte // the entry bundle being read
+	b       []byte
+	i       int
+	str     map[string]string
+	roles   map[string][]string
+	recent  [512]string
+	file    []byte   // the entry bundle being read
+	entries [][]byte // and its entries
 }
 
 // internLimit bounds each intern table; past it, values are copied as they come.

@@ -137,8 +137,10 @@ func ReadEntries(ctx context.Context, q Querier, n int64, width int) ([]byte, er
 }
 
 // SplitBundle splits an entry bundle into its records.
-func SplitBundle(data []byte) ([][]byte, error) {
-	var out [][]byte
+func SplitBundle(data []byte) ([][]byte, error) { return appendBundle(nil, data) }
+
+// appendBundle appends the entries of an entry bundle to out.
+func appendBundle(out [][]byte, data []byte) ([][]byte, error) {
 	for len(data) > 0 {
 		if len(data) < 2 {
 			return nil, errors.New("entry bundle: truncated length")

@@ -319,11 +319,12 @@ func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool, leave
 		return
 	}
 	d.file = data // decoded records copy what they keep, so the next bundle reuses it
-	recs, err := SplitBundle(data)
+	recs, err := appendBundle(d.entries[:0], data)
 	if err != nil {
 		bd.err = fmt.Sprintf("entry bundle %s: %v", path, err)
 		return
 	}
+	d.entries = recs
 	bd.count = len(recs)
 	recs = recs[:min(len(recs), bd.width)]
 	for i, raw := range recs {
