@@ -200,7 +200,16 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 	}
 
 	// The entry bundles: read, hashed and decoded on every core, and replayed in log order as
-	// they come, so memory holds a few bundles rather than the whole archive.
+	// they come, so memory holds a few bundles rather than the whole archive. The last bundle
+	// must be there before memory is set aside for the size the checkpoint claims.
+	if ck.Size > 0 {
+		k := (ck.Size - 1) / EntriesPerTile
+		last := TilePath(-1, k, int(ck.Size-k*EntriesPerTile))
+		if _, err := os.Stat(filepath.Join(dir, "tile", filepath.FromSlash(last))); err != nil {
+			rep.fail(k*EntriesPerTile, "entries", "entry bundle %s is missing", last)
+			return rep, nil
+		}
+	}
 	leaves := make([]tlog.Hash, ck.Size)
 	tileRoots := make([]tlog.Hash, (ck.Size+EntriesPerTile-1)/EntriesPerTile)
 	whole := true
