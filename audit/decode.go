@@ -155,39 +155,17 @@ func (d *decoder) details(x *entry) bool {
 }
 
 func (d *decoder) actor(a *Actor) bool {
-	if !d.next('{') {
-		return false
-	}
-	if d.next('}') {
-		return true
-	}
-	var prev []byte
-	for {
-		key, ok := d.plain()
-		if !ok || (prev != nil && bytes.Compare(key, prev) <= 0) || !d.next(':') {
-			return false
-		}
-		prev = key
-		switch string(key) {
+	return d.fields(1, func(key string) (ok bool) {
+		switch key {
 		case "id":
 			a.ID, ok = d.interned()
 		case "org":
 			a.Org, ok = d.interned()
 		case "roles":
 			a.Roles, ok = d.roleList()
-		default:
-			return false
 		}
-		if !ok {
-			return false
-		}
-		if d.next('}') {
-			return true
-		}
-		if !d.next(',') {
-			return false
-		}
-	}
+		return ok
+	})
 }
 
 // roleList reads an array of plain strings. Equal lists share one slice, which nothing
