@@ -39,7 +39,7 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 			return fmt.Errorf("lock measure %s: %w", ch.Measure, err)
 		}
 		var done bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_entries WHERE key = $1)`, ch.Key).Scan(&done); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_entries WHERE id = $1)`, audit.EntryID(ch.Key)).Scan(&done); err != nil {
 			return fmt.Errorf("look up change %s: %w", ch.Key, err)
 		}
 		if done {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -384,7 +385,7 @@ func TestSequencerTakesLateCommits(t *testing.T) {
 	}
 	var lateIn, abortedIn bool
 	db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_log l JOIN audit_entries e ON e.id = l.entry_id WHERE e.key = 'late')`).Scan(&lateIn)
-	db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_entries WHERE key = 'aborted')`).Scan(&abortedIn)
+	db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_entries WHERE id = $1)`, audit.EntryID("aborted")).Scan(&abortedIn)
 	if !lateIn || abortedIn {
 		t.Fatalf("late entry in the log: %v; aborted entry stored: %v", lateIn, abortedIn)
 	}
@@ -395,5 +396,28 @@ func TestSequencerTakesLateCommits(t *testing.T) {
 	pol, _ := audit.ParsePolicy("log " + vkey + "\n")
 	if rep, err := audit.VerifyArchive(dir, pol, nil); err != nil || !rep.OK() {
 		t.Fatalf("verify: %v %v", err, rep)
+	}
+}
+
+// TestAppendIsIdempotent: a second append under the same key, in another transaction, is
+// refused with ErrDuplicate and adds nothing, whatever the second record says.
+func TestAppendIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	db, _, _ := newLog(t)
+	appendOnce := func(action string) error {
+		return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+			return audit.Append(ctx, tx, "wf-1/7", &audit.Record{Actor: audit.Actor{ID: "u-1"}, Action: action})
+		})
+	}
+	if err := appendOnce("first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendOnce("retry"); !errors.Is(err, audit.ErrDuplicate) {
+		t.Fatalf("second append: %v, want ErrDuplicate", err)
+	}
+	var n int
+	var id string
+	if err := db.QueryRow(ctx, `SELECT count(*), min(id) FROM audit_entries`).Scan(&n, &id); err != nil || n != 1 || id != audit.EntryID("wf-1/7") {
+		t.Fatalf("%d entries, id %s (want 1, %s): %v", n, id, audit.EntryID("wf-1/7"), err)
 	}
 }

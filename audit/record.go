@@ -72,16 +72,23 @@ func (r *Record) Canonical() ([]byte, error) {
 // describes was already committed, and the caller should roll back and treat it as done.
 var ErrDuplicate = errors.New("audit entry already recorded")
 
-// Append inserts r in tx under the idempotency key. It fills ID, TS, V, Log and PolicyVersion
-// when empty. On a key already present it returns ErrDuplicate and changes nothing.
+// EntryID is the ID of the entry appended under an idempotency key: a name-based UUID
+// (RFC 9562 version 5), so the entry's primary key alone makes appends idempotent.
+func EntryID(key string) string { return uuid.NewSHA1(entryNamespace, []byte(key)).String() }
+
+var entryNamespace = uuid.MustParse("5f0c1e9a-4b7d-4c2e-9a61-7d3b2f8e0c14")
+
+// Append inserts r in tx under the idempotency key. It fills ID (from the key), TS, V, Log and
+// PolicyVersion when empty. On a key already present it returns ErrDuplicate and changes
+// nothing.
 func Append(ctx context.Context, tx pgx.Tx, key string, r *Record) error {
-	data, measure, err := r.prepare(time.Now().UTC())
+	data, measure, err := r.prepare(key, time.Now().UTC())
 	if err != nil {
 		return err
 	}
 	// The sequencer finds the entry by its transaction (the tx column's default) once it commits.
 	tag, err := tx.Exec(ctx, `INSERT INTO audit_entries (id, key, measure_id, created_at, record)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`, r.ID, key, measure, r.TS, data)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, r.ID, key, measure, r.TS, data)
 	if err != nil {
 		return fmt.Errorf("append audit entry %s: %w", r.Action, err)
 	}
@@ -93,9 +100,9 @@ func Append(ctx context.Context, tx pgx.Tx, key string, r *Record) error {
 
 // prepare fills what the log sets itself (ID, time, format and policy versions) and returns the
 // canonical bytes and the measure column.
-func (r *Record) prepare(now time.Time) ([]byte, *string, error) {
+func (r *Record) prepare(key string, now time.Time) ([]byte, *string, error) {
 	if r.ID == "" {
-		r.ID = uuid.NewString()
+		r.ID = EntryID(key)
 	}
 	if r.TS.IsZero() {
 		r.TS = now
@@ -129,7 +136,7 @@ func AppendBatch(ctx context.Context, tx pgx.Tx, recs []Keyed) error {
 	now := time.Now().UTC()
 	for i, k := range recs {
 		r := k.Record
-		data, measure, err := r.prepare(now)
+		data, measure, err := r.prepare(k.Key, now)
 		if err != nil {
 			return err
 		}
