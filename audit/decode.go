@@ -155,8 +155,8 @@ func (d *decoder) details(x *entry) bool {
 }
 
 func (d *decoder) actor(a *Actor) bool {
-	return d.fields(1, func(key string) (ok bool) {
-		switch key {
+	return d.fields(1, func(key []byte) (ok bool) {
+		switch string(key) {
 		case "id":
 			a.ID, ok = d.interned()
 		case "org":

@@ -56,8 +56,8 @@ func strs(d map[string]any, k string) []string {
 // does not read. Like record, it reports false on anything it is unsure of: a key out of
 // order, whitespace, a list holding other than strings, a step that is not an object.
 func (d *decoder) facts(f *facts) bool {
-	return d.fields(0, func(key string) bool {
-		switch key {
+	return d.fields(0, func(key []byte) bool {
+		switch string(key) {
 		case "digest":
 			return d.optString(&f.Digest, true)
 		case "executors":
@@ -82,8 +82,8 @@ func (d *decoder) facts(f *facts) bool {
 			if !d.peek('{') {
 				return d.skip(1)
 			}
-			return d.fields(1, func(k string) bool {
-				if k == "outcome" {
+			return d.fields(1, func(k []byte) bool {
+				if string(k) == "outcome" {
 					return d.optString(&f.Outcome, true)
 				}
 				return d.skip(2)
@@ -92,8 +92,8 @@ func (d *decoder) facts(f *facts) bool {
 			if !d.peek('{') {
 				return d.skip(1)
 			}
-			return d.fields(1, func(k string) bool {
-				switch k {
+			return d.fields(1, func(k []byte) bool {
+				switch string(k) {
 				case "digest":
 					return d.optString(&f.Approval.Digest, true)
 				case "window_start":
@@ -114,8 +114,8 @@ func (d *decoder) facts(f *facts) bool {
 			}
 			for {
 				var s step
-				ok := d.fields(2, func(k string) bool {
-					switch k {
+				ok := d.fields(2, func(k []byte) bool {
+					switch string(k) {
 					case "witness":
 						return d.optString(&s.Witness, true)
 					case "at":
@@ -141,7 +141,7 @@ func (d *decoder) facts(f *facts) bool {
 
 // fields reads an object whose keys are plain strings in increasing order (so none repeats),
 // calling field for each key with the decoder at its value.
-func (d *decoder) fields(depth int, field func(key string) bool) bool {
+func (d *decoder) fields(depth int, field func(key []byte) bool) bool {
 	if depth > maxDepth || !d.next('{') {
 		return false
 	}
@@ -155,7 +155,7 @@ func (d *decoder) fields(depth int, field func(key string) bool) bool {
 			return false
 		}
 		prev = key
-		if !field(string(key)) {
+		if !field(key) {
 			return false
 		}
 		if d.next('}') {
