@@ -197,15 +197,13 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 	var cursorID string
 	err := pgx.BeginTxFunc(ctx, s.DB, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		// The first statement fixes the snapshot the whole batch reads with: every transaction
-		// below its xmax and not in its xip had ended when it was taken.
-		var xmax uint64
-		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmax(s), ARRAY(SELECT pg_snapshot_xip(s)) FROM pg_current_snapshot() s`).Scan(&xmax, &xip); err != nil {
-			return fmt.Errorf("read snapshot: %w", err)
-		}
-		// Custom plans: the cursor's place in the table decides between scanning the index
+		// below its xmax and not in its xip had ended when it was taken. It also asks for
+		// custom plans: the cursor's place in the table decides between scanning the index
 		// from it and anything else.
-		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
-			return err
+		var xmax uint64
+		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmax(s), ARRAY(SELECT pg_snapshot_xip(s)), set_config('plan_cache_mode', 'force_custom_plan', true)
+			FROM pg_current_snapshot() s`).Scan(&xmax, &xip, nil); err != nil {
+			return fmt.Errorf("read snapshot: %w", err)
 		}
 		rows, err := tx.Query(ctx, `(SELECT id, record, tx FROM audit_entries WHERE (tx, id) > ($1, $2) ORDER BY tx, id LIMIT $4)
 			UNION ALL
