@@ -13,10 +13,13 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gowebpki/jcs"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/takedown/takedown/audit"
@@ -58,6 +61,11 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 		if err != nil {
 			return err
 		}
+		if res.Sealed != nil {
+			// The sealed version names the executors and says whether a target is foreign: the
+			// facts the API authorizes execution with must say so from this change on.
+			ch.Facts.NamedExecutors, ch.Facts.Foreign = res.Sealed.Executors, res.Sealed.Foreign
+		}
 		version, digest := ch.Version, ch.Digest
 		if res.Sealed != nil {
 			digest = res.Sealed.Digest
@@ -85,32 +93,93 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 	})
 	var oos *outOfScope
 	if errors.As(err, &oos) {
-		return res, a.refuse(ctx, ch, &authz.Denied{Rule: "scope", Reason: oos.Error()})
+		return res, a.refuse(ctx, ch, &authz.Denied{Rule: "scope", Reason: oos.Error()}, nil)
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == ErrTypeInvalid {
+		var fe measure.FieldError
+		_ = app.Details(&fe)
+		return res, a.refuse(ctx, ch, nil, &fe)
+	}
+	if fe := Permanent(err); fe != nil {
+		return res, a.refuse(ctx, ch, nil, fe)
 	}
 	if err != nil {
-		var app *temporal.ApplicationError
-		if errors.As(err, &app) {
+		if app != nil {
 			return res, app
+		}
+		if activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt >= 5 {
+			// Retried in vain for a while: someone must look (the database, or a bug).
+			activity.GetLogger(ctx).Error("ALERT: a measure's change keeps failing to record", "measure", ch.Measure,
+				"change", ch.Kind, "attempt", activity.GetInfo(ctx).Attempt, "err", err)
 		}
 		return res, fmt.Errorf("record %s of measure %s: %w", ch.Kind, ch.Measure, err)
 	}
 	return res, nil
 }
 
-// refuse audits an attempt refused while it was being recorded and returns the non-retryable
-// error that carries the refusal to the API.
-func (a *Activities) refuse(ctx context.Context, ch Change, d *authz.Denied) error {
+// Permanent reports, as a refusal of the input, an error that retrying cannot heal: PostgreSQL
+// refusing the data itself (a data exception, a constraint, a value over a limit) or an audit
+// record over its size. It returns nil for everything else, which is retried.
+func Permanent(err error) *measure.FieldError {
+	var pg *pgconn.PgError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, audit.ErrTooLarge):
+		return &measure.FieldError{Message: "the change is too large to record in the audit log: " + err.Error()}
+	case errors.As(err, &pg):
+		switch pg.Code[:2] {
+		case "22", "23", "54", "42", "2B", "2F":
+			// Data exception, integrity constraint, program limit, syntax or access rule:
+			// the same statement fails the same way every time.
+			return &measure.FieldError{Field: pg.ColumnName, Message: "the database refused this input: " + pg.Message}
+		}
+	}
+	return nil
+}
+
+// refuse audits an attempt refused while it was being recorded, as denied (d) or invalid (fe),
+// and returns the non-retryable error that carries the refusal to the API. Each attempt is
+// audited, a repeated one too: the key names this activity execution, which a retry shares and
+// a new attempt does not.
+func (a *Activities) refuse(ctx context.Context, ch Change, d *authz.Denied, fe *measure.FieldError) error {
+	rule, reason := "invalid", ""
+	var out error
+	if d != nil {
+		rule, reason = d.Rule, d.Error()
+		out = temporal.NewNonRetryableApplicationError(d.Error(), ErrTypeRefused, nil, *d)
+	} else {
+		reason = fe.Error()
+		out = temporal.NewNonRetryableApplicationError(fe.Error(), ErrTypeRejected, nil, *fe)
+	}
+	key := ch.Key + "/refused"
+	if activity.IsActivity(ctx) {
+		info := activity.GetInfo(ctx)
+		key += "/" + info.WorkflowExecution.RunID + "/" + info.ActivityID
+	}
 	err := pgx.BeginFunc(ctx, a.DB, func(tx pgx.Tx) error {
-		return audit.Append(ctx, tx, ch.Key+"/refused", &audit.Record{
+		return audit.Append(ctx, tx, key, &audit.Record{
 			Actor: auditActor(ch.Action.Actor), Action: "refused." + ch.Kind, Case: ch.Case, Measure: ch.Measure,
-			Version: ch.Version, From: string(ch.From), To: string(ch.From), Reason: d.Error(),
-			Details: map[string]any{"rule": d.Rule}, PolicyVersion: ch.Action.PolicyVersion,
+			Version: ch.Version, From: string(ch.From), To: string(ch.From), Reason: clip(reason, measure.MaxText),
+			Details: map[string]any{"rule": rule}, PolicyVersion: ch.Action.PolicyVersion,
 		})
 	})
 	if err != nil && !errors.Is(err, audit.ErrDuplicate) {
 		return fmt.Errorf("audit refusal of %s: %w", ch.Kind, err)
 	}
-	return temporal.NewNonRetryableApplicationError(d.Error(), ErrTypeRefused, nil, *d)
+	return out
+}
+
+// clip shortens s to at most n bytes on a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func auditActor(a authz.Actor) audit.Actor {
@@ -290,8 +359,11 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 		return nil, nil, fmt.Errorf("decode plan of %s: %w", ch.Measure, err)
 	}
 	if err := plan.Validate(); err != nil {
-		fe := err.(*measure.FieldError)
-		return nil, nil, invalid(&measure.FieldError{Field: "plan." + fe.Field, Message: fe.Message})
+		var fe *measure.FieldError
+		if !errors.As(measure.Within("plan", err), &fe) {
+			return nil, nil, err
+		}
+		return nil, nil, invalid(fe)
 	}
 	th := sha256.New()
 	rows, err := tx.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
@@ -360,7 +432,7 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 	s := &measure.Sealed{
 		Version: ch.Version, Digest: "sha256:" + hex.EncodeToString(sum[:]), Kind: plan.Kind, LegalBasis: plan.LegalBasis,
 		SelfExecutionFallback: plan.SelfExecutionFallback, RequestedWindow: time.Duration(plan.RequestedWindow), Urgent: plan.Urgent,
-		Executors: plan.Executors, Foreign: foreign, Targets: n,
+		Executors: plan.Executors, Foreign: foreign, Targets: n, Technique: plan.Technique,
 	}
 	if n > maxListedTargets {
 		values = nil

@@ -39,5 +39,6 @@ const (
 	ErrTypeWrongStage = "WrongStage" // 409
 	ErrTypeDenied     = "Denied"     // 403, not yet audited
 	ErrTypeRefused    = "Refused"    // 403, already audited by the activity
-	ErrTypeInvalid    = "Invalid"    // 400
+	ErrTypeInvalid    = "Invalid"    // 400, not yet audited
+	ErrTypeRejected   = "Rejected"   // 400, already audited by the activity
 )

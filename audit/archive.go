@@ -44,6 +44,25 @@ func Export(ctx context.Context, q Querier, dir string) (Checkpoint, error) {
 			return ck, fmt.Errorf("export entries: %w", err)
 		}
 	}
+	// Companion data of the exported records, by content address.
+	rows, err := q.Query(ctx, `SELECT sha256, content FROM audit_companions ORDER BY sha256`)
+	if err != nil {
+		return ck, fmt.Errorf("read companions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var sum string
+		var data []byte
+		if err := rows.Scan(&sum, &data); err != nil {
+			return ck, fmt.Errorf("read companions: %w", err)
+		}
+		if err := write("companions/"+sum, data); err != nil {
+			return ck, fmt.Errorf("export companion: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return ck, fmt.Errorf("read companions: %w", err)
+	}
 	if text, err = WithCosignatures(ctx, q, text, ck.Size); err != nil {
 		return ck, err
 	}

@@ -8,6 +8,8 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,9 +65,69 @@ func (r *Record) Canonical() ([]byte, error) {
 		return nil, fmt.Errorf("encode audit record %s: %w", r.Action, err)
 	}
 	if len(out) > MaxRecordSize {
-		return nil, fmt.Errorf("audit record %s is %d bytes, over the %d limit", r.Action, len(out), MaxRecordSize)
+		return nil, fmt.Errorf("audit record %s is %d bytes, over the %d limit: %w", r.Action, len(out), MaxRecordSize, ErrTooLarge)
 	}
 	return out, nil
+}
+
+// ErrTooLarge reports a record over MaxRecordSize even with its long details moved to
+// companions: a field outside details (a reason) is too long, which input limits prevent.
+var ErrTooLarge = errors.New("audit record too large")
+
+// Companions is the details key under which a record lists the details it moved to companion
+// data: detail name to "sha256:<hex>" of the value's canonical JSON.
+const Companions = "companions"
+
+// spill moves r's largest details into companion data, one at a time, until r fits its limit.
+// A record commits to each moved value by its SHA-256; the value is stored beside the log, in
+// audit_companions, and carried by exports (companions/<hex>).
+func (r *Record) spill(ctx context.Context, tx pgx.Tx) error {
+	out, err := appendCanonical(make([]byte, 0, 512), r)
+	if err != nil {
+		return fmt.Errorf("encode audit record %s: %w", r.Action, err)
+	}
+	for len(out) > MaxRecordSize {
+		var name string
+		var largest []byte
+		for k, v := range r.Details {
+			if k == Companions {
+				continue
+			}
+			enc, err := appendValue(nil, v)
+			if err != nil {
+				return fmt.Errorf("encode detail %s of %s: %w", k, r.Action, err)
+			}
+			if len(enc) > len(largest) || (len(enc) == len(largest) && k < name) {
+				name, largest = k, enc
+			}
+		}
+		if len(largest) < 128 {
+			return fmt.Errorf("audit record %s is %d bytes, over the %d limit: %w", r.Action, len(out), MaxRecordSize, ErrTooLarge)
+		}
+		sum := sha256.Sum256(largest)
+		ref := "sha256:" + hex.EncodeToString(sum[:])
+		if _, err := tx.Exec(ctx, `INSERT INTO audit_companions (sha256, content) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+			hex.EncodeToString(sum[:]), largest); err != nil {
+			return fmt.Errorf("store companion %s of %s: %w", name, r.Action, err)
+		}
+		moved, _ := r.Details[Companions].(map[string]any)
+		if moved == nil {
+			moved = map[string]any{}
+		}
+		moved[name] = ref
+		details := make(map[string]any, len(r.Details))
+		for k, v := range r.Details {
+			if k != name {
+				details[k] = v
+			}
+		}
+		details[Companions] = moved
+		r.Details = details
+		if out, err = appendCanonical(out[:0], r); err != nil {
+			return fmt.Errorf("encode audit record %s: %w", r.Action, err)
+		}
+	}
+	return nil
 }
 
 // ErrDuplicate reports that an entry with the same key is already in the log: the change it
@@ -82,6 +144,10 @@ var entryNamespace = uuid.MustParse("5f0c1e9a-4b7d-4c2e-9a61-7d3b2f8e0c14")
 // PolicyVersion when empty. On a key already present it returns ErrDuplicate and changes
 // nothing.
 func Append(ctx context.Context, tx pgx.Tx, key string, r *Record) error {
+	r.fill(key, time.Now().UTC())
+	if err := r.spill(ctx, tx); err != nil {
+		return err
+	}
 	data, measure, err := r.prepare(key, time.Now().UTC())
 	if err != nil {
 		return err
@@ -101,6 +167,20 @@ func Append(ctx context.Context, tx pgx.Tx, key string, r *Record) error {
 // prepare fills what the log sets itself (ID, time, format and policy versions) and returns the
 // canonical bytes and the measure column.
 func (r *Record) prepare(key string, now time.Time) ([]byte, *string, error) {
+	r.fill(key, now)
+	data, err := r.Canonical()
+	if err != nil {
+		return nil, nil, err
+	}
+	var measure *string
+	if r.Measure != "" {
+		measure = &r.Measure
+	}
+	return data, measure, nil
+}
+
+// fill sets what the log sets itself, where the caller left it empty.
+func (r *Record) fill(key string, now time.Time) {
 	if r.ID == "" {
 		r.ID = EntryID(key)
 	}
@@ -111,15 +191,6 @@ func (r *Record) prepare(key string, now time.Time) ([]byte, *string, error) {
 	if r.PolicyVersion == "" {
 		r.PolicyVersion = PolicyVersion
 	}
-	data, err := r.Canonical()
-	if err != nil {
-		return nil, nil, err
-	}
-	var measure *string
-	if r.Measure != "" {
-		measure = &r.Measure
-	}
-	return data, measure, nil
 }
 
 // Keyed is a record with its idempotency key, for AppendBatch.
@@ -136,6 +207,10 @@ func AppendBatch(ctx context.Context, tx pgx.Tx, recs []Keyed) error {
 	now := time.Now().UTC()
 	for i, k := range recs {
 		r := k.Record
+		r.fill(k.Key, now)
+		if err := r.spill(ctx, tx); err != nil {
+			return err
+		}
 		data, measure, err := r.prepare(k.Key, now)
 		if err != nil {
 			return err

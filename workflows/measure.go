@@ -237,6 +237,9 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 	if !ok {
 		return &measure.FieldError{Field: "op", Message: fmt.Sprintf("unknown operation %q", a.Op)}
 	}
+	if err := a.CheckInput(); err != nil {
+		return err
+	}
 	if !slices.Contains(allowed, s.Stage) {
 		return &WrongStage{Op: a.Op, Stage: s.Stage}
 	}
@@ -336,19 +339,24 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 		if len(a.Steps) == 0 {
 			return &measure.FieldError{Field: "steps", Message: "must not be empty"}
 		}
+		window := s.Approval
+		if s.Emergency {
+			window = w.emergencyWindow()
+		}
 		for i := range a.Steps {
 			st := &a.Steps[i]
-			if err := st.Validate(); err != nil {
-				fe := err.(*measure.FieldError)
-				return &measure.FieldError{Field: fmt.Sprintf("steps[%d].%s", i, fe.Field), Message: fe.Message}
-			}
 			if st.Witness == a.Actor.ID {
 				return &authz.Denied{Rule: "SoD-5", Reason: fmt.Sprintf("steps[%d]: the witness must differ from the executor", i)}
 			}
-			if !s.Emergency {
-				if err := inWindow(s.Approval, st.At, fmt.Sprintf("steps[%d].at", i)); err != nil {
-					return err
-				}
+			// Sealed versions from before the technique was sealed carry none: nothing to compare.
+			if s.Sealed != nil && s.Sealed.Technique != "" && st.Technique != s.Sealed.Technique {
+				return &authz.Denied{Rule: "scope", Reason: fmt.Sprintf("steps[%d].technique %s is not the approved technique %s", i, st.Technique, s.Sealed.Technique)}
+			}
+			if err := inWindow(window, st.At, fmt.Sprintf("steps[%d].at", i)); err != nil {
+				return err
+			}
+			if st.At.After(now.Add(MaxClockSkew)) {
+				return &authz.Denied{Rule: "window", Reason: fmt.Sprintf("steps[%d].at %s is in the future", i, st.At.UTC().Format(time.RFC3339))}
 			}
 		}
 	case authz.OpFinishExecution:
@@ -358,12 +366,6 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 	case authz.OpNotify:
 		if len(a.Notices) == 0 {
 			return &measure.FieldError{Field: "notifications", Message: "must not be empty"}
-		}
-		for i := range a.Notices {
-			if err := a.Notices[i].Validate(); err != nil {
-				fe := err.(*measure.FieldError)
-				return &measure.FieldError{Field: fmt.Sprintf("notifications[%d].%s", i, fe.Field), Message: fe.Message}
-			}
 		}
 	case authz.OpClose:
 		if s.Notices == 0 {
@@ -382,6 +384,21 @@ func inWindow(ap *measure.Approval, t time.Time, field string) error {
 			field, t.UTC().Format(time.RFC3339), ap.WindowStart.UTC().Format(time.RFC3339), ap.WindowEnd.UTC().Format(time.RFC3339))}
 	}
 	return nil
+}
+
+// MaxClockSkew is how far ahead of the server's clock a logged step's time may be.
+const MaxClockSkew = time.Minute
+
+// emergencyWindow is the window an emergency measure's steps must fall in: from the second it
+// was declared, for the requested window capped by the longest approval window.
+func (w *measureWorkflow) emergencyWindow() *measure.Approval {
+	s := &w.s
+	window := w.in.Config.ApprovalWindow
+	if s.Sealed != nil && s.Sealed.RequestedWindow > 0 && s.Sealed.RequestedWindow < window {
+		window = s.Sealed.RequestedWindow
+	}
+	start := s.Declared.Truncate(time.Second)
+	return &measure.Approval{Version: s.Version, Digest: s.Digest, WindowStart: start, WindowEnd: start.Add(window)}
 }
 
 func (w *measureWorkflow) gatesNeeded() []string {
@@ -439,7 +456,9 @@ func (w *measureWorkflow) act(ctx workflow.Context, a measure.Action) (Outcome, 
 			f.ForeignMinistry = true
 		}
 	}
-	if a.Actor.ID != "" && !slices.Contains(f.Participants, a.Actor.ID) && a.Op != authz.OpPostHocDecision {
+	// A conflict declaration is not a part in the measure: a member who declared none may still
+	// review it after the fact.
+	if a.Actor.ID != "" && !slices.Contains(f.Participants, a.Actor.ID) && a.Op != authz.OpPostHocDecision && a.Op != authz.OpDeclareConflict {
 		f.Participants = append(slices.Clone(f.Participants), a.Actor.ID)
 	}
 	if ch.NewVersion != 0 {
@@ -708,21 +727,31 @@ func (w *measureWorkflow) change(kind string, a measure.Action, to measure.Stage
 }
 
 // record persists a change; the transition counter moves only once it is committed.
+//
+// A person's action is retried for at most ActionRecordTimeout: its Update then fails and the
+// person is told, rather than waiting for ever on a database that does not answer. What the
+// workflow does on its own (decisions, gates, deadlines) is retried until it lands, with the
+// activity logging each failure. Errors that retrying cannot heal are never retried: the
+// activity audits them as refusals.
 func (w *measureWorkflow) record(ctx workflow.Context, ch activities.Change) (activities.Result, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		// Short: a transaction takes milliseconds, and after a crash the workflow waits this long
 		// before it retries an activity that was in flight.
 		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
-			NonRetryableErrorTypes: []string{activities.ErrTypeRefused, activities.ErrTypeInvalid},
+			NonRetryableErrorTypes: []string{activities.ErrTypeRefused, activities.ErrTypeInvalid, activities.ErrTypeRejected},
 		},
-	})
+	}
+	if ch.Action.Actor.ID != authz.System.ID {
+		opts.ScheduleToCloseTimeout = ActionRecordTimeout
+	}
+	ctx = workflow.WithActivityOptions(ctx, opts)
 	var res activities.Result
 	var a *activities.Activities
 	if err := workflow.ExecuteActivity(ctx, a.Record, ch).Get(ctx, &res); err != nil {
 		var app *temporal.ApplicationError
-		if errors.As(err, &app) && (app.Type() == activities.ErrTypeRefused || app.Type() == activities.ErrTypeInvalid) {
+		if errors.As(err, &app) && (app.Type() == activities.ErrTypeRefused || app.Type() == activities.ErrTypeInvalid || app.Type() == activities.ErrTypeRejected) {
 			return res, app
 		}
 		return res, fmt.Errorf("record %s: %w", ch.Kind, err)
@@ -730,6 +759,9 @@ func (w *measureWorkflow) record(ctx workflow.Context, ch activities.Change) (ac
 	w.s.Seq++
 	return res, nil
 }
+
+// ActionRecordTimeout bounds how long a person's action is retried against the database.
+const ActionRecordTimeout = time.Minute
 
 // nextDeadline is the earliest deadline of the current stage not yet recorded.
 func (w *measureWorkflow) nextDeadline() (string, time.Time, bool) {
@@ -797,7 +829,14 @@ func (w *measureWorkflow) deadline(ctx workflow.Context, seq int, name string) e
 	}
 	ch := w.change("deadline."+name, measure.Action{Actor: authz.System}, to)
 	if _, err := w.record(ctx, ch); err != nil {
-		return err
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) {
+			return err
+		}
+		// Refused for good (audited by the activity): do not fire it again, keep the measure.
+		workflow.GetLogger(ctx).Error("deadline could not be recorded", "deadline", name, "err", err)
+		w.s.Fired = append(w.s.Fired, w.firedKey(name))
+		return nil
 	}
 	w.s.Fired = append(w.s.Fired, w.firedKey(name))
 	w.enter(to, workflow.Now(ctx))

@@ -6,7 +6,8 @@
 //	takedown measure create -case C -plan plan.json  open a draft; prints its ID
 //	takedown targets add -measure M FILE             add targets: one per line, or CSV with a header
 //	takedown evidence add -measure M -kind K -provenance P FILE…
-//	takedown act -measure M -op OP [-decision D] [-reason R] [-body B] [-json FILE]
+//	takedown act -measure M -op OP [-decision D] [-reason R] [-body B] [-conflicted]
+//	             [-gate G -reference REF] [-condition C]... [-idempotency-key K] [-json FILE]
 //	takedown measure show M | takedown measure history M
 //	takedown audit verify -policy P -archive DIR [-state F]   (offline; no server needed)
 //
@@ -35,9 +36,10 @@ import (
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "takedown:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // -h: the usage was asked for and printed
 		}
+		fmt.Fprintln(os.Stderr, "takedown:", err)
 		os.Exit(1)
 	}
 }
@@ -49,7 +51,8 @@ const usage = `usage: takedown <command> [flags]
   measure create   -case C -plan FILE           open a draft measure request (plan as JSON)
   targets add      -measure M [-location L] FILE  add targets (one per line, or CSV with a header row)
   evidence add     -measure M -kind K -provenance P [-tlp T] [-legal-basis B] FILE...
-  act              -measure M -op OP [-decision D] [-reason R] [-body B] [-json FILE]
+  act              -measure M -op OP [-decision D] [-reason R] [-body B] [-conflicted]
+                   [-gate G -reference REF] [-condition C]... [-idempotency-key K] [-json FILE]
   measure show     M                            a measure's state
   measure history  M                            its audit entries, in order
   audit verify     -policy P -archive DIR [-state F]   verify an exported audit log offline
@@ -204,6 +207,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		decision := fs.String("decision", "", "decision, e.g. approve, return, reject")
 		reason := fs.String("reason", "", "reason")
 		body := fs.String("body", "", "report or answer text")
+		conflicted := fs.Bool("conflicted", false, "declare_conflict: the member has a conflict and is recused (-reason says why)")
+		gate := fs.String("gate", "", "record_gate: foreign_ministry or pm_order")
+		reference := fs.String("reference", "", "record_gate: the consultation record or order document")
+		var conditions []string
+		fs.Func("condition", "vote: a condition of approval; repeat for several", func(v string) error {
+			conditions = append(conditions, v)
+			return nil
+		})
+		key := fs.String("idempotency-key", "", "a key of your choosing: a retry with the same key acts at most once")
 		jsonFile := fs.String("json", "", "full action body as a JSON file (steps, order, notifications…)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
@@ -218,16 +230,22 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				return fmt.Errorf("%s is not a JSON object: %w", *jsonFile, err)
 			}
 		}
-		for k, v := range map[string]string{"decision": *decision, "reason": *reason, "body": *body} {
+		for k, v := range map[string]string{"decision": *decision, "reason": *reason, "body": *body, "gate": *gate, "reference": *reference} {
 			if v != "" {
 				in[k] = v
 			}
+		}
+		if *conflicted {
+			in["conflicted"] = true
+		}
+		if conditions != nil {
+			in["conditions"] = conditions
 		}
 		cl, err := c()
 		if err != nil {
 			return err
 		}
-		m, err := cl.Act(ctx, *measureID, *op, in)
+		m, err := cl.ActOnce(ctx, *measureID, *op, *key, in)
 		if err != nil {
 			return err
 		}

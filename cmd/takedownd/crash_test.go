@@ -164,12 +164,21 @@ func TestCrashRecovery(t *testing.T) {
 
 	// send takes step k of measure i under a stable idempotency key, so a step applied before
 	// the kill but not answered is not applied twice when it is sent again.
+	// A step's time is fixed when it is first sent: a retry under the same key is the same request.
+	stepAt := make([]string, n)
+	var atMu sync.Mutex
 	send := func(u map[string]*client.Client, i, k int) error {
 		s := path[k]
 		body := s.body
 		if s.op == "log_steps" {
+			atMu.Lock()
+			if stepAt[i] == "" {
+				stepAt[i] = time.Now().UTC().Format(time.RFC3339Nano)
+			}
+			at := stepAt[i]
+			atMu.Unlock()
 			body = map[string]any{"steps": []map[string]any{{"target": fmt.Sprintf("203.0.113.%d", i+1), "technique": "block_c2",
-				"action": "blocked", "result": "success", "witness": "u-executor2", "at": time.Now().UTC().Format(time.RFC3339Nano)}}}
+				"action": "blocked", "result": "success", "witness": "u-executor2", "at": at}}}
 		}
 		_, err := u[s.who].ActOnce(ctx, ids[i], s.op, fmt.Sprintf("%s/%d", ids[i], k), body)
 		return err

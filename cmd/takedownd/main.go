@@ -22,6 +22,8 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -35,9 +37,10 @@ import (
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "takedownd:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // -h: the usage was asked for and printed
 		}
+		fmt.Fprintln(os.Stderr, "takedownd:", err)
 		os.Exit(1)
 	}
 }
@@ -152,6 +155,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	defer d.Close()
 	if len(d.Credentials) > 0 {
 		printCredentials(stdout, d.Credentials)
+		if mode == daemon.Dev && cfg.DataDir != "" {
+			// For scripts and the README's walkthrough: the demo passwords, readable by this
+			// user alone, in the data directory they belong to.
+			if err := writeCredentials(filepath.Join(cfg.DataDir, "demo-users"), d.Credentials); err != nil {
+				return err
+			}
+		}
 	}
 	if d.URL != "" {
 		log.Info("takedownd ready", "mode", cmd, "url", d.URL, "openapi", d.URL+"/api/v1/openapi.json")
@@ -171,6 +181,18 @@ func printCredentials(w io.Writer, creds []daemon.Credential) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Username, c.Password, c.Role, c.Org, c.ID)
 	}
 	tw.Flush()
+}
+
+// writeCredentials writes "username password" lines, mode 0600.
+func writeCredentials(path string, creds []daemon.Credential) error {
+	var b strings.Builder
+	for _, c := range creds {
+		fmt.Fprintf(&b, "%s %s\n", c.Username, c.Password)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("write the demo passwords: %w", err)
+	}
+	return nil
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -148,12 +148,16 @@ func (s *Server) approveRoleChange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var c RoleChange
-	var role, scope, designation *string
-	err := s.DB.QueryRow(ctx, `SELECT id, kind, user_id, role, scope, valid_from, valid_until, designation_id, reason, proposed_by
-		FROM role_changes WHERE id = $1 AND approved_by IS NULL`, r.PathValue("id")).
-		Scan(&c.ID, &c.Kind, &c.User, &role, &scope, &c.ValidFrom, &c.ValidUntil, &designation, &c.Reason, &c.ProposedBy)
+	var role, scope, designation, approvedBy *string
+	err := s.DB.QueryRow(ctx, `SELECT id, kind, user_id, role, scope, valid_from, valid_until, designation_id, reason, proposed_by, approved_by
+		FROM role_changes WHERE id = $1`, r.PathValue("id")).
+		Scan(&c.ID, &c.Kind, &c.User, &role, &scope, &c.ValidFrom, &c.ValidUntil, &designation, &c.Reason, &c.ProposedBy, &approvedBy)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if approvedBy != nil {
+		s.fail(w, r, &Error{Status: 409, Code: "conflict", Message: "role change " + c.ID + " is already approved"})
 		return
 	}
 	if role != nil {
@@ -181,8 +185,12 @@ func (s *Server) approveRoleChange(w http.ResponseWriter, r *http.Request) {
 	}
 	c.ApprovedBy = a.ID
 	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE role_changes SET approved_by = $2, approved_at = now() WHERE id = $1`, c.ID, a.ID); err != nil {
+		tag, err := tx.Exec(ctx, `UPDATE role_changes SET approved_by = $2, approved_at = now() WHERE id = $1 AND approved_by IS NULL`, c.ID, a.ID)
+		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return &Error{Status: 409, Code: "conflict", Message: "role change " + c.ID + " was approved by another request at the same time"}
 		}
 		var action string
 		details := map[string]any{"change": c.ID, "user": c.User, "proposed_by": c.ProposedBy}
@@ -300,8 +308,12 @@ func (s *Server) approvePolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE authz_policy_versions SET approved_by = $2, approved_at = now() WHERE version = $1`, version, a.ID); err != nil {
+		tag, err := tx.Exec(ctx, `UPDATE authz_policy_versions SET approved_by = $2, approved_at = now() WHERE version = $1 AND approved_by IS NULL`, version, a.ID)
+		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return &Error{Status: 409, Code: "conflict", Message: fmt.Sprintf("policy v%d was approved by another request at the same time", version)}
 		}
 		return audit.Append(ctx, tx, fmt.Sprintf("policy/v%d/approved", version), &audit.Record{PolicyVersion: s.Authz.Version(),
 			Actor: audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org}, Action: "policy.approved",

@@ -19,11 +19,15 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/takedown/takedown/activities"
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
@@ -95,25 +99,69 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e := s.classify(r, err)
+	writeJSON(w, e.Status, map[string]*Error{"error": e})
+}
+
+// classify turns any error into the error contract. Client input never earns a 500: what the
+// database refuses as data is a 400, a lost race a 409, a passed deadline a 504.
+func (s *Server) classify(r *http.Request, err error) *Error {
+	var e *Error
+	var fe *measure.FieldError
+	var d *authz.Denied
+	var mbe *http.MaxBytesError
+	var pg *pgconn.PgError
+	var dl *serviceerror.DeadlineExceeded
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.As(err, &fe):
+		return &Error{Status: 400, Code: "invalid", Field: fe.Field, Message: fe.Error()}
+	case errors.As(err, &d):
+		return &Error{Status: 403, Code: "forbidden", Rule: d.Rule, Message: d.Error()}
+	case errors.As(err, &mbe):
+		return &Error{Status: 413, Code: "too_large", Message: fmt.Sprintf("request body is over the %d-byte limit", mbe.Limit)}
+	case errors.Is(err, pgx.ErrNoRows):
+		return &Error{Status: 404, Code: "not_found", Message: "not found"}
+	case errors.Is(err, audit.ErrDuplicate):
+		return &Error{Status: 409, Code: "conflict", Message: "this was already done by another request"}
+	case errors.As(err, &pg) && (pg.Code == "23505" || pg.Code == "40001" || pg.Code == "40P01"):
+		return &Error{Status: 409, Code: "conflict", Message: "another request changed this at the same time; read it again"}
+	case activities.Permanent(err) != nil:
+		fe := activities.Permanent(err)
+		s.Log.Warn("input refused by the database", "method", r.Method, "path", r.URL.Path, "err", err)
+		return &Error{Status: 400, Code: "invalid", Field: fe.Field, Message: fe.Message}
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &dl) || r.Context().Err() != nil:
+		return &Error{Status: 504, Code: "timeout", Message: "no answer before the request's deadline; what was asked may still take effect: read it again before retrying"}
+	}
+	s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	return &Error{Status: 500, Code: "internal", Message: "internal error; the server log has the details"}
+}
+
+// refusal reports whether err refuses the request (a 4xx), as opposed to failing it.
+func refusal(err error) bool {
 	var e *Error
 	var fe *measure.FieldError
 	var d *authz.Denied
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &e):
-	case errors.As(err, &fe):
-		e = &Error{Status: 400, Code: "invalid", Field: fe.Field, Message: fe.Error()}
-	case errors.As(err, &d):
-		e = &Error{Status: 403, Code: "forbidden", Rule: d.Rule, Message: d.Error()}
-	case errors.As(err, &mbe):
-		e = &Error{Status: 413, Code: "too_large", Message: fmt.Sprintf("request body is over the %d-byte limit", mbe.Limit)}
-	case errors.Is(err, pgx.ErrNoRows):
-		e = &Error{Status: 404, Code: "not_found", Message: "not found"}
-	default:
-		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		e = &Error{Status: 500, Code: "internal", Message: "internal error; the server log has the details"}
+		return e.Status >= 400 && e.Status < 500
+	case errors.As(err, &fe), errors.As(err, &d), errors.As(err, &mbe), errors.Is(err, pgx.ErrNoRows):
+		return true
 	}
-	writeJSON(w, e.Status, map[string]*Error{"error": e})
+	return false
+}
+
+// clip shortens s to at most n bytes on a rune boundary, for echoing input in messages.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // decode reads a JSON body strictly: unknown fields and trailing data are refused.
@@ -162,11 +210,18 @@ func (s *Server) refused(ctx context.Context, a authz.Actor, measureID, caseID, 
 	case errors.As(err, &e):
 		rule = e.Rule
 	}
+	var fe *measure.FieldError
+	if rule == "" && errors.As(err, &fe) {
+		rule = "invalid"
+	}
 	rec := &audit.Record{PolicyVersion: s.Authz.Version(),
 		Actor:  audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org},
 		Action: "refused." + action, Case: caseID, Measure: measureID, From: stage, To: stage,
-		Reason: err.Error(), Details: map[string]any{"rule": rule},
+		Reason: clip(strings.ToValidUTF8(err.Error(), "\uFFFD"), measure.MaxText), Details: map[string]any{"rule": rule},
 	}
+	// The refusal is logged even when the request's own deadline has passed.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	txErr := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error { return audit.Append(ctx, tx, "refused/"+newID(""), rec) })
 	if txErr != nil {
 		s.Log.Error("audit refusal", "action", action, "measure", measureID, "err", txErr)

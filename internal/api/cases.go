@@ -45,16 +45,16 @@ func (s *Server) createCase(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if strings.TrimSpace(in.Title) == "" {
-		s.fail(w, r, &measure.FieldError{Field: "title", Message: "is required"})
+	if err := checkCase(in.Title, in.Summary); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
 	}{{"attribution", in.Attribution}, {"harm", in.Harm}} {
-		if len(f.raw) > 0 && f.raw[0] != '{' {
-			s.fail(w, r, &measure.FieldError{Field: f.name, Message: "must be a JSON object"})
+		if err := measure.CheckObject(f.name, f.raw); err != nil {
+			s.fail(w, r, err)
 			return
 		}
 	}
@@ -125,4 +125,18 @@ func (s *Server) listCases(w http.ResponseWriter, r *http.Request) {
 		out = append(out, c)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// checkCase checks a case's text as it arrives.
+func checkCase(title, summary string) error {
+	if fe := measure.CheckLine("title", title, measure.MaxLine); fe != nil {
+		return fe
+	}
+	if strings.TrimSpace(title) == "" {
+		return &measure.FieldError{Field: "title", Message: "is required"}
+	}
+	if fe := measure.CheckText("summary", summary, measure.MaxText); fe != nil {
+		return fe
+	}
+	return nil
 }

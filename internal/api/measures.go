@@ -99,6 +99,10 @@ func (s *Server) createMeasure(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if err := s.checkPlan(ctx, &in.Plan); err != nil {
+		s.fail(w, r, measure.Within("plan", err))
+		return
+	}
 	c, err := s.loadCase(r, r.PathValue("case"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -153,6 +157,15 @@ func (s *Server) startWorkflow(ctx context.Context, id, caseID, requester string
 	return nil
 }
 
+// checkPlan checks a draft plan as it is saved: well-formed, bounded text, and executors who
+// are users. What a submission needs besides is checked at submission.
+func (s *Server) checkPlan(ctx context.Context, p *measure.Plan) error {
+	if err := p.CheckInput(); err != nil {
+		return err
+	}
+	return s.knownUsers(ctx, "executors", p.Executors)
+}
+
 // editDraft runs fn in a transaction holding the measure's row, after checking that the measure
 // is a draft and the actor its requester. Refusals are audited.
 func (s *Server) editDraft(r *http.Request, action string, fn func(tx pgx.Tx, m Measure) (map[string]any, error)) (Measure, error) {
@@ -194,6 +207,10 @@ func (s *Server) putPlan(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	var plan measure.Plan
 	if err := decode(r, &plan); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.checkPlan(r.Context(), &plan); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -310,6 +327,13 @@ func (s *Server) addEvidence(w http.ResponseWriter, r *http.Request) {
 		LegalBasis: q.Get("legal_basis"), Acquirer: q.Get("acquirer"), Tool: q.Get("tool"), TLP: q.Get("tlp")}
 	if e.TLP == "" {
 		e.TLP = "amber"
+	}
+	for _, f := range []struct{ name, value string }{{"filename", e.Filename}, {"kind", e.Kind}, {"provenance", e.Provenance},
+		{"legal_basis", e.LegalBasis}, {"acquirer", e.Acquirer}, {"tool", e.Tool}, {"tlp", e.TLP}} {
+		if fe := measure.CheckLine(f.name, f.value, measure.MaxLine); fe != nil {
+			s.fail(w, r, fe)
+			return
+		}
 	}
 	switch {
 	case e.Filename == "":

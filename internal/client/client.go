@@ -185,6 +185,9 @@ func (c *Client) Act(ctx context.Context, measureID, op string, body any) (Measu
 // ActOnce is Act with an idempotency key: sending the same key again (after a lost answer)
 // returns the first outcome instead of taking the action twice.
 func (c *Client) ActOnce(ctx context.Context, measureID, op, key string, body any) (Measure, error) {
+	if key == "" {
+		return c.Act(ctx, measureID, op, body)
+	}
 	if body == nil {
 		body = map[string]any{}
 	}

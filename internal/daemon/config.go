@@ -56,6 +56,9 @@ type Config struct {
 	LogLevel string
 	// TemporalLogLevel is the embedded Temporal server's log level, or "off" (TAKEDOWN_TEMPORAL_LOG_LEVEL).
 	TemporalLogLevel string
+	// RequestTimeout bounds every HTTP request: past it the client is answered 504 with what is
+	// known, never left waiting (TAKEDOWN_REQUEST_TIMEOUT).
+	RequestTimeout time.Duration
 }
 
 func env(name, def string) string {
@@ -112,6 +115,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogOrigin, "log-origin", env("TAKEDOWN_LOG_ORIGIN", DefaultLogOrigin), "audit log name in checkpoints (TAKEDOWN_LOG_ORIGIN)")
 	fs.StringVar(&c.LogLevel, "log-level", env("TAKEDOWN_LOG_LEVEL", "info"), "debug, info, warn or error (TAKEDOWN_LOG_LEVEL)")
 	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", env("TAKEDOWN_TEMPORAL_LOG_LEVEL", "error"), "embedded Temporal server's log level, or off (TAKEDOWN_TEMPORAL_LOG_LEVEL)")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", envDuration("TAKEDOWN_REQUEST_TIMEOUT", 30*time.Second), "deadline of every HTTP request; past it the answer is 504 (TAKEDOWN_REQUEST_TIMEOUT)")
 	w := &c.Workflow
 	fs.DurationVar(&w.DecisionTarget, "decision-target", envDuration("TAKEDOWN_DECISION_TARGET", d.DecisionTarget), "Commission decision target (TAKEDOWN_DECISION_TARGET)")
 	fs.DurationVar(&w.DecisionTargetUrgent, "decision-target-urgent", envDuration("TAKEDOWN_DECISION_TARGET_URGENT", d.DecisionTargetUrgent), "decision target for urgent requests (TAKEDOWN_DECISION_TARGET_URGENT)")
@@ -145,6 +149,9 @@ func (c *Config) Validate() error {
 	}
 	if strings.ContainsAny(c.LogOrigin, "+ \n") {
 		return fmt.Errorf("-log-origin %q must not contain '+', spaces or newlines", c.LogOrigin)
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 30 * time.Second
 	}
 	if c.MaxEvidence <= 0 {
 		return fmt.Errorf("-max-evidence must be positive")

@@ -116,6 +116,12 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
 	if mode == Dev {
+		if cfg.DataDir != "" {
+			if err := pairDataDir(ctx, d.DB, cfg.DataDir, redactURL(dbURL)); err != nil {
+				return nil, err
+			}
+			log.Info("state", "data_dir", absPath(cfg.DataDir), "database", redactURL(dbURL))
+		}
 		if d.Credentials, err = Seed(ctx, d.DB); err != nil {
 			return nil, err
 		}
@@ -209,7 +215,8 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		})
 		l := listener
 		d.URL = "http://" + l.Addr().String()
-		d.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		d.http = &http.Server{Handler: withDeadline(mux, cfg.RequestTimeout), ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout: 2 * time.Minute}
 		go func() {
 			if err := d.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server", "err", err)
@@ -217,6 +224,32 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		}()
 	}
 	return d, nil
+}
+
+// redactURL shows a connection string without its password.
+func redactURL(url string) string {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return "(unparsable connection string)"
+	}
+	return fmt.Sprintf("host=%s port=%d dbname=%s user=%s", cfg.Host, cfg.Port, cfg.Database, cfg.User)
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// withDeadline gives every request a deadline: handlers answer 504 when it passes rather than
+// leave the client waiting on a database or workflow that does not answer.
+func withDeadline(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // Close stops everything Start started, newest first.

@@ -49,6 +49,8 @@ type Sealed struct {
 	Executors             []string      `json:"executors"`
 	Foreign               bool          `json:"foreign"`
 	Targets               int           `json:"targets"`
+	// Technique is the approved technique; every execution step must use it.
+	Technique string `json:"technique,omitempty"`
 }
 
 // Approval is the Commission's approval of one version.

@@ -36,6 +36,9 @@ var (
 
 // Validate checks a plan as it must be before submission. Field paths are relative to the plan.
 func (p *Plan) Validate() error {
+	if err := p.CheckInput(); err != nil {
+		return err
+	}
 	if strings.TrimSpace(p.Title) == "" {
 		return fieldErr("title", "is required")
 	}
@@ -86,6 +89,18 @@ func (p *Plan) Validate() error {
 
 // Validate checks one target; field paths are relative to it.
 func (t *Target) Validate() error {
+	if err := checkAll(
+		CheckLine("value", t.Value, MaxTargetValue),
+		CheckLine("kind", t.Kind, MaxLine),
+		CheckLine("location", t.Location, MaxLine),
+		CheckLine("country", t.Country, MaxLine),
+		CheckLine("role", t.Role, MaxLine),
+		CheckLine("ownership", t.Ownership, MaxLine),
+		CheckLine("hosting_provider", t.HostingProvider, MaxLine),
+		CheckLine("registrar", t.Registrar, MaxLine),
+	); err != nil {
+		return err
+	}
 	t.Value = strings.TrimSpace(t.Value)
 	if !slices.Contains(targetKinds, t.Kind) {
 		return fieldErr("kind", "must be one of %v", targetKinds)
@@ -164,8 +179,7 @@ func ValidateTargets(ts []Target) error {
 	}
 	for i := range ts {
 		if err := ts[i].Validate(); err != nil {
-			fe := err.(*FieldError)
-			return fieldErr(fmt.Sprintf("targets[%d].%s", i, fe.Field), "%s", fe.Message)
+			return Within(fmt.Sprintf("targets[%d]", i), err)
 		}
 	}
 	return nil
@@ -173,8 +187,20 @@ func ValidateTargets(ts []Target) error {
 
 // Validate checks one execution step.
 func (s *Step) Validate() error {
+	if err := checkAll(
+		CheckLine("target", s.Target, MaxTargetValue),
+		CheckLine("technique", s.Technique, MaxLine),
+		CheckText("action", s.Action, MaxLine*4),
+		CheckLine("result", s.Result, MaxLine),
+		CheckLine("witness", s.Witness, MaxID),
+	); err != nil {
+		return err
+	}
 	if strings.TrimSpace(s.Target) == "" {
 		return fieldErr("target", "is required")
+	}
+	if !slices.Contains(techniques, s.Technique) {
+		return fieldErr("technique", "must be one of %v", techniques)
 	}
 	if strings.TrimSpace(s.Action) == "" {
 		return fieldErr("action", "is required")
@@ -193,6 +219,13 @@ func (s *Step) Validate() error {
 
 // Validate checks one notification record.
 func (n *Notification) Validate() error {
+	if err := checkAll(
+		CheckLine("addressee", n.Addressee, MaxLine),
+		CheckLine("status", n.Status, MaxLine),
+		CheckText("reason", n.Reason, MaxText),
+	); err != nil {
+		return err
+	}
 	if strings.TrimSpace(n.Addressee) == "" {
 		return fieldErr("addressee", "is required")
 	}
