@@ -177,6 +177,12 @@ func (s *Server) approveRoleChange(w http.ResponseWriter, r *http.Request) {
 		refusal = &authz.Denied{Rule: "two-person", Reason: "administrators do not approve changes to their own roles"}
 	default:
 		refusal = s.checkRoleChange(ctx, c) // still valid now?
+		var approved bool
+		if refusal != nil && s.DB.QueryRow(ctx, `SELECT approved_by IS NOT NULL FROM role_changes WHERE id = $1`, c.ID).Scan(&approved) == nil && approved {
+			// Another approval of this change landed meanwhile: that, not the change, is the news.
+			s.fail(w, r, &Error{Status: 409, Code: "conflict", Message: "role change " + c.ID + " is already approved"})
+			return
+		}
 	}
 	if refusal != nil {
 		s.refused(ctx, a, "", "", "role_change.approve", "", refusal)

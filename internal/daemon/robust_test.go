@@ -1,0 +1,258 @@
+package daemon_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/workflows"
+)
+
+// impatient gives every demo user's client a deadline: a request that hangs fails the test
+// instead of the test hanging with it.
+func impatient(e *testenv.Env) {
+	for _, c := range e.Users {
+		c.HTTP = &http.Client{Timeout: 20 * time.Second}
+	}
+}
+
+// TestEmergencyDomesticTarget: after an emergency declaration on a domestic target the named
+// executor acts at once, steps are held to the emergency window and the approved technique, and
+// a member who declared no conflict may review the measure after the fact.
+func TestEmergencyDomesticTarget(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	impatient(e)
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+
+	mustAct(t, u["commander"], id, "declare_emergency", map[string]any{"reason": "ransomware deployment under way at a hospital"}, "EMERGENCY_EXECUTING")
+	now := time.Now()
+	_, err := u["executor"].Act(ctx, id, "log_steps", steps(e, now.Add(-time.Hour), "203.0.113.10"))
+	refusedWith(t, err, 403, "window")
+	_, err = u["executor"].Act(ctx, id, "log_steps", steps(e, now.Add(time.Hour), "203.0.113.10"))
+	refusedWith(t, err, 403, "window")
+	other := steps(e, now, "203.0.113.10")
+	other["steps"].([]map[string]any)[0]["technique"] = "block_c2"
+	_, err = u["executor"].Act(ctx, id, "log_steps", other)
+	refusedWith(t, err, 403, "scope")
+	mustAct(t, u["executor"], id, "log_steps", steps(e, time.Now(), "203.0.113.10"), "EMERGENCY_EXECUTING")
+	mustAct(t, u["executor"], id, "finish_execution", nil, "EXECUTED")
+	mustAct(t, u["commander"], id, "notify_commission", map[string]any{"body": "emergency measure taken; details attached"}, "COMMISSION_NOTIFIED")
+
+	mustAct(t, u["member1"], id, "declare_conflict", map[string]any{"conflicted": false}, "COMMISSION_NOTIFIED")
+	mustAct(t, u["member2"], id, "declare_conflict", map[string]any{"conflicted": true, "reason": "advised the hosting provider last year"}, "COMMISSION_NOTIFIED")
+	_, err = u["member2"].Act(ctx, id, "post_hoc_decision", map[string]any{"decision": "accepted"})
+	refusedWith(t, err, 403, "SoD-3")
+	mustAct(t, u["member1"], id, "post_hoc_decision", map[string]any{"decision": "accepted"}, "POST_HOC_REVIEWED")
+
+	requireRefusals(t, u["auditor"], id, "refused.log_steps window", "refused.log_steps scope", "refused.post_hoc_decision SoD-3")
+	verifyLog(t, e)
+}
+
+// TestHostileInputNeverFreezes sends what once froze a measure for ever or answered 500: control
+// characters, oversized text, unknown people and escaped NULs in paths. Each is refused at once
+// with the field named, and the measure goes on moving.
+func TestHostileInputNeverFreezes(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	impatient(e)
+	ctx := context.Background()
+	u := e.Users
+	big := strings.Repeat("長い理由。", 5000) // 75 kB
+
+	_, err := u["officer"].CreateCase(ctx, "op\x00name", "")
+	refusedWith(t, err, 400, "title")
+	_, err = u["officer"].CreateCase(ctx, big, "")
+	refusedWith(t, err, 400, "title")
+	id := newDraft(t, e, "self_execute", domestic).ID
+	_, err = u["officer"].AddEvidence(ctx, id, url.Values{"filename": {"a\x00.pcap"}, "kind": {"pcap"}, "provenance": {"osint"}}, strings.NewReader("x"))
+	refusedWith(t, err, 400, "filename")
+	bad := plan("self_execute", e.IDs["executor"])
+	bad["necessity"] = "urgent\x1b[31m"
+	err = u["officer"].Do(ctx, "PUT", "/api/v1/measures/"+id+"/plan", bad, nil)
+	refusedWith(t, err, 400, "necessity")
+	bad = plan("self_execute", "u-nobody")
+	err = u["officer"].Do(ctx, "PUT", "/api/v1/measures/"+id+"/plan", bad, nil)
+	refusedWith(t, err, 400, "executors[0]")
+
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	_, err = u["legal"].Act(ctx, id, "legal_review", map[string]any{"decision": "return", "reason": "see\x00attached"})
+	refusedWith(t, err, 400, "reason")
+	_, err = u["legal"].Act(ctx, id, "legal_review", map[string]any{"decision": "return", "reason": big})
+	refusedWith(t, err, 400, "reason")
+	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+	mustAct(t, u["chair"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
+	_, err = u["member1"].Act(ctx, id, "vote", map[string]any{"decision": "approve", "conditions": []string{"only\u2028at night"}})
+	refusedWith(t, err, 400, "conditions[0]")
+	mustAct(t, u["member1"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
+	mustAct(t, u["member2"], id, "vote", vote("approve"), "APPROVED")
+	mustAct(t, u["executor"], id, "start_execution", nil, "EXECUTING")
+
+	unknown := steps(e, time.Now(), "203.0.113.10")
+	unknown["steps"].([]map[string]any)[0]["witness"] = "u-ghost"
+	_, err = u["executor"].Act(ctx, id, "log_steps", unknown)
+	refusedWith(t, err, 400, "steps[0].witness")
+	mustAct(t, u["executor"], id, "log_steps", steps(e, time.Now(), "203.0.113.10"), "EXECUTING")
+
+	// NULs and junk in paths and queries: refused or not found, never a 500.
+	for _, p := range []string{"/api/v1/measures/%00", "/api/v1/measures/%00/targets", "/api/v1/evidence/%00", "/api/v1/cases/%00",
+		"/api/v1/measures/" + id + "/actions/%00", "/api/v1/measures/" + id + "/targets?version=%00"} {
+		err := u["officer"].Do(ctx, "GET", p, nil, nil)
+		if p == "/api/v1/measures/"+id+"/actions/%00" {
+			err = u["officer"].Do(ctx, "POST", p, map[string]any{}, nil)
+		}
+		var ce *client.Error
+		if err != nil && (!errors.As(err, &ce) || ce.Status >= 500) {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	requireRefusals(t, u["auditor"], id, "refused.legal_review invalid", "refused.vote invalid", "refused.log_steps invalid")
+	verifyLog(t, e)
+}
+
+// TestLongTargetListSubmits: 450 URL targets of about 160 characters once put the submission's
+// audit record over its 64 KiB limit and froze the measure. The list now travels as companion
+// data the record commits to, and the exported log carries it.
+func TestLongTargetListSubmits(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	impatient(e)
+	ctx := context.Background()
+	u := e.Users
+	var targets []map[string]any
+	for i := range 450 {
+		targets = append(targets, map[string]any{"kind": "url", "location": "domestic",
+			"value": fmt.Sprintf("https://cdn-%03d.example-c2.jp/static/js/%s/loader.php?id=%06d", i, strings.Repeat("a1b2c3d4", 12), i)})
+	}
+	id := newDraft(t, e, "self_execute", targets).ID
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	h, err := u["auditor"].History(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref string
+	for _, r := range h {
+		if r.Action == "submit" {
+			c, _ := r.Details["companions"].(map[string]any)
+			ref, _ = c["target_values"].(string)
+		}
+	}
+	if !strings.HasPrefix(ref, "sha256:") {
+		t.Fatalf("the submission's record does not commit to its target list as companion data: %v", ref)
+	}
+	verifyLog(t, e)
+	dir := t.TempDir()
+	exportTo(t, e, dir)
+	data, err := os.ReadFile(filepath.Join(dir, "companions", strings.TrimPrefix(ref, "sha256:")))
+	if err != nil {
+		t.Fatalf("the export lacks the companion: %v", err)
+	}
+	if !strings.Contains(string(data), "cdn-449.example-c2.jp") {
+		t.Errorf("the companion does not hold the last target")
+	}
+}
+
+// TestIdempotencyKeys: a key names one request. Sent again, it answers as the first time; used
+// for another operation, it is refused with 409 and changes nothing.
+func TestIdempotencyKeys(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	impatient(e)
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	for range 2 {
+		if m, err := u["officer"].ActOnce(ctx, id, "submit", "k-1", nil); err != nil || m.Stage != "LEGAL_REVIEW" {
+			t.Fatalf("submit under k-1: %v %v", m.Stage, err)
+		}
+	}
+	_, err := u["officer"].ActOnce(ctx, id, "withdraw", "k-1", map[string]any{"reason": "no longer needed"})
+	refusedWith(t, err, 409, "Idempotency-Key")
+	if m, _ := u["officer"].Measure(ctx, id); m.Stage != "LEGAL_REVIEW" {
+		t.Fatalf("a reused key moved the measure to %s", m.Stage)
+	}
+	// Another person's keys are their own.
+	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	if _, err := u["commander"].ActOnce(ctx, id, "command_review", "k-1", map[string]any{"decision": "approve"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRepeatedRefusalsAreAudited: the same refused attempt, twice, is two audit entries.
+func TestRepeatedRefusalsAreAudited(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	impatient(e)
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	reviewAndApprove(t, e, id)
+	mustAct(t, u["executor"], id, "start_execution", nil, "EXECUTING")
+	at := time.Now()
+	for range 2 {
+		_, err := u["executor"].Act(ctx, id, "log_steps", steps(e, at, "198.51.100.1"))
+		refusedWith(t, err, 403, "scope")
+	}
+	h, err := u["auditor"].History(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range h {
+		if r.Action == "refused.log_steps" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d refused.log_steps entries for two refused attempts", n)
+	}
+}
+
+// TestConcurrentApprovals: four administrators' approvals of one role change at once give one
+// approval and three 409s, never a 500.
+func TestConcurrentApprovals(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	impatient(e)
+	ctx := context.Background()
+	var rc struct{ ID string }
+	if err := e.Users["admin"].Do(ctx, "POST", "/api/v1/admin/role-changes",
+		map[string]any{"kind": "grant_role", "user": e.IDs["officer2"], "role": "legal", "reason": "vacancy"}, &rc); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			errs[i] = e.Users["admin2"].Do(ctx, "POST", "/api/v1/admin/role-changes/"+rc.ID+"/approve", nil, nil)
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+			continue
+		}
+		refusedWith(t, err, 409, "")
+	}
+	if ok != 1 {
+		t.Fatalf("%d approvals succeeded, want 1: %v", ok, errs)
+	}
+}
+
+// exportTo writes the log's export to dir, once the sequencer has covered every entry.
+func exportTo(t *testing.T, e *testenv.Env, dir string) {
+	t.Helper()
+	if _, err := audit.Export(context.Background(), e.D.DB, dir); err != nil {
+		t.Fatal(err)
+	}
+}
