@@ -68,3 +68,30 @@ func Export(ctx context.Context, q Querier, dir string) (Checkpoint, error) {
 	}
 	return ck, write("checkpoint", text)
 }
+
+// ArchiveRecord returns entry index of an exported archive: the record as it was logged, the
+// bytes `takedown audit verify -record` checks against a proof.
+func ArchiveRecord(dir string, index int64) ([]byte, error) {
+	if index < 0 {
+		return nil, fmt.Errorf("index %d is negative", index)
+	}
+	n, k := index/EntriesPerTile, int(index%EntriesPerTile)
+	for w := EntriesPerTile; w > k; w-- {
+		data, err := os.ReadFile(filepath.Join(dir, "tile", filepath.FromSlash(TilePath(-1, n, w))))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		entries, err := SplitBundle(data)
+		if err != nil {
+			return nil, fmt.Errorf("entry bundle %d: %w", n, err)
+		}
+		if k >= len(entries) {
+			return nil, fmt.Errorf("entry bundle %d holds %d entries, not %d", n, len(entries), k+1)
+		}
+		return entries[k], nil
+	}
+	return nil, fmt.Errorf("entry %d is not in the archive %s", index, dir)
+}

@@ -10,6 +10,7 @@
 //	             [-gate G -reference REF] [-condition C]... [-idempotency-key K] [-json FILE]
 //	takedown measure show M | takedown measure history M
 //	takedown audit verify -policy P -archive DIR [-state F]   (offline; no server needed)
+//	takedown audit record -archive DIR -index N             one logged record, for -proof checks
 //
 // The server is -server or TAKEDOWN_SERVER (default http://127.0.0.1:8080); the token is
 // TAKEDOWN_TOKEN, else the file `login` wrote (~/.config/takedown/token).
@@ -31,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/client"
 )
 
@@ -57,6 +59,7 @@ const usage = `usage: takedown <command> [flags]
   measure history  M                            its audit entries, in order
   audit verify     -policy P -archive DIR [-state F]   verify an exported audit log offline
   audit verify     -policy P -proof F -record R        verify one record with its proof
+  audit record     -archive DIR -index N               print one logged record from an export
 
 Every command takes -server (TAKEDOWN_SERVER, default http://127.0.0.1:8080).
 `
@@ -283,6 +286,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	case "audit verify":
 		return auditVerify(args[1:], out)
+	case "audit record":
+		archive := fs.String("archive", "", "directory written by `takedownd audit export`")
+		index := fs.Int64("index", -1, "the entry's index in the log")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		rec, err := audit.ArchiveRecord(*archive, *index)
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(rec)
+		return err
 	case "-h", "--help", "help":
 		fmt.Fprint(out, usage)
 		return nil

@@ -96,10 +96,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "takedownd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := takedowndBinary(t)
 	dbURL := testdb.New(t)
 	addr := freeAddr(t)
 	data := filepath.Join(dir, "data")
