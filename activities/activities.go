@@ -350,6 +350,14 @@ func invalid(fe *measure.FieldError) error {
 // seal fixes the current version: its digest binds the plan, every target, every evidence
 // hash and the reviews so far.
 func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed, []string, error) {
+	// A version already sealed (submitted, then declared an emergency) keeps its seal: nothing
+	// could change it since.
+	if s, err := loadSealed(ctx, tx, ch.Measure, ch.Version); err == nil {
+		values, err := listedValues(ctx, tx, ch.Measure, ch.Version, s.Targets)
+		return s, values, err
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, err
+	}
 	var planRaw []byte
 	if err := tx.QueryRow(ctx, `SELECT plan FROM measures WHERE id = $1`, ch.Measure).Scan(&planRaw); err != nil {
 		return nil, nil, fmt.Errorf("read plan of %s: %w", ch.Measure, err)
@@ -447,6 +455,19 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 		return nil, nil, fmt.Errorf("record evidence sealing: %w", err)
 	}
 	return s, values, nil
+}
+
+// listedValues returns the target values a seal's audit record lists, when few enough.
+func listedValues(ctx context.Context, tx pgx.Tx, measureID string, version, n int) ([]string, error) {
+	if n > maxListedTargets {
+		return nil, nil
+	}
+	var values []string
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(array_agg(value ORDER BY seq), '{}') FROM targets WHERE measure_id = $1 AND version = $2`,
+		measureID, version).Scan(&values); err != nil {
+		return nil, fmt.Errorf("read targets of %s: %w", measureID, err)
+	}
+	return values, nil
 }
 
 func loadSealed(ctx context.Context, tx pgx.Tx, measureID string, version int) (*measure.Sealed, error) {

@@ -278,6 +278,10 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 		}
 		return need("reference", a.Reference)
 	case authz.OpDeclareConflict:
+		if a.Conflicted && slices.Contains(s.Facts.Voters, a.Actor.ID) {
+			// A recused member's vote must not count, and a vote is not taken back.
+			return &WrongStage{Op: a.Op, Stage: s.Stage, Why: a.Actor.Username + " has voted on this version: a conflict is declared before voting"}
+		}
 		if a.Conflicted {
 			return need("reason", a.Reason)
 		}
@@ -291,6 +295,9 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 	case authz.OpRequestInfo, authz.OpWithdraw:
 		return need("reason", a.Reason)
 	case authz.OpRespondInfo, authz.OpReport:
+		if a.Op == authz.OpReport && s.Stage == measure.Executed && s.Emergency {
+			return &WrongStage{Op: a.Op, Stage: s.Stage, Why: "an emergency measure is notified to the Commission and reviewed after the fact before it is reported"}
+		}
 		return need("body", a.Body)
 	case authz.OpDeclareEmergency:
 		return need("reason", a.Reason)

@@ -256,3 +256,61 @@ func exportTo(t *testing.T, e *testenv.Env, dir string) {
 		t.Fatal(err)
 	}
 }
+
+// TestEmergencyAfterSubmission (found by TestModel): an emergency declared on a submitted
+// request once re-sealed its version, which the database refused; the measure would have
+// retried for ever. The version sealed at submission is the one executed.
+func TestEmergencyAfterSubmission(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	impatient(e)
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	m := mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	em := mustAct(t, u["commander"], id, "declare_emergency", map[string]any{"reason": "wiper deployment started"}, "EMERGENCY_EXECUTING")
+	if em.Digest != m.Digest {
+		t.Errorf("the emergency acts on digest %s, not the submitted %s", em.Digest, m.Digest)
+	}
+	mustAct(t, u["executor"], id, "log_steps", steps(e, time.Now(), "203.0.113.10"), "EMERGENCY_EXECUTING")
+	verifyLog(t, e)
+}
+
+// TestEmergencyReportAfterReview (found by TestModel): an emergency measure once went from
+// EXECUTED straight to REPORTED, skipping the Commission's notification and post-hoc review.
+func TestEmergencyReportAfterReview(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	impatient(e)
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	mustAct(t, u["commander"], id, "declare_emergency", map[string]any{"reason": "wiper deployment started"}, "EMERGENCY_EXECUTING")
+	mustAct(t, u["executor"], id, "log_steps", steps(e, time.Now(), "203.0.113.10"), "EMERGENCY_EXECUTING")
+	mustAct(t, u["executor"], id, "finish_execution", nil, "EXECUTED")
+	_, err := u["executor"].Act(ctx, id, "report", map[string]any{"body": "C2 disabled"})
+	refusedWith(t, err, 409, "")
+	mustAct(t, u["commander"], id, "notify_commission", map[string]any{"body": "done at 10:02"}, "COMMISSION_NOTIFIED")
+	mustAct(t, u["member1"], id, "post_hoc_decision", map[string]any{"decision": "accepted"}, "POST_HOC_REVIEWED")
+	mustAct(t, u["executor"], id, "report", map[string]any{"body": "C2 disabled"}, "REPORTED")
+}
+
+// TestConflictDeclaredAfterVoting (found by TestModel): a member who had voted could then
+// declare a conflict; recused, their vote still counted, and the smaller majority it made
+// could settle the decision. A conflict is now declared before voting.
+func TestConflictDeclaredAfterVoting(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	impatient(e)
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+	mustAct(t, u["chair"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
+	mustAct(t, u["member1"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
+	mustAct(t, u["member2"], id, "vote", vote("reject"), "COMMISSION_REVIEW")
+	_, err := u["member2"].Act(ctx, id, "declare_conflict", map[string]any{"conflicted": true, "reason": "on reflection, advised the provider"})
+	refusedWith(t, err, 409, "")
+	// Declared before voting, a recusal lowers the majority needed: 2 of 4 eligible is not a
+	// strict majority, so the decision still waits.
+	mustAct(t, u["member3"], id, "declare_conflict", map[string]any{"conflicted": true, "reason": "former employer of the victim"}, "COMMISSION_REVIEW")
+	mustAct(t, u["member4"], id, "vote", vote("approve"), "APPROVED")
+}
