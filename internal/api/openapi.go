@@ -1,10 +1,12 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/workflows"
 )
 
@@ -15,6 +17,22 @@ func ref(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
 func str(desc string) obj { return obj{"type": "string", "description": desc} }
 
 func arr(items obj) obj { return obj{"type": "array", "items": items} }
+
+// line and text are strings bounded as the door bounds them (measure.CheckLine, CheckText):
+// UTF-8 bytes, no control characters (text allows tab and line breaks).
+func line(desc string) obj { return bounded(desc, measure.MaxLine, "one line") }
+
+func text(desc string) obj { return bounded(desc, measure.MaxText, "tab and line breaks allowed") }
+
+func bounded(desc string, max int, kind string) obj {
+	d := fmt.Sprintf("at most %d bytes of UTF-8, no control characters (%s)", max, kind)
+	if desc != "" {
+		d = desc + "; " + d
+	}
+	return obj{"type": "string", "maxLength": max, "x-max-bytes": max, "description": d}
+}
+
+func list(items obj, max int) obj { return obj{"type": "array", "items": items, "maxItems": max} }
 
 // openAPIDoc describes the API. It is built from the same tables the handlers use (operations,
 // stages), so the document cannot drift from the code on what actions exist.
@@ -29,7 +47,9 @@ func openAPIDoc() obj {
 		return obj{"description": desc, "content": obj{"application/json": obj{"schema": schema}}}
 	}
 	common := obj{"400": errResp("bad input; `field` is the JSON path"), "401": errResp("no or unknown token"),
-		"403": errResp("refused; `rule` names the rule"), "404": errResp("not found"), "409": errResp("wrong stage")}
+		"403": errResp("refused; `rule` names the rule"), "404": errResp("not found"),
+		"409": errResp("wrong stage, a lost race, or an Idempotency-Key used for another request"),
+		"504": errResp("no answer before the request's deadline; the action may still take effect")}
 	with := func(op obj, codes obj) obj {
 		resp := obj{}
 		for k, v := range common {
@@ -118,34 +138,37 @@ func openAPIDoc() obj {
 	}
 	paths["/api/v1/measures/{measure}/actions/{op}"] = obj{"post": with(obj{"summary": "Take an action on a measure", "description": desc.String(),
 		"parameters": []any{pathParam("measure"), obj{"name": "op", "in": "path", "required": true, "schema": obj{"type": "string", "enum": ops}},
-			obj{"name": "Idempotency-Key", "in": "header", "schema": obj{"type": "string"},
-				"description": "send the same key when retrying after a lost answer: the first outcome is returned, the action is not taken twice"}},
+			obj{"name": "Idempotency-Key", "in": "header", "schema": obj{"type": "string", "maxLength": MaxIdempotencyKey},
+				"description": "send the same key when retrying after a lost answer: the first outcome is returned, the action is not taken twice; a key names one request (measure, operation, body): reused for another, 409"}},
 		"requestBody": jsonBody(ref("Action"))}, obj{"200": ok("the measure after the action", ref("Measure"))})}
 
 	target := obj{"type": "object", "required": []string{"kind", "value"}, "additionalProperties": false, "properties": obj{
-		"kind": obj{"type": "string", "enum": []string{"ip", "cidr", "domain", "url", "asn"}}, "value": str("address, prefix, name, URL or AS number"),
+		"kind": obj{"type": "string", "enum": []string{"ip", "cidr", "domain", "url", "asn"}}, "value": bounded("address, prefix, name, URL or AS number", measure.MaxTargetValue, "one line"),
 		"port": obj{"type": "integer"}, "location": obj{"type": "string", "enum": []string{"domestic", "abroad", "unknown"}},
 		"country": str("ISO 3166-1 alpha-2"), "role": obj{"type": "string", "enum": []string{"c2", "staging", "exfil", "proxy", "botnet_node"}},
 		"ownership":        obj{"type": "string", "enum": []string{"attacker_controlled", "compromised_third_party", "unknown"}},
-		"hosting_provider": str(""), "registrar": str("")}}
+		"hosting_provider": line(""), "registrar": line("")}}
 	plan := obj{"type": "object", "additionalProperties": false, "properties": obj{
-		"title": str(""), "legal_basis": obj{"type": "string", "enum": []string{"police_duties_act_6_2", "sdf_act_communications_protection"}},
+		"title": line(""), "legal_basis": obj{"type": "string", "enum": []string{"police_duties_act_6_2", "sdf_act_communications_protection"}},
 		"kind":       obj{"type": "string", "enum": []string{"order_administrator", "self_execute"}},
 		"technique":  obj{"type": "string", "enum": []string{"disable_malware", "stop_process", "block_c2", "push_uninstaller", "disable_account", "other"}},
-		"operations": arr(str("")), "self_execution_fallback": obj{"type": "boolean"}, "requested_window": str("Go duration, e.g. 336h"),
-		"executors": arr(str("user IDs")), "rollback_plan": str(""), "data_handling": str(""),
-		"alternatives": arr(obj{"type": "object", "properties": obj{"means": str(""), "outcome": obj{"type": "string", "enum": []string{"tried", "impossible", "rejected"}}, "reason": str("")}}),
-		"necessity":    str(""), "proportionality": str(""), "collateral": str(""), "notification_plan": str(""),
-		"emergency_justification": str(""), "urgent": obj{"type": "boolean"}, "extra": obj{"type": "object"}}}
+		"operations": list(text(""), measure.MaxItems), "self_execution_fallback": obj{"type": "boolean"}, "requested_window": str("Go duration, e.g. 336h"),
+		"executors": list(bounded("user ID of a known user", measure.MaxID, "one line"), measure.MaxItems), "rollback_plan": text(""), "data_handling": text(""),
+		"alternatives": list(obj{"type": "object", "properties": obj{"means": text(""), "outcome": obj{"type": "string", "enum": []string{"tried", "impossible", "rejected"}}, "reason": text("")}}, measure.MaxItems),
+		"necessity":    text(""), "proportionality": text(""), "collateral": text(""), "notification_plan": text(""),
+		"emergency_justification": text(""), "urgent": obj{"type": "boolean"},
+		"extra": obj{"type": "object", "description": fmt.Sprintf("free-form; at most %d bytes of JSON, every string bounded as text", 2*measure.MaxText)}}}
 	action := obj{"type": "object", "additionalProperties": false, "properties": obj{
-		"decision": str("approve|return (reviews); approve|reject|return (votes); complied|not_complied (order_outcome); accepted|impropriety (post_hoc_decision)"),
-		"reason":   str("required for returns, rejections, withdrawals, information requests, emergencies"), "conditions": arr(str("")),
-		"conflicted": obj{"type": "boolean"}, "gate": obj{"type": "string", "enum": []string{"foreign_ministry", "pm_order"}}, "reference": str(""),
-		"order": obj{"type": "object", "properties": obj{"addressee": str(""), "content": str(""), "deadline": obj{"type": "string", "format": "date-time"}, "proof_of_delivery": str("")}},
-		"steps": arr(obj{"type": "object", "properties": obj{"target": str(""), "technique": str(""), "action": str(""),
-			"result": obj{"type": "string", "enum": []string{"success", "failure", "partial"}}, "witness": str("user ID, not the executor"), "at": obj{"type": "string", "format": "date-time"}}}),
-		"body":          str("report text, answer, notification to the Commission, remediation"),
-		"notifications": arr(obj{"type": "object", "properties": obj{"addressee": str(""), "status": obj{"type": "string", "enum": []string{"sent", "deferred"}}, "reason": str("")}}),
+		"decision": line("approve|return (reviews); approve|reject|return (votes); complied|not_complied (order_outcome); accepted|impropriety (post_hoc_decision)"),
+		"reason":   text("required for returns, rejections, withdrawals, information requests, emergencies"), "conditions": list(bounded("", 4*measure.MaxLine, "tab and line breaks allowed"), measure.MaxItems),
+		"conflicted": obj{"type": "boolean"}, "gate": obj{"type": "string", "enum": []string{"foreign_ministry", "pm_order"}}, "reference": line(""),
+		"order": obj{"type": "object", "properties": obj{"addressee": line(""), "content": text(""), "deadline": obj{"type": "string", "format": "date-time"}, "proof_of_delivery": text("")}},
+		"steps": list(obj{"type": "object", "properties": obj{"target": bounded("a target of the approved version", measure.MaxTargetValue, "one line"),
+			"technique": line("the approved technique"), "action": bounded("", 4*measure.MaxLine, "tab and line breaks allowed"),
+			"result": obj{"type": "string", "enum": []string{"success", "failure", "partial"}}, "witness": bounded("user ID of a known user, not the executor", measure.MaxID, "one line"),
+			"at": obj{"type": "string", "format": "date-time", "description": "inside the approved (or emergency) window, not ahead of the server's clock by more than a minute"}}}, measure.MaxSteps),
+		"body":          text("report text, answer, notification to the Commission, remediation"),
+		"notifications": list(obj{"type": "object", "properties": obj{"addressee": line(""), "status": obj{"type": "string", "enum": []string{"sent", "deferred"}}, "reason": text("")}}, measure.MaxNotices),
 	}}
 	return obj{
 		"openapi": "3.1.0",
@@ -160,7 +183,7 @@ func openAPIDoc() obj {
 				"Error": obj{"type": "object", "properties": obj{"status": obj{"type": "integer"}, "code": str(""), "field": str(""), "rule": str(""), "message": str("")}},
 				"Actor": obj{"type": "object"}, "Target": target, "Plan": plan, "Action": action,
 				"CaseInput": obj{"type": "object", "required": []string{"title"}, "additionalProperties": false,
-					"properties": obj{"title": str(""), "summary": str(""), "attribution": obj{"type": "object"}, "harm": obj{"type": "object"}}},
+					"properties": obj{"title": line(""), "summary": text(""), "attribution": obj{"type": "object"}, "harm": obj{"type": "object"}}},
 				"Case": obj{"type": "object"}, "Measure": obj{"type": "object"}, "Evidence": obj{"type": "object"}, "AuditRecord": obj{"type": "object"},
 			},
 		},
