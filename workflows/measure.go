@@ -107,7 +107,20 @@ type State struct {
 	// Policy is the authorization policy of the latest human action; the workflow's own
 	// transitions are recorded under it.
 	Policy string `json:"policy,omitempty"`
+	// Rules is the revision of the workflow's own rules the measure started under. A workflow
+	// replaying its history must decide as it decided then, so rules added later apply only
+	// to measures started after them.
+	Rules int `json:"rules,omitempty"`
 }
+
+// Rules revisions:
+//
+//	0: the first lifecycle
+//	1: input limits at the door of the workflow; emergency steps held to the emergency window
+//	   and no step ahead of the clock; a conflict declared before voting; a conflict
+//	   declaration is no part in the measure; an emergency measure is reviewed before it is
+//	   reported
+const currentRules = 1
 
 type measureWorkflow struct {
 	in Input
@@ -118,7 +131,7 @@ type measureWorkflow struct {
 // MeasureWorkflow runs one measure request from DRAFT to a terminal stage.
 func MeasureWorkflow(ctx workflow.Context, in Input) (State, error) {
 	w := &measureWorkflow{in: in, mu: workflow.NewMutex(ctx)}
-	w.s = State{Stage: measure.Draft, Version: 1, Since: workflow.Now(ctx), Facts: authz.Facts{Requester: in.Requester}}
+	w.s = State{Stage: measure.Draft, Version: 1, Since: workflow.Now(ctx), Facts: authz.Facts{Requester: in.Requester}, Rules: currentRules}
 	if in.State != nil {
 		w.s, in.State = *in.State, nil
 	}
@@ -237,8 +250,11 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 	if !ok {
 		return &measure.FieldError{Field: "op", Message: fmt.Sprintf("unknown operation %q", a.Op)}
 	}
-	if err := a.CheckInput(); err != nil {
-		return err
+	rev1 := s.Rules >= 1
+	if rev1 {
+		if err := a.CheckInput(); err != nil {
+			return err
+		}
 	}
 	if !slices.Contains(allowed, s.Stage) {
 		return &WrongStage{Op: a.Op, Stage: s.Stage}
@@ -278,7 +294,7 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 		}
 		return need("reference", a.Reference)
 	case authz.OpDeclareConflict:
-		if a.Conflicted && slices.Contains(s.Facts.Voters, a.Actor.ID) {
+		if rev1 && a.Conflicted && slices.Contains(s.Facts.Voters, a.Actor.ID) {
 			// A recused member's vote must not count, and a vote is not taken back.
 			return &WrongStage{Op: a.Op, Stage: s.Stage, Why: a.Actor.Username + " has voted on this version: a conflict is declared before voting"}
 		}
@@ -295,7 +311,7 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 	case authz.OpRequestInfo, authz.OpWithdraw:
 		return need("reason", a.Reason)
 	case authz.OpRespondInfo, authz.OpReport:
-		if a.Op == authz.OpReport && s.Stage == measure.Executed && s.Emergency {
+		if rev1 && a.Op == authz.OpReport && s.Stage == measure.Executed && s.Emergency {
 			return &WrongStage{Op: a.Op, Stage: s.Stage, Why: "an emergency measure is notified to the Commission and reviewed after the fact before it is reported"}
 		}
 		return need("body", a.Body)
@@ -352,6 +368,11 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 		}
 		for i := range a.Steps {
 			st := &a.Steps[i]
+			if !rev1 {
+				if err := legacyStep(st); err != nil {
+					return measure.Within(fmt.Sprintf("steps[%d]", i), err)
+				}
+			}
 			if st.Witness == a.Actor.ID {
 				return &authz.Denied{Rule: "SoD-5", Reason: fmt.Sprintf("steps[%d]: the witness must differ from the executor", i)}
 			}
@@ -359,10 +380,13 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 			if s.Sealed != nil && s.Sealed.Technique != "" && st.Technique != s.Sealed.Technique {
 				return &authz.Denied{Rule: "scope", Reason: fmt.Sprintf("steps[%d].technique %s is not the approved technique %s", i, st.Technique, s.Sealed.Technique)}
 			}
+			if s.Emergency && !rev1 {
+				continue
+			}
 			if err := inWindow(window, st.At, fmt.Sprintf("steps[%d].at", i)); err != nil {
 				return err
 			}
-			if st.At.After(now.Add(MaxClockSkew)) {
+			if rev1 && st.At.After(now.Add(MaxClockSkew)) {
 				return &authz.Denied{Rule: "window", Reason: fmt.Sprintf("steps[%d].at %s is in the future", i, st.At.UTC().Format(time.RFC3339))}
 			}
 		}
@@ -373,6 +397,13 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 	case authz.OpNotify:
 		if len(a.Notices) == 0 {
 			return &measure.FieldError{Field: "notifications", Message: "must not be empty"}
+		}
+		if !rev1 {
+			for i := range a.Notices {
+				if err := a.Notices[i].Validate(); err != nil {
+					return measure.Within(fmt.Sprintf("notifications[%d]", i), err)
+				}
+			}
 		}
 	case authz.OpClose:
 		if s.Notices == 0 {
@@ -389,6 +420,28 @@ func inWindow(ap *measure.Approval, t time.Time, field string) error {
 	if t.Before(ap.WindowStart) || !t.Before(ap.WindowEnd) {
 		return &authz.Denied{Rule: "window", Reason: fmt.Sprintf("%s %s is outside the approved window %s to %s",
 			field, t.UTC().Format(time.RFC3339), ap.WindowStart.UTC().Format(time.RFC3339), ap.WindowEnd.UTC().Format(time.RFC3339))}
+	}
+	return nil
+}
+
+// legacyStep checks a step as rules revision 0 did (rev 1 checks it at the door, in CheckInput).
+func legacyStep(st *measure.Step) error {
+	need := func(field, v string) error {
+		if strings.TrimSpace(v) == "" {
+			return &measure.FieldError{Field: field, Message: "is required"}
+		}
+		return nil
+	}
+	for _, f := range []struct{ name, v string }{{"target", st.Target}, {"action", st.Action}, {"witness", st.Witness}} {
+		if err := need(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	if !slices.Contains([]string{"success", "failure", "partial"}, st.Result) {
+		return &measure.FieldError{Field: "result", Message: "must be one of [success failure partial]"}
+	}
+	if st.At.IsZero() {
+		return &measure.FieldError{Field: "at", Message: "is required"}
 	}
 	return nil
 }
@@ -465,7 +518,7 @@ func (w *measureWorkflow) act(ctx workflow.Context, a measure.Action) (Outcome, 
 	}
 	// A conflict declaration is not a part in the measure: a member who declared none may still
 	// review it after the fact.
-	if a.Actor.ID != "" && !slices.Contains(f.Participants, a.Actor.ID) && a.Op != authz.OpPostHocDecision && a.Op != authz.OpDeclareConflict {
+	if a.Actor.ID != "" && !slices.Contains(f.Participants, a.Actor.ID) && a.Op != authz.OpPostHocDecision && (a.Op != authz.OpDeclareConflict || s.Rules < 1) {
 		f.Participants = append(slices.Clone(f.Participants), a.Actor.ID)
 	}
 	if ch.NewVersion != 0 {

@@ -219,3 +219,27 @@ func TestFailureTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesRevision: rules added after a measure started do not apply to it, so its history
+// replays as it was decided; a measure started now gets them.
+func TestRulesRevision(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	exec := authz.Actor{ID: "u-executor", Username: "executor", Org: "npa", Roles: []authz.Role{authz.Executor},
+		Designations: []authz.Designation{{Scope: "npa", ValidFrom: now.Add(-time.Hour), ValidUntil: now.Add(time.Hour)}}}
+	early := measure.Action{Op: authz.OpLogSteps, Actor: exec, Steps: []measure.Step{{Target: "203.0.113.10", Technique: "disable_malware",
+		Action: "sent self-delete", Result: "success", Witness: "u-executor2", At: now.Add(-2 * time.Hour)}}}
+	for _, rules := range []int{0, currentRules} {
+		w := &measureWorkflow{in: Input{Config: DefaultConfig()}}
+		w.s = State{Stage: measure.EmergencyExecuting, Version: 1, Emergency: true, Declared: now.Add(-time.Minute), Rules: rules,
+			Sealed: &measure.Sealed{Technique: "disable_malware", Executors: []string{"u-executor"}},
+			Facts:  authz.Facts{Requester: "u-officer", NamedExecutors: []string{"u-executor"}}}
+		err := w.check(early, now)
+		var d *authz.Denied
+		switch {
+		case rules == 0 && err != nil:
+			t.Errorf("rules 0: a step before the declaration is refused (%v), as it was not then", err)
+		case rules > 0 && (!errors.As(err, &d) || d.Rule != "window"):
+			t.Errorf("rules %d: a step before the declaration is not refused by the window rule: %v", rules, err)
+		}
+	}
+}
