@@ -577,8 +577,14 @@ func TestModel(t *testing.T) {
 		t.Skip("drives hundreds of sequences through a running takedownd")
 	}
 	if !flagSet("rapid.checks") {
-		// A few hundred sequences in every test run; more with -rapid.checks.
-		_ = flag.Set("rapid.checks", "200")
+		// A few hundred sequences in every test run (fewer under the race detector, which
+		// slows the in-process Temporal server several times over; .ci/run runs the few
+		// hundred without it); more with -rapid.checks.
+		checks := "200"
+		if raceEnabled {
+			checks = "25"
+		}
+		_ = flag.Set("rapid.checks", checks)
 	}
 	e := testenv.Start(t, workflows.DefaultConfig())
 	for _, c := range e.Users {
