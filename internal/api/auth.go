@@ -133,8 +133,11 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, actorOf(r))
 }
 
-// HashPassword is the password hash stored for users.
-func HashPassword(pw string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+// HashPassword is the password hash stored for users, at bcrypt cost (0 for bcrypt's default).
+func HashPassword(pw string, cost int) (string, error) {
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
 	return string(h), err
 }

@@ -35,7 +35,7 @@ func BenchmarkAuthorizationOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	creds, err := daemon.Seed(ctx, db)
+	creds, err := daemon.Seed(ctx, db, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

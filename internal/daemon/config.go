@@ -56,6 +56,9 @@ type Config struct {
 	LogLevel string
 	// TemporalLogLevel is the embedded Temporal server's log level, or "off" (TAKEDOWN_TEMPORAL_LOG_LEVEL).
 	TemporalLogLevel string
+	// PasswordCost is the bcrypt cost of the demo users' password hashes `dev` seeds (0:
+	// bcrypt's default). Not a flag: tests lower it.
+	PasswordCost int
 	// RequestTimeout bounds every HTTP request: past it the client is answered 504 with what is
 	// known, never left waiting (TAKEDOWN_REQUEST_TIMEOUT).
 	RequestTimeout time.Duration

@@ -122,7 +122,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			}
 			log.Info("state", "data_dir", absPath(cfg.DataDir), "database", redactURL(dbURL))
 		}
-		if d.Credentials, err = Seed(ctx, d.DB); err != nil {
+		if d.Credentials, err = Seed(ctx, d.DB, cfg.PasswordCost); err != nil {
 			return nil, err
 		}
 	}

@@ -39,7 +39,7 @@ func TestPairDataDir(t *testing.T) {
 	if err := pairDataDir(ctx, dbA, dirA, "A"); err != nil {
 		t.Fatalf("a new pair: %v", err)
 	}
-	if _, err := Seed(ctx, dbA); err != nil {
+	if _, err := Seed(ctx, dbA, 4); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {

@@ -582,7 +582,7 @@ func TestModel(t *testing.T) {
 		// hundred without it); more with -rapid.checks.
 		checks := "200"
 		if raceEnabled {
-			checks = "25"
+			checks = "50"
 		}
 		_ = flag.Set("rapid.checks", checks)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/daemon"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
 )
@@ -313,4 +314,57 @@ func TestConflictDeclaredAfterVoting(t *testing.T) {
 	// strict majority, so the decision still waits.
 	mustAct(t, u["member3"], id, "declare_conflict", map[string]any{"conflicted": true, "reason": "former employer of the victim"}, "COMMISSION_REVIEW")
 	mustAct(t, u["member4"], id, "vote", vote("approve"), "APPROVED")
+}
+
+// TestDeadlineAnswersAndNothingIsLost: while the database holds a measure's row, an action
+// cannot be recorded. The client is answered 504 at the request's deadline instead of waiting;
+// the action completes once the row is free, and a retry under the same Idempotency-Key
+// returns its outcome without acting twice.
+func TestDeadlineAnswersAndNothingIsLost(t *testing.T) {
+	e := testenv.StartWith(t, workflows.DefaultConfig(), func(c *daemon.Config) { c.RequestTimeout = 2 * time.Second })
+	impatient(e)
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+
+	tx, err := e.D.DB.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM measures WHERE id = $1 FOR UPDATE`, id); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = u["legal"].ActOnce(ctx, id, "legal_review", "lr-1", map[string]any{"decision": "approve"})
+	refusedWith(t, err, 504, "")
+	if d := time.Since(start); d > 6*time.Second {
+		t.Errorf("the 504 came after %v, not at the 2 s deadline", d)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var m client.Measure
+	if err := eventually(t, func() error {
+		m, err = u["legal"].ActOnce(ctx, id, "legal_review", "lr-1", map[string]any{"decision": "approve"})
+		return err
+	}); err != nil {
+		t.Fatalf("the retry under the same key: %v", err)
+	}
+	if m.Stage != "COMMAND_REVIEW" {
+		t.Fatalf("after the retry the measure is %s", m.Stage)
+	}
+	n := 0
+	h, err := u["auditor"].History(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range h {
+		if r.Action == "legal_review" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d legal_review entries for one action sent twice", n)
+	}
 }

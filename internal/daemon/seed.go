@@ -58,7 +58,10 @@ var demoUsers = []demoUser{
 
 // Seed creates the demo organisations and one user per role on an empty database, and returns
 // their passwords (which are stored only as hashes). On a seeded database it does nothing.
-func Seed(ctx context.Context, db *pgxpool.Pool) ([]Credential, error) {
+//
+// cost is the bcrypt cost of the stored hashes: 0 for bcrypt's default; tests, which start
+// many servers under the race detector, use bcrypt's least.
+func Seed(ctx context.Context, db *pgxpool.Pool, cost int) ([]Credential, error) {
 	var creds []Credential
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE users IN EXCLUSIVE MODE`); err != nil {
@@ -81,7 +84,7 @@ func Seed(ctx context.Context, db *pgxpool.Pool) ([]Credential, error) {
 			raw := make([]byte, 12)
 			_, _ = rand.Read(raw)
 			pw := base64.RawURLEncoding.EncodeToString(raw)
-			hash, err := api.HashPassword(pw)
+			hash, err := api.HashPassword(pw, cost)
 			if err != nil {
 				return err
 			}

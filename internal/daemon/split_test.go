@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/daemon"
@@ -51,7 +53,7 @@ func TestServeAndWorkerSplit(t *testing.T) {
 		t.Fatalf("worker serves %q, serve serves %q", w.URL, s.URL)
 	}
 	// serve and worker seed nothing: accounts come from the operators.
-	creds, err := daemon.Seed(ctx, s.DB)
+	creds, err := daemon.Seed(ctx, s.DB, bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/takedown/takedown/internal/testdb"
 
 	"github.com/takedown/takedown/internal/client"
@@ -25,9 +27,19 @@ type Env struct {
 // Start runs takedownd in dev mode on a fresh database with an in-memory Temporal server.
 func Start(t testing.TB, wf workflows.Config) *Env {
 	t.Helper()
+	return StartWith(t, wf, nil)
+}
+
+// StartWith is Start with the configuration adjusted by adjust (when not nil).
+func StartWith(t testing.TB, wf workflows.Config, adjust func(*daemon.Config)) *Env {
+	t.Helper()
 	cfg := daemon.Config{
 		HTTP: "127.0.0.1:0", DatabaseURL: testdb.New(t), Namespace: "takedown",
 		MaxEvidence: 1 << 20, Workflow: wf, LogLevel: "warn", TemporalLogLevel: "off",
+		PasswordCost: bcrypt.MinCost, // many servers start under the race detector
+	}
+	if adjust != nil {
+		adjust(&cfg)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
