@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gowebpki/jcs"
 	"github.com/jackc/pgx/v5"
@@ -161,7 +160,7 @@ func (a *Activities) refuse(ctx context.Context, ch Change, d *authz.Denied, fe 
 	err := pgx.BeginFunc(ctx, a.DB, func(tx pgx.Tx) error {
 		return audit.Append(ctx, tx, key, &audit.Record{
 			Actor: auditActor(ch.Action.Actor), Action: "refused." + ch.Kind, Case: ch.Case, Measure: ch.Measure,
-			Version: ch.Version, From: string(ch.From), To: string(ch.From), Reason: clip(reason, measure.MaxText),
+			Version: ch.Version, From: string(ch.From), To: string(ch.From), Reason: measure.Clip(reason, measure.MaxText),
 			Details: map[string]any{"rule": rule}, PolicyVersion: ch.Action.PolicyVersion,
 		})
 	})
@@ -169,17 +168,6 @@ func (a *Activities) refuse(ctx context.Context, ch Change, d *authz.Denied, fe 
 		return fmt.Errorf("audit refusal of %s: %w", ch.Kind, err)
 	}
 	return out
-}
-
-// clip shortens s to at most n bytes on a rune boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 func auditActor(a authz.Actor) audit.Actor {

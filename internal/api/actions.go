@@ -61,7 +61,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 func (s *Server) takeAction(w http.ResponseWriter, r *http.Request, a authz.Actor, op authz.Op) (m Measure, audited bool, err error) {
 	ctx := r.Context()
 	if op == authz.OpEditDraft || workflows.StagesFor(op) == nil {
-		return m, false, &Error{Status: 404, Code: "not_found", Message: fmt.Sprintf("no action %q; see /api/v1/openapi.json", clip(string(op), 64))}
+		return m, false, &Error{Status: 404, Code: "not_found", Message: fmt.Sprintf("no action %q; see /api/v1/openapi.json", measure.Clip(string(op), 64))}
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSON))
 	if err != nil {
@@ -74,7 +74,7 @@ func (s *Server) takeAction(w http.ResponseWriter, r *http.Request, a authz.Acto
 	}
 	if m, err = s.loadMeasure(ctx, nil, r.PathValue("measure"), false); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			err = &Error{Status: 404, Code: "not_found", Message: "no measure " + clip(r.PathValue("measure"), 64)}
+			err = &Error{Status: 404, Code: "not_found", Message: "no measure " + measure.Clip(r.PathValue("measure"), 64)}
 		}
 		return m, false, err
 	}

@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -153,17 +152,6 @@ func refusal(err error) bool {
 	return false
 }
 
-// clip shortens s to at most n bytes on a rune boundary, for echoing input in messages.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
 // decode reads a JSON body strictly: unknown fields and trailing data are refused.
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
@@ -217,7 +205,7 @@ func (s *Server) refused(ctx context.Context, a authz.Actor, measureID, caseID, 
 	rec := &audit.Record{PolicyVersion: s.Authz.Version(),
 		Actor:  audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org},
 		Action: "refused." + action, Case: caseID, Measure: measureID, From: stage, To: stage,
-		Reason: clip(strings.ToValidUTF8(err.Error(), "\uFFFD"), measure.MaxText), Details: map[string]any{"rule": rule},
+		Reason: measure.Clip(strings.ToValidUTF8(err.Error(), "\uFFFD"), measure.MaxText), Details: map[string]any{"rule": rule},
 	}
 	// The refusal is logged even when the request's own deadline has passed.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

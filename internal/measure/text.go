@@ -57,6 +57,18 @@ func checkText(field, s string, max int, multiline bool) *FieldError {
 	return nil
 }
 
+// Clip shortens s to at most n bytes on a rune boundary, marking the cut: for echoing outside
+// input in messages and audit records.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 // checkAll runs checks in order and returns the first refusal.
 func checkAll(errs ...*FieldError) error {
 	for _, e := range errs {
