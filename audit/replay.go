@@ -116,8 +116,8 @@ func (p *replayer) add(r *entry) {
 	if hasAny(r.Actor.Roles, agencyRoles) && hasAny(r.Actor.Roles, commissionRoles) {
 		rep.fail(r.Index, "SoD-2", "%s acted holding both agency and Commission roles %v", r.Actor.ID, r.Actor.Roles)
 	}
-	if r.Measure == "" || strings.HasPrefix(r.Action, "refused.") {
-		return
+	if r.Measure == "" || strings.HasPrefix(r.Action, "refused.") || strings.HasPrefix(r.Action, "read.") || r.Action == "evidence.accessed" {
+		return // refusals and reads change nothing
 	}
 	if allowed, ok := roles[r.Action]; ok && !hasAny(r.Actor.Roles, allowed) {
 		rule := "role"

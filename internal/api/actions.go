@@ -78,6 +78,10 @@ func (s *Server) takeAction(w http.ResponseWriter, r *http.Request, a authz.Acto
 		}
 		return m, false, err
 	}
+	if err := authz.CanRead(a, m.subject()); err != nil {
+		// Who may not read a measure may not act on it, and learns nothing of it.
+		return m, false, &Error{Status: 404, Code: "not_found", Rule: "need-to-know", Message: "no measure here for you"}
+	}
 	action := measure.Action{Op: op, Actor: a, Decision: in.Decision, Reason: in.Reason, Conditions: in.Conditions,
 		Conflicted: in.Conflicted, Gate: in.Gate, Reference: in.Reference, Order: in.Order, Steps: in.Steps, Body: in.Body, Notices: in.Notices,
 		PolicyVersion: s.Authz.Version()}

@@ -38,15 +38,24 @@ type Measure struct {
 	Evidence  int               `json:"evidence"`
 	CreatedAt time.Time         `json:"created_at"`
 	UpdatedAt time.Time         `json:"updated_at"`
+	// Org owns the measure's case; BeforeCommission is true once a version was sealed.
+	Org              string `json:"org"`
+	BeforeCommission bool   `json:"before_commission"`
+}
+
+// subject is the measure as the need-to-know rule sees it.
+func (m Measure) subject() authz.Subject {
+	return authz.Subject{Org: m.Org, BeforeCommission: m.BeforeCommission, NamedExecutors: m.Facts.NamedExecutors}
 }
 
 func (s *Server) loadMeasure(ctx context.Context, q pgx.Tx, id string, lock bool) (Measure, error) {
 	var m Measure
 	var plan, facts, approval []byte
-	sql := `SELECT id, case_id, stage, version, digest, requester_id, plan, facts, approval, created_at, updated_at,
+	sql := `SELECT m.id, m.case_id, m.stage, m.version, m.digest, m.requester_id, m.plan, m.facts, m.approval, m.created_at, m.updated_at,
 		(SELECT count(*) FROM targets t WHERE t.measure_id = m.id AND t.version = m.version),
-		(SELECT count(*) FROM evidence e WHERE e.measure_id = m.id AND e.version = m.version)
-		FROM measures m WHERE id = $1`
+		(SELECT count(*) FROM evidence e WHERE e.measure_id = m.id AND e.version = m.version),
+		c.org_id, EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id)
+		FROM measures m JOIN cases c ON c.id = m.case_id WHERE m.id = $1`
 	var row pgx.Row
 	if lock {
 		row = q.QueryRow(ctx, `SELECT 1 FROM measures WHERE id = $1 FOR UPDATE`, id)
@@ -59,7 +68,7 @@ func (s *Server) loadMeasure(ctx context.Context, q pgx.Tx, id string, lock bool
 		row = s.DB.QueryRow(ctx, sql, id)
 	}
 	err := row.Scan(&m.ID, &m.Case, &m.Stage, &m.Version, &m.Digest, &m.Requester, &plan, &facts, &approval,
-		&m.CreatedAt, &m.UpdatedAt, &m.Targets, &m.Evidence)
+		&m.CreatedAt, &m.UpdatedAt, &m.Targets, &m.Evidence, &m.Org, &m.BeforeCommission)
 	if err != nil {
 		return m, err
 	}
@@ -79,12 +88,47 @@ func (s *Server) loadMeasure(ctx context.Context, q pgx.Tx, id string, lock bool
 }
 
 func (s *Server) getMeasure(w http.ResponseWriter, r *http.Request) {
-	m, err := s.loadMeasure(r.Context(), nil, r.PathValue("measure"), false)
+	m, err := s.readMeasure(r, "measure")
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, m)
+}
+
+// readMeasure loads the measure named in the path for a read of what (measure, targets,
+// evidence, history), if the actor may read it: otherwise it is not found, and the refusal is
+// audited. An auditor's read of case content is itself audited.
+func (s *Server) readMeasure(r *http.Request, what string) (Measure, error) {
+	m, err := s.loadMeasure(r.Context(), nil, r.PathValue("measure"), false)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, &Error{Status: 404, Code: "not_found", Message: "no measure " + measure.Clip(r.PathValue("measure"), 64)}
+	}
+	if err != nil {
+		return m, err
+	}
+	return m, s.mayRead(r, m.subject(), what, m.Case, m.ID)
+}
+
+// mayRead applies the need-to-know rule: a refusal is audited and answered as not found (the
+// reader learns nothing of what exists); an auditor's read is audited.
+func (s *Server) mayRead(r *http.Request, subj authz.Subject, what, caseID, measureID string) error {
+	a := actorOf(r)
+	if err := authz.CanRead(a, subj); err != nil {
+		s.refused(r.Context(), a, measureID, caseID, "read."+what, "", err)
+		return &Error{Status: 404, Code: "not_found", Message: "no " + what + " here for you"}
+	}
+	if !a.Has(authz.Auditor) {
+		return nil
+	}
+	err := pgx.BeginFunc(r.Context(), s.DB, func(tx pgx.Tx) error {
+		return audit.Append(r.Context(), tx, "read/"+newID(""), &audit.Record{PolicyVersion: s.Authz.Version(),
+			Actor: audit.Actor{ID: a.ID, Roles: rolesOf(a), Org: a.Org}, Action: "read." + what, Case: caseID, Measure: measureID})
+	})
+	if err != nil {
+		return fmt.Errorf("audit the read of %s: %w", what, err)
+	}
+	return nil
 }
 
 // createMeasure opens a draft measure request in a case and starts its workflow.
@@ -103,8 +147,14 @@ func (s *Server) createMeasure(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, measure.Within("plan", err))
 		return
 	}
-	c, err := s.loadCase(r, r.PathValue("case"))
+	c, err := s.readCase(r, "case")
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if c.Org != a.Org {
+		err := &authz.Denied{Rule: "need-to-know", Reason: "measures are opened in cases of one's own organisation"}
+		s.refused(ctx, a, "", c.ID, "measure.create", "", err)
 		s.fail(w, r, err)
 		return
 	}
@@ -176,8 +226,15 @@ func (s *Server) editDraft(r *http.Request, action string, fn func(tx pgx.Tx, m 
 	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
 		var err error
 		m, err = s.loadMeasure(ctx, tx, r.PathValue("measure"), true)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return &Error{Status: 404, Code: "not_found", Message: "no measure " + measure.Clip(r.PathValue("measure"), 64)}
+		}
 		if err != nil {
 			return err
+		}
+		if err := authz.CanRead(a, m.subject()); err != nil {
+			refusal = &Error{Status: 404, Code: "not_found", Rule: "need-to-know", Message: "no measure here for you"}
+			return nil
 		}
 		if err := s.Authz.Check(authz.OpEditDraft, a, m.Facts, time.Now()); err != nil {
 			refusal = err
@@ -272,7 +329,12 @@ func (s *Server) addTargets(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	id := r.PathValue("measure")
+	m, err := s.readMeasure(r, "targets")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id := m.ID
 	version, _ := strconv.Atoi(r.URL.Query().Get("version"))
 	rows, err := s.DB.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
 		FROM targets WHERE measure_id = $1 AND version = COALESCE(NULLIF($2, 0), (SELECT version FROM measures WHERE id = $1)) ORDER BY seq`, id, version)
@@ -396,6 +458,10 @@ func (s *Server) addEvidence(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listEvidence(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.readMeasure(r, "evidence"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	rows, err := s.DB.Query(r.Context(), `SELECT e.id, e.sha256, b.size, e.filename, e.kind, e.provenance, e.legal_basis, e.acquirer, e.tool, e.acquired_at, e.tlp, e.added_by
 		FROM evidence e JOIN evidence_blobs b USING (sha256) JOIN measures m ON m.id = e.measure_id AND m.version = e.version
 		WHERE e.measure_id = $1 ORDER BY e.added_at`, r.PathValue("measure"))
@@ -423,14 +489,38 @@ func (s *Server) getEvidence(w http.ResponseWriter, r *http.Request) {
 	a := actorOf(r)
 	ctx := r.Context()
 	sha := r.PathValue("sha256")
-	if a.Has(authz.Admin) && len(a.Roles) == 1 {
-		err := &authz.Denied{Rule: "SoD-8", Reason: "administrators have no case powers"}
-		s.refused(ctx, a, "", "", "evidence.access", "", err)
+	// The file is readable if one of the measures holding it is.
+	rows, err := s.DB.Query(ctx, `SELECT DISTINCT measure_id FROM evidence WHERE sha256 = $1`, sha)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	holders, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	readable := false
+	for _, id := range holders {
+		m, err := s.loadMeasure(ctx, nil, id, false)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if authz.CanRead(a, m.subject()) == nil {
+			readable = true
+			break
+		}
+	}
+	if !readable {
+		if len(holders) > 0 {
+			s.refused(ctx, a, "", "", "evidence.access", "", &authz.Denied{Rule: "need-to-know", Reason: "no measure holding " + sha + " is readable"})
+		}
+		s.fail(w, r, &Error{Status: 404, Code: "not_found", Message: "no evidence with sha256 " + measure.Clip(sha, 64)})
+		return
+	}
 	var content []byte
-	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
 		var evID, measureID string
 		if err := tx.QueryRow(ctx, `SELECT e.id, e.measure_id, b.content FROM evidence e JOIN evidence_blobs b USING (sha256)
 			WHERE e.sha256 = $1 ORDER BY e.added_at LIMIT 1`, sha).Scan(&evID, &measureID, &content); err != nil {
@@ -458,6 +548,10 @@ func (s *Server) getEvidence(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.readMeasure(r, "history"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	recs, err := audit.Entries(r.Context(), s.DB, r.PathValue("measure"))
 	if err != nil {
 		s.fail(w, r, err)

@@ -68,7 +68,10 @@ func openAPIDoc() obj {
 		"/api/v1/me": obj{"get": with(obj{"summary": "The authenticated principal"}, obj{"200": ok("actor", ref("Actor"))})},
 		"/api/v1/cases": obj{
 			"post": with(obj{"summary": "Open a case (officer)", "requestBody": jsonBody(ref("CaseInput"))}, obj{"201": ok("case", ref("Case"))}),
-			"get":  with(obj{"summary": "List cases"}, obj{"200": ok("cases", arr(ref("Case")))}),
+			"get": with(obj{"summary": "List the cases the reader may read (need-to-know), newest first", "parameters": []any{
+				obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": MaxPage, "default": 50}},
+				obj{"name": "offset", "in": "query", "schema": obj{"type": "integer", "minimum": 0, "default": 0}}}},
+				obj{"200": ok("cases", arr(ref("Case")))}),
 		},
 		"/api/v1/cases/{case}": obj{"get": with(obj{"summary": "One case", "parameters": []any{pathParam("case")}}, obj{"200": ok("case", ref("Case"))})},
 		"/api/v1/cases/{case}/measures": obj{"post": with(obj{"summary": "Open a draft measure request in a case (officer); starts its workflow",

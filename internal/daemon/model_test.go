@@ -94,6 +94,7 @@ type mmeasure struct {
 	votes       map[string]string
 	recused     []string
 	emergency   bool
+	sealed      bool // put before the Commission: submitted or declared an emergency
 	steps       int
 	reportBy    string
 	notices     int
@@ -132,6 +133,9 @@ func has(list []string, s string) bool { return slices.Contains(list, s) }
 func (m *mmeasure) judge(r req) outcome {
 	var refuse []int
 	no := func(status int) { refuse = append(refuse, status) }
+	if !m.visible(r.who) {
+		return outcome{refuse: []int{404}} // nothing to see, nothing to do
+	}
 	if r.hostile {
 		return outcome{refuse: []int{400}}
 	}
@@ -249,6 +253,23 @@ func (m *mmeasure) judge(r req) outcome {
 	return outcome{apply: func() { m.accept(r) }, next: func() string { return m.stage }}
 }
 
+// visible is the need-to-know rule: the owning organisation's agency people (every model
+// measure is the NPA officer's), the named executor once a version is sealed, the Commission
+// once the measure is before it, auditors; not administrators nor other organisations.
+func (m *mmeasure) visible(who string) bool {
+	switch modelRoles[who] {
+	case "officer", "legal", "commander":
+		return who != "executor-pref" // every agency user but the prefectural executor is NPA
+	case "executor":
+		return who == "executor" && m.sealed
+	case "commission_secretariat", "commissioner", "commission_chair":
+		return m.sealed
+	case "auditor":
+		return true
+	}
+	return false
+}
+
 // accept moves the model as an accepted request moves the measure.
 func (m *mmeasure) accept(r req) {
 	str := func(k string) string { s, _ := r.body[k].(string); return s }
@@ -261,7 +282,7 @@ func (m *mmeasure) accept(r req) {
 	}
 	switch r.op {
 	case "submit":
-		m.stage = "LEGAL_REVIEW"
+		m.stage, m.sealed = "LEGAL_REVIEW", true
 	case "legal_review":
 		if str("decision") == "return" {
 			newVersion()
@@ -317,7 +338,7 @@ func (m *mmeasure) accept(r req) {
 	case "finish_execution":
 		m.stage = "EXECUTED"
 	case "declare_emergency":
-		m.emergency, m.stage = true, "EMERGENCY_EXECUTING"
+		m.emergency, m.stage, m.sealed = true, "EMERGENCY_EXECUTING", true
 	case "notify_commission":
 		m.stage = "COMMISSION_NOTIFIED"
 	case "post_hoc_decision":
