@@ -49,6 +49,7 @@ func main() {
 const usage = `usage: takedown <command> [flags]
 
   login            -user U -password P          get and store an API token
+  logout                                        revoke the stored token and forget it
   case create      -title T [-summary S]        open a case
   measure create   -case C -plan FILE           open a draft measure request (plan as JSON)
   targets add      -measure M [-location L] FILE  add targets (one per line, or CSV with a header row)
@@ -110,6 +111,22 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(out, "logged in as %s; token stored in %s\n", *user, tokenFile())
+		return nil
+	case "logout":
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		cl, err := c()
+		if err != nil {
+			return err
+		}
+		if err := cl.Do(ctx, "DELETE", "/api/v1/tokens/current", nil, nil); err != nil {
+			return err
+		}
+		if err := os.Remove(tokenFile()); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		fmt.Fprintln(out, "logged out; the token is revoked")
 		return nil
 	case "case create":
 		title := fs.String("title", "", "case title")

@@ -46,7 +46,9 @@ type Server struct {
 	Workflow workflows.Config // durations given to new measures
 	// MaxEvidence bounds one evidence upload, in bytes.
 	MaxEvidence int64
-	Log         *slog.Logger
+	// TokenTTL is how long an API token lives (DefaultTokenTTL when 0).
+	TokenTTL time.Duration
+	Log      *slog.Logger
 }
 
 // maxJSON bounds a JSON request body (a target list of a few hundred thousand lines fits).
@@ -61,6 +63,8 @@ type Mux interface {
 func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
 	mux.HandleFunc("POST /api/v1/tokens", s.createToken)
+	mux.HandleFunc("GET /api/v1/tokens", s.auth(s.listTokens))
+	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.auth(s.revokeToken))
 	mux.HandleFunc("GET /api/v1/me", s.auth(s.me))
 	mux.HandleFunc("POST /api/v1/cases", s.auth(s.createCase))
 	mux.HandleFunc("GET /api/v1/cases", s.auth(s.listCases))
@@ -81,7 +85,7 @@ func (s *Server) Register(mux Mux) {
 // Error is the body of every refusal.
 type Error struct {
 	Status  int    `json:"status"`
-	Code    string `json:"code"`            // invalid | unauthenticated | forbidden | not_found | wrong_stage | too_large | internal
+	Code    string `json:"code"`            // invalid | unauthenticated | forbidden | not_found | wrong_stage | conflict | too_large | too_many_attempts | timeout | internal
 	Field   string `json:"field,omitempty"` // JSON path of the offending input
 	Rule    string `json:"rule,omitempty"`  // the authorization rule that refused
 	Message string `json:"message"`

@@ -64,7 +64,14 @@ func openAPIDoc() obj {
 	paths := obj{
 		"/api/v1/tokens": obj{"post": obj{"summary": "Exchange a username and password for an API token", "security": []any{},
 			"requestBody": jsonBody(obj{"type": "object", "required": []string{"username", "password"}, "properties": obj{"username": str(""), "password": str("")}}),
-			"responses":   obj{"201": ok("token", obj{"type": "object", "properties": obj{"token": str("send as Authorization: Bearer <token>")}}), "401": errResp("wrong username or password")}}},
+			"responses": obj{"201": ok("token", obj{"type": "object", "properties": obj{"token": str("send as Authorization: Bearer <token>"),
+				"id": str("the token's ID, to list or revoke it"), "expires_at": obj{"type": "string", "format": "date-time"}}}),
+				"401": errResp("wrong username or password (audited)"),
+				"429": errResp(fmt.Sprintf("the account (%d failures) or the address (%d) failed too often in %s: locked until the oldest failure leaves that window; Retry-After says when",
+					LoginFailuresPerAccount, LoginFailuresPerAddress, LoginWindow))}},
+			"get": with(obj{"summary": "The caller's live tokens"}, obj{"200": ok("tokens", obj{"type": "object"})})},
+		"/api/v1/tokens/{id}": obj{"delete": with(obj{"summary": "Revoke one of the caller's tokens; `current` is the one in use (logout)",
+			"parameters": []any{pathParam("id")}}, obj{"204": obj{"description": "revoked"}})},
 		"/api/v1/me": obj{"get": with(obj{"summary": "The authenticated principal"}, obj{"200": ok("actor", ref("Actor"))})},
 		"/api/v1/cases": obj{
 			"post": with(obj{"summary": "Open a case (officer)", "requestBody": jsonBody(ref("CaseInput"))}, obj{"201": ok("case", ref("Case"))}),

@@ -56,6 +56,9 @@ type Config struct {
 	LogLevel string
 	// TemporalLogLevel is the embedded Temporal server's log level, or "off" (TAKEDOWN_TEMPORAL_LOG_LEVEL).
 	TemporalLogLevel string
+	// TokenTTL is how long an API token lives before its holder logs in again
+	// (TAKEDOWN_TOKEN_TTL).
+	TokenTTL time.Duration
 	// PasswordCost is the bcrypt cost of the demo users' password hashes `dev` seeds (0:
 	// bcrypt's default). Not a flag: tests lower it.
 	PasswordCost int
@@ -118,6 +121,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogOrigin, "log-origin", env("TAKEDOWN_LOG_ORIGIN", DefaultLogOrigin), "audit log name in checkpoints (TAKEDOWN_LOG_ORIGIN)")
 	fs.StringVar(&c.LogLevel, "log-level", env("TAKEDOWN_LOG_LEVEL", "info"), "debug, info, warn or error (TAKEDOWN_LOG_LEVEL)")
 	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", env("TAKEDOWN_TEMPORAL_LOG_LEVEL", "error"), "embedded Temporal server's log level, or off (TAKEDOWN_TEMPORAL_LOG_LEVEL)")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", envDuration("TAKEDOWN_TOKEN_TTL", 12*time.Hour), "how long an API token lives (TAKEDOWN_TOKEN_TTL)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", envDuration("TAKEDOWN_REQUEST_TIMEOUT", 30*time.Second), "deadline of every HTTP request; past it the answer is 504 (TAKEDOWN_REQUEST_TIMEOUT)")
 	w := &c.Workflow
 	fs.DurationVar(&w.DecisionTarget, "decision-target", envDuration("TAKEDOWN_DECISION_TARGET", d.DecisionTarget), "Commission decision target (TAKEDOWN_DECISION_TARGET)")

@@ -203,7 +203,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		wctx, cancel := context.WithCancel(context.Background())
 		d.stopWatch = cancel
 		go az.Watch(wctx, d.DB, log.With("component", "authz"))
-		srv := &api.Server{DB: d.DB, Temporal: d.Temporal, Authz: az, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence, Log: log}
+		srv := &api.Server{DB: d.DB, Temporal: d.Temporal, Authz: az, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence, TokenTTL: cfg.TokenTTL, Log: log}
 		srv.Register(mux)
 		srv.RegisterLog(mux)
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
