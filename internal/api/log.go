@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -12,10 +13,13 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
 )
 
-// RegisterLog adds the audit log's public read API (c2sp.org/tlog-tiles, tlog-proof). It needs
-// no token: checkpoints and proofs are meant to be fetched by auditors and witnesses.
+// RegisterLog adds the audit log's read API (c2sp.org/tlog-tiles, tlog-proof). Checkpoints,
+// hash tiles and proofs need no token: witnesses, monitors and the public check with them that
+// the log never forked. Entry bundles hold the records themselves (case titles, targets,
+// people): they are served to authenticated auditors only, each read audited.
 func (s *Server) RegisterLog(mux Mux) {
 	mux.HandleFunc("GET /checkpoint", s.checkpoint)
 	mux.HandleFunc("GET /tile/{path...}", s.tile)
@@ -41,6 +45,37 @@ func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(text)
 }
 
+// auditorRead admits an authenticated auditor (auditing the read) and answers anyone else: 401
+// without a token, 403 (audited) with one.
+func (s *Server) auditorRead(w http.ResponseWriter, r *http.Request, what string) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		s.fail(w, r, &Error{Status: 401, Code: "unauthenticated", Message: "entry bundles hold the records: auditors only, with Authorization: Bearer <token>"})
+		return false
+	}
+	a, _, err := s.actorByToken(r.Context(), token)
+	if errors.Is(err, pgx.ErrNoRows) {
+		s.fail(w, r, &Error{Status: 401, Code: "unauthenticated", Message: "unknown, expired or revoked token"})
+		return false
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	r = r.WithContext(context.WithValue(r.Context(), actorKey{}, a))
+	if !a.Has(authz.Auditor) {
+		err := &authz.Denied{Rule: "need-to-know", Reason: "the log's records are read by auditors"}
+		s.refused(r.Context(), a, "", "", "read."+what, "", err)
+		s.fail(w, r, err)
+		return false
+	}
+	if err := s.mayRead(r, authz.Subject{}, what, "", ""); err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	return true
+}
+
 func (s *Server) tile(w http.ResponseWriter, r *http.Request) {
 	level, n, width, err := audit.ParseTilePath(r.PathValue("path"))
 	if err != nil {
@@ -49,6 +84,9 @@ func (s *Server) tile(w http.ResponseWriter, r *http.Request) {
 	}
 	var data []byte
 	if level < 0 {
+		if !s.auditorRead(w, r, "log_entries") {
+			return
+		}
 		data, err = audit.ReadEntries(r.Context(), s.DB, n, width)
 	} else {
 		data, err = audit.ReadTile(r.Context(), s.DB, level, n, width)

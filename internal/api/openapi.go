@@ -124,7 +124,7 @@ func openAPIDoc() obj {
 	}
 	paths["/api/v1/openapi.json"] = logPath("This document")
 	paths["/checkpoint"] = logPath("The audit log's newest signed checkpoint (c2sp.org/tlog-checkpoint), with witness cosignatures")
-	paths["/tile/{path}"] = logPath("A hash tile or entry bundle (c2sp.org/tlog-tiles)", pathParam("path"))
+	paths["/tile/{path}"] = logPath("A hash tile (public) or an entry bundle (auditors only, with a Bearer token; each read audited) (c2sp.org/tlog-tiles)", pathParam("path"))
 	paths["/proof/{index}"] = logPath("A c2sp.org/tlog-proof document for one entry", pathParam("index"))
 	paths["/proof/consistency"] = logPath("The consistency proof between sizes old and new",
 		obj{"name": "old", "in": "query", "required": true, "schema": obj{"type": "integer"}}, obj{"name": "new", "in": "query", "schema": obj{"type": "integer"}})

@@ -1,13 +1,23 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
@@ -89,4 +99,106 @@ func TestNeedToKnow(t *testing.T) {
 	check("draft", agency)
 	mustAct(t, off, m.ID, "submit", nil, "LEGAL_REVIEW")
 	check("before the Commission", append(append(slices.Clone(agency), commission...), "executor"))
+}
+
+// httpTiles reads tiles anonymously over the public read API, for tlog.TileHashReader.
+type httpTiles struct {
+	t   *testing.T
+	url string
+	got *[]byte // every byte served, for the content check
+}
+
+func (h httpTiles) Height() int { return audit.TileHeight }
+
+func (h httpTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		out[i] = anonymousGet(h.t, h.url+"/tile/"+audit.TilePath(t.L, t.N, t.W), 200)
+		*h.got = append(*h.got, out[i]...)
+	}
+	return out, nil
+}
+
+func (httpTiles) SaveTiles([]tlog.Tile, [][]byte) {}
+
+func anonymousGet(t *testing.T, url string, want int) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("GET %s: %s, want %d", url, resp.Status, want)
+	}
+	return body
+}
+
+// TestPublicLogRevealsNoContent: an anonymous client fetches the checkpoint, every hash tile
+// and every proof, and finds no case title, target or person in them; it still checks, with
+// golang.org/x/mod alone, that the tiles make the signed tree. The entry bundles, which hold
+// the records, are refused to it and to non-auditors.
+func TestPublicLogRevealsNoContent(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	impatient(e)
+	ctx := context.Background()
+	off := e.Users["officer"]
+	caseID, err := off.CreateCase(ctx, "SECRET op Nightjar", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := off.CreateMeasure(ctx, caseID, plan("self_execute", e.IDs["executor"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := off.AddTargets(ctx, m.ID, domestic); err != nil {
+		t.Fatal(err)
+	}
+	mustAct(t, off, m.ID, "submit", nil, "LEGAL_REVIEW")
+	rep := verifyLog(t, e) // waits for the sequencer, checks the auditor's view
+
+	var served []byte
+	text := anonymousGet(t, e.D.URL+"/checkpoint", 200)
+	served = append(served, text...)
+	v, err := note.NewVerifier(e.D.VerifierKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := note.Open(text, note.VerifierList(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// c2sp.org/tlog-checkpoint: origin, size, base64 root hash, then optional lines.
+	lines := strings.Split(n.Text, "\n")
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || len(h) != tlog.HashSize {
+		t.Fatalf("checkpoint root %q: %v", lines[2], err)
+	}
+	tree := tlog.Tree{N: size, Hash: tlog.Hash(h)}
+	if tree.N != rep.Checkpoint.Size {
+		t.Fatalf("public checkpoint size %d, exported %d", tree.N, rep.Checkpoint.Size)
+	}
+	root, err := tlog.TreeHash(tree.N, tlog.TileHashReader(tree, httpTiles{t, e.D.URL, &served}))
+	if err != nil || root != tree.Hash {
+		t.Fatalf("an outsider cannot rebuild the signed tree from the public tiles: %v", err)
+	}
+	for i := range tree.N {
+		served = append(served, anonymousGet(t, fmt.Sprintf("%s/proof/%d", e.D.URL, i), 200)...)
+	}
+	served = append(served, anonymousGet(t, e.D.URL+"/proof/consistency?old=1", 200)...)
+	for _, secret := range []string{"Nightjar", "203.0.113.10", "example-c2", "officer", "u-executor", "PlugX"} {
+		if bytes.Contains(served, []byte(secret)) {
+			t.Errorf("the public log serves %q", secret)
+		}
+	}
+	t.Logf("%d public bytes checked, tree of %d entries rebuilt", len(served), tree.N)
+
+	bundle := "/tile/" + audit.TilePath(-1, 0, int(min(tree.N, audit.EntriesPerTile)))
+	anonymousGet(t, e.D.URL+bundle, 401)
+	refusedWith(t, off.Do(ctx, "GET", bundle, nil, nil), 403, "need-to-know")
 }
