@@ -41,3 +41,50 @@ func CanRead(a Actor, s Subject) error {
 	}
 	return deny("need-to-know", "%s may not read this", a.Username)
 }
+
+// ReadScope is CanRead as a filter for queries that list: a row is readable when All, or its
+// organisation is Org (agency readers), or it names Executor, or (Commission) it is before the
+// Commission. The zero value reads nothing.
+type ReadScope struct {
+	All        bool
+	Org        string
+	Executor   string
+	Commission bool
+}
+
+// Allows is the scope's decision for one subject; it agrees with CanRead (tested).
+func (s ReadScope) Allows(subj Subject) bool {
+	return s.All || (s.Org != "" && subj.Org == s.Org) || (s.Executor != "" && slices.Contains(subj.NamedExecutors, s.Executor)) ||
+		(s.Commission && subj.BeforeCommission)
+}
+
+// Scope returns what a may read, as a filter.
+func Scope(a Actor) ReadScope {
+	var s ReadScope
+	agency, commission := false, false
+	for _, r := range a.Roles {
+		agency = agency || AgencyRole(r)
+		commission = commission || CommissionRole(r)
+	}
+	if agency && commission {
+		return s
+	}
+	s.All = a.Has(Auditor)
+	if a.Has(Officer) || a.Has(Legal) || a.Has(Commander) {
+		s.Org = a.Org
+	}
+	if a.Has(Executor) {
+		s.Executor = a.ID
+	}
+	s.Commission = commission
+	return s
+}
+
+// Reads is the need-to-know rule as a value, for servers that take it as a dependency.
+type Reads struct{}
+
+// CanRead is authz.CanRead.
+func (Reads) CanRead(a Actor, s Subject) error { return CanRead(a, s) }
+
+// Scope is authz.Scope.
+func (Reads) Scope(a Actor) ReadScope { return Scope(a) }

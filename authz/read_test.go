@@ -55,3 +55,24 @@ func TestCanReadMatrix(t *testing.T) {
 	}
 	t.Logf("%d read cases", n)
 }
+
+// TestScopeAgreesWithCanRead: the filter lists use decides as CanRead does, for every role and
+// every relation to a subject.
+func TestScopeAgreesWithCanRead(t *testing.T) {
+	actors := []Actor{{ID: "u-a", Org: "org-a", Roles: []Role{Officer, Commissioner}}}
+	for _, r := range Roles {
+		actors = append(actors, Actor{ID: "u-a", Org: "org-a", Roles: []Role{r}})
+	}
+	for _, a := range actors {
+		for _, org := range []string{"org-a", "org-b"} {
+			for _, named := range [][]string{nil, {"u-b"}, {"u-a", "u-b"}} {
+				for _, before := range []bool{false, true} {
+					s := Subject{Org: org, NamedExecutors: named, BeforeCommission: before}
+					if got, want := Scope(a).Allows(s), CanRead(a, s) == nil; got != want {
+						t.Errorf("%v on %+v: scope allows %v, CanRead %v", a.Roles, s, got, want)
+					}
+				}
+			}
+		}
+	}
+}

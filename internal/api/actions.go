@@ -78,7 +78,7 @@ func (s *Server) takeAction(w http.ResponseWriter, r *http.Request, a authz.Acto
 		}
 		return m, false, err
 	}
-	if err := authz.CanRead(a, m.subject()); err != nil {
+	if err := s.reads().CanRead(a, m.subject()); err != nil {
 		// Who may not read a measure may not act on it, and learns nothing of it.
 		return m, false, &Error{Status: 404, Code: "not_found", Rule: "need-to-know", Message: "no measure here for you"}
 	}

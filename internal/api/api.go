@@ -43,6 +43,12 @@ type Server struct {
 		Version() string
 		Rules() []authz.Rule
 	}
+	// Reads decides who may read what (authz.Reads, need-to-know, when nil); lists filter by
+	// its Scope and re-check each row with its CanRead.
+	Reads interface {
+		CanRead(authz.Actor, authz.Subject) error
+		Scope(authz.Actor) authz.ReadScope
+	}
 	Workflow workflows.Config // durations given to new measures
 	// MaxEvidence bounds one evidence upload, in bytes.
 	MaxEvidence int64
@@ -70,6 +76,7 @@ func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/cases", s.auth(s.listCases))
 	mux.HandleFunc("GET /api/v1/cases/{case}", s.auth(s.getCase))
 	mux.HandleFunc("POST /api/v1/cases/{case}/measures", s.auth(s.createMeasure))
+	mux.HandleFunc("GET /api/v1/measures", s.auth(s.listMeasures))
 	mux.HandleFunc("GET /api/v1/measures/{measure}", s.auth(s.getMeasure))
 	mux.HandleFunc("PUT /api/v1/measures/{measure}/plan", s.auth(s.putPlan))
 	mux.HandleFunc("POST /api/v1/measures/{measure}/targets", s.auth(s.addTargets))
@@ -80,6 +87,16 @@ func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/measures/{measure}/history", s.auth(s.history))
 	mux.HandleFunc("POST /api/v1/measures/{measure}/actions/{op}", s.auth(s.act))
 	s.registerAdmin(mux)
+}
+
+func (s *Server) reads() interface {
+	CanRead(authz.Actor, authz.Subject) error
+	Scope(authz.Actor) authz.ReadScope
+} {
+	if s.Reads == nil {
+		return authz.Reads{}
+	}
+	return s.Reads
 }
 
 // Error is the body of every refusal.

@@ -83,6 +83,11 @@ func openAPIDoc() obj {
 		"/api/v1/cases/{case}": obj{"get": with(obj{"summary": "One case", "parameters": []any{pathParam("case")}}, obj{"200": ok("case", ref("Case"))})},
 		"/api/v1/cases/{case}/measures": obj{"post": with(obj{"summary": "Open a draft measure request in a case (officer); starts its workflow",
 			"parameters": []any{pathParam("case")}, "requestBody": jsonBody(obj{"type": "object", "properties": obj{"plan": ref("Plan")}})}, obj{"201": ok("measure", ref("Measure"))})},
+		"/api/v1/measures": obj{"get": with(obj{"summary": "List the measures the reader may read (need-to-know), most recently changed first", "parameters": []any{
+			obj{"name": "stage", "in": "query", "schema": obj{"type": "string"}}, obj{"name": "case", "in": "query", "schema": obj{"type": "string"}},
+			obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": MaxPage, "default": 50}},
+			obj{"name": "offset", "in": "query", "schema": obj{"type": "integer", "minimum": 0, "default": 0}}}},
+			obj{"200": ok("measures", obj{"type": "object", "properties": obj{"measures": arr(obj{"type": "object"})}})})},
 		"/api/v1/measures/{measure}": obj{"get": with(obj{"summary": "A measure request's state", "parameters": []any{pathParam("measure")}}, obj{"200": ok("measure", ref("Measure"))})},
 		"/api/v1/measures/{measure}/plan": obj{"put": with(obj{"summary": "Replace the draft's plan (requester, DRAFT only)",
 			"parameters": []any{pathParam("measure")}, "requestBody": jsonBody(ref("Plan"))}, obj{"200": ok("measure", ref("Measure"))})},

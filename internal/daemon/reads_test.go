@@ -93,6 +93,14 @@ func TestNeedToKnow(t *testing.T) {
 			if listed != may {
 				t.Errorf("%s: %s lists the case: %v, may read it: %v", phase, name, listed, may)
 			}
+			var ms struct{ Measures []map[string]any }
+			if err := c.Do(ctx, "GET", "/api/v1/measures?limit=500", nil, &ms); err != nil {
+				t.Fatalf("%s lists measures: %v", name, err)
+			}
+			listed = slices.ContainsFunc(ms.Measures, func(x map[string]any) bool { return x["id"] == m.ID })
+			if listed != may {
+				t.Errorf("%s: %s lists the measure: %v, may read it: %v", phase, name, listed, may)
+			}
 		}
 		t.Logf("%s: %d reads by %d users", phase, n, len(e.Users))
 	}
