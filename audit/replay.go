@@ -189,6 +189,9 @@ func replayOne(m *measureState, r entry, pol Policy, rep *Report) {
 		}
 		m.commander[v] = r.Actor.ID
 	case "declare_conflict":
+		if f.Conflicted && slices.ContainsFunc(m.votes[v], func(vr entry) bool { return vr.Actor.ID == r.Actor.ID }) {
+			rep.fail(r.Index, "SoD-3", "%s declared a conflict after voting on version %d: a recused member's vote would count", r.Actor.ID, v)
+		}
 		if f.Conflicted && !slices.Contains(m.recused, r.Actor.ID) {
 			m.recused = append(m.recused, r.Actor.ID)
 		}
@@ -230,6 +233,9 @@ func replayOne(m *measureState, r entry, pol Policy, rep *Report) {
 				r.TS.Sub(m.emergency).Round(time.Second), pol.EmergencyNotification)
 		}
 	case "report":
+		if !m.emergency.IsZero() && r.From == "EXECUTED" {
+			rep.fail(r.Index, "lifecycle", "an emergency measure was reported before the Commission was notified and reviewed it")
+		}
 		m.reportBy = r.Actor.ID
 	case "verify_report":
 		if r.Actor.ID == m.reportBy {
@@ -292,11 +298,16 @@ func checkSteps(m *measureState, r entry, rep *Report) {
 		if step.Witness == r.Actor.ID {
 			rep.fail(r.Index, "SoD-5", "step %d witnessed by its executor %s", i, r.Actor.ID)
 		}
+		at, err := time.Parse(time.RFC3339Nano, step.At)
 		if m.emergency.IsZero() {
-			at, err := time.Parse(time.RFC3339Nano, step.At)
 			if m.approval == nil || err != nil || at.Before(m.approval.start) || !at.Before(m.approval.end) {
 				rep.fail(r.Index, "window", "step %d at %s is outside the approved window", i, step.At)
 			}
+		} else if err == nil && at.Before(m.emergency.Truncate(time.Second).Add(-time.Second)) {
+			// The emergency window opens at the declaration (its end depends on the measure's
+			// requested window, which the log does not yet carry). The record is stamped a
+			// moment after the workflow's own clock opened the window: a second of slack.
+			rep.fail(r.Index, "window", "step %d at %s is before the emergency was declared at %s", i, step.At, m.emergency.Format(time.RFC3339))
 		}
 	}
 	if m.emergency.IsZero() && (m.approval == nil || m.approval.version != r.Version) {

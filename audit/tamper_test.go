@@ -300,6 +300,32 @@ func TestReplayCatchesForgeries(t *testing.T) {
 				audit.Record{Actor: actor("cmd", "commander"), Action: "notify_commission", From: "EXECUTED", To: "COMMISSION_NOTIFIED", Version: 1, TS: ts.Add(30 * time.Hour)},
 			)
 		}, "deadline"},
+		{"a conflict declared after voting", func(r []audit.Record) []audit.Record {
+			late := audit.Record{Actor: actor("m2", "commissioner"), Action: "declare_conflict", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW",
+				Version: 1, TS: r[7].TS.Add(time.Second), Details: map[string]any{"conflicted": true}}
+			return append(r[:8], append([]audit.Record{late}, r[8:]...)...)
+		}, "SoD-3"},
+		{"an emergency reported before its post-hoc review", func(r []audit.Record) []audit.Record {
+			ts := r[1].TS
+			r = r[:2]
+			r[1] = audit.Record{Actor: actor("cmd", "commander"), Action: "declare_emergency", From: "DRAFT", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts,
+				Details: map[string]any{"digest": "sha256:v1", "executors": []string{"ex"}}}
+			return append(r,
+				audit.Record{Actor: actor("ex", "executor"), Action: "log_steps", From: "EMERGENCY_EXECUTING", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts.Add(time.Minute),
+					Details: map[string]any{"step_list": []map[string]any{{"witness": "ex2", "at": ts.Add(time.Minute).Format(time.RFC3339Nano)}}}},
+				audit.Record{Actor: actor("ex", "executor"), Action: "finish_execution", From: "EMERGENCY_EXECUTING", To: "EXECUTED", Version: 1, TS: ts.Add(2 * time.Minute)},
+				audit.Record{Actor: actor("ex", "executor"), Action: "report", From: "EXECUTED", To: "REPORTED", Version: 1, TS: ts.Add(3 * time.Minute)},
+			)
+		}, "lifecycle"},
+		{"an emergency step before the declaration", func(r []audit.Record) []audit.Record {
+			ts := r[1].TS
+			r = r[:2]
+			r[1] = audit.Record{Actor: actor("cmd", "commander"), Action: "declare_emergency", From: "DRAFT", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts,
+				Details: map[string]any{"digest": "sha256:v1", "executors": []string{"ex"}}}
+			return append(r,
+				audit.Record{Actor: actor("ex", "executor"), Action: "log_steps", From: "EMERGENCY_EXECUTING", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts.Add(time.Minute),
+					Details: map[string]any{"step_list": []map[string]any{{"witness": "ex2", "at": ts.Add(-time.Hour).Format(time.RFC3339Nano)}}}})
+		}, "window"},
 		{"an administrator approving", func(r []audit.Record) []audit.Record {
 			r[7].Actor = audit.Actor{ID: "adm", Roles: []string{"admin"}, Org: "o"}
 			return r
