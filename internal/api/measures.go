@@ -294,6 +294,19 @@ func (s *Server) checkPlan(ctx context.Context, p *measure.Plan) error {
 	return s.knownUsers(ctx, "executors", p.Executors)
 }
 
+// refuseEdit answers a draft edit refused before it reached the draft (bad input), auditing
+// the refusal against the measure named in the path.
+func (s *Server) refuseEdit(w http.ResponseWriter, r *http.Request, action string, err error) {
+	if refusal(err) {
+		id := r.PathValue("measure")
+		if measure.CheckLine("measure", id, measure.MaxID) != nil {
+			id = "" // not an ID we issued: the reason says what was refused
+		}
+		s.refused(r.Context(), actorOf(r), id, "", action, "", err)
+	}
+	s.fail(w, r, err)
+}
+
 // editDraft runs fn in a transaction holding the measure's row, after checking that the measure
 // is a draft and the actor its requester. Refusals are audited.
 func (s *Server) editDraft(r *http.Request, action string, fn func(tx pgx.Tx, m Measure) (map[string]any, error)) (Measure, error) {
@@ -342,11 +355,11 @@ func (s *Server) putPlan(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	var plan measure.Plan
 	if err := decode(r, &plan); err != nil {
-		s.fail(w, r, err)
+		s.refuseEdit(w, r, "plan.updated", err)
 		return
 	}
 	if err := s.checkPlan(r.Context(), &plan); err != nil {
-		s.fail(w, r, err)
+		s.refuseEdit(w, r, "plan.updated", err)
 		return
 	}
 	raw, _ := json.Marshal(plan)
@@ -368,11 +381,11 @@ func (s *Server) addTargets(w http.ResponseWriter, r *http.Request) {
 		Targets []measure.Target `json:"targets"`
 	}
 	if err := decode(r, &in); err != nil {
-		s.fail(w, r, err)
+		s.refuseEdit(w, r, "targets.added", err)
 		return
 	}
 	if err := measure.ValidateTargets(in.Targets); err != nil {
-		s.fail(w, r, err)
+		s.refuseEdit(w, r, "targets.added", err)
 		return
 	}
 	_, err := s.editDraft(r, "targets.added", func(tx pgx.Tx, m Measure) (map[string]any, error) {
@@ -471,42 +484,42 @@ func (s *Server) addEvidence(w http.ResponseWriter, r *http.Request) {
 	for _, f := range []struct{ name, value string }{{"filename", e.Filename}, {"kind", e.Kind}, {"provenance", e.Provenance},
 		{"legal_basis", e.LegalBasis}, {"acquirer", e.Acquirer}, {"tool", e.Tool}, {"tlp", e.TLP}} {
 		if fe := measure.CheckLine(f.name, f.value, measure.MaxLine); fe != nil {
-			s.fail(w, r, fe)
+			s.refuseEdit(w, r, "evidence.added", fe)
 			return
 		}
 	}
 	switch {
 	case e.Filename == "":
-		s.fail(w, r, &measure.FieldError{Field: "filename", Message: "is required"})
+		s.refuseEdit(w, r, "evidence.added", &measure.FieldError{Field: "filename", Message: "is required"})
 		return
 	case e.Kind == "":
-		s.fail(w, r, &measure.FieldError{Field: "kind", Message: "is required (for example pcap, malware_sample, log, report)"})
+		s.refuseEdit(w, r, "evidence.added", &measure.FieldError{Field: "kind", Message: "is required (for example pcap, malware_sample, log, report)"})
 		return
 	case !slices.Contains(provenances, e.Provenance):
-		s.fail(w, r, &measure.FieldError{Field: "provenance", Message: fmt.Sprintf("must be one of %v", provenances)})
+		s.refuseEdit(w, r, "evidence.added", &measure.FieldError{Field: "provenance", Message: fmt.Sprintf("must be one of %v", provenances)})
 		return
 	case e.Provenance == "communications_information" && e.LegalBasis == "":
-		s.fail(w, r, &measure.FieldError{Field: "legal_basis", Message: "must name the approval under which communications information was acquired"})
+		s.refuseEdit(w, r, "evidence.added", &measure.FieldError{Field: "legal_basis", Message: "must name the approval under which communications information was acquired"})
 		return
 	case !slices.Contains(tlps, e.TLP):
-		s.fail(w, r, &measure.FieldError{Field: "tlp", Message: fmt.Sprintf("must be one of %v", tlps)})
+		s.refuseEdit(w, r, "evidence.added", &measure.FieldError{Field: "tlp", Message: fmt.Sprintf("must be one of %v", tlps)})
 		return
 	}
 	if v := q.Get("acquired_at"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			s.fail(w, r, &measure.FieldError{Field: "acquired_at", Message: "must be an RFC 3339 time"})
+			s.refuseEdit(w, r, "evidence.added", &measure.FieldError{Field: "acquired_at", Message: "must be an RFC 3339 time"})
 			return
 		}
 		e.AcquiredAt = &t
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxEvidence))
 	if err != nil {
-		s.fail(w, r, err)
+		s.refuseEdit(w, r, "evidence.added", err)
 		return
 	}
 	if len(body) == 0 {
-		s.fail(w, r, &measure.FieldError{Field: "body", Message: "the evidence file is empty"})
+		s.refuseEdit(w, r, "evidence.added", &measure.FieldError{Field: "body", Message: "the evidence file is empty"})
 		return
 	}
 	sum := sha256.Sum256(body)

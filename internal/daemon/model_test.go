@@ -703,6 +703,46 @@ func TestModel(t *testing.T) {
 					t.Fatalf("%v twice at once: %d refused, %d refusals audited", r, 2-ok, refused)
 				}
 			},
+			"edit the draft": func(t *rapid.T) {
+				who := rapid.SampledFrom(append([]string{"officer", "officer", "officer"}, modelUsers...)).Draw(t, "who")
+				value, location := "203.0.113.77", "domestic"
+				if m.foreign {
+					value, location = "198.51.100.78", "abroad"
+				}
+				bad := rapid.SampledFrom([]string{"", "", "", "203.0.113.\x00", "a\x1bb.example.jp", "999.1.1.1", strings.Repeat("x", 3000)}).Draw(t, "bad value")
+				var want []int
+				switch {
+				case bad != "":
+					value, want = bad, []int{400}
+				case !m.visible(who):
+					want = []int{404}
+				default:
+					if who != "officer" {
+						want = append(want, 403)
+					}
+					if m.stage != "DRAFT" {
+						want = append(want, 409)
+					}
+				}
+				before := mr.refusals(t, m.id)
+				_, err := e.Users[who].AddTargets(ctx, m.id, []map[string]any{{"kind": "ip", "value": value, "location": location}})
+				var ce *client.Error
+				switch {
+				case err != nil && !errors.As(err, &ce):
+					t.Fatalf("%s adds target %q: no answer: %v", who, value, err)
+				case err != nil && ce.Status >= 500:
+					t.Fatalf("%s adds target %q: %d %s", who, value, ce.Status, ce.Message)
+				case len(want) == 0 && err != nil:
+					t.Fatalf("%s adds target %q in %s: refused %d; the model accepts it", who, value, m.stage, ce.Status)
+				case len(want) > 0 && err == nil:
+					t.Fatalf("%s adds target %q in %s: accepted; the model refuses it with one of %v", who, value, m.stage, want)
+				case len(want) > 0 && !slices.Contains(want, ce.Status):
+					t.Fatalf("%s adds target %q in %s: refused %d; the model refuses it with one of %v", who, value, m.stage, ce.Status, want)
+				}
+				if got, wantN := mr.refusals(t, m.id)-before, min(len(want), 1); got != wantN {
+					t.Fatalf("%s adds target %q: %d refusals audited, want %d", who, value, got, wantN)
+				}
+			},
 			"": func(t *rapid.T) {
 				got, err := e.Users["auditor"].Measure(ctx, m.id)
 				if err != nil {
