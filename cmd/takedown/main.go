@@ -56,6 +56,8 @@ const usage = `usage: takedown <command> [flags]
   evidence add     -measure M -kind K -provenance P [-tlp T] [-legal-basis B] FILE...
   act              -measure M -op OP [-decision D] [-reason R] [-body B] [-conflicted]
                    [-gate G -reference REF] [-condition C]... [-idempotency-key K] [-json FILE]
+  case list        [-limit N]                   the cases you may read, newest first
+  measure list     [-stage S] [-case C] [-limit N]  the measures you may read
   measure show     M                            a measure's state
   measure history  M                            its audit entries, in order
   audit verify     -policy P -archive DIR [-state F]   verify an exported audit log offline
@@ -270,6 +272,47 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(out, "%s: %s (version %d)\n", m.ID, m.Stage, m.Version)
+		return nil
+	case "case list", "measure list":
+		limit := fs.Int("limit", 50, "at most this many, newest first (up to 500)")
+		stage := fs.String("stage", "", "measure list: only measures in this stage")
+		caseID := fs.String("case", "", "measure list: only measures of this case")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		cl, err := c()
+		if err != nil {
+			return err
+		}
+		q := url.Values{"limit": {strconv.Itoa(*limit)}}
+		if name == "case list" {
+			var cases []struct{ ID, Org, Title string }
+			if err := cl.Do(ctx, "GET", "/api/v1/cases?"+q.Encode(), nil, &cases); err != nil {
+				return err
+			}
+			for _, k := range cases {
+				fmt.Fprintf(out, "%s  %-12s %s\n", k.ID, k.Org, k.Title)
+			}
+			return nil
+		}
+		if *stage != "" {
+			q.Set("stage", *stage)
+		}
+		if *caseID != "" {
+			q.Set("case", *caseID)
+		}
+		var list struct {
+			Measures []struct {
+				ID, Case, Stage, Title string
+				Version                int
+			}
+		}
+		if err := cl.Do(ctx, "GET", "/api/v1/measures?"+q.Encode(), nil, &list); err != nil {
+			return err
+		}
+		for _, m := range list.Measures {
+			fmt.Fprintf(out, "%s  %-20s v%-3d %s  %s\n", m.ID, m.Stage, m.Version, m.Case, m.Title)
+		}
 		return nil
 	case "measure show", "measure history":
 		if err := fs.Parse(args[1:]); err != nil {
