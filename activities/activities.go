@@ -103,6 +103,10 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 	if fe := Permanent(err); fe != nil {
 		return res, a.refuse(ctx, ch, nil, fe)
 	}
+	if misconfigured(err) {
+		// Retrying cannot heal it and the client did nothing wrong: fail for an operator to see.
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("record %s of measure %s: %v", ch.Kind, ch.Measure, err), ErrTypeServerFault, err)
+	}
 	if err != nil {
 		if app != nil {
 			return res, app
@@ -129,13 +133,27 @@ func Permanent(err error) *measure.FieldError {
 		return &measure.FieldError{Message: "the change is too large to record in the audit log: " + err.Error()}
 	case errors.As(err, &pg):
 		switch pg.Code[:2] {
-		case "22", "23", "54", "42", "2B", "2F":
-			// Data exception, integrity constraint, program limit, syntax or access rule:
-			// the same statement fails the same way every time.
+		case "22", "23", "54":
+			// Data exception, integrity constraint, program limit: the same data fails the
+			// same way every time.
 			return &measure.FieldError{Field: pg.ColumnName, Message: "the database refused this input: " + pg.Message}
 		}
 	}
 	return nil
+}
+
+// misconfigured reports a database error that retrying cannot heal and that no input causes:
+// a missing table or privilege, an invalid transaction or routine state (a deployment fault).
+func misconfigured(err error) bool {
+	var pg *pgconn.PgError
+	if !errors.As(err, &pg) {
+		return false
+	}
+	switch pg.Code[:2] {
+	case "42", "2B", "2F":
+		return true
+	}
+	return false
 }
 
 // refuse audits an attempt refused while it was being recorded, as denied (d) or invalid (fe),

@@ -41,4 +41,7 @@ const (
 	ErrTypeRefused    = "Refused"    // 403, already audited by the activity
 	ErrTypeInvalid    = "Invalid"    // 400, not yet audited
 	ErrTypeRejected   = "Rejected"   // 400, already audited by the activity
+	// ErrTypeServerFault is a fault of the deployment (a missing privilege or table): not
+	// retried, not the client's doing (500), logged for an operator.
+	ErrTypeServerFault = "ServerFault"
 )

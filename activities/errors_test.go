@@ -1,0 +1,42 @@
+package activities
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/takedown/takedown/audit"
+)
+
+// TestErrorClasses: what the client sent and the database refuses is a refusal of the input;
+// a deployment fault is neither retried nor blamed on the client; everything else is retried.
+func TestErrorClasses(t *testing.T) {
+	pg := func(code string) error { return fmt.Errorf("record: %w", &pgconn.PgError{Code: code, Message: "m"}) }
+	for _, c := range []struct {
+		name       string
+		err        error
+		input, ops bool
+	}{
+		{"NUL in text (22021)", pg("22021"), true, false},
+		{"value too long (22001)", pg("22001"), true, false},
+		{"unknown witness (23503)", pg("23503"), true, false},
+		{"duplicate (23505)", pg("23505"), true, false},
+		{"index row too large (54000)", pg("54000"), true, false},
+		{"record over 64 KiB", fmt.Errorf("append: %w", audit.ErrTooLarge), true, false},
+		{"missing privilege (42501)", pg("42501"), false, true},
+		{"missing table (42P01)", pg("42P01"), false, true},
+		{"serialization failure (40001)", pg("40001"), false, false},
+		{"connection lost (08006)", pg("08006"), false, false},
+		{"aborted transaction (25P02)", pg("25P02"), false, false},
+		{"no database error", errors.New("dial tcp: connection refused"), false, false},
+	} {
+		if got := Permanent(c.err) != nil; got != c.input {
+			t.Errorf("%s: refusal of the input %v, want %v", c.name, got, c.input)
+		}
+		if got := misconfigured(c.err); got != c.ops {
+			t.Errorf("%s: deployment fault %v, want %v", c.name, got, c.ops)
+		}
+	}
+}
