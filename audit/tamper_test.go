@@ -262,6 +262,15 @@ func story(t0 time.Time) []audit.Record {
 	}
 }
 
+// emergency turns the story's start into an emergency declared instead of a submission.
+func emergency(r []audit.Record) []audit.Record {
+	ts := r[1].TS
+	r = r[:2]
+	r[1] = audit.Record{Actor: actor("cmd", "commander"), Action: "declare_emergency", From: "DRAFT", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts,
+		Details: map[string]any{"digest": "sha256:v1", "executors": []string{"ex"}}}
+	return r
+}
+
 // TestReplayCatchesForgeries: validly signed logs of processes that were not followed.
 func TestReplayCatchesForgeries(t *testing.T) {
 	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
@@ -290,10 +299,7 @@ func TestReplayCatchesForgeries(t *testing.T) {
 		}, "quorum"},
 		{"a late emergency notification", func(r []audit.Record) []audit.Record {
 			ts := r[1].TS
-			r = r[:2]
-			r[1] = audit.Record{Actor: actor("cmd", "commander"), Action: "declare_emergency", From: "DRAFT", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts,
-				Details: map[string]any{"digest": "sha256:v1", "executors": []string{"ex"}}}
-			return append(r,
+			return append(emergency(r),
 				audit.Record{Actor: actor("ex", "executor"), Action: "log_steps", From: "EMERGENCY_EXECUTING", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts.Add(time.Minute),
 					Details: map[string]any{"step_list": []map[string]any{{"witness": "ex2"}}}},
 				audit.Record{Actor: actor("ex", "executor"), Action: "finish_execution", From: "EMERGENCY_EXECUTING", To: "EXECUTED", Version: 1, TS: ts.Add(2 * time.Minute)},
@@ -307,10 +313,7 @@ func TestReplayCatchesForgeries(t *testing.T) {
 		}, "SoD-3"},
 		{"an emergency reported before its post-hoc review", func(r []audit.Record) []audit.Record {
 			ts := r[1].TS
-			r = r[:2]
-			r[1] = audit.Record{Actor: actor("cmd", "commander"), Action: "declare_emergency", From: "DRAFT", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts,
-				Details: map[string]any{"digest": "sha256:v1", "executors": []string{"ex"}}}
-			return append(r,
+			return append(emergency(r),
 				audit.Record{Actor: actor("ex", "executor"), Action: "log_steps", From: "EMERGENCY_EXECUTING", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts.Add(time.Minute),
 					Details: map[string]any{"step_list": []map[string]any{{"witness": "ex2", "at": ts.Add(time.Minute).Format(time.RFC3339Nano)}}}},
 				audit.Record{Actor: actor("ex", "executor"), Action: "finish_execution", From: "EMERGENCY_EXECUTING", To: "EXECUTED", Version: 1, TS: ts.Add(2 * time.Minute)},
@@ -319,10 +322,7 @@ func TestReplayCatchesForgeries(t *testing.T) {
 		}, "lifecycle"},
 		{"an emergency step before the declaration", func(r []audit.Record) []audit.Record {
 			ts := r[1].TS
-			r = r[:2]
-			r[1] = audit.Record{Actor: actor("cmd", "commander"), Action: "declare_emergency", From: "DRAFT", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts,
-				Details: map[string]any{"digest": "sha256:v1", "executors": []string{"ex"}}}
-			return append(r,
+			return append(emergency(r),
 				audit.Record{Actor: actor("ex", "executor"), Action: "log_steps", From: "EMERGENCY_EXECUTING", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts.Add(time.Minute),
 					Details: map[string]any{"step_list": []map[string]any{{"witness": "ex2", "at": ts.Add(-time.Hour).Format(time.RFC3339Nano)}}}})
 		}, "window"},

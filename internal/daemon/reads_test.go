@@ -23,13 +23,9 @@ import (
 	"github.com/takedown/takedown/workflows"
 )
 
-// TestNeedToKnow: every demo user of every organisation tries to list and read a case, its
-// measure, targets, evidence (list and file) and history, before and after the measure goes
-// before the Commission. Who may not read finds nothing (404, never the content), and the
-// refusal is audited; each of an auditor's reads is audited.
-func TestNeedToKnow(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
-	impatient(e)
+// secretDraft opens the officer's case "SECRET op Nightjar" with a draft on the domestic targets.
+func secretDraft(t *testing.T, e *testenv.Env) (string, client.Measure) {
+	t.Helper()
 	ctx := context.Background()
 	off := e.Users["officer"]
 	caseID, err := off.CreateCase(ctx, "SECRET op Nightjar", "")
@@ -43,6 +39,19 @@ func TestNeedToKnow(t *testing.T) {
 	if _, err := off.AddTargets(ctx, m.ID, domestic); err != nil {
 		t.Fatal(err)
 	}
+	return caseID, m
+}
+
+// TestNeedToKnow: every demo user of every organisation tries to list and read a case, its
+// measure, targets, evidence (list and file) and history, before and after the measure goes
+// before the Commission. Who may not read finds nothing (404, never the content), and the
+// refusal is audited; each of an auditor's reads is audited.
+func TestNeedToKnow(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	impatient(e)
+	ctx := context.Background()
+	off := e.Users["officer"]
+	caseID, m := secretDraft(t, e)
 	ev, err := off.AddEvidence(ctx, m.ID, url.Values{"filename": {"c2.pcap"}, "kind": {"pcap"}, "provenance": {"osint"}}, strings.NewReader("beacon"))
 	if err != nil {
 		t.Fatal(err)
@@ -152,17 +161,7 @@ func TestPublicLogRevealsNoContent(t *testing.T) {
 	impatient(e)
 	ctx := context.Background()
 	off := e.Users["officer"]
-	caseID, err := off.CreateCase(ctx, "SECRET op Nightjar", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := off.CreateMeasure(ctx, caseID, plan("self_execute", e.IDs["executor"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := off.AddTargets(ctx, m.ID, domestic); err != nil {
-		t.Fatal(err)
-	}
+	_, m := secretDraft(t, e)
 	mustAct(t, off, m.ID, "submit", nil, "LEGAL_REVIEW")
 	rep := verifyLog(t, e) // waits for the sequencer, checks the auditor's view
 
