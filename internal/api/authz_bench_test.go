@@ -30,19 +30,7 @@ func (noopAuthorizer) Rules() []authz.Rule                                      
 // authorizer and with a no-op one, alternating, in one run; and the Check call alone.
 func BenchmarkAuthorizationOverhead(b *testing.B) {
 	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testdb.Migrated(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	creds, err := daemon.Seed(ctx, db, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	az, err := authz.Load(ctx, db)
-	if err != nil {
-		b.Fatal(err)
-	}
+	db, az, pw := benchDB(b, 0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	servers := map[string]*httptest.Server{}
 	for name, a := range map[string]interface {
@@ -54,12 +42,6 @@ func BenchmarkAuthorizationOverhead(b *testing.B) {
 		(&api.Server{DB: db, Authz: a, MaxEvidence: 1 << 20, Log: log}).Register(mux)
 		servers[name] = httptest.NewServer(mux)
 		defer servers[name].Close()
-	}
-	var pw string
-	for _, c := range creds {
-		if c.Username == "officer" {
-			pw = c.Password
-		}
 	}
 	off, err := client.Login(ctx, servers["casbin"].URL, "officer", pw)
 	if err != nil {
@@ -89,7 +71,6 @@ func BenchmarkAuthorizationOverhead(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	q := func(d []time.Duration, p int) time.Duration { slices.Sort(d); return d[len(d)*p/100] }
 	for _, name := range []string{"casbin", "noop"} {
 		b.ReportMetric(float64(q(lat[name], 50).Microseconds()), "us-p50-"+name)
 		b.ReportMetric(float64(q(lat[name], 99).Microseconds()), "us-p99-"+name)
@@ -109,3 +90,32 @@ func BenchmarkAuthorizationOverhead(b *testing.B) {
 	b.ReportMetric(float64(q(checks, 50).Nanoseconds())/1000, "us-p50-check")
 	b.ReportMetric(float64(q(checks, 99).Nanoseconds())/1000, "us-p99-check")
 }
+
+// benchDB is a migrated database with the demo users (passwords hashed at bcrypt cost) and the
+// role policy loaded; it returns the officer's password.
+func benchDB(b *testing.B, cost int) (*pgxpool.Pool, *authz.Authorizer, string) {
+	ctx := context.Background()
+	db, err := pgxpool.New(ctx, testdb.Migrated(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(db.Close)
+	creds, err := daemon.Seed(ctx, db, cost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	az, err := authz.Load(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range creds {
+		if c.Username == "officer" {
+			return db, az, c.Password
+		}
+	}
+	b.Fatal("no demo officer")
+	return nil, nil, ""
+}
+
+// q is the p-th percentile of d (sorting d).
+func q(d []time.Duration, p int) time.Duration { slices.Sort(d); return d[len(d)*p/100] }

@@ -7,17 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/api"
 	"github.com/takedown/takedown/internal/client"
-	"github.com/takedown/takedown/internal/daemon"
-	"github.com/takedown/takedown/internal/testdb"
 )
 
 // readAll is a read rule that lets everyone read everything: the baseline.
@@ -33,19 +28,7 @@ func (readAll) Scope(authz.Actor) authz.ReadScope        { return authz.ReadScop
 // filter has work to do.
 func BenchmarkListMeasuresAuthorization(b *testing.B) {
 	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testdb.Migrated(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	creds, err := daemon.Seed(ctx, db, 4)
-	if err != nil {
-		b.Fatal(err)
-	}
-	az, err := authz.Load(ctx, db)
-	if err != nil {
-		b.Fatal(err)
-	}
+	db, az, pw := benchDB(b, 4)
 	for i, org := range []string{"npa-cyber", "mpd-tokyo"} {
 		caseID := fmt.Sprintf("c-bench-%d", i)
 		if _, err := db.Exec(ctx, `INSERT INTO cases (id, org_id, title, summary, created_by) VALUES ($1, $2, 'bench', '', 'u-officer')`, caseID, org); err != nil {
@@ -67,12 +50,6 @@ func BenchmarkListMeasuresAuthorization(b *testing.B) {
 		(&api.Server{DB: db, Authz: az, Reads: reads, MaxEvidence: 1 << 20, Log: log}).Register(mux)
 		servers[name] = httptest.NewServer(mux)
 		defer servers[name].Close()
-	}
-	var pw string
-	for _, c := range creds {
-		if c.Username == "officer" {
-			pw = c.Password
-		}
 	}
 	off, err := client.Login(ctx, servers["need-to-know"].URL, "officer", pw)
 	if err != nil {
@@ -101,7 +78,6 @@ func BenchmarkListMeasuresAuthorization(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	q := func(d []time.Duration, p int) time.Duration { slices.Sort(d); return d[len(d)*p/100] }
 	p50 := map[string]time.Duration{}
 	for _, name := range []string{"need-to-know", "read-all"} {
 		p50[name] = q(lat[name], 50)
