@@ -93,11 +93,12 @@ func (s *Server) takeAction(w http.ResponseWriter, r *http.Request, a authz.Acto
 		if fe := measure.CheckLine("Idempotency-Key", key, MaxIdempotencyKey); fe != nil {
 			return m, false, fe
 		}
-		if err := s.claimKey(ctx, a, key, m.ID, op, raw); err != nil {
+		fresh, err := s.claimKey(ctx, a, key, m.ID, op, raw)
+		if err != nil {
 			return m, false, err
 		}
 		updateID = a.ID + "/" + key
-		if s.done(r, m.ID, updateID) {
+		if !fresh && s.done(r, m.ID, updateID) {
 			// A retry of an action already taken: answer as the first time, check nothing again.
 			return m, false, nil
 		}
@@ -152,10 +153,10 @@ func (s *Server) takeAction(w http.ResponseWriter, r *http.Request, a authz.Acto
 	return m, false, nil
 }
 
-// claimKey binds an Idempotency-Key to one request (measure, operation and body). The same
-// request again may proceed (Temporal answers it with the first outcome); another request
-// under the same key is refused.
-func (s *Server) claimKey(ctx context.Context, a authz.Actor, key, measureID string, op authz.Op, body []byte) error {
+// claimKey binds an Idempotency-Key to one request (measure, operation and body); fresh
+// reports its first use. The same request again may proceed (Temporal answers it with the
+// first outcome); another request under the same key is refused.
+func (s *Server) claimKey(ctx context.Context, a authz.Actor, key, measureID string, op authz.Op, body []byte) (fresh bool, err error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n", measureID, op)
 	h.Write(body)
@@ -163,21 +164,21 @@ func (s *Server) claimKey(ctx context.Context, a authz.Actor, key, measureID str
 	tag, err := s.DB.Exec(ctx, `INSERT INTO idempotency_keys (actor_id, key, measure_id, op, request_hash)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, a.ID, key, measureID, op, sum)
 	if err != nil {
-		return fmt.Errorf("claim idempotency key: %w", err)
+		return false, fmt.Errorf("claim idempotency key: %w", err)
 	}
 	if tag.RowsAffected() == 1 {
-		return nil
+		return true, nil
 	}
 	var prevMeasure, prevOp, prevSum string
 	if err := s.DB.QueryRow(ctx, `SELECT measure_id, op, request_hash FROM idempotency_keys WHERE actor_id = $1 AND key = $2`,
 		a.ID, key).Scan(&prevMeasure, &prevOp, &prevSum); err != nil {
-		return fmt.Errorf("read idempotency key: %w", err)
+		return false, fmt.Errorf("read idempotency key: %w", err)
 	}
 	if prevSum != sum {
-		return &Error{Status: 409, Code: "idempotency_key_reused", Field: "Idempotency-Key",
+		return false, &Error{Status: 409, Code: "idempotency_key_reused", Field: "Idempotency-Key",
 			Message: fmt.Sprintf("this Idempotency-Key was used for another request (%s on %s); use a new key for a new request", prevOp, prevMeasure)}
 	}
-	return nil
+	return false, nil
 }
 
 // checkReferences refuses an action that names someone who is not a user.
