@@ -35,6 +35,9 @@ func appendCanonical(b []byte, r *Record) ([]byte, error) {
 	if r.Reason != "" {
 		obj = append(obj, kv{"reason", r.Reason})
 	}
+	if r.Salt != "" {
+		obj = append(obj, kv{"salt", r.Salt})
+	}
 	if r.To != "" {
 		obj = append(obj, kv{"to", r.To})
 	}

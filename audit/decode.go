@@ -61,6 +61,7 @@ func (r *entry) decodeSlow(raw []byte) error {
 		return err
 	}
 	r.TS, r.Actor, r.Action, r.Measure, r.Version, r.From, r.To = x.TS, x.Actor, x.Action, x.Measure, x.Version, x.From, x.To
+	r.V, r.salted = x.V, validSalt([]byte(x.Salt))
 	if len(x.Details) > 0 && wantDetails(x.Action, x.Details) {
 		var details map[string]any
 		if err := json.Unmarshal(x.Details, &details); err != nil {
@@ -73,7 +74,7 @@ func (r *entry) decodeSlow(raw []byte) error {
 
 // recordKeys are a record's keys in canonical order, each with its quotes and colon.
 var recordKeys = [...]string{`"action":`, `"actor":`, `"case":`, `"details":`, `"from":`, `"id":`, `"log":`, `"measure":`,
-	`"policy_version":`, `"reason":`, `"to":`, `"ts":`, `"v":`, `"version":`}
+	`"policy_version":`, `"reason":`, `"salt":`, `"to":`, `"ts":`, `"v":`, `"version":`}
 
 // record reads a canonical record into r: what the replay reads, with the facts of its
 // details. The other fields are checked to be of their type and left. Keys are matched in
@@ -114,8 +115,12 @@ func (d *decoder) record(raw []byte, r *entry) bool {
 			var s []byte
 			s, ok = d.plain()
 			ok = ok && r.TS.UnmarshalText(s) == nil
+		case `"salt":`:
+			var s []byte
+			s, ok = d.plain()
+			r.salted = ok && validSalt(s)
 		case `"v":`:
-			_, ok = d.integer()
+			r.V, ok = d.integer()
 		case `"version":`:
 			r.Version, ok = d.integer()
 		}

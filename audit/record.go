@@ -8,6 +8,7 @@ package audit
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -23,8 +24,9 @@ import (
 // entry bundle's 16-bit length prefix can carry.
 const MaxRecordSize = 64<<10 - 1
 
-// Version of the record format.
-const Version = 1
+// Version of the record format. Version 2 added the salt; the verifier still reads version 1
+// records, which have none.
+const Version = 2
 
 // LogName names the log in records and, later, in checkpoints.
 const LogName = "takedown.audit/v1"
@@ -36,7 +38,8 @@ type Actor struct {
 	Org   string   `json:"org"`
 }
 
-// Record is one audit entry (DESIGN section 5).
+// Record is one audit entry (DESIGN section 5). Its leaf hash is public; Salt, 256 random
+// bits that only auditors see, keeps that hash from confirming a guess of the rest.
 type Record struct {
 	V             int            `json:"v"`
 	Log           string         `json:"log"`
@@ -50,6 +53,7 @@ type Record struct {
 	From          string         `json:"from,omitempty"`
 	To            string         `json:"to,omitempty"`
 	Reason        string         `json:"reason,omitempty"`
+	Salt          string         `json:"salt,omitempty"`
 	Details       map[string]any `json:"details,omitempty"`
 	PolicyVersion string         `json:"policy_version"`
 }
@@ -188,9 +192,35 @@ func (r *Record) fill(key string, now time.Time) {
 		r.TS = now
 	}
 	r.V, r.Log = Version, LogName
+	if r.Salt == "" {
+		r.Salt = NewSalt()
+	}
 	if r.PolicyVersion == "" {
 		r.PolicyVersion = PolicyVersion
 	}
+}
+
+// NewSalt returns 256 random bits in hex. A record's salt keeps its leaf hash, which is
+// public, from confirming a guess of its content: without it, anyone who can guess a record
+// (a login by a known person at a known minute) could hash the guess and find it in the
+// tiles.
+func NewSalt() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+// validSalt reports whether s is a salt as NewSalt makes them.
+func validSalt(s []byte) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Keyed is a record with its idempotency key, for AppendBatch.

@@ -9,6 +9,8 @@ import (
 // entry is what the rules replay reads of a record, with its log index.
 type entry struct {
 	Index   int64
+	V       int
+	salted  bool // carries a salt of the form NewSalt makes
 	TS      time.Time
 	Actor   Actor
 	Action  string

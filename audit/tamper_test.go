@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -342,5 +343,47 @@ func TestReplayCatchesForgeries(t *testing.T) {
 			}
 			t.Logf("caught: %v", rep.Failures[0])
 		})
+	}
+}
+
+// TestRecordFormats: a validly signed log whose records were written around audit.Append.
+// Records of the first format (no salt) still verify; a current record without its salt, an
+// unknown format and the empty documents `{}` and `null` are each named.
+func TestRecordFormats(t *testing.T) {
+	ctx := context.Background()
+	db, seq, vkey := newLog(t)
+	salt := strings.Repeat("0f", 32)
+	recs := []struct {
+		raw string
+		bad bool
+	}{
+		{`{"action":"test","actor":{"id":"u","org":"o","roles":["officer"]},"id":"a","log":"takedown.audit/v1","policy_version":"none","ts":"2026-11-02T09:00:00Z","v":1}`, false},
+		{`{"action":"test","actor":{"id":"u","org":"o","roles":["officer"]},"id":"b","log":"takedown.audit/v1","policy_version":"none","salt":"` + salt + `","ts":"2026-11-02T09:00:00Z","v":2}`, false},
+		{`{"action":"test","actor":{"id":"u","org":"o","roles":["officer"]},"id":"c","log":"takedown.audit/v1","policy_version":"none","ts":"2026-11-02T09:00:00Z","v":2}`, true},
+		{`{"action":"test","actor":{"id":"u","org":"o","roles":["officer"]},"id":"d","log":"takedown.audit/v1","policy_version":"none","salt":"short","ts":"2026-11-02T09:00:00Z","v":2}`, true},
+		{`{"action":"test","actor":{"id":"u","org":"o","roles":["officer"]},"id":"e","log":"takedown.audit/v1","policy_version":"none","salt":"` + salt + `","ts":"2026-11-02T09:00:00Z","v":3}`, true},
+		{`{}`, true},
+		{`null`, true},
+	}
+	for i, r := range recs {
+		if _, err := db.Exec(ctx, `INSERT INTO audit_entries (id, key, created_at, record) VALUES ($1, $2, now(), $3)`,
+			audit.EntryID(fmt.Sprint("raw/", i)), fmt.Sprint("raw/", i), []byte(r.raw)); err != nil {
+			t.Fatal(err)
+		}
+		drain(t, seq) // one batch each, so index i is record i
+	}
+	dir := t.TempDir()
+	if _, err := audit.Export(ctx, db, dir); err != nil {
+		t.Fatal(err)
+	}
+	pol, _ := audit.ParsePolicy("log " + vkey + "\n")
+	rep, err := audit.VerifyArchive(dir, pol, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range recs {
+		if got := hasFailure(rep, "record", int64(i)); got != r.bad {
+			t.Errorf("record %d %s: failure %v, want %v (%v)", i, r.raw, got, r.bad, rep.Failures)
+		}
 	}
 }

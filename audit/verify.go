@@ -346,6 +346,10 @@ func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool, leave
 			bd.bad[i] = "not a JSON audit record: " + err.Error()
 			continue
 		}
+		if why := r.format(); why != "" {
+			bd.bad[i] = why
+			continue
+		}
 		// The leaf hash binds the bytes whatever their form; canonical form is checked in
 		// strict mode only, as it costs more than everything else together.
 		if strict {
@@ -356,6 +360,20 @@ func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool, leave
 	}
 	if len(recs) == EntriesPerTile {
 		tileRoots[k] = merkle{leaves: leaves[lo : lo+EntriesPerTile]}.root(EntriesPerTile)
+	}
+}
+
+// format says what is wrong with the record's format version and salt, if anything.
+func (r *entry) format() string {
+	switch {
+	case r.V == 1 && !r.salted:
+		return "" // the first format, before salts
+	case r.V == Version && r.salted:
+		return ""
+	case r.V == Version:
+		return "the record carries no 256-bit salt, so its public leaf hash would confirm a guess of its content"
+	default:
+		return fmt.Sprintf("the record's format version %d is not one this verifier knows (1 or %d)", r.V, Version)
 	}
 }
 

@@ -9,11 +9,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -204,6 +206,42 @@ func TestPublicLogRevealsNoContent(t *testing.T) {
 		}
 	}
 	t.Logf("%d public bytes checked, tree of %d entries rebuilt", len(served), tree.N)
+
+	// Someone who guesses a record exactly, all but its salt, cannot confirm the guess from
+	// the public leaf hashes; the record with its salt, as auditors hold it, is there.
+	idx := make([]int64, tree.N)
+	for i := range idx {
+		idx[i] = tlog.StoredHashIndex(0, int64(i))
+	}
+	leaves, err := tlog.TileHashReader(tree, httpTiles{t, e.D.URL, new([]byte)}).ReadHashes(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := map[tlog.Hash]bool{}
+	for _, l := range leaves {
+		public[l] = true
+	}
+	rows, err := e.D.DB.Query(ctx, `SELECT e.record FROM audit_entries e JOIN audit_log l ON l.entry_id = e.id WHERE l.idx < $1`, tree.N)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt := regexp.MustCompile(`,"salt":"[0-9a-f]{64}"`)
+	for _, rec := range records {
+		if !public[tlog.RecordHash(rec)] {
+			t.Errorf("record %s is not a public leaf", rec)
+		}
+		guess := salt.ReplaceAll(rec, nil)
+		if bytes.Equal(guess, rec) {
+			t.Errorf("record %s has no salt", rec)
+		}
+		if public[tlog.RecordHash(guess)] {
+			t.Errorf("the public leaves confirm the unsalted record %s", guess)
+		}
+	}
 
 	bundle := "/tile/" + audit.TilePath(-1, 0, int(min(tree.N, audit.EntriesPerTile)))
 	anonymousGet(t, e.D.URL+bundle, 401)
