@@ -16,7 +16,6 @@ import (
 
 	"github.com/gowebpki/jcs"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -24,6 +23,7 @@ import (
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/refusal"
 )
 
 // Activities holds what the activities share.
@@ -95,17 +95,17 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 		return res, a.refuse(ctx, ch, &authz.Denied{Rule: "scope", Reason: oos.Error()}, nil)
 	}
 	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Type() == ErrTypeInvalid {
+	if errors.As(err, &app) && app.Type() == refusal.TypeInvalid {
 		var fe measure.FieldError
 		_ = app.Details(&fe)
 		return res, a.refuse(ctx, ch, nil, &fe)
 	}
-	if fe := Permanent(err); fe != nil {
+	if fe := refusal.Permanent(err); fe != nil {
 		return res, a.refuse(ctx, ch, nil, fe)
 	}
-	if misconfigured(err) {
+	if refusal.Misconfigured(err) {
 		// Retrying cannot heal it and the client did nothing wrong: fail for an operator to see.
-		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("record %s of measure %s: %v", ch.Kind, ch.Measure, err), ErrTypeServerFault, err)
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("record %s of measure %s: %v", ch.Kind, ch.Measure, err), refusal.TypeServerFault, err)
 	}
 	if err != nil {
 		if app != nil {
@@ -121,41 +121,6 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 	return res, nil
 }
 
-// Permanent reports, as a refusal of the input, an error that retrying cannot heal: PostgreSQL
-// refusing the data itself (a data exception, a constraint, a value over a limit) or an audit
-// record over its size. It returns nil for everything else, which is retried.
-func Permanent(err error) *measure.FieldError {
-	var pg *pgconn.PgError
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, audit.ErrTooLarge):
-		return &measure.FieldError{Message: "the change is too large to record in the audit log: " + err.Error()}
-	case errors.As(err, &pg):
-		switch pg.Code[:2] {
-		case "22", "23", "54":
-			// Data exception, integrity constraint, program limit: the same data fails the
-			// same way every time.
-			return &measure.FieldError{Field: pg.ColumnName, Message: "the database refused this input: " + pg.Message}
-		}
-	}
-	return nil
-}
-
-// misconfigured reports a database error that retrying cannot heal and that no input causes:
-// a missing table or privilege, an invalid transaction or routine state (a deployment fault).
-func misconfigured(err error) bool {
-	var pg *pgconn.PgError
-	if !errors.As(err, &pg) {
-		return false
-	}
-	switch pg.Code[:2] {
-	case "42", "2B", "2F":
-		return true
-	}
-	return false
-}
-
 // refuse audits an attempt refused while it was being recorded, as denied (d) or invalid (fe),
 // and returns the non-retryable error that carries the refusal to the API. Each attempt is
 // audited, a repeated one too: the key names this activity execution, which a retry shares and
@@ -165,10 +130,10 @@ func (a *Activities) refuse(ctx context.Context, ch Change, d *authz.Denied, fe 
 	var out error
 	if d != nil {
 		rule, reason = d.Rule, d.Error()
-		out = temporal.NewNonRetryableApplicationError(d.Error(), ErrTypeRefused, nil, *d)
+		out = temporal.NewNonRetryableApplicationError(d.Error(), refusal.TypeRefused, nil, *d)
 	} else {
 		reason = fe.Error()
-		out = temporal.NewNonRetryableApplicationError(fe.Error(), ErrTypeRejected, nil, *fe)
+		out = temporal.NewNonRetryableApplicationError(fe.Error(), refusal.TypeRejected, nil, *fe)
 	}
 	key := ch.Key + "/refused"
 	if activity.IsActivity(ctx) {
@@ -350,7 +315,7 @@ const maxListedTargets = 500
 
 // invalid is a refusal of the measure's content that retrying cannot fix.
 func invalid(fe *measure.FieldError) error {
-	return temporal.NewNonRetryableApplicationError(fe.Error(), ErrTypeInvalid, nil, *fe)
+	return temporal.NewNonRetryableApplicationError(fe.Error(), refusal.TypeInvalid, nil, *fe)
 }
 
 // seal fixes the current version: its digest binds the plan, every target, every evidence

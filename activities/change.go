@@ -33,15 +33,3 @@ type Change struct {
 type Result struct {
 	Sealed *measure.Sealed `json:"sealed,omitempty"` // for submit and declare_emergency
 }
-
-// Error types carried to the API through Temporal failures.
-const (
-	ErrTypeWrongStage = "WrongStage" // 409
-	ErrTypeDenied     = "Denied"     // 403, not yet audited
-	ErrTypeRefused    = "Refused"    // 403, already audited by the activity
-	ErrTypeInvalid    = "Invalid"    // 400, not yet audited
-	ErrTypeRejected   = "Rejected"   // 400, already audited by the activity
-	// ErrTypeServerFault is a fault of the deployment (a missing privilege or table): not
-	// retried, not the client's doing (500), logged for an operator.
-	ErrTypeServerFault = "ServerFault"
-)

@@ -1,4 +1,4 @@
-// Package ui will hold the web UI (templ components, handlers, sessions, CSRF, ja/en) through
-// which the Commission reviews and votes. Until it lands, every action is available through
-// the JSON API (internal/api) and the takedown CLI.
+// Package ui holds takedown's HTTP doors. ui/api is the JSON API; the web pages will sit
+// beside it. Both are thin adapters over internal/service, so a request gets the same
+// authorization, validation and refusal audit whichever door it came through.
 package ui

@@ -21,6 +21,7 @@ import (
 	"github.com/takedown/takedown/activities"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/refusal"
 )
 
 // TaskQueue is where measure workflows and their activities run.
@@ -800,7 +801,7 @@ func (w *measureWorkflow) record(ctx workflow.Context, ch activities.Change) (ac
 		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
-			NonRetryableErrorTypes: []string{activities.ErrTypeRefused, activities.ErrTypeInvalid, activities.ErrTypeRejected},
+			NonRetryableErrorTypes: []string{refusal.TypeRefused, refusal.TypeInvalid, refusal.TypeRejected},
 		},
 	}
 	if ch.Action.Actor.ID != authz.System.ID {
@@ -811,7 +812,7 @@ func (w *measureWorkflow) record(ctx workflow.Context, ch activities.Change) (ac
 	var a *activities.Activities
 	if err := workflow.ExecuteActivity(ctx, a.Record, ch).Get(ctx, &res); err != nil {
 		var app *temporal.ApplicationError
-		if errors.As(err, &app) && (app.Type() == activities.ErrTypeRefused || app.Type() == activities.ErrTypeInvalid || app.Type() == activities.ErrTypeRejected) {
+		if errors.As(err, &app) && (app.Type() == refusal.TypeRefused || app.Type() == refusal.TypeInvalid || app.Type() == refusal.TypeRejected) {
 			return res, app
 		}
 		return res, fmt.Errorf("record %s: %w", ch.Kind, err)
@@ -913,11 +914,11 @@ func failure(err error) error {
 	var fe *measure.FieldError
 	switch {
 	case errors.As(err, &ws):
-		return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeWrongStage, nil)
+		return temporal.NewNonRetryableApplicationError(err.Error(), refusal.TypeWrongStage, nil)
 	case errors.As(err, &d):
-		return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeDenied, nil, *d)
+		return temporal.NewNonRetryableApplicationError(err.Error(), refusal.TypeDenied, nil, *d)
 	case errors.As(err, &fe):
-		return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeInvalid, nil, *fe)
+		return temporal.NewNonRetryableApplicationError(err.Error(), refusal.TypeInvalid, nil, *fe)
 	}
 	return err
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/takedown/takedown/activities"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/refusal"
 )
 
 func TestTally(t *testing.T) {
@@ -209,9 +210,9 @@ func TestFailureTypes(t *testing.T) {
 		err  error
 		kind string
 	}{
-		{&WrongStage{Op: authz.OpVote, Stage: measure.Draft}, activities.ErrTypeWrongStage},
-		{&authz.Denied{Rule: "SoD-1"}, activities.ErrTypeDenied},
-		{&measure.FieldError{Field: "reason"}, activities.ErrTypeInvalid},
+		{&WrongStage{Op: authz.OpVote, Stage: measure.Draft}, refusal.TypeWrongStage},
+		{&authz.Denied{Rule: "SoD-1"}, refusal.TypeDenied},
+		{&measure.FieldError{Field: "reason"}, refusal.TypeInvalid},
 	} {
 		var app *temporal.ApplicationError
 		if !errors.As(failure(tt.err), &app) || app.Type() != tt.kind {

@@ -452,8 +452,8 @@ func readTargets(path, location string) ([]map[string]any, error) {
 				}
 				t[col] = v
 			}
-			if t["kind"] == nil && t["value"] != nil {
-				t["kind"] = guessKind(t["value"].(string))
+			if value, ok := t["value"].(string); ok && t["kind"] == nil {
+				t["kind"] = guessKind(value)
 			}
 			if t["location"] == nil && location != "" {
 				t["location"] = location

@@ -31,9 +31,10 @@ import (
 	"github.com/takedown/takedown/activities"
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
-	"github.com/takedown/takedown/internal/api"
 	"github.com/takedown/takedown/internal/devenv"
+	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/schema"
+	"github.com/takedown/takedown/ui/api"
 	"github.com/takedown/takedown/workflows"
 )
 
@@ -203,7 +204,8 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		wctx, cancel := context.WithCancel(context.Background())
 		d.stopWatch = cancel
 		go az.Watch(wctx, d.DB, log.With("component", "authz"))
-		srv := &api.Server{DB: d.DB, Temporal: d.Temporal, Authz: az, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence, TokenTTL: cfg.TokenTTL, Log: log}
+		svc := &service.Service{DB: d.DB, Temporal: d.Temporal, Authz: az, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence, TokenTTL: cfg.TokenTTL, Log: log}
+		srv := &api.Server{Service: svc}
 		srv.Register(mux)
 		srv.RegisterLog(mux)
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

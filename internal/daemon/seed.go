@@ -12,7 +12,7 @@ import (
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
-	"github.com/takedown/takedown/internal/api"
+	"github.com/takedown/takedown/internal/service"
 )
 
 // Credential is a demo user's login, shown once when it is created.
@@ -84,7 +84,7 @@ func Seed(ctx context.Context, db *pgxpool.Pool, cost int) ([]Credential, error)
 			raw := make([]byte, 12)
 			_, _ = rand.Read(raw)
 			pw := base64.RawURLEncoding.EncodeToString(raw)
-			hash, err := api.HashPassword(pw, cost)
+			hash, err := service.HashPassword(pw, cost)
 			if err != nil {
 				return err
 			}

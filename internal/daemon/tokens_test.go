@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/takedown/takedown/internal/api"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
 )
@@ -32,7 +32,7 @@ func TestTokensExpireAndRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var list struct{ Tokens []api.Token }
+	var list struct{ Tokens []service.Token }
 	if err := laptop.Do(ctx, "GET", "/api/v1/tokens", nil, &list); err != nil {
 		t.Fatal(err)
 	}
@@ -75,14 +75,14 @@ func TestLoginThrottling(t *testing.T) {
 		}
 		return n
 	}
-	for i := range api.LoginFailuresPerAccount {
+	for i := range service.LoginFailuresPerAccount {
 		_, err := client.Login(ctx, e.D.URL, "legal", "guess-"+string(rune('a'+i)))
 		refusedWith(t, err, 401, "")
 	}
 	_, err := client.Login(ctx, e.D.URL, "no-such-user", "x")
 	refusedWith(t, err, 401, "")
-	if n := failures(); n != api.LoginFailuresPerAccount+1 {
-		t.Fatalf("%d failed logins audited, want %d", n, api.LoginFailuresPerAccount+1)
+	if n := failures(); n != service.LoginFailuresPerAccount+1 {
+		t.Fatalf("%d failed logins audited, want %d", n, service.LoginFailuresPerAccount+1)
 	}
 	_, err = client.Login(ctx, e.D.URL, "legal", pw["legal"])
 	refusedWith(t, err, 429, "")

@@ -1,4 +1,4 @@
-package activities
+package refusal
 
 import (
 	"errors"
@@ -35,7 +35,7 @@ func TestErrorClasses(t *testing.T) {
 		if got := Permanent(c.err) != nil; got != c.input {
 			t.Errorf("%s: refusal of the input %v, want %v", c.name, got, c.input)
 		}
-		if got := misconfigured(c.err); got != c.ops {
+		if got := Misconfigured(c.err); got != c.ops {
 			t.Errorf("%s: deployment fault %v, want %v", c.name, got, c.ops)
 		}
 	}

@@ -13,10 +13,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/takedown/takedown/authz"
-	"github.com/takedown/takedown/internal/api"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/internal/testdb"
+	"github.com/takedown/takedown/ui/api"
 )
 
 type noopAuthorizer struct{}
@@ -33,13 +34,9 @@ func BenchmarkAuthorizationOverhead(b *testing.B) {
 	db, az, pw := benchDB(b, 0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	servers := map[string]*httptest.Server{}
-	for name, a := range map[string]interface {
-		Check(authz.Op, authz.Actor, authz.Facts, time.Time) error
-		Version() string
-		Rules() []authz.Rule
-	}{"casbin": az, "noop": noopAuthorizer{}} {
+	for name, a := range map[string]service.Authorizer{"casbin": az, "noop": noopAuthorizer{}} {
 		mux := http.NewServeMux()
-		(&api.Server{DB: db, Authz: a, MaxEvidence: 1 << 20, Log: log}).Register(mux)
+		(&api.Server{Service: &service.Service{DB: db, Authz: a, MaxEvidence: 1 << 20, Log: log}}).Register(mux)
 		servers[name] = httptest.NewServer(mux)
 		defer servers[name].Close()
 	}

@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/takedown/takedown/authz"
-	"github.com/takedown/takedown/internal/api"
 	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/service"
+	"github.com/takedown/takedown/ui/api"
 )
 
 // readAll is a read rule that lets everyone read everything: the baseline.
@@ -47,7 +48,7 @@ func BenchmarkListMeasuresAuthorization(b *testing.B) {
 		Scope(authz.Actor) authz.ReadScope
 	}{"need-to-know": authz.Reads{}, "read-all": readAll{}} {
 		mux := http.NewServeMux()
-		(&api.Server{DB: db, Authz: az, Reads: reads, MaxEvidence: 1 << 20, Log: log}).Register(mux)
+		(&api.Server{Service: &service.Service{DB: db, Authz: az, Reads: reads, MaxEvidence: 1 << 20, Log: log}}).Register(mux)
 		servers[name] = httptest.NewServer(mux)
 		defer servers[name].Close()
 	}
@@ -61,7 +62,7 @@ func BenchmarkListMeasuresAuthorization(b *testing.B) {
 	for i := range n {
 		for _, name := range []string{"need-to-know", "read-all"} {
 			c := &client.Client{BaseURL: servers[name].URL, Token: off.Token}
-			var out struct{ Measures []api.MeasureSummary }
+			var out struct{ Measures []service.MeasureSummary }
 			start := time.Now()
 			if err := c.Do(ctx, "GET", "/api/v1/measures?limit=100", nil, &out); err != nil {
 				b.Fatalf("%s request %d: %v", name, i, err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/workflows"
 )
 
@@ -68,7 +69,7 @@ func openAPIDoc() obj {
 				"id": str("the token's ID, to list or revoke it"), "expires_at": obj{"type": "string", "format": "date-time"}}}),
 				"401": errResp("wrong username or password (audited)"),
 				"429": errResp(fmt.Sprintf("the account (%d failures) or the address (%d) failed too often in %s: locked until the oldest failure leaves that window; Retry-After says when",
-					LoginFailuresPerAccount, LoginFailuresPerAddress, LoginWindow))}},
+					service.LoginFailuresPerAccount, service.LoginFailuresPerAddress, service.LoginWindow))}},
 			"get": with(obj{"summary": "The caller's live tokens"}, obj{"200": ok("tokens", obj{"type": "object"})})},
 		"/api/v1/tokens/{id}": obj{"delete": with(obj{"summary": "Revoke one of the caller's tokens; `current` is the one in use (logout)",
 			"parameters": []any{pathParam("id")}}, obj{"204": obj{"description": "revoked"}})},
@@ -76,7 +77,7 @@ func openAPIDoc() obj {
 		"/api/v1/cases": obj{
 			"post": with(obj{"summary": "Open a case (officer)", "requestBody": jsonBody(ref("CaseInput"))}, obj{"201": ok("case", ref("Case"))}),
 			"get": with(obj{"summary": "List the cases the reader may read (need-to-know), newest first", "parameters": []any{
-				obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": MaxPage, "default": 50}},
+				obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": service.MaxPage, "default": 50}},
 				obj{"name": "offset", "in": "query", "schema": obj{"type": "integer", "minimum": 0, "default": 0}}}},
 				obj{"200": ok("cases", arr(ref("Case")))}),
 		},
@@ -85,7 +86,7 @@ func openAPIDoc() obj {
 			"parameters": []any{pathParam("case")}, "requestBody": jsonBody(obj{"type": "object", "properties": obj{"plan": ref("Plan")}})}, obj{"201": ok("measure", ref("Measure"))})},
 		"/api/v1/measures": obj{"get": with(obj{"summary": "List the measures the reader may read (need-to-know), most recently changed first", "parameters": []any{
 			obj{"name": "stage", "in": "query", "schema": obj{"type": "string"}}, obj{"name": "case", "in": "query", "schema": obj{"type": "string"}},
-			obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": MaxPage, "default": 50}},
+			obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": service.MaxPage, "default": 50}},
 			obj{"name": "offset", "in": "query", "schema": obj{"type": "integer", "minimum": 0, "default": 0}}}},
 			obj{"200": ok("measures", obj{"type": "object", "properties": obj{"measures": arr(obj{"type": "object"})}})})},
 		"/api/v1/measures/{measure}": obj{"get": with(obj{"summary": "A measure request's state", "parameters": []any{pathParam("measure")}}, obj{"200": ok("measure", ref("Measure"))})},
@@ -153,7 +154,7 @@ func openAPIDoc() obj {
 	}
 	paths["/api/v1/measures/{measure}/actions/{op}"] = obj{"post": with(obj{"summary": "Take an action on a measure", "description": desc.String(),
 		"parameters": []any{pathParam("measure"), obj{"name": "op", "in": "path", "required": true, "schema": obj{"type": "string", "enum": ops}},
-			obj{"name": "Idempotency-Key", "in": "header", "schema": obj{"type": "string", "maxLength": MaxIdempotencyKey},
+			obj{"name": "Idempotency-Key", "in": "header", "schema": obj{"type": "string", "maxLength": service.MaxIdempotencyKey},
 				"description": "send the same key when retrying after a lost answer: the first outcome is returned, the action is not taken twice; a key names one request (measure, operation, body): reused for another, 409"}},
 		"requestBody": jsonBody(ref("Action"))}, obj{"200": ok("the measure after the action", ref("Measure"))})}
 

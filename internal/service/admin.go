@@ -1,0 +1,302 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/refusal"
+)
+
+// RoleChange is a proposed change to who holds a role or an executor designation. It applies
+// only once a second administrator approves it.
+type RoleChange struct {
+	ID            string     `json:"id"`
+	Kind          string     `json:"kind"` // grant_role | revoke_role | designate | revoke_designation
+	User          string     `json:"user"`
+	Role          authz.Role `json:"role,omitempty"`
+	Scope         string     `json:"scope,omitempty"` // designate: npa | prefectural
+	ValidFrom     *time.Time `json:"valid_from,omitempty"`
+	ValidUntil    *time.Time `json:"valid_until,omitempty"`
+	DesignationID string     `json:"designation,omitempty"` // revoke_designation
+	Reason        string     `json:"reason"`
+	ProposedBy    string     `json:"proposed_by"`
+	ApprovedBy    string     `json:"approved_by,omitempty"`
+}
+
+// requireAdmin refuses, and audits, a non-administrator.
+func (s *Service) requireAdmin(ctx context.Context, a authz.Actor, action string) error {
+	if a.Has(authz.Admin) {
+		return nil
+	}
+	return s.refuse(ctx, a, On{}, action, &authz.Denied{Rule: "role", Reason: "only administrators manage accounts, roles, designations and the policy"})
+}
+
+// check checks a proposal's form.
+func (c RoleChange) check() error {
+	if !slices.Contains([]string{"grant_role", "revoke_role", "designate", "revoke_designation"}, c.Kind) {
+		return &measure.FieldError{Field: "kind", Message: "must be grant_role, revoke_role, designate or revoke_designation"}
+	}
+	if err := checkReason(c.Reason); err != nil {
+		return err
+	}
+	if c.Kind == "designate" {
+		if c.Scope != "npa" && c.Scope != "prefectural" {
+			return &measure.FieldError{Field: "scope", Message: "must be npa or prefectural"}
+		}
+		if c.ValidFrom == nil || c.ValidUntil == nil || !c.ValidUntil.After(*c.ValidFrom) {
+			return &measure.FieldError{Field: "valid_until", Message: "valid_from and a later valid_until are required"}
+		}
+	}
+	return nil
+}
+
+func checkReason(reason string) error {
+	if fe := measure.CheckText("reason", reason, measure.MaxText); fe != nil {
+		return fe
+	}
+	if strings.TrimSpace(reason) == "" {
+		return &measure.FieldError{Field: "reason", Message: "is required"}
+	}
+	return nil
+}
+
+// ProposeRoleChange records a change for a second administrator to approve.
+func (s *Service) ProposeRoleChange(ctx context.Context, a authz.Actor, c RoleChange) (RoleChange, error) {
+	const action = "role_change.propose"
+	if err := s.requireAdmin(ctx, a, action); err != nil {
+		return c, err
+	}
+	if err := c.check(); err != nil {
+		return c, s.refuse(ctx, a, On{}, action, err)
+	}
+	if err := s.checkRoleChange(ctx, c); err != nil {
+		return c, s.refuse(ctx, a, On{}, action, err)
+	}
+	c.ID, c.ProposedBy, c.ApprovedBy = NewID("rc-"), a.ID, ""
+	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		var designation *string
+		if c.DesignationID != "" {
+			designation = &c.DesignationID
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO role_changes (id, kind, user_id, role, scope, valid_from, valid_until, designation_id, reason, proposed_by)
+			VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7, $8, $9, $10)`,
+			c.ID, c.Kind, c.User, string(c.Role), c.Scope, c.ValidFrom, c.ValidUntil, designation, c.Reason, c.ProposedBy); err != nil {
+			return err
+		}
+		return s.append(ctx, tx, a, "role_change/"+c.ID, &audit.Record{Action: "role_change.proposed", Reason: c.Reason,
+			Details: map[string]any{"change": c.ID, "kind": c.Kind, "user": c.User, "role": string(c.Role), "scope": c.Scope, "designation": c.DesignationID}})
+	})
+	if err != nil {
+		return c, fmt.Errorf("propose role change: %w", err)
+	}
+	return c, nil
+}
+
+// checkRoleChange refuses a change that would break separation of duties.
+func (s *Service) checkRoleChange(ctx context.Context, c RoleChange) error {
+	target, err := loadActor(ctx, s.DB, c.User)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &measure.FieldError{Field: "user", Message: "no such user"}
+	}
+	if err != nil {
+		return err
+	}
+	switch c.Kind {
+	case "grant_role":
+		if target.Has(c.Role) {
+			return &measure.FieldError{Field: "role", Message: fmt.Sprintf("%s already holds %s", target.Username, c.Role)}
+		}
+		return authz.CheckGrant(target.Roles, c.Role)
+	case "revoke_role":
+		if !target.Has(c.Role) {
+			return &measure.FieldError{Field: "role", Message: fmt.Sprintf("%s does not hold %s", target.Username, c.Role)}
+		}
+	case "designate":
+		if !target.Has(authz.Executor) {
+			return &authz.Denied{Rule: "SoD-4", Reason: "only an executor can be designated"}
+		}
+	case "revoke_designation":
+		var owner string
+		if err := s.DB.QueryRow(ctx, `SELECT user_id FROM executor_designations WHERE id = $1 AND revoked_at IS NULL`, c.DesignationID).Scan(&owner); err != nil || owner != c.User {
+			return &measure.FieldError{Field: "designation", Message: "no such active designation of this user"}
+		}
+	}
+	return nil
+}
+
+// ApproveRoleChange applies a proposal approved by a second administrator.
+func (s *Service) ApproveRoleChange(ctx context.Context, a authz.Actor, id string) (RoleChange, error) {
+	const action = "role_change.approve"
+	var c RoleChange
+	if err := s.requireAdmin(ctx, a, action); err != nil {
+		return c, err
+	}
+	var role, scope, designation, approvedBy *string
+	err := s.DB.QueryRow(ctx, `SELECT id, kind, user_id, role, scope, valid_from, valid_until, designation_id, reason, proposed_by, approved_by
+		FROM role_changes WHERE id = $1`, id).
+		Scan(&c.ID, &c.Kind, &c.User, &role, &scope, &c.ValidFrom, &c.ValidUntil, &designation, &c.Reason, &c.ProposedBy, &approvedBy)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, s.refuse(ctx, a, On{}, action, refusal.New(refusal.NotFound, "no role change %s", measure.Clip(id, 64)))
+	}
+	if err != nil {
+		return c, fmt.Errorf("read role change: %w", err)
+	}
+	already := refusal.New(refusal.Conflict, "role change %s is already approved", c.ID)
+	if approvedBy != nil {
+		return c, already
+	}
+	if role != nil {
+		c.Role = authz.Role(*role)
+	}
+	if scope != nil {
+		c.Scope = *scope
+	}
+	if designation != nil {
+		c.DesignationID = *designation
+	}
+	var refused error
+	switch {
+	case c.ProposedBy == a.ID:
+		refused = &authz.Denied{Rule: "two-person", Reason: "a role change must be approved by an administrator other than its proposer"}
+	case c.User == a.ID:
+		refused = &authz.Denied{Rule: "two-person", Reason: "administrators do not approve changes to their own roles"}
+	default:
+		refused = s.checkRoleChange(ctx, c) // still valid now?
+		var approved bool
+		if refused != nil && s.DB.QueryRow(ctx, `SELECT approved_by IS NOT NULL FROM role_changes WHERE id = $1`, c.ID).Scan(&approved) == nil && approved {
+			// Another approval of this change landed meanwhile: that, not the change, is the news.
+			return c, already
+		}
+	}
+	if refused != nil {
+		return c, s.refuse(ctx, a, On{}, action, refused)
+	}
+	c.ApprovedBy = a.ID
+	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE role_changes SET approved_by = $2, approved_at = now() WHERE id = $1 AND approved_by IS NULL`, c.ID, a.ID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return refusal.New(refusal.Conflict, "role change %s was approved by another request at the same time", c.ID)
+		}
+		var action string
+		details := map[string]any{"change": c.ID, "user": c.User, "proposed_by": c.ProposedBy}
+		switch c.Kind {
+		case "grant_role":
+			action, details["role"] = "role.granted", string(c.Role)
+			_, err = tx.Exec(ctx, `INSERT INTO role_grants (user_id, role) VALUES ($1, $2)`, c.User, c.Role)
+		case "revoke_role":
+			action, details["role"] = "role.revoked", string(c.Role)
+			_, err = tx.Exec(ctx, `DELETE FROM role_grants WHERE user_id = $1 AND role = $2`, c.User, c.Role)
+		case "designate":
+			id := NewID("d-")
+			action, details["designation"], details["scope"] = "designation.issued", id, c.Scope
+			details["valid_from"], details["valid_until"] = c.ValidFrom, c.ValidUntil
+			_, err = tx.Exec(ctx, `INSERT INTO executor_designations (id, user_id, scope, valid_from, valid_until) VALUES ($1, $2, $3, $4, $5)`,
+				id, c.User, c.Scope, c.ValidFrom, c.ValidUntil)
+		case "revoke_designation":
+			action, details["designation"] = "designation.revoked", c.DesignationID
+			_, err = tx.Exec(ctx, `UPDATE executor_designations SET revoked_at = now() WHERE id = $1`, c.DesignationID)
+		}
+		if err != nil {
+			return err
+		}
+		return s.append(ctx, tx, a, "role_change/"+c.ID+"/approved", &audit.Record{Action: action, Reason: c.Reason, Details: details})
+	})
+	if err != nil && !refusal.Is(err) {
+		err = fmt.Errorf("apply role change: %w", err)
+	}
+	return c, err
+}
+
+// Policy is the authorization policy in force.
+type Policy struct {
+	Version string       `json:"version"`
+	Rules   []authz.Rule `json:"rules"`
+}
+
+// Policy returns the policy in force; anyone signed in may read it.
+func (s *Service) Policy() Policy {
+	return Policy{Version: s.Authz.Version(), Rules: s.Authz.Rules()}
+}
+
+// ProposePolicy stores a complete new rule set as the next, not yet approved, version.
+func (s *Service) ProposePolicy(ctx context.Context, a authz.Actor, rules []authz.Rule, reason string) (string, error) {
+	const action = "policy.propose"
+	if err := s.requireAdmin(ctx, a, action); err != nil {
+		return "", err
+	}
+	if err := checkReason(reason); err != nil {
+		return "", s.refuse(ctx, a, On{}, action, err)
+	}
+	if err := authz.CheckPolicy(rules); err != nil {
+		return "", s.refuse(ctx, a, On{}, action, err)
+	}
+	var version int
+	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO authz_policy_versions (version, proposed_by, reason)
+			SELECT COALESCE(max(version), 0) + 1, $1, $2 FROM authz_policy_versions RETURNING version`, a.ID, reason).Scan(&version); err != nil {
+			return err
+		}
+		for _, rule := range rules {
+			if _, err := tx.Exec(ctx, `INSERT INTO authz_rules (version, role, op, effect) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+				version, rule.Role, rule.Op, rule.Effect); err != nil {
+				return err
+			}
+		}
+		return s.append(ctx, tx, a, fmt.Sprintf("policy/v%d/proposed", version), &audit.Record{Action: "policy.proposed", Reason: reason,
+			Details: map[string]any{"version": fmt.Sprintf("v%d", version), "rules": len(rules)}})
+	})
+	if err != nil {
+		return "", fmt.Errorf("propose policy: %w", err)
+	}
+	return fmt.Sprintf("v%d", version), nil
+}
+
+// ApprovePolicy puts a proposed version in force; replicas reload it on the notification.
+func (s *Service) ApprovePolicy(ctx context.Context, a authz.Actor, name string) (string, error) {
+	const action = "policy.approve"
+	if err := s.requireAdmin(ctx, a, action); err != nil {
+		return "", err
+	}
+	var version int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(name, "v"), "%d", &version); err != nil {
+		return "", s.refuse(ctx, a, On{}, action, &measure.FieldError{Field: "version", Message: "must look like v2"})
+	}
+	var proposer string
+	err := s.DB.QueryRow(ctx, `SELECT proposed_by FROM authz_policy_versions WHERE version = $1 AND approved_by IS NULL`, version).Scan(&proposer)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", s.refuse(ctx, a, On{}, action, refusal.New(refusal.NotFound, "no policy v%d waiting for approval", version))
+	}
+	if err != nil {
+		return "", fmt.Errorf("read policy v%d: %w", version, err)
+	}
+	if proposer == a.ID {
+		return "", s.refuse(ctx, a, On{}, action, &authz.Denied{Rule: "two-person", Reason: "a policy must be approved by an administrator other than its proposer"})
+	}
+	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE authz_policy_versions SET approved_by = $2, approved_at = now() WHERE version = $1 AND approved_by IS NULL`, version, a.ID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return refusal.New(refusal.Conflict, "policy v%d was approved by another request at the same time", version)
+		}
+		return s.append(ctx, tx, a, fmt.Sprintf("policy/v%d/approved", version), &audit.Record{Action: "policy.approved",
+			Details: map[string]any{"version": fmt.Sprintf("v%d", version), "proposed_by": proposer}})
+	})
+	if err != nil && !refusal.Is(err) {
+		err = fmt.Errorf("approve policy: %w", err)
+	}
+	return fmt.Sprintf("v%d", version), err
+}

@@ -1,0 +1,103 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/refusal"
+)
+
+// The audit log's reads (c2sp.org/tlog-tiles, tlog-proof). Checkpoints, hash tiles and proofs
+// are public: witnesses, monitors and the public check with them that the log never forked.
+// Entry bundles hold the records themselves (case titles, targets, people): they are read by
+// authenticated auditors only, each read audited.
+
+// Checkpoint returns the newest signed checkpoint with the cosignatures it has gathered.
+func (s *Service) Checkpoint(ctx context.Context) ([]byte, error) {
+	text, ck, err := audit.Latest(ctx, s.DB)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, refusal.New(refusal.NotFound, "no checkpoint yet")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return audit.WithCosignatures(ctx, s.DB, text, ck.Size)
+}
+
+// Tile returns a hash tile or, to an auditor (who, nil when anonymous), an entry bundle; full
+// reports a tile that will never change.
+func (s *Service) Tile(ctx context.Context, who *authz.Actor, path string) (data []byte, full bool, err error) {
+	level, n, width, err := audit.ParseTilePath(path)
+	if err != nil {
+		return nil, false, refusal.New(refusal.Invalid, "%v", err)
+	}
+	if level < 0 {
+		if who == nil {
+			return nil, false, refusal.New(refusal.Unauthenticated, "entry bundles hold the records: auditors only, with Authorization: Bearer <token>")
+		}
+		if !who.Has(authz.Auditor) {
+			return nil, false, s.refuse(ctx, *who, On{}, "read.log_entries",
+				&authz.Denied{Rule: "need-to-know", Reason: "the log's records are read by auditors"})
+		}
+		if err := s.auditRead(ctx, *who, "log_entries", On{}); err != nil {
+			return nil, false, err
+		}
+		data, err = audit.ReadEntries(ctx, s.DB, n, width)
+	} else {
+		data, err = audit.ReadTile(ctx, s.DB, level, n, width)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, refusal.New(refusal.NotFound, "no such tile")
+	}
+	return data, width == audit.EntriesPerTile, err
+}
+
+// Proof returns a c2sp.org/tlog-proof document for one entry against the newest checkpoint.
+func (s *Service) Proof(ctx context.Context, index string) ([]byte, error) {
+	i, err := strconv.ParseInt(index, 10, 64)
+	if err != nil || i < 0 {
+		return nil, refusal.New(refusal.Invalid, "index must be a non-negative integer")
+	}
+	text, ck, err := audit.Latest(ctx, s.DB)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint: %w", err)
+	}
+	if i >= ck.Size {
+		return nil, refusal.New(refusal.NotFound, "index %d is not in the newest checkpoint (size %d) yet", i, ck.Size)
+	}
+	p, err := tlog.ProveRecord(ck.Size, i, audit.HashReader(ctx, s.DB))
+	if err != nil {
+		return nil, fmt.Errorf("prove entry %d: %w", i, err)
+	}
+	return audit.FormatProof(i, p, text), nil
+}
+
+// Consistency returns the hashes proving that the tree of size old is a prefix of the tree of
+// size new ("" for the newest checkpoint).
+func (s *Service) Consistency(ctx context.Context, old, new string) ([]tlog.Hash, error) {
+	_, ck, err := audit.Latest(ctx, s.DB)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint: %w", err)
+	}
+	oldSize, err1 := strconv.ParseInt(old, 10, 64)
+	newSize := ck.Size
+	var err2 error
+	if new != "" {
+		newSize, err2 = strconv.ParseInt(new, 10, 64)
+	}
+	if err1 != nil || err2 != nil || oldSize < 1 || oldSize > newSize || newSize > ck.Size {
+		return nil, refusal.New(refusal.Invalid, "need 1 <= old <= new <= %d", ck.Size)
+	}
+	p, err := tlog.ProveTree(newSize, oldSize, audit.HashReader(ctx, s.DB))
+	if err != nil {
+		return nil, fmt.Errorf("prove consistency: %w", err)
+	}
+	return p, nil
+}

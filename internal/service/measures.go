@@ -1,0 +1,378 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/refusal"
+	"github.com/takedown/takedown/workflows"
+)
+
+// Measure is a measure request as the doors show it.
+type Measure struct {
+	ID        string            `json:"id"`
+	Case      string            `json:"case"`
+	Stage     measure.Stage     `json:"stage"`
+	Version   int               `json:"version"`
+	Digest    string            `json:"digest,omitempty"`
+	Requester string            `json:"requester"`
+	Plan      measure.Plan      `json:"plan"`
+	Facts     authz.Facts       `json:"facts"`
+	Approval  *measure.Approval `json:"approval,omitempty"`
+	Targets   int               `json:"targets"`
+	Evidence  int               `json:"evidence"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+	// Org owns the measure's case; BeforeCommission is true once a version was sealed.
+	Org              string `json:"org"`
+	BeforeCommission bool   `json:"before_commission"`
+}
+
+// Subject is the measure as the need-to-know rule sees it: the one source of the facts reads
+// are authorized on.
+func (m Measure) Subject() authz.Subject {
+	return authz.Subject{Org: m.Org, BeforeCommission: m.BeforeCommission, NamedExecutors: m.Facts.NamedExecutors}
+}
+
+func (m Measure) on() On { return On{Measure: m.ID, Case: m.Case, Stage: string(m.Stage)} }
+
+// load reads a measure; with tx, it holds the measure's row until tx ends.
+func (s *Service) load(ctx context.Context, tx pgx.Tx, id string) (Measure, error) {
+	var m Measure
+	var plan, facts, approval []byte
+	sql := `SELECT m.id, m.case_id, m.stage, m.version, m.digest, m.requester_id, m.plan, m.facts, m.approval, m.created_at, m.updated_at,
+		(SELECT count(*) FROM targets t WHERE t.measure_id = m.id AND t.version = m.version),
+		(SELECT count(*) FROM evidence e WHERE e.measure_id = m.id AND e.version = m.version),
+		c.org_id, EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id)
+		FROM measures m JOIN cases c ON c.id = m.case_id WHERE m.id = $1`
+	var row pgx.Row
+	if tx != nil {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM measures WHERE id = $1 FOR UPDATE`, id).Scan(&one); err != nil {
+			return m, err
+		}
+		row = tx.QueryRow(ctx, sql, id)
+	} else {
+		row = s.DB.QueryRow(ctx, sql, id)
+	}
+	err := row.Scan(&m.ID, &m.Case, &m.Stage, &m.Version, &m.Digest, &m.Requester, &plan, &facts, &approval,
+		&m.CreatedAt, &m.UpdatedAt, &m.Targets, &m.Evidence, &m.Org, &m.BeforeCommission)
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(plan, &m.Plan); err != nil {
+		return m, fmt.Errorf("decode plan of %s: %w", id, err)
+	}
+	if err := json.Unmarshal(facts, &m.Facts); err != nil {
+		return m, fmt.Errorf("decode facts of %s: %w", id, err)
+	}
+	if approval != nil {
+		m.Approval = new(measure.Approval)
+		if err := json.Unmarshal(approval, m.Approval); err != nil {
+			return m, fmt.Errorf("decode approval of %s: %w", id, err)
+		}
+	}
+	return m, nil
+}
+
+// find loads a measure for the actor: one they may not read is not found, and the refusal is
+// audited as an attempt at action.
+func (s *Service) find(ctx context.Context, tx pgx.Tx, a authz.Actor, id, action string) (Measure, error) {
+	m, err := s.load(ctx, tx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, refusal.New(refusal.NotFound, "no measure %s", measure.Clip(id, 64))
+	}
+	if err != nil {
+		return m, fmt.Errorf("read measure: %w", err)
+	}
+	if err := s.reads().CanRead(a, m.Subject()); err != nil {
+		// Who may not read a measure may not act on it, and learns nothing of it.
+		s.Refused(ctx, a, m.on(), action, err)
+		return m, refusal.Hidden("measure")
+	}
+	return m, nil
+}
+
+// Measure returns a measure the actor may read.
+func (s *Service) Measure(ctx context.Context, a authz.Actor, id string) (Measure, error) {
+	return s.readMeasure(ctx, a, id, "measure")
+}
+
+// readMeasure loads a measure for a read of what (measure, targets, evidence, history), if the
+// actor may read it. An auditor's read is audited.
+func (s *Service) readMeasure(ctx context.Context, a authz.Actor, id, what string) (Measure, error) {
+	m, err := s.find(ctx, nil, a, id, "read."+what)
+	if err != nil {
+		return m, err
+	}
+	return m, s.auditRead(ctx, a, what, On{Measure: m.ID, Case: m.Case})
+}
+
+// MeasureSummary is one row of a measure list.
+type MeasureSummary struct {
+	ID        string        `json:"id"`
+	Case      string        `json:"case"`
+	Org       string        `json:"org"`
+	Title     string        `json:"title"`
+	Stage     measure.Stage `json:"stage"`
+	Version   int           `json:"version"`
+	Digest    string        `json:"digest,omitempty"`
+	Requester string        `json:"requester"`
+	UpdatedAt time.Time     `json:"updated_at"`
+}
+
+// MeasureFilter narrows a measure list.
+type MeasureFilter struct {
+	Stage, Case string
+	Page
+}
+
+// Measures lists the measures the actor may read, most recently changed first, a page at a
+// time. The query keeps to the need-to-know scope; each row is checked against the rule too.
+func (s *Service) Measures(ctx context.Context, a authz.Actor, f MeasureFilter) ([]MeasureSummary, error) {
+	if err := f.Page.Check(); err != nil {
+		return nil, err
+	}
+	if fe := measure.CheckLine("stage", f.Stage, measure.MaxLine); fe != nil {
+		return nil, fe
+	}
+	if fe := measure.CheckLine("case", f.Case, measure.MaxLine); fe != nil {
+		return nil, fe
+	}
+	sc := s.reads().Scope(a)
+	rows, err := s.DB.Query(ctx, `SELECT m.id, m.case_id, c.org_id, COALESCE(m.plan->>'title', ''), m.stage, m.version, m.digest,
+			m.requester_id, m.updated_at, EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id),
+			COALESCE(ARRAY(SELECT jsonb_array_elements_text(COALESCE(m.facts->'named_executors', '[]'))), '{}')
+		FROM measures m JOIN cases c ON c.id = m.case_id
+		WHERE ($1 = '' OR m.stage = $1) AND ($2 = '' OR m.case_id = $2)
+			AND ($3 OR ($4 <> '' AND c.org_id = $4)
+				OR ($5 <> '' AND COALESCE(m.facts->'named_executors', '[]') ? $5)
+				OR ($6 AND EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id)))
+		ORDER BY m.updated_at DESC, m.id LIMIT $7 OFFSET $8`,
+		f.Stage, f.Case, sc.All, sc.Org, sc.Executor, sc.Commission, f.Limit, f.Offset)
+	if err != nil {
+		return nil, fmt.Errorf("list measures: %w", err)
+	}
+	defer rows.Close()
+	out := []MeasureSummary{}
+	for rows.Next() {
+		var m MeasureSummary
+		var subj authz.Subject
+		if err := rows.Scan(&m.ID, &m.Case, &m.Org, &m.Title, &m.Stage, &m.Version, &m.Digest, &m.Requester, &m.UpdatedAt,
+			&subj.BeforeCommission, &subj.NamedExecutors); err != nil {
+			return nil, fmt.Errorf("list measures: %w", err)
+		}
+		subj.Org = m.Org
+		if err := s.reads().CanRead(a, subj); err != nil {
+			s.Log.Error("the measure list's query and the need-to-know rule disagree", "measure", m.ID, "actor", a.ID)
+			continue
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list measures: %w", err)
+	}
+	if len(out) > 0 {
+		if err := s.auditRead(ctx, a, "measures", On{}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// CreateMeasure opens a draft measure request in a case and starts its workflow.
+func (s *Service) CreateMeasure(ctx context.Context, a authz.Actor, caseID string, plan measure.Plan) (Measure, error) {
+	if err := s.checkPlan(ctx, &plan); err != nil {
+		return Measure{}, s.refuse(ctx, a, On{Case: caseID}, "measure.create", measure.Within("plan", err))
+	}
+	c, err := s.readCase(ctx, a, caseID, "case")
+	if err != nil {
+		return Measure{}, err
+	}
+	if c.Org != a.Org {
+		return Measure{}, s.refuse(ctx, a, On{Case: c.ID}, "measure.create",
+			&authz.Denied{Rule: "need-to-know", Reason: "measures are opened in cases of one's own organisation"})
+	}
+	if err := s.Authz.Check(authz.OpEditDraft, a, authz.Facts{Requester: a.ID}, time.Now()); err != nil {
+		return Measure{}, s.refuse(ctx, a, On{Case: c.ID}, "measure.create", err)
+	}
+	id := NewID("m-")
+	rawPlan, _ := json.Marshal(plan)
+	facts, _ := json.Marshal(authz.Facts{Requester: a.ID})
+	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO measures (id, case_id, stage, version, requester_id, plan, facts)
+			VALUES ($1, $2, $3, 1, $4, $5, $6)`, id, c.ID, measure.Draft, a.ID, rawPlan, facts); err != nil {
+			return err
+		}
+		return s.append(ctx, tx, a, workflows.ID(id)+"/0", &audit.Record{Action: "measure.created",
+			Case: c.ID, Measure: id, Version: 1, To: string(measure.Draft)})
+	})
+	if err != nil {
+		return Measure{}, fmt.Errorf("open measure: %w", err)
+	}
+	if err := s.startWorkflow(ctx, id, c.ID, a.ID); err != nil {
+		return Measure{}, err
+	}
+	return s.load(ctx, nil, id)
+}
+
+// startWorkflow starts a measure's workflow, or finds the one already running. A closed one
+// is never started again.
+func (s *Service) startWorkflow(ctx context.Context, id, caseID, requester string) error {
+	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.ID(id),
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, workflows.MeasureWorkflow, workflows.Input{Measure: id, Case: caseID, Requester: requester, Config: s.Workflow})
+	if err != nil {
+		return fmt.Errorf("start workflow of measure %s: %w", id, err)
+	}
+	return nil
+}
+
+// checkPlan checks a draft plan as it is saved: well-formed, bounded text, and executors who
+// are users. What a submission needs besides is checked at submission.
+func (s *Service) checkPlan(ctx context.Context, p *measure.Plan) error {
+	if err := p.CheckInput(); err != nil {
+		return err
+	}
+	return s.knownUsers(ctx, "executors", p.Executors)
+}
+
+// editDraft runs fn in a transaction holding the measure's row, after checking that the measure
+// is a draft the actor may edit, and appends the audit record fn describes. Refusals are
+// audited.
+func (s *Service) editDraft(ctx context.Context, a authz.Actor, id, action string, fn func(tx pgx.Tx, m Measure) (map[string]any, error)) (Measure, error) {
+	var m Measure
+	var refused error
+	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		var err error
+		if m, err = s.find(ctx, tx, a, id, action); err != nil {
+			return err
+		}
+		if err := s.Authz.Check(authz.OpEditDraft, a, m.Facts, time.Now()); err != nil {
+			refused = err
+			return nil
+		}
+		if m.Stage != measure.Draft {
+			refused = refusal.New(refusal.WrongStage, "%s is only possible in stage DRAFT; the measure is %s", action, m.Stage)
+			return nil
+		}
+		details, err := fn(tx, m)
+		if err != nil {
+			return err
+		}
+		return s.append(ctx, tx, a, action+"/"+NewID(""), &audit.Record{Action: action,
+			Case: m.Case, Measure: m.ID, Version: m.Version, Details: details})
+	})
+	if err == nil && refused != nil {
+		return m, s.refuse(ctx, a, m.on(), action, refused)
+	}
+	if err != nil && !refusal.Is(err) {
+		err = fmt.Errorf("%s: %w", action, err)
+	}
+	return m, err
+}
+
+// PutPlan replaces a draft's plan.
+func (s *Service) PutPlan(ctx context.Context, a authz.Actor, id string, plan measure.Plan) (Measure, error) {
+	if err := s.checkPlan(ctx, &plan); err != nil {
+		return Measure{}, s.refuse(ctx, a, On{Measure: id}, "plan.updated", err)
+	}
+	raw, _ := json.Marshal(plan)
+	sum := sha256.Sum256(raw)
+	if _, err := s.editDraft(ctx, a, id, "plan.updated", func(tx pgx.Tx, m Measure) (map[string]any, error) {
+		_, err := tx.Exec(ctx, `UPDATE measures SET plan = $2, updated_at = now() WHERE id = $1`, m.ID, raw)
+		return map[string]any{"plan_sha256": hex.EncodeToString(sum[:])}, err
+	}); err != nil {
+		return Measure{}, err
+	}
+	return s.load(ctx, nil, id)
+}
+
+// AddTargets appends targets to a draft.
+func (s *Service) AddTargets(ctx context.Context, a authz.Actor, id string, targets []measure.Target) (Measure, error) {
+	if err := measure.ValidateTargets(targets); err != nil {
+		return Measure{}, s.refuse(ctx, a, On{Measure: id}, "targets.added", err)
+	}
+	_, err := s.editDraft(ctx, a, id, "targets.added", func(tx pgx.Tx, m Measure) (map[string]any, error) {
+		var seq int
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(max(seq), 0) FROM targets WHERE measure_id = $1 AND version = $2`, m.ID, m.Version).Scan(&seq); err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		rows := make([][]any, len(targets))
+		for i, t := range targets {
+			var port any
+			if t.Port != 0 {
+				port = t.Port
+			}
+			rows[i] = []any{m.ID, m.Version, seq + i + 1, t.Kind, t.Value, port, t.Location, t.Country, t.Role, t.Ownership, t.HostingProvider, t.Registrar}
+			line, _ := json.Marshal(t)
+			h.Write(line)
+			h.Write([]byte{'\n'})
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"targets"},
+			[]string{"measure_id", "version", "seq", "kind", "value", "port", "location", "country", "role", "ownership", "hosting_provider", "registrar"},
+			pgx.CopyFromRows(rows))
+		return map[string]any{"count": len(rows), "first_seq": seq + 1, "sha256": hex.EncodeToString(h.Sum(nil))}, err
+	})
+	if err != nil {
+		return Measure{}, err
+	}
+	return s.load(ctx, nil, id)
+}
+
+// Targets returns a version's targets (0: the current version).
+func (s *Service) Targets(ctx context.Context, a authz.Actor, id string, version int) ([]measure.Target, error) {
+	m, err := s.readMeasure(ctx, a, id, "targets")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.DB.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
+		FROM targets WHERE measure_id = $1 AND version = COALESCE(NULLIF($2, 0), $3) ORDER BY seq`, m.ID, version, m.Version)
+	if err != nil {
+		return nil, fmt.Errorf("read targets: %w", err)
+	}
+	ts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (measure.Target, error) {
+		var t measure.Target
+		err := row.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar)
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read targets: %w", err)
+	}
+	if ts == nil {
+		ts = []measure.Target{}
+	}
+	return ts, nil
+}
+
+// History returns a measure's audit records in the order they were appended.
+func (s *Service) History(ctx context.Context, a authz.Actor, id string) ([]audit.Record, error) {
+	m, err := s.readMeasure(ctx, a, id, "history")
+	if err != nil {
+		return nil, err
+	}
+	recs, err := audit.Entries(ctx, s.DB, m.ID)
+	if err != nil {
+		return nil, err
+	}
+	if recs == nil {
+		recs = []audit.Record{}
+	}
+	return recs, nil
+}

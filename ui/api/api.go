@@ -1,0 +1,183 @@
+// Package api is takedown's JSON API under /api/v1, a thin adapter over the service layer
+// (internal/service): it authenticates the bearer token, decodes the request, calls the
+// service with the actor, and writes the result or the refusal (internal/refusal) as JSON.
+// The OpenAPI document is at /api/v1/openapi.json.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/refusal"
+	"github.com/takedown/takedown/internal/service"
+)
+
+// Server is the JSON API.
+type Server struct {
+	*service.Service
+}
+
+// maxJSON bounds a JSON request body (a target list of a few hundred thousand lines fits).
+const maxJSON = 64 << 20
+
+// Mux is where routes are registered (an *http.ServeMux).
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
+// Register adds the API's routes to mux.
+func (s *Server) Register(mux Mux) {
+	mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
+	mux.HandleFunc("POST /api/v1/tokens", s.createToken)
+	mux.HandleFunc("GET /api/v1/tokens", s.auth(s.listTokens))
+	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.auth(s.revokeToken))
+	mux.HandleFunc("GET /api/v1/me", s.auth(s.me))
+	mux.HandleFunc("POST /api/v1/cases", s.auth(s.createCase))
+	mux.HandleFunc("GET /api/v1/cases", s.auth(s.listCases))
+	mux.HandleFunc("GET /api/v1/cases/{case}", s.auth(s.getCase))
+	mux.HandleFunc("POST /api/v1/cases/{case}/measures", s.auth(s.createMeasure))
+	mux.HandleFunc("GET /api/v1/measures", s.auth(s.listMeasures))
+	mux.HandleFunc("GET /api/v1/measures/{measure}", s.auth(s.getMeasure))
+	mux.HandleFunc("PUT /api/v1/measures/{measure}/plan", s.auth(s.putPlan))
+	mux.HandleFunc("POST /api/v1/measures/{measure}/targets", s.auth(s.addTargets))
+	mux.HandleFunc("GET /api/v1/measures/{measure}/targets", s.auth(s.listTargets))
+	mux.HandleFunc("POST /api/v1/measures/{measure}/evidence", s.auth(s.addEvidence))
+	mux.HandleFunc("GET /api/v1/measures/{measure}/evidence", s.auth(s.listEvidence))
+	mux.HandleFunc("GET /api/v1/evidence/{sha256}", s.auth(s.getEvidence))
+	mux.HandleFunc("GET /api/v1/measures/{measure}/history", s.auth(s.history))
+	mux.HandleFunc("POST /api/v1/measures/{measure}/actions/{op}", s.auth(s.act))
+	mux.HandleFunc("POST /api/v1/admin/role-changes", s.auth(s.proposeRoleChange))
+	mux.HandleFunc("POST /api/v1/admin/role-changes/{id}/approve", s.auth(s.approveRoleChange))
+	mux.HandleFunc("GET /api/v1/admin/policy", s.auth(s.getPolicy))
+	mux.HandleFunc("POST /api/v1/admin/policy", s.auth(s.proposePolicy))
+	mux.HandleFunc("POST /api/v1/admin/policy/{version}/approve", s.auth(s.approvePolicy))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// reply writes v, or the error in the error contract.
+func (s *Server) reply(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, v)
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e := s.Classify(r.Context(), err)
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds())))
+	}
+	writeJSON(w, e.Status, map[string]*refusal.Error{"error": e})
+}
+
+// decode reads a JSON body of at most limit bytes strictly: unknown fields and trailing data
+// are refused. A body that does not decode is refused and audited as an attempt at action,
+// on the measure named in the path if any.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, limit int64, action string, v any) error {
+	err := decodeJSON(http.MaxBytesReader(w, r.Body, limit), v)
+	if err != nil && action != "" {
+		s.Refused(r.Context(), actorOf(r), service.On{Measure: r.PathValue("measure"), Case: r.PathValue("case")}, action, err)
+	}
+	return err
+}
+
+func decodeJSON(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return &measure.FieldError{Field: ute.Field, Message: fmt.Sprintf("must be a JSON %s", ute.Type)}
+		}
+		msg := err.Error()
+		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+			return &measure.FieldError{Field: strings.Trim(f, `"`), Message: "unknown field"}
+		}
+		if errors.Is(err, io.EOF) {
+			return &measure.FieldError{Field: "", Message: "request body is empty"}
+		}
+		return &measure.FieldError{Field: "", Message: "malformed JSON: " + msg}
+	}
+	if dec.More() {
+		return &measure.FieldError{Field: "", Message: "trailing data after the JSON value"}
+	}
+	return nil
+}
+
+// page reads ?limit= and ?offset= (the service checks their range).
+func page(r *http.Request) (service.Page, error) {
+	var p service.Page
+	q := r.URL.Query()
+	for _, f := range []struct {
+		name string
+		to   *int
+	}{{"limit", &p.Limit}, {"offset", &p.Offset}} {
+		if v := q.Get(f.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return p, &measure.FieldError{Field: f.name, Message: "must be a number"}
+			}
+			*f.to = n
+		}
+	}
+	if p.Limit == 0 && q.Get("limit") != "" {
+		p.Limit = -1 // an explicit 0 is out of range, not the default
+	}
+	return p, nil
+}
+
+type actorKey struct{}
+
+type tokenKey struct{}
+
+func actorOf(r *http.Request) authz.Actor {
+	a, _ := r.Context().Value(actorKey{}).(authz.Actor)
+	return a
+}
+
+// tokenOf is the ID of the token the request came with.
+func tokenOf(r *http.Request) string { id, _ := r.Context().Value(tokenKey{}).(string); return id }
+
+// bearer is the token of the Authorization header, if any.
+func bearer(r *http.Request) string {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return token
+}
+
+// auth requires a bearer token and puts its principal in the request context.
+func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token := bearer(r)
+		if token == "" {
+			s.fail(w, r, refusal.New(refusal.Unauthenticated, "send Authorization: Bearer <token> (POST /api/v1/tokens gives one)"))
+			return
+		}
+		a, id, err := s.Authenticate(r.Context(), token)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		ctx := context.WithValue(context.WithValue(r.Context(), actorKey{}, a), tokenKey{}, id)
+		next(w, r.WithContext(ctx))
+	}
+}

@@ -1,0 +1,51 @@
+package api
+
+import (
+	"net"
+	"net/http"
+)
+
+// clientAddress is the address failed logins are counted against.
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// createToken exchanges a username and password for a new API token.
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if err := s.decode(w, r, 4096, "", &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	t, err := s.Login(r.Context(), in.Username, in.Password, clientAddress(r))
+	s.reply(w, r, http.StatusCreated, t, err)
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.Tokens(r.Context(), actorOf(r), tokenOf(r))
+	s.reply(w, r, http.StatusOK, map[string]any{"tokens": ts}, err)
+}
+
+// revokeToken revokes one of the caller's tokens; "current" names the one in use (logout).
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if id == "current" {
+		id = tokenOf(r)
+	}
+	if err := s.RevokeToken(r.Context(), actorOf(r), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, actorOf(r))
+}

@@ -1,0 +1,81 @@
+package api
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+
+	"github.com/takedown/takedown/authz"
+)
+
+// RegisterLog adds the audit log's read API (c2sp.org/tlog-tiles, tlog-proof). Checkpoints,
+// hash tiles and proofs need no token; entry bundles are served to authenticated auditors.
+func (s *Server) RegisterLog(mux Mux) {
+	mux.HandleFunc("GET /checkpoint", s.checkpoint)
+	mux.HandleFunc("GET /tile/{path...}", s.tile)
+	mux.HandleFunc("GET /proof/{index}", s.proof)
+	mux.HandleFunc("GET /proof/consistency", s.consistency)
+}
+
+func writeText(w http.ResponseWriter, b []byte) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write(b)
+}
+
+func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request) {
+	text, err := s.Checkpoint(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeText(w, text)
+}
+
+func (s *Server) tile(w http.ResponseWriter, r *http.Request) {
+	var who *authz.Actor
+	if token := bearer(r); token != "" && strings.HasPrefix(r.PathValue("path"), "entries/") {
+		a, _, err := s.Authenticate(r.Context(), token)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		who = &a
+	}
+	data, full, err := s.Tile(r.Context(), who, r.PathValue("path"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if full {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "no-cache")
+	}
+	_, _ = w.Write(data)
+}
+
+func (s *Server) proof(w http.ResponseWriter, r *http.Request) {
+	doc, err := s.Proof(r.Context(), r.PathValue("index"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeText(w, doc)
+}
+
+// consistency serves one base64 hash per line.
+func (s *Server) consistency(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p, err := s.Consistency(r.Context(), q.Get("old"), q.Get("new"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var b strings.Builder
+	for _, h := range p {
+		b.WriteString(base64.StdEncoding.EncodeToString(h[:]) + "\n")
+	}
+	writeText(w, []byte(b.String()))
+}

@@ -1,0 +1,118 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/service"
+)
+
+func (s *Server) getMeasure(w http.ResponseWriter, r *http.Request) {
+	m, err := s.Measure(r.Context(), actorOf(r), r.PathValue("measure"))
+	s.reply(w, r, http.StatusOK, m, err)
+}
+
+func (s *Server) listMeasures(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	ms, err := s.Measures(r.Context(), actorOf(r), service.MeasureFilter{Stage: q.Get("stage"), Case: q.Get("case"), Page: p})
+	s.reply(w, r, http.StatusOK, map[string]any{"measures": ms}, err)
+}
+
+func (s *Server) createMeasure(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Plan measure.Plan `json:"plan"`
+	}
+	if err := s.decode(w, r, 1<<20, "measure.create", &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.CreateMeasure(r.Context(), actorOf(r), r.PathValue("case"), in.Plan)
+	s.reply(w, r, http.StatusCreated, m, err)
+}
+
+func (s *Server) putPlan(w http.ResponseWriter, r *http.Request) {
+	var plan measure.Plan
+	if err := s.decode(w, r, 1<<20, "plan.updated", &plan); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.PutPlan(r.Context(), actorOf(r), r.PathValue("measure"), plan)
+	s.reply(w, r, http.StatusOK, m, err)
+}
+
+func (s *Server) addTargets(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Targets []measure.Target `json:"targets"`
+	}
+	if err := s.decode(w, r, maxJSON, "targets.added", &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.AddTargets(r.Context(), actorOf(r), r.PathValue("measure"), in.Targets)
+	s.reply(w, r, http.StatusOK, m, err)
+}
+
+func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) {
+	version, _ := strconv.Atoi(r.URL.Query().Get("version"))
+	ts, err := s.Targets(r.Context(), actorOf(r), r.PathValue("measure"), version)
+	s.reply(w, r, http.StatusOK, map[string]any{"targets": ts}, err)
+}
+
+// addEvidence stores an uploaded file with its metadata from the query.
+func (s *Server) addEvidence(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	e := service.Evidence{Filename: q.Get("filename"), Kind: q.Get("kind"), Provenance: q.Get("provenance"),
+		LegalBasis: q.Get("legal_basis"), Acquirer: q.Get("acquirer"), Tool: q.Get("tool"), TLP: q.Get("tlp")}
+	if v := q.Get("acquired_at"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			err := &measure.FieldError{Field: "acquired_at", Message: "must be an RFC 3339 time"}
+			s.Refused(r.Context(), actorOf(r), service.On{Measure: r.PathValue("measure")}, "evidence.added", err)
+			s.fail(w, r, err)
+			return
+		}
+		e.AcquiredAt = &t
+	}
+	e, err := s.AddEvidence(r.Context(), actorOf(r), r.PathValue("measure"), e, r.Body)
+	s.reply(w, r, http.StatusCreated, e, err)
+}
+
+func (s *Server) listEvidence(w http.ResponseWriter, r *http.Request) {
+	es, err := s.EvidenceList(r.Context(), actorOf(r), r.PathValue("measure"))
+	s.reply(w, r, http.StatusOK, map[string]any{"evidence": es}, err)
+}
+
+func (s *Server) getEvidence(w http.ResponseWriter, r *http.Request) {
+	content, err := s.EvidenceFile(r.Context(), actorOf(r), r.PathValue("sha256"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(content)
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	recs, err := s.History(r.Context(), actorOf(r), r.PathValue("measure"))
+	s.reply(w, r, http.StatusOK, map[string]any{"entries": recs}, err)
+}
+
+// act sends an action to the measure's workflow; the answer is the measure after it.
+func (s *Server) act(w http.ResponseWriter, r *http.Request) {
+	op := authz.Op(r.PathValue("op"))
+	var in service.ActionInput
+	if err := s.decode(w, r, maxJSON, measure.Clip(string(op), 64), &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.Act(r.Context(), actorOf(r), r.PathValue("measure"), op, in, r.Header.Get("Idempotency-Key"))
+	s.reply(w, r, http.StatusOK, m, err)
+}
