@@ -13,7 +13,9 @@ import (
 
 // modelText is the Casbin model: role-based access with domains (each principal's
 // organisation), deny overriding allow, and the separation-of-duties functions over the
-// measure's history called from the matcher.
+// measure's history called from the matcher. A read ("read") matches the read rules whose
+// relation (read.go) the subject stands in to the reader; "*" names every operation, not
+// reads.
 const modelText = `
 [request_definition]
 r = sub, dom, act, req
@@ -28,7 +30,7 @@ g = _, _, _
 e = some(where (p.eft == allow)) && !some(where (p.eft == deny))
 
 [matchers]
-m = g(r.sub, p.role, r.dom) && (p.act == r.act || p.act == "*") && sod(r.act, r.req)
+m = g(r.sub, p.role, r.dom) && ((r.act != "read" && (p.act == r.act || p.act == "*") && sod(r.act, r.req)) || (r.act == "read" && relates(p.act, r.req)))
 `
 
 // Rule is one policy line: a role may (allow) or may never (deny) take an operation; "*" is
@@ -55,14 +57,21 @@ func DefaultPolicy() []Rule {
 			rules = append(rules, Rule{Role: r, Op: string(op), Effect: "allow"})
 		}
 	}
+	for _, op := range ReadOps {
+		for _, r := range defaultReads[op] {
+			rules = append(rules, Rule{Role: r, Op: op, Effect: "allow"})
+		}
+	}
 	return append(rules, Rule{Role: Auditor, Op: "*", Effect: "deny"}, Rule{Role: Admin, Op: "*", Effect: "deny"})
 }
 
-// request is what the matcher's sod function receives.
+// request is what the matcher's functions receive: the facts of the measure acted on, or the
+// subject read.
 type request struct {
-	actor Actor
-	facts Facts
-	now   time.Time
+	actor   Actor
+	facts   Facts
+	now     time.Time
+	subject Subject
 }
 
 // Authorizer decides with one version of the policy; Load swaps in another atomically.
@@ -102,6 +111,17 @@ func (a *Authorizer) Load(version string, rules []Rule, grants []Grant) error {
 			return false, errors.New("sod: bad request")
 		}
 		return SoD(Op(op), req.actor, req.facts, req.now) == nil, nil
+	})
+	e.AddFunction("relates", func(args ...any) (any, error) {
+		if len(args) != 2 {
+			return false, errors.New("relates: want (rel, req)")
+		}
+		rel, _ := args[0].(string)
+		req, ok := args[1].(*request)
+		if !ok {
+			return false, errors.New("relates: bad request")
+		}
+		return relates(rel, req.actor, req.subject), nil
 	})
 	for _, r := range rules {
 		if r.Effect != "allow" && r.Effect != "deny" {
@@ -177,15 +197,26 @@ type StaticAuthorizer struct{}
 
 // Check is Authorizer.Check with the default policy and the actor's roles as grants.
 func (StaticAuthorizer) Check(op Op, actor Actor, f Facts, now time.Time) error {
-	var grants []Grant
-	for _, r := range actor.Roles {
-		grants = append(grants, Grant{User: actor.ID, Role: r, Org: actor.Org})
-	}
-	a, err := NewAuthorizer("default", DefaultPolicy(), grants)
+	a, err := staticFor(actor)
 	if err != nil {
 		return err
 	}
 	return a.Check(op, actor, f, now)
+}
+
+// Version names the default policy.
+func (StaticAuthorizer) Version() string { return "default" }
+
+// Rules returns the default policy.
+func (StaticAuthorizer) Rules() []Rule { return DefaultPolicy() }
+
+// staticFor is an authorizer of the default policy granting actor its own roles.
+func staticFor(actor Actor) (*Authorizer, error) {
+	var grants []Grant
+	for _, r := range actor.Roles {
+		grants = append(grants, Grant{User: actor.ID, Role: r, Org: actor.Org})
+	}
+	return NewAuthorizer("default", DefaultPolicy(), grants)
 }
 
 // CheckPolicy refuses a rule set that would break the separation of duties whatever the
@@ -197,11 +228,22 @@ func CheckPolicy(rules []Rule) error {
 		if !slices.Contains(Roles, r.Role) {
 			return deny("policy", "rule %d: %q is not a role", i, r.Role)
 		}
-		if r.Op != "*" && !slices.Contains(Ops, Op(r.Op)) {
-			return deny("policy", "rule %d: %q is not an operation", i, r.Op)
+		if r.Op != "*" && !slices.Contains(Ops, Op(r.Op)) && !slices.Contains(ReadOps, r.Op) {
+			return deny("policy", "rule %d: %q is not an operation or a read relation", i, r.Op)
 		}
 		if r.Effect != "allow" && r.Effect != "deny" {
 			return deny("policy", "rule %d: effect must be allow or deny", i)
+		}
+		if isRead(r.Op) {
+			// Reads are narrowed by leaving a relation out, never by denial: the list filter
+			// (Scope) is then exactly the union of what is allowed.
+			if r.Effect != "allow" {
+				return deny("policy", "rule %d: read relations are allowed or left out, not denied", i)
+			}
+			if r.Role == Admin {
+				return deny("SoD-8", "rule %d lets administrators read case content (%s)", i, r.Op)
+			}
+			continue
 		}
 		if r.Effect == "deny" {
 			if r.Op == "*" {

@@ -1,6 +1,10 @@
 package authz
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // Subject is a case or a measure as the need-to-know rule sees it.
 type Subject struct {
@@ -14,37 +18,77 @@ type Subject struct {
 	NamedExecutors []string
 }
 
-// CanRead decides whether a may read s's content: the people of the owning organisation's
-// agency; executors named in it; the Commission once it is put before the Commission;
-// auditors (whose reads the caller audits). Administrators read no case content (SoD-8).
-// It returns nil or a *Denied with rule "need-to-know" (or SoD-2, SoD-8).
-func CanRead(a Actor, s Subject) error {
-	agency, commission, auditor := false, false, false
-	for _, r := range a.Roles {
-		agency = agency || AgencyRole(r)
-		commission = commission || CommissionRole(r)
-		auditor = auditor || r == Auditor
+// Read rules are policy rules like the operations': a role may read the cases and measures
+// that stand in a relation to the reader. A rule's op names the relation.
+const (
+	ReadOwnOrg    = "read:own_org"   // the reader's organisation owns it
+	ReadNamed     = "read:named"     // a sealed version names the reader as an executor
+	ReadSubmitted = "read:submitted" // it has been put before the Commission
+	ReadAll       = "read:all"       // everything (the caller audits each read of content)
+)
+
+// ReadOps lists the read relations.
+var ReadOps = []string{ReadOwnOrg, ReadNamed, ReadSubmitted, ReadAll}
+
+// defaultReads is DESIGN section 4's need-to-know: an agency's officers, legal reviewers and
+// commanders read their organisation's cases; executors what names them; the Commission what
+// was put before it; auditors everything; administrators no case content (SoD-8).
+var defaultReads = map[string][]Role{
+	ReadOwnOrg:    {Officer, Legal, Commander},
+	ReadNamed:     {Executor},
+	ReadSubmitted: {CommissionSecretariat, Commissioner, CommissionChair},
+	ReadAll:       {Auditor},
+}
+
+func isRead(op string) bool { return strings.HasPrefix(op, "read:") }
+
+// twoHats reports a principal holding agency and Commission roles together, who may use
+// neither (SoD-2).
+func twoHats(a Actor) bool {
+	return slices.ContainsFunc(a.Roles, AgencyRole) && slices.ContainsFunc(a.Roles, CommissionRole)
+}
+
+// relates reports whether s stands in the read relation rel to a. The matcher calls it.
+func relates(rel string, a Actor, s Subject) bool {
+	if twoHats(a) {
+		return false
+	}
+	switch rel {
+	case ReadAll:
+		return true
+	case ReadOwnOrg:
+		return a.Org != "" && s.Org == a.Org
+	case ReadNamed:
+		return slices.Contains(s.NamedExecutors, a.ID)
+	case ReadSubmitted:
+		return s.BeforeCommission
+	}
+	return false
+}
+
+// CanRead decides, with the policy in force, whether actor may read s's content. It returns
+// nil or a *Denied with rule need-to-know (SoD-2 for a principal holding agency and Commission
+// roles, SoD-8 for an administrator).
+func (a *Authorizer) CanRead(actor Actor, s Subject) error {
+	st := a.current.Load()
+	ok, err := st.enforcer.Enforce(actor.ID, actor.Org, "read", &request{actor: actor, subject: s})
+	if err != nil {
+		return fmt.Errorf("authorize a read: %w", err)
 	}
 	switch {
-	case agency && commission:
-		return deny("SoD-2", "%s holds both agency and Commission roles; neither may be used", a.Username)
-	case auditor:
+	case ok:
 		return nil
-	case (a.Has(Officer) || a.Has(Legal) || a.Has(Commander)) && a.Org == s.Org:
-		return nil
-	case a.Has(Executor) && slices.Contains(s.NamedExecutors, a.ID):
-		return nil
-	case commission && s.BeforeCommission:
-		return nil
-	case a.Has(Admin):
+	case twoHats(actor):
+		return deny("SoD-2", "%s holds both agency and Commission roles; neither may be used", actor.Username)
+	case slices.Contains(st.enforcer.GetRolesForUserInDomain(actor.ID, actor.Org), string(Admin)):
 		return deny("SoD-8", "administrators have no case powers")
 	}
-	return deny("need-to-know", "%s may not read this", a.Username)
+	return deny("need-to-know", "%s may not read this (policy %s)", actor.Username, st.version)
 }
 
 // ReadScope is CanRead as a filter for queries that list: a row is readable when All, or its
-// organisation is Org (agency readers), or it names Executor, or (Commission) it is before the
-// Commission. The zero value reads nothing.
+// organisation is Org, or it names Executor, or (Commission) it is before the Commission. The
+// zero value reads nothing.
 type ReadScope struct {
 	All        bool
 	Org        string
@@ -58,33 +102,48 @@ func (s ReadScope) Allows(subj Subject) bool {
 		(s.Commission && subj.BeforeCommission)
 }
 
-// Scope returns what a may read, as a filter.
-func Scope(a Actor) ReadScope {
+// Scope returns what actor may read under the policy in force, as a filter. Read rules only
+// allow (CheckPolicy refuses read denials), so the scope is the union of the relations the
+// actor's roles are allowed.
+func (a *Authorizer) Scope(actor Actor) ReadScope {
 	var s ReadScope
-	agency, commission := false, false
-	for _, r := range a.Roles {
-		agency = agency || AgencyRole(r)
-		commission = commission || CommissionRole(r)
-	}
-	if agency && commission {
+	if twoHats(actor) {
 		return s
 	}
-	s.All = a.Has(Auditor)
-	if a.Has(Officer) || a.Has(Legal) || a.Has(Commander) {
-		s.Org = a.Org
+	st := a.current.Load()
+	roles := st.enforcer.GetRolesForUserInDomain(actor.ID, actor.Org)
+	for _, r := range st.rules {
+		if r.Effect != "allow" || !slices.Contains(roles, string(r.Role)) {
+			continue
+		}
+		switch r.Op {
+		case ReadAll:
+			s.All = true
+		case ReadOwnOrg:
+			s.Org = actor.Org
+		case ReadNamed:
+			s.Executor = actor.ID
+		case ReadSubmitted:
+			s.Commission = true
+		}
 	}
-	if a.Has(Executor) {
-		s.Executor = a.ID
-	}
-	s.Commission = commission
 	return s
 }
 
-// Reads is the need-to-know rule as a value, for servers that take it as a dependency.
-type Reads struct{}
+// CanRead is Authorizer.CanRead with the default policy and the actor's own roles as grants.
+func (StaticAuthorizer) CanRead(actor Actor, s Subject) error {
+	a, err := staticFor(actor)
+	if err != nil {
+		return err
+	}
+	return a.CanRead(actor, s)
+}
 
-// CanRead is authz.CanRead.
-func (Reads) CanRead(a Actor, s Subject) error { return CanRead(a, s) }
-
-// Scope is authz.Scope.
-func (Reads) Scope(a Actor) ReadScope { return Scope(a) }
+// Scope is Authorizer.Scope with the default policy and the actor's own roles as grants.
+func (StaticAuthorizer) Scope(actor Actor) ReadScope {
+	a, err := staticFor(actor)
+	if err != nil {
+		return ReadScope{}
+	}
+	return a.Scope(actor)
+}

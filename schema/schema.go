@@ -18,7 +18,11 @@ import (
 var migrations embed.FS
 
 // Migrate brings the database at conn up to the newest migration.
-func Migrate(ctx context.Context, conn *pgx.Conn) error {
+func Migrate(ctx context.Context, conn *pgx.Conn) error { return migrateTo(ctx, conn, -1) }
+
+// migrateTo brings the database up to migration n (-1: the newest); tests of an upgrade stop
+// before the migration they test.
+func migrateTo(ctx context.Context, conn *pgx.Conn, n int32) error {
 	m, err := migrate.NewMigrator(ctx, conn, "schema_version")
 	if err != nil {
 		return fmt.Errorf("prepare migrations: %w", err)
@@ -30,7 +34,10 @@ func Migrate(ctx context.Context, conn *pgx.Conn) error {
 	if err := m.LoadMigrations(sub); err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
-	if err := m.Migrate(ctx); err != nil {
+	if n < 0 {
+		n = int32(len(m.Migrations))
+	}
+	if err := m.MigrateTo(ctx, n); err != nil {
 		return fmt.Errorf("apply migrations: %w", err)
 	}
 	return nil

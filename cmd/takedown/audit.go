@@ -2,9 +2,7 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/takedown/takedown/audit"
@@ -12,14 +10,14 @@ import (
 
 // auditVerify implements `takedown audit verify`: offline, from an exported archive (or one
 // record and its proof), a policy file and the auditor's saved state.
-func auditVerify(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("takedown audit verify", flag.ContinueOnError)
+func auditVerify(e *env) error {
+	fs, out := e.fs, e.out
 	policyFile := fs.String("policy", "", "policy file: `log <verifier key>` (audit.vkey) and optional settings")
 	archive := fs.String("archive", "", "directory written by `takedownd audit export`")
 	state := fs.String("state", "", "file holding the last checkpoint you verified; checked for consistency, then updated")
 	proof := fs.String("proof", "", "a c2sp.org/tlog-proof document (with -record)")
 	record := fs.String("record", "", "the record the proof is for")
-	if err := fs.Parse(args); err != nil {
+	if err := e.parse(); err != nil {
 		return err
 	}
 	raw, err := os.ReadFile(*policyFile)

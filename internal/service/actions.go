@@ -192,7 +192,7 @@ func (s *Service) unknownUsers(ctx context.Context, ids []string) ([]string, err
 		return nil, nil
 	}
 	var missing []string
-	err := s.DB.QueryRow(ctx, `SELECT COALESCE(array_agg(x), '{}') FROM unnest($1::text[]) x WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = x)`,
+	err := s.DB.QueryRow(ctx, `SELECT COALESCE(array_agg(x), '{}') FROM unnest($1::text[]) x WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = x AND u.retired_at IS NULL)`,
 		ids).Scan(&missing)
 	if err != nil {
 		return nil, fmt.Errorf("look up users: %w", err)

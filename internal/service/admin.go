@@ -16,12 +16,14 @@ import (
 	"github.com/takedown/takedown/internal/refusal"
 )
 
-// RoleChange is a proposed change to who holds a role or an executor designation. It applies
-// only once a second administrator approves it.
+// RoleChange is a proposed change to the accounts: an organisation or a user created, a user
+// retired, a role granted or revoked, an executor designated or a designation revoked. It
+// applies only once a second administrator approves it.
 type RoleChange struct {
 	ID            string     `json:"id"`
-	Kind          string     `json:"kind"` // grant_role | revoke_role | designate | revoke_designation
-	User          string     `json:"user"`
+	Kind          string     `json:"kind"` // see Kinds
+	User          string     `json:"user,omitempty"`
+	Account       *Account   `json:"account,omitempty"` // create_org, create_user
 	Role          authz.Role `json:"role,omitempty"`
 	Scope         string     `json:"scope,omitempty"` // designate: npa | prefectural
 	ValidFrom     *time.Time `json:"valid_from,omitempty"`
@@ -30,7 +32,13 @@ type RoleChange struct {
 	Reason        string     `json:"reason"`
 	ProposedBy    string     `json:"proposed_by"`
 	ApprovedBy    string     `json:"approved_by,omitempty"`
+	// EnrolmentCode is the one-time code with which a created local user sets a password,
+	// given once, to the approving administrator, to pass on out of band.
+	EnrolmentCode string `json:"enrolment_code,omitempty"`
 }
+
+// Kinds of account change.
+var Kinds = []string{"create_org", "create_user", "retire_user", "grant_role", "revoke_role", "designate", "revoke_designation"}
 
 // requireAdmin refuses, and audits, a non-administrator.
 func (s *Service) requireAdmin(ctx context.Context, a authz.Actor, action string) error {
@@ -42,11 +50,28 @@ func (s *Service) requireAdmin(ctx context.Context, a authz.Actor, action string
 
 // check checks a proposal's form.
 func (c RoleChange) check() error {
-	if !slices.Contains([]string{"grant_role", "revoke_role", "designate", "revoke_designation"}, c.Kind) {
-		return &measure.FieldError{Field: "kind", Message: "must be grant_role, revoke_role, designate or revoke_designation"}
+	if !slices.Contains(Kinds, c.Kind) {
+		return &measure.FieldError{Field: "kind", Message: fmt.Sprintf("must be one of %v", Kinds)}
 	}
 	if err := checkReason(c.Reason); err != nil {
 		return err
+	}
+	for _, f := range []struct{ name, value string }{{"user", c.User}, {"role", string(c.Role)}, {"designation", c.DesignationID}} {
+		if fe := measure.CheckLine(f.name, f.value, measure.MaxID); fe != nil {
+			return fe
+		}
+	}
+	if c.Kind == "create_org" || c.Kind == "create_user" {
+		if c.Account == nil {
+			return &measure.FieldError{Field: "account", Message: "is required for " + c.Kind}
+		}
+		return measure.Within("account", c.Account.check(c.Kind))
+	}
+	if c.Account != nil {
+		return &measure.FieldError{Field: "account", Message: "is only for create_org and create_user"}
+	}
+	if c.User == "" {
+		return &measure.FieldError{Field: "user", Message: "is required for " + c.Kind}
 	}
 	if c.Kind == "designate" {
 		if c.Scope != "npa" && c.Scope != "prefectural" {
@@ -87,13 +112,16 @@ func (s *Service) ProposeRoleChange(ctx context.Context, a authz.Actor, c RoleCh
 		if c.DesignationID != "" {
 			designation = &c.DesignationID
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO role_changes (id, kind, user_id, role, scope, valid_from, valid_until, designation_id, reason, proposed_by)
-			VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7, $8, $9, $10)`,
-			c.ID, c.Kind, c.User, string(c.Role), c.Scope, c.ValidFrom, c.ValidUntil, designation, c.Reason, c.ProposedBy); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO role_changes (id, kind, user_id, role, scope, valid_from, valid_until, designation_id, reason, proposed_by, account)
+			VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''), $6, $7, $8, $9, $10, $11)`,
+			c.ID, c.Kind, c.User, string(c.Role), c.Scope, c.ValidFrom, c.ValidUntil, designation, c.Reason, c.ProposedBy, c.Account); err != nil {
 			return err
 		}
-		return s.append(ctx, tx, a, "role_change/"+c.ID, &audit.Record{Action: "role_change.proposed", Reason: c.Reason,
-			Details: map[string]any{"change": c.ID, "kind": c.Kind, "user": c.User, "role": string(c.Role), "scope": c.Scope, "designation": c.DesignationID}})
+		details := map[string]any{"change": c.ID, "kind": c.Kind, "user": c.User, "role": string(c.Role), "scope": c.Scope, "designation": c.DesignationID}
+		if c.Account != nil {
+			details["account"] = c.Account.details()
+		}
+		return s.append(ctx, tx, a, "role_change/"+c.ID, &audit.Record{Action: "role_change.proposed", Reason: c.Reason, Details: details})
 	})
 	if err != nil {
 		return c, fmt.Errorf("propose role change: %w", err)
@@ -101,8 +129,13 @@ func (s *Service) ProposeRoleChange(ctx context.Context, a authz.Actor, c RoleCh
 	return c, nil
 }
 
-// checkRoleChange refuses a change that would break separation of duties.
+// checkRoleChange refuses a change that would break separation of duties, or that no longer
+// applies.
 func (s *Service) checkRoleChange(ctx context.Context, c RoleChange) error {
+	switch c.Kind {
+	case "create_org", "create_user":
+		return s.checkAccount(ctx, c)
+	}
 	target, err := loadActor(ctx, s.DB, c.User)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return &measure.FieldError{Field: "user", Message: "no such user"}
@@ -110,7 +143,16 @@ func (s *Service) checkRoleChange(ctx context.Context, c RoleChange) error {
 	if err != nil {
 		return err
 	}
+	var retired bool
+	if err := s.DB.QueryRow(ctx, `SELECT retired_at IS NOT NULL FROM users WHERE id = $1`, c.User).Scan(&retired); err != nil {
+		return fmt.Errorf("read user %s: %w", c.User, err)
+	}
+	if retired {
+		return &measure.FieldError{Field: "user", Message: target.Username + " is retired"}
+	}
 	switch c.Kind {
+	case "retire_user":
+		return nil
 	case "grant_role":
 		if target.Has(c.Role) {
 			return &measure.FieldError{Field: "role", Message: fmt.Sprintf("%s already holds %s", target.Username, c.Role)}
@@ -140,10 +182,10 @@ func (s *Service) ApproveRoleChange(ctx context.Context, a authz.Actor, id strin
 	if err := s.requireAdmin(ctx, a, action); err != nil {
 		return c, err
 	}
-	var role, scope, designation, approvedBy *string
-	err := s.DB.QueryRow(ctx, `SELECT id, kind, user_id, role, scope, valid_from, valid_until, designation_id, reason, proposed_by, approved_by
+	var user, role, scope, designation, approvedBy *string
+	err := s.DB.QueryRow(ctx, `SELECT id, kind, user_id, role, scope, valid_from, valid_until, designation_id, reason, proposed_by, approved_by, account
 		FROM role_changes WHERE id = $1`, id).
-		Scan(&c.ID, &c.Kind, &c.User, &role, &scope, &c.ValidFrom, &c.ValidUntil, &designation, &c.Reason, &c.ProposedBy, &approvedBy)
+		Scan(&c.ID, &c.Kind, &user, &role, &scope, &c.ValidFrom, &c.ValidUntil, &designation, &c.Reason, &c.ProposedBy, &approvedBy, &c.Account)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, s.refuse(ctx, a, On{}, action, refusal.New(refusal.NotFound, "no role change %s", measure.Clip(id, 64)))
 	}
@@ -153,6 +195,9 @@ func (s *Service) ApproveRoleChange(ctx context.Context, a authz.Actor, id strin
 	already := refusal.New(refusal.Conflict, "role change %s is already approved", c.ID)
 	if approvedBy != nil {
 		return c, already
+	}
+	if user != nil {
+		c.User = *user
 	}
 	if role != nil {
 		c.Role = authz.Role(*role)
@@ -192,6 +237,8 @@ func (s *Service) ApproveRoleChange(ctx context.Context, a authz.Actor, id strin
 		var action string
 		details := map[string]any{"change": c.ID, "user": c.User, "proposed_by": c.ProposedBy}
 		switch c.Kind {
+		case "create_org", "create_user", "retire_user":
+			action, err = s.applyAccount(ctx, tx, &c, details)
 		case "grant_role":
 			action, details["role"] = "role.granted", string(c.Role)
 			_, err = tx.Exec(ctx, `INSERT INTO role_grants (user_id, role) VALUES ($1, $2)`, c.User, c.Role)

@@ -52,7 +52,8 @@ func tokenHash(token string) []byte {
 // token's ID.
 func (s *Service) Authenticate(ctx context.Context, token string) (authz.Actor, string, error) {
 	var user, id string
-	err := s.DB.QueryRow(ctx, `SELECT user_id, id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()`,
+	err := s.DB.QueryRow(ctx, `SELECT t.user_id, t.id FROM api_tokens t JOIN users u ON u.id = t.user_id
+		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now() AND u.retired_at IS NULL`,
 		tokenHash(token)).Scan(&user, &id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return authz.Actor{}, "", refusal.New(refusal.Unauthenticated, "unknown, expired or revoked token: log in again (POST /api/v1/tokens)")
@@ -123,7 +124,7 @@ func (s *Service) Login(ctx context.Context, username, password, addr string) (T
 		return Token{}, e
 	}
 	var id, hash string
-	err := s.DB.QueryRow(ctx, `SELECT id, password_hash FROM users WHERE username = $1`, username).Scan(&id, &hash)
+	err := s.DB.QueryRow(ctx, `SELECT id, password_hash FROM users WHERE username = $1 AND retired_at IS NULL`, username).Scan(&id, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
 	} else if err != nil {

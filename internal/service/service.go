@@ -46,22 +46,29 @@ type Service struct {
 	DB       *pgxpool.Pool
 	Temporal client.Client
 	Authz    Authorizer
-	// Reads decides who may read what (authz.Reads, need-to-know, when nil); lists filter by
-	// its Scope and re-check each row with its CanRead.
+	// Reads decides who may read what (when nil, Authz if it can, else the default policy);
+	// lists filter by its Scope and re-check each row with its CanRead.
 	Reads    Readers
 	Workflow workflows.Config // durations given to new measures
 	// MaxEvidence bounds one evidence upload, in bytes.
 	MaxEvidence int64
 	// TokenTTL is how long an API token lives (DefaultTokenTTL when 0).
 	TokenTTL time.Duration
-	Log      *slog.Logger
+	// PasswordCost is the bcrypt cost of passwords set by enrolment (0: bcrypt's default).
+	PasswordCost int
+	Log          *slog.Logger
 }
 
+// reads is Reads, else the authorizer when it also decides reads (an *authz.Authorizer
+// does), else the default policy.
 func (s *Service) reads() Readers {
-	if s.Reads == nil {
-		return authz.Reads{}
+	if s.Reads != nil {
+		return s.Reads
 	}
-	return s.Reads
+	if r, ok := s.Authz.(Readers); ok {
+		return r
+	}
+	return authz.Static()
 }
 
 // Classify sorts err into the error contract (refusal.Of), logging what is not the client's

@@ -46,7 +46,7 @@ func BenchmarkListMeasuresAuthorization(b *testing.B) {
 	for name, reads := range map[string]interface {
 		CanRead(authz.Actor, authz.Subject) error
 		Scope(authz.Actor) authz.ReadScope
-	}{"need-to-know": authz.Reads{}, "read-all": readAll{}} {
+	}{"need-to-know": az, "read-all": readAll{}} {
 		mux := http.NewServeMux()
 		(&api.Server{Service: &service.Service{DB: db, Authz: az, Reads: reads, MaxEvidence: 1 << 20, Log: log}}).Register(mux)
 		servers[name] = httptest.NewServer(mux)

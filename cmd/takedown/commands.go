@@ -1,0 +1,517 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/client"
+)
+
+// A command is one thing the CLI does: its flags are declared and parsed by run, which gets
+// what the command needs in env.
+type command struct {
+	name, args string
+	run        func(e *env) error
+}
+
+// commands lists every command in the order the usage shows them.
+var commands = []command{
+	{"login", "-user U -password P          get and store an API token", login},
+	{"logout", "                             revoke the stored token and forget it", logout},
+	{"enrol", "-user U -code C -password P   set your password with the code an administrator gave you", enrol},
+	{"case create", "-title T [-summary S]        open a case", caseCreate},
+	{"case list", "[-limit N]                   the cases you may read, newest first", caseList},
+	{"measure create", "-case C -plan FILE           open a draft measure request (plan as JSON)", measureCreate},
+	{"measure list", "[-stage S] [-case C] [-limit N]  the measures you may read", measureList},
+	{"measure show", "M                            a measure's state", measureShow},
+	{"measure history", "M                            its audit entries, in order", measureHistory},
+	{"targets add", "-measure M [-location L] FILE  add targets (one per line, or CSV with a header row)", targetsAdd},
+	{"evidence add", "-measure M -kind K -provenance P [-tlp T] [-legal-basis B] FILE...", evidenceAdd},
+	{"act", "-measure M -op OP [-decision D] [-reason R] [-body B] [-conflicted]\n                   [-gate G -reference REF] [-condition C]... [-idempotency-key K] [-json FILE]", act},
+	{"admin propose", "-kind K -reason R [-user U] [-role R] [-org O -org-name N -org-kind K]\n                   [-username U -display-name N] [-scope S -valid-from T -valid-until T] [-designation D]\n                                                propose an account change for another administrator", adminPropose},
+	{"admin approve", "ID                           approve another administrator's proposal", adminApprove},
+	{"audit verify", "-policy P -archive DIR [-state F]   verify an exported audit log offline", auditVerify},
+	{"audit verify", "-policy P -proof F -record R        verify one record with its proof", nil},
+	{"audit record", "-archive DIR -index N               print one logged record from an export", auditRecord},
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: takedown <command> [flags]\n\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-16s %s\n", c.name, c.args)
+	}
+	b.WriteString("\nEvery command takes -server (TAKEDOWN_SERVER, default http://127.0.0.1:8080).\n")
+	return b.String()
+}
+
+// env is what a command runs with.
+type env struct {
+	ctx    context.Context
+	name   string
+	fs     *flag.FlagSet
+	args   []string // the command's arguments, for fs
+	server *string
+	out    io.Writer
+}
+
+// parse parses the command's flags, declared by then.
+func (e *env) parse() error { return e.fs.Parse(e.args) }
+
+// client is an API client with the stored token (or TAKEDOWN_TOKEN).
+func (e *env) client() (*client.Client, error) {
+	tok := os.Getenv("TAKEDOWN_TOKEN")
+	if tok == "" {
+		b, err := os.ReadFile(tokenFile())
+		if err != nil {
+			return nil, fmt.Errorf("no token: run `takedown login` or set TAKEDOWN_TOKEN")
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	return &client.Client{BaseURL: strings.TrimRight(*e.server, "/"), Token: tok}, nil
+}
+
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage())
+		return errors.New("no command")
+	}
+	if slices.Contains([]string{"-h", "--help", "help"}, args[0]) {
+		fmt.Fprint(out, usage())
+		return nil
+	}
+	name := args[0]
+	if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+		if i := slices.IndexFunc(commands, func(c command) bool { return c.name == name+" "+args[1] }); i >= 0 {
+			name += " " + args[1]
+			args = args[1:]
+		}
+	}
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name && c.run != nil })
+	if i < 0 {
+		fmt.Fprint(os.Stderr, usage())
+		return fmt.Errorf("unknown command %q", name)
+	}
+	fs := flag.NewFlagSet("takedown "+name, flag.ContinueOnError)
+	e := &env{ctx: ctx, name: name, fs: fs, args: args[1:], out: out,
+		server: fs.String("server", envOr("TAKEDOWN_SERVER", "http://127.0.0.1:8080"), "takedownd base URL (TAKEDOWN_SERVER)")}
+	return commands[i].run(e)
+}
+
+func login(e *env) error {
+	user := e.fs.String("user", "", "username")
+	pw := e.fs.String("password", os.Getenv("TAKEDOWN_PASSWORD"), "password (TAKEDOWN_PASSWORD)")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	cl, err := client.Login(e.ctx, *e.server, *user, *pw)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(tokenFile()), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(tokenFile(), []byte(cl.Token+"\n"), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "logged in as %s; token stored in %s\n", *user, tokenFile())
+	return nil
+}
+
+func logout(e *env) error {
+	if err := e.parse(); err != nil {
+		return err
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	if err := cl.Do(e.ctx, "DELETE", "/api/v1/tokens/current", nil, nil); err != nil {
+		return err
+	}
+	if err := os.Remove(tokenFile()); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	fmt.Fprintln(e.out, "logged out; the token is revoked")
+	return nil
+}
+
+func enrol(e *env) error {
+	user := e.fs.String("user", "", "username")
+	code := e.fs.String("code", os.Getenv("TAKEDOWN_ENROLMENT_CODE"), "one-time enrolment code (TAKEDOWN_ENROLMENT_CODE)")
+	pw := e.fs.String("password", os.Getenv("TAKEDOWN_PASSWORD"), "the new password, 12 to 72 bytes (TAKEDOWN_PASSWORD)")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	cl := &client.Client{BaseURL: strings.TrimRight(*e.server, "/")}
+	if err := cl.Do(e.ctx, "POST", "/api/v1/enrol", map[string]string{"username": *user, "code": *code, "password": *pw}, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "%s enrolled; log in with `takedown login -user %s`\n", *user, *user)
+	return nil
+}
+
+func caseCreate(e *env) error {
+	title := e.fs.String("title", "", "case title")
+	summary := e.fs.String("summary", "", "case summary")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	id, err := cl.CreateCase(e.ctx, *title, *summary)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.out, id)
+	return nil
+}
+
+func caseList(e *env) error {
+	limit := e.fs.Int("limit", 50, "at most this many, newest first (up to 500)")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	var cases []struct{ ID, Org, Title string }
+	if err := cl.Do(e.ctx, "GET", "/api/v1/cases?"+url.Values{"limit": {strconv.Itoa(*limit)}}.Encode(), nil, &cases); err != nil {
+		return err
+	}
+	for _, k := range cases {
+		fmt.Fprintf(e.out, "%s  %-12s %s\n", k.ID, k.Org, k.Title)
+	}
+	return nil
+}
+
+func measureCreate(e *env) error {
+	caseID := e.fs.String("case", "", "case ID")
+	planFile := e.fs.String("plan", "", "plan as a JSON file")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(*planFile)
+	if err != nil {
+		return fmt.Errorf("read plan: %w", err)
+	}
+	var plan json.RawMessage
+	if err := json.Unmarshal(raw, &plan); err != nil {
+		return fmt.Errorf("plan %s is not JSON: %w", *planFile, err)
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	m, err := cl.CreateMeasure(e.ctx, *caseID, plan)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.out, m.ID)
+	return nil
+}
+
+func measureList(e *env) error {
+	limit := e.fs.Int("limit", 50, "at most this many, most recently changed first (up to 500)")
+	stage := e.fs.String("stage", "", "only measures in this stage")
+	caseID := e.fs.String("case", "", "only measures of this case")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	q := url.Values{"limit": {strconv.Itoa(*limit)}}
+	if *stage != "" {
+		q.Set("stage", *stage)
+	}
+	if *caseID != "" {
+		q.Set("case", *caseID)
+	}
+	var list struct {
+		Measures []struct {
+			ID, Case, Stage, Title string
+			Version                int
+		}
+	}
+	if err := cl.Do(e.ctx, "GET", "/api/v1/measures?"+q.Encode(), nil, &list); err != nil {
+		return err
+	}
+	for _, m := range list.Measures {
+		fmt.Fprintf(e.out, "%s  %-20s v%-3d %s  %s\n", m.ID, m.Stage, m.Version, m.Case, m.Title)
+	}
+	return nil
+}
+
+// measureArg parses the flags and returns the one measure ID the command takes.
+func (e *env) measureArg() (string, error) {
+	if err := e.parse(); err != nil {
+		return "", err
+	}
+	if e.fs.NArg() != 1 {
+		return "", fmt.Errorf("%s needs a measure ID", e.name)
+	}
+	return e.fs.Arg(0), nil
+}
+
+func measureShow(e *env) error {
+	id, err := e.measureArg()
+	if err != nil {
+		return err
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := cl.Do(e.ctx, "GET", "/api/v1/measures/"+url.PathEscape(id), nil, &m); err != nil {
+		return err
+	}
+	return e.printJSON(m)
+}
+
+func measureHistory(e *env) error {
+	id, err := e.measureArg()
+	if err != nil {
+		return err
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	h, err := cl.History(e.ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, r := range h {
+		line := fmt.Sprintf("%s  %-14s %-28s %s -> %s", r.TS, r.Actor.ID, r.Action, r.From, r.To)
+		if r.Reason != "" {
+			line += "  (" + r.Reason + ")"
+		}
+		fmt.Fprintln(e.out, line)
+	}
+	return nil
+}
+
+func targetsAdd(e *env) error {
+	measureID := e.fs.String("measure", "", "measure ID")
+	location := e.fs.String("location", "", "location for lines that give none: domestic, abroad or unknown")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	if e.fs.NArg() != 1 {
+		return errors.New("targets add needs one file (- for standard input)")
+	}
+	targets, err := readTargets(e.fs.Arg(0), *location)
+	if err != nil {
+		return err
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	m, err := cl.AddTargets(e.ctx, *measureID, targets)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "%d targets added; the draft has %d\n", len(targets), m.Targets)
+	return nil
+}
+
+func evidenceAdd(e *env) error {
+	measureID := e.fs.String("measure", "", "measure ID")
+	kind := e.fs.String("kind", "", "evidence kind, e.g. pcap, malware_sample, log, report")
+	prov := e.fs.String("provenance", "", "own_investigation, partner_report, victim_report, communications_information or osint")
+	tlp := e.fs.String("tlp", "amber", "TLP marking")
+	basis := e.fs.String("legal-basis", "", "legal basis of acquisition (required for communications_information)")
+	acquirer := e.fs.String("acquirer", "", "who acquired it")
+	tool := e.fs.String("tool", "", "tool used")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	for _, f := range e.fs.Args() {
+		fh, err := os.Open(f)
+		if err != nil {
+			return err
+		}
+		meta := url.Values{"filename": {filepath.Base(f)}, "kind": {*kind}, "provenance": {*prov}, "tlp": {*tlp},
+			"legal_basis": {*basis}, "acquirer": {*acquirer}, "tool": {*tool}}
+		ev, err := cl.AddEvidence(e.ctx, *measureID, meta, fh)
+		fh.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		fmt.Fprintf(e.out, "%s sha256:%s\n", f, ev["sha256"])
+	}
+	return nil
+}
+
+func act(e *env) error {
+	fs := e.fs
+	measureID := fs.String("measure", "", "measure ID")
+	op := fs.String("op", "", "operation, e.g. submit, legal_review, vote (see /api/v1/openapi.json)")
+	decision := fs.String("decision", "", "decision, e.g. approve, return, reject")
+	reason := fs.String("reason", "", "reason")
+	body := fs.String("body", "", "report or answer text")
+	conflicted := fs.Bool("conflicted", false, "declare_conflict: the member has a conflict and is recused (-reason says why)")
+	gate := fs.String("gate", "", "record_gate: foreign_ministry or pm_order")
+	reference := fs.String("reference", "", "record_gate: the consultation record or order document")
+	var conditions []string
+	fs.Func("condition", "vote: a condition of approval; repeat for several", func(v string) error {
+		conditions = append(conditions, v)
+		return nil
+	})
+	key := fs.String("idempotency-key", "", "a key of your choosing: a retry with the same key acts at most once")
+	jsonFile := fs.String("json", "", "full action body as a JSON file (steps, order, notifications…)")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	in := map[string]any{}
+	if *jsonFile != "" {
+		raw, err := os.ReadFile(*jsonFile)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(raw, &in); err != nil {
+			return fmt.Errorf("%s is not a JSON object: %w", *jsonFile, err)
+		}
+	}
+	for k, v := range map[string]string{"decision": *decision, "reason": *reason, "body": *body, "gate": *gate, "reference": *reference} {
+		if v != "" {
+			in[k] = v
+		}
+	}
+	if *conflicted {
+		in["conflicted"] = true
+	}
+	if conditions != nil {
+		in["conditions"] = conditions
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	m, err := cl.ActOnce(e.ctx, *measureID, *op, *key, in)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "%s: %s (version %d)\n", m.ID, m.Stage, m.Version)
+	return nil
+}
+
+func adminPropose(e *env) error {
+	fs := e.fs
+	kind := fs.String("kind", "", "create_org, create_user, retire_user, grant_role, revoke_role, designate or revoke_designation")
+	reason := fs.String("reason", "", "why (required)")
+	user := fs.String("user", "", "the user's ID (retire_user, grant_role, revoke_role, designate, revoke_designation)")
+	role := fs.String("role", "", "the role (grant_role, revoke_role; create_user: a first role)")
+	org := fs.String("org", "", "create_org: the new organisation's ID; create_user: the user's organisation")
+	orgName := fs.String("org-name", "", "create_org: its name")
+	orgKind := fs.String("org-kind", "agency", "create_org: agency or commission")
+	username := fs.String("username", "", "create_user: the login name")
+	displayName := fs.String("display-name", "", "create_user: the person's name")
+	scope := fs.String("scope", "", "designate: npa or prefectural")
+	from := fs.String("valid-from", "", "designate: RFC 3339 time")
+	until := fs.String("valid-until", "", "designate: RFC 3339 time")
+	designation := fs.String("designation", "", "revoke_designation: the designation's ID")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	change := map[string]any{"kind": *kind, "reason": *reason}
+	for k, v := range map[string]string{"user": *user, "role": *role, "scope": *scope, "designation": *designation} {
+		if v != "" {
+			change[k] = v
+		}
+	}
+	for k, v := range map[string]string{"valid_from": *from, "valid_until": *until} {
+		if v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return fmt.Errorf("-%s: %w", strings.ReplaceAll(k, "_", "-"), err)
+			}
+			change[k] = t
+		}
+	}
+	switch *kind {
+	case "create_org":
+		change["account"] = map[string]string{"org_id": *org, "org_name": *orgName, "org_kind": *orgKind}
+	case "create_user":
+		change["account"] = map[string]string{"org_id": *org, "username": *username, "display_name": *displayName}
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	var out struct{ ID string }
+	if err := cl.Do(e.ctx, "POST", "/api/v1/admin/role-changes", change, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "%s proposed; another administrator approves it with `takedown admin approve %s`\n", out.ID, out.ID)
+	return nil
+}
+
+func adminApprove(e *env) error {
+	if err := e.parse(); err != nil {
+		return err
+	}
+	if e.fs.NArg() != 1 {
+		return errors.New("admin approve needs the proposal's ID")
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	var c map[string]any
+	if err := cl.Do(e.ctx, "POST", "/api/v1/admin/role-changes/"+url.PathEscape(e.fs.Arg(0))+"/approve", nil, &c); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "%s approved: %s", c["id"], c["kind"])
+	if u, ok := c["user"].(string); ok && u != "" {
+		fmt.Fprintf(e.out, " (user %s)", u)
+	}
+	fmt.Fprintln(e.out)
+	if code, ok := c["enrolment_code"].(string); ok {
+		fmt.Fprintf(e.out, "enrolment code, shown once, valid 72 h; give it to the user out of band:\n%s\n", code)
+	}
+	return nil
+}
+
+func auditRecord(e *env) error {
+	archive := e.fs.String("archive", "", "directory written by `takedownd audit export`")
+	index := e.fs.Int64("index", -1, "the entry's index in the log")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	rec, err := audit.ArchiveRecord(*archive, *index)
+	if err != nil {
+		return err
+	}
+	_, err = e.out.Write(rec)
+	return err
+}
