@@ -6,6 +6,7 @@
 //	takedownd serve    UI and API against an external Temporal cluster and PostgreSQL
 //	takedownd worker   workflow and activity worker against the same
 //	takedownd migrate  apply the schema's migrations and exit
+//	takedownd bootstrap -org O -org-name N -admin U -name "…"   one of the first two administrators
 //	takedownd keygen   make an audit checkpoint signing key
 //	takedownd audit export -out DIR   write the audit log for offline verification
 //
@@ -33,6 +34,7 @@ import (
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/service"
 )
 
 func main() {
@@ -52,6 +54,8 @@ commands:
   serve     run the UI and API against external Temporal and PostgreSQL
   worker    run the workflow worker against external Temporal and PostgreSQL
   migrate   apply database migrations and exit
+  bootstrap -org O -org-name N -admin U -name N: create one of the first two administrators
+            (prints their one-time enrolment code); refused once two exist
   keygen    -out FILE: make an audit checkpoint signing key (prints the verifier key)
   audit export -out DIR: write the audit log (checkpoint, tiles, entries) for auditors
 `
@@ -73,6 +77,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var cfg daemon.Config
 	cfg.Flags(fs)
 	outPath := fs.String("out", "", "keygen: key file to write; audit export: directory to write")
+	bootOrg := fs.String("org", "", "bootstrap: the administrator's organisation ID (created if new)")
+	bootOrgName := fs.String("org-name", "", "bootstrap: the organisation's name, if it is new")
+	bootAdmin := fs.String("admin", "", "bootstrap: the administrator's username")
+	bootName := fs.String("name", "", "bootstrap: the administrator's display name")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -96,6 +104,26 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		log.Info("migrations applied")
+		return nil
+	case "bootstrap":
+		if cfg.DatabaseURL == "" {
+			return errors.New("bootstrap needs -database-url or DATABASE_URL")
+		}
+		if err := daemon.Migrate(ctx, cfg.DatabaseURL); err != nil {
+			return err
+		}
+		db, err := pgxpool.New(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		id, code, err := service.Bootstrap(ctx, db, *bootOrg, *bootOrgName, *bootAdmin, *bootName)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "administrator %s (%s) created in %s; enrolment code, shown once, valid %s:\n%s\n"+
+			"set the password with: takedown enrol -user %s -code <code> -password <new password>\n",
+			*bootAdmin, id, *bootOrg, service.EnrolmentTTL, code, *bootAdmin)
 		return nil
 	case "keygen":
 		if *outPath == "" {

@@ -62,6 +62,10 @@ type Config struct {
 	// PasswordCost is the bcrypt cost of the demo users' password hashes `dev` seeds (0:
 	// bcrypt's default). Not a flag: tests lower it.
 	PasswordCost int
+	// OIDC configures single sign-on with an OpenID Connect provider: issuer URL, client ID
+	// and secret, this server's callback URL, and optionally the claims roles and
+	// organisation are mapped from (TAKEDOWN_OIDC_*).
+	OIDCIssuer, OIDCClientID, OIDCClientSecret, OIDCRedirectURL, OIDCRolesClaim, OIDCOrgClaim string
 	// RequestTimeout bounds every HTTP request: past it the client is answered 504 with what is
 	// known, never left waiting (TAKEDOWN_REQUEST_TIMEOUT).
 	RequestTimeout time.Duration
@@ -123,6 +127,12 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", env("TAKEDOWN_TEMPORAL_LOG_LEVEL", "error"), "embedded Temporal server's log level, or off (TAKEDOWN_TEMPORAL_LOG_LEVEL)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", envDuration("TAKEDOWN_TOKEN_TTL", 12*time.Hour), "how long an API token lives (TAKEDOWN_TOKEN_TTL)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", envDuration("TAKEDOWN_REQUEST_TIMEOUT", 30*time.Second), "deadline of every HTTP request; past it the answer is 504 (TAKEDOWN_REQUEST_TIMEOUT)")
+	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", env("TAKEDOWN_OIDC_ISSUER", ""), "OpenID Connect provider for single sign-on, by its issuer URL (TAKEDOWN_OIDC_ISSUER)")
+	fs.StringVar(&c.OIDCClientID, "oidc-client-id", env("TAKEDOWN_OIDC_CLIENT_ID", ""), "this server's client ID at the provider (TAKEDOWN_OIDC_CLIENT_ID)")
+	fs.StringVar(&c.OIDCClientSecret, "oidc-client-secret", env("TAKEDOWN_OIDC_CLIENT_SECRET", ""), "its client secret; prefer the environment variable (TAKEDOWN_OIDC_CLIENT_SECRET)")
+	fs.StringVar(&c.OIDCRedirectURL, "oidc-redirect-url", env("TAKEDOWN_OIDC_REDIRECT_URL", ""), "this server's /auth/oidc/callback as registered at the provider (TAKEDOWN_OIDC_REDIRECT_URL)")
+	fs.StringVar(&c.OIDCRolesClaim, "oidc-roles-claim", env("TAKEDOWN_OIDC_ROLES_CLAIM", ""), "claim listing the account's roles (e.g. groups); empty: roles are assigned by administrators (TAKEDOWN_OIDC_ROLES_CLAIM)")
+	fs.StringVar(&c.OIDCOrgClaim, "oidc-org-claim", env("TAKEDOWN_OIDC_ORG_CLAIM", ""), "claim that must name the account's organisation; empty: not checked (TAKEDOWN_OIDC_ORG_CLAIM)")
 	w := &c.Workflow
 	fs.DurationVar(&w.DecisionTarget, "decision-target", envDuration("TAKEDOWN_DECISION_TARGET", d.DecisionTarget), "Commission decision target (TAKEDOWN_DECISION_TARGET)")
 	fs.DurationVar(&w.DecisionTargetUrgent, "decision-target-urgent", envDuration("TAKEDOWN_DECISION_TARGET_URGENT", d.DecisionTargetUrgent), "decision target for urgent requests (TAKEDOWN_DECISION_TARGET_URGENT)")

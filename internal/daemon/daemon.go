@@ -204,8 +204,10 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		wctx, cancel := context.WithCancel(context.Background())
 		d.stopWatch = cancel
 		go az.Watch(wctx, d.DB, log.With("component", "authz"))
-		svc := &service.Service{DB: d.DB, Temporal: d.Temporal, Authz: az, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence, TokenTTL: cfg.TokenTTL, Log: log}
-		srv := &api.Server{Service: svc}
+		svc := &service.Service{DB: d.DB, Temporal: d.Temporal, Authz: az, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence,
+			TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost, Log: log}
+		srv := &api.Server{Service: svc, SSO: &api.SSO{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
+			RedirectURL: cfg.OIDCRedirectURL, RolesClaim: cfg.OIDCRolesClaim, OrgClaim: cfg.OIDCOrgClaim}}
 		srv.Register(mux)
 		srv.RegisterLog(mux)
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

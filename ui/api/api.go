@@ -23,6 +23,8 @@ import (
 // Server is the JSON API.
 type Server struct {
 	*service.Service
+	// SSO, when configured, signs people in through an OpenID Connect provider.
+	SSO *SSO
 }
 
 // maxJSON bounds a JSON request body (a target list of a few hundred thousand lines fits).
@@ -37,6 +39,9 @@ type Mux interface {
 func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
 	mux.HandleFunc("POST /api/v1/tokens", s.createToken)
+	mux.HandleFunc("POST /api/v1/enrol", s.enrol)
+	mux.HandleFunc("GET /auth/oidc/login", s.ssoLogin)
+	mux.HandleFunc("GET /auth/oidc/callback", s.ssoCallback)
 	mux.HandleFunc("GET /api/v1/tokens", s.auth(s.listTokens))
 	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.auth(s.revokeToken))
 	mux.HandleFunc("GET /api/v1/me", s.auth(s.me))

@@ -49,3 +49,21 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, actorOf(r))
 }
+
+// enrol sets a new local user's password with their one-time code.
+func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Username string `json:"username"`
+		Code     string `json:"code"`
+		Password string `json:"password"`
+	}
+	if err := s.decode(w, r, 4096, "", &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Enrol(r.Context(), in.Username, in.Code, in.Password, clientAddress(r)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -108,14 +108,27 @@ func openAPIDoc() obj {
 		"/api/v1/measures/{measure}/history": obj{"get": with(obj{"summary": "The measure's audit entries, in order", "parameters": []any{pathParam("measure")}},
 			obj{"200": ok("entries", obj{"type": "object", "properties": obj{"entries": arr(ref("AuditRecord"))}})})},
 	}
-	paths["/api/v1/admin/role-changes"] = obj{"post": with(obj{"summary": "Propose a role or designation change (administrator); applies when another administrator approves",
-		"requestBody": jsonBody(obj{"type": "object", "required": []string{"kind", "user", "reason"}, "properties": obj{
-			"kind": obj{"type": "string", "enum": []string{"grant_role", "revoke_role", "designate", "revoke_designation"}},
-			"user": str("user ID"), "role": str(""), "scope": obj{"type": "string", "enum": []string{"npa", "prefectural"}},
+	paths["/api/v1/admin/role-changes"] = obj{"post": with(obj{"summary": "Propose an account change (administrator): an organisation or user created, a user retired, a role granted or revoked, a designation; applies when another administrator approves",
+		"requestBody": jsonBody(obj{"type": "object", "required": []string{"kind", "reason"}, "properties": obj{
+			"kind": obj{"type": "string", "enum": service.Kinds},
+			"user": str("user ID (not for create_org, create_user)"), "role": str("grant_role, revoke_role; create_user: a first role"),
+			"account": obj{"type": "object", "description": "create_org: org_id, org_name, org_kind (agency | commission); create_user: org_id, username, display_name",
+				"properties": obj{"org_id": str(""), "org_name": line(""), "org_kind": str(""), "username": str(""), "display_name": line("")}},
+			"scope":      obj{"type": "string", "enum": []string{"npa", "prefectural"}},
 			"valid_from": obj{"type": "string", "format": "date-time"}, "valid_until": obj{"type": "string", "format": "date-time"},
 			"designation": str("designation ID, for revoke_designation"), "reason": str("")}})}, obj{"201": ok("the proposal", obj{"type": "object"})})}
-	paths["/api/v1/admin/role-changes/{id}/approve"] = obj{"post": with(obj{"summary": "Approve and apply a role change (another administrator)",
+	paths["/api/v1/admin/role-changes/{id}/approve"] = obj{"post": with(obj{"summary": "Approve and apply an account change (another administrator); for create_user the answer carries the new user's one-time enrolment_code",
 		"parameters": []any{pathParam("id")}}, obj{"200": ok("the applied change", obj{"type": "object"})})}
+	paths["/auth/oidc/login"] = obj{"get": obj{"summary": "Single sign-on: redirect to the OpenID Connect provider (when -oidc-issuer is set)", "security": []any{},
+		"responses": obj{"302": obj{"description": "to the provider"}, "404": errResp("single sign-on is not configured")}}}
+	paths["/auth/oidc/callback"] = obj{"get": obj{"summary": "Single sign-on: the provider's redirect back; answers an API token for the account created beforehand by two administrators", "security": []any{},
+		"parameters": []any{obj{"name": "code", "in": "query", "schema": obj{"type": "string"}}, obj{"name": "state", "in": "query", "schema": obj{"type": "string"}}},
+		"responses":  obj{"201": ok("token", obj{"type": "object"}), "401": errResp("no account, a refused or unverifiable sign-on (audited as a failed login)")}}}
+	paths["/api/v1/enrol"] = obj{"post": obj{"summary": "Set a new local user's password with the one-time enrolment code an administrator passed on", "security": []any{},
+		"requestBody": jsonBody(obj{"type": "object", "required": []string{"username", "code", "password"}, "properties": obj{
+			"username": str(""), "code": str("enrol_…"), "password": obj{"type": "string", "minLength": service.MinPassword, "x-max-bytes": service.MaxPassword}}}),
+		"responses": obj{"204": obj{"description": "enrolled: log in with POST /api/v1/tokens"},
+			"401": errResp("wrong, used or expired code (counted as a failed login)")}}}
 	paths["/api/v1/admin/policy"] = obj{
 		"get": with(obj{"summary": "The role policy in force: version and rules"}, obj{"200": ok("policy", obj{"type": "object"})}),
 		"post": with(obj{"summary": "Propose the next policy version (administrator)", "requestBody": jsonBody(obj{"type": "object", "properties": obj{

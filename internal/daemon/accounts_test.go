@@ -1,0 +1,223 @@
+package daemon_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/oauth2-proxy/mockoidc"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/devenv"
+	"github.com/takedown/takedown/internal/service"
+	"github.com/takedown/takedown/internal/testdb"
+	"github.com/takedown/takedown/workflows"
+)
+
+// signOn logs username in through the identity provider as a browser would: /auth/oidc/login,
+// the provider's authorization endpoint, back to /auth/oidc/callback, which answers a token.
+func signOn(t *testing.T, idp *mockoidc.MockOIDC, base, username string, groups ...string) (*client.Client, int) {
+	t.Helper()
+	idp.QueueUser(&mockoidc.MockUser{Subject: "sub-" + username, PreferredUsername: username, Groups: groups})
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+	resp, err := hc.Get(base + "/auth/oidc/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		body, _ := io.ReadAll(resp.Body)
+		t.Logf("%s signs on: %s %s", username, resp.Status, body)
+		return nil, resp.StatusCode
+	}
+	var tok service.Token
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil {
+		t.Fatal(err)
+	}
+	return &client.Client{BaseURL: base, Token: tok.Token}, resp.StatusCode
+}
+
+// TestServeFromEmpty: a production installation from nothing. `serve` and `worker` start on an
+// empty database; the first two administrators are bootstrapped and enrol; they create an
+// organisation and every user, one proposing and the other approving; people sign in through
+// an OpenID Connect provider started by the test (or, for one, a local password); a measure
+// runs to CLOSED; a retired user is shut out.
+func TestServeFromEmpty(t *testing.T) {
+	ctx := context.Background()
+	idp, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idp.Shutdown()
+	tmp, err := devenv.StartTemporal(ctx, devenv.TemporalOptions{LogLevel: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tmp.Stop()
+	key := filepath.Join(t.TempDir(), "audit.key")
+	if err := audit.GenerateKey(key); err != nil {
+		t.Fatal(err)
+	}
+	cfg := daemon.Config{HTTP: "127.0.0.1:0", DatabaseURL: testdb.New(t), TemporalAddress: tmp.HostPort, Namespace: devenv.Namespace,
+		MaxEvidence: 1 << 20, Workflow: workflows.DefaultConfig(), LogOrigin: "takedown.test/audit", SigningKey: key,
+		PasswordCost: bcrypt.MinCost, OIDCIssuer: idp.Issuer(), OIDCClientID: idp.ClientID, OIDCClientSecret: idp.ClientSecret}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := daemon.Start(ctx, cfg, daemon.Worker, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s, err := daemon.Start(ctx, cfg, daemon.Serve, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	anon := &client.Client{BaseURL: s.URL}
+
+	// The first two administrators: bootstrapped, then enrolled with their codes.
+	admins := map[string]*client.Client{}
+	for _, name := range []string{"alice", "bob"} {
+		_, code, err := service.Bootstrap(ctx, s.DB, "npa", "National Police Agency", name, name+" (administrator)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw := "correct horse battery " + name
+		if err := anon.Do(ctx, "POST", "/api/v1/enrol", map[string]string{"username": name, "code": code, "password": "short"}, nil); err == nil {
+			t.Fatal("a 5-byte password was accepted")
+		}
+		if err := anon.Do(ctx, "POST", "/api/v1/enrol", map[string]string{"username": name, "code": code, "password": pw}, nil); err != nil {
+			t.Fatal(err)
+		}
+		err = anon.Do(ctx, "POST", "/api/v1/enrol", map[string]string{"username": name, "code": code, "password": pw + "!"}, nil)
+		refusedWith(t, err, 401, "") // a code works once
+		if admins[name], err = client.Login(ctx, s.URL, name, pw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := service.Bootstrap(ctx, s.DB, "npa", "", "mallory", "Mallory"); err == nil {
+		t.Fatal("a third bootstrap succeeded")
+	}
+
+	// Every other account: alice proposes, bob approves; alone, alice can do nothing.
+	change := func(c map[string]any) map[string]any {
+		t.Helper()
+		c["reason"] = "staffing the installation"
+		var p, done map[string]any
+		if err := admins["alice"].Do(ctx, "POST", "/api/v1/admin/role-changes", c, &p); err != nil {
+			t.Fatalf("propose %v: %v", c, err)
+		}
+		id, _ := p["id"].(string)
+		refusedWith(t, admins["alice"].Do(ctx, "POST", "/api/v1/admin/role-changes/"+id+"/approve", nil, nil), 403, "two-person")
+		if err := admins["bob"].Do(ctx, "POST", "/api/v1/admin/role-changes/"+id+"/approve", nil, &done); err != nil {
+			t.Fatalf("approve %v: %v", c, err)
+		}
+		return done
+	}
+	change(map[string]any{"kind": "create_org", "account": map[string]string{"org_id": "ccis", "org_name": "Cyber Communications Information Supervisory Commission", "org_kind": "commission"}})
+	people := []struct{ name, org, role string }{
+		{"officer", "npa", "officer"}, {"legal", "npa", "legal"}, {"commander", "npa", "commander"}, {"executor", "npa", "executor"},
+		{"chair", "ccis", "commission_chair"}, {"member1", "ccis", "commissioner"}, {"member2", "ccis", "commissioner"},
+	}
+	ids, codes := map[string]string{}, map[string]string{}
+	for _, p := range people {
+		done := change(map[string]any{"kind": "create_user", "role": p.role, "account": map[string]string{"org_id": p.org, "username": p.name, "display_name": p.name}})
+		ids[p.name], _ = done["user"].(string)
+		codes[p.name], _ = done["enrolment_code"].(string)
+		if ids[p.name] == "" || codes[p.name] == "" {
+			t.Fatalf("create_user %s answered %v", p.name, done)
+		}
+	}
+	// A Commission role in an agency is refused at the proposal.
+	err = admins["alice"].Do(ctx, "POST", "/api/v1/admin/role-changes", map[string]any{"kind": "create_user", "role": "commissioner", "reason": "x",
+		"account": map[string]string{"org_id": "npa", "username": "mixed", "display_name": "Mixed"}}, nil)
+	refusedWith(t, err, 403, "SoD-2")
+	now := time.Now()
+	change(map[string]any{"kind": "designate", "user": ids["executor"], "scope": "npa", "valid_from": now.Add(-time.Hour), "valid_until": now.AddDate(1, 0, 0)})
+
+	// Sign-in: the officer with a local password, everyone else through the provider.
+	u := map[string]*client.Client{}
+	pw := "officer's long password"
+	if err := anon.Do(ctx, "POST", "/api/v1/enrol", map[string]string{"username": "officer", "code": codes["officer"], "password": pw}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if u["officer"], err = client.Login(ctx, s.URL, "officer", pw); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range people[1:] {
+		c, status := signOn(t, idp, s.URL, p.name)
+		if status != http.StatusCreated {
+			t.Fatalf("%s signs on: %d", p.name, status)
+		}
+		u[p.name] = c
+	}
+	if _, status := signOn(t, idp, s.URL, "stranger"); status != http.StatusUnauthorized {
+		t.Fatalf("an identity with no account signs on: %d", status)
+	}
+
+	// A measure, start to finish.
+	caseID, err := u["officer"].CreateCase(ctx, "PlugX C2 in a Tokyo data centre", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := u["officer"].CreateMeasure(ctx, caseID, plan("self_execute", ids["executor"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u["officer"].AddTargets(ctx, m.ID, domestic); err != nil {
+		t.Fatal(err)
+	}
+	mustAct(t, u["officer"], m.ID, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], m.ID, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["commander"], m.ID, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+	mustAct(t, u["chair"], m.ID, "vote", vote("approve"), "COMMISSION_REVIEW")
+	mustAct(t, u["member1"], m.ID, "vote", vote("approve"), "COMMISSION_REVIEW")
+	mustAct(t, u["member2"], m.ID, "vote", vote("approve"), "APPROVED")
+	mustAct(t, u["executor"], m.ID, "start_execution", nil, "EXECUTING")
+	at := time.Now().UTC().Format(time.RFC3339Nano)
+	mustAct(t, u["executor"], m.ID, "log_steps", map[string]any{"steps": []map[string]any{
+		{"target": "203.0.113.10", "technique": "disable_malware", "action": "sent self-delete", "result": "success", "witness": ids["officer"], "at": at},
+		{"target": "update.example-c2.jp", "technique": "disable_malware", "action": "sent self-delete", "result": "success", "witness": ids["officer"], "at": at},
+	}}, "EXECUTING")
+	mustAct(t, u["executor"], m.ID, "finish_execution", nil, "EXECUTED")
+	mustAct(t, u["officer"], m.ID, "report", map[string]any{"body": "both targets neutralised"}, "REPORTED")
+	mustAct(t, u["commander"], m.ID, "verify_report", nil, "NOTIFYING")
+	mustAct(t, u["officer"], m.ID, "notify", map[string]any{"notifications": []map[string]any{{"addressee": "the hosting provider", "status": "sent"}}}, "NOTIFYING")
+	mustAct(t, u["officer"], m.ID, "close", nil, "CLOSED")
+
+	var me map[string]any
+	// Where the provider is the authority for roles, the claim sets them, and a claim that
+	// would break the separation of duties is refused.
+	cfg.OIDCRolesClaim = "groups"
+	s2, err := daemon.Start(ctx, cfg, daemon.Serve, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	c, status := signOn(t, idp, s2.URL, "legal", "legal", "commander")
+	if status != http.StatusCreated {
+		t.Fatalf("legal signs on with two claimed roles: %d", status)
+	}
+	if err := c.Do(ctx, "GET", "/api/v1/me", nil, &me); err != nil || len(me["roles"].([]any)) != 2 {
+		t.Fatalf("legal holds %v after claiming two roles (%v)", me["roles"], err)
+	}
+	if _, status := signOn(t, idp, s2.URL, "legal", "legal", "commissioner"); status != http.StatusForbidden {
+		t.Fatalf("a claim of agency and Commission roles together: %d, want 403", status)
+	}
+
+	// Retiring a member shuts them out at once: their token, their next sign-on.
+	change(map[string]any{"kind": "retire_user", "user": ids["member2"]})
+	refusedWith(t, u["member2"].Do(ctx, "GET", "/api/v1/me", nil, &me), 401, "")
+	if _, status := signOn(t, idp, s.URL, "member2"); status != http.StatusUnauthorized {
+		t.Fatalf("a retired member signs on: %d", status)
+	}
+}
