@@ -47,7 +47,7 @@ type Service struct {
 	Temporal client.Client
 	Authz    Authorizer
 	// Reads decides who may read what (when nil, Authz if it can, else the default policy);
-	// lists filter by its Scope and re-check each row with its CanRead.
+	// lists filter by its Scope, in the query and again on each row.
 	Reads    Readers
 	Workflow workflows.Config // durations given to new measures
 	// MaxEvidence bounds one evidence upload, in bytes.
