@@ -141,6 +141,15 @@ func TestServeFromEmpty(t *testing.T) {
 	err = admins["alice"].Do(ctx, "POST", "/api/v1/admin/role-changes", map[string]any{"kind": "create_user", "role": "commissioner", "reason": "x",
 		"account": map[string]string{"org_id": "npa", "username": "mixed", "display_name": "Mixed"}}, nil)
 	refusedWith(t, err, 403, "SoD-2")
+	var users struct{ Users []service.User }
+	if err := admins["bob"].Do(ctx, "GET", "/api/v1/admin/users", nil, &users); err != nil || len(users.Users) != 2+len(people) {
+		t.Fatalf("the administrators list %d accounts, want %d (%v)", len(users.Users), 2+len(people), err)
+	}
+	var pending struct{ Changes []service.RoleChange }
+	if err := admins["bob"].Do(ctx, "GET", "/api/v1/admin/role-changes", nil, &pending); err != nil || len(pending.Changes) != 0 {
+		t.Fatalf("%d changes pending after every approval (%v)", len(pending.Changes), err)
+	}
+	refusedWith(t, anon.Do(ctx, "GET", "/api/v1/admin/users", nil, nil), 401, "")
 	now := time.Now()
 	change(map[string]any{"kind": "designate", "user": ids["executor"], "scope": "npa", "valid_from": now.Add(-time.Hour), "valid_until": now.AddDate(1, 0, 0)})
 

@@ -251,3 +251,74 @@ func Bootstrap(ctx context.Context, db interface {
 	}
 	return id, code, nil
 }
+
+// User is an account as administrators see it.
+type User struct {
+	ID          string       `json:"id"`
+	Username    string       `json:"username"`
+	DisplayName string       `json:"display_name"`
+	Org         string       `json:"org"`
+	Roles       []authz.Role `json:"roles"`
+	SSO         bool         `json:"sso"`      // bound to an identity provider's subject
+	Enrolled    bool         `json:"enrolled"` // has a local password
+	Retired     *time.Time   `json:"retired_at,omitempty"`
+}
+
+// Users lists the accounts, for administrators (and auditors, who read everything).
+func (s *Service) Users(ctx context.Context, a authz.Actor, p Page) ([]User, error) {
+	if !a.Has(authz.Admin) && !a.Has(authz.Auditor) {
+		return nil, s.refuse(ctx, a, On{}, "read.users", &authz.Denied{Rule: "role", Reason: "accounts are read by administrators and auditors"})
+	}
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	rows, err := s.DB.Query(ctx, `SELECT u.id, u.username, u.display_name, u.org_id,
+			COALESCE(array_agg(g.role ORDER BY g.role) FILTER (WHERE g.role IS NOT NULL), '{}'),
+			u.oidc_subject IS NOT NULL, u.password_hash <> '', u.retired_at
+		FROM users u LEFT JOIN role_grants g ON g.user_id = u.id
+		GROUP BY u.id ORDER BY u.username LIMIT $1 OFFSET $2`, p.Limit, p.Offset)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (User, error) {
+		var u User
+		var roles []string
+		err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Org, &roles, &u.SSO, &u.Enrolled, &u.Retired)
+		for _, r := range roles {
+			u.Roles = append(u.Roles, authz.Role(r))
+		}
+		return u, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	if out == nil {
+		out = []User{}
+	}
+	return out, s.auditRead(ctx, a, "users", On{})
+}
+
+// PendingChanges lists the account changes waiting for a second administrator, oldest first.
+func (s *Service) PendingChanges(ctx context.Context, a authz.Actor) ([]RoleChange, error) {
+	if err := s.requireAdmin(ctx, a, "read.role_changes"); err != nil {
+		return nil, err
+	}
+	rows, err := s.DB.Query(ctx, `SELECT id, kind, COALESCE(user_id, ''), COALESCE(role, ''), COALESCE(scope, ''), valid_from, valid_until,
+			COALESCE(designation_id, ''), reason, proposed_by, account
+		FROM role_changes WHERE approved_by IS NULL ORDER BY proposed_at, id LIMIT $1`, MaxPage)
+	if err != nil {
+		return nil, fmt.Errorf("list pending changes: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (RoleChange, error) {
+		var c RoleChange
+		err := row.Scan(&c.ID, &c.Kind, &c.User, &c.Role, &c.Scope, &c.ValidFrom, &c.ValidUntil, &c.DesignationID, &c.Reason, &c.ProposedBy, &c.Account)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list pending changes: %w", err)
+	}
+	if out == nil {
+		out = []RoleChange{}
+	}
+	return out, nil
+}

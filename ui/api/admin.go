@@ -43,3 +43,18 @@ func (s *Server) approvePolicy(w http.ResponseWriter, r *http.Request) {
 	v, err := s.ApprovePolicy(r.Context(), actorOf(r), r.PathValue("version"))
 	s.reply(w, r, http.StatusOK, map[string]any{"version": v}, err)
 }
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	us, err := s.Users(r.Context(), actorOf(r), p)
+	s.reply(w, r, http.StatusOK, map[string]any{"users": us}, err)
+}
+
+func (s *Server) pendingChanges(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.PendingChanges(r.Context(), actorOf(r))
+	s.reply(w, r, http.StatusOK, map[string]any{"changes": cs}, err)
+}

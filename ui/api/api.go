@@ -59,6 +59,8 @@ func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/evidence/{sha256}", s.auth(s.getEvidence))
 	mux.HandleFunc("GET /api/v1/measures/{measure}/history", s.auth(s.history))
 	mux.HandleFunc("POST /api/v1/measures/{measure}/actions/{op}", s.auth(s.act))
+	mux.HandleFunc("GET /api/v1/admin/users", s.auth(s.listUsers))
+	mux.HandleFunc("GET /api/v1/admin/role-changes", s.auth(s.pendingChanges))
 	mux.HandleFunc("POST /api/v1/admin/role-changes", s.auth(s.proposeRoleChange))
 	mux.HandleFunc("POST /api/v1/admin/role-changes/{id}/approve", s.auth(s.approveRoleChange))
 	mux.HandleFunc("GET /api/v1/admin/policy", s.auth(s.getPolicy))

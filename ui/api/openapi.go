@@ -108,15 +108,20 @@ func openAPIDoc() obj {
 		"/api/v1/measures/{measure}/history": obj{"get": with(obj{"summary": "The measure's audit entries, in order", "parameters": []any{pathParam("measure")}},
 			obj{"200": ok("entries", obj{"type": "object", "properties": obj{"entries": arr(ref("AuditRecord"))}})})},
 	}
-	paths["/api/v1/admin/role-changes"] = obj{"post": with(obj{"summary": "Propose an account change (administrator): an organisation or user created, a user retired, a role granted or revoked, a designation; applies when another administrator approves",
-		"requestBody": jsonBody(obj{"type": "object", "required": []string{"kind", "reason"}, "properties": obj{
-			"kind": obj{"type": "string", "enum": service.Kinds},
-			"user": str("user ID (not for create_org, create_user)"), "role": str("grant_role, revoke_role; create_user: a first role"),
-			"account": obj{"type": "object", "description": "create_org: org_id, org_name, org_kind (agency | commission); create_user: org_id, username, display_name",
-				"properties": obj{"org_id": str(""), "org_name": line(""), "org_kind": str(""), "username": str(""), "display_name": line("")}},
-			"scope":      obj{"type": "string", "enum": []string{"npa", "prefectural"}},
-			"valid_from": obj{"type": "string", "format": "date-time"}, "valid_until": obj{"type": "string", "format": "date-time"},
-			"designation": str("designation ID, for revoke_designation"), "reason": str("")}})}, obj{"201": ok("the proposal", obj{"type": "object"})})}
+	paths["/api/v1/admin/users"] = obj{"get": with(obj{"summary": "Every account with its organisation, roles, sign-in kind and retirement (administrators, auditors; an auditor's read is audited)",
+		"parameters": []any{obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": service.MaxPage, "default": 50}},
+			obj{"name": "offset", "in": "query", "schema": obj{"type": "integer", "minimum": 0}}}}, obj{"200": ok("users", obj{"type": "object"})})}
+	paths["/api/v1/admin/role-changes"] = obj{"get": with(obj{"summary": "Account changes waiting for a second administrator, oldest first"},
+		obj{"200": ok("changes", obj{"type": "object"})}),
+		"post": with(obj{"summary": "Propose an account change (administrator): an organisation or user created, a user retired, a role granted or revoked, a designation; applies when another administrator approves",
+			"requestBody": jsonBody(obj{"type": "object", "required": []string{"kind", "reason"}, "properties": obj{
+				"kind": obj{"type": "string", "enum": service.Kinds},
+				"user": str("user ID (not for create_org, create_user)"), "role": str("grant_role, revoke_role; create_user: a first role"),
+				"account": obj{"type": "object", "description": "create_org: org_id, org_name, org_kind (agency | commission); create_user: org_id, username, display_name",
+					"properties": obj{"org_id": str(""), "org_name": line(""), "org_kind": str(""), "username": str(""), "display_name": line("")}},
+				"scope":      obj{"type": "string", "enum": []string{"npa", "prefectural"}},
+				"valid_from": obj{"type": "string", "format": "date-time"}, "valid_until": obj{"type": "string", "format": "date-time"},
+				"designation": str("designation ID, for revoke_designation"), "reason": str("")}})}, obj{"201": ok("the proposal", obj{"type": "object"})})}
 	paths["/api/v1/admin/role-changes/{id}/approve"] = obj{"post": with(obj{"summary": "Approve and apply an account change (another administrator); for create_user the answer carries the new user's one-time enrolment_code",
 		"parameters": []any{pathParam("id")}}, obj{"200": ok("the applied change", obj{"type": "object"})})}
 	paths["/auth/oidc/login"] = obj{"get": obj{"summary": "Single sign-on: redirect to the OpenID Connect provider (when -oidc-issuer is set)", "security": []any{},
