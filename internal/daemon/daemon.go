@@ -35,6 +35,7 @@ import (
 	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/schema"
 	"github.com/takedown/takedown/ui/api"
+	"github.com/takedown/takedown/ui/web"
 	"github.com/takedown/takedown/workflows"
 )
 
@@ -210,6 +211,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			RedirectURL: cfg.OIDCRedirectURL, RolesClaim: cfg.OIDCRolesClaim, OrgClaim: cfg.OIDCOrgClaim}}
 		srv.Register(mux)
 		srv.RegisterLog(mux)
+		web.New(svc, d.DB).Register(mux)
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			if err := d.DB.Ping(r.Context()); err != nil {
 				http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)

@@ -97,9 +97,19 @@ func loadActor(ctx context.Context, q interface {
 	return a, rows.Err()
 }
 
-// Login exchanges a username and password for a new API token. Failed attempts are audited
-// and throttled per account and per address (addr, the client's).
+// Login exchanges a username and password for a new API token.
 func (s *Service) Login(ctx context.Context, username, password, addr string) (Token, error) {
+	a, err := s.PasswordActor(ctx, username, password, addr)
+	if err != nil {
+		return Token{}, err
+	}
+	return s.issueToken(ctx, a.ID)
+}
+
+// PasswordActor checks a username and password, for the API's tokens and the web pages'
+// sessions alike. Failed attempts are audited and throttled per account and per address
+// (addr, the client's); a locked account says so.
+func (s *Service) PasswordActor(ctx context.Context, username, password, addr string) (authz.Actor, error) {
 	var perAccount, perAddress int
 	var oldest *time.Time
 	if err := s.DB.QueryRow(ctx, `SELECT
@@ -107,7 +117,7 @@ func (s *Service) Login(ctx context.Context, username, password, addr string) (T
 		(SELECT count(*) FROM login_failures WHERE address = $2 AND at > now() - $3::interval),
 		(SELECT min(at) FROM login_failures WHERE (username = $1 OR address = $2) AND at > now() - $3::interval)`,
 		username, addr, LoginWindow.String()).Scan(&perAccount, &perAddress, &oldest); err != nil {
-		return Token{}, fmt.Errorf("count failed logins: %w", err)
+		return authz.Actor{}, fmt.Errorf("count failed logins: %w", err)
 	}
 	if perAccount >= LoginFailuresPerAccount || perAddress >= LoginFailuresPerAddress {
 		retry := LoginWindow
@@ -121,22 +131,31 @@ func (s *Service) Login(ctx context.Context, username, password, addr string) (T
 		s.loginFailed(ctx, username, addr, "throttled")
 		e := refusal.New(refusal.TooMany, "%s after too many failed logins; try again in %s", what, retry)
 		e.RetryAfter = retry + time.Second
-		return Token{}, e
+		return authz.Actor{}, e
 	}
 	var id, hash string
 	err := s.DB.QueryRow(ctx, `SELECT id, password_hash FROM users WHERE username = $1 AND retired_at IS NULL`, username).Scan(&id, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
 	} else if err != nil {
-		return Token{}, fmt.Errorf("look up user: %w", err)
+		return authz.Actor{}, fmt.Errorf("look up user: %w", err)
 	} else {
 		err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
 	}
 	if err != nil {
 		s.loginFailed(ctx, username, addr, "wrong username or password")
-		return Token{}, refusal.New(refusal.Unauthenticated, "wrong username or password")
+		return authz.Actor{}, refusal.New(refusal.Unauthenticated, "wrong username or password")
 	}
-	return s.issueToken(ctx, id)
+	return loadActor(ctx, s.DB, id)
+}
+
+// Actor returns a live (not retired) user as a principal, for a web session.
+func (s *Service) Actor(ctx context.Context, userID string) (authz.Actor, error) {
+	var live bool
+	if err := s.DB.QueryRow(ctx, `SELECT retired_at IS NULL FROM users WHERE id = $1`, userID).Scan(&live); err != nil || !live {
+		return authz.Actor{}, refusal.New(refusal.Unauthenticated, "the session's account is gone or retired: log in again")
+	}
+	return loadActor(ctx, s.DB, userID)
 }
 
 // issueToken creates an API token for the user.

@@ -1,0 +1,190 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+)
+
+// Languages: Japanese first, English alongside. Terms follow the project's glossary (statutory
+// words exactly as the laws use them).
+const (
+	Japanese = "ja"
+	English  = "en"
+)
+
+// language picks the page's language: the lang cookie the switch sets, else Accept-Language,
+// else Japanese.
+func language(r *http.Request) string {
+	if c, err := r.Cookie("lang"); err == nil && (c.Value == Japanese || c.Value == English) {
+		return c.Value
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
+		switch {
+		case strings.HasPrefix(tag, "ja"):
+			return Japanese
+		case strings.HasPrefix(tag, "en"):
+			return English
+		}
+	}
+	return Japanese
+}
+
+// messages holds every string the pages show, in both languages.
+var messages = map[string][2]string{ // key: {ja, en}
+	"product":         {"アクセス・無害化措置 承認管理", "Access-and-neutralization measures"},
+	"login":           {"ログイン", "Log in"},
+	"logout":          {"ログアウト", "Log out"},
+	"username":        {"ユーザー名", "Username"},
+	"password":        {"パスワード", "Password"},
+	"sso":             {"シングルサインオンでログイン", "Log in with single sign-on"},
+	"my work":         {"自分の作業", "My work"},
+	"measures":        {"措置承認申請", "Measure requests"},
+	"nothing waits":   {"対応待ちの案件はありません。", "Nothing waits on you."},
+	"waits":           {"対応待ち", "Waiting on you"},
+	"by stage":        {"段階別件数", "By stage"},
+	"stage":           {"段階", "Stage"},
+	"case":            {"事案", "Case"},
+	"title":           {"件名", "Title"},
+	"updated":         {"更新", "Updated"},
+	"version":         {"版", "Version"},
+	"digest":          {"ダイジェスト", "Digest"},
+	"requester":       {"申請者", "Requester"},
+	"targets":         {"対象", "Targets"},
+	"evidence":        {"証拠資料", "Evidence"},
+	"technique":       {"措置の手法", "Technique"},
+	"operations":      {"実施内容", "Operations"},
+	"alternatives":    {"検討した代替手段", "Alternatives considered"},
+	"necessity":       {"必要性", "Necessity"},
+	"proportionality": {"相当性", "Proportionality"},
+	"collateral":      {"付随的影響", "Collateral impact"},
+	"rollback":        {"原状回復計画", "Rollback plan"},
+	"history":         {"経過 (監査ログ)", "Timeline (audit log)"},
+	"actions":         {"操作", "Actions"},
+	"no actions":      {"この段階であなたが行える操作はありません。", "There is nothing you may do at this stage."},
+	"decision":        {"判断", "Decision"},
+	"reason":          {"理由", "Reason"},
+	"conditions":      {"附款 / 条件 (1行に1つ)", "Conditions (one per line)"},
+	"conflicted":      {"利益相反があり回避する", "I have a conflict of interest and recuse myself"},
+	"body":            {"本文", "Text"},
+	"send":            {"送信", "Send"},
+	"voting on":       {"この版のダイジェストについて判断します:", "You decide on this version's digest:"},
+	"refused":         {"受け付けられませんでした", "Refused"},
+	"rule":            {"規則", "Rule"},
+	"field":           {"項目", "Field"},
+	"done":            {"記録しました。", "Recorded."},
+	"language":        {"English", "日本語"},
+	"not found":       {"見つかりません。存在しないか、閲覧権限がありません。", "Not found: it does not exist, or it is not yours to see."},
+	"login failed":    {"ユーザー名またはパスワードが違います。", "Wrong username or password."},
+	"all measures":    {"閲覧できる措置承認申請", "Measure requests you may read"},
+	"next page":       {"次へ", "Next"},
+	"prev page":       {"前へ", "Previous"},
+	"signed in as":    {"ログイン中:", "Signed in as"},
+	"approve":         {"承認", "approve"},
+	"return":          {"差戻し", "return for changes"},
+	"reject":          {"不承認", "reject"},
+	"accepted":        {"相当と認める", "accepted"},
+	"impropriety":     {"不適切と認定", "impropriety found"},
+}
+
+// T is the message key in lang; a missing key shows itself, so a test finds it.
+func T(lang, key string) string {
+	m, ok := messages[key]
+	if !ok {
+		return key
+	}
+	if lang == English {
+		return m[1]
+	}
+	return m[0]
+}
+
+var stageNames = map[measure.Stage][2]string{
+	"DRAFT": {"起案中", "draft"}, "LEGAL_REVIEW": {"法務審査中", "legal review"}, "COMMAND_REVIEW": {"指揮官審査中", "command review"},
+	"GATES": {"協議中", "consultations"}, "COMMISSION_REVIEW": {"委員会審議中", "before the Commission"},
+	"INFO_REQUESTED": {"資料要求中", "information requested"}, "APPROVED": {"承認済み", "approved"}, "REJECTED": {"不承認", "rejected"},
+	"ORDER_ISSUED": {"管理者への命令発出済み", "order issued to the administrator"}, "EXECUTING": {"実施中", "executing"},
+	"EMERGENCY_EXECUTING": {"緊急実施中", "executing (emergency)"}, "EXECUTED": {"実施済み", "executed"},
+	"COMMISSION_NOTIFIED": {"委員会へ事後通知済み", "Commission notified"}, "POST_HOC_REVIEWED": {"事後審査済み", "post-hoc review done"},
+	"REPORTED": {"実施報告済み", "reported"}, "NOTIFYING": {"関係者通知中", "notifying affected parties"}, "CLOSED": {"終結", "closed"},
+	"EXPIRED": {"失効", "expired (window unused)"}, "WITHDRAWN": {"取下げ", "withdrawn"},
+}
+
+// stageName is a stage in words.
+func stageName(lang string, s measure.Stage) string {
+	n, ok := stageNames[s]
+	if !ok {
+		return string(s)
+	}
+	if lang == English {
+		return n[1]
+	}
+	return n[0]
+}
+
+var opNames = map[authz.Op][2]string{
+	authz.OpSubmit: {"提出", "Submit"}, authz.OpLegalReview: {"法務審査", "Legal review"}, authz.OpCommandReview: {"指揮官審査", "Command review"},
+	authz.OpRecordGate: {"協議の記録", "Record a consultation"}, authz.OpDeclareConflict: {"利益相反の申告", "Declare a conflict of interest"},
+	authz.OpVote: {"採決", "Vote"}, authz.OpRequestInfo: {"資料提出の要求", "Request information"}, authz.OpRespondInfo: {"資料の提出", "Answer the request"},
+	authz.OpWithdraw: {"取下げ", "Withdraw"}, authz.OpIssueOrder: {"措置命令の発出", "Issue an order"}, authz.OpOrderOutcome: {"命令の結果", "Order outcome"},
+	authz.OpStartExecution: {"実施開始", "Start execution"}, authz.OpLogSteps: {"実施記録", "Log execution steps"},
+	authz.OpFinishExecution: {"実施終了", "Finish execution"}, authz.OpDeclareEmergency: {"緊急時の宣言", "Declare an emergency"},
+	authz.OpNotifyCommission: {"委員会への事後通知", "Notify the Commission"}, authz.OpPostHocDecision: {"事後審査", "Post-hoc review"},
+	authz.OpReport: {"実施報告", "Execution report"}, authz.OpVerifyReport: {"報告の確認", "Verify the report"},
+	authz.OpNotify: {"関係者への通知", "Notify affected parties"}, authz.OpClose: {"終結", "Close"},
+}
+
+func opName(lang string, op authz.Op) string {
+	n, ok := opNames[op]
+	if !ok {
+		return string(op)
+	}
+	if lang == English {
+		return n[1]
+	}
+	return n[0]
+}
+
+// ruleText says what a refusal's rule means, for a person.
+var ruleText = map[string][2]string{
+	"SoD-1":        {"申請者・法務審査官・指揮官は同一人物であってはなりません。", "The requester, the legal reviewer and the commander must be different people."},
+	"SoD-2":        {"機関の役割と委員会の役割を兼ねることはできません。", "Nobody holds both agency and Commission roles."},
+	"SoD-3":        {"利益相反を申告した委員、または既に投票した委員は投票できません。", "A member who declared a conflict, or already voted on this version, may not vote."},
+	"SoD-4":        {"執行官は承認された版で指名され、有効な指名を受けている必要があります。", "The executor must be named in the approved version and hold a valid designation."},
+	"SoD-5":        {"実施記録の立会人は執行官以外の者でなければなりません。", "An execution step's witness must be someone other than the executor."},
+	"SoD-6":        {"緊急時の宣言は指揮官のみ、事後審査は本件に関与していない委員が行います。", "Only a commander declares an emergency; post-hoc reviewers took no part in the measure."},
+	"SoD-7":        {"実施報告の確認は作成者以外の者が行います。", "The report is verified by someone other than its author."},
+	"SoD-8":        {"監査担当者は閲覧のみ、システム管理者は事案を扱えません。", "Auditors only read; administrators have no case powers."},
+	"scope":        {"承認範囲外です。", "Outside the approved scope."},
+	"window":       {"承認の有効期間外です。", "Outside the approval window."},
+	"role":         {"あなたの役割ではこの操作はできません。", "Your role does not allow this."},
+	"requester":    {"申請者のみが行えます。", "Only the requester may do this."},
+	"need-to-know": {"閲覧権限がありません。", "This is not yours to see."},
+	"two-person":   {"別の管理者による承認が必要です。", "Another administrator must approve this."},
+	"invalid":      {"入力に誤りがあります。", "The input is not valid."},
+}
+
+func ruleWords(lang, rule string) string {
+	t, ok := ruleText[rule]
+	if !ok {
+		return ""
+	}
+	if lang == English {
+		return t[1]
+	}
+	return t[0]
+}
+
+// jst is Japan Standard Time; pages show every time in it, with the zone.
+var jst = time.FixedZone("JST", 9*60*60)
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(jst).Format("2006-01-02 15:04 JST")
+}

@@ -1,0 +1,159 @@
+package web
+
+import (
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/service"
+)
+
+type stageCount = service.StageCount
+
+// stageOrder is the lifecycle's order, for filters and counts.
+var stageOrder = []measure.Stage{"DRAFT", "LEGAL_REVIEW", "COMMAND_REVIEW", "GATES", "COMMISSION_REVIEW", "INFO_REQUESTED", "APPROVED",
+	"ORDER_ISSUED", "EXECUTING", "EMERGENCY_EXECUTING", "EXECUTED", "COMMISSION_NOTIFIED", "POST_HOC_REVIEWED", "REPORTED", "NOTIFYING",
+	"CLOSED", "REJECTED", "EXPIRED", "WITHDRAWN"}
+
+// work is "My work": what waits on the person, oldest first, and counts by stage.
+func (s *Server) work(w http.ResponseWriter, r *http.Request) {
+	a := actorOf(r)
+	p := s.frame(r, "my work")
+	items, err := s.Work(r.Context(), a)
+	var counts []service.StageCount
+	if err == nil {
+		counts, err = s.StageCounts(r.Context(), a)
+	}
+	status := http.StatusOK
+	if err != nil {
+		p.Error, status = s.problemOf(r, p.Lang, err)
+	}
+	s.render(w, r, status, workPage(p, items, counts))
+}
+
+func (s *Server) measures(w http.ResponseWriter, r *http.Request) {
+	p := s.frame(r, "all measures")
+	q := r.URL.Query()
+	offset, _ := strconv.Atoi(q.Get("offset"))
+	f := service.MeasureFilter{Stage: q.Get("stage"), Case: q.Get("case"), Page: service.Page{Limit: 50, Offset: max(offset, 0)}}
+	list, err := s.Measures(r.Context(), actorOf(r), f)
+	status := http.StatusOK
+	if err != nil {
+		p.Error, status = s.problemOf(r, p.Lang, err)
+	}
+	link := func(off int) string {
+		v := url.Values{"offset": {strconv.Itoa(off)}}
+		if f.Stage != "" {
+			v.Set("stage", f.Stage)
+		}
+		return "/measures?" + v.Encode()
+	}
+	next, prev := "", ""
+	if len(list) == f.Limit {
+		next = link(f.Offset + f.Limit)
+	}
+	if f.Offset > 0 {
+		prev = link(max(f.Offset-f.Limit, 0))
+	}
+	s.render(w, r, status, measuresPage(p, list, f.Stage, next, prev))
+}
+
+// measure is a measure's page: what a reviewer approves, on one screen, and the forms of the
+// decisions the reader may take now.
+func (s *Server) measure(w http.ResponseWriter, r *http.Request) {
+	s.showMeasure(w, r, http.StatusOK, nil)
+}
+
+func (s *Server) showMeasure(w http.ResponseWriter, r *http.Request, status int, refused error) {
+	a := actorOf(r)
+	ctx := r.Context()
+	p := s.frame(r, "measures")
+	id := r.PathValue("measure")
+	m, err := s.Measure(ctx, a, id)
+	if err != nil {
+		p.Error, status = s.problemOf(r, p.Lang, err)
+		s.render(w, r, status, layout(p))
+		return
+	}
+	p.Title = orID(m.Plan.Title, m.ID)
+	targets, err := s.Targets(ctx, a, id, 0)
+	if err != nil {
+		targets = nil
+	}
+	evidence, _ := s.EvidenceList(ctx, a, id)
+	history, _ := s.History(ctx, a, id)
+	if refused != nil {
+		p.Error, status = s.problemOf(r, p.Lang, refused)
+	}
+	s.render(w, r, status, measurePage(p, m, targets, evidence, history, s.Available(a, m)))
+}
+
+// act takes the decision a form posts, through the same service call as the JSON API.
+func (s *Server) act(w http.ResponseWriter, r *http.Request) {
+	a := actorOf(r)
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		s.showMeasure(w, r, http.StatusBadRequest, err)
+		return
+	}
+	op := authz.Op(r.PathValue("op"))
+	in, err := actionInput(r.PostForm)
+	if err != nil {
+		s.Refused(r.Context(), a, service.On{Measure: r.PathValue("measure")}, measure.Clip(string(op), 64), err)
+		s.showMeasure(w, r, http.StatusBadRequest, err)
+		return
+	}
+	if _, err := s.Act(r.Context(), a, r.PathValue("measure"), op, in, r.PostFormValue("key")); err != nil {
+		s.showMeasure(w, r, 0, err)
+		return
+	}
+	s.sessions.Put(r.Context(), "flash", T(language(r), "done"))
+	http.Redirect(w, r, "/measures/"+url.PathEscape(r.PathValue("measure")), http.StatusSeeOther)
+}
+
+// actionInput reads a decision form.
+func actionInput(f url.Values) (service.ActionInput, error) {
+	in := service.ActionInput{Decision: f.Get("decision"), Reason: f.Get("reason"), Body: f.Get("body"),
+		Gate: f.Get("gate"), Reference: f.Get("reference"), Conflicted: f.Get("conflicted") == "true"}
+	for _, c := range strings.Split(f.Get("conditions"), "\n") {
+		if c = strings.TrimSpace(c); c != "" {
+			in.Conditions = append(in.Conditions, c)
+		}
+	}
+	if v := strings.TrimSpace(f.Get("steps")); v != "" {
+		rows, err := csv.NewReader(strings.NewReader(v)).ReadAll()
+		if err != nil {
+			return in, &measure.FieldError{Field: "steps", Message: "is not CSV: " + err.Error()}
+		}
+		for i, row := range rows {
+			if len(row) != 6 {
+				return in, &measure.FieldError{Field: fmt.Sprintf("steps[%d]", i), Message: "needs 6 columns: target,technique,action,result,witness,at"}
+			}
+			at, err := time.Parse(time.RFC3339, strings.TrimSpace(row[5]))
+			if err != nil {
+				return in, &measure.FieldError{Field: fmt.Sprintf("steps[%d].at", i), Message: "must be an RFC 3339 time"}
+			}
+			in.Steps = append(in.Steps, measure.Step{Target: strings.TrimSpace(row[0]), Technique: strings.TrimSpace(row[1]),
+				Action: strings.TrimSpace(row[2]), Result: strings.TrimSpace(row[3]), Witness: strings.TrimSpace(row[4]), At: at})
+		}
+	}
+	if v := strings.TrimSpace(f.Get("notifications")); v != "" {
+		rows, err := csv.NewReader(strings.NewReader(v)).ReadAll()
+		if err != nil {
+			return in, &measure.FieldError{Field: "notifications", Message: "is not CSV: " + err.Error()}
+		}
+		for i, row := range rows {
+			if len(row) != 2 {
+				return in, &measure.FieldError{Field: fmt.Sprintf("notifications[%d]", i), Message: "needs 2 columns: addressee,status"}
+			}
+			in.Notices = append(in.Notices, measure.Notification{Addressee: strings.TrimSpace(row[0]), Status: strings.TrimSpace(row[1])})
+		}
+	}
+	return in, nil
+}

@@ -1,0 +1,208 @@
+// Package web is takedown's web pages: server-rendered templ components over the same service
+// layer as the JSON API (internal/service), so a decision taken in the browser gets the same
+// authorization, validation and audit entry as one sent to the API. Every action works without
+// JavaScript.
+//
+// Sessions are server-side, in PostgreSQL (alexedwards/scs with a pgx store), renewed at login,
+// with idle and absolute timeouts. State-changing requests from another origin are refused
+// (http.CrossOriginProtection); cookies are SameSite=Lax and HttpOnly. Every answer carries a
+// content security policy with no inline script or style.
+package web
+
+import (
+	"context"
+	"embed"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/alexedwards/scs/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/refusal"
+	"github.com/takedown/takedown/internal/service"
+)
+
+//go:embed static
+var static embed.FS
+
+// Session timeouts.
+const (
+	IdleTimeout     = 30 * time.Minute
+	SessionLifetime = 12 * time.Hour
+)
+
+// Server serves the pages.
+type Server struct {
+	*service.Service
+	sessions *scs.SessionManager
+}
+
+// New returns the web pages over svc, with sessions in db.
+func New(svc *service.Service, db *pgxpool.Pool) *Server {
+	sm := scs.New()
+	sm.Store = &sessionStore{db: db}
+	sm.IdleTimeout, sm.Lifetime = IdleTimeout, SessionLifetime
+	sm.Cookie.Name = "takedown_session"
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Path = "/"
+	return &Server{Service: svc, sessions: sm}
+}
+
+// Mux is where routes are registered (an *http.ServeMux).
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+}
+
+// Register adds the pages to mux.
+func (s *Server) Register(mux Mux) {
+	pages := http.NewServeMux()
+	pages.HandleFunc("GET /{$}", s.signedIn(s.work))
+	pages.HandleFunc("GET /login", s.loginForm)
+	pages.HandleFunc("POST /login", s.login)
+	pages.HandleFunc("POST /logout", s.logout)
+	pages.HandleFunc("GET /lang", s.setLanguage)
+	pages.HandleFunc("GET /measures", s.signedIn(s.measures))
+	pages.HandleFunc("GET /measures/{measure}", s.signedIn(s.measure))
+	pages.HandleFunc("POST /measures/{measure}/act/{op}", s.signedIn(s.act))
+	pages.Handle("GET /static/", http.FileServerFS(static))
+	csrf := http.NewCrossOriginProtection()
+	h := headers(csrf.Handler(s.sessions.LoadAndSave(pages)))
+	for _, p := range []string{"GET /{$}", "GET /login", "POST /login", "POST /logout", "GET /lang", "GET /measures",
+		"GET /measures/{measure}", "POST /measures/{measure}/act/{op}", "GET /static/"} {
+		mux.Handle(p, h)
+	}
+}
+
+// headers sets the security headers of every page.
+func headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type actorKey struct{}
+
+func actorOf(r *http.Request) authz.Actor {
+	a, _ := r.Context().Value(actorKey{}).(authz.Actor)
+	return a
+}
+
+// signedIn requires a session; without one the browser goes to the login page.
+func (s *Server) signedIn(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := s.sessions.GetString(r.Context(), "user")
+		if id == "" {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		a, err := s.Actor(r.Context(), id)
+		if err != nil {
+			_ = s.sessions.Destroy(r.Context())
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, a)))
+	}
+}
+
+// frame is the page frame for r.
+func (s *Server) frame(r *http.Request, title string) page {
+	lang := language(r)
+	p := page{Lang: lang, Title: T(lang, title), Path: r.URL.RequestURI()}
+	if a := actorOf(r); a.ID != "" {
+		p.User = a.Username
+	}
+	p.Flash = s.sessions.PopString(r.Context(), "flash")
+	return p
+}
+
+// render writes a component with status.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := c.Render(r.Context(), w); err != nil {
+		s.Log.Error("render page", "path", r.URL.Path, "err", err)
+	}
+}
+
+// problemOf turns an error into what the page shows, and its status.
+func (s *Server) problemOf(r *http.Request, lang string, err error) (*problem, int) {
+	e := s.Classify(r.Context(), err)
+	p := &problem{Message: e.Message, Rule: e.Rule, RuleWords: ruleWords(lang, e.Rule), Field: e.Field}
+	if e.Code == refusal.NotFound {
+		p.Message = T(lang, "not found")
+	}
+	if e.Code == refusal.Internal {
+		p.Message = "internal error"
+	}
+	return p, e.Status
+}
+
+func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, loginPage(s.frame(r, "login"), false))
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	a, err := s.PasswordActor(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"), clientAddress(r))
+	if err != nil {
+		p := s.frame(r, "login")
+		var status int
+		p.Error, status = s.problemOf(r, p.Lang, err)
+		if status == http.StatusUnauthorized {
+			p.Error.Message = T(p.Lang, "login failed")
+		}
+		s.render(w, r, status, loginPage(p, false))
+		return
+	}
+	// A new session token at login: a token planted before cannot ride it (no fixation).
+	if err := s.sessions.RenewToken(r.Context()); err != nil {
+		s.render(w, r, http.StatusInternalServerError, loginPage(s.frame(r, "login"), false))
+		return
+	}
+	s.sessions.Put(r.Context(), "user", a.ID)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	_ = s.sessions.Destroy(r.Context())
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// setLanguage remembers the language switch for a year and goes back to the page. It is a
+// link (GET): a preference, not a decision, and a link is never restored stale by the
+// browser's form memory.
+func (s *Server) setLanguage(w http.ResponseWriter, r *http.Request) {
+	lang := r.URL.Query().Get("to")
+	if lang != Japanese && lang != English {
+		lang = Japanese
+	}
+	http.SetCookie(w, &http.Cookie{Name: "lang", Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	back := r.URL.Query().Get("back")
+	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.HasPrefix(back, "/\\") {
+		back = "/"
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+func clientAddress(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
