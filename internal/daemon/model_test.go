@@ -280,6 +280,20 @@ func (m *mmeasure) accept(r req) {
 		m.stage, m.version = "DRAFT", m.version+1
 		m.legal, m.commander, m.voters, m.votes, m.gate = "", "", nil, map[string]string{}, false
 	}
+	// settle decides, before the Commission, once the votes and recusals settle it.
+	settle := func() {
+		if m.stage != "COMMISSION_REVIEW" {
+			return
+		}
+		switch m.tally() {
+		case "approve":
+			m.stage = "APPROVED"
+		case "reject":
+			m.stage = "REJECTED"
+		case "return":
+			newVersion()
+		}
+	}
 	switch r.op {
 	case "submit":
 		m.stage, m.sealed = "LEGAL_REVIEW", true
@@ -310,22 +324,15 @@ func (m *mmeasure) accept(r req) {
 		} else if c, _ := r.body["conflicted"].(bool); c && !has(m.recused, r.who) {
 			m.recused = append(m.recused, r.who)
 		}
-		if m.stage != "COMMISSION_REVIEW" {
-			break
-		}
 		// A recusal lowers the majority needed: it may settle the decision.
-		switch m.tally() {
-		case "approve":
-			m.stage = "APPROVED"
-		case "reject":
-			m.stage = "REJECTED"
-		case "return":
-			newVersion()
-		}
+		settle()
 	case "request_info":
 		m.stage = "INFO_REQUESTED"
 	case "respond_info":
+		// Back before the Commission, the votes cast (and recusals declared meanwhile) may
+		// already settle it.
 		m.stage = "COMMISSION_REVIEW"
+		settle()
 	case "withdraw":
 		m.stage = "WITHDRAWN"
 	case "start_execution":
