@@ -23,12 +23,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/takedown/takedown/internal/measure"
 )
 
 func main() {
@@ -54,25 +54,6 @@ func tokenFile() string {
 		dir = "."
 	}
 	return filepath.Join(dir, "takedown", "token")
-}
-
-var asn = regexp.MustCompile(`(?i)^AS\d+$`)
-
-// guessKind names the kind of a bare target value.
-func guessKind(v string) string {
-	if _, err := netip.ParseAddr(v); err == nil {
-		return "ip"
-	}
-	if _, err := netip.ParsePrefix(v); err == nil {
-		return "cidr"
-	}
-	if strings.Contains(v, "://") {
-		return "url"
-	}
-	if asn.MatchString(v) {
-		return "asn"
-	}
-	return "domain"
 }
 
 // readTargets reads one target per line, or a CSV file whose header names the columns
@@ -128,7 +109,7 @@ func readTargets(path, location string) ([]map[string]any, error) {
 				t[col] = v
 			}
 			if value, ok := t["value"].(string); ok && t["kind"] == nil {
-				t["kind"] = guessKind(value)
+				t["kind"] = measure.GuessKind(value)
 			}
 			if t["location"] == nil && location != "" {
 				t["location"] = location
@@ -138,7 +119,7 @@ func readTargets(path, location string) ([]map[string]any, error) {
 		return out, nil
 	}
 	for _, l := range lines {
-		t := map[string]any{"kind": guessKind(l), "value": l}
+		t := map[string]any{"kind": measure.GuessKind(l), "value": l}
 		if location != "" {
 			t["location"] = location
 		}

@@ -105,30 +105,46 @@ func TestBrowserReview(t *testing.T) {
 	for _, c := range e.D.Credentials {
 		pw[c.Username] = c.Password
 	}
-	ctx := context.Background()
-	off := e.Users["officer"]
-	caseID, err := off.CreateCase(ctx, "PlugX botnet", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := off.CreateMeasure(ctx, caseID, map[string]any{
-		"title": "Neutralise PlugX C2", "legal_basis": "police_duties_act_6_2", "kind": "self_execute", "technique": "disable_malware",
-		"operations": []string{"send the self-delete command"}, "executors": []string{e.IDs["executor"]},
-		"alternatives": []map[string]string{{"means": "ask the hosting provider", "outcome": "tried", "reason": "no answer"}},
-		"necessity":    "the C2 commands routers attacking a hospital", "proportionality": "only the implant is touched",
-		"collateral": "none expected", "rollback_plan": "none needed", "notification_plan": "notify the provider",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := off.AddTargets(ctx, m.ID, []map[string]any{{"kind": "ip", "value": "203.0.113.10", "location": "domestic", "role": "c2"}}); err != nil {
-		t.Fatal(err)
-	}
-
-	// The officer submits from the measure page.
+	// The officer opens a case and drafts the measure in forms, uploads evidence, submits.
 	officer := browser(t, exe)
 	logIn(t, officer, base, "officer", pw["officer"])
-	do(t, officer, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS("#act-submit button")))
+	evidence := filepath.Join(t.TempDir(), "beacon.pcap")
+	if err := os.WriteFile(evidence, []byte("pcap bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	do(t, officer, chromedp.Click(chromedp.CSS("#new-case-link")),
+		chromedp.SendKeys(chromedp.CSS("#title"), "PlugX botnet"),
+		chromedp.Click(chromedp.CSS("#new-case button")),
+		chromedp.WaitVisible(chromedp.CSS("#new-measure")),
+		chromedp.SendKeys(chromedp.CSS("#m-title"), "Neutralise PlugX C2"),
+		chromedp.SendKeys(chromedp.CSS("#operations"), "send the self-delete command"),
+		chromedp.SendKeys(chromedp.CSS("#executors"), e.IDs["executor"]),
+		chromedp.SendKeys(chromedp.CSS("#alternatives"), "ask the hosting provider,tried,no answer in 48 h"),
+		chromedp.SendKeys(chromedp.CSS("#necessity"), "the C2 commands routers attacking a hospital"),
+		chromedp.SendKeys(chromedp.CSS("#proportionality"), "only the implant is touched"),
+		chromedp.SendKeys(chromedp.CSS("#collateral"), "none expected"),
+		chromedp.SendKeys(chromedp.CSS("#rollback_plan"), "none needed"),
+		chromedp.SendKeys(chromedp.CSS("#notification_plan"), "notify the provider"),
+		chromedp.SendKeys(chromedp.CSS("#targets-in"), "203.0.113.10,domestic\nupdate.example-c2.jp,domestic"),
+		chromedp.Click(chromedp.CSS("#new-measure button")),
+		chromedp.WaitVisible(chromedp.CSS("#add-evidence")),
+		chromedp.SetUploadFiles(chromedp.CSS("#ev-file"), []string{evidence}),
+		chromedp.SendKeys(chromedp.CSS("#ev-kind"), "pcap"),
+		chromedp.Click(chromedp.CSS("#add-evidence button")),
+		chromedp.WaitVisible(chromedp.CSS(".flash")))
+	stage(t, officer, "DRAFT")
+	loc, err := chromedp.Run(officer, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := struct{ ID string }{ID: loc[strings.LastIndex(loc, "/")+1:]}
+	if got := text(t, officer, "#evidence + ul"); !strings.Contains(got, "beacon.pcap") || !strings.Contains(got, "sha256:") {
+		t.Fatalf("the evidence list after the upload: %q", got)
+	}
+	if got := text(t, officer, "#targets"); !strings.Contains(got, "(2)") {
+		t.Fatalf("the draft's targets: %q", got)
+	}
+	do(t, officer, chromedp.Click(chromedp.CSS("#act-submit button")))
 	stage(t, officer, "LEGAL_REVIEW")
 	shoot(t, officer, "measure-ja")
 

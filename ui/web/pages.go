@@ -91,7 +91,8 @@ func (s *Server) showMeasure(w http.ResponseWriter, r *http.Request, status int,
 	if refused != nil {
 		p.Error, status = s.problemOf(r, p.Lang, refused)
 	}
-	s.render(w, r, status, measurePage(p, m, targets, evidence, history, s.Available(a, m)))
+	editable := m.Stage == measure.Draft && m.Requester == a.ID
+	s.render(w, r, status, measurePage(p, m, targets, evidence, history, s.Available(a, m), editable))
 }
 
 // act takes the decision a form posts, through the same service call as the JSON API.

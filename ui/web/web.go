@@ -65,6 +65,11 @@ func (s *Server) Register(mux Mux) {
 	pages.HandleFunc("POST /login", s.login)
 	pages.HandleFunc("POST /logout", s.logout)
 	pages.HandleFunc("GET /lang", s.setLanguage)
+	pages.HandleFunc("GET /cases/new", s.signedIn(s.newCase))
+	pages.HandleFunc("POST /cases", s.signedIn(s.createCase))
+	pages.HandleFunc("GET /measures/new", s.signedIn(s.newMeasure))
+	pages.HandleFunc("POST /measures", s.signedIn(s.createMeasure))
+	pages.HandleFunc("POST /measures/{measure}/evidence", s.signedIn(s.addEvidence))
 	pages.HandleFunc("GET /measures", s.signedIn(s.measures))
 	pages.HandleFunc("GET /measures/{measure}", s.signedIn(s.measure))
 	pages.HandleFunc("POST /measures/{measure}/act/{op}", s.signedIn(s.act))
@@ -72,7 +77,8 @@ func (s *Server) Register(mux Mux) {
 	csrf := http.NewCrossOriginProtection()
 	h := headers(csrf.Handler(s.sessions.LoadAndSave(pages)))
 	for _, p := range []string{"GET /{$}", "GET /login", "POST /login", "POST /logout", "GET /lang", "GET /measures",
-		"GET /measures/{measure}", "POST /measures/{measure}/act/{op}", "GET /static/"} {
+		"GET /measures/{measure}", "POST /measures/{measure}/act/{op}", "GET /static/",
+		"GET /cases/new", "POST /cases", "GET /measures/new", "POST /measures", "POST /measures/{measure}/evidence"} {
 		mux.Handle(p, h)
 	}
 }
@@ -123,7 +129,7 @@ func (s *Server) frame(r *http.Request, title string) page {
 	lang := language(r)
 	p := page{Lang: lang, Title: T(lang, title), Path: r.URL.RequestURI()}
 	if a := actorOf(r); a.ID != "" {
-		p.User = a.Username
+		p.User, p.Officer = a.Username, a.Has(authz.Officer)
 	}
 	p.Flash = s.sessions.PopString(r.Context(), "flash")
 	return p
