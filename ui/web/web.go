@@ -49,7 +49,15 @@ func New(svc *service.Service, db *pgxpool.Pool) *Server {
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode
 	sm.Cookie.Path = "/"
-	return &Server{Service: svc, sessions: sm}
+	srv := &Server{Service: svc, sessions: sm}
+	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		if r.Context().Err() != nil {
+			return // the browser went away; nobody to answer
+		}
+		svc.Log.Error("web session", "path", r.URL.Path, "err", err)
+		http.Error(w, "the session could not be saved; try again", http.StatusInternalServerError)
+	}
+	return srv
 }
 
 // Mux is where routes are registered (an *http.ServeMux).
