@@ -133,6 +133,17 @@ type MeasureSummary struct {
 	UpdatedAt time.Time     `json:"updated_at"`
 }
 
+// measureReadable is the need-to-know rule as a query over measures m of cases c, with the
+// named arguments readable gives: the one SQL form of authz.ReadScope for measures.
+const measureReadable = `(@all OR (@org <> '' AND c.org_id = @org)
+	OR (@executor <> '' AND COALESCE(m.facts->'named_executors', '[]') ? @executor)
+	OR (@commission AND EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id)))`
+
+// readable is a read scope as the named arguments of measureReadable.
+func readable(sc authz.ReadScope) pgx.NamedArgs {
+	return pgx.NamedArgs{"all": sc.All, "org": sc.Org, "executor": sc.Executor, "commission": sc.Commission}
+}
+
 // MeasureFilter narrows a measure list.
 type MeasureFilter struct {
 	Stage, Case string
@@ -152,16 +163,14 @@ func (s *Service) Measures(ctx context.Context, a authz.Actor, f MeasureFilter) 
 		return nil, fe
 	}
 	sc := s.reads().Scope(a)
+	args := readable(sc)
+	args["stage"], args["case"], args["limit"], args["offset"] = f.Stage, f.Case, f.Limit, f.Offset
 	rows, err := s.DB.Query(ctx, `SELECT m.id, m.case_id, c.org_id, COALESCE(m.plan->>'title', ''), m.stage, m.version, m.digest,
 			m.requester_id, m.updated_at, EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id),
 			COALESCE(ARRAY(SELECT jsonb_array_elements_text(COALESCE(m.facts->'named_executors', '[]'))), '{}')
 		FROM measures m JOIN cases c ON c.id = m.case_id
-		WHERE ($1 = '' OR m.stage = $1) AND ($2 = '' OR m.case_id = $2)
-			AND ($3 OR ($4 <> '' AND c.org_id = $4)
-				OR ($5 <> '' AND COALESCE(m.facts->'named_executors', '[]') ? $5)
-				OR ($6 AND EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id)))
-		ORDER BY m.updated_at DESC, m.id LIMIT $7 OFFSET $8`,
-		f.Stage, f.Case, sc.All, sc.Org, sc.Executor, sc.Commission, f.Limit, f.Offset)
+		WHERE (@stage = '' OR m.stage = @stage) AND (@case = '' OR m.case_id = @case) AND `+measureReadable+`
+		ORDER BY m.updated_at DESC, m.id LIMIT @limit OFFSET @offset`, args)
 	if err != nil {
 		return nil, fmt.Errorf("list measures: %w", err)
 	}

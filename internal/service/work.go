@@ -41,15 +41,13 @@ var terminal = []measure.Stage{"CLOSED", "WITHDRAWN", "EXPIRED", "REJECTED"}
 // Work lists what waits on a, oldest first: the measures they may read and act on now.
 func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 	sc := s.reads().Scope(a)
+	args := readable(sc)
+	args["terminal"], args["limit"] = terminal, MaxPage
 	rows, err := s.DB.Query(ctx, `SELECT m.id, m.case_id, c.org_id, COALESCE(m.plan->>'title', ''), m.stage, m.version, m.digest,
 			m.requester_id, m.updated_at, m.facts, EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id)
 		FROM measures m JOIN cases c ON c.id = m.case_id
-		WHERE m.stage <> ALL($1)
-			AND ($2 OR ($3 <> '' AND c.org_id = $3)
-				OR ($4 <> '' AND COALESCE(m.facts->'named_executors', '[]') ? $4)
-				OR ($5 AND EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id)))
-		ORDER BY m.updated_at, m.id LIMIT $6`,
-		terminal, sc.All, sc.Org, sc.Executor, sc.Commission, MaxPage)
+		WHERE m.stage <> ALL(@terminal) AND `+measureReadable+`
+		ORDER BY m.updated_at, m.id LIMIT @limit`, args)
 	if err != nil {
 		return nil, fmt.Errorf("list work: %w", err)
 	}
@@ -67,7 +65,7 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 			return nil, fmt.Errorf("decode facts of %s: %w", sum.ID, err)
 		}
 		m.ID, m.Stage, m.Org = sum.ID, sum.Stage, sum.Org
-		if s.reads().CanRead(a, m.Subject()) != nil {
+		if !sc.Allows(m.Subject()) {
 			continue
 		}
 		if ops := s.Available(a, m); len(ops) > 0 {
@@ -85,12 +83,8 @@ type StageCount struct {
 
 // StageCounts counts the measures a may read, by stage.
 func (s *Service) StageCounts(ctx context.Context, a authz.Actor) ([]StageCount, error) {
-	sc := s.reads().Scope(a)
 	rows, err := s.DB.Query(ctx, `SELECT m.stage, count(*) FROM measures m JOIN cases c ON c.id = m.case_id
-		WHERE $1 OR ($2 <> '' AND c.org_id = $2)
-			OR ($3 <> '' AND COALESCE(m.facts->'named_executors', '[]') ? $3)
-			OR ($4 AND EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id))
-		GROUP BY m.stage ORDER BY m.stage`, sc.All, sc.Org, sc.Executor, sc.Commission)
+		WHERE `+measureReadable+` GROUP BY m.stage ORDER BY m.stage`, readable(s.reads().Scope(a)))
 	if err != nil {
 		return nil, fmt.Errorf("count measures: %w", err)
 	}

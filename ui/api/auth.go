@@ -1,18 +1,10 @@
 package api
 
 import (
-	"net"
 	"net/http"
-)
 
-// clientAddress is the address failed logins are counted against.
-func clientAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+	"github.com/takedown/takedown/ui"
+)
 
 // createToken exchanges a username and password for a new API token.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
@@ -24,7 +16,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	t, err := s.Login(r.Context(), in.Username, in.Password, clientAddress(r))
+	t, err := s.Login(r.Context(), in.Username, in.Password, ui.ClientAddress(r))
 	s.reply(w, r, http.StatusCreated, t, err)
 }
 
@@ -61,7 +53,7 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.Enrol(r.Context(), in.Username, in.Code, in.Password, clientAddress(r)); err != nil {
+	if err := s.Enrol(r.Context(), in.Username, in.Code, in.Password, ui.ClientAddress(r)); err != nil {
 		s.fail(w, r, err)
 		return
 	}

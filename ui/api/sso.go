@@ -15,6 +15,7 @@ import (
 	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/refusal"
 	"github.com/takedown/takedown/internal/service"
+	"github.com/takedown/takedown/ui"
 )
 
 // SSO is single sign-on with an OpenID Connect provider (authorization code flow with PKCE,
@@ -154,6 +155,6 @@ func (s *Server) ssoCallback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	t, err := s.LoginSSO(ctx, id, clientAddress(r))
+	t, err := s.LoginSSO(ctx, id, ui.ClientAddress(r))
 	s.reply(w, r, http.StatusCreated, t, err)
 }

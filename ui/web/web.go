@@ -23,6 +23,7 @@ import (
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/refusal"
 	"github.com/takedown/takedown/internal/service"
+	"github.com/takedown/takedown/ui"
 )
 
 //go:embed static
@@ -171,7 +172,7 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	a, err := s.PasswordActor(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"), clientAddress(r))
+	a, err := s.PasswordActor(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"), ui.ClientAddress(r))
 	if err != nil {
 		p := s.frame(r, "login")
 		var status int
@@ -211,12 +212,4 @@ func (s *Server) setLanguage(w http.ResponseWriter, r *http.Request) {
 		back = "/"
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
-}
-
-func clientAddress(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i > 0 {
-		host = host[:i]
-	}
-	return strings.Trim(host, "[]")
 }
