@@ -253,26 +253,35 @@ func AppendBatch(ctx context.Context, tx pgx.Tx, recs []Keyed) error {
 	return nil
 }
 
-// Entries returns the records of one measure in the order they were appended.
+// Entry is a record with its place in the log: Index is nil while the entry waits for the
+// sequencer (pending: not yet under a signed checkpoint).
+type Entry struct {
+	Record
+	Index *int64 `json:"log_index"`
+}
+
+// Entries returns the records of one measure in the order they were appended, each with its
+// log index once sequenced.
 func Entries(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, measure string) ([]Record, error) {
-	rows, err := q.Query(ctx, `SELECT record FROM audit_entries WHERE measure_id = $1 ORDER BY created_at, id`, measure)
+}, measure string) ([]Entry, error) {
+	rows, err := q.Query(ctx, `SELECT e.record, l.idx FROM audit_entries e LEFT JOIN audit_log l ON l.entry_id = e.id
+		WHERE e.measure_id = $1 ORDER BY e.created_at, e.id`, measure)
 	if err != nil {
 		return nil, fmt.Errorf("read audit entries of %s: %w", measure, err)
 	}
 	defer rows.Close()
-	var out []Record
+	var out []Entry
 	for rows.Next() {
 		var raw []byte
-		if err := rows.Scan(&raw); err != nil {
+		var e Entry
+		if err := rows.Scan(&raw, &e.Index); err != nil {
 			return nil, err
 		}
-		var r Record
-		if err := json.Unmarshal(raw, &r); err != nil {
+		if err := json.Unmarshal(raw, &e.Record); err != nil {
 			return nil, fmt.Errorf("decode audit entry: %w", err)
 		}
-		out = append(out, r)
+		out = append(out, e)
 	}
 	return out, rows.Err()
 }

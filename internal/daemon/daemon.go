@@ -207,6 +207,9 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		go az.Watch(wctx, d.DB, log.With("component", "authz"))
 		svc := &service.Service{DB: d.DB, Temporal: d.Temporal, Authz: az, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence,
 			TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost, Log: log}
+		if d.VerifierKey != "" {
+			svc.LogKeys = []string{d.VerifierKey}
+		}
 		srv := &api.Server{Service: svc, SSO: &api.SSO{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
 			RedirectURL: cfg.OIDCRedirectURL, RolesClaim: cfg.OIDCRolesClaim, OrgClaim: cfg.OIDCOrgClaim}}
 		srv.Register(mux)

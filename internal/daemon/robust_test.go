@@ -109,7 +109,10 @@ func TestHostileInputNeverFreezes(t *testing.T) {
 
 	// NULs and junk in paths and queries: refused or not found, never a 500.
 	for _, p := range []string{"/api/v1/measures/%00", "/api/v1/measures/%00/targets", "/api/v1/evidence/%00", "/api/v1/cases/%00",
-		"/api/v1/measures/" + id + "/actions/%00", "/api/v1/measures/" + id + "/targets?version=%00"} {
+		"/api/v1/measures/" + id + "/actions/%00", "/api/v1/measures/" + id + "/targets?version=%00",
+		"/api/v1/measures/" + id + "/targets?q=%00", "/api/v1/measures/" + id + "/targets?q=x&limit=0", "/api/v1/measures/" + id + "/targets?offset=-1",
+		"/api/v1/measures/%00/changes", "/api/v1/measures/%00/decisions", "/api/v1/measures/" + id + "/history/%00",
+		"/api/v1/measures/" + id + "/history/-1", "/api/v1/measures/" + id + "/history/99999999999999999999"} {
 		err := u["officer"].Do(ctx, "GET", p, nil, nil)
 		if p == "/api/v1/measures/"+id+"/actions/%00" {
 			err = u["officer"].Do(ctx, "POST", p, map[string]any{}, nil)

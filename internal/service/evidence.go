@@ -110,6 +110,10 @@ func (s *Service) EvidenceList(ctx context.Context, a authz.Actor, id string) ([
 	if err != nil {
 		return nil, err
 	}
+	return s.evidenceOf(ctx, m)
+}
+
+func (s *Service) evidenceOf(ctx context.Context, m Measure) ([]Evidence, error) {
 	rows, err := s.DB.Query(ctx, `SELECT e.id, e.sha256, b.size, e.filename, e.kind, e.provenance, e.legal_basis, e.acquirer, e.tool, e.acquired_at, e.tlp, e.added_by
 		FROM evidence e JOIN evidence_blobs b USING (sha256) JOIN measures m ON m.id = e.measure_id AND m.version = e.version
 		WHERE e.measure_id = $1 ORDER BY e.added_at`, m.ID)

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -100,4 +101,84 @@ func (s *Service) Consistency(ctx context.Context, old, new string) ([]tlog.Hash
 		return nil, fmt.Errorf("prove consistency: %w", err)
 	}
 	return p, nil
+}
+
+// Inclusion is one log entry checked against the newest signed checkpoint, as the server
+// sees it: the record, its proof, and whether the proof holds under the log's keys.
+type Inclusion struct {
+	Index  int64        `json:"index"`
+	Record audit.Record `json:"record"`
+	// Logged is the record exactly as logged: the bytes the proof is for.
+	Logged     string `json:"logged"`
+	RecordHash string `json:"record_hash"`
+	Checkpoint string `json:"checkpoint"` // the signed note the proof is against
+	Size       int64  `json:"size"`
+	Root       string `json:"root"`
+	Proof      string `json:"proof"` // the c2sp.org/tlog-proof document
+	Verified   bool   `json:"verified"`
+	Problem    string `json:"problem,omitempty"`
+	// KeysFrom says where the verifier keys came from: "configuration" (the server's own key)
+	// or "database" (the key history in the log's tables: a convenience, not a proof; an
+	// auditor verifies offline with their own policy file).
+	KeysFrom string `json:"keys_from"`
+}
+
+// Inclusion proves entry index of the log and checks the proof server-side. Entries hold
+// case contents: with a measure, the entry must be that measure's and the measure readable;
+// without one, the reader must be an auditor. Auditors' reads are audited.
+func (s *Service) Inclusion(ctx context.Context, a authz.Actor, measureID string, index int64) (Inclusion, error) {
+	notFound := refusal.New(refusal.NotFound, "no entry %d", index)
+	if index < 0 {
+		return Inclusion{}, notFound
+	}
+	on := On{}
+	if measureID != "" {
+		m, err := s.readMeasure(ctx, a, measureID, "log_entry")
+		if err != nil {
+			return Inclusion{}, err
+		}
+		on = m.on()
+	} else if !a.Has(authz.Auditor) {
+		return Inclusion{}, s.refuse(ctx, a, On{}, "read.log_entry", &authz.Denied{Rule: "need-to-know", Reason: "the log's records are read by auditors"})
+	}
+	var raw []byte
+	var owner *string
+	err := s.DB.QueryRow(ctx, `SELECT e.record, e.measure_id FROM audit_log l JOIN audit_entries e ON e.id = l.entry_id WHERE l.idx = $1`, index).Scan(&raw, &owner)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && measureID != "" && (owner == nil || *owner != measureID)) {
+		return Inclusion{}, notFound
+	}
+	if err != nil {
+		return Inclusion{}, fmt.Errorf("read entry %d: %w", index, err)
+	}
+	if measureID == "" {
+		if err := s.auditRead(ctx, a, "log_entry", on); err != nil {
+			return Inclusion{}, err
+		}
+	}
+	in := Inclusion{Index: index, Logged: string(raw), RecordHash: tlog.RecordHash(raw).String()}
+	if err := json.Unmarshal(raw, &in.Record); err != nil {
+		in.Problem = "the record is not JSON: " + err.Error()
+	}
+	doc, err := s.Proof(ctx, strconv.FormatInt(index, 10))
+	if err != nil {
+		return Inclusion{}, err
+	}
+	in.Proof = string(doc)
+	keys, from, err := s.logKeys(ctx)
+	if err != nil {
+		return Inclusion{}, err
+	}
+	in.KeysFrom = from
+	_, _, ckText, err := audit.ParseProof(doc)
+	if err == nil {
+		in.Checkpoint = string(ckText)
+	}
+	ck, _, err := audit.VerifyProof(doc, raw, audit.Policy{LogKeys: keys})
+	in.Size, in.Root = ck.Size, ck.Root.String()
+	if err != nil {
+		in.Problem = err.Error()
+		return in, nil
+	}
+	in.Verified = in.Problem == ""
+	return in, nil
 }

@@ -371,17 +371,66 @@ func (s *Service) Targets(ctx context.Context, a authz.Actor, id string, version
 }
 
 // History returns a measure's audit records in the order they were appended.
-func (s *Service) History(ctx context.Context, a authz.Actor, id string) ([]audit.Record, error) {
+func (s *Service) History(ctx context.Context, a authz.Actor, id string) ([]audit.Entry, error) {
 	m, err := s.readMeasure(ctx, a, id, "history")
 	if err != nil {
 		return nil, err
 	}
+	return s.historyOf(ctx, m)
+}
+
+func (s *Service) historyOf(ctx context.Context, m Measure) ([]audit.Entry, error) {
 	recs, err := audit.Entries(ctx, s.DB, m.ID)
 	if err != nil {
 		return nil, err
 	}
 	if recs == nil {
-		recs = []audit.Record{}
+		recs = []audit.Entry{}
 	}
 	return recs, nil
+}
+
+// TargetQuery selects a page of a version's targets: those whose value contains Search (all
+// when empty), in their order.
+type TargetQuery struct {
+	Version int // 0: the current version
+	Search  string
+	Page
+}
+
+// TargetPage returns a page of a version's targets and how many match in all.
+func (s *Service) TargetPage(ctx context.Context, a authz.Actor, id string, q TargetQuery) ([]measure.Target, int, error) {
+	m, err := s.readMeasure(ctx, a, id, "targets")
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.targetPage(ctx, m, q)
+}
+
+func (s *Service) targetPage(ctx context.Context, m Measure, q TargetQuery) ([]measure.Target, int, error) {
+	if fe := measure.CheckLine("q", q.Search, measure.MaxTargetValue); fe != nil {
+		return nil, 0, fe
+	}
+	if err := q.Page.Check(); err != nil {
+		return nil, 0, err
+	}
+	args := pgx.NamedArgs{"m": m.ID, "v": q.Version, "cur": m.Version, "q": q.Search, "limit": q.Limit, "offset": q.Offset}
+	const where = `measure_id = @m AND version = COALESCE(NULLIF(@v::int, 0), @cur) AND (@q = '' OR strpos(lower(value), lower(@q)) > 0)`
+	var n int
+	if err := s.DB.QueryRow(ctx, `SELECT count(*) FROM targets WHERE `+where, args).Scan(&n); err != nil {
+		return nil, 0, fmt.Errorf("count targets: %w", err)
+	}
+	rows, err := s.DB.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
+		FROM targets WHERE `+where+` ORDER BY seq LIMIT @limit OFFSET @offset`, args)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read targets: %w", err)
+	}
+	ts, err := pgx.CollectRows(rows, scanTarget)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read targets: %w", err)
+	}
+	if ts == nil {
+		ts = []measure.Target{}
+	}
+	return ts, n, nil
 }

@@ -56,7 +56,10 @@ type Service struct {
 	TokenTTL time.Duration
 	// PasswordCost is the bcrypt cost of passwords set by enrolment (0: bcrypt's default).
 	PasswordCost int
-	Log          *slog.Logger
+	// LogKeys are the audit log's note verifier keys, for the server's own check of inclusion
+	// proofs (when empty, the key history in the database).
+	LogKeys []string
+	Log     *slog.Logger
 }
 
 // reads is Reads, else the authorizer when it also decides reads (an *authz.Authorizer

@@ -60,10 +60,44 @@ func (s *Server) addTargets(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, http.StatusOK, m, err)
 }
 
+// listTargets answers every target of a version, or a page of them when the query asks for one
+// (q, offset, limit) with the count that matches.
 func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) {
-	version, _ := strconv.Atoi(r.URL.Query().Get("version"))
-	ts, err := s.Targets(r.Context(), actorOf(r), r.PathValue("measure"), version)
-	s.reply(w, r, http.StatusOK, map[string]any{"targets": ts}, err)
+	query := r.URL.Query()
+	version, _ := strconv.Atoi(query.Get("version"))
+	if !query.Has("q") && !query.Has("offset") && !query.Has("limit") {
+		ts, err := s.Targets(r.Context(), actorOf(r), r.PathValue("measure"), version)
+		s.reply(w, r, http.StatusOK, map[string]any{"targets": ts}, err)
+		return
+	}
+	page, err := page(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ts, n, err := s.TargetPage(r.Context(), actorOf(r), r.PathValue("measure"), service.TargetQuery{Version: version, Search: query.Get("q"), Page: page})
+	s.reply(w, r, http.StatusOK, map[string]any{"targets": ts, "total": n}, err)
+}
+
+func (s *Server) changes(w http.ResponseWriter, r *http.Request) {
+	d, err := s.Changes(r.Context(), actorOf(r), r.PathValue("measure"))
+	s.reply(w, r, http.StatusOK, map[string]any{"changes": d}, err)
+}
+
+func (s *Server) decisions(w http.ResponseWriter, r *http.Request) {
+	ds, err := s.Decisions(r.Context(), actorOf(r), r.PathValue("measure"))
+	s.reply(w, r, http.StatusOK, map[string]any{"decisions": ds}, err)
+}
+
+// inclusion answers a measure's log entry with its inclusion proof, checked by the server.
+func (s *Server) inclusion(w http.ResponseWriter, r *http.Request) {
+	i, err := strconv.ParseInt(r.PathValue("index"), 10, 64)
+	if err != nil {
+		s.fail(w, r, &measure.FieldError{Field: "index", Message: "must be a log index"})
+		return
+	}
+	in, err := s.Inclusion(r.Context(), actorOf(r), r.PathValue("measure"), i)
+	s.reply(w, r, http.StatusOK, in, err)
 }
 
 // addEvidence stores an uploaded file with its metadata from the query.

@@ -95,7 +95,12 @@ func openAPIDoc() obj {
 		"/api/v1/measures/{measure}/targets": obj{
 			"post": with(obj{"summary": "Append targets to the draft (requester, DRAFT only)", "parameters": []any{pathParam("measure")},
 				"requestBody": jsonBody(obj{"type": "object", "properties": obj{"targets": arr(ref("Target"))}})}, obj{"200": ok("measure", ref("Measure")), "413": errResp("body over 64 MiB")}),
-			"get": with(obj{"summary": "Targets of the current (or ?version=) version", "parameters": []any{pathParam("measure")}}, obj{"200": ok("targets", obj{"type": "object", "properties": obj{"targets": arr(ref("Target"))}})}),
+			"get": with(obj{"summary": "Targets of the current (or ?version=) version: all of them, or with q (value contains, any case), offset or limit a page and the matching total",
+				"parameters": []any{pathParam("measure"), obj{"name": "version", "in": "query", "schema": obj{"type": "integer"}},
+					obj{"name": "q", "in": "query", "schema": obj{"type": "string", "maxLength": measure.MaxTargetValue}},
+					obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": service.MaxPage}},
+					obj{"name": "offset", "in": "query", "schema": obj{"type": "integer", "minimum": 0}}}},
+				obj{"200": ok("targets", obj{"type": "object", "properties": obj{"targets": arr(ref("Target")), "total": obj{"type": "integer"}}})}),
 		},
 		"/api/v1/measures/{measure}/evidence": obj{
 			"post": with(obj{"summary": "Attach an evidence file (raw body; metadata in the query: filename, kind, provenance, legal_basis, acquirer, tool, acquired_at, tlp)",
@@ -106,7 +111,13 @@ func openAPIDoc() obj {
 		"/api/v1/evidence/{sha256}": obj{"get": with(obj{"summary": "Download evidence (audited as a custody event)", "parameters": []any{pathParam("sha256")}},
 			obj{"200": obj{"description": "the file", "content": obj{"application/octet-stream": obj{}}}})},
 		"/api/v1/measures/{measure}/history": obj{"get": with(obj{"summary": "The measure's audit entries, in order", "parameters": []any{pathParam("measure")}},
-			obj{"200": ok("entries", obj{"type": "object", "properties": obj{"entries": arr(ref("AuditRecord"))}})})},
+			obj{"200": ok("entries", obj{"type": "object", "properties": obj{"entries": arr(ref("AuditRecord"))}, "description": "each record with its log_index (null while pending: not yet under a signed checkpoint)"})})},
+		"/api/v1/measures/{measure}/history/{index}": obj{"get": with(obj{"summary": "One of the measure's log entries with its inclusion proof (c2sp tlog-proof) against the newest checkpoint, checked by the server",
+			"parameters": []any{pathParam("measure"), pathParam("index")}}, obj{"200": ok("the entry, proof and check", obj{"type": "object"})})},
+		"/api/v1/measures/{measure}/changes": obj{"get": with(obj{"summary": "What changed since the previous sealed version: plan fields, targets added and removed (the first 100 of each, with counts); null with one version",
+			"parameters": []any{pathParam("measure")}}, obj{"200": ok("changes", obj{"type": "object"})})},
+		"/api/v1/measures/{measure}/decisions": obj{"get": with(obj{"summary": "Reviews, votes, conflict declarations and gates, each with the version (and, for votes, the digest) it was given on",
+			"parameters": []any{pathParam("measure")}}, obj{"200": ok("decisions", obj{"type": "object"})})},
 	}
 	paths["/api/v1/admin/users"] = obj{"get": with(obj{"summary": "Every account with its organisation, roles, sign-in kind and retirement (administrators, auditors; an auditor's read is audited)",
 		"parameters": []any{obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": service.MaxPage, "default": 50}},

@@ -1,7 +1,11 @@
 package web_test
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -11,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
 )
@@ -176,28 +182,153 @@ func TestBrowserReview(t *testing.T) {
 	// The requester sees no reviewer's form on their own request; withdrawing is theirs.
 	do(t, officer, chromedp.Navigate(base+"/measures/"+m.ID))
 	stage(t, officer, "COMMAND_REVIEW")
-	forms, err := chromedp.Run(officer, chromedp.Evaluate[[]string]("[...document.querySelectorAll('form.action')].map(f => f.id)"))
-	if err != nil || len(forms) != 1 || forms[0] != "act-withdraw" {
-		t.Fatalf("the officer sees the forms %v in COMMAND_REVIEW, want only act-withdraw (%v)", forms, err)
+	if forms := formIDs(t, officer); len(forms) != 1 || forms[0] != "act-withdraw" {
+		t.Fatalf("the officer sees the forms %v in COMMAND_REVIEW, want only act-withdraw", forms)
 	}
 
-	// Commander, then three votes: the page shows the digest voted on.
+	// The commander endorses; three members return it for a change, each seeing the digest.
 	cmdr := browser(t, exe)
 	logIn(t, cmdr, base, "commander", pw["commander"])
 	do(t, cmdr, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS("#act-command_review button")))
 	stage(t, cmdr, "COMMISSION_REVIEW")
-	for i, who := range []string{"chair", "member1", "member2"} {
-		b := browser(t, exe)
-		logIn(t, b, base, who, pw[who])
+	members := map[string]context.Context{}
+	for _, who := range []string{"chair", "member1", "member2", "member3"} {
+		members[who] = browser(t, exe)
+		logIn(t, members[who], base, who, pw[who])
+	}
+	firstDigest := text(t, officer, "#digest")
+	vote := func(who, decision, want string) {
+		t.Helper()
+		b := members[who]
 		do(t, b, chromedp.Navigate(base+"/measures/"+m.ID))
 		if got := text(t, b, "#act-vote"); !strings.Contains(got, "sha256:") {
 			t.Fatalf("the vote form does not show the digest: %q", got)
 		}
-		do(t, b, chromedp.Click(chromedp.CSS("#act-vote button")))
-		if i == 2 {
-			stage(t, b, "APPROVED")
-			shoot(t, b, "approved-ja")
-		}
+		do(t, b, chromedp.Click(chromedp.CSS(`#act-vote input[value="`+decision+`"]`)), chromedp.SendKeys(chromedp.CSS("#vote-reason"), "reasons of "+who))
+		submit(t, b, "#act-vote")
+		stage(t, b, want)
+	}
+	vote("chair", "return", "COMMISSION_REVIEW")
+	vote("member1", "return", "COMMISSION_REVIEW")
+	vote("member2", "return", "DRAFT")
+
+	// The officer edits the returned draft: the page says what changed and that the votes on
+	// the old version are void.
+	do(t, officer, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS("#edit-plan")),
+		chromedp.WaitVisible(chromedp.CSS("#edit-plan-form")),
+		chromedp.SetValue(chromedp.CSS("#operations"), "send the self-delete command\nblock the C2 port"),
+		chromedp.SendKeys(chromedp.CSS("#targets-in"), "198.51.100.7,domestic"),
+		chromedp.Click(chromedp.CSS("#edit-plan-form button")),
+		chromedp.WaitVisible(chromedp.CSS(".flash")))
+	stage(t, officer, "DRAFT")
+	if got := text(t, officer, "#field-changes"); !strings.Contains(got, "block the C2 port") || !strings.Contains(got, "実施内容") {
+		t.Fatalf("the version diff does not show the operations changed: %q", got)
+	}
+	if got := text(t, officer, "#targets-added"); !strings.Contains(got, "198.51.100.7") {
+		t.Fatalf("the version diff does not show the target added: %q", got)
+	}
+	void, err := chromedp.Run(officer, chromedp.Evaluate[int](`document.querySelectorAll("#decision-list tr.void").length`))
+	if err != nil || void != 5 {
+		t.Fatalf("%d decisions shown void after the return, want 5 (two reviews, three votes) (%v)", void, err)
+	}
+	shoot(t, officer, "changes-ja")
+	do(t, officer, chromedp.Click(chromedp.CSS("#act-submit button")))
+	stage(t, officer, "LEGAL_REVIEW")
+	if got := text(t, officer, "#digest"); got == firstDigest || !strings.HasPrefix(got, "sha256:") {
+		t.Fatalf("the new version's digest %q (the old was %q)", got, firstDigest)
+	}
+	do(t, legal, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS("#act-legal_review button")))
+	stage(t, legal, "COMMAND_REVIEW")
+	do(t, cmdr, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS("#act-command_review button")))
+	stage(t, cmdr, "COMMISSION_REVIEW")
+
+	// One member recuses; three vote on the new digest and approve.
+	do(t, members["member3"], chromedp.Navigate(base+"/measures/"+m.ID),
+		chromedp.Click(chromedp.CSS(`#act-declare_conflict input[name="conflicted"]`)),
+		chromedp.SendKeys(chromedp.CSS("#declare_conflict-reason"), "advised the hosting provider"),
+		chromedp.Click(chromedp.CSS("#act-declare_conflict button")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if forms := formIDs(t, members["member3"]); contains(forms, "act-vote") {
+		t.Fatalf("a recused member is offered the vote: %v", forms)
+	}
+	vote("chair", "approve", "COMMISSION_REVIEW")
+	vote("member1", "approve", "COMMISSION_REVIEW")
+	vote("member2", "approve", "APPROVED")
+	shoot(t, members["member2"], "approved-ja")
+
+	// Another organisation's executor cannot open it by its address.
+	pref := browser(t, exe)
+	logIn(t, pref, base, "executor-pref", pw["executor-pref"])
+	do(t, pref, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.WaitVisible(chromedp.CSS(".error")))
+	if got := text(t, pref, "main"); strings.Contains(got, "Neutralise PlugX C2") || strings.Contains(got, "203.0.113.10") {
+		t.Fatalf("another organisation's executor sees the measure: %q", got)
+	}
+
+	// The executor logs steps: one outside the approved targets is refused with its rule.
+	ex := browser(t, exe)
+	logIn(t, ex, base, "executor", pw["executor"])
+	do(t, ex, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS("#act-start_execution button")))
+	stage(t, ex, "EXECUTING")
+	step := func(target string) chromedp.Action[chromedp.Void] {
+		return chromedp.SendKeys(chromedp.CSS("#log_steps-steps"), target+",disable_malware,sent self-delete,success,"+e.IDs["executor2"]+","+time.Now().UTC().Format(time.RFC3339Nano))
+	}
+	do(t, ex, step("192.0.2.99"), chromedp.Click(chromedp.CSS("#act-log_steps button")), chromedp.WaitVisible(chromedp.CSS(".error")))
+	if got := text(t, ex, ".error"); !strings.Contains(got, "scope") {
+		t.Fatalf("the out-of-scope step's refusal: %q", got)
+	}
+	shoot(t, ex, "refused-scope-ja")
+	do(t, ex, chromedp.Navigate(base+"/measures/"+m.ID), step("203.0.113.10"), chromedp.Click(chromedp.CSS("#act-log_steps button")),
+		chromedp.WaitVisible(chromedp.CSS(".flash")), chromedp.Click(chromedp.CSS("#act-finish_execution button")))
+	stage(t, ex, "EXECUTED")
+	do(t, officer, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.SendKeys(chromedp.CSS("#report-body"), "1 target neutralised, no collateral"),
+		chromedp.Click(chromedp.CSS("#act-report button")))
+	stage(t, officer, "REPORTED")
+	do(t, cmdr, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS("#act-verify_report button")))
+	stage(t, cmdr, "NOTIFYING")
+
+	// The auditor downloads the evidence (audited) and sees a timeline entry's inclusion verified.
+	aud := browser(t, exe)
+	logIn(t, aud, base, "auditor", pw["auditor"])
+	do(t, aud, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.WaitVisible(chromedp.CSS("#evidence + ul a")))
+	// The page's own policy forbids script fetches; downloads go with the browser's cookie.
+	href, err := chromedp.Run(aud, chromedp.Evaluate[string](`document.querySelector("#evidence + ul a").href`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fetch(t, aud, "GET", href); string(got) != "pcap bytes" {
+		t.Fatalf("the auditor's evidence download: %q", got)
+	}
+	do(t, aud, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(".timeline")))
+	if got := text(t, aud, ".timeline"); !strings.Contains(got, "evidence.accessed") {
+		t.Fatalf("the download is not in the timeline: %q", got)
+	}
+	do(t, aud, chromedp.Click(chromedp.CSS(".timeline a.proof")), chromedp.WaitVisible(chromedp.CSS(`#inclusion-result[data-verified="true"]`)))
+	shoot(t, aud, "inclusion-ja")
+	proofURL, err := chromedp.Run(aud, chromedp.Evaluate[string](`document.querySelector("#download-proof").href`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := fetch(t, aud, "GET", proofURL)
+	rec := fetch(t, aud, "GET", strings.Replace(proofURL, "download=proof", "download=record", 1))
+
+	// The audit page gives the policy and the archive; both verify offline as it says.
+	do(t, aud, chromedp.Click(chromedp.CSS("#audit-link")), chromedp.WaitVisible(chromedp.CSS("#verify-command")))
+	if got := text(t, aud, "#signers"); !strings.Contains(got, "ログ自身の署名") {
+		t.Fatalf("the audit page's signers: %q", got)
+	}
+	shoot(t, aud, "audit-ja")
+	pol, err := audit.ParsePolicy(text(t, aud, "#policy"))
+	if err != nil {
+		t.Fatalf("the policy the audit page shows: %v", err)
+	}
+	if _, i, err := audit.VerifyProof(doc, rec, pol); err != nil {
+		t.Fatalf("the downloaded proof of entry %d does not verify offline: %v", i, err)
+	}
+	archive := fetch(t, aud, "POST", base+"/audit/export")
+	dir := t.TempDir()
+	untar(t, archive, dir)
+	rep, err := audit.VerifyArchive(filepath.Join(dir, "takedown-log"), pol, nil)
+	if err != nil || !rep.OK() || rep.Records < 40 {
+		t.Fatalf("the exported archive: %v, %+v", err, rep)
 	}
 
 	// Japanese first (the browser asks for it), English on the switch, and the switch sticks.
@@ -218,5 +349,89 @@ func TestBrowserReview(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("a cross-site post: %s, want 403", resp.Status)
+	}
+}
+
+// formIDs are the decision forms the page offers.
+func formIDs(t *testing.T, ctx context.Context) []string {
+	t.Helper()
+	forms, err := chromedp.Run(ctx, chromedp.Evaluate[[]string]("[...document.querySelectorAll('form.action')].map(f => f.id)"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return forms
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// submit sends a form and waits for the answer: a refusal fails the test with its words.
+func submit(t *testing.T, ctx context.Context, form string) {
+	t.Helper()
+	do(t, ctx, chromedp.Click(chromedp.CSS(form+" button")), chromedp.WaitVisible(chromedp.CSS(".flash, .error")))
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".error").length`)); err != nil || n > 0 {
+		t.Fatalf("%s was refused: %s (%v)", form, text(t, ctx, ".error"), err)
+	}
+}
+
+// fetch sends a request with the browser's session cookie and returns the 200 answer's body.
+func fetch(t *testing.T, ctx context.Context, method, u string) []byte {
+	t.Helper()
+	cookies, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{u}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(method, u, nil)
+	for _, c := range cookies.Cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: %s (%v) %.300s", method, u, resp.Status, err, body)
+	}
+	return body
+}
+
+// untar unpacks a gzipped tar into dir.
+func untar(t *testing.T, data []byte, dir string) {
+	t.Helper()
+	gz, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(h.Name))
+		if !strings.HasPrefix(p, dir+string(filepath.Separator)) {
+			t.Fatalf("the archive names a path outside it: %s", h.Name)
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

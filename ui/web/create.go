@@ -34,20 +34,21 @@ func (s *Server) createCase(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) newMeasure(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, newMeasurePage(s.frame(r, "new measure"), r.URL.Query().Get("case")))
+	s.render(w, r, http.StatusOK, newMeasurePage(s.frame(r, "new measure"), r.URL.Query().Get("case"), measure.Plan{}, ""))
 }
 
 // createMeasure opens a draft from the form, with its targets, and shows it.
 func (s *Server) createMeasure(w http.ResponseWriter, r *http.Request) {
 	a := actorOf(r)
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<20)
+	plan, targets, err := planForm(r, measure.Plan{})
 	fail := func(err error) {
+		// The form comes back as typed, with the refusal above it.
 		p := s.frame(r, "new measure")
 		var status int
 		p.Error, status = s.problemOf(r, p.Lang, err)
-		s.render(w, r, status, newMeasurePage(p, r.PostFormValue("case")))
+		s.render(w, r, status, newMeasurePage(p, r.PostFormValue("case"), plan, r.PostFormValue("targets")))
 	}
-	plan, targets, err := planForm(r)
 	if err != nil {
 		s.Refused(r.Context(), a, service.On{Case: r.PostFormValue("case")}, "measure.create", err)
 		fail(err)
@@ -78,13 +79,14 @@ func lines(v string) []string {
 	return out
 }
 
-// planForm reads the draft form: the plan, and targets one per line ("value[,location]").
-func planForm(r *http.Request) (measure.Plan, []measure.Target, error) {
+// planForm reads the draft form over p (fields the form does not show are kept): the plan,
+// and targets one per line ("value[,location]").
+func planForm(r *http.Request, p measure.Plan) (measure.Plan, []measure.Target, error) {
 	f := func(k string) string { return r.PostFormValue(k) }
-	p := measure.Plan{Title: f("title"), LegalBasis: f("legal_basis"), Kind: measure.Kind(f("kind")), Technique: f("technique"),
-		Operations: lines(f("operations")), Executors: lines(f("executors")), Necessity: f("necessity"),
-		Proportionality: f("proportionality"), Collateral: f("collateral"), RollbackPlan: f("rollback_plan"),
-		NotificationPlan: f("notification_plan")}
+	p.Title, p.LegalBasis, p.Kind, p.Technique = f("title"), f("legal_basis"), measure.Kind(f("kind")), f("technique")
+	p.Operations, p.Executors, p.Necessity = lines(f("operations")), lines(f("executors")), f("necessity")
+	p.Proportionality, p.Collateral, p.RollbackPlan, p.NotificationPlan = f("proportionality"), f("collateral"), f("rollback_plan"), f("notification_plan")
+	p.Alternatives = nil
 	if v := strings.TrimSpace(f("alternatives")); v != "" {
 		rows, err := csv.NewReader(strings.NewReader(v)).ReadAll()
 		if err != nil {
@@ -133,4 +135,85 @@ func (s *Server) addEvidence(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sessions.Put(r.Context(), "flash", T(language(r), "done"))
 	http.Redirect(w, r, "/measures/"+url.PathEscape(id), http.StatusSeeOther)
+}
+
+// alternativesCSV is the alternatives as the form takes them.
+func alternativesCSV(as []measure.Alternative) string {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	for _, a := range as {
+		_ = w.Write([]string{a.Means, a.Outcome, a.Reason})
+	}
+	w.Flush()
+	return b.String()
+}
+
+// editPlan shows a draft's plan in the form, for its requester.
+func (s *Server) editPlan(w http.ResponseWriter, r *http.Request) {
+	p := s.frame(r, "edit plan")
+	m, err := s.Measure(r.Context(), actorOf(r), r.PathValue("measure"))
+	if err != nil {
+		var status int
+		p.Error, status = s.problemOf(r, p.Lang, err)
+		s.render(w, r, status, layout(p))
+		return
+	}
+	s.render(w, r, http.StatusOK, editPlanPage(p, m, m.Plan, ""))
+}
+
+// savePlan replaces a draft's plan and appends the targets the form adds, through the same
+// service calls as the API's PUT plan and POST targets.
+func (s *Server) savePlan(w http.ResponseWriter, r *http.Request) {
+	a := actorOf(r)
+	id := r.PathValue("measure")
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<20)
+	m, err := s.Measure(r.Context(), a, id)
+	if err != nil {
+		p := s.frame(r, "edit plan")
+		var status int
+		p.Error, status = s.problemOf(r, p.Lang, err)
+		s.render(w, r, status, layout(p))
+		return
+	}
+	plan, targets, err := planForm(r, m.Plan)
+	fail := func(err error) {
+		p := s.frame(r, "edit plan")
+		var status int
+		p.Error, status = s.problemOf(r, p.Lang, err)
+		s.render(w, r, status, editPlanPage(p, m, plan, r.PostFormValue("targets")))
+	}
+	if err != nil {
+		s.Refused(r.Context(), a, service.On{Measure: m.ID, Case: m.Case}, "plan.updated", err)
+		fail(err)
+		return
+	}
+	if _, err := s.PutPlan(r.Context(), a, m.ID, plan); err != nil {
+		fail(err)
+		return
+	}
+	if len(targets) > 0 {
+		if _, err := s.AddTargets(r.Context(), a, m.ID, targets); err != nil {
+			s.sessions.Put(r.Context(), "flash", T(language(r), "targets refused")+": "+s.Classify(r.Context(), err).Message)
+			http.Redirect(w, r, "/measures/"+url.PathEscape(m.ID), http.StatusSeeOther)
+			return
+		}
+	}
+	s.sessions.Put(r.Context(), "flash", T(language(r), "done"))
+	http.Redirect(w, r, "/measures/"+url.PathEscape(m.ID), http.StatusSeeOther)
+}
+
+// evidenceFile downloads an evidence file; the service records the access in its custody and
+// the audit log.
+func (s *Server) evidenceFile(w http.ResponseWriter, r *http.Request) {
+	content, err := s.EvidenceFile(r.Context(), actorOf(r), r.PathValue("sha256"))
+	if err != nil {
+		p := s.frame(r, "evidence")
+		var status int
+		p.Error, status = s.problemOf(r, p.Lang, err)
+		s.render(w, r, status, layout(p))
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="evidence.bin"`)
+	_, _ = w.Write(content)
 }

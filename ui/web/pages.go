@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -70,29 +71,52 @@ func (s *Server) measure(w http.ResponseWriter, r *http.Request) {
 	s.showMeasure(w, r, http.StatusOK, nil)
 }
 
+// targetsPerPage is how many targets a measure's page lists at once.
+const targetsPerPage = 100
+
 func (s *Server) showMeasure(w http.ResponseWriter, r *http.Request, status int, refused error) {
 	a := actorOf(r)
 	ctx := r.Context()
 	p := s.frame(r, "measures")
 	id := r.PathValue("measure")
-	m, err := s.Measure(ctx, a, id)
+	q := r.URL.Query()
+	search := q.Get("tq")
+	offset, _ := strconv.Atoi(q.Get("toff"))
+	tq := service.TargetQuery{Search: search, Page: service.Page{Limit: targetsPerPage, Offset: max(offset, 0)}}
+	d, err := s.Dossier(ctx, a, id, tq)
+	if fe := (*measure.FieldError)(nil); errors.As(err, &fe) {
+		// A bad search shows its refusal over the page, with every target.
+		refused, search, tq.Search, tq.Offset = err, "", "", 0
+		d, err = s.Dossier(ctx, a, id, tq)
+	}
 	if err != nil {
 		p.Error, status = s.problemOf(r, p.Lang, err)
 		s.render(w, r, status, layout(p))
 		return
 	}
+	m := d.Measure
 	p.Title = orID(m.Plan.Title, m.ID)
-	targets, err := s.Targets(ctx, a, id, 0)
-	if err != nil {
-		targets = nil
+	v := measureView{Dossier: d, Search: search, Ops: s.Available(a, m), Editable: m.Stage == measure.Draft && m.Requester == a.ID}
+	link := func(off int) string {
+		u := url.Values{"toff": {strconv.Itoa(off)}}
+		if search != "" {
+			u.Set("tq", search)
+		}
+		return "/measures/" + url.PathEscape(m.ID) + "?" + u.Encode() + "#targets"
 	}
-	evidence, _ := s.EvidenceList(ctx, a, id)
-	history, _ := s.History(ctx, a, id)
+	if tq.Offset+tq.Limit < d.TargetsN {
+		v.Next = link(tq.Offset + tq.Limit)
+	}
+	if tq.Offset > 0 {
+		v.Prev = link(max(tq.Offset-tq.Limit, 0))
+	}
 	if refused != nil {
 		p.Error, status = s.problemOf(r, p.Lang, refused)
 	}
-	editable := m.Stage == measure.Draft && m.Requester == a.ID
-	s.render(w, r, status, measurePage(p, m, targets, evidence, history, s.Available(a, m), editable))
+	if status == 0 {
+		status = http.StatusOK
+	}
+	s.render(w, r, status, measurePage(p, v))
 }
 
 // act takes the decision a form posts, through the same service call as the JSON API.

@@ -68,27 +68,40 @@ type Mux interface {
 
 // Register adds the pages to mux.
 func (s *Server) Register(mux Mux) {
+	routes := []struct {
+		pattern string
+		h       http.Handler
+	}{
+		{"GET /{$}", s.signedIn(s.work)},
+		{"GET /login", http.HandlerFunc(s.loginForm)},
+		{"POST /login", http.HandlerFunc(s.login)},
+		{"POST /logout", http.HandlerFunc(s.logout)},
+		{"GET /lang", http.HandlerFunc(s.setLanguage)},
+		{"GET /cases/new", s.signedIn(s.newCase)},
+		{"POST /cases", s.signedIn(s.createCase)},
+		{"GET /measures/new", s.signedIn(s.newMeasure)},
+		{"POST /measures", s.signedIn(s.createMeasure)},
+		{"GET /measures", s.signedIn(s.measures)},
+		{"GET /measures/{measure}", s.signedIn(s.measure)},
+		{"GET /measures/{measure}/edit", s.signedIn(s.editPlan)},
+		{"POST /measures/{measure}/plan", s.signedIn(s.savePlan)},
+		{"POST /measures/{measure}/evidence", s.signedIn(s.addEvidence)},
+		{"POST /measures/{measure}/act/{op}", s.signedIn(s.act)},
+		{"GET /measures/{measure}/log/{index}", s.signedIn(s.inclusion)},
+		{"GET /evidence/{sha256}", s.signedIn(s.evidenceFile)},
+		{"GET /audit", s.signedIn(s.auditPage)},
+		{"GET /audit/entry", s.signedIn(s.inclusion)},
+		{"POST /audit/export", s.signedIn(s.export)},
+		{"GET /static/", http.FileServerFS(static)},
+	}
 	pages := http.NewServeMux()
-	pages.HandleFunc("GET /{$}", s.signedIn(s.work))
-	pages.HandleFunc("GET /login", s.loginForm)
-	pages.HandleFunc("POST /login", s.login)
-	pages.HandleFunc("POST /logout", s.logout)
-	pages.HandleFunc("GET /lang", s.setLanguage)
-	pages.HandleFunc("GET /cases/new", s.signedIn(s.newCase))
-	pages.HandleFunc("POST /cases", s.signedIn(s.createCase))
-	pages.HandleFunc("GET /measures/new", s.signedIn(s.newMeasure))
-	pages.HandleFunc("POST /measures", s.signedIn(s.createMeasure))
-	pages.HandleFunc("POST /measures/{measure}/evidence", s.signedIn(s.addEvidence))
-	pages.HandleFunc("GET /measures", s.signedIn(s.measures))
-	pages.HandleFunc("GET /measures/{measure}", s.signedIn(s.measure))
-	pages.HandleFunc("POST /measures/{measure}/act/{op}", s.signedIn(s.act))
-	pages.Handle("GET /static/", http.FileServerFS(static))
-	csrf := http.NewCrossOriginProtection()
-	h := headers(csrf.Handler(s.sessions.LoadAndSave(pages)))
-	for _, p := range []string{"GET /{$}", "GET /login", "POST /login", "POST /logout", "GET /lang", "GET /measures",
-		"GET /measures/{measure}", "POST /measures/{measure}/act/{op}", "GET /static/",
-		"GET /cases/new", "POST /cases", "GET /measures/new", "POST /measures", "POST /measures/{measure}/evidence"} {
-		mux.Handle(p, h)
+	for _, rt := range routes {
+		pages.Handle(rt.pattern, rt.h)
+	}
+	h := headers(http.NewCrossOriginProtection().Handler(s.sessions.LoadAndSave(pages)))
+	// The outer mux sends only these patterns here, so the API's routes stay the API's.
+	for _, rt := range routes {
+		mux.Handle(rt.pattern, h)
 	}
 }
 

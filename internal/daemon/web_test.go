@@ -1,0 +1,163 @@
+package daemon_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/workflows"
+)
+
+// webSession logs a person in through the login form and returns a client holding the
+// session cookie.
+func webSession(t *testing.T, e *testenv.Env, username string) *http.Client {
+	t.Helper()
+	pw := ""
+	for _, c := range e.D.Credentials {
+		if c.Username == username {
+			pw = c.Password
+		}
+	}
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.PostForm(e.D.URL+"/login", url.Values{"username": {username}, "password": {pw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("%s logs in: %s to %q", username, resp.Status, resp.Header.Get("Location"))
+	}
+	return hc
+}
+
+func webGet(t *testing.T, hc *http.Client, u string) (int, string) {
+	t.Helper()
+	resp, err := hc.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestWebStranger: the pages' new reads as a careless or hostile visitor would try them: odd
+// searches and pages, made-up log indexes and hashes, another organisation's measure by its
+// address, an officer asking for the auditors' export. No answer is a 5xx, nothing leaks, and
+// the refusals are audited.
+func TestWebStranger(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	many := make([]map[string]any, 0, 250)
+	for i := range 250 {
+		many = append(many, map[string]any{"kind": "ip", "value": fmt.Sprintf("198.51.%d.%d", i/200, i%200+1), "location": "domestic"})
+	}
+	m := newDraft(t, e, "self_execute", append(domestic, many...))
+	base := e.D.URL + "/measures/" + m.ID
+	officer := webSession(t, e, "officer")
+
+	for _, c := range []struct {
+		path   string
+		status int
+		has    string
+	}{
+		{"", 200, "252"},
+		{"?tq=198.51.1.", 200, "50 "},                  // 50 of the 250 match
+		{"?tq=%00", 400, "q"},                          // a control character
+		{"?tq=" + strings.Repeat("x", 5000), 400, "q"}, // over the bound
+		{"?toff=-7", 200, "203.0.113.10"},              // a negative offset is the first page
+		{"?toff=99999999", 200, ""},                    // past the end: an empty page
+		{"?toff=abc&tq=%E2%80%AE", 200, ""},            // junk offset, a bidi override searched for
+		{"/log/abc", 400, "index"},                     // not an index
+		{"/log/-1", 404, ""},                           // never an entry
+		{"/log/99999999999", 404, ""},                  // beyond the log
+		{"/log/0", 404, ""},                            // an entry of another measure (the first ever)
+		{"/edit", 200, "edit-plan-form"},               // the requester's own draft
+		{"/nothing", 404, ""},                          // no such page
+	} {
+		status, body := webGet(t, officer, base+c.path)
+		if status != c.status || !strings.Contains(body, c.has) {
+			t.Errorf("GET %s: %d, want %d with %q", c.path, status, c.status, c.has)
+		}
+	}
+	status, body := webGet(t, officer, base+"?tq=198.51.1.")
+	if !strings.Contains(body, `rel="next"`) && strings.Count(body, "<code>198.51.1.") != 50 {
+		t.Errorf("the search lists %d targets", strings.Count(body, "<code>198.51.1."))
+	}
+	status, body = webGet(t, officer, base)
+	rows := strings.Count(body, "<tr><td>ip</td>") + strings.Count(body, "<tr><td>domain</td>")
+	if rows != 100 || !strings.Contains(body, `rel="next"`) {
+		t.Errorf("the first targets page: %d rows, next link %v (%d)", rows, strings.Contains(body, `rel="next"`), status)
+	}
+
+	// Another organisation, an auditor's power, unknown evidence.
+	pref := webSession(t, e, "executor-pref")
+	for _, p := range []string{base, base + "/edit", base + "/log/1", "/evidence/" + strings.Repeat("0", 64), "/evidence/%00", "/audit/entry?index=1"} {
+		u := p
+		if strings.HasPrefix(p, "/") {
+			u = e.D.URL + p
+		}
+		status, body := webGet(t, pref, u)
+		if status != http.StatusNotFound && status != http.StatusForbidden && status != http.StatusBadRequest || strings.Contains(body, "203.0.113.10") {
+			t.Errorf("another organisation's executor, GET %s: %d", p, status)
+		}
+	}
+	resp, err := officer.PostForm(e.D.URL+"/audit/export", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Content-Type") == "application/gzip" {
+		t.Errorf("an officer exports the log: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	// Editing another person's draft is refused, the plan unchanged.
+	other := webSession(t, e, "officer2")
+	resp, err = other.PostForm(base+"/plan", url.Values{"title": {"taken over"}, "kind": {"self_execute"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+		t.Errorf("another officer saves the plan: %s", resp.Status)
+	}
+	var got struct{ Plan struct{ Title string } }
+	if err := e.Users["officer"].Do(ctx, "GET", "/api/v1/measures/"+m.ID, nil, &got); err != nil || got.Plan.Title == "taken over" {
+		t.Fatalf("the plan after another officer's edit: %q (%v)", got.Plan.Title, err)
+	}
+
+	// Every refusal above is in the log with its rule.
+	var refusals []string
+	for range 50 {
+		recs, err := e.Users["officer"].History(ctx, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refusals = refusals[:0]
+		for _, r := range recs {
+			if strings.HasPrefix(r.Action, "refused.") {
+				refusals = append(refusals, r.Action)
+			}
+		}
+		if len(refusals) >= 4 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, want := range []string{"refused.read.dossier", "refused.read.log_entry", "refused.plan.updated"} {
+		found := false
+		for _, r := range refusals {
+			found = found || r == want
+		}
+		if !found {
+			t.Errorf("no %s in the measure's history: %v", want, refusals)
+		}
+	}
+}
