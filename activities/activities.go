@@ -196,6 +196,9 @@ func (a *Activities) apply(ctx context.Context, tx pgx.Tx, ch Change, res *Resul
 	case string(authz.OpLegalReview), string(authz.OpCommandReview):
 		kind := strings.TrimSuffix(ch.Kind, "_review")
 		d["decision"] = act.Decision
+		if len(act.Checklist) > 0 {
+			d["checklist"] = act.Checklist
+		}
 		err = exec(`INSERT INTO reviews (measure_id, version, kind, reviewer_id, decision, reason) VALUES ($1,$2,$3,$4,$5,$6)`,
 			ch.Measure, ch.Version, kind, act.Actor.ID, act.Decision, act.Reason)
 	case string(authz.OpRecordGate):

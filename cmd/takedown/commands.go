@@ -17,6 +17,7 @@ import (
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/measure"
 )
 
 // A command is one thing the CLI does: its flags are declared and parsed by run, which gets
@@ -387,6 +388,7 @@ func act(e *env) error {
 		conditions = append(conditions, v)
 		return nil
 	})
+	confirm := fs.String("confirm", "", "legal_review: the statutory requirements you confirm, comma-separated, or all ("+strings.Join(measure.LegalRequirements, ",")+")")
 	key := fs.String("idempotency-key", "", "a key of your choosing: a retry with the same key acts at most once")
 	jsonFile := fs.String("json", "", "full action body as a JSON file (steps, order, notifications…)")
 	if err := e.parse(); err != nil {
@@ -412,6 +414,13 @@ func act(e *env) error {
 	}
 	if conditions != nil {
 		in["conditions"] = conditions
+	}
+	switch *confirm {
+	case "":
+	case "all":
+		in["checklist"] = measure.LegalRequirements
+	default:
+		in["checklist"] = strings.Split(*confirm, ",")
 	}
 	cl, err := e.client()
 	if err != nil {

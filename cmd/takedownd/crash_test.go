@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/testdb"
 )
 
@@ -125,7 +126,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	path := []step{
 		{"officer", "submit", nil},
-		{"legal", "legal_review", map[string]any{"decision": "approve"}},
+		{"legal", "legal_review", map[string]any{"decision": "approve", "checklist": measure.LegalRequirements}},
 		{"commander", "command_review", map[string]any{"decision": "approve"}},
 		{"chair", "vote", map[string]any{"decision": "approve"}},
 		{"member1", "vote", map[string]any{"decision": "approve"}},

@@ -186,7 +186,7 @@ func TestServeFromEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustAct(t, u["officer"], m.ID, "submit", nil, "LEGAL_REVIEW")
-	mustAct(t, u["legal"], m.ID, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["legal"], m.ID, "legal_review", legalApproval, "COMMAND_REVIEW")
 	mustAct(t, u["commander"], m.ID, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
 	mustAct(t, u["chair"], m.ID, "vote", vote("approve"), "COMMISSION_REVIEW")
 	mustAct(t, u["member1"], m.ID, "vote", vote("approve"), "COMMISSION_REVIEW")

@@ -154,7 +154,7 @@ func BenchmarkLifecycle(b *testing.B) {
 		}
 		for _, s := range []step{
 			{"officer", "submit", nil},
-			{"legal", "legal_review", map[string]any{"decision": "approve"}},
+			{"legal", "legal_review", legalApproval},
 			{"commander", "command_review", map[string]any{"decision": "approve"}},
 			{"chair", "vote", vote("approve")},
 			{"member1", "vote", vote("approve")},

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
 )
@@ -141,6 +142,9 @@ func newDraft(t *testing.T, e *testenv.Env, kind string, targets []map[string]an
 	return m
 }
 
+// legalApproval is a legal reviewer's approval, every statutory requirement confirmed.
+var legalApproval = map[string]any{"decision": "approve", "checklist": measure.LegalRequirements}
+
 var domestic = []map[string]any{
 	{"kind": "ip", "value": "203.0.113.10", "port": 443, "location": "domestic", "country": "JP", "role": "c2", "ownership": "attacker_controlled"},
 	{"kind": "domain", "value": "update.example-c2.jp", "location": "domestic", "role": "c2"},
@@ -160,7 +164,7 @@ func reviewAndApprove(t *testing.T, e *testenv.Env, id string) {
 	t.Helper()
 	u := e.Users
 	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
-	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", legalApproval, "COMMAND_REVIEW")
 	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
 	mustAct(t, u["chair"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
 	mustAct(t, u["member1"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
@@ -196,13 +200,13 @@ func TestNormalPathWithReturn(t *testing.T) {
 		strings.NewReader(strings.Repeat("x", 1<<20+1)))
 	refusedWith(t, err, 413, "")
 	// Wrong stage, wrong person.
-	_, err = u["legal"].Act(ctx, id, "legal_review", map[string]any{"decision": "approve"})
+	_, err = u["legal"].Act(ctx, id, "legal_review", legalApproval)
 	refusedWith(t, err, 409, "")
 	_, err = u["legal"].Act(ctx, id, "submit", nil)
 	refusedWith(t, err, 403, "role")
 
 	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
-	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", legalApproval, "COMMAND_REVIEW")
 	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
 	_, err = u["legal"].Act(ctx, id, "vote", vote("approve"))
 	refusedWith(t, err, 403, "role")
@@ -225,7 +229,7 @@ func TestNormalPathWithReturn(t *testing.T) {
 	if m.Targets != 3 {
 		t.Fatalf("version 2 has %d targets, want 3", m.Targets)
 	}
-	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", legalApproval, "COMMAND_REVIEW")
 	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
 	// Had the first version's approvals (chair, member1) counted, these two would make four.
 	mustAct(t, u["member2"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
@@ -419,7 +423,7 @@ func TestOrderPathWithInformationRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustAct(t, off, id, "submit", nil, "LEGAL_REVIEW")
-	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", legalApproval, "COMMAND_REVIEW")
 	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
 	mustAct(t, u["secretariat"], id, "request_info", map[string]any{"reason": "which hosting provider was asked, and when?"}, "INFO_REQUESTED")
 	_, err = u["chair"].Act(ctx, id, "vote", vote("approve"))

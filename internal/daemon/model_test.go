@@ -166,6 +166,9 @@ func (m *mmeasure) judge(r req) outcome {
 		} else if d == "return" && str("reason") == "" {
 			no(400)
 		}
+		if r.op == "legal_review" && !checklistHolds(str("decision"), r.body["checklist"]) {
+			no(400)
+		}
 	case "vote":
 		if has(m.recused, r.who) || has(m.voters, r.who) {
 			no(403)
@@ -442,6 +445,17 @@ func body(t *rapid.T, m *mmeasure, op, who string) map[string]any {
 	case "legal_review", "command_review":
 		set("decision", decision("approve", "approve", "return", "maybe"))
 		set("reason", reason)
+		if op == "legal_review" {
+			switch rapid.IntRange(0, 5).Draw(t, "checklist") {
+			case 0, 1, 2: // every requirement
+				b["checklist"] = statute
+			case 3: // one forgotten
+				drop := rapid.IntRange(0, len(statute)-1).Draw(t, "unchecked")
+				b["checklist"] = append(append([]string{}, statute[:drop]...), statute[drop+1:]...)
+			case 4: // one the statute does not know, or one twice
+				b["checklist"] = append([]string{statute[0]}, rapid.SampledFrom([]string{"looks_fine", statute[0]}).Draw(t, "odd"))
+			}
+		}
 	case "vote":
 		set("decision", decision("approve", "approve", "approve", "reject", "return"))
 		set("reason", reason)
@@ -787,4 +801,21 @@ func TestModel(t *testing.T) {
 			t.Errorf("measure %s is %s in the database but %s in its audit entries", id, m.Stage, last)
 		}
 	}
+}
+
+// statute is what a legal reviewer confirms (Police Duties Execution Act art. 6-2(2), as the
+// design lists it), spelled out here apart from the code.
+var statute = []string{"harmful_telecommunication", "serious_harm", "urgency", "normally_necessary", "via_telecommunication_lines", "minimum_necessary"}
+
+// checklistHolds: every item is a requirement, none twice, and an approval confirms all six.
+func checklistHolds(decision string, v any) bool {
+	items, _ := v.([]string)
+	seen := map[string]bool{}
+	for _, it := range items {
+		if !has(statute, it) || seen[it] {
+			return false
+		}
+		seen[it] = true
+	}
+	return decision != "approve" || len(seen) == len(statute)
 }

@@ -92,7 +92,7 @@ func TestHostileInputNeverFreezes(t *testing.T) {
 	refusedWith(t, err, 400, "reason")
 	_, err = u["legal"].Act(ctx, id, "legal_review", map[string]any{"decision": "return", "reason": big})
 	refusedWith(t, err, 400, "reason")
-	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", legalApproval, "COMMAND_REVIEW")
 	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
 	mustAct(t, u["chair"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
 	_, err = u["member1"].Act(ctx, id, "vote", map[string]any{"decision": "approve", "conditions": []string{"only\u2028at night"}})
@@ -186,7 +186,7 @@ func TestIdempotencyKeys(t *testing.T) {
 		t.Fatalf("a reused key moved the measure to %s", m.Stage)
 	}
 	// Another person's keys are their own.
-	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", legalApproval, "COMMAND_REVIEW")
 	if _, err := u["commander"].ActOnce(ctx, id, "command_review", "k-1", map[string]any{"decision": "approve"}); err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func TestConflictDeclaredAfterVoting(t *testing.T) {
 	u := e.Users
 	id := newDraft(t, e, "self_execute", domestic).ID
 	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
-	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", legalApproval, "COMMAND_REVIEW")
 	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
 	mustAct(t, u["chair"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
 	mustAct(t, u["member1"], id, "vote", vote("approve"), "COMMISSION_REVIEW")
@@ -339,7 +339,7 @@ func TestDeadlineAnswersAndNothingIsLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err = u["legal"].ActOnce(ctx, id, "legal_review", "lr-1", map[string]any{"decision": "approve"})
+	_, err = u["legal"].ActOnce(ctx, id, "legal_review", "lr-1", legalApproval)
 	refusedWith(t, err, 504, "")
 	if d := time.Since(start); d > 6*time.Second {
 		t.Errorf("the 504 came after %v, not at the 2 s deadline", d)
@@ -349,7 +349,7 @@ func TestDeadlineAnswersAndNothingIsLost(t *testing.T) {
 	}
 	var m client.Measure
 	if err := eventually(t, func() error {
-		m, err = u["legal"].ActOnce(ctx, id, "legal_review", "lr-1", map[string]any{"decision": "approve"})
+		m, err = u["legal"].ActOnce(ctx, id, "legal_review", "lr-1", legalApproval)
 		return err
 	}); err != nil {
 		t.Fatalf("the retry under the same key: %v", err)

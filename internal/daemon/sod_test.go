@@ -61,7 +61,7 @@ func TestSeparationOfDutiesThroughTheAPI(t *testing.T) {
 	id := newDraft(t, e, "self_execute", domestic).ID
 	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
 	err = eventually(t, func() error {
-		_, err := u["officer"].Act(ctx, id, "legal_review", map[string]any{"decision": "approve"})
+		_, err := u["officer"].Act(ctx, id, "legal_review", legalApproval)
 		if e, ok := err.(*client.Error); ok && e.Rule == "SoD-1" {
 			return nil
 		}
@@ -70,7 +70,7 @@ func TestSeparationOfDutiesThroughTheAPI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("self-approval: want SoD-1 once the grant is in force, got %v", err)
 	}
-	mustAct(t, u["legal"], id, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", legalApproval, "COMMAND_REVIEW")
 	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
 	// A legal reviewer voting; a commissioner executing.
 	_, err = u["legal"].Act(ctx, id, "vote", vote("approve"))
@@ -104,7 +104,7 @@ func TestSeparationOfDutiesThroughTheAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustAct(t, u["officer"], m.ID, "submit", nil, "LEGAL_REVIEW")
-	mustAct(t, u["legal"], m.ID, "legal_review", map[string]any{"decision": "approve"}, "COMMAND_REVIEW")
+	mustAct(t, u["legal"], m.ID, "legal_review", legalApproval, "COMMAND_REVIEW")
 	mustAct(t, u["commander"], m.ID, "command_review", map[string]any{"decision": "approve"}, "GATES")
 	mustAct(t, u["commander"], m.ID, "record_gate", map[string]any{"gate": "foreign_ministry", "reference": "MOFA 2026-201"}, "COMMISSION_REVIEW")
 	mustAct(t, u["chair"], m.ID, "vote", vote("approve"), "COMMISSION_REVIEW")

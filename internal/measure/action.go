@@ -1,6 +1,7 @@
 package measure
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/takedown/takedown/authz"
@@ -16,6 +17,9 @@ type Action struct {
 	Decision   string   `json:"decision,omitempty"`
 	Reason     string   `json:"reason,omitempty"`
 	Conditions []string `json:"conditions,omitempty"`
+	// Checklist is, for a legal review, the statutory requirements the reviewer confirms
+	// (LegalRequirements): an approval confirms every one.
+	Checklist []string `json:"checklist,omitempty"`
 	// Conflicted is a Commission member's declaration for this request.
 	Conflicted bool `json:"conflicted,omitempty"`
 	// Gate is foreign_ministry or pm_order; Reference names the consultation or order document.
@@ -81,4 +85,40 @@ type Tally struct {
 	Eligible int    `json:"eligible"`
 	Casting  bool   `json:"chair_casting_vote,omitempty"`
 	Votes    []Vote `json:"votes"` // every vote, dissent included
+}
+
+// LegalRequirements are what a legal reviewer confirms before approving an
+// access-and-neutralization measure (Police Duties Execution Act art. 6-2(2), as the statute's
+// requirements are listed in the project's legal research): a harmful telecommunication, the
+// serious harm it threatens, urgency, that the measure is one normally necessary, taken via
+// telecommunication lines, and the minimum necessary.
+var LegalRequirements = []string{"harmful_telecommunication", "serious_harm", "urgency", "normally_necessary",
+	"via_telecommunication_lines", "minimum_necessary"}
+
+// CheckChecklist refuses a legal review's checklist that names an unknown requirement or one
+// twice, or an approval that leaves a requirement unconfirmed.
+func CheckChecklist(decision string, items []string) error {
+	seen := map[string]bool{}
+	for i, it := range items {
+		known := false
+		for _, r := range LegalRequirements {
+			known = known || r == it
+		}
+		if !known {
+			return fieldErr(fmt.Sprintf("checklist[%d]", i), "is not a requirement; the requirements are %v", LegalRequirements)
+		}
+		if seen[it] {
+			return fieldErr(fmt.Sprintf("checklist[%d]", i), "repeats %s", it)
+		}
+		seen[it] = true
+	}
+	if decision != "approve" {
+		return nil
+	}
+	for _, r := range LegalRequirements {
+		if !seen[r] {
+			return fieldErr("checklist", "an approval confirms every statutory requirement; %s is not confirmed", r)
+		}
+	}
+	return nil
 }

@@ -26,6 +26,7 @@ type ActionInput struct {
 	Reason     string                 `json:"reason,omitempty"`
 	Conditions []string               `json:"conditions,omitempty"`
 	Conflicted bool                   `json:"conflicted,omitempty"`
+	Checklist  []string               `json:"checklist,omitempty"`
 	Gate       string                 `json:"gate,omitempty"`
 	Reference  string                 `json:"reference,omitempty"`
 	Order      *measure.Order         `json:"order,omitempty"`
@@ -66,11 +67,18 @@ func (s *Service) Act(ctx context.Context, a authz.Actor, id string, op authz.Op
 
 // act does the work of Act; audited reports a refusal the activity already audited.
 func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op, in ActionInput, key string) (_ Measure, audited bool, err error) {
-	action := measure.Action{Op: op, Actor: a, Decision: in.Decision, Reason: in.Reason, Conditions: in.Conditions,
+	action := measure.Action{Op: op, Actor: a, Decision: in.Decision, Reason: in.Reason, Conditions: in.Conditions, Checklist: in.Checklist,
 		Conflicted: in.Conflicted, Gate: in.Gate, Reference: in.Reference, Order: in.Order, Steps: in.Steps, Body: in.Body, Notices: in.Notices,
 		PolicyVersion: s.Authz.Version()}
 	if err := action.CheckInput(); err != nil {
 		return m, false, err
+	}
+	if op == authz.OpLegalReview {
+		if err := measure.CheckChecklist(in.Decision, in.Checklist); err != nil {
+			return m, false, err
+		}
+	} else if len(in.Checklist) > 0 {
+		return m, false, &measure.FieldError{Field: "checklist", Message: "belongs to a legal review only"}
 	}
 	updateID := ""
 	if key != "" {

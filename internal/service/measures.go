@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -144,10 +147,89 @@ func readable(sc authz.ReadScope) pgx.NamedArgs {
 	return pgx.NamedArgs{"all": sc.All, "org": sc.Org, "executor": sc.Executor, "commission": sc.Commission}
 }
 
-// MeasureFilter narrows a measure list.
+// measureSearch is the search part of a measure list's WHERE (m: measures, c: its case); its
+// arguments are named find_*, apart from measureReadable's.
+const measureSearch = `(@find_org = '' OR c.org_id = @find_org)
+	AND (@find_requester = '' OR m.requester_id = @find_requester OR EXISTS (SELECT 1 FROM users u WHERE u.id = m.requester_id AND u.username = @find_requester))
+	AND (@find_target = '' OR EXISTS (SELECT 1 FROM targets t WHERE t.measure_id = m.id AND t.version = m.version AND t.value LIKE @find_target))
+	AND (@find_country = '' OR EXISTS (SELECT 1 FROM targets t WHERE t.measure_id = m.id AND t.version = m.version AND t.country = @find_country))
+	AND (@find_emergency::boolean IS NULL OR @find_emergency::boolean = EXISTS (SELECT 1 FROM stage_history h WHERE h.measure_id = m.id AND h.stage = 'EMERGENCY_EXECUTING'))
+	AND (@find_from::timestamptz IS NULL OR m.created_at >= @find_from::timestamptz) AND (@find_to::timestamptz IS NULL OR m.created_at < @find_to::timestamptz)`
+
+// MeasureFilter narrows a measure list. Every field is optional.
 type MeasureFilter struct {
 	Stage, Case string
+	Org         string // the requesting agency (organisation ID)
+	Requester   string // user ID or username
+	Target      string // a target value of the current version starts with this
+	Country     string // a target of the current version is in this country (ISO 3166 alpha-2)
+	Emergency   *bool  // taken on the emergency path, or not
+	// From and To bound when the measure was opened: From <= created < To.
+	From, To *time.Time
 	Page
+}
+
+// MeasureFilterOf reads a filter from a query (stage, case, org, requester, target, country,
+// emergency=true|false, from and to as dates (JST) or RFC 3339 times, limit, offset): the one
+// reading of a search, for every door.
+func MeasureFilterOf(q url.Values) (MeasureFilter, error) {
+	f := MeasureFilter{Stage: q.Get("stage"), Case: q.Get("case"), Org: q.Get("org"), Requester: q.Get("requester"),
+		Target: strings.TrimSpace(q.Get("target")), Country: strings.ToUpper(strings.TrimSpace(q.Get("country")))}
+	switch q.Get("emergency") {
+	case "":
+	case "true", "yes":
+		f.Emergency = new(true)
+	case "false", "no":
+		f.Emergency = new(false)
+	default:
+		return f, &measure.FieldError{Field: "emergency", Message: "must be true or false"}
+	}
+	for _, d := range []struct {
+		name string
+		to   **time.Time
+		end  bool
+	}{{"from", &f.From, false}, {"to", &f.To, true}} {
+		v := strings.TrimSpace(q.Get(d.name))
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			day, err2 := time.ParseInLocation(time.DateOnly, v, JST)
+			if err2 != nil {
+				return f, &measure.FieldError{Field: d.name, Message: "must be a date (2026-10-01) or an RFC 3339 time"}
+			}
+			if t = day; d.end {
+				t = day.AddDate(0, 0, 1) // a "to" date includes its day
+			}
+		}
+		*d.to = &t
+	}
+	for _, k := range []string{"limit", "offset"} {
+		if v := q.Get(k); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return f, &measure.FieldError{Field: k, Message: "must be a number"}
+			}
+			if k == "limit" {
+				f.Limit = n
+				if n == 0 {
+					f.Limit = -1 // an explicit 0 is out of range, not the default
+				}
+			} else {
+				f.Offset = n
+			}
+		}
+	}
+	return f, nil
+}
+
+// JST is Japan Standard Time: dates people type and read are days in it.
+var JST = time.FixedZone("JST", 9*60*60)
+
+// likePrefix is s as a LIKE pattern matching what starts with it.
+func likePrefix(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
 }
 
 // Measures lists the measures the actor may read, most recently changed first, a page at a
@@ -159,17 +241,28 @@ func (s *Service) Measures(ctx context.Context, a authz.Actor, f MeasureFilter) 
 	if fe := measure.CheckLine("stage", f.Stage, measure.MaxLine); fe != nil {
 		return nil, fe
 	}
-	if fe := measure.CheckLine("case", f.Case, measure.MaxLine); fe != nil {
+	for _, c := range []struct{ name, v string }{{"case", f.Case}, {"org", f.Org}, {"requester", f.Requester}, {"country", f.Country}} {
+		if fe := measure.CheckLine(c.name, c.v, measure.MaxLine); fe != nil {
+			return nil, fe
+		}
+	}
+	if fe := measure.CheckLine("target", f.Target, measure.MaxTargetValue); fe != nil {
 		return nil, fe
 	}
 	sc := s.reads().Scope(a)
 	args := readable(sc)
 	args["stage"], args["case"], args["limit"], args["offset"] = f.Stage, f.Case, f.Limit, f.Offset
+	// Search arguments are named apart from the read scope's: a search never widens it.
+	args["find_org"], args["find_requester"], args["find_country"], args["find_target"] = f.Org, f.Requester, f.Country, ""
+	if f.Target != "" {
+		args["find_target"] = likePrefix(f.Target)
+	}
+	args["find_emergency"], args["find_from"], args["find_to"] = f.Emergency, f.From, f.To
 	rows, err := s.DB.Query(ctx, `SELECT m.id, m.case_id, c.org_id, COALESCE(m.plan->>'title', ''), m.stage, m.version, m.digest,
 			m.requester_id, m.updated_at, EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id),
 			COALESCE(ARRAY(SELECT jsonb_array_elements_text(COALESCE(m.facts->'named_executors', '[]'))), '{}')
 		FROM measures m JOIN cases c ON c.id = m.case_id
-		WHERE (@stage = '' OR m.stage = @stage) AND (@case = '' OR m.case_id = @case) AND `+measureReadable+`
+		WHERE (@stage = '' OR m.stage = @stage) AND (@case = '' OR m.case_id = @case) AND `+measureReadable+` AND `+measureSearch+`
 		ORDER BY m.updated_at DESC, m.id LIMIT @limit OFFSET @offset`, args)
 	if err != nil {
 		return nil, fmt.Errorf("list measures: %w", err)

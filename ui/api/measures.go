@@ -16,13 +16,12 @@ func (s *Server) getMeasure(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listMeasures(w http.ResponseWriter, r *http.Request) {
-	p, err := page(r)
+	f, err := service.MeasureFilterOf(r.URL.Query())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	q := r.URL.Query()
-	ms, err := s.Measures(r.Context(), actorOf(r), service.MeasureFilter{Stage: q.Get("stage"), Case: q.Get("case"), Page: p})
+	ms, err := s.Measures(r.Context(), actorOf(r), f)
 	s.reply(w, r, http.StatusOK, map[string]any{"measures": ms}, err)
 }
 
@@ -149,4 +148,15 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	}
 	m, err := s.Act(r.Context(), actorOf(r), r.PathValue("measure"), op, in, r.Header.Get("Idempotency-Key"))
 	s.reply(w, r, http.StatusOK, m, err)
+}
+
+// statistics answers a calendar year's figures for the annual report to the Diet.
+func (s *Server) statistics(w http.ResponseWriter, r *http.Request) {
+	year, err := strconv.Atoi(r.URL.Query().Get("year"))
+	if err != nil {
+		s.fail(w, r, &measure.FieldError{Field: "year", Message: "must be a year, e.g. 2026"})
+		return
+	}
+	st, err := s.Statistics(r.Context(), actorOf(r), year)
+	s.reply(w, r, http.StatusOK, st, err)
 }

@@ -86,6 +86,13 @@ func openAPIDoc() obj {
 			"parameters": []any{pathParam("case")}, "requestBody": jsonBody(obj{"type": "object", "properties": obj{"plan": ref("Plan")}})}, obj{"201": ok("measure", ref("Measure"))})},
 		"/api/v1/measures": obj{"get": with(obj{"summary": "List the measures the reader may read (need-to-know), most recently changed first", "parameters": []any{
 			obj{"name": "stage", "in": "query", "schema": obj{"type": "string"}}, obj{"name": "case", "in": "query", "schema": obj{"type": "string"}},
+			obj{"name": "org", "in": "query", "description": "the requesting agency (organisation ID)", "schema": obj{"type": "string"}},
+			obj{"name": "requester", "in": "query", "description": "user ID or username", "schema": obj{"type": "string"}},
+			obj{"name": "target", "in": "query", "description": "a target value of the current version starts with this", "schema": obj{"type": "string"}},
+			obj{"name": "country", "in": "query", "description": "a target of the current version is in this country (ISO 3166 alpha-2)", "schema": obj{"type": "string"}},
+			obj{"name": "emergency", "in": "query", "description": "taken on the emergency path (true) or not (false)", "schema": obj{"type": "boolean"}},
+			obj{"name": "from", "in": "query", "description": "opened on or after: a date (JST) or an RFC 3339 time", "schema": obj{"type": "string"}},
+			obj{"name": "to", "in": "query", "description": "opened on or before this date (JST), or before this RFC 3339 time", "schema": obj{"type": "string"}},
 			obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": service.MaxPage, "default": 50}},
 			obj{"name": "offset", "in": "query", "schema": obj{"type": "integer", "minimum": 0, "default": 0}}}},
 			obj{"200": ok("measures", obj{"type": "object", "properties": obj{"measures": arr(obj{"type": "object"})}})})},
@@ -119,6 +126,8 @@ func openAPIDoc() obj {
 		"/api/v1/measures/{measure}/decisions": obj{"get": with(obj{"summary": "Reviews, votes, conflict declarations and gates, each with the version (and, for votes, the digest) it was given on",
 			"parameters": []any{pathParam("measure")}}, obj{"200": ok("decisions", obj{"type": "object"})})},
 	}
+	paths["/api/v1/statistics"] = obj{"get": with(obj{"summary": "A calendar year's figures (JST) by quarter for the annual report to the Diet: requests, approvals, rejections, returns, emergencies, post-hoc findings, targets abroad, and median and p90 time in each stage; over the measures the reader may read",
+		"parameters": []any{obj{"name": "year", "in": "query", "required": true, "schema": obj{"type": "integer", "minimum": 2000}}}}, obj{"200": ok("statistics", obj{"type": "object"})})}
 	paths["/api/v1/admin/users"] = obj{"get": with(obj{"summary": "Every account with its organisation, roles, sign-in kind and retirement (administrators, auditors; an auditor's read is audited)",
 		"parameters": []any{obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": service.MaxPage, "default": 50}},
 			obj{"name": "offset", "in": "query", "schema": obj{"type": "integer", "minimum": 0}}}}, obj{"200": ok("users", obj{"type": "object"})})}
@@ -206,7 +215,10 @@ func openAPIDoc() obj {
 	action := obj{"type": "object", "additionalProperties": false, "properties": obj{
 		"decision": line("approve|return (reviews); approve|reject|return (votes); complied|not_complied (order_outcome); accepted|impropriety (post_hoc_decision)"),
 		"reason":   text("required for returns, rejections, withdrawals, information requests, emergencies"), "conditions": list(bounded("", 4*measure.MaxLine, "tab and line breaks allowed"), measure.MaxItems),
-		"conflicted": obj{"type": "boolean"}, "gate": obj{"type": "string", "enum": []string{"foreign_ministry", "pm_order"}}, "reference": line(""),
+		"conflicted": obj{"type": "boolean"},
+		"checklist": obj{"type": "array", "uniqueItems": true, "items": obj{"type": "string", "enum": measure.LegalRequirements},
+			"description": "legal_review: the statutory requirements the reviewer confirms; an approval confirms all six"},
+		"gate": obj{"type": "string", "enum": []string{"foreign_ministry", "pm_order"}}, "reference": line(""),
 		"order": obj{"type": "object", "properties": obj{"addressee": line(""), "content": text(""), "deadline": obj{"type": "string", "format": "date-time"}, "proof_of_delivery": text("")}},
 		"steps": list(obj{"type": "object", "properties": obj{"target": bounded("a target of the approved version", measure.MaxTargetValue, "one line"),
 			"technique": line("the approved technique"), "action": bounded("", 4*measure.MaxLine, "tab and line breaks allowed"),

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -168,8 +169,16 @@ func TestBrowserReview(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(".error")))
 	stage(t, legal, "LEGAL_REVIEW")
 	xss := `<script>document.title="pwned"</script><img src=x onerror=alert(1)>`
-	do(t, legal, chromedp.SendKeys(chromedp.CSS("#legal_review-reason"), "fine "+xss),
-		chromedp.Click(chromedp.CSS("#act-legal_review button")))
+	// An approval with a requirement left unticked is refused and names the checklist.
+	do(t, legal, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.SendKeys(chromedp.CSS("#legal_review-reason"), "fine "+xss))
+	tick(t, legal, 5)
+	do(t, legal, chromedp.Click(chromedp.CSS("#act-legal_review button")), chromedp.WaitVisible(chromedp.CSS(".error")))
+	if got := text(t, legal, ".error"); !strings.Contains(got, "checklist") {
+		t.Fatalf("an approval without every requirement: %q", got)
+	}
+	do(t, legal, chromedp.SendKeys(chromedp.CSS("#legal_review-reason"), "fine "+xss))
+	tick(t, legal, 6)
+	do(t, legal, chromedp.Click(chromedp.CSS("#act-legal_review button")))
 	stage(t, legal, "COMMAND_REVIEW")
 	title, err := chromedp.Run(legal, chromedp.Evaluate[string]("document.title"))
 	if err != nil || title == "pwned" {
@@ -237,7 +246,9 @@ func TestBrowserReview(t *testing.T) {
 	if got := text(t, officer, "#digest"); got == firstDigest || !strings.HasPrefix(got, "sha256:") {
 		t.Fatalf("the new version's digest %q (the old was %q)", got, firstDigest)
 	}
-	do(t, legal, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS("#act-legal_review button")))
+	do(t, legal, chromedp.Navigate(base+"/measures/"+m.ID))
+	tick(t, legal, 6)
+	do(t, legal, chromedp.Click(chromedp.CSS("#act-legal_review button")))
 	stage(t, legal, "COMMAND_REVIEW")
 	do(t, cmdr, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS("#act-command_review button")))
 	stage(t, cmdr, "COMMISSION_REVIEW")
@@ -330,6 +341,19 @@ func TestBrowserReview(t *testing.T) {
 	if err != nil || !rep.OK() || rep.Records < 40 {
 		t.Fatalf("the exported archive: %v, %+v", err, rep)
 	}
+
+	// The Commission's chair finds the measure by a target and reads the year's figures.
+	chair := members["chair"]
+	do(t, chair, chromedp.Navigate(base+"/measures"), chromedp.SendKeys(chromedp.CSS("#f-target"), "198.51.100."),
+		chromedp.Click(chromedp.CSS("#measure-search button")), chromedp.WaitVisible(chromedp.CSS("#measure-list")))
+	if got := text(t, chair, "#measure-list tbody"); !strings.Contains(got, "Neutralise PlugX C2") {
+		t.Fatalf("the search by target: %q", got)
+	}
+	do(t, chair, chromedp.Click(chromedp.CSS("#statistics-link")), chromedp.WaitVisible(chromedp.CSS("#quarters")))
+	if got := text(t, chair, "#quarters tbody tr:first-child td:last-child"); got != "2" {
+		t.Fatalf("the year's approval requests: %q, want 2 (the first version and the second)", got)
+	}
+	shoot(t, chair, "statistics-ja")
 
 	// Japanese first (the browser asks for it), English on the switch, and the switch sticks.
 	do(t, officer, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#waits")), chromedp.WaitReady(chromedp.CSS(`html[lang="ja"]`)),
@@ -433,5 +457,13 @@ func untar(t *testing.T, data []byte, dir string) {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// tick ticks the first n of the legal review's statutory requirements.
+func tick(t *testing.T, ctx context.Context, n int) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		do(t, ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#act-legal_review .checklist label:nth-of-type(%d) input`, i))))
 	}
 }

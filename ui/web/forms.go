@@ -9,10 +9,12 @@ type form struct {
 	Decisions                          []string
 	Reason, Body, Conditions, Conflict bool
 	Gate, Steps, Notices               bool
+	// Checklist asks the legal reviewer to confirm each statutory requirement.
+	Checklist bool
 }
 
 var forms = map[authz.Op]form{
-	authz.OpLegalReview:      {Decisions: []string{"approve", "return"}, Reason: true},
+	authz.OpLegalReview:      {Decisions: []string{"approve", "return"}, Reason: true, Checklist: true},
 	authz.OpCommandReview:    {Decisions: []string{"approve", "return"}, Reason: true},
 	authz.OpRecordGate:       {Gate: true},
 	authz.OpDeclareConflict:  {Conflict: true, Reason: true},

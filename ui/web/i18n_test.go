@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/takedown/takedown/internal/measure"
 )
 
 // Every message key a page names literally exists in both languages: a missing one would show
@@ -41,6 +43,17 @@ func TestEveryMessageKeyExists(t *testing.T) {
 		"decision:vote", "decision:conflict", "decision:gate", "keys:configuration", "keys:database", "log", "witness",
 		"approve", "return", "reject", "accepted", "impropriety", "complied", "not_complied", "recused", "no_conflict",
 		"foreign_ministry", "pm_order"} {
+		if _, ok := messages[k]; !ok {
+			t.Errorf("message %q has no translation", k)
+		}
+	}
+	for _, row := range countRows {
+		if _, ok := messages["stat:"+row.key]; !ok {
+			t.Errorf("figure %q has no translation", row.key)
+		}
+	}
+	for _, r := range measure.LegalRequirements {
+		k := "req:" + r
 		if _, ok := messages[k]; !ok {
 			t.Errorf("message %q has no translation", k)
 		}

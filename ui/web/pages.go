@@ -17,11 +17,6 @@ import (
 
 type stageCount = service.StageCount
 
-// stageOrder is the lifecycle's order, for filters and counts.
-var stageOrder = []measure.Stage{"DRAFT", "LEGAL_REVIEW", "COMMAND_REVIEW", "GATES", "COMMISSION_REVIEW", "INFO_REQUESTED", "APPROVED",
-	"ORDER_ISSUED", "EXECUTING", "EMERGENCY_EXECUTING", "EXECUTED", "COMMISSION_NOTIFIED", "POST_HOC_REVIEWED", "REPORTED", "NOTIFYING",
-	"CLOSED", "REJECTED", "EXPIRED", "WITHDRAWN"}
-
 // work is "My work": what waits on the person, oldest first, and counts by stage.
 func (s *Server) work(w http.ResponseWriter, r *http.Request) {
 	a := actorOf(r)
@@ -38,31 +33,41 @@ func (s *Server) work(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, status, workPage(p, items, counts))
 }
 
+// measures is the measure list and search, a page of 50 at a time.
 func (s *Server) measures(w http.ResponseWriter, r *http.Request) {
 	p := s.frame(r, "all measures")
 	q := r.URL.Query()
-	offset, _ := strconv.Atoi(q.Get("offset"))
-	f := service.MeasureFilter{Stage: q.Get("stage"), Case: q.Get("case"), Page: service.Page{Limit: 50, Offset: max(offset, 0)}}
-	list, err := s.Measures(r.Context(), actorOf(r), f)
+	typed := search{Stage: q.Get("stage"), Org: q.Get("org"), Requester: q.Get("requester"), Target: q.Get("target"),
+		Country: q.Get("country"), Emergency: q.Get("emergency"), From: q.Get("from"), To: q.Get("to")}
+	q.Del("limit")
+	f, err := service.MeasureFilterOf(q)
+	var list []service.MeasureSummary
+	if err == nil {
+		f.Offset = max(f.Offset, 0)
+		list, err = s.Measures(r.Context(), actorOf(r), f)
+	}
 	status := http.StatusOK
 	if err != nil {
 		p.Error, status = s.problemOf(r, p.Lang, err)
 	}
 	link := func(off int) string {
-		v := url.Values{"offset": {strconv.Itoa(off)}}
-		if f.Stage != "" {
-			v.Set("stage", f.Stage)
+		v := url.Values{}
+		for k, vs := range q {
+			if k != "offset" && len(vs) > 0 && vs[0] != "" {
+				v.Set(k, vs[0])
+			}
 		}
+		v.Set("offset", strconv.Itoa(off))
 		return "/measures?" + v.Encode()
 	}
 	next, prev := "", ""
-	if len(list) == f.Limit {
-		next = link(f.Offset + f.Limit)
+	if err == nil && len(list) == 50 {
+		next = link(f.Offset + 50)
 	}
 	if f.Offset > 0 {
-		prev = link(max(f.Offset-f.Limit, 0))
+		prev = link(max(f.Offset-50, 0))
 	}
-	s.render(w, r, status, measuresPage(p, list, f.Stage, next, prev))
+	s.render(w, r, status, measuresPage(p, list, typed, next, prev))
 }
 
 // measure is a measure's page: what a reviewer approves, on one screen, and the forms of the
@@ -145,7 +150,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 // actionInput reads a decision form.
 func actionInput(f url.Values) (service.ActionInput, error) {
 	in := service.ActionInput{Decision: f.Get("decision"), Reason: f.Get("reason"), Body: f.Get("body"),
-		Gate: f.Get("gate"), Reference: f.Get("reference"), Conflicted: f.Get("conflicted") == "true"}
+		Gate: f.Get("gate"), Reference: f.Get("reference"), Conflicted: f.Get("conflicted") == "true", Checklist: f["checklist"]}
 	for _, c := range strings.Split(f.Get("conditions"), "\n") {
 		if c = strings.TrimSpace(c); c != "" {
 			in.Conditions = append(in.Conditions, c)

@@ -89,6 +89,8 @@ func (s *Server) Register(mux Mux) {
 		{"POST /measures/{measure}/act/{op}", s.signedIn(s.act)},
 		{"GET /measures/{measure}/log/{index}", s.signedIn(s.inclusion)},
 		{"GET /evidence/{sha256}", s.signedIn(s.evidenceFile)},
+		{"GET /statistics", s.signedIn(s.statistics)},
+		{"GET /statistics.csv", s.signedIn(s.statisticsCSV)},
 		{"GET /audit", s.signedIn(s.auditPage)},
 		{"GET /audit/entry", s.signedIn(s.inclusion)},
 		{"POST /audit/export", s.signedIn(s.export)},
