@@ -163,3 +163,48 @@ func TestStatistics(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkDeadlines: My work lists what waits on a person with its deadline, and marks it
+// overdue once the lifecycle's target has passed.
+func TestWorkDeadlines(t *testing.T) {
+	cfg := workflows.DefaultConfig()
+	cfg.DecisionTarget = 2 * time.Second
+	e := testenv.Start(t, cfg)
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", legalApproval, "COMMAND_REVIEW")
+	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+	type item struct {
+		Measure  struct{ ID string }
+		Ops      []string
+		Since    time.Time
+		Deadline time.Time
+		Overdue  bool
+	}
+	work := func(who string) []item {
+		var out struct{ Work []item }
+		if err := u[who].Do(ctx, "GET", "/api/v1/work", nil, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.Work
+	}
+	w := work("chair")
+	if len(w) != 1 || w[0].Measure.ID != id || !slices.Contains(w[0].Ops, "vote") {
+		t.Fatalf("the chair's work: %+v", w)
+	}
+	if d := w[0].Deadline.Sub(w[0].Since); d != 2*time.Second || w[0].Overdue {
+		t.Fatalf("the decision target: %v after %v, overdue %v", d, w[0].Since, w[0].Overdue)
+	}
+	if got := work("officer"); len(got) != 1 || !slices.Equal(got[0].Ops, []string{"withdraw"}) {
+		t.Fatalf("the officer's work: %+v", got)
+	}
+	time.Sleep(time.Until(w[0].Deadline) + 100*time.Millisecond)
+	if w := work("chair"); len(w) != 1 || !w[0].Overdue {
+		t.Fatalf("past the decision target, the chair's work: %+v", w)
+	}
+	if w := work("executor"); len(w) != 0 {
+		t.Fatalf("nothing waits on the executor yet: %+v", w)
+	}
+}

@@ -347,3 +347,39 @@ func (s *Service) ApprovePolicy(ctx context.Context, a authz.Actor, name string)
 	}
 	return fmt.Sprintf("v%d", version), err
 }
+
+// PolicyProposal is a policy version waiting for a second administrator.
+type PolicyProposal struct {
+	Version    string       `json:"version"`
+	ProposedBy string       `json:"proposed_by"`
+	Reason     string       `json:"reason"`
+	ProposedAt time.Time    `json:"proposed_at"`
+	Rules      []authz.Rule `json:"rules"`
+}
+
+// PendingPolicies lists the proposed policy versions not yet approved, oldest first.
+func (s *Service) PendingPolicies(ctx context.Context, a authz.Actor) ([]PolicyProposal, error) {
+	if err := s.requireAdmin(ctx, a, "read.policy_proposals"); err != nil {
+		return nil, err
+	}
+	rows, err := s.DB.Query(ctx, `SELECT 'v' || p.version, p.proposed_by, p.reason, p.proposed_at,
+			COALESCE(jsonb_agg(jsonb_build_object('role', r.role, 'op', r.op, 'effect', r.effect) ORDER BY r.role, r.op)
+				FILTER (WHERE r.role IS NOT NULL), '[]')
+		FROM authz_policy_versions p LEFT JOIN authz_rules r ON r.version = p.version
+		WHERE p.approved_by IS NULL GROUP BY p.version ORDER BY p.version LIMIT $1`, MaxPage)
+	if err != nil {
+		return nil, fmt.Errorf("list policy proposals: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (PolicyProposal, error) {
+		var p PolicyProposal
+		err := row.Scan(&p.Version, &p.ProposedBy, &p.Reason, &p.ProposedAt, &p.Rules)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list policy proposals: %w", err)
+	}
+	if out == nil {
+		out = []PolicyProposal{}
+	}
+	return out, nil
+}

@@ -63,6 +63,7 @@ func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/measures/{measure}/decisions", s.auth(s.decisions))
 	mux.HandleFunc("POST /api/v1/measures/{measure}/actions/{op}", s.auth(s.act))
 	mux.HandleFunc("GET /api/v1/statistics", s.auth(s.statistics))
+	mux.HandleFunc("GET /api/v1/work", s.auth(s.work))
 	mux.HandleFunc("GET /api/v1/admin/users", s.auth(s.listUsers))
 	mux.HandleFunc("GET /api/v1/admin/role-changes", s.auth(s.pendingChanges))
 	mux.HandleFunc("POST /api/v1/admin/role-changes", s.auth(s.proposeRoleChange))

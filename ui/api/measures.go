@@ -160,3 +160,13 @@ func (s *Server) statistics(w http.ResponseWriter, r *http.Request) {
 	st, err := s.Statistics(r.Context(), actorOf(r), year)
 	s.reply(w, r, http.StatusOK, st, err)
 }
+
+// work answers what waits on the reader, oldest first, with deadlines, and the counts by stage.
+func (s *Server) work(w http.ResponseWriter, r *http.Request) {
+	items, err := s.Work(r.Context(), actorOf(r))
+	var counts []service.StageCount
+	if err == nil {
+		counts, err = s.StageCounts(r.Context(), actorOf(r))
+	}
+	s.reply(w, r, http.StatusOK, map[string]any{"work": items, "counts": counts}, err)
+}

@@ -126,6 +126,8 @@ func openAPIDoc() obj {
 		"/api/v1/measures/{measure}/decisions": obj{"get": with(obj{"summary": "Reviews, votes, conflict declarations and gates, each with the version (and, for votes, the digest) it was given on",
 			"parameters": []any{pathParam("measure")}}, obj{"200": ok("decisions", obj{"type": "object"})})},
 	}
+	paths["/api/v1/work"] = obj{"get": with(obj{"summary": "What waits on the reader (My work): measures they may act on now, oldest first in their stage, each with the operations open to them, since when it waits, its deadline and whether it is overdue; and the counts by stage of what they may read"},
+		obj{"200": ok("work", obj{"type": "object"})})}
 	paths["/api/v1/statistics"] = obj{"get": with(obj{"summary": "A calendar year's figures (JST) by quarter for the annual report to the Diet: requests, approvals, rejections, returns, emergencies, post-hoc findings, targets abroad, and median and p90 time in each stage; over the measures the reader may read",
 		"parameters": []any{obj{"name": "year", "in": "query", "required": true, "schema": obj{"type": "integer", "minimum": 2000}}}}, obj{"200": ok("statistics", obj{"type": "object"})})}
 	paths["/api/v1/admin/users"] = obj{"get": with(obj{"summary": "Every account with its organisation, roles, sign-in kind and retirement (administrators, auditors; an auditor's read is audited)",

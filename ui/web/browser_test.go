@@ -355,6 +355,27 @@ func TestBrowserReview(t *testing.T) {
 	}
 	shoot(t, chair, "statistics-ja")
 
+	// Two administrators hire someone: one proposes, the other (and only the other) approves,
+	// and the enrolment code is shown once.
+	adm := browser(t, exe)
+	logIn(t, adm, base, "admin", pw["admin"])
+	do(t, adm, chromedp.Click(chromedp.CSS("#admin-link")), chromedp.WaitVisible(chromedp.CSS("#propose-change")),
+		chromedp.SetValue(chromedp.CSS("#kind-in"), "create_user"), chromedp.SetValue(chromedp.CSS("#role-in"), "officer"),
+		chromedp.SendKeys(chromedp.CSS("#org-id-in"), "npa-cyber"), chromedp.SendKeys(chromedp.CSS("#username-in"), "tanaka"),
+		chromedp.SendKeys(chromedp.CSS("#display-in"), "田中 一郎"), chromedp.SendKeys(chromedp.CSS("#change-reason"), "joins the unit"))
+	submit(t, adm, "#propose-change")
+	if got := text(t, adm, "#pending ~ form.card"); !strings.Contains(got, "tanaka") || strings.Contains(got, "この変更を承認する") {
+		t.Fatalf("the proposer's view of the pending change: %q", got)
+	}
+	shoot(t, adm, "admin-ja")
+	adm2 := browser(t, exe)
+	logIn(t, adm2, base, "admin2", pw["admin2"])
+	do(t, adm2, chromedp.Navigate(base+"/admin"), chromedp.Click(chromedp.CSS("#pending ~ form.card button")),
+		chromedp.WaitVisible(chromedp.CSS("#enrolment-code")))
+	if got := text(t, adm2, "#user-list"); !strings.Contains(got, "tanaka") {
+		t.Fatalf("the new user is not listed: %q", got)
+	}
+
 	// Japanese first (the browser asks for it), English on the switch, and the switch sticks.
 	do(t, officer, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#waits")), chromedp.WaitReady(chromedp.CSS(`html[lang="ja"]`)),
 		chromedp.Click(chromedp.CSS("#language")), chromedp.WaitReady(chromedp.CSS(`html[lang="en"]`)),

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/service"
 )
 
 // Every message key a page names literally exists in both languages: a missing one would show
@@ -45,6 +46,11 @@ func TestEveryMessageKeyExists(t *testing.T) {
 		"foreign_ministry", "pm_order"} {
 		if _, ok := messages[k]; !ok {
 			t.Errorf("message %q has no translation", k)
+		}
+	}
+	for _, k := range service.Kinds {
+		if _, ok := messages["kind:"+k]; !ok {
+			t.Errorf("change kind %q has no translation", k)
 		}
 	}
 	for _, row := range countRows {

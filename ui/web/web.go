@@ -91,6 +91,11 @@ func (s *Server) Register(mux Mux) {
 		{"GET /evidence/{sha256}", s.signedIn(s.evidenceFile)},
 		{"GET /statistics", s.signedIn(s.statistics)},
 		{"GET /statistics.csv", s.signedIn(s.statisticsCSV)},
+		{"GET /admin", s.signedIn(s.admin)},
+		{"POST /admin/changes", s.signedIn(s.proposeChange)},
+		{"POST /admin/changes/{id}/approve", s.signedIn(s.approveChange)},
+		{"POST /admin/policy", s.signedIn(s.proposePolicy)},
+		{"POST /admin/policy/{version}/approve", s.signedIn(s.approvePolicy)},
 		{"GET /audit", s.signedIn(s.auditPage)},
 		{"GET /audit/entry", s.signedIn(s.inclusion)},
 		{"POST /audit/export", s.signedIn(s.export)},
@@ -153,7 +158,7 @@ func (s *Server) frame(r *http.Request, title string) page {
 	lang := language(r)
 	p := page{Lang: lang, Title: T(lang, title), Path: r.URL.RequestURI()}
 	if a := actorOf(r); a.ID != "" {
-		p.User, p.Officer = a.Username, a.Has(authz.Officer)
+		p.User, p.Officer, p.Admin = a.Username, a.Has(authz.Officer), a.Has(authz.Admin) || a.Has(authz.Auditor)
 	}
 	p.Flash = s.sessions.PopString(r.Context(), "flash")
 	return p
