@@ -73,13 +73,6 @@ func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op
 	if err := action.CheckInput(); err != nil {
 		return m, false, err
 	}
-	if op == authz.OpLegalReview {
-		if err := measure.CheckChecklist(in.Decision, in.Checklist); err != nil {
-			return m, false, err
-		}
-	} else if len(in.Checklist) > 0 {
-		return m, false, &measure.FieldError{Field: "checklist", Message: "belongs to a legal review only"}
-	}
 	updateID := ""
 	if key != "" {
 		if fe := measure.CheckLine("Idempotency-Key", key, MaxIdempotencyKey); fe != nil {
@@ -104,6 +97,14 @@ func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op
 	}
 	if err := s.checkReferences(ctx, &action); err != nil {
 		return m, false, err
+	}
+	// The checklist is judged with the decision it goes with, after the key and the stage.
+	if op == authz.OpLegalReview {
+		if err := measure.CheckChecklist(in.Decision, in.Checklist); err != nil {
+			return m, false, err
+		}
+	} else if len(in.Checklist) > 0 {
+		return m, false, &measure.FieldError{Field: "checklist", Message: "belongs to a legal review only"}
 	}
 	if op == authz.OpSubmit || op == authz.OpDeclareEmergency {
 		if err := m.Plan.Validate(); err != nil {

@@ -112,9 +112,22 @@ func TestBrowserReview(t *testing.T) {
 	for _, c := range e.D.Credentials {
 		pw[c.Username] = c.Password
 	}
+	// Every main page is checked for accessibility (axe-core) and, when asked, photographed.
+	axe := axeSource(t)
+	look := func(ctx context.Context, name string) {
+		t.Helper()
+		accessible(t, ctx, axe, name)
+		shoot(t, ctx, name)
+	}
+
 	// The officer opens a case and drafts the measure in forms, uploads evidence, submits.
 	officer := browser(t, exe)
+	do(t, officer, chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS("#username")))
+	look(officer, "login-ja")
 	logIn(t, officer, base, "officer", pw["officer"])
+	do(t, officer, chromedp.Click(chromedp.CSS("#new-case-link")), chromedp.WaitVisible(chromedp.CSS("#new-case")))
+	look(officer, "new-case-ja")
+	do(t, officer, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#waits")))
 	evidence := filepath.Join(t.TempDir(), "beacon.pcap")
 	if err := os.WriteFile(evidence, []byte("pcap bytes"), 0o644); err != nil {
 		t.Fatal(err)
@@ -122,7 +135,9 @@ func TestBrowserReview(t *testing.T) {
 	do(t, officer, chromedp.Click(chromedp.CSS("#new-case-link")),
 		chromedp.SendKeys(chromedp.CSS("#title"), "PlugX botnet"),
 		chromedp.Click(chromedp.CSS("#new-case button")),
-		chromedp.WaitVisible(chromedp.CSS("#new-measure")),
+		chromedp.WaitVisible(chromedp.CSS("#new-measure")))
+	look(officer, "new-measure-ja")
+	do(t, officer,
 		chromedp.SendKeys(chromedp.CSS("#m-title"), "Neutralise PlugX C2"),
 		chromedp.SendKeys(chromedp.CSS("#operations"), "send the self-delete command"),
 		chromedp.SendKeys(chromedp.CSS("#executors"), e.IDs["executor"]),
@@ -153,7 +168,7 @@ func TestBrowserReview(t *testing.T) {
 	}
 	do(t, officer, chromedp.Click(chromedp.CSS("#act-submit button")))
 	stage(t, officer, "LEGAL_REVIEW")
-	shoot(t, officer, "measure-ja")
+	look(officer, "measure-ja")
 
 	// The legal reviewer finds it under My work; a return without a reason is refused and
 	// says why; script in the reason comes back as text.
@@ -162,7 +177,7 @@ func TestBrowserReview(t *testing.T) {
 	if got := text(t, legal, "#waits + table"); !strings.Contains(got, "Neutralise PlugX C2") {
 		t.Fatalf("legal's My work lacks the measure: %q", got)
 	}
-	shoot(t, legal, "my-work-ja")
+	look(legal, "my-work-ja")
 	do(t, legal, chromedp.Navigate(base+"/measures/"+m.ID),
 		chromedp.Click(chromedp.CSS(`#act-legal_review input[value="return"]`)),
 		chromedp.Click(chromedp.CSS("#act-legal_review button")),
@@ -224,8 +239,9 @@ func TestBrowserReview(t *testing.T) {
 	// The officer edits the returned draft: the page says what changed and that the votes on
 	// the old version are void.
 	do(t, officer, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS("#edit-plan")),
-		chromedp.WaitVisible(chromedp.CSS("#edit-plan-form")),
-		chromedp.SetValue(chromedp.CSS("#operations"), "send the self-delete command\nblock the C2 port"),
+		chromedp.WaitVisible(chromedp.CSS("#edit-plan-form")))
+	look(officer, "edit-plan-ja")
+	do(t, officer, chromedp.SetValue(chromedp.CSS("#operations"), "send the self-delete command\nblock the C2 port"),
 		chromedp.SendKeys(chromedp.CSS("#targets-in"), "198.51.100.7,domestic"),
 		chromedp.Click(chromedp.CSS("#edit-plan-form button")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
@@ -240,7 +256,7 @@ func TestBrowserReview(t *testing.T) {
 	if err != nil || void != 5 {
 		t.Fatalf("%d decisions shown void after the return, want 5 (two reviews, three votes) (%v)", void, err)
 	}
-	shoot(t, officer, "changes-ja")
+	look(officer, "changes-ja")
 	do(t, officer, chromedp.Click(chromedp.CSS("#act-submit button")))
 	stage(t, officer, "LEGAL_REVIEW")
 	if got := text(t, officer, "#digest"); got == firstDigest || !strings.HasPrefix(got, "sha256:") {
@@ -264,7 +280,7 @@ func TestBrowserReview(t *testing.T) {
 	vote("chair", "approve", "COMMISSION_REVIEW")
 	vote("member1", "approve", "COMMISSION_REVIEW")
 	vote("member2", "approve", "APPROVED")
-	shoot(t, members["member2"], "approved-ja")
+	look(members["member2"], "approved-ja")
 
 	// Another organisation's executor cannot open it by its address.
 	pref := browser(t, exe)
@@ -286,7 +302,7 @@ func TestBrowserReview(t *testing.T) {
 	if got := text(t, ex, ".error"); !strings.Contains(got, "scope") {
 		t.Fatalf("the out-of-scope step's refusal: %q", got)
 	}
-	shoot(t, ex, "refused-scope-ja")
+	look(ex, "refused-scope-ja")
 	do(t, ex, chromedp.Navigate(base+"/measures/"+m.ID), step("203.0.113.10"), chromedp.Click(chromedp.CSS("#act-log_steps button")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")), chromedp.Click(chromedp.CSS("#act-finish_execution button")))
 	stage(t, ex, "EXECUTED")
@@ -313,7 +329,7 @@ func TestBrowserReview(t *testing.T) {
 		t.Fatalf("the download is not in the timeline: %q", got)
 	}
 	do(t, aud, chromedp.Click(chromedp.CSS(".timeline a.proof")), chromedp.WaitVisible(chromedp.CSS(`#inclusion-result[data-verified="true"]`)))
-	shoot(t, aud, "inclusion-ja")
+	look(aud, "inclusion-ja")
 	proofURL, err := chromedp.Run(aud, chromedp.Evaluate[string](`document.querySelector("#download-proof").href`))
 	if err != nil {
 		t.Fatal(err)
@@ -326,7 +342,7 @@ func TestBrowserReview(t *testing.T) {
 	if got := text(t, aud, "#signers"); !strings.Contains(got, "ログ自身の署名") {
 		t.Fatalf("the audit page's signers: %q", got)
 	}
-	shoot(t, aud, "audit-ja")
+	look(aud, "audit-ja")
 	pol, err := audit.ParsePolicy(text(t, aud, "#policy"))
 	if err != nil {
 		t.Fatalf("the policy the audit page shows: %v", err)
@@ -344,16 +360,17 @@ func TestBrowserReview(t *testing.T) {
 
 	// The Commission's chair finds the measure by a target and reads the year's figures.
 	chair := members["chair"]
-	do(t, chair, chromedp.Navigate(base+"/measures"), chromedp.SendKeys(chromedp.CSS("#f-target"), "198.51.100."),
-		chromedp.Click(chromedp.CSS("#measure-search button")), chromedp.WaitVisible(chromedp.CSS("#measure-list")))
+	do(t, chair, chromedp.Navigate(base+"/measures"), chromedp.SendKeys(chromedp.CSS("#f-target"), "198.51.100."))
+	do(t, chair, load("#measure-search button")...)
 	if got := text(t, chair, "#measure-list tbody"); !strings.Contains(got, "Neutralise PlugX C2") {
 		t.Fatalf("the search by target: %q", got)
 	}
+	look(chair, "measures-ja")
 	do(t, chair, chromedp.Click(chromedp.CSS("#statistics-link")), chromedp.WaitVisible(chromedp.CSS("#quarters")))
 	if got := text(t, chair, "#quarters tbody tr:first-child td:last-child"); got != "2" {
 		t.Fatalf("the year's approval requests: %q, want 2 (the first version and the second)", got)
 	}
-	shoot(t, chair, "statistics-ja")
+	look(chair, "statistics-ja")
 
 	// Two administrators hire someone: one proposes, the other (and only the other) approves,
 	// and the enrolment code is shown once.
@@ -367,7 +384,7 @@ func TestBrowserReview(t *testing.T) {
 	if got := text(t, adm, "#pending ~ form.card"); !strings.Contains(got, "tanaka") || strings.Contains(got, "この変更を承認する") {
 		t.Fatalf("the proposer's view of the pending change: %q", got)
 	}
-	shoot(t, adm, "admin-ja")
+	look(adm, "admin-ja")
 	adm2 := browser(t, exe)
 	logIn(t, adm2, base, "admin2", pw["admin2"])
 	do(t, adm2, chromedp.Navigate(base+"/admin"), chromedp.Click(chromedp.CSS("#pending ~ form.card button")),
@@ -379,8 +396,22 @@ func TestBrowserReview(t *testing.T) {
 	// Japanese first (the browser asks for it), English on the switch, and the switch sticks.
 	do(t, officer, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#waits")), chromedp.WaitReady(chromedp.CSS(`html[lang="ja"]`)),
 		chromedp.Click(chromedp.CSS("#language")), chromedp.WaitReady(chromedp.CSS(`html[lang="en"]`)),
-		chromedp.Navigate(base+"/measures/"+m.ID), chromedp.WaitReady(chromedp.CSS(`html[lang="en"]`)))
-	shoot(t, officer, "my-work-en")
+		chromedp.Navigate(base+"/"), chromedp.WaitReady(chromedp.CSS(`html[lang="en"]`)), chromedp.WaitVisible(chromedp.CSS("#waits")))
+	look(officer, "my-work-en")
+	// Every main page in English too.
+	for _, pg := range []struct{ path, sel, name string }{
+		{"/measures/" + m.ID, "#stage", "measure-en"},
+		{"/measures?target=198.51.100.", "#measure-list", "measures-en"},
+		{"/statistics", "#quarters", "statistics-en"},
+		{"/audit", "#checkpoint-text", "audit-en"},
+		{"/cases/new", "#new-case", "new-case-en"},
+		{"/measures/new", "#new-measure", "new-measure-en"},
+	} {
+		do(t, officer, chromedp.Navigate(base+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.sel)), chromedp.WaitReady(chromedp.CSS(`html[lang="en"]`)))
+		look(officer, pg.name)
+	}
+	do(t, adm2, chromedp.Navigate(base+"/lang?to=en&back=/admin"), chromedp.WaitVisible(chromedp.CSS("#user-list")))
+	look(adm2, "admin-en")
 
 	// Another site's form cannot post into a session.
 	req, _ := http.NewRequest("POST", base+"/measures/"+m.ID+"/act/withdraw", strings.NewReader(url.Values{"reason": {"csrf"}}.Encode()))
@@ -419,7 +450,8 @@ func contains(list []string, s string) bool {
 // submit sends a form and waits for the answer: a refusal fails the test with its words.
 func submit(t *testing.T, ctx context.Context, form string) {
 	t.Helper()
-	do(t, ctx, chromedp.Click(chromedp.CSS(form+" button")), chromedp.WaitVisible(chromedp.CSS(".flash, .error")))
+	do(t, ctx, load(form+" button")...)
+	do(t, ctx, chromedp.WaitVisible(chromedp.CSS(".flash, .error")))
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".error").length`)); err != nil || n > 0 {
 		t.Fatalf("%s was refused: %s (%v)", form, text(t, ctx, ".error"), err)
 	}
@@ -486,5 +518,61 @@ func tick(t *testing.T, ctx context.Context, n int) {
 	t.Helper()
 	for i := 1; i <= n; i++ {
 		do(t, ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#act-legal_review .checklist label:nth-of-type(%d) input`, i))))
+	}
+}
+
+// axeSource is axe-core's script (.ci/run fetches it from the npm registry), or "" where it
+// is missing outside CI.
+func axeSource(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv("TAKEDOWN_AXE")
+	if path == "" {
+		home, _ := os.UserHomeDir()
+		path = filepath.Join(home, ".cache", "takedown", "axe-4.11.0.min.js")
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("axe-core: %v (.ci/run fetches it)", err)
+		}
+		t.Logf("no axe-core at %s: pages are not checked for accessibility (run .ci/run once to fetch it)", path)
+		return ""
+	}
+	return string(src)
+}
+
+// accessible runs axe-core on the page and fails on a serious or critical violation of WCAG
+// 2.1 A or AA. DevTools evaluation is not bound by the page's content security policy, so
+// the page itself still allows no script.
+func accessible(t *testing.T, ctx context.Context, axe, page string) {
+	t.Helper()
+	if axe == "" {
+		return
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](axe+";true")); err != nil {
+		t.Fatalf("inject axe-core into %s: %v", page, err)
+	}
+	found, err := chromedp.Run(ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})
+		.then(r => r.passes.length === 0 ? "axe-core checked nothing" : JSON.stringify(r.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+			.map(v => ({rule: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}))))`,
+		chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("axe-core on %s: %v", page, err)
+	}
+	if found != "[]" {
+		t.Errorf("accessibility of %s: %s", page, found)
+	}
+}
+
+// load clicks sel and waits for the page it leads to: the old page is marked first, so that
+// nothing on it is taken for the new one.
+func load(sel string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Evaluate[bool](`document.body.dataset.old = "1"; true`)(ctx, tg)
+			return chromedp.Void{}, err
+		},
+		chromedp.Click(chromedp.CSS(sel)),
+		chromedp.WaitReady(chromedp.CSS("body:not([data-old])")),
 	}
 }
