@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +46,31 @@ func signOn(t *testing.T, idp *mockoidc.MockOIDC, base, username string, groups 
 		t.Fatal(err)
 	}
 	return &client.Client{BaseURL: base, Token: tok.Token}, resp.StatusCode
+}
+
+// webSignOn signs username on through the login page's single sign-on link, following the
+// redirects as a browser would, and returns where it lands.
+func webSignOn(t *testing.T, idp *mockoidc.MockOIDC, base, username string) (int, string) {
+	t.Helper()
+	idp.QueueUser(&mockoidc.MockUser{Subject: "sub-" + username, PreferredUsername: username})
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+	resp, err := hc.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `href="/login/sso"`) {
+		t.Fatalf("the login page offers no single sign-on: %.300s", page)
+	}
+	resp, err = hc.Get(base + "/login/sso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
 
 // TestServeFromEmpty: a production installation from nothing. `serve` and `worker` start on an
@@ -171,6 +197,13 @@ func TestServeFromEmpty(t *testing.T) {
 	}
 	if _, status := signOn(t, idp, s.URL, "stranger"); status != http.StatusUnauthorized {
 		t.Fatalf("an identity with no account signs on: %d", status)
+	}
+	// The same provider signs people into the web pages: a browser session, not a token.
+	if status, body := webSignOn(t, idp, s.URL, "legal"); status != http.StatusOK || !strings.Contains(body, "legal") || !strings.Contains(body, `id="waits"`) {
+		t.Fatalf("legal signs on in the browser: %d %.200s", status, body)
+	}
+	if status, body := webSignOn(t, idp, s.URL, "stranger"); status != http.StatusUnauthorized || !strings.Contains(body, "no account") {
+		t.Fatalf("an identity with no account signs on in the browser: %d %.300s", status, body)
 	}
 
 	// A measure, start to finish.

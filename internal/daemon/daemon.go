@@ -35,6 +35,7 @@ import (
 	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/schema"
 	"github.com/takedown/takedown/ui/api"
+	"github.com/takedown/takedown/ui/signon"
 	"github.com/takedown/takedown/ui/web"
 	"github.com/takedown/takedown/workflows"
 )
@@ -210,11 +211,14 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		if d.VerifierKey != "" {
 			svc.LogKeys = []string{d.VerifierKey}
 		}
-		srv := &api.Server{Service: svc, SSO: &api.SSO{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
-			RedirectURL: cfg.OIDCRedirectURL, RolesClaim: cfg.OIDCRolesClaim, OrgClaim: cfg.OIDCOrgClaim}}
+		sso := &signon.Provider{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
+			RedirectURL: cfg.OIDCRedirectURL, RolesClaim: cfg.OIDCRolesClaim, OrgClaim: cfg.OIDCOrgClaim}
+		pages := web.New(svc, d.DB)
+		pages.SSO = sso
+		srv := &api.Server{Service: svc, SSO: sso, BrowserSignOn: pages.SignOn}
 		srv.Register(mux)
 		srv.RegisterLog(mux)
-		web.New(svc, d.DB).Register(mux)
+		pages.Register(mux)
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			if err := d.DB.Ping(r.Context()); err != nil {
 				http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)

@@ -27,16 +27,16 @@ type Identity struct {
 	Org string
 }
 
-// LoginSSO issues an API token to the account of a verified identity. Accounts are created by
+// SSOActor finds the account of a verified identity. Accounts are created by
 // two administrators beforehand; the first login binds the provider's subject to the account
 // of the same username, and from then on only that subject opens it. With roles mapped from a
 // claim, the account's grants follow the claim, each change audited; a claim that would break
 // the separation of duties (SoD-2) is refused.
-func (s *Service) LoginSSO(ctx context.Context, id Identity, addr string) (Token, error) {
+func (s *Service) SSOActor(ctx context.Context, id Identity, addr string) (authz.Actor, error) {
 	who := measure.Clip(id.Username, measure.MaxID)
-	refuse := func(msg string) (Token, error) {
+	refuse := func(msg string) (authz.Actor, error) {
 		s.loginFailed(ctx, who, addr, "single sign-on: "+msg)
-		return Token{}, refusal.New(refusal.Unauthenticated, "%s", msg)
+		return authz.Actor{}, refusal.New(refusal.Unauthenticated, "%s", msg)
 	}
 	if id.Issuer == "" || id.Subject == "" {
 		return refuse("the identity provider gave no issuer or subject")
@@ -56,7 +56,7 @@ func (s *Service) LoginSSO(ctx context.Context, id Identity, addr string) (Token
 		return refuse("no account for " + who + " here: administrators create accounts first")
 	}
 	if err != nil {
-		return Token{}, fmt.Errorf("find the account of %s: %w", who, err)
+		return authz.Actor{}, fmt.Errorf("find the account of %s: %w", who, err)
 	}
 	if id.Org != "" && id.Org != org {
 		return refuse(fmt.Sprintf("the identity provider places %s in %s, the account is in %s", who, measure.Clip(id.Org, measure.MaxID), org))
@@ -70,7 +70,7 @@ func (s *Service) LoginSSO(ctx context.Context, id Identity, addr string) (Token
 		}
 		if err := s.checkClaimedRoles(ctx, org, roles); err != nil {
 			s.loginFailed(ctx, who, addr, "single sign-on: "+err.Error())
-			return Token{}, err
+			return authz.Actor{}, err
 		}
 	}
 	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
@@ -95,11 +95,20 @@ func (s *Service) LoginSSO(ctx context.Context, id Identity, addr string) (Token
 	})
 	if err != nil {
 		if refusal.Is(err) {
-			return Token{}, err
+			return authz.Actor{}, err
 		}
-		return Token{}, fmt.Errorf("single sign-on of %s: %w", who, err)
+		return authz.Actor{}, fmt.Errorf("single sign-on of %s: %w", who, err)
 	}
-	return s.issueToken(ctx, userID)
+	return s.Actor(ctx, userID)
+}
+
+// LoginSSO issues an API token to the account of a verified identity (see SSOActor).
+func (s *Service) LoginSSO(ctx context.Context, id Identity, addr string) (Token, error) {
+	a, err := s.SSOActor(ctx, id, addr)
+	if err != nil {
+		return Token{}, err
+	}
+	return s.issueToken(ctx, a.ID)
 }
 
 // checkClaimedRoles refuses a claimed role set that breaks the separation of duties or the

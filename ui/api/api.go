@@ -18,13 +18,16 @@ import (
 	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/refusal"
 	"github.com/takedown/takedown/internal/service"
+	"github.com/takedown/takedown/ui/signon"
 )
 
 // Server is the JSON API.
 type Server struct {
 	*service.Service
 	// SSO, when configured, signs people in through an OpenID Connect provider.
-	SSO *SSO
+	SSO *signon.Provider
+	// BrowserSignOn, when set, finishes the sign-ons the web pages started.
+	BrowserSignOn BrowserSignOn
 }
 
 // maxJSON bounds a JSON request body (a target list of a few hundred thousand lines fits).
@@ -40,8 +43,8 @@ func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
 	mux.HandleFunc("POST /api/v1/tokens", s.createToken)
 	mux.HandleFunc("POST /api/v1/enrol", s.enrol)
-	mux.HandleFunc("GET /auth/oidc/login", s.ssoLogin)
-	mux.HandleFunc("GET /auth/oidc/callback", s.ssoCallback)
+	mux.HandleFunc("GET "+signon.LoginPath, s.ssoLogin)
+	mux.HandleFunc("GET "+signon.CallbackPath, s.ssoCallback)
 	mux.HandleFunc("GET /api/v1/tokens", s.auth(s.listTokens))
 	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.auth(s.revokeToken))
 	mux.HandleFunc("GET /api/v1/me", s.auth(s.me))

@@ -24,6 +24,7 @@ import (
 	"github.com/takedown/takedown/internal/refusal"
 	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/ui"
+	"github.com/takedown/takedown/ui/signon"
 )
 
 //go:embed static
@@ -38,6 +39,8 @@ const (
 // Server serves the pages.
 type Server struct {
 	*service.Service
+	// SSO, when configured, offers single sign-on on the login page.
+	SSO      *signon.Provider
 	sessions *scs.SessionManager
 }
 
@@ -75,6 +78,7 @@ func (s *Server) Register(mux Mux) {
 		{"GET /{$}", s.signedIn(s.work)},
 		{"GET /login", http.HandlerFunc(s.loginForm)},
 		{"POST /login", http.HandlerFunc(s.login)},
+		{"GET /login/sso", http.HandlerFunc(s.ssoLogin)},
 		{"POST /logout", http.HandlerFunc(s.logout)},
 		{"GET /lang", http.HandlerFunc(s.setLanguage)},
 		{"GET /cases/new", s.signedIn(s.newCase)},
@@ -187,7 +191,41 @@ func (s *Server) problemOf(r *http.Request, lang string, err error) (*problem, i
 }
 
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, loginPage(s.frame(r, "login"), false))
+	s.render(w, r, http.StatusOK, loginPage(s.frame(r, "login"), s.SSO.Configured()))
+}
+
+// ssoLogin starts a sign-on whose callback opens a browser session.
+func (s *Server) ssoLogin(w http.ResponseWriter, r *http.Request) {
+	if err := s.SSO.Start(w, r, signon.Web); err != nil {
+		p := s.frame(r, "login")
+		var status int
+		p.Error, status = s.problemOf(r, p.Lang, err)
+		s.render(w, r, status, loginPage(p, false))
+	}
+}
+
+// SignOn finishes a sign-on the login page started (the callback is the API door's, which
+// hands it here): a session for the identity's account, renewed as at a password login, or
+// the login page with the refusal.
+func (s *Server) SignOn(w http.ResponseWriter, r *http.Request, id service.Identity, err error) {
+	headers(s.sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a authz.Actor
+		if err == nil {
+			a, err = s.SSOActor(r.Context(), id, ui.ClientAddress(r))
+		}
+		if err == nil {
+			err = s.sessions.RenewToken(r.Context())
+		}
+		if err != nil {
+			p := s.frame(r, "login")
+			var status int
+			p.Error, status = s.problemOf(r, p.Lang, err)
+			s.render(w, r, status, loginPage(p, s.SSO.Configured()))
+			return
+		}
+		s.sessions.Put(r.Context(), "user", a.ID)
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	}))).ServeHTTP(w, r)
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,101 @@
+package web_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/workflows"
+)
+
+// TestBrowserEmergency: the emergency path in the browser. A commander declares an emergency
+// on a draft; the executor acts at once; the commander's My work shows the notification
+// deadline; the Commission is notified and a member who declared no conflict reviews it after
+// the fact; the report is made and verified, the affected notified and the measure closed.
+func TestBrowserEmergency(t *testing.T) {
+	exe := chromium(t)
+	e := testenv.Start(t, workflows.DefaultConfig())
+	base := e.D.URL
+	pw := map[string]string{}
+	for _, c := range e.D.Credentials {
+		pw[c.Username] = c.Password
+	}
+	axe := axeSource(t)
+	ctx := context.Background()
+	off := e.Users["officer"]
+	caseID, err := off.CreateCase(ctx, "Ransomware C2", "ransomware deployment at a hospital")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := off.CreateMeasure(ctx, caseID, map[string]any{"title": "Stop the ransomware C2", "legal_basis": "police_duties_act_6_2",
+		"kind": "self_execute", "technique": "disable_malware", "operations": []string{"send the kill switch"},
+		"executors": []string{e.IDs["executor"]}, "alternatives": []map[string]string{{"means": "ask the provider", "outcome": "impossible", "reason": "no time"}},
+		"necessity": "encryption of patient records under way", "proportionality": "only the C2 process", "collateral": "none expected",
+		"rollback_plan": "none needed", "notification_plan": "notify the provider"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := off.AddTargets(ctx, m.ID, []map[string]any{{"kind": "ip", "value": "203.0.113.66", "location": "domestic", "country": "JP"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := off.AddEvidence(ctx, m.ID, url.Values{"filename": {"c2.pcap"}, "kind": {"pcap"}, "provenance": {"own_investigation"}}, strings.NewReader("beacon")); err != nil {
+		t.Fatal(err)
+	}
+	page := base + "/measures/" + m.ID
+	cmdr := browser(t, exe)
+	logIn(t, cmdr, base, "commander", pw["commander"])
+	do(t, cmdr, chromedp.Navigate(page), chromedp.SendKeys(chromedp.CSS("#declare_emergency-reason"), "encryption of patient records under way"))
+	submit(t, cmdr, "#act-declare_emergency")
+	stage(t, cmdr, "EMERGENCY_EXECUTING")
+
+	ex := browser(t, exe)
+	logIn(t, ex, base, "executor", pw["executor"])
+	do(t, ex, chromedp.Navigate(page), chromedp.SendKeys(chromedp.CSS("#log_steps-steps"),
+		"203.0.113.66,disable_malware,sent the kill switch,success,"+e.IDs["executor2"]+","+time.Now().UTC().Format(time.RFC3339Nano)))
+	submit(t, ex, "#act-log_steps")
+	do(t, ex, load("#act-finish_execution button")...)
+	stage(t, ex, "EXECUTED")
+
+	// The commander's work: notify the Commission, with its deadline.
+	do(t, cmdr, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#waits")))
+	if got := text(t, cmdr, "#waits + table"); !strings.Contains(got, "Stop the ransomware C2") || !strings.Contains(got, "JST") {
+		t.Fatalf("the commander's work lacks the notification and its deadline: %q", got)
+	}
+	accessible(t, cmdr, axe, "my work (emergency)")
+	do(t, cmdr, chromedp.Navigate(page), chromedp.SendKeys(chromedp.CSS("#notify_commission-body"), "kill switch sent at once; one C2 stopped"))
+	submit(t, cmdr, "#act-notify_commission")
+	stage(t, cmdr, "COMMISSION_NOTIFIED")
+
+	// A member with no conflict reviews it after the fact.
+	mem := browser(t, exe)
+	logIn(t, mem, base, "member1", pw["member1"])
+	do(t, mem, chromedp.Navigate(page), chromedp.SendKeys(chromedp.CSS("#declare_conflict-reason"), "no link to the parties"))
+	submit(t, mem, "#act-declare_conflict")
+	do(t, mem, chromedp.Click(chromedp.CSS(`#act-post_hoc_decision input[value="accepted"]`)),
+		chromedp.SendKeys(chromedp.CSS("#post_hoc_decision-body"), "the emergency prevented waiting; notified in time"))
+	submit(t, mem, "#act-post_hoc_decision")
+	stage(t, mem, "POST_HOC_REVIEWED")
+	accessible(t, mem, axe, "measure (post-hoc reviewed)")
+
+	// Report, verification, notification of the affected, closure.
+	officer := browser(t, exe)
+	logIn(t, officer, base, "officer", pw["officer"])
+	do(t, officer, chromedp.Navigate(page), chromedp.SendKeys(chromedp.CSS("#report-body"), "one C2 stopped; no collateral"))
+	submit(t, officer, "#act-report")
+	stage(t, officer, "REPORTED")
+	do(t, cmdr, chromedp.Navigate(page))
+	submit(t, cmdr, "#act-verify_report")
+	stage(t, cmdr, "NOTIFYING")
+	do(t, officer, chromedp.Navigate(page), chromedp.SendKeys(chromedp.CSS("#notify-notices"), "hosting provider,sent"))
+	submit(t, officer, "#act-notify")
+	do(t, officer, load("#act-close button")...)
+	stage(t, officer, "CLOSED")
+	if got := text(t, officer, ".timeline"); !strings.Contains(got, "declare_emergency") || !strings.Contains(got, "post_hoc_decision") {
+		t.Fatalf("the timeline of the emergency: %q", got)
+	}
+}
