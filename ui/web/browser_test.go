@@ -154,6 +154,11 @@ func TestBrowserReview(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#ev-kind"), "pcap"),
 		chromedp.Click(chromedp.CSS("#add-evidence button")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
+	// The upload went with its progress shown (the page's own script, served by the server).
+	sent, err := chromedp.Run(officer, chromedp.Evaluate[string](`document.documentElement.dataset.uploaded || ""`))
+	if err != nil || !strings.Contains(sent, "/") || strings.HasPrefix(sent, "0/") {
+		t.Fatalf("the upload's progress: %q (%v)", sent, err)
+	}
 	stage(t, officer, "DRAFT")
 	loc, err := chromedp.Run(officer, chromedp.Location())
 	if err != nil {

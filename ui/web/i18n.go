@@ -242,6 +242,7 @@ var messages = map[string][2]string{ // key: {ja, en}
 	"kind:revoke_role":                {"役割の取消し", "revoke a role"},
 	"kind:designate":                  {"執行官の指名", "designate an executor"},
 	"kind:revoke_designation":         {"指名の取消し", "revoke a designation"},
+	"upload progress":                 {"アップロードの進捗", "Upload progress"},
 }
 
 // fieldNames are a plan's fields in words, for the version diff.
