@@ -262,3 +262,19 @@ func CheckGrant(roles []Role, role Role) error {
 	}
 	return nil
 }
+
+// Relation sums up what of a measure's facts a decision on a depends on: a's own part in the
+// measure and whether a target is abroad (SoD reads nothing else of them, and the role policy
+// none). Check answers two facts with the same Relation to a alike at the same time, so a
+// caller judging many measures at once (My work) may judge each relation once.
+func Relation(a Actor, f Facts) uint16 {
+	var r uint16
+	for i, b := range []bool{a.ID == f.Requester, a.ID == f.LegalReviewer, a.ID == f.Commander, slices.Contains(f.Voters, a.ID),
+		slices.Contains(f.Recused, a.ID), slices.Contains(f.NamedExecutors, a.ID), slices.Contains(f.Executors, a.ID),
+		a.ID == f.ReportAuthor, f.Foreign, f.ForeignMinistry, slices.Contains(f.Participants, a.ID)} {
+		if b {
+			r |= 1 << i
+		}
+	}
+	return r
+}

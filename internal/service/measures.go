@@ -509,9 +509,11 @@ func (s *Service) targetPage(ctx context.Context, m Measure, q TargetQuery) ([]m
 	}
 	args := pgx.NamedArgs{"m": m.ID, "v": q.Version, "cur": m.Version, "q": q.Search, "limit": q.Limit, "offset": q.Offset}
 	const where = `measure_id = @m AND version = COALESCE(NULLIF(@v::int, 0), @cur) AND (@q = '' OR strpos(lower(value), lower(@q)) > 0)`
-	var n int
-	if err := s.DB.QueryRow(ctx, `SELECT count(*) FROM targets WHERE `+where, args).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count targets: %w", err)
+	n := m.Targets // counted when the measure was read; a search or another version counts again
+	if q.Search != "" || (q.Version != 0 && q.Version != m.Version) {
+		if err := s.DB.QueryRow(ctx, `SELECT count(*) FROM targets WHERE `+where, args).Scan(&n); err != nil {
+			return nil, 0, fmt.Errorf("count targets: %w", err)
+		}
 	}
 	rows, err := s.DB.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
 		FROM targets WHERE `+where+` ORDER BY seq LIMIT @limit OFFSET @offset`, args)

@@ -16,8 +16,11 @@ import (
 // and the separation of duties would. Pages show only these; the service refuses the rest
 // anyway.
 func (s *Service) Available(a authz.Actor, m Measure) []authz.Op {
+	return s.available(a, m, time.Now())
+}
+
+func (s *Service) available(a authz.Actor, m Measure, now time.Time) []authz.Op {
 	var ops []authz.Op
-	now := time.Now()
 	for _, op := range authz.Ops {
 		if op == authz.OpEditDraft || !slices.Contains(workflows.StagesFor(op), m.Stage) {
 			continue
@@ -77,9 +80,16 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 	args := readable(sc)
 	args["terminal"], args["limit"] = terminal, MaxPage
 	now := time.Now()
+	type judged struct {
+		stage    measure.Stage
+		relation uint16
+	}
+	seen := map[judged][]authz.Op{}
 	// since: when the measure entered its stage (before the Commission, when this version was
 	// first put before it, so an information request does not restart the clock).
-	rows, err := s.DB.Query(ctx, `SELECT m.id, m.case_id, c.org_id, COALESCE(m.plan->>'title', ''), m.stage, m.version, m.digest,
+	// The page's rows are chosen first, by the index on updated_at; what each shows besides
+	// (its stage's start, window, emergency) is looked up for those rows only.
+	rows, err := s.DB.Query(ctx, `SELECT m.id, m.case_id, m.org_id, COALESCE(m.plan->>'title', ''), m.stage, m.version, m.digest,
 			m.requester_id, m.updated_at, m.facts, EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id),
 			COALESCE(CASE WHEN m.stage IN ('COMMISSION_REVIEW', 'INFO_REQUESTED')
 				THEN (SELECT min(h.entered_at) FROM stage_history h WHERE h.measure_id = m.id AND h.version = m.version AND h.stage = 'COMMISSION_REVIEW')
@@ -87,9 +97,10 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 			COALESCE((m.approval->>'window_end')::timestamptz, 'epoch'),
 			COALESCE((SELECT min(h.entered_at) FROM stage_history h WHERE h.measure_id = m.id AND h.stage = 'EMERGENCY_EXECUTING'), 'epoch'),
 			COALESCE((m.plan->>'urgent')::boolean, false)
-		FROM measures m JOIN cases c ON c.id = m.case_id
-		WHERE m.stage <> ALL(@terminal) AND `+measureReadable+`
-		ORDER BY m.updated_at, m.id LIMIT @limit`, args)
+		FROM (SELECT m.*, c.org_id FROM measures m JOIN cases c ON c.id = m.case_id
+			WHERE m.stage <> ALL(@terminal) AND `+measureReadable+`
+			ORDER BY m.updated_at, m.id LIMIT @limit) m
+		ORDER BY m.updated_at, m.id`, args)
 	if err != nil {
 		return nil, fmt.Errorf("list work: %w", err)
 	}
@@ -118,7 +129,15 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 		if !sc.Allows(m.Subject()) {
 			continue
 		}
-		if ops := s.Available(a, m); len(ops) > 0 {
+		// Measures in the same stage and the same relation to a offer the same operations
+		// (authz.Relation): each is judged once per list.
+		key := judged{m.Stage, authz.Relation(a, m.Facts)}
+		ops, ok := seen[key]
+		if !ok {
+			ops = s.available(a, m, now)
+			seen[key] = ops
+		}
+		if len(ops) > 0 {
 			it := WorkItem{Measure: sum, Ops: ops, Since: since, Deadline: deadline(s.Workflow, sum.Stage, since, windowEnd, emergencyAt, urgent)}
 			it.Overdue = !it.Deadline.IsZero() && now.After(it.Deadline)
 			out = append(out, it)

@@ -34,3 +34,6 @@ WHERE e.measure_id IS NOT NULL AND COALESCE(r->>'to', '') <> '' AND r->>'to' IS 
 -- The measure search finds measures by a target's value prefix, in every organisation's
 -- measures at once.
 CREATE INDEX targets_value_prefix ON targets (value text_pattern_ops);
+
+-- My work and the measure list read measures in the order they last changed.
+CREATE INDEX measures_updated ON measures (updated_at, id);
