@@ -308,9 +308,18 @@ func TestBrowserReview(t *testing.T) {
 		t.Fatalf("the out-of-scope step's refusal: %q", got)
 	}
 	look(ex, "refused-scope-ja")
-	do(t, ex, chromedp.Navigate(base+"/measures/"+m.ID), step("203.0.113.10"), chromedp.Click(chromedp.CSS("#act-log_steps button")),
+	// The steps in scope come as a CSV file.
+	stepsFile := filepath.Join(t.TempDir(), "steps.csv")
+	if err := os.WriteFile(stepsFile, []byte("203.0.113.10,disable_malware,sent self-delete,success,"+e.IDs["executor2"]+","+time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ex, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.SetUploadFiles(chromedp.CSS("#log_steps-steps-file"), []string{stepsFile}),
+		chromedp.Click(chromedp.CSS("#act-log_steps button")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")), chromedp.Click(chromedp.CSS("#act-finish_execution button")))
 	stage(t, ex, "EXECUTED")
+	if got := text(t, ex, ".timeline"); !strings.Contains(got, "log_steps "+e.IDs["executor"]+" EXECUTING → EXECUTING") {
+		t.Fatalf("the uploaded steps are not in the timeline: %q", got)
+	}
 	do(t, officer, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.SendKeys(chromedp.CSS("#report-body"), "1 target neutralised, no collateral"),
 		chromedp.Click(chromedp.CSS("#act-report button")))
 	stage(t, officer, "REPORTED")
@@ -417,6 +426,18 @@ func TestBrowserReview(t *testing.T) {
 	}
 	do(t, adm2, chromedp.Navigate(base+"/lang?to=en&back=/admin"), chromedp.WaitVisible(chromedp.CSS("#user-list")))
 	look(adm2, "admin-en")
+
+	// On a tablet (820 px wide, portrait) no main page scrolls sideways.
+	do(t, officer, chromedp.EmulateViewport(820, 1180))
+	for _, path := range []string{"/", "/measures/" + m.ID, "/measures", "/statistics", "/audit", "/measures/new"} {
+		do(t, officer, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS("main")))
+		wide, err := chromedp.Run(officer, chromedp.Evaluate[int](`document.documentElement.scrollWidth - document.documentElement.clientWidth`))
+		if err != nil || wide > 0 {
+			t.Errorf("%s at 820 px scrolls sideways by %d px (%v)", path, wide, err)
+		}
+	}
+	do(t, officer, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.WaitVisible(chromedp.CSS("#stage")))
+	shoot(t, officer, "measure-tablet-en")
 
 	// Another site's form cannot post into a session.
 	req, _ := http.NewRequest("POST", base+"/measures/"+m.ID+"/act/withdraw", strings.NewReader(url.Values{"reason": {"csrf"}}.Encode()))

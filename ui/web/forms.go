@@ -13,6 +13,14 @@ type form struct {
 	Checklist bool
 }
 
+// formEncoding is how a decision's form is sent: with a file (the steps' CSV), as multipart.
+func formEncoding(op authz.Op) string {
+	if forms[op].Steps {
+		return "multipart/form-data"
+	}
+	return "application/x-www-form-urlencoded"
+}
+
 var forms = map[authz.Op]form{
 	authz.OpLegalReview:      {Decisions: []string{"approve", "return"}, Reason: true, Checklist: true},
 	authz.OpCommandReview:    {Decisions: []string{"approve", "return"}, Reason: true},

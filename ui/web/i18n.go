@@ -243,6 +243,11 @@ var messages = map[string][2]string{ // key: {ja, en}
 	"kind:designate":                  {"執行官の指名", "designate an executor"},
 	"kind:revoke_designation":         {"指名の取消し", "revoke a designation"},
 	"upload progress":                 {"アップロードの進捗", "Upload progress"},
+	"gate":                            {"協議・命令の種別", "Consultation or order"},
+	"reference":                       {"文書番号 (協議記録・命令書)", "Reference (consultation record or order document)"},
+	"steps csv":                       {"実施記録 (CSV、1行に1件: 対象,手法,操作,結果,立会人ID,日時 RFC 3339)", "Steps (CSV, one per line: target,technique,action,result,witness ID,time in RFC 3339)"},
+	"notices csv":                     {"通知 (CSV、1行に1件: 宛先,状況)", "Notifications (CSV, one per line: addressee,status)"},
+	"steps file":                      {"または実施記録の CSV ファイル", "or a CSV file of steps"},
 }
 
 // fieldNames are a plan's fields in words, for the version diff.

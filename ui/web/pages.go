@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -127,10 +128,24 @@ func (s *Server) showMeasure(w http.ResponseWriter, r *http.Request, status int,
 // act takes the decision a form posts, through the same service call as the JSON API.
 func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	a := actorOf(r)
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	if err := r.ParseForm(); err != nil {
-		s.showMeasure(w, r, http.StatusBadRequest, err)
+	r.Body = http.MaxBytesReader(w, r.Body, 2<<20)
+	var err error
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		err = r.ParseMultipartForm(1 << 20)
+	} else {
+		err = r.ParseForm()
+	}
+	if err != nil {
+		s.showMeasure(w, r, http.StatusBadRequest, &measure.FieldError{Field: "form", Message: "is not a form this page sent (or over 1 MiB)"})
 		return
+	}
+	// A CSV file of steps stands for the text box when that is empty.
+	if f, _, ferr := r.FormFile("steps_file"); ferr == nil {
+		b, rerr := io.ReadAll(io.LimitReader(f, 1<<20))
+		f.Close()
+		if rerr == nil && strings.TrimSpace(r.PostForm.Get("steps")) == "" {
+			r.PostForm.Set("steps", string(b))
+		}
 	}
 	op := authz.Op(r.PathValue("op"))
 	in, err := actionInput(r.PostForm)
