@@ -67,9 +67,7 @@ func (s *Server) inclusion(w http.ResponseWriter, r *http.Request) {
 		in, err = s.Inclusion(r.Context(), actorOf(r), id, index)
 	}
 	if err != nil {
-		var status int
-		p.Error, status = s.problemOf(r, p.Lang, err)
-		s.render(w, r, status, layout(p))
+		s.render(w, r, s.problem(r, &p, err), layout(p))
 		return
 	}
 	// The two files `takedown audit verify -proof` takes, as the page names them.
@@ -93,10 +91,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	a := actorOf(r)
 	archive, _, err := s.ExportLog(r.Context(), a, "takedown-log")
 	if err != nil {
-		p := s.frame(r, "audit log")
-		var status int
-		p.Error, status = s.problemOf(r, p.Lang, err)
-		s.render(w, r, status, layout(p))
+		s.refused(w, r, "audit log", err)
 		return
 	}
 	defer archive.Close()

@@ -40,6 +40,18 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// start finds Chromium and starts the product, and returns the demo users' passwords.
+func start(t *testing.T) (string, *testenv.Env, map[string]string) {
+	t.Helper()
+	exe := chromium(t)
+	e := testenv.Start(t, workflows.DefaultConfig())
+	pw := map[string]string{}
+	for _, c := range e.D.Credentials {
+		pw[c.Username] = c.Password
+	}
+	return exe, e, pw
+}
+
 // browser is one person's browser: its own cookies, so its own session.
 func browser(t *testing.T, exe string) context.Context {
 	t.Helper()
@@ -105,13 +117,8 @@ func shoot(t *testing.T, ctx context.Context, name string) {
 // requester never sees a reviewer's form, a refusal shows its rule in words, script typed into
 // a reason comes back inert, and a cross-site form post is refused.
 func TestBrowserReview(t *testing.T) {
-	exe := chromium(t)
-	e := testenv.Start(t, workflows.DefaultConfig())
+	exe, e, pw := start(t)
 	base := e.D.URL
-	pw := map[string]string{}
-	for _, c := range e.D.Credentials {
-		pw[c.Username] = c.Password
-	}
 	// Every main page is checked for accessibility (axe-core) and, when asked, photographed.
 	axe := axeSource(t)
 	look := func(ctx context.Context, name string) {

@@ -25,9 +25,7 @@ func (s *Server) createCase(w http.ResponseWriter, r *http.Request) {
 	c, err := s.CreateCase(r.Context(), actorOf(r), service.NewCase{Title: r.PostFormValue("title"), Summary: r.PostFormValue("summary")})
 	if err != nil {
 		p := s.frame(r, "new case")
-		var status int
-		p.Error, status = s.problemOf(r, p.Lang, err)
-		s.render(w, r, status, newCasePage(p))
+		s.render(w, r, s.problem(r, &p, err), newCasePage(p))
 		return
 	}
 	http.Redirect(w, r, "/measures/new?"+url.Values{"case": {c.ID}}.Encode(), http.StatusSeeOther)
@@ -45,9 +43,7 @@ func (s *Server) createMeasure(w http.ResponseWriter, r *http.Request) {
 	fail := func(err error) {
 		// The form comes back as typed, with the refusal above it.
 		p := s.frame(r, "new measure")
-		var status int
-		p.Error, status = s.problemOf(r, p.Lang, err)
-		s.render(w, r, status, newMeasurePage(p, r.PostFormValue("case"), plan, r.PostFormValue("targets")))
+		s.render(w, r, s.problem(r, &p, err), newMeasurePage(p, r.PostFormValue("case"), plan, r.PostFormValue("targets")))
 	}
 	if err != nil {
 		s.Refused(r.Context(), a, service.On{Case: r.PostFormValue("case")}, "measure.create", err)
@@ -153,9 +149,7 @@ func (s *Server) editPlan(w http.ResponseWriter, r *http.Request) {
 	p := s.frame(r, "edit plan")
 	m, err := s.Measure(r.Context(), actorOf(r), r.PathValue("measure"))
 	if err != nil {
-		var status int
-		p.Error, status = s.problemOf(r, p.Lang, err)
-		s.render(w, r, status, layout(p))
+		s.render(w, r, s.problem(r, &p, err), layout(p))
 		return
 	}
 	s.render(w, r, http.StatusOK, editPlanPage(p, m, m.Plan, ""))
@@ -169,18 +163,13 @@ func (s *Server) savePlan(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<20)
 	m, err := s.Measure(r.Context(), a, id)
 	if err != nil {
-		p := s.frame(r, "edit plan")
-		var status int
-		p.Error, status = s.problemOf(r, p.Lang, err)
-		s.render(w, r, status, layout(p))
+		s.refused(w, r, "edit plan", err)
 		return
 	}
 	plan, targets, err := planForm(r, m.Plan)
 	fail := func(err error) {
 		p := s.frame(r, "edit plan")
-		var status int
-		p.Error, status = s.problemOf(r, p.Lang, err)
-		s.render(w, r, status, editPlanPage(p, m, plan, r.PostFormValue("targets")))
+		s.render(w, r, s.problem(r, &p, err), editPlanPage(p, m, plan, r.PostFormValue("targets")))
 	}
 	if err != nil {
 		s.Refused(r.Context(), a, service.On{Measure: m.ID, Case: m.Case}, "plan.updated", err)
@@ -207,10 +196,7 @@ func (s *Server) savePlan(w http.ResponseWriter, r *http.Request) {
 func (s *Server) evidenceFile(w http.ResponseWriter, r *http.Request) {
 	content, err := s.EvidenceFile(r.Context(), actorOf(r), r.PathValue("sha256"))
 	if err != nil {
-		p := s.frame(r, "evidence")
-		var status int
-		p.Error, status = s.problemOf(r, p.Lang, err)
-		s.render(w, r, status, layout(p))
+		s.refused(w, r, "evidence", err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")

@@ -8,9 +8,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/takedown/takedown/internal/testenv"
-	"github.com/takedown/takedown/workflows"
 )
 
 // TestBrowserEmergency: the emergency path in the browser. A commander declares an emergency
@@ -18,13 +15,8 @@ import (
 // deadline; the Commission is notified and a member who declared no conflict reviews it after
 // the fact; the report is made and verified, the affected notified and the measure closed.
 func TestBrowserEmergency(t *testing.T) {
-	exe := chromium(t)
-	e := testenv.Start(t, workflows.DefaultConfig())
+	exe, e, pw := start(t)
 	base := e.D.URL
-	pw := map[string]string{}
-	for _, c := range e.D.Credentials {
-		pw[c.Username] = c.Password
-	}
 	axe := axeSource(t)
 	ctx := context.Background()
 	off := e.Users["officer"]

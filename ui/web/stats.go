@@ -90,10 +90,7 @@ func (s *Server) statisticsCSV(w http.ResponseWriter, r *http.Request) {
 		st, err = s.Statistics(r.Context(), actorOf(r), year)
 	}
 	if err != nil {
-		p := s.frame(r, "statistics")
-		var status int
-		p.Error, status = s.problemOf(r, p.Lang, err)
-		s.render(w, r, status, layout(p))
+		s.refused(w, r, "statistics", err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")

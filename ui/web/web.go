@@ -178,6 +178,19 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 	}
 }
 
+// refused answers a page that could not be made with the refusal alone, in the page's frame.
+func (s *Server) refused(w http.ResponseWriter, r *http.Request, title string, err error) {
+	p := s.frame(r, title)
+	s.render(w, r, s.problem(r, &p, err), layout(p))
+}
+
+// problem puts err on the page p and returns the status to answer with.
+func (s *Server) problem(r *http.Request, p *page, err error) int {
+	var status int
+	p.Error, status = s.problemOf(r, p.Lang, err)
+	return status
+}
+
 // problemOf turns an error into what the page shows, and its status.
 func (s *Server) problemOf(r *http.Request, lang string, err error) (*problem, int) {
 	e := s.Classify(r.Context(), err)
@@ -199,9 +212,7 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ssoLogin(w http.ResponseWriter, r *http.Request) {
 	if err := s.SSO.Start(w, r, signon.Web); err != nil {
 		p := s.frame(r, "login")
-		var status int
-		p.Error, status = s.problemOf(r, p.Lang, err)
-		s.render(w, r, status, loginPage(p, false))
+		s.render(w, r, s.problem(r, &p, err), loginPage(p, false))
 	}
 }
 
@@ -219,9 +230,7 @@ func (s *Server) SignOn(w http.ResponseWriter, r *http.Request, id service.Ident
 		}
 		if err != nil {
 			p := s.frame(r, "login")
-			var status int
-			p.Error, status = s.problemOf(r, p.Lang, err)
-			s.render(w, r, status, loginPage(p, s.SSO.Configured()))
+			s.render(w, r, s.problem(r, &p, err), loginPage(p, s.SSO.Configured()))
 			return
 		}
 		s.sessions.Put(r.Context(), "user", a.ID)
