@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -36,6 +37,9 @@ type Sequencer struct {
 	Log      *slog.Logger
 	// Witnessing, when set, collects witness cosignatures while this replica leads.
 	Witnessing *Witnessing
+	// Recheck is how often the leader checks the whole log against what it signed again
+	// (default 10 minutes): entries are re-hashed, in chunks, between batches.
+	Recheck time.Duration
 
 	size  int64
 	cache map[int64]tlog.Hash
@@ -51,20 +55,51 @@ func (s *Sequencer) Run(ctx context.Context) error {
 	if s.Interval <= 0 || s.Interval > time.Second {
 		s.Interval = 250 * time.Millisecond
 	}
+	if s.Recheck <= 0 {
+		s.Recheck = 10 * time.Minute
+	}
 	for ctx.Err() == nil {
 		err := s.lead(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
+		wait := time.Second
+		var m *Mismatch
+		if errors.As(err, &m) {
+			// Nothing is signed over a database that disagrees with the log: say what differs,
+			// where every replica and /healthz see it, and look again later.
+			s.Log.Error("audit sequencer: the database disagrees with the signed log; not signing", "problem", m.Error())
+			if herr := Halt(context.WithoutCancel(ctx), s.DB, m.Error()); herr != nil {
+				s.Log.Error("audit sequencer: record the halt", "err", herr)
+			}
+			wait = 30 * time.Second
+		} else if err != nil {
 			s.Log.Error("audit sequencer", "err", err)
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Second):
+		case <-time.After(wait):
 		}
 	}
 	return nil
+}
+
+// Halt records that the log cannot sign, once per distinct problem while it stands.
+func Halt(ctx context.Context, q interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, problem string) error {
+	_, err := q.Exec(ctx, `INSERT INTO audit_halts (problem) SELECT $1::text
+		WHERE NOT EXISTS (SELECT 1 FROM audit_halts WHERE cleared_at IS NULL AND problem = $1::text)`, problem)
+	return err
+}
+
+// Halted returns the standing problems that keep the log from signing (none: it signs).
+func Halted(ctx context.Context, q Querier) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT problem FROM audit_halts WHERE cleared_at IS NULL ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("read the log's halts: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // lead waits for the lock and sequences while holding it.
@@ -100,7 +135,14 @@ func (s *Sequencer) lead(ctx context.Context) error {
 	}
 	tick := time.NewTicker(s.Interval)
 	defer tick.Stop()
+	checked := time.Now()
 	for {
+		if time.Since(checked) > s.Recheck {
+			if _, err := Trust(ctx, s.DB, s.VerifierKeys); err != nil {
+				return err
+			}
+			checked = time.Now()
+		}
 		n, err := s.Step(ctx)
 		if err != nil {
 			return err
@@ -126,6 +168,10 @@ func (s *Sequencer) load(ctx context.Context) error {
 }
 
 func (s *Sequencer) loadTree(ctx context.Context) error {
+	// Before signing anything: the database must be what this log signed.
+	if _, err := Trust(ctx, s.DB, s.VerifierKeys); err != nil {
+		return err
+	}
 	s.cache = map[int64]tlog.Hash{}
 	if err := s.DB.QueryRow(ctx, `SELECT COALESCE(max(idx) + 1, 0) FROM audit_log`).Scan(&s.size); err != nil {
 		return fmt.Errorf("read log size: %w", err)

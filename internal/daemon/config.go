@@ -52,6 +52,9 @@ type Config struct {
 	Witnesses []string
 	// LogOrigin names the audit log in its checkpoints (TAKEDOWN_LOG_ORIGIN).
 	LogOrigin string
+	// LogRecheck is how often the sequencer checks the whole log against what it signed
+	// (TAKEDOWN_LOG_RECHECK); it also checks at every start.
+	LogRecheck time.Duration
 	// LogLevel: debug, info, warn or error (TAKEDOWN_LOG_LEVEL).
 	LogLevel string
 	// TemporalLogLevel is the embedded Temporal server's log level, or "off" (TAKEDOWN_TEMPORAL_LOG_LEVEL).
@@ -123,6 +126,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.StringVar(&c.LogOrigin, "log-origin", env("TAKEDOWN_LOG_ORIGIN", DefaultLogOrigin), "audit log name in checkpoints (TAKEDOWN_LOG_ORIGIN)")
+	fs.DurationVar(&c.LogRecheck, "log-recheck", envDuration("TAKEDOWN_LOG_RECHECK", 10*time.Minute), "how often the audit sequencer re-hashes the whole log against what it signed; it also does at start (TAKEDOWN_LOG_RECHECK)")
 	fs.StringVar(&c.LogLevel, "log-level", env("TAKEDOWN_LOG_LEVEL", "info"), "debug, info, warn or error (TAKEDOWN_LOG_LEVEL)")
 	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", env("TAKEDOWN_TEMPORAL_LOG_LEVEL", "error"), "embedded Temporal server's log level, or off (TAKEDOWN_TEMPORAL_LOG_LEVEL)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", envDuration("TAKEDOWN_TOKEN_TTL", 12*time.Hour), "how long an API token lives (TAKEDOWN_TOKEN_TTL)")

@@ -165,7 +165,8 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			return nil, err
 		}
 		d.VerifierKey = vkey
-		seq := &audit.Sequencer{DB: d.DB, Signer: signer, VerifierKeys: []string{vkey}, Origin: cfg.LogOrigin, Log: log.With("component", "audit-sequencer")}
+		seq := &audit.Sequencer{DB: d.DB, Signer: signer, VerifierKeys: []string{vkey}, Origin: cfg.LogOrigin, Recheck: cfg.LogRecheck,
+			Log: log.With("component", "audit-sequencer")}
 		if len(cfg.Witnesses) > 0 {
 			wit := &audit.Witnessing{DB: d.DB, Log: log.With("component", "audit-witnesses")}
 			for _, spec := range cfg.Witnesses {
@@ -222,6 +223,16 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			if err := d.DB.Ping(r.Context()); err != nil {
 				http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			// Not ready while the audit log refuses to sign over a database it does not trust.
+			problems, err := audit.Halted(r.Context(), d.DB)
+			if err != nil {
+				http.Error(w, "audit log: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			if len(problems) > 0 {
+				http.Error(w, "audit log halted: "+strings.Join(problems, "; "), http.StatusServiceUnavailable)
 				return
 			}
 			_, _ = w.Write([]byte("ok\n"))

@@ -49,11 +49,12 @@ const (
 	TooLarge        = "too_large"              // 413
 	TooMany         = "too_many_attempts"      // 429
 	Internal        = "internal"               // 500
+	Unavailable     = "unavailable"            // 503: the audit log cannot sign
 	Timeout         = "timeout"                // 504
 )
 
 var status = map[string]int{Invalid: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, WrongStage: 409, Conflict: 409,
-	KeyReused: 409, TooLarge: 413, TooMany: 429, Internal: 500, Timeout: 504}
+	KeyReused: 409, TooLarge: 413, TooMany: 429, Internal: 500, Unavailable: 503, Timeout: 504}
 
 // New returns a refusal of the given code.
 func New(code, format string, args ...any) *Error {

@@ -117,6 +117,9 @@ func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op
 			return m, false, &measure.FieldError{Field: "targets", Message: "must not be empty: add targets before submitting"}
 		}
 	}
+	if err := s.logSigns(ctx); err != nil {
+		return m, false, err
+	}
 	out, err := s.update(ctx, m, action, updateID)
 	if err != nil {
 		if e, audited, ok := refusal.Carried(err); ok {

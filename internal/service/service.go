@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,6 +57,7 @@ type Service struct {
 	TokenTTL time.Duration
 	// PasswordCost is the bcrypt cost of passwords set by enrolment (0: bcrypt's default).
 	PasswordCost int
+	halts        halts
 	// LogKeys are the audit log's note verifier keys, for the server's own check of inclusion
 	// proofs (when empty, the key history in the database).
 	LogKeys []string
@@ -133,6 +135,13 @@ func (s *Service) refuse(ctx context.Context, a authz.Actor, on On, action strin
 
 // append writes one audit record by a in tx.
 func (s *Service) append(ctx context.Context, tx pgx.Tx, a authz.Actor, key string, r *audit.Record) error {
+	// Nothing is accepted that the log cannot sign. Reads and refusals are still recorded,
+	// to be signed once the log is trusted again: auditors must be able to look.
+	if !strings.HasPrefix(r.Action, "read.") && !strings.HasPrefix(r.Action, "refused.") {
+		if err := s.logSigns(ctx); err != nil {
+			return err
+		}
+	}
 	r.PolicyVersion = s.Authz.Version()
 	r.Actor = auditActor(a)
 	return audit.Append(ctx, tx, key, r)
@@ -144,6 +153,35 @@ func auditActor(a authz.Actor) audit.Actor {
 		roles[i] = string(r)
 	}
 	return audit.Actor{ID: a.ID, Roles: roles, Org: a.Org}
+}
+
+// haltCheck is how long the service trusts what it last read of the log's halts.
+const haltCheck = time.Second
+
+// halts caches the audit log's standing halts (audit.Halted) for haltCheck.
+type halts struct {
+	mu       sync.Mutex
+	at       time.Time
+	problems []string
+}
+
+// logSigns refuses (503) while the audit log's sequencer has stopped signing because the
+// database disagrees with what it signed.
+func (s *Service) logSigns(ctx context.Context) error {
+	s.halts.mu.Lock()
+	defer s.halts.mu.Unlock()
+	if time.Since(s.halts.at) > haltCheck {
+		problems, err := audit.Halted(ctx, s.DB)
+		if err != nil {
+			return err
+		}
+		s.halts.problems, s.halts.at = problems, time.Now()
+	}
+	if len(s.halts.problems) > 0 {
+		return refusal.New(refusal.Unavailable, "the audit log has stopped signing (%s): nothing is accepted that it cannot sign; an operator must investigate",
+			measure.Clip(s.halts.problems[0], measure.MaxLine))
+	}
+	return nil
 }
 
 // MaxPage bounds one page of a list.

@@ -1,0 +1,99 @@
+package audit_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/takedown/takedown/audit"
+)
+
+// TestServerRefusesTamperedLog: the sequencer's own check, as the database superuser would
+// tamper. Each way of rewriting the log is found before anything more is signed, and named by
+// table and entries; the halt stands where /healthz and the service see it.
+func TestServerRefusesTamperedLog(t *testing.T) {
+	ctx := context.Background()
+	// exec runs SQL with the triggers that keep the tables append-only switched off, as the
+	// tables' owner or a superuser can.
+	exec := func(t *testing.T, db *pgxpool.Pool, sql string) {
+		t.Helper()
+		for _, table := range []string{"audit_entries", "audit_log", "audit_tiles", "audit_checkpoints"} {
+			if _, err := db.Exec(ctx, `ALTER TABLE `+table+` DISABLE TRIGGER USER`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		tamper string
+		table  string
+		from   int64 // -1: not named
+		to     int64
+	}{
+		{"edit", `UPDATE audit_entries SET record = convert_to(replace(convert_from(record, 'UTF8'), 'test.append', 'test.appEnd'), 'UTF8')
+			WHERE id = (SELECT entry_id FROM audit_log WHERE idx = 123)`, "audit_entries", 123, 124},
+		{"swap", `UPDATE audit_entries e SET record = o.record FROM audit_log l, audit_log m, audit_entries o
+			WHERE l.entry_id = e.id AND l.idx IN (200, 201) AND m.idx = 401 - l.idx AND o.id = m.entry_id`, "audit_entries", 200, 201},
+		{"delete", `DELETE FROM audit_log WHERE idx = 300`, "audit_log", 300, 301},
+		{"insert beyond the signed size", `INSERT INTO audit_log (idx, entry_id, leaf_hash)
+			SELECT 600, id, '\x00'::bytea FROM audit_entries WHERE id NOT IN (SELECT entry_id FROM audit_log) LIMIT 1`, "audit_log", 600, 601},
+		{"rewrite with leaf hashes, tiles and root", `UPDATE audit_entries SET record = convert_to(replace(convert_from(record, 'UTF8'), 'test.append', 'test.appEnd'), 'UTF8')
+			WHERE id = (SELECT entry_id FROM audit_log WHERE idx = 450);
+			UPDATE audit_log SET leaf_hash = sha256('\x00'::bytea || (SELECT record FROM audit_entries WHERE id = audit_log.entry_id)) WHERE idx = 450;
+			UPDATE audit_tiles SET data = 'forged' WHERE level = 0 AND n = 1;
+			UPDATE audit_checkpoints SET root = '\x00'`, "audit_entries", 400, 500},
+		{"a leaf tile", `UPDATE audit_tiles SET data = overlay(data placing '\xff'::bytea from 33 for 1) WHERE level = 0 AND n = 0`, "audit_tiles", 0, 256},
+		{"an upper tile", `UPDATE audit_tiles SET data = overlay(data placing '\xff'::bytea from 1 for 1) WHERE level = 1 AND n = 0`, "audit_tiles", -1, -1},
+		{"forged newest checkpoint", `INSERT INTO audit_checkpoints (size, root, note) SELECT 700, root, replace(note, E'\n600\n', E'\n700\n') FROM audit_checkpoints WHERE size = 600`,
+			"audit_checkpoints", -1, -1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db, seq, vkey := newLog(t)
+			// 600 entries in six signed batches, and one more waiting.
+			for i := range 6 {
+				appendN(t, db, i*100, 100, 100)
+				if _, err := seq.Step(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			appendN(t, db, 600, 1, 1)
+			if _, err := audit.Trust(ctx, db, []string{vkey}); err != nil {
+				t.Fatalf("the honest log: %v", err)
+			}
+			for _, stmt := range strings.Split(c.tamper, ";\n") {
+				exec(t, db, stmt)
+			}
+			_, err := audit.Trust(ctx, db, []string{vkey})
+			var m *audit.Mismatch
+			if !errors.As(err, &m) {
+				t.Fatalf("after %s the check says %v", c.name, err)
+			}
+			if m.Table != c.table || (c.from >= 0 && (m.From != c.from || m.To != c.to)) {
+				t.Fatalf("after %s: %v; want table %s, entries [%d, %d)", c.name, m, c.table, c.from, c.to)
+			}
+			// A restarted sequencer signs nothing more, and records why.
+			restarted := &audit.Sequencer{DB: db, Signer: seq.Signer, VerifierKeys: []string{vkey}, Origin: seq.Origin, Log: seq.Log}
+			if _, err := restarted.Step(ctx); !errors.As(err, &m) {
+				t.Fatalf("a restarted sequencer after %s: %v", c.name, err)
+			}
+			var signed int
+			if err := db.QueryRow(ctx, `SELECT count(*) FROM audit_checkpoints WHERE size > 600 AND size <> 700`).Scan(&signed); err != nil || signed != 0 {
+				t.Fatalf("signed %d more checkpoints over the tampered log (%v)", signed, err)
+			}
+			if err := audit.Halt(ctx, db, m.Error()); err != nil {
+				t.Fatal(err)
+			}
+			halts, err := audit.Halted(ctx, db)
+			if err != nil || len(halts) != 1 || halts[0] != m.Error() {
+				t.Fatalf("the standing halts: %v (%v)", halts, err)
+			}
+			t.Logf("%s: %v", c.name, m)
+		})
+	}
+}

@@ -1,0 +1,90 @@
+package daemon_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/workflows"
+)
+
+// TestServerStopsOnTamperedLog: a database superuser edits a sequenced audit record while the
+// server runs. The sequencer's next check finds it, names the entry, and stops signing;
+// /healthz answers 503 saying why; actions are refused (503) and nothing new is signed; an
+// auditor can still read.
+func TestServerStopsOnTamperedLog(t *testing.T) {
+	e := testenv.StartWith(t, workflows.DefaultConfig(), func(c *daemon.Config) { c.LogRecheck = 200 * time.Millisecond })
+	ctx := context.Background()
+	u := e.Users
+	m := newDraft(t, e, "self_execute", domestic)
+	verifyLog(t, e) // everything so far is signed
+	health := func() (int, string) {
+		resp, err := http.Get(e.D.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, body := health(); status != 200 {
+		t.Fatalf("/healthz before: %d %s", status, body)
+	}
+	var idx int64
+	if err := e.D.DB.QueryRow(ctx, `SELECT l.idx FROM audit_log l JOIN audit_entries a ON a.id = l.entry_id
+		WHERE a.measure_id = $1 ORDER BY l.idx LIMIT 1`, m.ID).Scan(&idx); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`ALTER TABLE audit_entries DISABLE TRIGGER USER`,
+		`UPDATE audit_entries SET record = record || '\x20'::bytea
+			WHERE id = (SELECT entry_id FROM audit_log WHERE idx = ` + itoa(idx) + `)`,
+		`ALTER TABLE audit_entries ENABLE TRIGGER USER`,
+		`ALTER TABLE audit_entries ENABLE ALWAYS TRIGGER audit_entries_no_update`,
+		`ALTER TABLE audit_entries ENABLE ALWAYS TRIGGER audit_entries_no_truncate`} {
+		if _, err := e.D.DB.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var status int
+	var body string
+	for range 100 {
+		if status, body = health(); status == http.StatusServiceUnavailable {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "audit_entries: entry "+itoa(idx)) {
+		t.Fatalf("/healthz after the edit: %d %s", status, body)
+	}
+	time.Sleep(1100 * time.Millisecond) // the service reads the halts again within a second
+	var signed int64
+	if err := e.D.DB.QueryRow(ctx, `SELECT max(size) FROM audit_checkpoints`).Scan(&signed); err != nil {
+		t.Fatal(err)
+	}
+	_, err := u["officer"].Act(ctx, m.ID, "submit", nil)
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusServiceUnavailable {
+		t.Fatalf("an action while the log cannot sign: %v", err)
+	}
+	if _, err := u["officer"].CreateCase(ctx, "another", ""); !errors.As(err, &ce) || ce.Status != http.StatusServiceUnavailable {
+		t.Fatalf("a new case while the log cannot sign: %v", err)
+	}
+	if _, err := u["auditor"].History(ctx, m.ID); err != nil {
+		t.Fatalf("an auditor reads while the log cannot sign: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	var now int64
+	if err := e.D.DB.QueryRow(ctx, `SELECT max(size) FROM audit_checkpoints`).Scan(&now); err != nil || now != signed {
+		t.Fatalf("the log signed on over the edit: size %d, then %d (%v)", signed, now, err)
+	}
+}
+
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }
