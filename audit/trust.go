@@ -39,18 +39,23 @@ type compact struct {
 	hashes []tlog.Hash
 }
 
-func (c *compact) add(leaf tlog.Hash) {
-	c.hashes = append(c.hashes, leaf)
-	for s := c.size; s&1 == 1; s >>= 1 {
-		n := len(c.hashes)
-		c.hashes = append(c.hashes[:n-2], tlog.NodeHash(c.hashes[n-2], c.hashes[n-1]))
+func (c *compact) add(leaf tlog.Hash) { c.addSubtree(leaf, 1) }
+
+// addSubtree adds the root of a perfect subtree of n leaves (a power of two) whose first leaf
+// is at a multiple of n, as a tile's root is.
+func (c *compact) addSubtree(h tlog.Hash, n int64) {
+	c.hashes = append(c.hashes, h)
+	for s := c.size / n; s&1 == 1; s >>= 1 {
+		k := len(c.hashes)
+		c.hashes = append(c.hashes[:k-2], tlog.NodeHash(c.hashes[k-2], c.hashes[k-1]))
 	}
-	c.size++
+	c.size += n
 }
 
 func (c *compact) root() tlog.Hash {
 	if len(c.hashes) == 0 {
-		return tlog.Hash{}
+		h, _ := tlog.TreeHash(0, nil)
+		return h
 	}
 	h := c.hashes[len(c.hashes)-1]
 	for i := len(c.hashes) - 2; i >= 0; i-- {

@@ -5,9 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
-	"math/bits"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -167,7 +165,7 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
+	raw, err := ReadFile(filepath.Join(dir, "checkpoint"), MaxCheckpointFile)
 	if err != nil {
 		return nil, fmt.Errorf("read archive: %w", err)
 	}
@@ -200,21 +198,13 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 	}
 
 	// The entry bundles: read, hashed and decoded on every core, and replayed in log order as
-	// they come, so memory holds a few bundles rather than the whole archive. The last bundle
-	// must be there before memory is set aside for the size the checkpoint claims.
-	if ck.Size > 0 {
-		k := (ck.Size - 1) / EntriesPerTile
-		last := TilePath(-1, k, int(ck.Size-k*EntriesPerTile))
-		if _, err := os.Stat(filepath.Join(dir, "tile", filepath.FromSlash(last))); err != nil {
-			rep.fail(k*EntriesPerTile, "entries", "entry bundle %s is missing", last)
-			return rep, nil
-		}
-	}
-	leaves := make([]tlog.Hash, ck.Size)
-	tileRoots := make([]tlog.Hash, (ck.Size+EntriesPerTile-1)/EntriesPerTile)
+	// they come. Memory holds a few bundles and the tree's right edge, whatever size the
+	// checkpoint claims.
 	whole := true
+	var tree compact
+	priorRoot, priorSeen := tlog.Hash{}, false
 	rp := newReplayer(pol, rep)
-	read := readArchive(dir, ck.Size, pol.Strict, leaves, tileRoots, func(k int64, bd *bundle) bool {
+	read := readArchive(dir, ck.Size, pol.Strict, func(k int64, bd *bundle) bool {
 		start := k * EntriesPerTile
 		if bd.err != "" {
 			rep.fail(start, "entries", "%s", bd.err)
@@ -224,6 +214,21 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 			whole = false
 			rep.fail(start+int64(min(bd.count, bd.width)), "entries", "entry bundle %s holds %d entries, the checkpoint needs %d (an entry was removed or inserted)",
 				TilePath(-1, k, bd.width), bd.count, bd.width)
+		}
+		if whole {
+			if bd.width == EntriesPerTile && (prior == nil || prior.Size <= start || prior.Size >= start+EntriesPerTile) {
+				tree.addSubtree(bd.root, EntriesPerTile)
+			} else {
+				for i := range bd.width {
+					tree.add(bd.leaves[i])
+					if prior != nil && tree.size == prior.Size {
+						priorRoot, priorSeen = tree.root(), true
+					}
+				}
+			}
+			if prior != nil && tree.size == prior.Size && !priorSeen {
+				priorRoot, priorSeen = tree.root(), true
+			}
 		}
 		rep.Records += bd.count
 		for i := range min(bd.count, bd.width) {
@@ -240,14 +245,13 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 	}
 	rp.finish()
 
-	// Recompute the tree from the entries alone.
+	// The tree the entries alone make.
 	if whole {
-		t := merkle{leaves: leaves, tiles: tileRoots}
-		if root := t.root(ck.Size); root != ck.Root {
+		if root := tree.root(); root != ck.Root {
 			rep.fail(-1, "tree", "the entries hash to root %s, the signed checkpoint says %s", root, ck.Root)
-			locate(rep, dir, ck, leaves)
+			locate(rep, dir, ck)
 		}
-		if prior != nil && prior.Size > 0 && prior.Size < ck.Size && t.root(prior.Size) != prior.Root {
+		if prior != nil && prior.Size > 0 && prior.Size < ck.Size && (!priorSeen || priorRoot != prior.Root) {
 			rep.fail(-1, "consistency", "the first %d entries do not give the root of your previous checkpoint", prior.Size)
 		}
 	}
@@ -263,13 +267,15 @@ type bundle struct {
 	err     string
 	decoded []entry
 	bad     []string // why each record could not be read, or ""
+	leaves  [EntriesPerTile]tlog.Hash
+	root    tlog.Hash // of the 256 leaves, when the bundle is whole
 }
 
-// readArchive reads the entry bundles of a tree of size entries, hashing them into leaves and
-// tileRoots and decoding their records on every core, and hands each bundle to use in order.
-// It stops at the first bundle use refuses, and reports whether it read them all.
-func readArchive(dir string, size int64, strict bool, leaves, tileRoots []tlog.Hash, use func(k int64, bd *bundle) bool) bool {
-	nb := int64(len(tileRoots))
+// readArchive reads the entry bundles of a tree of size entries, hashing and decoding their
+// records on every core, and hands each bundle to use in order. It stops at the first bundle
+// use refuses, and reports whether it read them all.
+func readArchive(dir string, size int64, strict bool, use func(k int64, bd *bundle) bool) bool {
+	nb := (size + EntriesPerTile - 1) / EntriesPerTile
 	workers := runtime.GOMAXPROCS(0)
 	// Bundles are recycled: a worker needs a free one to start on the next bundle, so at most
 	// window bundles are between reading and use, and bundle k waits in ring[k%window].
@@ -297,7 +303,7 @@ func readArchive(dir string, size int64, strict bool, leaves, tileRoots []tlog.H
 				if k >= nb {
 					return
 				}
-				bd.read(dir, k, size, d, strict, leaves, tileRoots)
+				bd.read(dir, k, size, d, strict)
 				ring[k%int64(window)] <- bd
 			}
 		})
@@ -317,14 +323,18 @@ func readArchive(dir string, size int64, strict bool, leaves, tileRoots []tlog.H
 }
 
 // read reads entry bundle k of a tree of size entries into bd.
-func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool, leaves, tileRoots []tlog.Hash) {
+func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool) {
 	lo := k * EntriesPerTile
 	bd.width = int(min(EntriesPerTile, size-lo))
 	bd.count, bd.err = 0, ""
 	path := TilePath(-1, k, bd.width)
-	data, err := readFile(filepath.Join(dir, "tile", filepath.FromSlash(path)), d.file)
-	if err != nil {
+	data, err := readCapped(filepath.Join(dir, "tile", filepath.FromSlash(path)), MaxBundleFile, d.file)
+	if errors.Is(err, fs.ErrNotExist) {
 		bd.err = fmt.Sprintf("entry bundle %s is missing", path)
+		return
+	}
+	if err != nil {
+		bd.err = fmt.Sprintf("entry bundle %s cannot be read: %v", path, err)
 		return
 	}
 	d.file = data // decoded records copy what they keep, so the next bundle reuses it
@@ -338,7 +348,7 @@ func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool, leave
 	recs = recs[:min(len(recs), bd.width)]
 	for i, raw := range recs {
 		x := lo + int64(i)
-		leaves[x] = tlog.RecordHash(raw)
+		bd.leaves[i] = tlog.RecordHash(raw)
 		r := &bd.decoded[i]
 		*r = entry{Index: x}
 		bd.bad[i] = ""
@@ -359,7 +369,11 @@ func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool, leave
 		}
 	}
 	if len(recs) == EntriesPerTile {
-		tileRoots[k] = merkle{leaves: leaves[lo : lo+EntriesPerTile]}.root(EntriesPerTile)
+		var c compact
+		for i := range EntriesPerTile {
+			c.add(bd.leaves[i])
+		}
+		bd.root = c.root()
 	}
 }
 
@@ -377,59 +391,6 @@ func (r *entry) format() string {
 	}
 }
 
-// readFile reads a file into buf's storage, growing it as needed.
-func readFile(path string, buf []byte) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	buf = buf[:0]
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
-
-// merkle computes RFC 6962 tree hashes over leaf hashes, using the roots of whole entry
-// bundles (aligned subtrees of 256 leaves) where it has them.
-type merkle struct {
-	leaves []tlog.Hash
-	tiles  []tlog.Hash // root of leaves [256k, 256k+256), for each whole bundle k
-}
-
-// root is the hash of the tree of the first n leaves.
-func (m merkle) root(n int64) tlog.Hash {
-	if n == 0 {
-		h, _ := tlog.TreeHash(0, nil)
-		return h
-	}
-	return m.subtree(0, n)
-}
-
-// subtree hashes leaves [lo, hi); RFC 6962 splits at the largest power of two below the size,
-// so every range it visits starts at a multiple of its own size rounded up to a power of two.
-func (m merkle) subtree(lo, hi int64) tlog.Hash {
-	n := hi - lo
-	switch {
-	case n == 1:
-		return m.leaves[lo]
-	case n == EntriesPerTile && lo%EntriesPerTile == 0 && lo/EntriesPerTile < int64(len(m.tiles)) && m.tiles[lo/EntriesPerTile] != (tlog.Hash{}):
-		return m.tiles[lo/EntriesPerTile]
-	}
-	k := int64(1) << (bits.Len64(uint64(n-1)) - 1)
-	return tlog.NodeHash(m.subtree(lo, lo+k), m.subtree(lo+k, hi))
-}
-
 // witnessed counts the policy's witnesses whose cosignature on the note verifies.
 func witnessed(raw []byte, pol Policy) int {
 	count := 0
@@ -443,16 +404,30 @@ func witnessed(raw []byte, pol Policy) int {
 
 // locate names the entries that differ from the hashes in the archive's tiles, when those
 // tiles are themselves consistent with the signed root (a rewritten entry, tiles left alone).
-func locate(rep *Report, dir string, ck Checkpoint, leaves []tlog.Hash) {
+// It reads the bundles again, one at a time.
+func locate(rep *Report, dir string, ck Checkpoint) {
 	tr := tlog.TileHashReader(tlog.Tree{N: ck.Size, Hash: ck.Root}, dirTiles(dir))
-	for i, leaf := range leaves {
-		hs, err := tr.ReadHashes([]int64{tlog.StoredHashIndex(0, int64(i))})
+	var buf []byte
+	for lo := int64(0); lo < ck.Size; lo += EntriesPerTile {
+		w := int(min(EntriesPerTile, ck.Size-lo))
+		data, err := readCapped(filepath.Join(dir, "tile", filepath.FromSlash(TilePath(-1, lo/EntriesPerTile, w))), MaxBundleFile, buf)
 		if err != nil {
-			rep.Notes = append(rep.Notes, "the archive's tiles do not match the signed checkpoint either, so the altered entries cannot be named")
 			return
 		}
-		if hs[0] != leaf {
-			rep.fail(int64(i), "entry-altered", "the entry does not hash to the leaf the signed tree holds")
+		buf = data
+		recs, err := appendBundle(nil, data)
+		if err != nil {
+			return
+		}
+		for i, raw := range recs[:min(len(recs), w)] {
+			hs, err := tr.ReadHashes([]int64{tlog.StoredHashIndex(0, lo+int64(i))})
+			if err != nil {
+				rep.Notes = append(rep.Notes, "the archive's tiles do not match the signed checkpoint either, so the altered entries cannot be named")
+				return
+			}
+			if hs[0] != tlog.RecordHash(raw) {
+				rep.fail(lo+int64(i), "entry-altered", "the entry does not hash to the leaf the signed tree holds")
+			}
 		}
 	}
 }
@@ -463,7 +438,7 @@ func (dirTiles) Height() int { return TileHeight }
 func (d dirTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	out := make([][]byte, len(tiles))
 	for i, t := range tiles {
-		data, err := os.ReadFile(filepath.Join(string(d), "tile", filepath.FromSlash(TilePath(t.L, t.N, t.W))))
+		data, err := ReadFile(filepath.Join(string(d), "tile", filepath.FromSlash(TilePath(t.L, t.N, t.W))), MaxTileFile)
 		if err != nil {
 			return nil, err
 		}

@@ -20,7 +20,7 @@ func auditVerify(e *env) error {
 	if err := e.parse(); err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(*policyFile)
+	raw, err := audit.ReadFile(*policyFile, audit.MaxSmallFile)
 	if err != nil {
 		return fmt.Errorf("read policy: %w", err)
 	}
@@ -29,11 +29,11 @@ func auditVerify(e *env) error {
 		return err
 	}
 	if *proof != "" {
-		doc, err := os.ReadFile(*proof)
+		doc, err := audit.ReadFile(*proof, audit.MaxSmallFile)
 		if err != nil {
 			return err
 		}
-		rec, err := os.ReadFile(*record)
+		rec, err := audit.ReadFile(*record, audit.MaxSmallFile)
 		if err != nil {
 			return err
 		}
@@ -50,7 +50,7 @@ func auditVerify(e *env) error {
 	}
 	var prior *audit.Checkpoint
 	if *state != "" {
-		if b, err := os.ReadFile(*state); err == nil {
+		if b, err := audit.ReadFile(*state, audit.MaxSmallFile); err == nil {
 			c, err := audit.ParseCheckpoint(string(b))
 			if err != nil {
 				return fmt.Errorf("state %s: %w", *state, err)
