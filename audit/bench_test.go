@@ -213,7 +213,7 @@ func writeArchive(b *testing.B, dir string, n int, gen func(i int) *audit.Record
 		if r.TS.IsZero() {
 			r.TS = time.Unix(1764000000, 0).UTC()
 		}
-		r.V, r.Log, r.PolicyVersion = audit.Version, audit.LogName, audit.PolicyVersion
+		r.V, r.Log, r.PolicyVersion, r.Salt = audit.Version, audit.LogName, audit.PolicyVersion, audit.NewSalt()
 		c, err := r.Canonical()
 		if err != nil {
 			b.Fatal(err)
@@ -403,4 +403,40 @@ func BenchmarkCheckpointLatency(b *testing.B) {
 	lat := checkpointLatencies(b, db, func() { stop(); <-done }, samples)
 	b.ReportMetric(lat[len(lat)/2].Seconds(), "s-p50")
 	b.ReportMetric(lat[len(lat)*99/100].Seconds(), "s-p99")
+}
+
+// BenchmarkTrust times the sequencer's start-up check of a log of TAKEDOWN_BENCH_TRUST entries
+// (default 1,000,000): open the newest signed checkpoint, re-hash every entry, compare leaf
+// hashes, leaf tiles and the root. Seconds to ready.
+func BenchmarkTrust(b *testing.B) {
+	ctx := context.Background()
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("TAKEDOWN_BENCH_TRUST")); err == nil {
+		n = v
+	}
+	db, seq, vkey := newLog(b)
+	for i := 0; i < n; i += 1024 {
+		recs := make([]audit.Keyed, min(1024, n-i))
+		for j := range recs {
+			recs[j] = audit.Keyed{Key: fmt.Sprintf("t/%d", i+j), Record: record(j)}
+		}
+		if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return audit.AppendBatch(ctx, tx, recs) }); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := seq.Step(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	drain(b, seq)
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		ck, err := audit.Trust(ctx, db, []string{vkey})
+		if err != nil || ck.Size != int64(n) {
+			b.Fatalf("trust: %v (size %d)", err, ck.Size)
+		}
+	}
+	el := time.Since(start) / time.Duration(b.N)
+	b.ReportMetric(el.Seconds(), "s-to-ready")
+	b.ReportMetric(float64(n)/el.Seconds(), "entries/s")
 }

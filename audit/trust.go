@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -106,11 +107,25 @@ func Trust(ctx context.Context, q Querier, verifierKeys []string) (Checkpoint, e
 	var firstBad, badTile *Mismatch
 	// The leaf tiles (level 0) hold the leaf hashes themselves: each is compared as it fills.
 	tile := make([]byte, 0, EntriesPerTile*tlog.HashSize)
+	// Leaf tiles are read 64 at a time, the widest of each: the tiles of a tree this size.
+	stored := map[int64][]byte{}
 	checkTile := func() error {
 		n := (c.size - 1) / EntriesPerTile
-		var data []byte
-		err := q.QueryRow(ctx, `SELECT data FROM audit_tiles WHERE level = 0 AND n = $1 AND width = $2`, n, len(tile)/tlog.HashSize).Scan(&data)
-		if badTile == nil && (err != nil || string(data) != string(tile)) {
+		data, ok := stored[n]
+		if !ok {
+			rows, err := q.Query(ctx, `SELECT DISTINCT ON (n) n, data FROM audit_tiles WHERE level = 0 AND n >= $1 AND n < $2 ORDER BY n, width DESC`, n, n+64)
+			if err != nil {
+				return fmt.Errorf("read leaf tiles from %d: %w", n, err)
+			}
+			var k int64
+			var d []byte
+			if _, err := pgx.ForEachRow(rows, []any{&k, &d}, func() error { stored[k] = slices.Clone(d); return nil }); err != nil {
+				return fmt.Errorf("read leaf tiles from %d: %w", n, err)
+			}
+			data = stored[n]
+		}
+		delete(stored, n)
+		if badTile == nil && string(data) != string(tile) {
 			badTile = &Mismatch{Table: "audit_tiles", From: n * EntriesPerTile, To: c.size, Why: "the leaf tile is missing or does not hold the entries' hashes"}
 		}
 		tile = tile[:0]
