@@ -371,3 +371,37 @@ func TestDeadlineAnswersAndNothingIsLost(t *testing.T) {
 		t.Fatalf("%d legal_review entries for one action sent twice", n)
 	}
 }
+
+// TestConcurrentWithdrawals: the same withdrawal sent twice at once, again and again (the model
+// test once met it): one closes the measure, the other is refused as too late, never a 500.
+func TestConcurrentWithdrawals(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	impatient(e)
+	ctx := context.Background()
+	for round := range 8 {
+		id := newDraft(t, e, "self_execute", domestic).ID
+		mustAct(t, e.Users["officer"], id, "submit", nil, "LEGAL_REVIEW")
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				_, err := e.Users["officer"].Act(ctx, id, "withdraw", map[string]any{"reason": "the C2 went dark"})
+				errs <- err
+			}()
+		}
+		ok := 0
+		for range 2 {
+			err := <-errs
+			var ce *client.Error
+			switch {
+			case err == nil:
+				ok++
+			case errors.As(err, &ce) && ce.Status == 409:
+			default:
+				t.Fatalf("round %d: a concurrent withdrawal answered %v", round, err)
+			}
+		}
+		if ok == 0 {
+			t.Fatalf("round %d: neither withdrawal was taken", round)
+		}
+	}
+}

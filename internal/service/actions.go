@@ -243,6 +243,12 @@ func (s *Service) update(ctx context.Context, m Measure, a measure.Action, updat
 		}
 		err = send()
 	}
+	if errors.As(err, &nf) && m.Stage != measure.Draft {
+		// The workflow has ended since the measure was read: a concurrent action closed it.
+		if now, lerr := s.load(ctx, nil, m.ID); lerr == nil && now.Stage != m.Stage {
+			return out, refusal.New(refusal.WrongStage, "%s is not possible: the measure became %s while this was sent", a.Op, now.Stage)
+		}
+	}
 	if err != nil && ctx.Err() != nil {
 		return out, refusal.New(refusal.Timeout,
 			"%s on %s was sent but not confirmed before the request's deadline: it may still take effect; "+

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -30,6 +31,28 @@ func Start(t testing.TB, wf workflows.Config) *Env {
 	return StartWith(t, wf, nil)
 }
 
+// logTail keeps the last 64 KiB a logger wrote.
+type logTail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (l *logTail) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	if over := len(l.buf) - 64<<10; over > 0 {
+		l.buf = append(l.buf[:0], l.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (l *logTail) tail() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.buf)
+}
+
 // StartWith is Start with the configuration adjusted by adjust (when not nil).
 func StartWith(t testing.TB, wf workflows.Config, adjust func(*daemon.Config)) *Env {
 	t.Helper()
@@ -41,15 +64,24 @@ func StartWith(t testing.TB, wf workflows.Config, adjust func(*daemon.Config)) *
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logged logTail
+	// The server's errors are kept, and shown when the test fails: a rare failure (a 500 met
+	// once in many random sequences) then comes with its cause.
+	var w io.Writer = &logged
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		w = io.MultiWriter(os.Stderr, &logged)
 	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	d, err := daemon.Start(context.Background(), cfg, daemon.Dev, log)
 	if err != nil {
 		t.Fatalf("start takedownd: %v", err)
 	}
 	t.Cleanup(d.Close)
+	t.Cleanup(func() {
+		if t.Failed() && !testing.Verbose() {
+			t.Logf("the server's warnings and errors, newest last:\n%s", logged.tail())
+		}
+	})
 	e := &Env{D: d, Users: map[string]*client.Client{}, IDs: map[string]string{}}
 	for _, c := range d.Credentials {
 		cl, err := client.Login(context.Background(), d.URL, c.Username, c.Password)
