@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -289,22 +290,33 @@ func TestReplayCatchesForgeries(t *testing.T) {
 		name string
 		edit func([]audit.Record) []audit.Record
 		rule string
+		says string // what the failure says, when the rule alone would not tell the check apart
 	}{
+		{"a member voting twice on one version", func(r []audit.Record) []audit.Record {
+			again := r[6] // m1's vote, cast a second time before the decision
+			again.TS = r[7].TS.Add(time.Second)
+			return append(r[:8], append([]audit.Record{again}, r[8:]...)...)
+		}, "SoD-3", "m1 voted twice on version 1"},
+		{"a vote by a member who declared a conflict", func(r []audit.Record) []audit.Record {
+			conflict := audit.Record{Actor: actor("m2", "commissioner"), Action: "declare_conflict", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW",
+				Version: 1, TS: r[6].TS.Add(time.Second), Details: map[string]any{"conflicted": true}}
+			return append(r[:7], append([]audit.Record{conflict}, r[7:]...)...)
+		}, "SoD-3", "vote by m2, who declared a conflict"},
 		{"a vote cast by the requester", func(r []audit.Record) []audit.Record {
 			r[7].Actor = audit.Actor{ID: "off", Roles: []string{"commissioner"}, Org: "o"}
 			return r
-		}, "SoD-1"},
+		}, "SoD-1", ""},
 		{"an execution step outside the approved scope", func(r []audit.Record) []audit.Record {
 			r[10].Details["targets"] = []string{"192.0.2.66"}
 			return r
-		}, "scope"},
+		}, "scope", ""},
 		{"an approval on an older digest", func(r []audit.Record) []audit.Record {
 			r[8].Details["approval"].(map[string]any)["digest"] = "sha256:v0"
 			return r
-		}, "digest"},
+		}, "digest", ""},
 		{"a decision without quorum", func(r []audit.Record) []audit.Record {
 			return append(r[:7], r[8:]...)
-		}, "quorum"},
+		}, "quorum", ""},
 		{"a late emergency notification", func(r []audit.Record) []audit.Record {
 			ts := r[1].TS
 			return append(emergency(r),
@@ -313,12 +325,12 @@ func TestReplayCatchesForgeries(t *testing.T) {
 				audit.Record{Actor: actor("ex", "executor"), Action: "finish_execution", From: "EMERGENCY_EXECUTING", To: "EXECUTED", Version: 1, TS: ts.Add(2 * time.Minute)},
 				audit.Record{Actor: actor("cmd", "commander"), Action: "notify_commission", From: "EXECUTED", To: "COMMISSION_NOTIFIED", Version: 1, TS: ts.Add(30 * time.Hour)},
 			)
-		}, "deadline"},
+		}, "deadline", ""},
 		{"a conflict declared after voting", func(r []audit.Record) []audit.Record {
 			late := audit.Record{Actor: actor("m2", "commissioner"), Action: "declare_conflict", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW",
 				Version: 1, TS: r[7].TS.Add(time.Second), Details: map[string]any{"conflicted": true}}
 			return append(r[:8], append([]audit.Record{late}, r[8:]...)...)
-		}, "SoD-3"},
+		}, "SoD-3", ""},
 		{"an emergency reported before its post-hoc review", func(r []audit.Record) []audit.Record {
 			ts := r[1].TS
 			return append(emergency(r),
@@ -327,26 +339,29 @@ func TestReplayCatchesForgeries(t *testing.T) {
 				audit.Record{Actor: actor("ex", "executor"), Action: "finish_execution", From: "EMERGENCY_EXECUTING", To: "EXECUTED", Version: 1, TS: ts.Add(2 * time.Minute)},
 				audit.Record{Actor: actor("ex", "executor"), Action: "report", From: "EXECUTED", To: "REPORTED", Version: 1, TS: ts.Add(3 * time.Minute)},
 			)
-		}, "lifecycle"},
+		}, "lifecycle", ""},
 		{"an emergency step before the declaration", func(r []audit.Record) []audit.Record {
 			ts := r[1].TS
 			return append(emergency(r),
 				audit.Record{Actor: actor("ex", "executor"), Action: "log_steps", From: "EMERGENCY_EXECUTING", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts.Add(time.Minute),
 					Details: map[string]any{"step_list": []map[string]any{{"witness": "ex2", "at": ts.Add(-time.Hour).Format(time.RFC3339Nano)}}}})
-		}, "window"},
+		}, "window", ""},
 		{"an administrator approving", func(r []audit.Record) []audit.Record {
 			r[7].Actor = audit.Actor{ID: "adm", Roles: []string{"admin"}, Org: "o"}
 			return r
-		}, "SoD-8"},
+		}, "SoD-8", ""},
 		{"a stage skipped", func(r []audit.Record) []audit.Record {
 			return append(r[:2], r[3:]...) // no legal review
-		}, "lifecycle"},
+		}, "lifecycle", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rep := forged(t, tt.edit(story(t0)))
 			if !hasFailure(rep, tt.rule, -1) {
 				t.Fatalf("want %s, got %v", tt.rule, rep.Failures)
+			}
+			if tt.says != "" && !slices.ContainsFunc(rep.Failures, func(f audit.Failure) bool { return f.Rule == tt.rule && strings.Contains(f.Msg, tt.says) }) {
+				t.Fatalf("want %s saying %q, got %v", tt.rule, tt.says, rep.Failures)
 			}
 			t.Logf("caught: %v", rep.Failures[0])
 		})
