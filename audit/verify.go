@@ -466,6 +466,11 @@ func VerifyProof(doc, record []byte, pol Policy) (Checkpoint, int64, error) {
 	if err != nil {
 		return ck, index, err
 	}
+	if pol.WitnessQuorum > 0 {
+		if got := witnessed(ckText, pol); got < pol.WitnessQuorum {
+			return ck, index, fmt.Errorf("witnesses: %d of the policy's witnesses cosigned the checkpoint; %d required", got, pol.WitnessQuorum)
+		}
+	}
 	if err := tlog.CheckRecord(p, ck.Size, ck.Root, index, tlog.RecordHash(record)); err != nil {
 		return ck, index, fmt.Errorf("inclusion: the record is not entry %d of the signed tree: %w", index, err)
 	}

@@ -139,6 +139,32 @@ func TestWitnesses(t *testing.T) {
 	if rep, _ := audit.VerifyArchive(dir, policy(3), nil); rep.OK() || rep.Failures[0].Rule != "witnesses" {
 		t.Fatalf("3-of-3 policy must fail on the witness count: %v", rep.Failures)
 	}
+	// One record with its proof, as the log serves it: the quorum holds there too.
+	signed, ck0, err := audit.Latest(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCos, err := audit.WithCosignatures(ctx, db, signed, ck0.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err := tlog.ProveRecord(ck0.Size, 7, audit.HashReader(ctx, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := audit.ArchiveRecord(dir, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := audit.VerifyProof(audit.FormatProof(7, rp, withCos), rec, policy(2)); err != nil {
+		t.Fatalf("a proof with two cosignatures under a 2-of-3 policy: %v", err)
+	}
+	if _, _, err := audit.VerifyProof(audit.FormatProof(7, rp, withCos), rec, policy(3)); err == nil || !strings.Contains(err.Error(), "witnesses") {
+		t.Fatalf("a proof with two cosignatures under a 3-of-3 policy: %v", err)
+	}
+	if _, _, err := audit.VerifyProof(audit.FormatProof(7, rp, signed), rec, policy(2)); err == nil {
+		t.Fatal("a proof without cosignatures passed a 2-of-3 policy")
+	}
 	// A witness never cosigns a history that does not extend what it saw.
 	_, ck, _ := audit.Latest(ctx, db)
 	forged := ck

@@ -77,6 +77,11 @@ func (s *Service) Proof(ctx context.Context, index string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prove entry %d: %w", i, err)
 	}
+	// The checkpoint with the witnesses' cosignatures it has gathered, so that an auditor's
+	// policy requiring witnesses can check the proof alone.
+	if text, err = audit.WithCosignatures(ctx, s.DB, text, ck.Size); err != nil {
+		return nil, fmt.Errorf("read cosignatures: %w", err)
+	}
 	return audit.FormatProof(i, p, text), nil
 }
 
