@@ -127,6 +127,9 @@ func TestBrowserReview(t *testing.T) {
 		shoot(t, ctx, name)
 	}
 
+	// Script typed into free text must come back as text, wherever it is shown (more of it in
+	// TestBrowserEmergency, whose pages are not photographed).
+
 	// The officer opens a case and drafts the measure in forms, uploads evidence, submits.
 	officer := browser(t, exe)
 	do(t, officer, chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS("#username")))
@@ -195,7 +198,6 @@ func TestBrowserReview(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#act-legal_review button")),
 		chromedp.WaitVisible(chromedp.CSS(".error")))
 	stage(t, legal, "LEGAL_REVIEW")
-	xss := `<script>document.title="pwned"</script><img src=x onerror=alert(1)>`
 	// An approval with a requirement left unticked is refused and names the checklist.
 	do(t, legal, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.SendKeys(chromedp.CSS("#legal_review-reason"), "fine "+xss))
 	tick(t, legal, 5)
@@ -607,5 +609,25 @@ func load(sel string) []chromedp.Action[chromedp.Void] {
 		},
 		chromedp.Click(chromedp.CSS(sel)),
 		chromedp.WaitReady(chromedp.CSS("body:not([data-old])")),
+	}
+}
+
+// xss is script as someone might type it into any free-text field.
+const xss = `<script>document.title="pwned"</script><img src=x onerror=alert(1)>`
+
+// inert checks that script typed into free text is shown as text on the page: no element it
+// would have made exists, and (unless typed is "") the text reads as typed.
+func inert(t *testing.T, ctx context.Context, typed string) {
+	t.Helper()
+	made, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main script, main img").length`))
+	if err != nil || made != 0 {
+		t.Fatalf("typed script made %d elements (%v)", made, err)
+	}
+	title, err := chromedp.Run(ctx, chromedp.Evaluate[string]("document.title"))
+	if err != nil || title == "pwned" {
+		t.Fatalf("typed script ran: title %q (%v)", title, err)
+	}
+	if got := text(t, ctx, "main"); typed != "" && !strings.Contains(got, typed) {
+		t.Fatalf("the typed text is not shown as typed on the page")
 	}
 }
