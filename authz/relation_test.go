@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -69,4 +70,34 @@ func TestRelationDecides(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDesignationPrefersNPA: an executor designated both by a prefecture and by the NPA acts
+// abroad under the NPA designation, whichever is listed first (found by mutation testing:
+// nothing held the choice).
+func TestDesignationPrefersNPA(t *testing.T) {
+	now := time.Now()
+	valid := func(scope string) Designation {
+		return Designation{Scope: scope, ValidFrom: now.Add(-time.Hour), ValidUntil: now.Add(time.Hour)}
+	}
+	abroad := Facts{Requester: "u-o", NamedExecutors: []string{"u-x"}, Foreign: true, ForeignMinistry: true}
+	for _, c := range []struct {
+		held []Designation
+		rule string // "" when allowed
+	}{
+		{[]Designation{valid("npa"), valid("prefectural")}, ""},
+		{[]Designation{valid("prefectural"), valid("npa")}, ""},
+		{[]Designation{valid("prefectural")}, "SoD-4"},
+		{[]Designation{{Scope: "npa", ValidFrom: now.Add(time.Hour), ValidUntil: now.Add(2 * time.Hour)}, valid("prefectural")}, "SoD-4"},
+	} {
+		a := Actor{ID: "u-x", Username: "x", Org: "npa-cyber", Roles: []Role{Executor}, Designations: c.held}
+		err := SoD(OpStartExecution, a, abroad, now)
+		var d *Denied
+		switch {
+		case c.rule == "" && err != nil:
+			t.Errorf("designations %+v abroad: %v", c.held, err)
+		case c.rule != "" && (!errors.As(err, &d) || d.Rule != c.rule):
+			t.Errorf("designations %+v abroad: %v, want %s", c.held, err, c.rule)
+		}
+	}
 }
