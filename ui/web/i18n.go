@@ -7,6 +7,7 @@ import (
 
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/service"
 )
 
 // Languages: Japanese first, English alongside. Terms follow the project's glossary (statutory
@@ -361,12 +362,9 @@ func ruleWords(lang, rule string) string {
 	return t[0]
 }
 
-// jst is Japan Standard Time; pages show every time in it, with the zone.
-var jst = time.FixedZone("JST", 9*60*60)
-
 func when(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(jst).Format("2006-01-02 15:04 JST")
+	return t.In(service.JST).Format("2006-01-02 15:04 JST") // every time in JST, with the zone
 }
