@@ -48,8 +48,8 @@ func TestServerRefusesTamperedLog(t *testing.T) {
 			UPDATE audit_log SET leaf_hash = sha256('\x00'::bytea || (SELECT record FROM audit_entries WHERE id = audit_log.entry_id)) WHERE idx = 450;
 			UPDATE audit_tiles SET data = 'forged' WHERE level = 0 AND n = 1;
 			UPDATE audit_checkpoints SET root = '\x00'`, "audit_entries", 400, 500},
-		{"a leaf tile", `UPDATE audit_tiles SET data = overlay(data placing '\xff'::bytea from 33 for 1) WHERE level = 0 AND n = 0`, "audit_tiles", 0, 256},
-		{"an upper tile", `UPDATE audit_tiles SET data = overlay(data placing '\xff'::bytea from 1 for 1) WHERE level = 1 AND n = 0`, "audit_tiles", -1, -1},
+		{"a leaf tile", `UPDATE audit_tiles SET data = set_byte(data, 32, get_byte(data, 32) # 255) WHERE level = 0 AND n = 0`, "audit_tiles", 0, 256},
+		{"an upper tile", `UPDATE audit_tiles SET data = set_byte(data, 0, get_byte(data, 0) # 255) WHERE level = 1 AND n = 0`, "audit_tiles", -1, -1},
 		{"forged newest checkpoint", `INSERT INTO audit_checkpoints (size, root, note) SELECT 700, root, replace(note, E'\n600\n', E'\n700\n') FROM audit_checkpoints WHERE size = 600`,
 			"audit_checkpoints", -1, -1},
 	} {
