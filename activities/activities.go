@@ -29,6 +29,8 @@ import (
 // Activities holds what the activities share.
 type Activities struct {
 	DB *pgxpool.Pool
+	// Audit authenticates the audit entries the activities write.
+	Audit *audit.Appender
 }
 
 // Record persists one transition of a measure: the domain rows the change adds, the measure's
@@ -88,7 +90,7 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 			From: string(ch.From), To: string(ch.To), Reason: ch.Action.Reason, Details: details,
 			PolicyVersion: ch.Action.PolicyVersion,
 		}
-		return audit.Append(ctx, tx, ch.Key, rec)
+		return a.Audit.Append(ctx, tx, ch.Key, rec)
 	})
 	var oos *outOfScope
 	if errors.As(err, &oos) {
@@ -141,7 +143,7 @@ func (a *Activities) refuse(ctx context.Context, ch Change, d *authz.Denied, fe 
 		key += "/" + info.WorkflowExecution.RunID + "/" + info.ActivityID
 	}
 	err := pgx.BeginFunc(ctx, a.DB, func(tx pgx.Tx) error {
-		return audit.Append(ctx, tx, key, &audit.Record{
+		return a.Audit.Append(ctx, tx, key, &audit.Record{
 			Actor: auditActor(ch.Action.Actor), Action: "refused." + ch.Kind, Case: ch.Case, Measure: ch.Measure,
 			Version: ch.Version, From: string(ch.From), To: string(ch.From), Reason: measure.Clip(reason, measure.MaxText),
 			Details: map[string]any{"rule": rule}, PolicyVersion: ch.Action.PolicyVersion,

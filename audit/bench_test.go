@@ -136,7 +136,7 @@ func BenchmarkAppend(b *testing.B) {
 		for i := range recs {
 			recs[i] = audit.Keyed{Key: fmt.Sprintf("b/%d/%d/%d", p, r, i), Record: record(i)}
 		}
-		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return audit.AppendBatch(ctx, tx, recs) }); err != nil {
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return testAppender.AppendBatch(ctx, tx, recs) }); err != nil {
 			return err
 		}
 		mu.Lock()
@@ -154,7 +154,7 @@ func BenchmarkAppend(b *testing.B) {
 	lat := checkpointLatencies(b, pool, func() {}, samples)
 	singleRounds := rounds * 10
 	singleTime, err := parallel(producers, singleRounds, func(p, r int) error {
-		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return audit.Append(ctx, tx, fmt.Sprintf("s/%d/%d", p, r), record(r)) })
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return testAppender.Append(ctx, tx, fmt.Sprintf("s/%d/%d", p, r), record(r)) })
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -348,7 +348,7 @@ func BenchmarkSequence(b *testing.B) {
 		for j := range recs {
 			recs[j] = audit.Keyed{Key: fmt.Sprintf("q/%d", i+j), Record: record(j)}
 		}
-		if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return audit.AppendBatch(ctx, tx, recs) }); err != nil {
+		if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return testAppender.AppendBatch(ctx, tx, recs) }); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -388,7 +388,7 @@ func BenchmarkCheckpointLatency(b *testing.B) {
 		for i := range recs {
 			recs[i] = audit.Keyed{Key: fmt.Sprintf("l/%d/%d/%d", p, r, i), Record: record(i)}
 		}
-		if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return audit.AppendBatch(ctx, tx, recs) }); err != nil {
+		if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return testAppender.AppendBatch(ctx, tx, recs) }); err != nil {
 			return err
 		}
 		mu.Lock()
@@ -420,7 +420,7 @@ func BenchmarkTrust(b *testing.B) {
 		for j := range recs {
 			recs[j] = audit.Keyed{Key: fmt.Sprintf("t/%d", i+j), Record: record(j)}
 		}
-		if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return audit.AppendBatch(ctx, tx, recs) }); err != nil {
+		if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return testAppender.AppendBatch(ctx, tx, recs) }); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := seq.Step(ctx); err != nil {

@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -76,7 +77,7 @@ func newLog(t testing.TB) (*pgxpool.Pool, *audit.Sequencer, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return db, &audit.Sequencer{DB: db, Signer: signer, Origin: origin, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, vkey
+	return db, &audit.Sequencer{DB: db, Signer: signer, Origin: origin, Appender: testAppender, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, vkey
 }
 
 // appendN appends n records, per records per transaction.
@@ -86,7 +87,7 @@ func appendN(t testing.TB, db *pgxpool.Pool, from, n, per int) {
 	for i := from; i < from+n; i += per {
 		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 			for j := i; j < min(i+per, from+n); j++ {
-				if err := audit.Append(ctx, tx, fmt.Sprintf("k/%d", j), &audit.Record{
+				if err := testAppender.Append(ctx, tx, fmt.Sprintf("k/%d", j), &audit.Record{
 					Actor: audit.Actor{ID: "u-test", Roles: []string{"officer"}, Org: "npa"}, Action: "test.append",
 					Details: map[string]any{"n": j},
 				}); err != nil {
@@ -278,7 +279,7 @@ func TestKeyRotation(t *testing.T) {
 	appendN(t, db, 0, 10, 10)
 	drain(t, seq)
 	_, next, newKey := newLogKeyOnly(t)
-	seq2 := &audit.Sequencer{DB: db, Signer: seq.Signer, NextSigner: next, VerifierKeys: []string{oldKey, newKey}, Origin: origin, Log: seq.Log}
+	seq2 := &audit.Sequencer{DB: db, Signer: seq.Signer, NextSigner: next, VerifierKeys: []string{oldKey, newKey}, Origin: origin, Appender: testAppender, Log: seq.Log}
 	appendN(t, db, 10, 10, 10)
 	drain(t, seq2)
 	verifyWith := func(keys ...string) bool {
@@ -304,7 +305,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal("during the overlap a checkpoint must verify with either key")
 	}
 	// The old key retired.
-	seq3 := &audit.Sequencer{DB: db, Signer: next, VerifierKeys: []string{newKey}, Origin: origin, Log: seq.Log}
+	seq3 := &audit.Sequencer{DB: db, Signer: next, VerifierKeys: []string{newKey}, Origin: origin, Appender: testAppender, Log: seq.Log}
 	appendN(t, db, 20, 5, 5)
 	drain(t, seq3)
 	if verifyWith(oldKey) || !verifyWith(newKey) {
@@ -334,18 +335,18 @@ func TestSequencerTakesLateCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer late.Rollback(ctx)
-	if err := audit.Append(ctx, late, "late", &audit.Record{Actor: audit.Actor{ID: "u-late"}, Action: "test.late"}); err != nil {
+	if err := testAppender.Append(ctx, late, "late", &audit.Record{Actor: audit.Actor{ID: "u-late"}, Action: "test.late"}); err != nil {
 		t.Fatal(err)
 	}
 	aborted, _ := db.Begin(ctx)
-	if err := audit.Append(ctx, aborted, "aborted", &audit.Record{Actor: audit.Actor{ID: "u-aborted"}, Action: "test.aborted"}); err != nil {
+	if err := testAppender.Append(ctx, aborted, "aborted", &audit.Record{Actor: audit.Actor{ID: "u-aborted"}, Action: "test.aborted"}); err != nil {
 		t.Fatal(err)
 	}
 	big := make([]audit.Keyed, 2*audit.MaxBatch+10)
 	for i := range big {
 		big[i] = audit.Keyed{Key: fmt.Sprintf("big/%d", i), Record: &audit.Record{Actor: audit.Actor{ID: "u-big"}, Action: "test.big"}}
 	}
-	if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return audit.AppendBatch(ctx, tx, big) }); err != nil {
+	if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return testAppender.AppendBatch(ctx, tx, big) }); err != nil {
 		t.Fatal(err)
 	}
 	appendN(t, db, 0, 300, 7)
@@ -370,7 +371,7 @@ func TestSequencerTakesLateCommits(t *testing.T) {
 
 	// A new leader starts while the late transaction is still open: it neither repeats nor
 	// loses anything.
-	restarted := &audit.Sequencer{DB: db, Signer: seq.Signer, Origin: origin, Log: seq.Log}
+	restarted := &audit.Sequencer{DB: db, Signer: seq.Signer, Origin: origin, Appender: testAppender, Log: seq.Log}
 	drain(t, restarted)
 	if got := size(); got != want {
 		t.Fatalf("after a restart %d entries, want %d", got, want)
@@ -406,7 +407,7 @@ func TestAppendIsIdempotent(t *testing.T) {
 	db, _, _ := newLog(t)
 	appendOnce := func(action string) error {
 		return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-			return audit.Append(ctx, tx, "wf-1/7", &audit.Record{Actor: audit.Actor{ID: "u-1"}, Action: action})
+			return testAppender.Append(ctx, tx, "wf-1/7", &audit.Record{Actor: audit.Actor{ID: "u-1"}, Action: action})
 		})
 	}
 	if err := appendOnce("first"); err != nil {
@@ -421,3 +422,12 @@ func TestAppendIsIdempotent(t *testing.T) {
 		t.Fatalf("%d entries, id %s (want 1, %s): %v", n, id, audit.EntryID("wf-1/7"), err)
 	}
 }
+
+// testAppender authenticates the entries the tests write, as the service does.
+var testAppender = func() *audit.Appender {
+	a, err := audit.NewAppender(bytes.Repeat([]byte{0x5a}, audit.AppendKeySize))
+	if err != nil {
+		panic(err)
+	}
+	return a
+}()

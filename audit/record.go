@@ -144,10 +144,13 @@ func EntryID(key string) string { return uuid.NewSHA1(entryNamespace, []byte(key
 
 var entryNamespace = uuid.MustParse("5f0c1e9a-4b7d-4c2e-9a61-7d3b2f8e0c14")
 
-// Append inserts r in tx under the idempotency key. It fills ID (from the key), TS, V, Log and
-// PolicyVersion when empty. On a key already present it returns ErrDuplicate and changes
-// nothing.
-func Append(ctx context.Context, tx pgx.Tx, key string, r *Record) error {
+// Append inserts r in tx under the idempotency key, with its authenticator. It fills ID (from
+// the key), TS, V, Log and PolicyVersion when empty. On a key already present it returns
+// ErrDuplicate and changes nothing.
+func (a *Appender) Append(ctx context.Context, tx pgx.Tx, key string, r *Record) error {
+	if a == nil {
+		return errNoAppender
+	}
 	r.fill(key, time.Now().UTC())
 	if err := r.spill(ctx, tx); err != nil {
 		return err
@@ -157,8 +160,8 @@ func Append(ctx context.Context, tx pgx.Tx, key string, r *Record) error {
 		return err
 	}
 	// The sequencer finds the entry by its transaction (the tx column's default) once it commits.
-	tag, err := tx.Exec(ctx, `INSERT INTO audit_entries (id, key, measure_id, created_at, record)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, r.ID, key, measure, r.TS, data)
+	tag, err := tx.Exec(ctx, `INSERT INTO audit_entries (id, key, measure_id, created_at, record, auth)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`, r.ID, key, measure, r.TS, data, a.tag(r.ID, data))
 	if err != nil {
 		return fmt.Errorf("append audit entry %s: %w", r.Action, err)
 	}
@@ -232,7 +235,10 @@ type Keyed struct {
 // AppendBatch inserts many records in tx with COPY, for callers that append in bulk (execution
 // step batches, imports). Unlike Append, a key already present fails the whole transaction:
 // batch callers make their batch idempotent as a whole.
-func AppendBatch(ctx context.Context, tx pgx.Tx, recs []Keyed) error {
+func (a *Appender) AppendBatch(ctx context.Context, tx pgx.Tx, recs []Keyed) error {
+	if a == nil {
+		return errNoAppender
+	}
 	entries := make([][]any, len(recs))
 	now := time.Now().UTC()
 	for i, k := range recs {
@@ -245,9 +251,9 @@ func AppendBatch(ctx context.Context, tx pgx.Tx, recs []Keyed) error {
 		if err != nil {
 			return err
 		}
-		entries[i] = []any{r.ID, k.Key, measure, r.TS, data}
+		entries[i] = []any{r.ID, k.Key, measure, r.TS, data, a.tag(r.ID, data)}
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_entries"}, []string{"id", "key", "measure_id", "created_at", "record"}, pgx.CopyFromRows(entries)); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_entries"}, []string{"id", "key", "measure_id", "created_at", "record", "auth"}, pgx.CopyFromRows(entries)); err != nil {
 		return fmt.Errorf("append %d audit entries: %w", len(recs), err)
 	}
 	return nil
@@ -261,11 +267,12 @@ type Entry struct {
 }
 
 // Entries returns the records of one measure in the order they were appended, each with its
-// log index once sequenced.
-func Entries(ctx context.Context, q interface {
+// log index once sequenced. An entry not yet sequenced is shown (as pending) only when a's
+// authenticator says the service wrote it: a row inserted around the service never appears.
+func (a *Appender) Entries(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, measure string) ([]Entry, error) {
-	rows, err := q.Query(ctx, `SELECT e.record, l.idx FROM audit_entries e LEFT JOIN audit_log l ON l.entry_id = e.id
+	rows, err := q.Query(ctx, `SELECT e.id, e.record, e.auth, l.idx FROM audit_entries e LEFT JOIN audit_log l ON l.entry_id = e.id
 		WHERE e.measure_id = $1 ORDER BY e.created_at, e.id`, measure)
 	if err != nil {
 		return nil, fmt.Errorf("read audit entries of %s: %w", measure, err)
@@ -273,10 +280,14 @@ func Entries(ctx context.Context, q interface {
 	defer rows.Close()
 	var out []Entry
 	for rows.Next() {
-		var raw []byte
+		var id string
+		var raw, auth []byte
 		var e Entry
-		if err := rows.Scan(&raw, &e.Index); err != nil {
+		if err := rows.Scan(&id, &raw, &auth, &e.Index); err != nil {
 			return nil, err
+		}
+		if e.Index == nil && !a.Authentic(id, raw, auth) {
+			continue
 		}
 		if err := json.Unmarshal(raw, &e.Record); err != nil {
 			return nil, fmt.Errorf("decode audit entry: %w", err)

@@ -31,7 +31,11 @@ type Sequencer struct {
 	Signer, NextSigner note.Signer
 	// VerifierKeys are the verifier keys of Signer and NextSigner, recorded in the key history.
 	VerifierKeys []string
-	Origin       string
+	// Appender checks each waiting entry's authenticator (an entry without a valid one was not
+	// written by the service: it is refused, never signed, and reported as a halt) and
+	// appends the sequencer's own entries.
+	Appender *Appender
+	Origin   string
 	// Interval is the longest an entry waits for its batch (default 250 ms; at most 1 s).
 	Interval time.Duration
 	Log      *slog.Logger
@@ -216,7 +220,7 @@ func (s *Sequencer) recordKeys(ctx context.Context) error {
 			if err != nil || tag.RowsAffected() == 0 {
 				return err
 			}
-			return Append(ctx, tx, "log.key/"+vkey, &Record{
+			return s.Appender.Append(ctx, tx, "log.key/"+vkey, &Record{
 				Actor: Actor{ID: "system", Roles: []string{}, Org: "system"}, Action: "log.key_added",
 				Details: map[string]any{"vkey": vkey, "first_size": s.size},
 			})
@@ -251,22 +255,29 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 			FROM pg_current_snapshot() s`).Scan(&xmax, &xip, nil); err != nil {
 			return fmt.Errorf("read snapshot: %w", err)
 		}
-		rows, err := tx.Query(ctx, `(SELECT id, record, tx FROM audit_entries WHERE (tx, id) > ($1, $2) ORDER BY tx, id LIMIT $4)
+		rows, err := tx.Query(ctx, `(SELECT id, record, tx, auth FROM audit_entries WHERE (tx, id) > ($1, $2) ORDER BY tx, id LIMIT $4)
 			UNION ALL
-			(SELECT id, record, tx FROM audit_entries WHERE tx = ANY($3) AND tx < $1)
+			(SELECT id, record, tx, auth FROM audit_entries WHERE tx = ANY($3) AND tx < $1)
 			ORDER BY tx, id LIMIT $4`, s.cursorTx, s.cursorID, s.xip, MaxBatch)
 		if err != nil {
 			return fmt.Errorf("read waiting entries: %w", err)
 		}
-		var ids []string
+		var ids, forged []string
 		var records [][]byte
 		var lastTx uint64
+		var lastID string
+		read := 0
 		for rows.Next() {
 			var id string
-			var rec []byte
-			if err := rows.Scan(&id, &rec, &lastTx); err != nil {
+			var rec, auth []byte
+			if err := rows.Scan(&id, &rec, &lastTx, &auth); err != nil {
 				rows.Close()
 				return err
+			}
+			read, lastID = read+1, id
+			if !s.Appender.Authentic(id, rec, auth) {
+				forged = append(forged, id)
+				continue
 			}
 			ids, records = append(ids, id), append(records, rec)
 		}
@@ -277,8 +288,18 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 		// Next time, look past what this batch read: after the snapshot when it took every
 		// waiting entry, after its last entry when it was full.
 		cursorTx, cursorID = xmax, ""
-		if len(ids) == MaxBatch {
-			cursorTx, cursorID = lastTx, ids[len(ids)-1]
+		if read == MaxBatch {
+			cursorTx, cursorID = lastTx, lastID
+		}
+		for _, id := range forged {
+			// Left out of the log for good (the cursor moves past it) and reported where every
+			// replica, /healthz and the service see it: someone wrote to the database around
+			// the service.
+			problem := fmt.Sprintf("audit entry %s has no valid authenticator: it was written around the service, and is refused (not signed)", id)
+			s.Log.Error("audit sequencer: refused an entry", "entry", id)
+			if err := Halt(ctx, tx, problem); err != nil {
+				return fmt.Errorf("report entry %s: %w", id, err)
+			}
 		}
 		if len(ids) == 0 {
 			return nil

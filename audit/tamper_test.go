@@ -214,7 +214,7 @@ func forged(t *testing.T, recs []audit.Record) *audit.Report {
 			if _, err := tx.Exec(ctx, `INSERT INTO organisations (id, name, kind) VALUES ('o','o','agency') ON CONFLICT DO NOTHING`); err != nil {
 				return err
 			}
-			return audit.Append(ctx, tx, "forged/"+strings.Repeat("x", i+1), &r)
+			return testAppender.Append(ctx, tx, "forged/"+strings.Repeat("x", i+1), &r)
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -1,11 +1,13 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/takedown/takedown/audit"
@@ -78,7 +80,7 @@ func TestServerRefusesTamperedLog(t *testing.T) {
 				t.Fatalf("after %s: %v; want table %s, entries [%d, %d)", c.name, m, c.table, c.from, c.to)
 			}
 			// A restarted sequencer signs nothing more, and records why.
-			restarted := &audit.Sequencer{DB: db, Signer: seq.Signer, VerifierKeys: []string{vkey}, Origin: seq.Origin, Log: seq.Log}
+			restarted := &audit.Sequencer{DB: db, Signer: seq.Signer, VerifierKeys: []string{vkey}, Origin: seq.Origin, Appender: testAppender, Log: seq.Log}
 			if _, err := restarted.Step(ctx); !errors.As(err, &m) {
 				t.Fatalf("a restarted sequencer after %s: %v", c.name, err)
 			}
@@ -94,6 +96,105 @@ func TestServerRefusesTamperedLog(t *testing.T) {
 				t.Fatalf("the standing halts: %v (%v)", halts, err)
 			}
 			t.Logf("%s: %v", c.name, m)
+		})
+	}
+}
+
+// TestSequencerRefusesForgedInserts: rows INSERTed into audit_entries around the service, as
+// anyone with the database's credentials could, are never signed, whatever they hold: no
+// authenticator, one made with another key, or a real entry's record and authenticator
+// copied under a new ID. Each is named in a halt; the service's own entries around them are
+// still signed, and a measure's history never shows the forged rows.
+func TestSequencerRefusesForgedInserts(t *testing.T) {
+	ctx := context.Background()
+	other, err := audit.NewAppender(bytes.Repeat([]byte{0x33}, audit.AppendKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A rule-abiding record, exactly as the service would write it for a role grant.
+	grant := func(t *testing.T, db *pgxpool.Pool, a *audit.Appender, key string) {
+		t.Helper()
+		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+			return a.Append(ctx, tx, key, &audit.Record{Actor: audit.Actor{ID: "u-admin", Roles: []string{"admin"}, Org: "npa"},
+				Action: "role.granted", Measure: "m-1", Details: map[string]any{"user": "u-mallory", "role": "commander"}})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		forge  func(t *testing.T, db *pgxpool.Pool) // leaves the forged row named by forged
+		forged string
+	}{
+		{"no authenticator", func(t *testing.T, db *pgxpool.Pool) {
+			grant(t, db, testAppender, "forged")
+			if _, err := db.Exec(ctx, `UPDATE audit_entries SET auth = NULL WHERE id = $1`, audit.EntryID("forged")); err != nil {
+				t.Fatal(err)
+			}
+		}, audit.EntryID("forged")},
+		{"another key's authenticator", func(t *testing.T, db *pgxpool.Pool) {
+			grant(t, db, other, "forged")
+		}, audit.EntryID("forged")},
+		{"a real entry copied under a new ID", func(t *testing.T, db *pgxpool.Pool) {
+			grant(t, db, testAppender, "real")
+			if _, err := db.Exec(ctx, `INSERT INTO audit_entries (id, key, measure_id, created_at, record, auth)
+				SELECT $2, 'copy', measure_id, created_at, record, auth FROM audit_entries WHERE id = $1`,
+				audit.EntryID("real"), audit.EntryID("copy")); err != nil {
+				t.Fatal(err)
+			}
+		}, audit.EntryID("copy")},
+		{"an authentic record with its measure changed", func(t *testing.T, db *pgxpool.Pool) {
+			grant(t, db, testAppender, "forged")
+			if _, err := db.Exec(ctx, `UPDATE audit_entries SET record = convert_to(replace(convert_from(record, 'UTF8'), '"m-1"', '"m-2"'), 'UTF8')
+				WHERE id = $1`, audit.EntryID("forged")); err != nil {
+				t.Fatal(err)
+			}
+		}, audit.EntryID("forged")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db, seq, vkey := newLog(t)
+			seq.VerifierKeys = []string{vkey}
+			appendN(t, db, 0, 10, 10)
+			drain(t, seq)
+			// As the superuser: the trigger that keeps entries unchanged is off for the forgery.
+			if _, err := db.Exec(ctx, `ALTER TABLE audit_entries DISABLE TRIGGER USER`); err != nil {
+				t.Fatal(err)
+			}
+			c.forge(t, db)
+			appendN(t, db, 10, 5, 5)
+			drain(t, seq)
+
+			var sequenced bool
+			if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_log WHERE entry_id = $1)`, c.forged).Scan(&sequenced); err != nil || sequenced {
+				t.Fatalf("the forged entry was sequenced: %v (%v)", sequenced, err)
+			}
+			var size int64
+			if err := db.QueryRow(ctx, `SELECT max(size) FROM audit_checkpoints`).Scan(&size); err != nil {
+				t.Fatal(err)
+			}
+			if want := int64(15 + 1 + strings.Count(c.name, "copied")); size != want {
+				// 15 appended by the tests, the key record, and the real entry a copy was made of
+				t.Fatalf("signed %d entries, want %d", size, want)
+			}
+			halts, err := audit.Halted(ctx, db)
+			if err != nil || len(halts) != 1 || !strings.Contains(halts[0], c.forged) || !strings.Contains(halts[0], "authenticator") {
+				t.Fatalf("the standing halts: %q (%v)", halts, err)
+			}
+			for _, m := range []string{"m-1", "m-2"} {
+				entries, err := testAppender.Entries(ctx, db, m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range entries {
+					if e.ID == c.forged {
+						t.Fatalf("the history of %s shows the forged entry", m)
+					}
+				}
+			}
+			if _, err := audit.Trust(ctx, db, []string{vkey}); err != nil {
+				t.Fatalf("the log as signed: %v", err)
+			}
 		})
 	}
 }

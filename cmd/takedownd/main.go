@@ -5,9 +5,9 @@
 //	                   cluster), migrations, demo users, worker, UI and API on -http
 //	takedownd serve    UI and API against an external Temporal cluster and PostgreSQL
 //	takedownd worker   workflow and activity worker against the same
-//	takedownd migrate  apply the schema's migrations and exit
+//	takedownd migrate  apply the schema's migrations and exit (-app-role: grant the serving role)
 //	takedownd bootstrap -org O -org-name N -admin U -name "…"   one of the first two administrators
-//	takedownd keygen   make an audit checkpoint signing key
+//	takedownd keygen   make an audit checkpoint signing key (-append: an entry authenticator key)
 //	takedownd audit export -out DIR   write the audit log for offline verification
 //
 // Run `takedownd <command> -h` for the flags; each has an environment fallback.
@@ -53,10 +53,12 @@ commands:
   dev       run everything in one process on the embedded default
   serve     run the UI and API against external Temporal and PostgreSQL
   worker    run the workflow worker against external Temporal and PostgreSQL
-  migrate   apply database migrations and exit
+  migrate   apply database migrations as the tables' owner and exit; -app-role R grants R
+            what serve and worker need (it may only add to the audit log)
   bootstrap -org O -org-name N -admin U -name N: create one of the first two administrators
             (prints their one-time enrolment code); refused once two exist
-  keygen    -out FILE: make an audit checkpoint signing key (prints the verifier key)
+  keygen    -out FILE: make an audit checkpoint signing key (prints the verifier key);
+            with -append, the key that authenticates audit entries (serve and worker share it)
   audit export -out DIR: write the audit log (checkpoint, tiles, entries) for auditors
 `
 
@@ -77,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var cfg daemon.Config
 	cfg.Flags(fs)
 	outPath := fs.String("out", "", "keygen: key file to write; audit export: directory to write")
+	appRole := fs.String("app-role", os.Getenv("TAKEDOWN_APP_ROLE"), "migrate: the role serve and worker connect as, granted read and append-only rights on the audit log (TAKEDOWN_APP_ROLE)")
+	appendKey := fs.Bool("append", false, "keygen: make the key that authenticates audit entries instead of a checkpoint signing key")
 	bootOrg := fs.String("org", "", "bootstrap: the administrator's organisation ID (created if new)")
 	bootOrgName := fs.String("org-name", "", "bootstrap: the organisation's name, if it is new")
 	bootAdmin := fs.String("admin", "", "bootstrap: the administrator's username")
@@ -100,16 +104,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if cfg.DatabaseURL == "" {
 			return errors.New("migrate needs -database-url or DATABASE_URL")
 		}
-		if err := daemon.Migrate(ctx, cfg.DatabaseURL); err != nil {
+		var roles []string
+		if *appRole != "" {
+			roles = append(roles, *appRole)
+		}
+		if err := daemon.Migrate(ctx, cfg.DatabaseURL, roles...); err != nil {
 			return err
 		}
-		log.Info("migrations applied")
+		log.Info("migrations applied", "app_role", *appRole)
 		return nil
 	case "bootstrap":
 		if cfg.DatabaseURL == "" {
 			return errors.New("bootstrap needs -database-url or DATABASE_URL")
 		}
-		if err := daemon.Migrate(ctx, cfg.DatabaseURL); err != nil {
+		if err := daemon.CheckSchema(ctx, cfg.DatabaseURL); err != nil {
 			return err
 		}
 		db, err := pgxpool.New(ctx, cfg.DatabaseURL)
@@ -117,7 +125,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer db.Close()
-		id, code, err := service.Bootstrap(ctx, db, *bootOrg, *bootOrgName, *bootAdmin, *bootName)
+		app, err := daemon.LoadAppender(cfg, daemon.Tool)
+		if err != nil {
+			return err
+		}
+		id, code, err := service.Bootstrap(ctx, db, app, *bootOrg, *bootOrgName, *bootAdmin, *bootName)
 		if err != nil {
 			return err
 		}
@@ -128,6 +140,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "keygen":
 		if *outPath == "" {
 			return errors.New("keygen needs -out FILE")
+		}
+		if *appendKey {
+			if err := audit.GenerateAppendKey(*outPath); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "wrote %s (keep it secret, out of the database): give it to serve and worker as -append-key\n", *outPath)
+			return nil
 		}
 		if err := audit.GenerateKey(*outPath); err != nil {
 			return err
@@ -160,8 +179,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if u, err := user.Current(); err == nil {
 			operator = "operator:" + u.Username
 		}
+		app, err := daemon.LoadAppender(cfg, daemon.Tool)
+		if err != nil {
+			return err
+		}
 		err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-			return audit.Append(ctx, tx, fmt.Sprintf("export/%d/%d", ck.Size, time.Now().UnixNano()), &audit.Record{
+			return app.Append(ctx, tx, fmt.Sprintf("export/%d/%d", ck.Size, time.Now().UnixNano()), &audit.Record{
 				Actor: audit.Actor{ID: operator, Roles: []string{}, Org: "system"}, Action: "audit.exported",
 				Details: map[string]any{"size": ck.Size, "root": ck.Root.String(), "to": *outPath},
 			})

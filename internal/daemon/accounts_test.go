@@ -90,12 +90,21 @@ func TestServeFromEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tmp.Stop()
-	key := filepath.Join(t.TempDir(), "audit.key")
+	dir := t.TempDir()
+	key, appendKey := filepath.Join(dir, "audit.key"), filepath.Join(dir, "append.key")
 	if err := audit.GenerateKey(key); err != nil {
 		t.Fatal(err)
 	}
-	cfg := daemon.Config{HTTP: "127.0.0.1:0", DatabaseURL: testdb.New(t), TemporalAddress: tmp.HostPort, Namespace: devenv.Namespace,
-		MaxEvidence: 1 << 20, Workflow: workflows.DefaultConfig(), LogOrigin: "takedown.test/audit", SigningKey: key,
+	if err := audit.GenerateAppendKey(appendKey); err != nil {
+		t.Fatal(err)
+	}
+	owner := testdb.New(t)
+	role, db := testdb.AppRole(t, owner)
+	if err := daemon.Migrate(ctx, owner, role); err != nil {
+		t.Fatal(err)
+	}
+	cfg := daemon.Config{HTTP: "127.0.0.1:0", DatabaseURL: db, TemporalAddress: tmp.HostPort, Namespace: devenv.Namespace,
+		MaxEvidence: 1 << 20, Workflow: workflows.DefaultConfig(), LogOrigin: "takedown.test/audit", SigningKey: key, AppendKey: appendKey,
 		PasswordCost: bcrypt.MinCost, OIDCIssuer: idp.Issuer(), OIDCClientID: idp.ClientID, OIDCClientSecret: idp.ClientSecret}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	w, err := daemon.Start(ctx, cfg, daemon.Worker, log)
@@ -113,7 +122,7 @@ func TestServeFromEmpty(t *testing.T) {
 	// The first two administrators: bootstrapped, then enrolled with their codes.
 	admins := map[string]*client.Client{}
 	for _, name := range []string{"alice", "bob"} {
-		_, code, err := service.Bootstrap(ctx, s.DB, "npa", "National Police Agency", name, name+" (administrator)")
+		_, code, err := service.Bootstrap(ctx, s.DB, s.Appender, "npa", "National Police Agency", name, name+" (administrator)")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +139,7 @@ func TestServeFromEmpty(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := service.Bootstrap(ctx, s.DB, "npa", "", "mallory", "Mallory"); err == nil {
+	if _, _, err := service.Bootstrap(ctx, s.DB, s.Appender, "npa", "", "mallory", "Mallory"); err == nil {
 		t.Fatal("a third bootstrap succeeded")
 	}
 

@@ -47,6 +47,10 @@ type Config struct {
 	// NextSigningKey, during a key rotation, also signs every checkpoint
 	// (TAKEDOWN_NEXT_SIGNING_KEY).
 	NextSigningKey string
+	// AppendKey is the file holding the key that authenticates every audit entry the service
+	// and workers write, made by `takedownd keygen -append` (TAKEDOWN_APPEND_KEY). `dev`
+	// defaults to <data-dir>/append.key and creates it if missing.
+	AppendKey string
 	// Witnesses are "URL VKEY" pairs of c2sp.org/tlog-witness cosigners
 	// (-witness, repeated; TAKEDOWN_WITNESSES, separated by ';').
 	Witnesses []string
@@ -118,6 +122,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxEvidence, "max-evidence", envInt("TAKEDOWN_MAX_EVIDENCE", 32<<20), "largest evidence upload in bytes (TAKEDOWN_MAX_EVIDENCE)")
 	fs.StringVar(&c.SigningKey, "signing-key", env("TAKEDOWN_SIGNING_KEY", ""), "audit checkpoint signing key, PEM from `takedownd keygen` (TAKEDOWN_SIGNING_KEY); dev: <data-dir>/audit.key")
 	fs.StringVar(&c.NextSigningKey, "next-signing-key", env("TAKEDOWN_NEXT_SIGNING_KEY", ""), "during a key rotation, a second key that also signs checkpoints (TAKEDOWN_NEXT_SIGNING_KEY)")
+	fs.StringVar(&c.AppendKey, "append-key", env("TAKEDOWN_APPEND_KEY", ""), "key file authenticating audit entries, from `takedownd keygen -append` (TAKEDOWN_APPEND_KEY); the same file for serve and worker; dev: <data-dir>/append.key")
 	if v := env("TAKEDOWN_WITNESSES", ""); v != "" {
 		c.Witnesses = strings.Split(v, ";")
 	}

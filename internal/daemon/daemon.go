@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,8 @@ const (
 	Serve
 	// Worker runs workflow and activity workers against external Temporal and PostgreSQL.
 	Worker
+	// Tool is an operator's one-off command (bootstrap, audit export): it only loads keys.
+	Tool
 )
 
 // Daemon is a running takedownd.
@@ -69,6 +72,8 @@ type Daemon struct {
 	seqDone     chan struct{}
 	// VerifierKey is the audit log's note verifier key, for auditors' policy files.
 	VerifierKey string
+	// Appender authenticates the audit entries this process writes.
+	Appender *audit.Appender
 }
 
 // Start brings up the pieces of mode and returns once they are ready: in Dev and Serve, the
@@ -112,11 +117,30 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 	if dbURL == "" {
 		return nil, errors.New("no database: set -database-url or DATABASE_URL")
 	}
-	if err := Migrate(ctx, dbURL); err != nil {
+	poolCfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse the database URL: %w", err)
+	}
+	if mode == Dev {
+		// dev migrates as the URL's role, the owner, and then runs as a role of its own that
+		// may only add to the audit log, as serve and worker should.
+		if err := Migrate(ctx, dbURL); err != nil {
+			return nil, err
+		}
+		if err := devAppRole(ctx, dbURL, poolCfg.ConnConfig, log); err != nil {
+			return nil, err
+		}
+	} else if err := CheckSchema(ctx, dbURL); err != nil {
 		return nil, err
 	}
-	if d.DB, err = pgxpool.New(ctx, dbURL); err != nil {
+	if d.DB, err = pgxpool.NewWithConfig(ctx, poolCfg); err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	if mode != Dev {
+		warnPrivileged(ctx, d.DB, log)
+	}
+	if d.Appender, err = LoadAppender(cfg, mode); err != nil {
+		return nil, err
 	}
 	if mode == Dev {
 		if cfg.DataDir != "" {
@@ -125,7 +149,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			}
 			log.Info("state", "data_dir", absPath(cfg.DataDir), "database", redactURL(dbURL))
 		}
-		if d.Credentials, err = Seed(ctx, d.DB, cfg.PasswordCost); err != nil {
+		if d.Credentials, err = Seed(ctx, d.DB, d.Appender, cfg.PasswordCost); err != nil {
 			return nil, err
 		}
 	}
@@ -153,7 +177,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 	if mode == Dev || mode == Worker {
 		d.worker = worker.New(d.Temporal, workflows.TaskQueue, worker.Options{})
 		d.worker.RegisterWorkflow(workflows.MeasureWorkflow)
-		d.worker.RegisterActivity(&activities.Activities{DB: d.DB})
+		d.worker.RegisterActivity(&activities.Activities{DB: d.DB, Audit: d.Appender})
 		if err := d.worker.Start(); err != nil {
 			return nil, fmt.Errorf("start worker: %w", err)
 		}
@@ -165,7 +189,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			return nil, err
 		}
 		d.VerifierKey = vkey
-		seq := &audit.Sequencer{DB: d.DB, Signer: signer, VerifierKeys: []string{vkey}, Origin: cfg.LogOrigin, Recheck: cfg.LogRecheck,
+		seq := &audit.Sequencer{DB: d.DB, Signer: signer, VerifierKeys: []string{vkey}, Origin: cfg.LogOrigin, Recheck: cfg.LogRecheck, Appender: d.Appender,
 			Log: log.With("component", "audit-sequencer")}
 		if len(cfg.Witnesses) > 0 {
 			wit := &audit.Witnessing{DB: d.DB, Log: log.With("component", "audit-witnesses")}
@@ -207,7 +231,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		wctx, cancel := context.WithCancel(context.Background())
 		d.stopWatch = cancel
 		go az.Watch(wctx, d.DB, log.With("component", "authz"))
-		svc := &service.Service{DB: d.DB, Temporal: d.Temporal, Authz: az, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence,
+		svc := &service.Service{DB: d.DB, Temporal: d.Temporal, Authz: az, Audit: d.Appender, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence,
 			TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost, Log: log}
 		if d.VerifierKey != "" {
 			svc.LogKeys = []string{d.VerifierKey}
@@ -331,14 +355,86 @@ func lockDir(dir string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-// Migrate applies the schema's migrations to the database at url.
-func Migrate(ctx context.Context, url string) error {
+// Migrate applies the schema's migrations to the database at url, as the tables' owner, and
+// when appRoles are named, grants each what serve and worker need (schema.Grant).
+func Migrate(ctx context.Context, url string, appRoles ...string) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
 	defer conn.Close(ctx)
-	return schema.Migrate(ctx, conn)
+	if err := schema.Migrate(ctx, conn); err != nil {
+		return err
+	}
+	for _, r := range appRoles {
+		if err := schema.Grant(ctx, conn, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckSchema returns nil when the database at url is at this binary's migration.
+func CheckSchema(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	return schema.Check(ctx, conn)
+}
+
+// devAppRole makes (or updates) dev's serving role, <database>_app, with a new random password,
+// grants it what it needs, and points cc at it. When the URL's role cannot make roles, dev runs
+// as that role and says so.
+func devAppRole(ctx context.Context, ownerURL string, cc *pgx.ConnConfig, log *slog.Logger) error {
+	conn, err := pgx.Connect(ctx, ownerURL)
+	if err != nil {
+		return fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	var db string
+	var canCreate bool
+	if err := conn.QueryRow(ctx, `SELECT current_database(), rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user`).Scan(&db, &canCreate); err != nil {
+		return fmt.Errorf("look at the database role: %w", err)
+	}
+	if !canCreate {
+		log.Warn("the database role cannot create roles: dev serves as the tables' owner, which can rewrite the audit log (see SECURITY.md, least privilege)")
+		return nil
+	}
+	role := db
+	if len(role) > 59 {
+		role = role[:59]
+	}
+	role += "_app"
+	pw := make([]byte, 24)
+	_, _ = rand.Read(pw)
+	password := hex.EncodeToString(pw)
+	ident := pgx.Identifier{role}.Sanitize()
+	// Roles are the cluster's, not the database's: another dev on the same cluster may be
+	// creating its own at the same moment, so a failed CREATE is retried as an ALTER.
+	if _, err := conn.Exec(ctx, `CREATE ROLE `+ident+` LOGIN PASSWORD '`+password+`'`); err != nil {
+		if _, err := conn.Exec(ctx, `ALTER ROLE `+ident+` LOGIN PASSWORD '`+password+`'`); err != nil {
+			return fmt.Errorf("set up the serving role %s: %w", role, err)
+		}
+	}
+	if err := schema.Grant(ctx, conn, role); err != nil {
+		return err
+	}
+	cc.User, cc.Password = role, password
+	return nil
+}
+
+// warnPrivileged says so when serve or worker connects as a role that could rewrite the audit
+// log (its owner, a superuser, or one granted UPDATE on it): the log still detects a rewrite,
+// but least privilege would have prevented it.
+func warnPrivileged(ctx context.Context, db *pgxpool.Pool, log *slog.Logger) {
+	var can bool
+	err := db.QueryRow(ctx, `SELECT has_table_privilege('audit_entries', 'UPDATE') OR pg_has_role(c.relowner, 'USAGE')
+		FROM pg_class c WHERE c.oid = 'audit_entries'::regclass`).Scan(&can)
+	if err == nil && can {
+		log.Warn("connected as a role that may alter the audit tables; run serve and worker as a role granted by `takedownd migrate -app-role` (see SECURITY.md)")
+	}
 }
 
 // loadSigner returns the audit checkpoint signer. `dev` keeps its key in the data directory
@@ -385,6 +481,38 @@ func loadSigner(ctx context.Context, cfg Config, mode Mode) (note.Signer, string
 		}
 	}
 	return signer, vkey, nil
+}
+
+// LoadAppender returns the key that authenticates audit entries. `dev` keeps it in the data
+// directory (made on first start), or in memory when there is none (tests); serve and worker
+// must be given the same file.
+func LoadAppender(cfg Config, mode Mode) (*audit.Appender, error) {
+	path := cfg.AppendKey
+	switch {
+	case path == "" && mode == Dev && cfg.DataDir == "":
+		key := make([]byte, audit.AppendKeySize)
+		_, _ = rand.Read(key)
+		return audit.NewAppender(key)
+	case path == "" && mode == Tool:
+		// An operator's command beside a `dev` installation uses its key.
+		path = filepath.Join(cfg.DataDir, "append.key")
+		if _, err := os.Stat(path); err != nil {
+			return nil, errors.New("this command writes an audit entry: give it -append-key (TAKEDOWN_APPEND_KEY), the file serve and worker use")
+		}
+	case path == "" && mode != Dev:
+		return nil, errors.New("audit entries need -append-key (make one with `takedownd keygen -append`), the same file for serve and worker")
+	case path == "":
+		path = filepath.Join(cfg.DataDir, "append.key")
+		if _, err := os.Stat(path); os.IsNotExist(err) {
+			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+				return nil, err
+			}
+			if err := audit.GenerateAppendKey(path); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return audit.LoadAppender(path)
 }
 
 // openKey opens a signing key: a KMS reference through sigstore's providers (hashivault:// is

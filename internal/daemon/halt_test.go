@@ -49,7 +49,7 @@ func TestServerStopsOnTamperedLog(t *testing.T) {
 		`ALTER TABLE audit_entries ENABLE TRIGGER USER`,
 		`ALTER TABLE audit_entries ENABLE ALWAYS TRIGGER audit_entries_no_update`,
 		`ALTER TABLE audit_entries ENABLE ALWAYS TRIGGER audit_entries_no_truncate`} {
-		if _, err := e.D.DB.Exec(ctx, q); err != nil {
+		if _, err := e.Owner.Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/testdb"
 )
 
@@ -39,7 +40,7 @@ func TestPairDataDir(t *testing.T) {
 	if err := pairDataDir(ctx, dbA, dirA, "A"); err != nil {
 		t.Fatalf("a new pair: %v", err)
 	}
-	if _, err := Seed(ctx, dbA, 4); err != nil {
+	if _, err := Seed(ctx, dbA, testAppender(t), 4); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -57,4 +58,14 @@ func TestPairDataDir(t *testing.T) {
 	if err := pairDataDir(ctx, dbA, dirA, "A"); err != nil {
 		t.Fatalf("the same pair again: %v", err)
 	}
+}
+
+// testAppender authenticates entries for tests that write without a daemon.
+func testAppender(t testing.TB) *audit.Appender {
+	t.Helper()
+	a, err := audit.NewAppender(make([]byte, audit.AppendKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -61,7 +61,7 @@ var demoUsers = []demoUser{
 //
 // cost is the bcrypt cost of the stored hashes: 0 for bcrypt's default; tests, which start
 // many servers under the race detector, use bcrypt's least.
-func Seed(ctx context.Context, db *pgxpool.Pool, cost int) ([]Credential, error) {
+func Seed(ctx context.Context, db *pgxpool.Pool, app *audit.Appender, cost int) ([]Credential, error) {
 	var creds []Credential
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE users IN EXCLUSIVE MODE`); err != nil {
@@ -106,7 +106,7 @@ func Seed(ctx context.Context, db *pgxpool.Pool, cost int) ([]Credential, error)
 			if u.designation != "" {
 				details["designation"] = u.designation
 			}
-			if err := audit.Append(ctx, tx, "seed/"+id, &audit.Record{
+			if err := app.Append(ctx, tx, "seed/"+id, &audit.Record{
 				Actor: audit.Actor{ID: "system", Roles: []string{}, Org: "system"}, Action: "role.granted", Details: details,
 			}); err != nil {
 				return err

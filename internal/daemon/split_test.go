@@ -2,12 +2,14 @@ package daemon_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/takedown/takedown/audit"
@@ -15,11 +17,13 @@ import (
 	"github.com/takedown/takedown/internal/daemon"
 	"github.com/takedown/takedown/internal/devenv"
 	"github.com/takedown/takedown/internal/testdb"
+	"github.com/takedown/takedown/schema"
 	"github.com/takedown/takedown/workflows"
 )
 
 // TestServeAndWorkerSplit runs the production shape: an external Temporal server, and
-// `serve` and `worker` as separate pieces against it and one database.
+// `serve` and `worker` as separate pieces against it and one database, connected as a role
+// that `migrate -app-role` granted no more than it needs: it cannot rewrite the audit log.
 func TestServeAndWorkerSplit(t *testing.T) {
 	ctx := context.Background()
 	tmp, err := devenv.StartTemporal(ctx, devenv.TemporalOptions{LogLevel: "off"})
@@ -27,18 +31,36 @@ func TestServeAndWorkerSplit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tmp.Stop()
-	db := testdb.New(t)
+	owner := testdb.New(t)
+	role, db := testdb.AppRole(t, owner)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	key := filepath.Join(t.TempDir(), "audit.key")
+	dir := t.TempDir()
+	key, appendKey := filepath.Join(dir, "audit.key"), filepath.Join(dir, "append.key")
 	if err := audit.GenerateKey(key); err != nil {
 		t.Fatal(err)
 	}
-	cfg := daemon.Config{HTTP: "127.0.0.1:0", DatabaseURL: db, TemporalAddress: tmp.HostPort, Namespace: devenv.Namespace,
-		MaxEvidence: 1 << 20, Workflow: workflows.DefaultConfig(), LogOrigin: "takedown.test/audit"}
-	if _, err := daemon.Start(ctx, cfg, daemon.Worker, log); err == nil {
-		t.Fatal("a worker without a signing key must refuse to start")
+	if err := audit.GenerateAppendKey(appendKey); err != nil {
+		t.Fatal(err)
 	}
-	cfg.SigningKey = key
+	cfg := daemon.Config{HTTP: "127.0.0.1:0", DatabaseURL: db, TemporalAddress: tmp.HostPort, Namespace: devenv.Namespace,
+		MaxEvidence: 1 << 20, Workflow: workflows.DefaultConfig(), LogOrigin: "takedown.test/audit", SigningKey: key, AppendKey: appendKey}
+	// serve and worker do not migrate: they cannot, and say what to run.
+	if _, err := daemon.Start(ctx, cfg, daemon.Serve, log); !errors.Is(err, schema.ErrBehind) {
+		t.Fatalf("serve on an empty database: %v", err)
+	}
+	if err := daemon.Migrate(ctx, owner, role); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]func(*daemon.Config){
+		"a signing key": func(c *daemon.Config) { c.SigningKey = "" },
+		"an append key": func(c *daemon.Config) { c.AppendKey = "" },
+	} {
+		bad := cfg
+		c(&bad)
+		if _, err := daemon.Start(ctx, bad, daemon.Worker, log); err == nil {
+			t.Fatalf("a worker without %s must refuse to start", name)
+		}
+	}
 	w, err := daemon.Start(ctx, cfg, daemon.Worker, log)
 	if err != nil {
 		t.Fatal(err)
@@ -52,8 +74,31 @@ func TestServeAndWorkerSplit(t *testing.T) {
 	if w.URL != "" || s.URL == "" {
 		t.Fatalf("worker serves %q, serve serves %q", w.URL, s.URL)
 	}
+	// What a serving process's credentials could do to the log, were they stolen.
+	for _, sql := range []string{
+		`UPDATE audit_entries SET record = record`,
+		`DELETE FROM audit_log`,
+		`TRUNCATE audit_checkpoints`,
+		`UPDATE audit_tiles SET data = data`,
+		`DELETE FROM stage_history`,
+		`UPDATE audit_halts SET cleared_at = now()`,
+		`ALTER TABLE audit_entries DISABLE TRIGGER USER`,
+		`ALTER TABLE audit_log DISABLE TRIGGER ALL`,
+		`DROP TRIGGER audit_log_no_update ON audit_log`,
+		`DROP TABLE audit_tiles`,
+		`CREATE TABLE shadow (x int)`,
+		`ALTER TABLE measures ADD COLUMN shadow int`,
+		`CREATE OR REPLACE FUNCTION audit_entries_refuse_change() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'`,
+		`INSERT INTO schema_version VALUES (0)`,
+	} {
+		_, err := s.DB.Exec(ctx, sql)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+			t.Errorf("as the serving role, %s: %v; want insufficient privilege (42501)", sql, err)
+		}
+	}
 	// serve and worker seed nothing: accounts come from the operators.
-	creds, err := daemon.Seed(ctx, s.DB, bcrypt.MinCost)
+	creds, err := daemon.Seed(ctx, s.DB, s.Appender, bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -209,7 +209,7 @@ func (s *Service) Enrol(ctx context.Context, username, code, password, addr stri
 // exist it refuses, and they create everyone else.
 func Bootstrap(ctx context.Context, db interface {
 	Begin(context.Context) (pgx.Tx, error)
-}, org, orgName, user, displayName string) (id, code string, err error) {
+}, app *audit.Appender, org, orgName, user, displayName string) (id, code string, err error) {
 	acct := &Account{OrgID: org, OrgName: orgName, OrgKind: "agency"}
 	if err := acct.check("create_org"); err != nil {
 		return "", "", err
@@ -243,7 +243,7 @@ func Bootstrap(ctx context.Context, db interface {
 		if _, err := tx.Exec(ctx, `INSERT INTO role_grants (user_id, role) VALUES ($1, 'admin')`, id); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, "bootstrap/"+id, &audit.Record{Actor: audit.Actor{ID: "system", Roles: []string{}, Org: "system"},
+		return app.Append(ctx, tx, "bootstrap/"+id, &audit.Record{Actor: audit.Actor{ID: "system", Roles: []string{}, Org: "system"},
 			Action: "user.bootstrapped", Details: map[string]any{"user": id, "username": user, "org": org, "role": "admin"}})
 	})
 	if err != nil {

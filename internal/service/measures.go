@@ -473,7 +473,7 @@ func (s *Service) History(ctx context.Context, a authz.Actor, id string) ([]audi
 }
 
 func (s *Service) historyOf(ctx context.Context, m Measure) ([]audit.Entry, error) {
-	recs, err := audit.Entries(ctx, s.DB, m.ID)
+	recs, err := s.Audit.Entries(ctx, s.DB, m.ID)
 	if err != nil {
 		return nil, err
 	}

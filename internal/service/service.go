@@ -47,6 +47,8 @@ type Service struct {
 	DB       *pgxpool.Pool
 	Temporal client.Client
 	Authz    Authorizer
+	// Audit authenticates the audit entries the service writes.
+	Audit *audit.Appender
 	// Reads decides who may read what (when nil, Authz if it can, else the default policy);
 	// lists filter by its Scope, in the query and again on each row.
 	Reads    Readers
@@ -119,7 +121,7 @@ func (s *Service) Refused(ctx context.Context, a authz.Actor, on On, action stri
 	// The refusal is logged even when the request's own deadline has passed.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	txErr := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error { return audit.Append(ctx, tx, "refused/"+NewID(""), rec) })
+	txErr := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error { return s.Audit.Append(ctx, tx, "refused/"+NewID(""), rec) })
 	if txErr != nil {
 		s.Log.Error("audit refusal", "action", action, "measure", on.Measure, "err", txErr)
 	}
@@ -144,7 +146,7 @@ func (s *Service) append(ctx context.Context, tx pgx.Tx, a authz.Actor, key stri
 	}
 	r.PolicyVersion = s.Authz.Version()
 	r.Actor = auditActor(a)
-	return audit.Append(ctx, tx, key, r)
+	return s.Audit.Append(ctx, tx, key, r)
 }
 
 func auditActor(a authz.Actor) audit.Actor {

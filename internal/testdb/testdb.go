@@ -48,8 +48,33 @@ func New(t testing.TB) string {
 		if _, err := conn.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
 			t.Logf("drop %s: %v", name, err)
 		}
+		// The serving role `takedownd dev` or AppRole made for this database.
+		if _, err := conn.Exec(context.Background(), "DROP ROLE IF EXISTS "+name+"_app"); err != nil {
+			t.Logf("drop role %s_app: %v", name, err)
+		}
 	})
 	return fmt.Sprintf("%s dbname=%s", hostPart(AdminURL()), name)
+}
+
+// AppRole creates the login role serve and worker would run as on the database at url (one
+// made by New), named <database>_app and dropped with it, and returns its name and a
+// connection string that logs in as it. It has no rights until granted (schema.Grant).
+func AppRole(t testing.TB, url string) (name, roleURL string) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(context.Background(), AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	name = cfg.Database + "_app"
+	if _, err := conn.Exec(context.Background(), "CREATE ROLE "+name+" LOGIN PASSWORD 'app'"); err != nil {
+		t.Fatalf("create role %s: %v", name, err)
+	}
+	return name, fmt.Sprintf("host=%s port=%d user=%s password=app dbname=%s", cfg.Host, cfg.Port, name, cfg.Database)
 }
 
 // hostPart drops dbname from a keyword/value connection string.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/takedown/takedown/internal/testdb"
@@ -23,6 +24,9 @@ type Env struct {
 	D     *daemon.Daemon
 	Users map[string]*client.Client // by username
 	IDs   map[string]string         // user ID by username
+	// Owner is a pool connected as the tables' owner (a superuser here), for tests that act as
+	// a database administrator would; the daemon runs as a role with fewer rights.
+	Owner *pgxpool.Pool
 }
 
 // Start runs takedownd in dev mode on a fresh database with an in-memory Temporal server.
@@ -77,12 +81,17 @@ func StartWith(t testing.TB, wf workflows.Config, adjust func(*daemon.Config)) *
 		t.Fatalf("start takedownd: %v", err)
 	}
 	t.Cleanup(d.Close)
+	owner, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(owner.Close)
 	t.Cleanup(func() {
 		if t.Failed() && !testing.Verbose() {
 			t.Logf("the server's warnings and errors, newest last:\n%s", logged.tail())
 		}
 	})
-	e := &Env{D: d, Users: map[string]*client.Client{}, IDs: map[string]string{}}
+	e := &Env{D: d, Users: map[string]*client.Client{}, IDs: map[string]string{}, Owner: owner}
 	for _, c := range d.Credentials {
 		cl, err := client.Login(context.Background(), d.URL, c.Username, c.Password)
 		if err != nil {

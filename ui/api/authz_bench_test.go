@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/daemon"
@@ -33,10 +34,11 @@ func BenchmarkAuthorizationOverhead(b *testing.B) {
 	ctx := context.Background()
 	db, az, pw := benchDB(b, 0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	app, _ := audit.NewAppender(make([]byte, audit.AppendKeySize))
 	servers := map[string]*httptest.Server{}
 	for name, a := range map[string]service.Authorizer{"casbin": az, "noop": noopAuthorizer{}} {
 		mux := http.NewServeMux()
-		(&api.Server{Service: &service.Service{DB: db, Authz: a, MaxEvidence: 1 << 20, Log: log}}).Register(mux)
+		(&api.Server{Service: &service.Service{DB: db, Authz: a, Audit: app, MaxEvidence: 1 << 20, Log: log}}).Register(mux)
 		servers[name] = httptest.NewServer(mux)
 		defer servers[name].Close()
 	}
@@ -97,7 +99,8 @@ func benchDB(b *testing.B, cost int) (*pgxpool.Pool, *authz.Authorizer, string) 
 		b.Fatal(err)
 	}
 	b.Cleanup(db.Close)
-	creds, err := daemon.Seed(ctx, db, cost)
+	app, _ := audit.NewAppender(make([]byte, audit.AppendKeySize))
+	creds, err := daemon.Seed(ctx, db, app, cost)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/service"
@@ -42,13 +43,14 @@ func BenchmarkListMeasuresAuthorization(b *testing.B) {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	app, _ := audit.NewAppender(make([]byte, audit.AppendKeySize))
 	servers := map[string]*httptest.Server{}
 	for name, reads := range map[string]interface {
 		CanRead(authz.Actor, authz.Subject) error
 		Scope(authz.Actor) authz.ReadScope
 	}{"need-to-know": az, "read-all": readAll{}} {
 		mux := http.NewServeMux()
-		(&api.Server{Service: &service.Service{DB: db, Authz: az, Reads: reads, MaxEvidence: 1 << 20, Log: log}}).Register(mux)
+		(&api.Server{Service: &service.Service{DB: db, Authz: az, Audit: app, Reads: reads, MaxEvidence: 1 << 20, Log: log}}).Register(mux)
 		servers[name] = httptest.NewServer(mux)
 		defer servers[name].Close()
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/daemon"
 	"github.com/takedown/takedown/internal/service"
@@ -42,7 +43,8 @@ func BenchmarkPageLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	creds, err := daemon.Seed(ctx, db, bcrypt.MinCost)
+	app, _ := audit.NewAppender(make([]byte, audit.AppendKeySize))
+	creds, err := daemon.Seed(ctx, db, app, bcrypt.MinCost)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,7 +78,7 @@ func BenchmarkPageLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc := &service.Service{DB: db, Authz: az, Workflow: workflows.DefaultConfig(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	svc := &service.Service{DB: db, Authz: az, Audit: app, Workflow: workflows.DefaultConfig(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	pages := web.New(svc, db)
 	mux := http.NewServeMux()
 	pages.Register(mux)
