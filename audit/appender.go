@@ -71,8 +71,8 @@ func LoadAppender(path string) (*Appender, error) {
 	return NewAppender(key)
 }
 
-// tag is the authenticator of the entry id holding record.
-func (a *Appender) tag(id string, record []byte) []byte {
+// Authenticator returns the authenticator of the entry id holding record, as Append stores it.
+func (a *Appender) Authenticator(id string, record []byte) []byte {
 	m := hmac.New(sha256.New, a.key)
 	m.Write([]byte("takedown.audit/append\n"))
 	m.Write([]byte(id))
@@ -84,7 +84,7 @@ func (a *Appender) tag(id string, record []byte) []byte {
 // Authentic reports whether auth is the authenticator this appender makes for the entry id
 // holding record.
 func (a *Appender) Authentic(id string, record, auth []byte) bool {
-	return a != nil && len(auth) == sha256.Size && hmac.Equal(a.tag(id, record), auth)
+	return a != nil && len(auth) == sha256.Size && hmac.Equal(a.Authenticator(id, record), auth)
 }
 
 // errNoAppender is what appends without a key fail with: a configuration error, never healed by

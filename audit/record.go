@@ -161,7 +161,7 @@ func (a *Appender) Append(ctx context.Context, tx pgx.Tx, key string, r *Record)
 	}
 	// The sequencer finds the entry by its transaction (the tx column's default) once it commits.
 	tag, err := tx.Exec(ctx, `INSERT INTO audit_entries (id, key, measure_id, created_at, record, auth)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`, r.ID, key, measure, r.TS, data, a.tag(r.ID, data))
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`, r.ID, key, measure, r.TS, data, a.Authenticator(r.ID, data))
 	if err != nil {
 		return fmt.Errorf("append audit entry %s: %w", r.Action, err)
 	}
@@ -251,7 +251,7 @@ func (a *Appender) AppendBatch(ctx context.Context, tx pgx.Tx, recs []Keyed) err
 		if err != nil {
 			return err
 		}
-		entries[i] = []any{r.ID, k.Key, measure, r.TS, data, a.tag(r.ID, data)}
+		entries[i] = []any{r.ID, k.Key, measure, r.TS, data, a.Authenticator(r.ID, data)}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_entries"}, []string{"id", "key", "measure_id", "created_at", "record", "auth"}, pgx.CopyFromRows(entries)); err != nil {
 		return fmt.Errorf("append %d audit entries: %w", len(recs), err)

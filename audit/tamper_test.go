@@ -368,7 +368,8 @@ func TestReplayCatchesForgeries(t *testing.T) {
 	}
 }
 
-// TestRecordFormats: a validly signed log whose records were written around audit.Append.
+// TestRecordFormats: a validly signed log whose records were written around Append (by
+// someone holding the append key).
 // Records of the first format (no salt) still verify; a current record without its salt, an
 // unknown format and the empty documents `{}` and `null` are each named.
 func TestRecordFormats(t *testing.T) {
@@ -388,8 +389,9 @@ func TestRecordFormats(t *testing.T) {
 		{`null`, true},
 	}
 	for i, r := range recs {
-		if _, err := db.Exec(ctx, `INSERT INTO audit_entries (id, key, created_at, record) VALUES ($1, $2, now(), $3)`,
-			audit.EntryID(fmt.Sprint("raw/", i)), fmt.Sprint("raw/", i), []byte(r.raw)); err != nil {
+		id := audit.EntryID(fmt.Sprint("raw/", i))
+		if _, err := db.Exec(ctx, `INSERT INTO audit_entries (id, key, created_at, record, auth) VALUES ($1, $2, now(), $3, $4)`,
+			id, fmt.Sprint("raw/", i), []byte(r.raw), testAppender.Authenticator(id, []byte(r.raw))); err != nil {
 			t.Fatal(err)
 		}
 		drain(t, seq) // one batch each, so index i is record i

@@ -9,6 +9,7 @@
 //	takedownd bootstrap -org O -org-name N -admin U -name "…"   one of the first two administrators
 //	takedownd keygen   make an audit checkpoint signing key (-append: an entry authenticator key)
 //	takedownd audit export -out DIR   write the audit log for offline verification
+//	takedownd audit reconcile         name every row where the domain tables and the log differ
 //
 // Run `takedownd <command> -h` for the flags; each has an environment fallback.
 package main
@@ -34,6 +35,7 @@ import (
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/service"
 )
 
@@ -60,6 +62,8 @@ commands:
   keygen    -out FILE: make an audit checkpoint signing key (prints the verifier key);
             with -append, the key that authenticates audit entries (serve and worker share it)
   audit export -out DIR: write the audit log (checkpoint, tiles, entries) for auditors
+  audit reconcile [-policy FILE]: check the database's log against its signature, then compare
+            the domain tables with it and name every row on which they differ (exit 1 if any)
 `
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -80,6 +84,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	cfg.Flags(fs)
 	outPath := fs.String("out", "", "keygen: key file to write; audit export: directory to write")
 	appRole := fs.String("app-role", os.Getenv("TAKEDOWN_APP_ROLE"), "migrate: the role serve and worker connect as, granted read and append-only rights on the audit log (TAKEDOWN_APP_ROLE)")
+	policyPath := fs.String("policy", "", "audit reconcile: the auditor's policy file, whose log keys the database's log must be signed with (default: the key history in the database)")
 	appendKey := fs.Bool("append", false, "keygen: make the key that authenticates audit entries instead of a checkpoint signing key")
 	bootOrg := fs.String("org", "", "bootstrap: the administrator's organisation ID (created if new)")
 	bootOrgName := fs.String("org-name", "", "bootstrap: the organisation's name, if it is new")
@@ -194,6 +199,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "exported %d entries of %s to %s\n", ck.Size, ck.Origin, *outPath)
 		return nil
+	case "audit reconcile":
+		if cfg.DatabaseURL == "" {
+			return errors.New("audit reconcile needs -database-url (or DATABASE_URL)")
+		}
+		db, err := pgxpool.New(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return reconcileLog(ctx, db, *policyPath, stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -252,4 +267,45 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// reconcileLog checks the database's log against the keys it must be signed with, then compares
+// the domain tables with it.
+func reconcileLog(ctx context.Context, db *pgxpool.Pool, policyPath string, stdout io.Writer) error {
+	var keys []string
+	if policyPath != "" {
+		raw, err := audit.ReadFile(policyPath, audit.MaxSmallFile)
+		if err != nil {
+			return err
+		}
+		pol, err := audit.ParsePolicy(string(raw))
+		if err != nil {
+			return err
+		}
+		keys = pol.LogKeys
+	} else {
+		rows, err := db.Query(ctx, `SELECT vkey FROM audit_keys ORDER BY first_size`)
+		if err != nil {
+			return fmt.Errorf("read the key history: %w", err)
+		}
+		if keys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return fmt.Errorf("read the key history: %w", err)
+		}
+	}
+	ck, err := audit.Trust(ctx, db, keys)
+	if err != nil {
+		return fmt.Errorf("the log in the database is not what was signed: %w", err)
+	}
+	diffs, err := reconcile.Run(ctx, db)
+	if err != nil {
+		return err
+	}
+	for _, d := range diffs {
+		fmt.Fprintln(stdout, d)
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("%d rows differ from the signed log", len(diffs))
+	}
+	fmt.Fprintf(stdout, "the domain tables agree with the %d signed entries of %s\n", ck.Size, ck.Origin)
+	return nil
 }

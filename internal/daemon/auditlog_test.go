@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/testenv"
 )
 
@@ -52,6 +53,14 @@ func verifyLog(t *testing.T, e *testenv.Env) *audit.Report {
 	}
 	if !rep.OK() {
 		t.Fatalf("the real log does not verify: %v", rep.Failures)
+	}
+	// And the tables say what the signed log says they were written with.
+	diffs, err := reconcile.Run(ctx, e.D.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diffs) > 0 {
+		t.Fatalf("the honest tables differ from the log: %v", diffs)
 	}
 	checkReadAPI(t, e, pol)
 	return rep

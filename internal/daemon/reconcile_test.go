@@ -1,0 +1,78 @@
+package daemon_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/takedown/takedown/internal/reconcile"
+	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/workflows"
+)
+
+// TestReconcileNamesTableEdits: a database administrator edits what a closed process decided,
+// in SQL, leaving the log alone: a vote turned, a review removed, a decision reversed, a gate
+// reference changed, a role granted, a measure moved to another stage. The log still
+// verifies and the API would serve the edits; reconcile names each row, and nothing else.
+func TestReconcileNamesTableEdits(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	m := newDraft(t, e, "self_execute", domestic)
+	reviewAndApprove(t, e, m.ID)
+	verifyLog(t, e) // the honest tables agree with the log
+
+	for _, sql := range []string{
+		`UPDATE votes SET vote = 'reject' WHERE measure_id = '` + m.ID + `' AND member_id = '` + e.IDs["member1"] + `'`,
+		`DELETE FROM reviews WHERE measure_id = '` + m.ID + `' AND kind = 'command'`,
+		`UPDATE decisions SET outcome = 'rejected' WHERE measure_id = '` + m.ID + `'`,
+		`INSERT INTO role_grants (user_id, role) VALUES ('` + e.IDs["officer"] + `', 'commander')`,
+		`DELETE FROM role_grants WHERE user_id = '` + e.IDs["auditor"] + `'`,
+		`UPDATE measures SET stage = 'EXECUTING' WHERE id = '` + m.ID + `'`,
+	} {
+		if _, err := e.Owner.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	var diffs []reconcile.Difference
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		if diffs, err = reconcile.Run(ctx, e.Owner); err != nil {
+			t.Fatal(err)
+		}
+		if len(diffs) >= 6 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // reads of the measure are logged too; let them be signed
+	}
+	var got []string
+	for _, d := range diffs {
+		got = append(got, d.Table+" "+d.Key+": "+d.InTable+" / "+d.InLog)
+	}
+	want := []string{
+		"measures " + m.ID + ": EXECUTING / APPROVED",
+		"votes " + m.ID + " v1 " + e.IDs["member1"] + ": reject / approve",
+		"decisions " + m.ID + " v1: rejected / approved",
+		"reviews " + m.ID + " v1 command " + e.IDs["commander"] + ":  / approve",
+		"role_grants " + e.IDs["officer"] + " commander: granted / ",
+		"role_grants " + e.IDs["auditor"] + " auditor:  / granted",
+	}
+	for _, w := range want {
+		found := false
+		for _, g := range got {
+			found = found || g == w
+		}
+		if !found {
+			t.Errorf("reconcile did not name %q", w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("reconcile found %d differences, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for _, d := range diffs {
+		if d.InLog != "" && d.Index < 0 || d.String() == "" {
+			t.Errorf("%v names no entry", d)
+		}
+	}
+}
