@@ -314,10 +314,6 @@ func copyDraft(ctx context.Context, tx pgx.Tx, measureID string, from, to int) e
 	return nil
 }
 
-// maxListedTargets bounds the target values written into a seal's audit record (the record
-// must stay under 64 KiB); larger sets are bound by their SHA-256 alone.
-const maxListedTargets = 500
-
 // invalid is a refusal of the measure's content that retrying cannot fix.
 func invalid(fe *measure.FieldError) error {
 	return temporal.NewNonRetryableApplicationError(fe.Error(), refusal.TypeInvalid, nil, *fe)
@@ -329,7 +325,7 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 	// A version already sealed (submitted, then declared an emergency) keeps its seal: nothing
 	// could change it since.
 	if s, err := loadSealed(ctx, tx, ch.Measure, ch.Version); err == nil {
-		values, err := listedValues(ctx, tx, ch.Measure, ch.Version, s.Targets)
+		values, err := listedValues(ctx, tx, ch.Measure, ch.Version)
 		return s, values, err
 	} else if !errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, err
@@ -368,9 +364,7 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 		th.Write([]byte{'\n'})
 		n++
 		foreign = foreign || t.Foreign()
-		if n <= maxListedTargets {
-			values = append(values, t.Value)
-		}
+		values = append(values, t.Value)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -418,9 +412,6 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 		SelfExecutionFallback: plan.SelfExecutionFallback, RequestedWindow: time.Duration(plan.RequestedWindow), Urgent: plan.Urgent,
 		Executors: plan.Executors, Foreign: foreign, Targets: n, Technique: plan.Technique,
 	}
-	if n > maxListedTargets {
-		values = nil
-	}
 	sealed, _ := json.Marshal(s)
 	if _, err := tx.Exec(ctx, `INSERT INTO measure_versions (measure_id, version, digest, body, sealed_by) VALUES ($1,$2,$3,$4,$5)`,
 		ch.Measure, ch.Version, s.Digest, map[string]json.RawMessage{"sealed": sealed, "content": raw}, by); err != nil {
@@ -433,11 +424,9 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 	return s, values, nil
 }
 
-// listedValues returns the target values a seal's audit record lists, when few enough.
-func listedValues(ctx context.Context, tx pgx.Tx, measureID string, version, n int) ([]string, error) {
-	if n > maxListedTargets {
-		return nil, nil
-	}
+// listedValues returns the target values a seal's audit record lists: all of them (a large
+// list moves to companion data).
+func listedValues(ctx context.Context, tx pgx.Tx, measureID string, version int) ([]string, error) {
 	var values []string
 	if err := tx.QueryRow(ctx, `SELECT COALESCE(array_agg(value ORDER BY seq), '{}') FROM targets WHERE measure_id = $1 AND version = $2`,
 		measureID, version).Scan(&values); err != nil {
@@ -501,9 +490,9 @@ func logSteps(ctx context.Context, tx pgx.Tx, ch Change, d map[string]any) error
 	d["first_seq"] = seq + 1
 	d["steps_sha256"] = hex.EncodeToString(h.Sum(nil))
 	d["targets"] = targets
-	if len(act.Steps) <= 16 {
-		d["step_list"] = act.Steps
-	}
+	// Every step, however many: a record too large for the log moves the list to companion
+	// data it commits to by hash, and the verifier reads it back to check each step.
+	d["step_list"] = act.Steps
 	return nil
 }
 

@@ -16,6 +16,9 @@ type facts struct {
 	Targets      []string
 	Steps        []step
 	NewVersion   int
+	// Companions are the details moved to companion data, by name: "sha256:<hex>" of the
+	// value. The verifier reads them back from the archive (resolve).
+	Companions map[string]string
 }
 
 // step is one execution step of a log_steps record.
@@ -29,12 +32,28 @@ func factsOf(d map[string]any) facts {
 	f.Outcome = str(tally, "outcome")
 	ap, _ := d["approval"].(map[string]any)
 	f.Approval.Digest, f.Approval.WindowStart, f.Approval.WindowEnd = str(ap, "digest"), str(ap, "window_start"), str(ap, "window_end")
-	list, _ := d["step_list"].([]any)
-	for _, s := range list {
-		m, _ := s.(map[string]any)
-		f.Steps = append(f.Steps, step{Witness: str(m, "witness"), At: str(m, "at")})
+	f.Steps = stepsOf(d["step_list"])
+	moved, _ := d[Companions].(map[string]any)
+	for k, v := range moved {
+		if s, ok := v.(string); ok && s != "" {
+			if f.Companions == nil {
+				f.Companions = map[string]string{}
+			}
+			f.Companions[k] = s
+		}
 	}
 	return f
+}
+
+// stepsOf reads a step list decoded by encoding/json.
+func stepsOf(v any) []step {
+	var out []step
+	list, _ := v.([]any)
+	for _, s := range list {
+		m, _ := s.(map[string]any)
+		out = append(out, step{Witness: str(m, "witness"), At: str(m, "at")})
+	}
+	return out
 }
 
 func str(d map[string]any, k string) string { s, _ := d[k].(string); return s }
@@ -60,6 +79,23 @@ func (d *decoder) facts(f *facts) bool {
 		switch string(key) {
 		case "digest":
 			return d.optString(&f.Digest, true)
+		case Companions:
+			if !d.peek('{') {
+				return d.skip(1)
+			}
+			return d.fields(1, func(k []byte) bool {
+				var ref string
+				if !d.optString(&ref, false) {
+					return false
+				}
+				if ref != "" {
+					if f.Companions == nil {
+						f.Companions = map[string]string{}
+					}
+					f.Companions[string(k)] = ref
+				}
+				return true
+			})
 		case "executors":
 			return d.optStrings(&f.Executors)
 		case "target_values":

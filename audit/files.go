@@ -16,6 +16,7 @@ const (
 	MaxTileFile       = EntriesPerTile * tlog.HashSize // a full hash tile
 	MaxBundleFile     = EntriesPerTile * (2 + 65535)   // 256 records of at most 64 KiB
 	MaxSmallFile      = 1 << 20                        // a policy, a proof, a record, the auditor's state
+	MaxCompanionFile  = 64 << 20                       // a record's moved details: a botnet's target values
 )
 
 // ReadFile reads a regular file of at most max bytes. It never follows a symbolic link (an

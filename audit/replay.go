@@ -80,9 +80,9 @@ type measureState struct {
 	stage     string
 	requester string
 	version   int
-	digest    map[int]string   // sealed digest by version
-	executors map[int][]string // named executors by version
-	targets   map[int][]string // target values by version, when the seal lists them
+	digest    map[int]string          // sealed digest by version
+	executors map[int][]string        // named executors by version
+	targets   map[int]map[string]bool // target values by version, when the seal lists them
 	legal     map[int]string
 	commander map[int]string
 	votes     map[int][]entry
@@ -134,7 +134,7 @@ func (p *replayer) add(r *entry) {
 			rep.fail(r.Index, "lifecycle", "measure %s created twice", r.Measure)
 		}
 		p.ms[r.Measure] = &measureState{stage: "DRAFT", requester: r.Actor.ID, version: 1, digest: map[int]string{}, executors: map[int][]string{},
-			targets: map[int][]string{}, legal: map[int]string{}, commander: map[int]string{}, votes: map[int][]entry{}}
+			targets: map[int]map[string]bool{}, legal: map[int]string{}, commander: map[int]string{}, votes: map[int][]entry{}}
 		return
 	}
 	if m == nil {
@@ -170,7 +170,11 @@ func replayOne(m *measureState, r entry, pol Policy, rep *Report) {
 		m.digest[v] = f.Digest
 		m.executors[v] = f.Executors
 		if tv := f.TargetValues; tv != nil {
-			m.targets[v] = tv
+			set := make(map[string]bool, len(tv))
+			for _, t := range tv {
+				set[t] = true
+			}
+			m.targets[v] = set
 		}
 		if r.Action == "declare_emergency" {
 			if !slices.Contains(r.Actor.Roles, "commander") {
@@ -291,7 +295,7 @@ func checkQuorum(m *measureState, r entry, pol Policy, rep *Report) {
 func checkSteps(m *measureState, r entry, rep *Report) {
 	if targets := m.targets[r.Version]; targets != nil {
 		for _, t := range r.facts.Targets {
-			if !slices.Contains(targets, t) {
+			if !targets[t] {
 				rep.fail(r.Index, "scope", "step on %s, which is not a target of version %d", t, r.Version)
 			}
 		}

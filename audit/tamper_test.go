@@ -403,3 +403,95 @@ func TestRecordFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayChecksEveryTargetAtScale: a botnet takedown approved for 700,000 targets, executed
+// in batches of 5,000 steps. Its seal lists every target value and each batch every step, far
+// beyond what one 64 KiB record holds: the lists move to companion data the records commit to
+// by hash, and the verifier reads them back and checks every step's scope and window. One step
+// on a target outside the approved set, deep in the last batch, is named; so is a companion
+// edited or removed in the archive.
+func TestReplayChecksEveryTargetAtScale(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	n, batch := 700_000, 5_000
+	if raceEnabled {
+		n = 50_000 // the same checks; the full size runs without the race detector
+	}
+	values := make([]string, n)
+	for i := range values {
+		values[i] = fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255)
+	}
+	recs := story(t0)
+	recs[1].Details["target_values"] = values
+	steps := recs[10]
+	var batches []audit.Record
+	for lo := 0; lo < n; lo += batch {
+		list := make([]map[string]any, 0, batch)
+		targets := make([]string, 0, batch)
+		for i := lo; i < lo+batch; i++ {
+			target := values[i]
+			if i == n-7 {
+				target = "198.51.100.66" // not approved
+			}
+			targets = append(targets, target)
+			list = append(list, map[string]any{"target": target, "witness": "ex2", "at": steps.TS.Format(time.RFC3339Nano)})
+		}
+		b := steps
+		b.Details = map[string]any{"targets": targets, "step_list": list}
+		batches = append(batches, b)
+	}
+	recs = append(recs[:10], append(batches, recs[11:]...)...)
+
+	db, seq, vkey := newLog(t)
+	for i := range recs {
+		r := recs[i]
+		r.Measure = "m-botnet"
+		if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return testAppender.Append(ctx, tx, fmt.Sprint("botnet/", i), &r) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain(t, seq)
+	dir := t.TempDir()
+	if _, err := audit.Export(ctx, db, dir); err != nil {
+		t.Fatal(err)
+	}
+	pol, _ := audit.ParsePolicy("log " + vkey + "\n")
+	start := time.Now()
+	rep, err := audit.VerifyArchive(dir, pol, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("verified %d records, %d steps over %d targets, in %v", rep.Records, n, n, time.Since(start))
+	last := int64(10 + n/batch - 1) // the story's first ten records, then the batches
+	if len(rep.Failures) != 1 || !hasFailure(rep, "scope", last) || !strings.Contains(rep.Failures[0].String(), "198.51.100.66") {
+		t.Fatalf("want the one step out of scope named at entry %d: %v", last, rep.Failures)
+	}
+
+	// The archive's companions are outside input too.
+	files, err := os.ReadDir(filepath.Join(dir, "companions"))
+	if err != nil || len(files) < 2 {
+		t.Fatalf("companions in the archive: %d (%v)", len(files), err)
+	}
+	var seal string // the largest companion: the seal's target values
+	var size int64
+	for _, f := range files {
+		if info, _ := f.Info(); info.Size() > size {
+			seal, size = f.Name(), info.Size()
+		}
+	}
+	path := filepath.Join(dir, "companions", seal)
+	data, _ := os.ReadFile(path)
+	edited := bytes.Replace(data, []byte(`"10.0.0.1"`), []byte(`"10.9.9.9"`), 1)
+	if err := os.WriteFile(path, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rep, _ := audit.VerifyArchive(dir, pol, nil); !hasFailure(rep, "companion", 1) {
+		t.Fatalf("an edited companion: %v", rep.Failures)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if rep, _ := audit.VerifyArchive(dir, pol, nil); !hasFailure(rep, "companion", 1) {
+		t.Fatalf("a removed companion: %v", rep.Failures)
+	}
+}

@@ -3,6 +3,9 @@ package audit
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -235,6 +238,11 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 			if bd.bad[i] != "" {
 				rep.fail(start+int64(i), "record", "%s", bd.bad[i])
 				continue
+			}
+			if e := &bd.decoded[i]; e.facts.Companions != nil {
+				if why := e.facts.resolve(dir); why != "" {
+					rep.fail(e.Index, "companion", "%s", why)
+				}
 			}
 			rp.add(&bd.decoded[i])
 		}
@@ -475,4 +483,49 @@ func VerifyProof(doc, record []byte, pol Policy) (Checkpoint, int64, error) {
 		return ck, index, fmt.Errorf("inclusion: the record is not entry %d of the signed tree: %w", index, err)
 	}
 	return ck, index, nil
+}
+
+// resolve reads back the details the replay needs that a record moved to companion data
+// (target values of a seal, the step list of a large batch, its targets), each checked against
+// the hash the record commits to. It says what is wrong, or "".
+func (f *facts) resolve(dir string) string {
+	for _, name := range []string{"target_values", "targets", "step_list"} {
+		ref, ok := f.Companions[name]
+		if !ok {
+			continue
+		}
+		sum, ok := strings.CutPrefix(ref, "sha256:")
+		if !ok || len(sum) != 64 || !isLowerHex(sum) {
+			return fmt.Sprintf("details.%s names companion %q, not sha256:<hex>", name, ref)
+		}
+		data, err := ReadFile(filepath.Join(dir, "companions", sum), MaxCompanionFile)
+		if err != nil {
+			return fmt.Sprintf("companion %s (details.%s) cannot be read: %v", sum, name, err)
+		}
+		if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != sum {
+			return fmt.Sprintf("companion %s (details.%s) does not hash to its name: it was altered", sum, name)
+		}
+		var v any
+		if err := json.Unmarshal(data, &v); err != nil {
+			return fmt.Sprintf("companion %s (details.%s) is not JSON: %v", sum, name, err)
+		}
+		switch name {
+		case "target_values":
+			f.TargetValues = strs(map[string]any{name: v}, name)
+		case "targets":
+			f.Targets = strs(map[string]any{name: v}, name)
+		case "step_list":
+			f.Steps = stepsOf(v)
+		}
+	}
+	return ""
+}
+
+func isLowerHex(s string) bool {
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

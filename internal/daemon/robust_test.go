@@ -128,19 +128,27 @@ func TestHostileInputNeverFreezes(t *testing.T) {
 
 // TestLongTargetListSubmits: 450 URL targets of about 160 characters once put the submission's
 // audit record over its 64 KiB limit and froze the measure. The list now travels as companion
-// data the record commits to, and the exported log carries it.
+// data the record commits to, and the exported log carries it. Carried on to execution, 600
+// targets and a batch of 400 steps (a seal once listed at most 500 values and a batch 16
+// steps) are all in the log, and the verifier checks each step against them.
 func TestLongTargetListSubmits(t *testing.T) {
 	e := testenv.Start(t, workflows.DefaultConfig())
 	impatient(e)
 	ctx := context.Background()
 	u := e.Users
 	var targets []map[string]any
-	for i := range 450 {
+	for i := range 600 {
 		targets = append(targets, map[string]any{"kind": "url", "location": "domestic",
 			"value": fmt.Sprintf("https://cdn-%03d.example-c2.jp/static/js/%s/loader.php?id=%06d", i, strings.Repeat("a1b2c3d4", 12), i)})
 	}
 	id := newDraft(t, e, "self_execute", targets).ID
-	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	reviewAndApprove(t, e, id)
+	mustAct(t, u["executor"], id, "start_execution", nil, "EXECUTING")
+	var values []string
+	for _, tg := range targets[:400] {
+		values = append(values, tg["value"].(string))
+	}
+	mustAct(t, u["executor"], id, "log_steps", steps(e, time.Now().Truncate(time.Second), values...), "EXECUTING")
 	h, err := u["auditor"].History(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +170,7 @@ func TestLongTargetListSubmits(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the export lacks the companion: %v", err)
 	}
-	if !strings.Contains(string(data), "cdn-449.example-c2.jp") {
+	if !strings.Contains(string(data), "cdn-599.example-c2.jp") {
 		t.Errorf("the companion does not hold the last target")
 	}
 }
