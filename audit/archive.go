@@ -10,10 +10,10 @@ import (
 )
 
 // Export writes the log as an auditor carries it away: dir/checkpoint (the newest signed
-// checkpoint) and dir/tile/... (every hash tile and entry bundle it covers, at the paths of
+// checkpoint the witnesses have caught up with, with their cosignatures; see Settled) and dir/tile/... (every hash tile and entry bundle it covers, at the paths of
 // c2sp.org/tlog-tiles). It returns the checkpoint.
 func Export(ctx context.Context, q Querier, dir string) (Checkpoint, error) {
-	text, ck, err := Latest(ctx, q)
+	text, ck, err := Settled(ctx, q)
 	if err != nil {
 		return ck, err
 	}
@@ -62,9 +62,6 @@ func Export(ctx context.Context, q Querier, dir string) (Checkpoint, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return ck, fmt.Errorf("read companions: %w", err)
-	}
-	if text, err = WithCosignatures(ctx, q, text, ck.Size); err != nil {
-		return ck, err
 	}
 	return ck, write("checkpoint", text)
 }

@@ -283,7 +283,7 @@ func BenchmarkVerifyArchive(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			dir := b.TempDir()
 			vkey, _ := writeArchive(b, dir, n, bc.gen)
-			pol, _ := audit.ParsePolicy("log " + vkey + "\n")
+			pol, _ := audit.ParsePolicy("log " + vkey + "\nquorum none\n")
 			b.ResetTimer()
 			var verify, bare time.Duration
 			for range b.N {
@@ -328,7 +328,7 @@ func BenchmarkVerifyProof(b *testing.B) {
 	_, signer, vkey := newLogKeyOnly(b)
 	signed, _ := note.Sign(&note.Note{Text: audit.Checkpoint{Origin: origin, Size: n, Root: root}.Text()}, signer)
 	doc := audit.FormatProof(123456, p, signed)
-	pol, _ := audit.ParsePolicy("log " + vkey + "\n")
+	pol, _ := audit.ParsePolicy("log " + vkey + "\nquorum none\n")
 	b.ResetTimer()
 	for range b.N {
 		if _, _, err := audit.VerifyProof(doc, rec, pol); err != nil {

@@ -71,6 +71,7 @@ func FuzzSplitBundle(f *testing.F) {
 func FuzzParsePolicy(f *testing.F) {
 	f.Add("origin takedown.local/audit\nlog takedown.local/audit+abcdef01+AQ\nquorum-members 2\nstrict\n")
 	f.Add("emergency-notification -5h\ncommission-size 99999999999\n")
+	f.Add("log a+01020304+AQ\nwitness w1 w1+01020304+BA\ngroup g 2 w1 w1\ngroup h any g\nquorum h\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		pol, err := audit.ParsePolicy(text)
 		if err != nil {

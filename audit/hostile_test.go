@@ -38,7 +38,7 @@ func hostileArchive(t *testing.T, size int64) (string, audit.Policy) {
 	if err := os.WriteFile(filepath.Join(dir, "checkpoint"), signed, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pol, err := audit.ParsePolicy("origin takedown.test/audit\nlog " + vkey + "\n")
+	pol, err := audit.ParsePolicy("origin takedown.test/audit\nlog " + vkey + "\nquorum none\n")
 	if err != nil {
 		t.Fatal(err)
 	}

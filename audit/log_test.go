@@ -291,7 +291,7 @@ func TestKeyRotation(t *testing.T) {
 		for _, k := range keys {
 			text += "log " + k + "\n"
 		}
-		pol, err := audit.ParsePolicy(text)
+		pol, err := audit.ParsePolicy(text + "quorum none\n")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,7 +394,7 @@ func TestSequencerTakesLateCommits(t *testing.T) {
 	if _, err := audit.Export(ctx, db, dir); err != nil {
 		t.Fatal(err)
 	}
-	pol, _ := audit.ParsePolicy("log " + vkey + "\n")
+	pol, _ := audit.ParsePolicy("log " + vkey + "\nquorum none\n")
 	if rep, err := audit.VerifyArchive(dir, pol, nil); err != nil || !rep.OK() {
 		t.Fatalf("verify: %v %v", err, rep)
 	}

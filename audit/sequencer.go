@@ -151,6 +151,10 @@ func (s *Sequencer) lead(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if n > 0 && s.Witnessing != nil {
+			// Cosigned at once, so readers find a checkpoint with its cosignatures.
+			s.Witnessing.Inline(ctx)
+		}
 		if n == MaxBatch {
 			continue // more are waiting
 		}

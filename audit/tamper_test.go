@@ -119,7 +119,7 @@ func TestTamperEvidence(t *testing.T) {
 	if ck.Size != 10000 {
 		t.Fatalf("log size %d", ck.Size)
 	}
-	pol, err := audit.ParsePolicy("log " + vkey + "\n")
+	pol, err := audit.ParsePolicy("log " + vkey + "\nquorum none\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func verifyExport(t *testing.T, db *pgxpool.Pool, vkey string) *audit.Report {
 	if _, err := audit.Export(context.Background(), db, dir); err != nil {
 		t.Fatal(err)
 	}
-	pol, _ := audit.ParsePolicy("log " + vkey + "\n")
+	pol, _ := audit.ParsePolicy("log " + vkey + "\nquorum none\n")
 	rep, err := audit.VerifyArchive(dir, pol, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -455,7 +455,7 @@ func TestReplayChecksEveryTargetAtScale(t *testing.T) {
 	if _, err := audit.Export(ctx, db, dir); err != nil {
 		t.Fatal(err)
 	}
-	pol, _ := audit.ParsePolicy("log " + vkey + "\n")
+	pol, _ := audit.ParsePolicy("log " + vkey + "\nquorum none\n")
 	start := time.Now()
 	rep, err := audit.VerifyArchive(dir, pol, nil)
 	if err != nil {

@@ -12,122 +12,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"filippo.io/torchwood"
 	"github.com/gowebpki/jcs"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
-
-// Policy is what an auditor trusts: the log's name and key, and the deadlines the rules
-// replay checks.
-type Policy struct {
-	Origin string
-	// LogKey is the log's note verifier key (audit.vkey). LogKeys holds every key the policy
-	// accepts (during a rotation, the old and the new); LogKey is the first.
-	LogKey  string
-	LogKeys []string
-	// EmergencyNotification is the longest allowed time from an emergency declaration to the
-	// Commission's notification.
-	EmergencyNotification time.Duration
-	// QuorumMembers is how many members besides the chair must vote; CommissionSize how many vote.
-	QuorumMembers, CommissionSize int
-	// Witnesses are cosignature/v1 verifier keys; WitnessQuorum of them must have cosigned.
-	Witnesses     []string
-	WitnessQuorum int
-	// Strict also checks that every record is in RFC 8785 canonical form.
-	Strict bool
-}
-
-// ParsePolicy reads a policy file: lines of "origin NAME", "log VKEY",
-// "emergency-notification 24h", "quorum-members 2", "commission-size 5", "strict"; # starts
-// a comment.
-func ParsePolicy(text string) (Policy, error) {
-	p := Policy{EmergencyNotification: 24 * time.Hour, QuorumMembers: 2, CommissionSize: 5}
-	for i, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		key, val, _ := strings.Cut(line, " ")
-		val = strings.TrimSpace(val)
-		var err error
-		switch key {
-		case "origin":
-			p.Origin = val
-		case "log":
-			if p.LogKey == "" {
-				p.LogKey = val
-			}
-			p.LogKeys = append(p.LogKeys, val)
-			_, err = note.NewVerifier(val)
-		case "emergency-notification":
-			p.EmergencyNotification, err = time.ParseDuration(val)
-		case "quorum-members":
-			p.QuorumMembers, err = strconv.Atoi(val)
-		case "commission-size":
-			p.CommissionSize, err = strconv.Atoi(val)
-		case "witness":
-			p.Witnesses = append(p.Witnesses, val)
-			_, err = torchwood.NewCosignatureVerifier(val)
-		case "witnesses":
-			p.WitnessQuorum, err = strconv.Atoi(val)
-		case "strict":
-			p.Strict = val == "" || val == "true"
-		default:
-			err = fmt.Errorf("unknown setting %q", key)
-		}
-		if err != nil {
-			return p, fmt.Errorf("policy line %d: %w", i+1, err)
-		}
-	}
-	if p.LogKey == "" {
-		return p, errors.New("policy: no `log <verifier key>` line")
-	}
-	if p.WitnessQuorum == 0 {
-		p.WitnessQuorum = len(p.Witnesses)
-	}
-	if p.WitnessQuorum > len(p.Witnesses) {
-		return p, fmt.Errorf("policy: %d witnesses required, %d listed", p.WitnessQuorum, len(p.Witnesses))
-	}
-	if p.Origin == "" {
-		p.Origin, _, _ = strings.Cut(p.LogKey, "+")
-	}
-	return p, nil
-}
-
-// witnessVerifiers returns the cosignature verifiers of the policy's witnesses.
-func (p Policy) witnessVerifiers() []note.Verifier {
-	var vs []note.Verifier
-	for _, k := range p.Witnesses {
-		if v, err := torchwood.NewCosignatureVerifier(k); err == nil {
-			vs = append(vs, v)
-		}
-	}
-	return vs
-}
-
-// verifiers returns the note verifiers of every log key the policy accepts.
-func (p Policy) verifiers() (note.Verifiers, error) {
-	keys := p.LogKeys
-	if len(keys) == 0 {
-		keys = []string{p.LogKey}
-	}
-	var vs []note.Verifier
-	for _, k := range keys {
-		v, err := note.NewVerifier(k)
-		if err != nil {
-			return nil, fmt.Errorf("policy log key: %w", err)
-		}
-		vs = append(vs, v)
-	}
-	return note.VerifierList(vs...), nil
-}
 
 // Failure is one thing verification found wrong. Index is the log index, or -1.
 type Failure struct {
@@ -146,14 +38,46 @@ func (f Failure) String() string {
 // Report is the outcome of verifying an archive.
 type Report struct {
 	Checkpoint Checkpoint
-	Records    int
-	Measures   int
-	Failures   []Failure
-	Notes      []string // what could not be checked, and why
+	// Note is the archive's signed checkpoint with its cosignatures: what an auditor saves as
+	// state, and shows beside their saved one when the two disagree.
+	Note     []byte
+	Records  int
+	Measures int
+	Failures []Failure
+	Notes    []string // what could not be checked, and why
 }
 
 // OK reports whether nothing failed.
 func (r *Report) OK() bool { return len(r.Failures) == 0 }
+
+// Forked reports whether the archive's checkpoint contradicts the auditor's saved one: a
+// fork, a rollback or an inconsistent prefix. Both signed checkpoints are then the evidence.
+func (r *Report) Forked() bool {
+	for _, f := range r.Failures {
+		if f.Rule == "fork" || f.Rule == "rollback" || f.Rule == "consistency" {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadState reads an auditor's saved state: the signed checkpoint, with its cosignatures,
+// that they last verified. The log's signature on it is checked again under the policy; a
+// state saved by an earlier verifier holds the checkpoint's text alone, and is read as such.
+func ReadState(b []byte, pol Policy) (Checkpoint, error) {
+	if !bytes.Contains(b, []byte("\n\n")) {
+		return ParseCheckpoint(string(b))
+	}
+	vs, err := pol.verifiers()
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	n, err := note.Open(b, vs)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("the saved checkpoint is not signed by the policy's log key: %w", err)
+	}
+	return ParseCheckpoint(n.Text)
+}
 
 func (r *Report) fail(index int64, rule, format string, args ...any) {
 	r.Failures = append(r.Failures, Failure{Index: index, Rule: rule, Msg: fmt.Sprintf(format, args...)})
@@ -182,11 +106,9 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 		rep.fail(-1, "checkpoint", "%v", err)
 		return rep, nil
 	}
-	rep.Checkpoint = ck
-	if pol.WitnessQuorum > 0 {
-		if got := witnessed(raw, pol); got < pol.WitnessQuorum {
-			rep.fail(-1, "witnesses", "%d of the policy's witnesses cosigned the checkpoint; %d required", got, pol.WitnessQuorum)
-		}
+	rep.Checkpoint, rep.Note = ck, raw
+	if err := pol.cosigned(raw, ck.Origin); err != nil {
+		rep.fail(-1, "witnesses", "%v", err)
 	}
 	if ck.Origin != pol.Origin {
 		rep.fail(-1, "checkpoint", "origin %q, the policy expects %q", ck.Origin, pol.Origin)
@@ -399,17 +321,6 @@ func (r *entry) format() string {
 	}
 }
 
-// witnessed counts the policy's witnesses whose cosignature on the note verifies.
-func witnessed(raw []byte, pol Policy) int {
-	count := 0
-	for _, v := range pol.witnessVerifiers() {
-		if n, err := note.Open(raw, note.VerifierList(v)); err == nil && len(n.Sigs) > 0 {
-			count++
-		}
-	}
-	return count
-}
-
 // locate names the entries that differ from the hashes in the archive's tiles, when those
 // tiles are themselves consistent with the signed root (a rewritten entry, tiles left alone).
 // It reads the bundles again, one at a time.
@@ -474,10 +385,8 @@ func VerifyProof(doc, record []byte, pol Policy) (Checkpoint, int64, error) {
 	if err != nil {
 		return ck, index, err
 	}
-	if pol.WitnessQuorum > 0 {
-		if got := witnessed(ckText, pol); got < pol.WitnessQuorum {
-			return ck, index, fmt.Errorf("witnesses: %d of the policy's witnesses cosigned the checkpoint; %d required", got, pol.WitnessQuorum)
-		}
+	if err := pol.cosigned(ckText, ck.Origin); err != nil {
+		return ck, index, fmt.Errorf("witnesses: %w", err)
 	}
 	if err := tlog.CheckRecord(p, ck.Size, ck.Root, index, tlog.RecordHash(record)); err != nil {
 		return ck, index, fmt.Errorf("inclusion: the record is not entry %d of the signed tree: %w", index, err)

@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/torchwood"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -23,7 +26,9 @@ import (
 type Witness struct {
 	URL      string // base URL; requests go to URL + "/add-checkpoint"
 	Verifier *torchwood.CosignatureVerifier
-	size     int64 // the size this witness last cosigned, as far as we know
+	size     int64      // the size this witness last cosigned, as far as we know
+	signed   Checkpoint // the checkpoint this process last had it cosign
+	failing  bool       // the last request failed: retried in the background, not inline
 }
 
 // ParseWitness reads "URL VKEY" (VKEY a cosignature/v1 verifier key).
@@ -39,13 +44,18 @@ func ParseWitness(s string) (*Witness, error) {
 	return &Witness{URL: strings.TrimRight(u, "/"), Verifier: v}, nil
 }
 
-// Witnessing sends each new checkpoint to the witnesses and stores their cosignatures.
+// Witnessing sends each new checkpoint to the witnesses and stores their cosignatures. The
+// sequencer asks right after it signs (Inline), so a checkpoint and its cosignatures appear
+// together; Run retries, in the background, the witnesses that failed.
 type Witnessing struct {
 	DB        *pgxpool.Pool
 	Witnesses []*Witness
 	HTTP      *http.Client
 	Log       *slog.Logger
 	Interval  time.Duration
+
+	mu   sync.Mutex // one exchange with the witnesses at a time: each tracks its size
+	done Checkpoint // the newest checkpoint every witness has cosigned
 }
 
 // Run cosigns the newest checkpoint whenever it grows, until ctx ends.
@@ -53,12 +63,9 @@ func (w *Witnessing) Run(ctx context.Context) {
 	if w.Interval <= 0 {
 		w.Interval = time.Second
 	}
-	var done int64 = -1
 	for {
-		if text, ck, err := Latest(ctx, w.DB); err == nil && ck.Size > done {
-			if w.Cosign(ctx, text, ck) == len(w.Witnesses) {
-				done = ck.Size
-			}
+		if text, ck, err := Latest(ctx, w.DB); err == nil {
+			w.cosign(ctx, text, ck, false)
 		}
 		select {
 		case <-ctx.Done():
@@ -68,11 +75,47 @@ func (w *Witnessing) Run(ctx context.Context) {
 	}
 }
 
+// Inline asks the witnesses that answered last time to cosign the newest checkpoint.
+func (w *Witnessing) Inline(ctx context.Context) {
+	if text, ck, err := Latest(ctx, w.DB); err == nil {
+		w.cosign(ctx, text, ck, true)
+	}
+}
+
 // Cosign asks every witness to cosign the checkpoint and returns how many did.
 func (w *Witnessing) Cosign(ctx context.Context, text []byte, ck Checkpoint) int {
+	return w.cosign(ctx, text, ck, false)
+}
+
+// cosign asks the witnesses that have not cosigned ck (inline: only those not failing) and
+// returns how many have. A witness that holds a checkpoint this log does not extend halts
+// the log: the log was rolled back (a restored dump) or forked.
+func (w *Witnessing) cosign(ctx context.Context, text []byte, ck Checkpoint, inline bool) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done == ck && ck.Size > 0 {
+		return len(w.Witnesses)
+	}
 	n := 0
 	for _, wit := range w.Witnesses {
+		if wit.signed == ck && ck.Size > 0 {
+			n++
+			continue
+		}
+		if inline && wit.failing {
+			continue
+		}
 		line, err := w.add(ctx, wit, text, ck)
+		wit.failing = err != nil
+		var fork *forkError
+		if errors.As(err, &fork) {
+			problem := fmt.Sprintf("witness %s holds a checkpoint this log does not extend (%v): the log was rolled back or forked; compare its checkpoint with ours", wit.Verifier.Name(), fork)
+			w.Log.Error("audit witness: the log does not extend what it cosigned", "witness", wit.URL, "size", ck.Size, "err", err)
+			if herr := Halt(ctx, w.DB, problem); herr != nil {
+				w.Log.Error("report the witness's refusal", "err", herr)
+			}
+			continue
+		}
 		if err != nil {
 			w.Log.Warn("witness refused or unreachable", "witness", wit.URL, "size", ck.Size, "err", err)
 			continue
@@ -84,8 +127,16 @@ func (w *Witnessing) Cosign(ctx context.Context, text []byte, ck Checkpoint) int
 		}
 		n++
 	}
+	if n == len(w.Witnesses) {
+		w.done = ck
+	}
 	return n
 }
+
+// forkError is a witness's refusal that only a rollback or a fork explains.
+type forkError struct{ msg string }
+
+func (e *forkError) Error() string { return e.msg }
 
 // add sends one add-checkpoint request, retrying once from the size a 409 reports.
 func (w *Witnessing) add(ctx context.Context, wit *Witness, text []byte, ck Checkpoint) (string, error) {
@@ -121,16 +172,22 @@ func (w *Witnessing) add(ctx context.Context, wit *Witness, text []byte, ck Chec
 		case http.StatusOK:
 			line, err := w.check(wit, text, out)
 			if err == nil {
-				wit.size = ck.Size
+				wit.size, wit.signed = ck.Size, ck
 			}
 			return line, err
 		case http.StatusConflict:
 			size, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
-			if err != nil || size > ck.Size {
-				return "", fmt.Errorf("witness is at size %q, beyond this checkpoint: it saw another history", out)
+			if err != nil {
+				return "", fmt.Errorf("witness answered 409 without a size: %q", out)
+			}
+			if size > ck.Size {
+				return "", &forkError{fmt.Sprintf("it cosigned size %d; this log's newest checkpoint has %d", size, ck.Size)}
 			}
 			wit.size = size
 			continue
+		case http.StatusUnprocessableEntity:
+			// Only sent for a proof from a size it cosigned: that tree is not this one's prefix.
+			return "", &forkError{fmt.Sprintf("the tree of size %d it cosigned is not a prefix of this log's tree of size %d: %s", wit.size, ck.Size, bytes.TrimSpace(out))}
 		default:
 			return "", fmt.Errorf("witness answered %s: %s", resp.Status, bytes.TrimSpace(out))
 		}
@@ -171,3 +228,55 @@ func WithCosignatures(ctx context.Context, q Querier, text []byte, size int64) (
 	}
 	return out, rows.Err()
 }
+
+// Settled returns the newest checkpoint with the cosignatures it has gathered, once the
+// witnesses have caught up with it: the sequencer asks them right after signing, so a
+// checkpoint with fewer cosignatures than the one before is waited for (up to settleWait),
+// and past that the one before is returned. Exports and proofs use it, so that an auditor's
+// policy requiring witnesses does not fail on a checkpoint signed a moment earlier.
+func Settled(ctx context.Context, q Querier) ([]byte, Checkpoint, error) {
+	deadline := time.Now().Add(settleWait)
+	for {
+		rows, err := q.Query(ctx, `SELECT c.size, c.note, (SELECT count(*) FROM audit_cosignatures s WHERE s.size = c.size)
+			FROM audit_checkpoints c ORDER BY c.size DESC LIMIT 2`)
+		if err != nil {
+			return nil, Checkpoint{}, fmt.Errorf("read newest checkpoints: %w", err)
+		}
+		type head struct {
+			size  int64
+			note  string
+			count int64
+		}
+		heads, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (head, error) {
+			var h head
+			return h, r.Scan(&h.size, &h.note, &h.count)
+		})
+		if err != nil {
+			return nil, Checkpoint{}, fmt.Errorf("read newest checkpoints: %w", err)
+		}
+		if len(heads) == 0 {
+			return nil, Checkpoint{}, fmt.Errorf("read newest checkpoint: %w", pgx.ErrNoRows)
+		}
+		pick := heads[0]
+		if len(heads) == 2 && heads[0].count < heads[1].count {
+			if time.Now().Before(deadline) {
+				select {
+				case <-ctx.Done():
+					return nil, Checkpoint{}, ctx.Err()
+				case <-time.After(50 * time.Millisecond):
+				}
+				continue
+			}
+			pick = heads[1]
+		}
+		ck, err := ParseCheckpoint(pick.note)
+		if err != nil {
+			return nil, ck, err
+		}
+		text, err := WithCosignatures(ctx, q, []byte(pick.note), pick.size)
+		return text, ck, err
+	}
+}
+
+// settleWait is how long Settled waits for the witnesses to cosign the newest checkpoint.
+const settleWait = 3 * time.Second

@@ -123,11 +123,12 @@ func TestWitnesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	policy := func(k int) audit.Policy {
+		// The C2SP policy format: k of the three witnesses, as a group, must cosign.
 		text := "log " + vkey + "\n"
-		for _, w := range wkeys {
-			text += "witness " + w + "\n"
+		for i, w := range wkeys {
+			text += fmt.Sprintf("witness w%d %s\n", i, w)
 		}
-		pol, err := audit.ParsePolicy(text + fmt.Sprintf("witnesses %d\n", k))
+		pol, err := audit.ParsePolicy(text + fmt.Sprintf("group g %d w0 w1 w2\nquorum g\n", k))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -43,7 +43,7 @@ func verifyLog(t *testing.T, e *testenv.Env) *audit.Report {
 	if _, err := audit.Export(ctx, e.D.DB, dir); err != nil {
 		t.Fatal(err)
 	}
-	pol, err := audit.ParsePolicy("log " + e.D.VerifierKey + "\n")
+	pol, err := audit.ParsePolicy("log " + e.D.VerifierKey + "\nquorum none\n")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,9 @@ type Config struct {
 	// Witnesses are "URL VKEY" pairs of c2sp.org/tlog-witness cosigners
 	// (-witness, repeated; TAKEDOWN_WITNESSES, separated by ';').
 	Witnesses []string
+	// DevWitness: dev runs a witness of its own (key and state in <data-dir>/witness) when no
+	// -witness is given (TAKEDOWN_DEV_WITNESS).
+	DevWitness bool
 	// LogOrigin names the audit log in its checkpoints (TAKEDOWN_LOG_ORIGIN).
 	LogOrigin string
 	// LogRecheck is how often the sequencer checks the whole log against what it signed
@@ -130,6 +133,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 		c.Witnesses = append(c.Witnesses, v)
 		return nil
 	})
+	fs.BoolVar(&c.DevWitness, "dev-witness", env("TAKEDOWN_DEV_WITNESS", "true") == "true", "dev: run a witness of its own, key and state in <data-dir>/witness, when no -witness is given (TAKEDOWN_DEV_WITNESS)")
 	fs.StringVar(&c.LogOrigin, "log-origin", env("TAKEDOWN_LOG_ORIGIN", DefaultLogOrigin), "audit log name in checkpoints (TAKEDOWN_LOG_ORIGIN)")
 	fs.DurationVar(&c.LogRecheck, "log-recheck", envDuration("TAKEDOWN_LOG_RECHECK", 10*time.Minute), "how often the audit sequencer re-hashes the whole log against what it signed; it also does at start (TAKEDOWN_LOG_RECHECK)")
 	fs.StringVar(&c.LogLevel, "log-level", env("TAKEDOWN_LOG_LEVEL", "info"), "debug, info, warn or error (TAKEDOWN_LOG_LEVEL)")

@@ -34,6 +34,7 @@ import (
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/devenv"
 	"github.com/takedown/takedown/internal/service"
+	"github.com/takedown/takedown/internal/witness"
 	"github.com/takedown/takedown/schema"
 	"github.com/takedown/takedown/ui/api"
 	"github.com/takedown/takedown/ui/signon"
@@ -74,6 +75,10 @@ type Daemon struct {
 	VerifierKey string
 	// Appender authenticates the audit entries this process writes.
 	Appender *audit.Appender
+	// WitnessKey is the cosignature verifier key of dev's own witness ("" when none runs).
+	WitnessKey string
+	witnessSrv *http.Server
+	witnessTmp string // the witness's state when dev keeps no data directory
 }
 
 // Start brings up the pieces of mode and returns once they are ready: in Dev and Serve, the
@@ -191,6 +196,13 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		d.VerifierKey = vkey
 		seq := &audit.Sequencer{DB: d.DB, Signer: signer, VerifierKeys: []string{vkey}, Origin: cfg.LogOrigin, Recheck: cfg.LogRecheck, Appender: d.Appender,
 			Log: log.With("component", "audit-sequencer")}
+		if mode == Dev && cfg.DevWitness && len(cfg.Witnesses) == 0 {
+			spec, err := d.startDevWitness(cfg, vkey, log)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Witnesses = []string{spec}
+		}
 		if len(cfg.Witnesses) > 0 {
 			wit := &audit.Witnessing{DB: d.DB, Log: log.With("component", "audit-witnesses")}
 			for _, spec := range cfg.Witnesses {
@@ -235,6 +247,13 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost, Log: log}
 		if d.VerifierKey != "" {
 			svc.LogKeys = []string{d.VerifierKey}
+		}
+		for _, spec := range cfg.Witnesses {
+			w, err := audit.ParseWitness(spec)
+			if err != nil {
+				return nil, err
+			}
+			svc.WitnessKeys = append(svc.WitnessKeys, w.Verifier.String())
 		}
 		sso := &signon.Provider{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
 			RedirectURL: cfg.OIDCRedirectURL, RolesClaim: cfg.OIDCRolesClaim, OrgClaim: cfg.OIDCOrgClaim}
@@ -317,6 +336,12 @@ func (d *Daemon) Close() {
 		d.stopSeq()
 		<-d.seqDone
 	}
+	if d.witnessSrv != nil {
+		_ = d.witnessSrv.Close()
+	}
+	if d.witnessTmp != "" {
+		os.RemoveAll(d.witnessTmp)
+	}
 	if d.Temporal != nil {
 		d.Temporal.Close()
 	}
@@ -337,6 +362,45 @@ func (d *Daemon) Close() {
 		d.unlock()
 	}
 }
+
+// startDevWitness runs dev's own witness: its own key and state under <data-dir>/witness
+// (a temporary directory without one), its own loopback port, speaking c2sp.org/tlog-witness
+// to the sequencer like any other. It returns the witness as a -witness value.
+func (d *Daemon) startDevWitness(cfg Config, logKey string, log *slog.Logger) (string, error) {
+	dir := ""
+	if cfg.DataDir != "" {
+		dir = filepath.Join(cfg.DataDir, "witness")
+	} else {
+		tmp, err := os.MkdirTemp("", "takedown-witness-")
+		if err != nil {
+			return "", fmt.Errorf("dev witness: %w", err)
+		}
+		d.witnessTmp, dir = tmp, tmp
+	}
+	key, err := witness.LoadKey(filepath.Join(dir, "witness.key"), true)
+	if err != nil {
+		return "", fmt.Errorf("dev witness: %w", err)
+	}
+	w, err := witness.New(DevWitnessName, key, dir, []string{logKey}, log.With("component", "dev-witness"))
+	if err != nil {
+		return "", fmt.Errorf("dev witness: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "witness.vkey"), []byte(w.VerifierKey()+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("dev witness: %w", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("dev witness: %w", err)
+	}
+	d.witnessSrv = &http.Server{Handler: w, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = d.witnessSrv.Serve(l) }()
+	d.WitnessKey = w.VerifierKey()
+	log.Info("dev witness", "url", "http://"+l.Addr().String(), "vkey", d.WitnessKey, "state", absPath(dir))
+	return "http://" + l.Addr().String() + " " + d.WitnessKey, nil
+}
+
+// DevWitnessName names dev's own witness in its cosignatures.
+const DevWitnessName = "takedown.local/dev-witness"
 
 // lockDir takes an exclusive lock on the data directory: two processes on one Temporal
 // SQLite file would corrupt each other's work.

@@ -53,10 +53,7 @@ func (s *Service) LogStatus(ctx context.Context) (LogStatus, error) {
 	if err != nil {
 		return LogStatus{}, err
 	}
-	st := LogStatus{Checkpoint: string(ck), Keys: keys, KeysFrom: from}
-	for _, k := range keys {
-		st.Policy += "log " + k + "\n"
-	}
+	st := LogStatus{Checkpoint: string(ck), Keys: keys, KeysFrom: from, Policy: audit.AuditorPolicy(keys, s.WitnessKeys)}
 	return st, nil
 }
 

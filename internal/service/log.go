@@ -66,7 +66,9 @@ func (s *Service) Proof(ctx context.Context, index string) ([]byte, error) {
 	if err != nil || i < 0 {
 		return nil, refusal.New(refusal.Invalid, "index must be a non-negative integer")
 	}
-	text, ck, err := audit.Latest(ctx, s.DB)
+	// The checkpoint with the witnesses' cosignatures, so that an auditor's policy requiring
+	// witnesses can check the proof alone.
+	text, ck, err := audit.Settled(ctx, s.DB)
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
@@ -76,11 +78,6 @@ func (s *Service) Proof(ctx context.Context, index string) ([]byte, error) {
 	p, err := tlog.ProveRecord(ck.Size, i, audit.HashReader(ctx, s.DB))
 	if err != nil {
 		return nil, fmt.Errorf("prove entry %d: %w", i, err)
-	}
-	// The checkpoint with the witnesses' cosignatures it has gathered, so that an auditor's
-	// policy requiring witnesses can check the proof alone.
-	if text, err = audit.WithCosignatures(ctx, s.DB, text, ck.Size); err != nil {
-		return nil, fmt.Errorf("read cosignatures: %w", err)
 	}
 	return audit.FormatProof(i, p, text), nil
 }

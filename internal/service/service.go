@@ -63,7 +63,10 @@ type Service struct {
 	// LogKeys are the audit log's note verifier keys, for the server's own check of inclusion
 	// proofs (when empty, the key history in the database).
 	LogKeys []string
-	Log     *slog.Logger
+	// WitnessKeys are the cosignature verifier keys of the witnesses the log asks, for the
+	// policy the audit page offers auditors.
+	WitnessKeys []string
+	Log         *slog.Logger
 }
 
 // reads is Reads, else the authorizer when it also decides reads (an *authz.Authorizer

@@ -1,0 +1,182 @@
+package audit_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/torchwood"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/takedown/takedown/audit"
+)
+
+// TestLitewitness runs the log against filippo.io/torchwood's litewitness, a witness written
+// by others, as a process of its own with its key in an ssh-agent, as its README sets it up:
+// its cosignatures are stored, an archive verifies under a C2SP policy that requires it, and
+// when shown a second history it refuses, and the log halts.
+func TestLitewitness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds litewitness")
+	}
+	for _, tool := range []string{"ssh-agent", "ssh-add", "ssh-keygen"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (Debian: openssh-client)", tool)
+		}
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	run := func(env []string, name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	for _, c := range []string{"litewitness", "witnessctl"} {
+		run(nil, goBin, "build", "-o", filepath.Join(dir, c), "filippo.io/torchwood/cmd/"+c)
+	}
+
+	// The witness key, held by a dedicated ssh-agent.
+	keyFile := filepath.Join(dir, "witness")
+	run(nil, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "litewitness", "-f", keyFile)
+	sock := filepath.Join(dir, "agent.sock")
+	agent := exec.Command("ssh-agent", "-D", "-a", sock)
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
+	waitFor(t, func() bool { _, err := os.Stat(sock); return err == nil })
+	run([]string{"SSH_AUTH_SOCK=" + sock}, "ssh-add", "-q", keyFile)
+	fp := strings.Fields(run(nil, "ssh-keygen", "-l", "-E", "sha256", "-f", keyFile+".pub"))[1]
+
+	// The witness's verifier key, from the same key, as an auditor would be given it.
+	raw, _ := os.ReadFile(keyFile)
+	k, err := ssh.ParseRawPrivateKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "litewitness.test/w1"
+	cs, err := torchwood.NewCosignatureSigner(name, *k.(*ed25519.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wkey := cs.Verifier().String()
+
+	db, seq, vkey := newLog(t)
+	wdb := filepath.Join(dir, "w.db")
+	run(nil, filepath.Join(dir, "witnessctl"), "add-log", "-db", wdb, "-origin", origin)
+	run(nil, filepath.Join(dir, "witnessctl"), "add-key", "-db", wdb, "-origin", origin, "-key", vkey)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	lw := exec.Command(filepath.Join(dir, "litewitness"), "-db", wdb, "-name", name, "-key", fp, "-ssh-agent", sock, "-listen", addr)
+	var lwLog strings.Builder
+	lw.Stdout, lw.Stderr = &lwLog, &lwLog
+	if err := lw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lw.Process.Kill(); lw.Wait() })
+	waitFor(t, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+
+	w, err := audit.ParseWitness("http://" + addr + " " + wkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wit := &audit.Witnessing{DB: db, Witnesses: []*audit.Witness{w}, Log: seq.Log}
+	for round := range 3 {
+		appendN(t, db, round*40, 40, 8)
+		drain(t, seq)
+		text, ck, err := audit.Latest(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := wit.Cosign(ctx, text, ck); got != 1 {
+			t.Fatalf("round %d: litewitness did not cosign size %d\n%s", round, ck.Size, lwLog.String())
+		}
+	}
+	arch := t.TempDir()
+	if _, err := audit.Export(ctx, db, arch); err != nil {
+		t.Fatal(err)
+	}
+	policy := func(text string) audit.Policy {
+		pol, err := audit.ParsePolicy(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pol
+	}
+	lite := "log " + vkey + "\nwitness lite " + wkey + " http://" + addr + "\nquorum lite\n"
+	if rep, _ := audit.VerifyArchive(arch, policy(lite), nil); !rep.OK() {
+		t.Fatalf("a policy requiring litewitness: %v", rep.Failures)
+	}
+	// Another witness, never asked, required too: the quorum is not met.
+	_, other, _ := ed25519.GenerateKey(nil)
+	os2, _ := torchwood.NewCosignatureSigner("other.test/w2", other)
+	both := lite + "witness other " + os2.Verifier().String() + "\ngroup both all lite other\n"
+	both = strings.Replace(both, "quorum lite\n", "", 1) + "quorum both\n"
+	if rep, _ := audit.VerifyArchive(arch, policy(both), nil); rep.OK() || rep.Failures[0].Rule != "witnesses" {
+		t.Fatalf("a quorum of two with one cosignature must fail on witnesses: %v", rep.Failures)
+	}
+
+	// Shown a second history (the same size, another root, signed by the log's key), the
+	// witness refuses, and the log halts with the witness's name.
+	_, ck, _ := audit.Latest(ctx, db)
+	forged := ck
+	forged.Root = tlog.RecordHash([]byte("another history"))
+	forgedNote, err := note.Sign(&note.Note{Text: forged.Text()}, seq.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := audit.ParseWitness("http://" + addr + " " + wkey) // knows nothing of the witness's size
+	w2 := &audit.Witnessing{DB: db, Witnesses: []*audit.Witness{fresh}, Log: seq.Log}
+	if got := w2.Cosign(ctx, forgedNote, forged); got != 0 {
+		t.Fatal("litewitness cosigned a second root for the same size")
+	}
+	// A log restored from an older dump: smaller than what the witness cosigned.
+	smaller := audit.Checkpoint{Origin: origin, Size: ck.Size - 10, Root: tlog.RecordHash([]byte("older"))}
+	smallerNote, _ := note.Sign(&note.Note{Text: smaller.Text()}, seq.Signer)
+	if got := w2.Cosign(ctx, smallerNote, smaller); got != 0 {
+		t.Fatal("litewitness cosigned a checkpoint smaller than one it cosigned")
+	}
+	halts, err := audit.Halted(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(halts) == 0 || !strings.Contains(strings.Join(halts, "\n"), name) {
+		t.Fatalf("the log did not halt on the witness's refusal: %q", halts)
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	for range 200 {
+		if ok() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("timed out")
+}
