@@ -8,6 +8,7 @@ package devenv
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -58,9 +59,6 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	if opts.DBFile == "" {
 		sqlCfg.ConnectAttributes["mode"] = "memory"
 		sqlCfg.ConnectAttributes["cache"] = "shared"
-		// A distinct name per server: shared-cache memory databases are process-wide. The
-		// SQLite plugin creates the schema of a memory database itself.
-		sqlCfg.DatabaseName = fmt.Sprintf("takedown-%d", time.Now().UnixNano())
 	} else {
 		sqlCfg.ConnectAttributes["mode"] = "rwc"
 		// WAL keeps the file consistent across a SIGKILL while staying fast.
@@ -76,6 +74,24 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 		}
 	}
 
+	// Another process may bind a chosen port before the server does; fresh ports then.
+	for attempt := 1; ; attempt++ {
+		t, err := startOn(opts, sqlCfg)
+		if err == nil || attempt == 3 {
+			return t, err
+		}
+		if opts.DBFile != "" {
+			os.Remove(opts.DBFile + ".ports")
+		}
+	}
+}
+
+func startOn(opts TemporalOptions, sqlCfg config.SQL) (*Temporal, error) {
+	if opts.DBFile == "" {
+		// A distinct name per server and attempt: shared-cache memory databases are
+		// process-wide. The SQLite plugin creates the schema of a memory database itself.
+		sqlCfg.DatabaseName = fmt.Sprintf("takedown-%d", time.Now().UnixNano())
+	}
 	ports, err := temporalPorts(opts.DBFile)
 	if err != nil {
 		return nil, err
@@ -165,10 +181,21 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	if err != nil {
 		return nil, fmt.Errorf("create temporal server: %w", err)
 	}
-	if err := srv.Start(); err != nil {
-		return nil, fmt.Errorf("start temporal server: %w", err)
+	if err := start(srv); err != nil {
+		return nil, fmt.Errorf("start temporal server on ports %v: %w", ports, err)
 	}
 	return &Temporal{server: srv, HostPort: hostPort, quiet: quiet}, nil
+}
+
+// start starts srv, turning a panic into an error: when a port it was given is taken by the
+// time it binds, the membership layer serves a nil listener and panics instead of failing.
+func start(srv temporal.Server) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("a service failed to start (a port taken meanwhile?): %v", r)
+		}
+	}()
+	return srv.Start()
 }
 
 // Ready marks the server as serving: from now until Stop, its warnings and errors are logged.
@@ -244,7 +271,12 @@ func portsFree(ports []int) bool {
 	return true
 }
 
+// freePorts picks n free loopback ports below the kernel's ephemeral range. Ports the kernel
+// hands out itself (":0") would be released before the server binds them, and in that gap any
+// outgoing connection on the machine (a test's PostgreSQL pool, a gRPC dial) may take one; the
+// kernel never gives those connections a port below its range.
 func freePorts(n int) ([]int, error) {
+	low := ephemeralLow()
 	ports := make([]int, 0, n)
 	var ls []net.Listener
 	defer func() {
@@ -252,13 +284,30 @@ func freePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			return nil, fmt.Errorf("find %d free ports between 10000 and %d: only %d", n, low, len(ports))
+		}
+		p := 10000 + rand.IntN(low-10000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
+			continue
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, p)
 	}
 	return ports, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's default is 32768).
+func ephemeralLow() int {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 11000 {
+				low = v
+			}
+		}
+	}
+	return low
 }

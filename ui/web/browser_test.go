@@ -61,7 +61,9 @@ func browser(t *testing.T, exe string) context.Context {
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)
 	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 2*time.Minute)
+	// A bound on the whole walk, not a step: a browser opened first lives for most of the test,
+	// which takes two minutes and more on a loaded two-core CI machine.
+	ctx, cancel3 := context.WithTimeout(ctx, 8*time.Minute)
 	t.Cleanup(cancel3)
 	return ctx
 }
