@@ -167,6 +167,9 @@ func auditActor(a authz.Actor) audit.Actor {
 func (a *Activities) apply(ctx context.Context, tx pgx.Tx, ch Change, res *Result) (map[string]any, error) {
 	act := ch.Action
 	d := map[string]any{}
+	for k, v := range ch.Details { // what the workflow alone knows (gates, deadlines)
+		d[k] = v
+	}
 	if ch.Digest != "" {
 		d["digest"] = ch.Digest
 	}
@@ -189,6 +192,14 @@ func (a *Activities) apply(ctx context.Context, tx pgx.Tx, ch Change, res *Resul
 		d["foreign"] = res.Sealed.Foreign
 		d["executors"] = res.Sealed.Executors
 		d["kind"] = res.Sealed.Kind
+		// What the replay needs to judge the gates and deadlines from the log alone.
+		d["legal_basis"] = res.Sealed.LegalBasis
+		if res.Sealed.Urgent {
+			d["urgent"] = true
+		}
+		if res.Sealed.RequestedWindow > 0 {
+			d["requested_window_ms"] = res.Sealed.RequestedWindow.Milliseconds()
+		}
 		if values != nil {
 			d["target_values"] = values // for auditors replaying scope; the workflow does not need them
 		}

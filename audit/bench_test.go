@@ -252,12 +252,17 @@ func stepRecord(i int) *audit.Record {
 	return r
 }
 
-// lifecycleRecord makes logs of whole measures, 100 records each: the approval path of story,
+// lifecycleRecord makes logs of whole measures, 100 records each, after the executors'
+// designations: the approval path of story,
 // 88 more step batches, and the end of execution. Most records (submissions, votes,
 // decisions, step batches) carry details the replay reads.
 func lifecycleRecord(t0 time.Time) func(i int) *audit.Record {
-	tmpl := story(t0)
+	tmpl, ds := story(t0), designations(t0)
 	return func(i int) *audit.Record {
+		if i < len(ds) { // the executors' designations first
+			return &ds[i]
+		}
+		i -= len(ds)
 		j := i % 100
 		r := tmpl[min(j, 10)]
 		if j == 99 {

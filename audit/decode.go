@@ -61,7 +61,7 @@ func (r *entry) decodeSlow(raw []byte) error {
 		return err
 	}
 	r.TS, r.Actor, r.Action, r.Measure, r.Version, r.From, r.To = x.TS, x.Actor, x.Action, x.Measure, x.Version, x.From, x.To
-	r.V, r.salted = x.V, validSalt([]byte(x.Salt))
+	r.V, r.salted, r.Policy = x.V, validSalt([]byte(x.Salt)), x.PolicyVersion
 	if len(x.Details) > 0 && wantDetails(x.Action, x.Details) {
 		var details map[string]any
 		if err := json.Unmarshal(x.Details, &details); err != nil {
@@ -101,7 +101,9 @@ func (d *decoder) record(raw []byte, r *entry) bool {
 			r.Action, ok = d.interned()
 		case `"actor":`:
 			ok = d.actor(&r.Actor)
-		case `"case":`, `"id":`, `"log":`, `"policy_version":`, `"reason":`:
+		case `"policy_version":`:
+			r.Policy, ok = d.interned()
+		case `"case":`, `"id":`, `"log":`, `"reason":`:
 			ok = d.peek('"') && d.skipString()
 		case `"details":`:
 			ok = d.details(r)

@@ -16,6 +16,22 @@ type facts struct {
 	Targets      []string
 	Steps        []step
 	NewVersion   int
+	// Of a seal: what the gates and deadlines depend on. Deadlines are the measure's own
+	// (the workflow's configuration when it started), in milliseconds by name.
+	Foreign    bool
+	LegalBasis string
+	Urgent     bool
+	Requested  int64 // requested window, milliseconds
+	Deadlines  map[string]int64
+	Gate       string // of record_gate
+	// Of policy and designation records.
+	PolicyName  string // details.version: "v2"
+	RuleSet     []string
+	Designation string
+	User        string
+	Scope       string
+	ValidFrom   string
+	ValidUntil  string
 	// Companions are the details moved to companion data, by name: "sha256:<hex>" of the
 	// value. The verifier reads them back from the archive (resolve).
 	Companions map[string]string
@@ -33,6 +49,21 @@ func factsOf(d map[string]any) facts {
 	ap, _ := d["approval"].(map[string]any)
 	f.Approval.Digest, f.Approval.WindowStart, f.Approval.WindowEnd = str(ap, "digest"), str(ap, "window_start"), str(ap, "window_end")
 	f.Steps = stepsOf(d["step_list"])
+	f.Foreign, f.Urgent = d["foreign"] == true, d["urgent"] == true
+	f.LegalBasis, f.Gate, f.PolicyName, f.RuleSet = str(d, "legal_basis"), str(d, "gate"), str(d, "version"), strs(d, "rule_set")
+	f.Requested = int64(num(d, "requested_window_ms"))
+	f.Designation, f.User, f.Scope = str(d, "designation"), str(d, "user"), str(d, "scope")
+	f.ValidFrom, f.ValidUntil = str(d, "valid_from"), str(d, "valid_until")
+	if dl, ok := d["deadlines"].(map[string]any); ok {
+		for k := range dl {
+			if v, ok := dl[k].(float64); ok {
+				if f.Deadlines == nil {
+					f.Deadlines = map[string]int64{}
+				}
+				f.Deadlines[k] = int64(v)
+			}
+		}
+	}
 	moved, _ := d[Companions].(map[string]any)
 	for k, v := range moved {
 		if s, ok := v.(string); ok && s != "" {
@@ -98,6 +129,52 @@ func (d *decoder) facts(f *facts) bool {
 			})
 		case "executors":
 			return d.optStrings(&f.Executors)
+		case "foreign":
+			f.Foreign = d.literal("true")
+			return f.Foreign || d.skip(1)
+		case "urgent":
+			f.Urgent = d.literal("true")
+			return f.Urgent || d.skip(1)
+		case "legal_basis":
+			return d.optString(&f.LegalBasis, true)
+		case "gate":
+			return d.optString(&f.Gate, true)
+		case "version":
+			return d.optString(&f.PolicyName, true)
+		case "rule_set":
+			return d.optStrings(&f.RuleSet)
+		case "designation":
+			return d.optString(&f.Designation, true)
+		case "user":
+			return d.optString(&f.User, true)
+		case "scope":
+			return d.optString(&f.Scope, true)
+		case "valid_from":
+			return d.optString(&f.ValidFrom, false)
+		case "valid_until":
+			return d.optString(&f.ValidUntil, false)
+		case "requested_window_ms":
+			if d.peekNumber() {
+				n, ok := d.number()
+				f.Requested = int64(n)
+				return ok
+			}
+			return d.skip(1)
+		case "deadlines":
+			if !d.peek('{') {
+				return d.skip(1)
+			}
+			return d.fields(1, func(k []byte) bool {
+				if !d.peekNumber() {
+					return d.skip(2)
+				}
+				n, ok := d.number()
+				if f.Deadlines == nil {
+					f.Deadlines = map[string]int64{}
+				}
+				f.Deadlines[string(k)] = int64(n)
+				return ok
+			})
 		case "target_values":
 			return d.optStrings(&f.TargetValues)
 		case "targets":

@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -18,13 +20,15 @@ type entry struct {
 	Version int
 	From    string
 	To      string
-	facts   facts // from the details
+	Policy  string // the authorization policy version the action was checked under
+	facts   facts  // from the details
 }
 
 // needsDetails lists the actions whose details the replay reads; other records' details are
 // left undecoded, which roughly halves the cost of verifying a large log.
 var needsDetails = map[string]bool{"submit": true, "declare_emergency": true, "vote": true, "decide": true,
-	"log_steps": true, "declare_conflict": true}
+	"log_steps": true, "declare_conflict": true, "record_gate": true, "policy.proposed": true, "policy.approved": true,
+	"designation.issued": true, "designation.revoked": true}
 
 // transitions lists, for each recorded action, the stages it may leave. It is written from
 // DESIGN section 4 independently of the workflow's code, so the replay checks the workflow
@@ -91,6 +95,22 @@ type measureState struct {
 	emergency time.Time
 	reportBy  string
 	executed  []string
+
+	foreign    map[int]bool
+	legalBasis map[int]string
+	urgent     map[int]bool
+	requested  map[int]int64 // requested window by version, milliseconds
+	gates      map[int][]string
+	// participants acted on the measure (not the system, not a conflict declaration): none of
+	// them may review it after the fact.
+	participants []string
+	// deadlines are the measure's own, as its seal recorded them (milliseconds by name); fired
+	// holds the deadlines recorded, as "name@version".
+	deadlines  map[string]int64
+	fired      map[string]bool
+	since      time.Time // when the measure entered its stage
+	executedAt time.Time
+	notified   time.Time
 }
 
 type approvalRec struct {
@@ -104,12 +124,13 @@ type approvalRec struct {
 // records alone. Failures are added to rep.
 type replayer struct {
 	ms  map[string]*measureState
+	ps  *policies
 	pol Policy
 	rep *Report
 }
 
 func newReplayer(pol Policy, rep *Report) *replayer {
-	return &replayer{ms: map[string]*measureState{}, pol: pol, rep: rep}
+	return &replayer{ms: map[string]*measureState{}, ps: newPolicies(), pol: pol, rep: rep}
 }
 
 // add replays the next record of the log.
@@ -118,15 +139,29 @@ func (p *replayer) add(r *entry) {
 	if hasAny(r.Actor.Roles, agencyRoles) && hasAny(r.Actor.Roles, commissionRoles) {
 		rep.fail(r.Index, "SoD-2", "%s acted holding both agency and Commission roles %v", r.Actor.ID, r.Actor.Roles)
 	}
+	if p.ps.add(r, rep) {
+		return
+	}
 	if r.Measure == "" || strings.HasPrefix(r.Action, "refused.") || strings.HasPrefix(r.Action, "read.") || r.Action == "evidence.accessed" {
 		return // refusals and reads change nothing
 	}
-	if allowed, ok := roles[r.Action]; ok && !hasAny(r.Actor.Roles, allowed) {
-		rule := "role"
-		if hasAny(r.Actor.Roles, []string{"auditor", "admin"}) {
-			rule = "SoD-8"
+	if allowed, ok := roles[r.Action]; ok {
+		// Judged under the policy version the action was checked under, as the log recorded
+		// it; the first version is DESIGN's roles, which the table above holds.
+		permitted := hasAny(r.Actor.Roles, allowed)
+		rs, stored, why := p.ps.rules(r.Policy)
+		if why != "" {
+			rep.fail(r.Index, "policy", "%s was checked under %s", r.Action, why)
 		}
-		rep.fail(r.Index, rule, "%s by %s with roles %v; it needs one of %v", r.Action, r.Actor.ID, r.Actor.Roles, allowed)
+		if stored {
+			permitted, allowed = rs.permits(opOf(r.Action), r.Actor.Roles), rs.allowed(opOf(r.Action))
+		}
+		switch {
+		case hasAny(r.Actor.Roles, []string{"auditor", "admin"}):
+			rep.fail(r.Index, "SoD-8", "%s by %s with roles %v: auditors and administrators take no case action", r.Action, r.Actor.ID, r.Actor.Roles)
+		case !permitted:
+			rep.fail(r.Index, "role", "%s by %s with roles %v; policy %s allows %v", r.Action, r.Actor.ID, r.Actor.Roles, policyName(r.Policy), allowed)
+		}
 	}
 	m := p.ms[r.Measure]
 	if r.Action == "measure.created" {
@@ -134,21 +169,36 @@ func (p *replayer) add(r *entry) {
 			rep.fail(r.Index, "lifecycle", "measure %s created twice", r.Measure)
 		}
 		p.ms[r.Measure] = &measureState{stage: "DRAFT", requester: r.Actor.ID, version: 1, digest: map[int]string{}, executors: map[int][]string{},
-			targets: map[int]map[string]bool{}, legal: map[int]string{}, commander: map[int]string{}, votes: map[int][]entry{}}
+			targets: map[int]map[string]bool{}, legal: map[int]string{}, commander: map[int]string{}, votes: map[int][]entry{},
+			foreign: map[int]bool{}, legalBasis: map[int]string{}, urgent: map[int]bool{}, requested: map[int]int64{}, gates: map[int][]string{},
+			fired: map[string]bool{}, since: r.TS, participants: []string{r.Actor.ID}}
 		return
 	}
 	if m == nil {
 		rep.fail(r.Index, "lifecycle", "%s on measure %s before its creation", r.Action, r.Measure)
 		return
 	}
-	replayOne(m, *r, p.pol, rep)
+	p.replayOne(m, *r)
+}
+
+func policyName(name string) string {
+	if builtinPolicies[name] {
+		return "v1 (DESIGN's roles)"
+	}
+	return name
 }
 
 // finish ends the replay once every record was added.
 func (p *replayer) finish() { p.rep.Measures = len(p.ms) }
 
-func replayOne(m *measureState, r entry, pol Policy, rep *Report) {
+func (p *replayer) replayOne(m *measureState, r entry) {
+	pol, rep := p.pol, p.rep
 	f := &r.facts
+	p.checkDeadlines(m, r)
+	if r.Actor.ID != "system" && r.Action != "declare_conflict" && r.Action != "post_hoc_decision" && !slices.Contains(m.participants, r.Actor.ID) {
+		// A conflict declaration is no part in the measure; the post-hoc review is checked below.
+		m.participants = append(m.participants, r.Actor.ID)
+	}
 	if r.From == "" { // draft edits (targets, evidence, plan) carry no transition
 		if m.stage != "DRAFT" {
 			rep.fail(r.Index, "lifecycle", "%s while the measure was %s (drafts only)", r.Action, m.stage)
@@ -169,6 +219,10 @@ func replayOne(m *measureState, r entry, pol Policy, rep *Report) {
 	case "submit", "declare_emergency":
 		m.digest[v] = f.Digest
 		m.executors[v] = f.Executors
+		m.foreign[v], m.legalBasis[v], m.urgent[v], m.requested[v] = f.Foreign, f.LegalBasis, f.Urgent, f.Requested
+		if f.Deadlines != nil {
+			m.deadlines = f.Deadlines
+		}
 		if tv := f.TargetValues; tv != nil {
 			set := make(map[string]bool, len(tv))
 			for _, t := range tv {
@@ -220,9 +274,33 @@ func replayOne(m *measureState, r entry, pol Policy, rep *Report) {
 		m.votes[v] = append(m.votes[v], r)
 	case "decide":
 		checkQuorum(m, r, pol, rep)
+	case "record_gate":
+		if !slices.Contains(m.gates[v], f.Gate) {
+			m.gates[v] = append(m.gates[v], f.Gate)
+		}
+	case "gates_satisfied":
+		if m.foreign[v] && !slices.Contains(m.gates[v], "foreign_ministry") {
+			rep.fail(r.Index, "gates", "version %d has a target abroad or of unknown location and went to the Commission without a recorded Foreign Minister consultation", v)
+		}
+		if m.legalBasis[v] == "sdf_act_communications_protection" && !slices.Contains(m.gates[v], "pm_order") {
+			rep.fail(r.Index, "gates", "version %d rests on the SDF Act and went to the Commission without a recorded Prime Minister's order", v)
+		}
 	case "start_execution", "log_steps", "finish_execution":
 		if !slices.Contains(m.executors[v], r.Actor.ID) {
 			rep.fail(r.Index, "SoD-4", "%s by %s, who is not named in version %d", r.Action, r.Actor.ID, v)
+		}
+		d, why := p.ps.designated(r.Actor.ID, r.TS)
+		switch {
+		case d == nil:
+			rep.fail(r.Index, "SoD-4", "%s by %s, who holds no valid executor designation at %s: %s", r.Action, r.Actor.ID, r.TS.UTC().Format(time.RFC3339), why)
+		case m.foreign[v] && d.scope != "npa":
+			rep.fail(r.Index, "SoD-4", "%s by %s, a %s-scope executor, on a version with a target abroad or of unknown location (NPA scope needed)", r.Action, r.Actor.ID, d.scope)
+		}
+		if m.foreign[v] && !slices.Contains(m.gates[v], "foreign_ministry") {
+			rep.fail(r.Index, "SoD-4", "%s on a version with a target abroad or of unknown location, before a Foreign Minister consultation was recorded", r.Action)
+		}
+		if r.Action == "start_execution" && m.approval != nil && m.emergency.IsZero() && !r.TS.Before(m.approval.end) {
+			rep.fail(r.Index, "deadline", "execution started at %s, after the approval window closed at %s", r.TS.UTC().Format(time.RFC3339), m.approval.end.UTC().Format(time.RFC3339))
 		}
 		if r.Action == "log_steps" {
 			checkSteps(m, r, rep)
@@ -230,7 +308,15 @@ func replayOne(m *measureState, r entry, pol Policy, rep *Report) {
 				m.executed = append(m.executed, r.Actor.ID)
 			}
 		}
+	case "post_hoc_decision":
+		if slices.Contains(m.participants, r.Actor.ID) {
+			rep.fail(r.Index, "SoD-6", "the post-hoc review by %s, who had a part in the measure", r.Actor.ID)
+		}
+		if slices.Contains(m.recused, r.Actor.ID) {
+			rep.fail(r.Index, "SoD-3", "the post-hoc review by %s, who declared a conflict", r.Actor.ID)
+		}
 	case "notify_commission":
+		m.notified = r.TS
 		if slices.Contains(m.executed, r.Actor.ID) {
 			rep.fail(r.Index, "SoD-6", "the Commission was notified by the executor %s", r.Actor.ID)
 		}
@@ -250,6 +336,12 @@ func replayOne(m *measureState, r entry, pol Policy, rep *Report) {
 	}
 	if nv := f.NewVersion; nv != 0 {
 		m.version = nv
+	}
+	if r.To != m.stage {
+		m.since = r.TS
+		if r.To == "EXECUTED" {
+			m.executedAt = r.TS
+		}
 	}
 	m.stage = r.To
 }
@@ -309,6 +401,8 @@ func checkSteps(m *measureState, r entry, rep *Report) {
 			if m.approval == nil || err != nil || at.Before(m.approval.start) || !at.Before(m.approval.end) {
 				rep.fail(r.Index, "window", "step %d at %s is outside the approved window", i, step.At)
 			}
+		} else if end, ok := m.emergencyEnd(r.Version); ok && err == nil && !at.Before(end) {
+			rep.fail(r.Index, "window", "step %d at %s is after the emergency window closed at %s", i, step.At, end.Format(time.RFC3339))
 		} else if err == nil && at.Before(m.emergency.Truncate(time.Second).Add(-time.Second)) {
 			// The emergency window opens at the declaration (its end depends on the measure's
 			// requested window, which the log does not yet carry). The record is stamped a
@@ -318,5 +412,88 @@ func checkSteps(m *measureState, r entry, rep *Report) {
 	}
 	if m.emergency.IsZero() && (m.approval == nil || m.approval.version != r.Version) {
 		rep.fail(r.Index, "digest", "execution of version %d, which holds no approval", r.Version)
+	}
+}
+
+// emergencyEnd is when an emergency measure's window closes: the declaration plus the
+// requested window, at most the longest approval window, when the seal recorded them.
+func (m *measureState) emergencyEnd(v int) (time.Time, bool) {
+	window := time.Duration(m.deadlines["approval_window"]) * time.Millisecond
+	if req := time.Duration(m.requested[v]) * time.Millisecond; req > 0 && req < window {
+		window = req
+	}
+	if window <= 0 {
+		return time.Time{}, false
+	}
+	// A second of slack, as for the window's start: the record is stamped a moment after the
+	// workflow's clock opened the window.
+	return m.emergency.Truncate(time.Second).Add(window + time.Second), true
+}
+
+// deadlineGrace is how long past a deadline a record in the same stage may come before the
+// deadline's own record: the workflow records a deadline as its timer fires, and an action
+// accepted a moment before may be recorded a moment after.
+const deadlineGrace = 10 * time.Minute
+
+// stageDeadlines lists the deadlines the workflow keeps in the measure's current stage, with
+// when each falls due (DESIGN section 4's timers), from the measure's recorded deadlines.
+func (m *measureState) stageDeadlines() map[string]time.Time {
+	due := map[string]time.Time{}
+	d := func(name string) time.Duration { return time.Duration(m.deadlines[name]) * time.Millisecond }
+	if m.deadlines == nil {
+		return due // a seal from before deadlines were recorded
+	}
+	switch m.stage {
+	case "COMMISSION_REVIEW":
+		target := d("decision_target")
+		if m.urgent[m.version] {
+			target = d("decision_target_urgent")
+		}
+		due["decision_overdue"] = m.since.Add(target)
+	case "APPROVED", "ORDER_ISSUED":
+		if m.approval != nil {
+			due["expired"] = m.approval.end
+		}
+	case "EMERGENCY_EXECUTING":
+		due["commission_notification_overdue"] = m.emergency.Add(d("emergency_notification"))
+	case "EXECUTED":
+		if !m.emergency.IsZero() {
+			due["commission_notification_overdue"] = m.emergency.Add(d("emergency_notification"))
+		} else {
+			due["report_overdue"] = m.executedAt.Add(d("report_due"))
+		}
+	case "COMMISSION_NOTIFIED":
+		due["post_hoc_review_overdue"] = m.notified.Add(d("post_hoc_review"))
+	case "POST_HOC_REVIEWED":
+		due["report_overdue"] = m.executedAt.Add(d("report_due"))
+	case "NOTIFYING":
+		due["notification_overdue"] = m.since.Add(d("notification_due"))
+	}
+	return due
+}
+
+// checkDeadlines checks r against the deadlines of the measure's stage: a deadline's record
+// comes once it is due, and a deadline that passed is recorded before the measure moves on.
+func (p *replayer) checkDeadlines(m *measureState, r entry) {
+	due := m.stageDeadlines()
+	if name, ok := strings.CutPrefix(r.Action, "deadline."); ok {
+		at, kept := due[name]
+		switch {
+		case m.deadlines == nil:
+		case !kept:
+			p.rep.fail(r.Index, "deadline", "deadline %s recorded in stage %s, which keeps no such deadline", name, m.stage)
+		case r.TS.Before(at.Add(-time.Second)):
+			p.rep.fail(r.Index, "deadline", "deadline %s recorded at %s, before it fell due at %s", name, r.TS.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
+		}
+		m.fired[fmt.Sprintf("%s@%d", name, m.version)] = true
+		return
+	}
+	for _, name := range slices.Sorted(maps.Keys(due)) {
+		at := due[name]
+		if !m.fired[fmt.Sprintf("%s@%d", name, m.version)] && r.TS.After(at.Add(deadlineGrace)) {
+			p.rep.fail(r.Index, "deadline", "deadline %s fell due at %s and the log does not record it before this %s at %s",
+				name, at.UTC().Format(time.RFC3339), r.Action, r.TS.UTC().Format(time.RFC3339))
+			m.fired[fmt.Sprintf("%s@%d", name, m.version)] = true // named once
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
 )
 
 // copyDir copies an exported archive so each tamper starts from the real one.
@@ -205,9 +206,10 @@ func forged(t *testing.T, recs []audit.Record) *audit.Report {
 	t.Helper()
 	ctx := context.Background()
 	db, seq, vkey := newLog(t)
+	recs = append(designations(recs[0].TS), recs...)
 	for i := range recs {
 		r := recs[i]
-		if r.Measure == "" {
+		if r.Measure == "" && !strings.HasPrefix(r.Action, "designation.") && !strings.HasPrefix(r.Action, "policy.") {
 			r.Measure = "m-forged"
 		}
 		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
@@ -243,6 +245,21 @@ func actor(id string, roles ...string) audit.Actor {
 	return audit.Actor{ID: id, Roles: roles, Org: "o"}
 }
 
+// designations are the story's executors' designations, issued by the system before it starts:
+// "ex" of NPA scope, "ex2" prefectural.
+func designations(t0 time.Time) []audit.Record {
+	issue := func(id, user, scope string) audit.Record {
+		return audit.Record{Actor: actor("system"), Action: "designation.issued", TS: t0.Add(-time.Hour), Details: map[string]any{
+			"designation": id, "user": user, "scope": scope,
+			"valid_from": t0.Add(-time.Hour).Format(time.RFC3339), "valid_until": t0.AddDate(1, 0, 0).Format(time.RFC3339)}}
+	}
+	return []audit.Record{issue("d-ex", "ex", "npa"), issue("d-ex2", "ex2", "prefectural")}
+}
+
+// deadlines are DESIGN's timers as a seal records them (milliseconds).
+var deadlines = map[string]any{"decision_target": 72 * 3600e3, "decision_target_urgent": 24 * 3600e3, "approval_window": 14 * 24 * 3600e3,
+	"emergency_notification": 24 * 3600e3, "post_hoc_review": 72 * 3600e3, "report_due": 7 * 24 * 3600e3, "notification_due": 30 * 24 * 3600e3}
+
 // story is a valid approval-and-execution history; forgeries edit it.
 func story(t0 time.Time) []audit.Record {
 	off, legal, cmd := actor("off", "officer"), actor("leg", "legal"), actor("cmd", "commander")
@@ -256,7 +273,7 @@ func story(t0 time.Time) []audit.Record {
 	return []audit.Record{
 		{Actor: off, Action: "measure.created", To: "DRAFT", Version: 1, TS: ts(0)},
 		{Actor: off, Action: "submit", From: "DRAFT", To: "LEGAL_REVIEW", Version: 1, TS: ts(1),
-			Details: map[string]any{"digest": "sha256:v1", "executors": []string{"ex"}, "target_values": []string{"203.0.113.10"}}},
+			Details: map[string]any{"digest": "sha256:v1", "executors": []string{"ex"}, "target_values": []string{"203.0.113.10"}, "deadlines": deadlines}},
 		{Actor: legal, Action: "legal_review", From: "LEGAL_REVIEW", To: "COMMAND_REVIEW", Version: 1, TS: ts(2)},
 		{Actor: cmd, Action: "command_review", From: "COMMAND_REVIEW", To: "GATES", Version: 1, TS: ts(3)},
 		{Actor: actor("system"), Action: "gates_satisfied", From: "GATES", To: "COMMISSION_REVIEW", Version: 1, TS: ts(4)},
@@ -353,6 +370,60 @@ func TestReplayCatchesForgeries(t *testing.T) {
 		{"a stage skipped", func(r []audit.Record) []audit.Record {
 			return append(r[:2], r[3:]...) // no legal review
 		}, "lifecycle", ""},
+		{"a step by an executor whose designation was revoked", func(r []audit.Record) []audit.Record {
+			revoke := audit.Record{Actor: actor("adm2", "admin"), Action: "designation.revoked", TS: r[8].TS.Add(time.Second), Details: map[string]any{"designation": "d-ex"}}
+			return append(r[:9], append([]audit.Record{revoke}, r[9:]...)...)
+		}, "SoD-4", "designation d-ex was revoked"},
+		{"a target abroad sent to the Commission without the Foreign Minister", func(r []audit.Record) []audit.Record {
+			r[1].Details["foreign"] = true
+			return r
+		}, "gates", "Foreign Minister"},
+		{"a prefectural executor on a target abroad", func(r []audit.Record) []audit.Record {
+			r[1].Details["foreign"] = true
+			r[1].Details["executors"] = []string{"ex2"}
+			gate := audit.Record{Actor: actor("cmd", "commander"), Action: "record_gate", From: "GATES", To: "GATES", Version: 1, TS: r[3].TS.Add(time.Second),
+				Details: map[string]any{"gate": "foreign_ministry", "reference": "MOFA-1"}}
+			for _, i := range []int{9, 10, 11} {
+				r[i].Actor = actor("ex2", "executor")
+			}
+			r[10].Details["step_list"] = []map[string]any{{"witness": "ex", "at": r[10].TS.Format(time.RFC3339Nano)}}
+			return append(r[:4], append([]audit.Record{gate}, r[4:]...)...)
+		}, "SoD-4", "prefectural-scope executor"},
+		{"an SDF measure sent to the Commission without the Prime Minister's order", func(r []audit.Record) []audit.Record {
+			r[1].Details["legal_basis"] = "sdf_act_communications_protection"
+			return r
+		}, "gates", "Prime Minister"},
+		{"a deadline recorded before it fell due", func(r []audit.Record) []audit.Record {
+			expired := audit.Record{Actor: actor("system"), Action: "deadline.expired", From: "APPROVED", To: "EXPIRED", Version: 1, TS: r[8].TS.Add(time.Hour)}
+			return append(r[:9], expired)
+		}, "deadline", "before it fell due"},
+		{"an execution started after the approval window", func(r []audit.Record) []audit.Record {
+			late := r[8].TS.Add(15 * 24 * time.Hour)
+			for i := 9; i < 12; i++ {
+				r[i].TS = late.Add(time.Duration(i) * time.Minute)
+			}
+			return r
+		}, "deadline", "after the approval window closed"},
+		{"a deadline that passed unrecorded", func(r []audit.Record) []audit.Record {
+			r = r[:9]
+			// Approved, then nothing for a month: the window's expiry is missing when the
+			// measure is withdrawn.
+			return append(r, audit.Record{Actor: actor("off", "officer"), Action: "withdraw", From: "APPROVED", To: "WITHDRAWN", Version: 1, TS: r[8].TS.Add(30 * 24 * time.Hour)})
+		}, "deadline", "does not record it"},
+		{"an action checked under a policy the log never approved", func(r []audit.Record) []audit.Record {
+			r[2].PolicyVersion = "v9"
+			return r
+		}, "policy", "v9 is not approved"},
+		{"a post-hoc review by someone who had a part", func(r []audit.Record) []audit.Record {
+			ts := r[1].TS
+			return append(emergency(r),
+				audit.Record{Actor: actor("ex", "executor"), Action: "log_steps", From: "EMERGENCY_EXECUTING", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts.Add(time.Minute),
+					Details: map[string]any{"step_list": []map[string]any{{"witness": "ex2", "at": ts.Add(time.Minute).Format(time.RFC3339Nano)}}}},
+				audit.Record{Actor: actor("ex", "executor"), Action: "finish_execution", From: "EMERGENCY_EXECUTING", To: "EXECUTED", Version: 1, TS: ts.Add(2 * time.Minute)},
+				audit.Record{Actor: actor("off", "officer"), Action: "notify_commission", From: "EXECUTED", To: "COMMISSION_NOTIFIED", Version: 1, TS: ts.Add(time.Hour)},
+				audit.Record{Actor: actor("cmd", "commissioner"), Action: "post_hoc_decision", From: "COMMISSION_NOTIFIED", To: "POST_HOC_REVIEWED", Version: 1, TS: ts.Add(2 * time.Hour)},
+			)
+		}, "SoD-6", "had a part"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -441,11 +512,15 @@ func TestReplayChecksEveryTargetAtScale(t *testing.T) {
 		batches = append(batches, b)
 	}
 	recs = append(recs[:10], append(batches, recs[11:]...)...)
+	ds := designations(t0)
+	recs = append(ds, recs...)
 
 	db, seq, vkey := newLog(t)
 	for i := range recs {
 		r := recs[i]
-		r.Measure = "m-botnet"
+		if i >= len(ds) {
+			r.Measure = "m-botnet"
+		}
 		if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return testAppender.Append(ctx, tx, fmt.Sprint("botnet/", i), &r) }); err != nil {
 			t.Fatal(err)
 		}
@@ -462,7 +537,7 @@ func TestReplayChecksEveryTargetAtScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("verified %d records, %d steps over %d targets, in %v", rep.Records, n, n, time.Since(start))
-	last := int64(10 + n/batch - 1) // the story's first ten records, then the batches
+	last := int64(len(ds) + 10 + n/batch - 1) // the designations, the story's first ten records, then the batches
 	if len(rep.Failures) != 1 || !hasFailure(rep, "scope", last) || !strings.Contains(rep.Failures[0].String(), "198.51.100.66") {
 		t.Fatalf("want the one step out of scope named at entry %d: %v", last, rep.Failures)
 	}
@@ -485,13 +560,74 @@ func TestReplayChecksEveryTargetAtScale(t *testing.T) {
 	if err := os.WriteFile(path, edited, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if rep, _ := audit.VerifyArchive(dir, pol, nil); !hasFailure(rep, "companion", 1) {
+	if rep, _ := audit.VerifyArchive(dir, pol, nil); !hasFailure(rep, "companion", int64(len(ds)+1)) {
 		t.Fatalf("an edited companion: %v", rep.Failures)
 	}
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if rep, _ := audit.VerifyArchive(dir, pol, nil); !hasFailure(rep, "companion", 1) {
+	if rep, _ := audit.VerifyArchive(dir, pol, nil); !hasFailure(rep, "companion", int64(len(ds)+1)) {
 		t.Fatalf("a removed companion: %v", rep.Failures)
+	}
+}
+
+// TestReplayUnderPolicyAndDesignationHistory: an honest log spanning two policy versions and a
+// designation revoked between two measures verifies, each record judged under the policy and
+// designations the log shows in force at its time; a step by the revoked executor, and an
+// action the first policy did not allow claimed under it, each fail with their rule.
+func TestReplayUnderPolicyAndDesignationHistory(t *testing.T) {
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	var v2 []string
+	for _, r := range authz.DefaultPolicy() {
+		v2 = append(v2, r.Effect+" "+string(r.Role)+" "+r.Op)
+	}
+	v2 = append(v2, "allow legal command_review") // the second version lets a legal officer endorse for the command
+	build := func(second func([]audit.Record) []audit.Record) []audit.Record {
+		recs := story(t0) // the first measure, under version 1
+		recs = append(recs,
+			audit.Record{Actor: actor("system"), Action: "designation.issued", TS: t0.Add(day), Details: map[string]any{
+				"designation": "d-ex3", "user": "ex3", "scope": "npa", "valid_from": t0.Format(time.RFC3339), "valid_until": t0.AddDate(1, 0, 0).Format(time.RFC3339)}},
+			audit.Record{Actor: actor("adm1", "admin"), Action: "policy.proposed", TS: t0.Add(day), Details: map[string]any{"version": "v2", "rule_set": v2}},
+			audit.Record{Actor: actor("adm2", "admin"), Action: "policy.approved", TS: t0.Add(day), Details: map[string]any{"version": "v2"}},
+			audit.Record{Actor: actor("adm2", "admin"), Action: "designation.revoked", TS: t0.Add(day), Details: map[string]any{"designation": "d-ex"}},
+		)
+		m2 := story(t0.Add(2 * day))
+		m2[1].Details["executors"] = []string{"ex3"}
+		m2[3].Actor = actor("leg2", "legal")
+		for i := range m2 {
+			m2[i].Measure, m2[i].PolicyVersion = "m-two", "v2"
+			if m2[i].Actor.ID == "ex" {
+				m2[i].Actor = actor("ex3", "executor")
+			}
+		}
+		return append(recs, second(m2)...)
+	}
+	if rep := forged(t, build(func(r []audit.Record) []audit.Record { return r })); !rep.OK() {
+		t.Fatalf("the honest history fails: %v", rep.Failures)
+	}
+	for _, tt := range []struct {
+		name, rule, says string
+		edit             func([]audit.Record) []audit.Record
+	}{
+		{"a step by the revoked executor", "SoD-4", "designation d-ex was revoked", func(r []audit.Record) []audit.Record {
+			r[1].Details["executors"] = []string{"ex"}
+			for i := 9; i < 12; i++ {
+				r[i].Actor = actor("ex", "executor")
+			}
+			return r
+		}},
+		{"the second version's permission claimed under the first", "role", "policy v1", func(r []audit.Record) []audit.Record {
+			r[3].PolicyVersion = "v1"
+			return r
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := forged(t, build(tt.edit))
+			if !slices.ContainsFunc(rep.Failures, func(f audit.Failure) bool { return f.Rule == tt.rule && strings.Contains(f.Msg, tt.says) }) {
+				t.Fatalf("want %s saying %q, got %v", tt.rule, tt.says, rep.Failures)
+			}
+			t.Logf("caught: %v", rep.Failures)
+		})
 	}
 }

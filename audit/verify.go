@@ -398,7 +398,7 @@ func VerifyProof(doc, record []byte, pol Policy) (Checkpoint, int64, error) {
 // (target values of a seal, the step list of a large batch, its targets), each checked against
 // the hash the record commits to. It says what is wrong, or "".
 func (f *facts) resolve(dir string) string {
-	for _, name := range []string{"target_values", "targets", "step_list"} {
+	for _, name := range []string{"target_values", "targets", "step_list", "rule_set"} {
 		ref, ok := f.Companions[name]
 		if !ok {
 			continue
@@ -425,6 +425,8 @@ func (f *facts) resolve(dir string) string {
 			f.Targets = strs(map[string]any{name: v}, name)
 		case "step_list":
 			f.Steps = stepsOf(v)
+		case "rule_set":
+			f.RuleSet = strs(map[string]any{name: v}, name)
 		}
 	}
 	return ""

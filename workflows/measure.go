@@ -52,6 +52,15 @@ type Config struct {
 	HistoryLimit int `json:"history_limit,omitempty"`
 }
 
+// deadlines are the measure's timers as its seal records them, in milliseconds, for the auditor's
+// replay to hold each record to the deadlines this measure kept.
+func (c Config) deadlines() map[string]any {
+	sec := func(d time.Duration) int64 { return d.Milliseconds() }
+	return map[string]any{"decision_target": sec(c.DecisionTarget), "decision_target_urgent": sec(c.DecisionTargetUrgent),
+		"approval_window": sec(c.ApprovalWindow), "emergency_notification": sec(c.EmergencyNotification),
+		"post_hoc_review": sec(c.PostHocReview), "report_due": sec(c.ReportDue), "notification_due": sec(c.NotificationDue)}
+}
+
 // DefaultConfig returns the defaults of DESIGN section 4.
 func DefaultConfig() Config {
 	return Config{
@@ -490,6 +499,9 @@ func (w *measureWorkflow) act(ctx workflow.Context, a measure.Action) (Outcome, 
 	s := &w.s
 	to := w.next(a)
 	ch := w.change(string(a.Op), a, to)
+	if a.Op == authz.OpSubmit || a.Op == authz.OpDeclareEmergency {
+		ch.Details = map[string]any{"deadlines": w.in.Config.deadlines()}
+	}
 	if (a.Op == authz.OpLegalReview || a.Op == authz.OpCommandReview) && a.Decision == "return" {
 		ch.NewVersion = s.Version + 1
 	}

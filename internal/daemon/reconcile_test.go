@@ -13,7 +13,8 @@ import (
 
 // TestReconcileNamesTableEdits: a database administrator edits what a closed process decided,
 // in SQL, leaving the log alone: a vote turned, a review removed, a decision reversed, a gate
-// reference changed, a role granted, a measure moved to another stage. The log still
+// reference changed, a role granted, a measure moved to another stage, a prefectural
+// designation widened to NPA scope, a rule slipped into the first policy version. The log still
 // verifies and the API would serve the edits; reconcile names each row, and nothing else.
 func TestReconcileNamesTableEdits(t *testing.T) {
 	e := testenv.Start(t, workflows.DefaultConfig())
@@ -22,6 +23,11 @@ func TestReconcileNamesTableEdits(t *testing.T) {
 	reviewAndApprove(t, e, m.ID)
 	verifyLog(t, e) // the honest tables agree with the log
 
+	var prefDesignation string
+	if err := e.Owner.QueryRow(ctx, `SELECT user_id || ', prefectural, ' || to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' to ' ||
+		to_char(valid_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') FROM executor_designations WHERE id = 'd-executor-pref'`).Scan(&prefDesignation); err != nil {
+		t.Fatal(err)
+	}
 	for _, sql := range []string{
 		`UPDATE votes SET vote = 'reject' WHERE measure_id = '` + m.ID + `' AND member_id = '` + e.IDs["member1"] + `'`,
 		`DELETE FROM reviews WHERE measure_id = '` + m.ID + `' AND kind = 'command'`,
@@ -29,6 +35,8 @@ func TestReconcileNamesTableEdits(t *testing.T) {
 		`INSERT INTO role_grants (user_id, role) VALUES ('` + e.IDs["officer"] + `', 'commander')`,
 		`DELETE FROM role_grants WHERE user_id = '` + e.IDs["auditor"] + `'`,
 		`UPDATE measures SET stage = 'EXECUTING' WHERE id = '` + m.ID + `'`,
+		`UPDATE executor_designations SET scope = 'npa' WHERE id = 'd-executor-pref'`,
+		`INSERT INTO authz_rules (version, role, op, effect) VALUES (1, 'officer', 'vote', 'allow')`,
 	} {
 		if _, err := e.Owner.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
@@ -41,7 +49,7 @@ func TestReconcileNamesTableEdits(t *testing.T) {
 		if diffs, err = reconcile.Run(ctx, e.Owner); err != nil {
 			t.Fatal(err)
 		}
-		if len(diffs) >= 6 || time.Now().After(deadline) {
+		if len(diffs) >= 8 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond) // reads of the measure are logged too; let them be signed
@@ -57,6 +65,8 @@ func TestReconcileNamesTableEdits(t *testing.T) {
 		"reviews " + m.ID + " v1 command " + e.IDs["commander"] + ":  / approve",
 		"role_grants " + e.IDs["officer"] + " commander: granted / ",
 		"role_grants " + e.IDs["auditor"] + " auditor:  / granted",
+		"executor_designations d-executor-pref: " + strings.Replace(prefDesignation, "prefectural", "npa", 1) + " / " + prefDesignation,
+		"authz_rules v1 officer vote allow: in force / ",
 	}
 	for _, w := range want {
 		found := false

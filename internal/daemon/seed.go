@@ -96,20 +96,26 @@ func Seed(ctx context.Context, db *pgxpool.Pool, app *audit.Appender, cost int) 
 			if _, err := tx.Exec(ctx, `INSERT INTO role_grants (user_id, role) VALUES ($1, $2)`, id, u.role); err != nil {
 				return fmt.Errorf("seed role of %s: %w", u.username, err)
 			}
-			if u.designation != "" {
-				if _, err := tx.Exec(ctx, `INSERT INTO executor_designations (id, user_id, scope, valid_from, valid_until) VALUES ($1,$2,$3,$4,$5)`,
-					"d-"+u.username, id, u.designation, now.Add(-time.Hour), now.AddDate(1, 0, 0)); err != nil {
-					return fmt.Errorf("seed designation of %s: %w", u.username, err)
-				}
-			}
-			details := map[string]any{"user": id, "role": u.role, "org": u.org}
-			if u.designation != "" {
-				details["designation"] = u.designation
-			}
+			system := audit.Actor{ID: "system", Roles: []string{}, Org: "system"}
 			if err := app.Append(ctx, tx, "seed/"+id, &audit.Record{
-				Actor: audit.Actor{ID: "system", Roles: []string{}, Org: "system"}, Action: "role.granted", Details: details,
+				Actor: system, Action: "role.granted", Details: map[string]any{"user": id, "role": u.role, "org": u.org},
 			}); err != nil {
 				return err
+			}
+			if u.designation != "" {
+				// Logged in full: the auditor's replay judges each execution step by the
+				// designations the log shows in force.
+				d := "d-" + u.username
+				from, until := now.Add(-time.Hour).UTC().Truncate(time.Second), now.AddDate(1, 0, 0).UTC().Truncate(time.Second)
+				if _, err := tx.Exec(ctx, `INSERT INTO executor_designations (id, user_id, scope, valid_from, valid_until) VALUES ($1,$2,$3,$4,$5)`,
+					d, id, u.designation, from, until); err != nil {
+					return fmt.Errorf("seed designation of %s: %w", u.username, err)
+				}
+				if err := app.Append(ctx, tx, "seed/"+d, &audit.Record{Actor: system, Action: "designation.issued", Details: map[string]any{
+					"designation": d, "user": id, "scope": u.designation, "valid_from": from, "valid_until": until,
+				}}); err != nil {
+					return err
+				}
 			}
 			creds = append(creds, Credential{Username: u.username, Password: pw, ID: id, Org: u.org, Role: u.role})
 		}

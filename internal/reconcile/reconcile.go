@@ -3,8 +3,10 @@
 // The log is what was signed; the tables are what the service serves. Someone with the
 // database's credentials can edit a closed measure's votes in SQL: the log still verifies, and
 // the API would serve the edit. Reconcile folds the signed records into the rows they say
-// were written (each measure's stage, the votes, decisions, reviews and gates, the role
-// grants) and compares them with the tables, row by row.
+// were written (each measure's stage, the votes, decisions, reviews, gates, orders, execution
+// steps and notifications; the role grants, executor designations, policy versions and rules)
+// and compares them with the tables, row by row. Policy version 1 is the default the server
+// writes on first start (authz.DefaultPolicy), not an entry.
 package reconcile
 
 import (
@@ -13,10 +15,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
 )
 
 // Difference is one row on which the tables and the log disagree. Table and Key name the row;
@@ -54,6 +58,7 @@ type row struct {
 // sides holds, per table, each side's rows by key.
 type sides struct {
 	log, table map[string]map[string]row
+	notices    map[string]int // notifications the log recorded, by measure
 }
 
 func (s *sides) put(side map[string]map[string]row, table, key string, r row) {
@@ -68,7 +73,7 @@ func (s *sides) put(side map[string]map[string]row, table, key string, r row) {
 // (the tables run ahead of the signed log by up to one batch); call it on a quiet log or
 // expect those to be skipped.
 func Run(ctx context.Context, q Querier) ([]Difference, error) {
-	s := &sides{log: map[string]map[string]row{}, table: map[string]map[string]row{}}
+	s := &sides{log: map[string]map[string]row{}, table: map[string]map[string]row{}, notices: map[string]int{}}
 	if err := s.fold(ctx, q); err != nil {
 		return nil, err
 	}
@@ -80,7 +85,7 @@ func Run(ctx context.Context, q Querier) ([]Difference, error) {
 		return nil, err
 	}
 	var out []Difference
-	for _, table := range []string{"measures", "votes", "decisions", "reviews", "gates", "role_grants"} {
+	for _, table := range tables {
 		keys := map[string]bool{}
 		for k := range s.log[table] {
 			keys[k] = true
@@ -112,6 +117,10 @@ func Run(ctx context.Context, q Querier) ([]Difference, error) {
 	return out, nil
 }
 
+// tables are those compared, in the order differences are listed.
+var tables = []string{"measures", "votes", "decisions", "reviews", "gates", "orders", "execution_steps", "notifications",
+	"role_grants", "executor_designations", "authz_policy_versions", "authz_rules"}
+
 // fold reads every signed record in log order and writes down the rows it says it wrote.
 func (s *sides) fold(ctx context.Context, q Querier) error {
 	rows, err := q.Query(ctx, `SELECT l.idx, e.record FROM audit_log l JOIN audit_entries e ON e.id = l.entry_id ORDER BY l.idx`)
@@ -119,6 +128,7 @@ func (s *sides) fold(ctx context.Context, q Querier) error {
 		return fmt.Errorf("read the signed log: %w", err)
 	}
 	defer rows.Close()
+	var recs []indexed
 	for rows.Next() {
 		var idx int64
 		var raw []byte
@@ -129,10 +139,48 @@ func (s *sides) fold(ctx context.Context, q Querier) error {
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return fmt.Errorf("decode entry %d: %w", idx, err)
 		}
-		s.apply(idx, &r)
+		recs = append(recs, indexed{idx, r})
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read the signed log: %w", err)
+	}
+	rows.Close()
+	// The version 1 policy is the default the server writes on first start, not an entry.
+	for _, r := range authz.DefaultPolicy() {
+		s.put(s.log, "authz_rules", fmt.Sprintf("v1 %s %s %s", r.Role, r.Op, r.Effect), row{value: "in force", index: -1})
+	}
+	for i := range recs {
+		if err := s.resolve(ctx, q, &recs[i].r); err != nil {
+			return fmt.Errorf("entry %d: %w", recs[i].idx, err)
+		}
+		s.apply(recs[i].idx, &recs[i].r)
+	}
+	return nil
+}
+
+type indexed struct {
+	idx int64
+	r   audit.Record
+}
+
+// resolve reads back the details an entry moved to companion data (long step lists, rule sets).
+func (s *sides) resolve(ctx context.Context, q Querier, r *audit.Record) error {
+	moved, _ := r.Details[audit.Companions].(map[string]any)
+	for name, ref := range moved {
+		sum, _ := ref.(string)
+		rows, err := q.Query(ctx, `SELECT content FROM audit_companions WHERE sha256 = $1`, strings.TrimPrefix(sum, "sha256:"))
+		if err != nil {
+			return fmt.Errorf("read companion %s: %w", sum, err)
+		}
+		content, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[[]byte])
+		if err != nil {
+			return fmt.Errorf("read companion %s: %w", sum, err)
+		}
+		var v any
+		if err := json.Unmarshal(content, &v); err != nil {
+			return fmt.Errorf("decode companion %s: %w", sum, err)
+		}
+		r.Details[name] = v
 	}
 	return nil
 }
@@ -175,12 +223,80 @@ func (s *sides) apply(idx int64, r *audit.Record) {
 		}
 	case "role.revoked":
 		delete(s.log["role_grants"], str("user")+" "+str("role"))
+	case "issue_order":
+		o, _ := r.Details["order"].(map[string]any)
+		addressee, _ := o["addressee"].(string)
+		put("orders", r.Measure, addressee+"; outcome: ")
+	case "order_outcome":
+		if o, ok := s.log["orders"][r.Measure]; ok {
+			put("orders", r.Measure, strings.TrimSuffix(o.value, "; outcome: ")+"; outcome: "+str("outcome"))
+		}
+	case "log_steps":
+		first, _ := r.Details["first_seq"].(float64)
+		list, _ := r.Details["step_list"].([]any)
+		for i, st := range list {
+			m, _ := st.(map[string]any)
+			target, _ := m["target"].(string)
+			witness, _ := m["witness"].(string)
+			put("execution_steps", fmt.Sprintf("%s %d", r.Measure, int(first)+i), step(target, r.Actor.ID, witness))
+		}
+	case "notify":
+		list, _ := r.Details["notifications"].([]any)
+		for _, n := range list {
+			m, _ := n.(map[string]any)
+			addressee, _ := m["addressee"].(string)
+			status, _ := m["status"].(string)
+			s.notices[r.Measure]++
+			put("notifications", fmt.Sprintf("%s %d", r.Measure, s.notices[r.Measure]), addressee+": "+status)
+		}
+	case "designation.issued":
+		put("executor_designations", str("designation"), designationText(str("user"), str("scope"), parseTime(str("valid_from")), parseTime(str("valid_until")), false))
+	case "designation.revoked":
+		if d, ok := s.log["executor_designations"][str("designation")]; ok {
+			put("executor_designations", str("designation"), d.value+", revoked")
+		}
+	case "policy.proposed":
+		put("authz_policy_versions", str("version"), "proposed by "+r.Actor.ID)
+		list, _ := r.Details["rule_set"].([]any)
+		for _, l := range list {
+			f := strings.Fields(fmt.Sprint(l))
+			if len(f) == 3 {
+				put("authz_rules", fmt.Sprintf("%s %s %s %s", str("version"), f[1], f[2], f[0]), "in force")
+			}
+		}
+	case "policy.approved":
+		if v, ok := s.log["authz_policy_versions"][str("version")]; ok {
+			put("authz_policy_versions", str("version"), v.value+", approved by "+r.Actor.ID)
+		}
 	}
+}
+
+func step(target, executor, witness string) string {
+	return target + " by " + executor + ", witnessed by " + witness
+}
+
+func designationText(user, scope string, from, until time.Time, revoked bool) string {
+	t := fmt.Sprintf("%s, %s, %s to %s", user, scope, from.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano),
+		until.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano))
+	if revoked {
+		t += ", revoked"
+	}
+	return t
+}
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
 }
 
 // read reads the same rows from the tables.
 func (s *sides) read(ctx context.Context, q Querier) error {
 	for _, t := range []struct{ table, sql string }{
+		{"orders", `SELECT measure_id, addressee || '; outcome: ' || COALESCE(outcome, '') FROM orders`},
+		{"notifications", `SELECT measure_id || ' ' || seq, addressee || ': ' || status FROM notifications`},
+		{"authz_policy_versions", `SELECT 'v' || version, 'proposed by ' || proposed_by || COALESCE(', approved by ' || approved_by, '')
+			FROM authz_policy_versions WHERE version > 1`},
+		{"authz_rules", `SELECT 'v' || version || ' ' || role || ' ' || op || ' ' || effect, 'in force' FROM authz_rules`},
 		{"measures", `SELECT id, stage FROM measures`},
 		{"votes", `SELECT measure_id || ' v' || version || ' ' || member_id, vote FROM votes`},
 		{"decisions", `SELECT measure_id || ' v' || version, outcome FROM decisions`},
@@ -208,7 +324,36 @@ func (s *sides) read(ctx context.Context, q Querier) error {
 			return fmt.Errorf("read %s: %w", t.table, err)
 		}
 	}
-	return nil
+	// Rows whose text is easier to build here than in SQL.
+	rows, err := q.Query(ctx, `SELECT measure_id || ' ' || seq, target, executor_id, witness_id FROM execution_steps`)
+	if err != nil {
+		return fmt.Errorf("read execution_steps: %w", err)
+	}
+	for rows.Next() {
+		var k, target, executor, witness string
+		if err := rows.Scan(&k, &target, &executor, &witness); err != nil {
+			rows.Close()
+			return fmt.Errorf("read execution_steps: %w", err)
+		}
+		s.put(s.table, "execution_steps", k, row{value: step(target, executor, witness)})
+	}
+	rows.Close()
+	rows, err = q.Query(ctx, `SELECT id, user_id, scope, valid_from, valid_until, revoked_at IS NOT NULL FROM executor_designations`)
+	if err != nil {
+		return fmt.Errorf("read executor_designations: %w", err)
+	}
+	for rows.Next() {
+		var id, user, scope string
+		var from, until time.Time
+		var revoked bool
+		if err := rows.Scan(&id, &user, &scope, &from, &until, &revoked); err != nil {
+			rows.Close()
+			return fmt.Errorf("read executor_designations: %w", err)
+		}
+		s.put(s.table, "executor_designations", id, row{value: designationText(user, scope, from, until, revoked)})
+	}
+	rows.Close()
+	return rows.Err()
 }
 
 // pendingMeasures returns the measures with entries the sequencer has not signed yet.

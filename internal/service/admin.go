@@ -302,12 +302,22 @@ func (s *Service) ProposePolicy(ctx context.Context, a authz.Actor, rules []auth
 			}
 		}
 		return s.append(ctx, tx, a, fmt.Sprintf("policy/v%d/proposed", version), &audit.Record{Action: "policy.proposed", Reason: reason,
-			Details: map[string]any{"version": fmt.Sprintf("v%d", version), "rules": len(rules)}})
+			Details: map[string]any{"version": fmt.Sprintf("v%d", version), "rules": len(rules), "rule_set": ruleSet(rules)}})
 	})
 	if err != nil {
 		return "", fmt.Errorf("propose policy: %w", err)
 	}
 	return fmt.Sprintf("v%d", version), nil
+}
+
+// ruleSet writes a policy's rules as the log records them, "effect role op" each, so that the
+// auditor's replay judges every record under the rules in force at its time.
+func ruleSet(rules []authz.Rule) []string {
+	out := make([]string, len(rules))
+	for i, r := range rules {
+		out[i] = r.Effect + " " + string(r.Role) + " " + r.Op
+	}
+	return out
 }
 
 // ApprovePolicy puts a proposed version in force; replicas reload it on the notification.

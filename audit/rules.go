@@ -1,0 +1,165 @@
+package audit
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// ruleSet is one approved authorization policy version as the log recorded it: for each
+// operation ("*" for all), the roles allowed and the roles denied.
+type ruleSet struct {
+	allow, deny map[string][]string
+}
+
+// parseRuleSet reads a policy.proposed record's rule_set ("effect role op" each). It reports
+// false on a line of another shape.
+func parseRuleSet(lines []string) (ruleSet, bool) {
+	rs := ruleSet{allow: map[string][]string{}, deny: map[string][]string{}}
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			return rs, false
+		}
+		switch f[0] {
+		case "allow":
+			rs.allow[f[2]] = append(rs.allow[f[2]], f[1])
+		case "deny":
+			rs.deny[f[2]] = append(rs.deny[f[2]], f[1])
+		default:
+			return rs, false
+		}
+	}
+	return rs, true
+}
+
+// permits says whether an actor holding roles may take op: one role allowed it (or every
+// operation) and none is denied it, as the product's Casbin model decides.
+func (rs ruleSet) permits(op string, roles []string) bool {
+	return (hasAny(roles, rs.allow[op]) || hasAny(roles, rs.allow["*"])) && !hasAny(roles, rs.deny[op]) && !hasAny(roles, rs.deny["*"])
+}
+
+// allowed lists who may take op under rs, for messages.
+func (rs ruleSet) allowed(op string) []string {
+	return append(slices.Clone(rs.allow[op]), rs.allow["*"]...)
+}
+
+// opOf is the authorization operation a recorded action was checked as.
+func opOf(action string) string {
+	switch action {
+	case "measure.created", "targets.added", "evidence.added", "plan.updated":
+		return "edit_draft"
+	}
+	return action
+}
+
+// builtinPolicies name the policy a database starts with (version 1, DESIGN section 4's
+// roles, which the replay's own table holds) and the names records carry when no stored
+// policy was loaded.
+var builtinPolicies = map[string]bool{"": true, PolicyVersion: true, "default": true, "v1": true}
+
+// designation is an executor designation as the log recorded it.
+type designation struct {
+	user, scope  string
+	from, until  time.Time
+	revoked      time.Time // zero while in force
+	revokedIndex int64
+}
+
+// policies follows the policy versions and designations through the log.
+type policies struct {
+	proposed     map[string]proposal // by version name
+	approved     map[string]ruleSet
+	designations map[string]*designation // by id
+	byUser       map[string][]string     // designation ids
+}
+
+type proposal struct {
+	by    string
+	rules ruleSet
+	ok    bool // the record carried a readable rule set
+}
+
+func newPolicies() *policies {
+	return &policies{proposed: map[string]proposal{}, approved: map[string]ruleSet{}, designations: map[string]*designation{}, byUser: map[string][]string{}}
+}
+
+// add replays a policy or designation record; it reports whether r was one.
+func (ps *policies) add(r *entry, rep *Report) bool {
+	f := &r.facts
+	switch r.Action {
+	case "policy.proposed":
+		rs, ok := parseRuleSet(f.RuleSet)
+		if !ok || len(f.RuleSet) == 0 {
+			rep.fail(r.Index, "policy", "policy %s was proposed without a readable rule set: the replay cannot judge records under it", f.PolicyName)
+		}
+		ps.proposed[f.PolicyName] = proposal{by: r.Actor.ID, rules: rs, ok: ok && len(f.RuleSet) > 0}
+	case "policy.approved":
+		p, ok := ps.proposed[f.PolicyName]
+		switch {
+		case !ok:
+			rep.fail(r.Index, "policy", "policy %s approved but never proposed in the log", f.PolicyName)
+		case p.by == r.Actor.ID:
+			rep.fail(r.Index, "two-person", "policy %s approved by its proposer %s", f.PolicyName, r.Actor.ID)
+		}
+		if p.ok {
+			ps.approved[f.PolicyName] = p.rules
+		}
+	case "designation.issued":
+		from, err1 := time.Parse(time.RFC3339Nano, f.ValidFrom)
+		until, err2 := time.Parse(time.RFC3339Nano, f.ValidUntil)
+		if f.Designation == "" || f.User == "" || err1 != nil || err2 != nil || (f.Scope != "npa" && f.Scope != "prefectural") {
+			rep.fail(r.Index, "designation", "designation %q for %q is incomplete (scope %q, valid %q to %q)", f.Designation, f.User, f.Scope, f.ValidFrom, f.ValidUntil)
+			return true
+		}
+		if _, dup := ps.designations[f.Designation]; dup {
+			rep.fail(r.Index, "designation", "designation %s issued twice", f.Designation)
+			return true
+		}
+		ps.designations[f.Designation] = &designation{user: f.User, scope: f.Scope, from: from, until: until}
+		ps.byUser[f.User] = append(ps.byUser[f.User], f.Designation)
+	case "designation.revoked":
+		d := ps.designations[f.Designation]
+		if d == nil {
+			rep.fail(r.Index, "designation", "designation %s revoked but never issued in the log", f.Designation)
+		} else if d.revoked.IsZero() {
+			d.revoked, d.revokedIndex = r.TS, r.Index
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// rules returns the rule set a record was checked under, or why the log cannot show it.
+func (ps *policies) rules(name string) (ruleSet, bool, string) {
+	if builtinPolicies[name] {
+		return ruleSet{}, false, ""
+	}
+	if rs, ok := ps.approved[name]; ok {
+		return rs, true, ""
+	}
+	if p, ok := ps.proposed[name]; ok && !p.ok {
+		return ruleSet{}, false, "policy " + name + "'s rules are not in the log"
+	}
+	return ruleSet{}, false, "policy " + name + " is not approved in the log before this record"
+}
+
+// designated returns the designation user holds at t (an NPA one if any), as the log shows it
+// at this point: issued earlier, not yet revoked, and valid at t.
+func (ps *policies) designated(user string, t time.Time) (*designation, string) {
+	var best *designation
+	why := "no designation in the log"
+	for _, id := range ps.byUser[user] {
+		d := ps.designations[id]
+		switch {
+		case !d.revoked.IsZero():
+			why = "designation " + id + " was revoked at " + d.revoked.UTC().Format(time.RFC3339)
+		case t.Before(d.from) || !t.Before(d.until):
+			why = "designation " + id + " is valid from " + d.from.UTC().Format(time.RFC3339) + " to " + d.until.UTC().Format(time.RFC3339)
+		case best == nil || d.scope == "npa":
+			best = d
+		}
+	}
+	return best, why
+}
