@@ -194,4 +194,6 @@ func TestPolicyChange(t *testing.T) {
 	if last := h[len(h)-1]; last.Action != "withdraw" || last.Policy != "v2" {
 		t.Fatalf("the withdrawal was recorded under policy %q, want v2", last.Policy)
 	}
+	// The log holds v2's rules, and the auditor's replay judges the withdrawal under them.
+	verifyLog(t, e)
 }
