@@ -24,6 +24,7 @@ type facts struct {
 	Requested  int64 // requested window, milliseconds
 	Deadlines  map[string]int64
 	Gate       string // of record_gate
+	OrderDue   string // of issue_order: order.deadline
 	// Of policy and designation records.
 	PolicyName  string // details.version: "v2"
 	RuleSet     []string
@@ -52,6 +53,8 @@ func factsOf(d map[string]any) facts {
 	f.Foreign, f.Urgent = d["foreign"] == true, d["urgent"] == true
 	f.LegalBasis, f.Gate, f.PolicyName, f.RuleSet = str(d, "legal_basis"), str(d, "gate"), str(d, "version"), strs(d, "rule_set")
 	f.Requested = int64(num(d, "requested_window_ms"))
+	order, _ := d["order"].(map[string]any)
+	f.OrderDue = str(order, "deadline")
 	f.Designation, f.User, f.Scope = str(d, "designation"), str(d, "user"), str(d, "scope")
 	f.ValidFrom, f.ValidUntil = str(d, "valid_from"), str(d, "valid_until")
 	if dl, ok := d["deadlines"].(map[string]any); ok {
@@ -139,6 +142,16 @@ func (d *decoder) facts(f *facts) bool {
 			return d.optString(&f.LegalBasis, true)
 		case "gate":
 			return d.optString(&f.Gate, true)
+		case "order":
+			if !d.peek('{') {
+				return d.skip(1)
+			}
+			return d.fields(1, func(k []byte) bool {
+				if string(k) == "deadline" {
+					return d.optString(&f.OrderDue, false)
+				}
+				return d.skip(2)
+			})
 		case "version":
 			return d.optString(&f.PolicyName, true)
 		case "rule_set":

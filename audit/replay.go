@@ -27,7 +27,7 @@ type entry struct {
 // needsDetails lists the actions whose details the replay reads; other records' details are
 // left undecoded, which roughly halves the cost of verifying a large log.
 var needsDetails = map[string]bool{"submit": true, "declare_emergency": true, "vote": true, "decide": true,
-	"log_steps": true, "declare_conflict": true, "record_gate": true, "policy.proposed": true, "policy.approved": true,
+	"log_steps": true, "declare_conflict": true, "record_gate": true, "issue_order": true, "policy.proposed": true, "policy.approved": true,
 	"designation.issued": true, "designation.revoked": true}
 
 // transitions lists, for each recorded action, the stages it may leave. It is written from
@@ -111,6 +111,7 @@ type measureState struct {
 	since      time.Time // when the measure entered its stage
 	executedAt time.Time
 	notified   time.Time
+	orderDue   time.Time // the order's deadline for its addressee
 }
 
 type approvalRec struct {
@@ -274,6 +275,8 @@ func (p *replayer) replayOne(m *measureState, r entry) {
 		m.votes[v] = append(m.votes[v], r)
 	case "decide":
 		checkQuorum(m, r, pol, rep)
+	case "issue_order":
+		m.orderDue, _ = time.Parse(time.RFC3339Nano, f.OrderDue)
 	case "record_gate":
 		if !slices.Contains(m.gates[v], f.Gate) {
 			m.gates[v] = append(m.gates[v], f.Gate)
@@ -453,6 +456,9 @@ func (m *measureState) stageDeadlines() map[string]time.Time {
 	case "APPROVED", "ORDER_ISSUED":
 		if m.approval != nil {
 			due["expired"] = m.approval.end
+		}
+		if !m.orderDue.IsZero() && m.stage == "ORDER_ISSUED" {
+			due["order_deadline_passed"] = m.orderDue
 		}
 	case "EMERGENCY_EXECUTING":
 		due["commission_notification_overdue"] = m.emergency.Add(d("emergency_notification"))

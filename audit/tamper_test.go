@@ -410,6 +410,14 @@ func TestReplayCatchesForgeries(t *testing.T) {
 			// measure is withdrawn.
 			return append(r, audit.Record{Actor: actor("off", "officer"), Action: "withdraw", From: "APPROVED", To: "WITHDRAWN", Version: 1, TS: r[8].TS.Add(30 * 24 * time.Hour)})
 		}, "deadline", "does not record it"},
+		{"an order's deadline that passed unrecorded", func(r []audit.Record) []audit.Record {
+			at := r[8].TS
+			return append(r[:9],
+				audit.Record{Actor: actor("cmd", "commander"), Action: "issue_order", From: "APPROVED", To: "ORDER_ISSUED", Version: 1, TS: at.Add(time.Minute),
+					Details: map[string]any{"order": map[string]any{"addressee": "hosting provider", "deadline": at.Add(time.Hour).Format(time.RFC3339)}}},
+				audit.Record{Actor: actor("off", "officer"), Action: "order_outcome", From: "ORDER_ISSUED", To: "EXECUTED", Version: 1, TS: at.Add(48 * time.Hour),
+					Details: map[string]any{"outcome": "complied"}})
+		}, "deadline", "order_deadline_passed"},
 		{"an action checked under a policy the log never approved", func(r []audit.Record) []audit.Record {
 			r[2].PolicyVersion = "v9"
 			return r
