@@ -14,7 +14,8 @@ import (
 // TestReconcileNamesTableEdits: a database administrator edits what a closed process decided,
 // in SQL, leaving the log alone: a vote turned, a review removed, a decision reversed, a gate
 // reference changed, a role granted, a measure moved to another stage, a prefectural
-// designation widened to NPA scope, a rule slipped into the first policy version. The log still
+// designation widened to NPA scope, a rule slipped into the first policy version, an evidence
+// file listed twice. The log still
 // verifies and the API would serve the edits; reconcile names each row, and nothing else.
 func TestReconcileNamesTableEdits(t *testing.T) {
 	e := testenv.Start(t, workflows.DefaultConfig())
@@ -23,7 +24,10 @@ func TestReconcileNamesTableEdits(t *testing.T) {
 	reviewAndApprove(t, e, m.ID)
 	verifyLog(t, e) // the honest tables agree with the log
 
-	var prefDesignation string
+	var prefDesignation, evidenceSHA string
+	if err := e.Owner.QueryRow(ctx, `SELECT sha256 FROM evidence WHERE measure_id = $1`, m.ID).Scan(&evidenceSHA); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.Owner.QueryRow(ctx, `SELECT user_id || ', prefectural, ' || to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' to ' ||
 		to_char(valid_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') FROM executor_designations WHERE id = 'd-executor-pref'`).Scan(&prefDesignation); err != nil {
 		t.Fatal(err)
@@ -37,6 +41,8 @@ func TestReconcileNamesTableEdits(t *testing.T) {
 		`UPDATE measures SET stage = 'EXECUTING' WHERE id = '` + m.ID + `'`,
 		`UPDATE executor_designations SET scope = 'npa' WHERE id = 'd-executor-pref'`,
 		`INSERT INTO authz_rules (version, role, op, effect) VALUES (1, 'officer', 'vote', 'allow')`,
+		`INSERT INTO evidence (id, measure_id, version, sha256, filename, kind, provenance, added_by)
+			SELECT 'e-slipped-in', measure_id, version, sha256, 'again.pcap', kind, provenance, added_by FROM evidence WHERE measure_id = '` + m.ID + `'`,
 	} {
 		if _, err := e.Owner.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
@@ -49,7 +55,7 @@ func TestReconcileNamesTableEdits(t *testing.T) {
 		if diffs, err = reconcile.Run(ctx, e.Owner); err != nil {
 			t.Fatal(err)
 		}
-		if len(diffs) >= 8 || time.Now().After(deadline) {
+		if len(diffs) >= 9 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond) // reads of the measure are logged too; let them be signed
@@ -67,6 +73,7 @@ func TestReconcileNamesTableEdits(t *testing.T) {
 		"role_grants " + e.IDs["auditor"] + " auditor:  / granted",
 		"executor_designations d-executor-pref: " + strings.Replace(prefDesignation, "prefectural", "npa", 1) + " / " + prefDesignation,
 		"authz_rules v1 officer vote allow: in force / ",
+		"evidence " + m.ID + " v1 " + evidenceSHA + ": 2 / 1",
 	}
 	for _, w := range want {
 		found := false

@@ -3,7 +3,7 @@
 // The log is what was signed; the tables are what the service serves. Someone with the
 // database's credentials can edit a closed measure's votes in SQL: the log still verifies, and
 // the API would serve the edit. Reconcile folds the signed records into the rows they say
-// were written (each measure's stage, the votes, decisions, reviews, gates, orders, execution
+// were written (each measure's stage and evidence files, the votes, decisions, reviews, gates, orders, execution
 // steps and notifications; the role grants, executor designations, policy versions and rules)
 // and compares them with the tables, row by row. Policy version 1 is the default the server
 // writes on first start (authz.DefaultPolicy), not an entry.
@@ -118,7 +118,7 @@ func Run(ctx context.Context, q Querier) ([]Difference, error) {
 }
 
 // tables are those compared, in the order differences are listed.
-var tables = []string{"measures", "votes", "decisions", "reviews", "gates", "orders", "execution_steps", "notifications",
+var tables = []string{"measures", "evidence", "votes", "decisions", "reviews", "gates", "orders", "execution_steps", "notifications",
 	"role_grants", "executor_designations", "authz_policy_versions", "authz_rules"}
 
 // fold reads every signed record in log order and writes down the rows it says it wrote.
@@ -200,7 +200,23 @@ func (s *sides) apply(idx int64, r *audit.Record) {
 		put("measures", r.Measure, r.To)
 	}
 	mv := fmt.Sprintf("%s v%d", r.Measure, r.Version)
+	if nv, ok := r.Details["new_version"].(float64); ok && r.Measure != "" {
+		// A new draft version starts with a copy of the last one's evidence.
+		next := fmt.Sprintf("%s v%d ", r.Measure, int(nv))
+		for k, v := range s.log["evidence"] {
+			if rest, ok := strings.CutPrefix(k, mv+" "); ok {
+				s.put(s.log, "evidence", next+rest, row{value: v.value, index: idx})
+			}
+		}
+	}
 	switch r.Action {
+	case "evidence.added":
+		k := mv + " " + str("sha256")
+		n := 0
+		if v, ok := s.log["evidence"][k]; ok {
+			fmt.Sscan(v.value, &n)
+		}
+		put("evidence", k, fmt.Sprint(n+1))
 	case "vote":
 		put("votes", mv+" "+r.Actor.ID, str("vote"))
 	case "decide":
@@ -292,6 +308,7 @@ func parseTime(s string) time.Time {
 // read reads the same rows from the tables.
 func (s *sides) read(ctx context.Context, q Querier) error {
 	for _, t := range []struct{ table, sql string }{
+		{"evidence", `SELECT measure_id || ' v' || version || ' ' || sha256, count(*)::text FROM evidence GROUP BY 1`},
 		{"orders", `SELECT measure_id, addressee || '; outcome: ' || COALESCE(outcome, '') FROM orders`},
 		{"notifications", `SELECT measure_id || ' ' || seq, addressee || ': ' || status FROM notifications`},
 		{"authz_policy_versions", `SELECT 'v' || version, 'proposed by ' || proposed_by || COALESCE(', approved by ' || approved_by, '')
