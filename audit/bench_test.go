@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -214,6 +217,7 @@ func writeArchive(b *testing.B, dir string, n int, gen func(i int) *audit.Record
 			r.TS = time.Unix(1764000000, 0).UTC()
 		}
 		r.V, r.Log, r.PolicyVersion, r.Salt = audit.Version, audit.LogName, audit.PolicyVersion, audit.NewSalt()
+		spill(b, dir, r)
 		c, err := r.Canonical()
 		if err != nil {
 			b.Fatal(err)
@@ -245,6 +249,41 @@ func writeArchive(b *testing.B, dir string, n int, gen func(i int) *audit.Record
 	return vkey, bytesTotal
 }
 
+// spill moves a record's long lists to companion files, as the appender does in the database.
+func spill(b *testing.B, dir string, r *audit.Record) {
+	moved := map[string]any{}
+	for _, name := range []string{"target_values", "targets", "step_list"} {
+		v, ok := r.Details[name]
+		if !ok {
+			continue
+		}
+		data, err := json.Marshal(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(data) < 4096 {
+			continue
+		}
+		sum := sha256.Sum256(data)
+		name2 := hex.EncodeToString(sum[:])
+		os.MkdirAll(filepath.Join(dir, "companions"), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, "companions", name2), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		moved[name] = "sha256:" + name2
+	}
+	if len(moved) == 0 {
+		return
+	}
+	details := map[string]any{audit.Companions: moved}
+	for k, v := range r.Details {
+		if _, ok := moved[k]; !ok {
+			details[k] = v
+		}
+	}
+	r.Details = details
+}
+
 // stepRecord is an execution step logged one per record, with details the replay does not read.
 func stepRecord(i int) *audit.Record {
 	r := record(i)
@@ -252,17 +291,48 @@ func stepRecord(i int) *audit.Record {
 	return r
 }
 
-// lifecycleRecord makes logs of whole measures, 100 records each, after the executors'
-// designations: the approval path of story,
+// lifecycleRecord makes logs of whole measures, after the executors' designations: first a
+// botnet takedown approved for botnet targets and executed in batches of 5,000 steps (its
+// lists in companion files), then measures of 100 records each: the approval path of story,
 // 88 more step batches, and the end of execution. Most records (submissions, votes,
 // decisions, step batches) carry details the replay reads.
-func lifecycleRecord(t0 time.Time) func(i int) *audit.Record {
+func lifecycleRecord(t0 time.Time, botnet int) func(i int) *audit.Record {
 	tmpl, ds := story(t0), designations(t0)
+	const batch = 5_000
+	values := make([]string, botnet)
+	for i := range values {
+		values[i] = fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255)
+	}
+	batches := (botnet + batch - 1) / batch
+	big := 10 + batches + 1 // the botnet measure's records
 	return func(i int) *audit.Record {
 		if i < len(ds) { // the executors' designations first
 			return &ds[i]
 		}
 		i -= len(ds)
+		if botnet > 0 && i < big {
+			r := tmpl[min(i, 10)]
+			switch {
+			case i == 1:
+				r.Details = maps.Clone(r.Details)
+				r.Details["target_values"] = values
+			case i >= 10 && i < 10+batches:
+				lo := (i - 10) * batch
+				targets := values[lo:min(lo+batch, botnet)]
+				list := make([]map[string]any, len(targets))
+				for k, target := range targets {
+					list[k] = map[string]any{"target": target, "witness": "ex2", "at": r.TS.Format(time.RFC3339Nano)}
+				}
+				r.Details = map[string]any{"targets": targets, "step_list": list}
+			case i == big-1:
+				r = tmpl[11]
+			}
+			r.Measure = "m-botnet"
+			return &r
+		}
+		if botnet > 0 {
+			i -= big
+		}
 		j := i % 100
 		r := tmpl[min(j, 10)]
 		if j == 99 {
@@ -274,17 +344,23 @@ func lifecycleRecord(t0 time.Time) func(i int) *audit.Record {
 }
 
 // BenchmarkVerifyArchive verifies a whole archive offline (TAKEDOWN_BENCH_RECORDS records,
-// default 1,000,000) against a bare SHA-256 pass over the same entry files, in one run.
+// default 1,000,000), every step checked, against a bare SHA-256 pass over the same files in
+// one run. The lifecycle archive opens with a botnet takedown of TAKEDOWN_BENCH_BOTNET targets
+// (default 700,000).
 func BenchmarkVerifyArchive(b *testing.B) {
 	n := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("TAKEDOWN_BENCH_RECORDS")); err == nil {
 		n = v
 	}
+	botnet := 700_000
+	if v, err := strconv.Atoi(os.Getenv("TAKEDOWN_BENCH_BOTNET")); err == nil {
+		botnet = v
+	}
 	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	for _, bc := range []struct {
 		name string
 		gen  func(int) *audit.Record
-	}{{"steps", stepRecord}, {"lifecycles", lifecycleRecord(t0)}} {
+	}{{"steps", stepRecord}, {"lifecycles", lifecycleRecord(t0, botnet)}} {
 		b.Run(bc.name, func(b *testing.B) {
 			dir := b.TempDir()
 			vkey, _ := writeArchive(b, dir, n, bc.gen)
@@ -299,13 +375,15 @@ func BenchmarkVerifyArchive(b *testing.B) {
 				}
 				verify += time.Since(start)
 				start = time.Now()
-				filepath.Walk(filepath.Join(dir, "tile", "entries"), func(p string, info os.FileInfo, err error) error {
-					if err == nil && !info.IsDir() {
-						data, _ := os.ReadFile(p)
-						sha256.Sum256(data)
-					}
-					return nil
-				})
+				for _, sub := range []string{filepath.Join("tile", "entries"), "companions"} {
+					filepath.Walk(filepath.Join(dir, sub), func(p string, info os.FileInfo, err error) error {
+						if err == nil && !info.IsDir() {
+							data, _ := os.ReadFile(p)
+							sha256.Sum256(data)
+						}
+						return nil
+					})
+				}
 				bare += time.Since(start)
 			}
 			b.ReportMetric(float64(n*b.N)/verify.Seconds(), "rec/s-verify")

@@ -2,7 +2,9 @@ package audit
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -17,13 +19,19 @@ import (
 // decoder reads records on one goroutine. It interns the values that repeat across records
 // (actors, roles, actions, measures), so a large archive holds each once.
 type decoder struct {
-	b       []byte
-	i       int
-	str     map[string]string
-	roles   map[string][]string
-	recent  [512]string
-	file    []byte   // the entry bundle being read
-	entries [][]byte // and its entries
+	b             []byte
+	i             int
+	str           map[string]string
+	roles         map[string][]string
+	recent        [512]string
+	file          []byte   // the entry bundle being read
+	entries       [][]byte // and its entries
+	companionFile []byte   // the companion being read
+	// once holds, while a companion is read, d.b as a string: its values (a botnet's
+	// targets, each read once) are substrings of it, not copies; hint is how many its list
+	// may hold
+	once string
+	hint int
 }
 
 // internLimit bounds each intern table; past it, values are copied as they come.
@@ -231,10 +239,7 @@ func (d *decoder) plain() ([]byte, bool) {
 	}
 	start := d.i
 	b := d.b
-	i := d.i
-	for i < len(b) && !stops[b[i]] {
-		i++
-	}
+	i := scan(b, d.i)
 	if i == len(b) || b[i] != '"' && b[i] < utf8.RuneSelf {
 		d.i = i
 		return nil, false // a backslash or a control character
@@ -254,6 +259,31 @@ func (d *decoder) plain() ([]byte, bool) {
 	}
 	d.i = i
 	return nil, false
+}
+
+// scan returns the index of the first byte of b from i on that stops the fast scan of a
+// string, or len(b). Eight bytes at a time: the record's ids, salt and hashes are most of it.
+func scan(b []byte, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, bs := x^('"'*ones), x^('\\'*ones)
+		// A high bit set where a byte is below 0x20, a quote, a backslash or not ASCII. The
+		// lowest such bit is exact (a borrow only ever marks bytes above a true match), and
+		// the byte loop below confirms it.
+		m := (x-0x20*ones)&^x | (q-ones)&^q | (bs-ones)&^bs | x
+		if m&highs != 0 {
+			i += bits.TrailingZeros64(m&highs) / 8
+			break
+		}
+	}
+	for i < len(b) && !stops[b[i]] {
+		i++
+	}
+	return i
 }
 
 // stops marks the bytes that end the fast scan of a string: the closing quote, a backslash,
@@ -293,6 +323,10 @@ func (d *decoder) interned() (string, bool) { return d.text(true) }
 func (d *decoder) text(intern bool) (string, bool) {
 	start := d.i
 	if b, ok := d.plain(); ok {
+		if d.once != "" {
+			at := cap(d.b) - cap(b) // b is d.b[at:at+len(b)]
+			return d.once[at : at+len(b)], true
+		}
 		if intern {
 			return d.intern(b), true
 		}

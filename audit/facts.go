@@ -1,6 +1,9 @@
 package audit
 
-import "strconv"
+import (
+	"bytes"
+	"strconv"
+)
 
 // facts are what the rules replay reads from a record's details. Both decoders fill them with
 // the same leniency: a value of another JSON type than expected counts as absent, and lists
@@ -230,36 +233,7 @@ func (d *decoder) facts(f *facts) bool {
 				return d.skip(2)
 			})
 		case "step_list":
-			if !d.peek('[') {
-				return d.skip(1)
-			}
-			d.i++
-			f.Steps = nil
-			if d.next(']') {
-				return true
-			}
-			for {
-				var s step
-				ok := d.fields(2, func(k []byte) bool {
-					switch string(k) {
-					case "witness":
-						return d.optString(&s.Witness, true)
-					case "at":
-						return d.optString(&s.At, false)
-					}
-					return d.skip(3)
-				})
-				if !ok {
-					return false
-				}
-				f.Steps = append(f.Steps, s)
-				if d.next(']') {
-					return true
-				}
-				if !d.next(',') {
-					return false
-				}
-			}
+			return d.stepList(&f.Steps)
 		}
 		return d.skip(1)
 	})
@@ -321,6 +295,66 @@ func (d *decoder) number() (float64, bool) {
 	return f, err == nil
 }
 
+// stepList reads a list of steps into l, or skips a value of another type, leaving l nil.
+func (d *decoder) stepList(l *[]step) bool {
+	*l = nil
+	if !d.peek('[') {
+		return d.skip(1)
+	}
+	d.i++
+	if d.next(']') {
+		return true
+	}
+	if d.hint > 0 {
+		*l = make([]step, 0, d.hint/3) // three fields a step
+	}
+	for {
+		var s step
+		ok := d.fields(2, func(k []byte) bool {
+			switch string(k) {
+			case "witness":
+				return d.optString(&s.Witness, true)
+			case "at":
+				return d.optString(&s.At, false)
+			}
+			return d.skip(3)
+		})
+		if !ok {
+			return false
+		}
+		*l = append(*l, s)
+		if d.next(']') {
+			return true
+		}
+		if !d.next(',') {
+			return false
+		}
+	}
+}
+
+// companion reads the canonical JSON of one moved detail into f, as the details object
+// {name: value} would be read. It reports false when the fast path is unsure, for
+// encoding/json to decide.
+func (d *decoder) companion(name string, data []byte, f *facts) bool {
+	saved, at := d.b, d.i
+	defer func() { d.b, d.i, d.once, d.hint = saved, at, "", 0 }()
+	d.b, d.i = data, 0
+	// The hint sizes the list once; bounded, as a hostile file may hold commas in one string.
+	d.once, d.hint = string(data), min(bytes.Count(data, []byte{','})+1, 1<<21)
+	var ok bool
+	switch name {
+	case "target_values":
+		ok = d.optStrings(&f.TargetValues)
+	case "targets":
+		ok = d.optStrings(&f.Targets)
+	case "step_list":
+		ok = d.stepList(&f.Steps)
+	case "rule_set":
+		ok = d.optStrings(&f.RuleSet)
+	}
+	return ok && d.i == len(data)
+}
+
 // optStrings reads a list of strings into l, or skips a value of another type, leaving l nil.
 // A list holding anything but strings is left to encoding/json.
 func (d *decoder) optStrings(l *[]string) bool {
@@ -331,6 +365,9 @@ func (d *decoder) optStrings(l *[]string) bool {
 	d.i++
 	if d.next(']') {
 		return true
+	}
+	if d.hint > 0 {
+		*l = make([]string, 0, d.hint)
 	}
 	for {
 		if !d.peek('"') {

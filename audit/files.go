@@ -43,6 +43,9 @@ func readCapped(path string, max int64, buf []byte) ([]byte, error) {
 	if st.Size() > max {
 		return nil, fmt.Errorf("%s is %d bytes, over the %d-byte limit for it", path, st.Size(), max)
 	}
+	if c := st.Size() + 1; int64(cap(buf)) < c { // +1: EOF is seen without growing
+		buf = make([]byte, 0, c)
+	}
 	buf = buf[:0]
 	r := io.LimitReader(f, max+1)
 	for {

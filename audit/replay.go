@@ -1,8 +1,6 @@
 package audit
 
 import (
-	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -105,9 +103,9 @@ type measureState struct {
 	// them may review it after the fact.
 	participants []string
 	// deadlines are the measure's own, as its seal recorded them (milliseconds by name); fired
-	// holds the deadlines recorded, as "name@version".
+	// holds the deadlines recorded, by name and version.
 	deadlines  map[string]int64
-	fired      map[string]bool
+	fired      map[firing]bool
 	since      time.Time // when the measure entered its stage
 	executedAt time.Time
 	notified   time.Time
@@ -128,6 +126,7 @@ type replayer struct {
 	ps  *policies
 	pol Policy
 	rep *Report
+	due []deadline // checkDeadlines' buffer
 }
 
 func newReplayer(pol Policy, rep *Report) *replayer {
@@ -172,14 +171,14 @@ func (p *replayer) add(r *entry) {
 		p.ms[r.Measure] = &measureState{stage: "DRAFT", requester: r.Actor.ID, version: 1, digest: map[int]string{}, executors: map[int][]string{},
 			targets: map[int]map[string]bool{}, legal: map[int]string{}, commander: map[int]string{}, votes: map[int][]entry{},
 			foreign: map[int]bool{}, legalBasis: map[int]string{}, urgent: map[int]bool{}, requested: map[int]int64{}, gates: map[int][]string{},
-			fired: map[string]bool{}, since: r.TS, participants: []string{r.Actor.ID}}
+			fired: map[firing]bool{}, since: r.TS, participants: []string{r.Actor.ID}}
 		return
 	}
 	if m == nil {
 		rep.fail(r.Index, "lifecycle", "%s on measure %s before its creation", r.Action, r.Measure)
 		return
 	}
-	p.replayOne(m, *r)
+	p.replayOne(m, r)
 }
 
 func policyName(name string) string {
@@ -192,7 +191,7 @@ func policyName(name string) string {
 // finish ends the replay once every record was added.
 func (p *replayer) finish() { p.rep.Measures = len(p.ms) }
 
-func (p *replayer) replayOne(m *measureState, r entry) {
+func (p *replayer) replayOne(m *measureState, r *entry) {
 	pol, rep := p.pol, p.rep
 	f := &r.facts
 	p.checkDeadlines(m, r)
@@ -272,7 +271,7 @@ func (p *replayer) replayOne(m *measureState, r entry) {
 				rep.fail(r.Index, "SoD-3", "%s voted twice on version %d", r.Actor.ID, v)
 			}
 		}
-		m.votes[v] = append(m.votes[v], r)
+		m.votes[v] = append(m.votes[v], *r)
 	case "decide":
 		checkQuorum(m, r, pol, rep)
 	case "issue_order":
@@ -349,7 +348,7 @@ func (p *replayer) replayOne(m *measureState, r entry) {
 	m.stage = r.To
 }
 
-func checkQuorum(m *measureState, r entry, pol Policy, rep *Report) {
+func checkQuorum(m *measureState, r *entry, pol Policy, rep *Report) {
 	v := r.Version
 	outcome := r.facts.Outcome
 	var approve, reject, ret int
@@ -387,7 +386,7 @@ func checkQuorum(m *measureState, r entry, pol Policy, rep *Report) {
 	}
 }
 
-func checkSteps(m *measureState, r entry, rep *Report) {
+func checkSteps(m *measureState, r *entry, rep *Report) {
 	if targets := m.targets[r.Version]; targets != nil {
 		for _, t := range r.facts.Targets {
 			if !targets[t] {
@@ -395,11 +394,17 @@ func checkSteps(m *measureState, r entry, rep *Report) {
 			}
 		}
 	}
+	var last string // a batch's steps often share a time: parse it once
+	var at time.Time
+	var err error
 	for i, step := range r.facts.Steps {
 		if step.Witness == r.Actor.ID {
 			rep.fail(r.Index, "SoD-5", "step %d witnessed by its executor %s", i, r.Actor.ID)
 		}
-		at, err := time.Parse(time.RFC3339Nano, step.At)
+		if i == 0 || step.At != last {
+			at, err = time.Parse(time.RFC3339Nano, step.At)
+			last = step.At
+		}
 		if m.emergency.IsZero() {
 			if m.approval == nil || err != nil || at.Before(m.approval.start) || !at.Before(m.approval.end) {
 				rep.fail(r.Index, "window", "step %d at %s is outside the approved window", i, step.At)
@@ -438,10 +443,22 @@ func (m *measureState) emergencyEnd(v int) (time.Time, bool) {
 // accepted a moment before may be recorded a moment after.
 const deadlineGrace = 10 * time.Minute
 
-// stageDeadlines lists the deadlines the workflow keeps in the measure's current stage, with
-// when each falls due (DESIGN section 4's timers), from the measure's recorded deadlines.
-func (m *measureState) stageDeadlines() map[string]time.Time {
-	due := map[string]time.Time{}
+// firing is a deadline of one version of a measure.
+type firing struct {
+	name    string
+	version int
+}
+
+// deadline is a deadline the workflow keeps, and when it falls due.
+type deadline struct {
+	name string
+	at   time.Time
+}
+
+// stageDeadlines appends to due the deadlines the workflow keeps in the measure's current
+// stage, in name order, with when each falls due (DESIGN section 4's timers), from the
+// measure's recorded deadlines. It runs for every record: no maps, no allocation.
+func (m *measureState) stageDeadlines(due []deadline) []deadline {
 	d := func(name string) time.Duration { return time.Duration(m.deadlines[name]) * time.Millisecond }
 	if m.deadlines == nil {
 		return due // a seal from before deadlines were recorded
@@ -452,54 +469,53 @@ func (m *measureState) stageDeadlines() map[string]time.Time {
 		if m.urgent[m.version] {
 			target = d("decision_target_urgent")
 		}
-		due["decision_overdue"] = m.since.Add(target)
+		due = append(due, deadline{"decision_overdue", m.since.Add(target)})
 	case "APPROVED", "ORDER_ISSUED":
 		if m.approval != nil {
-			due["expired"] = m.approval.end
+			due = append(due, deadline{"expired", m.approval.end})
 		}
 		if !m.orderDue.IsZero() && m.stage == "ORDER_ISSUED" {
-			due["order_deadline_passed"] = m.orderDue
+			due = append(due, deadline{"order_deadline_passed", m.orderDue})
 		}
 	case "EMERGENCY_EXECUTING":
-		due["commission_notification_overdue"] = m.emergency.Add(d("emergency_notification"))
+		due = append(due, deadline{"commission_notification_overdue", m.emergency.Add(d("emergency_notification"))})
 	case "EXECUTED":
 		if !m.emergency.IsZero() {
-			due["commission_notification_overdue"] = m.emergency.Add(d("emergency_notification"))
+			due = append(due, deadline{"commission_notification_overdue", m.emergency.Add(d("emergency_notification"))})
 		} else {
-			due["report_overdue"] = m.executedAt.Add(d("report_due"))
+			due = append(due, deadline{"report_overdue", m.executedAt.Add(d("report_due"))})
 		}
 	case "COMMISSION_NOTIFIED":
-		due["post_hoc_review_overdue"] = m.notified.Add(d("post_hoc_review"))
+		due = append(due, deadline{"post_hoc_review_overdue", m.notified.Add(d("post_hoc_review"))})
 	case "POST_HOC_REVIEWED":
-		due["report_overdue"] = m.executedAt.Add(d("report_due"))
+		due = append(due, deadline{"report_overdue", m.executedAt.Add(d("report_due"))})
 	case "NOTIFYING":
-		due["notification_overdue"] = m.since.Add(d("notification_due"))
+		due = append(due, deadline{"notification_overdue", m.since.Add(d("notification_due"))})
 	}
 	return due
 }
 
 // checkDeadlines checks r against the deadlines of the measure's stage: a deadline's record
 // comes once it is due, and a deadline that passed is recorded before the measure moves on.
-func (p *replayer) checkDeadlines(m *measureState, r entry) {
-	due := m.stageDeadlines()
+func (p *replayer) checkDeadlines(m *measureState, r *entry) {
+	p.due = m.stageDeadlines(p.due[:0])
 	if name, ok := strings.CutPrefix(r.Action, "deadline."); ok {
-		at, kept := due[name]
+		i := slices.IndexFunc(p.due, func(d deadline) bool { return d.name == name })
 		switch {
 		case m.deadlines == nil:
-		case !kept:
+		case i < 0:
 			p.rep.fail(r.Index, "deadline", "deadline %s recorded in stage %s, which keeps no such deadline", name, m.stage)
-		case r.TS.Before(at.Add(-time.Second)):
-			p.rep.fail(r.Index, "deadline", "deadline %s recorded at %s, before it fell due at %s", name, r.TS.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
+		case r.TS.Before(p.due[i].at.Add(-time.Second)):
+			p.rep.fail(r.Index, "deadline", "deadline %s recorded at %s, before it fell due at %s", name, r.TS.UTC().Format(time.RFC3339), p.due[i].at.UTC().Format(time.RFC3339))
 		}
-		m.fired[fmt.Sprintf("%s@%d", name, m.version)] = true
+		m.fired[firing{name, m.version}] = true
 		return
 	}
-	for _, name := range slices.Sorted(maps.Keys(due)) {
-		at := due[name]
-		if !m.fired[fmt.Sprintf("%s@%d", name, m.version)] && r.TS.After(at.Add(deadlineGrace)) {
+	for _, d := range p.due {
+		if k := (firing{d.name, m.version}); !m.fired[k] && r.TS.After(d.at.Add(deadlineGrace)) {
 			p.rep.fail(r.Index, "deadline", "deadline %s fell due at %s and the log does not record it before this %s at %s",
-				name, at.UTC().Format(time.RFC3339), r.Action, r.TS.UTC().Format(time.RFC3339))
-			m.fired[fmt.Sprintf("%s@%d", name, m.version)] = true // named once
+				d.name, d.at.UTC().Format(time.RFC3339), r.Action, r.TS.UTC().Format(time.RFC3339))
+			m.fired[k] = true // named once
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -129,7 +130,9 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 	var tree compact
 	priorRoot, priorSeen := tlog.Hash{}, false
 	rp := newReplayer(pol, rep)
-	read := readArchive(dir, ck.Size, pol.Strict, func(k int64, bd *bundle) bool {
+	var held atomic.Int64 // companion bytes read back ahead of the replay
+	late := newDecoder()
+	read := readArchive(dir, ck.Size, pol.Strict, &held, func(k int64, bd *bundle) bool {
 		start := k * EntriesPerTile
 		if bd.err != "" {
 			rep.fail(start, "entries", "%s", bd.err)
@@ -161,12 +164,17 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 				rep.fail(start+int64(i), "record", "%s", bd.bad[i])
 				continue
 			}
-			if e := &bd.decoded[i]; e.facts.Companions != nil {
-				if why := e.facts.resolve(dir); why != "" {
-					rep.fail(e.Index, "companion", "%s", why)
-				}
+			e := &bd.decoded[i]
+			why := bd.companion[i]
+			if e.facts.Companions != nil && bd.held[i] == 0 && why == "" {
+				why = e.facts.resolve(dir, late) // the workers left it: over their memory budget
 			}
-			rp.add(&bd.decoded[i])
+			if why != "" {
+				rep.fail(e.Index, "companion", "%s", why)
+			}
+			rp.add(e)
+			e.facts.Steps, e.facts.Targets = nil, nil
+			held.Add(-bd.held[i])
 		}
 		return true
 	})
@@ -197,14 +205,19 @@ type bundle struct {
 	err     string
 	decoded []entry
 	bad     []string // why each record could not be read, or ""
-	leaves  [EntriesPerTile]tlog.Hash
-	root    tlog.Hash // of the 256 leaves, when the bundle is whole
+	// Companion data is read back by the workers too, as a botnet's lists are most of an
+	// archive's bytes: why a record's could not be, or "", and the bytes it holds under the
+	// budget (0: left for the replay to read, one record at a time).
+	companion []string
+	held      []int64
+	leaves    [EntriesPerTile]tlog.Hash
+	root      tlog.Hash // of the 256 leaves, when the bundle is whole
 }
 
 // readArchive reads the entry bundles of a tree of size entries, hashing and decoding their
 // records on every core, and hands each bundle to use in order. It stops at the first bundle
 // use refuses, and reports whether it read them all.
-func readArchive(dir string, size int64, strict bool, use func(k int64, bd *bundle) bool) bool {
+func readArchive(dir string, size int64, strict bool, held *atomic.Int64, use func(k int64, bd *bundle) bool) bool {
 	nb := (size + EntriesPerTile - 1) / EntriesPerTile
 	workers := runtime.GOMAXPROCS(0)
 	// Bundles are recycled: a worker needs a free one to start on the next bundle, so at most
@@ -213,7 +226,7 @@ func readArchive(dir string, size int64, strict bool, use func(k int64, bd *bund
 	free := make(chan *bundle, window)
 	ring := make([]chan *bundle, window)
 	for i := range window {
-		free <- &bundle{decoded: make([]entry, EntriesPerTile), bad: make([]string, EntriesPerTile)}
+		free <- &bundle{decoded: make([]entry, EntriesPerTile), bad: make([]string, EntriesPerTile), companion: make([]string, EntriesPerTile), held: make([]int64, EntriesPerTile)}
 		ring[i] = make(chan *bundle, 1)
 	}
 	done := make(chan struct{})
@@ -233,7 +246,7 @@ func readArchive(dir string, size int64, strict bool, use func(k int64, bd *bund
 				if k >= nb {
 					return
 				}
-				bd.read(dir, k, size, d, strict)
+				bd.read(dir, k, size, d, strict, held)
 				ring[k%int64(window)] <- bd
 			}
 		})
@@ -253,7 +266,7 @@ func readArchive(dir string, size int64, strict bool, use func(k int64, bd *bund
 }
 
 // read reads entry bundle k of a tree of size entries into bd.
-func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool) {
+func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool, held *atomic.Int64) {
 	lo := k * EntriesPerTile
 	bd.width = int(min(EntriesPerTile, size-lo))
 	bd.count, bd.err = 0, ""
@@ -281,7 +294,7 @@ func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool) {
 		bd.leaves[i] = tlog.RecordHash(raw)
 		r := &bd.decoded[i]
 		*r = entry{Index: x}
-		bd.bad[i] = ""
+		bd.bad[i], bd.companion[i], bd.held[i] = "", "", 0
 		if err := d.decode(raw, r); err != nil {
 			bd.bad[i] = "not a JSON audit record: " + err.Error()
 			continue
@@ -295,7 +308,11 @@ func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool) {
 		if strict {
 			if canon, err := jcs.Transform(raw); err != nil || !bytes.Equal(canon, raw) {
 				bd.bad[i] = "not RFC 8785 canonical JSON"
+				continue
 			}
+		}
+		if r.facts.Companions != nil {
+			bd.companion[i], bd.held[i] = r.facts.resolveWithin(dir, d, held)
 		}
 	}
 	if len(recs) == EntriesPerTile {
@@ -394,11 +411,44 @@ func VerifyProof(doc, record []byte, pol Policy) (Checkpoint, int64, error) {
 	return ck, index, nil
 }
 
+// companionBudget bounds the companion bytes the workers hold read back ahead of the replay,
+// whatever an archive's records point at: past it, the replay reads them itself.
+const companionBudget = 256 << 20
+
+// resolveWithin resolves f's companions when their size fits what is left of the budget, and
+// returns what resolve says and the bytes charged to the budget (0 when it left them).
+func (f *facts) resolveWithin(dir string, d *decoder, held *atomic.Int64) (string, int64) {
+	var size int64
+	for _, name := range resolved {
+		ref, ok := f.Companions[name]
+		if !ok {
+			continue
+		}
+		sum, _ := strings.CutPrefix(ref, "sha256:")
+		if len(sum) != 64 || !isLowerHex(sum) {
+			return f.resolve(dir, d), 0 // says what is wrong with the name, reading nothing
+		}
+		info, err := os.Stat(filepath.Join(dir, "companions", sum))
+		if err != nil || !info.Mode().IsRegular() || info.Size() > MaxCompanionFile {
+			return f.resolve(dir, d), 0 // says why it cannot be read
+		}
+		size += info.Size() + 1 // never 0: 0 means left for the replay
+	}
+	if held.Add(size) > companionBudget {
+		held.Add(-size)
+		return "", 0
+	}
+	return f.resolve(dir, d), size
+}
+
+// resolved names the details the replay reads back from companion data.
+var resolved = []string{"target_values", "targets", "step_list", "rule_set"}
+
 // resolve reads back the details the replay needs that a record moved to companion data
 // (target values of a seal, the step list of a large batch, its targets), each checked against
 // the hash the record commits to. It says what is wrong, or "".
-func (f *facts) resolve(dir string) string {
-	for _, name := range []string{"target_values", "targets", "step_list", "rule_set"} {
+func (f *facts) resolve(dir string, d *decoder) string {
+	for _, name := range resolved {
 		ref, ok := f.Companions[name]
 		if !ok {
 			continue
@@ -407,26 +457,29 @@ func (f *facts) resolve(dir string) string {
 		if !ok || len(sum) != 64 || !isLowerHex(sum) {
 			return fmt.Sprintf("details.%s names companion %q, not sha256:<hex>", name, ref)
 		}
-		data, err := ReadFile(filepath.Join(dir, "companions", sum), MaxCompanionFile)
+		data, err := readCapped(filepath.Join(dir, "companions", sum), MaxCompanionFile, d.companionFile)
 		if err != nil {
 			return fmt.Sprintf("companion %s (details.%s) cannot be read: %v", sum, name, err)
 		}
+		d.companionFile = data // what is kept of it is copied, so the next companion reuses it
 		if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != sum {
 			return fmt.Sprintf("companion %s (details.%s) does not hash to its name: it was altered", sum, name)
 		}
-		var v any
-		if err := json.Unmarshal(data, &v); err != nil {
-			return fmt.Sprintf("companion %s (details.%s) is not JSON: %v", sum, name, err)
-		}
-		switch name {
-		case "target_values":
-			f.TargetValues = strs(map[string]any{name: v}, name)
-		case "targets":
-			f.Targets = strs(map[string]any{name: v}, name)
-		case "step_list":
-			f.Steps = stepsOf(v)
-		case "rule_set":
-			f.RuleSet = strs(map[string]any{name: v}, name)
+		if !d.companion(name, data, f) {
+			var v any
+			if err := json.Unmarshal(data, &v); err != nil {
+				return fmt.Sprintf("companion %s (details.%s) is not JSON: %v", sum, name, err)
+			}
+			switch name {
+			case "target_values":
+				f.TargetValues = strs(map[string]any{name: v}, name)
+			case "targets":
+				f.Targets = strs(map[string]any{name: v}, name)
+			case "step_list":
+				f.Steps = stepsOf(v)
+			case "rule_set":
+				f.RuleSet = strs(map[string]any{name: v}, name)
+			}
 		}
 	}
 	return ""
