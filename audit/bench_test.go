@@ -206,8 +206,8 @@ func pgbenchRate(b *testing.B, pool *pgxpool.Pool) float64 {
 }
 
 // writeArchive writes an archive of the n records gen makes and its signed checkpoint,
-// without a database.
-func writeArchive(b *testing.B, dir string, n int, gen func(i int) *audit.Record) (vkey string, bytesTotal int64) {
+// without a database: what Export would write of a log of them.
+func writeArchive(b testing.TB, dir string, n int, gen func(i int) *audit.Record) (vkey string, bytesTotal int64) {
 	mem := &memTree{}
 	var bundle []byte
 	for i := range n {
@@ -216,7 +216,10 @@ func writeArchive(b *testing.B, dir string, n int, gen func(i int) *audit.Record
 		if r.TS.IsZero() {
 			r.TS = time.Unix(1764000000, 0).UTC()
 		}
-		r.V, r.Log, r.PolicyVersion, r.Salt = audit.Version, audit.LogName, audit.PolicyVersion, audit.NewSalt()
+		r.V, r.Log, r.Salt = audit.Version, audit.LogName, audit.NewSalt()
+		if r.PolicyVersion == "" {
+			r.PolicyVersion = audit.PolicyVersion
+		}
 		spill(b, dir, r)
 		c, err := r.Canonical()
 		if err != nil {
@@ -250,7 +253,7 @@ func writeArchive(b *testing.B, dir string, n int, gen func(i int) *audit.Record
 }
 
 // spill moves a record's long lists to companion files, as the appender does in the database.
-func spill(b *testing.B, dir string, r *audit.Record) {
+func spill(b testing.TB, dir string, r *audit.Record) {
 	moved := map[string]any{}
 	for _, name := range []string{"target_values", "targets", "step_list"} {
 		v, ok := r.Details[name]
