@@ -280,6 +280,28 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			}
 			_, _ = w.Write([]byte("ok\n"))
 		})
+		// The same state for a monitoring system, in Prometheus' text format.
+		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+			problems, err := audit.Halted(r.Context(), d.DB)
+			if err != nil {
+				http.Error(w, "audit log: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			var signed int64
+			if err := d.DB.QueryRow(r.Context(), `SELECT COALESCE(max(size), 0) FROM audit_checkpoints`).Scan(&signed); err != nil {
+				http.Error(w, "audit log: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			halted := 0
+			if len(problems) > 0 {
+				halted = 1
+			}
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+			fmt.Fprintf(w, "# HELP takedown_audit_halted 1 while the audit log refuses to sign: the database differs from what it signed.\n"+
+				"# TYPE takedown_audit_halted gauge\ntakedown_audit_halted %d\n"+
+				"# HELP takedown_audit_signed_entries Entries under the newest signed checkpoint.\n"+
+				"# TYPE takedown_audit_signed_entries gauge\ntakedown_audit_signed_entries %d\n", halted, signed)
+		})
 		l := listener
 		d.URL = "http://" + l.Addr().String()
 		d.http = &http.Server{Handler: withDeadline(mux, cfg.RequestTimeout), ReadHeaderTimeout: 10 * time.Second,

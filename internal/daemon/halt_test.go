@@ -26,8 +26,8 @@ func TestServerStopsOnTamperedLog(t *testing.T) {
 	u := e.Users
 	m := newDraft(t, e, "self_execute", domestic)
 	verifyLog(t, e) // everything so far is signed
-	health := func() (int, string) {
-		resp, err := http.Get(e.D.URL + "/healthz")
+	get := func(path string) (int, string) {
+		resp, err := http.Get(e.D.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,8 +35,12 @@ func TestServerStopsOnTamperedLog(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	health := func() (int, string) { return get("/healthz") }
 	if status, body := health(); status != 200 {
 		t.Fatalf("/healthz before: %d %s", status, body)
+	}
+	if status, body := get("/metrics"); status != 200 || !strings.Contains(body, "\ntakedown_audit_halted 0\n") {
+		t.Fatalf("/metrics before: %d %s", status, body)
 	}
 	var idx int64
 	if err := e.D.DB.QueryRow(ctx, `SELECT l.idx FROM audit_log l JOIN audit_entries a ON a.id = l.entry_id
@@ -63,6 +67,9 @@ func TestServerStopsOnTamperedLog(t *testing.T) {
 	}
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, "audit_entries: entry "+itoa(idx)) {
 		t.Fatalf("/healthz after the edit: %d %s", status, body)
+	}
+	if status, body := get("/metrics"); status != 200 || !strings.Contains(body, "\ntakedown_audit_halted 1\n") {
+		t.Fatalf("/metrics after the edit: %d %s", status, body)
 	}
 	time.Sleep(1100 * time.Millisecond) // the service reads the halts again within a second
 	var signed int64
