@@ -428,6 +428,83 @@ func TestReplayCatchesForgeries(t *testing.T) {
 				audit.Record{Actor: actor("cmd", "commissioner"), Action: "post_hoc_decision", From: "COMMISSION_NOTIFIED", To: "POST_HOC_REVIEWED", Version: 1, TS: ts.Add(2 * time.Hour)},
 			)
 		}, "SoD-6", "had a part"},
+		{"evidence added to a measure already submitted", func(r []audit.Record) []audit.Record {
+			late := audit.Record{Actor: actor("off", "officer"), Action: "evidence.added", Version: 1, TS: r[1].TS.Add(time.Second)}
+			return append(r[:2], append([]audit.Record{late}, r[2:]...)...)
+		}, "lifecycle", "drafts only"},
+		{"targets added to the draft by another officer", func(r []audit.Record) []audit.Record {
+			other := audit.Record{Actor: actor("off2", "officer"), Action: "targets.added", Version: 1, TS: r[0].TS.Add(time.Second)}
+			return append(r[:1], append([]audit.Record{other}, r[1:]...)...)
+		}, "requester", "not the requester off"},
+		{"a vote cast by the legal reviewer", func(r []audit.Record) []audit.Record {
+			r[7].Actor = audit.Actor{ID: "leg", Roles: []string{"commissioner"}, Org: "o"}
+			return r
+		}, "SoD-1", "who requested or reviewed"},
+		{"a vote cast by the commander who endorsed it", func(r []audit.Record) []audit.Record {
+			r[7].Actor = audit.Actor{ID: "cmd", Roles: []string{"commissioner"}, Org: "o"}
+			return r
+		}, "SoD-1", "who requested or reviewed"},
+		{"a vote on a digest the measure was not sealed with", func(r []audit.Record) []audit.Record {
+			r[6].Details = map[string]any{"vote": "approve", "digest": "sha256:other"}
+			return r
+		}, "digest", "vote on digest sha256:other"},
+		{"a rejection decided on approving votes", func(r []audit.Record) []audit.Record {
+			r[8].Details = map[string]any{"tally": map[string]any{"outcome": "rejected"}}
+			r[8].To = "REJECTED"
+			return r[:9]
+		}, "quorum", "no majority"},
+		{"a return decided on approving votes", func(r []audit.Record) []audit.Record {
+			r[8].Details = map[string]any{"tally": map[string]any{"outcome": "returned"}}
+			r[8].To = "DRAFT"
+			return r[:9]
+		}, "quorum", "no majority"},
+		{"a step by an executor who was never designated", func(r []audit.Record) []audit.Record {
+			r[1].Details["executors"] = []string{"ex9"}
+			for _, i := range []int{9, 10, 11} {
+				r[i].Actor = actor("ex9", "executor")
+			}
+			return r
+		}, "SoD-4", "holds no valid executor designation"},
+		{"a step by an executor whose designation had not begun", func(r []audit.Record) []audit.Record {
+			early := audit.Record{Actor: actor("system"), Action: "designation.issued", TS: r[0].TS, Details: map[string]any{
+				"designation": "d-ex9", "user": "ex9", "scope": "npa", "valid_from": r[0].TS.AddDate(0, 1, 0).Format(time.RFC3339), "valid_until": r[0].TS.AddDate(1, 0, 0).Format(time.RFC3339)}}
+			r[1].Details["executors"] = []string{"ex9"}
+			for _, i := range []int{9, 10, 11} {
+				r[i].Actor = actor("ex9", "executor")
+			}
+			return append([]audit.Record{early}, r...)
+		}, "SoD-4", "designation d-ex9 is valid from"},
+		{"a report verified by its author", func(r []audit.Record) []audit.Record {
+			at := r[11].TS
+			return append(r,
+				audit.Record{Actor: actor("off", "officer"), Action: "report", From: "EXECUTED", To: "REPORTED", Version: 1, TS: at.Add(time.Minute)},
+				audit.Record{Actor: actor("off", "officer", "legal"), Action: "verify_report", From: "REPORTED", To: "CLOSED", Version: 1, TS: at.Add(2 * time.Minute)})
+		}, "SoD-7", "verified by its author off"},
+		{"an emergency step after its window closed", func(r []audit.Record) []audit.Record {
+			ts := r[1].TS
+			r = emergency(r)
+			r[1].Details["deadlines"] = deadlines
+			r[1].Details["requested_window_ms"] = int64(time.Hour / time.Millisecond)
+			return append(r,
+				audit.Record{Actor: actor("ex", "executor"), Action: "log_steps", From: "EMERGENCY_EXECUTING", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts.Add(time.Minute),
+					Details: map[string]any{"step_list": []map[string]any{{"witness": "ex2", "at": ts.Add(61 * time.Minute).Format(time.RFC3339Nano)}}}})
+		}, "window", "after the emergency window closed"},
+		{"an action under a policy approved without its rules", func(r []audit.Record) []audit.Record {
+			at := r[0].TS.Add(-time.Hour)
+			r[2].PolicyVersion = "v2"
+			return append([]audit.Record{
+				{Actor: actor("adm1", "admin"), Action: "policy.proposed", TS: at, Details: map[string]any{"version": "v2"}},
+				{Actor: actor("adm2", "admin"), Action: "policy.approved", TS: at, Details: map[string]any{"version": "v2"}},
+			}, r...)
+		}, "policy", "rules are not in the log"},
+		{"a policy approved by the administrator who proposed it", func(r []audit.Record) []audit.Record {
+			at := r[0].TS.Add(-time.Hour)
+			r[2].PolicyVersion = "v2"
+			return append([]audit.Record{
+				{Actor: actor("adm1", "admin"), Action: "policy.proposed", TS: at, Details: map[string]any{"version": "v2", "rule_set": []string{"allow legal legal_review"}}},
+				{Actor: actor("adm1", "admin"), Action: "policy.approved", TS: at, Details: map[string]any{"version": "v2"}},
+			}, r...)
+		}, "two-person", "approved by its proposer adm1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,11 +1,18 @@
 // Command mutants summarises gremlins' JSON results per file: killed, lived, not covered,
 // timed out, and the efficacy and mutant coverage of each, as scripts/mutate prints them.
+// A surviving mutant listed in the -equivalent file (one that cannot change what the code
+// does, with the reason) counts as equivalent, not lived. The file's lines are
 //
-//	go run ./scripts/mutants /tmp/takedown-mutants/*.json
+//	path/to/file.go | MUTATION_TYPE | the source line, trimmed | why it cannot matter
+//
+// matched by file, type and the line's text, so they hold when the file moves around them.
+//
+//	go run ./scripts/mutants -equivalent scripts/mutants/equivalent.txt /tmp/takedown-mutants/*.json
 package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,12 +32,55 @@ type result struct {
 	} `json:"files"`
 }
 
-type counts struct{ killed, lived, notCovered, timedOut, other int }
+type counts struct{ killed, lived, equivalent, notCovered, timedOut, other int }
+
+// readEquivalent reads the list of equivalent mutants, keyed "file|TYPE|line".
+func readEquivalent(path string) (map[string]bool, error) {
+	eq := map[string]bool{}
+	if path == "" {
+		return eq, nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	for n, line := range strings.Split(string(raw), "\n") {
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.SplitN(line, " | ", 4)
+		if len(f) != 4 || strings.TrimSpace(f[3]) == "" {
+			return nil, fmt.Errorf("%s:%d: want file | TYPE | source line | reason", path, n+1)
+		}
+		eq[strings.TrimSpace(f[0])+"|"+strings.TrimSpace(f[1])+"|"+strings.TrimSpace(f[2])] = true
+	}
+	return eq, nil
+}
+
+// sourceLine returns line n of a file, trimmed, or "".
+func sourceLine(path string, n int) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(string(raw), "\n")
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	return strings.TrimSpace(lines[n-1])
+}
 
 func main() {
+	eqPath := flag.String("equivalent", "", "a list of equivalent mutants")
+	flag.Parse()
+	eq, err := readEquivalent(*eqPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	per := map[string]*counts{}
 	var lived []string
-	for _, path := range os.Args[1:] {
+	for _, path := range flag.Args() {
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -41,7 +91,8 @@ func main() {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", path, err)
 			os.Exit(1)
 		}
-		pkg := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), "gremlins-"), ".json")
+		// gremlins-<package dir with / as +>.json, as scripts/mutate names them
+		pkg := strings.ReplaceAll(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), "gremlins-"), ".json"), "+", "/")
 		for _, f := range r.Files {
 			name := pkg + "/" + f.Name
 			c := per[name]
@@ -54,8 +105,12 @@ func main() {
 				case "KILLED":
 					c.killed++
 				case "LIVED":
+					if eq[name+"|"+m.Type+"|"+sourceLine(name, m.Line)] {
+						c.equivalent++
+						continue
+					}
 					c.lived++
-					lived = append(lived, fmt.Sprintf("%s:%d:%d %s", name, m.Line, m.Column, m.Type))
+					lived = append(lived, fmt.Sprintf("%s:%d:%d %s | %s", name, m.Line, m.Column, m.Type, sourceLine(name, m.Line)))
 				case "NOT COVERED":
 					c.notCovered++
 				case "TIMED OUT":
@@ -72,10 +127,11 @@ func main() {
 	}
 	sort.Strings(names)
 	var all counts
-	fmt.Printf("%-36s %7s %6s %12s %9s %9s %9s\n", "file", "killed", "lived", "not covered", "timed out", "efficacy", "coverage")
+	fmt.Printf("%-36s %7s %6s %11s %12s %9s %9s %9s\n", "file", "killed", "lived", "equivalent", "not covered", "timed out", "efficacy", "coverage")
 	for _, n := range names {
 		c := per[n]
-		all.killed, all.lived, all.notCovered, all.timedOut = all.killed+c.killed, all.lived+c.lived, all.notCovered+c.notCovered, all.timedOut+c.timedOut
+		all.killed, all.lived, all.equivalent = all.killed+c.killed, all.lived+c.lived, all.equivalent+c.equivalent
+		all.notCovered, all.timedOut = all.notCovered+c.notCovered, all.timedOut+c.timedOut
 		row(n, c)
 	}
 	row("all", &all)
@@ -88,7 +144,8 @@ func main() {
 }
 
 func row(name string, c *counts) {
-	// A timed-out mutant counts as killed: the tests did not pass with it.
+	// A timed-out mutant counts as killed: the tests did not pass with it; an equivalent one
+	// is out of both figures, as no test could kill it.
 	k := c.killed + c.timedOut
 	eff, cov := "-", "-"
 	if k+c.lived > 0 {
@@ -97,5 +154,5 @@ func row(name string, c *counts) {
 	if t := k + c.lived + c.notCovered; t > 0 {
 		cov = fmt.Sprintf("%.1f%%", 100*float64(k+c.lived)/float64(t))
 	}
-	fmt.Printf("%-36s %7d %6d %12d %9d %9s %9s\n", name, c.killed, c.lived, c.notCovered, c.timedOut, eff, cov)
+	fmt.Printf("%-36s %7d %6d %11d %12d %9d %9s %9s\n", name, c.killed, c.lived, c.equivalent, c.notCovered, c.timedOut, eff, cov)
 }
