@@ -1,8 +1,10 @@
 package measure
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -56,4 +58,115 @@ func FuzzCheckText(f *testing.F) {
 			t.Fatalf("accepted %q", s)
 		}
 	})
+}
+
+// TestPlanCheckInputAtItsEdges: what a draft save refuses, field by field, at the limits.
+func TestPlanCheckInputAtItsEdges(t *testing.T) {
+	items := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = "x"
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		plan  Plan
+		field string // "" when accepted
+	}{
+		{"an empty draft", Plan{}, ""},
+		{"a control character in the necessity", Plan{Necessity: "a\x1bb"}, "necessity"},
+		{"as many operations as allowed", Plan{Operations: items(MaxItems)}, ""},
+		{"one operation too many", Plan{Operations: items(MaxItems + 1)}, "operations"},
+		{"one executor too many", Plan{Executors: items(MaxItems + 1)}, "executors"},
+		{"a control character in an alternative's reason", Plan{Alternatives: []Alternative{{Means: "m", Outcome: "tried", Reason: "r\x00"}}}, "alternatives[0].reason"},
+		{"extra fields as an object", Plan{Extra: map[string]any{"ticket": "T-1"}}, ""},
+		{"a control character in the extra fields", Plan{Extra: map[string]any{"ticket": "T\x07"}}, "extra"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.plan.CheckInput()
+			var fe *FieldError
+			switch {
+			case tt.field == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.field != "" && (!errors.As(err, &fe) || !strings.HasPrefix(fe.Field, tt.field)):
+				t.Fatalf("got %v, want a refusal of %s", err, tt.field)
+			}
+		})
+	}
+}
+
+// TestActionCheckInputAtItsEdges: what an action's body may carry, whatever its operation,
+// named by field, steps and notifications at their limits included.
+func TestActionCheckInputAtItsEdges(t *testing.T) {
+	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	step := Step{Target: "203.0.113.10", Technique: "block_c2", Action: "null-route", Result: "success", Witness: "ex2", At: at}
+	steps := func(n int, edit func(*Step)) []Step {
+		out := make([]Step, n)
+		for i := range out {
+			out[i] = step
+		}
+		if edit != nil {
+			edit(&out[n-1])
+		}
+		return out
+	}
+	notice := Notification{Addressee: "hosting provider", Status: "sent"}
+	notices := func(n int) []Notification {
+		out := make([]Notification, n)
+		for i := range out {
+			out[i] = notice
+		}
+		return out
+	}
+	conditions := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = "report weekly"
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		a     Action
+		field string // "" when accepted
+	}{
+		{"an empty body", Action{}, ""},
+		{"a control character in the reason", Action{Reason: "no\x1b[2J"}, "reason"},
+		{"as many conditions as allowed", Action{Conditions: conditions(MaxItems)}, ""},
+		{"one condition too many", Action{Conditions: conditions(MaxItems + 1)}, "conditions"},
+		{"a condition with a control character", Action{Conditions: []string{"a\x00"}}, "conditions[0]"},
+		{"a blank condition", Action{Conditions: []string{"  "}}, "conditions[0]"},
+		{"an order with a control character", Action{Order: &Order{Addressee: "isp\x07", Content: "stop"}}, "order.addressee"},
+		{"an order", Action{Order: &Order{Addressee: "isp", Content: "stop"}}, ""},
+		{"as many steps as allowed", Action{Steps: steps(MaxSteps, nil)}, ""},
+		{"one step too many", Action{Steps: steps(MaxSteps+1, nil)}, "steps"},
+		{"the last step without its target", Action{Steps: steps(3, func(s *Step) { s.Target = " " })}, "steps[2].target"},
+		{"a step with an unknown technique", Action{Steps: steps(1, func(s *Step) { s.Technique = "nuke" })}, "steps[0].technique"},
+		{"a step without an action", Action{Steps: steps(1, func(s *Step) { s.Action = "" })}, "steps[0].action"},
+		{"a step with an unknown result", Action{Steps: steps(1, func(s *Step) { s.Result = "maybe" })}, "steps[0].result"},
+		{"an unwitnessed step", Action{Steps: steps(1, func(s *Step) { s.Witness = "" })}, "steps[0].witness"},
+		{"a step without its time", Action{Steps: steps(1, func(s *Step) { s.At = time.Time{} })}, "steps[0].at"},
+		{"a step with a control character", Action{Steps: steps(1, func(s *Step) { s.Action = "rm\x1b" })}, "steps[0].action"},
+		{"as many notifications as allowed", Action{Notices: notices(MaxNotices)}, ""},
+		{"one notification too many", Action{Notices: notices(MaxNotices + 1)}, "notifications"},
+		{"a notification to no one", Action{Notices: []Notification{{Addressee: " ", Status: "sent"}}}, "notifications[0].addressee"},
+		{"a notification of unknown status", Action{Notices: []Notification{{Addressee: "isp", Status: "lost"}}}, "notifications[0].status"},
+		{"a deferral without its reason", Action{Notices: []Notification{{Addressee: "isp", Status: "deferred"}}}, "notifications[0].reason"},
+		{"a deferral with its reason", Action{Notices: []Notification{{Addressee: "isp", Status: "deferred", Reason: "ongoing investigation"}}}, ""},
+		{"a notification with a control character", Action{Notices: []Notification{{Addressee: "isp\x00", Status: "sent"}}}, "notifications[0].addressee"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.a.CheckInput()
+			var fe *FieldError
+			switch {
+			case tt.field == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.field != "" && (!errors.As(err, &fe) || fe.Field != tt.field):
+				t.Fatalf("got %v, want a refusal of %s", err, tt.field)
+			}
+		})
+	}
 }
