@@ -1,0 +1,190 @@
+package audit_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"filippo.io/torchwood"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/takedown/takedown/audit"
+)
+
+// rawArchive writes an archive of the raw records given, signed by a fresh log key: what a
+// log holding them exactly would export. It returns the policy that trusts that key, and the
+// key.
+func rawArchive(t *testing.T, dir string, raws ...string) (audit.Policy, string) {
+	t.Helper()
+	mem := &memTree{}
+	var bundle []byte
+	for i, r := range raws {
+		if err := mem.add(int64(i), []byte(r)); err != nil {
+			t.Fatal(err)
+		}
+		bundle = binary.BigEndian.AppendUint16(bundle, uint16(len(r)))
+		bundle = append(bundle, r...)
+	}
+	p := filepath.Join(dir, "tile", filepath.FromSlash(audit.TilePath(-1, 0, len(raws))))
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, bundle, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := tlog.TreeHash(int64(len(raws)), mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, signer, vkey := newLogKeyOnly(t)
+	signed, err := note.Sign(&note.Note{Text: audit.Checkpoint{Origin: origin, Size: int64(len(raws)), Root: root}.Text()}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "checkpoint"), signed, 0o644)
+	pol, err := audit.ParsePolicy("log " + vkey + "\nquorum none\norigin " + origin + "\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pol, vkey
+}
+
+const okRecord = `{"action":"test","actor":{"id":"u","org":"o","roles":["officer"]},"id":"a","log":"takedown.audit/v1","policy_version":"none","ts":"2026-11-02T09:00:00Z","v":1}`
+
+// TestVerifyArchiveNamesWhatIsWrong: an archive's own faults, each named by the verifier with
+// its rule: a checkpoint of another log, a record that is not JSON, one not in canonical
+// form under a strict policy, a companion that is not JSON; and an auditor's saved state
+// that disagrees (rollback, fork, a prefix that is not this log's) is a fork they can show.
+func TestVerifyArchiveNamesWhatIsWrong(t *testing.T) {
+	verify := func(t *testing.T, dir string, pol audit.Policy, prior *audit.Checkpoint) *audit.Report {
+		t.Helper()
+		rep, err := audit.VerifyArchive(dir, pol, prior)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	t.Run("an honest archive", func(t *testing.T) {
+		dir := t.TempDir()
+		pol, _ := rawArchive(t, dir, okRecord)
+		if rep := verify(t, dir, pol, nil); !rep.OK() || rep.Forked() || rep.Records != 1 {
+			t.Fatalf("%+v", rep)
+		}
+	})
+	t.Run("another log's checkpoint", func(t *testing.T) {
+		dir := t.TempDir()
+		pol, _ := rawArchive(t, dir, okRecord)
+		pol.Origin = "takedown.other/audit"
+		if rep := verify(t, dir, pol, nil); !hasFailure(rep, "checkpoint", -1) || !strings.Contains(rep.Failures[0].Msg, "takedown.other/audit") {
+			t.Fatalf("%v", rep.Failures)
+		}
+	})
+	t.Run("a record that is not JSON", func(t *testing.T) {
+		dir := t.TempDir()
+		pol, _ := rawArchive(t, dir, okRecord, `{"action":`)
+		if rep := verify(t, dir, pol, nil); !hasFailure(rep, "record", 1) || !strings.Contains(rep.Failures[0].Msg, "not a JSON audit record") {
+			t.Fatalf("%v", rep.Failures)
+		}
+	})
+	t.Run("a record out of canonical form, strictly", func(t *testing.T) {
+		dir := t.TempDir()
+		spaced := strings.Replace(okRecord, `"action":"test"`, `"action": "test"`, 1)
+		pol, vkey := rawArchive(t, dir, okRecord, spaced)
+		if rep := verify(t, dir, pol, nil); !rep.OK() {
+			t.Fatalf("lenient: %v", rep.Failures)
+		}
+		for _, line := range []string{"strict", "strict false"} {
+			if p, err := audit.ParsePolicy("log " + vkey + "\nquorum none\n" + line + "\n"); err != nil || p.Strict != (line == "strict") {
+				t.Fatalf("policy line %q: strict %v (%v)", line, p.Strict, err)
+			}
+		}
+		pol, _ = audit.ParsePolicy("log " + vkey + "\nquorum none\nstrict true\n")
+		if rep := verify(t, dir, pol, nil); len(rep.Failures) != 1 || !hasFailure(rep, "record", 1) || !strings.Contains(rep.Failures[0].Msg, "RFC 8785") {
+			t.Fatalf("strict: %v", rep.Failures)
+		}
+	})
+	t.Run("a companion that is not JSON", func(t *testing.T) {
+		dir := t.TempDir()
+		h := sha256.Sum256([]byte("[{"))
+		sum := hex.EncodeToString(h[:])
+		rec := strings.Replace(okRecord, `"action":"test"`, `"action":"log_steps","details":{"companions":{"step_list":"sha256:`+sum+`"}}`, 1)
+		pol, _ := rawArchive(t, dir, rec)
+		os.MkdirAll(filepath.Join(dir, "companions"), 0o755)
+		os.WriteFile(filepath.Join(dir, "companions", sum), []byte("[{"), 0o644)
+		if rep := verify(t, dir, pol, nil); !hasFailure(rep, "companion", 0) || !strings.Contains(rep.Failures[0].Msg, "is not JSON") {
+			t.Fatalf("%v", rep.Failures)
+		}
+	})
+	t.Run("the auditor's saved state", func(t *testing.T) {
+		dir := t.TempDir()
+		pol, _ := rawArchive(t, dir, okRecord, okRecord, okRecord)
+		rep := verify(t, dir, pol, nil)
+		ck := rep.Checkpoint
+		// The state an auditor saves is the signed note: read back under the policy, and
+		// refused when another key signed it; an older state is the checkpoint's text alone.
+		if got, err := audit.ReadState(rep.Note, pol); err != nil || got != ck {
+			t.Fatalf("saved state: %v %v", got, err)
+		}
+		if got, err := audit.ReadState([]byte(ck.Text()), pol); err != nil || got != ck {
+			t.Fatalf("an older state: %v %v", got, err)
+		}
+		otherPol, _ := rawArchive(t, t.TempDir(), okRecord)
+		if _, err := audit.ReadState(rep.Note, otherPol); err == nil {
+			t.Fatal("a state signed by another key was read")
+		}
+		bigger := ck
+		bigger.Size++
+		other := ck
+		other.Root = tlog.Hash{1}
+		prefix := audit.Checkpoint{Origin: ck.Origin, Size: 2, Root: tlog.Hash{2}}
+		for name, tt := range map[string]struct {
+			prior audit.Checkpoint
+			rule  string
+		}{"rollback": {bigger, "rollback"}, "fork": {other, "fork"}, "not a prefix": {prefix, "consistency"}} {
+			rep := verify(t, dir, pol, &tt.prior)
+			if !hasFailure(rep, tt.rule, -1) || !rep.Forked() {
+				t.Errorf("%s: %v (forked %v)", name, rep.Failures, rep.Forked())
+			}
+		}
+		// A prior that is a true prefix is consistent.
+		same := verify(t, dir, pol, &ck)
+		if !same.OK() || same.Forked() {
+			t.Fatalf("the same checkpoint again: %v", same.Failures)
+		}
+	})
+}
+
+// TestAuditorPolicyRequiresEveryWitness: the policy dev writes for its auditors trusts the
+// log's keys and needs every witness the log asks: none, the one, or all of several.
+func TestAuditorPolicyRequiresEveryWitness(t *testing.T) {
+	_, _, logKey := newLogKeyOnly(t)
+	var wkeys []string
+	for i := range 3 {
+		_, priv, _ := ed25519.GenerateKey(rand.Reader)
+		s, err := torchwood.NewCosignatureSigner(fmt.Sprintf("w%d.test", i), priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wkeys = append(wkeys, s.Verifier().String())
+	}
+	for n, want := range []string{"quorum none\n", "quorum w0.test\n", "group witnesses all w0.test w1.test w2.test\nquorum witnesses\n"} {
+		keys := wkeys[:n]
+		if n == 2 {
+			keys = wkeys
+		}
+		text := audit.AuditorPolicy([]string{logKey}, keys)
+		if !strings.HasPrefix(text, "log "+logKey+"\n") || !strings.HasSuffix(text, want) {
+			t.Errorf("%d witnesses:\n%s", len(keys), text)
+		}
+		pol, err := audit.ParsePolicy(text)
+		if err != nil || len(pol.Witnesses) != len(keys) {
+			t.Errorf("%d witnesses: the policy does not parse back (%v)", len(keys), err)
+		}
+	}
+}
