@@ -57,3 +57,37 @@ func TestPolicyNamesTheDenyRuleThatApplies(t *testing.T) {
 		t.Fatalf("a vote by an officer: %v, want the role rule (the withdraw denial does not apply)", err)
 	}
 }
+
+// TestCheckGrantKeepsRolesApart: what an administrator may grant a principal already holding
+// roles, and the rule named when it may not.
+func TestCheckGrantKeepsRolesApart(t *testing.T) {
+	tests := []struct {
+		holds []Role
+		grant Role
+		rule  string // "" when allowed
+	}{
+		{nil, Officer, ""},
+		{[]Role{Officer}, Legal, ""},
+		{[]Role{Commissioner}, CommissionChair, ""},
+		{[]Role{Auditor}, Admin, ""},
+		{[]Role{Officer}, Commissioner, "SoD-2"},
+		{[]Role{CommissionChair}, Executor, "SoD-2"},
+		{[]Role{Admin}, Officer, "SoD-8"},
+		{[]Role{Officer}, Admin, "SoD-8"},
+		{[]Role{Auditor}, Commissioner, "SoD-8"},
+		{[]Role{Commissioner}, Auditor, "SoD-8"},
+		{nil, Role("superuser"), "role"},
+	}
+	for _, tt := range tests {
+		err := CheckGrant(tt.holds, tt.grant)
+		var d *Denied
+		switch {
+		case tt.rule == "" && err != nil:
+			t.Errorf("%v + %s: %v", tt.holds, tt.grant, err)
+		case tt.rule != "" && (!errors.As(err, &d) || d.Rule != tt.rule):
+			t.Errorf("%v + %s: %v, want %s", tt.holds, tt.grant, err, tt.rule)
+		case tt.rule != "" && err.Error() != d.Rule+": "+d.Reason:
+			t.Errorf("%v + %s: the error reads %q", tt.holds, tt.grant, err)
+		}
+	}
+}
