@@ -297,6 +297,24 @@ func (d *decoder) number() (float64, bool) {
 
 // stepList reads a list of steps into l, or skips a value of another type, leaving l nil.
 func (d *decoder) stepList(l *[]step) bool {
+	return readList(d, l, 3, func() (s step, ok bool) { // three fields a step: hint/3 of them
+		ok = d.fields(2, func(k []byte) bool {
+			switch string(k) {
+			case "witness":
+				return d.optString(&s.Witness, true)
+			case "at":
+				return d.optString(&s.At, false)
+			}
+			return d.skip(3)
+		})
+		return s, ok
+	})
+}
+
+// readList reads a JSON list into l, one item at a time, or skips a value of another type,
+// leaving l nil. While a companion is read its size hint, over per (the commas in an item),
+// sizes l once.
+func readList[T any](d *decoder, l *[]T, per int, item func() (T, bool)) bool {
 	*l = nil
 	if !d.peek('[') {
 		return d.skip(1)
@@ -306,23 +324,14 @@ func (d *decoder) stepList(l *[]step) bool {
 		return true
 	}
 	if d.hint > 0 {
-		*l = make([]step, 0, d.hint/3) // three fields a step
+		*l = make([]T, 0, d.hint/per)
 	}
 	for {
-		var s step
-		ok := d.fields(2, func(k []byte) bool {
-			switch string(k) {
-			case "witness":
-				return d.optString(&s.Witness, true)
-			case "at":
-				return d.optString(&s.At, false)
-			}
-			return d.skip(3)
-		})
+		x, ok := item()
 		if !ok {
 			return false
 		}
-		*l = append(*l, s)
+		*l = append(*l, x)
 		if d.next(']') {
 			return true
 		}
@@ -358,31 +367,10 @@ func (d *decoder) companion(name string, data []byte, f *facts) bool {
 // optStrings reads a list of strings into l, or skips a value of another type, leaving l nil.
 // A list holding anything but strings is left to encoding/json.
 func (d *decoder) optStrings(l *[]string) bool {
-	*l = nil
-	if !d.peek('[') {
-		return d.skip(1)
-	}
-	d.i++
-	if d.next(']') {
-		return true
-	}
-	if d.hint > 0 {
-		*l = make([]string, 0, d.hint)
-	}
-	for {
+	return readList(d, l, 1, func() (string, bool) {
 		if !d.peek('"') {
-			return false
+			return "", false
 		}
-		s, ok := d.interned()
-		if !ok {
-			return false
-		}
-		*l = append(*l, s)
-		if d.next(']') {
-			return true
-		}
-		if !d.next(',') {
-			return false
-		}
-	}
+		return d.interned()
+	})
 }
