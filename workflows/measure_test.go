@@ -244,3 +244,30 @@ func TestRulesRevision(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultsAreTheDesignsDeadlines: the statutory and policy deadlines a measure starts
+// with unless configured (DESIGN section 4's timers), and the deadlines its seal records.
+func TestDefaultsAreTheDesignsDeadlines(t *testing.T) {
+	day := 24 * time.Hour
+	c := DefaultConfig()
+	for name, got := range map[string][2]time.Duration{
+		"Commission decision target":  {c.DecisionTarget, 72 * time.Hour},
+		"urgent decision target":      {c.DecisionTargetUrgent, 24 * time.Hour},
+		"approval window":             {c.ApprovalWindow, 14 * day},
+		"emergency notification":      {c.EmergencyNotification, 24 * time.Hour},
+		"post-hoc review":             {c.PostHocReview, 72 * time.Hour},
+		"post-execution report":       {c.ReportDue, 7 * day},
+		"affected-party notification": {c.NotificationDue, 30 * day},
+	} {
+		if got[0] != got[1] {
+			t.Errorf("%s: %v, want %v", name, got[0], got[1])
+		}
+	}
+	if c.CommissionSize != 5 || c.QuorumMembers != 2 {
+		t.Errorf("Commission of %d, quorum of the chair and %d members", c.CommissionSize, c.QuorumMembers)
+	}
+	d := c.deadlines()
+	if d["report_due"] != int64(7*day/time.Millisecond) || d["decision_target_urgent"] != int64(24*time.Hour/time.Millisecond) {
+		t.Errorf("the seal's deadlines: %v", d)
+	}
+}
