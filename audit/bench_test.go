@@ -208,6 +208,14 @@ func pgbenchRate(b *testing.B, pool *pgxpool.Pool) float64 {
 // writeArchive writes an archive of the n records gen makes and its signed checkpoint,
 // without a database: what Export would write of a log of them.
 func writeArchive(b testing.TB, dir string, n int, gen func(i int) *audit.Record) (vkey string, bytesTotal int64) {
+	_, signer, vkey := newLogKeyOnly(b)
+	_, bytesTotal = writeSigned(b, dir, n, gen, signer)
+	return vkey, bytesTotal
+}
+
+// writeSigned is writeArchive with the log's signer given, so that two archives can be two
+// checkpoints of one log. A record that already has a salt keeps it (and so its leaf hash).
+func writeSigned(b testing.TB, dir string, n int, gen func(i int) *audit.Record, signer note.Signer) (ck audit.Checkpoint, bytesTotal int64) {
 	mem := &memTree{}
 	var bundle []byte
 	for i := range n {
@@ -216,7 +224,10 @@ func writeArchive(b testing.TB, dir string, n int, gen func(i int) *audit.Record
 		if r.TS.IsZero() {
 			r.TS = time.Unix(1764000000, 0).UTC()
 		}
-		r.V, r.Log, r.Salt = audit.Version, audit.LogName, audit.NewSalt()
+		r.V, r.Log = audit.Version, audit.LogName
+		if r.Salt == "" {
+			r.Salt = audit.NewSalt()
+		}
 		if r.PolicyVersion == "" {
 			r.PolicyVersion = audit.PolicyVersion
 		}
@@ -242,14 +253,26 @@ func writeArchive(b testing.TB, dir string, n int, gen func(i int) *audit.Record
 			bundle = bundle[:0]
 		}
 	}
+	// The hash tiles, as Export writes them: the verifier reads them to name altered entries.
+	for _, t := range tlog.NewTiles(audit.TileHeight, 0, int64(n)) {
+		data, err := tlog.ReadTileData(t, mem)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := filepath.Join(dir, "tile", filepath.FromSlash(audit.TilePath(t.L, t.N, t.W)))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
 	root, _ := tlog.TreeHash(int64(n), mem)
-	_, seq, vkey := newLogKeyOnly(b)
-	signed, err := note.Sign(&note.Note{Text: audit.Checkpoint{Origin: origin, Size: int64(n), Root: root}.Text()}, seq)
+	ck = audit.Checkpoint{Origin: origin, Size: int64(n), Root: root}
+	signed, err := note.Sign(&note.Note{Text: ck.Text()}, signer)
 	if err != nil {
 		b.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "checkpoint"), signed, 0o644)
-	return vkey, bytesTotal
+	return ck, bytesTotal
 }
 
 // spill moves a record's long lists to companion files, as the appender does in the database.

@@ -98,28 +98,19 @@ func hasFailure(rep *audit.Report, rule string, index int64) bool {
 // TestTamperEvidence alters an exported log of 10,000 records in every way an insider might
 // and requires the offline verifier to catch each and name it.
 func TestTamperEvidence(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a 10,000-record log")
+	// Two checkpoints of one 10,000-record log, signed as the sequencer signs and laid out as
+	// Export lays them out (TestExportedArchiveIsTheLog holds Export to them), written without a
+	// database so that the mutation run can afford this suite for every mutant.
+	_, signer, vkey := newLogKeyOnly(t)
+	recs := make([]audit.Record, 10000)
+	for i := range recs {
+		recs[i] = audit.Record{Actor: audit.Actor{ID: "u-test", Roles: []string{"officer"}, Org: "npa"}, Action: "test.append",
+			Details: map[string]any{"n": i}}
 	}
-	ctx := context.Background()
-	db, seq, vkey := newLog(t)
-	appendN(t, db, 0, 5000, 100)
-	drain(t, seq)
-	olderDir := t.TempDir()
-	older, err := audit.Export(ctx, db, olderDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendN(t, db, 5000, 5000, 100)
-	drain(t, seq)
-	realDir := t.TempDir()
-	ck, err := audit.Export(ctx, db, realDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ck.Size != 10000 {
-		t.Fatalf("log size %d", ck.Size)
-	}
+	gen := func(i int) *audit.Record { return &recs[i] }
+	realDir, olderDir := t.TempDir(), t.TempDir()
+	ck, _ := writeSigned(t, realDir, 10000, gen, signer)
+	older, _ := writeSigned(t, olderDir, 5000, gen, signer)
 	pol, err := audit.ParsePolicy("log " + vkey + "\nquorum none\n")
 	if err != nil {
 		t.Fatal(err)
@@ -291,6 +282,54 @@ func emergency(r []audit.Record) []audit.Record {
 	r[1] = audit.Record{Actor: actor("cmd", "commander"), Action: "declare_emergency", From: "DRAFT", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts,
 		Details: map[string]any{"digest": "sha256:v1", "executors": []string{"ex"}}}
 	return r
+}
+
+// TestExportedArchiveIsTheLog holds Export to the layout TestTamperEvidence tampers with (it
+// writes its archives without a database): the same files for the same size, and an exported
+// archive verifies until one byte of it changes.
+func TestExportedArchiveIsTheLog(t *testing.T) {
+	ctx := context.Background()
+	db, seq, vkey := newLog(t)
+	appendN(t, db, 0, 300, 100)
+	drain(t, seq)
+	exported, written := t.TempDir(), t.TempDir()
+	if _, err := audit.Export(ctx, db, exported); err != nil {
+		t.Fatal(err)
+	}
+	_, signer, _ := newLogKeyOnly(t)
+	writeSigned(t, written, 300, func(i int) *audit.Record {
+		return &audit.Record{Actor: audit.Actor{ID: "u-test"}, Action: "test.append", Details: map[string]any{"n": i}}
+	}, signer)
+	if got, want := files(t, exported), files(t, written); !slices.Equal(got, want) {
+		t.Fatalf("Export wrote %v; the tamper suite tampers with %v", got, want)
+	}
+	pol, _ := audit.ParsePolicy("log " + vkey + "\nquorum none\n")
+	if rep, err := audit.VerifyArchive(exported, pol, nil); err != nil || !rep.OK() {
+		t.Fatalf("the exported log fails: %v %v", err, rep)
+	}
+	rewriteBundle(t, bundlePath(exported, 1, 300-256), func(r [][]byte) [][]byte {
+		r[3] = bytes.Replace(r[3], []byte("test.append"), []byte("test.appenD"), 1)
+		return r
+	})
+	if rep, err := audit.VerifyArchive(exported, pol, nil); err != nil || !hasFailure(rep, "entry-altered", 256+3) {
+		t.Fatalf("an altered export: %v %v", err, rep)
+	}
+}
+
+// files lists the regular files under dir, relative to it.
+func files(t *testing.T, dir string) []string {
+	var out []string
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestReplayCatchesForgeries: validly signed logs of processes that were not followed.
