@@ -65,6 +65,10 @@ type harness struct {
 	at      []time.Time
 	t       *testing.T
 	cfg     Config
+	// seal is what the Record activity seals a version as; refuse, when set, refuses changes
+	// of that kind for good, as the activity refuses what no retry can heal.
+	seal   func(version int) *measure.Sealed
+	refuse string
 }
 
 var (
@@ -83,15 +87,21 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	var a *activities.Activities
 	h.env.RegisterActivity(a.Record)
 	h.env.OnActivity(a.Record, mock.Anything, mock.Anything).Return(func(_ context.Context, ch activities.Change) (activities.Result, error) {
+		if h.refuse != "" && ch.Kind == h.refuse {
+			return activities.Result{}, temporal.NewNonRetryableApplicationError("refused", refusal.TypeRefused, nil)
+		}
 		h.changes = append(h.changes, ch)
 		h.at = append(h.at, h.env.Now())
 		if ch.Kind == "submit" || ch.Kind == "declare_emergency" {
-			return activities.Result{Sealed: &measure.Sealed{Version: ch.Version, Digest: "sha256:v" + string(rune('0'+ch.Version)),
-				Kind: measure.SelfExecute, LegalBasis: "police_duties_act_6_2", Executors: []string{"u-executor"}, Targets: 1}}, nil
+			return activities.Result{Sealed: h.seal(ch.Version)}, nil
 		}
 		return activities.Result{}, nil
 	})
 	h.cfg = cfg
+	h.seal = func(v int) *measure.Sealed {
+		return &measure.Sealed{Version: v, Digest: "sha256:v" + string(rune('0'+v)),
+			Kind: measure.SelfExecute, LegalBasis: "police_duties_act_6_2", Executors: []string{"u-executor"}, Targets: 1}
+	}
 	return h
 }
 
