@@ -691,6 +691,101 @@ func TestReplayChecksEveryTargetAtScale(t *testing.T) {
 	}
 }
 
+// recast replaces the story's Commission review (r[5:8]) with conflict declarations by the
+// members given and the votes given (member: vote), a second apart.
+func recast(r []audit.Record, conflicted []string, votes ...[2]string) []audit.Record {
+	at := r[4].TS
+	var review []audit.Record
+	next := func(rec audit.Record) {
+		at = at.Add(time.Second)
+		rec.From, rec.To, rec.Version, rec.TS = "COMMISSION_REVIEW", "COMMISSION_REVIEW", 1, at
+		review = append(review, rec)
+	}
+	for _, m := range conflicted {
+		next(audit.Record{Actor: actor(m, "commissioner"), Action: "declare_conflict", Details: map[string]any{"conflicted": true}})
+	}
+	for _, v := range votes {
+		role := "commissioner"
+		if v[0] == "chair" {
+			role = "commission_chair"
+		}
+		next(audit.Record{Actor: actor(v[0], role), Action: "vote", Details: map[string]any{"vote": v[1], "digest": "sha256:v1"}})
+	}
+	return append(append(slices.Clone(r[:5]), review...), r[8:]...)
+}
+
+// TestReplayAtTheRulesEdges: logs of processes that kept every rule, some only just, verify;
+// the same logs a step over a rule's edge fail it. Each pair holds a rule's exact boundary.
+func TestReplayAtTheRulesEdges(t *testing.T) {
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	window := func(r []audit.Record) (start, end time.Time) {
+		ap := r[8].Details["approval"].(map[string]any)
+		start, _ = time.Parse(time.RFC3339Nano, ap["window_start"].(string))
+		end, _ = time.Parse(time.RFC3339Nano, ap["window_end"].(string))
+		return start, end
+	}
+	// startAt moves the execution (start, one step, finish) to begin at the given time.
+	startAt := func(r []audit.Record, at time.Time) []audit.Record {
+		r[9].TS, r[10].TS, r[11].TS = at, at.Add(time.Second), at.Add(2*time.Second)
+		r[10].Details["step_list"].([]map[string]any)[0]["at"] = at.Format(time.RFC3339Nano)
+		return r
+	}
+	// notifiedAfter is the story as an emergency whose Commission notification came after d.
+	notifiedAfter := func(r []audit.Record, d time.Duration) []audit.Record {
+		ts := r[1].TS
+		return append(emergency(r),
+			audit.Record{Actor: actor("ex", "executor"), Action: "log_steps", From: "EMERGENCY_EXECUTING", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts.Add(time.Minute),
+				Details: map[string]any{"step_list": []map[string]any{{"witness": "ex2", "at": ts.Add(time.Minute).Format(time.RFC3339Nano)}}}},
+			audit.Record{Actor: actor("ex", "executor"), Action: "finish_execution", From: "EMERGENCY_EXECUTING", To: "EXECUTED", Version: 1, TS: ts.Add(2 * time.Minute)},
+			audit.Record{Actor: actor("cmd", "commander"), Action: "notify_commission", From: "EXECUTED", To: "COMMISSION_NOTIFIED", Version: 1, TS: ts.Add(d)},
+		)
+	}
+	tests := []struct {
+		name       string
+		kept, over func([]audit.Record) []audit.Record
+		rule, says string // what the log over the edge fails
+	}{
+		{"a majority of the members not recused",
+			func(r []audit.Record) []audit.Record {
+				return recast(r, []string{"m3", "m4"}, [2]string{"chair", "approve"}, [2]string{"m1", "approve"}, [2]string{"m2", "reject"})
+			},
+			func(r []audit.Record) []audit.Record {
+				return recast(r, []string{"m3"}, [2]string{"chair", "approve"}, [2]string{"m1", "approve"}, [2]string{"m2", "reject"})
+			}, "quorum", "2 of 4 eligible votes, no majority"},
+		{"every member voted and the chair broke the tie",
+			func(r []audit.Record) []audit.Record {
+				return recast(r, nil, [2]string{"chair", "approve"}, [2]string{"m1", "approve"}, [2]string{"m2", "reject"}, [2]string{"m3", "reject"}, [2]string{"m4", "return"})
+			},
+			func(r []audit.Record) []audit.Record {
+				return recast(r, nil, [2]string{"chair", "approve"}, [2]string{"m1", "approve"}, [2]string{"m2", "reject"}, [2]string{"m3", "reject"})
+			}, "quorum", "2 of 5 eligible votes, no majority"},
+		{"the chair and exactly the quorum of members",
+			func(r []audit.Record) []audit.Record { return r },
+			func(r []audit.Record) []audit.Record {
+				return recast(r, nil, [2]string{"m1", "approve"}, [2]string{"m2", "approve"}, [2]string{"m3", "approve"})
+			}, "quorum", "chair voted: false"},
+		{"execution started in the window's last second",
+			func(r []audit.Record) []audit.Record { _, end := window(r); return startAt(r, end.Add(-time.Second)) },
+			func(r []audit.Record) []audit.Record { _, end := window(r); return startAt(r, end) },
+			"deadline", "after the approval window closed"},
+		{"the Commission notified at the emergency's deadline",
+			func(r []audit.Record) []audit.Record { return notifiedAfter(r, 24*time.Hour) },
+			func(r []audit.Record) []audit.Record { return notifiedAfter(r, 24*time.Hour+time.Second) },
+			"deadline", "after the emergency declaration (limit 24h0m0s)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if rep := forged(t, tt.kept(story(t0))); !rep.OK() {
+				t.Fatalf("kept every rule, but fails: %v", rep.Failures)
+			}
+			rep := forged(t, tt.over(story(t0)))
+			if !slices.ContainsFunc(rep.Failures, func(f audit.Failure) bool { return f.Rule == tt.rule && strings.Contains(f.Msg, tt.says) }) {
+				t.Fatalf("over the edge: want %s saying %q, got %v", tt.rule, tt.says, rep.Failures)
+			}
+		})
+	}
+}
+
 // TestReplayUnderPolicyAndDesignationHistory: an honest log spanning two policy versions and a
 // designation revoked between two measures verifies, each record judged under the policy and
 // designations the log shows in force at its time; a step by the revoked executor, and an
