@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -20,10 +22,36 @@ func sampleRecords(t testing.TB) [][]byte {
 			Details: map[string]any{"new_version": 2.0, "nested": map[string]any{"a": []any{true, false, nil, "x\"y\\z\n\u0001"}}}},
 		{Actor: Actor{ID: "system"}, Action: "audit.key_added", Details: map[string]any{"vkey": "takedown+abcd+AQ=="}},
 		{Actor: Actor{ID: "u-1", Roles: []string{"officer"}}, Action: "measure.created", Measure: "m-3", Reason: "a \"quoted\" reason"},
+		// Every fact the replay reads, of the records that carry it, at the edges of its type.
+		{Actor: Actor{ID: "u-off", Roles: []string{"officer"}}, Action: "submit", Measure: "m-4", Version: 1, From: "DRAFT", To: "LEGAL_REVIEW",
+			Details: map[string]any{"digest": "sha256:v1", "executors": []string{"u-ex", "u-ex2"}, "target_values": []string{"198.51.100.7", "c2.example"},
+				"foreign": true, "urgent": true, "legal_basis": "sdf_act_communications_protection", "requested_window_ms": 9e3,
+				"deadlines": map[string]any{"approval_window": 1209600000, "decision_target": 0, "report_due": 9, "bad": "7"}}},
+		{Actor: Actor{ID: "u-cmd", Roles: []string{"commander"}}, Action: "declare_emergency", Measure: "m-5", Version: 1, From: "DRAFT", To: "EMERGENCY_EXECUTING",
+			Details: map[string]any{"foreign": false, "urgent": "yes", "requested_window_ms": "1h", "deadlines": []any{1}, "executors": "u-ex"}},
+		{Actor: Actor{ID: "system"}, Action: "decide", Measure: "m-4", Version: 1, From: "COMMISSION_REVIEW", To: "APPROVED",
+			Details: map[string]any{"tally": map[string]any{"approve": 3, "outcome": "approved"}, "new_version": 0,
+				"approval": map[string]any{"conditions": []string{"c"}, "digest": "sha256:v1", "window_end": "2026-12-09T10:00:00Z", "window_start": "2026-11-25T10:00:00Z"}}},
+		{Actor: Actor{ID: "system"}, Action: "decide", Measure: "m-6", Version: 1, From: "COMMISSION_REVIEW", To: "DRAFT",
+			Details: map[string]any{"tally": "returned", "approval": nil, "new_version": 9}},
+		{Actor: Actor{ID: "u-cmd", Roles: []string{"commander"}}, Action: "issue_order", Measure: "m-4", Version: 1, From: "APPROVED", To: "ORDER_ISSUED",
+			Details: map[string]any{"order": map[string]any{"addressee": "Example Hosting", "deadline": "2026-11-26T10:00:00Z"}, "gate": 7}},
+		{Actor: Actor{ID: "u-cmd", Roles: []string{"commander"}}, Action: "record_gate", Measure: "m-4", Version: 1, From: "GATES", To: "GATES",
+			Details: map[string]any{"gate": "foreign_ministry", "order": "none"}},
+		{Actor: Actor{ID: "u-m1", Roles: []string{"commissioner"}}, Action: "declare_conflict", Measure: "m-4", Version: 1, From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW",
+			Details: map[string]any{"conflicted": true}},
+		{Actor: Actor{ID: "u-m2", Roles: []string{"commissioner"}}, Action: "declare_conflict", Measure: "m-4", Version: 1, From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW",
+			Details: map[string]any{"conflicted": "true", "vote": 1}},
+		{Actor: Actor{ID: "u-adm", Roles: []string{"admin"}}, Action: "policy.proposed",
+			Details: map[string]any{"version": "v2", "rule_set": []string{"allow legal legal_review", "deny executor vote"}}},
+		{Actor: Actor{ID: "system"}, Action: "designation.issued",
+			Details: map[string]any{"designation": "d-1", "user": "u-ex", "scope": "npa", "valid_from": "2026-11-01T00:00:00Z", "valid_until": "2027-11-01T00:00:00Z"}},
+		{Actor: Actor{ID: "u-ex", Roles: []string{"executor"}}, Action: "log_steps", Measure: "m-4", Version: 1, From: "EXECUTING", To: "EXECUTING",
+			Details: map[string]any{"companions": map[string]any{"step_list": "sha256:00", "targets": ""}, "step_list": []any{}, "targets": []any{}}},
 	}
 	var out [][]byte
 	for i, r := range recs {
-		r.ID = "00000000-0000-4000-8000-00000000000" + string(rune('0'+i))
+		r.ID = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
 		r.TS = ts.Add(time.Duration(i) * time.Hour)
 		r.V, r.Log, r.PolicyVersion = Version, LogName, "v7"
 		c, err := r.Canonical()
@@ -153,4 +181,57 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestCompanionMatchesEncodingJSON: a list read back from companion data on the fast path is
+// the list encoding/json reads, and whatever the fast path is unsure of it leaves alone.
+func TestCompanionMatchesEncodingJSON(t *testing.T) {
+	for _, tt := range []struct {
+		name, data string
+		fast       bool // the fast path takes it
+	}{
+		{"target_values", `["198.51.100.7","c2.example"]`, true},
+		{"targets", `["203.0.113.10"]`, true},
+		{"targets", `[]`, true},
+		{"rule_set", `["allow legal legal_review"]`, true},
+		{"step_list", `[{"action":"a","at":"2026-11-25T10:00:00Z","witness":"u-w"},{"witness":"u-x"}]`, true},
+		{"step_list", `[{"at":1,"witness":null}]`, true},
+		{"targets", `"203.0.113.10"`, true},
+		{"targets", `["a",1]`, false},
+		{"targets", `["a"] `, false},
+		{"targets", `["a"]]`, false},
+		{"step_list", `[{"witness":"w","at":"x"}]`, false},
+		{"step_list", `["x"]`, false},
+		{"unknown", `["a"]`, false},
+	} {
+		var fast facts
+		if got := newDecoder().companion(tt.name, []byte(tt.data), &fast); got != tt.fast {
+			t.Errorf("%s %s: fast path took it %v, want %v", tt.name, tt.data, got, tt.fast)
+			continue
+		}
+		if !tt.fast {
+			continue
+		}
+		var v any
+		if err := json.Unmarshal([]byte(tt.data), &v); err != nil {
+			t.Fatalf("%s: %v", tt.data, err)
+		}
+		var slow facts
+		slow.TargetValues, slow.Targets, slow.RuleSet = strs(map[string]any{"target_values": v}, "target_values"), strs(map[string]any{"targets": v}, "targets"), strs(map[string]any{"rule_set": v}, "rule_set")
+		slow.Steps = stepsOf(v)
+		var want facts
+		switch tt.name {
+		case "target_values":
+			want.TargetValues = slow.TargetValues
+		case "targets":
+			want.Targets = slow.Targets
+		case "rule_set":
+			want.RuleSet = slow.RuleSet
+		case "step_list":
+			want.Steps = slow.Steps
+		}
+		if fmt.Sprint(fast) != fmt.Sprint(want) {
+			t.Errorf("%s %s: fast %+v, encoding/json %+v", tt.name, tt.data, fast, want)
+		}
+	}
 }
