@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
@@ -211,5 +212,85 @@ func TestAuditorPolicyRequiresEveryWitness(t *testing.T) {
 		if err != nil || len(pol.Witnesses) != len(keys) {
 			t.Errorf("%d witnesses: the policy does not parse back (%v)", len(keys), err)
 		}
+	}
+}
+
+// TestParsePolicyReadsWhatAnAuditorWrites: each line of the policy file as an auditor would
+// write it, or get wrong, and what the verifier then holds the log to.
+func TestParsePolicyReadsWhatAnAuditorWrites(t *testing.T) {
+	_, _, k1 := newLogKeyOnly(t)
+	_, _, k2 := newLogKeyOnly(t)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	ws, err := torchwood.NewCosignatureSigner("w1.test", priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wk := ws.Verifier().String()
+	tests := []struct {
+		name, text string
+		check      func(audit.Policy) string // what is wrong with the policy read, or ""
+		err        string                    // the refusal, when the file is refused
+	}{
+		{"the defaults", "log " + k1 + "\nquorum none\n", func(p audit.Policy) string {
+			if p.EmergencyNotification != 24*time.Hour || p.QuorumMembers != 2 || p.CommissionSize != 5 || p.Strict {
+				return fmt.Sprintf("defaults %v %d %d %v", p.EmergencyNotification, p.QuorumMembers, p.CommissionSize, p.Strict)
+			}
+			if p.Origin != origin || p.LogKey != k1 || len(p.Witnesses) != 0 || p.Quorum != "none" {
+				return fmt.Sprintf("origin %q key %q witnesses %v quorum %q", p.Origin, p.LogKey, p.Witnesses, p.Quorum)
+			}
+			return ""
+		}, ""},
+		{"every setting, with comments", "# the auditor's policy\nlog " + k1 + " https://log.example # the log\norigin other.example/log\n" +
+			"emergency-notification 36h\nquorum-members 3\ncommission-size 7\nstrict\nquorum none\n", func(p audit.Policy) string {
+			if p.Origin != "other.example/log" || p.EmergencyNotification != 36*time.Hour || p.QuorumMembers != 3 || p.CommissionSize != 7 || !p.Strict {
+				return fmt.Sprintf("%+v", p)
+			}
+			return ""
+		}, ""},
+		{"strict written out, and not", "log " + k1 + "\nstrict false\nquorum none\n", func(p audit.Policy) string {
+			if p.Strict {
+				return "strict false read as strict"
+			}
+			return ""
+		}, ""},
+		{"a key rotation: two log keys", "log " + k1 + "\nlog " + k2 + "\nquorum none\n", func(p audit.Policy) string {
+			if p.LogKey != k1 || len(p.LogKeys) != 2 || p.LogKeys[1] != k2 {
+				return fmt.Sprintf("key %q keys %v", p.LogKey, p.LogKeys)
+			}
+			return ""
+		}, ""},
+		{"a witness with and without its URL", "log " + k1 + "\nwitness w1 " + wk + " https://w1.example\nwitness w2 " + wk + "\ngroup g any w1 w2\nquorum g\n", func(p audit.Policy) string {
+			if len(p.Witnesses) != 2 || p.Witnesses[0] != (audit.PolicyWitness{Name: "w1", VKey: wk, URL: "https://w1.example"}) || p.Witnesses[1].URL != "" || p.Quorum != "g" {
+				return fmt.Sprintf("witnesses %+v quorum %q", p.Witnesses, p.Quorum)
+			}
+			return ""
+		}, ""},
+		{"no log key", "quorum none\n", nil, "no `log <verifier key>` line"},
+		{"a log line without its key", "log\nquorum none\n", nil, "line 1: write `log <verifier key>`"},
+		{"a log key that is not one", "log takedown+00+AA\nquorum none\n", nil, "line 1"},
+		{"no quorum", "log " + k1 + "\n", nil, "no `quorum` line"},
+		{"a quorum line naming nothing", "log " + k1 + "\nquorum\n", nil, "no `quorum` line"},
+		{"a witness without its key", "log " + k1 + "\nwitness w1\nquorum w1\n", nil, "line 2: write `witness NAME VKEY [URL]`"},
+		{"the old witnesses line", "log " + k1 + "\nwitnesses 2\nquorum none\n", nil, "replaced by the C2SP policy's"},
+		{"a quorum of a witness never named", "log " + k1 + "\nquorum w9\n", nil, "policy:"},
+		{"a duration that is not one", "log " + k1 + "\nemergency-notification a day\nquorum none\n", nil, "line 2"},
+		{"a quorum size that is not a number", "log " + k1 + "\nquorum-members two\nquorum none\n", nil, "line 2"},
+		{"a Commission size that is not a number", "log " + k1 + "\ncommission-size five\nquorum none\n", nil, "line 2"},
+		{"a setting that does not exist", "log " + k1 + "\nquorom none\n", nil, `line 2: unknown setting "quorom"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := audit.ParsePolicy(tt.text)
+			switch {
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Fatalf("read with error %v, want one saying %q", err, tt.err)
+			case tt.err == "" && err != nil:
+				t.Fatal(err)
+			case tt.check != nil:
+				if why := tt.check(p); why != "" {
+					t.Fatal(why)
+				}
+			}
+		})
 	}
 }

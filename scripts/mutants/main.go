@@ -5,7 +5,13 @@
 //
 //	path/to/file.go | MUTATION_TYPE | the source line, trimmed | why it cannot matter
 //
-// matched by file, type and the line's text, so they hold when the file moves around them.
+// matched by file, type and the line's text, so they hold when the file moves around them. A
+// mutant no test of its package runs may be listed the same way, the reason naming where the
+// rule is tested instead.
+//
+// With -gate it exits 1 when a mutant lived or went uncovered (outside a switch's case
+// expressions, which gremlins cannot run) without a listed reason: what .ci/run holds each
+// change of the rule code to.
 //
 //	go run ./scripts/mutants -equivalent scripts/mutants/equivalent.txt /tmp/takedown-mutants/*.json
 package main
@@ -72,6 +78,7 @@ func sourceLine(path string, n int) string {
 
 func main() {
 	eqPath := flag.String("equivalent", "", "a list of equivalent mutants")
+	gate := flag.Bool("gate", false, "exit 1 when a mutant lived or went uncovered without a listed reason")
 	flag.Parse()
 	eq, err := readEquivalent(*eqPath)
 	if err != nil {
@@ -79,7 +86,7 @@ func main() {
 		os.Exit(1)
 	}
 	per := map[string]*counts{}
-	var lived []string
+	var lived, uncovered []string
 	for _, path := range flag.Args() {
 		raw, err := os.ReadFile(path)
 		if err != nil {
@@ -101,21 +108,30 @@ func main() {
 				per[name] = c
 			}
 			for _, m := range f.Mutations {
+				src := sourceLine(name, m.Line)
+				where := fmt.Sprintf("%s:%d:%d %s | %s", name, m.Line, m.Column, m.Type, src)
+				listed := eq[name+"|"+m.Type+"|"+src]
 				switch m.Status {
 				case "KILLED":
 					c.killed++
 				case "LIVED":
-					if eq[name+"|"+m.Type+"|"+sourceLine(name, m.Line)] {
+					if listed {
 						c.equivalent++
 						continue
 					}
 					c.lived++
-					lived = append(lived, fmt.Sprintf("%s:%d:%d %s | %s", name, m.Line, m.Column, m.Type, sourceLine(name, m.Line)))
+					lived = append(lived, where)
 				case "NOT COVERED":
-					c.notCovered++
-					if strings.HasPrefix(sourceLine(name, m.Line), "case ") {
-						c.inCase++ // Go's coverage leaves case expressions out of its blocks
+					if listed {
+						c.equivalent++
+						continue
 					}
+					c.notCovered++
+					if strings.HasPrefix(src, "case ") {
+						c.inCase++ // Go's coverage leaves case expressions out of its blocks
+						continue
+					}
+					uncovered = append(uncovered, where)
 				case "TIMED OUT":
 					c.timedOut++
 				default:
@@ -138,11 +154,23 @@ func main() {
 		row(n, c)
 	}
 	row("all", &all)
-	if len(lived) > 0 {
-		fmt.Println("\nlived (a test a person would recognise should kill each, or it is listed as equivalent):")
-		for _, l := range lived {
-			fmt.Println("  " + l)
+	for _, l := range []struct {
+		title string
+		list  []string
+	}{
+		{"lived (a test a person would recognise should kill each, or it is listed as equivalent):", lived},
+		{"not covered by the package's tests (outside case expressions):", uncovered},
+	} {
+		if len(l.list) > 0 {
+			fmt.Println("\n" + l.title)
+			for _, x := range l.list {
+				fmt.Println("  " + x)
+			}
 		}
+	}
+	if *gate && len(lived)+len(uncovered) > 0 {
+		fmt.Printf("\nmutants: %d lived and %d went uncovered without a reason listed in %s\n", len(lived), len(uncovered), *eqPath)
+		os.Exit(1)
 	}
 }
 
