@@ -740,11 +740,84 @@ func TestReplayAtTheRulesEdges(t *testing.T) {
 			audit.Record{Actor: actor("cmd", "commander"), Action: "notify_commission", From: "EXECUTED", To: "COMMISSION_NOTIFIED", Version: 1, TS: ts.Add(d)},
 		)
 	}
+	// stepAt moves the story's one execution step to the given time.
+	stepAt := func(r []audit.Record, at time.Time) []audit.Record {
+		r[10].Details["step_list"].([]map[string]any)[0]["at"] = at.Format(time.RFC3339Nano)
+		return r
+	}
+	// emergencyStep is the story as an emergency declared 300 ms into a second, with the
+	// requested window given (0: none), and one step at the given offset from the declaration's
+	// second.
+	emergencyStep := func(r []audit.Record, requested, offset time.Duration) []audit.Record {
+		r[1].TS = r[1].TS.Add(300 * time.Millisecond)
+		decl := r[1].TS
+		r = emergency(r)
+		r[1].Details["deadlines"] = deadlines
+		if requested > 0 {
+			r[1].Details["requested_window_ms"] = int64(requested / time.Millisecond)
+		}
+		return append(r, audit.Record{Actor: actor("ex", "executor"), Action: "log_steps", From: "EMERGENCY_EXECUTING", To: "EMERGENCY_EXECUTING", Version: 1,
+			TS: decl.Add(time.Minute), Details: map[string]any{"step_list": []map[string]any{{"witness": "ex2", "at": decl.Truncate(time.Second).Add(offset).Format(time.RFC3339Nano)}}}})
+	}
+	// overdue is the story with the Commission deciding late: its votes d after review began,
+	// with the decision_overdue deadline recorded at due (or not, when due is 0).
+	overdue := func(r []audit.Record, d, due time.Duration) []audit.Record {
+		began := r[4].TS
+		for i := 5; i < len(r); i++ {
+			r[i].TS = r[i].TS.Add(d)
+		}
+		if due == 0 {
+			return r
+		}
+		rec := audit.Record{Actor: actor("system"), Action: "deadline.decision_overdue", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW", Version: 1, TS: began.Add(due)}
+		return append(append(slices.Clone(r[:5]), rec), r[5:]...)
+	}
+	// late is the story with the chair's vote at the given time after review began and the
+	// decision_overdue deadline recorded a second after it, as when the workflow accepted the
+	// vote a moment before its timer fired.
+	late := func(r []audit.Record, vote time.Duration) []audit.Record {
+		r = overdue(r, vote-time.Minute, 0)
+		rec := audit.Record{Actor: actor("system"), Action: "deadline.decision_overdue", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW", Version: 1, TS: r[5].TS.Add(time.Second)}
+		return append(append(slices.Clone(r[:6]), rec), r[6:]...)
+	}
+	const day = 24 * time.Hour
 	tests := []struct {
 		name       string
 		kept, over func([]audit.Record) []audit.Record
 		rule, says string // what the log over the edge fails
 	}{
+		{"a step as the approved window opens",
+			func(r []audit.Record) []audit.Record { start, _ := window(r); return stepAt(r, start) },
+			func(r []audit.Record) []audit.Record { start, _ := window(r); return stepAt(r, start.Add(-time.Nanosecond)) },
+			"window", "outside the approved window"},
+		{"a step in the approved window's last instant",
+			func(r []audit.Record) []audit.Record { _, end := window(r); return stepAt(r, end.Add(-time.Nanosecond)) },
+			func(r []audit.Record) []audit.Record { _, end := window(r); return stepAt(r, end) },
+			"window", "outside the approved window"},
+		{"an emergency step a second before the declaration's second (the slack for the record's stamp)",
+			func(r []audit.Record) []audit.Record { return emergencyStep(r, 0, -time.Second) },
+			func(r []audit.Record) []audit.Record { return emergencyStep(r, 0, -time.Second-time.Nanosecond) },
+			"window", "before the emergency was declared"},
+		{"an emergency step at the end of its requested window (and its second of slack)",
+			func(r []audit.Record) []audit.Record { return emergencyStep(r, time.Hour, time.Hour+time.Second-time.Nanosecond) },
+			func(r []audit.Record) []audit.Record { return emergencyStep(r, time.Hour, time.Hour+time.Second) },
+			"window", "after the emergency window closed"},
+		{"an emergency step at the end of the longest window, whatever was requested",
+			func(r []audit.Record) []audit.Record { return emergencyStep(r, 30*day, 14*day+time.Second-time.Nanosecond) },
+			func(r []audit.Record) []audit.Record { return emergencyStep(r, 30*day, 14*day+time.Second) },
+			"window", "after the emergency window closed"},
+		{"a decision overdue recorded when it fell due",
+			func(r []audit.Record) []audit.Record { return overdue(r, 73*time.Hour, 72*time.Hour-time.Second) },
+			func(r []audit.Record) []audit.Record { return overdue(r, 73*time.Hour, 72*time.Hour-time.Second-time.Nanosecond) },
+			"deadline", "before it fell due"},
+		{"a vote within the grace before the deadline's own record",
+			func(r []audit.Record) []audit.Record { return late(r, 72*time.Hour+10*time.Minute) },
+			func(r []audit.Record) []audit.Record { return late(r, 72*time.Hour+10*time.Minute+time.Nanosecond) },
+			"deadline", "deadline decision_overdue fell due"},
+		{"an urgent decision's shorter target",
+			func(r []audit.Record) []audit.Record { r[1].Details["urgent"] = true; return overdue(r, 25*time.Hour, 24*time.Hour) },
+			func(r []audit.Record) []audit.Record { r[1].Details["urgent"] = true; return overdue(r, 25*time.Hour, 0) },
+			"deadline", "deadline decision_overdue fell due"},
 		{"a majority of the members not recused",
 			func(r []audit.Record) []audit.Record {
 				return recast(r, []string{"m3", "m4"}, [2]string{"chair", "approve"}, [2]string{"m1", "approve"}, [2]string{"m2", "reject"})
