@@ -788,10 +788,16 @@ func TestReplayAtTheRulesEdges(t *testing.T) {
 	}{
 		{"a step as the approved window opens",
 			func(r []audit.Record) []audit.Record { start, _ := window(r); return stepAt(r, start) },
-			func(r []audit.Record) []audit.Record { start, _ := window(r); return stepAt(r, start.Add(-time.Nanosecond)) },
+			func(r []audit.Record) []audit.Record {
+				start, _ := window(r)
+				return stepAt(r, start.Add(-time.Nanosecond))
+			},
 			"window", "outside the approved window"},
 		{"a step in the approved window's last instant",
-			func(r []audit.Record) []audit.Record { _, end := window(r); return stepAt(r, end.Add(-time.Nanosecond)) },
+			func(r []audit.Record) []audit.Record {
+				_, end := window(r)
+				return stepAt(r, end.Add(-time.Nanosecond))
+			},
 			func(r []audit.Record) []audit.Record { _, end := window(r); return stepAt(r, end) },
 			"window", "outside the approved window"},
 		{"an emergency step a second before the declaration's second (the slack for the record's stamp)",
@@ -799,24 +805,36 @@ func TestReplayAtTheRulesEdges(t *testing.T) {
 			func(r []audit.Record) []audit.Record { return emergencyStep(r, 0, -time.Second-time.Nanosecond) },
 			"window", "before the emergency was declared"},
 		{"an emergency step at the end of its requested window (and its second of slack)",
-			func(r []audit.Record) []audit.Record { return emergencyStep(r, time.Hour, time.Hour+time.Second-time.Nanosecond) },
+			func(r []audit.Record) []audit.Record {
+				return emergencyStep(r, time.Hour, time.Hour+time.Second-time.Nanosecond)
+			},
 			func(r []audit.Record) []audit.Record { return emergencyStep(r, time.Hour, time.Hour+time.Second) },
 			"window", "after the emergency window closed"},
 		{"an emergency step at the end of the longest window, whatever was requested",
-			func(r []audit.Record) []audit.Record { return emergencyStep(r, 30*day, 14*day+time.Second-time.Nanosecond) },
+			func(r []audit.Record) []audit.Record {
+				return emergencyStep(r, 30*day, 14*day+time.Second-time.Nanosecond)
+			},
 			func(r []audit.Record) []audit.Record { return emergencyStep(r, 30*day, 14*day+time.Second) },
 			"window", "after the emergency window closed"},
 		{"a decision overdue recorded when it fell due",
 			func(r []audit.Record) []audit.Record { return overdue(r, 73*time.Hour, 72*time.Hour-time.Second) },
-			func(r []audit.Record) []audit.Record { return overdue(r, 73*time.Hour, 72*time.Hour-time.Second-time.Nanosecond) },
+			func(r []audit.Record) []audit.Record {
+				return overdue(r, 73*time.Hour, 72*time.Hour-time.Second-time.Nanosecond)
+			},
 			"deadline", "before it fell due"},
 		{"a vote within the grace before the deadline's own record",
 			func(r []audit.Record) []audit.Record { return late(r, 72*time.Hour+10*time.Minute) },
 			func(r []audit.Record) []audit.Record { return late(r, 72*time.Hour+10*time.Minute+time.Nanosecond) },
 			"deadline", "deadline decision_overdue fell due"},
 		{"an urgent decision's shorter target",
-			func(r []audit.Record) []audit.Record { r[1].Details["urgent"] = true; return overdue(r, 25*time.Hour, 24*time.Hour) },
-			func(r []audit.Record) []audit.Record { r[1].Details["urgent"] = true; return overdue(r, 25*time.Hour, 0) },
+			func(r []audit.Record) []audit.Record {
+				r[1].Details["urgent"] = true
+				return overdue(r, 25*time.Hour, 24*time.Hour)
+			},
+			func(r []audit.Record) []audit.Record {
+				r[1].Details["urgent"] = true
+				return overdue(r, 25*time.Hour, 0)
+			},
 			"deadline", "deadline decision_overdue fell due"},
 		{"a majority of the members not recused",
 			func(r []audit.Record) []audit.Record {
