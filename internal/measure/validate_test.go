@@ -2,6 +2,7 @@ package measure
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -112,6 +113,19 @@ func TestPlanValidate(t *testing.T) {
 		{"proportionality", func(p *Plan) { p.Proportionality = "" }},
 		{"kind", func(p *Plan) { p.Kind = "hack_back" }},
 		{"executors", func(p *Plan) { p.Executors = nil }},
+		{"title", func(p *Plan) { p.Title = "\t" }},
+		{"legal_basis", func(p *Plan) { p.LegalBasis = "self_defence" }},
+		{"technique", func(p *Plan) { p.Technique = "wipe_server" }},
+		{"operations", func(p *Plan) { p.Operations = nil }},
+		{"alternatives[0].means", func(p *Plan) { p.Alternatives[0].Means = "" }},
+		{"alternatives[1].reason", func(p *Plan) {
+			p.Alternatives = append(p.Alternatives, Alternative{Means: "takedown notice", Outcome: "rejected", Reason: " "})
+		}},
+		{"rollback_plan", func(p *Plan) { p.RollbackPlan = "" }},
+		{"requested_window", func(p *Plan) { p.RequestedWindow = -1 }},
+		{"", func(p *Plan) { p.RequestedWindow = 0 }},
+		{"operations[0]", func(p *Plan) { p.Operations[0] = "block\x00" }},
+		{"executors[0]", func(p *Plan) { p.Executors[0] = strings.Repeat("u", MaxID+1) }},
 	}
 	for _, tt := range tests {
 		p := good()
