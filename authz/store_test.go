@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -97,5 +98,85 @@ func TestStoreLoadsTheApprovedPolicy(t *testing.T) {
 	db.Close()
 	if err := az.Reload(context.Background(), db); err == nil {
 		t.Fatal("reload from a closed pool succeeded")
+	}
+}
+
+// TestStoreWritesTheDefaultOnce: servers starting together on a fresh database write the
+// default policy once between them, and each loads all of it.
+func TestStoreWritesTheDefaultOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := pgxpool.New(ctx, testdb.Migrated(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			az, err := Load(ctx, db)
+			if err == nil && (az.Version() != "v1" || len(az.Rules()) != len(DefaultPolicy())) {
+				err = fmt.Errorf("loaded %s with %d rules", az.Version(), len(az.Rules()))
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	var versions, rules int
+	db.QueryRow(ctx, `SELECT count(*) FROM authz_policy_versions`).Scan(&versions)
+	db.QueryRow(ctx, `SELECT count(*) FROM authz_rules WHERE version = 1`).Scan(&rules)
+	if versions != 1 || rules != len(DefaultPolicy()) {
+		t.Fatalf("%d versions, %d rules in version 1; want 1 and %d", versions, rules, len(DefaultPolicy()))
+	}
+}
+
+// TestWatchOutlivesItsConnection: when the database drops the watch's connection (a restart,
+// an administrator's pg_terminate_backend), the watch listens again and a policy approved
+// afterwards still takes effect.
+func TestWatchOutlivesItsConnection(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := pgxpool.New(ctx, testdb.Migrated(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	az, err := Load(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watchCtx, stop := context.WithCancel(ctx)
+	watching := make(chan struct{})
+	go func() { defer close(watching); az.Watch(watchCtx, db, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	killed := 0
+	for killed == 0 && ctx.Err() == nil {
+		db.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND query = 'LISTEN authz_policy' AND pid <> pg_backend_pid()`).Scan(&killed)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO authz_policy_versions (version, proposed_by, approved_by, reason, approved_at) VALUES (2, 'adm1', 'adm2', 'test', now())`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO authz_rules (version, role, op, effect) SELECT 2, role, op, effect FROM authz_rules WHERE version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `NOTIFY authz_policy`); err != nil {
+		t.Fatal(err)
+	}
+	for az.Version() != "v2" && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if az.Version() != "v2" {
+		t.Fatalf("after its connection was dropped the watch still has %s", az.Version())
+	}
+	stop()
+	select {
+	case <-watching:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch did not stop with its context")
 	}
 }
