@@ -2,6 +2,7 @@ package authz
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -44,6 +45,12 @@ func TestCheck(t *testing.T) {
 		{"prefectural executor abroad", OpLogSteps, exec("ex", pref), foreignOK, "SoD-4"},
 		{"abroad without Foreign Minister consultation", OpLogSteps, exec("ex", npa), foreign, "SoD-4"},
 		{"NPA executor abroad with consultation", OpLogSteps, exec("ex", npa), foreignOK, ""},
+		{"prefectural executor at home", OpLogSteps, exec("ex", pref), f, ""},
+		{"prefectural and NPA designations, abroad", OpLogSteps, exec("ex", append(slices.Clone(pref), npa...)), foreignOK, ""},
+		{"an expired NPA designation beside a prefectural one, abroad", OpLogSteps, exec("ex", append(slices.Clone(pref), expired...)), foreignOK, "SoD-4"},
+		{"a designation from the next hour", OpStartExecution, exec("ex", []Designation{{Scope: "npa", ValidFrom: now.Add(time.Nanosecond), ValidUntil: now.Add(time.Hour)}}), f, "SoD-4"},
+		{"a designation from this instant", OpStartExecution, exec("ex", []Designation{{Scope: "npa", ValidFrom: now, ValidUntil: now.Add(time.Hour)}}), f, ""},
+		{"a designation ending this instant", OpStartExecution, exec("ex", []Designation{{Scope: "npa", ValidFrom: now.Add(-time.Hour), ValidUntil: now}}), f, "SoD-4"},
 		{"commissioner cannot execute", OpStartExecution, actor("m2", Commissioner), f, "role"},
 		{"officer cannot declare emergency", OpDeclareEmergency, actor("off", Officer), f, "role"},
 		{"commander declares emergency", OpDeclareEmergency, actor("cmd", Commander), f, ""},
