@@ -95,96 +95,6 @@ func hasFailure(rep *audit.Report, rule string, index int64) bool {
 	return false
 }
 
-// TestTamperEvidence alters an exported log of 10,000 records in every way an insider might
-// and requires the offline verifier to catch each and name it.
-func TestTamperEvidence(t *testing.T) {
-	// Two checkpoints of one 10,000-record log, signed as the sequencer signs and laid out as
-	// Export lays them out (TestExportedArchiveIsTheLog holds Export to them), written without a
-	// database so that the mutation run can afford this suite for every mutant.
-	_, signer, vkey := newLogKeyOnly(t)
-	recs := make([]audit.Record, 10000)
-	for i := range recs {
-		recs[i] = audit.Record{Actor: audit.Actor{ID: "u-test", Roles: []string{"officer"}, Org: "npa"}, Action: "test.append",
-			Details: map[string]any{"n": i}}
-	}
-	gen := func(i int) *audit.Record { return &recs[i] }
-	realDir, olderDir := t.TempDir(), t.TempDir()
-	ck, _ := writeSigned(t, realDir, 10000, gen, signer)
-	older, _ := writeSigned(t, olderDir, 5000, gen, signer)
-	pol, err := audit.ParsePolicy("log " + vkey + "\nquorum none\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	verify := func(dir string, prior *audit.Checkpoint) *audit.Report {
-		rep, err := audit.VerifyArchive(dir, pol, prior)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rep
-	}
-	if rep := verify(realDir, &older); !rep.OK() {
-		t.Fatalf("the untouched log fails: %v", rep.Failures)
-	}
-	last := int(ck.Size - 39*audit.EntriesPerTile) // width of the last (partial) bundle: 16
-
-	tests := []struct {
-		name   string
-		tamper func(dir string) *audit.Checkpoint // returns the prior checkpoint to verify against
-		rule   string
-		index  int64
-	}{
-		{"alter one byte", func(dir string) *audit.Checkpoint {
-			rewriteBundle(t, bundlePath(dir, 12, 256), func(r [][]byte) [][]byte {
-				r[34] = bytes.Replace(r[34], []byte("test.append"), []byte("test.appenD"), 1)
-				return r
-			})
-			return nil
-		}, "entry-altered", 12*256 + 34},
-		{"delete one", func(dir string) *audit.Checkpoint {
-			rewriteBundle(t, bundlePath(dir, 20, 256), func(r [][]byte) [][]byte { return append(r[:7], r[8:]...) })
-			return nil
-		}, "entries", -1},
-		{"insert one", func(dir string) *audit.Checkpoint {
-			rewriteBundle(t, bundlePath(dir, 3, 256), func(r [][]byte) [][]byte {
-				return append(r[:9], append([][]byte{r[9]}, r[9:]...)...)
-			})
-			return nil
-		}, "entries", -1},
-		{"swap two", func(dir string) *audit.Checkpoint {
-			rewriteBundle(t, bundlePath(dir, 30, 256), func(r [][]byte) [][]byte { r[1], r[2] = r[2], r[1]; return r })
-			return nil
-		}, "entry-altered", 30*256 + 1},
-		{"truncate the tail and re-sign with another key", func(dir string) *audit.Checkpoint {
-			os.Remove(bundlePath(dir, 39, last))
-			_, sign := signWith(t, ck)
-			short := audit.Checkpoint{Origin: ck.Origin, Size: 39 * 256, Root: ck.Root}
-			os.WriteFile(filepath.Join(dir, "checkpoint"), sign(short), 0o644)
-			return nil
-		}, "checkpoint-signature", -1},
-		{"roll back to an older checkpoint", func(dir string) *audit.Checkpoint {
-			os.RemoveAll(dir)
-			copyTo(t, olderDir, dir)
-			return &ck
-		}, "rollback", -1},
-		{"fork: another root at the same size", func(dir string) *audit.Checkpoint {
-			forked := ck
-			forked.Root = tlog.RecordHash([]byte("another history"))
-			return &forked
-		}, "fork", -1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := copyDir(t, realDir)
-			prior := tt.tamper(dir)
-			rep := verify(dir, prior)
-			if rep.OK() || !hasFailure(rep, tt.rule, tt.index) {
-				t.Fatalf("want failure %s at %d, got %v", tt.rule, tt.index, rep.Failures)
-			}
-			t.Logf("caught: %v", rep.Failures[0])
-		})
-	}
-}
-
 func copyTo(t *testing.T, src, dst string) {
 	c := copyDir(t, src)
 	if err := os.Rename(c, dst); err != nil {
@@ -934,6 +844,96 @@ func TestReplayUnderPolicyAndDesignationHistory(t *testing.T) {
 				t.Fatalf("want %s saying %q, got %v", tt.rule, tt.says, rep.Failures)
 			}
 			t.Logf("caught: %v", rep.Failures)
+		})
+	}
+}
+
+// TestTamperEvidence alters an exported log of 10,000 records in every way an insider might
+// and requires the offline verifier to catch each and name it.
+func TestTamperEvidence(t *testing.T) {
+	// Two checkpoints of one 1,300-record log (five whole bundles and a partial one), signed as the sequencer signs and laid out as
+	// Export lays them out (TestExportedArchiveIsTheLog holds Export to them), written without a
+	// database so that the mutation run can afford this suite for every mutant.
+	_, signer, vkey := newLogKeyOnly(t)
+	recs := make([]audit.Record, 1300)
+	for i := range recs {
+		recs[i] = audit.Record{Actor: audit.Actor{ID: "u-test", Roles: []string{"officer"}, Org: "npa"}, Action: "test.append",
+			Details: map[string]any{"n": i}}
+	}
+	gen := func(i int) *audit.Record { return &recs[i] }
+	realDir, olderDir := t.TempDir(), t.TempDir()
+	ck, _ := writeSigned(t, realDir, 1300, gen, signer)
+	older, _ := writeSigned(t, olderDir, 700, gen, signer)
+	pol, err := audit.ParsePolicy("log " + vkey + "\nquorum none\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(dir string, prior *audit.Checkpoint) *audit.Report {
+		rep, err := audit.VerifyArchive(dir, pol, prior)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	if rep := verify(realDir, &older); !rep.OK() {
+		t.Fatalf("the untouched log fails: %v", rep.Failures)
+	}
+	last := int(ck.Size - 5*audit.EntriesPerTile) // width of the last (partial) bundle: 20
+
+	tests := []struct {
+		name   string
+		tamper func(dir string) *audit.Checkpoint // returns the prior checkpoint to verify against
+		rule   string
+		index  int64
+	}{
+		{"alter one byte", func(dir string) *audit.Checkpoint {
+			rewriteBundle(t, bundlePath(dir, 1, 256), func(r [][]byte) [][]byte {
+				r[34] = bytes.Replace(r[34], []byte("test.append"), []byte("test.appenD"), 1)
+				return r
+			})
+			return nil
+		}, "entry-altered", 1*256 + 34},
+		{"delete one", func(dir string) *audit.Checkpoint {
+			rewriteBundle(t, bundlePath(dir, 2, 256), func(r [][]byte) [][]byte { return append(r[:7], r[8:]...) })
+			return nil
+		}, "entries", -1},
+		{"insert one", func(dir string) *audit.Checkpoint {
+			rewriteBundle(t, bundlePath(dir, 3, 256), func(r [][]byte) [][]byte {
+				return append(r[:9], append([][]byte{r[9]}, r[9:]...)...)
+			})
+			return nil
+		}, "entries", -1},
+		{"swap two", func(dir string) *audit.Checkpoint {
+			rewriteBundle(t, bundlePath(dir, 4, 256), func(r [][]byte) [][]byte { r[1], r[2] = r[2], r[1]; return r })
+			return nil
+		}, "entry-altered", 4*256 + 1},
+		{"truncate the tail and re-sign with another key", func(dir string) *audit.Checkpoint {
+			os.Remove(bundlePath(dir, 5, last))
+			_, sign := signWith(t, ck)
+			short := audit.Checkpoint{Origin: ck.Origin, Size: 5 * 256, Root: ck.Root}
+			os.WriteFile(filepath.Join(dir, "checkpoint"), sign(short), 0o644)
+			return nil
+		}, "checkpoint-signature", -1},
+		{"roll back to an older checkpoint", func(dir string) *audit.Checkpoint {
+			os.RemoveAll(dir)
+			copyTo(t, olderDir, dir)
+			return &ck
+		}, "rollback", -1},
+		{"fork: another root at the same size", func(dir string) *audit.Checkpoint {
+			forked := ck
+			forked.Root = tlog.RecordHash([]byte("another history"))
+			return &forked
+		}, "fork", -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := copyDir(t, realDir)
+			prior := tt.tamper(dir)
+			rep := verify(dir, prior)
+			if rep.OK() || !hasFailure(rep, tt.rule, tt.index) {
+				t.Fatalf("want failure %s at %d, got %v", tt.rule, tt.index, rep.Failures)
+			}
+			t.Logf("caught: %v", rep.Failures[0])
 		})
 	}
 }
