@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/casbin/casbin/v2/model"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/takedown/takedown/internal/testdb"
@@ -178,5 +183,131 @@ func TestWatchOutlivesItsConnection(t *testing.T) {
 	case <-watching:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the watch did not stop with its context")
+	}
+}
+
+// ruleReads counts the policy reads a pool makes (a pgx tracer), and logs keeps the
+// watch's warnings: together they show what the watch does while nothing changes.
+type ruleReads struct{ n atomic.Int64 }
+
+func (c *ruleReads) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if strings.Contains(d.SQL, "FROM authz_rules WHERE version") {
+		c.n.Add(1)
+	}
+	return ctx
+}
+func (c *ruleReads) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+type warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warnings) Enabled(context.Context, slog.Level) bool { return true }
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if r.Level >= slog.LevelWarn {
+		w.msgs = append(w.msgs, r.Message)
+	}
+	return nil
+}
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *warnings) WithGroup(string) slog.Handler      { return w }
+func (w *warnings) count() int                         { w.mu.Lock(); defer w.mu.Unlock(); return len(w.msgs) }
+
+// TestWatchReloadsOncePerChange: an idle watch does not query the database; a change is one
+// reload; a dropped connection is logged, listened again after a pause, and not retried in a
+// busy loop.
+func TestWatchReloadsOncePerChange(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg, err := pgxpool.ParseConfig(testdb.Migrated(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := &ruleReads{}
+	cfg.ConnConfig.Tracer = reads
+	db, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	az, err := Load(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warned := &warnings{}
+	watchCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go az.Watch(watchCtx, db, slog.New(warned))
+	settle := func(want int64, why string) {
+		t.Helper()
+		for reads.n.Load() < want && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if got := reads.n.Load(); got != want {
+			t.Fatalf("%s: %d policy reads in all, want %d", why, got, want)
+		}
+	}
+	settle(2, "loaded, then the watch's first read") // Load's, then the watch's on listening
+
+	if _, err := db.Exec(ctx, `INSERT INTO authz_policy_versions (version, proposed_by, approved_by, reason, approved_at) VALUES (2, 'adm1', 'adm2', 'test', now())`); err != nil {
+		t.Fatal(err)
+	}
+	for az.Version() != "v2" && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	settle(3, "one approval")
+
+	if _, err := db.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query = 'LISTEN authz_policy' AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	for warned.count() == 0 && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	settle(4, "the connection dropped, then listened again") // one read on listening again
+	if n := warned.count(); n != 1 {
+		t.Fatalf("%d warnings for one dropped connection", n)
+	}
+}
+
+// TestAdapterLoadsThePolicyIntoCasbin: a Casbin model loaded through the adapter holds the
+// version's rules and every grant with its organisation.
+func TestAdapterLoadsThePolicyIntoCasbin(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := pgxpool.New(ctx, testdb.Migrated(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := Load(ctx, db); err != nil { // writes version 1
+		t.Fatal(err)
+	}
+	for _, q := range []string{`INSERT INTO organisations (id, name, kind) VALUES ('o', 'o', 'agency')`,
+		`INSERT INTO users (id, username, display_name, org_id, password_hash) VALUES ('leg', 'leg', 'leg', 'o', 'x')`,
+		`INSERT INTO role_grants (user_id, role) VALUES ('leg', 'legal')`} {
+		if _, err := db.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := model.NewModelFromString(modelText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Adapter{DB: db, Version: 1}).LoadPolicy(m); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := m.GetPolicy("p", "p")
+	g, _ := m.GetPolicy("g", "g")
+	if len(p) != len(DefaultPolicy()) || len(g) != 1 || strings.Join(g[0], " ") != "leg legal o" {
+		t.Fatalf("loaded %d rules (want %d) and grants %v", len(p), len(DefaultPolicy()), g)
+	}
+	db.Close()
+	if err := (&Adapter{DB: db, Version: 1}).LoadPolicy(m); err == nil {
+		t.Fatal("loaded from a closed pool")
 	}
 }
