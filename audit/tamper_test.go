@@ -601,6 +601,19 @@ func TestReplayChecksEveryTargetAtScale(t *testing.T) {
 	}
 }
 
+// TestReplayNamesTheRecord: a failure names the log index of the record that broke the rule
+// (two designations open the forged log, so the story's record i is entry i+2).
+func TestReplayNamesTheRecord(t *testing.T) {
+	r := story(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	again := r[6]
+	again.TS = r[7].TS.Add(time.Second)
+	r = append(r[:8], append([]audit.Record{again}, r[8:]...)...)
+	rep := forged(t, r)
+	if len(rep.Failures) != 1 || rep.Failures[0].Index != 10 || rep.Failures[0].Rule != "SoD-3" {
+		t.Fatalf("want SoD-3 at index 10 alone, got %v", rep.Failures)
+	}
+}
+
 // recast replaces the story's Commission review (r[5:8]) with conflict declarations by the
 // members given and the votes given (member: vote), a second apart.
 func recast(r []audit.Record, conflicted []string, votes ...[2]string) []audit.Record {
@@ -760,6 +773,13 @@ func TestReplayAtTheRulesEdges(t *testing.T) {
 			func(r []audit.Record) []audit.Record {
 				return recast(r, nil, [2]string{"chair", "approve"}, [2]string{"m1", "approve"}, [2]string{"m2", "reject"}, [2]string{"m3", "reject"})
 			}, "quorum", "2 of 5 eligible votes, no majority"},
+		{"the chair and two members, the rest recused",
+			func(r []audit.Record) []audit.Record {
+				return recast(r, []string{"m3", "m4"}, [2]string{"chair", "approve"}, [2]string{"m1", "approve"}, [2]string{"m2", "approve"})
+			},
+			func(r []audit.Record) []audit.Record {
+				return recast(r, []string{"m2", "m3", "m4"}, [2]string{"chair", "approve"}, [2]string{"m1", "approve"})
+			}, "quorum", "2 votes on version 1 (chair voted: true)"},
 		{"the chair and exactly the quorum of members",
 			func(r []audit.Record) []audit.Record { return r },
 			func(r []audit.Record) []audit.Record {
@@ -896,13 +916,20 @@ func TestTamperEvidence(t *testing.T) {
 		{"delete one", func(dir string) *audit.Checkpoint {
 			rewriteBundle(t, bundlePath(dir, 2, 256), func(r [][]byte) [][]byte { return append(r[:7], r[8:]...) })
 			return nil
-		}, "entries", -1},
+		}, "entries", 2*256 + 255},
 		{"insert one", func(dir string) *audit.Checkpoint {
 			rewriteBundle(t, bundlePath(dir, 3, 256), func(r [][]byte) [][]byte {
 				return append(r[:9], append([][]byte{r[9]}, r[9:]...)...)
 			})
 			return nil
-		}, "entries", -1},
+		}, "entries", 3*256 + 256},
+		{"alter one byte in the last, partial bundle", func(dir string) *audit.Checkpoint {
+			rewriteBundle(t, bundlePath(dir, 5, last), func(r [][]byte) [][]byte {
+				r[3] = bytes.Replace(r[3], []byte("test.append"), []byte("test.appenD"), 1)
+				return r
+			})
+			return nil
+		}, "entry-altered", 5*256 + 3},
 		{"swap two", func(dir string) *audit.Checkpoint {
 			rewriteBundle(t, bundlePath(dir, 4, 256), func(r [][]byte) [][]byte { r[1], r[2] = r[2], r[1]; return r })
 			return nil
@@ -930,8 +957,12 @@ func TestTamperEvidence(t *testing.T) {
 			dir := copyDir(t, realDir)
 			prior := tt.tamper(dir)
 			rep := verify(dir, prior)
-			if rep.OK() || !hasFailure(rep, tt.rule, tt.index) {
+			// The exact index: -1 for a failure of the whole log.
+			if !slices.ContainsFunc(rep.Failures, func(f audit.Failure) bool { return f.Rule == tt.rule && f.Index == tt.index }) {
 				t.Fatalf("want failure %s at %d, got %v", tt.rule, tt.index, rep.Failures)
+			}
+			if tt.rule == "entry-altered" && !slices.ContainsFunc(rep.Failures, func(f audit.Failure) bool { return f.Rule == "tree" && f.Index == -1 }) {
+				t.Fatalf("an altered entry without the whole log's tree failure: %v", rep.Failures)
 			}
 			t.Logf("caught: %v", rep.Failures[0])
 		})

@@ -294,3 +294,98 @@ func TestParsePolicyReadsWhatAnAuditorWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyArchiveAtItsEdges: archives an honest log makes at the edges of the format (whole
+// bundles only, a key rotation, an auditor who saw the empty log, witnesses) verify; a
+// checkpoint that says nothing, or lacks its witness, does not.
+func TestVerifyArchiveAtItsEdges(t *testing.T) {
+	rec := func(i int) *audit.Record {
+		return &audit.Record{Actor: audit.Actor{ID: "u-test"}, Action: "test.append", Details: map[string]any{"n": i}}
+	}
+	verify := func(t *testing.T, dir string, text string, prior *audit.Checkpoint) *audit.Report {
+		t.Helper()
+		pol, err := audit.ParsePolicy(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := audit.VerifyArchive(dir, pol, prior)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	t.Run("whole bundles only", func(t *testing.T) {
+		dir := t.TempDir()
+		vkey, _ := writeArchive(t, dir, 2*audit.EntriesPerTile, rec)
+		if rep := verify(t, dir, "log "+vkey+"\nquorum none\n", nil); !rep.OK() || rep.Records != 2*audit.EntriesPerTile {
+			t.Fatalf("%d records: %v", rep.Records, rep.Failures)
+		}
+	})
+	t.Run("one bundle but one entry", func(t *testing.T) {
+		dir := t.TempDir()
+		vkey, _ := writeArchive(t, dir, audit.EntriesPerTile-1, rec)
+		if rep := verify(t, dir, "log "+vkey+"\nquorum none\n", nil); !rep.OK() || rep.Records != audit.EntriesPerTile-1 {
+			t.Fatalf("%d records: %v", rep.Records, rep.Failures)
+		}
+	})
+	t.Run("signed by the second key of a rotation", func(t *testing.T) {
+		dir := t.TempDir()
+		_, _, oldKey := newLogKeyOnly(t)
+		_, next, newKey := newLogKeyOnly(t)
+		writeSigned(t, dir, 3, rec, next)
+		if rep := verify(t, dir, "log "+oldKey+"\nlog "+newKey+"\nquorum none\n", nil); !rep.OK() {
+			t.Fatalf("%v", rep.Failures)
+		}
+	})
+	t.Run("an auditor who saw the empty log", func(t *testing.T) {
+		dir := t.TempDir()
+		vkey, _ := writeArchive(t, dir, 3, rec)
+		empty, _ := tlog.TreeHash(0, nil)
+		if rep := verify(t, dir, "log "+vkey+"\nquorum none\n", &audit.Checkpoint{Origin: origin, Size: 0, Root: empty}); !rep.OK() || rep.Forked() {
+			t.Fatalf("%v", rep.Failures)
+		}
+	})
+	t.Run("a signed checkpoint that is not a checkpoint", func(t *testing.T) {
+		dir := t.TempDir()
+		_, signer, vkey := newLogKeyOnly(t)
+		writeSigned(t, dir, 3, rec, signer)
+		signed, err := note.Sign(&note.Note{Text: "not a checkpoint\n"}, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "checkpoint"), signed, 0o644)
+		if rep := verify(t, dir, "log "+vkey+"\nquorum none\n", nil); !wholeLog(rep, "checkpoint") {
+			t.Fatalf("%v", rep.Failures)
+		}
+	})
+	t.Run("a witness's cosignature, present and missing", func(t *testing.T) {
+		dir := t.TempDir()
+		_, signer, vkey := newLogKeyOnly(t)
+		ck, _ := writeSigned(t, dir, 3, rec, signer)
+		var wkeys []string
+		var cosigners []note.Signer
+		for i := range 2 {
+			_, priv, _ := ed25519.GenerateKey(rand.Reader)
+			w, err := torchwood.NewCosignatureSigner(fmt.Sprintf("w%d.test", i), priv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wkeys, cosigners = append(wkeys, w.Verifier().String()), append(cosigners, w)
+		}
+		policy := "log " + vkey + "\nwitness w0 " + wkeys[0] + "\nwitness w1 " + wkeys[1] + "\n"
+		if rep := verify(t, dir, policy+"quorum w0\n", nil); !wholeLog(rep, "witnesses") || !strings.Contains(rep.Failures[0].Msg, "none of the policy's witnesses") {
+			t.Fatalf("no cosignature: %v", rep.Failures)
+		}
+		signed, err := note.Sign(&note.Note{Text: ck.Text()}, signer, cosigners[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "checkpoint"), signed, 0o644)
+		if rep := verify(t, dir, policy+"quorum w0\n", nil); !wholeLog(rep, "witnesses") || !strings.Contains(rep.Failures[0].Msg, "cosigned by w1") {
+			t.Fatalf("another witness's cosignature: %v", rep.Failures)
+		}
+		if rep := verify(t, dir, policy+"quorum w1\n", nil); !rep.OK() {
+			t.Fatalf("cosigned as the policy asks: %v", rep.Failures)
+		}
+	})
+}
