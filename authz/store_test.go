@@ -19,18 +19,24 @@ import (
 	"github.com/takedown/takedown/internal/testdb"
 )
 
+// newPool is a pool on a fresh migrated database, and a context that bounds the test.
+func newPool(t *testing.T) (context.Context, *pgxpool.Pool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	db, err := pgxpool.New(ctx, testdb.Migrated(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return ctx, db
+}
+
 // TestStoreLoadsTheApprovedPolicy: a fresh database gets the default policy as version 1,
 // once; a version proposed and not yet approved changes nothing; once approved it is in
 // force; a role granted while the service runs takes effect without a restart; and Casbin
 // cannot write the policy around the proposal.
 func TestStoreLoadsTheApprovedPolicy(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	db, err := pgxpool.New(ctx, testdb.Migrated(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	ctx, db := newPool(t)
 	az, err := Load(ctx, db)
 	if err != nil {
 		t.Fatal(err)
@@ -109,13 +115,7 @@ func TestStoreLoadsTheApprovedPolicy(t *testing.T) {
 // TestStoreWritesTheDefaultOnce: servers starting together on a fresh database write the
 // default policy once between them, and each loads all of it.
 func TestStoreWritesTheDefaultOnce(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	db, err := pgxpool.New(ctx, testdb.Migrated(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	ctx, db := newPool(t)
 	errs := make(chan error, 4)
 	for range 4 {
 		go func() {
@@ -143,13 +143,7 @@ func TestStoreWritesTheDefaultOnce(t *testing.T) {
 // an administrator's pg_terminate_backend), the watch listens again and a policy approved
 // afterwards still takes effect.
 func TestWatchOutlivesItsConnection(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	db, err := pgxpool.New(ctx, testdb.Migrated(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	ctx, db := newPool(t)
 	az, err := Load(ctx, db)
 	if err != nil {
 		t.Fatal(err)
@@ -277,13 +271,7 @@ func TestWatchReloadsOncePerChange(t *testing.T) {
 // TestAdapterLoadsThePolicyIntoCasbin: a Casbin model loaded through the adapter holds the
 // version's rules and every grant with its organisation.
 func TestAdapterLoadsThePolicyIntoCasbin(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	db, err := pgxpool.New(ctx, testdb.Migrated(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	ctx, db := newPool(t)
 	if _, err := Load(ctx, db); err != nil { // writes version 1
 		t.Fatal(err)
 	}
