@@ -245,9 +245,12 @@ func (s *Service) update(ctx context.Context, m Measure, a measure.Action, updat
 	}
 	if errors.As(err, &nf) && m.Stage != measure.Draft {
 		// The workflow has ended since the measure was read: a concurrent action closed it.
-		if now, lerr := s.load(ctx, nil, m.ID); lerr == nil && now.Stage != m.Stage {
+		now, lerr := s.load(ctx, nil, m.ID)
+		if lerr == nil && now.Stage != m.Stage {
 			return out, refusal.New(refusal.WrongStage, "%s is not possible: the measure became %s while this was sent", a.Op, now.Stage)
 		}
+		// Ended, though its stage as read has not caught up yet: still no place for an action.
+		return out, refusal.New(refusal.WrongStage, "%s is not possible: the measure's lifecycle has ended (last seen in stage %s)", a.Op, m.Stage)
 	}
 	if err != nil && ctx.Err() != nil {
 		return out, refusal.New(refusal.Timeout,
