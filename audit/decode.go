@@ -170,7 +170,7 @@ func (d *decoder) details(x *entry) bool {
 }
 
 func (d *decoder) actor(a *Actor) bool {
-	return d.fields(1, func(key []byte) (ok bool) {
+	return d.fields(func(key []byte) (ok bool) {
 		switch string(key) {
 		case "id":
 			a.ID, ok = d.interned()

@@ -144,6 +144,14 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 			t.Errorf("the fast path took %s", others[i])
 		}
 	}
+	// A record cut off at any byte: refused both ways, the decoder reading nothing past its end.
+	for _, raw := range canonical {
+		for n := range len(raw) {
+			if checkDecode(t, raw[:n:n]) {
+				t.Fatalf("the fast path took a record cut off after %d bytes: %s", n, raw[:n])
+			}
+		}
+	}
 	// Values of unexpected types in details count as absent on the fast path too.
 	for _, s := range []string{
 		strings.Replace(base, `"details":{`, `"details":{"conflicted":"yes","digest":5,"executors":{"a":1},"new_version":"2",`, 1),
@@ -212,6 +220,12 @@ func TestCompanionMatchesEncodingJSON(t *testing.T) {
 		if got := newDecoder().companion(tt.name, []byte(tt.data), &fast); got != tt.fast {
 			t.Errorf("%s %s: fast path took it %v, want %v", tt.name, tt.data, got, tt.fast)
 			continue
+		}
+		for n := range len(tt.data) { // cut off anywhere (short of a whole list): left alone, nothing read past its end
+			var part facts
+			if cut := []byte(tt.data[:n]); !json.Valid(cut) && newDecoder().companion(tt.name, cut[:n:n], &part) {
+				t.Errorf("%s: the fast path took %q", tt.name, cut)
+			}
 		}
 		if !tt.fast {
 			continue

@@ -112,7 +112,7 @@ func strs(d map[string]any, k string) []string {
 // does not read. Like record, it reports false on anything it is unsure of: a key out of
 // order, whitespace, a list holding other than strings, a step that is not an object.
 func (d *decoder) facts(f *facts) bool {
-	return d.fields(0, func(key []byte) bool {
+	return d.fields(func(key []byte) bool {
 		switch string(key) {
 		case "digest":
 			return d.optString(&f.Digest, true)
@@ -120,7 +120,7 @@ func (d *decoder) facts(f *facts) bool {
 			if !d.peek('{') {
 				return d.skip(1)
 			}
-			return d.fields(1, func(k []byte) bool {
+			return d.fields(func(k []byte) bool {
 				var ref string
 				if !d.optString(&ref, false) {
 					return false
@@ -149,7 +149,7 @@ func (d *decoder) facts(f *facts) bool {
 			if !d.peek('{') {
 				return d.skip(1)
 			}
-			return d.fields(1, func(k []byte) bool {
+			return d.fields(func(k []byte) bool {
 				if string(k) == "deadline" {
 					return d.optString(&f.OrderDue, false)
 				}
@@ -180,7 +180,7 @@ func (d *decoder) facts(f *facts) bool {
 			if !d.peek('{') {
 				return d.skip(1)
 			}
-			return d.fields(1, func(k []byte) bool {
+			return d.fields(func(k []byte) bool {
 				if !d.peekNumber() {
 					return d.skip(2)
 				}
@@ -211,7 +211,7 @@ func (d *decoder) facts(f *facts) bool {
 			if !d.peek('{') {
 				return d.skip(1)
 			}
-			return d.fields(1, func(k []byte) bool {
+			return d.fields(func(k []byte) bool {
 				if string(k) == "outcome" {
 					return d.optString(&f.Outcome, true)
 				}
@@ -221,7 +221,7 @@ func (d *decoder) facts(f *facts) bool {
 			if !d.peek('{') {
 				return d.skip(1)
 			}
-			return d.fields(1, func(k []byte) bool {
+			return d.fields(func(k []byte) bool {
 				switch string(k) {
 				case "digest":
 					return d.optString(&f.Approval.Digest, true)
@@ -240,9 +240,10 @@ func (d *decoder) facts(f *facts) bool {
 }
 
 // fields reads an object whose keys are plain strings in increasing order (so none repeats),
-// calling field for each key with the decoder at its value.
-func (d *decoder) fields(depth int, field func(key []byte) bool) bool {
-	if depth > maxDepth || !d.next('{') {
+// calling field for each key with the decoder at its value. The objects it reads are the
+// record's own, at most three deep; what nests deeper is skipped, under skip's depth limit.
+func (d *decoder) fields(field func(key []byte) bool) bool {
+	if !d.next('{') {
 		return false
 	}
 	if d.next('}') {
@@ -298,7 +299,7 @@ func (d *decoder) number() (float64, bool) {
 // stepList reads a list of steps into l, or skips a value of another type, leaving l nil.
 func (d *decoder) stepList(l *[]step) bool {
 	return readList(d, l, 3, func() (s step, ok bool) { // three fields a step: hint/3 of them
-		ok = d.fields(2, func(k []byte) bool {
+		ok = d.fields(func(k []byte) bool {
 			switch string(k) {
 			case "witness":
 				return d.optString(&s.Witness, true)

@@ -405,13 +405,18 @@ func checkSteps(m *measureState, r *entry, rep *Report) {
 			at, err = time.Parse(time.RFC3339Nano, step.At)
 			last = step.At
 		}
+		if err != nil {
+			// A step that does not say when it was taken cannot be shown inside any window.
+			rep.fail(r.Index, "window", "step %d gives no time it was taken (%q)", i, step.At)
+			continue
+		}
 		if m.emergency.IsZero() {
-			if m.approval == nil || err != nil || at.Before(m.approval.start) || !at.Before(m.approval.end) {
+			if m.approval == nil || at.Before(m.approval.start) || !at.Before(m.approval.end) {
 				rep.fail(r.Index, "window", "step %d at %s is outside the approved window", i, step.At)
 			}
-		} else if end, ok := m.emergencyEnd(r.Version); ok && err == nil && !at.Before(end) {
+		} else if end, ok := m.emergencyEnd(r.Version); ok && !at.Before(end) {
 			rep.fail(r.Index, "window", "step %d at %s is after the emergency window closed at %s", i, step.At, end.Format(time.RFC3339))
-		} else if err == nil && at.Before(m.emergency.Truncate(time.Second).Add(-time.Second)) {
+		} else if at.Before(m.emergency.Truncate(time.Second).Add(-time.Second)) {
 			// The emergency window opens at the declaration (its end depends on the measure's
 			// requested window, which the log does not yet carry). The record is stamped a
 			// moment after the workflow's own clock opened the window: a second of slack.
@@ -427,8 +432,8 @@ func checkSteps(m *measureState, r *entry, rep *Report) {
 // requested window, at most the longest approval window, when the seal recorded them.
 func (m *measureState) emergencyEnd(v int) (time.Time, bool) {
 	window := time.Duration(m.deadlines["approval_window"]) * time.Millisecond
-	if req := time.Duration(m.requested[v]) * time.Millisecond; req > 0 && req < window {
-		window = req
+	if req := time.Duration(m.requested[v]) * time.Millisecond; req > 0 {
+		window = min(window, req)
 	}
 	if window <= 0 {
 		return time.Time{}, false

@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -615,7 +618,8 @@ func TestReplayNamesTheRecord(t *testing.T) {
 }
 
 // recast replaces the story's Commission review (r[5:8]) with conflict declarations by the
-// members given and the votes given (member: vote), a second apart.
+// members given and the votes given (member: vote, or "conflict" for a declaration made
+// among the votes), a second apart.
 func recast(r []audit.Record, conflicted []string, votes ...[2]string) []audit.Record {
 	at := r[4].TS
 	var review []audit.Record
@@ -631,6 +635,10 @@ func recast(r []audit.Record, conflicted []string, votes ...[2]string) []audit.R
 		role := "commissioner"
 		if v[0] == "chair" {
 			role = "commission_chair"
+		}
+		if v[1] == "conflict" {
+			next(audit.Record{Actor: actor(v[0], role), Action: "declare_conflict", Details: map[string]any{"conflicted": true}})
+			continue
 		}
 		next(audit.Record{Actor: actor(v[0], role), Action: "vote", Details: map[string]any{"vote": v[1], "digest": "sha256:v1"}})
 	}
@@ -704,6 +712,36 @@ func TestReplayAtTheRulesEdges(t *testing.T) {
 		return append(append(slices.Clone(r[:6]), rec), r[6:]...)
 	}
 	const day = 24 * time.Hour
+	// decided is the story ending at the Commission's decision, with the outcome given.
+	decided := func(r []audit.Record, outcome, to string) []audit.Record {
+		i := slices.IndexFunc(r, func(rec audit.Record) bool { return rec.Action == "decide" })
+		r[i].To, r[i].Details = to, map[string]any{"tally": map[string]any{"outcome": outcome}}
+		return r[:i+1]
+	}
+	// postHoc is the story as an emergency reviewed after the fact by the member given.
+	postHoc := func(r []audit.Record, member string) []audit.Record {
+		r = notifiedAfter(r, time.Hour)
+		return append(r, audit.Record{Actor: actor(member, "commissioner"), Action: "post_hoc_decision", From: "COMMISSION_NOTIFIED", To: "POST_HOC_REVIEWED",
+			Version: 1, TS: r[len(r)-1].TS.Add(time.Hour)})
+	}
+	// reported is the story with an execution that ran three days and its report d after it
+	// finished.
+	reported := func(r []audit.Record, d time.Duration) []audit.Record {
+		r[11].TS = r[9].TS.Add(3 * day)
+		return append(r, audit.Record{Actor: actor("off", "officer"), Action: "report", From: "EXECUTED", To: "REPORTED", Version: 1, TS: r[11].TS.Add(d)})
+	}
+	// twoSteps is the story with a second step in its batch, at the time given.
+	twoSteps := func(r []audit.Record, at time.Time) []audit.Record {
+		first := r[10].Details["step_list"].([]map[string]any)[0]
+		r[10].Details["step_list"] = []map[string]any{first, {"target": first["target"], "witness": "ex2", "at": at.Format(time.RFC3339Nano)}}
+		return r
+	}
+	// undated is an emergency step with no time it was taken.
+	undated := func(r []audit.Record, at string) []audit.Record {
+		r = emergencyStep(r, 0, time.Minute)
+		r[len(r)-1].Details["step_list"].([]map[string]any)[0]["at"] = at
+		return r
+	}
 	tests := []struct {
 		name       string
 		kept, over func([]audit.Record) []audit.Record
@@ -789,6 +827,50 @@ func TestReplayAtTheRulesEdges(t *testing.T) {
 			func(r []audit.Record) []audit.Record { _, end := window(r); return startAt(r, end.Add(-time.Second)) },
 			func(r []audit.Record) []audit.Record { _, end := window(r); return startAt(r, end) },
 			"deadline", "after the approval window closed"},
+		{"a rejection by a majority of the members, not all voting",
+			func(r []audit.Record) []audit.Record {
+				return decided(recast(r, nil, [2]string{"chair", "reject"}, [2]string{"m1", "reject"}, [2]string{"m2", "reject"}), "rejected", "REJECTED")
+			},
+			func(r []audit.Record) []audit.Record {
+				return decided(recast(r, nil, [2]string{"chair", "reject"}, [2]string{"m1", "reject"}, [2]string{"m2", "approve"}), "rejected", "REJECTED")
+			}, "quorum", "2 of 5 eligible votes, no majority"},
+		{"a return by a majority of the members, not all voting",
+			func(r []audit.Record) []audit.Record {
+				return decided(recast(r, nil, [2]string{"chair", "return"}, [2]string{"m1", "return"}, [2]string{"m2", "return"}), "returned", "DRAFT")
+			},
+			func(r []audit.Record) []audit.Record {
+				return decided(recast(r, nil, [2]string{"chair", "return"}, [2]string{"m1", "approve"}, [2]string{"m2", "return"}), "returned", "DRAFT")
+			}, "quorum", "2 of 5 eligible votes, no majority"},
+		{"a conflict declared after others voted, before one's own vote",
+			func(r []audit.Record) []audit.Record {
+				return recast(r, nil, [2]string{"chair", "approve"}, [2]string{"m1", "approve"}, [2]string{"m3", "conflict"}, [2]string{"m2", "approve"})
+			},
+			func(r []audit.Record) []audit.Record {
+				return recast(r, nil, [2]string{"chair", "approve"}, [2]string{"m1", "approve"}, [2]string{"m1", "conflict"}, [2]string{"m2", "approve"}, [2]string{"m3", "approve"})
+			}, "SoD-3", "m1 declared a conflict after voting"},
+		{"a post-hoc review by a member with no part in the measure",
+			func(r []audit.Record) []audit.Record { return postHoc(r, "m3") },
+			func(r []audit.Record) []audit.Record { return postHoc(r, "ex") },
+			"SoD-6", "the post-hoc review by ex, who had a part"},
+		{"a report a week after the execution finished, however long it ran",
+			func(r []audit.Record) []audit.Record { return reported(r, 7*day+10*time.Minute) },
+			func(r []audit.Record) []audit.Record { return reported(r, 7*day+10*time.Minute+time.Nanosecond) },
+			"deadline", "deadline report_overdue fell due"},
+		{"a batch whose second step is in the approved window's last instant",
+			func(r []audit.Record) []audit.Record {
+				_, end := window(r)
+				return twoSteps(r, end.Add(-time.Nanosecond))
+			},
+			func(r []audit.Record) []audit.Record { _, end := window(r); return twoSteps(r, end) },
+			"window", "step 1 at"},
+		{"an emergency step that says when it was taken",
+			func(r []audit.Record) []audit.Record { return emergencyStep(r, 0, time.Minute) },
+			func(r []audit.Record) []audit.Record { return undated(r, "") },
+			"window", "step 0 gives no time it was taken"},
+		{"an emergency that asked for no window, at the end of the longest",
+			func(r []audit.Record) []audit.Record { return emergencyStep(r, 0, 14*day+time.Second-time.Nanosecond) },
+			func(r []audit.Record) []audit.Record { return emergencyStep(r, 0, 14*day+time.Second) },
+			"window", "after the emergency window closed"},
 		{"the Commission notified at the emergency's deadline",
 			func(r []audit.Record) []audit.Record { return notifiedAfter(r, 24*time.Hour) },
 			func(r []audit.Record) []audit.Record { return notifiedAfter(r, 24*time.Hour+time.Second) },
@@ -884,6 +966,7 @@ func TestTamperEvidence(t *testing.T) {
 	realDir, olderDir := t.TempDir(), t.TempDir()
 	ck, _ := writeSigned(t, realDir, 1300, gen, signer)
 	older, _ := writeSigned(t, olderDir, 700, gen, signer)
+	atBundle, _ := writeSigned(t, t.TempDir(), 512, gen, signer) // two whole bundles
 	pol, err := audit.ParsePolicy("log " + vkey + "\nquorum none\n")
 	if err != nil {
 		t.Fatal(err)
@@ -898,6 +981,9 @@ func TestTamperEvidence(t *testing.T) {
 	if rep := verify(realDir, &older); !rep.OK() {
 		t.Fatalf("the untouched log fails: %v", rep.Failures)
 	}
+	if rep := verify(realDir, &atBundle); !rep.OK() {
+		t.Fatalf("the untouched log fails for an auditor who last saw two whole bundles: %v", rep.Failures)
+	}
 	last := int(ck.Size - 5*audit.EntriesPerTile) // width of the last (partial) bundle: 20
 
 	tests := []struct {
@@ -905,6 +991,8 @@ func TestTamperEvidence(t *testing.T) {
 		tamper func(dir string) *audit.Checkpoint // returns the prior checkpoint to verify against
 		rule   string
 		index  int64
+		says   string // and the failure says so, when given
+		alone  bool   // the only failure
 	}{
 		{"alter one byte", func(dir string) *audit.Checkpoint {
 			rewriteBundle(t, bundlePath(dir, 1, 256), func(r [][]byte) [][]byte {
@@ -912,45 +1000,50 @@ func TestTamperEvidence(t *testing.T) {
 				return r
 			})
 			return nil
-		}, "entry-altered", 1*256 + 34},
+		}, "entry-altered", 1*256 + 34, "", false},
 		{"delete one", func(dir string) *audit.Checkpoint {
 			rewriteBundle(t, bundlePath(dir, 2, 256), func(r [][]byte) [][]byte { return append(r[:7], r[8:]...) })
 			return nil
-		}, "entries", 2*256 + 255},
+		}, "entries", 2*256 + 255, "entry bundle tile/entries/002 holds 255 entries", false},
 		{"insert one", func(dir string) *audit.Checkpoint {
 			rewriteBundle(t, bundlePath(dir, 3, 256), func(r [][]byte) [][]byte {
 				return append(r[:9], append([][]byte{r[9]}, r[9:]...)...)
 			})
 			return nil
-		}, "entries", 3*256 + 256},
+		}, "entries", 3*256 + 256, "", false},
 		{"alter one byte in the last, partial bundle", func(dir string) *audit.Checkpoint {
 			rewriteBundle(t, bundlePath(dir, 5, last), func(r [][]byte) [][]byte {
 				r[3] = bytes.Replace(r[3], []byte("test.append"), []byte("test.appenD"), 1)
 				return r
 			})
 			return nil
-		}, "entry-altered", 5*256 + 3},
+		}, "entry-altered", 5*256 + 3, "", false},
 		{"swap two", func(dir string) *audit.Checkpoint {
 			rewriteBundle(t, bundlePath(dir, 4, 256), func(r [][]byte) [][]byte { r[1], r[2] = r[2], r[1]; return r })
 			return nil
-		}, "entry-altered", 4*256 + 1},
+		}, "entry-altered", 4*256 + 1, "", false},
 		{"truncate the tail and re-sign with another key", func(dir string) *audit.Checkpoint {
 			os.Remove(bundlePath(dir, 5, last))
 			_, sign := signWith(t, ck)
 			short := audit.Checkpoint{Origin: ck.Origin, Size: 5 * 256, Root: ck.Root}
 			os.WriteFile(filepath.Join(dir, "checkpoint"), sign(short), 0o644)
 			return nil
-		}, "checkpoint-signature", -1},
+		}, "checkpoint-signature", -1, "", true},
 		{"roll back to an older checkpoint", func(dir string) *audit.Checkpoint {
 			os.RemoveAll(dir)
 			copyTo(t, olderDir, dir)
 			return &ck
-		}, "rollback", -1},
+		}, "rollback", -1, "", true},
 		{"fork: another root at the same size", func(dir string) *audit.Checkpoint {
 			forked := ck
 			forked.Root = tlog.RecordHash([]byte("another history"))
 			return &forked
-		}, "fork", -1},
+		}, "fork", -1, "", true},
+		{"another root where the auditor last saw two whole bundles", func(dir string) *audit.Checkpoint {
+			other := atBundle
+			other.Root = tlog.RecordHash([]byte("another history"))
+			return &other
+		}, "consistency", -1, "the first 512 entries", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -958,13 +1051,112 @@ func TestTamperEvidence(t *testing.T) {
 			prior := tt.tamper(dir)
 			rep := verify(dir, prior)
 			// The exact index: -1 for a failure of the whole log.
-			if !slices.ContainsFunc(rep.Failures, func(f audit.Failure) bool { return f.Rule == tt.rule && f.Index == tt.index }) {
-				t.Fatalf("want failure %s at %d, got %v", tt.rule, tt.index, rep.Failures)
+			if !slices.ContainsFunc(rep.Failures, func(f audit.Failure) bool {
+				return f.Rule == tt.rule && f.Index == tt.index && strings.Contains(f.Msg, tt.says)
+			}) {
+				t.Fatalf("want failure %s at %d saying %q, got %v", tt.rule, tt.index, tt.says, rep.Failures)
+			}
+			if tt.alone && len(rep.Failures) != 1 {
+				t.Fatalf("want %s alone, got %v", tt.rule, rep.Failures)
 			}
 			if tt.rule == "entry-altered" && !slices.ContainsFunc(rep.Failures, func(f audit.Failure) bool { return f.Rule == "tree" && f.Index == -1 }) {
 				t.Fatalf("an altered entry without the whole log's tree failure: %v", rep.Failures)
 			}
+			if tt.rule == "entry-altered" { // exactly the altered entries are named: one, or the two swapped
+				want := []int64{tt.index}
+				if strings.HasPrefix(tt.name, "swap") {
+					want = append(want, tt.index+1)
+				}
+				var named []int64
+				for _, f := range rep.Failures {
+					if f.Rule == tt.rule {
+						named = append(named, f.Index)
+					}
+				}
+				if !slices.Equal(named, want) {
+					t.Fatalf("entries named altered: %v, want %v", named, want)
+				}
+			}
 			t.Logf("caught: %v", rep.Failures[0])
 		})
 	}
+}
+
+// TestCompanionsLeftToTheReplay: the verifier's workers read companion data back ahead of the
+// replay within a memory budget, and past it leave each record's companions for the replay to
+// read itself. Either way every list is read and checked: with no budget at all, a step out of
+// scope deep in a spilled batch is named, and so is an edited or removed companion.
+func TestCompanionsLeftToTheReplay(t *testing.T) {
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	recs := story(t0)
+	values := make([]string, 400)
+	for i := range values {
+		values[i] = fmt.Sprintf("10.0.%d.%d", i>>8, i&255)
+	}
+	recs[1].Details["target_values"] = values
+	at := recs[10].TS.Format(time.RFC3339Nano)
+	var steps []map[string]any
+	var targets []string
+	for i, v := range values {
+		if i == 333 {
+			v = "198.51.100.66" // not approved
+		}
+		steps = append(steps, map[string]any{"target": v, "witness": "ex2", "at": at})
+		targets = append(targets, v)
+	}
+	recs[10].Details = map[string]any{"targets": targets, "step_list": steps}
+	recs = append(designations(t0), recs...)
+	for i := range recs {
+		if !strings.HasPrefix(recs[i].Action, "designation.") {
+			recs[i].Measure = "m-spilled"
+		}
+	}
+	dir := t.TempDir()
+	vkey, _ := writeArchive(t, dir, len(recs), func(i int) *audit.Record { return &recs[i] })
+	pol, _ := audit.ParsePolicy("log " + vkey + "\nquorum none\n")
+	files, _ := os.ReadDir(filepath.Join(dir, "companions"))
+	if len(files) != 3 { // the seal's target values, the batch's targets and its steps
+		t.Fatalf("companions written: %d, want 3", len(files))
+	}
+	seal, batch := int64(3), int64(12) // the designations come first
+	check := func(want func(*audit.Report) bool, what string) {
+		t.Helper()
+		for _, limit := range []int64{0, 1 << 30} {
+			rep, err := audit.VerifyArchiveWithin(dir, pol, nil, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !want(rep) {
+				t.Fatalf("budget %d: %s: %v", limit, what, rep.Failures)
+			}
+		}
+	}
+	check(func(rep *audit.Report) bool {
+		return len(rep.Failures) == 1 && hasFailure(rep, "scope", batch) && strings.Contains(rep.Failures[0].Msg, "198.51.100.66")
+	}, "want the step out of scope alone")
+
+	var largest string
+	var size int64
+	for _, f := range files {
+		if info, _ := f.Info(); info.Size() > size {
+			largest, size = f.Name(), info.Size()
+		}
+	}
+	path := filepath.Join(dir, "companions", largest) // the steps
+	data, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, bytes.Replace(data, []byte(`"10.0.0.1"`), []byte(`"10.0.0.2"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check(func(rep *audit.Report) bool { return hasFailure(rep, "companion", batch) }, "want the edited companion named")
+	os.Remove(path)
+	check(func(rep *audit.Report) bool { return hasFailure(rep, "companion", batch) }, "want the removed companion named")
+
+	// The seal's target values, which every step is checked against.
+	listed, _ := json.Marshal(values)
+	sum := sha256.Sum256(listed)
+	path = filepath.Join(dir, "companions", hex.EncodeToString(sum[:]))
+	if err := os.WriteFile(path, bytes.Replace(listed, []byte(`"10.0.0.7"`), []byte(`"198.51.100.66"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check(func(rep *audit.Report) bool { return hasFailure(rep, "companion", seal) }, "want the edited seal named")
 }

@@ -88,6 +88,12 @@ func (r *Report) fail(index int64, rule, format string, args ...any) {
 // against the tree it signs, consistency with the auditor's previous checkpoint (prior, may be
 // nil), and then replays the process rules over the records.
 func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
+	return verifyArchive(dir, pol, prior, companionBudget)
+}
+
+// verifyArchive is VerifyArchive with the workers' companion budget given: past it, the
+// replay reads companions itself, and the outcome is the same.
+func verifyArchive(dir string, pol Policy, prior *Checkpoint, limit int64) (*Report, error) {
 	rep := &Report{}
 	vs, err := pol.verifiers()
 	if err != nil {
@@ -130,9 +136,9 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 	var tree compact
 	priorRoot, priorSeen := tlog.Hash{}, false
 	rp := newReplayer(pol, rep)
-	var held atomic.Int64 // companion bytes read back ahead of the replay
+	mem := &budget{limit: limit}
 	late := newDecoder()
-	read := readArchive(dir, ck.Size, pol.Strict, &held, func(k int64, bd *bundle) bool {
+	read := readArchive(dir, ck.Size, pol.Strict, mem, func(k int64, bd *bundle) bool {
 		start := k * EntriesPerTile
 		if bd.err != "" {
 			rep.fail(start, "entries", "%s", bd.err)
@@ -140,7 +146,7 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 		}
 		if bd.count != bd.width {
 			whole = false
-			rep.fail(start+int64(min(bd.count, bd.width)), "entries", "entry bundle %s holds %d entries, the checkpoint needs %d (an entry was removed or inserted)",
+			rep.fail(start+int64(min(bd.count, bd.width)), "entries", "entry bundle tile/%s holds %d entries, the checkpoint needs %d (an entry was removed or inserted)",
 				TilePath(-1, k, bd.width), bd.count, bd.width)
 		}
 		if whole {
@@ -174,7 +180,7 @@ func VerifyArchive(dir string, pol Policy, prior *Checkpoint) (*Report, error) {
 			}
 			rp.add(e)
 			e.facts.Steps, e.facts.Targets = nil, nil
-			held.Add(-bd.held[i])
+			mem.held.Add(-bd.held[i])
 		}
 		return true
 	})
@@ -217,7 +223,7 @@ type bundle struct {
 // readArchive reads the entry bundles of a tree of size entries, hashing and decoding their
 // records on every core, and hands each bundle to use in order. It stops at the first bundle
 // use refuses, and reports whether it read them all.
-func readArchive(dir string, size int64, strict bool, held *atomic.Int64, use func(k int64, bd *bundle) bool) bool {
+func readArchive(dir string, size int64, strict bool, mem *budget, use func(k int64, bd *bundle) bool) bool {
 	nb := (size + EntriesPerTile - 1) / EntriesPerTile
 	workers := runtime.GOMAXPROCS(0)
 	// Bundles are recycled: a worker needs a free one to start on the next bundle, so at most
@@ -246,7 +252,7 @@ func readArchive(dir string, size int64, strict bool, held *atomic.Int64, use fu
 				if k >= nb {
 					return
 				}
-				bd.read(dir, k, size, d, strict, held)
+				bd.read(dir, k, size, d, strict, mem)
 				ring[k%int64(window)] <- bd
 			}
 		})
@@ -266,7 +272,7 @@ func readArchive(dir string, size int64, strict bool, held *atomic.Int64, use fu
 }
 
 // read reads entry bundle k of a tree of size entries into bd.
-func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool, held *atomic.Int64) {
+func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool, mem *budget) {
 	lo := k * EntriesPerTile
 	bd.width = int(min(EntriesPerTile, size-lo))
 	bd.count, bd.err = 0, ""
@@ -312,7 +318,7 @@ func (bd *bundle) read(dir string, k, size int64, d *decoder, strict bool, held 
 			}
 		}
 		if r.facts.Companions != nil {
-			bd.companion[i], bd.held[i] = r.facts.resolveWithin(dir, d, held)
+			bd.companion[i], bd.held[i] = r.facts.resolveWithin(dir, d, mem)
 		}
 	}
 	if len(recs) == EntriesPerTile {
@@ -415,9 +421,15 @@ func VerifyProof(doc, record []byte, pol Policy) (Checkpoint, int64, error) {
 // whatever an archive's records point at: past it, the replay reads them itself.
 const companionBudget = 256 << 20
 
+// budget counts the companion bytes held read back ahead of the replay against its limit.
+type budget struct {
+	held  atomic.Int64
+	limit int64
+}
+
 // resolveWithin resolves f's companions when their size fits what is left of the budget, and
 // returns what resolve says and the bytes charged to the budget (0 when it left them).
-func (f *facts) resolveWithin(dir string, d *decoder, held *atomic.Int64) (string, int64) {
+func (f *facts) resolveWithin(dir string, d *decoder, mem *budget) (string, int64) {
 	var size int64
 	for _, name := range resolved {
 		ref, ok := f.Companions[name]
@@ -434,8 +446,8 @@ func (f *facts) resolveWithin(dir string, d *decoder, held *atomic.Int64) (strin
 		}
 		size += info.Size() + 1 // never 0: 0 means left for the replay
 	}
-	if held.Add(size) > companionBudget {
-		held.Add(-size)
+	if mem.held.Add(size) > mem.limit {
+		mem.held.Add(-size)
 		return "", 0
 	}
 	return f.resolve(dir, d), size
