@@ -464,8 +464,8 @@ const MaxClockSkew = time.Minute
 func (w *measureWorkflow) emergencyWindow() *measure.Approval {
 	s := &w.s
 	window := w.in.Config.ApprovalWindow
-	if s.Sealed != nil && s.Sealed.RequestedWindow > 0 && s.Sealed.RequestedWindow < window {
-		window = s.Sealed.RequestedWindow
+	if s.Sealed != nil && s.Sealed.RequestedWindow > 0 {
+		window = min(window, s.Sealed.RequestedWindow)
 	}
 	start := s.Declared.Truncate(time.Second)
 	return &measure.Approval{Version: s.Version, Digest: s.Digest, WindowStart: start, WindowEnd: start.Add(window)}
@@ -745,8 +745,8 @@ func (w *measureWorkflow) tally() (measure.Tally, bool) {
 func (w *measureWorkflow) approval(t measure.Tally, now time.Time) *measure.Approval {
 	s := &w.s
 	window := w.in.Config.ApprovalWindow
-	if r := s.Sealed.RequestedWindow; r > 0 && r < window {
-		window = r
+	if r := s.Sealed.RequestedWindow; r > 0 {
+		window = min(window, r)
 	}
 	var conds []string
 	for _, v := range t.Votes {

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -66,9 +67,23 @@ type harness struct {
 	t       *testing.T
 	cfg     Config
 	// seal is what the Record activity seals a version as; refuse, when set, refuses changes
-	// of that kind for good, as the activity refuses what no retry can heal.
-	seal   func(version int) *measure.Sealed
-	refuse string
+	// of that kind for good (with the error type refuseAs, TypeRefused when empty), as the
+	// activity refuses what no retry can heal; fail fails them every time as an outage would.
+	seal     func(version int) *measure.Sealed
+	refuse   string
+	refuseAs string
+	fail     string
+	failed   []time.Time
+	// done holds each Update's outcome, in the order they completed.
+	done []updated
+}
+
+// updated is what an Update returned to the person who sent the action.
+type updated struct {
+	op      authz.Op
+	outcome Outcome
+	err     error
+	at      time.Time
 }
 
 var (
@@ -88,7 +103,14 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	h.env.RegisterActivity(a.Record)
 	h.env.OnActivity(a.Record, mock.Anything, mock.Anything).Return(func(_ context.Context, ch activities.Change) (activities.Result, error) {
 		if h.refuse != "" && ch.Kind == h.refuse {
-			return activities.Result{}, temporal.NewNonRetryableApplicationError("refused", refusal.TypeRefused, nil)
+			return activities.Result{}, temporal.NewNonRetryableApplicationError("refused", cmp.Or(h.refuseAs, refusal.TypeRefused), nil)
+		}
+		if ch.Kind == h.fail {
+			// Each attempt waits out a connect timeout: the SDK's test environment stops
+			// retrying after ten attempts, so an outage must be slow to outlast a deadline.
+			h.failed = append(h.failed, h.env.Now())
+			return activities.Result{}, temporal.NewApplicationErrorWithOptions("the database is not answering", "Outage",
+				temporal.ApplicationErrorOptions{NextRetryDelay: 20 * time.Second})
 		}
 		h.changes = append(h.changes, ch)
 		h.at = append(h.at, h.env.Now())
@@ -126,7 +148,13 @@ func (h *harness) act(delay time.Duration, a measure.Action, want string) {
 					h.t.Errorf("%s by %s refused: %v (want %q)", a.Op, a.Actor.Username, err, want)
 				}
 			},
-			OnComplete: func(any, error) {},
+			OnComplete: func(res any, err error) {
+				o, _ := res.(Outcome)
+				if p, ok := res.(*Outcome); ok && p != nil {
+					o = *p
+				}
+				h.done = append(h.done, updated{a.Op, o, err, h.env.Now()})
+			},
 		}, a)
 	}, delay)
 }

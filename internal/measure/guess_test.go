@@ -34,6 +34,7 @@ func TestClip(t *testing.T) {
 		{"無害化措置", 7, "無害…"}, // 7 bytes end inside the third rune
 		{"無害化措置", 2, "…"},
 		{"", 0, ""},
+		{"\x80\x80\x80c2", 1, "…"}, // not UTF-8 at all: outside input may be anything
 	} {
 		if got := Clip(tt.in, tt.n); got != tt.want {
 			t.Errorf("Clip(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
@@ -70,17 +71,19 @@ func TestCheckObject(t *testing.T) {
 	for _, tt := range []struct {
 		name, raw string
 		field     string // the refused field, or "" when accepted
+		says      string // and the refusal reads so, when given
 	}{
-		{"absent", ``, ""},
-		{"null", `null`, ""},
-		{"an object of strings, lists and numbers", `{"actor":"APT-X","aliases":["a","b"],"confidence":0.8,"nested":{"k":"v"}}`, ""},
-		{"a list, not an object", `["a"]`, "harm"},
-		{"not JSON", `{"a":`, "harm"},
-		{"a control character in a value", `{"a":"x\u0000"}`, "harm.a"},
-		{"a control character in a list", `{"a":["ok","x\u0007"]}`, "harm.a[1]"},
-		{"a newline in a key", `{"a\nb":"x"}`, "harm key"},
-		{"at the size limit", `{"a":"` + strings.Repeat("x", MaxText-10) + `","b":"` + strings.Repeat("x", MaxText-5) + `"}`, ""},
-		{"a byte over the size limit", `{"a":"` + strings.Repeat("x", MaxText-9) + `","b":"` + strings.Repeat("x", MaxText-5) + `"}`, "harm"},
+		{"absent", ``, "", ""},
+		{"null", `null`, "", ""},
+		{"an object of strings, lists and numbers", `{"actor":"APT-X","aliases":["a","b"],"confidence":0.8,"nested":{"k":"v"}}`, "", ""},
+		{"a list, not an object", `["a"]`, "harm", ""},
+		{"not JSON", `{"a":`, "harm", ""},
+		{"a control character in a value", `{"a":"x\u0000"}`, "harm.a", ""},
+		{"a control character in a list", `{"a":["ok","x\u0007"]}`, "harm.a[1]", ""},
+		{"a newline in a key", `{"a\nb":"x"}`, "harm key", ""},
+		{"at the size limit", `{"a":"` + strings.Repeat("x", MaxText-10) + `","b":"` + strings.Repeat("x", MaxText-5) + `"}`, "", ""},
+		{"a byte over the size limit", `{"a":"` + strings.Repeat("x", MaxText-9) + `","b":"` + strings.Repeat("x", MaxText-5) + `"}`, "harm",
+			"harm: is 16385 bytes, over the 16384-byte limit"},
 	} {
 		err := CheckObject("harm", json.RawMessage(tt.raw))
 		var fe *FieldError
@@ -89,6 +92,8 @@ func TestCheckObject(t *testing.T) {
 			t.Errorf("%s: refused: %v", tt.name, err)
 		case tt.field != "" && (!errors.As(err, &fe) || fe.Field != tt.field):
 			t.Errorf("%s: %v, want a refusal of %s", tt.name, err, tt.field)
+		case tt.says != "" && err.Error() != tt.says:
+			t.Errorf("%s: %q, want %q", tt.name, err, tt.says)
 		}
 	}
 }

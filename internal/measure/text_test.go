@@ -82,9 +82,15 @@ func TestPlanCheckInputAtItsEdges(t *testing.T) {
 		{"a control character in an alternative's reason", Plan{Alternatives: []Alternative{{Means: "m", Outcome: "tried", Reason: "r\x00"}}}, "alternatives[0].reason"},
 		{"extra fields as an object", Plan{Extra: map[string]any{"ticket": "T-1"}}, ""},
 		{"a control character in the extra fields", Plan{Extra: map[string]any{"ticket": "T\x07"}}, "extra"},
+		{"extra fields at their size limit", Plan{Extra: map[string]any{"a": strings.Repeat("x", MaxText-10), "b": strings.Repeat("x", MaxText-5)}}, ""},
+		{"extra fields a byte over it", Plan{Extra: map[string]any{"a": strings.Repeat("x", MaxText-9), "b": strings.Repeat("x", MaxText-5)}}, "extra"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { wantRefusal(t, tt.plan.CheckInput(), tt.field, strings.HasPrefix) })
+	}
+	big := Plan{Extra: map[string]any{"a": strings.Repeat("x", 3*MaxText)}}
+	if err := big.CheckInput(); err == nil || err.Error() != "extra: must be a JSON object of at most 16384 bytes" {
+		t.Errorf("extra fields over the limit: %v", err)
 	}
 }
 
