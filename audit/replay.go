@@ -417,9 +417,9 @@ func checkSteps(m *measureState, r *entry, rep *Report) {
 		} else if end, ok := m.emergencyEnd(r.Version); ok && !at.Before(end) {
 			rep.fail(r.Index, "window", "step %d at %s is after the emergency window closed at %s", i, step.At, end.Format(time.RFC3339))
 		} else if at.Before(m.emergency.Truncate(time.Second).Add(-time.Second)) {
-			// The emergency window opens at the declaration (its end depends on the measure's
-			// requested window, which the log does not yet carry). The record is stamped a
-			// moment after the workflow's own clock opened the window: a second of slack.
+			// The emergency window opens at the declaration (its end is emergencyEnd). The
+			// record is stamped a moment after the workflow's own clock opened the window: a
+			// second of slack.
 			rep.fail(r.Index, "window", "step %d at %s is before the emergency was declared at %s", i, step.At, m.emergency.Format(time.RFC3339))
 		}
 	}
