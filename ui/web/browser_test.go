@@ -144,7 +144,8 @@ func TestBrowserReview(t *testing.T) {
 	if err := os.WriteFile(evidence, []byte("pcap bytes"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	do(t, officer, chromedp.Click(chromedp.CSS("#new-case-link")),
+	// Wait for the new page before typing: a node of the page being left can vanish under a key.
+	do(t, officer, chromedp.Click(chromedp.CSS("#new-case-link")), chromedp.WaitVisible(chromedp.CSS("#new-case")),
 		chromedp.SendKeys(chromedp.CSS("#title"), "PlugX botnet"),
 		chromedp.Click(chromedp.CSS("#new-case button")),
 		chromedp.WaitVisible(chromedp.CSS("#new-measure")))
