@@ -173,6 +173,10 @@ func (a *Activities) apply(ctx context.Context, tx pgx.Tx, ch Change, res *Resul
 	if ch.Digest != "" {
 		d["digest"] = ch.Digest
 	}
+	if act.Digest != "" {
+		// The digest the person decided on; the workflow refused it unless it is the current one.
+		d["digest"] = act.Digest
+	}
 	exec := func(sql string, args ...any) error {
 		if _, err := tx.Exec(ctx, sql, args...); err != nil {
 			return fmt.Errorf("%s: %w", ch.Kind, err)
@@ -510,5 +514,5 @@ func logSteps(ctx context.Context, tx pgx.Tx, ch Change, d map[string]any) error
 type outOfScope struct{ targets []string }
 
 func (e *outOfScope) Error() string {
-	return fmt.Sprintf("scope: targets outside the approved version: %s", strings.Join(e.targets, ", "))
+	return fmt.Sprintf("targets outside the approved version: %s", strings.Join(e.targets, ", "))
 }

@@ -26,7 +26,9 @@ type entry struct {
 // left undecoded, which roughly halves the cost of verifying a large log.
 var needsDetails = map[string]bool{"submit": true, "declare_emergency": true, "vote": true, "decide": true,
 	"log_steps": true, "declare_conflict": true, "record_gate": true, "issue_order": true, "policy.proposed": true, "policy.approved": true,
-	"designation.issued": true, "designation.revoked": true}
+	"designation.issued": true, "designation.revoked": true,
+	// Every decision on a version, for the digest it names.
+	"legal_review": true, "command_review": true, "request_info": true, "post_hoc_decision": true, "verify_report": true}
 
 // transitions lists, for each recorded action, the stages it may leave. It is written from
 // DESIGN section 4 independently of the workflow's code, so the replay checks the workflow
@@ -69,6 +71,11 @@ var roles = map[string][]string{
 	"verify_report": {"commander", "legal"}, "notify": {"officer", "executor"}, "close": {"officer", "commander"},
 	"measure.created": {"officer"}, "targets.added": {"officer"}, "evidence.added": {"officer"}, "plan.updated": {"officer"},
 }
+
+// judging lists the actions that judge a version: each names the digest judged, which must be
+// the one sealed for its version.
+var judging = map[string]bool{"legal_review": true, "command_review": true, "record_gate": true, "declare_conflict": true,
+	"vote": true, "request_info": true, "post_hoc_decision": true, "verify_report": true}
 
 var agencyRoles = []string{"officer", "legal", "commander", "executor"}
 var commissionRoles = []string{"commission_secretariat", "commissioner", "commission_chair"}
@@ -215,6 +222,10 @@ func (p *replayer) replayOne(m *measureState, r *entry) {
 		rep.fail(r.Index, "lifecycle", "%s is not allowed from %s", r.Action, r.From)
 	}
 	v := r.Version
+	if judging[r.Action] && f.Digest != m.digest[v] {
+		// What a person judged is the version sealed: a decision names that digest.
+		rep.fail(r.Index, "digest", "%s on digest %q, but version %d was sealed as %s", r.Action, f.Digest, v, m.digest[v])
+	}
 	switch r.Action {
 	case "submit", "declare_emergency":
 		m.digest[v] = f.Digest
@@ -263,8 +274,6 @@ func (p *replayer) replayOne(m *measureState, r *entry) {
 			rep.fail(r.Index, "SoD-1", "vote by %s, who requested or reviewed the measure", r.Actor.ID)
 		case slices.Contains(m.recused, r.Actor.ID):
 			rep.fail(r.Index, "SoD-3", "vote by %s, who declared a conflict", r.Actor.ID)
-		case f.Digest != m.digest[v]:
-			rep.fail(r.Index, "digest", "vote on digest %s, but version %d was sealed as %s", f.Digest, v, m.digest[v])
 		}
 		for _, prev := range m.votes[v] {
 			if prev.Actor.ID == r.Actor.ID {
@@ -309,6 +318,10 @@ func (p *replayer) replayOne(m *measureState, r *entry) {
 			if !slices.Contains(m.executed, r.Actor.ID) {
 				m.executed = append(m.executed, r.Actor.ID)
 			}
+		}
+	case "request_info":
+		if slices.Contains(m.recused, r.Actor.ID) {
+			rep.fail(r.Index, "SoD-3", "information requested by %s, who declared a conflict", r.Actor.ID)
 		}
 	case "post_hoc_decision":
 		if slices.Contains(m.participants, r.Actor.ID) {

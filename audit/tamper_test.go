@@ -174,8 +174,8 @@ func story(t0 time.Time) []audit.Record {
 		{Actor: off, Action: "measure.created", To: "DRAFT", Version: 1, TS: ts(0)},
 		{Actor: off, Action: "submit", From: "DRAFT", To: "LEGAL_REVIEW", Version: 1, TS: ts(1),
 			Details: map[string]any{"digest": "sha256:v1", "executors": []string{"ex"}, "target_values": []string{"203.0.113.10"}, "deadlines": deadlines}},
-		{Actor: legal, Action: "legal_review", From: "LEGAL_REVIEW", To: "COMMAND_REVIEW", Version: 1, TS: ts(2)},
-		{Actor: cmd, Action: "command_review", From: "COMMAND_REVIEW", To: "GATES", Version: 1, TS: ts(3)},
+		{Actor: legal, Action: "legal_review", From: "LEGAL_REVIEW", To: "COMMAND_REVIEW", Version: 1, TS: ts(2), Details: map[string]any{"digest": "sha256:v1"}},
+		{Actor: cmd, Action: "command_review", From: "COMMAND_REVIEW", To: "GATES", Version: 1, TS: ts(3), Details: map[string]any{"digest": "sha256:v1"}},
 		{Actor: actor("system"), Action: "gates_satisfied", From: "GATES", To: "COMMISSION_REVIEW", Version: 1, TS: ts(4)},
 		{Actor: chair, Action: "vote", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW", Version: 1, TS: ts(5), Details: map[string]any{"vote": "approve", "digest": "sha256:v1"}},
 		{Actor: m1, Action: "vote", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW", Version: 1, TS: ts(6), Details: map[string]any{"vote": "approve", "digest": "sha256:v1"}},
@@ -264,7 +264,7 @@ func TestReplayCatchesForgeries(t *testing.T) {
 		}, "SoD-3", "m1 voted twice on version 1"},
 		{"a vote by a member who declared a conflict", func(r []audit.Record) []audit.Record {
 			conflict := audit.Record{Actor: actor("m2", "commissioner"), Action: "declare_conflict", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW",
-				Version: 1, TS: r[6].TS.Add(time.Second), Details: map[string]any{"conflicted": true}}
+				Version: 1, TS: r[6].TS.Add(time.Second), Details: map[string]any{"conflicted": true, "digest": "sha256:v1"}}
 			return append(r[:7], append([]audit.Record{conflict}, r[7:]...)...)
 		}, "SoD-3", "vote by m2, who declared a conflict"},
 		{"a vote cast by the requester", func(r []audit.Record) []audit.Record {
@@ -293,7 +293,7 @@ func TestReplayCatchesForgeries(t *testing.T) {
 		}, "deadline", ""},
 		{"a conflict declared after voting", func(r []audit.Record) []audit.Record {
 			late := audit.Record{Actor: actor("m2", "commissioner"), Action: "declare_conflict", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW",
-				Version: 1, TS: r[7].TS.Add(time.Second), Details: map[string]any{"conflicted": true}}
+				Version: 1, TS: r[7].TS.Add(time.Second), Details: map[string]any{"conflicted": true, "digest": "sha256:v1"}}
 			return append(r[:8], append([]audit.Record{late}, r[8:]...)...)
 		}, "SoD-3", ""},
 		{"an emergency reported before its post-hoc review", func(r []audit.Record) []audit.Record {
@@ -330,7 +330,7 @@ func TestReplayCatchesForgeries(t *testing.T) {
 			r[1].Details["foreign"] = true
 			r[1].Details["executors"] = []string{"ex2"}
 			gate := audit.Record{Actor: actor("cmd", "commander"), Action: "record_gate", From: "GATES", To: "GATES", Version: 1, TS: r[3].TS.Add(time.Second),
-				Details: map[string]any{"gate": "foreign_ministry", "reference": "MOFA-1"}}
+				Details: map[string]any{"gate": "foreign_ministry", "reference": "MOFA-1", "digest": "sha256:v1"}}
 			for _, i := range []int{9, 10, 11} {
 				r[i].Actor = actor("ex2", "executor")
 			}
@@ -377,7 +377,7 @@ func TestReplayCatchesForgeries(t *testing.T) {
 					Details: map[string]any{"step_list": []map[string]any{{"witness": "ex2", "at": ts.Add(time.Minute).Format(time.RFC3339Nano)}}}},
 				audit.Record{Actor: actor("ex", "executor"), Action: "finish_execution", From: "EMERGENCY_EXECUTING", To: "EXECUTED", Version: 1, TS: ts.Add(2 * time.Minute)},
 				audit.Record{Actor: actor("off", "officer"), Action: "notify_commission", From: "EXECUTED", To: "COMMISSION_NOTIFIED", Version: 1, TS: ts.Add(time.Hour)},
-				audit.Record{Actor: actor("cmd", "commissioner"), Action: "post_hoc_decision", From: "COMMISSION_NOTIFIED", To: "POST_HOC_REVIEWED", Version: 1, TS: ts.Add(2 * time.Hour)},
+				audit.Record{Actor: actor("cmd", "commissioner"), Action: "post_hoc_decision", From: "COMMISSION_NOTIFIED", To: "POST_HOC_REVIEWED", Version: 1, TS: ts.Add(2 * time.Hour), Details: map[string]any{"digest": "sha256:v1"}},
 			)
 		}, "SoD-6", "had a part"},
 		{"evidence added to a measure already submitted", func(r []audit.Record) []audit.Record {
@@ -399,7 +399,22 @@ func TestReplayCatchesForgeries(t *testing.T) {
 		{"a vote on a digest the measure was not sealed with", func(r []audit.Record) []audit.Record {
 			r[6].Details = map[string]any{"vote": "approve", "digest": "sha256:other"}
 			return r
-		}, "digest", "vote on digest sha256:other"},
+		}, "digest", `vote on digest "sha256:other"`},
+		{"a legal review on a digest the version was not sealed with", func(r []audit.Record) []audit.Record {
+			r[2].Details = map[string]any{"digest": "sha256:v0"}
+			return r
+		}, "digest", `legal_review on digest "sha256:v0", but version 1 was sealed as sha256:v1`},
+		{"a command review naming no digest", func(r []audit.Record) []audit.Record {
+			r[3].Details = nil
+			return r
+		}, "digest", `command_review on digest ""`},
+		{"information requested by a member who declared a conflict", func(r []audit.Record) []audit.Record {
+			conflict := audit.Record{Actor: actor("m2", "commissioner"), Action: "declare_conflict", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW",
+				Version: 1, TS: r[4].TS.Add(time.Second), Details: map[string]any{"conflicted": true, "digest": "sha256:v1"}}
+			ask := audit.Record{Actor: actor("m2", "commissioner"), Action: "request_info", From: "COMMISSION_REVIEW", To: "INFO_REQUESTED",
+				Version: 1, TS: r[4].TS.Add(2 * time.Second), Reason: "the hosting contract", Details: map[string]any{"digest": "sha256:v1"}}
+			return append(r[:5], conflict, ask)
+		}, "SoD-3", "information requested by m2, who declared a conflict"},
 		{"a rejection decided on approving votes", func(r []audit.Record) []audit.Record {
 			r[8].Details = map[string]any{"tally": map[string]any{"outcome": "rejected"}}
 			r[8].To = "REJECTED"
@@ -430,7 +445,7 @@ func TestReplayCatchesForgeries(t *testing.T) {
 			at := r[11].TS
 			return append(r,
 				audit.Record{Actor: actor("off", "officer"), Action: "report", From: "EXECUTED", To: "REPORTED", Version: 1, TS: at.Add(time.Minute)},
-				audit.Record{Actor: actor("off", "officer", "legal"), Action: "verify_report", From: "REPORTED", To: "CLOSED", Version: 1, TS: at.Add(2 * time.Minute)})
+				audit.Record{Actor: actor("off", "officer", "legal"), Action: "verify_report", From: "REPORTED", To: "CLOSED", Version: 1, TS: at.Add(2 * time.Minute), Details: map[string]any{"digest": "sha256:v1"}})
 		}, "SoD-7", "verified by its author off"},
 		{"an emergency step after its window closed", func(r []audit.Record) []audit.Record {
 			ts := r[1].TS
@@ -629,7 +644,7 @@ func recast(r []audit.Record, conflicted []string, votes ...[2]string) []audit.R
 		review = append(review, rec)
 	}
 	for _, m := range conflicted {
-		next(audit.Record{Actor: actor(m, "commissioner"), Action: "declare_conflict", Details: map[string]any{"conflicted": true}})
+		next(audit.Record{Actor: actor(m, "commissioner"), Action: "declare_conflict", Details: map[string]any{"conflicted": true, "digest": "sha256:v1"}})
 	}
 	for _, v := range votes {
 		role := "commissioner"
@@ -637,7 +652,7 @@ func recast(r []audit.Record, conflicted []string, votes ...[2]string) []audit.R
 			role = "commission_chair"
 		}
 		if v[1] == "conflict" {
-			next(audit.Record{Actor: actor(v[0], role), Action: "declare_conflict", Details: map[string]any{"conflicted": true}})
+			next(audit.Record{Actor: actor(v[0], role), Action: "declare_conflict", Details: map[string]any{"conflicted": true, "digest": "sha256:v1"}})
 			continue
 		}
 		next(audit.Record{Actor: actor(v[0], role), Action: "vote", Details: map[string]any{"vote": v[1], "digest": "sha256:v1"}})
@@ -722,7 +737,7 @@ func TestReplayAtTheRulesEdges(t *testing.T) {
 	postHoc := func(r []audit.Record, member string) []audit.Record {
 		r = notifiedAfter(r, time.Hour)
 		return append(r, audit.Record{Actor: actor(member, "commissioner"), Action: "post_hoc_decision", From: "COMMISSION_NOTIFIED", To: "POST_HOC_REVIEWED",
-			Version: 1, TS: r[len(r)-1].TS.Add(time.Hour)})
+			Version: 1, TS: r[len(r)-1].TS.Add(time.Hour), Details: map[string]any{"digest": "sha256:v1"}})
 	}
 	// reported is the story with an execution that ran three days and its report d after it
 	// finished.

@@ -52,6 +52,7 @@ func TestCheckRefuses(t *testing.T) {
 	legacy := func(s *State) { s.Rules = 0 }
 
 	var wrongStage *WrongStage
+	var stale *StaleDigest
 	var denied *authz.Denied
 	var field *measure.FieldError
 	tests := []struct {
@@ -67,6 +68,18 @@ func TestCheckRefuses(t *testing.T) {
 		{"the same reason in a measure started before the input limits", state(measure.LegalReview, legacy),
 			measure.Action{Op: authz.OpLegalReview, Actor: legal, Decision: "return", Reason: "bad\x00"}, time.Time{}, nil, ""},
 		{"a vote on a draft", state(measure.Draft), measure.Action{Op: authz.OpVote, Actor: chair, Decision: "approve"}, time.Time{}, &wrongStage, "not possible in stage DRAFT"},
+		{"a vote on the version before", state(measure.CommissionReview, func(s *State) { s.Version, s.Digest = 2, "sha256:v2" }),
+			measure.Action{Op: authz.OpVote, Actor: chair, Decision: "approve", Digest: "sha256:v1"}, time.Time{}, &stale, "decided on digest sha256:v1, but the measure is now at version 2 with digest sha256:v2"},
+		{"a legal review naming no digest", state(measure.LegalReview), measure.Action{Op: authz.OpLegalReview, Actor: legal, Decision: "approve", Digest: noDigest},
+			time.Time{}, &stale, "names no digest"},
+		{"a legal review naming no digest, before decisions named one", state(measure.LegalReview, func(s *State) { s.Rules = 1 }),
+			measure.Action{Op: authz.OpLegalReview, Actor: legal, Decision: "approve", Digest: noDigest}, time.Time{}, nil, ""},
+		{"a report verified on another digest", state(measure.Reported, func(s *State) { s.Facts.ReportAuthor = officer.ID }),
+			measure.Action{Op: authz.OpVerifyReport, Actor: commander, Digest: "sha256:v0"}, time.Time{}, &stale, "sha256:v0"},
+		{"an execution, which judges no version, needs no digest", state(measure.Approved, approved),
+			measure.Action{Op: authz.OpStartExecution, Actor: exec, Digest: noDigest}, time.Time{}, nil, ""},
+		{"information requested by a recused member", state(measure.CommissionReview, func(s *State) { s.Facts.Recused = []string{reviewer.ID} }),
+			measure.Action{Op: authz.OpRequestInfo, Actor: reviewer, Reason: "the contract"}, time.Time{}, &denied, "recused"},
 		{"a legal review that neither approves nor returns", state(measure.LegalReview), measure.Action{Op: authz.OpLegalReview, Actor: legal, Decision: "reject"}, time.Time{}, &field, "must be one of [approve return]"},
 		{"a command review returned without a reason", state(measure.CommandReview), measure.Action{Op: authz.OpCommandReview, Actor: commander, Decision: "return", Reason: " "}, time.Time{}, &field, "reason"},
 		{"a command review returned with a reason", state(measure.CommandReview), measure.Action{Op: authz.OpCommandReview, Actor: commander, Decision: "return", Reason: "no pcap"}, time.Time{}, nil, ""},
@@ -168,7 +181,7 @@ func TestCheckRefuses(t *testing.T) {
 			if at.IsZero() {
 				at = now
 			}
-			err := w.check(tt.a, at)
+			err := w.check(seen(tt.a, tt.state.Digest), at)
 			switch {
 			case tt.want == nil && err != nil:
 				t.Fatalf("refused: %v", err)
@@ -180,4 +193,19 @@ func TestCheckRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// noDigest, as an action's digest in these tests, sends none; an action that leaves it empty
+// is sent with the digest of the version it judges, as every door sends it.
+const noDigest = "none"
+
+// seen gives a decision the digest the person saw: current, unless the test named another.
+func seen(a measure.Action, current string) measure.Action {
+	switch {
+	case a.Digest == noDigest:
+		a.Digest = ""
+	case a.Digest == "" && measure.Judges(a.Op):
+		a.Digest = current
+	}
+	return a
 }

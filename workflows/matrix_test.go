@@ -70,7 +70,10 @@ func expectSoD(op authz.Op, rel string) bool {
 		return rel != "requester" && rel != "legal_reviewer"
 	case authz.OpVote:
 		return rel != "requester" && rel != "legal_reviewer" && rel != "commander" && rel != "voter" && rel != "recused"
-	case authz.OpRequestInfo, authz.OpDeclareConflict:
+	case authz.OpRequestInfo:
+		// A recused member takes no part in the Commission's review.
+		return rel != "requester" && rel != "legal_reviewer" && rel != "commander" && rel != "recused"
+	case authz.OpDeclareConflict:
 		return rel != "requester" && rel != "legal_reviewer" && rel != "commander"
 	case authz.OpStartExecution, authz.OpLogSteps, authz.OpFinishExecution:
 		return rel == "executor"

@@ -130,7 +130,9 @@ type State struct {
 //	   and no step ahead of the clock; a conflict declared before voting; a conflict
 //	   declaration is no part in the measure; an emergency measure is reviewed before it is
 //	   reported
-const currentRules = 1
+//	2: an operation that judges a version names the digest it judges, and is refused unless it
+//	   is the current one; a recused member takes no part in the Commission's review
+const currentRules = 2
 
 type measureWorkflow struct {
 	in Input
@@ -248,6 +250,21 @@ func (e *WrongStage) Error() string {
 	return fmt.Sprintf("%s is not possible in stage %s (allowed in %v)", e.Op, e.Stage, stages[e.Op])
 }
 
+// StaleDigest refuses a decision on a digest that is not the measure's current one.
+type StaleDigest struct {
+	Op      authz.Op
+	Seen    string // the digest the person decided on
+	Version int    // the current version
+	Digest  string // and its digest
+}
+
+func (e *StaleDigest) Error() string {
+	if e.Seen == "" {
+		return fmt.Sprintf("%s names no digest: give the digest of the version decided on (version %d is %s)", e.Op, e.Version, e.Digest)
+	}
+	return fmt.Sprintf("%s was decided on digest %s, but the measure is now at version %d with digest %s: read it again", e.Op, e.Seen, e.Version, e.Digest)
+}
+
 // validate refuses an action before it enters history. It re-checks what the API checked,
 // from workflow state alone.
 func (w *measureWorkflow) validate(a measure.Action, now time.Time) error {
@@ -271,6 +288,9 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 	}
 	if err := authz.SoD(a.Op, a.Actor, s.Facts, now); err != nil {
 		return err
+	}
+	if s.Rules >= 2 && measure.Judges(a.Op) && a.Digest != s.Digest {
+		return &StaleDigest{Op: a.Op, Seen: a.Digest, Version: s.Version, Digest: s.Digest}
 	}
 	need := func(field, value string) error {
 		if strings.TrimSpace(value) == "" {
@@ -838,48 +858,12 @@ const ActionRecordTimeout = time.Minute
 
 // nextDeadline is the earliest deadline of the current stage not yet recorded.
 func (w *measureWorkflow) nextDeadline() (string, time.Time, bool) {
-	s, cfg := &w.s, w.in.Config
-	type d struct {
-		name string
-		at   time.Time
-	}
-	var ds []d
-	switch s.Stage {
-	case measure.CommissionReview:
-		target := cfg.DecisionTarget
-		if s.Sealed != nil && s.Sealed.Urgent {
-			target = cfg.DecisionTargetUrgent
-		}
-		ds = append(ds, d{"decision_overdue", s.Since.Add(target)})
-	case measure.Approved:
-		ds = append(ds, d{"expired", s.Approval.WindowEnd})
-	case measure.OrderIssued:
-		ds = append(ds, d{"order_deadline_passed", s.Order.Deadline}, d{"expired", s.Approval.WindowEnd})
-	case measure.EmergencyExecuting:
-		ds = append(ds, d{"commission_notification_overdue", s.Declared.Add(cfg.EmergencyNotification)})
-	case measure.Executed:
-		if s.Emergency {
-			ds = append(ds, d{"commission_notification_overdue", s.Declared.Add(cfg.EmergencyNotification)})
-		} else {
-			ds = append(ds, d{"report_overdue", s.Executed.Add(cfg.ReportDue)})
-		}
-	case measure.CommissionNotified:
-		ds = append(ds, d{"post_hoc_review_overdue", s.Notified.Add(cfg.PostHocReview)})
-	case measure.PostHocReviewed:
-		ds = append(ds, d{"report_overdue", s.Executed.Add(cfg.ReportDue)})
-	case measure.Notifying:
-		ds = append(ds, d{"notification_overdue", s.Since.Add(cfg.NotificationDue)})
-	}
-	var best d
-	for _, x := range ds {
-		if slices.Contains(s.Fired, w.firedKey(x.name)) {
-			continue
-		}
-		if best.name == "" || x.at.Before(best.at) {
-			best = x
+	for _, d := range w.in.Config.Deadlines(w.s.Clock()) {
+		if !slices.Contains(w.s.Fired, w.firedKey(d.Name)) {
+			return d.Name, d.At, true
 		}
 	}
-	return best.name, best.at, best.name != ""
+	return "", time.Time{}, false
 }
 
 func (w *measureWorkflow) firedKey(name string) string {
@@ -922,9 +906,12 @@ func failure(err error) error {
 		return nil
 	}
 	var ws *WrongStage
+	var sd *StaleDigest
 	var d *authz.Denied
 	var fe *measure.FieldError
 	switch {
+	case errors.As(err, &sd):
+		return temporal.NewNonRetryableApplicationError(err.Error(), refusal.TypeStale, nil)
 	case errors.As(err, &ws):
 		return temporal.NewNonRetryableApplicationError(err.Error(), refusal.TypeWrongStage, nil)
 	case errors.As(err, &d):

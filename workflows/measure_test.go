@@ -137,6 +137,12 @@ func (h *harness) run() {
 // act schedules an action at delay; want is "" for acceptance or a text the refusal contains.
 func (h *harness) act(delay time.Duration, a measure.Action, want string) {
 	h.env.RegisterDelayedCallback(func() {
+		if v, err := h.env.QueryWorkflow(QueryState); err == nil {
+			var st State
+			if v.Get(&st) == nil {
+				a = seen(a, st.Digest)
+			}
+		}
 		h.env.UpdateWorkflow(UpdateAct, "", &testsuite.TestUpdateCallback{
 			OnAccept: func() {
 				if want != "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/measure"
 )
@@ -36,11 +38,11 @@ var commands = []command{
 	{"case list", "[-limit N]                   the cases you may read, newest first", caseList},
 	{"measure create", "-case C -plan FILE           open a draft measure request (plan as JSON)", measureCreate},
 	{"measure list", "[-stage S] [-case C] [-limit N]  the measures you may read", measureList},
-	{"measure show", "M                            a measure's state", measureShow},
+	{"measure show", "[-digest] M                  a measure's state (with -digest, only the digest a decision names)", measureShow},
 	{"measure history", "M                            its audit entries, in order", measureHistory},
 	{"targets add", "-measure M [-location L] FILE  add targets (one per line, or CSV with a header row)", targetsAdd},
 	{"evidence add", "-measure M -kind K -provenance P [-tlp T] [-legal-basis B] FILE...", evidenceAdd},
-	{"act", "-measure M -op OP [-decision D] [-reason R] [-body B] [-conflicted]\n                   [-gate G -reference REF] [-condition C]... [-idempotency-key K] [-json FILE]", act},
+	{"act", "-measure M -op OP [-digest D] [-decision D] [-reason R] [-body B] [-conflicted|-no-conflict]\n                   [-gate G -reference REF] [-condition C]... [-idempotency-key K] [-json FILE]", act},
 	{"admin propose", "-kind K -reason R [-user U] [-role R] [-org O -org-name N -org-kind K]\n                   [-username U -display-name N] [-scope S -valid-from T -valid-until T] [-designation D]\n                                                propose an account change for another administrator", adminPropose},
 	{"admin approve", "ID                           approve another administrator's proposal", adminApprove},
 	{"audit verify", "-policy P -archive DIR [-state F]   verify an exported audit log offline", auditVerify},
@@ -66,6 +68,8 @@ type env struct {
 	args   []string // the command's arguments, for fs
 	server *string
 	out    io.Writer
+	in     io.Reader // the person's answers (standard input)
+	tty    *bool     // set by tests: whether in is a terminal
 }
 
 // parse parses the command's flags, declared by then.
@@ -112,7 +116,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("unknown command %q", name)
 	}
 	fs := flag.NewFlagSet("takedown "+name, flag.ContinueOnError)
-	e := &env{ctx: ctx, name: name, fs: fs, args: args[1:], out: out,
+	e := &env{ctx: ctx, name: name, fs: fs, args: args[1:], out: out, in: os.Stdin,
 		server: fs.String("server", envOr("TAKEDOWN_SERVER", "http://127.0.0.1:8080"), "takedownd base URL (TAKEDOWN_SERVER)")}
 	return commands[i].run(e)
 }
@@ -278,6 +282,7 @@ func (e *env) measureArg() (string, error) {
 }
 
 func measureShow(e *env) error {
+	digestOnly := e.fs.Bool("digest", false, "print only the current version's digest, what a decision on it names (-digest of act)")
 	id, err := e.measureArg()
 	if err != nil {
 		return err
@@ -289,6 +294,14 @@ func measureShow(e *env) error {
 	var m map[string]any
 	if err := cl.Do(e.ctx, "GET", "/api/v1/measures/"+url.PathEscape(id), nil, &m); err != nil {
 		return err
+	}
+	if *digestOnly {
+		d, _ := m["digest"].(string)
+		if d == "" {
+			return fmt.Errorf("%s has no sealed version yet (stage %v)", id, m["stage"])
+		}
+		fmt.Fprintln(e.out, d)
+		return nil
 	}
 	return e.printJSON(m)
 }
@@ -381,6 +394,8 @@ func act(e *env) error {
 	reason := fs.String("reason", "", "reason")
 	body := fs.String("body", "", "report or answer text")
 	conflicted := fs.Bool("conflicted", false, "declare_conflict: the member has a conflict and is recused (-reason says why)")
+	noConflict := fs.Bool("no-conflict", false, "declare_conflict: the member has no conflict")
+	digest := fs.String("digest", "", "the digest of the version you decided on, as `takedown measure show` prints it;\nrequired for decisions on a version (without it, a terminal is shown the version and asked)")
 	gate := fs.String("gate", "", "record_gate: foreign_ministry or pm_order")
 	reference := fs.String("reference", "", "record_gate: the consultation record or order document")
 	var conditions []string
@@ -409,8 +424,18 @@ func act(e *env) error {
 			in[k] = v
 		}
 	}
-	if *conflicted {
+	switch {
+	case *conflicted && *noConflict:
+		return fmt.Errorf("-conflicted and -no-conflict contradict each other: give one")
+	case *conflicted:
 		in["conflicted"] = true
+	case *noConflict:
+		in["conflicted"] = false
+	case *op == "declare_conflict" && in["conflicted"] == nil:
+		return fmt.Errorf("declare_conflict needs a choice: -conflicted (you step aside; -reason says why) or -no-conflict")
+	}
+	if *digest != "" {
+		in["digest"] = *digest
 	}
 	if conditions != nil {
 		in["conditions"] = conditions
@@ -426,12 +451,51 @@ func act(e *env) error {
 	if err != nil {
 		return err
 	}
+	if in["digest"] == nil && measure.Judges(authz.Op(*op)) {
+		d, err := e.confirmVersion(cl, *measureID, *op)
+		if err != nil {
+			return err
+		}
+		in["digest"] = d
+	}
 	m, err := cl.ActOnce(e.ctx, *measureID, *op, *key, in)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.out, "%s: %s (version %d)\n", m.ID, m.Stage, m.Version)
 	return nil
+}
+
+// confirmVersion shows a person who gave no -digest the version their decision would bind to,
+// and on a terminal asks them to confirm it; elsewhere it refuses, since nobody saw it.
+func (e *env) confirmVersion(cl *client.Client, id, op string) (string, error) {
+	m, err := cl.Measure(e.ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if m.Digest == "" {
+		return "", fmt.Errorf("%s judges a sealed version, and %s has none (stage %s)", op, id, m.Stage)
+	}
+	fmt.Fprintf(os.Stderr, "%s is at version %d, stage %s: %d targets, %d evidence files\ndigest %s\n",
+		m.ID, m.Version, m.Stage, m.Targets, m.Evidence, m.Digest)
+	if !e.terminal() {
+		return "", fmt.Errorf("-digest is required for %s: read the measure (takedown measure show %s) and give the digest you decided on", op, id)
+	}
+	fmt.Fprintf(os.Stderr, "record your %s on this version? [y/N] ", op)
+	answer, _ := bufio.NewReader(e.in).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return "", fmt.Errorf("not confirmed: nothing was sent")
+	}
+	return m.Digest, nil
+}
+
+// terminal reports whether the command's input is a person at a terminal.
+func (e *env) terminal() bool {
+	if e.tty != nil {
+		return *e.tty
+	}
+	st, err := os.Stdin.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func adminPropose(e *env) error {

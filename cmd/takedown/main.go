@@ -6,7 +6,7 @@
 //	takedown measure create -case C -plan plan.json  open a draft; prints its ID
 //	takedown targets add -measure M FILE             add targets: one per line, or CSV with a header
 //	takedown evidence add -measure M -kind K -provenance P FILE…
-//	takedown act -measure M -op OP [-decision D] [-reason R] [-body B] [-conflicted]
+//	takedown act -measure M -op OP [-digest D] [-decision D] [-reason R] [-body B] [-conflicted|-no-conflict]
 //	             [-gate G -reference REF] [-condition C]... [-idempotency-key K] [-json FILE]
 //	takedown measure show M | takedown measure history M
 //	takedown audit verify -policy P -archive DIR [-state F]   (offline; no server needed)

@@ -20,6 +20,7 @@ import (
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/testdb"
+	"github.com/takedown/takedown/internal/testenv"
 )
 
 // devServer is a `takedownd dev` process.
@@ -113,7 +114,7 @@ func TestCrashRecovery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			u[name] = c
+			u[name] = testenv.Reading(c)
 		}
 		return u
 	}

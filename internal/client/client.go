@@ -27,6 +27,10 @@ type Error struct {
 	Field   string `json:"field,omitempty"`
 	Rule    string `json:"rule,omitempty"`
 	Message string `json:"message"`
+	// Seen and Current name, in a stale_version refusal, the version decided on and the
+	// measure's version now.
+	Seen    int `json:"seen_version,omitempty"`
+	Current int `json:"current_version,omitempty"`
 }
 
 func (e *Error) Error() string {
@@ -125,6 +129,26 @@ type Measure struct {
 	Evidence int             `json:"evidence"`
 	Approval json.RawMessage `json:"approval,omitempty"`
 	Facts    json.RawMessage `json:"facts,omitempty"`
+}
+
+// Decision is a review, vote, conflict declaration or gate, with the version and digest it
+// was given on.
+type Decision struct {
+	Kind     string `json:"kind"`
+	Version  int    `json:"version"`
+	Digest   string `json:"digest"`
+	By       string `json:"by"`
+	Decision string `json:"decision"`
+	Reason   string `json:"reason"`
+}
+
+// Decisions lists every decision recorded on a measure, oldest first.
+func (c *Client) Decisions(ctx context.Context, measureID string) ([]Decision, error) {
+	var out struct {
+		Decisions []Decision `json:"decisions"`
+	}
+	err := c.Do(ctx, "GET", "/api/v1/measures/"+url.PathEscape(measureID)+"/decisions", nil, &out)
+	return out.Decisions, err
 }
 
 // Record is an audit entry as the history endpoint returns it.

@@ -21,6 +21,7 @@ import (
 	"github.com/takedown/takedown/internal/devenv"
 	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/internal/testdb"
+	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
 )
 
@@ -197,12 +198,13 @@ func TestServeFromEmpty(t *testing.T) {
 	if u["officer"], err = client.Login(ctx, s.URL, "officer", pw); err != nil {
 		t.Fatal(err)
 	}
+	testenv.Reading(u["officer"])
 	for _, p := range people[1:] {
 		c, status := signOn(t, idp, s.URL, p.name)
 		if status != http.StatusCreated {
 			t.Fatalf("%s signs on: %d", p.name, status)
 		}
-		u[p.name] = c
+		u[p.name] = testenv.Reading(c)
 	}
 	if _, status := signOn(t, idp, s.URL, "stranger"); status != http.StatusUnauthorized {
 		t.Fatalf("an identity with no account signs on: %d", status)

@@ -156,6 +156,13 @@ func (m *mmeasure) judge(r req) outcome {
 	if r.op == "report" && m.stage == "EXECUTED" && m.emergency {
 		no(409) // an emergency measure is reviewed after the fact before it is reported
 	}
+	if d, named := r.body["digest"]; named && judges[r.op] {
+		if d == "" {
+			no(400) // a decision names the version it judges
+		} else {
+			no(409) // not the version before the Commission now
+		}
+	}
 	switch r.op {
 	case "legal_review", "command_review":
 		if r.op == "command_review" && r.who == m.legal {
@@ -183,6 +190,9 @@ func (m *mmeasure) judge(r req) outcome {
 			no(409)
 		}
 	case "declare_conflict":
+		if _, chosen := r.body["conflicted"]; !chosen {
+			no(400) // a declaration says which it is
+		}
 		if c, _ := r.body["conflicted"].(bool); c && str("reason") == "" {
 			no(400)
 		}
@@ -192,6 +202,9 @@ func (m *mmeasure) judge(r req) outcome {
 	case "request_info", "withdraw", "declare_emergency":
 		if str("reason") == "" {
 			no(400)
+		}
+		if r.op == "request_info" && has(m.recused, r.who) {
+			no(403) // a recused member takes no part in the review
 		}
 	case "issue_order":
 		no(409) // every generated plan is self-execution
@@ -465,8 +478,11 @@ func body(t *rapid.T, m *mmeasure, op, who string) map[string]any {
 	case "record_gate":
 		b["gate"], b["reference"] = "foreign_ministry", "MOFA consultation 2026-117"
 	case "declare_conflict":
-		if rapid.Bool().Draw(t, "conflicted") {
+		switch rapid.IntRange(0, 3).Draw(t, "conflicted") {
+		case 0, 1:
 			b["conflicted"] = true
+		case 2:
+			b["conflicted"] = false
 		}
 		set("reason", reason)
 	case "request_info", "withdraw", "declare_emergency":
@@ -499,8 +515,22 @@ func body(t *rapid.T, m *mmeasure, op, who string) map[string]any {
 	case "notify":
 		b["notifications"] = []map[string]any{{"addressee": "hosting provider abuse desk", "status": "sent"}}
 	}
+	if judges[op] {
+		// Mostly the digest the person read (the test's client reads it when none is named);
+		// sometimes none, or one of no version at all.
+		switch rapid.SampledFrom([]string{"read", "read", "read", "read", "read", "read", "none", "forged"}).Draw(t, "digest") {
+		case "none":
+			b["digest"] = ""
+		case "forged":
+			b["digest"] = "sha256:" + strings.Repeat("0", 64)
+		}
+	}
 	return b
 }
+
+// judges lists the operations that judge a version, written apart from the service's list.
+var judges = map[string]bool{"legal_review": true, "command_review": true, "record_gate": true, "declare_conflict": true,
+	"vote": true, "request_info": true, "post_hoc_decision": true, "verify_report": true}
 
 // hostileText is text the door must refuse whatever field it is in.
 var hostileText = []string{"see\x00attached", "\x1b[2J cleared", "line\u2028separator", strings.Repeat("長", 3000)}
@@ -546,8 +576,20 @@ func (mr *modelRun) refusals(t *rapid.T, id string) int {
 // on no answer within the deadline or a 5xx.
 func (mr *modelRun) send(m *mmeasure, r req) (int, string, error) {
 	c := mr.e.Users[r.who]
+	body := wire(r.body)
+	if _, named := body["digest"]; judges[r.op] && !named {
+		// The person read the measure as it is now, as its page or `takedown measure show`
+		// shows it (read from the database, so the read is no request of theirs).
+		var d string
+		if err := mr.e.Owner.QueryRow(context.Background(), `SELECT digest FROM measures WHERE id = $1`, m.id).Scan(&d); err != nil {
+			return 0, "", err
+		}
+		if d != "" {
+			body["digest"] = d
+		}
+	}
 	start := time.Now()
-	out, err := c.ActOnce(context.Background(), m.id, r.op, r.key, wire(r.body))
+	out, err := c.ActOnce(context.Background(), m.id, r.op, r.key, body)
 	if d := time.Since(start); d > 15*time.Second {
 		return 0, "", fmt.Errorf("%v answered after %v", r, d)
 	}
@@ -630,6 +672,8 @@ func TestModel(t *testing.T) {
 	}
 	e := testenv.Start(t, workflows.DefaultConfig())
 	for _, c := range e.Users {
+		// Plain clients: the run names each decision's digest itself (send), so every request
+		// is one request and one audited refusal at most.
 		c.HTTP = &http.Client{Timeout: 20 * time.Second}
 	}
 	mr := &modelRun{e: e}

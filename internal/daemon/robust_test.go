@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,7 +23,7 @@ import (
 // instead of the test hanging with it.
 func impatient(e *testenv.Env) {
 	for _, c := range e.Users {
-		c.HTTP = &http.Client{Timeout: 20 * time.Second}
+		c.HTTP.Timeout = 20 * time.Second // the client reads a measure before deciding on it
 	}
 }
 

@@ -93,7 +93,7 @@ func TestWebStranger(t *testing.T) {
 		t.Errorf("the search lists %d targets", strings.Count(body, "<code>198.51.1."))
 	}
 	status, body = webGet(t, officer, base)
-	rows := strings.Count(body, "<tr><td>ip</td>") + strings.Count(body, "<tr><td>domain</td>")
+	rows := strings.Count(body, `<td><span data-code="ip">`) + strings.Count(body, `<td><span data-code="domain">`)
 	if rows != 100 || !strings.Contains(body, `rel="next"`) {
 		t.Errorf("the first targets page: %d rows, next link %v (%d)", rows, strings.Contains(body, `rel="next"`), status)
 	}

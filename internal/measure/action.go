@@ -2,6 +2,7 @@ package measure
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/takedown/takedown/authz"
@@ -31,7 +32,18 @@ type Action struct {
 	Notices   []Notification `json:"notifications,omitempty"`
 	// PolicyVersion is the authorization policy the API checked the action under.
 	PolicyVersion string `json:"policy_version,omitempty"`
+	// Digest is the digest of the version the person decided on, as their screen or the CLI
+	// showed it. An operation that judges a version (Judges) is refused when it is not the
+	// measure's current digest: nothing is recorded against a version the person did not see.
+	Digest string `json:"digest,omitempty"`
 }
+
+// judging lists the operations that judge a version, and so carry the digest judged.
+var judging = []authz.Op{authz.OpLegalReview, authz.OpCommandReview, authz.OpRecordGate, authz.OpDeclareConflict,
+	authz.OpVote, authz.OpRequestInfo, authz.OpPostHocDecision, authz.OpVerifyReport}
+
+// Judges reports whether op judges a version: its action must name the digest it judges.
+func Judges(op authz.Op) bool { return slices.Contains(judging, op) }
 
 // Order is an order to the server's administrator to take the measure.
 type Order struct {

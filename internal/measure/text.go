@@ -108,6 +108,7 @@ func (a *Action) CheckInput() error {
 		CheckLine("gate", a.Gate, MaxLine),
 		CheckLine("reference", a.Reference, MaxLine),
 		CheckText("body", a.Body, MaxText),
+		CheckLine("digest", a.Digest, MaxLine),
 	); err != nil {
 		return err
 	}

@@ -31,6 +31,10 @@ type Error struct {
 	Field   string `json:"field,omitempty"` // JSON path of the offending input
 	Rule    string `json:"rule,omitempty"`  // the authorization rule that refused
 	Message string `json:"message"`
+	// Seen and Current name, for a stale_version refusal, the version decided on (0: none of
+	// this measure's) and the measure's version now.
+	Seen    int `json:"seen_version,omitempty"`
+	Current int `json:"current_version,omitempty"`
 	// RetryAfter, when set, is how long the client should wait (too_many_attempts).
 	RetryAfter time.Duration `json:"-"`
 }
@@ -46,6 +50,7 @@ const (
 	WrongStage      = "wrong_stage"            // 409
 	Conflict        = "conflict"               // 409
 	KeyReused       = "idempotency_key_reused" // 409
+	Stale           = "stale_version"          // 409: decided on a version that is no longer current
 	TooLarge        = "too_large"              // 413
 	TooMany         = "too_many_attempts"      // 429
 	Internal        = "internal"               // 500
@@ -54,7 +59,7 @@ const (
 )
 
 var status = map[string]int{Invalid: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, WrongStage: 409, Conflict: 409,
-	KeyReused: 409, TooLarge: 413, TooMany: 429, Internal: 500, Unavailable: 503, Timeout: 504}
+	KeyReused: 409, Stale: 409, TooLarge: 413, TooMany: 429, Internal: 500, Unavailable: 503, Timeout: 504}
 
 // New returns a refusal of the given code.
 func New(code, format string, args ...any) *Error {
@@ -70,6 +75,7 @@ func Hidden(what string) *Error {
 // Failure types carry refusals out of a workflow's Update through Temporal.
 const (
 	TypeWrongStage = "WrongStage" // 409
+	TypeStale      = "Stale"      // 409: the digest decided on is not the measure's current one
 	TypeDenied     = "Denied"     // 403, not yet audited
 	TypeRefused    = "Refused"    // 403, already audited by the activity
 	TypeInvalid    = "Invalid"    // 400, not yet audited
@@ -90,6 +96,8 @@ func Carried(err error) (e *Error, audited, ok bool) {
 	switch app.Type() {
 	case TypeWrongStage:
 		e.Status, e.Code = 409, WrongStage
+	case TypeStale:
+		e.Status, e.Code, e.Field = 409, Stale, "digest"
 	case TypeDenied, TypeRefused:
 		var d authz.Denied
 		_ = app.Details(&d)

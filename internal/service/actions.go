@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
@@ -25,7 +26,7 @@ type ActionInput struct {
 	Decision   string                 `json:"decision,omitempty"`
 	Reason     string                 `json:"reason,omitempty"`
 	Conditions []string               `json:"conditions,omitempty"`
-	Conflicted bool                   `json:"conflicted,omitempty"`
+	Conflicted *bool                  `json:"conflicted,omitempty"`
 	Checklist  []string               `json:"checklist,omitempty"`
 	Gate       string                 `json:"gate,omitempty"`
 	Reference  string                 `json:"reference,omitempty"`
@@ -33,6 +34,8 @@ type ActionInput struct {
 	Steps      []measure.Step         `json:"steps,omitempty"`
 	Body       string                 `json:"body,omitempty"`
 	Notices    []measure.Notification `json:"notifications,omitempty"`
+	// Digest is the digest of the version the person decided on (measure.Judges).
+	Digest string `json:"digest,omitempty"`
 }
 
 // MaxIdempotencyKey bounds an idempotency key.
@@ -68,7 +71,7 @@ func (s *Service) Act(ctx context.Context, a authz.Actor, id string, op authz.Op
 // act does the work of Act; audited reports a refusal the activity already audited.
 func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op, in ActionInput, key string) (_ Measure, audited bool, err error) {
 	action := measure.Action{Op: op, Actor: a, Decision: in.Decision, Reason: in.Reason, Conditions: in.Conditions, Checklist: in.Checklist,
-		Conflicted: in.Conflicted, Gate: in.Gate, Reference: in.Reference, Order: in.Order, Steps: in.Steps, Body: in.Body, Notices: in.Notices,
+		Conflicted: in.Conflicted != nil && *in.Conflicted, Digest: in.Digest, Gate: in.Gate, Reference: in.Reference, Order: in.Order, Steps: in.Steps, Body: in.Body, Notices: in.Notices,
 		PolicyVersion: s.Authz.Version()}
 	if err := action.CheckInput(); err != nil {
 		return m, false, err
@@ -93,6 +96,9 @@ func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op
 		return m, false, refusal.New(refusal.WrongStage, "%s is not possible in stage %s (allowed in %v)", op, m.Stage, workflows.StagesFor(op))
 	}
 	if err := s.Authz.Check(op, a, m.Facts, time.Now()); err != nil {
+		return m, false, err
+	}
+	if err := s.checkSeen(ctx, m, op, in); err != nil {
 		return m, false, err
 	}
 	if err := s.checkReferences(ctx, &action); err != nil {
@@ -130,6 +136,56 @@ func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op
 	}
 	s.Log.Info("action", "measure", m.ID, "op", op, "actor", a.Username, "stage", out.Stage)
 	return m, false, nil
+}
+
+// checkSeen refuses a decision that does not name the version it judges, or names one the
+// measure has moved on from: nothing is recorded against a version the person did not see.
+func (s *Service) checkSeen(ctx context.Context, m Measure, op authz.Op, in ActionInput) error {
+	if op == authz.OpDeclareConflict && in.Conflicted == nil {
+		return &measure.FieldError{Field: "conflicted", Message: "is required: true when you have a conflict and step aside, false when you have none"}
+	}
+	if !measure.Judges(op) {
+		if in.Digest != "" {
+			return &measure.FieldError{Field: "digest", Message: fmt.Sprintf("belongs to a decision on a version; %s judges none", op)}
+		}
+		return nil
+	}
+	if in.Digest == "" {
+		return &measure.FieldError{Field: "digest", Message: fmt.Sprintf("is required: the digest of the version you decided on (version %d is %s)", m.Version, orNone(m.Digest))}
+	}
+	if in.Digest == m.Digest {
+		return nil
+	}
+	seen := 0
+	if err := s.DB.QueryRow(ctx, `SELECT version FROM measure_versions WHERE measure_id = $1 AND digest = $2`, m.ID, in.Digest).Scan(&seen); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("look up the version decided on: %w", err)
+	}
+	e := refusal.New(refusal.Stale, "%s was decided on %s, but the measure is now at version %d (%s) in stage %s: nothing was recorded; read what changed (%s) and decide again",
+		op, seenVersion(seen, in.Digest), m.Version, orNone(m.Digest), m.Stage, changesLink(m.ID, seen))
+	e.Field, e.Seen, e.Current = "digest", seen, m.Version
+	return e
+}
+
+func orNone(digest string) string {
+	if digest == "" {
+		return "not sealed"
+	}
+	return digest
+}
+
+func seenVersion(v int, digest string) string {
+	if v == 0 {
+		return fmt.Sprintf("digest %s, which is no version of this measure", measure.Clip(digest, 80))
+	}
+	return fmt.Sprintf("version %d (%s)", v, digest)
+}
+
+// changesLink is where the API shows what changed since the version a person saw.
+func changesLink(id string, from int) string {
+	if from == 0 {
+		return "GET /api/v1/measures/" + id
+	}
+	return fmt.Sprintf("GET /api/v1/measures/%s/changes?from=%d", id, from)
 }
 
 // claimKey binds an idempotency key to one request (measure, operation and input); fresh

@@ -114,9 +114,14 @@ func (s *Service) EvidenceList(ctx context.Context, a authz.Actor, id string) ([
 }
 
 func (s *Service) evidenceOf(ctx context.Context, m Measure) ([]Evidence, error) {
+	return s.evidenceAt(ctx, m.ID, m.Version)
+}
+
+// evidenceAt lists the evidence of one version of a measure.
+func (s *Service) evidenceAt(ctx context.Context, id string, version int) ([]Evidence, error) {
 	rows, err := s.DB.Query(ctx, `SELECT e.id, e.sha256, b.size, e.filename, e.kind, e.provenance, e.legal_basis, e.acquirer, e.tool, e.acquired_at, e.tlp, e.added_by
-		FROM evidence e JOIN evidence_blobs b USING (sha256) JOIN measures m ON m.id = e.measure_id AND m.version = e.version
-		WHERE e.measure_id = $1 ORDER BY e.added_at`, m.ID)
+		FROM evidence e JOIN evidence_blobs b USING (sha256)
+		WHERE e.measure_id = $1 AND e.version = $2 ORDER BY e.added_at`, id, version)
 	if err != nil {
 		return nil, fmt.Errorf("list evidence: %w", err)
 	}

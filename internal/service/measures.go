@@ -489,6 +489,10 @@ type TargetQuery struct {
 	Version int // 0: the current version
 	Search  string
 	Page
+	// ChangesFrom is the earlier version a dossier's changes are shown against (0: Diff's default).
+	ChangesFrom int
+	// Steps picks the page of execution steps a dossier shows.
+	Steps StepQuery
 }
 
 // TargetPage returns a page of a version's targets and how many match in all.

@@ -68,46 +68,92 @@ type FieldChange struct {
 	New   string `json:"new"`
 }
 
-// Diff is what changed from the last sealed version before the current one: the plan field by
-// field, and the targets added and removed (the first MaxDiffTargets of each, with counts).
+// Diff is what changed between two versions: the plan field by field on canonical values, the
+// targets and evidence added and removed (the first MaxDiffTargets of each, with counts).
+// From is, by default, the version the body deciding now last returned (the one it decided
+// on), else the version before the current one; Versions lists every earlier sealed version a
+// reader may compare with instead.
 type Diff struct {
-	From       int              `json:"from"`
-	FromDigest string           `json:"from_digest"`
-	To         int              `json:"to"`
-	Fields     []FieldChange    `json:"fields"`
-	Added      []measure.Target `json:"added"`
-	Removed    []measure.Target `json:"removed"`
-	AddedN     int              `json:"added_count"`
-	RemovedN   int              `json:"removed_count"`
+	From            int              `json:"from"`
+	FromDigest      string           `json:"from_digest"`
+	To              int              `json:"to"`
+	Returned        bool             `json:"from_returned,omitempty"` // From is the version the deciding body returned
+	Fields          []FieldChange    `json:"fields"`
+	Added           []measure.Target `json:"added"`
+	Removed         []measure.Target `json:"removed"`
+	AddedN          int              `json:"added_count"`
+	RemovedN        int              `json:"removed_count"`
+	EvidenceAdded   []Evidence       `json:"evidence_added"`
+	EvidenceRemoved []Evidence       `json:"evidence_removed"`
+	Versions        []int            `json:"versions"`
 }
 
 // MaxDiffTargets bounds the targets a diff lists on each side.
 const MaxDiffTargets = 100
 
-// Changes returns what changed since the previous version, or nil when the measure has only
-// one.
-func (s *Service) Changes(ctx context.Context, a authz.Actor, id string) (*Diff, error) {
+// Changes returns what changed since an earlier version (from; 0 for the default of Diff), or
+// nil when the measure has only one.
+func (s *Service) Changes(ctx context.Context, a authz.Actor, id string, from int) (*Diff, error) {
 	m, err := s.readMeasure(ctx, a, id, "changes")
 	if err != nil {
 		return nil, err
 	}
-	return s.changesOf(ctx, m)
+	return s.changesOf(ctx, m, from)
 }
 
-func (s *Service) changesOf(ctx context.Context, m Measure) (*Diff, error) {
+// returnedBy names, for each stage where a body decides, the body's returns: a review kind, or
+// the Commission's decision.
+var returnedBy = map[measure.Stage]string{measure.LegalReview: "legal", measure.CommandReview: "command",
+	measure.CommissionReview: "commission", measure.InfoRequested: "commission"}
+
+func (s *Service) changesOf(ctx context.Context, m Measure, from int) (*Diff, error) {
 	d := Diff{To: m.Version}
-	var oldPlan []byte
-	err := s.DB.QueryRow(ctx, `SELECT version, digest, COALESCE(body->'content'->'plan', '{}') FROM measure_versions
-		WHERE measure_id = $1 AND version < $2 ORDER BY version DESC LIMIT 1`, m.ID, m.Version).Scan(&d.From, &d.FromDigest, &oldPlan)
-	if errors.Is(err, pgx.ErrNoRows) {
+	rows, err := s.DB.Query(ctx, `SELECT version FROM measure_versions WHERE measure_id = $1 AND version < $2 ORDER BY version`, m.ID, m.Version)
+	if err != nil {
+		return nil, fmt.Errorf("list the versions of %s: %w", m.ID, err)
+	}
+	if d.Versions, err = pgx.CollectRows(rows, pgx.RowTo[int]); err != nil {
+		return nil, fmt.Errorf("list the versions of %s: %w", m.ID, err)
+	}
+	if len(d.Versions) == 0 {
+		if from != 0 {
+			return nil, &measure.FieldError{Field: "from", Message: "this measure has no earlier sealed version"}
+		}
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read the previous version of %s: %w", m.ID, err)
+	switch {
+	case from != 0 && !slices.Contains(d.Versions, from):
+		return nil, &measure.FieldError{Field: "from", Message: fmt.Sprintf("must be an earlier sealed version, one of %v", d.Versions)}
+	case from != 0:
+		d.From = from
+	default:
+		d.From = d.Versions[len(d.Versions)-1]
+		if body, ok := returnedBy[m.Stage]; ok {
+			var v int
+			err := s.DB.QueryRow(ctx, `SELECT COALESCE(max(version), 0) FROM (
+				SELECT version FROM reviews WHERE measure_id = $1 AND kind = $2 AND decision = 'return' AND version < $3
+				UNION ALL SELECT version FROM decisions WHERE measure_id = $1 AND $2 = 'commission' AND outcome = 'returned' AND version < $3) r`,
+				m.ID, body, m.Version).Scan(&v)
+			if err == nil && v > 0 {
+				d.From, d.Returned = v, true
+			} else if err != nil {
+				return nil, fmt.Errorf("find the version returned of %s: %w", m.ID, err)
+			}
+		}
 	}
-	newPlan, err := json.Marshal(m.Plan)
+	var oldPlan, newPlan []byte
+	if err := s.DB.QueryRow(ctx, `SELECT digest, COALESCE(body->'content'->'plan', '{}') FROM measure_versions WHERE measure_id = $1 AND version = $2`,
+		m.ID, d.From).Scan(&d.FromDigest, &oldPlan); err != nil {
+		return nil, fmt.Errorf("read version %d of %s: %w", d.From, m.ID, err)
+	}
+	// The current version as sealed when it is; a draft's plan as it stands.
+	err = s.DB.QueryRow(ctx, `SELECT COALESCE(body->'content'->'plan', '{}') FROM measure_versions WHERE measure_id = $1 AND version = $2`,
+		m.ID, m.Version).Scan(&newPlan)
+	if errors.Is(err, pgx.ErrNoRows) {
+		newPlan, err = json.Marshal(m.Plan)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read version %d of %s: %w", m.Version, m.ID, err)
 	}
 	if d.Fields, err = fieldChanges(oldPlan, newPlan); err != nil {
 		return nil, fmt.Errorf("compare versions of %s: %w", m.ID, err)
@@ -132,7 +178,35 @@ func (s *Service) changesOf(ctx context.Context, m Measure) (*Diff, error) {
 	if d.Removed, d.RemovedN, err = side(d.To, d.From); err != nil {
 		return nil, fmt.Errorf("compare targets of %s: %w", m.ID, err)
 	}
+	evidence := func(from, to int) ([]Evidence, error) {
+		all, err := s.evidenceAt(ctx, m.ID, to)
+		if err != nil {
+			return nil, err
+		}
+		before, err := s.evidenceAt(ctx, m.ID, from)
+		if err != nil {
+			return nil, err
+		}
+		var out []Evidence
+		for _, e := range all {
+			if !slices.ContainsFunc(before, func(b Evidence) bool { return b.SHA256 == e.SHA256 }) {
+				out = append(out, e)
+			}
+		}
+		return out, nil
+	}
+	if d.EvidenceAdded, err = evidence(d.From, d.To); err != nil {
+		return nil, fmt.Errorf("compare evidence of %s: %w", m.ID, err)
+	}
+	if d.EvidenceRemoved, err = evidence(d.To, d.From); err != nil {
+		return nil, fmt.Errorf("compare evidence of %s: %w", m.ID, err)
+	}
 	return &d, nil
+}
+
+// Empty reports whether the two versions are the same to a reader.
+func (d *Diff) Empty() bool {
+	return len(d.Fields) == 0 && d.AddedN == 0 && d.RemovedN == 0 && len(d.EvidenceAdded) == 0 && len(d.EvidenceRemoved) == 0
 }
 
 func scanTarget(row pgx.CollectableRow) (measure.Target, error) {
@@ -141,9 +215,10 @@ func scanTarget(row pgx.CollectableRow) (measure.Target, error) {
 	return t, err
 }
 
-// fieldChanges compares two plans' top-level JSON fields, in name order.
+// fieldChanges compares two plans' top-level fields on canonical values (key order and
+// escaping make no change), in name order.
 func fieldChanges(oldPlan, newPlan []byte) ([]FieldChange, error) {
-	var o, n map[string]json.RawMessage
+	var o, n map[string]any
 	if err := json.Unmarshal(oldPlan, &o); err != nil {
 		return nil, err
 	}
@@ -170,34 +245,84 @@ func fieldChanges(oldPlan, newPlan []byte) ([]FieldChange, error) {
 	return out, nil
 }
 
-// shown is a JSON value as a person reads it: strings as they are, empty values as nothing,
-// the rest as compact JSON.
-func shown(v json.RawMessage) string {
-	var s string
-	if json.Unmarshal(v, &s) == nil {
-		return s
-	}
-	t := strings.TrimSpace(string(v))
-	switch t {
-	case "", "null", "[]", "{}", "false", "0":
+// shown is a plan value as a person reads it: strings as they are, empty values as nothing,
+// the rest as canonical JSON (object keys sorted, nothing escaped that need not be).
+func shown(v any) string {
+	switch x := v.(type) {
+	case nil:
 		return ""
+	case string:
+		return x
+	case bool:
+		if !x {
+			return ""
+		}
+	case float64:
+		if x == 0 {
+			return ""
+		}
+	case []any:
+		if len(x) == 0 {
+			return ""
+		}
+	case map[string]any:
+		if len(x) == 0 {
+			return ""
+		}
 	}
 	var buf bytes.Buffer
-	if err := json.Compact(&buf, v); err != nil {
-		return t
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
 	}
-	return buf.String()
+	return strings.TrimSuffix(buf.String(), "\n")
 }
 
-// Dossier is all a reviewer sees of a measure on one screen.
+// Sealed is what a version's digest covers, as sealed: the digest is SHA-256 over the RFC 8785
+// form of this document (activities' seal writes it; DESIGN section 4 names it).
+type Sealed struct {
+	Measure        string           `json:"measure"`
+	Version        int              `json:"version"`
+	Plan           measure.Plan     `json:"plan"`
+	Targets        int              `json:"targets"`
+	TargetsSHA256  string           `json:"targets_sha256"`
+	EvidenceSHA256 []string         `json:"evidence_sha256"`
+	Reviews        []map[string]any `json:"reviews"`
+	Foreign        bool             `json:"foreign"`
+}
+
+// sealedOf reads what version v of a measure sealed, or nil while it is a draft.
+func (s *Service) sealedOf(ctx context.Context, id string, v int) (*Sealed, error) {
+	var raw []byte
+	err := s.DB.QueryRow(ctx, `SELECT body->'content' FROM measure_versions WHERE measure_id = $1 AND version = $2`, id, v).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read version %d of %s: %w", v, id, err)
+	}
+	var sv Sealed
+	if err := json.Unmarshal(raw, &sv); err != nil {
+		return nil, fmt.Errorf("decode version %d of %s: %w", v, id, err)
+	}
+	return &sv, nil
+}
+
+// Dossier is all a reviewer sees of a measure on one screen. Sealed, once the version is
+// sealed, is what a decision on it judges: the pages draw the plan from it.
 type Dossier struct {
-	Measure   Measure          `json:"measure"`
-	Targets   []measure.Target `json:"targets"`
-	TargetsN  int              `json:"targets_matching"`
-	Evidence  []Evidence       `json:"evidence"`
-	Decisions []Decision       `json:"decisions"`
-	Changes   *Diff            `json:"changes"`
-	History   []audit.Entry    `json:"history"`
+	Measure   Measure           `json:"measure"`
+	Sealed    *Sealed           `json:"sealed,omitempty"`
+	Case      Case              `json:"case"`
+	People    map[string]Person `json:"people"`
+	After     Aftermath         `json:"after"`
+	Targets   []measure.Target  `json:"targets"`
+	TargetsN  int               `json:"targets_matching"`
+	Evidence  []Evidence        `json:"evidence"`
+	Decisions []Decision        `json:"decisions"`
+	Changes   *Diff             `json:"changes"`
+	History   []audit.Entry     `json:"history"`
 }
 
 // Dossier reads a measure with a page of its targets, its evidence, decisions, changes since
@@ -208,6 +333,13 @@ func (s *Service) Dossier(ctx context.Context, a authz.Actor, id string, q Targe
 		return Dossier{}, err
 	}
 	d := Dossier{Measure: m}
+	if d.Sealed, err = s.sealedOf(ctx, m.ID, m.Version); err != nil {
+		return d, err
+	}
+	// The case as the measure's reader may see it: its need-to-know follows the measure's.
+	if d.Case, _, err = scanCase(s.DB.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases c WHERE c.id = $1`, m.Case)); err != nil {
+		return d, fmt.Errorf("read the case of %s: %w", m.ID, err)
+	}
 	if d.Targets, d.TargetsN, err = s.targetPage(ctx, m, q); err != nil {
 		return d, err
 	}
@@ -217,9 +349,70 @@ func (s *Service) Dossier(ctx context.Context, a authz.Actor, id string, q Targe
 	if d.Decisions, err = s.decisionsOf(ctx, m); err != nil {
 		return d, err
 	}
-	if d.Changes, err = s.changesOf(ctx, m); err != nil {
+	if d.Changes, err = s.changesOf(ctx, m, q.ChangesFrom); err != nil {
 		return d, err
 	}
-	d.History, err = s.historyOf(ctx, m)
+	if d.History, err = s.historyOf(ctx, m); err != nil {
+		return d, err
+	}
+	if d.After, err = s.aftermathOf(ctx, m, q.Steps); err != nil {
+		return d, err
+	}
+	d.People, err = s.people(ctx, d)
 	return d, err
+}
+
+// Plan is the plan a reader judges: the sealed one once sealed, the draft's until then.
+func (d Dossier) Plan() measure.Plan {
+	if d.Sealed != nil {
+		return d.Sealed.Plan
+	}
+	return d.Measure.Plan
+}
+
+// Person is someone a page names: by name and organisation, not by account ID.
+type Person struct {
+	Name string `json:"name"`
+	Org  string `json:"org"`
+}
+
+// people names everyone the dossier mentions.
+func (s *Service) people(ctx context.Context, d Dossier) (map[string]Person, error) {
+	ids := []string{d.Measure.Requester, d.Case.CreatedBy}
+	ids = append(ids, d.Plan().Executors...)
+	for _, x := range d.Decisions {
+		ids = append(ids, x.By)
+	}
+	for _, r := range d.History {
+		ids = append(ids, r.Actor.ID)
+	}
+	for _, st := range d.After.Steps {
+		ids = append(ids, st.Executor, st.Witness)
+	}
+	for _, r := range d.After.Reports {
+		ids = append(ids, r.Author, r.VerifiedBy)
+	}
+	for _, n := range d.After.Notifications {
+		ids = append(ids, n.RecordedBy)
+	}
+	if o := d.After.Order; o != nil {
+		ids = append(ids, o.IssuedBy)
+	}
+	rows, err := s.DB.Query(ctx, `SELECT u.id, u.display_name, COALESCE(o.name, u.org_id) FROM users u LEFT JOIN organisations o ON o.id = u.org_id
+		WHERE u.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("name the people of %s: %w", d.Measure.ID, err)
+	}
+	out := map[string]Person{}
+	for rows.Next() {
+		var id string
+		var p Person
+		if err := rows.Scan(&id, &p.Name, &p.Org); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[id] = p
+	}
+	rows.Close()
+	return out, rows.Err()
 }

@@ -25,6 +25,11 @@ func (s *Service) available(a authz.Actor, m Measure, now time.Time) []authz.Op 
 		if op == authz.OpEditDraft || !slices.Contains(workflows.StagesFor(op), m.Stage) {
 			continue
 		}
+		// An order is issued only on an order measure, and execution of one waits for it.
+		order := m.Plan.Kind == measure.OrderAdministrator
+		if (op == authz.OpIssueOrder && !order) || (op == authz.OpStartExecution && m.Stage == measure.Approved && order) {
+			continue
+		}
 		if s.Authz.Check(op, a, m.Facts, now) == nil {
 			ops = append(ops, op)
 		}
@@ -42,35 +47,6 @@ type WorkItem struct {
 	Overdue  bool           `json:"overdue"`
 }
 
-// deadline is when the lifecycle expects a measure in stage to have moved on (zero: it keeps
-// no deadline there): the Commission's decision target, the approval window, the emergency
-// notification, the post-hoc review, the report and the notification of the affected.
-func deadline(cfg workflows.Config, stage measure.Stage, since, windowEnd, emergencyAt time.Time, urgent bool) time.Time {
-	switch stage {
-	case measure.CommissionReview, measure.InfoRequested:
-		if urgent {
-			return since.Add(cfg.DecisionTargetUrgent)
-		}
-		return since.Add(cfg.DecisionTarget)
-	case measure.Approved, measure.OrderIssued, measure.Executing:
-		return windowEnd
-	case measure.EmergencyExecuting:
-		return emergencyAt.Add(cfg.EmergencyNotification)
-	case measure.Executed:
-		if !emergencyAt.IsZero() {
-			return emergencyAt.Add(cfg.EmergencyNotification)
-		}
-		return since.Add(cfg.ReportDue)
-	case measure.CommissionNotified:
-		return since.Add(cfg.PostHocReview)
-	case measure.PostHocReviewed:
-		return since.Add(cfg.ReportDue)
-	case measure.Notifying:
-		return since.Add(cfg.NotificationDue)
-	}
-	return time.Time{}
-}
-
 // terminal stages wait on nobody.
 var terminal = []measure.Stage{"CLOSED", "WITHDRAWN", "EXPIRED", "REJECTED"}
 
@@ -85,18 +61,17 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 		relation uint16
 	}
 	seen := map[judged][]authz.Op{}
-	// since: when the measure entered its stage (before the Commission, when this version was
-	// first put before it, so an information request does not restart the clock).
-	// The page's rows are chosen first, by the index on updated_at; what each shows besides
-	// (its stage's start, window, emergency) is looked up for those rows only.
+	// The instants the deadlines run from (workflows.Clock), from the stages' history: the page's
+	// rows are chosen first, by the index on updated_at; the rest is looked up for those rows.
 	rows, err := s.DB.Query(ctx, `SELECT m.id, m.case_id, m.org_id, COALESCE(m.plan->>'title', ''), m.stage, m.version, m.digest,
 			m.requester_id, m.updated_at, m.facts, EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id),
-			COALESCE(CASE WHEN m.stage IN ('COMMISSION_REVIEW', 'INFO_REQUESTED')
-				THEN (SELECT min(h.entered_at) FROM stage_history h WHERE h.measure_id = m.id AND h.version = m.version AND h.stage = 'COMMISSION_REVIEW')
-				ELSE (SELECT max(h.entered_at) FROM stage_history h WHERE h.measure_id = m.id AND h.stage = m.stage) END, m.updated_at),
-			COALESCE((m.approval->>'window_end')::timestamptz, 'epoch'),
+			COALESCE((SELECT max(h.entered_at) FROM stage_history h WHERE h.measure_id = m.id AND h.stage = m.stage), m.updated_at),
 			COALESCE((SELECT min(h.entered_at) FROM stage_history h WHERE h.measure_id = m.id AND h.stage = 'EMERGENCY_EXECUTING'), 'epoch'),
-			COALESCE((m.plan->>'urgent')::boolean, false)
+			COALESCE((SELECT max(h.entered_at) FROM stage_history h WHERE h.measure_id = m.id AND h.stage = 'COMMISSION_NOTIFIED'), 'epoch'),
+			COALESCE((SELECT max(h.entered_at) FROM stage_history h WHERE h.measure_id = m.id AND h.stage = 'EXECUTED'), 'epoch'),
+			COALESCE((m.plan->>'urgent')::boolean, false),
+			COALESCE((m.approval->>'window_end')::timestamptz, 'epoch'),
+			COALESCE((SELECT o.deadline FROM orders o WHERE o.measure_id = m.id), 'epoch')
 		FROM (SELECT m.*, c.org_id FROM measures m JOIN cases c ON c.id = m.case_id
 			WHERE m.stage <> ALL(@terminal) AND `+measureReadable+`
 			ORDER BY m.updated_at, m.id LIMIT @limit) m
@@ -110,18 +85,17 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 		var m Measure
 		var sum MeasureSummary
 		var facts []byte
-		var since, windowEnd, emergencyAt time.Time
-		var urgent bool
+		var c workflows.Clock
 		if err := rows.Scan(&sum.ID, &sum.Case, &sum.Org, &sum.Title, &sum.Stage, &sum.Version, &sum.Digest, &sum.Requester, &sum.UpdatedAt,
-			&facts, &m.BeforeCommission, &since, &windowEnd, &emergencyAt, &urgent); err != nil {
+			&facts, &m.BeforeCommission, &c.Since, &c.Declared, &c.Notified, &c.Executed, &c.Urgent, &c.WindowEnd, &c.OrderDue); err != nil {
 			return nil, fmt.Errorf("list work: %w", err)
 		}
-		if windowEnd.Unix() == 0 {
-			windowEnd = time.Time{}
+		for _, t := range []*time.Time{&c.Declared, &c.Notified, &c.Executed, &c.WindowEnd, &c.OrderDue} {
+			if t.Unix() == 0 {
+				*t = time.Time{}
+			}
 		}
-		if emergencyAt.Unix() == 0 {
-			emergencyAt = time.Time{}
-		}
+		c.Stage = sum.Stage
 		if err := json.Unmarshal(facts, &m.Facts); err != nil {
 			return nil, fmt.Errorf("decode facts of %s: %w", sum.ID, err)
 		}
@@ -138,7 +112,10 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 			seen[key] = ops
 		}
 		if len(ops) > 0 {
-			it := WorkItem{Measure: sum, Ops: ops, Since: since, Deadline: deadline(s.Workflow, sum.Stage, since, windowEnd, emergencyAt, urgent)}
+			it := WorkItem{Measure: sum, Ops: ops, Since: c.Since}
+			if ds := s.Workflow.Deadlines(c); len(ds) > 0 {
+				it.Deadline = ds[0].At
+			}
 			it.Overdue = !it.Deadline.IsZero() && now.After(it.Deadline)
 			out = append(out, it)
 		}

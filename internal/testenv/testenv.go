@@ -97,7 +97,7 @@ func StartWith(t testing.TB, wf workflows.Config, adjust func(*daemon.Config)) *
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.Users[c.Username], e.IDs[c.Username] = cl, c.ID
+		e.Users[c.Username], e.IDs[c.Username] = Reading(cl), c.ID
 	}
 	return e
 }

@@ -79,7 +79,16 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) changes(w http.ResponseWriter, r *http.Request) {
-	d, err := s.Changes(r.Context(), actorOf(r), r.PathValue("measure"))
+	from := 0
+	if v := r.URL.Query().Get("from"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			s.fail(w, r, &measure.FieldError{Field: "from", Message: "must be a version number, e.g. 3"})
+			return
+		}
+		from = n
+	}
+	d, err := s.Changes(r.Context(), actorOf(r), r.PathValue("measure"), from)
 	s.reply(w, r, http.StatusOK, map[string]any{"changes": d}, err)
 }
 

@@ -121,8 +121,8 @@ func openAPIDoc() obj {
 			obj{"200": ok("entries", obj{"type": "object", "properties": obj{"entries": arr(ref("AuditRecord"))}, "description": "each record with its log_index (null while pending: not yet under a signed checkpoint)"})})},
 		"/api/v1/measures/{measure}/history/{index}": obj{"get": with(obj{"summary": "One of the measure's log entries with its inclusion proof (c2sp tlog-proof) against the newest checkpoint, checked by the server",
 			"parameters": []any{pathParam("measure"), pathParam("index")}}, obj{"200": ok("the entry, proof and check", obj{"type": "object"})})},
-		"/api/v1/measures/{measure}/changes": obj{"get": with(obj{"summary": "What changed since the previous sealed version: plan fields, targets added and removed (the first 100 of each, with counts); null with one version",
-			"parameters": []any{pathParam("measure")}}, obj{"200": ok("changes", obj{"type": "object"})})},
+		"/api/v1/measures/{measure}/changes": obj{"get": with(obj{"summary": "What changed from an earlier sealed version (from; by default the version the body deciding now returned, else the previous one): plan fields on canonical values, targets and evidence added and removed (the first 100 targets of each side, with counts); null with one version",
+			"parameters": []any{pathParam("measure"), obj{"name": "from", "in": "query", "schema": obj{"type": "integer", "minimum": 1}}}}, obj{"200": ok("changes", obj{"type": "object"})})},
 		"/api/v1/measures/{measure}/decisions": obj{"get": with(obj{"summary": "Reviews, votes, conflict declarations and gates, each with the version (and, for votes, the digest) it was given on",
 			"parameters": []any{pathParam("measure")}}, obj{"200": ok("decisions", obj{"type": "object"})})},
 	}
@@ -190,8 +190,13 @@ func openAPIDoc() obj {
 			}
 			desc.WriteString(string(s))
 		}
+		if measure.Judges(op) {
+			desc.WriteString(" (judges a version: `digest` required)")
+		}
 		desc.WriteString("\n")
 	}
+	desc.WriteString("\nAn operation that judges a version names, in `digest`, the digest of the version the person decided on (GET the measure for it). " +
+		"Without it the answer is 400 naming the field; when the measure has moved on it is 409 `stale_version` naming both versions, and nothing is recorded.\n")
 	paths["/api/v1/measures/{measure}/actions/{op}"] = obj{"post": with(obj{"summary": "Take an action on a measure", "description": desc.String(),
 		"parameters": []any{pathParam("measure"), obj{"name": "op", "in": "path", "required": true, "schema": obj{"type": "string", "enum": ops}},
 			obj{"name": "Idempotency-Key", "in": "header", "schema": obj{"type": "string", "maxLength": service.MaxIdempotencyKey},
@@ -217,7 +222,8 @@ func openAPIDoc() obj {
 	action := obj{"type": "object", "additionalProperties": false, "properties": obj{
 		"decision": line("approve|return (reviews); approve|reject|return (votes); complied|not_complied (order_outcome); accepted|impropriety (post_hoc_decision)"),
 		"reason":   text("required for returns, rejections, withdrawals, information requests, emergencies"), "conditions": list(bounded("", 4*measure.MaxLine, "tab and line breaks allowed"), measure.MaxItems),
-		"conflicted": obj{"type": "boolean"},
+		"conflicted": obj{"type": "boolean", "description": "declare_conflict: required; true when the member has a conflict and steps aside, false when none"},
+		"digest":     line("the digest of the version decided on; required for legal_review, command_review, record_gate, declare_conflict, vote, request_info, post_hoc_decision, verify_report"),
 		"checklist": obj{"type": "array", "uniqueItems": true, "items": obj{"type": "string", "enum": measure.LegalRequirements},
 			"description": "legal_review: the statutory requirements the reviewer confirms; an approval confirms all six"},
 		"gate": obj{"type": "string", "enum": []string{"foreign_ministry", "pm_order"}}, "reference": line(""),

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
 )
@@ -202,14 +204,24 @@ func TestBrowserReview(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(".error")))
 	stage(t, legal, "LEGAL_REVIEW")
 	// An approval with a requirement left unticked is refused and names the checklist.
-	do(t, legal, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.SendKeys(chromedp.CSS("#legal_review-reason"), "fine "+xss))
+	do(t, legal, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS(`#act-legal_review input[value="approve"]`)),
+		chromedp.SendKeys(chromedp.CSS("#legal_review-reason"), "fine "+xss))
 	tick(t, legal, 5)
 	do(t, legal, chromedp.Click(chromedp.CSS("#act-legal_review button")), chromedp.WaitVisible(chromedp.CSS(".error")))
 	if got := text(t, legal, ".error"); !strings.Contains(got, "checklist") {
 		t.Fatalf("an approval without every requirement: %q", got)
 	}
-	do(t, legal, chromedp.SendKeys(chromedp.CSS("#legal_review-reason"), "fine "+xss))
-	tick(t, legal, 6)
+	// The refused form comes back as it was typed, at the measure's own address.
+	if u, _ := chromedp.Run(legal, chromedp.Location()); strings.Contains(u, "/act/") {
+		t.Fatalf("the refused form stays at %s", u)
+	}
+	if got, _ := chromedp.Run(legal, chromedp.Value(chromedp.CSS("#legal_review-reason"))); got != "fine "+xss {
+		t.Fatalf("the refused form lost the reason typed: %q", got)
+	}
+	if n, _ := chromedp.Run(legal, chromedp.Evaluate[int](`document.querySelectorAll("#act-legal_review .checklist input:checked").length + document.querySelectorAll('#act-legal_review input[value="approve"]:checked').length`)); n != 6 {
+		t.Fatalf("the refused form kept %d of the five ticks and the decision", n)
+	}
+	do(t, legal, chromedp.Click(chromedp.CSS(`#act-legal_review .checklist label:nth-of-type(6) input`)))
 	do(t, legal, chromedp.Click(chromedp.CSS("#act-legal_review button")))
 	stage(t, legal, "COMMAND_REVIEW")
 	title, err := chromedp.Run(legal, chromedp.Evaluate[string]("document.title"))
@@ -230,10 +242,10 @@ func TestBrowserReview(t *testing.T) {
 	// The commander endorses; three members return it for a change, each seeing the digest.
 	cmdr := browser(t, exe)
 	logIn(t, cmdr, base, "commander", pw["commander"])
-	do(t, cmdr, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS("#act-command_review button")))
+	do(t, cmdr, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS(`#act-command_review input[value="approve"]`)), chromedp.Click(chromedp.CSS("#act-command_review button")))
 	stage(t, cmdr, "COMMISSION_REVIEW")
 	members := map[string]context.Context{}
-	for _, who := range []string{"chair", "member1", "member2", "member3"} {
+	for _, who := range []string{"chair", "member1", "member2", "member3", "member4"} {
 		members[who] = browser(t, exe)
 		logIn(t, members[who], base, who, pw[who])
 	}
@@ -249,6 +261,9 @@ func TestBrowserReview(t *testing.T) {
 		submit(t, b, "#act-vote")
 		stage(t, b, want)
 	}
+	// member3 opens version 1 and leaves the tab open while it is returned and comes back changed.
+	stale := members["member3"]
+	do(t, stale, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.WaitVisible(chromedp.CSS("#act-vote")))
 	vote("chair", "return", "COMMISSION_REVIEW")
 	vote("member1", "return", "COMMISSION_REVIEW")
 	vote("member2", "return", "DRAFT")
@@ -279,24 +294,54 @@ func TestBrowserReview(t *testing.T) {
 	if got := text(t, officer, "#digest"); got == firstDigest || !strings.HasPrefix(got, "sha256:") {
 		t.Fatalf("the new version's digest %q (the old was %q)", got, firstDigest)
 	}
-	do(t, legal, chromedp.Navigate(base+"/measures/"+m.ID))
+	do(t, legal, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS(`#act-legal_review input[value="approve"]`)))
 	tick(t, legal, 6)
 	do(t, legal, chromedp.Click(chromedp.CSS("#act-legal_review button")))
 	stage(t, legal, "COMMAND_REVIEW")
-	do(t, cmdr, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS("#act-command_review button")))
+	do(t, cmdr, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS(`#act-command_review input[value="approve"]`)), chromedp.Click(chromedp.CSS("#act-command_review button")))
 	stage(t, cmdr, "COMMISSION_REVIEW")
 
-	// One member recuses; three vote on the new digest and approve.
-	do(t, members["member3"], chromedp.Navigate(base+"/measures/"+m.ID),
-		chromedp.Click(chromedp.CSS(`#act-declare_conflict input[name="conflicted"]`)),
+	// member3's approval from the tab still showing version 1 is refused: nothing is recorded,
+	// and the page they land on shows what changed since the version they saw.
+	do(t, stale, chromedp.Click(chromedp.CSS(`#act-vote input[value="approve"]`)))
+	do(t, stale, load("#act-vote button")...)
+	do(t, stale, chromedp.WaitVisible(chromedp.CSS(".error")))
+	if got := text(t, stale, ".error"); !strings.Contains(got, "表示していた版から措置が変わりました") || !strings.Contains(got, "v1 → v2") {
+		t.Fatalf("the stale vote's refusal: %q", got)
+	}
+	if got := text(t, stale, "#changes"); !strings.Contains(got, "v1") {
+		t.Fatalf("the stale vote's page compares with %q, want the version seen (v1)", got)
+	}
+	if got := text(t, stale, "#targets-added"); !strings.Contains(got, "198.51.100.7") {
+		t.Fatalf("the stale vote's page does not show the target added since version 1: %q", got)
+	}
+	look(stale, "stale-vote-ja")
+	if ds, err := e.Users["chair"].Decisions(context.Background(), m.ID); err != nil || slices.ContainsFunc(ds, func(d client.Decision) bool { return d.By == e.IDs["member3"] }) {
+		t.Fatalf("a vote from the stale page was recorded: %+v (%v)", ds, err)
+	}
+
+	// One member recuses; three vote on the new digest and approve, member3 among them now
+	// that they have read it.
+	do(t, members["member4"], chromedp.Navigate(base+"/measures/"+m.ID),
+		chromedp.Click(chromedp.CSS(`#act-declare_conflict input[value="true"]`)),
 		chromedp.SendKeys(chromedp.CSS("#declare_conflict-reason"), "advised the hosting provider"),
 		chromedp.Click(chromedp.CSS("#act-declare_conflict button")), chromedp.WaitVisible(chromedp.CSS(".flash")))
-	if forms := formIDs(t, members["member3"]); contains(forms, "act-vote") {
-		t.Fatalf("a recused member is offered the vote: %v", forms)
+	if forms := formIDs(t, members["member4"]); contains(forms, "act-vote") || contains(forms, "act-request_info") {
+		t.Fatalf("a recused member is offered a part in the review: %v", forms)
 	}
 	vote("chair", "approve", "COMMISSION_REVIEW")
 	vote("member1", "approve", "COMMISSION_REVIEW")
-	vote("member2", "approve", "APPROVED")
+	vote("member3", "approve", "APPROVED")
+	now, err := e.Users["chair"].Measure(context.Background(), m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := e.Users["chair"].Decisions(context.Background(), m.ID)
+	if err != nil || !slices.ContainsFunc(ds, func(d client.Decision) bool {
+		return d.By == e.IDs["member3"] && d.Kind == "vote" && d.Digest == now.Digest && d.Version == now.Version
+	}) {
+		t.Fatalf("member3's vote after reading is not recorded on version %d %s: %+v (%v)", now.Version, now.Digest, ds, err)
+	}
 	look(members["member2"], "approved-ja")
 
 	// Another organisation's executor cannot open it by its address.
@@ -329,14 +374,33 @@ func TestBrowserReview(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#act-log_steps button")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")), chromedp.Click(chromedp.CSS("#act-finish_execution button")))
 	stage(t, ex, "EXECUTED")
-	if got := text(t, ex, ".timeline"); !strings.Contains(got, "log_steps "+e.IDs["executor"]+" EXECUTING → EXECUTING") {
+	if got := text(t, ex, ".timeline"); !strings.Contains(got, "実施記録 Executor") || !strings.Contains(got, "実施中 → 実施中") || strings.Contains(got, e.IDs["executor"]) {
 		t.Fatalf("the uploaded steps are not in the timeline: %q", got)
 	}
 	do(t, officer, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.SendKeys(chromedp.CSS("#report-body"), "1 target neutralised, no collateral"),
 		chromedp.Click(chromedp.CSS("#act-report button")))
 	stage(t, officer, "REPORTED")
-	do(t, cmdr, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.Click(chromedp.CSS("#act-verify_report button")))
+	do(t, cmdr, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.WaitVisible(chromedp.CSS(".report-body")))
+	if got := text(t, cmdr, ".report-body"); got != "1 target neutralised, no collateral" {
+		t.Fatalf("the commander verifies a report the page shows as %q", got)
+	}
+	if got := text(t, cmdr, "#step-list tbody"); !strings.Contains(got, "203.0.113.10") || !strings.Contains(got, "Executor (NPA, witness)") {
+		t.Fatalf("the execution steps on the page: %q", got)
+	}
+	do(t, cmdr, chromedp.Click(chromedp.CSS("#act-verify_report button")))
 	stage(t, cmdr, "NOTIFYING")
+	look(cmdr, "notifying-ja")
+	// The case the measure belongs to, and the case list.
+	do(t, cmdr, chromedp.Click(chromedp.CSS("#case a")), chromedp.WaitVisible(chromedp.CSS("#case-measure-list")))
+	if got := text(t, cmdr, "#case-measure-list"); !strings.Contains(got, "Neutralise PlugX C2") {
+		t.Fatalf("the case page lists %q", got)
+	}
+	look(cmdr, "case-ja")
+	do(t, cmdr, chromedp.Click(chromedp.CSS("#cases-link")), chromedp.WaitVisible(chromedp.CSS("#case-list")))
+	if got := text(t, cmdr, "#case-list"); !strings.Contains(got, "PlugX botnet") {
+		t.Fatalf("the case list: %q", got)
+	}
+	look(cmdr, "cases-ja")
 
 	// The auditor downloads the evidence (audited) and sees a timeline entry's inclusion verified.
 	aud := browser(t, exe)
@@ -351,7 +415,7 @@ func TestBrowserReview(t *testing.T) {
 		t.Fatalf("the auditor's evidence download: %q", got)
 	}
 	do(t, aud, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(".timeline")))
-	if got := text(t, aud, ".timeline"); !strings.Contains(got, "evidence.accessed") {
+	if got := text(t, aud, ".timeline"); !strings.Contains(got, "証拠資料の閲覧") {
 		t.Fatalf("the download is not in the timeline: %q", got)
 	}
 	do(t, aud, chromedp.Click(chromedp.CSS(".timeline a.proof")), chromedp.WaitVisible(chromedp.CSS(`#inclusion-result[data-verified="true"]`)))
@@ -432,6 +496,8 @@ func TestBrowserReview(t *testing.T) {
 		{"/audit", "#checkpoint-text", "audit-en"},
 		{"/cases/new", "#new-case", "new-case-en"},
 		{"/measures/new", "#new-measure", "new-measure-en"},
+		{"/cases", "#case-list", "cases-en"},
+		{"/enrol", "#enrol", "enrol-en"},
 	} {
 		do(t, officer, chromedp.Navigate(base+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.sel)), chromedp.WaitReady(chromedp.CSS(`html[lang="en"]`)))
 		look(officer, pg.name)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/service"
@@ -82,6 +84,16 @@ func planForm(r *http.Request, p measure.Plan) (measure.Plan, []measure.Target, 
 	p.Title, p.LegalBasis, p.Kind, p.Technique = f("title"), f("legal_basis"), measure.Kind(f("kind")), f("technique")
 	p.Operations, p.Executors, p.Necessity = lines(f("operations")), lines(f("executors")), f("necessity")
 	p.Proportionality, p.Collateral, p.RollbackPlan, p.NotificationPlan = f("proportionality"), f("collateral"), f("rollback_plan"), f("notification_plan")
+	p.DataHandling, p.EmergencyJustify = f("data_handling"), f("emergency_justification")
+	p.SelfExecutionFallback, p.Urgent = f("self_execution_fallback") == "true", f("urgent") == "true"
+	p.RequestedWindow = 0
+	if v := strings.TrimSpace(f("requested_window")); v != "" {
+		d, err := parseWindow(v)
+		if err != nil {
+			return p, nil, &measure.FieldError{Field: "requested_window", Message: "must be days or hours, e.g. 14d or 72h"}
+		}
+		p.RequestedWindow = measure.Duration(d)
+	}
 	p.Alternatives = nil
 	if v := strings.TrimSpace(f("alternatives")); v != "" {
 		rows, err := csv.NewReader(strings.NewReader(v)).ReadAll()
@@ -96,18 +108,65 @@ func planForm(r *http.Request, p measure.Plan) (measure.Plan, []measure.Target, 
 		}
 	}
 	var targets []measure.Target
-	for i, l := range lines(f("targets")) {
+	var bad []string
+	for i, l := range strings.Split(f("targets"), "\n") {
+		if l = strings.TrimSpace(l); l == "" {
+			continue
+		}
 		value, location, _ := strings.Cut(l, ",")
 		value, location = strings.TrimSpace(value), strings.TrimSpace(location)
 		if location == "" {
 			location = "unknown"
 		}
-		if i >= MaxFormTargets {
+		if len(targets) >= MaxFormTargets {
 			return p, nil, &measure.FieldError{Field: "targets", Message: fmt.Sprintf("at most %d targets in the form; the API and CLI take more", MaxFormTargets)}
 		}
-		targets = append(targets, measure.Target{Kind: measure.GuessKind(value), Value: value, Location: location})
+		t := measure.Target{Kind: measure.GuessKind(value), Value: value, Location: location}
+		if err := t.Validate(); err != nil {
+			// Every bad line is named; nothing typed is dropped (the form comes back as typed).
+			if len(bad) < 20 {
+				bad = append(bad, fmt.Sprintf("line %d (%s): %v", i+1, measure.Clip(l, 80), err))
+			}
+			continue
+		}
+		targets = append(targets, t)
+	}
+	if len(bad) > 0 {
+		return p, nil, &measure.FieldError{Field: "targets", Message: strings.Join(bad, "; ")}
 	}
 	return p, targets, nil
+}
+
+// parseWindow reads a requested window as people write it: 14d, 72h, 1d12h, or a Go duration.
+func parseWindow(v string) (time.Duration, error) {
+	days := time.Duration(0)
+	if d, rest, ok := strings.Cut(v, "d"); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(d))
+		if err != nil || n < 0 || n > 366 {
+			return 0, fmt.Errorf("bad days %q", d)
+		}
+		days, v = time.Duration(n)*24*time.Hour, strings.TrimSpace(rest)
+		if v == "" {
+			return days, nil
+		}
+	}
+	h, err := time.ParseDuration(v)
+	if err != nil || h < 0 {
+		return 0, fmt.Errorf("bad duration %q", v)
+	}
+	return days + h, nil
+}
+
+// windowText is a requested window as the form shows it.
+func windowText(d measure.Duration) string {
+	t := time.Duration(d)
+	if t <= 0 {
+		return ""
+	}
+	if t%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", t/(24*time.Hour))
+	}
+	return t.String()
 }
 
 // addEvidence stores an uploaded file in a draft.

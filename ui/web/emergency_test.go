@@ -69,7 +69,8 @@ func TestBrowserEmergency(t *testing.T) {
 	// A member with no conflict reviews it after the fact.
 	mem := browser(t, exe)
 	logIn(t, mem, base, "member1", pw["member1"])
-	do(t, mem, chromedp.Navigate(page), chromedp.SendKeys(chromedp.CSS("#declare_conflict-reason"), "no link to the parties"))
+	do(t, mem, chromedp.Navigate(page), chromedp.Click(chromedp.CSS(`#act-declare_conflict input[value="false"]`)),
+		chromedp.SendKeys(chromedp.CSS("#declare_conflict-reason"), "no link to the parties"))
 	submit(t, mem, "#act-declare_conflict")
 	do(t, mem, chromedp.Click(chromedp.CSS(`#act-post_hoc_decision input[value="accepted"]`)),
 		chromedp.SendKeys(chromedp.CSS("#post_hoc_decision-body"), "the emergency prevented waiting; notified in time "+xss))
@@ -90,7 +91,7 @@ func TestBrowserEmergency(t *testing.T) {
 	submit(t, officer, "#act-notify")
 	do(t, officer, load("#act-close button")...)
 	stage(t, officer, "CLOSED")
-	if got := text(t, officer, ".timeline"); !strings.Contains(got, "declare_emergency") || !strings.Contains(got, "post_hoc_decision") {
+	if got := text(t, officer, ".timeline"); !strings.Contains(got, "緊急時の宣言") || !strings.Contains(got, "事後審査 Commissioner 1") {
 		t.Fatalf("the timeline of the emergency: %q", got)
 	}
 	// The script typed everywhere is text on every page that shows it.

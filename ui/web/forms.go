@@ -8,7 +8,7 @@ import (
 type form struct {
 	Decisions                          []string
 	Reason, Body, Conditions, Conflict bool
-	Gate, Steps, Notices               bool
+	Gate, Steps, Notices, Order        bool
 	// Checklist asks the legal reviewer to confirm each statutory requirement.
 	Checklist bool
 }
@@ -35,6 +35,7 @@ var forms = map[authz.Op]form{
 	authz.OpNotifyCommission: {Body: true},
 	authz.OpPostHocDecision:  {Decisions: []string{"accepted", "impropriety"}, Body: true},
 	authz.OpOrderOutcome:     {Decisions: []string{"complied", "not_complied"}},
+	authz.OpIssueOrder:       {Order: true},
 	authz.OpLogSteps:         {Steps: true},
 	authz.OpNotify:           {Notices: true},
 }

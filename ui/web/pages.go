@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/refusal"
 	"github.com/takedown/takedown/internal/service"
 )
 
@@ -88,11 +90,18 @@ func (s *Server) showMeasure(w http.ResponseWriter, r *http.Request, status int,
 	q := r.URL.Query()
 	search := q.Get("tq")
 	offset, _ := strconv.Atoi(q.Get("toff"))
-	tq := service.TargetQuery{Search: search, Page: service.Page{Limit: targetsPerPage, Offset: max(offset, 0)}}
+	from, _ := strconv.Atoi(q.Get("from"))
+	rf := s.refusedOf(r, id)
+	if rf != nil && rf.Refusal.Code == refusal.Stale && rf.Refusal.Seen > 0 && from == 0 {
+		from = rf.Refusal.Seen // what changed since the version the person decided on
+	}
+	soff, _ := strconv.Atoi(q.Get("soff"))
+	tq := service.TargetQuery{Search: search, Page: service.Page{Limit: targetsPerPage, Offset: max(offset, 0)}, ChangesFrom: max(from, 0),
+		Steps: service.StepQuery{Search: q.Get("sq"), Page: service.Page{Limit: targetsPerPage, Offset: max(soff, 0)}}}
 	d, err := s.Dossier(ctx, a, id, tq)
 	if fe := (*measure.FieldError)(nil); errors.As(err, &fe) {
-		// A bad search shows its refusal over the page, with every target.
-		refused, search, tq.Search, tq.Offset = err, "", "", 0
+		// A bad search or version shows its refusal over the page, with every target.
+		refused, search, tq.Search, tq.Offset, tq.ChangesFrom, tq.Steps = err, "", "", 0, 0, service.StepQuery{Page: service.Page{Limit: targetsPerPage}}
 		d, err = s.Dossier(ctx, a, id, tq)
 	}
 	if err != nil {
@@ -116,8 +125,28 @@ func (s *Server) showMeasure(w http.ResponseWriter, r *http.Request, status int,
 	if tq.Offset > 0 {
 		v.Prev = link(max(tq.Offset-tq.Limit, 0))
 	}
+	stepLink := func(off int) string {
+		u := url.Values{"soff": {strconv.Itoa(off)}}
+		if tq.Steps.Search != "" {
+			u.Set("sq", tq.Steps.Search)
+		}
+		return "/measures/" + url.PathEscape(m.ID) + "?" + u.Encode() + "#steps"
+	}
+	v.StepSearch = tq.Steps.Search
+	if tq.Steps.Offset+tq.Steps.Limit < d.After.StepsN {
+		v.StepsNext = stepLink(tq.Steps.Offset + tq.Steps.Limit)
+	}
+	if tq.Steps.Offset > 0 {
+		v.StepsPrev = stepLink(max(tq.Steps.Offset-tq.Steps.Limit, 0))
+	}
 	if refused != nil {
 		p.Error, status = s.problemOf(r, p.Lang, refused)
+	} else if rf != nil {
+		v.Refused = rf
+		p.Error, status = s.problemOf(r, p.Lang, &rf.Refusal)
+		if rf.Refusal.Code == refusal.Stale {
+			p.Error.Message = fmt.Sprintf("%s (v%d → v%d)", T(p.Lang, "stale"), rf.Refusal.Seen, rf.Refusal.Current)
+		}
 	}
 	if status == 0 {
 		status = http.StatusOK
@@ -148,28 +177,87 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	op := authz.Op(r.PathValue("op"))
+	id := r.PathValue("measure")
 	in, err := actionInput(r.PostForm)
 	if err != nil {
-		s.Refused(r.Context(), a, service.On{Measure: r.PathValue("measure")}, measure.Clip(string(op), 64), err)
-		s.showMeasure(w, r, http.StatusBadRequest, err)
+		s.Refused(r.Context(), a, service.On{Measure: id}, measure.Clip(string(op), 64), err)
+	} else {
+		_, err = s.Act(r.Context(), a, id, op, in, r.PostFormValue("key"))
+	}
+	if err != nil {
+		// Back to the measure's page (a URL a reload and the language switch survive), with the
+		// form as it was typed and the refusal beside it.
+		typed := url.Values{}
+		for k, vs := range r.PostForm {
+			if k != "key" && k != "digest" {
+				typed[k] = vs
+			}
+		}
+		rf := refusedForm{Op: string(op), Values: typed, Refusal: *s.Classify(r.Context(), err), At: time.Now()}
+		if b, jerr := json.Marshal(rf); jerr == nil {
+			s.sessions.Put(r.Context(), refusedKey(id), string(b))
+		}
+		http.Redirect(w, r, "/measures/"+url.PathEscape(id)+"#act-"+url.PathEscape(string(op)), http.StatusSeeOther)
 		return
 	}
-	if _, err := s.Act(r.Context(), a, r.PathValue("measure"), op, in, r.PostFormValue("key")); err != nil {
-		s.showMeasure(w, r, 0, err)
-		return
-	}
+	s.sessions.Remove(r.Context(), refusedKey(id))
 	s.sessions.Put(r.Context(), "flash", T(language(r), "done"))
-	http.Redirect(w, r, "/measures/"+url.PathEscape(r.PathValue("measure")), http.StatusSeeOther)
+	http.Redirect(w, r, "/measures/"+url.PathEscape(id), http.StatusSeeOther)
+}
+
+// refusedForm is a decision form the service refused, kept in the session for the page the
+// person is sent back to.
+type refusedForm struct {
+	Op      string        `json:"op"`
+	Values  url.Values    `json:"values"`
+	Refusal refusal.Error `json:"refusal"`
+	At      time.Time     `json:"at"`
+}
+
+// refusedFor is how long a refused form waits for the page it is sent back to.
+const refusedFor = 10 * time.Minute
+
+func refusedKey(measureID string) string { return "refused:" + measureID }
+
+// refusedOf takes the measure's refused form, shown once on the page the person is sent back
+// to (a later visit shows the measure as it is).
+func (s *Server) refusedOf(r *http.Request, measureID string) *refusedForm {
+	raw := s.sessions.PopString(r.Context(), refusedKey(measureID))
+	if raw == "" {
+		return nil
+	}
+	var rf refusedForm
+	if json.Unmarshal([]byte(raw), &rf) != nil || time.Since(rf.At) > refusedFor {
+		return nil
+	}
+	return &rf
 }
 
 // actionInput reads a decision form.
 func actionInput(f url.Values) (service.ActionInput, error) {
 	in := service.ActionInput{Decision: f.Get("decision"), Reason: f.Get("reason"), Body: f.Get("body"),
-		Gate: f.Get("gate"), Reference: f.Get("reference"), Conflicted: f.Get("conflicted") == "true", Checklist: f["checklist"]}
+		Gate: f.Get("gate"), Reference: f.Get("reference"), Checklist: f["checklist"], Digest: f.Get("digest")}
+	switch f.Get("conflicted") {
+	case "true":
+		in.Conflicted = new(true)
+	case "false":
+		in.Conflicted = new(false)
+	}
 	for _, c := range strings.Split(f.Get("conditions"), "\n") {
 		if c = strings.TrimSpace(c); c != "" {
 			in.Conditions = append(in.Conditions, c)
 		}
+	}
+	if f.Has("order_addressee") || f.Has("order_content") || f.Has("order_deadline") {
+		o := &measure.Order{Addressee: strings.TrimSpace(f.Get("order_addressee")), Content: f.Get("order_content"), Proof: f.Get("order_proof")}
+		if v := strings.TrimSpace(f.Get("order_deadline")); v != "" {
+			at, err := time.ParseInLocation("2006-01-02T15:04", v, service.JST)
+			if err != nil {
+				return in, &measure.FieldError{Field: "order.deadline", Message: "must be a date and time, e.g. 2026-12-31T17:00 (JST)"}
+			}
+			o.Deadline = at
+		}
+		in.Order = o
 	}
 	if v := strings.TrimSpace(f.Get("steps")); v != "" {
 		rows, err := csv.NewReader(strings.NewReader(v)).ReadAll()

@@ -40,19 +40,6 @@ func chartTop(st service.Statistics) int {
 	return top
 }
 
-// span is a duration as a person reads it: days and hours, or minutes.
-func span(d time.Duration) string {
-	switch {
-	case d >= 24*time.Hour:
-		return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
-	case d >= time.Hour:
-		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
-	case d >= time.Minute:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	}
-	return fmt.Sprintf("%ds", int(d.Seconds()))
-}
-
 // yearOf reads ?year=, this year (JST) when absent.
 func yearOf(r *http.Request) (int, error) {
 	v := r.URL.Query().Get("year")

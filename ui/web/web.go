@@ -79,9 +79,13 @@ func (s *Server) Register(mux Mux) {
 		{"GET /login", http.HandlerFunc(s.loginForm)},
 		{"POST /login", http.HandlerFunc(s.login)},
 		{"GET /login/sso", http.HandlerFunc(s.ssoLogin)},
+		{"GET /enrol", http.HandlerFunc(s.enrolForm)},
+		{"POST /enrol", http.HandlerFunc(s.enrol)},
 		{"POST /logout", http.HandlerFunc(s.logout)},
 		{"GET /lang", http.HandlerFunc(s.setLanguage)},
+		{"GET /cases", s.signedIn(s.cases)},
 		{"GET /cases/new", s.signedIn(s.newCase)},
+		{"GET /cases/{case}", s.signedIn(s.caseView)},
 		{"POST /cases", s.signedIn(s.createCase)},
 		{"GET /measures/new", s.signedIn(s.newMeasure)},
 		{"POST /measures", s.signedIn(s.createMeasure)},
@@ -202,6 +206,24 @@ func (s *Server) problemOf(r *http.Request, lang string, err error) (*problem, i
 		p.Message = "internal error"
 	}
 	return p, e.Status
+}
+
+func (s *Server) enrolForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, enrolPage(s.frame(r, "first sign-in"), ""))
+}
+
+// enrol sets a new user's password with their enrolment code, through the same service call
+// as the API's, then sends them to sign in.
+func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	username := r.PostFormValue("username")
+	if err := s.Enrol(r.Context(), username, r.PostFormValue("code"), r.PostFormValue("password"), ui.ClientAddress(r)); err != nil {
+		p := s.frame(r, "first sign-in")
+		s.render(w, r, s.problem(r, &p, err), enrolPage(p, username))
+		return
+	}
+	s.sessions.Put(r.Context(), "flash", T(language(r), "enrolled"))
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {

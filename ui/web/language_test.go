@@ -1,0 +1,114 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/service"
+)
+
+// otherLanguageAllowed lists what a page may show in the other language: the language switch
+// names the language it switches to, and TLP markings are English everywhere.
+var otherLanguageAllowed = []string{"日本語", "English", "TLP"}
+
+// fullDossier is a measure with something in every part of its page; what people typed is
+// neutral (addresses, numbers) so that only the pages' own words are judged.
+func fullDossier() measureView {
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	idx := int64(7)
+	plan := measure.Plan{Title: "203.0.113.10", LegalBasis: "police_duties_act_6_2", Kind: measure.OrderAdministrator, Technique: "disable_malware",
+		Operations: []string{"203.0.113.10:8443"}, SelfExecutionFallback: true, RequestedWindow: measure.Duration(72 * time.Hour),
+		Executors: []string{"u-ex"}, RollbackPlan: "-", DataHandling: "90", Alternatives: []measure.Alternative{{Means: "1", Outcome: "tried", Reason: "2"}},
+		Necessity: "3", Proportionality: "4", Collateral: "5", NotificationPlan: "6", EmergencyJustify: "7", Urgent: true, Extra: map[string]any{"n": 1}}
+	m := service.Measure{ID: "m-1", Case: "c-1", Stage: measure.CommissionReview, Version: 2, Digest: "sha256:ab", Requester: "u-off", Plan: plan,
+		Facts: authz.Facts{Recused: []string{"u-m4"}}, Targets: 1, Evidence: 1, Approval: &measure.Approval{WindowStart: at, WindowEnd: at.Add(time.Hour)}}
+	d := service.Dossier{Measure: m, Sealed: &service.Sealed{Measure: "m-1", Version: 2, Plan: plan, Targets: 1, TargetsSHA256: "ff", Foreign: true},
+		Case:    service.Case{ID: "c-1", Title: "0x1", Summary: "2", Attribution: []byte(`{"actor":"APT10"}`)},
+		Targets: []measure.Target{{Kind: "ip", Value: "203.0.113.10", Port: 443, Location: "abroad", Country: "NL", Role: "c2", Ownership: "attacker_controlled"}}, TargetsN: 1,
+		Evidence:  []service.Evidence{{SHA256: "ee", Filename: "a.pcap", Kind: "pcap", Provenance: "own_investigation", TLP: "amber", Size: 3}},
+		Decisions: []service.Decision{{Kind: "vote", Version: 1, By: "u-m1", Decision: "return", Reason: "8", At: at}, {Kind: "conflict", Version: 1, By: "u-m4", Decision: "recused", At: at}},
+		Changes: &service.Diff{From: 1, FromDigest: "sha256:aa", To: 2, Returned: true, Versions: []int{1}, Fields: []service.FieldChange{{Field: "necessity", Old: "1", New: "3"}},
+			Added: []measure.Target{{Value: "198.51.100.1", Location: "abroad"}}, AddedN: 1, EvidenceAdded: []service.Evidence{{Filename: "b.pcap", SHA256: "dd"}}},
+		History: []audit.Entry{
+			{Record: audit.Record{Actor: audit.Actor{ID: "u-m1"}, Action: "request_info", From: "COMMISSION_REVIEW", To: "INFO_REQUESTED", Reason: "9", TS: at}, Index: &idx},
+			{Record: audit.Record{Actor: audit.Actor{ID: "u-off"}, Action: "respond_info", From: "INFO_REQUESTED", To: "COMMISSION_REVIEW", Details: map[string]any{"body": "10"}, TS: at}},
+			{Record: audit.Record{Actor: audit.Actor{ID: "u-off"}, Action: "refused.vote", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW", TS: at}},
+			{Record: audit.Record{Actor: audit.Actor{ID: "system"}, Action: "deadline.decision_overdue", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW", TS: at}},
+		},
+		People: map[string]service.Person{"u-off": {Name: "1", Org: "2"}, "u-ex": {Name: "3", Org: "4"}, "u-m1": {Name: "5", Org: "6"}},
+		After: service.Aftermath{Order: &service.OrderRecord{Order: measure.Order{Addressee: "11", Content: "12", Deadline: at}, IssuedBy: "u-off", Outcome: "not_complied", At: at},
+			Steps: []service.StepRecord{{Seq: 1, Executor: "u-ex", Witness: "u-ex", Target: "203.0.113.10", Technique: "disable_malware", Action: "13", Result: "success", At: at}}, StepsN: 1,
+			Reports:       []service.ReportRecord{{Kind: "post_execution", Author: "u-ex", Body: "14", VerifiedBy: "u-off", At: at}},
+			Notifications: []service.NotificationEntry{{Seq: 1, Addressee: "15", Status: "deferred", Reason: "16", RecordedBy: "u-off", At: at}}},
+	}
+	var ops []authz.Op
+	for op := range forms {
+		ops = append(ops, op)
+	}
+	return measureView{Dossier: d, Ops: ops}
+}
+
+// TestPagesSpeakOneLanguage draws the pages in each language and fails on a word of the other
+// language or a raw code shown as text: every word a person reads comes from the catalogue.
+func TestPagesSpeakOneLanguage(t *testing.T) {
+	cjk := regexp.MustCompile(`[\p{Han}\p{Hiragana}\p{Katakana}、。]+`)
+	code := regexp.MustCompile(`\b[a-z]+(?:_[a-z]+)+\b|\b[A-Z]+_[A-Z_]+\b`)
+	tag := regexp.MustCompile(`(?s)<(script|style|code|pre)\b.*?</(script|style|code|pre)>|<[^>]*>`)
+	var english []string // the catalogue's English that differs from its Japanese
+	for _, m := range messages {
+		if m[0] != m[1] && len(m[1]) > 3 && strings.Contains(m[1], " ") {
+			english = append(english, m[1])
+		}
+	}
+	for _, lang := range []string{Japanese, English} {
+		p := page{Lang: lang, Title: "x", User: "u", Officer: true, Path: "/"}
+		pages := map[string]templ.Component{
+			"measure": measurePage(p, fullDossier()),
+			"work": workPage(p, []service.WorkItem{{Measure: service.MeasureSummary{ID: "m-1", Title: "1", Stage: measure.CommissionReview}, Ops: []authz.Op{authz.OpVote},
+				Deadline: time.Now(), Overdue: true}}, []stageCount{{Stage: measure.Draft, N: 1}}),
+			"measures":   measuresPage(p, []service.MeasureSummary{{ID: "m-1", Title: "1", Stage: measure.Approved}}, search{}, "", ""),
+			"cases":      casesPage(p, []service.Case{{ID: "c-1", Title: "1"}}, "", ""),
+			"case":       casePage(p, service.Case{ID: "c-1", Title: "1", Summary: "2"}, []service.MeasureSummary{{ID: "m-1", Stage: measure.Draft}}, true),
+			"new case":   newCasePage(p),
+			"new":        newMeasurePage(p, "c-1", measure.Plan{}, ""),
+			"login":      loginPage(p, true),
+			"enrol":      enrolPage(p, ""),
+			"statistics": statsPage(p, service.Statistics{Year: 2026, Stages: []service.StageTime{{Stage: measure.CommissionReview, N: 2, Median: 90 * time.Minute, P90: 49 * time.Hour}}}),
+			"audit":      auditPage(p, service.LogStatus{Checkpoint: "x", Keys: []string{"k"}}, true),
+			"admin":      adminPage(p, adminView{Admin: true}),
+		}
+		for name, c := range pages {
+			var b bytes.Buffer
+			if err := c.Render(context.Background(), &b); err != nil {
+				t.Fatal(err)
+			}
+			text := tag.ReplaceAllString(b.String(), " ")
+			for _, ok := range otherLanguageAllowed {
+				text = strings.ReplaceAll(text, ok, " ")
+			}
+			if lang == English {
+				if w := cjk.FindAllString(text, 5); len(w) > 0 {
+					t.Errorf("the English %s page shows Japanese: %q", name, w)
+				}
+			} else {
+				for _, e := range english {
+					if strings.Contains(text, e) {
+						t.Errorf("the Japanese %s page shows English: %q", name, e)
+					}
+				}
+			}
+			if w := code.FindAllString(text, 5); len(w) > 0 {
+				t.Errorf("the %s %s page shows codes as words: %q", lang, name, w)
+			}
+		}
+	}
+}
