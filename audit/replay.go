@@ -69,7 +69,7 @@ var roles = map[string][]string{
 	"declare_emergency": {"commander"}, "notify_commission": {"commander", "officer", "legal"},
 	"post_hoc_decision": {"commissioner", "commission_chair"}, "report": {"officer", "executor"},
 	"verify_report": {"commander", "legal"}, "notify": {"officer", "executor"}, "close": {"officer", "commander"},
-	"measure.created": {"officer"}, "targets.added": {"officer"}, "evidence.added": {"officer"}, "plan.updated": {"officer"},
+	"measure.created": {"officer"}, "targets.added": {"officer"}, "targets.removed": {"officer"}, "evidence.added": {"officer"}, "plan.updated": {"officer"},
 }
 
 // judging lists the actions that judge a version: each names the digest judged, which must be

@@ -47,7 +47,7 @@ func (rs ruleSet) allowed(op string) []string {
 // opOf is the authorization operation a recorded action was checked as.
 func opOf(action string) string {
 	switch action {
-	case "measure.created", "targets.added", "evidence.added", "plan.updated":
+	case "measure.created", "targets.added", "targets.removed", "evidence.added", "plan.updated":
 		return "edit_draft"
 	}
 	return action

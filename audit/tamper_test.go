@@ -388,6 +388,14 @@ func TestReplayCatchesForgeries(t *testing.T) {
 			other := audit.Record{Actor: actor("off2", "officer"), Action: "targets.added", Version: 1, TS: r[0].TS.Add(time.Second)}
 			return append(r[:1], append([]audit.Record{other}, r[1:]...)...)
 		}, "requester", "not the requester off"},
+		{"targets removed from the draft by a legal reviewer", func(r []audit.Record) []audit.Record {
+			other := audit.Record{Actor: actor("off", "legal"), Action: "targets.removed", Version: 1, TS: r[0].TS.Add(time.Second)}
+			return append(r[:1], append([]audit.Record{other}, r[1:]...)...)
+		}, "role", "targets.removed by off with roles [legal]"},
+		{"targets removed after the submission", func(r []audit.Record) []audit.Record {
+			late := audit.Record{Actor: actor("off", "officer"), Action: "targets.removed", Version: 1, TS: r[1].TS.Add(time.Second)}
+			return append(r[:2], append([]audit.Record{late}, r[2:]...)...)
+		}, "lifecycle", "targets.removed while the measure was LEGAL_REVIEW"},
 		{"a vote cast by the legal reviewer", func(r []audit.Record) []audit.Record {
 			r[7].Actor = audit.Actor{ID: "leg", Roles: []string{"commissioner"}, Org: "o"}
 			return r

@@ -41,6 +41,7 @@ var commands = []command{
 	{"measure show", "[-digest] M                  a measure's state (with -digest, only the digest a decision names)", measureShow},
 	{"measure history", "M                            its audit entries, in order", measureHistory},
 	{"targets add", "-measure M [-location L] FILE  add targets (one per line, or CSV with a header row)", targetsAdd},
+	{"targets remove", "-measure M VALUE...          remove targets from a draft by their values", targetsRemove},
 	{"evidence add", "-measure M -kind K -provenance P [-tlp T] [-legal-basis B] FILE...", evidenceAdd},
 	{"act", "-measure M -op OP [-digest D] [-decision D] [-reason R] [-body B] [-conflicted|-no-conflict]\n                   [-gate G -reference REF] [-condition C]... [-idempotency-key K] [-json FILE]", act},
 	{"admin propose", "-kind K -reason R [-user U] [-role R] [-org O -org-name N -org-kind K]\n                   [-username U -display-name N] [-scope S -valid-from T -valid-until T] [-designation D]\n                                                propose an account change for another administrator", adminPropose},
@@ -351,6 +352,26 @@ func targetsAdd(e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.out, "%d targets added; the draft has %d\n", len(targets), m.Targets)
+	return nil
+}
+
+func targetsRemove(e *env) error {
+	measureID := e.fs.String("measure", "", "measure ID")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	if e.fs.NArg() == 0 {
+		return fmt.Errorf("name the values of the targets to remove")
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	var m client.Measure
+	if err := cl.Do(e.ctx, "POST", "/api/v1/measures/"+url.PathEscape(*measureID)+"/targets/remove", map[string]any{"values": e.fs.Args()}, &m); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "%d targets removed; the draft has %d\n", e.fs.NArg(), m.Targets)
 	return nil
 }
 

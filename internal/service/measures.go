@@ -438,6 +438,63 @@ func (s *Service) AddTargets(ctx context.Context, a authz.Actor, id string, targ
 	return s.load(ctx, nil, id)
 }
 
+// MaxRemove bounds the targets one removal names.
+const MaxRemove = 10000
+
+// RemoveTargets takes targets out of a draft by their values; a value the draft does not hold
+// is refused, naming it, and nothing is removed.
+func (s *Service) RemoveTargets(ctx context.Context, a authz.Actor, id string, values []string) (Measure, error) {
+	check := func() error {
+		if len(values) == 0 {
+			return &measure.FieldError{Field: "values", Message: "must name at least one target"}
+		}
+		if len(values) > MaxRemove {
+			return &measure.FieldError{Field: "values", Message: fmt.Sprintf("names %d targets, over the limit of %d per call", len(values), MaxRemove)}
+		}
+		for i, v := range values {
+			if fe := measure.CheckLine(fmt.Sprintf("values[%d]", i), v, measure.MaxTargetValue); fe != nil {
+				return fe
+			}
+		}
+		return nil
+	}
+	if err := check(); err != nil {
+		return Measure{}, s.refuse(ctx, a, On{Measure: id}, "targets.removed", err)
+	}
+	_, err := s.editDraft(ctx, a, id, "targets.removed", func(tx pgx.Tx, m Measure) (map[string]any, error) {
+		var missing []string
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(array_agg(v ORDER BY v), '{}') FROM unnest($3::text[]) v
+			WHERE NOT EXISTS (SELECT 1 FROM targets t WHERE t.measure_id = $1 AND t.version = $2 AND t.value = v)`,
+			m.ID, m.Version, values).Scan(&missing); err != nil {
+			return nil, err
+		}
+		if len(missing) > 0 {
+			return nil, &measure.FieldError{Field: "values", Message: fmt.Sprintf("the draft holds no target %s", measure.Clip(strings.Join(missing, ", "), 200))}
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM targets WHERE measure_id = $1 AND version = $2 AND value = ANY($3)`, m.ID, m.Version, values)
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		for _, v := range values {
+			h.Write([]byte(v))
+			h.Write([]byte{'\n'})
+		}
+		d := map[string]any{"count": tag.RowsAffected(), "sha256": hex.EncodeToString(h.Sum(nil))}
+		if len(values) <= 100 {
+			d["values"] = values
+		}
+		return d, nil
+	})
+	if fe := (*measure.FieldError)(nil); errors.As(err, &fe) {
+		return Measure{}, s.refuse(ctx, a, On{Measure: id}, "targets.removed", err)
+	}
+	if err != nil {
+		return Measure{}, err
+	}
+	return s.load(ctx, nil, id)
+}
+
 // Targets returns a version's targets (0: the current version).
 func (s *Service) Targets(ctx context.Context, a authz.Actor, id string, version int) ([]measure.Target, error) {
 	m, err := s.readMeasure(ctx, a, id, "targets")

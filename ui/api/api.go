@@ -57,6 +57,7 @@ func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("PUT /api/v1/measures/{measure}/plan", s.auth(s.putPlan))
 	mux.HandleFunc("POST /api/v1/measures/{measure}/targets", s.auth(s.addTargets))
 	mux.HandleFunc("GET /api/v1/measures/{measure}/targets", s.auth(s.listTargets))
+	mux.HandleFunc("POST /api/v1/measures/{measure}/targets/remove", s.auth(s.removeTargets))
 	mux.HandleFunc("POST /api/v1/measures/{measure}/evidence", s.auth(s.addEvidence))
 	mux.HandleFunc("GET /api/v1/measures/{measure}/evidence", s.auth(s.listEvidence))
 	mux.HandleFunc("GET /api/v1/evidence/{sha256}", s.auth(s.getEvidence))

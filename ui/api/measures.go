@@ -59,6 +59,19 @@ func (s *Server) addTargets(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, http.StatusOK, m, err)
 }
 
+// removeTargets takes targets out of a draft by their values.
+func (s *Server) removeTargets(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Values []string `json:"values"`
+	}
+	if err := s.decode(w, r, maxJSON, "targets.removed", &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.RemoveTargets(r.Context(), actorOf(r), r.PathValue("measure"), in.Values)
+	s.reply(w, r, http.StatusOK, m, err)
+}
+
 // listTargets answers every target of a version, or a page of them when the query asks for one
 // (q, offset, limit) with the count that matches.
 func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) {

@@ -109,6 +109,9 @@ func openAPIDoc() obj {
 					obj{"name": "offset", "in": "query", "schema": obj{"type": "integer", "minimum": 0}}}},
 				obj{"200": ok("targets", obj{"type": "object", "properties": obj{"targets": arr(ref("Target")), "total": obj{"type": "integer"}}})}),
 		},
+		"/api/v1/measures/{measure}/targets/remove": obj{"post": with(obj{"summary": "Remove targets from the draft by their values (requester, DRAFT only); a value the draft does not hold is refused and nothing is removed",
+			"parameters": []any{pathParam("measure")}, "requestBody": jsonBody(obj{"type": "object", "properties": obj{"values": list(bounded("a target's value", measure.MaxTargetValue, "one line"), service.MaxRemove)}})},
+			obj{"200": ok("measure", ref("Measure"))})},
 		"/api/v1/measures/{measure}/evidence": obj{
 			"post": with(obj{"summary": "Attach an evidence file (raw body; metadata in the query: filename, kind, provenance, legal_basis, acquirer, tool, acquired_at, tlp)",
 				"parameters": []any{pathParam("measure")}, "requestBody": obj{"required": true, "content": obj{"application/octet-stream": obj{"schema": obj{"type": "string", "format": "binary"}}}}},

@@ -169,6 +169,23 @@ func windowText(d measure.Duration) string {
 	return t.String()
 }
 
+// removeTargets takes the ticked targets out of a draft, through the same service call as the
+// API's.
+func (s *Server) removeTargets(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("measure")
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<20)
+	if err := r.ParseForm(); err != nil {
+		s.sendBack(w, r, id, "remove_targets", &measure.FieldError{Field: "form", Message: "is not a form this page sent"}, "#targets")
+		return
+	}
+	if _, err := s.RemoveTargets(r.Context(), actorOf(r), id, r.PostForm["value"]); err != nil {
+		s.sendBack(w, r, id, "remove_targets", err, "#targets")
+		return
+	}
+	s.sessions.Put(r.Context(), "flash", T(language(r), "done"))
+	http.Redirect(w, r, "/measures/"+url.PathEscape(id)+"#targets", http.StatusSeeOther)
+}
+
 // addEvidence stores an uploaded file in a draft.
 func (s *Server) addEvidence(w http.ResponseWriter, r *http.Request) {
 	a := actorOf(r)
@@ -178,14 +195,14 @@ func (s *Server) addEvidence(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		err = &measure.FieldError{Field: "file", Message: "choose a file (at most the server's evidence limit)"}
 		s.Refused(r.Context(), a, service.On{Measure: id}, "evidence.added", err)
-		s.showMeasure(w, r, http.StatusBadRequest, err)
+		s.sendBack(w, r, id, "add_evidence", err, "#evidence")
 		return
 	}
 	defer file.Close()
 	e := service.Evidence{Filename: hdr.Filename, Kind: r.PostFormValue("kind"), Provenance: r.PostFormValue("provenance"),
 		LegalBasis: r.PostFormValue("legal_basis"), TLP: r.PostFormValue("tlp")}
 	if _, err := s.AddEvidence(r.Context(), a, id, e, file); err != nil {
-		s.showMeasure(w, r, 0, err)
+		s.sendBack(w, r, id, "add_evidence", err, "#evidence")
 		return
 	}
 	s.sessions.Put(r.Context(), "flash", T(language(r), "done"))

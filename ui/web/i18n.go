@@ -108,6 +108,8 @@ var messages = map[string][2]string{ // key: {ja, en}
 	"registrar":                       {"レジストラ", "Registrar"},
 	"yes":                             {"はい", "yes"},
 	"cases":                           {"事案一覧", "Cases"},
+	"remove":                          {"削除", "Remove"},
+	"remove selected targets":         {"選択した対象を削除", "Remove the targets ticked"},
 	"p90":                             {"90パーセンタイル", "90th percentile"},
 	"effect:allow":                    {"許可", "allow"},
 	"effect:deny":                     {"拒否", "deny"},

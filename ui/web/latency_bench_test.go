@@ -30,7 +30,7 @@ import (
 
 // BenchmarkPageLatency times "My work" and a measure's page at 50 concurrent browser sessions,
 // with 100,000 measures in the database (all readable by the officer whose sessions they are)
-// and one measure of 100,000 targets, against a trivial page behind the same middleware
+// and one sealed measure of 100,000 targets and 100,000 execution steps, against a trivial page behind the same middleware
 // (headers, cross-origin protection, the PostgreSQL session, the sign-in check) on the same
 // server, requests interleaved in one run. It reports p50 and p99 of each and their ratios to
 // the trivial page's.
@@ -62,10 +62,19 @@ func BenchmarkPageLatency(b *testing.B) {
 			SELECT 'm-bench-' || g, 'c-bench', (ARRAY['DRAFT','LEGAL_REVIEW','COMMAND_REVIEW','COMMISSION_REVIEW','APPROVED','EXECUTING','REPORTED','NOTIFYING','CLOSED','WITHDRAWN'])[1 + g % 10],
 				1, 'u-officer', jsonb_build_object('title', 'Botnet C2 ' || g), '{"requester": "u-officer"}', now() - g * interval '1 minute'
 			FROM generate_series(1, 100000) g`,
-		`INSERT INTO measures (id, case_id, stage, version, requester_id, plan, facts)
-			VALUES ('m-bench-big', 'c-bench', 'DRAFT', 1, 'u-officer', '{"title": "Qakbot-sized"}', '{"requester": "u-officer"}')`,
+		// A Qakbot-sized measure under execution: sealed, 100,000 targets, 100,000 steps logged.
+		`INSERT INTO measures (id, case_id, stage, version, digest, requester_id, plan, facts)
+			VALUES ('m-bench-big', 'c-bench', 'EXECUTING', 1, 'sha256:bench', 'u-officer', '{"title": "Qakbot-sized", "executors": ["u-executor"]}',
+				'{"requester": "u-officer", "named_executors": ["u-executor"]}')`,
+		`INSERT INTO measure_versions (measure_id, version, digest, body, sealed_by) VALUES ('m-bench-big', 1, 'sha256:bench',
+			'{"sealed": {"version": 1}, "content": {"measure": "m-bench-big", "version": 1, "plan": {"title": "Qakbot-sized", "executors": ["u-executor"]},
+			"targets": 100000, "targets_sha256": "00", "evidence_sha256": [], "reviews": [], "foreign": false}}', 'u-officer')`,
 		`INSERT INTO targets (measure_id, version, seq, kind, value, location, country)
 			SELECT 'm-bench-big', 1, g, 'ip', '10.' || (g / 65536) || '.' || (g / 256 % 256) || '.' || (g % 256), 'domestic', 'JP'
+			FROM generate_series(1, 100000) g`,
+		`INSERT INTO execution_steps (measure_id, seq, executor_id, witness_id, target, technique, action, result, at)
+			SELECT 'm-bench-big', g, 'u-executor', 'u-executor2', '10.' || (g / 65536) || '.' || (g / 256 % 256) || '.' || (g % 256),
+				'disable_malware', 'sent the self-delete command', 'success', now() - g * interval '1 second'
 			FROM generate_series(1, 100000) g`,
 		`ANALYZE`,
 	} {
@@ -73,7 +82,7 @@ func BenchmarkPageLatency(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.Logf("100,000 measures and a measure of 100,000 targets written in %v", time.Since(start).Round(time.Millisecond))
+	b.Logf("100,000 measures and a measure of 100,000 targets and 100,000 steps written in %v", time.Since(start).Round(time.Millisecond))
 	az, err := authz.Load(ctx, db)
 	if err != nil {
 		b.Fatal(err)
@@ -104,7 +113,7 @@ func BenchmarkPageLatency(b *testing.B) {
 	kinds := []struct{ name, path, must string }{
 		{"trivial", "/bench/trivial", "ok"},
 		{"my-work", "/", `id="waits"`},
-		{"measure", "/measures/m-bench-big", "100000"},
+		{"measure", "/measures/m-bench-big", `id="step-list"`},
 	}
 	// One session alone first: the time each page costs, without queueing.
 	for _, k := range kinds {

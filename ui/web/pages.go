@@ -165,7 +165,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		err = r.ParseForm()
 	}
 	if err != nil {
-		s.showMeasure(w, r, http.StatusBadRequest, &measure.FieldError{Field: "form", Message: "is not a form this page sent (or over 1 MiB)"})
+		s.sendBack(w, r, r.PathValue("measure"), r.PathValue("op"), &measure.FieldError{Field: "form", Message: "is not a form this page sent (or over 1 MiB)"}, "")
 		return
 	}
 	// A CSV file of steps stands for the text box when that is empty.
@@ -185,24 +185,28 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		_, err = s.Act(r.Context(), a, id, op, in, r.PostFormValue("key"))
 	}
 	if err != nil {
-		// Back to the measure's page (a URL a reload and the language switch survive), with the
-		// form as it was typed and the refusal beside it.
-		typed := url.Values{}
-		for k, vs := range r.PostForm {
-			if k != "key" && k != "digest" {
-				typed[k] = vs
-			}
-		}
-		rf := refusedForm{Op: string(op), Values: typed, Refusal: *s.Classify(r.Context(), err), At: time.Now()}
-		if b, jerr := json.Marshal(rf); jerr == nil {
-			s.sessions.Put(r.Context(), refusedKey(id), string(b))
-		}
-		http.Redirect(w, r, "/measures/"+url.PathEscape(id)+"#act-"+url.PathEscape(string(op)), http.StatusSeeOther)
+		s.sendBack(w, r, id, string(op), err, "#act-"+url.PathEscape(string(op)))
 		return
 	}
 	s.sessions.Remove(r.Context(), refusedKey(id))
 	s.sessions.Put(r.Context(), "flash", T(language(r), "done"))
 	http.Redirect(w, r, "/measures/"+url.PathEscape(id), http.StatusSeeOther)
+}
+
+// sendBack answers a refused form with the measure's page (a URL a reload and the language
+// switch survive), the form as it was typed and the refusal beside it.
+func (s *Server) sendBack(w http.ResponseWriter, r *http.Request, id, form string, err error, anchor string) {
+	typed := url.Values{}
+	for k, vs := range r.PostForm {
+		if k != "key" && k != "digest" {
+			typed[k] = vs
+		}
+	}
+	rf := refusedForm{Op: form, Values: typed, Refusal: *s.Classify(r.Context(), err), At: time.Now()}
+	if b, jerr := json.Marshal(rf); jerr == nil {
+		s.sessions.Put(r.Context(), refusedKey(id), string(b))
+	}
+	http.Redirect(w, r, "/measures/"+url.PathEscape(id)+anchor, http.StatusSeeOther)
 }
 
 // refusedForm is a decision form the service refused, kept in the session for the page the

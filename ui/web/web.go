@@ -94,6 +94,7 @@ func (s *Server) Register(mux Mux) {
 		{"GET /measures/{measure}/edit", s.signedIn(s.editPlan)},
 		{"POST /measures/{measure}/plan", s.signedIn(s.savePlan)},
 		{"POST /measures/{measure}/evidence", s.signedIn(s.addEvidence)},
+		{"POST /measures/{measure}/targets/remove", s.signedIn(s.removeTargets)},
 		{"POST /measures/{measure}/act/{op}", s.signedIn(s.act)},
 		{"GET /measures/{measure}/log/{index}", s.signedIn(s.inclusion)},
 		{"GET /evidence/{sha256}", s.signedIn(s.evidenceFile)},
