@@ -134,6 +134,9 @@ type MeasureSummary struct {
 	Digest    string        `json:"digest,omitempty"`
 	Requester string        `json:"requester"`
 	UpdatedAt time.Time     `json:"updated_at"`
+	// RequesterName and OrgName name the requester and the requesting agency in words.
+	RequesterName string `json:"requester_name,omitempty"`
+	OrgName       string `json:"org_name,omitempty"`
 }
 
 // measureReadable is the need-to-know rule as a query over measures m of cases c, with the
@@ -260,7 +263,9 @@ func (s *Service) Measures(ctx context.Context, a authz.Actor, f MeasureFilter) 
 	args["find_emergency"], args["find_from"], args["find_to"] = f.Emergency, f.From, f.To
 	rows, err := s.DB.Query(ctx, `SELECT m.id, m.case_id, c.org_id, COALESCE(m.plan->>'title', ''), m.stage, m.version, m.digest,
 			m.requester_id, m.updated_at, EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id),
-			COALESCE(ARRAY(SELECT jsonb_array_elements_text(COALESCE(m.facts->'named_executors', '[]'))), '{}')
+			COALESCE(ARRAY(SELECT jsonb_array_elements_text(COALESCE(m.facts->'named_executors', '[]'))), '{}'),
+			COALESCE((SELECT u.display_name FROM users u WHERE u.id = m.requester_id), ''),
+			COALESCE((SELECT o.name FROM organisations o WHERE o.id = c.org_id), '')
 		FROM measures m JOIN cases c ON c.id = m.case_id
 		WHERE (@stage = '' OR m.stage = @stage) AND (@case = '' OR m.case_id = @case) AND `+measureReadable+` AND `+measureSearch+`
 		ORDER BY m.updated_at DESC, m.id LIMIT @limit OFFSET @offset`, args)
@@ -273,7 +278,7 @@ func (s *Service) Measures(ctx context.Context, a authz.Actor, f MeasureFilter) 
 		var m MeasureSummary
 		var subj authz.Subject
 		if err := rows.Scan(&m.ID, &m.Case, &m.Org, &m.Title, &m.Stage, &m.Version, &m.Digest, &m.Requester, &m.UpdatedAt,
-			&subj.BeforeCommission, &subj.NamedExecutors); err != nil {
+			&subj.BeforeCommission, &subj.NamedExecutors, &m.RequesterName, &m.OrgName); err != nil {
 			return nil, fmt.Errorf("list measures: %w", err)
 		}
 		subj.Org = m.Org

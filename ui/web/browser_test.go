@@ -332,6 +332,10 @@ func TestBrowserReview(t *testing.T) {
 	vote("chair", "approve", "COMMISSION_REVIEW")
 	vote("member1", "approve", "COMMISSION_REVIEW")
 	vote("member3", "approve", "APPROVED")
+	do(t, cmdr, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.WaitVisible(chromedp.CSS("#stage")))
+	if forms := formIDs(t, cmdr); contains(forms, "act-issue_order") {
+		t.Fatalf("a self-execution measure offers an order to its administrator: %v", forms)
+	}
 	now, err := e.Users["chair"].Measure(context.Background(), m.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/refusal"
 	"github.com/takedown/takedown/internal/service"
 )
 
@@ -62,7 +63,8 @@ func fullDossier() measureView {
 func TestPagesSpeakOneLanguage(t *testing.T) {
 	cjk := regexp.MustCompile(`[\p{Han}\p{Hiragana}\p{Katakana}、。]+`)
 	code := regexp.MustCompile(`\b[a-z]+(?:_[a-z]+)+\b|\b[A-Z]+_[A-Z_]+\b`)
-	tag := regexp.MustCompile(`(?s)<(script|style|code|pre)\b.*?</(script|style|code|pre)>|<[^>]*>`)
+	// The service's English detail of a refusal is marked as English on a Japanese page.
+	tag := regexp.MustCompile(`(?s)<(script|style|code|pre)\b.*?</(script|style|code|pre)>|<span lang="en">.*?</span>|<[^>]*>`)
 	var english []string // the catalogue's English that differs from its Japanese
 	for _, m := range messages {
 		if m[0] != m[1] && len(m[1]) > 3 && strings.Contains(m[1], " ") {
@@ -71,8 +73,11 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 	}
 	for _, lang := range []string{Japanese, English} {
 		p := page{Lang: lang, Title: "x", User: "u", Officer: true, Path: "/"}
+		refused := p
+		refused.Error, _ = (&Server{}).problemFor(lang, &refusal.Error{Status: 400, Code: refusal.Invalid, Field: "plan.alternatives[0].reason", Message: "is required"})
 		pages := map[string]templ.Component{
-			"measure": measurePage(p, fullDossier()),
+			"measure":  measurePage(p, fullDossier()),
+			"refused":  measurePage(refused, fullDossier()),
 			"work": workPage(p, []service.WorkItem{{Measure: service.MeasureSummary{ID: "m-1", Title: "1", Stage: measure.CommissionReview}, Ops: []authz.Op{authz.OpVote},
 				Deadline: time.Now(), Overdue: true}}, []stageCount{{Stage: measure.Draft, N: 1}}),
 			"measures":   measuresPage(p, []service.MeasureSummary{{ID: "m-1", Title: "1", Stage: measure.Approved}}, search{}, "", ""),
@@ -110,5 +115,23 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 				t.Errorf("the %s %s page shows codes as words: %q", lang, name, w)
 			}
 		}
+	}
+}
+
+// Every refusal code and every input a refusal may name has its words.
+func TestRefusalWordsExist(t *testing.T) {
+	for _, code := range []string{refusal.Invalid, refusal.Unauthenticated, refusal.Forbidden, refusal.NotFound, refusal.WrongStage,
+		refusal.Conflict, refusal.KeyReused, refusal.Stale, refusal.TooLarge, refusal.TooMany, refusal.Internal, refusal.Unavailable, refusal.Timeout} {
+		if _, ok := messages["refusal:"+code]; !ok {
+			t.Errorf("refusal %q has no words", code)
+		}
+	}
+	for field, key := range inputNames {
+		if _, ok := messages[key]; !ok {
+			t.Errorf("field %q names message %q, which has no translation", field, key)
+		}
+	}
+	if got := fieldWords(Japanese, "plan.alternatives[2].reason"); got != "理由" {
+		t.Errorf("a nested field in words: %q", got)
 	}
 }

@@ -145,7 +145,8 @@ func (s *Server) showMeasure(w http.ResponseWriter, r *http.Request, status int,
 		v.Refused = rf
 		p.Error, status = s.problemOf(r, p.Lang, &rf.Refusal)
 		if rf.Refusal.Code == refusal.Stale {
-			p.Error.Message = fmt.Sprintf("%s (v%d → v%d)", T(p.Lang, "stale"), rf.Refusal.Seen, rf.Refusal.Current)
+			p.Error.Headline = fmt.Sprintf("%s (v%d → v%d)", T(p.Lang, "stale"), rf.Refusal.Seen, rf.Refusal.Current)
+			p.Error.Message = ""
 		}
 	}
 	if status == 0 {

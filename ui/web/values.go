@@ -227,3 +227,34 @@ func bodyOf(r audit.Entry) string {
 	}
 	return b
 }
+
+// fieldWords names an input field, as a refusal's JSON path gives it (plan.necessity,
+// targets[3].value, order.deadline), in words: its last named part.
+func fieldWords(lang, field string) string {
+	if field == "" {
+		return ""
+	}
+	parts := strings.FieldsFunc(field, func(r rune) bool { return r == '.' || r == '[' || r == ']' })
+	for i := len(parts) - 1; i >= 0; i-- {
+		if k, ok := inputNames[parts[i]]; ok {
+			return T(lang, k)
+		}
+		if k, ok := fieldNames[parts[i]]; ok {
+			return T(lang, k)
+		}
+	}
+	return ""
+}
+
+// inputNames are the fields of forms and API bodies, besides a plan's, by their message keys.
+var inputNames = map[string]string{
+	"reason": "reason", "body": "body", "decision": "decision", "conditions": "conditions", "checklist": "statutory requirements",
+	"digest": "digest", "conflicted": "conflict", "gate": "gate", "reference": "reference", "steps": "execution steps",
+	"target": "target", "witness": "step witness", "at": "when", "notifications": "notifications", "addressee": "addressee",
+	"order": "order", "deadline": "order deadline", "content": "order content", "targets": "targets", "value": "value",
+	"values": "targets", "location": "location", "country": "country", "role": "role", "port": "port", "ownership": "ownership",
+	"file": "file", "kind": "kind", "provenance": "provenance", "title": "title", "summary": "summary", "password": "password",
+	"username": "username", "code": "enrolment code", "requested_window": "requested window", "data_handling": "data handling",
+	"emergency_justification": "emergency justification", "tq": "search targets", "sq": "search steps", "from": "version",
+	"Idempotency-Key": "reference",
+}

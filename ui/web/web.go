@@ -198,13 +198,18 @@ func (s *Server) problem(r *http.Request, p *page, err error) int {
 
 // problemOf turns an error into what the page shows, and its status.
 func (s *Server) problemOf(r *http.Request, lang string, err error) (*problem, int) {
-	e := s.Classify(r.Context(), err)
-	p := &problem{Message: e.Message, Rule: e.Rule, RuleWords: ruleWords(lang, e.Rule), Field: e.Field}
+	return s.problemFor(lang, s.Classify(r.Context(), err))
+}
+
+// problemFor is what the page shows of a refusal in the contract.
+func (s *Server) problemFor(lang string, e *refusal.Error) (*problem, int) {
+	p := &problem{Message: e.Message, Rule: e.Rule, RuleWords: ruleWords(lang, e.Rule), Field: e.Field,
+		Headline: T(lang, "refusal:"+e.Code), FieldWords: fieldWords(lang, e.Field)}
 	if e.Code == refusal.NotFound {
-		p.Message = T(lang, "not found")
+		p.Message, p.Headline = "", T(lang, "not found")
 	}
 	if e.Code == refusal.Internal {
-		p.Message = "internal error"
+		p.Message = "" // the headline says it; the server's log has the rest
 	}
 	return p, e.Status
 }
