@@ -76,8 +76,8 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 		refused := p
 		refused.Error, _ = (&Server{}).problemFor(lang, &refusal.Error{Status: 400, Code: refusal.Invalid, Field: "plan.alternatives[0].reason", Message: "is required"})
 		pages := map[string]templ.Component{
-			"measure":  measurePage(p, fullDossier()),
-			"refused":  measurePage(refused, fullDossier()),
+			"measure": measurePage(p, fullDossier()),
+			"refused": measurePage(refused, fullDossier()),
 			"work": workPage(p, []service.WorkItem{{Measure: service.MeasureSummary{ID: "m-1", Title: "1", Stage: measure.CommissionReview}, Ops: []authz.Op{authz.OpVote},
 				Deadline: time.Now(), Overdue: true}}, []stageCount{{Stage: measure.Draft, N: 1}}),
 			"measures":   measuresPage(p, []service.MeasureSummary{{ID: "m-1", Title: "1", Stage: measure.Approved}}, search{}, "", ""),
