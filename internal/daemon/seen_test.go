@@ -3,7 +3,11 @@ package daemon_test
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/takedown/takedown/internal/client"
@@ -130,5 +134,56 @@ func TestDecisionOnTheVersionSeen(t *testing.T) {
 	}
 	if votes != 1 {
 		t.Fatalf("%d votes recorded on version 2, want 1", votes)
+	}
+}
+
+// TestCLIDecisionOnTheVersionSeen is the same race through the CLI: the digest `measure show
+// -digest` printed is refused once the measure has moved on; a script that names none is
+// refused before anything is sent; the new digest is accepted.
+func TestCLIDecisionOnTheVersionSeen(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "takedown")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/takedown").CombinedOutput(); err != nil {
+		t.Fatalf("build the CLI: %v\n%s", err, out)
+	}
+	e := testenv.Start(t, workflows.DefaultConfig())
+	u := e.Users
+	cli := func(who string, args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "TAKEDOWN_SERVER="+e.D.URL, "TAKEDOWN_TOKEN="+u[who].Token)
+		cmd.Stdin = strings.NewReader("y\n") // not a terminal: no question is asked
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	id := newDraft(t, e, "self_execute", domestic).ID
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", legalApproval, "COMMAND_REVIEW")
+	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+	seen, err := cli("member3", "measure", "show", "-digest", id)
+	if err != nil || !strings.HasPrefix(seen, "sha256:") {
+		t.Fatalf("measure show -digest: %q (%v)", seen, err)
+	}
+	seen = strings.TrimSpace(seen)
+	for _, who := range []string{"chair", "member1"} {
+		mustAct(t, u[who], id, "vote", vote("return"), "COMMISSION_REVIEW")
+	}
+	mustAct(t, u["member2"], id, "vote", vote("return"), "DRAFT")
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", legalApproval, "COMMAND_REVIEW")
+	now := mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+
+	out, err := cli("member3", "act", "-measure", id, "-op", "vote", "-decision", "approve", "-digest", seen)
+	if err == nil || !strings.Contains(out, "409 stale_version") || !strings.Contains(out, "version 1") || !strings.Contains(out, "version 2") {
+		t.Fatalf("a vote on the digest read before the return: %v\n%s", err, out)
+	}
+	out, err = cli("member3", "act", "-measure", id, "-op", "vote", "-decision", "approve")
+	if err == nil || !strings.Contains(out, "-digest is required") || !strings.Contains(out, now.Digest) {
+		t.Fatalf("a scripted vote naming no digest: %v\n%s", err, out)
+	}
+	if ds, _ := u["chair"].Decisions(context.Background(), id); slices.ContainsFunc(ds, func(d client.Decision) bool { return d.By == e.IDs["member3"] }) {
+		t.Fatalf("a refused vote was recorded: %+v", ds)
+	}
+	out, err = cli("member3", "act", "-measure", id, "-op", "vote", "-decision", "approve", "-digest", now.Digest)
+	if err != nil || !strings.Contains(out, "COMMISSION_REVIEW (version 2)") {
+		t.Fatalf("a vote on the version read: %v\n%s", err, out)
 	}
 }
