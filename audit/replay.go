@@ -260,6 +260,9 @@ func (p *replayer) replayOne(m *measureState, r *entry) {
 		}
 		m.commander[v] = r.Actor.ID
 	case "declare_conflict":
+		if slices.Contains(m.recused, r.Actor.ID) {
+			rep.fail(r.Index, "SoD-3", "%s declared again after declaring a conflict: a recusal stands for the whole request", r.Actor.ID)
+		}
 		if f.Conflicted && slices.ContainsFunc(m.votes[v], func(vr entry) bool { return vr.Actor.ID == r.Actor.ID }) {
 			rep.fail(r.Index, "SoD-3", "%s declared a conflict after voting on version %d: a recused member's vote would count", r.Actor.ID, v)
 		}

@@ -416,6 +416,13 @@ func TestReplayCatchesForgeries(t *testing.T) {
 			r[3].Details = nil
 			return r
 		}, "digest", `command_review on digest ""`},
+		{"a recused member's declaration overwritten by another", func(r []audit.Record) []audit.Record {
+			conflict := audit.Record{Actor: actor("m3", "commissioner"), Action: "declare_conflict", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW",
+				Version: 1, TS: r[4].TS.Add(time.Second), Details: map[string]any{"conflicted": true, "digest": "sha256:v1"}}
+			again := conflict
+			again.TS, again.Details = conflict.TS.Add(time.Second), map[string]any{"conflicted": false, "digest": "sha256:v1"}
+			return append(r[:5], append([]audit.Record{conflict, again}, r[5:]...)...)
+		}, "SoD-3", "m3 declared again after declaring a conflict"},
 		{"information requested by a member who declared a conflict", func(r []audit.Record) []audit.Record {
 			conflict := audit.Record{Actor: actor("m2", "commissioner"), Action: "declare_conflict", From: "COMMISSION_REVIEW", To: "COMMISSION_REVIEW",
 				Version: 1, TS: r[4].TS.Add(time.Second), Details: map[string]any{"conflicted": true, "digest": "sha256:v1"}}

@@ -186,12 +186,13 @@ func SoD(op Op, a Actor, f Facts, now time.Time) error {
 		if a.ID == f.Requester || a.ID == f.LegalReviewer || a.ID == f.Commander {
 			return deny("SoD-1", "%s requested or reviewed this measure in the agency and cannot act for the Commission on it", a.Username)
 		}
-		if op == OpDeclareConflict {
-			break
-		}
-		// A recused member takes no part in the Commission's review: no vote, no request.
+		// A recused member takes no part in the Commission's review: no vote, no request, and
+		// the declaration stands for the whole request (none after it, either way).
 		if slices.Contains(f.Recused, a.ID) {
 			return deny("SoD-3", "%s declared a conflict on this request and is recused", a.Username)
+		}
+		if op == OpDeclareConflict {
+			break
 		}
 		if op == OpVote && slices.Contains(f.Voters, a.ID) {
 			return deny("SoD-3", "%s has already voted on this version", a.Username)

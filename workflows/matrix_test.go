@@ -74,7 +74,8 @@ func expectSoD(op authz.Op, rel string) bool {
 		// A recused member takes no part in the Commission's review.
 		return rel != "requester" && rel != "legal_reviewer" && rel != "commander" && rel != "recused"
 	case authz.OpDeclareConflict:
-		return rel != "requester" && rel != "legal_reviewer" && rel != "commander"
+		// A recusal stands for the whole request.
+		return rel != "requester" && rel != "legal_reviewer" && rel != "commander" && rel != "recused"
 	case authz.OpStartExecution, authz.OpLogSteps, authz.OpFinishExecution:
 		return rel == "executor"
 	case authz.OpNotifyCommission:

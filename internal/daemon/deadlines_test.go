@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -100,11 +101,65 @@ func TestWorkAgreesWithTheWorkflow(t *testing.T) {
 	mustAct(t, u["member1"], id, "post_hoc_decision", map[string]any{"decision": "accepted"}, "POST_HOC_REVIEWED")
 	agree("officer", id, "POST_HOC_REVIEWED")
 
-	// An order to the administrator.
+	// An order to the administrator: My work offers the order, and no execution before it.
 	id = newDraft(t, e, "order_administrator", domestic).ID
 	reviewAndApprove(t, e, id)
 	agree("commander", id, "APPROVED")
+	ops := func(who string) []string {
+		var work struct {
+			Items []struct {
+				Measure struct {
+					ID string `json:"id"`
+				} `json:"measure"`
+				Ops []string `json:"ops"`
+			} `json:"work"`
+		}
+		if err := u[who].Do(ctx, "GET", "/api/v1/work", nil, &work); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range work.Items {
+			if it.Measure.ID == id {
+				return it.Ops
+			}
+		}
+		return nil
+	}
+	if got := ops("commander"); !slices.Contains(got, "issue_order") {
+		t.Fatalf("the commander's My work offers %v on an approved order, not the order", got)
+	}
+	if got := ops("executor"); slices.Contains(got, "start_execution") {
+		t.Fatalf("the executor's My work offers execution of an order not yet issued: %v", got)
+	}
 	mustAct(t, u["commander"], id, "issue_order", map[string]any{"order": map[string]any{
 		"addressee": "Provider X", "content": "remove the C2 panel", "deadline": time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)}}, "ORDER_ISSUED")
 	agree("officer", id, "ORDER_ISSUED")
+}
+
+// TestCaseListsOnlyReadableMeasures: a case names only the measures of it its reader may open.
+func TestCaseListsOnlyReadableMeasures(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	m := newDraft(t, e, "self_execute", domestic)
+	submitted, err := u["officer"].CreateMeasure(ctx, m.Case, plan("self_execute", e.IDs["executor"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u["officer"].AddTargets(ctx, submitted.ID, domestic); err != nil {
+		t.Fatal(err)
+	}
+	mustAct(t, u["officer"], submitted.ID, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], submitted.ID, "legal_review", legalApproval, "COMMAND_REVIEW")
+	mustAct(t, u["commander"], submitted.ID, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+	for who, want := range map[string][]string{"officer": {m.ID, submitted.ID}, "chair": {submitted.ID}} {
+		var c struct {
+			Measures []string `json:"measures"`
+		}
+		if err := u[who].Do(ctx, "GET", "/api/v1/cases/"+m.Case, nil, &c); err != nil {
+			t.Fatalf("%s reads the case: %v", who, err)
+		}
+		if !slices.Equal(c.Measures, want) {
+			t.Fatalf("%s is shown the case's measures %v, want %v", who, c.Measures, want)
+		}
+	}
 }

@@ -193,6 +193,9 @@ func (m *mmeasure) judge(r req) outcome {
 		if _, chosen := r.body["conflicted"]; !chosen {
 			no(400) // a declaration says which it is
 		}
+		if has(m.recused, r.who) {
+			no(403) // a recusal stands for the whole request
+		}
 		if c, _ := r.body["conflicted"].(bool); c && str("reason") == "" {
 			no(400)
 		}

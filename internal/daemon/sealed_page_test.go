@@ -124,3 +124,29 @@ func TestPageShowsWhatTheDigestCovers(t *testing.T) {
 		}
 	}
 }
+
+// TestAlteredSealIsShownAndRefused: a sealed version edited in the database is not shown as
+// what the digest covers, and no decision is taken on it.
+func TestAlteredSealIsShownAndRefused(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	hc := webSession(t, e, "legal")
+	if _, body := webGet(t, hc, e.D.URL+"/measures/"+id); strings.Contains(body, `id="seal-broken"`) || !strings.Contains(body, `id="act-legal_review"`) {
+		t.Fatalf("an intact seal is shown as broken, or offers no review")
+	}
+	if _, err := e.Owner.Exec(ctx, `UPDATE measure_versions SET body = jsonb_set(body, '{content,plan,necessity}', '"TAMPERED"') WHERE measure_id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	_, body := webGet(t, hc, e.D.URL+"/measures/"+id)
+	if !strings.Contains(body, `id="seal-broken"`) || strings.Contains(body, `id="act-legal_review"`) {
+		t.Fatalf("an altered seal is shown as sealed, or a review is offered on it")
+	}
+	_, err := u["legal"].Act(ctx, id, "legal_review", legalApproval)
+	refusedWith(t, err, 409, "")
+	if m, _ := u["legal"].Measure(ctx, id); m.Stage != "LEGAL_REVIEW" {
+		t.Fatalf("a review on an altered seal moved the measure to %s", m.Stage)
+	}
+}

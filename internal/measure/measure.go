@@ -7,6 +7,8 @@ package measure
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -129,16 +131,39 @@ type Duration time.Duration
 // MarshalJSON writes d as text.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
-// UnmarshalJSON reads Go duration text.
+// UnmarshalJSON reads duration text: Go's ("336h", "90m") or days, alone or before Go's
+// ("14d", "1d12h").
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("a duration is text such as \"336h\": %w", err)
+		return fmt.Errorf("a duration is text such as \"336h\" or \"14d\": %w", err)
 	}
-	v, err := time.ParseDuration(s)
+	v, err := ParseDuration(s)
 	if err != nil {
 		return err
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// ParseDuration reads a length of time as people write it: 14d, 72h, 1d12h, or Go's form.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	bad := fmt.Errorf("%q is not a duration such as 14d, 72h or 1d12h", Clip(s, 40))
+	days := time.Duration(0)
+	if n, rest, ok := strings.Cut(s, "d"); ok {
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 0 || v > 3660 {
+			return 0, bad
+		}
+		days, s = time.Duration(v)*24*time.Hour, rest
+		if s == "" {
+			return days, nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return 0, bad
+	}
+	return days + v, nil
 }

@@ -264,5 +264,9 @@ func checkDomain(s string) error {
 	if _, err := netip.ParseAddr(s); err == nil {
 		return fmt.Errorf("is an IP address")
 	}
+	// No top-level domain is all digits (RFC 3696 section 2): 300.1.1.1 is a mistyped address.
+	if tld := labels[len(labels)-1]; strings.Trim(tld, "0123456789") == "" {
+		return fmt.Errorf("ends in the all-numeric label %q: a mistyped IP address?", tld)
+	}
 	return nil
 }

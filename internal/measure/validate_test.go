@@ -1,9 +1,11 @@
 package measure
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTargetValidate(t *testing.T) {
@@ -21,6 +23,9 @@ func TestTargetValidate(t *testing.T) {
 		{Target{Kind: "cidr", Value: "198.51.100.0"}, "value", ""},
 		{Target{Kind: "domain", Value: "Update.Example-C2.jp."}, "", "update.example-c2.jp"},
 		{Target{Kind: "domain", Value: "localhost"}, "value", ""},
+		{Target{Kind: "domain", Value: "300.1.1.1"}, "value", ""},
+		{Target{Kind: "domain", Value: "c2.example.123"}, "value", ""},
+		{Target{Kind: "domain", Value: "3com.example"}, "", "3com.example"},
 		{Target{Kind: "domain", Value: "-bad.example"}, "value", ""},
 		{Target{Kind: "domain", Value: "例え.jp"}, "value", ""},
 		{Target{Kind: "domain", Value: "xn--r8jz45g.jp"}, "", "xn--r8jz45g.jp"},
@@ -167,4 +172,24 @@ func FuzzTargetValidate(f *testing.F) {
 			t.Fatalf("accepted %+v is not stable: %+v, %v", tg, again, err)
 		}
 	})
+}
+
+func TestParseDuration(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"14d", 14 * 24 * time.Hour, true}, {"72h", 72 * time.Hour, true}, {"1d12h", 36 * time.Hour, true}, {" 90m ", 90 * time.Minute, true},
+		{"0d", 0, true}, {"d", 0, false}, {"-1d", 0, false}, {"-5h", 0, false}, {"soon", 0, false}, {"1d-2h", 0, false}, {"9999d", 0, false}, {"", 0, false},
+	} {
+		got, err := ParseDuration(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+	var d Duration
+	if err := json.Unmarshal([]byte(`"3d"`), &d); err != nil || time.Duration(d) != 72*time.Hour {
+		t.Errorf(`"3d" reads as %v (%v)`, time.Duration(d), err)
+	}
 }

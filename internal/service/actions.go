@@ -154,6 +154,13 @@ func (s *Service) checkSeen(ctx context.Context, m Measure, op authz.Op, in Acti
 		return &measure.FieldError{Field: "digest", Message: fmt.Sprintf("is required: the digest of the version you decided on (version %d is %s)", m.Version, orNone(m.Digest))}
 	}
 	if in.Digest == m.Digest {
+		sv, err := s.sealedOf(ctx, m.ID, m.Version, m.Digest)
+		if err != nil {
+			return err
+		}
+		if sv != nil && sv.Broken {
+			return refusal.New(refusal.Conflict, "version %d as stored does not hash to its digest %s: the database was altered; no decision is taken on it (tell an auditor)", m.Version, m.Digest)
+		}
 		return nil
 	}
 	seen := 0

@@ -104,7 +104,20 @@ func scanCase(row pgx.Row) (Case, authz.Subject, error) {
 
 // Case returns a case the actor may read (see mayRead).
 func (s *Service) Case(ctx context.Context, a authz.Actor, id string) (Case, error) {
-	return s.readCase(ctx, a, id, "case")
+	c, err := s.readCase(ctx, a, id, "case")
+	if err != nil {
+		return c, err
+	}
+	// Only the measures of it the reader may open: an ID answered with 404 is no help.
+	ms, err := s.Measures(ctx, a, MeasureFilter{Case: c.ID, Page: Page{Limit: MaxPage}})
+	if err != nil {
+		return c, err
+	}
+	c.Measures = make([]string, 0, len(ms))
+	for i := len(ms) - 1; i >= 0; i-- { // oldest first, as before
+		c.Measures = append(c.Measures, ms[i].ID)
+	}
+	return c, nil
 }
 
 func (s *Service) readCase(ctx context.Context, a authz.Actor, id, what string) (Case, error) {

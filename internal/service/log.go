@@ -119,6 +119,8 @@ type Inclusion struct {
 	Proof      string `json:"proof"` // the c2sp.org/tlog-proof document
 	Verified   bool   `json:"verified"`
 	Problem    string `json:"problem,omitempty"`
+	// ActorName names the record's actor in words.
+	ActorName string `json:"actor_name,omitempty"`
 	// KeysFrom says where the verifier keys came from: "configuration" (the server's own key)
 	// or "database" (the key history in the log's tables: a convenience, not a proof; an
 	// auditor verifies offline with their own policy file).
@@ -161,6 +163,7 @@ func (s *Service) Inclusion(ctx context.Context, a authz.Actor, measureID string
 	if err := json.Unmarshal(raw, &in.Record); err != nil {
 		in.Problem = "the record is not JSON: " + err.Error()
 	}
+	in.ActorName = s.nameOf(ctx, in.Record.Actor.ID)
 	doc, err := s.Proof(ctx, strconv.FormatInt(index, 10))
 	if err != nil {
 		return Inclusion{}, err
@@ -183,4 +186,14 @@ func (s *Service) Inclusion(ctx context.Context, a authz.Actor, measureID string
 	}
 	in.Verified = in.Problem == ""
 	return in, nil
+}
+
+// nameOf is a user's display name and organisation's name, or "" for someone unknown.
+func (s *Service) nameOf(ctx context.Context, id string) string {
+	var name, org string
+	if err := s.DB.QueryRow(ctx, `SELECT u.display_name, COALESCE(o.name, u.org_id) FROM users u LEFT JOIN organisations o ON o.id = u.org_id
+		WHERE u.id = $1`, id).Scan(&name, &org); err != nil {
+		return ""
+	}
+	return name + " (" + org + ")"
 }

@@ -3,6 +3,8 @@ package service
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gowebpki/jcs"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/takedown/takedown/audit"
@@ -290,12 +293,16 @@ type Sealed struct {
 	EvidenceSHA256 []string         `json:"evidence_sha256"`
 	Reviews        []map[string]any `json:"reviews"`
 	Foreign        bool             `json:"foreign"`
+	// Broken is true when the stored document no longer hashes to the version's digest: someone
+	// changed it in the database. The pages show it and take no decision on it.
+	Broken bool `json:"seal_broken,omitempty"`
 }
 
 // sealedOf reads what version v of a measure sealed, or nil while it is a draft.
-func (s *Service) sealedOf(ctx context.Context, id string, v int) (*Sealed, error) {
+func (s *Service) sealedOf(ctx context.Context, id string, v int, current string) (*Sealed, error) {
 	var raw []byte
-	err := s.DB.QueryRow(ctx, `SELECT body->'content' FROM measure_versions WHERE measure_id = $1 AND version = $2`, id, v).Scan(&raw)
+	var digest string
+	err := s.DB.QueryRow(ctx, `SELECT body->'content', digest FROM measure_versions WHERE measure_id = $1 AND version = $2`, id, v).Scan(&raw, &digest)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -305,6 +312,14 @@ func (s *Service) sealedOf(ctx context.Context, id string, v int) (*Sealed, erro
 	var sv Sealed
 	if err := json.Unmarshal(raw, &sv); err != nil {
 		return nil, fmt.Errorf("decode version %d of %s: %w", v, id, err)
+	}
+	// What is shown as sealed must be what was sealed: the digest is SHA-256 over the RFC 8785
+	// form of this document.
+	canon, err := jcs.Transform(raw)
+	sum := sha256.Sum256(canon)
+	sv.Broken = err != nil || "sha256:"+hex.EncodeToString(sum[:]) != digest || (current != "" && digest != current)
+	if sv.Broken {
+		s.Log.Error("a sealed version does not hash to its digest", "measure", id, "version", v)
 	}
 	return &sv, nil
 }
@@ -333,7 +348,7 @@ func (s *Service) Dossier(ctx context.Context, a authz.Actor, id string, q Targe
 		return Dossier{}, err
 	}
 	d := Dossier{Measure: m}
-	if d.Sealed, err = s.sealedOf(ctx, m.ID, m.Version); err != nil {
+	if d.Sealed, err = s.sealedOf(ctx, m.ID, m.Version, m.Digest); err != nil {
 		return d, err
 	}
 	// The case as the measure's reader may see it: its need-to-know follows the measure's.

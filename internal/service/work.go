@@ -25,9 +25,11 @@ func (s *Service) available(a authz.Actor, m Measure, now time.Time) []authz.Op 
 		if op == authz.OpEditDraft || !slices.Contains(workflows.StagesFor(op), m.Stage) {
 			continue
 		}
-		// An order is issued only on an order measure, and execution of one waits for it.
+		// An order is issued only on an order measure, and execution of one waits for it, then
+		// needs an approval that covers execution by the agency itself.
 		order := m.Plan.Kind == measure.OrderAdministrator
-		if (op == authz.OpIssueOrder && !order) || (op == authz.OpStartExecution && m.Stage == measure.Approved && order) {
+		if (op == authz.OpIssueOrder && !order) || (op == authz.OpStartExecution && m.Stage == measure.Approved && order) ||
+			(op == authz.OpStartExecution && m.Stage == measure.OrderIssued && (m.Approval == nil || !m.Approval.SelfExecutionAllowed)) {
 			continue
 		}
 		if s.Authz.Check(op, a, m.Facts, now) == nil {
@@ -57,8 +59,10 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 	args["terminal"], args["limit"] = terminal, MaxPage
 	now := time.Now()
 	type judged struct {
-		stage    measure.Stage
-		relation uint16
+		stage         measure.Stage
+		relation      uint16
+		kind          measure.Kind
+		selfExecution bool
 	}
 	seen := map[judged][]authz.Op{}
 	// The instants the deadlines run from (workflows.Clock), from the stages' history: the page's
@@ -71,7 +75,8 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 			COALESCE((SELECT max(h.entered_at) FROM stage_history h WHERE h.measure_id = m.id AND h.stage = 'EXECUTED'), 'epoch'),
 			COALESCE((m.plan->>'urgent')::boolean, false),
 			COALESCE((m.approval->>'window_end')::timestamptz, 'epoch'),
-			COALESCE((SELECT o.deadline FROM orders o WHERE o.measure_id = m.id), 'epoch')
+			COALESCE((SELECT o.deadline FROM orders o WHERE o.measure_id = m.id), 'epoch'),
+			COALESCE(m.plan->>'kind', ''), COALESCE((m.approval->>'self_execution_allowed')::boolean, false)
 		FROM (SELECT m.*, c.org_id FROM measures m JOIN cases c ON c.id = m.case_id
 			WHERE m.stage <> ALL(@terminal) AND `+measureReadable+`
 			ORDER BY m.updated_at, m.id LIMIT @limit) m
@@ -86,8 +91,10 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 		var sum MeasureSummary
 		var facts []byte
 		var c workflows.Clock
+		var selfExecution bool
 		if err := rows.Scan(&sum.ID, &sum.Case, &sum.Org, &sum.Title, &sum.Stage, &sum.Version, &sum.Digest, &sum.Requester, &sum.UpdatedAt,
-			&facts, &m.BeforeCommission, &c.Since, &c.Declared, &c.Notified, &c.Executed, &c.Urgent, &c.WindowEnd, &c.OrderDue); err != nil {
+			&facts, &m.BeforeCommission, &c.Since, &c.Declared, &c.Notified, &c.Executed, &c.Urgent, &c.WindowEnd, &c.OrderDue,
+			&m.Plan.Kind, &selfExecution); err != nil {
 			return nil, fmt.Errorf("list work: %w", err)
 		}
 		for _, t := range []*time.Time{&c.Declared, &c.Notified, &c.Executed, &c.WindowEnd, &c.OrderDue} {
@@ -96,6 +103,9 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 			}
 		}
 		c.Stage = sum.Stage
+		if !c.WindowEnd.IsZero() {
+			m.Approval = &measure.Approval{WindowEnd: c.WindowEnd, SelfExecutionAllowed: selfExecution}
+		}
 		if err := json.Unmarshal(facts, &m.Facts); err != nil {
 			return nil, fmt.Errorf("decode facts of %s: %w", sum.ID, err)
 		}
@@ -105,7 +115,7 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 		}
 		// Measures in the same stage and the same relation to a offer the same operations
 		// (authz.Relation): each is judged once per list.
-		key := judged{m.Stage, authz.Relation(a, m.Facts)}
+		key := judged{m.Stage, authz.Relation(a, m.Facts), m.Plan.Kind, m.Approval != nil && m.Approval.SelfExecutionAllowed}
 		ops, ok := seen[key]
 		if !ok {
 			ops = s.available(a, m, now)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"encoding/csv"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/refusal"
 	"github.com/takedown/takedown/internal/service"
 )
 
@@ -18,7 +20,13 @@ import (
 const MaxFormTargets = 10000
 
 func (s *Server) newCase(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, newCasePage(s.frame(r, "new case")))
+	p := s.frame(r, "new case")
+	status, typed := http.StatusOK, url.Values{}
+	if rf := s.refusedOf(r, "refused:new-case"); rf != nil {
+		typed = rf.Values
+		p.Error, status = s.problemFor(p.Lang, &rf.Refusal)
+	}
+	s.render(w, r, status, newCasePage(p, typed.Get("title"), typed.Get("summary")))
 }
 
 // createCase opens a case and goes on to its first measure's draft.
@@ -26,26 +34,33 @@ func (s *Server) createCase(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	c, err := s.CreateCase(r.Context(), actorOf(r), service.NewCase{Title: r.PostFormValue("title"), Summary: r.PostFormValue("summary")})
 	if err != nil {
-		p := s.frame(r, "new case")
-		s.render(w, r, s.problem(r, &p, err), newCasePage(p))
+		http.Redirect(w, r, s.keepRefused(r, "/cases/new", "refused:new-case", "new_case", err), http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, "/measures/new?"+url.Values{"case": {c.ID}}.Encode(), http.StatusSeeOther)
 }
 
 func (s *Server) newMeasure(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, newMeasurePage(s.frame(r, "new measure"), r.URL.Query().Get("case"), measure.Plan{}, ""))
+	p := s.frame(r, "new measure")
+	status, plan, targets, window := http.StatusOK, measure.Plan{}, "", ""
+	if rf := s.refusedOf(r, "refused:new-measure"); rf != nil {
+		plan, _, _ = planForm(rf.Values, plan)
+		targets, window = rf.Values.Get("targets"), rf.Values.Get("requested_window")
+		p.Error, status = s.problemFor(p.Lang, &rf.Refusal)
+	}
+	s.render(w, r, status, newMeasurePage(p, r.URL.Query().Get("case"), plan, targets, window))
 }
 
 // createMeasure opens a draft from the form, with its targets, and shows it.
 func (s *Server) createMeasure(w http.ResponseWriter, r *http.Request) {
 	a := actorOf(r)
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<20)
-	plan, targets, err := planForm(r, measure.Plan{})
+	_ = r.ParseForm()
+	plan, targets, err := planForm(r.PostForm, measure.Plan{})
 	fail := func(err error) {
-		// The form comes back as typed, with the refusal above it.
-		p := s.frame(r, "new measure")
-		s.render(w, r, s.problem(r, &p, err), newMeasurePage(p, r.PostFormValue("case"), plan, r.PostFormValue("targets")))
+		// The form comes back as typed, with the refusal above it, at the form's own address.
+		page := "/measures/new?" + url.Values{"case": {r.PostFormValue("case")}}.Encode()
+		http.Redirect(w, r, s.keepRefused(r, page, "refused:new-measure", "new_measure", err), http.StatusSeeOther)
 	}
 	if err != nil {
 		s.Refused(r.Context(), a, service.On{Case: r.PostFormValue("case")}, "measure.create", err)
@@ -79,8 +94,8 @@ func lines(v string) []string {
 
 // planForm reads the draft form over p (fields the form does not show are kept): the plan,
 // and targets one per line ("value[,location]").
-func planForm(r *http.Request, p measure.Plan) (measure.Plan, []measure.Target, error) {
-	f := func(k string) string { return r.PostFormValue(k) }
+func planForm(form url.Values, p measure.Plan) (measure.Plan, []measure.Target, error) {
+	f := form.Get
 	p.Title, p.LegalBasis, p.Kind, p.Technique = f("title"), f("legal_basis"), measure.Kind(f("kind")), f("technique")
 	p.Operations, p.Executors, p.Necessity = lines(f("operations")), lines(f("executors")), f("necessity")
 	p.Proportionality, p.Collateral, p.RollbackPlan, p.NotificationPlan = f("proportionality"), f("collateral"), f("rollback_plan"), f("notification_plan")
@@ -88,7 +103,7 @@ func planForm(r *http.Request, p measure.Plan) (measure.Plan, []measure.Target, 
 	p.SelfExecutionFallback, p.Urgent = f("self_execution_fallback") == "true", f("urgent") == "true"
 	p.RequestedWindow = 0
 	if v := strings.TrimSpace(f("requested_window")); v != "" {
-		d, err := parseWindow(v)
+		d, err := measure.ParseDuration(v)
 		if err != nil {
 			return p, nil, &measure.FieldError{Field: "requested_window", Message: "must be days or hours, e.g. 14d or 72h"}
 		}
@@ -113,16 +128,14 @@ func planForm(r *http.Request, p measure.Plan) (measure.Plan, []measure.Target, 
 		if l = strings.TrimSpace(l); l == "" {
 			continue
 		}
-		value, location, _ := strings.Cut(l, ",")
-		value, location = strings.TrimSpace(value), strings.TrimSpace(location)
-		if location == "" {
-			location = "unknown"
-		}
 		if len(targets) >= MaxFormTargets {
 			return p, nil, &measure.FieldError{Field: "targets", Message: fmt.Sprintf("at most %d targets in the form; the API and CLI take more", MaxFormTargets)}
 		}
-		t := measure.Target{Kind: measure.GuessKind(value), Value: value, Location: location}
-		if err := t.Validate(); err != nil {
+		t, err := targetLine(l)
+		if err == nil {
+			err = t.Validate()
+		}
+		if err != nil {
 			// Every bad line is named; nothing typed is dropped (the form comes back as typed).
 			if len(bad) < 20 {
 				bad = append(bad, fmt.Sprintf("line %d (%s): %v", i+1, measure.Clip(l, 80), err))
@@ -135,26 +148,6 @@ func planForm(r *http.Request, p measure.Plan) (measure.Plan, []measure.Target, 
 		return p, nil, &measure.FieldError{Field: "targets", Message: strings.Join(bad, "; ")}
 	}
 	return p, targets, nil
-}
-
-// parseWindow reads a requested window as people write it: 14d, 72h, 1d12h, or a Go duration.
-func parseWindow(v string) (time.Duration, error) {
-	days := time.Duration(0)
-	if d, rest, ok := strings.Cut(v, "d"); ok {
-		n, err := strconv.Atoi(strings.TrimSpace(d))
-		if err != nil || n < 0 || n > 366 {
-			return 0, fmt.Errorf("bad days %q", d)
-		}
-		days, v = time.Duration(n)*24*time.Hour, strings.TrimSpace(rest)
-		if v == "" {
-			return days, nil
-		}
-	}
-	h, err := time.ParseDuration(v)
-	if err != nil || h < 0 {
-		return 0, fmt.Errorf("bad duration %q", v)
-	}
-	return days + h, nil
 }
 
 // windowText is a requested window as the form shows it.
@@ -184,6 +177,33 @@ func (s *Server) removeTargets(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sessions.Put(r.Context(), "flash", T(language(r), "done"))
 	http.Redirect(w, r, "/measures/"+url.PathEscape(id)+"#targets", http.StatusSeeOther)
+}
+
+// targetLine reads one target line of the form: value[,location[,port[,country[,role[,ownership
+// [,hosting provider[,registrar]]]]]]], columns after the value optional (location unknown).
+func targetLine(l string) (measure.Target, error) {
+	cols, err := csv.NewReader(strings.NewReader(l)).Read()
+	if err != nil {
+		return measure.Target{}, fmt.Errorf("is not a line of comma-separated values: %v", err)
+	}
+	if len(cols) > 8 {
+		return measure.Target{}, fmt.Errorf("has %d columns; at most 8: value,location,port,country,role,ownership,hosting provider,registrar", len(cols))
+	}
+	col := func(i int) string {
+		if i < len(cols) {
+			return strings.TrimSpace(cols[i])
+		}
+		return ""
+	}
+	t := measure.Target{Value: col(0), Location: cmp.Or(col(1), "unknown"), Country: col(3), Role: col(4), Ownership: col(5),
+		HostingProvider: col(6), Registrar: col(7)}
+	t.Kind = measure.GuessKind(t.Value)
+	if v := col(2); v != "" {
+		if t.Port, err = strconv.Atoi(v); err != nil {
+			return t, fmt.Errorf("port %q is not a number", v)
+		}
+	}
+	return t, nil
 }
 
 // addEvidence stores an uploaded file in a draft.
@@ -223,12 +243,23 @@ func alternativesCSV(as []measure.Alternative) string {
 // editPlan shows a draft's plan in the form, for its requester.
 func (s *Server) editPlan(w http.ResponseWriter, r *http.Request) {
 	p := s.frame(r, "edit plan")
-	m, err := s.Measure(r.Context(), actorOf(r), r.PathValue("measure"))
+	a := actorOf(r)
+	m, err := s.Measure(r.Context(), a, r.PathValue("measure"))
+	if err == nil && (m.Requester != a.ID || m.Stage != measure.Draft) {
+		// Only the requester edits, and only a draft: nobody else is shown a form to fill.
+		err = refusal.New(refusal.WrongStage, "only the requester edits the plan, and only while the measure is a draft")
+	}
 	if err != nil {
 		s.render(w, r, s.problem(r, &p, err), layout(p))
 		return
 	}
-	s.render(w, r, http.StatusOK, editPlanPage(p, m, m.Plan, ""))
+	status, plan, targets, window := http.StatusOK, m.Plan, "", windowText(m.Plan.RequestedWindow)
+	if rf := s.refusedOf(r, refusedKey(m.ID)+":plan"); rf != nil {
+		plan, _, _ = planForm(rf.Values, m.Plan)
+		targets, window = rf.Values.Get("targets"), rf.Values.Get("requested_window")
+		p.Error, status = s.problemFor(p.Lang, &rf.Refusal)
+	}
+	s.render(w, r, status, editPlanPage(p, m, plan, targets, window))
 }
 
 // savePlan replaces a draft's plan and appends the targets the form adds, through the same
@@ -242,10 +273,11 @@ func (s *Server) savePlan(w http.ResponseWriter, r *http.Request) {
 		s.refused(w, r, "edit plan", err)
 		return
 	}
-	plan, targets, err := planForm(r, m.Plan)
+	_ = r.ParseForm()
+	plan, targets, err := planForm(r.PostForm, m.Plan)
 	fail := func(err error) {
-		p := s.frame(r, "edit plan")
-		s.render(w, r, s.problem(r, &p, err), editPlanPage(p, m, plan, r.PostFormValue("targets")))
+		page := "/measures/" + url.PathEscape(m.ID) + "/edit"
+		http.Redirect(w, r, s.keepRefused(r, page, refusedKey(m.ID)+":plan", "edit_plan", err), http.StatusSeeOther)
 	}
 	if err != nil {
 		s.Refused(r.Context(), a, service.On{Measure: m.ID, Case: m.Case}, "plan.updated", err)

@@ -58,6 +58,12 @@ func fullDossier() measureView {
 	return measureView{Dossier: d, Ops: ops}
 }
 
+// inLang is the view as a page in lang draws it.
+func inLang(v measureView, lang string) measureView {
+	v.Lang = lang
+	return v
+}
+
 // TestPagesSpeakOneLanguage draws the pages in each language and fails on a word of the other
 // language or a raw code shown as text: every word a person reads comes from the catalogue.
 func TestPagesSpeakOneLanguage(t *testing.T) {
@@ -76,15 +82,15 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 		refused := p
 		refused.Error, _ = (&Server{}).problemFor(lang, &refusal.Error{Status: 400, Code: refusal.Invalid, Field: "plan.alternatives[0].reason", Message: "is required"})
 		pages := map[string]templ.Component{
-			"measure": measurePage(p, fullDossier()),
-			"refused": measurePage(refused, fullDossier()),
+			"measure": measurePage(p, inLang(fullDossier(), lang)),
+			"refused": measurePage(refused, inLang(fullDossier(), lang)),
 			"work": workPage(p, []service.WorkItem{{Measure: service.MeasureSummary{ID: "m-1", Title: "1", Stage: measure.CommissionReview}, Ops: []authz.Op{authz.OpVote},
 				Deadline: time.Now(), Overdue: true}}, []stageCount{{Stage: measure.Draft, N: 1}}),
 			"measures":   measuresPage(p, []service.MeasureSummary{{ID: "m-1", Title: "1", Stage: measure.Approved}}, search{}, "", ""),
 			"cases":      casesPage(p, []service.Case{{ID: "c-1", Title: "1"}}, "", ""),
 			"case":       casePage(p, service.Case{ID: "c-1", Title: "1", Summary: "2"}, []service.MeasureSummary{{ID: "m-1", Stage: measure.Draft}}, true),
-			"new case":   newCasePage(p),
-			"new":        newMeasurePage(p, "c-1", measure.Plan{}, ""),
+			"new case":   newCasePage(p, "", ""),
+			"new":        newMeasurePage(p, "c-1", measure.Plan{}, "", ""),
 			"login":      loginPage(p, true),
 			"enrol":      enrolPage(p, ""),
 			"statistics": statsPage(p, service.Statistics{Year: 2026, Stages: []service.StageTime{{Stage: measure.CommissionReview, N: 2, Median: 90 * time.Minute, P90: 49 * time.Hour}}}),

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -91,7 +92,7 @@ func (s *Server) showMeasure(w http.ResponseWriter, r *http.Request, status int,
 	search := q.Get("tq")
 	offset, _ := strconv.Atoi(q.Get("toff"))
 	from, _ := strconv.Atoi(q.Get("from"))
-	rf := s.refusedOf(r, id)
+	rf := s.refusedOf(r, refusedKey(id))
 	if rf != nil && rf.Refusal.Code == refusal.Stale && rf.Refusal.Seen > 0 && from == 0 {
 		from = rf.Refusal.Seen // what changed since the version the person decided on
 	}
@@ -111,7 +112,11 @@ func (s *Server) showMeasure(w http.ResponseWriter, r *http.Request, status int,
 	}
 	m := d.Measure
 	p.Title = orID(m.Plan.Title, m.ID)
-	v := measureView{Dossier: d, Search: search, Ops: s.Available(a, m), Editable: m.Stage == measure.Draft && m.Requester == a.ID}
+	v := measureView{Dossier: d, Search: search, Ops: s.Available(a, m), Editable: m.Stage == measure.Draft && m.Requester == a.ID, Lang: p.Lang}
+	if d.Sealed != nil && d.Sealed.Broken {
+		// Nobody decides on a version whose shown content is not what its digest covers.
+		v.Ops = slices.DeleteFunc(v.Ops, func(op authz.Op) bool { return measure.Judges(op) })
+	}
 	link := func(off int) string {
 		u := url.Values{"toff": {strconv.Itoa(off)}}
 		if search != "" {
@@ -194,45 +199,57 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/measures/"+url.PathEscape(id), http.StatusSeeOther)
 }
 
-// sendBack answers a refused form with the measure's page (a URL a reload and the language
-// switch survive), the form as it was typed and the refusal beside it.
+// sendBack answers a refused form with the measure's page, the form as it was typed and the
+// refusal beside it (see keepRefused).
 func (s *Server) sendBack(w http.ResponseWriter, r *http.Request, id, form string, err error, anchor string) {
+	http.Redirect(w, r, s.keepRefused(r, "/measures/"+url.PathEscape(id), refusedKey(id), form, err)+anchor, http.StatusSeeOther)
+}
+
+// keepRefused keeps a refused form in the session under key and returns the address of page
+// to show it on: the address names the refusal, so a reload or the language switch shows it
+// again, and the page reached any other way shows the measure as it is.
+func (s *Server) keepRefused(r *http.Request, page, key, form string, err error) string {
 	typed := url.Values{}
 	for k, vs := range r.PostForm {
 		if k != "key" && k != "digest" {
 			typed[k] = vs
 		}
 	}
-	rf := refusedForm{Op: form, Values: typed, Refusal: *s.Classify(r.Context(), err), At: time.Now()}
+	rf := refusedForm{Op: form, Values: typed, Refusal: *s.Classify(r.Context(), err), At: time.Now(), Token: service.NewID("r")}
 	if b, jerr := json.Marshal(rf); jerr == nil {
-		s.sessions.Put(r.Context(), refusedKey(id), string(b))
+		s.sessions.Put(r.Context(), key, string(b))
 	}
-	http.Redirect(w, r, "/measures/"+url.PathEscape(id)+anchor, http.StatusSeeOther)
+	sep := "?"
+	if strings.Contains(page, "?") {
+		sep = "&"
+	}
+	return page + sep + "r=" + rf.Token
 }
 
-// refusedForm is a decision form the service refused, kept in the session for the page the
-// person is sent back to.
+// refusedForm is a form the service refused, kept in the session for the page the person is
+// sent back to.
 type refusedForm struct {
 	Op      string        `json:"op"`
 	Values  url.Values    `json:"values"`
 	Refusal refusal.Error `json:"refusal"`
 	At      time.Time     `json:"at"`
+	Token   string        `json:"token"`
 }
 
-// refusedFor is how long a refused form waits for the page it is sent back to.
-const refusedFor = 10 * time.Minute
+// refusedFor is how long a refused form can be shown again.
+const refusedFor = 30 * time.Minute
 
 func refusedKey(measureID string) string { return "refused:" + measureID }
 
-// refusedOf takes the measure's refused form, shown once on the page the person is sent back
-// to (a later visit shows the measure as it is).
-func (s *Server) refusedOf(r *http.Request, measureID string) *refusedForm {
-	raw := s.sessions.PopString(r.Context(), refusedKey(measureID))
-	if raw == "" {
+// refusedOf is the refused form kept under key that this page's address names, if any.
+func (s *Server) refusedOf(r *http.Request, key string) *refusedForm {
+	token := r.URL.Query().Get("r")
+	if token == "" {
 		return nil
 	}
+	raw := s.sessions.GetString(r.Context(), key)
 	var rf refusedForm
-	if json.Unmarshal([]byte(raw), &rf) != nil || time.Since(rf.At) > refusedFor {
+	if raw == "" || json.Unmarshal([]byte(raw), &rf) != nil || rf.Token != token || time.Since(rf.At) > refusedFor {
 		return nil
 	}
 	return &rf
@@ -287,10 +304,14 @@ func actionInput(f url.Values) (service.ActionInput, error) {
 			return in, &measure.FieldError{Field: "notifications", Message: "is not CSV: " + err.Error()}
 		}
 		for i, row := range rows {
-			if len(row) != 2 {
-				return in, &measure.FieldError{Field: fmt.Sprintf("notifications[%d]", i), Message: "needs 2 columns: addressee,status"}
+			if len(row) != 2 && len(row) != 3 {
+				return in, &measure.FieldError{Field: fmt.Sprintf("notifications[%d]", i), Message: "needs 2 or 3 columns: addressee,status,reason for a deferral"}
 			}
-			in.Notices = append(in.Notices, measure.Notification{Addressee: strings.TrimSpace(row[0]), Status: strings.TrimSpace(row[1])})
+			n := measure.Notification{Addressee: strings.TrimSpace(row[0]), Status: strings.TrimSpace(row[1])}
+			if len(row) == 3 {
+				n.Reason = strings.TrimSpace(row[2])
+			}
+			in.Notices = append(in.Notices, n)
 		}
 	}
 	return in, nil

@@ -104,6 +104,9 @@ func duration(lang string, d time.Duration) string {
 	add(days, "日", "day")
 	add(hours, "時間", "hour")
 	add(mins, "分", "minute")
+	if len(parts) == 0 { // under a minute
+		add(max(int(d/time.Second), 1), "秒", "second")
+	}
 	if len(parts) == 0 {
 		return "—"
 	}
@@ -172,6 +175,14 @@ func (v measureView) person(id string) string {
 	if p, ok := v.People[id]; ok {
 		return p.Name + " (" + p.Org + ")"
 	}
+	return actorWords(v.Lang, id)
+}
+
+// actorWords is an actor no account names: the workflow itself, or an ID.
+func actorWords(lang, id string) string {
+	if id == "system" {
+		return T(lang, "the system")
+	}
 	return id
 }
 
@@ -203,6 +214,9 @@ func actionName(lang, action string) string {
 		return T(lang, "refused") + ": " + actionName(lang, op)
 	}
 	if what, ok := strings.CutPrefix(action, "read."); ok {
+		if _, ok := messages["read:"+what]; ok {
+			what = T(lang, "read:"+what)
+		}
 		return T(lang, "read") + ": " + what
 	}
 	return opName(lang, authz.Op(action))
@@ -257,4 +271,16 @@ var inputNames = map[string]string{
 	"username": "username", "code": "enrolment code", "requested_window": "requested window", "data_handling": "data handling",
 	"emergency_justification": "emergency justification", "tq": "search targets", "sq": "search steps", "from": "version",
 	"Idempotency-Key": "reference",
+}
+
+// listOf reads a changed value that is a JSON list of strings.
+func listOf(value string) ([]string, bool) {
+	if !strings.HasPrefix(value, "[") {
+		return nil, false
+	}
+	var items []string
+	if json.Unmarshal([]byte(value), &items) != nil {
+		return nil, false
+	}
+	return items, true
 }

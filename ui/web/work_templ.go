@@ -232,9 +232,9 @@ func workPage(p page, items []service.WorkItem, counts []stageCount) templ.Compo
 					for i, op := range it.Ops {
 						if i > 0 {
 							var templ_7745c5c3_Var15 string
-							templ_7745c5c3_Var15, templ_7745c5c3_Err = templ.JoinStringErrs("、")
+							templ_7745c5c3_Var15, templ_7745c5c3_Err = templ.JoinStringErrs(T(p.Lang, ", "))
 							if templ_7745c5c3_Err != nil {
-								return templ.Error{Err: templ_7745c5c3_Err, FileName: `work.templ`, Line: 34, Col: 18}
+								return templ.Error{Err: templ_7745c5c3_Err, FileName: `work.templ`, Line: 34, Col: 28}
 							}
 							_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var15))
 							if templ_7745c5c3_Err != nil {

@@ -1,0 +1,76 @@
+package daemon_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/workflows"
+)
+
+// TestRefusedFormsComeBack: a refused form sends its person to the form's own page, which
+// shows what they typed and why it was refused, through a reload and the language switch;
+// the same page reached afresh shows no old refusal. Nothing ends at an address that answers
+// "Method Not Allowed".
+func TestRefusedFormsComeBack(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	id := newDraft(t, e, "self_execute", domestic).ID
+	hc := webSession(t, e, "officer")
+	post := func(path string, form url.Values) string {
+		t.Helper()
+		resp, err := hc.PostForm(e.D.URL+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "r=") {
+			t.Fatalf("POST %s: %s to %q, want a redirect naming the refusal", path, resp.Status, loc)
+		}
+		return loc
+	}
+	check := func(loc string, typed ...string) {
+		t.Helper()
+		loc, _, _ = strings.Cut(loc, "#")
+		for _, lang := range []string{"ja", "en", "ja"} {
+			// The language switch goes back to the address it was given.
+			resp, err := hc.Get(e.D.URL + "/lang?" + url.Values{"to": {lang}, "back": {loc}}.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if back := resp.Header.Get("Location"); back != loc {
+				t.Fatalf("the language switch goes to %q, not back to %q", back, loc)
+			}
+			status, body := webGet(t, hc, e.D.URL+loc)
+			if status < 400 || !strings.Contains(body, `class="error"`) {
+				t.Fatalf("%s in %s: %d without the refusal", loc, lang, status)
+			}
+			for _, s := range typed {
+				if !strings.Contains(body, s) {
+					t.Fatalf("%s in %s lost %q", loc, lang, s)
+				}
+			}
+		}
+		bare, _, _ := strings.Cut(loc, "?")
+		if _, body := webGet(t, hc, e.D.URL+bare); strings.Contains(body, `class="error"`) {
+			t.Fatalf("%s reached afresh still shows the old refusal", bare)
+		}
+	}
+	// A plan with a window no one can read.
+	loc := post("/measures/"+id+"/plan", url.Values{"title": {"Neutralise the relay"}, "requested_window": {"soon"}, "necessity": {"typed necessity"}})
+	check(loc, "typed necessity", "soon")
+	// Target lines, one bad among good ones: each bad line named, nothing lost.
+	loc = post("/measures/"+id+"/plan", url.Values{"title": {"t"}, "targets": {"192.0.2.1,domestic\nbad target!!,domestic\n198.51.100.9"}})
+	check(loc, "bad target!!", "192.0.2.1", "198.51.100.9", "line 2")
+	// A withdrawal without its reason.
+	loc = post("/measures/"+id+"/act/withdraw", url.Values{"reason": {" "}})
+	check(loc)
+	// A case without a title; a measure for a case that does not exist.
+	loc = post("/cases", url.Values{"summary": {"typed summary"}})
+	check(loc, "typed summary")
+	loc = post("/measures", url.Values{"case": {"c-nowhere"}, "title": {"typed title"}, "necessity": {"typed need"}})
+	check(loc, "typed title", "typed need")
+}
