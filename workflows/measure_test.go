@@ -273,7 +273,7 @@ func TestRulesRevision(t *testing.T) {
 		Designations: []authz.Designation{{Scope: "npa", ValidFrom: now.Add(-time.Hour), ValidUntil: now.Add(time.Hour)}}}
 	early := measure.Action{Op: authz.OpLogSteps, Actor: exec, Steps: []measure.Step{{Target: "203.0.113.10", Technique: "disable_malware",
 		Action: "sent self-delete", Result: "success", Witness: "u-executor2", At: now.Add(-2 * time.Hour)}}}
-	for _, rules := range []int{0, currentRules} {
+	for _, rules := range []int{0, 1, currentRules} {
 		w := &measureWorkflow{in: Input{Config: DefaultConfig()}}
 		w.s = State{Stage: measure.EmergencyExecuting, Version: 1, Emergency: true, Declared: now.Add(-time.Minute), Rules: rules,
 			Sealed: &measure.Sealed{Technique: "disable_malware", Executors: []string{"u-executor"}},
@@ -286,6 +286,25 @@ func TestRulesRevision(t *testing.T) {
 		case rules > 0 && (!errors.As(err, &d) || d.Rule != "window"):
 			t.Errorf("rules %d: a step before the declaration is not refused by the window rule: %v", rules, err)
 		}
+	}
+}
+
+// TestDeclarationIsNoPartFromRevision1: from rules revision 1 a member's declaration of no
+// conflict is no part in the measure, so they may review it after the fact; before, it was.
+func TestDeclarationIsNoPartFromRevision1(t *testing.T) {
+	for _, rules := range []int{0, 1, currentRules} {
+		h := newHarness(t, DefaultConfig())
+		st := State{Stage: measure.CommissionNotified, Version: 1, Digest: "sha256:v1", Emergency: true, Rules: rules,
+			Sealed: &measure.Sealed{Version: 1, Digest: "sha256:v1", Kind: measure.SelfExecute, Executors: []string{"u-executor"}, Technique: "disable_malware"},
+			Facts:  authz.Facts{Requester: officer.ID, Participants: []string{officer.ID, commander.ID}, Executors: []string{"u-executor"}}}
+		want := ""
+		if rules == 0 {
+			want = "SoD-6"
+		}
+		h.act(time.Minute, measure.Action{Op: authz.OpDeclareConflict, Actor: member1, Reason: "no link"}, "")
+		h.act(2*time.Minute, measure.Action{Op: authz.OpPostHocDecision, Actor: member1, Decision: "accepted"}, want)
+		h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, 4*time.Minute)
+		h.env.ExecuteWorkflow(MeasureWorkflow, Input{Measure: "m-1", Case: "c-1", Requester: officer.ID, Config: h.cfg, State: &st})
 	}
 }
 

@@ -125,8 +125,10 @@ func TestWebStranger(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+	if resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("another officer saves the plan: %s", resp.Status)
+	} else if status, _ := webGet(t, other, base+strings.TrimPrefix(resp.Header.Get("Location"), "/measures/"+m.ID)); status < 400 || status >= 500 {
+		t.Errorf("another officer is sent back to %s: %d", resp.Header.Get("Location"), status)
 	}
 	var got struct{ Plan struct{ Title string } }
 	if err := e.Users["officer"].Do(ctx, "GET", "/api/v1/measures/"+m.ID, nil, &got); err != nil || got.Plan.Title == "taken over" {

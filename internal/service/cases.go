@@ -109,7 +109,7 @@ func (s *Service) Case(ctx context.Context, a authz.Actor, id string) (Case, err
 		return c, err
 	}
 	// Only the measures of it the reader may open: an ID answered with 404 is no help.
-	ms, err := s.Measures(ctx, a, MeasureFilter{Case: c.ID, Page: Page{Limit: MaxPage}})
+	ms, err := s.measures(ctx, a, MeasureFilter{Case: c.ID, Page: Page{Limit: MaxPage}})
 	if err != nil {
 		return c, err
 	}

@@ -238,6 +238,19 @@ func likePrefix(s string) string {
 // Measures lists the measures the actor may read, most recently changed first, a page at a
 // time. The query keeps to the need-to-know scope; each row is checked against the scope too.
 func (s *Service) Measures(ctx context.Context, a authz.Actor, f MeasureFilter) ([]MeasureSummary, error) {
+	out, err := s.measures(ctx, a, f)
+	if err == nil && len(out) > 0 {
+		err = s.auditRead(ctx, a, "measures", On{})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// measures lists what Measures lists, without recording the read (a caller that records its
+// own read uses it).
+func (s *Service) measures(ctx context.Context, a authz.Actor, f MeasureFilter) ([]MeasureSummary, error) {
 	if err := f.Page.Check(); err != nil {
 		return nil, err
 	}
@@ -290,11 +303,6 @@ func (s *Service) Measures(ctx context.Context, a authz.Actor, f MeasureFilter) 
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list measures: %w", err)
-	}
-	if len(out) > 0 {
-		if err := s.auditRead(ctx, a, "measures", On{}); err != nil {
-			return nil, err
-		}
 	}
 	return out, nil
 }

@@ -309,7 +309,7 @@ func TestBrowserReview(t *testing.T) {
 	if got := text(t, stale, ".error"); !strings.Contains(got, "表示していた版から措置が変わりました") || !strings.Contains(got, "v1 → v2") {
 		t.Fatalf("the stale vote's refusal: %q", got)
 	}
-	if got := text(t, stale, "#changes"); !strings.Contains(got, "v1") {
+	if got := text(t, stale, "#changes-versions"); !strings.HasPrefix(got, "v1 ") {
 		t.Fatalf("the stale vote's page compares with %q, want the version seen (v1)", got)
 	}
 	if got := text(t, stale, "#targets-added"); !strings.Contains(got, "198.51.100.7") {
