@@ -139,18 +139,20 @@ func TestBrowserReview(t *testing.T) {
 	do(t, officer, chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS("#username")))
 	look(officer, "login-ja")
 	logIn(t, officer, base, "officer", pw["officer"])
-	do(t, officer, chromedp.Click(chromedp.CSS("#new-case-link")), chromedp.WaitVisible(chromedp.CSS("#new-case")))
+	// Each click that leaves a page waits for the next one (load): a node of the page being
+	// left can vanish under the next action.
+	do(t, officer, load("#new-case-link")...)
+	do(t, officer, chromedp.WaitVisible(chromedp.CSS("#new-case")))
 	look(officer, "new-case-ja")
 	do(t, officer, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#waits")))
 	evidence := filepath.Join(t.TempDir(), "beacon.pcap")
 	if err := os.WriteFile(evidence, []byte("pcap bytes"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Wait for the new page before typing: a node of the page being left can vanish under a key.
-	do(t, officer, chromedp.Click(chromedp.CSS("#new-case-link")), chromedp.WaitVisible(chromedp.CSS("#new-case")),
-		chromedp.SendKeys(chromedp.CSS("#title"), "PlugX botnet"),
-		chromedp.Click(chromedp.CSS("#new-case button")),
-		chromedp.WaitVisible(chromedp.CSS("#new-measure")))
+	do(t, officer, load("#new-case-link")...)
+	do(t, officer, chromedp.WaitVisible(chromedp.CSS("#new-case")), chromedp.SendKeys(chromedp.CSS("#title"), "PlugX botnet"))
+	do(t, officer, load("#new-case button")...)
+	do(t, officer, chromedp.WaitVisible(chromedp.CSS("#new-measure")))
 	look(officer, "new-measure-ja")
 	do(t, officer,
 		chromedp.SendKeys(chromedp.CSS("#m-title"), "Neutralise PlugX C2"),
