@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,5 +162,16 @@ func TestCaseListsOnlyReadableMeasures(t *testing.T) {
 		if !slices.Equal(c.Measures, want) {
 			t.Fatalf("%s is shown the case's measures %v, want %v", who, c.Measures, want)
 		}
+	}
+	// The case page names the requesting agency, not its code.
+	var c struct {
+		Org     string `json:"org"`
+		OrgName string `json:"org_name"`
+	}
+	if err := u["officer"].Do(ctx, "GET", "/api/v1/cases/"+m.Case, nil, &c); err != nil || c.OrgName == "" {
+		t.Fatalf("the case's agency has no name: %+v (%v)", c, err)
+	}
+	if _, body := webGet(t, webSession(t, e, "chair"), e.D.URL+"/cases/"+m.Case); !strings.Contains(body, c.OrgName) || strings.Contains(body, "<dd>"+c.Org+"</dd>") {
+		t.Fatalf("the case page does not name the agency %q", c.OrgName)
 	}
 }

@@ -27,6 +27,7 @@ type Case struct {
 	CreatedBy   string          `json:"created_by"`
 	CreatedAt   time.Time       `json:"created_at"`
 	Measures    []string        `json:"measures"`
+	OrgName     string          `json:"org_name,omitempty"` // the requesting agency in words
 }
 
 // NewCase is what opening a case takes.
@@ -91,13 +92,14 @@ const caseColumns = `c.id, c.org_id, c.title, c.summary, c.attribution, c.harm, 
 	COALESCE((SELECT array_agg(m.id ORDER BY m.created_at) FROM measures m WHERE m.case_id = c.id), '{}'),
 	EXISTS (SELECT 1 FROM measures m JOIN measure_versions v ON v.measure_id = m.id WHERE m.case_id = c.id),
 	COALESCE((SELECT array_agg(DISTINCT x) FROM measures m, jsonb_array_elements_text(COALESCE(m.facts->'named_executors', '[]')) x
-		WHERE m.case_id = c.id), '{}')`
+		WHERE m.case_id = c.id), '{}'),
+	COALESCE((SELECT o.name FROM organisations o WHERE o.id = c.org_id), '')`
 
 func scanCase(row pgx.Row) (Case, authz.Subject, error) {
 	var c Case
 	var subj authz.Subject
 	err := row.Scan(&c.ID, &c.Org, &c.Title, &c.Summary, &c.Attribution, &c.Harm, &c.CreatedBy, &c.CreatedAt, &c.Measures,
-		&subj.BeforeCommission, &subj.NamedExecutors)
+		&subj.BeforeCommission, &subj.NamedExecutors, &c.OrgName)
 	subj.Org = c.Org
 	return c, subj, err
 }
