@@ -190,10 +190,9 @@ func (s *Service) Inclusion(ctx context.Context, a authz.Actor, measureID string
 
 // nameOf is a user's display name and organisation's name, or "" for someone unknown.
 func (s *Service) nameOf(ctx context.Context, id string) string {
-	var name, org string
-	if err := s.DB.QueryRow(ctx, `SELECT u.display_name, COALESCE(o.name, u.org_id) FROM users u LEFT JOIN organisations o ON o.id = u.org_id
-		WHERE u.id = $1`, id).Scan(&name, &org); err != nil {
-		return ""
+	ns, err := s.names(ctx, []string{id})
+	if p, ok := ns[id]; err == nil && ok {
+		return p.Name + " (" + p.Org + ")"
 	}
-	return name + " (" + org + ")"
+	return ""
 }

@@ -181,30 +181,28 @@ func (s *Service) changesOf(ctx context.Context, m Measure, from int) (*Diff, er
 	if d.Removed, d.RemovedN, err = side(d.To, d.From); err != nil {
 		return nil, fmt.Errorf("compare targets of %s: %w", m.ID, err)
 	}
-	evidence := func(from, to int) ([]Evidence, error) {
-		all, err := s.evidenceAt(ctx, m.ID, to)
-		if err != nil {
-			return nil, err
-		}
-		before, err := s.evidenceAt(ctx, m.ID, from)
-		if err != nil {
-			return nil, err
-		}
-		var out []Evidence
-		for _, e := range all {
-			if !slices.ContainsFunc(before, func(b Evidence) bool { return b.SHA256 == e.SHA256 }) {
-				out = append(out, e)
-			}
-		}
-		return out, nil
-	}
-	if d.EvidenceAdded, err = evidence(d.From, d.To); err != nil {
+	// Each side's evidence read once; what one holds and the other lacks is added or removed.
+	before, err := s.evidenceAt(ctx, m.ID, d.From)
+	if err != nil {
 		return nil, fmt.Errorf("compare evidence of %s: %w", m.ID, err)
 	}
-	if d.EvidenceRemoved, err = evidence(d.To, d.From); err != nil {
+	after, err := s.evidenceAt(ctx, m.ID, d.To)
+	if err != nil {
 		return nil, fmt.Errorf("compare evidence of %s: %w", m.ID, err)
 	}
+	d.EvidenceAdded, d.EvidenceRemoved = evidenceNotIn(after, before), evidenceNotIn(before, after)
 	return &d, nil
+}
+
+// evidenceNotIn lists the evidence of list whose hash other lacks.
+func evidenceNotIn(list, other []Evidence) []Evidence {
+	var out []Evidence
+	for _, e := range list {
+		if !slices.ContainsFunc(other, func(b Evidence) bool { return b.SHA256 == e.SHA256 }) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Empty reports whether the two versions are the same to a reader.
@@ -413,10 +411,19 @@ func (s *Service) people(ctx context.Context, d Dossier) (map[string]Person, err
 	if o := d.After.Order; o != nil {
 		ids = append(ids, o.IssuedBy)
 	}
+	out, err := s.names(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("name the people of %s: %w", d.Measure.ID, err)
+	}
+	return out, nil
+}
+
+// names names users by display name and organisation; an unknown ID is left out.
+func (s *Service) names(ctx context.Context, ids []string) (map[string]Person, error) {
 	rows, err := s.DB.Query(ctx, `SELECT u.id, u.display_name, COALESCE(o.name, u.org_id) FROM users u LEFT JOIN organisations o ON o.id = u.org_id
 		WHERE u.id = ANY($1)`, ids)
 	if err != nil {
-		return nil, fmt.Errorf("name the people of %s: %w", d.Measure.ID, err)
+		return nil, err
 	}
 	out := map[string]Person{}
 	for rows.Next() {
