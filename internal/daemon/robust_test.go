@@ -379,15 +379,18 @@ func TestDeadlineAnswersAndNothingIsLost(t *testing.T) {
 	}
 }
 
-// TestConcurrentWithdrawals: the same withdrawal sent twice at once, again and again (the model
-// test once met it): one closes the measure, the other is refused as too late, never a 500.
+// TestConcurrentWithdrawals: the same withdrawal sent twice at once, again and again, of a
+// submitted measure and of a draft (the model test met both): one closes the measure, the other
+// is refused as too late, never a 500, and a withdrawn draft's lifecycle is not started again.
 func TestConcurrentWithdrawals(t *testing.T) {
 	e := testenv.Start(t, workflows.DefaultConfig())
 	impatient(e)
 	ctx := context.Background()
 	for round := range 8 {
 		id := newDraft(t, e, "self_execute", domestic).ID
-		mustAct(t, e.Users["officer"], id, "submit", nil, "LEGAL_REVIEW")
+		if round%2 == 0 {
+			mustAct(t, e.Users["officer"], id, "submit", nil, "LEGAL_REVIEW")
+		}
 		errs := make(chan error, 2)
 		for range 2 {
 			go func() {
@@ -410,5 +413,26 @@ func TestConcurrentWithdrawals(t *testing.T) {
 		if ok == 0 {
 			t.Fatalf("round %d: neither withdrawal was taken", round)
 		}
+		if m, err := e.Users["officer"].Measure(ctx, id); err != nil || m.Stage != "WITHDRAWN" {
+			t.Fatalf("round %d: after the withdrawals the measure is %v (%v), want WITHDRAWN", round, m.Stage, err)
+		}
 	}
+}
+
+// TestClosedDraftIsNotStartedAgain: a withdrawn draft whose row says DRAFT again (a stale read,
+// or a database administrator's edit) is refused as closed; its lifecycle is not started anew
+// and the answer is not a 500.
+func TestClosedDraftIsNotStartedAgain(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	impatient(e)
+	ctx := context.Background()
+	id := newDraft(t, e, "self_execute", domestic).ID
+	mustAct(t, e.Users["officer"], id, "withdraw", map[string]any{"reason": "the C2 went dark"}, "WITHDRAWN")
+	if _, err := e.Owner.Exec(ctx, `UPDATE measures SET stage = 'DRAFT' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Users["officer"].Act(ctx, id, "withdraw", map[string]any{"reason": "again"})
+	refusedWith(t, err, 409, "")
+	_, err = e.Users["officer"].Act(ctx, id, "submit", nil)
+	refusedWith(t, err, 409, "")
 }

@@ -282,6 +282,13 @@ func (s *Service) done(ctx context.Context, measureID, updateID string) bool {
 	return h.Get(ctx, &out) == nil
 }
 
+// ran reports whether the measure's workflow was ever started, running or not.
+func (s *Service) ran(ctx context.Context, measureID string) bool {
+	_, err := s.Temporal.DescribeWorkflowExecution(ctx, workflows.ID(measureID), "")
+	var nf *serviceerror.NotFound
+	return !errors.As(err, &nf)
+}
+
 // update sends the action and waits for it to complete. A draft whose workflow never started
 // (the server died between the insert and the start) gets it started here. updateID, when
 // set, makes a retried request the same Update.
@@ -300,20 +307,25 @@ func (s *Service) update(ctx context.Context, m Measure, a measure.Action, updat
 	}
 	err := send()
 	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) && m.Stage == measure.Draft {
+	if errors.As(err, &nf) {
+		// No running workflow. Either a concurrent action closed it since the measure was read,
+		// or this is a draft whose workflow never started (the server died between the insert
+		// and the start). Only the latter may be started: a closed lifecycle is not reopened.
+		now, lerr := s.load(ctx, nil, m.ID)
+		if lerr != nil {
+			return out, lerr
+		}
+		if now.Stage != m.Stage {
+			return out, refusal.New(refusal.WrongStage, "%s is not possible: the measure became %s while this was sent", a.Op, now.Stage)
+		}
+		if m.Stage != measure.Draft || s.ran(ctx, m.ID) {
+			// Ended, though its stage as read has not caught up yet: still no place for an action.
+			return out, refusal.New(refusal.WrongStage, "%s is not possible: the measure's lifecycle has ended (last seen in stage %s)", a.Op, m.Stage)
+		}
 		if err := s.startWorkflow(ctx, m.ID, m.Case, m.Requester); err != nil {
 			return out, err
 		}
 		err = send()
-	}
-	if errors.As(err, &nf) && m.Stage != measure.Draft {
-		// The workflow has ended since the measure was read: a concurrent action closed it.
-		now, lerr := s.load(ctx, nil, m.ID)
-		if lerr == nil && now.Stage != m.Stage {
-			return out, refusal.New(refusal.WrongStage, "%s is not possible: the measure became %s while this was sent", a.Op, now.Stage)
-		}
-		// Ended, though its stage as read has not caught up yet: still no place for an action.
-		return out, refusal.New(refusal.WrongStage, "%s is not possible: the measure's lifecycle has ended (last seen in stage %s)", a.Op, m.Stage)
 	}
 	if err != nil && ctx.Err() != nil {
 		return out, refusal.New(refusal.Timeout,
