@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/takedown/takedown/internal/measure"
 )
 
 // entry is what the rules replay reads of a record, with its log index.
@@ -112,6 +114,7 @@ type measureState struct {
 	// deadlines are the measure's own, as its seal recorded them (milliseconds by name); fired
 	// holds the deadlines recorded, by name and version.
 	deadlines  map[string]int64
+	timers     measure.Timers // the same, as durations
 	fired      map[firing]bool
 	since      time.Time // when the measure entered its stage
 	executedAt time.Time
@@ -133,7 +136,7 @@ type replayer struct {
 	ps  *policies
 	pol Policy
 	rep *Report
-	due []deadline // checkDeadlines' buffer
+	due []measure.Due // checkDeadlines' buffer
 }
 
 func newReplayer(pol Policy, rep *Report) *replayer {
@@ -233,6 +236,10 @@ func (p *replayer) replayOne(m *measureState, r *entry) {
 		m.foreign[v], m.legalBasis[v], m.urgent[v], m.requested[v] = f.Foreign, f.LegalBasis, f.Urgent, f.Requested
 		if f.Deadlines != nil {
 			m.deadlines = f.Deadlines
+			d := func(name string) time.Duration { return time.Duration(f.Deadlines[name]) * time.Millisecond }
+			m.timers = measure.Timers{DecisionTarget: d("decision_target"), DecisionTargetUrgent: d("decision_target_urgent"),
+				EmergencyNotification: d("emergency_notification"), PostHocReview: d("post_hoc_review"),
+				ReportDue: d("report_due"), NotificationDue: d("notification_due")}
 		}
 		if tv := f.TargetValues; tv != nil {
 			set := make(map[string]bool, len(tv))
@@ -470,50 +477,19 @@ type firing struct {
 	version int
 }
 
-// deadline is a deadline the workflow keeps, and when it falls due.
-type deadline struct {
-	name string
-	at   time.Time
-}
-
 // stageDeadlines appends to due the deadlines the workflow keeps in the measure's current
-// stage, in name order, with when each falls due (DESIGN section 4's timers), from the
-// measure's recorded deadlines. It runs for every record: no maps, no allocation.
-func (m *measureState) stageDeadlines(due []deadline) []deadline {
-	d := func(name string) time.Duration { return time.Duration(m.deadlines[name]) * time.Millisecond }
+// stage, from the measure's recorded timers, computed as the workflow computes them
+// (measure.AppendDeadlines). It runs for every record: no maps, no allocation.
+func (m *measureState) stageDeadlines(due []measure.Due) []measure.Due {
 	if m.deadlines == nil {
 		return due // a seal from before deadlines were recorded
 	}
-	switch m.stage {
-	case "COMMISSION_REVIEW":
-		target := d("decision_target")
-		if m.urgent[m.version] {
-			target = d("decision_target_urgent")
-		}
-		due = append(due, deadline{"decision_overdue", m.since.Add(target)})
-	case "APPROVED", "ORDER_ISSUED":
-		if m.approval != nil {
-			due = append(due, deadline{"expired", m.approval.end})
-		}
-		if !m.orderDue.IsZero() && m.stage == "ORDER_ISSUED" {
-			due = append(due, deadline{"order_deadline_passed", m.orderDue})
-		}
-	case "EMERGENCY_EXECUTING":
-		due = append(due, deadline{"commission_notification_overdue", m.emergency.Add(d("emergency_notification"))})
-	case "EXECUTED":
-		if !m.emergency.IsZero() {
-			due = append(due, deadline{"commission_notification_overdue", m.emergency.Add(d("emergency_notification"))})
-		} else {
-			due = append(due, deadline{"report_overdue", m.executedAt.Add(d("report_due"))})
-		}
-	case "COMMISSION_NOTIFIED":
-		due = append(due, deadline{"post_hoc_review_overdue", m.notified.Add(d("post_hoc_review"))})
-	case "POST_HOC_REVIEWED":
-		due = append(due, deadline{"report_overdue", m.executedAt.Add(d("report_due"))})
-	case "NOTIFYING":
-		due = append(due, deadline{"notification_overdue", m.since.Add(d("notification_due"))})
+	c := measure.Clock{Stage: measure.Stage(m.stage), Since: m.since, Declared: m.emergency, Notified: m.notified,
+		Executed: m.executedAt, Urgent: m.urgent[m.version], OrderDue: m.orderDue}
+	if m.approval != nil {
+		c.WindowEnd = m.approval.end
 	}
-	return due
+	return measure.AppendDeadlines(due, m.timers, c)
 }
 
 // checkDeadlines checks r against the deadlines of the measure's stage: a deadline's record
@@ -521,21 +497,21 @@ func (m *measureState) stageDeadlines(due []deadline) []deadline {
 func (p *replayer) checkDeadlines(m *measureState, r *entry) {
 	p.due = m.stageDeadlines(p.due[:0])
 	if name, ok := strings.CutPrefix(r.Action, "deadline."); ok {
-		i := slices.IndexFunc(p.due, func(d deadline) bool { return d.name == name })
+		i := slices.IndexFunc(p.due, func(d measure.Due) bool { return d.Name == name })
 		switch {
 		case m.deadlines == nil:
 		case i < 0:
 			p.rep.fail(r.Index, "deadline", "deadline %s recorded in stage %s, which keeps no such deadline", name, m.stage)
-		case r.TS.Before(p.due[i].at.Add(-time.Second)):
-			p.rep.fail(r.Index, "deadline", "deadline %s recorded at %s, before it fell due at %s", name, r.TS.UTC().Format(time.RFC3339), p.due[i].at.UTC().Format(time.RFC3339))
+		case r.TS.Before(p.due[i].At.Add(-time.Second)):
+			p.rep.fail(r.Index, "deadline", "deadline %s recorded at %s, before it fell due at %s", name, r.TS.UTC().Format(time.RFC3339), p.due[i].At.UTC().Format(time.RFC3339))
 		}
 		m.fired[firing{name, m.version}] = true
 		return
 	}
 	for _, d := range p.due {
-		if k := (firing{d.name, m.version}); !m.fired[k] && r.TS.After(d.at.Add(deadlineGrace)) {
+		if k := (firing{d.Name, m.version}); !m.fired[k] && r.TS.After(d.At.Add(deadlineGrace)) {
 			p.rep.fail(r.Index, "deadline", "deadline %s fell due at %s and the log does not record it before this %s at %s",
-				d.name, d.at.UTC().Format(time.RFC3339), r.Action, r.TS.UTC().Format(time.RFC3339))
+				d.Name, d.At.UTC().Format(time.RFC3339), r.Action, r.TS.UTC().Format(time.RFC3339))
 			m.fired[k] = true // named once
 		}
 	}
