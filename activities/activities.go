@@ -96,6 +96,12 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 	if errors.As(err, &oos) {
 		return res, a.refuse(ctx, ch, &authz.Denied{Rule: "scope", Reason: oos.Error()}, nil)
 	}
+	var us *unsealed
+	if errors.As(err, &us) {
+		activity.GetLogger(ctx).Error("ALERT: a sealed version as stored no longer matches its seal; the action was refused",
+			"measure", ch.Measure, "version", ch.Version, "change", ch.Kind, "err", us)
+		return res, a.refuse(ctx, ch, &authz.Denied{Rule: "seal", Reason: us.Error()}, nil)
+	}
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) && app.Type() == refusal.TypeInvalid {
 		var fe measure.FieldError
@@ -184,6 +190,19 @@ func (a *Activities) apply(ctx context.Context, tx pgx.Tx, ch Change, res *Resul
 		return nil
 	}
 	var err error
+	var known []string // the steps' targets that are targets of the sealed version
+	if heldToSeal[authz.Op(ch.Kind)] {
+		var only map[string]bool
+		if ch.Kind == string(authz.OpLogSteps) {
+			only = make(map[string]bool, len(act.Steps))
+			for _, st := range act.Steps {
+				only[st.Target] = true
+			}
+		}
+		if known, err = checkSeal(ctx, tx, ch, only); err != nil {
+			return nil, err
+		}
+	}
 	switch ch.Kind {
 	case string(authz.OpSubmit), string(authz.OpDeclareEmergency):
 		var values []string
@@ -258,7 +277,7 @@ func (a *Activities) apply(ctx context.Context, tx pgx.Tx, ch Change, res *Resul
 		d["outcome"] = act.Decision
 		err = exec(`UPDATE orders SET outcome = $2 WHERE measure_id = $1`, ch.Measure, act.Decision)
 	case string(authz.OpLogSteps):
-		err = logSteps(ctx, tx, ch, d)
+		err = logSteps(ctx, tx, ch, d, known)
 	case string(authz.OpNotifyCommission), string(authz.OpReport):
 		kind := "post_execution"
 		if ch.Kind == string(authz.OpNotifyCommission) {
@@ -360,31 +379,11 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 		}
 		return nil, nil, invalid(fe)
 	}
-	th := sha256.New()
-	rows, err := tx.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
-		FROM targets WHERE measure_id = $1 AND version = $2 ORDER BY seq`, ch.Measure, ch.Version)
+	tl, err := readTargets(ctx, tx, ch.Measure, ch.Version, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read targets of %s: %w", ch.Measure, err)
+		return nil, nil, err
 	}
-	n, foreign := 0, false
-	var values []string // listed in the audit record when few enough, so auditors can replay scope
-	for rows.Next() {
-		var t measure.Target
-		if err := rows.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar); err != nil {
-			rows.Close()
-			return nil, nil, err
-		}
-		line, _ := json.Marshal(t)
-		th.Write(line)
-		th.Write([]byte{'\n'})
-		n++
-		foreign = foreign || t.Foreign()
-		values = append(values, t.Value)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read targets of %s: %w", ch.Measure, err)
-	}
+	n, foreign, values := tl.n, tl.foreign, tl.values
 	if n == 0 {
 		return nil, nil, invalid(&measure.FieldError{Field: "targets", Message: "must not be empty"})
 	}
@@ -410,7 +409,7 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 	rrows.Close()
 	body := map[string]any{
 		"measure": ch.Measure, "version": ch.Version, "plan": plan,
-		"targets": n, "targets_sha256": hex.EncodeToString(th.Sum(nil)),
+		"targets": n, "targets_sha256": tl.sha256,
 		"evidence_sha256": evidence, "reviews": reviews, "foreign": foreign,
 	}
 	raw, err := json.Marshal(body)
@@ -450,6 +449,104 @@ func listedValues(ctx context.Context, tx pgx.Tx, measureID string, version int)
 	return values, nil
 }
 
+// targetList is what one read of a version's target rows gives: how many, their hash as the
+// seal computes it, whether any is foreign, and their values (all of them, or only those
+// asked for).
+type targetList struct {
+	n       int
+	sha256  string
+	foreign bool
+	values  []string
+}
+
+// readTargets reads a version's target rows once, hashing them as the seal does. With only
+// set, values holds just those of its values that are targets; without it, every value.
+func readTargets(ctx context.Context, tx pgx.Tx, measureID string, version int, only map[string]bool) (targetList, error) {
+	var tl targetList
+	th := sha256.New()
+	rows, err := tx.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
+		FROM targets WHERE measure_id = $1 AND version = $2 ORDER BY seq`, measureID, version)
+	if err != nil {
+		return tl, fmt.Errorf("read targets of %s: %w", measureID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t measure.Target
+		if err := rows.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar); err != nil {
+			return tl, fmt.Errorf("read targets of %s: %w", measureID, err)
+		}
+		line, _ := json.Marshal(t)
+		th.Write(line)
+		th.Write([]byte{'\n'})
+		tl.n++
+		tl.foreign = tl.foreign || t.Foreign()
+		if only == nil || only[t.Value] {
+			tl.values = append(tl.values, t.Value)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return tl, fmt.Errorf("read targets of %s: %w", measureID, err)
+	}
+	tl.sha256 = hex.EncodeToString(th.Sum(nil))
+	return tl, nil
+}
+
+// heldToSeal are the operations that judge or carry out a sealed version: each is refused when
+// the version as stored no longer matches its seal.
+var heldToSeal = map[authz.Op]bool{
+	authz.OpLegalReview: true, authz.OpCommandReview: true, authz.OpRecordGate: true, authz.OpDeclareConflict: true,
+	authz.OpVote: true, authz.OpRequestInfo: true, authz.OpIssueOrder: true, authz.OpOrderOutcome: true,
+	authz.OpStartExecution: true, authz.OpLogSteps: true, authz.OpFinishExecution: true,
+	authz.OpPostHocDecision: true, authz.OpVerifyReport: true,
+}
+
+// unsealed refuses a change on a version whose stored rows no longer agree with its seal.
+type unsealed struct {
+	version int
+	what    string
+}
+
+func (e *unsealed) Error() string {
+	return fmt.Sprintf("version %d as stored no longer matches its seal (%s): the database was altered; nothing is taken on it (tell an auditor)", e.version, e.what)
+}
+
+// checkSeal holds a change on a sealed version to what was sealed, not to tables an operator
+// can edit: the version's stored body must hash to the digest the workflow holds, and its
+// target rows to the body's target hash. It returns the target values among only (for the
+// scope of execution steps), read in the same pass.
+func checkSeal(ctx context.Context, tx pgx.Tx, ch Change, only map[string]bool) ([]string, error) {
+	var content []byte
+	err := tx.QueryRow(ctx, `SELECT body->'content' FROM measure_versions WHERE measure_id = $1 AND version = $2`, ch.Measure, ch.Version).Scan(&content)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, &unsealed{ch.Version, "its sealed body is missing"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read sealed version %d of %s: %w", ch.Version, ch.Measure, err)
+	}
+	canon, err := jcs.Transform(content)
+	if err != nil {
+		return nil, &unsealed{ch.Version, "its sealed body is not JSON"}
+	}
+	if sum := sha256.Sum256(canon); "sha256:"+hex.EncodeToString(sum[:]) != ch.Digest {
+		return nil, &unsealed{ch.Version, "its sealed body does not hash to " + ch.Digest}
+	}
+	var body struct {
+		Targets int    `json:"targets"`
+		SHA256  string `json:"targets_sha256"`
+	}
+	if err := json.Unmarshal(content, &body); err != nil {
+		return nil, &unsealed{ch.Version, "its sealed body does not decode"}
+	}
+	tl, err := readTargets(ctx, tx, ch.Measure, ch.Version, only)
+	if err != nil {
+		return nil, err
+	}
+	if tl.n != body.Targets || tl.sha256 != body.SHA256 {
+		return nil, &unsealed{ch.Version, fmt.Sprintf("its %d target rows do not hash to the %d targets sealed", tl.n, body.Targets)}
+	}
+	return tl.values, nil
+}
+
 func loadSealed(ctx context.Context, tx pgx.Tx, measureID string, version int) (*measure.Sealed, error) {
 	var raw []byte
 	if err := tx.QueryRow(ctx, `SELECT body->'sealed' FROM measure_versions WHERE measure_id = $1 AND version = $2`, measureID, version).Scan(&raw); err != nil {
@@ -460,20 +557,16 @@ func loadSealed(ctx context.Context, tx pgx.Tx, measureID string, version int) (
 }
 
 // logSteps stores a batch of execution steps after checking every step's target against the
-// targets of the approved (or, in an emergency, declared) version. A batch with any step out
+// targets of the approved (or, in an emergency, declared) version: known, the steps' targets
+// found among the version's rows as checkSeal read them against the seal. A batch with any step out
 // of scope is refused whole, and the refusal is audited in its own transaction.
-func logSteps(ctx context.Context, tx pgx.Tx, ch Change, d map[string]any) error {
+func logSteps(ctx context.Context, tx pgx.Tx, ch Change, d map[string]any, known []string) error {
 	act := ch.Action
 	var targets []string
 	for _, s := range act.Steps {
 		if !slices.Contains(targets, s.Target) {
 			targets = append(targets, s.Target)
 		}
-	}
-	var known []string
-	if err := tx.QueryRow(ctx, `SELECT COALESCE(array_agg(DISTINCT value), '{}') FROM targets WHERE measure_id = $1 AND version = $2 AND value = ANY($3)`,
-		ch.Measure, ch.Version, targets).Scan(&known); err != nil {
-		return fmt.Errorf("check step scope: %w", err)
 	}
 	var outside []string
 	for _, t := range targets {

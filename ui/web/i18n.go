@@ -450,6 +450,7 @@ var ruleText = map[string][2]string{
 	"SoD-7":        {"実施報告の確認は作成者以外の者が行います。", "The report is verified by someone other than its author."},
 	"SoD-8":        {"監査担当者は閲覧のみ、システム管理者は事案を扱えません。", "Auditors only read; administrators have no case powers."},
 	"scope":        {"承認範囲外です。", "Outside the approved scope."},
+	"seal":         {"保存されている内容が、確定し承認された版と一致しません。", "What is stored no longer matches the version as sealed and approved."},
 	"window":       {"承認の有効期間外です。", "Outside the approval window."},
 	"role":         {"あなたの役割ではこの操作はできません。", "Your role does not allow this."},
 	"requester":    {"申請者のみが行えます。", "Only the requester may do this."},
