@@ -80,6 +80,12 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
 	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	// A page still being parsed when it is read can renumber its nodes under the query (seen
+	// in CI): read it again.
+	for try := 0; err != nil && strings.Contains(err.Error(), "No node with given id") && try < 5; try++ {
+		time.Sleep(200 * time.Millisecond)
+		s, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	}
 	if err != nil {
 		t.Fatalf("text of %s: %v", sel, err)
 	}

@@ -79,11 +79,19 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 	}
 	for _, lang := range []string{Japanese, English} {
 		p := page{Lang: lang, Title: "x", User: "u", Officer: true, Path: "/"}
-		refused := p
-		refused.Error, _ = (&Server{}).problemFor(lang, &refusal.Error{Status: 400, Code: refusal.Invalid, Field: "plan.alternatives[0].reason", Message: "is required"})
+		refusedBy := func(e refusal.Error) page {
+			refused := p
+			refused.Error, _ = (&Server{}).problemFor(lang, &e)
+			return refused
+		}
 		pages := map[string]templ.Component{
 			"measure": measurePage(p, inLang(fullDossier(), lang)),
-			"refused": measurePage(refused, inLang(fullDossier(), lang)),
+			"refused": measurePage(refusedBy(refusal.Error{Status: 400, Code: refusal.Invalid, Field: "plan.alternatives[0].reason",
+				Message: "plan.alternatives[0].reason: is required"}), inLang(fullDossier(), lang)),
+			"refused by a rule": measurePage(refusedBy(refusal.Error{Status: 403, Code: refusal.Forbidden, Rule: "SoD-3",
+				Message: "SoD-3: u-member2 declared a conflict on this request and is recused"}), inLang(fullDossier(), lang)),
+			"refused in its stage": measurePage(refusedBy(refusal.Error{Status: 409, Code: refusal.WrongStage,
+				Message: "vote is not possible in stage LEGAL_REVIEW (allowed in [COMMISSION_REVIEW])"}), inLang(fullDossier(), lang)),
 			"work": workPage(p, []service.WorkItem{{Measure: service.MeasureSummary{ID: "m-1", Title: "1", Stage: measure.CommissionReview}, Ops: []authz.Op{authz.OpVote},
 				Deadline: time.Now(), Overdue: true}}, []stageCount{{Stage: measure.Draft, N: 1}}),
 			"measures":   measuresPage(p, []service.MeasureSummary{{ID: "m-1", Title: "1", Stage: measure.Approved}}, search{}, "", ""),
@@ -101,6 +109,9 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 			var b bytes.Buffer
 			if err := c.Render(context.Background(), &b); err != nil {
 				t.Fatal(err)
+			}
+			if lang == Japanese && strings.Contains(b.String(), `<span lang="en">`) {
+				t.Errorf("the Japanese %s page holds English it could not say in Japanese", name)
 			}
 			text := tag.ReplaceAllString(b.String(), " ")
 			for _, ok := range otherLanguageAllowed {

@@ -203,8 +203,9 @@ func (s *Server) problemOf(r *http.Request, lang string, err error) (*problem, i
 
 // problemFor is what the page shows of a refusal in the contract.
 func (s *Server) problemFor(lang string, e *refusal.Error) (*problem, int) {
-	p := &problem{Message: e.Message, Rule: e.Rule, RuleWords: ruleWords(lang, e.Rule), Field: e.Field,
+	p := &problem{Rule: e.Rule, RuleWords: ruleWords(lang, e.Rule), Field: e.Field,
 		Headline: T(lang, "refusal:"+e.Code), FieldWords: fieldWords(lang, e.Field)}
+	p.Message, p.English = problemDetail(lang, e)
 	if e.Code == refusal.NotFound {
 		p.Message, p.Headline = "", T(lang, "not found")
 	}
@@ -274,7 +275,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		var status int
 		p.Error, status = s.problemOf(r, p.Lang, err)
 		if status == http.StatusUnauthorized {
-			p.Error.Message = T(p.Lang, "login failed")
+			p.Error.Message, p.Error.English = T(p.Lang, "login failed"), false
 		}
 		s.render(w, r, status, loginPage(p, false))
 		return
