@@ -58,6 +58,15 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 		if stage != string(ch.From) {
 			return fmt.Errorf("measure %s is in stage %s, change %s expected %s", ch.Measure, stage, ch.Key, ch.From)
 		}
+		// Nothing is recorded that the log cannot sign: a halt recorded after the service's own
+		// check is seen here, in the transaction that would write the entry.
+		problems, err := audit.Halted(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if len(problems) > 0 {
+			return &haltedErr{problems[0]}
+		}
 		details, err := a.apply(ctx, tx, ch, &res)
 		if err != nil {
 			return err
@@ -95,6 +104,14 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 	var oos *outOfScope
 	if errors.As(err, &oos) {
 		return res, a.refuse(ctx, ch, &authz.Denied{Rule: "scope", Reason: oos.Error()}, nil)
+	}
+	var he *haltedErr
+	if errors.As(err, &he) {
+		if ch.Action.Actor.ID == authz.System.ID {
+			// The workflow's own change (a deadline, a decision) waits for the halt to clear.
+			return res, fmt.Errorf("record %s of measure %s: %w", ch.Kind, ch.Measure, err)
+		}
+		return res, temporal.NewNonRetryableApplicationError(he.Error(), refusal.TypeHalted, nil)
 	}
 	var us *unsealed
 	if errors.As(err, &us) {
@@ -489,6 +506,14 @@ func readTargets(ctx context.Context, tx pgx.Tx, measureID string, version int, 
 	}
 	tl.sha256 = hex.EncodeToString(th.Sum(nil))
 	return tl, nil
+}
+
+// haltedErr stops a change while a halt of the audit log stands.
+type haltedErr struct{ problem string }
+
+func (e *haltedErr) Error() string {
+	return fmt.Sprintf("the audit log has stopped signing (%s): nothing is accepted that it cannot sign; an operator must investigate",
+		measure.Clip(e.problem, measure.MaxLine))
 }
 
 // heldToSeal are the operations that judge or carry out a sealed version: each is refused when

@@ -88,12 +88,15 @@ func (s *Sequencer) Run(ctx context.Context) error {
 	return nil
 }
 
-// Halt records that the log cannot sign, once per distinct problem while it stands.
+// Halt records that the log cannot sign, once per distinct problem while it stands. In the
+// same statement it touches the row every signed batch touches (audit_signing), so a batch
+// begun before the halt fails to commit after it: nothing is signed from this instant on.
 func Halt(ctx context.Context, q interface {
 	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 }, problem string) error {
-	_, err := q.Exec(ctx, `INSERT INTO audit_halts (problem) SELECT $1::text
-		WHERE NOT EXISTS (SELECT 1 FROM audit_halts WHERE cleared_at IS NULL AND problem = $1::text)`, problem)
+	_, err := q.Exec(ctx, `WITH h AS (INSERT INTO audit_halts (problem) SELECT $1::text
+		WHERE NOT EXISTS (SELECT 1 FROM audit_halts WHERE cleared_at IS NULL AND problem = $1::text) RETURNING 1)
+		UPDATE audit_signing SET halts = halts + 1`, problem)
 	return err
 }
 
@@ -245,6 +248,7 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 		}
 	}
 	var n int
+	var held bool // a halt stands: nothing signed, the cursor kept
 	var newCache map[int64]tlog.Hash
 	var xip []uint64
 	var cursorTx uint64
@@ -258,6 +262,13 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmax(s), ARRAY(SELECT pg_snapshot_xip(s)), set_config('plan_cache_mode', 'force_custom_plan', true)
 			FROM pg_current_snapshot() s`).Scan(&xmax, &xip, nil); err != nil {
 			return fmt.Errorf("read snapshot: %w", err)
+		}
+		// While a halt stands nothing is signed, and the cursor stays where it is.
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_halts WHERE cleared_at IS NULL)`).Scan(&held); err != nil {
+			return fmt.Errorf("read the log's halts: %w", err)
+		}
+		if held {
+			return nil
 		}
 		rows, err := tx.Query(ctx, `(SELECT id, record, tx, auth FROM audit_entries WHERE (tx, id) > ($1, $2) ORDER BY tx, id LIMIT $4)
 			UNION ALL
@@ -296,14 +307,25 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 			cursorTx, cursorID = lastTx, lastID
 		}
 		for _, id := range forged {
-			// Left out of the log for good (the cursor moves past it) and reported where every
-			// replica, /healthz and the service see it: someone wrote to the database around
-			// the service.
+			// Reported where every replica, /healthz and the service see it (someone wrote to
+			// the database around the service), and nothing is signed until an operator has
+			// investigated and cleared the halt; from then on the entry is left out for good.
 			problem := fmt.Sprintf("audit entry %s has no valid authenticator: it was written around the service, and is refused (not signed)", id)
+			var cleared bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_halts WHERE problem = $1 AND cleared_at IS NOT NULL)`, problem).Scan(&cleared); err != nil {
+				return fmt.Errorf("look up the halt for entry %s: %w", id, err)
+			}
+			if cleared {
+				continue
+			}
 			s.Log.Error("audit sequencer: refused an entry", "entry", id)
 			if err := Halt(ctx, tx, problem); err != nil {
 				return fmt.Errorf("report entry %s: %w", id, err)
 			}
+			held = true
+		}
+		if held {
+			return nil
 		}
 		if len(ids) == 0 {
 			return nil
@@ -354,6 +376,11 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 		if err != nil {
 			return fmt.Errorf("sign checkpoint: %w", err)
 		}
+		// A halt recorded since this batch's snapshot makes this update fail (serialization):
+		// the batch is signed before the halt or not at all.
+		if _, err := tx.Exec(ctx, `UPDATE audit_signing SET halts = halts`); err != nil {
+			return fmt.Errorf("check for a halt: %w", err)
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO audit_checkpoints (size, root, note, next_tx, next_id, waiting) VALUES ($1, $2, $3, $4, $5, $6)`,
 			newSize, root[:], string(signed), cursorTx, cursorID, xip); err != nil {
 			return fmt.Errorf("store checkpoint: %w", err)
@@ -363,6 +390,9 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 	if err != nil {
 		s.cache = nil // reload from the database before the next attempt
 		return 0, err
+	}
+	if held {
+		return 0, nil
 	}
 	s.xip, s.cursorTx, s.cursorID = xip, cursorTx, cursorID
 	if n > 0 {

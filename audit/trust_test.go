@@ -103,8 +103,10 @@ func TestServerRefusesTamperedLog(t *testing.T) {
 // TestSequencerRefusesForgedInserts: rows INSERTed into audit_entries around the service, as
 // anyone with the database's credentials could, are never signed, whatever they hold: no
 // authenticator, one made with another key, or a real entry's record and authenticator
-// copied under a new ID. Each is named in a halt; the service's own entries around them are
-// still signed, and a measure's history never shows the forged rows.
+// copied under a new ID. Each is named in a halt, and while it stands nothing at all is
+// signed; once an operator clears it, the service's own entries around the forged row are
+// signed, the forged row never, and it raises no second halt. A measure's history never shows
+// the forged rows.
 func TestSequencerRefusesForgedInserts(t *testing.T) {
 	ctx := context.Background()
 	other, err := audit.NewAppender(bytes.Repeat([]byte{0x33}, audit.AppendKeySize))
@@ -164,6 +166,20 @@ func TestSequencerRefusesForgedInserts(t *testing.T) {
 			c.forge(t, db)
 			appendN(t, db, 10, 5, 5)
 			drain(t, seq)
+			halts, err := audit.Halted(ctx, db)
+			if err != nil || len(halts) != 1 || !strings.Contains(halts[0], c.forged) || !strings.Contains(halts[0], "authenticator") {
+				t.Fatalf("the standing halts: %q (%v)", halts, err)
+			}
+			var held int64
+			if err := db.QueryRow(ctx, `SELECT max(size) FROM audit_checkpoints`).Scan(&held); err != nil || held != 11 {
+				t.Fatalf("signed %d entries while the halt stood, want the 11 before it (%v)", held, err)
+			}
+			if _, err := db.Exec(ctx, `UPDATE audit_halts SET cleared_at = now(), cleared_by = 'operator:test'`); err != nil {
+				t.Fatal(err)
+			}
+			drain(t, seq)
+			appendN(t, db, 15, 1, 1)
+			drain(t, seq)
 
 			var sequenced bool
 			if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_log WHERE entry_id = $1)`, c.forged).Scan(&sequenced); err != nil || sequenced {
@@ -173,13 +189,12 @@ func TestSequencerRefusesForgedInserts(t *testing.T) {
 			if err := db.QueryRow(ctx, `SELECT max(size) FROM audit_checkpoints`).Scan(&size); err != nil {
 				t.Fatal(err)
 			}
-			if want := int64(15 + 1 + strings.Count(c.name, "copied")); size != want {
-				// 15 appended by the tests, the key record, and the real entry a copy was made of
+			if want := int64(16 + 1 + strings.Count(c.name, "copied")); size != want {
+				// 16 appended by the tests, the key record, and the real entry a copy was made of
 				t.Fatalf("signed %d entries, want %d", size, want)
 			}
-			halts, err := audit.Halted(ctx, db)
-			if err != nil || len(halts) != 1 || !strings.Contains(halts[0], c.forged) || !strings.Contains(halts[0], "authenticator") {
-				t.Fatalf("the standing halts: %q (%v)", halts, err)
+			if halts, err := audit.Halted(ctx, db); err != nil || len(halts) != 0 {
+				t.Fatalf("the forged entry, once its halt was cleared, halted the log again: %q (%v)", halts, err)
 			}
 			for _, m := range []string{"m-1", "m-2"} {
 				entries, err := testAppender.Entries(ctx, db, m)

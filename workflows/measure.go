@@ -833,7 +833,7 @@ func (w *measureWorkflow) record(ctx workflow.Context, ch activities.Change) (ac
 		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
-			NonRetryableErrorTypes: []string{refusal.TypeRefused, refusal.TypeInvalid, refusal.TypeRejected},
+			NonRetryableErrorTypes: []string{refusal.TypeRefused, refusal.TypeInvalid, refusal.TypeRejected, refusal.TypeHalted},
 		},
 	}
 	if ch.Action.Actor.ID != authz.System.ID {
@@ -844,7 +844,7 @@ func (w *measureWorkflow) record(ctx workflow.Context, ch activities.Change) (ac
 	var a *activities.Activities
 	if err := workflow.ExecuteActivity(ctx, a.Record, ch).Get(ctx, &res); err != nil {
 		var app *temporal.ApplicationError
-		if errors.As(err, &app) && (app.Type() == refusal.TypeRefused || app.Type() == refusal.TypeInvalid || app.Type() == refusal.TypeRejected) {
+		if errors.As(err, &app) && slices.Contains([]string{refusal.TypeRefused, refusal.TypeInvalid, refusal.TypeRejected, refusal.TypeHalted}, app.Type()) {
 			return res, app
 		}
 		return res, fmt.Errorf("record %s: %w", ch.Kind, err)

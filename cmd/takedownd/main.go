@@ -23,7 +23,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -62,6 +61,10 @@ commands:
   keygen    -out FILE: make an audit checkpoint signing key (prints the verifier key);
             with -append, the key that authenticates audit entries (serve and worker share it)
   audit export -out DIR: write the audit log (checkpoint, tiles, entries) for auditors
+  audit halts: list the standing halts of the audit log (while one stands nothing is signed
+            and every action is refused)
+  audit clear-halt -id N -reason TEXT: clear a halt after investigating it, as the tables'
+            owner; recorded in the log with the reason
   audit reconcile [-policy FILE]: check the database's log against its signature, then compare
             the domain tables with it and name every row on which they differ (exit 1 if any)
 `
@@ -90,6 +93,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	bootOrgName := fs.String("org-name", "", "bootstrap: the organisation's name, if it is new")
 	bootAdmin := fs.String("admin", "", "bootstrap: the administrator's username")
 	bootName := fs.String("name", "", "bootstrap: the administrator's display name")
+	haltID := fs.Int64("id", 0, "audit clear-halt: the halt to clear (takedownd audit halts lists them)")
+	haltReason := fs.String("reason", "", "audit clear-halt: what the investigation found, recorded in the log")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -175,30 +180,48 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer db.Close()
-		ck, err := audit.Export(ctx, db, *outPath)
-		if err != nil {
-			return err
-		}
-		// Exports are custody events of the log itself.
-		operator := "operator"
-		if u, err := user.Current(); err == nil {
-			operator = "operator:" + u.Username
-		}
+		// Exports are custody events of the log itself: recorded before a byte is written, and
+		// refused before anything is written when the entry cannot be made.
 		app, err := daemon.LoadAppender(cfg, daemon.Tool)
 		if err != nil {
 			return err
 		}
+		_, newest, err := audit.Latest(ctx, db)
+		if err != nil {
+			return err
+		}
 		err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-			return app.Append(ctx, tx, fmt.Sprintf("export/%d/%d", ck.Size, time.Now().UnixNano()), &audit.Record{
-				Actor: audit.Actor{ID: operator, Roles: []string{}, Org: "system"}, Action: "audit.exported",
-				Details: map[string]any{"size": ck.Size, "root": ck.Root.String(), "to": *outPath},
+			return app.Append(ctx, tx, fmt.Sprintf("export/%d/%d", newest.Size, time.Now().UnixNano()), &audit.Record{
+				Actor: audit.Actor{ID: operator(), Roles: []string{}, Org: "system"}, Action: "audit.exported",
+				Details: map[string]any{"size": newest.Size, "root": newest.Root.String(), "to": *outPath},
 			})
 		})
 		if err != nil {
 			return fmt.Errorf("record the export: %w", err)
 		}
+		ck, err := audit.Export(ctx, db, *outPath)
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "exported %d entries of %s to %s\n", ck.Size, ck.Origin, *outPath)
 		return nil
+	case "audit halts", "audit clear-halt":
+		if cfg.DatabaseURL == "" {
+			return fmt.Errorf("%s needs -database-url (or DATABASE_URL)", cmd)
+		}
+		db, err := pgxpool.New(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if cmd == "audit halts" {
+			return listHalts(ctx, db, stdout)
+		}
+		app, err := daemon.LoadAppender(cfg, daemon.Tool)
+		if err != nil {
+			return err
+		}
+		return clearHalt(ctx, db, app, *haltID, *haltReason, operator(), stdout)
 	case "audit reconcile":
 		if cfg.DatabaseURL == "" {
 			return errors.New("audit reconcile needs -database-url (or DATABASE_URL)")

@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/daemon"
 	"github.com/takedown/takedown/internal/testenv"
@@ -71,7 +73,6 @@ func TestServerStopsOnTamperedLog(t *testing.T) {
 	if status, body := get("/metrics"); status != 200 || !strings.Contains(body, "\ntakedown_audit_halted 1\n") {
 		t.Fatalf("/metrics after the edit: %d %s", status, body)
 	}
-	time.Sleep(1100 * time.Millisecond) // the service reads the halts again within a second
 	var signed int64
 	if err := e.D.DB.QueryRow(ctx, `SELECT max(size) FROM audit_checkpoints`).Scan(&signed); err != nil {
 		t.Fatal(err)
@@ -95,3 +96,53 @@ func TestServerStopsOnTamperedLog(t *testing.T) {
 }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
+
+// TestHaltIsAbsoluteAndImmediate: from the instant a halt is recorded (here as a witness's
+// refusal would record it) no action is accepted, not a second later, and nothing is signed,
+// though audited reads go on writing entries; from the instant it is cleared, actions are
+// accepted again and what waited is signed.
+func TestHaltIsAbsoluteAndImmediate(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	m := newDraft(t, e, "self_execute", domestic)
+	verifyLog(t, e)
+	signedSize := func() int64 {
+		var n int64
+		if err := e.Owner.QueryRow(ctx, `SELECT max(size) FROM audit_checkpoints`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for round := range 3 {
+		if _, err := u["officer"].CreateCase(ctx, "before the halt", ""); err != nil {
+			t.Fatal(err) // the service has just read the halts: none
+		}
+		if err := audit.Halt(ctx, e.Owner, fmt.Sprintf("witness w1 refused checkpoint (round %d): it holds a larger tree", round)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := u["officer"].Act(ctx, m.ID, "submit", nil)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != http.StatusServiceUnavailable {
+			t.Fatalf("round %d: an action at once after the halt: %v", round, err)
+		}
+		time.Sleep(300 * time.Millisecond) // a batch's interval: whatever was waiting would be signed
+		before := signedSize()
+		for range 3 {
+			if _, err := u["auditor"].History(ctx, m.ID); err != nil { // audited: an entry each
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(800 * time.Millisecond)
+		if after := signedSize(); after != before {
+			t.Fatalf("round %d: the log signed during the halt: size %d, then %d", round, before, after)
+		}
+		if _, err := e.Owner.Exec(ctx, `UPDATE audit_halts SET cleared_at = now(), cleared_by = 'operator:test' WHERE cleared_at IS NULL`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u["officer"].CreateCase(ctx, "at once after the clearing", ""); err != nil {
+			t.Fatalf("round %d: an action at once after the clearing: %v", round, err)
+		}
+	}
+	verifyLog(t, e) // what waited during the halts is signed now
+}

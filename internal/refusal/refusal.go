@@ -83,6 +83,8 @@ const (
 	// TypeServerFault is a fault of the deployment (a missing privilege or table): not
 	// retried, not the client's doing (500), logged for an operator.
 	TypeServerFault = "ServerFault"
+	// TypeHalted refuses a person's action because a halt of the audit log stands (503).
+	TypeHalted = "Halted"
 )
 
 // Carried turns a failure of a workflow's Update into the refusal it carries; audited says the
@@ -96,6 +98,8 @@ func Carried(err error) (e *Error, audited, ok bool) {
 	switch app.Type() {
 	case TypeWrongStage:
 		e.Status, e.Code = 409, WrongStage
+	case TypeHalted:
+		e.Status, e.Code = 503, Unavailable
 	case TypeStale:
 		e.Status, e.Code, e.Field = 409, Stale, "digest"
 	case TypeDenied, TypeRefused:

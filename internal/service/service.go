@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -59,7 +58,6 @@ type Service struct {
 	TokenTTL time.Duration
 	// PasswordCost is the bcrypt cost of passwords set by enrolment (0: bcrypt's default).
 	PasswordCost int
-	halts        halts
 	// LogKeys are the audit log's note verifier keys, for the server's own check of inclusion
 	// proofs (when empty, the key history in the database).
 	LogKeys []string
@@ -160,31 +158,19 @@ func auditActor(a authz.Actor) audit.Actor {
 	return audit.Actor{ID: a.ID, Roles: roles, Org: a.Org}
 }
 
-// haltCheck is how long the service trusts what it last read of the log's halts.
-const haltCheck = time.Second
-
-// halts caches the audit log's standing halts (audit.Halted) for haltCheck.
-type halts struct {
-	mu       sync.Mutex
-	at       time.Time
-	problems []string
-}
-
-// logSigns refuses (503) while the audit log's sequencer has stopped signing because the
-// database disagrees with what it signed.
+// logSigns refuses (503) while a halt of the audit log stands: the database disagrees with
+// what it signed, or a witness refused its checkpoint. It reads the halts afresh for every
+// action (an index of the standing ones makes that cheap), and the activity that records the
+// action reads them again in its transaction: nothing is accepted from the instant a halt is
+// recorded, and everything again from the instant it is cleared.
 func (s *Service) logSigns(ctx context.Context) error {
-	s.halts.mu.Lock()
-	defer s.halts.mu.Unlock()
-	if time.Since(s.halts.at) > haltCheck {
-		problems, err := audit.Halted(ctx, s.DB)
-		if err != nil {
-			return err
-		}
-		s.halts.problems, s.halts.at = problems, time.Now()
+	problems, err := audit.Halted(ctx, s.DB)
+	if err != nil {
+		return err
 	}
-	if len(s.halts.problems) > 0 {
+	if len(problems) > 0 {
 		return refusal.New(refusal.Unavailable, "the audit log has stopped signing (%s): nothing is accepted that it cannot sign; an operator must investigate",
-			measure.Clip(s.halts.problems[0], measure.MaxLine))
+			measure.Clip(problems[0], measure.MaxLine))
 	}
 	return nil
 }
