@@ -149,6 +149,9 @@ func (p *replayer) add(r *entry) {
 	if hasAny(r.Actor.Roles, agencyRoles) && hasAny(r.Actor.Roles, commissionRoles) {
 		rep.fail(r.Index, "SoD-2", "%s acted holding both agency and Commission roles %v", r.Actor.ID, r.Actor.Roles)
 	}
+	if slices.Contains(r.Actor.Roles, "admin") && slices.Contains(r.Actor.Roles, "auditor") {
+		rep.fail(r.Index, "SoD-8", "%s acted holding both the administrator and the auditor role", r.Actor.ID)
+	}
 	if p.ps.add(r, rep) {
 		return
 	}

@@ -311,6 +311,10 @@ func TestReplayCatchesForgeries(t *testing.T) {
 				audit.Record{Actor: actor("ex", "executor"), Action: "log_steps", From: "EMERGENCY_EXECUTING", To: "EMERGENCY_EXECUTING", Version: 1, TS: ts.Add(time.Minute),
 					Details: map[string]any{"step_list": []map[string]any{{"witness": "ex2", "at": ts.Add(-time.Hour).Format(time.RFC3339Nano)}}}})
 		}, "window", ""},
+		{"an administrator who is also an auditor", func(r []audit.Record) []audit.Record {
+			return append(r, audit.Record{Actor: audit.Actor{ID: "adm", Roles: []string{"admin", "auditor"}, Org: "o"}, Action: "audit.exported",
+				TS: r[len(r)-1].TS.Add(time.Minute)})
+		}, "SoD-8", "both the administrator and the auditor role"},
 		{"an administrator approving", func(r []audit.Record) []audit.Record {
 			r[7].Actor = audit.Actor{ID: "adm", Roles: []string{"admin"}, Org: "o"}
 			return r

@@ -244,8 +244,9 @@ func validDesignation(a Actor, now time.Time) (Designation, bool) {
 }
 
 // CheckGrant decides whether a principal holding roles may also be given role: agency and
-// Commission roles never meet in one principal (SoD-2), and administrators and auditors hold
-// no case role (SoD-8).
+// Commission roles never meet in one principal (SoD-2), administrators and auditors hold no
+// case role, and nobody is both administrator and auditor (SoD-8): two administrators could
+// otherwise make one of themselves the reader of every case.
 func CheckGrant(roles []Role, role Role) error {
 	all := append(slices.Clone(roles), role)
 	agency, commission, reader := false, false, false
@@ -261,6 +262,8 @@ func CheckGrant(roles []Role, role Role) error {
 		return deny("SoD-2", "one principal cannot hold both agency and Commission roles (%v)", all)
 	case reader && (agency || commission):
 		return deny("SoD-8", "administrators and auditors hold no case role (%v)", all)
+	case slices.Contains(all, Admin) && slices.Contains(all, Auditor):
+		return deny("SoD-8", "one principal cannot be both administrator and auditor (%v)", all)
 	}
 	return nil
 }

@@ -46,6 +46,7 @@ var refusalsJa = map[string]string{
 	"the %s role is not held in a %s organisation":         "%sの役割は%sの所属では持てません",
 	"the claimed role %s is not held in a %s organisation": "申告された役割%sは%sの所属では持てません",
 	"one principal cannot hold both agency and Commission roles (%v)":            "同じ人が機関の役割と委員会の役割を兼ねることはできません(%s)",
+	"one principal cannot be both administrator and auditor (%v)":                "同じ人がシステム管理者と監査担当者を兼ねることはできません(%s)",
 	"administrators and auditors hold no case role (%v)":                         "システム管理者と監査担当者は事案の役割を持てません(%s)",
 	"administrators do not approve changes to their own roles":                   "システム管理者は自分の役割の変更を承認できません",
 	"a role change must be approved by an administrator other than its proposer": "役割の変更は、提案した者とは別のシステム管理者が承認します",
