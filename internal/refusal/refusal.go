@@ -37,6 +37,7 @@ type Error struct {
 	Current int `json:"current_version,omitempty"`
 	// RetryAfter, when set, is how long the client should wait (too_many_attempts).
 	RetryAfter time.Duration `json:"-"`
+	hidden     bool          // a need-to-know refusal answered as not found (Hidden)
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -66,10 +67,11 @@ func New(code, format string, args ...any) *Error {
 	return &Error{Status: status[code], Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// Hidden is the answer to someone who may not know that the thing exists: not found, with the
-// need-to-know rule recorded for the audit entry.
-func Hidden(what string) *Error {
-	return &Error{Status: 404, Code: NotFound, Rule: "need-to-know", Message: "no " + what + " here for you"}
+// Hidden is the answer to someone who may not know that the thing exists: byte for byte the
+// answer for a thing that does not exist ("no measure m-…", no rule), while the audit entry
+// records the need-to-know rule.
+func Hidden(what, id string) *Error {
+	return &Error{Status: 404, Code: NotFound, Message: fmt.Sprintf("no %s %s", what, measure.Clip(id, 64)), hidden: true}
 }
 
 // Failure types carry refusals out of a workflow's Update through Temporal.
@@ -209,6 +211,8 @@ func RuleOf(err error) string {
 	switch {
 	case errors.As(err, &d):
 		return d.Rule
+	case errors.As(err, &e) && e.hidden:
+		return "need-to-know"
 	case errors.As(err, &e) && e.Rule != "":
 		return e.Rule
 	case errors.As(err, &fe):

@@ -125,7 +125,10 @@ func (s *Service) Case(ctx context.Context, a authz.Actor, id string) (Case, err
 func (s *Service) readCase(ctx context.Context, a authz.Actor, id, what string) (Case, error) {
 	c, subj, err := scanCase(s.DB.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases c WHERE c.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return c, refusal.New(refusal.NotFound, "no case %s", measure.Clip(id, 64))
+		// Audited as a hidden one is, so that the two answers cost alike.
+		nf := refusal.New(refusal.NotFound, "no case %s", measure.Clip(id, 64))
+		s.Refused(ctx, a, On{}, "read."+what, nf)
+		return c, nf
 	}
 	if err != nil {
 		return c, fmt.Errorf("read case: %w", err)
@@ -174,12 +177,13 @@ func (s *Service) Cases(ctx context.Context, a authz.Actor, p Page) ([]Case, err
 	return out, nil
 }
 
-// mayRead applies the need-to-know rule: a refusal is audited and answered as not found (the
-// reader learns nothing of what exists); an auditor's read of case content is audited.
+// mayRead applies the need-to-know rule to a case: a refusal is audited and answered exactly as
+// a case that does not exist (the reader learns nothing of what exists); an auditor's read of
+// case content is audited.
 func (s *Service) mayRead(ctx context.Context, a authz.Actor, subj authz.Subject, what string, on On) error {
 	if err := s.reads().CanRead(a, subj); err != nil {
 		s.Refused(ctx, a, on, "read."+what, err)
-		return refusal.New(refusal.NotFound, "no %s here for you", what)
+		return refusal.Hidden(what, on.Case)
 	}
 	return s.auditRead(ctx, a, what, on)
 }

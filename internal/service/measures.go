@@ -95,15 +95,19 @@ func (s *Service) load(ctx context.Context, tx pgx.Tx, id string) (Measure, erro
 func (s *Service) find(ctx context.Context, tx pgx.Tx, a authz.Actor, id, action string) (Measure, error) {
 	m, err := s.load(ctx, tx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return m, refusal.New(refusal.NotFound, "no measure %s", measure.Clip(id, 64))
+		// Audited as a hidden one is, so that the two answers cost alike.
+		nf := refusal.New(refusal.NotFound, "no measure %s", measure.Clip(id, 64))
+		s.Refused(ctx, a, On{}, action, nf)
+		return m, nf
 	}
 	if err != nil {
 		return m, fmt.Errorf("read measure: %w", err)
 	}
 	if err := s.reads().CanRead(a, m.Subject()); err != nil {
-		// Who may not read a measure may not act on it, and learns nothing of it.
+		// Who may not read a measure may not act on it, and learns nothing of it: the answer
+		// is the one for a measure that does not exist.
 		s.Refused(ctx, a, m.on(), action, err)
-		return m, refusal.Hidden("measure")
+		return m, refusal.Hidden("measure", id)
 	}
 	return m, nil
 }

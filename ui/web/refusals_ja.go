@@ -214,7 +214,6 @@ var refusalsJa = map[string]string{
 	"the change is too large to record in the audit log: %s":              "変更が大きすぎて監査ログに記録できません: %s",
 
 	// Things that are not there, or not yours.
-	"no %s here for you":                "該当する%sはありません",
 	"measure":                           "措置",
 	"not found":                         "見つかりません",
 	"no case %s":                        "事案 %s はありません",

@@ -1,0 +1,59 @@
+package daemon_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/workflows"
+)
+
+// TestRefusedReadIsAMissingOne: an officer of another agency who asks for a measure or a case
+// they may not read gets byte for byte the answer for one that does not exist (the IDs aside),
+// through reads and actions alike; only the audit log tells the two apart.
+func TestRefusedReadIsAMissingOne(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	m := newDraft(t, e, "self_execute", domestic)
+	stranger := e.Users["executor-pref"] // another agency's, named in no plan of this one
+	answer := func(err error, id string) string {
+		t.Helper()
+		var ce *client.Error
+		if !errors.As(err, &ce) {
+			t.Fatalf("want a refusal, got %v", err)
+		}
+		b, _ := json.Marshal(ce)
+		return strings.ReplaceAll(string(b), id, "<id>")
+	}
+	const noMeasure, noCase = "m-aaaaaaaaaaaaaaaa", "c-aaaaaaaaaaaaaaaa"
+	for _, tc := range []struct {
+		name string
+		ask  func(id string) error
+		real string
+		none string
+	}{
+		{"read a measure", func(id string) error { _, err := stranger.Measure(ctx, id); return err }, m.ID, noMeasure},
+		{"act on a measure", func(id string) error {
+			_, err := stranger.Act(ctx, id, "withdraw", map[string]any{"reason": "x"})
+			return err
+		}, m.ID, noMeasure},
+		{"read a case", func(id string) error { return stranger.Do(ctx, "GET", "/api/v1/cases/"+id, nil, nil) }, m.Case, noCase},
+		{"open a measure in a case", func(id string) error {
+			_, err := stranger.CreateMeasure(ctx, id, plan("self_execute", e.IDs["executor"]))
+			return err
+		}, m.Case, noCase},
+	} {
+		hidden, missing := answer(tc.ask(tc.real), tc.real), answer(tc.ask(tc.none), tc.none)
+		if hidden != missing {
+			t.Errorf("%s: refused %s\n  missing %s", tc.name, hidden, missing)
+		}
+		if !strings.Contains(hidden, `"status":404`) {
+			t.Errorf("%s: %s", tc.name, hidden)
+		}
+	}
+	requireRefusals(t, e.Users["auditor"], m.ID, "refused.withdraw need-to-know")
+}
