@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -56,4 +57,21 @@ func TestRefusedReadIsAMissingOne(t *testing.T) {
 		}
 	}
 	requireRefusals(t, e.Users["auditor"], m.ID, "refused.withdraw need-to-know")
+}
+
+// TestUnissuableIDsAreNotFound: IDs no one could have been given (a NUL, other control
+// characters, invalid UTF-8, an overlong one) are not found, never a database error.
+func TestUnissuableIDsAreNotFound(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	off := e.Users["officer"]
+	for _, id := range []string{"\x00", "m-\x00x", "m-\x07", "m-\xff", strings.Repeat("m", 5000)} {
+		for _, path := range []string{"/api/v1/measures/", "/api/v1/cases/", "/api/v1/evidence/"} {
+			err := off.Do(ctx, "GET", path+url.PathEscape(id), nil, nil)
+			var ce *client.Error
+			if !errors.As(err, &ce) || ce.Status != 404 || ce.Code != "not_found" {
+				t.Errorf("GET %s%q: %v", path, id, err)
+			}
+		}
+	}
 }

@@ -1,6 +1,8 @@
 package daemon_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -75,4 +77,20 @@ func TestRefusedFormsComeBack(t *testing.T) {
 	check(loc, "typed summary")
 	loc = post("/measures", url.Values{"case": {"c-nowhere"}, "title": {"typed title"}, "necessity": {"typed need"}})
 	check(loc, "typed title", "typed need")
+	// A case form over the size limit is refused as too large, not read as empty.
+	loc = post("/cases", url.Values{"title": {"typed title"}, "summary": {strings.Repeat("s", 70000)}})
+	check(loc, "request body is over the 65536-byte limit|リクエストの本文が上限の65536バイトを超えています")
+	// A post to the plan without the plan's fields leaves the plan as it was.
+	var before, after map[string]any
+	if err := e.Users["officer"].Do(context.Background(), "GET", "/api/v1/measures/"+id, nil, &before); err != nil {
+		t.Fatal(err)
+	}
+	loc = post("/measures/"+id+"/plan", url.Values{})
+	check(loc)
+	if err := e.Users["officer"].Do(context.Background(), "GET", "/api/v1/measures/"+id, nil, &after); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(before["plan"]) != fmt.Sprint(after["plan"]) || before["plan"] == nil {
+		t.Fatalf("an empty post changed the plan:\n%v\n%v", before["plan"], after["plan"])
+	}
 }

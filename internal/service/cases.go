@@ -123,7 +123,12 @@ func (s *Service) Case(ctx context.Context, a authz.Actor, id string) (Case, err
 }
 
 func (s *Service) readCase(ctx context.Context, a authz.Actor, id, what string) (Case, error) {
-	c, subj, err := scanCase(s.DB.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases c WHERE c.id = $1`, id))
+	var c Case
+	var subj authz.Subject
+	err := pgx.ErrNoRows // an ID we could not have issued is not asked of the database
+	if wellFormedID(id) {
+		c, subj, err = scanCase(s.DB.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases c WHERE c.id = $1`, id))
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Audited as a hidden one is, so that the two answers cost alike.
 		nf := refusal.New(refusal.NotFound, "no case %s", measure.Clip(id, 64))

@@ -143,6 +143,9 @@ func (s *Service) evidenceAt(ctx context.Context, id string, version int) ([]Evi
 // an audit entry. The file is readable if one of the measures holding it is.
 func (s *Service) EvidenceFile(ctx context.Context, a authz.Actor, sha string) ([]byte, error) {
 	notFound := refusal.New(refusal.NotFound, "no evidence with sha256 %s", measure.Clip(sha, 64))
+	if !wellFormedID(sha) {
+		return nil, notFound
+	}
 	rows, err := s.DB.Query(ctx, `SELECT DISTINCT measure_id FROM evidence WHERE sha256 = $1`, sha)
 	if err != nil {
 		return nil, fmt.Errorf("find evidence: %w", err)

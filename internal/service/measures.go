@@ -51,9 +51,18 @@ func (m Measure) Subject() authz.Subject {
 
 func (m Measure) on() On { return On{Measure: m.ID, Case: m.Case, Stage: string(m.Stage)} }
 
+// wellFormedID reports whether id could be one we issued (text of at most MaxID bytes without
+// control characters): anything else is not found, never a database error.
+func wellFormedID(id string) bool {
+	return measure.CheckLine("id", id, measure.MaxID) == nil
+}
+
 // load reads a measure; with tx, it holds the measure's row until tx ends.
 func (s *Service) load(ctx context.Context, tx pgx.Tx, id string) (Measure, error) {
 	var m Measure
+	if !wellFormedID(id) {
+		return m, pgx.ErrNoRows // no ID we issue: nothing to ask the database
+	}
 	var plan, facts, approval []byte
 	sql := `SELECT m.id, m.case_id, m.stage, m.version, m.digest, m.requester_id, m.plan, m.facts, m.approval, m.created_at, m.updated_at,
 		(SELECT count(*) FROM targets t WHERE t.measure_id = m.id AND t.version = m.version),
@@ -387,7 +396,7 @@ func (s *Service) editDraft(ctx context.Context, a authz.Actor, id, action strin
 			return nil
 		}
 		if m.Stage != measure.Draft {
-			refused = refusal.New(refusal.WrongStage, "%s is only possible in stage DRAFT; the measure is %s", action, m.Stage)
+			refused = refusal.New(refusal.WrongStage, "%s is only possible in stage %s; the measure is %s", action, measure.Draft, m.Stage)
 			return nil
 		}
 		details, err := fn(tx, m)

@@ -31,8 +31,11 @@ func (s *Server) newCase(w http.ResponseWriter, r *http.Request) {
 
 // createCase opens a case and goes on to its first measure's draft.
 func (s *Server) createCase(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	c, err := s.CreateCase(r.Context(), actorOf(r), service.NewCase{Title: r.PostFormValue("title"), Summary: r.PostFormValue("summary")})
+	err := readForm(w, r, 64<<10)
+	var c service.Case
+	if err == nil {
+		c, err = s.CreateCase(r.Context(), actorOf(r), service.NewCase{Title: r.PostFormValue("title"), Summary: r.PostFormValue("summary")})
+	}
 	if err != nil {
 		http.Redirect(w, r, s.keepRefused(r, "/cases/new", "refused:new-case", "new_case", err), http.StatusSeeOther)
 		return
@@ -54,13 +57,16 @@ func (s *Server) newMeasure(w http.ResponseWriter, r *http.Request) {
 // createMeasure opens a draft from the form, with its targets, and shows it.
 func (s *Server) createMeasure(w http.ResponseWriter, r *http.Request) {
 	a := actorOf(r)
-	r.Body = http.MaxBytesReader(w, r.Body, 8<<20)
-	_ = r.ParseForm()
+	ferr := readForm(w, r, 8<<20)
 	plan, targets, err := planForm(r.PostForm, measure.Plan{})
 	fail := func(err error) {
 		// The form comes back as typed, with the refusal above it, at the form's own address.
 		page := "/measures/new?" + url.Values{"case": {r.PostFormValue("case")}}.Encode()
 		http.Redirect(w, r, s.keepRefused(r, page, "refused:new-measure", "new_measure", err), http.StatusSeeOther)
+	}
+	if ferr != nil {
+		fail(ferr)
+		return
 	}
 	if err != nil {
 		s.Refused(r.Context(), a, service.On{Case: r.PostFormValue("case")}, "measure.create", err)
@@ -267,18 +273,25 @@ func (s *Server) editPlan(w http.ResponseWriter, r *http.Request) {
 func (s *Server) savePlan(w http.ResponseWriter, r *http.Request) {
 	a := actorOf(r)
 	id := r.PathValue("measure")
-	r.Body = http.MaxBytesReader(w, r.Body, 8<<20)
+	ferr := readForm(w, r, 8<<20)
 	m, err := s.Measure(r.Context(), a, id)
 	if err != nil {
 		s.refused(w, r, "edit plan", err)
 		return
 	}
-	_ = r.ParseForm()
-	plan, targets, err := planForm(r.PostForm, m.Plan)
 	fail := func(err error) {
 		page := "/measures/" + url.PathEscape(m.ID) + "/edit"
 		http.Redirect(w, r, s.keepRefused(r, page, refusedKey(m.ID)+":plan", "edit_plan", err), http.StatusSeeOther)
 	}
+	if ferr == nil && !r.PostForm.Has("title") {
+		// Every field of the plan comes with the form: a post without them would empty the plan.
+		ferr = &measure.FieldError{Field: "form", Message: "is not a form this page sent"}
+	}
+	if ferr != nil {
+		fail(ferr)
+		return
+	}
+	plan, targets, err := planForm(r.PostForm, m.Plan)
 	if err != nil {
 		s.Refused(r.Context(), a, service.On{Measure: m.ID, Case: m.Case}, "plan.updated", err)
 		fail(err)

@@ -1,7 +1,12 @@
 package web
 
 import (
+	"errors"
+	"net/http"
+
 	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/refusal"
 )
 
 // form says which inputs the form of an operation has.
@@ -38,4 +43,18 @@ var forms = map[authz.Op]form{
 	authz.OpIssueOrder:       {Order: true},
 	authz.OpLogSteps:         {Steps: true},
 	authz.OpNotify:           {Notices: true},
+}
+
+// readForm reads a posted form of at most limit bytes: a larger one is refused as too large
+// rather than read as empty, and a body that is not a form is refused as such.
+func readForm(w http.ResponseWriter, r *http.Request, limit int64) error {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return refusal.New(refusal.TooLarge, "request body is over the %d-byte limit", mbe.Limit)
+		}
+		return &measure.FieldError{Field: "form", Message: "is not a form this page sent"}
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/refusal"
@@ -149,7 +150,8 @@ func argIn(lang, a string, depth int) (string, int) {
 	return sayKnown(lang, a, depth+1)
 }
 
-// codeWords names a stage, an operation or a role in words.
+// codeWords names a code a message carries in words: a stage, an operation or recorded
+// action, a role, a decision or consultation, a statutory requirement, a plan's value.
 func codeWords(lang, code string) (string, bool) {
 	if _, ok := stageNames[measure.Stage(code)]; ok {
 		return stageName(lang, measure.Stage(code)), true
@@ -157,11 +159,26 @@ func codeWords(lang, code string) (string, bool) {
 	if _, ok := opNames[authz.Op(code)]; ok {
 		return opName(lang, authz.Op(code)), true
 	}
-	if _, ok := messages["role:"+code]; ok {
-		return T(lang, "role:"+code), true
+	if _, ok := actionNames[code]; ok {
+		return actionName(lang, code), true
+	}
+	if _, ok := valueNames["role:"+code]; ok {
+		return val(lang, "role:"+code), true
+	}
+	if _, ok := valueNames[code]; ok {
+		return val(lang, code), true
+	}
+	if _, ok := messages["req:"+code]; ok {
+		return T(lang, "req:"+code), true
+	}
+	if slices.Contains(decisionWords, code) {
+		return T(lang, code), true
 	}
 	return "", false
 }
+
+// decisionWords are the decisions, outcomes and consultations the messages catalogue names.
+var decisionWords = []string{"approve", "return", "reject", "accepted", "impropriety", "complied", "not_complied", "foreign_ministry", "pm_order"}
 
 // problemDetail is a refusal's message as the page shows it, said in the page's language
 // without the field or rule the page names apart; english is set when it could not be said
@@ -186,4 +203,15 @@ func pick(lang, ja, en string) string {
 		return en
 	}
 	return ja
+}
+
+// entryReason is a timeline entry's reason as the page says it: a refusal's is the service's
+// message, said in the page's language; anyone else's is their own words, shown as written.
+func entryReason(lang string, r audit.Entry) string {
+	if !strings.HasPrefix(r.Action, "refused.") {
+		return r.Reason
+	}
+	rule, _ := r.Details["rule"].(string)
+	said, _ := problemDetail(lang, &refusal.Error{Rule: rule, Message: r.Reason})
+	return said
 }

@@ -14,6 +14,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/refusal"
 )
 
@@ -218,6 +219,17 @@ func TestRefusalsSaidInJapanese(t *testing.T) {
 		{refusal.Error{Code: refusal.Invalid, Field: "targets", Message: `targets: line 2 (bad!!,domestic): value: "bad!!" is not a domain name: needs at least two labels`},
 			"2行目 (bad!!,domestic): 値: \"bad!!\" はドメイン名ではありません: ラベルが2つ以上必要です",
 			`line 2 (bad!!,domestic): Value: "bad!!" is not a domain name: needs at least two labels`},
+		{refusal.Error{Code: refusal.Invalid, Field: "title", Message: "title: holds the control character U+0007 at byte 7"},
+			"7番目のバイトに制御文字 U+0007 が含まれています", "holds the control character U+0007 at byte 7"},
+		{refusal.Error{Code: refusal.Forbidden, Rule: "role", Message: "role: legal_review needs one of the roles [legal commander] (policy v1)"},
+			"法務審査 には次のいずれかの役割が必要です: 法務審査官、指揮官(ポリシーv1)", "Legal review needs one of the roles legal reviewer, commander (policy v1)"},
+		{refusal.Error{Code: refusal.WrongStage, Message: "targets.removed is only possible in stage DRAFT; the measure is LEGAL_REVIEW"},
+			"対象の削除は起案中の段階でだけできます。この措置は法務審査中です", "targets removed is only possible in stage draft; the measure is legal review"},
+		{refusal.Error{Code: refusal.Invalid, Field: "decision", Message: "decision: must be one of [approve return]"},
+			"次のいずれかです: 承認、差戻し", "must be one of approve, return for changes"},
+		{refusal.Error{Code: refusal.Invalid, Field: "checklist", Message: "checklist: an approval confirms every statutory requirement; harmful_telecommunication is not confirmed"},
+			"承認には法定の要件すべての確認が必要です。加害関係電気通信が認められる が確認されていません",
+			"an approval confirms every statutory requirement; a harmful telecommunication is identified and evidenced is not confirmed"},
 		{refusal.Error{Code: refusal.TooMany, Message: "this account is locked after too many failed logins; try again in 14m0s"},
 			"ログインの失敗が多すぎるためこのアカウントはロックされています。14分後にもう一度試してください",
 			"this account is locked after too many failed logins; try again in 14 minutes"},
@@ -272,4 +284,55 @@ func TestEveryCatalogueMessageIsSaid(t *testing.T) {
 			t.Fatalf("%q on an English page: %q", msg, got)
 		}
 	})
+}
+
+// TestLanguageSwitchGoesBackOnlyHere: the language switch's "back" leads only to a path of this
+// site, whatever tricks of the WHATWG URL parser it holds.
+func TestLanguageSwitchGoesBackOnlyHere(t *testing.T) {
+	for back, want := range map[string]string{
+		"/measures/m-1":                 "/measures/m-1",
+		"/measures?q=a%2Fb&page=2":      "/measures?q=a%2Fb&page=2",
+		"/%2F%2Fevil.example/":          "/%2F%2Fevil.example/",
+		"":                              "/",
+		"//evil.example/":               "/",
+		"/\\evil.example/":              "/",
+		"\\\\evil.example/":             "/",
+		"/\t/evil.example/":             "/",
+		"/%09/evil.example/":            "/%09/evil.example/", // stays encoded: a path
+		"/\n/evil.example/":             "/",
+		"/\r\n/evil.example/":           "/",
+		"https://evil.example/":         "/",
+		"javascript:alert(1)":           "/",
+		" /evil":                        "/",
+		"/ /evil.example":               "/",
+		"/\x00x":                        "/",
+		"/\u0085x":                      "/\u0085x",
+		"/\xffx":                        "/",
+		"/" + strings.Repeat("a", 3000): "/",
+	} {
+		if got := localPath(back); got != want {
+			t.Errorf("back %q: went to %q, want %q", back, got, want)
+		}
+	}
+}
+
+// TestTimelineSaysRefusalsInThePagesLanguage: a refusal in a measure's timeline is said in the
+// page's language; a person's own reason is shown as they wrote it.
+func TestTimelineSaysRefusalsInThePagesLanguage(t *testing.T) {
+	refused := audit.Entry{Record: audit.Record{Action: "refused.submit", Reason: "submit is not possible in stage LEGAL_REVIEW (allowed in [DRAFT])"}}
+	if got := entryReason(Japanese, refused); got != "提出は法務審査中の段階ではできません(できる段階: 起案中)" {
+		t.Errorf("Japanese: %q", got)
+	}
+	if got := entryReason(English, refused); got != "Submit is not possible in stage legal review (allowed in draft)" {
+		t.Errorf("English: %q", got)
+	}
+	byRule := audit.Entry{Record: audit.Record{Action: "refused.vote", Reason: "SoD-3: u-m2 declared a conflict on this request and is recused",
+		Details: map[string]any{"rule": "SoD-3"}}}
+	if got := entryReason(Japanese, byRule); got != "u-m2 はこの申請について利益相反を申告しており、回避しています" {
+		t.Errorf("Japanese, by a rule: %q", got)
+	}
+	own := audit.Entry{Record: audit.Record{Action: "legal_review", Reason: "is not possible in stage — the officer's words"}}
+	if got := entryReason(Japanese, own); got != own.Reason {
+		t.Errorf("a person's reason became %q", got)
+	}
 }
