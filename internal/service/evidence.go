@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +41,11 @@ var (
 	TLPs        = []string{"clear", "green", "amber", "amber+strict", "red"}
 )
 
+// bidi reports the Unicode controls that reorder how text is displayed.
+func bidi(r rune) bool {
+	return r == '\u200e' || r == '\u200f' || r == '\u061c' || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
+}
+
 // check checks evidence metadata as it arrives, filling the default TLP (amber).
 func (e *Evidence) check() error {
 	if e.TLP == "" {
@@ -51,9 +57,14 @@ func (e *Evidence) check() error {
 			return fe
 		}
 	}
+	// A file's name, not a path: what follows the last separator, as a browser sends it.
+	e.Filename = strings.TrimSpace(e.Filename[strings.LastIndexAny(e.Filename, `/\`)+1:])
 	switch {
-	case e.Filename == "":
-		return &measure.FieldError{Field: "filename", Message: "is required"}
+	case e.Filename == "" || e.Filename == "." || e.Filename == "..":
+		return &measure.FieldError{Field: "filename", Message: "is required: a file's name, not a path"}
+	case strings.ContainsFunc(e.Filename, bidi):
+		// Right-to-left overrides make "exe.fdp" read as "pdf.exe".
+		return &measure.FieldError{Field: "filename", Message: "holds a bidirectional control character"}
 	case e.Kind == "":
 		return &measure.FieldError{Field: "kind", Message: "is required (for example pcap, malware_sample, log, report)"}
 	case !slices.Contains(Provenances, e.Provenance):

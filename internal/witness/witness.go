@@ -227,7 +227,8 @@ func (w *Witness) save(state map[string]treeHead) error {
 	if err != nil {
 		return fmt.Errorf("save witness state: %w", err)
 	}
-	if _, err := f.Write(b); err == nil {
+	// A failed write or sync must not rename a short file over the good one.
+	if _, err = f.Write(b); err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -198,6 +198,8 @@ var refusalsJa = map[string]string{
 	"is not a form this page sent":                                        "この画面が送ったフォームではありません",
 	"is not a form this page sent (or over 1 MiB)":                        "この画面が送ったフォームではありません(または1 MiBを超えています)",
 	"choose a file (at most the server's evidence limit)":                 "ファイルを選んでください(サーバの証拠資料の上限以内)",
+	"is required: a file's name, not a path":                              "必須です: パスではなくファイル名を入力してください",
+	"holds a bidirectional control character":                             "文字の表示順を変える制御文字が含まれています",
 	"the evidence file is empty":                                          "証拠資料のファイルが空です",
 	"the evidence file is over the %d-byte limit":                         "証拠資料のファイルが上限の%sバイトを超えています",
 	"request body is empty":                                               "リクエストの本文が空です",
