@@ -209,6 +209,17 @@ func TestServeFromEmpty(t *testing.T) {
 	if _, status := signOn(t, idp, s.URL, "stranger"); status != http.StatusUnauthorized {
 		t.Fatalf("an identity with no account signs on: %d", status)
 	}
+	// A callback that did not start here (a forged or replayed state) fails, and is audited.
+	if resp, err := http.Get(s.URL + "/auth/oidc/callback?state=forged&code=replayed"); err != nil || resp.StatusCode < 400 {
+		t.Fatalf("a forged callback: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	var failed int
+	if err := s.DB.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE convert_from(record, 'UTF8')::jsonb->>'action' = 'login.failed'
+		AND convert_from(record, 'UTF8')::jsonb->>'reason' LIKE 'single sign-on: this sign-on did not start here%'`).Scan(&failed); err != nil || failed != 1 {
+		t.Fatalf("the forged callback is audited %d times (%v)", failed, err)
+	}
 	// The same provider signs people into the web pages: a browser session, not a token.
 	if status, body := webSignOn(t, idp, s.URL, "legal"); status != http.StatusOK || !strings.Contains(body, "legal") || !strings.Contains(body, `id="waits"`) {
 		t.Fatalf("legal signs on in the browser: %d %.200s", status, body)

@@ -27,6 +27,14 @@ type Identity struct {
 	Org string
 }
 
+// SignOnFailed records a sign-on that failed at the callback, before any identity was
+// verified (a state that did not start here, a replayed or refused code, a wrong PKCE verifier,
+// an ID token that does not verify): audited and counted against the address as a failed
+// login is.
+func (s *Service) SignOnFailed(ctx context.Context, addr string, err error) {
+	s.loginFailed(ctx, "", addr, "single sign-on: "+refusal.Of(ctx, err).Message)
+}
+
 // SSOActor finds the account of a verified identity. Accounts are created by
 // two administrators beforehand; the first login binds the provider's subject to the account
 // of the same username, and from then on only that subject opens it. With roles mapped from a

@@ -20,6 +20,9 @@ func (s *Server) ssoLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	door := signon.Door(r)
 	id, err := s.SSO.Finish(w, r, s.Log)
+	if err != nil {
+		s.SignOnFailed(r.Context(), ui.ClientAddress(r), err)
+	}
 	if door == signon.Web && s.BrowserSignOn != nil {
 		s.BrowserSignOn(w, r, id, err)
 		return
