@@ -16,6 +16,8 @@ import (
 // Config is takedownd's whole configuration. Every field has a flag and an environment
 // variable; the flag wins.
 type Config struct {
+	// Clock, when set, is the clock login throttling reads (tests set one they control).
+	Clock func() time.Time
 	// HTTP is the listen address of the UI, API and health check (TAKEDOWN_HTTP).
 	HTTP string
 	// DataDir holds the embedded default's state: Temporal's SQLite file and, when no

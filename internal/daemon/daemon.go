@@ -244,7 +244,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		d.stopWatch = cancel
 		go az.Watch(wctx, d.DB, log.With("component", "authz"))
 		svc := &service.Service{DB: d.DB, Temporal: d.Temporal, Authz: az, Audit: d.Appender, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence,
-			TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost, Log: log}
+			TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost, Log: log, Now: cfg.Clock}
 		if d.VerifierKey != "" {
 			svc.LogKeys = []string{d.VerifierKey}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,38 +60,77 @@ func TestTokensExpireAndRevoke(t *testing.T) {
 	refusedWith(t, phone.Do(ctx, "GET", "/api/v1/me", nil, nil), 401, "")
 }
 
-// TestLoginThrottling: failed logins are audited; five for one account lock it, even against
-// the right password, and say so; another account from the same address still logs in.
+// TestLoginThrottling, on a clock the test moves: failed logins are audited; five for one
+// account lock it, even against the right password, and say so; tries during the lock are
+// audited but do not extend it; the right password works the moment it ends; each further
+// failure doubles the lock, up to its cap; another account from the same address logs in.
 func TestLoginThrottling(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	pass := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	e := testenv.StartWith(t, workflows.DefaultConfig(), func(c *daemon.Config) { c.Clock = clock })
 	ctx := context.Background()
 	pw := map[string]string{}
 	for _, c := range e.D.Credentials {
 		pw[c.Username] = c.Password
 	}
-	failures := func() int {
+	audited := func() int {
 		var n int
 		if err := e.D.DB.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE key LIKE 'login/%'`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
+	login := func(user, password string) error { _, err := client.Login(ctx, e.D.URL, user, password); return err }
 	for i := range service.LoginFailuresPerAccount {
-		_, err := client.Login(ctx, e.D.URL, "legal", "guess-"+string(rune('a'+i)))
-		refusedWith(t, err, 401, "")
+		refusedWith(t, login("legal", "guess-"+string(rune('a'+i))), 401, "")
 	}
-	_, err := client.Login(ctx, e.D.URL, "no-such-user", "x")
-	refusedWith(t, err, 401, "")
-	if n := failures(); n != service.LoginFailuresPerAccount+1 {
+	refusedWith(t, login("no-such-user", "x"), 401, "")
+	if n := audited(); n != service.LoginFailuresPerAccount+1 {
 		t.Fatalf("%d failed logins audited, want %d", n, service.LoginFailuresPerAccount+1)
 	}
-	_, err = client.Login(ctx, e.D.URL, "legal", pw["legal"])
-	refusedWith(t, err, 429, "")
-	var ce *client.Error
-	if errors.As(err, &ce) && !strings.Contains(ce.Message, "locked") {
-		t.Errorf("a locked account does not say so: %s", ce.Message)
+	locked := func(want time.Duration) {
+		t.Helper()
+		err := login("legal", pw["legal"])
+		refusedWith(t, err, 429, "")
+		var ce *client.Error
+		if errors.As(err, &ce) && !strings.Contains(ce.Message, "locked") {
+			t.Errorf("a locked account does not say so: %s", ce.Message)
+		}
+		if want > 0 && !strings.Contains(ce.Message, want.String()) {
+			t.Errorf("the lock should end in %s: %s", want, ce.Message)
+		}
 	}
-	if _, err := client.Login(ctx, e.D.URL, "commander", pw["commander"]); err != nil {
+	locked(service.LoginLockBase)
+	// Someone else trying during the lock does not extend it.
+	for range 10 {
+		pass(5 * time.Second)
+		locked(0)
+	}
+	if n := audited(); n != service.LoginFailuresPerAccount+1+11 {
+		t.Fatalf("%d logins audited, want every refused try too", n)
+	}
+	pass(service.LoginLockBase - 50*time.Second)
+	if err := login("legal", pw["legal"]); err != nil {
+		t.Fatalf("the right password the moment the lock ends: %v", err)
+	}
+	// A successful login starts the count again; past the limit, each failure doubles the lock.
+	for i := range service.LoginFailuresPerAccount {
+		refusedWith(t, login("legal", "guess-"+string(rune('a'+i))), 401, "")
+	}
+	locked(service.LoginLockBase)
+	lock := service.LoginLockBase
+	for range 8 {
+		pass(lock)
+		refusedWith(t, login("legal", "wrong again"), 401, "")
+		lock = min(2*lock, service.LoginLockMax)
+		locked(lock)
+	}
+	if lock != service.LoginLockMax {
+		t.Fatalf("the lock grew to %s, not to its cap %s", lock, service.LoginLockMax)
+	}
+	if err := login("commander", pw["commander"]); err != nil {
 		t.Fatalf("another account from the same address: %v", err)
 	}
 }

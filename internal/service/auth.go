@@ -19,11 +19,15 @@ import (
 	"github.com/takedown/takedown/internal/refusal"
 )
 
-// Login throttling: within LoginWindow, an account with LoginFailuresPerAccount failed logins,
-// or an address with LoginFailuresPerAddress, is refused (429) until the oldest failure
-// leaves the window, even with the right password.
+// Login throttling: an account with LoginFailuresPerAccount failed logins within LoginMemory
+// (since its last successful login), or an address with LoginFailuresPerAddress, is locked
+// from its latest failure for LoginLockBase, doubled for each failure past the limit, at most
+// LoginLockMax. Attempts while locked are refused (429) and audited but not counted: nobody
+// extends another's lock by trying, and the right password works the moment the lock ends.
 const (
-	LoginWindow             = 15 * time.Minute
+	LoginMemory             = 24 * time.Hour
+	LoginLockBase           = time.Minute
+	LoginLockMax            = time.Hour
 	LoginFailuresPerAccount = 5
 	LoginFailuresPerAddress = 20
 	// DefaultTokenTTL is how long an API token lives when the server sets no TokenTTL.
@@ -110,25 +114,23 @@ func (s *Service) Login(ctx context.Context, username, password, addr string) (T
 // sessions alike. Failed attempts are audited and throttled per account and per address
 // (addr, the client's); a locked account says so.
 func (s *Service) PasswordActor(ctx context.Context, username, password, addr string) (authz.Actor, error) {
+	now := s.now()
 	var perAccount, perAddress int
-	var oldest *time.Time
-	if err := s.DB.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM login_failures WHERE username = $1 AND at > now() - $3::interval),
-		(SELECT count(*) FROM login_failures WHERE address = $2 AND at > now() - $3::interval),
-		(SELECT min(at) FROM login_failures WHERE (username = $1 OR address = $2) AND at > now() - $3::interval)`,
-		username, addr, LoginWindow.String()).Scan(&perAccount, &perAddress, &oldest); err != nil {
+	var lastAccount, lastAddress *time.Time
+	if err := s.DB.QueryRow(ctx, `SELECT count(*) FILTER (WHERE username = $1), max(at) FILTER (WHERE username = $1),
+		count(*) FILTER (WHERE address = $2), max(at) FILTER (WHERE address = $2)
+		FROM login_failures WHERE (username = $1 OR address = $2) AND at > $3`,
+		username, addr, now.Add(-LoginMemory)).Scan(&perAccount, &lastAccount, &perAddress, &lastAddress); err != nil {
 		return authz.Actor{}, fmt.Errorf("count failed logins: %w", err)
 	}
-	if perAccount >= LoginFailuresPerAccount || perAddress >= LoginFailuresPerAddress {
-		retry := LoginWindow
-		if oldest != nil {
-			retry = time.Until(oldest.Add(LoginWindow)).Round(time.Second)
+	accountUntil, addressUntil := lockedUntil(perAccount, LoginFailuresPerAccount, lastAccount), lockedUntil(perAddress, LoginFailuresPerAddress, lastAddress)
+	if now.Before(accountUntil) || now.Before(addressUntil) {
+		what, until := "this account is locked", accountUntil
+		if !now.Before(accountUntil) {
+			what, until = "logins from this address are suspended", addressUntil
 		}
-		what := "this account is locked"
-		if perAccount < LoginFailuresPerAccount {
-			what = "logins from this address are suspended"
-		}
-		s.loginFailed(ctx, username, addr, "throttled")
+		retry := until.Sub(now).Round(time.Second)
+		s.loginRefused(ctx, username, addr)
 		e := refusal.New(refusal.TooMany, "%s after too many failed logins; try again in %s", what, retry)
 		e.RetryAfter = retry + time.Second
 		return authz.Actor{}, e
@@ -146,7 +148,28 @@ func (s *Service) PasswordActor(ctx context.Context, username, password, addr st
 		s.loginFailed(ctx, username, addr, "wrong username or password")
 		return authz.Actor{}, refusal.New(refusal.Unauthenticated, "wrong username or password")
 	}
+	// The account's count starts again; the address's stands.
+	if _, err := s.DB.Exec(ctx, `DELETE FROM login_failures WHERE username = $1`, username); err != nil {
+		return authz.Actor{}, fmt.Errorf("reset failed logins: %w", err)
+	}
 	return loadActor(ctx, s.DB, id)
+}
+
+// lockedUntil is when a lock after failures (limit or more, the latest at last) ends: the
+// zero time when there is none.
+func lockedUntil(failures, limit int, last *time.Time) time.Time {
+	if failures < limit || last == nil {
+		return time.Time{}
+	}
+	return last.Add(min(LoginLockBase<<min(failures-limit, 16), LoginLockMax))
+}
+
+// now is the service's clock (Now, when a test sets one).
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // Actor returns a live (not retired) user as a principal, for a web session.
@@ -185,14 +208,25 @@ func (s *Service) issueToken(ctx context.Context, userID string) (Token, error) 
 	return t, nil
 }
 
-// loginFailed records a failed or throttled login, for throttling and in the audit log.
+// loginFailed records a failed login, for throttling and in the audit log.
 func (s *Service) loginFailed(ctx context.Context, username, addr, why string) {
+	s.recordLogin(ctx, username, addr, why, true)
+}
+
+// loginRefused records in the audit log a login refused while locked; it does not count.
+func (s *Service) loginRefused(ctx context.Context, username, addr string) {
+	s.recordLogin(ctx, username, addr, "throttled", false)
+}
+
+func (s *Service) recordLogin(ctx context.Context, username, addr, why string, counts bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	name := measure.Clip(strings.ToValidUTF8(username, "\uFFFD"), measure.MaxID)
 	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO login_failures (username, address) VALUES ($1, $2)`, username, addr); err != nil {
-			return err
+		if counts {
+			if _, err := tx.Exec(ctx, `INSERT INTO login_failures (username, address, at) VALUES ($1, $2, $3)`, username, addr, s.now()); err != nil {
+				return err
+			}
 		}
 		return s.append(ctx, tx, authz.Actor{ID: "anonymous"}, "login/"+NewID(""), &audit.Record{Action: "login.failed", Reason: why,
 			Details: map[string]any{"username": name, "address": addr}})

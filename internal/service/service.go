@@ -65,6 +65,8 @@ type Service struct {
 	// policy the audit page offers auditors.
 	WitnessKeys []string
 	Log         *slog.Logger
+	// Now, when set, is the clock login throttling reads (tests); time.Now otherwise.
+	Now func() time.Time
 }
 
 // reads is Reads, else the authorizer when it also decides reads (an *authz.Authorizer
