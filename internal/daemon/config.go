@@ -5,6 +5,7 @@ package daemon
 import (
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -81,6 +82,20 @@ type Config struct {
 	// RequestTimeout bounds every HTTP request: past it the client is answered 504 with what is
 	// known, never left waiting (TAKEDOWN_REQUEST_TIMEOUT).
 	RequestTimeout time.Duration
+	// TLSCert and TLSKey, when set, make the server answer HTTPS itself (TAKEDOWN_TLS_CERT,
+	// TAKEDOWN_TLS_KEY).
+	TLSCert, TLSKey string
+	// PublicURL is the address people reach the server at, when a proxy terminates TLS in
+	// front of it (TAKEDOWN_PUBLIC_URL): https there makes cookies Secure and sends HSTS.
+	PublicURL string
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client: the address
+	// logins are throttled and audited by (TAKEDOWN_TRUSTED_PROXIES, comma-separated CIDRs).
+	TrustedProxies []netip.Prefix
+}
+
+// Secure reports whether people reach the server over HTTPS.
+func (c *Config) Secure() bool {
+	return c.TLSCert != "" || strings.HasPrefix(strings.ToLower(c.PublicURL), "https://")
 }
 
 func env(name, def string) string {
@@ -97,6 +112,27 @@ func envDuration(name string, def time.Duration) time.Duration {
 		}
 	}
 	return def
+}
+
+// parsePrefixes reads comma-separated CIDRs (a bare address is its own /32 or /128).
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is not a CIDR prefix or an address", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		ps = append(ps, p.Masked())
+	}
+	return ps, nil
 }
 
 func envInt(name string, def int64) int64 {
@@ -145,6 +181,17 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", env("TAKEDOWN_OIDC_ISSUER", ""), "OpenID Connect provider for single sign-on, by its issuer URL (TAKEDOWN_OIDC_ISSUER)")
 	fs.StringVar(&c.OIDCClientID, "oidc-client-id", env("TAKEDOWN_OIDC_CLIENT_ID", ""), "this server's client ID at the provider (TAKEDOWN_OIDC_CLIENT_ID)")
 	fs.StringVar(&c.OIDCClientSecret, "oidc-client-secret", env("TAKEDOWN_OIDC_CLIENT_SECRET", ""), "its client secret; prefer the environment variable (TAKEDOWN_OIDC_CLIENT_SECRET)")
+	fs.StringVar(&c.TLSCert, "tls-cert", env("TAKEDOWN_TLS_CERT", ""), "PEM certificate (chain) to serve HTTPS with, beside -tls-key (TAKEDOWN_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", env("TAKEDOWN_TLS_KEY", ""), "PEM private key of -tls-cert (TAKEDOWN_TLS_KEY)")
+	fs.StringVar(&c.PublicURL, "public-url", env("TAKEDOWN_PUBLIC_URL", ""), "the URL people reach this server at, behind a proxy that terminates TLS: https:// makes cookies Secure and sends HSTS (TAKEDOWN_PUBLIC_URL)")
+	fs.Func("trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For names the client, for throttling and audit (TAKEDOWN_TRUSTED_PROXIES)", func(v string) error {
+		ps, err := parsePrefixes(v)
+		c.TrustedProxies = ps
+		return err
+	})
+	if v := os.Getenv("TAKEDOWN_TRUSTED_PROXIES"); v != "" {
+		c.TrustedProxies, _ = parsePrefixes(v)
+	}
 	fs.StringVar(&c.OIDCRedirectURL, "oidc-redirect-url", env("TAKEDOWN_OIDC_REDIRECT_URL", ""), "this server's /auth/oidc/callback as registered at the provider (TAKEDOWN_OIDC_REDIRECT_URL)")
 	fs.StringVar(&c.OIDCRolesClaim, "oidc-roles-claim", env("TAKEDOWN_OIDC_ROLES_CLAIM", ""), "claim listing the account's roles (e.g. groups); empty: roles are assigned by administrators (TAKEDOWN_OIDC_ROLES_CLAIM)")
 	fs.StringVar(&c.OIDCOrgClaim, "oidc-org-claim", env("TAKEDOWN_OIDC_ORG_CLAIM", ""), "claim that must name the account's organisation; empty: not checked (TAKEDOWN_OIDC_ORG_CLAIM)")

@@ -259,6 +259,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			RedirectURL: cfg.OIDCRedirectURL, RolesClaim: cfg.OIDCRolesClaim, OrgClaim: cfg.OIDCOrgClaim}
 		pages := web.New(svc, d.DB)
 		pages.SSO = sso
+		pages.Secure = cfg.Secure()
 		srv := &api.Server{Service: svc, SSO: sso, BrowserSignOn: pages.SignOn}
 		srv.Register(mux)
 		srv.RegisterLog(mux)
@@ -304,8 +305,17 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		})
 		l := listener
 		d.URL = "http://" + l.Addr().String()
-		d.http = &http.Server{Handler: withDeadline(mux, cfg.RequestTimeout), ReadHeaderTimeout: 10 * time.Second,
+		d.http = &http.Server{Handler: behindProxies(withDeadline(mux, cfg.RequestTimeout), cfg.TrustedProxies), ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute}
+		if cfg.TLSCert != "" || cfg.TLSKey != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("load -tls-cert and -tls-key: %w", err)
+			}
+			d.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			l = tls.NewListener(l, d.http.TLSConfig)
+			d.URL = "https://" + l.Addr().String()
+		}
 		go func() {
 			if err := d.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server", "err", err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/takedown/takedown/internal/daemon"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
 )
@@ -160,6 +161,31 @@ func TestWebStranger(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("no %s in the measure's history: %v", want, refusals)
+		}
+	}
+}
+
+// TestSecureBehindAProxy: with -public-url https://… (TLS ended by a proxy in front), cookies
+// are Secure and pages send HSTS; without it, neither (a browser would drop a Secure cookie on
+// plain http).
+func TestSecureBehindAProxy(t *testing.T) {
+	for _, public := range []string{"", "https://takedown.example.go.jp"} {
+		e := testenv.StartWith(t, workflows.DefaultConfig(), func(c *daemon.Config) { c.PublicURL = public })
+		hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := hc.Get(e.D.URL + "/lang?to=en&back=/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		secure := strings.Contains(strings.ToLower(resp.Header.Get("Set-Cookie")), "secure")
+		hsts := resp.Header.Get("Strict-Transport-Security") != ""
+		if resp, err = hc.Get(e.D.URL + "/login"); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		hsts = hsts || resp.Header.Get("Strict-Transport-Security") != ""
+		if want := public != ""; secure != want || hsts != want {
+			t.Errorf("public URL %q: Secure cookie %v, HSTS %v; want %v", public, secure, hsts, want)
 		}
 	}
 }

@@ -6,5 +6,5 @@ import "net/http"
 // protection, the session, the sign-in check): the benchmark's baseline is a trivial page
 // behind exactly this.
 func (s *Server) Page(h http.HandlerFunc) http.Handler {
-	return headers(http.NewCrossOriginProtection().Handler(s.sessions.LoadAndSave(s.signedIn(h))))
+	return s.headers(http.NewCrossOriginProtection().Handler(s.sessions.LoadAndSave(s.signedIn(h))))
 }

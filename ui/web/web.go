@@ -42,7 +42,10 @@ const (
 type Server struct {
 	*service.Service
 	// SSO, when configured, offers single sign-on on the login page.
-	SSO      *signon.Provider
+	SSO *signon.Provider
+	// Secure says people reach the pages over HTTPS (served here or by a proxy in front):
+	// cookies are Secure and pages send HSTS.
+	Secure   bool
 	sessions *scs.SessionManager
 }
 
@@ -116,7 +119,8 @@ func (s *Server) Register(mux Mux) {
 	for _, rt := range routes {
 		pages.Handle(rt.pattern, rt.h)
 	}
-	h := headers(http.NewCrossOriginProtection().Handler(s.sessions.LoadAndSave(pages)))
+	s.sessions.Cookie.Secure = s.Secure
+	h := s.headers(http.NewCrossOriginProtection().Handler(s.sessions.LoadAndSave(pages)))
 	// The outer mux sends only these patterns here, so the API's routes stay the API's.
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, h)
@@ -124,7 +128,7 @@ func (s *Server) Register(mux Mux) {
 }
 
 // headers sets the security headers of every page.
-func headers(next http.Handler) http.Handler {
+func (s *Server) headers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		// Scripts only from this server (the upload progress), none inline.
@@ -132,7 +136,7 @@ func headers(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
-		if r.TLS != nil {
+		if s.Secure || r.TLS != nil {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
 		next.ServeHTTP(w, r)
@@ -251,7 +255,7 @@ func (s *Server) ssoLogin(w http.ResponseWriter, r *http.Request) {
 // hands it here): a session for the identity's account, renewed as at a password login, or
 // the login page with the refusal.
 func (s *Server) SignOn(w http.ResponseWriter, r *http.Request, id service.Identity, err error) {
-	headers(s.sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.headers(s.sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var a authz.Actor
 		if err == nil {
 			a, err = s.SSOActor(r.Context(), id, ui.ClientAddress(r))
@@ -305,7 +309,7 @@ func (s *Server) setLanguage(w http.ResponseWriter, r *http.Request) {
 		lang = Japanese
 	}
 	http.SetCookie(w, &http.Cookie{Name: "lang", Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+		Secure: s.Secure || r.TLS != nil, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, localPath(r.URL.Query().Get("back")), http.StatusSeeOther)
 }
 
