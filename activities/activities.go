@@ -480,7 +480,7 @@ type targetList struct {
 // set, values holds just those of its values that are targets; without it, every value.
 func readTargets(ctx context.Context, tx pgx.Tx, measureID string, version int, only map[string]bool) (targetList, error) {
 	var tl targetList
-	th := sha256.New()
+	th := measure.NewTargetHash()
 	rows, err := tx.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
 		FROM targets WHERE measure_id = $1 AND version = $2 ORDER BY seq`, measureID, version)
 	if err != nil {
@@ -492,9 +492,7 @@ func readTargets(ctx context.Context, tx pgx.Tx, measureID string, version int, 
 		if err := rows.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar); err != nil {
 			return tl, fmt.Errorf("read targets of %s: %w", measureID, err)
 		}
-		line, _ := json.Marshal(t)
-		th.Write(line)
-		th.Write([]byte{'\n'})
+		th.Add(t)
 		tl.n++
 		tl.foreign = tl.foreign || t.Foreign()
 		if only == nil || only[t.Value] {
@@ -504,7 +502,7 @@ func readTargets(ctx context.Context, tx pgx.Tx, measureID string, version int, 
 	if err := rows.Err(); err != nil {
 		return tl, fmt.Errorf("read targets of %s: %w", measureID, err)
 	}
-	tl.sha256 = hex.EncodeToString(th.Sum(nil))
+	tl.sha256 = th.Sum()
 	return tl, nil
 }
 

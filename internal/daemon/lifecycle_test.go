@@ -243,7 +243,7 @@ func TestNormalPathWithReturn(t *testing.T) {
 
 	// Execution, inside scope and window, witnessed.
 	_, err = u["executor-pref"].Act(ctx, id, "start_execution", nil)
-	refusedWith(t, err, 404, "need-to-know") // not named, another organisation: the measure is not theirs to see
+	refusedWith(t, err, 404, "") // not named, another organisation: the measure is not theirs to see, nor to know of
 	mustAct(t, u["executor"], id, "start_execution", nil, "EXECUTING")
 	_, err = u["executor"].Act(ctx, id, "finish_execution", nil)
 	refusedWith(t, err, 409, "")            // nothing logged yet

@@ -123,7 +123,7 @@ func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op
 			return m, false, &measure.FieldError{Field: "targets", Message: "must not be empty: add targets before submitting"}
 		}
 	}
-	if err := s.logSigns(ctx); err != nil {
+	if err := s.logSigns(ctx, s.DB); err != nil {
 		return m, false, err
 	}
 	out, err := s.update(ctx, m, action, updateID)

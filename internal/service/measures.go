@@ -441,7 +441,7 @@ func (s *Service) AddTargets(ctx context.Context, a authz.Actor, id string, targ
 		if err := tx.QueryRow(ctx, `SELECT COALESCE(max(seq), 0) FROM targets WHERE measure_id = $1 AND version = $2`, m.ID, m.Version).Scan(&seq); err != nil {
 			return nil, err
 		}
-		h := sha256.New()
+		h := measure.NewTargetHash()
 		rows := make([][]any, len(targets))
 		for i, t := range targets {
 			var port any
@@ -449,14 +449,12 @@ func (s *Service) AddTargets(ctx context.Context, a authz.Actor, id string, targ
 				port = t.Port
 			}
 			rows[i] = []any{m.ID, m.Version, seq + i + 1, t.Kind, t.Value, port, t.Location, t.Country, t.Role, t.Ownership, t.HostingProvider, t.Registrar}
-			line, _ := json.Marshal(t)
-			h.Write(line)
-			h.Write([]byte{'\n'})
+			h.Add(t)
 		}
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"targets"},
 			[]string{"measure_id", "version", "seq", "kind", "value", "port", "location", "country", "role", "ownership", "hosting_provider", "registrar"},
 			pgx.CopyFromRows(rows))
-		return map[string]any{"count": len(rows), "first_seq": seq + 1, "sha256": hex.EncodeToString(h.Sum(nil))}, err
+		return map[string]any{"count": len(rows), "first_seq": seq + 1, "sha256": h.Sum()}, err
 	})
 	if err != nil {
 		return Measure{}, err

@@ -143,7 +143,7 @@ func (s *Service) append(ctx context.Context, tx pgx.Tx, a authz.Actor, key stri
 	// Nothing is accepted that the log cannot sign. Reads and refusals are still recorded,
 	// to be signed once the log is trusted again: auditors must be able to look.
 	if !strings.HasPrefix(r.Action, "read.") && !strings.HasPrefix(r.Action, "refused.") {
-		if err := s.logSigns(ctx); err != nil {
+		if err := s.logSigns(ctx, tx); err != nil { // in tx: no second connection while it is held
 			return err
 		}
 	}
@@ -165,8 +165,8 @@ func auditActor(a authz.Actor) audit.Actor {
 // action (an index of the standing ones makes that cheap), and the activity that records the
 // action reads them again in its transaction: nothing is accepted from the instant a halt is
 // recorded, and everything again from the instant it is cleared.
-func (s *Service) logSigns(ctx context.Context) error {
-	problems, err := audit.Halted(ctx, s.DB)
+func (s *Service) logSigns(ctx context.Context, q audit.Querier) error {
+	problems, err := audit.Halted(ctx, q)
 	if err != nil {
 		return err
 	}

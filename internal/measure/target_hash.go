@@ -1,0 +1,33 @@
+package measure
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"hash"
+)
+
+// TargetHash hashes a target list as a seal commits to it: each target's JSON on a line of its
+// own, in order. The seal, the check of stored rows against it and the reconciliation of the
+// tables with the log all hash with it.
+type TargetHash struct {
+	h hash.Hash
+	n int
+}
+
+// NewTargetHash starts an empty list.
+func NewTargetHash() *TargetHash { return &TargetHash{h: sha256.New()} }
+
+// Add appends one target.
+func (th *TargetHash) Add(t Target) {
+	line, _ := json.Marshal(t)
+	th.h.Write(line)
+	th.h.Write([]byte{'\n'})
+	th.n++
+}
+
+// Len is how many targets were added.
+func (th *TargetHash) Len() int { return th.n }
+
+// Sum is the list's hash, in hex.
+func (th *TargetHash) Sum() string { return hex.EncodeToString(th.h.Sum(nil)) }
