@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -63,8 +64,35 @@ func Export(ctx context.Context, q Querier, dir string) (Checkpoint, error) {
 	if err := rows.Err(); err != nil {
 		return ck, fmt.Errorf("read companions: %w", err)
 	}
+	// What an auditor must not miss: a standing halt, and with it a newer checkpoint the log
+	// signed than the one exported (one the witnesses refused: a rollback or fork may stand).
+	// Without a halt a newer checkpoint is one the witnesses have yet to cosign: normal.
+	problems, err := Halted(ctx, q)
+	if err != nil {
+		return ck, err
+	}
+	if len(problems) > 0 {
+		if err := write(HaltsFile, []byte(strings.Join(problems, "\n")+"\n")); err != nil {
+			return ck, fmt.Errorf("export halts: %w", err)
+		}
+		if newest, latest, err := Latest(ctx, q); err != nil {
+			return ck, err
+		} else if latest.Size != ck.Size || latest.Root != ck.Root {
+			if err := write(NewestFile, newest); err != nil {
+				return ck, fmt.Errorf("export the newest checkpoint: %w", err)
+			}
+		}
+	}
 	return ck, write("checkpoint", text)
 }
+
+// HaltsFile and NewestFile, in an archive, say that the log was halted when it was exported
+// (its standing problems, a line each) and which newer checkpoint it had signed than the one
+// exported. `takedown audit verify` fails on either unless told to inspect a halted log.
+const (
+	HaltsFile  = "halts"
+	NewestFile = "newest-checkpoint"
+)
 
 // ArchiveRecord returns entry index of an exported archive: the record as it was logged, the
 // bytes `takedown audit verify -record` checks against a proof.

@@ -114,6 +114,16 @@ func verifyArchive(dir string, pol Policy, prior *Checkpoint, limit int64) (*Rep
 		return rep, nil
 	}
 	rep.Checkpoint, rep.Note = ck, raw
+	if halts, err := ReadFile(filepath.Join(dir, HaltsFile), MaxSmallFile); err == nil {
+		rep.fail(-1, "halt", "the log was halted when this archive was exported: %s", strings.TrimSpace(string(halts)))
+	}
+	if newest, err := ReadFile(filepath.Join(dir, NewestFile), MaxCheckpointFile); err == nil {
+		if n, err := note.Open(newest, vs); err == nil {
+			if c, err := ParseCheckpoint(n.Text); err == nil && (c.Size != ck.Size || c.Root != ck.Root) {
+				rep.fail(-1, "halt", "the log had signed a newer checkpoint (size %d, root %s) than this archive's (size %d), which the witnesses had not cosigned: a rollback or a fork may stand", c.Size, c.Root, ck.Size)
+			}
+		}
+	}
 	if err := pol.cosigned(raw, ck.Origin); err != nil {
 		rep.fail(-1, "witnesses", "%v", err)
 	}

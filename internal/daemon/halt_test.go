@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -136,6 +137,21 @@ func TestHaltIsAbsoluteAndImmediate(t *testing.T) {
 		time.Sleep(800 * time.Millisecond)
 		if after := signedSize(); after != before {
 			t.Fatalf("round %d: the log signed during the halt: size %d, then %d", round, before, after)
+		}
+		// An archive exported now says so, and an auditor's verify fails on it.
+		dir := t.TempDir()
+		if _, err := audit.Export(ctx, e.D.DB, dir); err != nil {
+			t.Fatal(err)
+		}
+		pol, err := audit.ParsePolicy("log " + e.D.VerifierKey + "\nquorum none\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := audit.VerifyArchive(dir, pol, nil)
+		if err != nil || rep.OK() || !slices.ContainsFunc(rep.Failures, func(f audit.Failure) bool {
+			return f.Rule == "halt" && strings.Contains(f.Msg, fmt.Sprintf("round %d", round))
+		}) {
+			t.Fatalf("round %d: the archive of a halted log verifies: %+v (%v)", round, rep, err)
 		}
 		if _, err := e.Owner.Exec(ctx, `UPDATE audit_halts SET cleared_at = now(), cleared_by = 'operator:test' WHERE cleared_at IS NULL`); err != nil {
 			t.Fatal(err)
