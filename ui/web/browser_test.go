@@ -323,6 +323,9 @@ func TestBrowserReview(t *testing.T) {
 	if got := text(t, stale, "#targets-added"); !strings.Contains(got, "198.51.100.7") {
 		t.Fatalf("the stale vote's page does not show the target added since version 1: %q", got)
 	}
+	if n, _ := chromedp.Run(stale, chromedp.Evaluate[int](`document.querySelectorAll('#act-vote input[name="decision"]:checked').length`)); n != 0 {
+		t.Fatalf("after the stale refusal the vote form comes back with its choice made: one click would carry it to the new version")
+	}
 	look(stale, "stale-vote-ja")
 	if ds, err := e.Users["chair"].Decisions(context.Background(), m.ID); err != nil || slices.ContainsFunc(ds, func(d client.Decision) bool { return d.By == e.IDs["member3"] }) {
 		t.Fatalf("a vote from the stale page was recorded: %+v (%v)", ds, err)

@@ -216,6 +216,13 @@ func (s *Server) keepRefused(r *http.Request, page, key, form string, err error)
 		}
 	}
 	rf := refusedForm{Op: form, Values: typed, Refusal: *s.Classify(r.Context(), err), At: time.Now(), Token: service.NewID("r")}
+	if rf.Refusal.Code == refusal.Stale {
+		// The words typed come back; the choice does not: it was made on another version, and
+		// one click must not carry it over to this one.
+		typed.Del("decision")
+		typed.Del("conflicted")
+		typed.Del("checklist")
+	}
 	if b, jerr := json.Marshal(rf); jerr == nil {
 		s.sessions.Put(r.Context(), key, string(b))
 	}
