@@ -232,7 +232,11 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 	username := r.PostFormValue("username")
 	if err := s.Enrol(r.Context(), username, r.PostFormValue("code"), r.PostFormValue("password"), ui.ClientAddress(r)); err != nil {
 		p := s.frame(r, "first sign-in")
-		s.render(w, r, s.problem(r, &p, err), enrolPage(p, username))
+		status := s.problem(r, &p, err)
+		if status == http.StatusUnauthorized {
+			p.Error.Headline = "" // the code was wrong; the detail says so
+		}
+		s.render(w, r, status, enrolPage(p, username))
 		return
 	}
 	s.sessions.Put(r.Context(), "flash", T(language(r), "enrolled"))
@@ -281,7 +285,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		var status int
 		p.Error, status = s.problemOf(r, p.Lang, err)
 		if status == http.StatusUnauthorized {
-			p.Error.Message, p.Error.English = T(p.Lang, "login failed"), false
+			// Not "sign in first": the person just tried to.
+			p.Error.Message, p.Error.English, p.Error.Headline = T(p.Lang, "login failed"), false, ""
 		}
 		s.render(w, r, status, loginPage(p, false))
 		return
