@@ -212,6 +212,17 @@ func entryReason(lang string, r audit.Entry) string {
 		return r.Reason
 	}
 	rule, _ := r.Details["rule"].(string)
-	said, _ := problemDetail(lang, &refusal.Error{Rule: rule, Message: r.Reason})
+	e := &refusal.Error{Rule: rule, Message: r.Reason}
+	if m := fieldPrefix.FindStringSubmatch(r.Reason); rule == "invalid" && m != nil {
+		// A field error: its field in words, then its message.
+		e.Field = m[1]
+		if said, english := problemDetail(lang, e); !english {
+			if w := fieldWords(lang, m[1]); w != "" {
+				return w + ": " + said
+			}
+			return said
+		}
+	}
+	said, _ := problemDetail(lang, e)
 	return said
 }

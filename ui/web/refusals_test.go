@@ -331,6 +331,11 @@ func TestTimelineSaysRefusalsInThePagesLanguage(t *testing.T) {
 	if got := entryReason(Japanese, byRule); got != "u-m2 はこの申請について利益相反を申告しており、回避しています" {
 		t.Errorf("Japanese, by a rule: %q", got)
 	}
+	field := audit.Entry{Record: audit.Record{Action: "refused.legal_review", Details: map[string]any{"rule": "invalid"},
+		Reason: "checklist: an approval confirms every statutory requirement; minimum_necessary is not confirmed"}}
+	if got := entryReason(Japanese, field); strings.ContainsAny(got, "abcdefghijklmnopqrstuvwxyz") {
+		t.Errorf("Japanese, a field error: %q", got)
+	}
 	own := audit.Entry{Record: audit.Record{Action: "legal_review", Reason: "is not possible in stage — the officer's words"}}
 	if got := entryReason(Japanese, own); got != own.Reason {
 		t.Errorf("a person's reason became %q", got)
