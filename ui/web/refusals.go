@@ -213,7 +213,7 @@ func entryReason(lang string, r audit.Entry) string {
 	}
 	rule, _ := r.Details["rule"].(string)
 	e := &refusal.Error{Rule: rule, Message: r.Reason}
-	if m := fieldPrefix.FindStringSubmatch(r.Reason); rule == "invalid" && m != nil {
+	if m := fieldPrefix.FindStringSubmatch(r.Reason); (rule == "invalid" || rule == "") && m != nil {
 		// A field error: its field in words, then its message.
 		e.Field = m[1]
 		if said, english := problemDetail(lang, e); !english {

@@ -336,6 +336,10 @@ func TestTimelineSaysRefusalsInThePagesLanguage(t *testing.T) {
 	if got := entryReason(Japanese, field); strings.ContainsAny(got, "abcdefghijklmnopqrstuvwxyz") {
 		t.Errorf("Japanese, a field error: %q", got)
 	}
+	noRule := audit.Entry{Record: audit.Record{Action: "refused.legal_review", Reason: "reason: is required"}}
+	if got := entryReason(Japanese, noRule); strings.ContainsAny(got, "abcdefghijklmnopqrstuvwxyz") {
+		t.Errorf("Japanese, a field error recorded without its rule: %q", got)
+	}
 	own := audit.Entry{Record: audit.Record{Action: "legal_review", Reason: "is not possible in stage — the officer's words"}}
 	if got := entryReason(Japanese, own); got != own.Reason {
 		t.Errorf("a person's reason became %q", got)
