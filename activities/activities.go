@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gowebpki/jcs"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
@@ -433,13 +432,12 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 	if err != nil {
 		return nil, nil, err
 	}
-	// The digest is over RFC 8785 canonical JSON, so an auditor can recompute it from the body.
-	if raw, err = jcs.Transform(raw); err != nil {
+	digest, err := measure.Digest(raw)
+	if err != nil {
 		return nil, nil, fmt.Errorf("canonicalise version body: %w", err)
 	}
-	sum := sha256.Sum256(raw)
 	s := &measure.Sealed{
-		Version: ch.Version, Digest: "sha256:" + hex.EncodeToString(sum[:]), Kind: plan.Kind, LegalBasis: plan.LegalBasis,
+		Version: ch.Version, Digest: digest, Kind: plan.Kind, LegalBasis: plan.LegalBasis,
 		SelfExecutionFallback: plan.SelfExecutionFallback, RequestedWindow: time.Duration(plan.RequestedWindow), Urgent: plan.Urgent,
 		Executors: plan.Executors, Foreign: foreign, Targets: n, Technique: plan.Technique,
 	}
@@ -546,11 +544,11 @@ func checkSeal(ctx context.Context, tx pgx.Tx, ch Change, only map[string]bool) 
 	if err != nil {
 		return nil, fmt.Errorf("read sealed version %d of %s: %w", ch.Version, ch.Measure, err)
 	}
-	canon, err := jcs.Transform(content)
+	digest, err := measure.Digest(content)
 	if err != nil {
 		return nil, &unsealed{ch.Version, "its sealed body is not JSON"}
 	}
-	if sum := sha256.Sum256(canon); "sha256:"+hex.EncodeToString(sum[:]) != ch.Digest {
+	if digest != ch.Digest {
 		return nil, &unsealed{ch.Version, "its sealed body does not hash to " + ch.Digest}
 	}
 	var body struct {

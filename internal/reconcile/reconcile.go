@@ -13,8 +13,6 @@ package reconcile
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -22,7 +20,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gowebpki/jcs"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/takedown/takedown/audit"
@@ -427,10 +424,9 @@ func (s *sides) readSealed(ctx context.Context, q Querier) error {
 		return fmt.Errorf("read measure_versions: %w", err)
 	}
 	for _, v := range all {
-		value := "a body that is not JSON"
-		if canon, err := jcs.Transform(v.content); err == nil {
-			sum := sha256.Sum256(canon)
-			value = "sha256:" + hex.EncodeToString(sum[:])
+		value, err := measure.Digest(v.content)
+		if err != nil {
+			value = "a body that is not JSON"
 		}
 		var body struct {
 			Targets int    `json:"targets"`

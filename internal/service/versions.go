@@ -3,8 +3,6 @@ package service
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gowebpki/jcs"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/takedown/takedown/audit"
@@ -313,9 +310,8 @@ func (s *Service) sealedOf(ctx context.Context, id string, v int, current string
 	}
 	// What is shown as sealed must be what was sealed: the digest is SHA-256 over the RFC 8785
 	// form of this document.
-	canon, err := jcs.Transform(raw)
-	sum := sha256.Sum256(canon)
-	sv.Broken = err != nil || "sha256:"+hex.EncodeToString(sum[:]) != digest || (current != "" && digest != current)
+	got, err := measure.Digest(raw)
+	sv.Broken = err != nil || got != digest || (current != "" && digest != current)
 	if sv.Broken {
 		s.Log.Error("a sealed version does not hash to its digest", "measure", id, "version", v)
 	}
