@@ -47,6 +47,10 @@ func TestReconcileNamesTableEdits(t *testing.T) {
 	if _, err := e.Owner.Exec(ctx, `UPDATE audit_halts SET cleared_at = now(), cleared_by = 'operator:test' WHERE cleared_at IS NULL`); err != nil {
 		t.Fatal(err)
 	}
+	// The next signed batch moves the recorded cursor past the forged entry: make one.
+	if _, err := e.Users["officer"].CreateCase(ctx, "after the halt", ""); err != nil {
+		t.Fatal(err)
+	}
 	var m1Digest string
 	if err := e.Owner.QueryRow(ctx, `SELECT digest FROM measure_versions WHERE measure_id = $1 AND version = 1`, m.ID).Scan(&m1Digest); err != nil {
 		t.Fatal(err)
