@@ -48,8 +48,22 @@ func TestReconcileNamesTableEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The next signed batch moves the recorded cursor past the forged entry: make one.
-	if _, err := e.Users["officer"].CreateCase(ctx, "after the halt", ""); err != nil {
+	after, err := e.Users["officer"].CreateCase(ctx, "after the halt", "")
+	if err != nil {
 		t.Fatal(err)
+	}
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		var signed bool
+		if err := e.Owner.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_log l JOIN audit_entries a ON a.id = l.entry_id WHERE a.key = $1)`,
+			"case/"+after).Scan(&signed); err != nil {
+			t.Fatal(err)
+		}
+		if signed {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the action after the halt was not signed")
+		}
 	}
 	var m1Digest string
 	if err := e.Owner.QueryRow(ctx, `SELECT digest FROM measure_versions WHERE measure_id = $1 AND version = 1`, m.ID).Scan(&m1Digest); err != nil {
