@@ -59,7 +59,7 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 		}
 		// Nothing is recorded that the log cannot sign: a halt recorded after the service's own
 		// check is seen here, in the transaction that would write the entry.
-		problems, err := audit.Halted(ctx, tx)
+		problems, err := audit.Blocked(ctx, tx)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,6 +46,9 @@ type Sequencer struct {
 	// (default 10 minutes): entries are re-hashed, in chunks, between batches.
 	Recheck time.Duration
 
+	readyOnce sync.Once
+	ready     chan struct{}
+
 	size  int64
 	cache map[int64]tlog.Hash
 	// Where entries without an index may be: written by a transaction in xip, or after the
@@ -52,6 +56,23 @@ type Sequencer struct {
 	xip      []uint64
 	cursorTx uint64
 	cursorID string
+}
+
+// Ready is closed once this sequencer's first try at the lead has ended its start-up check
+// (passed, or failed and halted) or found another replica leading: from then on the database
+// says whether anything may be accepted (Blocked).
+func (s *Sequencer) Ready() <-chan struct{} {
+	s.readyOnce.Do(func() { s.ready = make(chan struct{}) })
+	return s.ready
+}
+
+func (s *Sequencer) markReady() {
+	s.Ready()
+	select {
+	case <-s.ready:
+	default:
+		close(s.ready)
+	}
 }
 
 // Run sequences until ctx ends, taking the lead whenever no other replica holds it.
@@ -62,6 +83,7 @@ func (s *Sequencer) Run(ctx context.Context) error {
 	if s.Recheck <= 0 {
 		s.Recheck = 10 * time.Minute
 	}
+	defer s.markReady()
 	for ctx.Err() == nil {
 		err := s.lead(ctx)
 		if ctx.Err() != nil {
@@ -76,6 +98,7 @@ func (s *Sequencer) Run(ctx context.Context) error {
 			if herr := Halt(context.WithoutCancel(ctx), s.DB, m.Error()); herr != nil {
 				s.Log.Error("audit sequencer: record the halt", "err", herr)
 			}
+			s.markReady()
 			wait = 30 * time.Second
 		} else if err != nil {
 			s.Log.Error("audit sequencer", "err", err)
@@ -98,6 +121,35 @@ func Halt(ctx context.Context, q interface {
 		WHERE NOT EXISTS (SELECT 1 FROM audit_halts WHERE cleared_at IS NULL AND problem = $1::text) RETURNING 1)
 		UPDATE audit_signing SET halts = halts + 1`, problem)
 	return err
+}
+
+// Blocked returns what keeps the service from accepting anything now: the standing halts and,
+// while a sequencer's start-up check has not finished, that check (none: it accepts).
+func Blocked(ctx context.Context, q Querier) ([]string, error) {
+	problems, err := Halted(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	checking, err := Checking(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if checking {
+		problems = append(problems, StartupCheck)
+	}
+	return problems, nil
+}
+
+// StartupCheck is what Blocked says while a sequencer's start-up check runs.
+const StartupCheck = "start-up check: the log is being checked against what it signed and what its witnesses cosigned"
+
+// Checking reports whether a sequencer's start-up check has not finished (or failed).
+func Checking(ctx context.Context, q Querier) (bool, error) {
+	var checking bool
+	if err := q.QueryRow(ctx, `SELECT checking FROM audit_signing`).Scan(&checking); err != nil {
+		return false, fmt.Errorf("read the start-up check: %w", err)
+	}
+	return checking, nil
 }
 
 // Halted returns the standing problems that keep the log from signing (none: it signs).
@@ -124,6 +176,7 @@ func (s *Sequencer) lead(ctx context.Context) error {
 		if got {
 			break
 		}
+		s.markReady() // another replica leads: the database says how its check went
 		select {
 		case <-ctx.Done():
 			return nil
@@ -131,9 +184,22 @@ func (s *Sequencer) lead(ctx context.Context) error {
 		}
 	}
 	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(sequencerLock))
+	// Nothing is accepted until the log has been re-checked against what it signed and the
+	// witnesses have said whether they saw a longer or another tree (a restored dump, a fork).
+	// A failed check leaves the mark standing beside its halt.
+	if _, err := s.DB.Exec(ctx, `UPDATE audit_signing SET checking = true`); err != nil {
+		return fmt.Errorf("mark the start-up check: %w", err)
+	}
 	if err := s.load(ctx); err != nil {
 		return err
 	}
+	if s.Witnessing != nil {
+		s.Witnessing.Inline(ctx)
+	}
+	if _, err := s.DB.Exec(ctx, `UPDATE audit_signing SET checking = false`); err != nil {
+		return fmt.Errorf("end the start-up check: %w", err)
+	}
+	s.markReady()
 	s.Log.Info("audit sequencer leading", "size", s.size)
 	if s.Witnessing != nil {
 		wctx, cancel := context.WithCancel(ctx)

@@ -319,7 +319,7 @@ func reconcileLog(ctx context.Context, db *pgxpool.Pool, policyPath string, stdo
 	if err != nil {
 		return fmt.Errorf("the log in the database is not what was signed: %w", err)
 	}
-	diffs, err := reconcile.Run(ctx, db)
+	diffs, err := reconcile.Snapshot(ctx, db)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,10 @@ type Config struct {
 	// LogRecheck is how often the sequencer checks the whole log against what it signed
 	// (TAKEDOWN_LOG_RECHECK); it also checks at every start.
 	LogRecheck time.Duration
+	// ReconcileEvery is how often the worker compares the tables with the signed log and halts
+	// it on a difference that stands in two comparisons in a row; 0 never
+	// (TAKEDOWN_RECONCILE_EVERY).
+	ReconcileEvery time.Duration
 	// LogLevel: debug, info, warn or error (TAKEDOWN_LOG_LEVEL).
 	LogLevel string
 	// TemporalLogLevel is the embedded Temporal server's log level, or "off" (TAKEDOWN_TEMPORAL_LOG_LEVEL).
@@ -174,6 +178,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.DevWitness, "dev-witness", env("TAKEDOWN_DEV_WITNESS", "true") == "true", "dev: run a witness of its own, key and state in <data-dir>/witness, when no -witness is given (TAKEDOWN_DEV_WITNESS)")
 	fs.StringVar(&c.LogOrigin, "log-origin", env("TAKEDOWN_LOG_ORIGIN", DefaultLogOrigin), "audit log name in checkpoints (TAKEDOWN_LOG_ORIGIN)")
 	fs.DurationVar(&c.LogRecheck, "log-recheck", envDuration("TAKEDOWN_LOG_RECHECK", 10*time.Minute), "how often the audit sequencer re-hashes the whole log against what it signed; it also does at start (TAKEDOWN_LOG_RECHECK)")
+	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", envDuration("TAKEDOWN_RECONCILE_EVERY", time.Minute), "how often dev and worker compare the tables with the signed log, halting it on a difference found twice in a row; 0 never (TAKEDOWN_RECONCILE_EVERY)")
 	fs.StringVar(&c.LogLevel, "log-level", env("TAKEDOWN_LOG_LEVEL", "info"), "debug, info, warn or error (TAKEDOWN_LOG_LEVEL)")
 	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", env("TAKEDOWN_TEMPORAL_LOG_LEVEL", "error"), "embedded Temporal server's log level, or off (TAKEDOWN_TEMPORAL_LOG_LEVEL)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", envDuration("TAKEDOWN_TOKEN_TTL", 12*time.Hour), "how long an API token lives (TAKEDOWN_TOKEN_TTL)")
@@ -231,6 +236,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 30 * time.Second
+	}
+	if c.ReconcileEvery < 0 {
+		return fmt.Errorf("-reconcile-every must not be negative")
 	}
 	if c.MaxEvidence <= 0 {
 		return fmt.Errorf("-max-evidence must be positive")

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,6 +34,7 @@ import (
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/devenv"
+	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/internal/witness"
 	"github.com/takedown/takedown/schema"
@@ -228,10 +230,25 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		}
 		seqCtx, cancel := context.WithCancel(context.Background())
 		d.stopSeq, d.seqDone = cancel, make(chan struct{})
+		var background sync.WaitGroup
+		background.Go(func() { _ = seq.Run(seqCtx) })
+		if cfg.ReconcileEvery > 0 {
+			mon := &reconcile.Monitor{DB: d.DB, Every: cfg.ReconcileEvery, Log: log.With("component", "reconcile")}
+			background.Go(func() { mon.Run(seqCtx) })
+		}
 		go func() {
-			defer close(d.seqDone)
-			_ = seq.Run(seqCtx)
+			background.Wait()
+			close(d.seqDone)
 		}()
+		// Nothing is served before the start-up check of the log has ended (or found another
+		// replica leading), so no request is accepted over a database it has not checked.
+		select {
+		case <-seq.Ready():
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(StartupCheckWait):
+			log.Warn("the audit log's start-up check is still running; nothing is accepted until it ends", "waited", StartupCheckWait)
+		}
 	}
 
 	if mode == Dev || mode == Serve {
@@ -269,8 +286,9 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 				http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
 				return
 			}
-			// Not ready while the audit log refuses to sign over a database it does not trust.
-			problems, err := audit.Halted(r.Context(), d.DB)
+			// Not ready while the audit log refuses to sign over a database it does not trust,
+			// nor before its start-up check has finished.
+			problems, err := audit.Blocked(r.Context(), d.DB)
 			if err != nil {
 				http.Error(w, "audit log: "+err.Error(), http.StatusServiceUnavailable)
 				return
@@ -289,19 +307,35 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 				return
 			}
 			var signed int64
-			if err := d.DB.QueryRow(r.Context(), `SELECT COALESCE(max(size), 0) FROM audit_checkpoints`).Scan(&signed); err != nil {
+			var checking bool
+			var differences, notCompared int
+			var reconciled *time.Time
+			if err := d.DB.QueryRow(r.Context(), `SELECT (SELECT COALESCE(max(size), 0) FROM audit_checkpoints), s.checking,
+				r.differences, r.not_compared, r.checked_at FROM audit_signing s, reconcile_status r`).
+				Scan(&signed, &checking, &differences, &notCompared, &reconciled); err != nil {
 				http.Error(w, "audit log: "+err.Error(), http.StatusServiceUnavailable)
 				return
 			}
-			halted := 0
-			if len(problems) > 0 {
-				halted = 1
+			var reconciledAt float64
+			if reconciled != nil {
+				reconciledAt = float64(reconciled.UnixMilli()) / 1000
 			}
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 			fmt.Fprintf(w, "# HELP takedown_audit_halted 1 while the audit log refuses to sign: the database differs from what it signed.\n"+
 				"# TYPE takedown_audit_halted gauge\ntakedown_audit_halted %d\n"+
+				"# HELP takedown_audit_halts Standing halts of the audit log.\n"+
+				"# TYPE takedown_audit_halts gauge\ntakedown_audit_halts %d\n"+
+				"# HELP takedown_audit_checking 1 while a sequencer's start-up check of the log runs (nothing is accepted).\n"+
+				"# TYPE takedown_audit_checking gauge\ntakedown_audit_checking %d\n"+
 				"# HELP takedown_audit_signed_entries Entries under the newest signed checkpoint.\n"+
-				"# TYPE takedown_audit_signed_entries gauge\ntakedown_audit_signed_entries %d\n", halted, signed)
+				"# TYPE takedown_audit_signed_entries gauge\ntakedown_audit_signed_entries %d\n"+
+				"# HELP takedown_reconcile_differences Rows on which the tables and the signed log disagreed at the newest background comparison.\n"+
+				"# TYPE takedown_reconcile_differences gauge\ntakedown_reconcile_differences %d\n"+
+				"# HELP takedown_reconcile_not_compared Measures the newest background comparison left for the next (entries not signed yet).\n"+
+				"# TYPE takedown_reconcile_not_compared gauge\ntakedown_reconcile_not_compared %d\n"+
+				"# HELP takedown_reconcile_last_run_timestamp_seconds When the newest background comparison ran (0: never).\n"+
+				"# TYPE takedown_reconcile_last_run_timestamp_seconds gauge\ntakedown_reconcile_last_run_timestamp_seconds %.3f\n",
+				b2i(len(problems) > 0), len(problems), b2i(checking), signed, differences, notCompared, reconciledAt)
 		})
 		l := listener
 		d.URL = "http://" + l.Addr().String()
@@ -324,6 +358,17 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 	}
 	return d, nil
 }
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// StartupCheckWait is how long Start waits for the audit log's start-up check before it
+// serves anyway (refusing every action, 503, until the check ends).
+const StartupCheckWait = 2 * time.Minute
 
 // redactURL shows a connection string without its password.
 func redactURL(url string) string {

@@ -2,11 +2,17 @@ package daemon_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/daemon"
 	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
@@ -144,5 +150,82 @@ func TestReconcileNamesTableEdits(t *testing.T) {
 		if d.InLog != "" && d.Index < 0 || d.String() == "" {
 			t.Errorf("%v names no entry", d)
 		}
+	}
+}
+
+// TestBackgroundReconcileHalts: the worker compares the tables with the signed log on its own,
+// and a row edited around the service (a case moved to another organisation, whose people
+// would then read it) halts the log as an altered entry does: actions are refused, /healthz
+// and /metrics say so, until the row is put back and an operator clears the halt.
+func TestBackgroundReconcileHalts(t *testing.T) {
+	e := testenv.StartWith(t, workflows.DefaultConfig(), func(c *daemon.Config) { c.ReconcileEvery = 200 * time.Millisecond })
+	ctx := context.Background()
+	officer := e.Users["officer"]
+	id, err := officer.CreateCase(ctx, "moved in SQL", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyLog(t, e)
+	waitMetric := func(line string) string {
+		t.Helper()
+		var body string
+		for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(100 * time.Millisecond) {
+			resp, err := http.Get(e.D.URL + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if body = string(b); strings.Contains(body, "\n"+line+"\n") {
+				return body
+			}
+		}
+		t.Fatalf("/metrics never said %q:\n%s", line, body)
+		return ""
+	}
+	waitMetric("takedown_reconcile_differences 0")
+	var org string
+	if err := e.Owner.QueryRow(ctx, `SELECT org_id FROM cases WHERE id = $1`, id).Scan(&org); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Owner.Exec(ctx, `UPDATE cases SET org_id = (SELECT id FROM organisations WHERE id <> $2 AND kind = 'agency' LIMIT 1) WHERE id = $1`, id, org); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric("takedown_audit_halted 1")
+	body := waitMetric("takedown_reconcile_differences 1")
+	if !strings.Contains(body, "\ntakedown_reconcile_last_run_timestamp_seconds ") {
+		t.Fatalf("/metrics without the comparison's time:\n%s", body)
+	}
+	halts, err := audit.Halted(ctx, e.Owner)
+	if err != nil || len(halts) != 1 || !strings.HasPrefix(halts[0], "reconcile: cases "+id) {
+		t.Fatalf("halts after the case moved: %q (%v)", halts, err)
+	}
+	var ce *client.Error
+	if _, err := officer.CreateCase(ctx, "while halted", ""); !errors.As(err, &ce) || ce.Status != http.StatusServiceUnavailable {
+		t.Fatalf("an action while the moved case halts the log: %v", err)
+	}
+	resp, err := http.Get(e.D.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "reconcile: cases "+id) {
+		t.Fatalf("/healthz while halted: %d %s", resp.StatusCode, b)
+	}
+	// Put back and cleared: nothing differs, nothing halts again.
+	if _, err := e.Owner.Exec(ctx, `UPDATE cases SET org_id = $2 WHERE id = $1`, id, org); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Owner.Exec(ctx, `UPDATE audit_halts SET cleared_at = now(), cleared_by = 'operator:test' WHERE cleared_at IS NULL`); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric("takedown_reconcile_differences 0")
+	if _, err := officer.CreateCase(ctx, "after the clear", ""); err != nil {
+		t.Fatalf("an action after the row was put back and the halt cleared: %v", err)
+	}
+	time.Sleep(time.Second)
+	if halts, err := audit.Halted(ctx, e.Owner); err != nil || len(halts) != 0 {
+		t.Fatalf("halts after the clear: %q (%v)", halts, err)
 	}
 }

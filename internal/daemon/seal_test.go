@@ -2,9 +2,13 @@ package daemon_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
 )
@@ -87,4 +91,89 @@ func TestDecisionOnATamperedVersionIsRefused(t *testing.T) {
 	_, err := u["legal"].Act(ctx, id, "legal_review", legalApproval)
 	refusedWith(t, err, 403, "seal")
 	requireRefusals(t, u["auditor"], id, "refused.legal_review seal")
+}
+
+// TestDesignationEditedInSQLIsNotHonoured: an operator with the database's credentials edits
+// the named executor's designation (its window, its scope, or gives them another's). The
+// service executes only under designations as their signed records say: the action is
+// refused with a named refusal, the log halts, and once the rows are put back and the halt
+// cleared the executor acts again.
+func TestDesignationEditedInSQLIsNotHonoured(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	reviewAndApprove(t, e, id)
+	verifyLog(t, e) // the designations' records are signed
+	executor := e.IDs["executor"]
+	const snapshot = `CREATE TEMP TABLE IF NOT EXISTS honest AS SELECT * FROM executor_designations`
+	const putBack = `UPDATE executor_designations d SET user_id = h.user_id, scope = h.scope, valid_until = h.valid_until FROM honest h WHERE h.id = d.id`
+	conn, err := e.Owner.Acquire(ctx) // the temporary table lives on one connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, snapshot); err != nil {
+		t.Fatal(err)
+	}
+	for _, tamper := range []string{
+		`UPDATE executor_designations SET valid_until = valid_until + interval '10 years' WHERE user_id = $1`,
+		`UPDATE executor_designations SET scope = 'prefectural' WHERE user_id = $1`,
+		`UPDATE executor_designations SET user_id = $1 WHERE user_id = (SELECT id FROM users WHERE username = 'executor2')`,
+	} {
+		if _, err := conn.Exec(ctx, tamper, executor); err != nil {
+			t.Fatalf("%s: %v", tamper, err)
+		}
+		_, err := u["executor"].Act(ctx, id, "start_execution", nil)
+		refusedWith(t, err, 403, "seal")
+		var ce *client.Error
+		if !errors.As(err, &ce) || !strings.Contains(ce.Message, "is not what the audit log recorded") {
+			t.Fatalf("%s: the refusal does not say the designation differs from its record: %v", tamper, err)
+		}
+		halts, err := audit.Halted(ctx, e.Owner)
+		if err != nil || len(halts) != 1 || !strings.HasPrefix(halts[0], "grant: designation ") {
+			t.Fatalf("%s: halts %q (%v)", tamper, halts, err)
+		}
+		for _, q := range []string{putBack, `UPDATE audit_halts SET cleared_at = now(), cleared_by = 'operator:test' WHERE cleared_at IS NULL`} {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				t.Fatalf("put back: %v", err)
+			}
+		}
+	}
+	mustAct(t, u["executor"], id, "start_execution", nil, "EXECUTING")
+}
+
+// TestRoleGrantedInSQLIsNotHonoured: an operator grants a role in SQL, around the two
+// administrators (a Commission role to an agency officer, the auditor's reading of every case
+// to an administrator), or undoes a revocation. The principal's next request is refused with a
+// named refusal and the log halts; a role granted through the service is honoured at once,
+// before the sequencer has signed its record.
+func TestRoleGrantedInSQLIsNotHonoured(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	verifyLog(t, e)
+	for _, tc := range []struct{ who, role string }{{"officer2", "commissioner"}, {"admin", "auditor"}} {
+		if _, err := e.Owner.Exec(ctx, `INSERT INTO role_grants (user_id, role) VALUES ($1, $2)`, e.IDs[tc.who], tc.role); err != nil {
+			t.Fatal(err)
+		}
+		err := u[tc.who].Do(ctx, "GET", "/api/v1/cases", nil, nil)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != 403 || !strings.Contains(ce.Message, "role "+tc.role+" of "+e.IDs[tc.who]+" as stored") {
+			t.Fatalf("%s with %s granted in SQL: %v", tc.who, tc.role, err)
+		}
+		halts, err := audit.Halted(ctx, e.Owner)
+		if err != nil || len(halts) != 1 || !strings.HasPrefix(halts[0], "grant: role "+tc.role) {
+			t.Fatalf("halts %q (%v)", halts, err)
+		}
+		for _, q := range []string{`DELETE FROM role_grants WHERE user_id = '` + e.IDs[tc.who] + `' AND role = '` + tc.role + `'`,
+			`UPDATE audit_halts SET cleared_at = now(), cleared_by = 'operator:test' WHERE cleared_at IS NULL`} {
+			if _, err := e.Owner.Exec(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := u[tc.who].Do(ctx, "GET", "/api/v1/cases", nil, nil); err != nil {
+			t.Fatalf("%s after the row was put back: %v", tc.who, err)
+		}
+	}
 }

@@ -66,6 +66,10 @@ func (s *Service) Authenticate(ctx context.Context, token string) (authz.Actor, 
 		return authz.Actor{}, "", fmt.Errorf("look up token: %w", err)
 	}
 	a, err := loadActor(ctx, s.DB, user)
+	if err != nil {
+		return a, id, err
+	}
+	a, err = s.signedActor(ctx, a)
 	return a, id, err
 }
 
@@ -178,7 +182,11 @@ func (s *Service) Actor(ctx context.Context, userID string) (authz.Actor, error)
 	if err := s.DB.QueryRow(ctx, `SELECT retired_at IS NULL FROM users WHERE id = $1`, userID).Scan(&live); err != nil || !live {
 		return authz.Actor{}, refusal.New(refusal.Unauthenticated, "the session's account is gone or retired: log in again")
 	}
-	return loadActor(ctx, s.DB, userID)
+	a, err := loadActor(ctx, s.DB, userID)
+	if err != nil {
+		return a, err
+	}
+	return s.signedActor(ctx, a)
 }
 
 // issueToken creates an API token for the user.

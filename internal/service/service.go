@@ -67,6 +67,8 @@ type Service struct {
 	Log         *slog.Logger
 	// Now, when set, is the clock login throttling reads (tests); time.Now otherwise.
 	Now func() time.Time
+
+	grants grantLog // the roles and designations the log records
 }
 
 // reads is Reads, else the authorizer when it also decides reads (an *authz.Authorizer
@@ -164,11 +166,17 @@ func auditActor(a authz.Actor) audit.Actor {
 // what it signed, or a witness refused its checkpoint. It reads the halts afresh for every
 // action (an index of the standing ones makes that cheap), and the activity that records the
 // action reads them again in its transaction: nothing is accepted from the instant a halt is
-// recorded, and everything again from the instant it is cleared.
+// recorded, and everything again from the instant it is cleared. Nor is anything accepted
+// while a sequencer's start-up check runs.
 func (s *Service) logSigns(ctx context.Context, q audit.Querier) error {
-	problems, err := audit.Halted(ctx, q)
+	problems, err := audit.Blocked(ctx, q)
 	if err != nil {
 		return err
+	}
+	if len(problems) > 0 && problems[0] == audit.StartupCheck {
+		e := refusal.New(refusal.Unavailable, "the audit log is being checked at start-up against what it signed and what its witnesses cosigned: nothing is accepted until it is; try again in a moment")
+		e.RetryAfter = 2 * time.Second
+		return e
 	}
 	if len(problems) > 0 {
 		return refusal.New(refusal.Unavailable, "the audit log has stopped signing (%s): nothing is accepted that it cannot sign; an operator must investigate",

@@ -136,8 +136,9 @@ var refusalsJa = map[string]string{
 	"is required: the digest of the version you decided on (version %d is %s)":                                                                   "必須です: 判断した版のダイジェスト(第%s版は %s)",
 	"belongs to a legal review only":                     "法務審査にだけ付けます",
 	"belongs to a decision on a version; %s judges none": "版についての判断にだけ付けます。%sは版を判断しません",
-	"version %d as stored does not hash to its digest %s: the database was altered; no decision is taken on it (tell an auditor)": "保存されている第%s版のハッシュがダイジェスト %s と一致しません。データベースが改変されています。この版について判断は受け付けません(監査担当者に知らせてください)",
-	"version %d as stored no longer matches its seal (%s): the database was altered; nothing is taken on it (tell an auditor)":    "保存されている第%s版が確定時の内容と一致しません(%s)。データベースが改変されています。この版についての操作は受け付けません(監査担当者に知らせてください)",
+	"version %d as stored does not hash to its digest %s: the database was altered; no decision is taken on it (tell an auditor)":     "保存されている第%s版のハッシュがダイジェスト %s と一致しません。データベースが改変されています。この版について判断は受け付けません(監査担当者に知らせてください)",
+	"%s as stored (%s) is not what the audit log recorded (%s): the database was altered; nothing is done under it (tell an auditor)": "保存されている%s(%s)は、監査ログの記録(%s)と一致しません。データベースが改変されています。これに基づく操作は行いません(監査担当者に知らせてください)",
+	"version %d as stored no longer matches its seal (%s): the database was altered; nothing is taken on it (tell an auditor)":        "保存されている第%s版が確定時の内容と一致しません(%s)。データベースが改変されています。この版についての操作は受け付けません(監査担当者に知らせてください)",
 	"its sealed body is missing":                                                          "確定した内容がありません",
 	"its sealed body is not JSON":                                                         "確定した内容がJSONではありません",
 	"its sealed body does not hash to %s":                                                 "確定した内容のハッシュが %s になりません",
@@ -252,12 +253,13 @@ var refusalsJa = map[string]string{
 	"the account was bound to another identity at the same time":                    "このアカウントは同時に別のIDと結び付けられました",
 
 	// The server.
-	"this Idempotency-Key was used for another request (%s on %s); use a new key for a new request":                 "この Idempotency-Key は別の依頼(%s、%s)に使われています。新しい依頼には新しいキーを使ってください",
-	"this was already done by another request":                                                                      "これは既に別の操作で行われました",
-	"another request changed this at the same time; read it again":                                                  "同時に別の操作がこれを変更しました。読み直してください",
-	"no answer before the request's deadline; what was asked may still take effect: read it again before retrying":  "期限までに応答がありませんでした。依頼はまだ反映される可能性があります。再送の前に読み直してください",
-	"internal error; the server log has the details":                                                                "内部エラーです。詳細はサーバのログにあります",
-	"the audit log has stopped signing (%s): nothing is accepted that it cannot sign; an operator must investigate": "監査ログの署名が停止しています(%s)。署名できない操作は受け付けません。運用担当者による調査が必要です",
+	"this Idempotency-Key was used for another request (%s on %s); use a new key for a new request":                                                             "この Idempotency-Key は別の依頼(%s、%s)に使われています。新しい依頼には新しいキーを使ってください",
+	"this was already done by another request":                                                                                                                  "これは既に別の操作で行われました",
+	"another request changed this at the same time; read it again":                                                                                              "同時に別の操作がこれを変更しました。読み直してください",
+	"no answer before the request's deadline; what was asked may still take effect: read it again before retrying":                                              "期限までに応答がありませんでした。依頼はまだ反映される可能性があります。再送の前に読み直してください",
+	"internal error; the server log has the details":                                                                                                            "内部エラーです。詳細はサーバのログにあります",
+	"the audit log has stopped signing (%s): nothing is accepted that it cannot sign; an operator must investigate":                                             "監査ログの署名が停止しています(%s)。署名できない操作は受け付けません。運用担当者による調査が必要です",
+	"the audit log is being checked at start-up against what it signed and what its witnesses cosigned: nothing is accepted until it is; try again in a moment": "起動時の監査ログ点検(署名済みの内容および証人の連署との照合)が終わっていません。終わるまで操作は受け付けません。しばらくしてから再度お試しください",
 }
 
 // composed are formats the catalogue holds that no refusal call writes whole: messages a page

@@ -47,11 +47,11 @@ func refusalFormats(t *testing.T) map[string]string {
 			return err
 		}
 		inMeasure := f.Name.Name == "measure"
-		var inError bool // in the Error method of a refusal of the workflow or its activities
+		var inError bool // in the Error method of a refusal of the workflow, its activities or the service
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch x := n.(type) {
 			case *ast.FuncDecl:
-				inError = x.Recv != nil && x.Name.Name == "Error" && (f.Name.Name == "workflows" || f.Name.Name == "activities")
+				inError = x.Recv != nil && x.Name.Name == "Error" && (f.Name.Name == "workflows" || f.Name.Name == "activities" || f.Name.Name == "service")
 			case *ast.CallExpr:
 				name := callName(x)
 				switch {

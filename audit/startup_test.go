@@ -1,0 +1,130 @@
+package audit_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/torchwood"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/takedown/takedown/audit"
+)
+
+// TestStartupCheckHoldsUntilTheWitnessesAnswer: a sequencer that takes the lead marks the
+// database as being checked before it re-checks the log and asks its witnesses, and nothing
+// may be accepted (Blocked) until both have answered. A witness that has cosigned a longer
+// tree than this database holds (a restored dump) halts the log before the check ends, so no
+// moment passes in which a rolled-back server accepts anything.
+func TestStartupCheckHoldsUntilTheWitnessesAnswer(t *testing.T) {
+	ctx := context.Background()
+	db, seq, vkey := newLog(t)
+	appendN(t, db, 0, 20, 10)
+	drain(t, seq)
+	logV, _ := note.NewVerifier(vkey)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, err := torchwood.NewCosignatureSigner("witness.test", priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The witness saw this log at 50 entries, before the database was restored to 20; it
+	// answers only once released, so the test sees the check while it runs.
+	tw := &testWitness{logKey: logV, signer: signer, size: 50}
+	release := make(chan struct{})
+	asked := make(chan struct{}, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked <- struct{}{}
+		<-release
+		tw.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	wit, err := audit.ParseWitness(srv.URL + " " + signer.Verifier().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted := &audit.Sequencer{DB: db, Signer: seq.Signer, VerifierKeys: seq.VerifierKeys, Origin: seq.Origin, Appender: seq.Appender, Log: seq.Log,
+		Witnessing: &audit.Witnessing{DB: db, Witnesses: []*audit.Witness{wit}, Log: seq.Log}}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = restarted.Run(runCtx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	select {
+	case <-asked:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the restarted sequencer never asked its witness")
+	}
+	select {
+	case <-restarted.Ready():
+		t.Fatal("ready before the witness answered")
+	default:
+	}
+	blocked, err := audit.Blocked(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(blocked, []string{audit.StartupCheck}) {
+		t.Fatalf("while the witness is asked, Blocked = %q; want only the start-up check", blocked)
+	}
+	close(release)
+	select {
+	case <-restarted.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("never ready after the witness answered")
+	}
+	blocked, err = audit.Blocked(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blocked) != 1 || !strings.Contains(blocked[0], "rolled back or forked") {
+		t.Fatalf("after the witness said it cosigned 50 entries of a 20-entry log, Blocked = %q; want its halt alone", blocked)
+	}
+	if checking, err := audit.Checking(ctx, db); err != nil || checking {
+		t.Fatalf("the check has ended, yet checking = %v (%v)", checking, err)
+	}
+}
+
+// TestStartupCheckStandsWhenTheLeaderDies: a leader that dies during its check leaves the
+// mark, and nothing is accepted until the next leader has checked.
+func TestStartupCheckStandsWhenTheLeaderDies(t *testing.T) {
+	ctx := context.Background()
+	db, seq, _ := newLog(t)
+	appendN(t, db, 0, 5, 5)
+	drain(t, seq)
+	if _, err := db.Exec(ctx, `UPDATE audit_signing SET checking = true`); err != nil { // as a leader killed mid-check leaves it
+		t.Fatal(err)
+	}
+	if blocked, err := audit.Blocked(ctx, db); err != nil || !slices.Equal(blocked, []string{audit.StartupCheck}) {
+		t.Fatalf("after a leader died mid-check, Blocked = %q (%v)", blocked, err)
+	}
+	next := &audit.Sequencer{DB: db, Signer: seq.Signer, VerifierKeys: seq.VerifierKeys, Origin: seq.Origin, Appender: seq.Appender, Log: seq.Log}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = next.Run(runCtx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	select {
+	case <-next.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the next leader never finished its check")
+	}
+	if blocked, err := audit.Blocked(ctx, db); err != nil || len(blocked) != 0 {
+		t.Fatalf("after the next leader checked, Blocked = %q (%v)", blocked, err)
+	}
+}

@@ -1,0 +1,245 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+)
+
+// Roles and designations are honoured only as the signed log records them. The tables
+// role_grants and executor_designations are what an operator with the database's credentials
+// can edit (grant themselves a Commission role, widen a prefectural designation to NPA scope,
+// undo a revocation); so every principal's roles and designations, as the tables hold them,
+// are compared with the authenticated records that granted and revoked them before the
+// principal acts or reads. A difference refuses the request, halts the log and raises an alert.
+
+// signedDesignation is a designation as its signed records say.
+type signedDesignation struct {
+	user, scope string
+	from, until time.Time
+	revoked     bool
+	index       int64 // the entry that issued it
+}
+
+// grantLog holds the roles and designations the log records, read incrementally in log
+// order: each refresh reads only the entries signed since the last.
+type grantLog struct {
+	mu           sync.Mutex
+	next         int64
+	roles        map[string]map[string]bool // user → role → granted
+	designations map[string]*signedDesignation
+}
+
+// grantRecord is what a grant's or designation's record holds.
+type grantRecord struct {
+	Action  string `json:"action"`
+	Details struct {
+		User        string    `json:"user"`
+		Role        string    `json:"role"`
+		Designation string    `json:"designation"`
+		Scope       string    `json:"scope"`
+		From        time.Time `json:"valid_from"`
+		Until       time.Time `json:"valid_until"`
+	} `json:"details"`
+}
+
+// grantActions mark, in a record's bytes, what fold reads; other records are not decoded.
+var grantActions = [][]byte{[]byte(`"role.`), []byte(`"designation.`), []byte(`"user.created"`), []byte(`"user.bootstrapped"`)}
+
+// fold applies one authenticated record: the same rules reconcile folds role_grants and
+// executor_designations with.
+func (l *grantLog) fold(idx int64, raw []byte) {
+	if !slices.ContainsFunc(grantActions, func(m []byte) bool { return bytes.Contains(raw, m) }) {
+		return
+	}
+	var r grantRecord
+	if json.Unmarshal(raw, &r) != nil {
+		return
+	}
+	d := r.Details
+	grant := func(role string, on bool) {
+		if d.User == "" || role == "" {
+			return
+		}
+		if l.roles[d.User] == nil {
+			l.roles[d.User] = map[string]bool{}
+		}
+		l.roles[d.User][role] = on
+	}
+	switch r.Action {
+	case "role.granted", "user.created":
+		grant(d.Role, true)
+	case "user.bootstrapped":
+		grant(string(authz.Admin), true)
+	case "role.revoked":
+		grant(d.Role, false)
+	case "designation.issued":
+		if d.Designation != "" {
+			l.designations[d.Designation] = &signedDesignation{user: d.User, scope: d.Scope, from: d.From, until: d.Until, index: idx}
+		}
+	case "designation.revoked":
+		if s := l.designations[d.Designation]; s != nil {
+			s.revoked = true
+		}
+	}
+}
+
+// refresh reads the entries signed since the last refresh. An entry whose authenticator is
+// not the service's (written around it) is not believed.
+func (l *grantLog) refresh(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, app *audit.Appender) error {
+	if l.roles == nil {
+		l.roles, l.designations = map[string]map[string]bool{}, map[string]*signedDesignation{}
+	}
+	rows, err := q.Query(ctx, `SELECT l.idx, e.id, e.record, e.auth FROM audit_log l JOIN audit_entries e ON e.id = l.entry_id
+		WHERE l.idx >= $1 AND e.measure_id IS NULL ORDER BY l.idx`, l.next)
+	if err != nil {
+		return fmt.Errorf("read the signed grants: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var idx int64
+		var id string
+		var raw, auth []byte
+		if err := rows.Scan(&idx, &id, &raw, &auth); err != nil {
+			return fmt.Errorf("read the signed grants: %w", err)
+		}
+		l.next = idx + 1
+		if app.Authentic(id, raw, auth) {
+			l.fold(idx, raw)
+		}
+	}
+	return rows.Err()
+}
+
+// withPending returns a copy of l with the authenticated entries not signed yet folded on top:
+// a role granted a moment ago is the service's own doing, not an edit around it.
+func (l *grantLog) withPending(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, app *audit.Appender) (*grantLog, error) {
+	c := &grantLog{roles: map[string]map[string]bool{}, designations: map[string]*signedDesignation{}}
+	for u, rs := range l.roles {
+		c.roles[u] = map[string]bool{}
+		for r, on := range rs {
+			c.roles[u][r] = on
+		}
+	}
+	for id, d := range l.designations {
+		x := *d
+		c.designations[id] = &x
+	}
+	rows, err := q.Query(ctx, `SELECT e.id, e.record, e.auth FROM audit_entries e
+		WHERE e.measure_id IS NULL AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id) ORDER BY e.tx, e.id`)
+	if err != nil {
+		return nil, fmt.Errorf("read the grants not signed yet: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var raw, auth []byte
+		if err := rows.Scan(&id, &raw, &auth); err != nil {
+			return nil, fmt.Errorf("read the grants not signed yet: %w", err)
+		}
+		if app.Authentic(id, raw, auth) {
+			c.fold(-1, raw)
+		}
+	}
+	return c, rows.Err()
+}
+
+// tamperedGrant is a role or designation whose row differs from what the log recorded.
+type tamperedGrant struct {
+	what, table, logged string
+}
+
+func (e *tamperedGrant) Error() string {
+	return fmt.Sprintf("%s as stored (%s) is not what the audit log recorded (%s): the database was altered; nothing is done under it (tell an auditor)",
+		e.what, e.table, e.logged)
+}
+
+// signedActor returns a with the roles and designations the tables hold, once each is found
+// as the log recorded it. A designation not recorded yet (issued a moment ago) is left out. A
+// role or designation the tables hold otherwise than the log refuses the request, halts the
+// log and raises an alert.
+func (s *Service) signedActor(ctx context.Context, a authz.Actor) (authz.Actor, error) {
+	rows, err := s.DB.Query(ctx, `SELECT id, scope, valid_from, valid_until FROM executor_designations
+		WHERE user_id = $1 AND revoked_at IS NULL ORDER BY valid_from, id`, a.ID)
+	if err != nil {
+		return a, fmt.Errorf("read designations of %s: %w", a.ID, err)
+	}
+	type row struct {
+		id string
+		authz.Designation
+	}
+	table, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		err := r.Scan(&x.id, &x.Scope, &x.ValidFrom, &x.ValidUntil)
+		return x, err
+	})
+	if err != nil {
+		return a, fmt.Errorf("read designations of %s: %w", a.ID, err)
+	}
+	l := &s.grants
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.refresh(ctx, s.DB, s.Audit); err != nil {
+		return a, err
+	}
+	logged := l
+	for _, r := range a.Roles {
+		if !logged.roles[a.ID][string(r)] && logged == l {
+			if logged, err = l.withPending(ctx, s.DB, s.Audit); err != nil {
+				return a, err
+			}
+		}
+		if !logged.roles[a.ID][string(r)] {
+			return a, s.tampered(ctx, &tamperedGrant{what: "role " + string(r) + " of " + a.ID, table: "granted", logged: "never granted, or revoked"}, -1)
+		}
+	}
+	say := func(user, scope string, from, until time.Time, revoked bool) string {
+		out := fmt.Sprintf("%s, %s, %s to %s", user, scope, from.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))
+		if revoked {
+			out += ", revoked"
+		}
+		return out
+	}
+	a.Designations = nil
+	for _, t := range table {
+		sd := l.designations[t.id]
+		if sd == nil {
+			continue // not signed yet, or inserted around the service (reconcile names it)
+		}
+		if sd.user != a.ID || sd.scope != t.Scope || !sameMicro(sd.from, t.ValidFrom) || !sameMicro(sd.until, t.ValidUntil) || sd.revoked {
+			return a, s.tampered(ctx, &tamperedGrant{what: "designation " + t.id, table: say(a.ID, t.Scope, t.ValidFrom, t.ValidUntil, false),
+				logged: say(sd.user, sd.scope, sd.from, sd.until, sd.revoked)}, sd.index)
+		}
+		a.Designations = append(a.Designations, t.Designation)
+	}
+	return a, nil
+}
+
+// tampered raises the alert, halts the log and returns the refusal for a tampered grant.
+func (s *Service) tampered(ctx context.Context, e *tamperedGrant, entry int64) error {
+	s.Log.Error("ALERT: a role or designation differs from its record in the audit log; the request was refused and the log halted",
+		"grant", e.what, "entry", entry, "err", e)
+	if err := audit.Halt(context.WithoutCancel(ctx), s.DB, "grant: "+measure.Clip(e.Error(), measure.MaxLine)); err != nil {
+		s.Log.Error("record the halt", "err", err)
+	}
+	return &authz.Denied{Rule: "seal", Reason: e.Error()}
+}
+
+// sameMicro compares two instants as PostgreSQL keeps them (to the microsecond).
+func sameMicro(x, y time.Time) bool {
+	return x.Truncate(time.Microsecond).Equal(y.Truncate(time.Microsecond))
+}
