@@ -112,6 +112,12 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 		}
 		return res, temporal.NewNonRetryableApplicationError(he.Error(), refusal.TypeHalted, nil)
 	}
+	var eo *editedOtherwise
+	if errors.As(err, &eo) {
+		activity.GetLogger(ctx).Error("ALERT: a draft's target rows are not those its recorded edits made; it was not sealed",
+			"measure", ch.Measure, "version", ch.Version, "change", ch.Kind, "err", eo)
+		return res, a.refuse(ctx, ch, &authz.Denied{Rule: "seal", Reason: eo.Error()}, nil)
+	}
 	var us *unsealed
 	if errors.As(err, &us) {
 		activity.GetLogger(ctx).Error("ALERT: a sealed version as stored no longer matches its seal; the action was refused",
@@ -222,9 +228,13 @@ func (a *Activities) apply(ctx context.Context, tx pgx.Tx, ch Change, res *Resul
 	switch ch.Kind {
 	case string(authz.OpSubmit), string(authz.OpDeclareEmergency):
 		var values []string
-		res.Sealed, values, err = seal(ctx, tx, ch, act.Actor.ID)
+		var sum string
+		res.Sealed, values, sum, err = seal(ctx, tx, a.Audit, ch, act.Actor.ID)
 		if err != nil {
 			return nil, err
+		}
+		if sum != "" {
+			d["targets_sum"] = sum
 		}
 		d["digest"] = res.Sealed.Digest
 		d["targets"] = res.Sealed.Targets
@@ -371,54 +381,57 @@ func invalid(fe *measure.FieldError) error {
 
 // seal fixes the current version: its digest binds the plan, every target, every evidence
 // hash and the reviews so far.
-func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed, []string, error) {
+func seal(ctx context.Context, tx pgx.Tx, app *audit.Appender, ch Change, by string) (_ *measure.Sealed, _ []string, sum string, _ error) {
 	// A version already sealed (submitted, then declared an emergency) keeps its seal: nothing
 	// could change it since.
 	if s, err := loadSealed(ctx, tx, ch.Measure, ch.Version); err == nil {
 		values, err := listedValues(ctx, tx, ch.Measure, ch.Version)
-		return s, values, err
+		return s, values, "", err
 	} else if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	var planRaw []byte
 	if err := tx.QueryRow(ctx, `SELECT plan FROM measures WHERE id = $1`, ch.Measure).Scan(&planRaw); err != nil {
-		return nil, nil, fmt.Errorf("read plan of %s: %w", ch.Measure, err)
+		return nil, nil, "", fmt.Errorf("read plan of %s: %w", ch.Measure, err)
 	}
 	var plan measure.Plan
 	if err := json.Unmarshal(planRaw, &plan); err != nil {
-		return nil, nil, fmt.Errorf("decode plan of %s: %w", ch.Measure, err)
+		return nil, nil, "", fmt.Errorf("decode plan of %s: %w", ch.Measure, err)
 	}
 	if err := plan.Validate(); err != nil {
 		var fe *measure.FieldError
 		if !errors.As(measure.Within("plan", err), &fe) {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
-		return nil, nil, invalid(fe)
+		return nil, nil, "", invalid(fe)
 	}
 	tl, err := readTargets(ctx, tx, ch.Measure, ch.Version, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
+	}
+	if err := checkDraftEdits(ctx, tx, app, ch, tl.sum); err != nil {
+		return nil, nil, "", err
 	}
 	n, foreign, values := tl.n, tl.foreign, tl.values
 	if n == 0 {
-		return nil, nil, invalid(&measure.FieldError{Field: "targets", Message: "must not be empty"})
+		return nil, nil, "", invalid(&measure.FieldError{Field: "targets", Message: "must not be empty"})
 	}
 	var evidence []string
 	if err := tx.QueryRow(ctx, `SELECT COALESCE(array_agg(sha256 ORDER BY sha256), '{}') FROM evidence WHERE measure_id = $1 AND version = $2`,
 		ch.Measure, ch.Version).Scan(&evidence); err != nil {
-		return nil, nil, fmt.Errorf("read evidence of %s: %w", ch.Measure, err)
+		return nil, nil, "", fmt.Errorf("read evidence of %s: %w", ch.Measure, err)
 	}
 	var reviews []map[string]any
 	rrows, err := tx.Query(ctx, `SELECT version, kind, reviewer_id, decision, reason FROM reviews WHERE measure_id = $1 ORDER BY at, kind`, ch.Measure)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read reviews of %s: %w", ch.Measure, err)
+		return nil, nil, "", fmt.Errorf("read reviews of %s: %w", ch.Measure, err)
 	}
 	for rrows.Next() {
 		var v int
 		var k, r, dec, reason string
 		if err := rrows.Scan(&v, &k, &r, &dec, &reason); err != nil {
 			rrows.Close()
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 		reviews = append(reviews, map[string]any{"version": v, "kind": k, "reviewer": r, "decision": dec, "reason": reason})
 	}
@@ -430,11 +443,11 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 	}
 	raw, err := json.Marshal(body)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	digest, err := measure.Digest(raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("canonicalise version body: %w", err)
+		return nil, nil, "", fmt.Errorf("canonicalise version body: %w", err)
 	}
 	s := &measure.Sealed{
 		Version: ch.Version, Digest: digest, Kind: plan.Kind, LegalBasis: plan.LegalBasis,
@@ -444,13 +457,75 @@ func seal(ctx context.Context, tx pgx.Tx, ch Change, by string) (*measure.Sealed
 	sealed, _ := json.Marshal(s)
 	if _, err := tx.Exec(ctx, `INSERT INTO measure_versions (measure_id, version, digest, body, sealed_by) VALUES ($1,$2,$3,$4,$5)`,
 		ch.Measure, ch.Version, s.Digest, map[string]json.RawMessage{"sealed": sealed, "content": raw}, by); err != nil {
-		return nil, nil, fmt.Errorf("seal version %d of %s: %w", ch.Version, ch.Measure, err)
+		return nil, nil, "", fmt.Errorf("seal version %d of %s: %w", ch.Version, ch.Measure, err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO custody_events (id, evidence_id, event, actor_id)
 		SELECT gen_random_uuid()::text, id, 'sealed', $3 FROM evidence WHERE measure_id = $1 AND version = $2`, ch.Measure, ch.Version, by); err != nil {
-		return nil, nil, fmt.Errorf("record evidence sealing: %w", err)
+		return nil, nil, "", fmt.Errorf("record evidence sealing: %w", err)
 	}
-	return s, values, nil
+	return s, values, tl.sum.String(), nil
+}
+
+// editedOtherwise refuses to seal a draft whose target rows are not those its recorded edits
+// made: rows inserted, removed or rewritten in SQL while it was a draft.
+type editedOtherwise struct {
+	version       int
+	rows, records string
+}
+
+func (e *editedOtherwise) Error() string {
+	return fmt.Sprintf("the target rows of version %d are not those its recorded edits made (rows sum to %s, the records to %s): the database was altered; it is not sealed (tell an auditor)",
+		e.version, e.rows, e.records)
+}
+
+// checkDraftEdits compares the multiset hash of a draft's target rows with what its audit
+// records say they must be: the sum the previous version's seal recorded, plus the targets
+// added to this version, minus those removed. A measure whose records predate the sums is not
+// checked.
+func checkDraftEdits(ctx context.Context, tx pgx.Tx, app *audit.Appender, ch Change, rows measure.TargetSum) error {
+	entries, err := app.Entries(ctx, tx, ch.Measure)
+	if err != nil {
+		return err
+	}
+	var want measure.TargetSum
+	based := ch.Version == 1
+	for _, e := range entries {
+		field, add := "", true
+		switch {
+		case (e.Action == string(authz.OpSubmit) || e.Action == string(authz.OpDeclareEmergency)) && e.Version == ch.Version-1:
+			if v, ok := e.Details["targets_sum"].(string); ok {
+				base, err := measure.ParseTargetSum(v)
+				if err != nil {
+					return err
+				}
+				want, based = base, true
+			}
+			continue
+		case e.Action == "targets.added" && e.Version == ch.Version:
+			field = "targets_sum_added"
+		case e.Action == "targets.removed" && e.Version == ch.Version:
+			field, add = "targets_sum_removed", false
+		default:
+			continue
+		}
+		v, ok := e.Details[field].(string)
+		if !ok {
+			return nil // an edit recorded before sums were
+		}
+		d, err := measure.ParseTargetSum(v)
+		if err != nil {
+			return err
+		}
+		if add {
+			want.Plus(d)
+		} else {
+			want.Minus(d)
+		}
+	}
+	if based && want != rows {
+		return &editedOtherwise{ch.Version, rows.String(), want.String()}
+	}
+	return nil
 }
 
 // listedValues returns the target values a seal's audit record lists: all of them (a large
@@ -470,6 +545,7 @@ func listedValues(ctx context.Context, tx pgx.Tx, measureID string, version int)
 type targetList struct {
 	n       int
 	sha256  string
+	sum     measure.TargetSum
 	foreign bool
 	values  []string
 }
@@ -491,6 +567,7 @@ func readTargets(ctx context.Context, tx pgx.Tx, measureID string, version int, 
 			return tl, fmt.Errorf("read targets of %s: %w", measureID, err)
 		}
 		th.Add(t)
+		tl.sum.Add(t)
 		tl.n++
 		tl.foreign = tl.foreign || t.Foreign()
 		if only == nil || only[t.Value] {

@@ -177,3 +177,57 @@ func TestRoleGrantedInSQLIsNotHonoured(t *testing.T) {
 		}
 	}
 }
+
+// TestDraftEditedInSQLIsNotSealed: while a measure is a draft, an operator swaps a target's
+// value in SQL, adds a row, or puts back a row the officer removed. Submitting it is refused
+// with the rule "seal" (the rows are not those the officer's recorded edits made), nothing is
+// sealed, and once the rows are the officer's again it is sealed as they made it. A version
+// opened again for changes is held to the same check, from its predecessor's seal.
+func TestDraftEditedInSQLIsNotSealed(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	m := newDraft(t, e, "self_execute", domestic)
+	if _, err := u["officer"].AddTargets(ctx, m.ID, []map[string]any{{"kind": "ip", "value": "192.0.2.44", "location": "domestic"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := u["officer"].Do(ctx, "POST", "/api/v1/measures/"+m.ID+"/targets/remove", map[string]any{"values": []string{"192.0.2.44"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, tamper, restore string }{
+		{"a value swapped", `UPDATE targets SET value = '198.18.0.66' WHERE measure_id = $1 AND value = '203.0.113.10'`,
+			`UPDATE targets SET value = '203.0.113.10' WHERE measure_id = $1 AND value = '198.18.0.66'`},
+		{"a row added", `INSERT INTO targets (measure_id, version, seq, kind, value, location) VALUES ($1, 1, 99, 'ip', '198.18.0.66', 'domestic')`,
+			`DELETE FROM targets WHERE measure_id = $1 AND seq = 99`},
+		{"a removed row put back", `INSERT INTO targets (measure_id, version, seq, kind, value, location) VALUES ($1, 1, 98, 'ip', '192.0.2.44', 'domestic')`,
+			`DELETE FROM targets WHERE measure_id = $1 AND seq = 98`},
+		{"a location changed", `UPDATE targets SET location = 'abroad', country = 'NL' WHERE measure_id = $1 AND value = '203.0.113.10'`,
+			`UPDATE targets SET location = 'domestic', country = 'JP' WHERE measure_id = $1 AND value = '203.0.113.10'`},
+	} {
+		if _, err := e.Owner.Exec(ctx, tc.tamper, m.ID); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		_, err := u["officer"].Act(ctx, m.ID, "submit", nil)
+		refusedWith(t, err, 403, "seal")
+		var sealed int
+		if err := e.Owner.QueryRow(ctx, `SELECT count(*) FROM measure_versions WHERE measure_id = $1`, m.ID).Scan(&sealed); err != nil || sealed != 0 {
+			t.Fatalf("%s: %d versions sealed (%v)", tc.name, sealed, err)
+		}
+		if _, err := e.Owner.Exec(ctx, tc.restore, m.ID); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+	}
+	mustAct(t, u["officer"], m.ID, "submit", nil, "LEGAL_REVIEW")
+	// Returned for changes: version 2 starts as version 1's rows, and is held to them.
+	mustAct(t, u["legal"], m.ID, "legal_review", map[string]any{"decision": "return", "reason": "name the hosting provider"}, "DRAFT")
+	if _, err := e.Owner.Exec(ctx, `UPDATE targets SET value = '198.18.0.66' WHERE measure_id = $1 AND version = 2 AND value = '203.0.113.10'`, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := u["officer"].Act(ctx, m.ID, "submit", nil)
+	refusedWith(t, err, 403, "seal")
+	if _, err := e.Owner.Exec(ctx, `UPDATE targets SET value = '203.0.113.10' WHERE measure_id = $1 AND version = 2 AND value = '198.18.0.66'`, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	mustAct(t, u["officer"], m.ID, "submit", nil, "LEGAL_REVIEW")
+	requireRefusals(t, u["auditor"], m.ID, "refused.submit seal", "refused.submit seal", "refused.submit seal", "refused.submit seal", "refused.submit seal")
+}

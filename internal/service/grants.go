@@ -22,6 +22,8 @@ import (
 // undo a revocation); so every principal's roles and designations, as the tables hold them,
 // are compared with the authenticated records that granted and revoked them before the
 // principal acts or reads. A difference refuses the request, halts the log and raises an alert.
+// Records not signed yet count when the service wrote them (their authenticator is its own): a
+// role granted a moment ago is honoured at once.
 
 // signedDesignation is a designation as its signed records say.
 type signedDesignation struct {
@@ -169,9 +171,9 @@ func (e *tamperedGrant) Error() string {
 }
 
 // signedActor returns a with the roles and designations the tables hold, once each is found
-// as the log recorded it. A designation not recorded yet (issued a moment ago) is left out. A
-// role or designation the tables hold otherwise than the log refuses the request, halts the
-// log and raises an alert.
+// as the log recorded it. A designation no record issued is left out. A role or designation
+// the tables hold otherwise than the log refuses the request, halts the log and raises an
+// alert.
 func (s *Service) signedActor(ctx context.Context, a authz.Actor) (authz.Actor, error) {
 	rows, err := s.DB.Query(ctx, `SELECT id, scope, valid_from, valid_until FROM executor_designations
 		WHERE user_id = $1 AND revoked_at IS NULL ORDER BY valid_from, id`, a.ID)
@@ -216,9 +218,15 @@ func (s *Service) signedActor(ctx context.Context, a authz.Actor) (authz.Actor, 
 	}
 	a.Designations = nil
 	for _, t := range table {
-		sd := l.designations[t.id]
+		sd := logged.designations[t.id]
+		if sd == nil && logged == l {
+			if logged, err = l.withPending(ctx, s.DB, s.Audit); err != nil {
+				return a, err
+			}
+			sd = logged.designations[t.id]
+		}
 		if sd == nil {
-			continue // not signed yet, or inserted around the service (reconcile names it)
+			continue // inserted around the service: never honoured (reconcile names it)
 		}
 		if sd.user != a.ID || sd.scope != t.Scope || !sameMicro(sd.from, t.ValidFrom) || !sameMicro(sd.until, t.ValidUntil) || sd.revoked {
 			return a, s.tampered(ctx, &tamperedGrant{what: "designation " + t.id, table: say(a.ID, t.Scope, t.ValidFrom, t.ValidUntil, false),

@@ -442,6 +442,7 @@ func (s *Service) AddTargets(ctx context.Context, a authz.Actor, id string, targ
 			return nil, err
 		}
 		h := measure.NewTargetHash()
+		var sum measure.TargetSum
 		rows := make([][]any, len(targets))
 		for i, t := range targets {
 			var port any
@@ -450,11 +451,13 @@ func (s *Service) AddTargets(ctx context.Context, a authz.Actor, id string, targ
 			}
 			rows[i] = []any{m.ID, m.Version, seq + i + 1, t.Kind, t.Value, port, t.Location, t.Country, t.Role, t.Ownership, t.HostingProvider, t.Registrar}
 			h.Add(t)
+			sum.Add(t)
 		}
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"targets"},
 			[]string{"measure_id", "version", "seq", "kind", "value", "port", "location", "country", "role", "ownership", "hosting_provider", "registrar"},
 			pgx.CopyFromRows(rows))
-		return map[string]any{"count": len(rows), "first_seq": seq + 1, "sha256": h.Sum()}, err
+		// The sum lets the seal check that the draft's rows are those its recorded edits made.
+		return map[string]any{"count": len(rows), "first_seq": seq + 1, "sha256": h.Sum(), "targets_sum_added": sum.String()}, err
 	})
 	if err != nil {
 		return Measure{}, err
@@ -495,8 +498,23 @@ func (s *Service) RemoveTargets(ctx context.Context, a authz.Actor, id string, v
 		if len(missing) > 0 {
 			return nil, &measure.FieldError{Field: "values", Message: fmt.Sprintf("the draft holds no target %s", measure.Clip(strings.Join(missing, ", "), 200))}
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM targets WHERE measure_id = $1 AND version = $2 AND value = ANY($3)`, m.ID, m.Version, values)
+		gone, err := tx.Query(ctx, `DELETE FROM targets WHERE measure_id = $1 AND version = $2 AND value = ANY($3)
+			RETURNING kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar`, m.ID, m.Version, values)
 		if err != nil {
+			return nil, err
+		}
+		var removed measure.TargetSum
+		var count int64
+		for gone.Next() {
+			var t measure.Target
+			if err := gone.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar); err != nil {
+				gone.Close()
+				return nil, err
+			}
+			removed.Add(t)
+			count++
+		}
+		if err := gone.Err(); err != nil {
 			return nil, err
 		}
 		h := sha256.New()
@@ -504,7 +522,7 @@ func (s *Service) RemoveTargets(ctx context.Context, a authz.Actor, id string, v
 			h.Write([]byte(v))
 			h.Write([]byte{'\n'})
 		}
-		d := map[string]any{"count": tag.RowsAffected(), "sha256": hex.EncodeToString(h.Sum(nil))}
+		d := map[string]any{"count": count, "sha256": hex.EncodeToString(h.Sum(nil)), "targets_sum_removed": removed.String()}
 		if len(values) <= 100 {
 			d["values"] = values
 		}
