@@ -68,6 +68,11 @@ func TestTargetSum(t *testing.T) {
 			t.Errorf("ParseTargetSum(%q) accepted", bad)
 		}
 	}
+	small := TargetSum{5}
+	small.Plus(TargetSum{1})
+	if small != (TargetSum{6}) {
+		t.Fatalf("5 + 1 = %s", small)
+	}
 	var full TargetSum
 	for i := range full {
 		full[i] = ^uint64(0)
