@@ -555,15 +555,14 @@ type targetList struct {
 func readTargets(ctx context.Context, tx pgx.Tx, measureID string, version int, only map[string]bool) (targetList, error) {
 	var tl targetList
 	th := measure.NewTargetHash()
-	rows, err := tx.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
-		FROM targets WHERE measure_id = $1 AND version = $2 ORDER BY seq`, measureID, version)
+	rows, err := tx.Query(ctx, `SELECT `+measure.TargetColumns+` FROM targets WHERE measure_id = $1 AND version = $2 ORDER BY seq`, measureID, version)
 	if err != nil {
 		return tl, fmt.Errorf("read targets of %s: %w", measureID, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var t measure.Target
-		if err := rows.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar); err != nil {
+		t, err := measure.ScanTarget(rows)
+		if err != nil {
 			return tl, fmt.Errorf("read targets of %s: %w", measureID, err)
 		}
 		th.Add(t)

@@ -150,3 +150,28 @@ func TestAlteredSealIsShownAndRefused(t *testing.T) {
 		t.Fatalf("a review on an altered seal moved the measure to %s", m.Stage)
 	}
 }
+
+// TestSwappedTargetRowIsShownAsBroken: a sealed version's target rewritten in SQL is not
+// listed as what the digest covers: the page says the seal is broken and offers no decision;
+// put back, the page is whole again.
+func TestSwappedTargetRowIsShownAsBroken(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	hc := webSession(t, e, "legal")
+	if _, err := e.Owner.Exec(ctx, `UPDATE targets SET value = '198.18.0.66' WHERE measure_id = $1 AND value = '203.0.113.10'`, id); err != nil {
+		t.Fatal(err)
+	}
+	_, body := webGet(t, hc, e.D.URL+"/measures/"+id)
+	if !strings.Contains(body, `id="seal-broken"`) || strings.Contains(body, `id="act-legal_review"`) {
+		t.Fatalf("a swapped target is shown as sealed, or a review is offered on it")
+	}
+	if _, err := e.Owner.Exec(ctx, `UPDATE targets SET value = '203.0.113.10' WHERE measure_id = $1 AND value = '198.18.0.66'`, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := webGet(t, hc, e.D.URL+"/measures/"+id); strings.Contains(body, `id="seal-broken"`) || !strings.Contains(body, `id="act-legal_review"`) {
+		t.Fatalf("the rows put back, the page still shows the seal broken or offers no review")
+	}
+}

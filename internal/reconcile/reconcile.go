@@ -433,7 +433,7 @@ func (s *sides) readSealed(ctx context.Context, q Querier) error {
 			SHA256  string `json:"targets_sha256"`
 		}
 		_ = json.Unmarshal(v.content, &body)
-		th, err := hashTargets(ctx, q, v.measure, v.version)
+		th, err := HashTargets(ctx, q, v.measure, v.version)
 		if err != nil {
 			return err
 		}
@@ -445,18 +445,17 @@ func (s *sides) readSealed(ctx context.Context, q Querier) error {
 	return nil
 }
 
-// hashTargets hashes a version's target rows as its seal did.
-func hashTargets(ctx context.Context, q Querier, measureID string, version int) (*measure.TargetHash, error) {
-	rows, err := q.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
-		FROM targets WHERE measure_id = $1 AND version = $2 ORDER BY seq`, measureID, version)
+// HashTargets hashes a version's target rows as its seal did.
+func HashTargets(ctx context.Context, q Querier, measureID string, version int) (*measure.TargetHash, error) {
+	rows, err := q.Query(ctx, `SELECT `+measure.TargetColumns+` FROM targets WHERE measure_id = $1 AND version = $2 ORDER BY seq`, measureID, version)
 	if err != nil {
 		return nil, fmt.Errorf("read targets of %s: %w", measureID, err)
 	}
 	defer rows.Close()
 	th := measure.NewTargetHash()
 	for rows.Next() {
-		var t measure.Target
-		if err := rows.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar); err != nil {
+		t, err := measure.ScanTarget(rows)
+		if err != nil {
 			return nil, fmt.Errorf("read targets of %s: %w", measureID, err)
 		}
 		th.Add(t)

@@ -499,15 +499,15 @@ func (s *Service) RemoveTargets(ctx context.Context, a authz.Actor, id string, v
 			return nil, &measure.FieldError{Field: "values", Message: fmt.Sprintf("the draft holds no target %s", measure.Clip(strings.Join(missing, ", "), 200))}
 		}
 		gone, err := tx.Query(ctx, `DELETE FROM targets WHERE measure_id = $1 AND version = $2 AND value = ANY($3)
-			RETURNING kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar`, m.ID, m.Version, values)
+			RETURNING `+measure.TargetColumns, m.ID, m.Version, values)
 		if err != nil {
 			return nil, err
 		}
 		var removed measure.TargetSum
 		var count int64
 		for gone.Next() {
-			var t measure.Target
-			if err := gone.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar); err != nil {
+			t, err := measure.ScanTarget(gone)
+			if err != nil {
 				gone.Close()
 				return nil, err
 			}
@@ -543,16 +543,12 @@ func (s *Service) Targets(ctx context.Context, a authz.Actor, id string, version
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.DB.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
+	rows, err := s.DB.Query(ctx, `SELECT `+measure.TargetColumns+`
 		FROM targets WHERE measure_id = $1 AND version = COALESCE(NULLIF($2, 0), $3) ORDER BY seq`, m.ID, version, m.Version)
 	if err != nil {
 		return nil, fmt.Errorf("read targets: %w", err)
 	}
-	ts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (measure.Target, error) {
-		var t measure.Target
-		err := row.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar)
-		return t, err
-	})
+	ts, err := pgx.CollectRows(rows, scanTarget)
 	if err != nil {
 		return nil, fmt.Errorf("read targets: %w", err)
 	}
@@ -618,7 +614,7 @@ func (s *Service) targetPage(ctx context.Context, m Measure, q TargetQuery) ([]m
 			return nil, 0, fmt.Errorf("count targets: %w", err)
 		}
 	}
-	rows, err := s.DB.Query(ctx, `SELECT kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar
+	rows, err := s.DB.Query(ctx, `SELECT `+measure.TargetColumns+`
 		FROM targets WHERE `+where+` ORDER BY seq LIMIT @limit OFFSET @offset`, args)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read targets: %w", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/reconcile"
 )
 
 // Decision is one review, vote, conflict declaration or gate recorded on a measure, with the
@@ -158,7 +159,7 @@ func (s *Service) changesOf(ctx context.Context, m Measure, from int) (*Diff, er
 	if d.Fields, err = fieldChanges(oldPlan, newPlan); err != nil {
 		return nil, fmt.Errorf("compare versions of %s: %w", m.ID, err)
 	}
-	const cols = `kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar`
+	const cols = measure.TargetColumns
 	side := func(from, to int) ([]measure.Target, int, error) {
 		q := `SELECT ` + cols + ` FROM targets WHERE measure_id = $1 AND version = $2 EXCEPT SELECT ` + cols + ` FROM targets WHERE measure_id = $1 AND version = $3`
 		var n int
@@ -207,11 +208,7 @@ func (d *Diff) Empty() bool {
 	return len(d.Fields) == 0 && d.AddedN == 0 && d.RemovedN == 0 && len(d.EvidenceAdded) == 0 && len(d.EvidenceRemoved) == 0
 }
 
-func scanTarget(row pgx.CollectableRow) (measure.Target, error) {
-	var t measure.Target
-	err := row.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar)
-	return t, err
-}
+func scanTarget(row pgx.CollectableRow) (measure.Target, error) { return measure.ScanTarget(row) }
 
 // fieldChanges compares two plans' top-level fields on canonical values (key order and
 // escaping make no change), in name order.
@@ -288,8 +285,9 @@ type Sealed struct {
 	EvidenceSHA256 []string         `json:"evidence_sha256"`
 	Reviews        []map[string]any `json:"reviews"`
 	Foreign        bool             `json:"foreign"`
-	// Broken is true when the stored document no longer hashes to the version's digest: someone
-	// changed it in the database. The pages show it and take no decision on it.
+	// Broken is true when the stored document no longer hashes to the version's digest, or (in
+	// a dossier) its target rows to the document: someone changed them in the database. The
+	// pages show it and take no decision on it.
 	Broken bool `json:"seal_broken,omitempty"`
 }
 
@@ -344,6 +342,17 @@ func (s *Service) Dossier(ctx context.Context, a authz.Actor, id string, q Targe
 	d := Dossier{Measure: m}
 	if d.Sealed, err = s.sealedOf(ctx, m.ID, m.Version, m.Digest); err != nil {
 		return d, err
+	}
+	if d.Sealed != nil && !d.Sealed.Broken {
+		// The rows listed must be those sealed: a target rewritten in SQL is shown as such.
+		th, err := reconcile.HashTargets(ctx, s.DB, m.ID, m.Version)
+		if err != nil {
+			return d, err
+		}
+		if th.Len() != d.Sealed.Targets || th.Sum() != d.Sealed.TargetsSHA256 {
+			d.Sealed.Broken = true
+			s.Log.Error("ALERT: a sealed version's target rows do not hash to its seal", "measure", m.ID, "version", m.Version)
+		}
 	}
 	// The case as the measure's reader may see it: its need-to-know follows the measure's.
 	if d.Case, _, err = scanCase(s.DB.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases c WHERE c.id = $1`, m.Case)); err != nil {
