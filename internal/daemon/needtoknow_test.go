@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/testenv"
@@ -73,5 +76,46 @@ func TestUnissuableIDsAreNotFound(t *testing.T) {
 				t.Errorf("GET %s%q: %v", path, id, err)
 			}
 		}
+	}
+}
+
+// TestRefusedReadTakesAsLongAsAMissingOne: the time a refused read takes does not tell it
+// from a missing one. Both are looked up and audited; the medians of interleaved requests
+// stay within a factor the noise of a loaded machine allows.
+func TestRefusedReadTakesAsLongAsAMissingOne(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	m := newDraft(t, e, "self_execute", domestic)
+	stranger := e.Users["executor-pref"]
+	const rounds = 60
+	var hidden, missing []time.Duration
+	for i := range rounds + 5 {
+		for _, id := range []string{m.ID, fmt.Sprintf("m-%016d", i)} {
+			start := time.Now()
+			_, err := stranger.Measure(ctx, id)
+			took := time.Since(start)
+			var ce *client.Error
+			if !errors.As(err, &ce) || ce.Status != 404 {
+				t.Fatalf("read %s: %v", id, err)
+			}
+			if i < 5 {
+				continue // warming up
+			}
+			if id == m.ID {
+				hidden = append(hidden, took)
+			} else {
+				missing = append(missing, took)
+			}
+		}
+	}
+	median := func(d []time.Duration) time.Duration {
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	h, mi := median(hidden), median(missing)
+	ratio := float64(h) / float64(mi)
+	t.Logf("median over %d interleaved reads: refused %v, missing %v (ratio %.2f)", rounds, h, mi, ratio)
+	if ratio > 1.5 || ratio < 1/1.5 {
+		t.Errorf("a refused read takes %v, a missing one %v: the time tells them apart", h, mi)
 	}
 }
