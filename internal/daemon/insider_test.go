@@ -2,7 +2,7 @@ package daemon_test
 
 // An insider model test: random sequences in which people take a measure through its
 // lifecycle while an operator with the database's credentials edits the tables around the
-// service (a target, a case's or a user's organisation, a vote, a measure's stage, a role, a
+// service (a draft's or a sealed version's target, a case's or a user's organisation, a vote, a measure's stage, a role, a
 // designation), inserts an audit row, or a witness refuses the log. Its oracle, written apart
 // from the code:
 //
@@ -94,6 +94,9 @@ var tampers = []tamper{
 	{"a sealed target swapped", func(in *insider) bool { return in.stage != "DRAFT" },
 		`UPDATE targets SET value = '198.18.0.66' WHERE measure_id = :id AND value = '203.0.113.10'`,
 		`UPDATE targets SET value = '203.0.113.10' WHERE measure_id = :id AND value = '198.18.0.66'`, inTable("sealed_versions")},
+	{"a draft's target swapped", func(in *insider) bool { return in.stage == "DRAFT" },
+		`UPDATE targets SET value = '198.18.0.66' WHERE measure_id = :id AND value = '203.0.113.10'`,
+		`UPDATE targets SET value = '203.0.113.10' WHERE measure_id = :id AND value = '198.18.0.66'`, inTable("targets")},
 	{"the case moved to another agency", always,
 		`UPDATE cases SET org_id = 'mpd-tokyo' WHERE id = :case`,
 		`UPDATE cases SET org_id = 'npa-cyber' WHERE id = :case`, inTable("cases")},

@@ -4,7 +4,8 @@
 // database's credentials can edit a closed measure's votes in SQL: the log still verifies, and
 // the API would serve the edit. Reconcile folds the signed records into the rows they say
 // were written (each case's organisation, each user's; each measure's stage, its sealed
-// versions as stored with their target rows, and evidence files; the votes, decisions,
+// target rows (as the multiset hashes the draft edits and seals record), its sealed versions as
+// stored with their target rows, and evidence files; the votes, decisions,
 // reviews, gates, orders, execution steps and notifications; the role grants, executor
 // designations, policy versions and rules)
 // and compares them with the tables, row by row. Policy version 1 is the default the server
@@ -65,6 +66,17 @@ type row struct {
 type sides struct {
 	log, table map[string]map[string]row
 	notices    map[string]int // notifications the log recorded, by measure
+	// targets the log's records say each version's rows must be, by "measure vN"
+	targets map[string]*targetState
+}
+
+// targetState is what the records say of one version's target rows: how many, and their
+// multiset hash (measure.TargetSum); unknown when a record predates the sums.
+type targetState struct {
+	n       int
+	sum     measure.TargetSum
+	unknown bool
+	index   int64
 }
 
 func (s *sides) put(side map[string]map[string]row, table, key string, r row) {
@@ -79,9 +91,14 @@ func (s *sides) put(side map[string]map[string]row, table, key string, r row) {
 // (the tables run ahead of the signed log by up to one batch): each such measure is named, as
 // a difference of table NotCompared, never skipped silently. Run it again a moment later.
 func Run(ctx context.Context, q Querier) ([]Difference, error) {
-	s := &sides{log: map[string]map[string]row{}, table: map[string]map[string]row{}, notices: map[string]int{}}
+	s := &sides{log: map[string]map[string]row{}, table: map[string]map[string]row{}, notices: map[string]int{}, targets: map[string]*targetState{}}
 	if err := s.fold(ctx, q); err != nil {
 		return nil, err
+	}
+	for k, st := range s.targets {
+		if !st.unknown && st.n > 0 {
+			s.put(s.log, "targets", k, row{value: targetText(st.n, st.sum), index: st.index})
+		}
 	}
 	if err := s.read(ctx, q); err != nil {
 		return nil, err
@@ -130,7 +147,7 @@ func Run(ctx context.Context, q Querier) ([]Difference, error) {
 const NotCompared = "not compared"
 
 // tables are those compared, in the order differences are listed.
-var tables = []string{"cases", "users", "measures", "sealed_versions", "evidence", "votes", "decisions", "reviews", "gates", "orders", "execution_steps", "notifications",
+var tables = []string{"cases", "users", "measures", "targets", "sealed_versions", "evidence", "votes", "decisions", "reviews", "gates", "orders", "execution_steps", "notifications",
 	"role_grants", "executor_designations", "authz_policy_versions", "authz_rules"}
 
 // fold reads every signed record in log order and writes down the rows it says it wrote.
@@ -212,6 +229,7 @@ func (s *sides) apply(idx int64, r *audit.Record) {
 		put("measures", r.Measure, r.To)
 	}
 	mv := fmt.Sprintf("%s v%d", r.Measure, r.Version)
+	s.applyTargets(idx, r, mv)
 	if nv, ok := r.Details["new_version"].(float64); ok && r.Measure != "" {
 		// A new draft version starts with a copy of the last one's evidence.
 		next := fmt.Sprintf("%s v%d ", r.Measure, int(nv))
@@ -395,7 +413,95 @@ func (s *sides) read(ctx context.Context, q Querier) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	if err := s.readTargets(ctx, q); err != nil {
+		return err
+	}
 	return s.readSealed(ctx, q)
+}
+
+// applyTargets follows what a record says of a version's target rows: a draft edit adds or
+// removes a multiset hash, a seal records the whole, and a version opened again for changes
+// starts as its predecessor's.
+func (s *sides) applyTargets(idx int64, r *audit.Record, mv string) {
+	if r.Measure == "" {
+		return
+	}
+	st := s.targets[mv]
+	if st == nil {
+		st = &targetState{}
+		s.targets[mv] = st
+	}
+	count, _ := r.Details["count"].(float64)
+	change := func(field string, sign int) {
+		v, _ := r.Details[field].(string)
+		d, err := measure.ParseTargetSum(v)
+		if err != nil {
+			st.unknown = true
+			return
+		}
+		if sign > 0 {
+			st.sum.Plus(d)
+		} else {
+			st.sum.Minus(d)
+		}
+		st.n += sign * int(count)
+		st.index = idx
+	}
+	switch r.Action {
+	case "targets.added":
+		change("targets_sum_added", 1)
+	case "targets.removed":
+		change("targets_sum_removed", -1)
+	case "submit", "declare_emergency":
+		if v, ok := r.Details["targets_sum"].(string); ok {
+			if sum, err := measure.ParseTargetSum(v); err == nil {
+				n, _ := r.Details["targets"].(float64)
+				*st = targetState{n: int(n), sum: sum, index: idx}
+			}
+		}
+	}
+	if nv, ok := r.Details["new_version"].(float64); ok {
+		next := *st
+		next.index = idx
+		s.targets[fmt.Sprintf("%s v%d", r.Measure, int(nv))] = &next
+	}
+}
+
+func targetText(n int, sum measure.TargetSum) string {
+	return fmt.Sprintf("%d targets, multiset hash %s", n, sum.String()[:16])
+}
+
+// readTargets sums every version's target rows, except those whose records predate the sums.
+func (s *sides) readTargets(ctx context.Context, q Querier) error {
+	rows, err := q.Query(ctx, `SELECT measure_id || ' v' || version, `+measure.TargetColumns+` FROM targets ORDER BY 1`)
+	if err != nil {
+		return fmt.Errorf("read targets: %w", err)
+	}
+	defer rows.Close()
+	sums := map[string]*targetState{}
+	for rows.Next() {
+		var k string
+		var t measure.Target
+		if err := rows.Scan(&k, &t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar); err != nil {
+			return fmt.Errorf("read targets: %w", err)
+		}
+		st := sums[k]
+		if st == nil {
+			st = &targetState{}
+			sums[k] = st
+		}
+		st.sum.Add(t)
+		st.n++
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read targets: %w", err)
+	}
+	for k, st := range sums {
+		if l := s.targets[k]; l == nil || !l.unknown {
+			s.put(s.table, "targets", k, row{value: targetText(st.n, st.sum)})
+		}
+	}
+	return nil
 }
 
 // readSealed reads each sealed version as stored: the digest its body hashes to, and whether
