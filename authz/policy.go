@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -77,6 +78,9 @@ type request struct {
 // Authorizer decides with one version of the policy; Load swaps in another atomically.
 type Authorizer struct {
 	current atomic.Pointer[policyState]
+	// Verify, when set, checks a version's rules before Reload puts them in force (against
+	// what the audit log recorded of it): an error keeps the version in force.
+	Verify func(ctx context.Context, version int, rules []Rule) error
 }
 
 type policyState struct {

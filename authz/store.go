@@ -125,6 +125,12 @@ func (a *Authorizer) Reload(ctx context.Context, db *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
+	if a.Verify != nil {
+		// The version in force stays in force unless the new one is what the log recorded.
+		if err := a.Verify(ctx, v, rules); err != nil {
+			return err
+		}
+	}
 	return a.Load("v"+strconv.Itoa(v), rules, grants)
 }
 

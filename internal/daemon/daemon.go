@@ -253,15 +253,17 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 
 	if mode == Dev || mode == Serve {
 		mux := http.NewServeMux()
-		az, err := authz.Load(ctx, d.DB)
-		if err != nil {
+		az := &authz.Authorizer{}
+		svc := &service.Service{DB: d.DB, Temporal: d.Temporal, Authz: az, Audit: d.Appender, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence,
+			TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost, Log: log, Now: cfg.Clock}
+		// Only a policy the log recorded is put in force.
+		az.Verify = svc.VerifyPolicy
+		if err := az.Reload(ctx, d.DB); err != nil {
 			return nil, fmt.Errorf("load the authorization policy: %w", err)
 		}
 		wctx, cancel := context.WithCancel(context.Background())
 		d.stopWatch = cancel
 		go az.Watch(wctx, d.DB, log.With("component", "authz"))
-		svc := &service.Service{DB: d.DB, Temporal: d.Temporal, Authz: az, Audit: d.Appender, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence,
-			TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost, Log: log, Now: cfg.Clock}
 		if d.VerifierKey != "" {
 			svc.LogKeys = []string{d.VerifierKey}
 		}

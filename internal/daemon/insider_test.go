@@ -2,9 +2,9 @@ package daemon_test
 
 // An insider model test: random sequences in which people take a measure through its
 // lifecycle while an operator with the database's credentials edits the tables around the
-// service (a draft's or a sealed version's target, a case's or a user's organisation, a vote, a measure's stage, a role, a
-// designation), inserts an audit row, or a witness refuses the log. Its oracle, written apart
-// from the code:
+// service (a draft's or a sealed version's target, a case's or a user's organisation, a vote,
+// a measure's stage, a role, a designation, a policy rule), inserts an audit row, or a witness
+// refuses the log. Its oracle, written apart from the code:
 //
 //   - nothing is executed on a target the Commission did not approve;
 //   - no answer is a 5xx other than 503 (the log halted);
@@ -116,6 +116,12 @@ var tampers = []tamper{
 		`UPDATE executor_designations SET valid_until = valid_until + interval '10 years' WHERE user_id = (SELECT id FROM users WHERE username = 'executor')`,
 		`UPDATE executor_designations SET valid_until = valid_until - interval '10 years' WHERE user_id = (SELECT id FROM users WHERE username = 'executor')`,
 		inTable("executor_designations")},
+	{"a rule slipped into the policy in force", always,
+		`INSERT INTO authz_rules (version, role, op, effect) VALUES (1, 'officer', 'vote', 'allow'); SELECT pg_notify('authz_policy', 'authz_rules')`,
+		`ALTER TABLE authz_rules DISABLE TRIGGER authz_rules_no_update;
+		DELETE FROM authz_rules WHERE version = 1 AND role = 'officer' AND op = 'vote' AND effect = 'allow';
+		ALTER TABLE authz_rules ENABLE ALWAYS TRIGGER authz_rules_no_update; SELECT pg_notify('authz_policy', 'authz_rules')`,
+		inTable("authz_rules")},
 	{"an audit row inserted", always,
 		`INSERT INTO audit_entries (id, key, measure_id, record) VALUES ('forged-' || md5(random()::text), 'forged', :id, convert_to('{"action":"vote"}', 'UTF8'))`,
 		``, halted("forged-")},

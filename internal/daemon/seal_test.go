@@ -231,3 +231,57 @@ func TestDraftEditedInSQLIsNotSealed(t *testing.T) {
 	mustAct(t, u["officer"], m.ID, "submit", nil, "LEGAL_REVIEW")
 	requireRefusals(t, u["auditor"], m.ID, "refused.submit seal", "refused.submit seal", "refused.submit seal", "refused.submit seal", "refused.submit seal")
 }
+
+// TestPolicyEditedInSQLIsNotInForce: an operator slips a rule into the policy in force, or
+// writes a whole new version marked approved, in SQL. Neither is put in force: the service
+// keeps the version the log recorded, halts the log and says why.
+func TestPolicyEditedInSQLIsNotInForce(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	policy := func() (string, int) {
+		t.Helper()
+		var p struct {
+			Version string `json:"version"`
+			Rules   []any  `json:"rules"`
+		}
+		if err := e.Users["auditor"].Do(ctx, "GET", "/api/v1/admin/policy", nil, &p); err != nil {
+			t.Fatal(err)
+		}
+		return p.Version, len(p.Rules)
+	}
+	version, rules := policy()
+	for _, tc := range []struct {
+		name string
+		sql  []string
+	}{
+		{"a rule slipped into the version in force", []string{
+			`INSERT INTO authz_rules (version, role, op, effect) VALUES (1, 'officer', 'vote', 'allow')`,
+			`SELECT pg_notify('authz_policy', 'authz_rules')`}},
+		{"a version written as approved", []string{
+			`INSERT INTO authz_policy_versions (version, proposed_by, approved_by, reason, approved_at)
+				SELECT 2, (SELECT id FROM users WHERE username = 'admin'), (SELECT id FROM users WHERE username = 'admin2'), 'slipped', now()`,
+			`INSERT INTO authz_rules (version, role, op, effect) SELECT 2, role, op, effect FROM authz_rules WHERE version = 1`}},
+	} {
+		for _, q := range tc.sql {
+			if _, err := e.Owner.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+		}
+		var halts []string
+		for start := time.Now(); time.Since(start) < 10*time.Second && len(halts) == 0; time.Sleep(100 * time.Millisecond) {
+			var err error
+			if halts, err = audit.Halted(ctx, e.Owner); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(halts) != 1 || !strings.HasPrefix(halts[0], "policy: version v") {
+			t.Fatalf("%s: halts %q", tc.name, halts)
+		}
+		if v, n := policy(); v != version || n != rules {
+			t.Fatalf("%s: the policy in force became %s with %d rules (was %s with %d)", tc.name, v, n, version, rules)
+		}
+		if _, err := e.Owner.Exec(ctx, `UPDATE audit_halts SET cleared_at = now(), cleared_by = 'operator:test' WHERE cleared_at IS NULL`); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -3,9 +3,13 @@ package service
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,8 +100,8 @@ func (l *grantLog) fold(idx int64, raw []byte) {
 	}
 }
 
-// refresh reads the entries signed since the last refresh. An entry whose authenticator is
-// not the service's (written around it) is not believed.
+// refresh reads the entries signed since the last refresh. An entry the service did not write
+// (its authenticator is not the service's) is not believed.
 func (l *grantLog) refresh(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, app *audit.Appender) error {
@@ -118,11 +122,18 @@ func (l *grantLog) refresh(ctx context.Context, q interface {
 			return fmt.Errorf("read the signed grants: %w", err)
 		}
 		l.next = idx + 1
-		if app.Authentic(id, raw, auth) {
+		if trusted(app, id, raw, auth, true) {
 			l.fold(idx, raw)
 		}
 	}
 	return rows.Err()
+}
+
+// trusted reports whether an entry is the service's: its authenticator holds, or it was
+// signed before entries carried one (migration 018; the sequencer re-hashes signed entries
+// against the tree it signed, at every start and every -log-recheck).
+func trusted(app *audit.Appender, id string, raw, auth []byte, signed bool) bool {
+	return app.Authentic(id, raw, auth) || signed && auth == nil
 }
 
 // withPending returns a copy of l with the authenticated entries not signed yet folded on top:
@@ -153,7 +164,7 @@ func (l *grantLog) withPending(ctx context.Context, q interface {
 		if err := rows.Scan(&id, &raw, &auth); err != nil {
 			return nil, fmt.Errorf("read the grants not signed yet: %w", err)
 		}
-		if app.Authentic(id, raw, auth) {
+		if trusted(app, id, raw, auth, false) {
 			c.fold(-1, raw)
 		}
 	}
@@ -250,4 +261,94 @@ func (s *Service) tampered(ctx context.Context, e *tamperedGrant, entry int64) e
 // sameMicro compares two instants as PostgreSQL keeps them (to the microsecond).
 func sameMicro(x, y time.Time) bool {
 	return x.Truncate(time.Microsecond).Equal(y.Truncate(time.Microsecond))
+}
+
+// VerifyPolicy checks a policy version about to be put in force against the audit log: its
+// rules must be those its authenticated proposal recorded, and an authenticated approval must
+// exist (version 1 is the default the server writes on first start, authz.DefaultPolicy). A
+// version written or altered in SQL (a rule slipped in, an approval set by hand) is refused,
+// the log halted and an alert raised; the version in force stays.
+func (s *Service) VerifyPolicy(ctx context.Context, version int, rules []authz.Rule) error {
+	var want []string
+	if version == 1 {
+		want = ruleSet(authz.DefaultPolicy())
+	} else {
+		proposed, err := s.trustedRecord(ctx, fmt.Sprintf("policy/v%d/proposed", version))
+		if err != nil {
+			return err
+		}
+		approved, err := s.trustedRecord(ctx, fmt.Sprintf("policy/v%d/approved", version))
+		if err != nil {
+			return err
+		}
+		name := fmt.Sprintf("v%d", version)
+		if proposed == nil || approved == nil || proposed.Details["version"] != name || approved.Details["version"] != name {
+			return s.policyTampered(ctx, version, "no record of its proposal and approval")
+		}
+		list, _ := proposed.Details["rule_set"].([]any)
+		if moved, ok := proposed.Details[audit.Companions].(map[string]any); ok && moved["rule_set"] != nil {
+			ref, _ := moved["rule_set"].(string)
+			if list, err = s.companionList(ctx, ref); err != nil {
+				return err
+			}
+		}
+		for _, r := range list {
+			r, _ := r.(string)
+			want = append(want, r)
+		}
+	}
+	got := ruleSet(rules)
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		return s.policyTampered(ctx, version, fmt.Sprintf("its %d rules are not the %d its proposal recorded", len(got), len(want)))
+	}
+	return nil
+}
+
+// trustedRecord reads the entry a key names, when the service wrote it; nil when none did.
+func (s *Service) trustedRecord(ctx context.Context, key string) (*audit.Record, error) {
+	id := audit.EntryID(key)
+	var raw, auth []byte
+	var signed bool
+	err := s.DB.QueryRow(ctx, `SELECT e.record, e.auth, EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id) FROM audit_entries e WHERE e.id = $1`, id).
+		Scan(&raw, &auth, &signed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read entry %s: %w", key, err)
+	}
+	if !trusted(s.Audit, id, raw, auth, signed) {
+		return nil, nil
+	}
+	var r audit.Record
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, nil
+	}
+	return &r, nil
+}
+
+// companionList reads a list a record moved to companion data, checked against its hash.
+func (s *Service) companionList(ctx context.Context, ref string) ([]any, error) {
+	sum := strings.TrimPrefix(ref, "sha256:")
+	var content []byte
+	if err := s.DB.QueryRow(ctx, `SELECT content FROM audit_companions WHERE sha256 = $1`, sum).Scan(&content); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("read companion %s: %w", ref, err)
+	}
+	if h := sha256.Sum256(content); hex.EncodeToString(h[:]) != sum {
+		return nil, nil // missing or altered: the rules are not what was recorded
+	}
+	var list []any
+	_ = json.Unmarshal(content, &list)
+	return list, nil
+}
+
+func (s *Service) policyTampered(ctx context.Context, version int, why string) error {
+	problem := fmt.Sprintf("policy: version v%d as stored is not what the audit log recorded (%s): the database was altered; the policy in force stays", version, why)
+	s.Log.Error("ALERT: "+problem, "version", version)
+	if err := audit.Halt(context.WithoutCancel(ctx), s.DB, measure.Clip(problem, measure.MaxLine)); err != nil {
+		s.Log.Error("record the halt", "err", err)
+	}
+	return errors.New(problem)
 }
