@@ -184,22 +184,12 @@ func (s *Sequencer) lead(ctx context.Context) error {
 		}
 	}
 	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(sequencerLock))
-	// Nothing is accepted until the log has been re-checked against what it signed and the
-	// witnesses have said whether they saw a longer or another tree (a restored dump, a fork).
-	// A failed check leaves the mark standing beside its halt.
 	if _, err := s.DB.Exec(ctx, `UPDATE audit_signing SET checking = true`); err != nil {
 		return fmt.Errorf("mark the start-up check: %w", err)
 	}
-	if err := s.load(ctx); err != nil {
+	if err := s.check(ctx); err != nil {
 		return err
 	}
-	if s.Witnessing != nil {
-		s.Witnessing.Inline(ctx)
-	}
-	if _, err := s.DB.Exec(ctx, `UPDATE audit_signing SET checking = false`); err != nil {
-		return fmt.Errorf("end the start-up check: %w", err)
-	}
-	s.markReady()
 	s.Log.Info("audit sequencer leading", "size", s.size)
 	if s.Witnessing != nil {
 		wctx, cancel := context.WithCancel(ctx)
@@ -210,6 +200,17 @@ func (s *Sequencer) lead(ctx context.Context) error {
 	defer tick.Stop()
 	checked := time.Now()
 	for {
+		// An operator who clears a halt marks the log for checking again: nothing is accepted
+		// until the log and the witnesses have been asked afresh.
+		var again bool
+		if err := s.DB.QueryRow(ctx, `SELECT checking FROM audit_signing`).Scan(&again); err != nil {
+			return fmt.Errorf("read the check mark: %w", err)
+		}
+		if again {
+			if err := s.check(ctx); err != nil {
+				return err
+			}
+		}
 		if time.Since(checked) > s.Recheck {
 			if _, err := Trust(ctx, s.DB, s.VerifierKeys); err != nil {
 				return err
@@ -233,6 +234,41 @@ func (s *Sequencer) lead(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// check is the start-up check, run while the database is marked as being checked (nothing is
+// accepted, nothing signed): the log against what it signed, then every witness asked about the
+// newest checkpoint until each has answered (cosigned it, or said it holds a tree this log does
+// not extend, which halts it). A witness that cannot be reached is asked again, and the mark
+// stands meanwhile: a database restored from an older dump is never served because the
+// witness that would show it was out of reach. A failed check leaves the mark beside its halt.
+func (s *Sequencer) check(ctx context.Context) error {
+	if err := s.load(ctx); err != nil {
+		return err
+	}
+	for s.Witnessing != nil {
+		if s.Witnessing.Answered(ctx) {
+			break
+		}
+		var halted bool
+		if err := s.DB.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_halts WHERE cleared_at IS NULL)`).Scan(&halted); err != nil {
+			return fmt.Errorf("read the log's halts: %w", err)
+		}
+		if halted {
+			break
+		}
+		s.Log.Warn("start-up check: a witness has not answered; nothing is accepted until every witness has")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+	if _, err := s.DB.Exec(ctx, `UPDATE audit_signing SET checking = false`); err != nil {
+		return fmt.Errorf("end the start-up check: %w", err)
+	}
+	s.markReady()
+	return nil
 }
 
 // load reads the tree size, checks it against the newest checkpoint, and records the signing
@@ -329,8 +365,9 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 			FROM pg_current_snapshot() s`).Scan(&xmax, &xip, nil); err != nil {
 			return fmt.Errorf("read snapshot: %w", err)
 		}
-		// While a halt stands nothing is signed, and the cursor stays where it is.
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_halts WHERE cleared_at IS NULL)`).Scan(&held); err != nil {
+		// While a halt stands, or the log is marked for checking, nothing is signed, and the
+		// cursor stays where it is.
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_halts WHERE cleared_at IS NULL) OR (SELECT checking FROM audit_signing)`).Scan(&held); err != nil {
 			return fmt.Errorf("read the log's halts: %w", err)
 		}
 		if held {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,5 +127,106 @@ func TestStartupCheckStandsWhenTheLeaderDies(t *testing.T) {
 	}
 	if blocked, err := audit.Blocked(ctx, db); err != nil || len(blocked) != 0 {
 		t.Fatalf("after the next leader checked, Blocked = %q (%v)", blocked, err)
+	}
+}
+
+// TestStartupCheckWaitsForAWitnessOutOfReach: a witness that cannot be reached has not
+// answered: the mark stands and nothing is signed until it answers (an operator who blocks the
+// witness cannot serve a restored dump meanwhile). Marked again, as clear-halt does, the
+// leader checks afresh before signing anything more.
+func TestStartupCheckWaitsForAWitnessOutOfReach(t *testing.T) {
+	ctx := context.Background()
+	db, seq, vkey := newLog(t)
+	appendN(t, db, 0, 10, 10)
+	drain(t, seq)
+	logV, _ := note.NewVerifier(vkey)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, err := torchwood.NewCosignatureSigner("witness.test", priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := &testWitness{logKey: logV, signer: signer}
+	var up atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		tw.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	wit, err := audit.ParseWitness(srv.URL + " " + signer.Verifier().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := &audit.Sequencer{DB: db, Signer: seq.Signer, VerifierKeys: seq.VerifierKeys, Origin: seq.Origin, Appender: seq.Appender, Log: seq.Log,
+		Witnessing: &audit.Witnessing{DB: db, Witnesses: []*audit.Witness{wit}, Log: seq.Log}}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = leader.Run(runCtx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	signed := func() int64 {
+		_, ck, err := audit.Latest(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ck.Size
+	}
+	appendN(t, db, 10, 5, 5)
+	time.Sleep(3 * time.Second)
+	select {
+	case <-leader.Ready():
+		t.Fatal("ready while the witness is out of reach")
+	default:
+	}
+	if blocked, err := audit.Blocked(ctx, db); err != nil || !slices.Equal(blocked, []string{audit.StartupCheck}) {
+		t.Fatalf("while the witness is out of reach, Blocked = %q (%v)", blocked, err)
+	}
+	if n := signed(); n != 10 {
+		t.Fatalf("signed up to %d while the witness was out of reach", n)
+	}
+	up.Store(true)
+	select {
+	case <-leader.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("never ready after the witness came back")
+	}
+	for start := time.Now(); signed() != 15; time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the waiting entries were not signed after the check: size %d", signed())
+		}
+	}
+	// The witness goes down; a checkpoint it has not seen is signed meanwhile (it is asked again
+	// in the background). Marked again (an operator cleared a halt), nothing more is signed
+	// until the witness has answered about that checkpoint.
+	up.Store(false)
+	appendN(t, db, 15, 5, 5)
+	for start := time.Now(); signed() != 20; time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("not signed while the witness was down: size %d", signed())
+		}
+	}
+	if _, err := db.Exec(ctx, `UPDATE audit_signing SET checking = true`); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, db, 20, 5, 5)
+	time.Sleep(3 * time.Second)
+	if n := signed(); n != 20 {
+		t.Fatalf("signed up to %d while the log was marked for checking and the witness was out of reach", n)
+	}
+	up.Store(true)
+	for start := time.Now(); signed() != 25; time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 15*time.Second {
+			t.Fatalf("not signed after the witness answered the new check: size %d", signed())
+		}
+	}
+	if checking, err := audit.Checking(ctx, db); err != nil || checking {
+		t.Fatalf("the check has ended, yet checking = %v (%v)", checking, err)
 	}
 }

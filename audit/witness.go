@@ -54,8 +54,9 @@ type Witnessing struct {
 	Log       *slog.Logger
 	Interval  time.Duration
 
-	mu   sync.Mutex // one exchange with the witnesses at a time: each tracks its size
-	done Checkpoint // the newest checkpoint every witness has cosigned
+	mu     sync.Mutex // one exchange with the witnesses at a time: each tracks its size
+	done   Checkpoint // the newest checkpoint every witness has cosigned
+	forked bool       // a witness has said it holds a tree this log does not extend
 }
 
 // Run cosigns the newest checkpoint whenever it grows, until ctx ends.
@@ -80,6 +81,23 @@ func (w *Witnessing) Inline(ctx context.Context) {
 	if text, ck, err := Latest(ctx, w.DB); err == nil {
 		w.cosign(ctx, text, ck, true)
 	}
+}
+
+// Answered asks every witness that has not cosigned the newest checkpoint to cosign it, and
+// reports whether each has answered: cosigned, or refused in a way that halts the log. An
+// empty log has nothing to ask about.
+func (w *Witnessing) Answered(ctx context.Context) bool {
+	text, ck, err := Latest(ctx, w.DB)
+	if err != nil || ck.Size == 0 {
+		return true
+	}
+	w.mu.Lock()
+	w.forked = false
+	w.mu.Unlock()
+	n := w.cosign(ctx, text, ck, false)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return n == len(w.Witnesses) || w.forked
 }
 
 // Cosign asks every witness to cosign the checkpoint and returns how many did.
@@ -109,6 +127,7 @@ func (w *Witnessing) cosign(ctx context.Context, text []byte, ck Checkpoint, inl
 		wit.failing = err != nil
 		var fork *forkError
 		if errors.As(err, &fork) {
+			w.forked = true
 			problem := fmt.Sprintf("witness %s holds a checkpoint this log does not extend (%v): the log was rolled back or forked; compare its checkpoint with ours", wit.Verifier.Name(), fork)
 			w.Log.Error("audit witness: the log does not extend what it cosigned", "witness", wit.URL, "size", ck.Size, "err", err)
 			if herr := Halt(ctx, w.DB, problem); herr != nil {

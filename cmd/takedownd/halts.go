@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/reconcile"
 )
 
 // operator names who runs an operator's command, for its audit entry.
@@ -66,6 +68,25 @@ func clearHalt(ctx context.Context, db *pgxpool.Pool, app *audit.Appender, id in
 		}
 		if err != nil {
 			return fmt.Errorf("clear halt %d: %w", id, err)
+		}
+		if strings.HasPrefix(problem, "reconcile: ") {
+			// A row still edited would halt the log again a minute later, after accepting
+			// actions on it meanwhile: put it back first.
+			diffs, err := reconcile.Run(ctx, tx)
+			if err != nil {
+				return err
+			}
+			for _, d := range diffs {
+				if "reconcile: "+measure.Clip(d.String(), measure.MaxLine) == problem {
+					return fmt.Errorf("halt %d still stands: %s (put the row back first; takedownd audit reconcile lists every difference)", id, d)
+				}
+			}
+		}
+		// Nothing is accepted until the sequencer has checked the log and asked the witnesses
+		// afresh: a cause that still stands (a witness that still refuses) halts it again
+		// before anything is signed.
+		if _, err := tx.Exec(ctx, `UPDATE audit_signing SET checking = true`); err != nil {
+			return fmt.Errorf("mark the log for checking: %w", err)
 		}
 		return app.Append(ctx, tx, fmt.Sprintf("halt-cleared/%d", id), &audit.Record{
 			Actor: audit.Actor{ID: by, Roles: []string{}, Org: "system"}, Action: "log.halt_cleared", Reason: reason,

@@ -11,6 +11,8 @@ import (
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/testdb"
 )
 
@@ -48,7 +50,8 @@ func TestClearHalt(t *testing.T) {
 	if err := db.QueryRow(ctx, `SELECT id::text FROM audit_halts`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"-id", id}, {"-id", id, "-reason", "  "}, {"-reason", "checked"}, {"-id", "999", "-reason", "checked"}} {
+	for _, args := range [][]string{{"-id", id}, {"-id", id, "-reason", "  "}, {"-reason", "checked"}, {"-id", "999", "-reason", "checked"},
+		{"-id", id, "-reason", "restored", "from", "the", "backup"}} { // an unquoted reason
 		if _, err := cli(append([]string{"audit", "clear-halt"}, args...)...); err == nil {
 			t.Fatalf("clear-halt %v was taken", args)
 		}
@@ -70,5 +73,36 @@ func TestClearHalt(t *testing.T) {
 	}
 	if _, err := cli("audit", "clear-halt", "-id", id, "-reason", "again"); err == nil {
 		t.Fatal("a cleared halt was cleared again")
+	}
+	// The sequencer checks the log and asks the witnesses again before anything is accepted.
+	if checking, err := audit.Checking(ctx, db); err != nil || !checking {
+		t.Fatalf("after the clearing, the log is not marked for checking (%v)", err)
+	}
+	// A reconcile halt whose row still differs is not cleared: it would halt again a minute
+	// later, after actions were accepted on the edited row.
+	if _, err := db.Exec(ctx, `INSERT INTO organisations (id, name, kind) VALUES ('slipped-in', 'Slipped in', 'agency')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO users (id, username, display_name, org_id, password_hash) VALUES ('u-slipped', 'slipped', 'S', 'slipped-in', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	diffs, err := reconcile.Run(ctx, db)
+	if err != nil || len(diffs) == 0 {
+		t.Fatalf("reconcile: %v (%v)", diffs, err)
+	}
+	if err := audit.Halt(ctx, db, "reconcile: "+measure.Clip(diffs[0].String(), measure.MaxLine)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(ctx, `SELECT id::text FROM audit_halts WHERE cleared_at IS NULL`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cli("audit", "clear-halt", "-id", id, "-reason", "looked at it"); err == nil || !strings.Contains(err.Error(), "still stands") {
+		t.Fatalf("a reconcile halt was cleared with its row still edited: %v\n%s", err, out)
+	}
+	if _, err := db.Exec(ctx, `DELETE FROM users WHERE id = 'u-slipped'`); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cli("audit", "clear-halt", "-id", id, "-reason", "the slipped-in user removed"); err != nil {
+		t.Fatalf("clear-halt after the row was put back: %v\n%s", err, out)
 	}
 }

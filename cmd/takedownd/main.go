@@ -98,6 +98,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		// An unquoted reason of several words would otherwise be cut to its first.
+		return fmt.Errorf("%s takes no arguments after its flags, got %q (quote a value with spaces)", cmd, strings.Join(fs.Args(), " "))
+	}
 	log := newLogger(stderr, cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
