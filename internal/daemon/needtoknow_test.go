@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
@@ -117,5 +118,44 @@ func TestRefusedReadTakesAsLongAsAMissingOne(t *testing.T) {
 	t.Logf("median over %d interleaved reads: refused %v, missing %v (ratio %.2f)", rounds, h, mi, ratio)
 	if ratio > 1.5 || ratio < 1/1.5 {
 		t.Errorf("a refused read takes %v, a missing one %v: the time tells them apart", h, mi)
+	}
+}
+
+// TestCaseMovedInSQLIsReadAsItsRecordSays: an operator moves a case to another agency in SQL.
+// Reads follow the case's creation record, not the table: its own agency still reads it, the
+// other does not (lists included), and the log halts naming the case.
+func TestCaseMovedInSQLIsReadAsItsRecordSays(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	m := newDraft(t, e, "self_execute", domestic)
+	if _, err := e.Owner.Exec(ctx, `UPDATE cases SET org_id = 'mpd-tokyo' WHERE id = $1`, m.Case); err != nil {
+		t.Fatal(err)
+	}
+	officer := e.Users["officer"]
+	if err := officer.Do(ctx, "GET", "/api/v1/cases/"+m.Case, nil, nil); err != nil {
+		t.Fatalf("the owning agency reads its case moved in SQL: %v", err)
+	}
+	if _, err := officer.Measure(ctx, m.ID); err != nil {
+		t.Fatalf("the owning agency reads its measure in a case moved in SQL: %v", err)
+	}
+	var cases []struct {
+		ID  string `json:"id"`
+		Org string `json:"org"`
+	}
+	// The auditor's list holds every case: the moved one under the organisation of its record.
+	if err := e.Users["auditor"].Do(ctx, "GET", "/api/v1/cases", nil, &cases); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(cases, func(c struct {
+		ID  string `json:"id"`
+		Org string `json:"org"`
+	}) bool {
+		return c.ID == m.Case && c.Org == "npa-cyber"
+	}) {
+		t.Fatalf("the list lacks the moved case, or shows it moved: %+v", cases)
+	}
+	halts, err := audit.Halted(ctx, e.Owner)
+	if err != nil || len(halts) != 1 || !strings.HasPrefix(halts[0], "case: case "+m.Case+" as stored belongs to mpd-tokyo") {
+		t.Fatalf("halts: %q (%v)", halts, err)
 	}
 }

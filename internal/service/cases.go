@@ -138,6 +138,10 @@ func (s *Service) readCase(ctx context.Context, a authz.Actor, id, what string) 
 	if err != nil {
 		return c, fmt.Errorf("read case: %w", err)
 	}
+	if err := s.holdOrgs(ctx, []string{c.ID}, []*string{&c.Org}); err != nil {
+		return c, err
+	}
+	subj.Org = c.Org
 	return c, s.mayRead(ctx, a, subj, what, On{Case: c.ID})
 }
 
@@ -159,20 +163,38 @@ func (s *Service) Cases(ctx context.Context, a authz.Actor, p Page) ([]Case, err
 		return nil, fmt.Errorf("list cases: %w", err)
 	}
 	defer rows.Close()
-	out := []Case{}
+	var all []Case
+	var subjs []authz.Subject
 	for rows.Next() {
 		c, subj, err := scanCase(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list cases: %w", err)
 		}
-		if !sc.Allows(subj) {
-			s.Log.Error("the case list's query and the need-to-know rule disagree", "case", c.ID, "actor", a.ID)
-			continue
-		}
-		out = append(out, c)
+		all, subjs = append(all, c), append(subjs, subj)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list cases: %w", err)
+	}
+	rows.Close()
+	ids, orgs := make([]string, len(all)), make([]*string, len(all))
+	for i := range all {
+		ids[i], orgs[i] = all[i].ID, &all[i].Org
+	}
+	moved := func(i int) bool { return all[i].Org != subjs[i].Org }
+	if err := s.holdOrgs(ctx, ids, orgs); err != nil {
+		return nil, err
+	}
+	out := []Case{}
+	for i, c := range all {
+		wasMoved := moved(i)
+		subjs[i].Org = c.Org
+		if !sc.Allows(subjs[i]) {
+			if !wasMoved {
+				s.Log.Error("the case list's query and the need-to-know rule disagree", "case", c.ID, "actor", a.ID)
+			}
+			continue
+		}
+		out = append(out, c)
 	}
 	if len(out) > 0 {
 		if err := s.auditRead(ctx, a, "cases", On{}); err != nil {

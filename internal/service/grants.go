@@ -352,3 +352,63 @@ func (s *Service) policyTampered(ctx context.Context, version int, why string) e
 	}
 	return errors.New(problem)
 }
+
+// loggedOrgs returns the organisation each case's authenticated creation record names (a case
+// without one, inserted around the service, is absent: reconcile names it).
+func (s *Service) loggedOrgs(ctx context.Context, cases []string) (map[string]string, error) {
+	ids := make([]string, len(cases))
+	byEntry := make(map[string]string, len(cases))
+	for i, c := range cases {
+		ids[i] = audit.EntryID("case/" + c)
+		byEntry[ids[i]] = c
+	}
+	rows, err := s.DB.Query(ctx, `SELECT e.id, e.record, e.auth, EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)
+		FROM audit_entries e WHERE e.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read the cases' creation records: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]string, len(cases))
+	for rows.Next() {
+		var id string
+		var raw, auth []byte
+		var signed bool
+		if err := rows.Scan(&id, &raw, &auth, &signed); err != nil {
+			return nil, fmt.Errorf("read the cases' creation records: %w", err)
+		}
+		var r audit.Record
+		if !trusted(s.Audit, id, raw, auth, signed) || json.Unmarshal(raw, &r) != nil || r.Action != "case.created" || r.Case != byEntry[id] {
+			continue
+		}
+		out[r.Case] = r.Actor.Org
+	}
+	return out, rows.Err()
+}
+
+// caseOrg returns the organisation a case belongs to as its creation record says. A table
+// that says otherwise (a case moved to another agency in SQL) is overruled, the log halted and
+// an alert raised: need-to-know follows the record, so the other agency reads nothing.
+func (s *Service) caseOrg(ctx context.Context, caseID, inTable string, logged map[string]string) string {
+	org, ok := logged[caseID]
+	if !ok || org == inTable {
+		return inTable
+	}
+	problem := fmt.Sprintf("case: case %s as stored belongs to %s, its creation record to %s: the database was altered; reads follow the record", caseID, inTable, org)
+	s.Log.Error("ALERT: "+problem, "case", caseID)
+	if err := audit.Halt(context.WithoutCancel(ctx), s.DB, measure.Clip(problem, measure.MaxLine)); err != nil {
+		s.Log.Error("record the halt", "err", err)
+	}
+	return org
+}
+
+// holdOrgs puts each row's organisation as its case's creation record says.
+func (s *Service) holdOrgs(ctx context.Context, cases []string, orgs []*string) error {
+	logged, err := s.loggedOrgs(ctx, cases)
+	if err != nil {
+		return err
+	}
+	for i, c := range cases {
+		*orgs[i] = s.caseOrg(ctx, c, *orgs[i], logged)
+	}
+	return nil
+}

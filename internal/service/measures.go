@@ -84,6 +84,9 @@ func (s *Service) load(ctx context.Context, tx pgx.Tx, id string) (Measure, erro
 	if err != nil {
 		return m, err
 	}
+	if err := s.holdOrgs(ctx, []string{m.Case}, []*string{&m.Org}); err != nil {
+		return m, err
+	}
 	if err := json.Unmarshal(plan, &m.Plan); err != nil {
 		return m, fmt.Errorf("decode plan of %s: %w", id, err)
 	}
@@ -299,7 +302,8 @@ func (s *Service) measures(ctx context.Context, a authz.Actor, f MeasureFilter) 
 		return nil, fmt.Errorf("list measures: %w", err)
 	}
 	defer rows.Close()
-	out := []MeasureSummary{}
+	var all []MeasureSummary
+	var subjs []authz.Subject
 	for rows.Next() {
 		var m MeasureSummary
 		var subj authz.Subject
@@ -307,15 +311,34 @@ func (s *Service) measures(ctx context.Context, a authz.Actor, f MeasureFilter) 
 			&subj.BeforeCommission, &subj.NamedExecutors, &m.RequesterName, &m.OrgName); err != nil {
 			return nil, fmt.Errorf("list measures: %w", err)
 		}
-		subj.Org = m.Org
-		if !sc.Allows(subj) {
-			s.Log.Error("the measure list's query and the need-to-know rule disagree", "measure", m.ID, "actor", a.ID)
-			continue
-		}
-		out = append(out, m)
+		all, subjs = append(all, m), append(subjs, subj)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list measures: %w", err)
+	}
+	rows.Close()
+	// Each row's organisation as its case's creation record says (a case moved in SQL).
+	cases, orgs := make([]string, len(all)), make([]*string, len(all))
+	for i := range all {
+		cases[i], orgs[i] = all[i].Case, &all[i].Org
+	}
+	inTable := make([]string, len(all))
+	for i := range all {
+		inTable[i] = all[i].Org
+	}
+	if err := s.holdOrgs(ctx, cases, orgs); err != nil {
+		return nil, err
+	}
+	out := []MeasureSummary{}
+	for i, m := range all {
+		subjs[i].Org = m.Org
+		if !sc.Allows(subjs[i]) {
+			if m.Org == inTable[i] {
+				s.Log.Error("the measure list's query and the need-to-know rule disagree", "measure", m.ID, "actor", a.ID)
+			}
+			continue
+		}
+		out = append(out, m)
 	}
 	return out, nil
 }
