@@ -628,11 +628,20 @@ func checkSeal(ctx context.Context, tx pgx.Tx, ch Change, only map[string]bool) 
 		return nil, &unsealed{ch.Version, "its sealed body does not hash to " + ch.Digest}
 	}
 	var body struct {
-		Targets int    `json:"targets"`
-		SHA256  string `json:"targets_sha256"`
+		Targets  int      `json:"targets"`
+		SHA256   string   `json:"targets_sha256"`
+		Evidence []string `json:"evidence_sha256"`
 	}
 	if err := json.Unmarshal(content, &body); err != nil {
 		return nil, &unsealed{ch.Version, "its sealed body does not decode"}
+	}
+	var evidence []string
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(array_agg(sha256 ORDER BY sha256), '{}') FROM evidence WHERE measure_id = $1 AND version = $2`,
+		ch.Measure, ch.Version).Scan(&evidence); err != nil {
+		return nil, fmt.Errorf("read evidence of %s: %w", ch.Measure, err)
+	}
+	if !slices.Equal(evidence, body.Evidence) && !(len(evidence) == 0 && len(body.Evidence) == 0) {
+		return nil, &unsealed{ch.Version, fmt.Sprintf("its %d evidence files are not the %d sealed", len(evidence), len(body.Evidence))}
 	}
 	tl, err := readTargets(ctx, tx, ch.Measure, ch.Version, only)
 	if err != nil {

@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -283,5 +284,30 @@ func TestPolicyEditedInSQLIsNotInForce(t *testing.T) {
 		if _, err := e.Owner.Exec(ctx, `UPDATE audit_halts SET cleared_at = now(), cleared_by = 'operator:test' WHERE cleared_at IS NULL`); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestSwappedEvidenceIsNotJudged: a sealed version's evidence file swapped for another in SQL
+// (its hash rewritten) is not judged: the review is refused with the rule "seal".
+func TestSwappedEvidenceIsNotJudged(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	other := newDraft(t, e, "self_execute", domestic).ID
+	if _, err := u["officer"].AddEvidence(ctx, other, url.Values{"filename": {"other.pcap"}, "kind": {"pcap"}, "provenance": {"own_investigation"}},
+		strings.NewReader("another file altogether")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Owner.Exec(ctx, `UPDATE evidence SET sha256 = (SELECT sha256 FROM evidence WHERE measure_id = $2 AND filename = 'other.pcap')
+		WHERE measure_id = $1`, id, other); err != nil {
+		t.Fatal(err)
+	}
+	_, err := u["legal"].Act(ctx, id, "legal_review", legalApproval)
+	refusedWith(t, err, 403, "seal")
+	var ce *client.Error
+	if !errors.As(err, &ce) || !strings.Contains(ce.Message, "evidence files are not the 1 sealed") {
+		t.Fatalf("the refusal does not name the evidence: %v", err)
 	}
 }

@@ -146,6 +146,7 @@ var refusalsJa = map[string]string{
 	"its sealed body does not hash to %s":                                                 "確定した内容のハッシュが %s になりません",
 	"its sealed body does not decode":                                                     "確定した内容を読み取れません",
 	"its %d target rows do not hash to the %d targets sealed":                             "対象%s件の行のハッシュが、確定した対象%s件と一致しません",
+	"its %d evidence files are not the %d sealed":                                         "証拠資料%s件が、確定した%s件と一致しません",
 	"must be an earlier sealed version, one of %v":                                        "それより前の確定した版のいずれかでなければなりません: %s",
 	"this measure has no earlier sealed version":                                          "この措置にはそれより前の確定した版がありません",
 	"must be a version number, e.g. 3":                                                    "版の番号を入力してください(例: 3)",
@@ -269,4 +270,5 @@ var refusalsJa = map[string]string{
 var composed = map[string]bool{"line %d (%s): %v": true,
 	"its sealed body is missing": true, "its sealed body is not JSON": true, "its sealed body does not hash to %s": true,
 	"its sealed body does not decode": true, "its %d target rows do not hash to the %d targets sealed": true,
-	"this account is locked": true, "logins from this address are suspended": true}
+	"its %d evidence files are not the %d sealed": true,
+	"this account is locked":                      true, "logins from this address are suspended": true}
