@@ -237,8 +237,8 @@ func (c *Config) Validate() error {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 30 * time.Second
 	}
-	if c.ReconcileEvery < 0 {
-		return fmt.Errorf("-reconcile-every must not be negative")
+	if c.ReconcileEvery < 0 || c.ReconcileEvery > 0 && c.ReconcileEvery < time.Second {
+		return fmt.Errorf("-reconcile-every must be 0 (never) or at least 1s, got %s", c.ReconcileEvery)
 	}
 	if c.MaxEvidence <= 0 {
 		return fmt.Errorf("-max-evidence must be positive")

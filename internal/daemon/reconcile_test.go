@@ -164,7 +164,7 @@ func TestReconcileNamesTableEdits(t *testing.T) {
 // would then read it) halts the log as an altered entry does: actions are refused, /healthz
 // and /metrics say so, until the row is put back and an operator clears the halt.
 func TestBackgroundReconcileHalts(t *testing.T) {
-	e := testenv.StartWith(t, workflows.DefaultConfig(), func(c *daemon.Config) { c.ReconcileEvery = 200 * time.Millisecond })
+	e := testenv.StartWith(t, workflows.DefaultConfig(), func(c *daemon.Config) { c.ReconcileEvery = time.Second })
 	ctx := context.Background()
 	officer := e.Users["officer"]
 	id, err := officer.CreateCase(ctx, "moved in SQL", "")
