@@ -3,8 +3,8 @@ package daemon_test
 // An insider model test: random sequences in which people take a measure through its
 // lifecycle while an operator with the database's credentials edits the tables around the
 // service (a draft's or a sealed version's target, a case's or a user's organisation, a vote,
-// a measure's stage, a role, a designation, a policy rule), inserts an audit row, or a witness
-// refuses the log. Its oracle, written apart from the code:
+// a measure's stage or plan, a step, a role, a designation, a policy rule), inserts an audit
+// row, or a witness refuses the log. Its oracle, written apart from the code:
 //
 //   - nothing is executed on a target the Commission did not approve;
 //   - no answer is a 5xx other than 503 (the log halted);
@@ -97,6 +97,12 @@ var tampers = []tamper{
 	{"a draft's target swapped", func(in *insider) bool { return in.stage == "DRAFT" },
 		`UPDATE targets SET value = '198.18.0.66' WHERE measure_id = :id AND value = '203.0.113.10'`,
 		`UPDATE targets SET value = '203.0.113.10' WHERE measure_id = :id AND value = '198.18.0.66'`, inTable("targets")},
+	{"a sealed plan's technique changed", func(in *insider) bool { return in.stage != "DRAFT" },
+		`UPDATE measures SET plan = jsonb_set(plan, '{technique}', '"push_uninstaller"') WHERE id = :id`,
+		`UPDATE measures SET plan = jsonb_set(plan, '{technique}', '"disable_malware"') WHERE id = :id`, inTable("plans")},
+	{"a step's result rewritten", func(in *insider) bool { return in.step > 7 }, // a step was logged
+		`UPDATE execution_steps SET result = 'failure' WHERE measure_id = :id`,
+		`UPDATE execution_steps SET result = 'success' WHERE measure_id = :id`, inTable("execution_steps")},
 	{"the case moved to another agency", always,
 		`UPDATE cases SET org_id = 'mpd-tokyo' WHERE id = :case`,
 		`UPDATE cases SET org_id = 'npa-cyber' WHERE id = :case`, inTable("cases")},

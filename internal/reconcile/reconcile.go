@@ -147,7 +147,7 @@ func Run(ctx context.Context, q Querier) ([]Difference, error) {
 const NotCompared = "not compared"
 
 // tables are those compared, in the order differences are listed.
-var tables = []string{"cases", "users", "measures", "targets", "sealed_versions", "evidence", "votes", "decisions", "reviews", "gates", "orders", "execution_steps", "notifications",
+var tables = []string{"cases", "users", "measures", "plans", "targets", "sealed_versions", "evidence", "votes", "decisions", "reviews", "gates", "orders", "execution_steps", "notifications",
 	"role_grants", "executor_designations", "authz_policy_versions", "authz_rules"}
 
 // fold reads every signed record in log order and writes down the rows it says it wrote.
@@ -290,9 +290,10 @@ func (s *sides) apply(idx int64, r *audit.Record) {
 		list, _ := r.Details["step_list"].([]any)
 		for i, st := range list {
 			m, _ := st.(map[string]any)
-			target, _ := m["target"].(string)
-			witness, _ := m["witness"].(string)
-			put("execution_steps", fmt.Sprintf("%s %d", r.Measure, int(first)+i), step(target, r.Actor.ID, witness))
+			text := func(k string) string { v, _ := m[k].(string); return v }
+			at, _ := time.Parse(time.RFC3339Nano, text("at"))
+			put("execution_steps", fmt.Sprintf("%s %d", r.Measure, int(first)+i),
+				step(text("target"), r.Actor.ID, text("witness"), text("technique"), text("action"), text("result"), at))
 		}
 	case "notify":
 		list, _ := r.Details["notifications"].([]any)
@@ -325,8 +326,9 @@ func (s *sides) apply(idx int64, r *audit.Record) {
 	}
 }
 
-func step(target, executor, witness string) string {
-	return target + " by " + executor + ", witnessed by " + witness
+func step(target, executor, witness, technique, action, result string, at time.Time) string {
+	return fmt.Sprintf("%s by %s, witnessed by %s: %s, %q, %s at %s", target, executor, witness, technique, action, result,
+		at.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano))
 }
 
 func designationText(user, scope string, from, until time.Time, revoked bool) string {
@@ -382,17 +384,18 @@ func (s *sides) read(ctx context.Context, q Querier) error {
 		}
 	}
 	// Rows whose text is easier to build here than in SQL.
-	rows, err := q.Query(ctx, `SELECT measure_id || ' ' || seq, target, executor_id, witness_id FROM execution_steps`)
+	rows, err := q.Query(ctx, `SELECT measure_id || ' ' || seq, target, executor_id, witness_id, technique, action, result, at FROM execution_steps`)
 	if err != nil {
 		return fmt.Errorf("read execution_steps: %w", err)
 	}
 	for rows.Next() {
-		var k, target, executor, witness string
-		if err := rows.Scan(&k, &target, &executor, &witness); err != nil {
+		var k, target, executor, witness, technique, action, result string
+		var at time.Time
+		if err := rows.Scan(&k, &target, &executor, &witness, &technique, &action, &result, &at); err != nil {
 			rows.Close()
 			return fmt.Errorf("read execution_steps: %w", err)
 		}
-		s.put(s.table, "execution_steps", k, row{value: step(target, executor, witness)})
+		s.put(s.table, "execution_steps", k, row{value: step(target, executor, witness, technique, action, result, at)})
 	}
 	rows.Close()
 	rows, err = q.Query(ctx, `SELECT id, user_id, scope, valid_from, valid_until, revoked_at IS NOT NULL FROM executor_designations`)
@@ -562,7 +565,49 @@ func (s *sides) readSealed(ctx context.Context, q Querier) error {
 		if th.Len() != body.Targets || th.Sum() != body.SHA256 {
 			value += fmt.Sprintf(" (its %d target rows do not hash to the %d targets sealed)", th.Len(), body.Targets)
 		}
-		s.put(s.table, "sealed_versions", fmt.Sprintf("%s v%d", v.measure, v.version), row{value: value})
+		mv := fmt.Sprintf("%s v%d", v.measure, v.version)
+		s.put(s.table, "sealed_versions", mv, row{value: value})
+		// The plan the service serves for a sealed version is the plan it sealed: the log's
+		// side is the sealed body's (its digest is the one the log signed, compared above).
+		var sealed struct {
+			Plan json.RawMessage `json:"plan"`
+		}
+		if json.Unmarshal(v.content, &sealed) == nil && len(sealed.Plan) > 0 {
+			if d, err := measure.Digest(sealed.Plan); err == nil {
+				if seal, ok := s.log["sealed_versions"][mv]; ok {
+					s.put(s.log, "plans", mv, row{value: d, index: seal.index})
+				}
+			}
+		}
+	}
+	rows, err = q.Query(ctx, `SELECT m.id || ' v' || m.version, m.plan FROM measures m
+		WHERE EXISTS (SELECT 1 FROM measure_versions v WHERE v.measure_id = m.id AND v.version = m.version)`)
+	if err != nil {
+		return fmt.Errorf("read measures: %w", err)
+	}
+	defer rows.Close()
+	current := map[string]bool{}
+	for rows.Next() {
+		var mv string
+		var plan []byte
+		if err := rows.Scan(&mv, &plan); err != nil {
+			return fmt.Errorf("read measures: %w", err)
+		}
+		d, err := measure.Digest(plan)
+		if err != nil {
+			d = "a plan that is not JSON"
+		}
+		current[mv] = true
+		s.put(s.table, "plans", mv, row{value: d})
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read measures: %w", err)
+	}
+	// Only the current version's plan is kept in the measures table.
+	for mv := range s.log["plans"] {
+		if !current[mv] {
+			delete(s.log["plans"], mv)
+		}
 	}
 	return nil
 }
