@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -129,6 +130,16 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 		var fe measure.FieldError
 		_ = app.Details(&fe)
 		return res, a.refuse(ctx, ch, nil, &fe)
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "23505" {
+		// The workflow never recorded this row, yet the table holds one (a vote inserted in
+		// SQL ahead of the member's own): the table was altered around the service.
+		activity.GetLogger(ctx).Error("ALERT: a row the workflow never recorded stands in the way of a change", "measure", ch.Measure,
+			"change", ch.Kind, "table", pg.TableName, "constraint", pg.ConstraintName)
+		return res, a.refuse(ctx, ch, &authz.Denied{Rule: "seal", Reason: fmt.Sprintf(
+			"the table %s already holds a row this %s would write (%s): the database was altered; nothing was recorded (tell an auditor)",
+			pg.TableName, ch.Kind, pg.ConstraintName)}, nil)
 	}
 	if fe := refusal.Permanent(err); fe != nil {
 		return res, a.refuse(ctx, ch, nil, fe)

@@ -311,3 +311,26 @@ func TestSwappedEvidenceIsNotJudged(t *testing.T) {
 		t.Fatalf("the refusal does not name the evidence: %v", err)
 	}
 }
+
+// TestVoteInsertedInSQLIsNamed: an operator inserts a member's vote in SQL, ahead of the
+// member. The member's own vote is refused with the rule "seal", saying the table was altered
+// (not blamed on their input), and nothing is recorded.
+func TestVoteInsertedInSQLIsNamed(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", legalApproval, "COMMAND_REVIEW")
+	mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+	if _, err := e.Owner.Exec(ctx, `INSERT INTO votes (measure_id, version, digest, member_id, vote) SELECT id, version, digest, $2, 'reject' FROM measures WHERE id = $1`,
+		id, e.IDs["member2"]); err != nil {
+		t.Fatal(err)
+	}
+	_, err := u["member2"].Act(ctx, id, "vote", vote("approve"))
+	refusedWith(t, err, 403, "seal")
+	var ce *client.Error
+	if !errors.As(err, &ce) || !strings.Contains(ce.Message, "already holds a row this vote would write") {
+		t.Fatalf("the refusal does not say the table was altered: %v", err)
+	}
+}

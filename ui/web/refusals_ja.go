@@ -216,8 +216,9 @@ var refusalsJa = map[string]string{
 	"unknown field":                                                       "不明な項目です",
 	"unknown operation %q":                                                "不明な操作 %s です",
 	"no action %q; see /api/v1/openapi.json":                              "操作 %s はありません。/api/v1/openapi.json を参照してください",
-	"the database refused this input: %s":                                 "データベースがこの入力を受け付けませんでした: %s",
-	"the change is too large to record in the audit log: %s":              "変更が大きすぎて監査ログに記録できません: %s",
+	"the table %s already holds a row this %s would write (%s): the database was altered; nothing was recorded (tell an auditor)": "表%sには、この%sが書き込む行がすでにあります(%s)。データベースが改変されています。何も記録されていません(監査担当者に知らせてください)",
+	"the database refused this input: %s":                    "データベースがこの入力を受け付けませんでした: %s",
+	"the change is too large to record in the audit log: %s": "変更が大きすぎて監査ログに記録できません: %s",
 
 	// Things that are not there, or not yours.
 	"measure":                           "措置",
