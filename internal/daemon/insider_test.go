@@ -110,8 +110,8 @@ var tampers = []tamper{
 		`UPDATE users SET org_id = 'mpd-tokyo' WHERE username = 'officer2'`,
 		`UPDATE users SET org_id = 'npa-cyber' WHERE username = 'officer2'`, inTable("users")},
 	{"a vote turned", func(in *insider) bool { return in.step > 3 }, // the chair has voted
-		`UPDATE votes SET vote = CASE vote WHEN 'approve' THEN 'reject' ELSE 'approve' END WHERE measure_id = :id`,
-		`UPDATE votes SET vote = CASE vote WHEN 'approve' THEN 'reject' ELSE 'approve' END WHERE measure_id = :id`, inTable("votes")},
+		`UPDATE votes SET vote = 'reject' WHERE measure_id = :id AND member_id = (SELECT id FROM users WHERE username = 'chair')`,
+		`UPDATE votes SET vote = 'approve' WHERE measure_id = :id AND member_id = (SELECT id FROM users WHERE username = 'chair')`, inTable("votes")},
 	{"the stage set to approved", func(in *insider) bool { return in.stage != "APPROVED" },
 		`UPDATE measures SET stage = 'APPROVED' WHERE id = :id`,
 		`UPDATE measures SET stage = :stage WHERE id = :id`, inTable("measures")},
