@@ -159,3 +159,69 @@ func TestCaseMovedInSQLIsReadAsItsRecordSays(t *testing.T) {
 		t.Fatalf("halts: %q (%v)", halts, err)
 	}
 }
+
+// TestMovedMeasureAndRedirectedEvidenceGiveNothingAway: an operator moves a measure into
+// another case in SQL, or points a readable measure's evidence row at a file of a measure the
+// reader may not read. Reads follow the records: the measure stays in its own case and agency,
+// the file is not served, and the log halts naming each.
+func TestMovedMeasureAndRedirectedEvidenceGiveNothingAway(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	secret := newDraft(t, e, "self_execute", domestic) // not for executor-pref's eyes
+	if _, err := u["officer"].AddEvidence(ctx, secret.ID, url.Values{"filename": {"secret.pcap"}, "kind": {"pcap"}, "provenance": {"own_investigation"}},
+		strings.NewReader("the agency's own secret capture")); err != nil {
+		t.Fatal(err)
+	}
+	var secretSHA string
+	if err := e.Owner.QueryRow(ctx, `SELECT sha256 FROM evidence WHERE measure_id = $1 AND filename = 'secret.pcap'`, secret.ID).Scan(&secretSHA); err != nil {
+		t.Fatal(err)
+	}
+	// A measure executor-pref is named in, and so reads.
+	caseID, err := u["officer"].CreateCase(ctx, "shared", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, err := u["officer"].CreateMeasure(ctx, caseID, plan("self_execute", e.IDs["executor-pref"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u["officer"].AddTargets(ctx, shared.ID, domestic); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u["officer"].AddEvidence(ctx, shared.ID, url.Values{"filename": {"c2.pcap"}, "kind": {"pcap"}, "provenance": {"own_investigation"}},
+		strings.NewReader("shared capture")); err != nil {
+		t.Fatal(err)
+	}
+	mustAct(t, u["officer"], shared.ID, "submit", nil, "LEGAL_REVIEW")
+	stranger := u["executor-pref"]
+	if _, err := stranger.Measure(ctx, shared.ID); err != nil {
+		t.Skipf("the named prefectural executor does not read the measure before approval here: %v", err)
+	}
+	if _, err := e.Owner.Exec(ctx, `UPDATE evidence SET sha256 = $2 WHERE measure_id = $1`, shared.ID, secretSHA); err != nil {
+		t.Fatal(err)
+	}
+	err = stranger.Do(ctx, "GET", "/api/v1/evidence/"+secretSHA, nil, nil)
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 404 {
+		t.Fatalf("another agency downloaded a file through an evidence row redirected in SQL: %v", err)
+	}
+	halts, err := audit.Halted(ctx, e.Owner)
+	if err != nil || len(halts) != 1 || !strings.HasPrefix(halts[0], "evidence: measure "+shared.ID) {
+		t.Fatalf("halts: %q (%v)", halts, err)
+	}
+	// The secret measure moved into the shared case: still its own case's, still not readable.
+	if _, err := e.Owner.Exec(ctx, `UPDATE measures SET case_id = $2 WHERE id = $1`, secret.ID, caseID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u["officer"].Measure(ctx, secret.ID); err != nil {
+		t.Fatalf("the owner reads a measure moved in SQL: %v", err)
+	}
+	m, _ := u["officer"].Measure(ctx, secret.ID)
+	if m.Case != secret.Case {
+		t.Fatalf("the moved measure is shown in case %s, its record says %s", m.Case, secret.Case)
+	}
+	if halts, _ := audit.Halted(ctx, e.Owner); !slices.ContainsFunc(halts, func(h string) bool { return strings.HasPrefix(h, "measure: measure "+secret.ID) }) {
+		t.Fatalf("no halt names the moved measure: %q", halts)
+	}
+}

@@ -171,7 +171,16 @@ func (s *Service) EvidenceFile(ctx context.Context, a authz.Actor, sha string) (
 		if err != nil {
 			return nil, fmt.Errorf("find evidence: %w", err)
 		}
-		if s.reads().CanRead(a, m.Subject()) == nil {
+		if s.reads().CanRead(a, m.Subject()) != nil {
+			continue
+		}
+		// Only a file the measure's records say was added to it: a row pointing at another
+		// agency's file, written in SQL, gives nothing away.
+		recorded, err := s.evidenceRecorded(ctx, m.ID, sha)
+		if err != nil {
+			return nil, err
+		}
+		if recorded {
 			readable = true
 			break
 		}
@@ -203,4 +212,24 @@ func (s *Service) EvidenceFile(ctx context.Context, a authz.Actor, sha string) (
 		return nil, fmt.Errorf("read evidence: %w", err)
 	}
 	return content, nil
+}
+
+// evidenceRecorded reports whether a measure's records say a file was added to it; a row
+// no record wrote raises an alert and halts the log.
+func (s *Service) evidenceRecorded(ctx context.Context, measureID, sha string) (bool, error) {
+	entries, err := s.Audit.Entries(ctx, s.DB, measureID)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		if e.Action == "evidence.added" && e.Details["sha256"] == sha {
+			return true, nil
+		}
+	}
+	problem := fmt.Sprintf("evidence: measure %s lists file %s, which no record of it added: the database was altered", measureID, sha)
+	s.Log.Error("ALERT: "+problem, "measure", measureID)
+	if err := audit.Halt(context.WithoutCancel(ctx), s.DB, measure.Clip(problem, measure.MaxLine)); err != nil {
+		s.Log.Error("record the halt", "err", err)
+	}
+	return false, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/workflows"
 )
 
 // Roles and designations are honoured only as the signed log records them. The tables
@@ -409,6 +410,71 @@ func (s *Service) holdOrgs(ctx context.Context, cases []string, orgs []*string) 
 	}
 	for i, c := range cases {
 		*orgs[i] = s.caseOrg(ctx, c, *orgs[i], logged)
+	}
+	return nil
+}
+
+// loggedCases returns the case each measure's authenticated creation record names.
+func (s *Service) loggedCases(ctx context.Context, measures []string) (map[string]string, error) {
+	ids := make([]string, len(measures))
+	byEntry := make(map[string]string, len(measures))
+	for i, m := range measures {
+		ids[i] = audit.EntryID(workflows.ID(m) + "/0")
+		byEntry[ids[i]] = m
+	}
+	rows, err := s.DB.Query(ctx, `SELECT e.id, e.record, e.auth, EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)
+		FROM audit_entries e WHERE e.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read the measures' creation records: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]string, len(measures))
+	for rows.Next() {
+		var id string
+		var raw, auth []byte
+		var signed bool
+		if err := rows.Scan(&id, &raw, &auth, &signed); err != nil {
+			return nil, fmt.Errorf("read the measures' creation records: %w", err)
+		}
+		var r audit.Record
+		if !trusted(s.Audit, id, raw, auth, signed) || json.Unmarshal(raw, &r) != nil || r.Action != "measure.created" || r.Measure != byEntry[id] {
+			continue
+		}
+		out[r.Measure] = r.Case
+	}
+	return out, rows.Err()
+}
+
+// holdMeasures puts each measure's case and organisation as the creation records say: a
+// measure moved to another case in SQL stays in its own (and its agency's), and the log halts.
+func (s *Service) holdMeasures(ctx context.Context, ids []string, cases, orgs []*string) error {
+	logged, err := s.loggedCases(ctx, ids)
+	if err != nil {
+		return err
+	}
+	moved := make([]bool, len(ids))
+	caseIDs := make([]string, len(ids))
+	for i, id := range ids {
+		if c, ok := logged[id]; ok && c != *cases[i] {
+			problem := fmt.Sprintf("measure: measure %s as stored is in case %s, its creation record in %s: the database was altered; reads follow the record", id, *cases[i], c)
+			s.Log.Error("ALERT: "+problem, "measure", id)
+			if err := audit.Halt(context.WithoutCancel(ctx), s.DB, measure.Clip(problem, measure.MaxLine)); err != nil {
+				s.Log.Error("record the halt", "err", err)
+			}
+			*cases[i], moved[i] = c, true
+		}
+		caseIDs[i] = *cases[i]
+	}
+	orgOf, err := s.loggedOrgs(ctx, caseIDs)
+	if err != nil {
+		return err
+	}
+	for i := range ids {
+		if moved[i] {
+			*orgs[i] = orgOf[caseIDs[i]] // the table's organisation is the wrong case's
+			continue
+		}
+		*orgs[i] = s.caseOrg(ctx, caseIDs[i], *orgs[i], orgOf)
 	}
 	return nil
 }

@@ -84,7 +84,7 @@ func (s *Service) load(ctx context.Context, tx pgx.Tx, id string) (Measure, erro
 	if err != nil {
 		return m, err
 	}
-	if err := s.holdOrgs(ctx, []string{m.Case}, []*string{&m.Org}); err != nil {
+	if err := s.holdMeasures(ctx, []string{m.ID}, []*string{&m.Case}, []*string{&m.Org}); err != nil {
 		return m, err
 	}
 	if err := json.Unmarshal(plan, &m.Plan); err != nil {
@@ -318,15 +318,12 @@ func (s *Service) measures(ctx context.Context, a authz.Actor, f MeasureFilter) 
 	}
 	rows.Close()
 	// Each row's organisation as its case's creation record says (a case moved in SQL).
-	cases, orgs := make([]string, len(all)), make([]*string, len(all))
-	for i := range all {
-		cases[i], orgs[i] = all[i].Case, &all[i].Org
-	}
+	ids, cases, orgs := make([]string, len(all)), make([]*string, len(all)), make([]*string, len(all))
 	inTable := make([]string, len(all))
 	for i := range all {
-		inTable[i] = all[i].Org
+		ids[i], cases[i], orgs[i], inTable[i] = all[i].ID, &all[i].Case, &all[i].Org, all[i].Org
 	}
-	if err := s.holdOrgs(ctx, cases, orgs); err != nil {
+	if err := s.holdMeasures(ctx, ids, cases, orgs); err != nil {
 		return nil, err
 	}
 	out := []MeasureSummary{}

@@ -109,6 +109,10 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 		if err := json.Unmarshal(facts, &m.Facts); err != nil {
 			return nil, fmt.Errorf("decode facts of %s: %w", sum.ID, err)
 		}
+		// The case and organisation as the creation records say (a case or measure moved in SQL).
+		if err := s.holdMeasures(ctx, []string{sum.ID}, []*string{&sum.Case}, []*string{&sum.Org}); err != nil {
+			return nil, err
+		}
 		m.ID, m.Stage, m.Org = sum.ID, sum.Stage, sum.Org
 		if !sc.Allows(m.Subject()) {
 			continue
