@@ -59,8 +59,22 @@ func clearHalt(ctx context.Context, db *pgxpool.Pool, app *audit.Appender, id in
 	if id <= 0 || reason == "" {
 		return errors.New("audit clear-halt needs -id N (see `takedownd audit halts`) and -reason TEXT: what was investigated and found")
 	}
+	if fe := measure.CheckLine("-reason", reason, 2000); fe != nil {
+		return fe
+	}
+	// The clearing is an entry of the log: written under another key, the sequencer would
+	// refuse it and halt again. Checked against an entry the service wrote.
+	var entry string
+	var raw, auth []byte
+	err := db.QueryRow(ctx, `SELECT id, record, auth FROM audit_entries WHERE auth IS NOT NULL ORDER BY created_at DESC LIMIT 1`).Scan(&entry, &raw, &auth)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("read an entry to check the append key: %w", err)
+	}
+	if err == nil && !app.Authentic(entry, raw, auth) {
+		return errors.New("the -append-key given is not the key the service writes entries with: the clearing would be refused by the sequencer")
+	}
 	var problem string
-	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `UPDATE audit_halts SET cleared_at = clock_timestamp(), cleared_by = $2
 			WHERE id = $1 AND cleared_at IS NULL RETURNING problem`, id, by).Scan(&problem)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -69,17 +83,16 @@ func clearHalt(ctx context.Context, db *pgxpool.Pool, app *audit.Appender, id in
 		if err != nil {
 			return fmt.Errorf("clear halt %d: %w", id, err)
 		}
-		if strings.HasPrefix(problem, "reconcile: ") {
-			// A row still edited would halt the log again a minute later, after accepting
-			// actions on it meanwhile: put it back first.
-			diffs, err := reconcile.Run(ctx, tx)
-			if err != nil {
-				return err
-			}
-			for _, d := range diffs {
-				if "reconcile: "+measure.Clip(d.String(), measure.MaxLine) == problem {
-					return fmt.Errorf("halt %d still stands: %s (put the row back first; takedownd audit reconcile lists every difference)", id, d)
-				}
+		// A row still edited (the cause of a reconcile, grant, policy or case halt) would halt
+		// the log again, after actions were accepted on it meanwhile: put it back first.
+		diffs, err := reconcile.Run(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, d := range diffs {
+			if d.Table != reconcile.NotCompared {
+				return fmt.Errorf("halt %d not cleared: the tables still differ from the signed log (%s); put the rows back first (takedownd audit reconcile lists every difference)",
+					id, measure.Clip(d.String(), measure.MaxLine))
 			}
 		}
 		// Nothing is accepted until the sequencer has checked the log and asked the witnesses

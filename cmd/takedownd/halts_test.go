@@ -51,7 +51,8 @@ func TestClearHalt(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"-id", id}, {"-id", id, "-reason", "  "}, {"-reason", "checked"}, {"-id", "999", "-reason", "checked"},
-		{"-id", id, "-reason", "restored", "from", "the", "backup"}} { // an unquoted reason
+		{"-id", id, "-reason", "restored", "from", "the", "backup"}, // an unquoted reason
+		{"-id", id, "-reason", "a\x1b[31mred\x07"}} {
 		if _, err := cli(append([]string{"audit", "clear-halt"}, args...)...); err == nil {
 			t.Fatalf("clear-halt %v was taken", args)
 		}
@@ -96,7 +97,16 @@ func TestClearHalt(t *testing.T) {
 	if err := db.QueryRow(ctx, `SELECT id::text FROM audit_halts WHERE cleared_at IS NULL`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := cli("audit", "clear-halt", "-id", id, "-reason", "looked at it"); err == nil || !strings.Contains(err.Error(), "still stands") {
+	other := filepath.Join(t.TempDir(), "other.key")
+	if err := audit.GenerateAppendKey(other); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"audit", "clear-halt", "-id", id, "-reason", "with the wrong key", "-database-url", url, "-append-key", other}, &stdout, &stderr); err == nil ||
+		!strings.Contains(err.Error(), "append-key") {
+		t.Fatalf("a clearing under another append key: %v", err)
+	}
+	if out, err := cli("audit", "clear-halt", "-id", id, "-reason", "looked at it"); err == nil || !strings.Contains(err.Error(), "still differ") {
 		t.Fatalf("a reconcile halt was cleared with its row still edited: %v\n%s", err, out)
 	}
 	if _, err := db.Exec(ctx, `DELETE FROM users WHERE id = 'u-slipped'`); err != nil {
