@@ -103,6 +103,9 @@ var tampers = []tamper{
 	{"a step's result rewritten", func(in *insider) bool { return in.step > 7 }, // a step was logged
 		`UPDATE execution_steps SET result = 'failure' WHERE measure_id = :id`,
 		`UPDATE execution_steps SET result = 'success' WHERE measure_id = :id`, inTable("execution_steps")},
+	{"an approval's window lengthened", func(in *insider) bool { return in.step > 5 }, // the Commission decided
+		`UPDATE decisions SET window_end = window_end + interval '1 year' WHERE measure_id = :id`,
+		`UPDATE decisions SET window_end = window_end - interval '1 year' WHERE measure_id = :id`, inTable("decisions")},
 	{"the case moved to another agency", always,
 		`UPDATE cases SET org_id = 'mpd-tokyo' WHERE id = :case`,
 		`UPDATE cases SET org_id = 'npa-cyber' WHERE id = :case`, inTable("cases")},

@@ -260,7 +260,16 @@ func (s *sides) apply(idx int64, r *audit.Record) {
 	case "decide":
 		tally, _ := r.Details["tally"].(map[string]any)
 		outcome, _ := tally["outcome"].(string)
-		put("decisions", mv, outcome)
+		approval, _ := r.Details["approval"].(map[string]any)
+		window := func(k string) *time.Time {
+			v, _ := approval[k].(string)
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return nil
+			}
+			return &t
+		}
+		put("decisions", mv, decisionText(outcome, window("window_start"), window("window_end")))
 	case "legal_review", "command_review":
 		put("reviews", mv+" "+strings.TrimSuffix(r.Action, "_review")+" "+r.Actor.ID, str("decision"))
 	case "post_hoc_decision":
@@ -331,6 +340,15 @@ func step(target, executor, witness, technique, action, result string, at time.T
 		at.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano))
 }
 
+// decisionText is a decision as compared: its outcome and, for an approval, its window.
+func decisionText(outcome string, from, until *time.Time) string {
+	if from == nil || until == nil {
+		return outcome
+	}
+	f := func(t *time.Time) string { return t.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano) }
+	return outcome + ", window " + f(from) + " to " + f(until)
+}
+
 func designationText(user, scope string, from, until time.Time, revoked bool) string {
 	t := fmt.Sprintf("%s, %s, %s to %s", user, scope, from.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano),
 		until.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano))
@@ -356,7 +374,6 @@ func (s *sides) read(ctx context.Context, q Querier) error {
 		{"authz_rules", `SELECT 'v' || version || ' ' || role || ' ' || op || ' ' || effect, 'in force' FROM authz_rules`},
 		{"measures", `SELECT id, stage FROM measures`},
 		{"votes", `SELECT measure_id || ' v' || version || ' ' || member_id, vote FROM votes`},
-		{"decisions", `SELECT measure_id || ' v' || version, outcome FROM decisions`},
 		{"reviews", `SELECT measure_id || ' v' || version || ' ' || kind || ' ' || reviewer_id, decision FROM reviews`},
 		{"gates", `SELECT measure_id || ' v' || version || ' ' || kind, reference FROM gates`},
 		{"role_grants", `SELECT user_id || ' ' || role, 'granted' FROM role_grants`},
@@ -384,7 +401,21 @@ func (s *sides) read(ctx context.Context, q Querier) error {
 		}
 	}
 	// Rows whose text is easier to build here than in SQL.
-	rows, err := q.Query(ctx, `SELECT measure_id || ' ' || seq, target, executor_id, witness_id, technique, action, result, at FROM execution_steps`)
+	rows, err := q.Query(ctx, `SELECT measure_id || ' v' || version, outcome, window_start, window_end FROM decisions`)
+	if err != nil {
+		return fmt.Errorf("read decisions: %w", err)
+	}
+	for rows.Next() {
+		var k, outcome string
+		var from, until *time.Time
+		if err := rows.Scan(&k, &outcome, &from, &until); err != nil {
+			rows.Close()
+			return fmt.Errorf("read decisions: %w", err)
+		}
+		s.put(s.table, "decisions", k, row{value: decisionText(outcome, from, until)})
+	}
+	rows.Close()
+	rows, err = q.Query(ctx, `SELECT measure_id || ' ' || seq, target, executor_id, witness_id, technique, action, result, at FROM execution_steps`)
 	if err != nil {
 		return fmt.Errorf("read execution_steps: %w", err)
 	}

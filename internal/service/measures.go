@@ -107,7 +107,12 @@ func (s *Service) load(ctx context.Context, tx pgx.Tx, id string) (Measure, erro
 func (s *Service) find(ctx context.Context, tx pgx.Tx, a authz.Actor, id, action string) (Measure, error) {
 	m, err := s.load(ctx, tx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		// Audited as a hidden one is, so that the two answers cost alike.
+		// Audited as a hidden one is, and its creation record looked for as a found one's is,
+		// so that the two answers cost alike.
+		var c, o string
+		if err := s.holdMeasures(ctx, []string{id}, []*string{&c}, []*string{&o}); err != nil {
+			return m, err
+		}
 		nf := refusal.New(refusal.NotFound, "no measure %s", measure.Clip(id, 64))
 		s.Refused(ctx, a, On{}, action, nf)
 		return m, nf
