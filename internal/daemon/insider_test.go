@@ -106,6 +106,9 @@ var tampers = []tamper{
 	{"an approval's window lengthened", func(in *insider) bool { return in.step > 5 }, // the Commission decided
 		`UPDATE decisions SET window_end = window_end + interval '1 year' WHERE measure_id = :id`,
 		`UPDATE decisions SET window_end = window_end - interval '1 year' WHERE measure_id = :id`, inTable("decisions")},
+	{"the measure moved to another case", always,
+		`UPDATE measures SET case_id = (SELECT id FROM cases WHERE id <> :case ORDER BY created_at LIMIT 1) WHERE id = :id`,
+		`UPDATE measures SET case_id = :case WHERE id = :id`, inTable("measure_cases")},
 	{"the case moved to another agency", always,
 		`UPDATE cases SET org_id = 'mpd-tokyo' WHERE id = :case`,
 		`UPDATE cases SET org_id = 'npa-cyber' WHERE id = :case`, inTable("cases")},
@@ -322,6 +325,9 @@ func TestInsiderModel(t *testing.T) {
 	impatient(e)
 	ctx := context.Background()
 	if _, err := e.Owner.Exec(ctx, `CREATE TABLE honest_designations AS SELECT * FROM executor_designations`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Users["officer"].CreateCase(ctx, "a case to move measures into", ""); err != nil {
 		t.Fatal(err)
 	}
 	runs := 0

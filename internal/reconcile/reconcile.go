@@ -3,7 +3,7 @@
 // The log is what was signed; the tables are what the service serves. Someone with the
 // database's credentials can edit a closed measure's votes in SQL: the log still verifies, and
 // the API would serve the edit. Reconcile folds the signed records into the rows they say
-// were written (each case's organisation, each user's; each measure's stage, its sealed
+// were written (each case's organisation, each user's; each measure's case and stage, its sealed
 // target rows (as the multiset hashes the draft edits and seals record), its sealed versions as
 // stored with their target rows, and evidence files; the votes, decisions,
 // reviews, gates, orders, execution steps and notifications; the role grants, executor
@@ -147,7 +147,7 @@ func Run(ctx context.Context, q Querier) ([]Difference, error) {
 const NotCompared = "not compared"
 
 // tables are those compared, in the order differences are listed.
-var tables = []string{"cases", "users", "measures", "plans", "targets", "sealed_versions", "evidence", "votes", "decisions", "reviews", "gates", "orders", "execution_steps", "notifications",
+var tables = []string{"cases", "users", "measures", "measure_cases", "plans", "targets", "sealed_versions", "evidence", "votes", "decisions", "reviews", "gates", "orders", "execution_steps", "notifications",
 	"role_grants", "executor_designations", "authz_policy_versions", "authz_rules"}
 
 // fold reads every signed record in log order and writes down the rows it says it wrote.
@@ -227,6 +227,9 @@ func (s *sides) apply(idx int64, r *audit.Record) {
 	}
 	if r.Measure != "" && r.To != "" {
 		put("measures", r.Measure, r.To)
+	}
+	if r.Action == "measure.created" && r.Measure != "" {
+		put("measure_cases", r.Measure, r.Case)
 	}
 	mv := fmt.Sprintf("%s v%d", r.Measure, r.Version)
 	s.applyTargets(idx, r, mv)
@@ -373,6 +376,7 @@ func (s *sides) read(ctx context.Context, q Querier) error {
 			FROM authz_policy_versions WHERE version > 1`},
 		{"authz_rules", `SELECT 'v' || version || ' ' || role || ' ' || op || ' ' || effect, 'in force' FROM authz_rules`},
 		{"measures", `SELECT id, stage FROM measures`},
+		{"measure_cases", `SELECT id, case_id FROM measures`},
 		{"votes", `SELECT measure_id || ' v' || version || ' ' || member_id, vote FROM votes`},
 		{"reviews", `SELECT measure_id || ' v' || version || ' ' || kind || ' ' || reviewer_id, decision FROM reviews`},
 		{"gates", `SELECT measure_id || ' v' || version || ' ' || kind, reference FROM gates`},
