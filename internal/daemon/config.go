@@ -95,6 +95,8 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client: the address
 	// logins are throttled and audited by (TAKEDOWN_TRUSTED_PROXIES, comma-separated CIDRs).
 	TrustedProxies []netip.Prefix
+	// envErrs are environment variables Flags could not read (Validate reports them).
+	envErrs []string
 }
 
 // Secure reports whether people reach the server over HTTPS.
@@ -109,11 +111,15 @@ func env(name, def string) string {
 	return def
 }
 
-func envDuration(name string, def time.Duration) time.Duration {
+// envDuration is a duration flag's default from the environment; a value that is not a
+// duration is reported by Validate rather than silently replaced by def.
+func (c *Config) envDuration(name string, def time.Duration) time.Duration {
 	if v, ok := os.LookupEnv(name); ok {
-		if d, err := time.ParseDuration(v); err == nil {
+		d, err := time.ParseDuration(v)
+		if err == nil {
 			return d
 		}
+		c.envErrs = append(c.envErrs, fmt.Sprintf("%s=%q is not a duration (such as 90s, 10m or 12h)", name, v))
 	}
 	return def
 }
@@ -139,11 +145,15 @@ func parsePrefixes(v string) ([]netip.Prefix, error) {
 	return ps, nil
 }
 
-func envInt(name string, def int64) int64 {
+// envInt is an integer flag's default from the environment; a value that is not an integer
+// is reported by Validate.
+func (c *Config) envInt(name string, def int64) int64 {
 	if v, ok := os.LookupEnv(name); ok {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil {
 			return n
 		}
+		c.envErrs = append(c.envErrs, fmt.Sprintf("%s=%q is not a whole number", name, v))
 	}
 	return def
 }
@@ -164,7 +174,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TemporalTLSKey, "temporal-tls-key", env("TEMPORAL_TLS_KEY", ""), "client key for mTLS to Temporal (TEMPORAL_TLS_KEY)")
 	fs.StringVar(&c.TemporalTLSCA, "temporal-tls-ca", env("TEMPORAL_TLS_CA", ""), "CA bundle of the Temporal cluster (TEMPORAL_TLS_CA)")
 	fs.StringVar(&c.TemporalTLSServerName, "temporal-tls-server-name", env("TEMPORAL_TLS_SERVER_NAME", ""), "server name in the cluster's certificate (TEMPORAL_TLS_SERVER_NAME)")
-	fs.Int64Var(&c.MaxEvidence, "max-evidence", envInt("TAKEDOWN_MAX_EVIDENCE", 32<<20), "largest evidence upload in bytes (TAKEDOWN_MAX_EVIDENCE)")
+	fs.Int64Var(&c.MaxEvidence, "max-evidence", c.envInt("TAKEDOWN_MAX_EVIDENCE", 32<<20), "largest evidence upload in bytes (TAKEDOWN_MAX_EVIDENCE)")
 	fs.StringVar(&c.SigningKey, "signing-key", env("TAKEDOWN_SIGNING_KEY", ""), "audit checkpoint signing key, PEM from `takedownd keygen` (TAKEDOWN_SIGNING_KEY); dev: <data-dir>/audit.key")
 	fs.StringVar(&c.NextSigningKey, "next-signing-key", env("TAKEDOWN_NEXT_SIGNING_KEY", ""), "during a key rotation, a second key that also signs checkpoints (TAKEDOWN_NEXT_SIGNING_KEY)")
 	fs.StringVar(&c.AppendKey, "append-key", env("TAKEDOWN_APPEND_KEY", ""), "key file authenticating audit entries, from `takedownd keygen -append` (TAKEDOWN_APPEND_KEY); the same file for serve and worker; dev: <data-dir>/append.key")
@@ -177,12 +187,12 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	})
 	fs.BoolVar(&c.DevWitness, "dev-witness", env("TAKEDOWN_DEV_WITNESS", "true") == "true", "dev: run a witness of its own, key and state in <data-dir>/witness, when no -witness is given (TAKEDOWN_DEV_WITNESS)")
 	fs.StringVar(&c.LogOrigin, "log-origin", env("TAKEDOWN_LOG_ORIGIN", DefaultLogOrigin), "audit log name in checkpoints (TAKEDOWN_LOG_ORIGIN)")
-	fs.DurationVar(&c.LogRecheck, "log-recheck", envDuration("TAKEDOWN_LOG_RECHECK", 10*time.Minute), "how often the audit sequencer re-hashes the whole log against what it signed; it also does at start (TAKEDOWN_LOG_RECHECK)")
-	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", envDuration("TAKEDOWN_RECONCILE_EVERY", time.Minute), "how often dev and worker compare the tables with the signed log, halting it on a difference found twice in a row; 0 never (TAKEDOWN_RECONCILE_EVERY)")
+	fs.DurationVar(&c.LogRecheck, "log-recheck", c.envDuration("TAKEDOWN_LOG_RECHECK", 10*time.Minute), "how often the audit sequencer re-hashes the whole log against what it signed; it also does at start (TAKEDOWN_LOG_RECHECK)")
+	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", c.envDuration("TAKEDOWN_RECONCILE_EVERY", time.Minute), "how often dev and worker compare the tables with the signed log, halting it on a difference found twice in a row; 0 never (TAKEDOWN_RECONCILE_EVERY)")
 	fs.StringVar(&c.LogLevel, "log-level", env("TAKEDOWN_LOG_LEVEL", "info"), "debug, info, warn or error (TAKEDOWN_LOG_LEVEL)")
 	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", env("TAKEDOWN_TEMPORAL_LOG_LEVEL", "error"), "embedded Temporal server's log level, or off (TAKEDOWN_TEMPORAL_LOG_LEVEL)")
-	fs.DurationVar(&c.TokenTTL, "token-ttl", envDuration("TAKEDOWN_TOKEN_TTL", 12*time.Hour), "how long an API token lives (TAKEDOWN_TOKEN_TTL)")
-	fs.DurationVar(&c.RequestTimeout, "request-timeout", envDuration("TAKEDOWN_REQUEST_TIMEOUT", 30*time.Second), "deadline of every HTTP request; past it the answer is 504 (TAKEDOWN_REQUEST_TIMEOUT)")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", c.envDuration("TAKEDOWN_TOKEN_TTL", 12*time.Hour), "how long an API token lives (TAKEDOWN_TOKEN_TTL)")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.envDuration("TAKEDOWN_REQUEST_TIMEOUT", 30*time.Second), "deadline of every HTTP request; past it the answer is 504 (TAKEDOWN_REQUEST_TIMEOUT)")
 	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", env("TAKEDOWN_OIDC_ISSUER", ""), "OpenID Connect provider for single sign-on, by its issuer URL (TAKEDOWN_OIDC_ISSUER)")
 	fs.StringVar(&c.OIDCClientID, "oidc-client-id", env("TAKEDOWN_OIDC_CLIENT_ID", ""), "this server's client ID at the provider (TAKEDOWN_OIDC_CLIENT_ID)")
 	fs.StringVar(&c.OIDCClientSecret, "oidc-client-secret", env("TAKEDOWN_OIDC_CLIENT_SECRET", ""), "its client secret; prefer the environment variable (TAKEDOWN_OIDC_CLIENT_SECRET)")
@@ -201,16 +211,16 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OIDCRolesClaim, "oidc-roles-claim", env("TAKEDOWN_OIDC_ROLES_CLAIM", ""), "claim listing the account's roles (e.g. groups); empty: roles are assigned by administrators (TAKEDOWN_OIDC_ROLES_CLAIM)")
 	fs.StringVar(&c.OIDCOrgClaim, "oidc-org-claim", env("TAKEDOWN_OIDC_ORG_CLAIM", ""), "claim that must name the account's organisation; empty: not checked (TAKEDOWN_OIDC_ORG_CLAIM)")
 	w := &c.Workflow
-	fs.DurationVar(&w.DecisionTarget, "decision-target", envDuration("TAKEDOWN_DECISION_TARGET", d.DecisionTarget), "Commission decision target (TAKEDOWN_DECISION_TARGET)")
-	fs.DurationVar(&w.DecisionTargetUrgent, "decision-target-urgent", envDuration("TAKEDOWN_DECISION_TARGET_URGENT", d.DecisionTargetUrgent), "decision target for urgent requests (TAKEDOWN_DECISION_TARGET_URGENT)")
-	fs.DurationVar(&w.ApprovalWindow, "approval-window", envDuration("TAKEDOWN_APPROVAL_WINDOW", d.ApprovalWindow), "longest approval window (TAKEDOWN_APPROVAL_WINDOW)")
-	fs.DurationVar(&w.EmergencyNotification, "emergency-notification", envDuration("TAKEDOWN_EMERGENCY_NOTIFICATION", d.EmergencyNotification), "deadline to notify the Commission after an emergency measure (TAKEDOWN_EMERGENCY_NOTIFICATION)")
-	fs.DurationVar(&w.PostHocReview, "post-hoc-review", envDuration("TAKEDOWN_POST_HOC_REVIEW", d.PostHocReview), "Commission post-hoc review target (TAKEDOWN_POST_HOC_REVIEW)")
-	fs.DurationVar(&w.ReportDue, "report-due", envDuration("TAKEDOWN_REPORT_DUE", d.ReportDue), "post-execution report deadline (TAKEDOWN_REPORT_DUE)")
-	fs.DurationVar(&w.NotificationDue, "notification-due", envDuration("TAKEDOWN_NOTIFICATION_DUE", d.NotificationDue), "affected-party notification deadline (TAKEDOWN_NOTIFICATION_DUE)")
-	fs.IntVar(&w.HistoryLimit, "history-limit", int(envInt("TAKEDOWN_HISTORY_LIMIT", int64(d.HistoryLimit))), "workflow history length after which a measure's workflow continues as new (TAKEDOWN_HISTORY_LIMIT)")
-	cs := int(envInt("TAKEDOWN_COMMISSION_SIZE", int64(d.CommissionSize)))
-	qm := int(envInt("TAKEDOWN_QUORUM_MEMBERS", int64(d.QuorumMembers)))
+	fs.DurationVar(&w.DecisionTarget, "decision-target", c.envDuration("TAKEDOWN_DECISION_TARGET", d.DecisionTarget), "Commission decision target (TAKEDOWN_DECISION_TARGET)")
+	fs.DurationVar(&w.DecisionTargetUrgent, "decision-target-urgent", c.envDuration("TAKEDOWN_DECISION_TARGET_URGENT", d.DecisionTargetUrgent), "decision target for urgent requests (TAKEDOWN_DECISION_TARGET_URGENT)")
+	fs.DurationVar(&w.ApprovalWindow, "approval-window", c.envDuration("TAKEDOWN_APPROVAL_WINDOW", d.ApprovalWindow), "longest approval window (TAKEDOWN_APPROVAL_WINDOW)")
+	fs.DurationVar(&w.EmergencyNotification, "emergency-notification", c.envDuration("TAKEDOWN_EMERGENCY_NOTIFICATION", d.EmergencyNotification), "deadline to notify the Commission after an emergency measure (TAKEDOWN_EMERGENCY_NOTIFICATION)")
+	fs.DurationVar(&w.PostHocReview, "post-hoc-review", c.envDuration("TAKEDOWN_POST_HOC_REVIEW", d.PostHocReview), "Commission post-hoc review target (TAKEDOWN_POST_HOC_REVIEW)")
+	fs.DurationVar(&w.ReportDue, "report-due", c.envDuration("TAKEDOWN_REPORT_DUE", d.ReportDue), "post-execution report deadline (TAKEDOWN_REPORT_DUE)")
+	fs.DurationVar(&w.NotificationDue, "notification-due", c.envDuration("TAKEDOWN_NOTIFICATION_DUE", d.NotificationDue), "affected-party notification deadline (TAKEDOWN_NOTIFICATION_DUE)")
+	fs.IntVar(&w.HistoryLimit, "history-limit", int(c.envInt("TAKEDOWN_HISTORY_LIMIT", int64(d.HistoryLimit))), "workflow history length after which a measure's workflow continues as new (TAKEDOWN_HISTORY_LIMIT)")
+	cs := int(c.envInt("TAKEDOWN_COMMISSION_SIZE", int64(d.CommissionSize)))
+	qm := int(c.envInt("TAKEDOWN_QUORUM_MEMBERS", int64(d.QuorumMembers)))
 	fs.IntVar(&w.CommissionSize, "commission-size", cs, "voting Commission members including the chair (TAKEDOWN_COMMISSION_SIZE)")
 	fs.IntVar(&w.QuorumMembers, "quorum-members", qm, "members besides the chair needed for quorum (TAKEDOWN_QUORUM_MEMBERS)")
 }
@@ -236,6 +246,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 30 * time.Second
+	}
+	if len(c.envErrs) > 0 {
+		return fmt.Errorf("environment: %s", strings.Join(c.envErrs, "; "))
 	}
 	if c.ReconcileEvery < 0 || c.ReconcileEvery > 0 && c.ReconcileEvery < time.Second {
 		return fmt.Errorf("-reconcile-every must be 0 (never) or at least 1s, got %s", c.ReconcileEvery)
