@@ -128,6 +128,12 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 	if err != nil {
 		return nil, fmt.Errorf("parse the database URL: %w", err)
 	}
+	if !strings.Contains(dbURL, "pool_max_conns") {
+		// The sequencer's lock and the policy watcher hold a connection each for good, and a
+		// request may look up records while its transaction holds another: pgx's default
+		// (4 on two cores) left requests waiting on each other for seconds.
+		poolCfg.MaxConns = max(poolCfg.MaxConns, 16)
+	}
 	if mode == Dev {
 		// dev migrates as the URL's role, the owner, and then runs as a role of its own that
 		// may only add to the audit log, as serve and worker should.
