@@ -309,25 +309,54 @@ func (s *Service) VerifyPolicy(ctx context.Context, version int, rules []authz.R
 
 // trustedRecord reads the entry a key names, when the service wrote it; nil when none did.
 func (s *Service) trustedRecord(ctx context.Context, key string) (*audit.Record, error) {
-	id := audit.EntryID(key)
-	var raw, auth []byte
-	var signed bool
-	err := s.DB.QueryRow(ctx, `SELECT e.record, e.auth, EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id) FROM audit_entries e WHERE e.id = $1`, id).
-		Scan(&raw, &auth, &signed)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
+	got, err := s.trustedRecords(ctx, s.DB, []string{key})
 	if err != nil {
-		return nil, fmt.Errorf("read entry %s: %w", key, err)
+		return nil, err
 	}
-	if !trusted(s.Audit, id, raw, auth, signed) {
-		return nil, nil
+	if r, ok := got[key]; ok {
+		return &r, nil
 	}
-	var r audit.Record
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, nil
+	return nil, nil
+}
+
+// querier is the pool or a transaction: a lookup made while a transaction holds a connection
+// and a row lock runs in that transaction, so it neither waits for a second connection nor
+// sees a different snapshot.
+type querier interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+	QueryRow(context.Context, string, ...any) pgx.Row
+}
+
+// trustedRecords reads the entries the keys name, by key, leaving out any the service did not
+// write (no valid authenticator and not signed with a nil one) or that does not decode.
+func (s *Service) trustedRecords(ctx context.Context, q querier, keys []string) (map[string]audit.Record, error) {
+	ids := make([]string, len(keys))
+	keyOf := make(map[string]string, len(keys))
+	for i, k := range keys {
+		ids[i] = audit.EntryID(k)
+		keyOf[ids[i]] = k
 	}
-	return &r, nil
+	rows, err := q.Query(ctx, `SELECT e.id, e.record, e.auth, EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)
+		FROM audit_entries e WHERE e.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read the records: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]audit.Record, len(keys))
+	for rows.Next() {
+		var id string
+		var raw, auth []byte
+		var signed bool
+		if err := rows.Scan(&id, &raw, &auth, &signed); err != nil {
+			return nil, fmt.Errorf("read the records: %w", err)
+		}
+		var r audit.Record
+		if !trusted(s.Audit, id, raw, auth, signed) || json.Unmarshal(raw, &r) != nil {
+			continue
+		}
+		out[keyOf[id]] = r
+	}
+	return out, rows.Err()
 }
 
 // companionList reads a list a record moved to companion data, checked against its hash.
@@ -356,34 +385,22 @@ func (s *Service) policyTampered(ctx context.Context, version int, why string) e
 
 // loggedOrgs returns the organisation each case's authenticated creation record names (a case
 // without one, inserted around the service, is absent: reconcile names it).
-func (s *Service) loggedOrgs(ctx context.Context, cases []string) (map[string]string, error) {
-	ids := make([]string, len(cases))
-	byEntry := make(map[string]string, len(cases))
+func (s *Service) loggedOrgs(ctx context.Context, q querier, cases []string) (map[string]string, error) {
+	keys := make([]string, len(cases))
 	for i, c := range cases {
-		ids[i] = audit.EntryID("case/" + c)
-		byEntry[ids[i]] = c
+		keys[i] = "case/" + c
 	}
-	rows, err := s.DB.Query(ctx, `SELECT e.id, e.record, e.auth, EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)
-		FROM audit_entries e WHERE e.id = ANY($1)`, ids)
+	got, err := s.trustedRecords(ctx, q, keys)
 	if err != nil {
 		return nil, fmt.Errorf("read the cases' creation records: %w", err)
 	}
-	defer rows.Close()
 	out := make(map[string]string, len(cases))
-	for rows.Next() {
-		var id string
-		var raw, auth []byte
-		var signed bool
-		if err := rows.Scan(&id, &raw, &auth, &signed); err != nil {
-			return nil, fmt.Errorf("read the cases' creation records: %w", err)
+	for i, c := range cases {
+		if r, ok := got[keys[i]]; ok && r.Action == "case.created" && r.Case == c {
+			out[c] = r.Actor.Org
 		}
-		var r audit.Record
-		if !trusted(s.Audit, id, raw, auth, signed) || json.Unmarshal(raw, &r) != nil || r.Action != "case.created" || r.Case != byEntry[id] {
-			continue
-		}
-		out[r.Case] = r.Actor.Org
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // caseOrg returns the organisation a case belongs to as its creation record says. A table
@@ -404,7 +421,7 @@ func (s *Service) caseOrg(ctx context.Context, caseID, inTable string, logged ma
 
 // holdOrgs puts each row's organisation as its case's creation record says.
 func (s *Service) holdOrgs(ctx context.Context, cases []string, orgs []*string) error {
-	logged, err := s.loggedOrgs(ctx, cases)
+	logged, err := s.loggedOrgs(ctx, s.DB, cases)
 	if err != nil {
 		return err
 	}
@@ -415,40 +432,29 @@ func (s *Service) holdOrgs(ctx context.Context, cases []string, orgs []*string) 
 }
 
 // loggedCases returns the case each measure's authenticated creation record names.
-func (s *Service) loggedCases(ctx context.Context, measures []string) (map[string]string, error) {
-	ids := make([]string, len(measures))
-	byEntry := make(map[string]string, len(measures))
+func (s *Service) loggedCases(ctx context.Context, q querier, measures []string) (map[string]string, error) {
+	keys := make([]string, len(measures))
 	for i, m := range measures {
-		ids[i] = audit.EntryID(workflows.ID(m) + "/0")
-		byEntry[ids[i]] = m
+		keys[i] = workflows.ID(m) + "/0"
 	}
-	rows, err := s.DB.Query(ctx, `SELECT e.id, e.record, e.auth, EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)
-		FROM audit_entries e WHERE e.id = ANY($1)`, ids)
+	got, err := s.trustedRecords(ctx, q, keys)
 	if err != nil {
 		return nil, fmt.Errorf("read the measures' creation records: %w", err)
 	}
-	defer rows.Close()
 	out := make(map[string]string, len(measures))
-	for rows.Next() {
-		var id string
-		var raw, auth []byte
-		var signed bool
-		if err := rows.Scan(&id, &raw, &auth, &signed); err != nil {
-			return nil, fmt.Errorf("read the measures' creation records: %w", err)
+	for i, m := range measures {
+		if r, ok := got[keys[i]]; ok && r.Action == "measure.created" && r.Measure == m {
+			out[m] = r.Case
 		}
-		var r audit.Record
-		if !trusted(s.Audit, id, raw, auth, signed) || json.Unmarshal(raw, &r) != nil || r.Action != "measure.created" || r.Measure != byEntry[id] {
-			continue
-		}
-		out[r.Measure] = r.Case
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // holdMeasures puts each measure's case and organisation as the creation records say: a
 // measure moved to another case in SQL stays in its own (and its agency's), and the log halts.
-func (s *Service) holdMeasures(ctx context.Context, ids []string, cases, orgs []*string) error {
-	logged, err := s.loggedCases(ctx, ids)
+// q is the transaction the rows were read in, if any.
+func (s *Service) holdMeasures(ctx context.Context, q querier, ids []string, cases, orgs []*string) error {
+	logged, err := s.loggedCases(ctx, q, ids)
 	if err != nil {
 		return err
 	}
@@ -465,7 +471,7 @@ func (s *Service) holdMeasures(ctx context.Context, ids []string, cases, orgs []
 		}
 		caseIDs[i] = *cases[i]
 	}
-	orgOf, err := s.loggedOrgs(ctx, caseIDs)
+	orgOf, err := s.loggedOrgs(ctx, q, caseIDs)
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,11 @@ func (s *Service) load(ctx context.Context, tx pgx.Tx, id string) (Measure, erro
 	if err != nil {
 		return m, err
 	}
-	if err := s.holdMeasures(ctx, []string{m.ID}, []*string{&m.Case}, []*string{&m.Org}); err != nil {
+	var q querier = s.DB
+	if tx != nil {
+		q = tx
+	}
+	if err := s.holdMeasures(ctx, q, []string{m.ID}, []*string{&m.Case}, []*string{&m.Org}); err != nil {
 		return m, err
 	}
 	if err := json.Unmarshal(plan, &m.Plan); err != nil {
@@ -110,7 +114,11 @@ func (s *Service) find(ctx context.Context, tx pgx.Tx, a authz.Actor, id, action
 		// Audited as a hidden one is, and its creation record looked for as a found one's is,
 		// so that the two answers cost alike.
 		var c, o string
-		if err := s.holdMeasures(ctx, []string{id}, []*string{&c}, []*string{&o}); err != nil {
+		var q querier = s.DB
+		if tx != nil {
+			q = tx
+		}
+		if err := s.holdMeasures(ctx, q, []string{id}, []*string{&c}, []*string{&o}); err != nil {
 			return m, err
 		}
 		nf := refusal.New(refusal.NotFound, "no measure %s", measure.Clip(id, 64))
@@ -328,7 +336,7 @@ func (s *Service) measures(ctx context.Context, a authz.Actor, f MeasureFilter) 
 	for i := range all {
 		ids[i], cases[i], orgs[i], inTable[i] = all[i].ID, &all[i].Case, &all[i].Org, all[i].Org
 	}
-	if err := s.holdMeasures(ctx, ids, cases, orgs); err != nil {
+	if err := s.holdMeasures(ctx, s.DB, ids, cases, orgs); err != nil {
 		return nil, err
 	}
 	out := []MeasureSummary{}

@@ -85,16 +85,20 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 		return nil, fmt.Errorf("list work: %w", err)
 	}
 	defer rows.Close()
-	out := []WorkItem{}
+	type row struct {
+		m   Measure
+		sum MeasureSummary
+		c   workflows.Clock
+	}
+	var all []row
 	for rows.Next() {
-		var m Measure
-		var sum MeasureSummary
+		var r row
 		var facts []byte
-		var c workflows.Clock
 		var selfExecution bool
-		if err := rows.Scan(&sum.ID, &sum.Case, &sum.Org, &sum.Title, &sum.Stage, &sum.Version, &sum.Digest, &sum.Requester, &sum.UpdatedAt,
-			&facts, &m.BeforeCommission, &c.Since, &c.Declared, &c.Notified, &c.Executed, &c.Urgent, &c.WindowEnd, &c.OrderDue,
-			&m.Plan.Kind, &selfExecution); err != nil {
+		c := &r.c
+		if err := rows.Scan(&r.sum.ID, &r.sum.Case, &r.sum.Org, &r.sum.Title, &r.sum.Stage, &r.sum.Version, &r.sum.Digest, &r.sum.Requester, &r.sum.UpdatedAt,
+			&facts, &r.m.BeforeCommission, &c.Since, &c.Declared, &c.Notified, &c.Executed, &c.Urgent, &c.WindowEnd, &c.OrderDue,
+			&r.m.Plan.Kind, &selfExecution); err != nil {
 			return nil, fmt.Errorf("list work: %w", err)
 		}
 		for _, t := range []*time.Time{&c.Declared, &c.Notified, &c.Executed, &c.WindowEnd, &c.OrderDue} {
@@ -102,17 +106,30 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 				*t = time.Time{}
 			}
 		}
-		c.Stage = sum.Stage
+		c.Stage = r.sum.Stage
 		if !c.WindowEnd.IsZero() {
-			m.Approval = &measure.Approval{WindowEnd: c.WindowEnd, SelfExecutionAllowed: selfExecution}
+			r.m.Approval = &measure.Approval{WindowEnd: c.WindowEnd, SelfExecutionAllowed: selfExecution}
 		}
-		if err := json.Unmarshal(facts, &m.Facts); err != nil {
-			return nil, fmt.Errorf("decode facts of %s: %w", sum.ID, err)
+		if err := json.Unmarshal(facts, &r.m.Facts); err != nil {
+			return nil, fmt.Errorf("decode facts of %s: %w", r.sum.ID, err)
 		}
-		// The case and organisation as the creation records say (a case or measure moved in SQL).
-		if err := s.holdMeasures(ctx, []string{sum.ID}, []*string{&sum.Case}, []*string{&sum.Org}); err != nil {
-			return nil, err
-		}
+		all = append(all, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list work: %w", err)
+	}
+	rows.Close() // the lookups below take their own connection
+	// The case and organisation as the creation records say (a case or measure moved in SQL).
+	ids, cases, orgs := make([]string, len(all)), make([]*string, len(all)), make([]*string, len(all))
+	for i := range all {
+		ids[i], cases[i], orgs[i] = all[i].sum.ID, &all[i].sum.Case, &all[i].sum.Org
+	}
+	if err := s.holdMeasures(ctx, s.DB, ids, cases, orgs); err != nil {
+		return nil, err
+	}
+	out := []WorkItem{}
+	for _, r := range all {
+		m, sum, c := r.m, r.sum, r.c
 		m.ID, m.Stage, m.Org = sum.ID, sum.Stage, sum.Org
 		if !sc.Allows(m.Subject()) {
 			continue
@@ -133,9 +150,6 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 			it.Overdue = !it.Deadline.IsZero() && now.After(it.Deadline)
 			out = append(out, it)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	// Oldest first: what has waited longest in its stage.
 	slices.SortStableFunc(out, func(x, y WorkItem) int { return x.Since.Compare(y.Since) })
