@@ -7,7 +7,8 @@
 //	takedownd worker   workflow and activity worker against the same
 //	takedownd migrate  apply the schema's migrations and exit (-app-role: grant the serving role)
 //	takedownd bootstrap -org O -org-name N -admin U -name "…"   one of the first two administrators
-//	takedownd keygen   make an audit checkpoint signing key (-append: an entry authenticator key)
+//	takedownd keygen   make an audit checkpoint signing key (-append: an entry authenticator
+//	                   key; -payload: the key file sealing Temporal payloads)
 //	takedownd audit export -out DIR   write the audit log for offline verification
 //	takedownd audit reconcile         name every row where the domain tables and the log differ
 //
@@ -34,6 +35,7 @@ import (
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/payload"
 	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/service"
 )
@@ -59,7 +61,9 @@ commands:
   bootstrap -org O -org-name N -admin U -name N: create one of the first two administrators
             (prints their one-time enrolment code); refused once two exist
   keygen    -out FILE: make an audit checkpoint signing key (prints the verifier key);
-            with -append, the key that authenticates audit entries (serve and worker share it)
+            with -append, the key that authenticates audit entries (serve and worker share it);
+            with -payload, the key file that seals Temporal payloads (again on the file: add a
+            key; then -payload -promote: it seals; restart serve and worker after each step)
   audit export -out DIR: write the audit log (checkpoint, tiles, entries) for auditors
   audit halts: list the standing halts of the audit log (while one stands nothing is signed
             and every action is refused)
@@ -89,6 +93,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	appRole := fs.String("app-role", os.Getenv("TAKEDOWN_APP_ROLE"), "migrate: the role serve and worker connect as, granted read and append-only rights on the audit log (TAKEDOWN_APP_ROLE)")
 	policyPath := fs.String("policy", "", "audit reconcile: the auditor's policy file, whose log keys the database's log must be signed with (default: the key history in the database)")
 	appendKey := fs.Bool("append", false, "keygen: make the key that authenticates audit entries instead of a checkpoint signing key")
+	payloadKey := fs.Bool("payload", false, "keygen: make the key file that seals Temporal payloads; on an existing file, add a key that opens them (rotation, step 1)")
+	promote := fs.Bool("promote", false, "keygen -payload: make the key added last the one that seals (rotation, step 2)")
 	bootOrg := fs.String("org", "", "bootstrap: the administrator's organisation ID (created if new)")
 	bootOrgName := fs.String("org-name", "", "bootstrap: the organisation's name, if it is new")
 	bootAdmin := fs.String("admin", "", "bootstrap: the administrator's username")
@@ -154,6 +160,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "keygen":
 		if *outPath == "" {
 			return errors.New("keygen needs -out FILE")
+		}
+		if *appendKey && *payloadKey {
+			return errors.New("keygen: -append or -payload, not both")
+		}
+		if *promote && !*payloadKey {
+			return errors.New("keygen: -promote rotates the payload key: give it with -payload")
+		}
+		if *payloadKey {
+			return payloadKeygen(*outPath, *promote, stdout)
 		}
 		if *appendKey {
 			if err := audit.GenerateAppendKey(*outPath); err != nil {
@@ -334,5 +349,30 @@ func reconcileLog(ctx context.Context, db *pgxpool.Pool, policyPath string, stdo
 		return fmt.Errorf("%d rows differ from the signed log", len(diffs))
 	}
 	fmt.Fprintf(stdout, "the domain tables agree with the %d signed entries of %s\n", ck.Size, ck.Origin)
+	return nil
+}
+
+// payloadKeygen makes or rotates the payload key file.
+func payloadKeygen(path string, promote bool, stdout io.Writer) error {
+	if promote {
+		id, err := payload.Promote(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "key %s now seals new payloads (rotation, step 2 of 2): give %s to every serve and worker and restart them\n", id, path)
+		return nil
+	}
+	_, err := os.Stat(path)
+	rotating := err == nil
+	id, err := payload.Generate(path)
+	if err != nil {
+		return err
+	}
+	if rotating {
+		fmt.Fprintf(stdout, "added key %s to %s; it opens payloads but seals none yet (rotation, step 1 of 2)\n"+
+			"give the file to every serve and worker and restart them, then run: takedownd keygen -payload -promote -out %s\n", id, path, path)
+		return nil
+	}
+	fmt.Fprintf(stdout, "wrote %s (keep it secret, out of Temporal): key %s seals every payload\ngive the file to serve and worker as -payload-key\n", path, id)
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/daemon"
 	"github.com/takedown/takedown/internal/devenv"
+	"github.com/takedown/takedown/internal/payload"
 	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/internal/testdb"
 	"github.com/takedown/takedown/internal/testenv"
@@ -99,12 +100,16 @@ func TestServeFromEmpty(t *testing.T) {
 	if err := audit.GenerateAppendKey(appendKey); err != nil {
 		t.Fatal(err)
 	}
+	payloadKey := filepath.Join(dir, "payload.key")
+	if _, err := payload.Generate(payloadKey); err != nil {
+		t.Fatal(err)
+	}
 	owner := testdb.New(t)
 	role, db := testdb.AppRole(t, owner)
 	if err := daemon.Migrate(ctx, owner, role); err != nil {
 		t.Fatal(err)
 	}
-	cfg := daemon.Config{HTTP: "127.0.0.1:0", DatabaseURL: db, TemporalAddress: tmp.HostPort, Namespace: devenv.Namespace,
+	cfg := daemon.Config{PayloadKey: payloadKey, HTTP: "127.0.0.1:0", DatabaseURL: db, TemporalAddress: tmp.HostPort, Namespace: devenv.Namespace,
 		MaxEvidence: 1 << 20, Workflow: workflows.DefaultConfig(), LogOrigin: "takedown.test/audit", SigningKey: key, AppendKey: appendKey,
 		PasswordCost: bcrypt.MinCost, OIDCIssuer: idp.Issuer(), OIDCClientID: idp.ClientID, OIDCClientSecret: idp.ClientSecret}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

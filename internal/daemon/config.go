@@ -54,6 +54,13 @@ type Config struct {
 	// and workers write, made by `takedownd keygen -append` (TAKEDOWN_APPEND_KEY). `dev`
 	// defaults to <data-dir>/append.key and creates it if missing.
 	AppendKey string
+	// PayloadKey is the file of keys that seal every payload handed to Temporal, made by
+	// `takedownd keygen -payload` (TAKEDOWN_PAYLOAD_KEY); the same file for serve and worker.
+	// `dev` defaults to <data-dir>/payload.key and creates it if missing.
+	PayloadKey string
+	// CodecOrigins are the browser origins (Temporal's UI) allowed to call the codec endpoint
+	// /api/v1/codec (TAKEDOWN_CODEC_ORIGINS, comma-separated).
+	CodecOrigins []string
 	// Witnesses are "URL VKEY" pairs of c2sp.org/tlog-witness cosigners
 	// (-witness, repeated; TAKEDOWN_WITNESSES, separated by ';').
 	Witnesses []string
@@ -178,6 +185,14 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SigningKey, "signing-key", env("TAKEDOWN_SIGNING_KEY", ""), "audit checkpoint signing key, PEM from `takedownd keygen` (TAKEDOWN_SIGNING_KEY); dev: <data-dir>/audit.key")
 	fs.StringVar(&c.NextSigningKey, "next-signing-key", env("TAKEDOWN_NEXT_SIGNING_KEY", ""), "during a key rotation, a second key that also signs checkpoints (TAKEDOWN_NEXT_SIGNING_KEY)")
 	fs.StringVar(&c.AppendKey, "append-key", env("TAKEDOWN_APPEND_KEY", ""), "key file authenticating audit entries, from `takedownd keygen -append` (TAKEDOWN_APPEND_KEY); the same file for serve and worker; dev: <data-dir>/append.key")
+	fs.StringVar(&c.PayloadKey, "payload-key", env("TAKEDOWN_PAYLOAD_KEY", ""), "key file sealing every payload given to Temporal, from `takedownd keygen -payload` (TAKEDOWN_PAYLOAD_KEY); the same file for serve and worker; dev: <data-dir>/payload.key")
+	if v := env("TAKEDOWN_CODEC_ORIGINS", ""); v != "" {
+		c.CodecOrigins = strings.Split(v, ",")
+	}
+	fs.Func("codec-origins", "comma-separated browser origins (Temporal's UI) allowed to call /api/v1/codec (TAKEDOWN_CODEC_ORIGINS)", func(v string) error {
+		c.CodecOrigins = strings.Split(v, ",")
+		return nil
+	})
 	if v := env("TAKEDOWN_WITNESSES", ""); v != "" {
 		c.Witnesses = strings.Split(v, ";")
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/kms"
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/hashivault" // hashivault:// signing keys
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"golang.org/x/mod/sumdb/note"
@@ -34,6 +35,7 @@ import (
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/devenv"
+	"github.com/takedown/takedown/internal/payload"
 	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/internal/witness"
@@ -167,7 +169,12 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		}
 	}
 
-	copts := client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: sdklog.NewStructuredLogger(log.With("component", "temporal-client"))}
+	codec, err := loadPayloadCodec(cfg, mode)
+	if err != nil {
+		return nil, err
+	}
+	copts := client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: sdklog.NewStructuredLogger(log.With("component", "temporal-client")),
+		DataConverter: codec.DataConverter(), FailureConverter: codec.FailureConverter()}
 	if mode == Dev {
 		dbFile := ""
 		if cfg.DataDir != "" {
@@ -288,6 +295,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		srv := &api.Server{Service: svc, SSO: sso, BrowserSignOn: pages.SignOn}
 		srv.Register(mux)
 		srv.RegisterLog(mux)
+		srv.RegisterCodec(mux, converter.NewPayloadCodecHTTPHandler(codec), cfg.CodecOrigins)
 		pages.Register(mux)
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			if err := d.DB.Ping(r.Context()); err != nil {
@@ -662,6 +670,32 @@ func LoadAppender(cfg Config, mode Mode) (*audit.Appender, error) {
 		}
 	}
 	return audit.LoadAppender(path)
+}
+
+// loadPayloadCodec returns the codec that seals what the workflows hand to Temporal. `dev`
+// keeps its key in the data directory (made on first start), or in memory when there is none;
+// serve and worker must be given the same file.
+func loadPayloadCodec(cfg Config, mode Mode) (*payload.Codec, error) {
+	path := cfg.PayloadKey
+	switch {
+	case path == "" && mode == Dev && cfg.DataDir == "":
+		key := make([]byte, payload.KeySize)
+		_, _ = rand.Read(key)
+		return payload.New(key)
+	case path == "" && mode != Dev:
+		return nil, errors.New("Temporal payloads need -payload-key (make one with `takedownd keygen -payload`), the same file for serve and worker")
+	case path == "":
+		path = filepath.Join(cfg.DataDir, "payload.key")
+		if _, err := os.Stat(path); os.IsNotExist(err) {
+			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+				return nil, err
+			}
+			if _, err := payload.Generate(path); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return payload.Load(path)
 }
 
 // openKey opens a signing key: a KMS reference through sigstore's providers (hashivault:// is

@@ -16,6 +16,7 @@ import (
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/daemon"
 	"github.com/takedown/takedown/internal/devenv"
+	"github.com/takedown/takedown/internal/payload"
 	"github.com/takedown/takedown/internal/testdb"
 	"github.com/takedown/takedown/schema"
 	"github.com/takedown/takedown/workflows"
@@ -42,7 +43,11 @@ func TestServeAndWorkerSplit(t *testing.T) {
 	if err := audit.GenerateAppendKey(appendKey); err != nil {
 		t.Fatal(err)
 	}
-	cfg := daemon.Config{HTTP: "127.0.0.1:0", DatabaseURL: db, TemporalAddress: tmp.HostPort, Namespace: devenv.Namespace,
+	payloadKey := filepath.Join(dir, "payload.key")
+	if _, err := payload.Generate(payloadKey); err != nil {
+		t.Fatal(err)
+	}
+	cfg := daemon.Config{PayloadKey: payloadKey, HTTP: "127.0.0.1:0", DatabaseURL: db, TemporalAddress: tmp.HostPort, Namespace: devenv.Namespace,
 		MaxEvidence: 1 << 20, Workflow: workflows.DefaultConfig(), LogOrigin: "takedown.test/audit", SigningKey: key, AppendKey: appendKey}
 	// serve and worker do not migrate: they cannot, and say what to run.
 	if _, err := daemon.Start(ctx, cfg, daemon.Serve, log); !errors.Is(err, schema.ErrBehind) {
@@ -54,6 +59,7 @@ func TestServeAndWorkerSplit(t *testing.T) {
 	for name, c := range map[string]func(*daemon.Config){
 		"a signing key": func(c *daemon.Config) { c.SigningKey = "" },
 		"an append key": func(c *daemon.Config) { c.AppendKey = "" },
+		"a payload key": func(c *daemon.Config) { c.PayloadKey = "" },
 	} {
 		bad := cfg
 		c(&bad)
@@ -124,6 +130,16 @@ func TestServeAndWorkerSplit(t *testing.T) {
 	if m, err = off.Act(ctx, m.ID, "submit", nil); err != nil || m.Stage != "LEGAL_REVIEW" {
 		t.Fatalf("submit through serve, executed by worker: %v, stage %s", err, m.Stage)
 	}
+	// The cluster holds the history sealed; an auditor reads it through the codec endpoint.
+	var me struct{ ID string }
+	if err := off.Do(ctx, "GET", "/api/v1/me", nil, &me); err != nil {
+		t.Fatal(err)
+	}
+	aud, err := client.Login(ctx, s.URL, "auditor", pw["auditor"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHistorySealed(t, ctx, tmp.HostPort, m.ID, s.URL, aud.Token, off.Token, caseID, me.ID)
 
 	// A second serve replica picks up a policy approved through the first.
 	s2, err := daemon.Start(ctx, cfg, daemon.Serve, log)

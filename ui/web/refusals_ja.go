@@ -56,6 +56,8 @@ var refusalsJa = map[string]string{
 	"policy v%d was approved by another request at the same time":                "ポリシー第%s版は同時に別の操作で承認されました",
 	"no role change %s":                                                        "役割の変更 %s はありません",
 	"no policy v%d waiting for approval":                                       "承認待ちのポリシー第%s版はありません",
+	"workflow histories are decoded for auditors only":                         "ワークフローの履歴を復号できるのは監査担当者だけです",
+	"send the payloads as application/json":                                    "ペイロードは JSON で送ってください",
 	"accounts are read by administrators and auditors":                         "アカウントを閲覧できるのはシステム管理者と監査担当者です",
 	"only administrators manage accounts, roles, designations and the policy":  "アカウント、役割、指名、ポリシーを管理できるのはシステム管理者だけです",
 	"must be agency or commission":                                             "agency(機関)か commission(委員会)のどちらかです",
