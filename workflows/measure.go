@@ -82,7 +82,9 @@ type Input struct {
 	Measure   string `json:"measure"`
 	Case      string `json:"case"`
 	Requester string `json:"requester"`
-	Config    Config `json:"config"`
+	// Org is the owning organisation's ID, shown in the TakedownOrg search attribute.
+	Org    string `json:"org,omitempty"`
+	Config Config `json:"config"`
 	// State carries a running measure over a continue-as-new.
 	State *State `json:"state,omitempty"`
 }
@@ -132,12 +134,14 @@ type State struct {
 //	   reported
 //	2: an operation that judges a version names the digest it judges, and is refused unless it
 //	   is the current one; a recused member takes no part in the Commission's review
-const currentRules = 2
+//	3: the workflow keeps search attributes (stage, organisation, emergency, next deadline)
+const currentRules = 3
 
 type measureWorkflow struct {
-	in Input
-	s  State
-	mu workflow.Mutex
+	in    Input
+	s     State
+	mu    workflow.Mutex
+	shown published // the search attributes last upserted
 }
 
 // MeasureWorkflow runs one measure request from DRAFT to a terminal stage.
@@ -162,6 +166,9 @@ func MeasureWorkflow(ctx workflow.Context, in Input) (State, error) {
 	}
 
 	for !w.s.Stage.Terminal() {
+		if err := w.publish(ctx); err != nil {
+			return w.s, err
+		}
 		if w.historyFull(ctx) {
 			// Hand over at a quiet point: no action half-recorded.
 			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
@@ -198,7 +205,7 @@ func MeasureWorkflow(ctx workflow.Context, in Input) (State, error) {
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return w.s, err
 	}
-	return w.s, nil
+	return w.s, w.publish(ctx)
 }
 
 // historyFull reports whether the history is long enough to continue as new.

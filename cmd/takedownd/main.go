@@ -6,6 +6,7 @@
 //	takedownd serve    UI and API against an external Temporal cluster and PostgreSQL
 //	takedownd worker   workflow and activity worker against the same
 //	takedownd migrate  apply the schema's migrations and exit (-app-role: grant the serving role)
+//	takedownd temporal-setup  register the Temporal namespace and search attributes
 //	takedownd bootstrap -org O -org-name N -admin U -name "…"   one of the first two administrators
 //	takedownd keygen   make an audit checkpoint signing key (-append: an entry authenticator
 //	                   key; -payload: the key file sealing Temporal payloads)
@@ -58,6 +59,8 @@ commands:
   worker    run the workflow worker against external Temporal and PostgreSQL
   migrate   apply database migrations as the tables' owner and exit; -app-role R grants R
             what serve and worker need (it may only add to the audit log)
+  temporal-setup [-retention D]: register the Temporal namespace and the search attributes
+            the workflows keep (where this account may; else it prints the commands)
   bootstrap -org O -org-name N -admin U -name N: create one of the first two administrators
             (prints their one-time enrolment code); refused once two exist
   keygen    -out FILE: make an audit checkpoint signing key (prints the verifier key);
@@ -99,6 +102,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	bootOrgName := fs.String("org-name", "", "bootstrap: the organisation's name, if it is new")
 	bootAdmin := fs.String("admin", "", "bootstrap: the administrator's username")
 	bootName := fs.String("name", "", "bootstrap: the administrator's display name")
+	retention := fs.Duration("retention", daemon.DefaultRetention, "temporal-setup: how long Temporal keeps a closed measure's history, for a namespace it registers")
 	haltID := fs.Int64("id", 0, "audit clear-halt: the halt to clear (takedownd audit halts lists them)")
 	haltReason := fs.String("reason", "", "audit clear-halt: what the investigation found, recorded in the log")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -132,6 +136,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		log.Info("migrations applied", "app_role", *appRole)
+		return nil
+	case "temporal-setup":
+		if err := daemon.TemporalSetup(ctx, cfg, *retention, log); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Temporal namespace %s at %s is ready: registered, with the search attributes takedown keeps\n", cfg.Namespace, cfg.TemporalAddress)
 		return nil
 	case "bootstrap":
 		if cfg.DatabaseURL == "" {

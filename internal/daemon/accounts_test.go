@@ -113,6 +113,9 @@ func TestServeFromEmpty(t *testing.T) {
 		MaxEvidence: 1 << 20, Workflow: workflows.DefaultConfig(), LogOrigin: "takedown.test/audit", SigningKey: key, AppendKey: appendKey,
 		PasswordCost: bcrypt.MinCost, OIDCIssuer: idp.Issuer(), OIDCClientID: idp.ClientID, OIDCClientSecret: idp.ClientSecret}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := daemon.TemporalSetup(ctx, cfg, daemon.DefaultRetention, log); err != nil {
+		t.Fatal(err)
+	}
 	w, err := daemon.Start(ctx, cfg, daemon.Worker, log)
 	if err != nil {
 		t.Fatal(err)

@@ -184,11 +184,22 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			return nil, err
 		}
 		copts.HostPort, copts.Namespace = d.devTemporal.HostPort, devenv.Namespace
-	} else if copts.ConnectionOptions.TLS, err = tlsConfig(cfg); err != nil {
-		return nil, err
-	}
-	if d.Temporal, err = client.DialContext(ctx, copts); err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", copts.HostPort, err)
+		if d.Temporal, err = client.DialContext(ctx, copts); err != nil {
+			return nil, fmt.Errorf("connect to Temporal at %s: %w", copts.HostPort, err)
+		}
+		if err := SetupTemporal(ctx, d.Temporal, copts.Namespace, DefaultRetention, log); err != nil {
+			return nil, err
+		}
+	} else {
+		if copts.ConnectionOptions.TLS, err = tlsConfig(cfg); err != nil {
+			return nil, err
+		}
+		if d.Temporal, err = dialTemporal(ctx, copts, log); err != nil {
+			return nil, err
+		}
+		if err := checkTemporal(ctx, d.Temporal, copts.Namespace, log); err != nil {
+			return nil, err
+		}
 	}
 	if d.devTemporal != nil {
 		d.devTemporal.Ready()
@@ -670,6 +681,26 @@ func LoadAppender(cfg Config, mode Mode) (*audit.Appender, error) {
 		}
 	}
 	return audit.LoadAppender(path)
+}
+
+// DefaultRetention is how long Temporal keeps a closed measure's history in a namespace
+// `takedownd temporal-setup` or `dev` registers (the record that counts is the audit log).
+const DefaultRetention = 30 * 24 * time.Hour
+
+// TemporalSetup connects as cfg says and registers the namespace and search attributes
+// (`takedownd temporal-setup`).
+func TemporalSetup(ctx context.Context, cfg Config, retention time.Duration, log *slog.Logger) error {
+	opts := client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: sdklog.NewStructuredLogger(log.With("component", "temporal-client"))}
+	var err error
+	if opts.ConnectionOptions.TLS, err = tlsConfig(cfg); err != nil {
+		return err
+	}
+	c, err := dialTemporal(ctx, opts, log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return SetupTemporal(ctx, c, cfg.Namespace, retention, log)
 }
 
 // loadPayloadCodec returns the codec that seals what the workflows hand to Temporal. `dev`

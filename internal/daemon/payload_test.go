@@ -14,6 +14,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	temporalclient "go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -45,10 +46,14 @@ func rawHistory(t *testing.T, ctx context.Context, hostPort, measureID string) [
 	return events
 }
 
-// payloadsOf finds every Payload anywhere in m.
+// payloadsOf finds every Payload anywhere in m but in search attributes, which Temporal must
+// read to index (they carry the stage, organisation ID, emergency flag and deadline only).
 func payloadsOf(m protoreflect.Message) []*commonpb.Payload {
-	if p, ok := m.Interface().(*commonpb.Payload); ok {
-		return []*commonpb.Payload{p}
+	switch x := m.Interface().(type) {
+	case *commonpb.Payload:
+		return []*commonpb.Payload{x}
+	case *commonpb.SearchAttributes:
+		return nil
 	}
 	var out []*commonpb.Payload
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
@@ -143,5 +148,31 @@ func checkHistorySealed(t *testing.T, ctx context.Context, hostPort, measureID, 
 		if !strings.Contains(clear.String(), s) {
 			t.Errorf("the decoded history does not hold %q", s)
 		}
+	}
+}
+
+// findByStage lists workflows as `temporal workflow list --query` does and expects the
+// measure's among them (visibility follows within seconds).
+func findByStage(t *testing.T, ctx context.Context, hostPort, measureID, query string) {
+	t.Helper()
+	raw, err := temporalclient.DialContext(ctx, temporalclient.Options{HostPort: hostPort, Namespace: devenv.Namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	err = eventually(t, func() error {
+		res, err := raw.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: devenv.Namespace, Query: query})
+		if err != nil {
+			return err
+		}
+		for _, e := range res.Executions {
+			if e.Execution.WorkflowId == workflows.ID(measureID) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%q finds %d workflows, not %s", query, len(res.Executions), workflows.ID(measureID))
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/crypto/bcrypt"
@@ -67,11 +70,30 @@ func TestServeAndWorkerSplit(t *testing.T) {
 			t.Fatalf("a worker without %s must refuse to start", name)
 		}
 	}
-	w, err := daemon.Start(ctx, cfg, daemon.Worker, log)
-	if err != nil {
+	// A namespace without the search attributes the workflows keep is named, with the fix.
+	if _, err := daemon.Start(ctx, cfg, daemon.Worker, log); err == nil || !strings.Contains(err.Error(), "takedownd temporal-setup") ||
+		!strings.Contains(err.Error(), "TakedownStage") {
+		t.Fatalf("a worker on a namespace without search attributes: %v", err)
+	}
+	if err := daemon.TemporalSetup(ctx, cfg, daemon.DefaultRetention, log); err != nil {
 		t.Fatal(err)
 	}
+	if err := daemon.TemporalSetup(ctx, cfg, daemon.DefaultRetention, log); err != nil {
+		t.Fatalf("temporal-setup a second time: %v", err)
+	}
+	// A worker started while Temporal does not answer waits for it, and comes up when it does.
+	late := lateForwarder(t, tmp.HostPort, 2*time.Second)
+	wcfg := cfg
+	wcfg.TemporalAddress = late
+	began := time.Now()
+	w, err := daemon.Start(ctx, wcfg, daemon.Worker, log)
+	if err != nil {
+		t.Fatalf("a worker started before Temporal answered: %v", err)
+	}
 	defer w.Close()
+	if waited := time.Since(began); waited < 2*time.Second {
+		t.Fatalf("the worker came up after %v, before Temporal answered", waited)
+	}
 	s, err := daemon.Start(ctx, cfg, daemon.Serve, log)
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +162,8 @@ func TestServeAndWorkerSplit(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkHistorySealed(t, ctx, tmp.HostPort, m.ID, s.URL, aud.Token, off.Token, caseID, me.ID)
+	// Operators find it by stage and organisation, without the key.
+	findByStage(t, ctx, tmp.HostPort, m.ID, "TakedownStage = 'LEGAL_REVIEW' AND TakedownOrg = 'npa-cyber' AND TakedownEmergency = false")
 
 	// A second serve replica picks up a policy approved through the first.
 	s2, err := daemon.Start(ctx, cfg, daemon.Serve, log)
@@ -177,4 +201,39 @@ func TestServeAndWorkerSplit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// lateForwarder listens on a loopback port that refuses every connection for the first
+// delay, and then forwards them to target: a Temporal cluster that comes up late.
+func lateForwarder(t *testing.T, target string, delay time.Duration) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	open := time.Now().Add(delay)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if time.Now().Before(open) {
+				c.Close()
+				continue
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	return l.Addr().String()
 }

@@ -322,7 +322,7 @@ func (s *Service) update(ctx context.Context, m Measure, a measure.Action, updat
 			// Ended, though its stage as read has not caught up yet: still no place for an action.
 			return out, refusal.New(refusal.WrongStage, "%s is not possible: the measure's lifecycle has ended (last seen in stage %s)", a.Op, m.Stage)
 		}
-		if err := s.startWorkflow(ctx, m.ID, m.Case, m.Requester); err != nil {
+		if err := s.startWorkflow(ctx, m.ID, m.Case, m.Org, m.Requester); err != nil {
 			return out, err
 		}
 		err = send()

@@ -383,7 +383,7 @@ func (s *Service) CreateMeasure(ctx context.Context, a authz.Actor, caseID strin
 	if err != nil {
 		return Measure{}, fmt.Errorf("open measure: %w", err)
 	}
-	if err := s.startWorkflow(ctx, id, c.ID, a.ID); err != nil {
+	if err := s.startWorkflow(ctx, id, c.ID, c.Org, a.ID); err != nil {
 		return Measure{}, err
 	}
 	return s.load(ctx, nil, id)
@@ -391,13 +391,13 @@ func (s *Service) CreateMeasure(ctx context.Context, a authz.Actor, caseID strin
 
 // startWorkflow starts a measure's workflow, or finds the one already running. A closed one
 // is never started again.
-func (s *Service) startWorkflow(ctx context.Context, id, caseID, requester string) error {
+func (s *Service) startWorkflow(ctx context.Context, id, caseID, org, requester string) error {
 	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.ID(id),
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, workflows.MeasureWorkflow, workflows.Input{Measure: id, Case: caseID, Requester: requester, Config: s.Workflow})
+	}, workflows.MeasureWorkflow, workflows.Input{Measure: id, Case: caseID, Org: org, Requester: requester, Config: s.Workflow})
 	if err != nil {
 		return fmt.Errorf("start workflow of measure %s: %w", id, err)
 	}
