@@ -45,6 +45,8 @@ type Sequencer struct {
 	// Recheck is how often the leader checks the whole log against what it signed again
 	// (default 10 minutes): entries are re-hashed, in chunks, between batches.
 	Recheck time.Duration
+	// Signed, when set, is told the size of each batch signed (for metrics).
+	Signed func(entries int)
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -220,6 +222,9 @@ func (s *Sequencer) lead(ctx context.Context) error {
 		n, err := s.Step(ctx)
 		if err != nil {
 			return err
+		}
+		if n > 0 && s.Signed != nil {
+			s.Signed(n)
 		}
 		if n > 0 && s.Witnessing != nil {
 			// Cosigned at once, so readers find a checkpoint with its cosignatures.

@@ -21,6 +21,9 @@ type Config struct {
 	Clock func() time.Time
 	// HTTP is the listen address of the UI, API and health check (TAKEDOWN_HTTP).
 	HTTP string
+	// AdminHTTP is the worker's own listen address for /healthz, /readyz and /metrics
+	// (TAKEDOWN_ADMIN_HTTP); empty: none. serve and dev answer them on -http.
+	AdminHTTP string
 	// DataDir holds the embedded default's state: Temporal's SQLite file and, when no
 	// PostgreSQL answers, a private cluster (TAKEDOWN_DATA_DIR). Empty keeps Temporal in memory.
 	DataDir string
@@ -172,6 +175,7 @@ const DefaultLogOrigin = "takedown.local/audit"
 func (c *Config) Flags(fs *flag.FlagSet) {
 	d := workflows.DefaultConfig()
 	fs.StringVar(&c.HTTP, "http", env("TAKEDOWN_HTTP", "127.0.0.1:8080"), "listen address of UI, API and /healthz (TAKEDOWN_HTTP)")
+	fs.StringVar(&c.AdminHTTP, "admin-http", env("TAKEDOWN_ADMIN_HTTP", ""), "worker: listen address of its /healthz, /readyz and /metrics; empty: none (TAKEDOWN_ADMIN_HTTP)")
 	fs.StringVar(&c.DataDir, "data-dir", env("TAKEDOWN_DATA_DIR", "./.takedown"), "state of the embedded default (TAKEDOWN_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL connection string (DATABASE_URL); dev falls back to 127.0.0.1:5432, then a private cluster")
 	fs.StringVar(&c.TemporalAddress, "temporal-address", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend for serve and worker (TEMPORAL_ADDRESS)")

@@ -35,6 +35,7 @@ import (
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/devenv"
+	"github.com/takedown/takedown/internal/metrics"
 	"github.com/takedown/takedown/internal/payload"
 	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/service"
@@ -66,6 +67,10 @@ type Daemon struct {
 	DB          *pgxpool.Pool // the database pool
 	Temporal    client.Client // the Temporal client
 	Credentials []Credential  // demo users created by this start (Dev, first start only)
+	Metrics     *metrics.Registry
+	// AdminURL is the worker's own health and metrics address, when it has one.
+	AdminURL    string
+	admin       *http.Server
 	log         *slog.Logger
 	pg          *devenv.Postgres
 	devTemporal *devenv.Temporal
@@ -151,6 +156,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 	if d.DB, err = pgxpool.NewWithConfig(ctx, poolCfg); err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
+	d.Metrics = metrics.New(d.DB, log)
 	if mode != Dev {
 		warnPrivileged(ctx, d.DB, log)
 	}
@@ -174,7 +180,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		return nil, err
 	}
 	copts := client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: sdklog.NewStructuredLogger(log.With("component", "temporal-client")),
-		DataConverter: codec.DataConverter(), FailureConverter: codec.FailureConverter()}
+		DataConverter: codec.DataConverter(), FailureConverter: codec.FailureConverter(), MetricsHandler: d.Metrics.Temporal()}
 	if mode == Dev {
 		dbFile := ""
 		if cfg.DataDir != "" {
@@ -221,7 +227,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		}
 		d.VerifierKey = vkey
 		seq := &audit.Sequencer{DB: d.DB, Signer: signer, VerifierKeys: []string{vkey}, Origin: cfg.LogOrigin, Recheck: cfg.LogRecheck, Appender: d.Appender,
-			Log: log.With("component", "audit-sequencer")}
+			Log: log.With("component", "audit-sequencer"), Signed: d.Metrics.Signed}
 		if mode == Dev && cfg.DevWitness && len(cfg.Witnesses) == 0 {
 			spec, err := d.startDevWitness(cfg, vkey, log)
 			if err != nil {
@@ -275,11 +281,27 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		}
 	}
 
+	if mode == Worker && cfg.AdminHTTP != "" {
+		l, err := net.Listen("tcp", cfg.AdminHTTP)
+		if err != nil {
+			return nil, fmt.Errorf("listen on -admin-http %s: %w", cfg.AdminHTTP, err)
+		}
+		mux := http.NewServeMux()
+		d.registerHealth(mux)
+		d.AdminURL = "http://" + l.Addr().String()
+		d.admin = &http.Server{Handler: d.Metrics.Instrument(metrics.Routed(mux)), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := d.admin.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("admin http server", "err", err)
+			}
+		}()
+	}
+
 	if mode == Dev || mode == Serve {
 		mux := http.NewServeMux()
 		az := &authz.Authorizer{}
 		svc := &service.Service{DB: d.DB, Temporal: d.Temporal, Authz: az, Audit: d.Appender, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence,
-			TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost, Log: log, Now: cfg.Clock}
+			TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost, Log: log, Now: cfg.Clock, Refusals: d.Metrics.Refused}
 		// Only a policy the log recorded is put in force.
 		az.Verify = svc.VerifyPolicy
 		if err := az.Reload(ctx, d.DB); err != nil {
@@ -308,65 +330,10 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		srv.RegisterLog(mux)
 		srv.RegisterCodec(mux, converter.NewPayloadCodecHTTPHandler(codec), cfg.CodecOrigins)
 		pages.Register(mux)
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-			if err := d.DB.Ping(r.Context()); err != nil {
-				http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-			// Not ready while the audit log refuses to sign over a database it does not trust,
-			// nor before its start-up check has finished.
-			problems, err := audit.Blocked(r.Context(), d.DB)
-			if err != nil {
-				http.Error(w, "audit log: "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-			if len(problems) > 0 {
-				http.Error(w, "audit log halted: "+strings.Join(problems, "; "), http.StatusServiceUnavailable)
-				return
-			}
-			_, _ = w.Write([]byte("ok\n"))
-		})
-		// The same state for a monitoring system, in Prometheus' text format.
-		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-			problems, err := audit.Halted(r.Context(), d.DB)
-			if err != nil {
-				http.Error(w, "audit log: "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-			var signed int64
-			var checking bool
-			var differences, notCompared int
-			var reconciled *time.Time
-			if err := d.DB.QueryRow(r.Context(), `SELECT (SELECT COALESCE(max(size), 0) FROM audit_checkpoints), s.checking,
-				r.differences, r.not_compared, r.checked_at FROM audit_signing s, reconcile_status r`).
-				Scan(&signed, &checking, &differences, &notCompared, &reconciled); err != nil {
-				http.Error(w, "audit log: "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-			var reconciledAt float64
-			if reconciled != nil {
-				reconciledAt = float64(reconciled.UnixMilli()) / 1000
-			}
-			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-			fmt.Fprintf(w, "# HELP takedown_audit_halted 1 while the audit log refuses to sign: the database differs from what it signed.\n"+
-				"# TYPE takedown_audit_halted gauge\ntakedown_audit_halted %d\n"+
-				"# HELP takedown_audit_halts Standing halts of the audit log.\n"+
-				"# TYPE takedown_audit_halts gauge\ntakedown_audit_halts %d\n"+
-				"# HELP takedown_audit_checking 1 while a sequencer's start-up check of the log runs (nothing is accepted).\n"+
-				"# TYPE takedown_audit_checking gauge\ntakedown_audit_checking %d\n"+
-				"# HELP takedown_audit_signed_entries Entries under the newest signed checkpoint.\n"+
-				"# TYPE takedown_audit_signed_entries gauge\ntakedown_audit_signed_entries %d\n"+
-				"# HELP takedown_reconcile_differences Rows on which the tables and the signed log disagreed at the newest background comparison.\n"+
-				"# TYPE takedown_reconcile_differences gauge\ntakedown_reconcile_differences %d\n"+
-				"# HELP takedown_reconcile_not_compared Measures the newest background comparison left for the next (entries not signed yet).\n"+
-				"# TYPE takedown_reconcile_not_compared gauge\ntakedown_reconcile_not_compared %d\n"+
-				"# HELP takedown_reconcile_last_run_timestamp_seconds When the newest background comparison ran (0: never).\n"+
-				"# TYPE takedown_reconcile_last_run_timestamp_seconds gauge\ntakedown_reconcile_last_run_timestamp_seconds %.3f\n",
-				b2i(len(problems) > 0), len(problems), b2i(checking), signed, differences, notCompared, reconciledAt)
-		})
+		d.registerHealth(mux)
 		l := listener
 		d.URL = "http://" + l.Addr().String()
-		d.http = &http.Server{Handler: behindProxies(withDeadline(mux, cfg.RequestTimeout), cfg.TrustedProxies), ReadHeaderTimeout: 10 * time.Second,
+		d.http = &http.Server{Handler: d.Metrics.Instrument(behindProxies(withDeadline(metrics.Routed(mux), cfg.RequestTimeout), cfg.TrustedProxies)), ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute}
 		if cfg.TLSCert != "" || cfg.TLSKey != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
@@ -386,11 +353,49 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 	return d, nil
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
+// registerHealth adds /healthz (alive, and its database answers), /readyz (it can do its job:
+// the database, Temporal and the audit log all answer and the log is neither halted nor being
+// checked) and /metrics to mux.
+func (d *Daemon) registerHealth(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.ready(r.Context(), false); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.ready(r.Context(), true); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", d.Metrics.Handler())
+}
+
+// ready says what keeps this process from doing its job; withTemporal also asks Temporal.
+func (d *Daemon) ready(ctx context.Context, withTemporal bool) error {
+	if err := d.DB.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
 	}
-	return 0
+	// Not ready while the audit log refuses to sign over a database it does not trust, nor
+	// before its start-up check has finished.
+	problems, err := audit.Blocked(ctx, d.DB)
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("audit log halted: %s", strings.Join(problems, "; "))
+	}
+	if withTemporal {
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if _, err := d.Temporal.CheckHealth(tctx, &client.CheckHealthRequest{}); err != nil {
+			return fmt.Errorf("temporal: %w", err)
+		}
+	}
+	return nil
 }
 
 // StartupCheckWait is how long Start waits for the audit log's start-up check before it
@@ -429,6 +434,9 @@ func (d *Daemon) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = d.http.Shutdown(ctx)
 		cancel()
+	}
+	if d.admin != nil {
+		_ = d.admin.Close()
 	}
 	if d.stopWatch != nil {
 		d.stopWatch()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -85,6 +86,7 @@ func TestServeAndWorkerSplit(t *testing.T) {
 	late := lateForwarder(t, tmp.HostPort, 2*time.Second)
 	wcfg := cfg
 	wcfg.TemporalAddress = late
+	wcfg.AdminHTTP = "127.0.0.1:0"
 	began := time.Now()
 	w, err := daemon.Start(ctx, wcfg, daemon.Worker, log)
 	if err != nil {
@@ -93,6 +95,20 @@ func TestServeAndWorkerSplit(t *testing.T) {
 	defer w.Close()
 	if waited := time.Since(began); waited < 2*time.Second {
 		t.Fatalf("the worker came up after %v, before Temporal answered", waited)
+	}
+	// The worker answers its health and metrics on its own port.
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(w.AdminURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("the worker's %s: %d", path, resp.StatusCode)
+		}
+	}
+	if got := scrape(t, w.AdminURL); got["takedown_state_up"] != 1 || got["takedown_audit_batch_entries_count"] < 1 {
+		t.Fatalf("the worker's /metrics: up %v, batches %v", got["takedown_state_up"], got["takedown_audit_batch_entries_count"])
 	}
 	s, err := daemon.Start(ctx, cfg, daemon.Serve, log)
 	if err != nil {

@@ -67,6 +67,8 @@ type Service struct {
 	Log         *slog.Logger
 	// Now, when set, is the clock login throttling reads (tests); time.Now otherwise.
 	Now func() time.Time
+	// Refusals, when set, is told the rule of each refusal (for metrics).
+	Refusals func(rule string)
 
 	grants grantLog // the roles and designations the log records
 }
@@ -112,6 +114,9 @@ type On struct {
 // written (activities write the ones they meet themselves). Adapters call it for input they
 // could not decode; the service calls it for everything else.
 func (s *Service) Refused(ctx context.Context, a authz.Actor, on On, action string, err error) {
+	if s.Refusals != nil {
+		s.Refusals(refusal.RuleOf(err))
+	}
 	if measure.CheckLine("measure", on.Measure, measure.MaxID) != nil {
 		on.Measure = "" // not an ID we issued: the reason says what was refused
 	}
