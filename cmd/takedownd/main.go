@@ -187,6 +187,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "wrote %s (keep it secret, out of the database): give it to serve and worker as -append-key\n", *outPath)
 			return nil
 		}
+		// The verifier key names the log: without its name, it would verify nothing.
+		if cfg.LogOrigin == "" {
+			return daemon.ErrNoOrigin
+		}
 		if err := audit.GenerateKey(*outPath); err != nil {
 			return err
 		}
@@ -198,7 +202,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "wrote %s (keep it secret); verifier key for auditors' policy files:\n%s\n", *outPath, vkey)
+		vkeyPath := strings.TrimSuffix(*outPath, ".key") + ".vkey"
+		if err := os.WriteFile(vkeyPath, []byte(vkey+"\n"), 0o644); err != nil {
+			return fmt.Errorf("write the verifier key: %w", err)
+		}
+		fmt.Fprintf(stdout, "wrote %s (keep it secret) and its verifier key, for auditors' policy files, to %s:\n%s\n", *outPath, vkeyPath, vkey)
 		return nil
 	case "audit export":
 		if cfg.DatabaseURL == "" || *outPath == "" {

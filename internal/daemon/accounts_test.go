@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -130,8 +131,19 @@ func TestServeFromEmpty(t *testing.T) {
 
 	// The first two administrators: bootstrapped, then enrolled with their codes.
 	admins := map[string]*client.Client{}
+	if _, _, err := service.Bootstrap(ctx, s.DB, s.Appender, "npa", "", "alice", "Alice"); err == nil || !strings.Contains(err.Error(), "org_name") {
+		t.Fatalf("a bootstrap into a new organisation without its name: %v", err)
+	}
 	for _, name := range []string{"alice", "bob"} {
-		_, code, err := service.Bootstrap(ctx, s.DB, s.Appender, "npa", "National Police Agency", name, name+" (administrator)")
+		// As README says: the first names the new organisation, the second joins it.
+		orgName := "National Police Agency"
+		if name == "bob" {
+			if _, _, err := service.Bootstrap(ctx, s.DB, s.Appender, "npa", "Another Agency", name, "Bob"); err == nil || !strings.Contains(err.Error(), "leave -org-name out") {
+				t.Fatalf("a bootstrap naming an existing organisation otherwise: %v", err)
+			}
+			orgName = ""
+		}
+		_, code, err := service.Bootstrap(ctx, s.DB, s.Appender, "npa", orgName, name, name+" (administrator)")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,8 +160,10 @@ func TestServeFromEmpty(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := service.Bootstrap(ctx, s.DB, s.Appender, "npa", "", "mallory", "Mallory"); err == nil {
-		t.Fatal("a third bootstrap succeeded")
+	for _, org := range []string{"npa", "elsewhere"} {
+		if _, _, err := service.Bootstrap(ctx, s.DB, s.Appender, org, "", "mallory", "Mallory"); !errors.Is(err, service.ErrBootstrapClosed) {
+			t.Fatalf("a third bootstrap (into %s): %v, want %v", org, err, service.ErrBootstrapClosed)
+		}
 	}
 
 	// Every other account: alice proposes, bob approves; alone, alice can do nothing.

@@ -168,7 +168,9 @@ func (c *Config) envInt(name string, def int64) int64 {
 	return def
 }
 
-// DefaultLogOrigin names the audit log when -log-origin is not given.
+// DefaultLogOrigin names dev's audit log when -log-origin is not given. A production log needs
+// a name of its own: witnesses keep one state per name, so two installations under one name
+// sharing a witness would halt each other.
 const DefaultLogOrigin = "takedown.local/audit"
 
 // Flags registers the configuration's flags on fs, with environment fallbacks.
@@ -205,7 +207,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.BoolVar(&c.DevWitness, "dev-witness", env("TAKEDOWN_DEV_WITNESS", "true") == "true", "dev: run a witness of its own, key and state in <data-dir>/witness, when no -witness is given (TAKEDOWN_DEV_WITNESS)")
-	fs.StringVar(&c.LogOrigin, "log-origin", env("TAKEDOWN_LOG_ORIGIN", DefaultLogOrigin), "audit log name in checkpoints (TAKEDOWN_LOG_ORIGIN)")
+	fs.StringVar(&c.LogOrigin, "log-origin", env("TAKEDOWN_LOG_ORIGIN", ""), "the audit log's name in checkpoints, unique among the logs its witnesses cosign, e.g. audit.example.go.jp/takedown; needed by worker and keygen (TAKEDOWN_LOG_ORIGIN); dev: "+DefaultLogOrigin)
 	fs.DurationVar(&c.LogRecheck, "log-recheck", c.envDuration("TAKEDOWN_LOG_RECHECK", 10*time.Minute), "how often the audit sequencer re-hashes the whole log against what it signed; it also does at start (TAKEDOWN_LOG_RECHECK)")
 	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", c.envDuration("TAKEDOWN_RECONCILE_EVERY", time.Minute), "how often dev and worker compare the tables with the signed log, halting it on a difference found twice in a row; 0 never (TAKEDOWN_RECONCILE_EVERY)")
 	fs.StringVar(&c.LogLevel, "log-level", env("TAKEDOWN_LOG_LEVEL", "info"), "debug, info, warn or error (TAKEDOWN_LOG_LEVEL)")

@@ -93,6 +93,9 @@ type Daemon struct {
 // Start brings up the pieces of mode and returns once they are ready: in Dev and Serve, the
 // HTTP server answers /healthz with 200 as soon as Start returns.
 func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Daemon, err error) {
+	if mode == Worker && cfg.LogOrigin == "" {
+		return nil, ErrNoOrigin
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -690,6 +693,10 @@ func LoadAppender(cfg Config, mode Mode) (*audit.Appender, error) {
 	}
 	return audit.LoadAppender(path)
 }
+
+// ErrNoOrigin asks for the name of a production audit log.
+var ErrNoOrigin = errors.New("the audit log needs a name of its own: give -log-origin (TAKEDOWN_LOG_ORIGIN), unique among the logs your witnesses cosign, " +
+	"e.g. audit.npa.example/takedown; an installation that ran without one keeps " + DefaultLogOrigin)
 
 // DefaultRetention is how long Temporal keeps a closed measure's history in a namespace
 // `takedownd temporal-setup` or `dev` registers (the record that counts is the audit log).

@@ -203,6 +203,9 @@ func (s *Service) Enrol(ctx context.Context, username, code, password, addr stri
 	return err
 }
 
+// ErrBootstrapClosed refuses a bootstrap once two administrators exist.
+var ErrBootstrapClosed = errors.New("bootstrap is closed: two administrators exist, and they create every other account (takedown admin)")
+
 // Bootstrap creates one of the first two administrators, with their organisation if it is new,
 // and returns the user's enrolment code. It is the one way in to an empty installation, run
 // by an operator with access to the database (takedownd bootstrap); once two administrators
@@ -210,11 +213,7 @@ func (s *Service) Enrol(ctx context.Context, username, code, password, addr stri
 func Bootstrap(ctx context.Context, db interface {
 	Begin(context.Context) (pgx.Tx, error)
 }, app *audit.Appender, org, orgName, user, displayName string) (id, code string, err error) {
-	acct := &Account{OrgID: org, OrgName: orgName, OrgKind: "agency"}
-	if err := acct.check("create_org"); err != nil {
-		return "", "", err
-	}
-	acct = &Account{OrgID: org, Username: user, DisplayName: displayName}
+	acct := &Account{OrgID: org, Username: user, DisplayName: displayName}
 	if err := acct.check("create_user"); err != nil {
 		return "", "", err
 	}
@@ -228,10 +227,25 @@ func Bootstrap(ctx context.Context, db interface {
 			return err
 		}
 		if admins >= 2 {
-			return errors.New("two administrators exist: they create accounts (takedown admin), bootstrap is closed")
+			return ErrBootstrapClosed
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO organisations (id, name, kind) VALUES ($1, $2, 'agency') ON CONFLICT (id) DO NOTHING`, org, orgName); err != nil {
+		// The organisation is made if it is new, and then needs a name; an existing one is
+		// joined as it is.
+		var name string
+		err := tx.QueryRow(ctx, `SELECT name FROM organisations WHERE id = $1`, org).Scan(&name)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			newOrg := &Account{OrgID: org, OrgName: orgName, OrgKind: "agency"}
+			if err := newOrg.check("create_org"); err != nil {
+				return fmt.Errorf("organisation %s is new: %w", org, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO organisations (id, name, kind) VALUES ($1, $2, 'agency')`, org, orgName); err != nil {
+				return err
+			}
+		case err != nil:
 			return err
+		case orgName != "" && orgName != name:
+			return fmt.Errorf("organisation %s exists as %q: leave -org-name out to join it", org, name)
 		}
 		id = NewID("u-")
 		var hash []byte

@@ -137,8 +137,9 @@ func trusted(app *audit.Appender, id string, raw, auth []byte, signed bool) bool
 	return app.Authentic(id, raw, auth) || signed && auth == nil
 }
 
-// withPending returns a copy of l with the authenticated entries not signed yet folded on top:
-// a role granted a moment ago is the service's own doing, not an edit around it.
+// withPending returns a copy of l with the authenticated entries not signed yet (and any
+// signed since the last refresh) folded on top: a role granted a moment ago is the service's
+// own doing, not an edit around it.
 func (l *grantLog) withPending(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, app *audit.Appender) (*grantLog, error) {
@@ -153,8 +154,10 @@ func (l *grantLog) withPending(ctx context.Context, q interface {
 		x := *d
 		c.designations[id] = &x
 	}
-	rows, err := q.Query(ctx, `SELECT e.id, e.record, e.auth FROM audit_entries e
-		WHERE e.measure_id IS NULL AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id) ORDER BY e.tx, e.id`)
+	// One statement reads what refresh has not folded: entries not signed yet, and those
+	// signed since it ran (an entry signed between the two reads would be in neither).
+	rows, err := q.Query(ctx, `SELECT e.id, e.record, e.auth, l.idx FROM audit_entries e LEFT JOIN audit_log l ON l.entry_id = e.id
+		WHERE e.measure_id IS NULL AND (l.idx IS NULL OR l.idx >= $1) ORDER BY l.idx NULLS LAST, e.tx, e.id`, l.next)
 	if err != nil {
 		return nil, fmt.Errorf("read the grants not signed yet: %w", err)
 	}
@@ -162,11 +165,16 @@ func (l *grantLog) withPending(ctx context.Context, q interface {
 	for rows.Next() {
 		var id string
 		var raw, auth []byte
-		if err := rows.Scan(&id, &raw, &auth); err != nil {
+		var idx *int64
+		if err := rows.Scan(&id, &raw, &auth, &idx); err != nil {
 			return nil, fmt.Errorf("read the grants not signed yet: %w", err)
 		}
-		if trusted(app, id, raw, auth, false) {
-			c.fold(-1, raw)
+		if trusted(app, id, raw, auth, idx != nil) {
+			at := int64(-1)
+			if idx != nil {
+				at = *idx
+			}
+			c.fold(at, raw)
 		}
 	}
 	return c, rows.Err()
