@@ -29,6 +29,22 @@ type Witness struct {
 	size     int64      // the size this witness last cosigned, as far as we know
 	signed   Checkpoint // the checkpoint this process last had it cosign
 	failing  bool       // the last request failed: retried in the background, not inline
+	failures int        // failed requests in a row
+	retryAt  time.Time  // the background retry waits until then (capped exponential backoff)
+}
+
+// MaxWitnessBackoff caps the wait between background retries of a witness that fails.
+const MaxWitnessBackoff = time.Minute
+
+// failed notes a failed request and when the background may try again: 1 s, 2 s, 4 s, … up
+// to MaxWitnessBackoff.
+func (wit *Witness) failed(now time.Time) {
+	wit.failures++
+	wait := MaxWitnessBackoff
+	if wit.failures < 7 {
+		wait = min(time.Second<<(wit.failures-1), MaxWitnessBackoff)
+	}
+	wit.retryAt = now.Add(wait)
 }
 
 // ParseWitness reads "URL VKEY" (VKEY a cosignature/v1 verifier key).
@@ -66,7 +82,7 @@ func (w *Witnessing) Run(ctx context.Context) {
 	}
 	for {
 		if text, ck, err := Latest(ctx, w.DB); err == nil {
-			w.cosign(ctx, text, ck, false)
+			w.cosign(ctx, text, ck, background)
 		}
 		select {
 		case <-ctx.Done():
@@ -79,7 +95,7 @@ func (w *Witnessing) Run(ctx context.Context) {
 // Inline asks the witnesses that answered last time to cosign the newest checkpoint.
 func (w *Witnessing) Inline(ctx context.Context) {
 	if text, ck, err := Latest(ctx, w.DB); err == nil {
-		w.cosign(ctx, text, ck, true)
+		w.cosign(ctx, text, ck, inline)
 	}
 }
 
@@ -94,7 +110,7 @@ func (w *Witnessing) Answered(ctx context.Context) bool {
 	w.mu.Lock()
 	w.forked = false
 	w.mu.Unlock()
-	n := w.cosign(ctx, text, ck, false)
+	n := w.cosign(ctx, text, ck, everyone)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return n == len(w.Witnesses) || w.forked
@@ -102,13 +118,20 @@ func (w *Witnessing) Answered(ctx context.Context) bool {
 
 // Cosign asks every witness to cosign the checkpoint and returns how many did.
 func (w *Witnessing) Cosign(ctx context.Context, text []byte, ck Checkpoint) int {
-	return w.cosign(ctx, text, ck, false)
+	return w.cosign(ctx, text, ck, everyone)
 }
 
-// cosign asks the witnesses that have not cosigned ck (inline: only those not failing) and
-// returns how many have. A witness that holds a checkpoint this log does not extend halts
-// the log: the log was rolled back (a restored dump) or forked.
-func (w *Witnessing) cosign(ctx context.Context, text []byte, ck Checkpoint, inline bool) int {
+// Which witnesses an exchange asks.
+const (
+	everyone   = iota // all that have not cosigned
+	inline            // right after signing: only those not failing
+	background        // the retries: a failing one once its backoff has passed
+)
+
+// cosign asks the witnesses that have not cosigned ck (as whom says) and returns how many
+// have. A witness that holds a checkpoint this log does not extend halts the log: the log
+// was rolled back (a restored dump) or forked.
+func (w *Witnessing) cosign(ctx context.Context, text []byte, ck Checkpoint, whom int) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done == ck && ck.Size > 0 {
@@ -120,11 +143,16 @@ func (w *Witnessing) cosign(ctx context.Context, text []byte, ck Checkpoint, inl
 			n++
 			continue
 		}
-		if inline && wit.failing {
+		if wit.failing && (whom == inline || whom == background && time.Now().Before(wit.retryAt)) {
 			continue
 		}
 		line, err := w.add(ctx, wit, text, ck)
 		wit.failing = err != nil
+		if err != nil {
+			wit.failed(time.Now())
+		} else {
+			wit.failures = 0
+		}
 		var fork *forkError
 		if errors.As(err, &fork) {
 			w.forked = true
@@ -136,7 +164,8 @@ func (w *Witnessing) cosign(ctx context.Context, text []byte, ck Checkpoint, inl
 			continue
 		}
 		if err != nil {
-			w.Log.Warn("witness refused or unreachable", "witness", wit.URL, "size", ck.Size, "err", err)
+			w.Log.Warn("witness refused or unreachable", "witness", wit.URL, "size", ck.Size, "failures", wit.failures,
+				"retry_in", time.Until(wit.retryAt).Round(time.Second), "err", err)
 			continue
 		}
 		if _, err := w.DB.Exec(ctx, `INSERT INTO audit_cosignatures (size, witness, line) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,

@@ -14,7 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
@@ -177,5 +179,33 @@ func TestWitnesses(t *testing.T) {
 	w2 := &audit.Witnessing{DB: db, Witnesses: []*audit.Witness{witnesses[0]}, Log: seq.Log}
 	if got := w2.Cosign(ctx, forgedNote, forged); got != 0 {
 		t.Fatal("a witness cosigned a second root for the same size")
+	}
+}
+
+// TestFailingWitnessBacksOff: a witness that keeps failing is asked again after 1 s, 2 s,
+// 4 s…, not at every background round, and at once when it answers again.
+func TestFailingWitnessBacksOff(t *testing.T) {
+	db, seq, _ := newLog(t)
+	appendN(t, db, 0, 5, 5)
+	drain(t, seq)
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	s, _ := torchwood.NewCosignatureSigner("flaky.test", priv)
+	w, err := audit.ParseWitness(srv.URL + " " + s.Verifier().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wit := &audit.Witnessing{DB: db, Witnesses: []*audit.Witness{w}, Log: seq.Log, Interval: 50 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+	defer cancel()
+	wit.Run(ctx)
+	// Rounds every 50 ms for 3.5 s would ask 70 times; backing off asks at 0, 1, 3 s.
+	if n := asked.Load(); n < 2 || n > 4 {
+		t.Fatalf("the failing witness was asked %d times in 3.5 s, want 3 (backing off 1 s, 2 s)", n)
 	}
 }
