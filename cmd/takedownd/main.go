@@ -22,7 +22,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -112,7 +111,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		// An unquoted reason of several words would otherwise be cut to its first.
 		return fmt.Errorf("%s takes no arguments after its flags, got %q (quote a value with spaces)", cmd, strings.Join(fs.Args(), " "))
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	log, err := daemon.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -319,14 +321,6 @@ func writeCredentials(path string, creds []daemon.Credential) error {
 		return fmt.Errorf("write the demo passwords: %w", err)
 	}
 	return nil
-}
-
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
 // reconcileLog checks the database's log against the keys it must be signed with, then compares

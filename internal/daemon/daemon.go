@@ -336,7 +336,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		d.registerHealth(mux)
 		l := listener
 		d.URL = "http://" + l.Addr().String()
-		d.http = &http.Server{Handler: d.Metrics.Instrument(behindProxies(withDeadline(metrics.Routed(mux), cfg.RequestTimeout), cfg.TrustedProxies)), ReadHeaderTimeout: 10 * time.Second,
+		d.http = &http.Server{Handler: d.Metrics.Instrument(withRequestIDs(behindProxies(withDeadline(metrics.Routed(mux), cfg.RequestTimeout), cfg.TrustedProxies), log)), ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute}
 		if cfg.TLSCert != "" || cfg.TLSKey != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)

@@ -134,7 +134,7 @@ func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op
 		}
 		return m, false, err
 	}
-	s.Log.Info("action", "measure", m.ID, "op", op, "actor", a.Username, "stage", out.Stage)
+	s.Log.InfoContext(ctx, "action", "measure", m.ID, "op", op, "actor", a.Username, "stage", out.Stage)
 	return m, false, nil
 }
 

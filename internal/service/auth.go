@@ -240,7 +240,7 @@ func (s *Service) recordLogin(ctx context.Context, username, addr, why string, c
 			Details: map[string]any{"username": name, "address": addr}})
 	})
 	if err != nil {
-		s.Log.Error("record a failed login", "username", name, "address", addr, "err", err)
+		s.Log.ErrorContext(ctx, "record a failed login", "username", name, "address", addr, "err", err)
 	}
 }
 

@@ -190,7 +190,7 @@ func (s *Service) Cases(ctx context.Context, a authz.Actor, p Page) ([]Case, err
 		subjs[i].Org = c.Org
 		if !sc.Allows(subjs[i]) {
 			if !wasMoved {
-				s.Log.Error("the case list's query and the need-to-know rule disagree", "case", c.ID, "actor", a.ID)
+				s.Log.ErrorContext(ctx, "the case list's query and the need-to-know rule disagree", "case", c.ID, "actor", a.ID)
 			}
 			continue
 		}

@@ -227,9 +227,9 @@ func (s *Service) evidenceRecorded(ctx context.Context, measureID, sha string) (
 		}
 	}
 	problem := fmt.Sprintf("evidence: measure %s lists file %s, which no record of it added: the database was altered", measureID, sha)
-	s.Log.Error("ALERT: "+problem, "measure", measureID)
+	s.Log.ErrorContext(ctx, "ALERT: "+problem, "measure", measureID)
 	if err := audit.Halt(context.WithoutCancel(ctx), s.DB, measure.Clip(problem, measure.MaxLine)); err != nil {
-		s.Log.Error("record the halt", "err", err)
+		s.Log.ErrorContext(ctx, "record the halt", "err", err)
 	}
 	return false, nil
 }

@@ -259,10 +259,10 @@ func (s *Service) signedActor(ctx context.Context, a authz.Actor) (authz.Actor, 
 
 // tampered raises the alert, halts the log and returns the refusal for a tampered grant.
 func (s *Service) tampered(ctx context.Context, e *tamperedGrant, entry int64) error {
-	s.Log.Error("ALERT: a role or designation differs from its record in the audit log; the request was refused and the log halted",
+	s.Log.ErrorContext(ctx, "ALERT: a role or designation differs from its record in the audit log; the request was refused and the log halted",
 		"grant", e.what, "entry", entry, "err", e)
 	if err := audit.Halt(context.WithoutCancel(ctx), s.DB, "grant: "+measure.Clip(e.Error(), measure.MaxLine)); err != nil {
-		s.Log.Error("record the halt", "err", err)
+		s.Log.ErrorContext(ctx, "record the halt", "err", err)
 	}
 	return &authz.Denied{Rule: "seal", Reason: e.Error()}
 }
@@ -384,9 +384,9 @@ func (s *Service) companionList(ctx context.Context, ref string) ([]any, error) 
 
 func (s *Service) policyTampered(ctx context.Context, version int, why string) error {
 	problem := fmt.Sprintf("policy: version v%d as stored is not what the audit log recorded (%s): the database was altered; the policy in force stays", version, why)
-	s.Log.Error("ALERT: "+problem, "version", version)
+	s.Log.ErrorContext(ctx, "ALERT: "+problem, "version", version)
 	if err := audit.Halt(context.WithoutCancel(ctx), s.DB, measure.Clip(problem, measure.MaxLine)); err != nil {
-		s.Log.Error("record the halt", "err", err)
+		s.Log.ErrorContext(ctx, "record the halt", "err", err)
 	}
 	return errors.New(problem)
 }
@@ -420,9 +420,9 @@ func (s *Service) caseOrg(ctx context.Context, caseID, inTable string, logged ma
 		return inTable
 	}
 	problem := fmt.Sprintf("case: case %s as stored belongs to %s, its creation record to %s: the database was altered; reads follow the record", caseID, inTable, org)
-	s.Log.Error("ALERT: "+problem, "case", caseID)
+	s.Log.ErrorContext(ctx, "ALERT: "+problem, "case", caseID)
 	if err := audit.Halt(context.WithoutCancel(ctx), s.DB, measure.Clip(problem, measure.MaxLine)); err != nil {
-		s.Log.Error("record the halt", "err", err)
+		s.Log.ErrorContext(ctx, "record the halt", "err", err)
 	}
 	return org
 }
@@ -471,9 +471,9 @@ func (s *Service) holdMeasures(ctx context.Context, q querier, ids []string, cas
 	for i, id := range ids {
 		if c, ok := logged[id]; ok && c != *cases[i] {
 			problem := fmt.Sprintf("measure: measure %s as stored is in case %s, its creation record in %s: the database was altered; reads follow the record", id, *cases[i], c)
-			s.Log.Error("ALERT: "+problem, "measure", id)
+			s.Log.ErrorContext(ctx, "ALERT: "+problem, "measure", id)
 			if err := audit.Halt(context.WithoutCancel(ctx), s.DB, measure.Clip(problem, measure.MaxLine)); err != nil {
-				s.Log.Error("record the halt", "err", err)
+				s.Log.ErrorContext(ctx, "record the halt", "err", err)
 			}
 			*cases[i], moved[i] = c, true
 		}

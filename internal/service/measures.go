@@ -344,7 +344,7 @@ func (s *Service) measures(ctx context.Context, a authz.Actor, f MeasureFilter) 
 		subjs[i].Org = m.Org
 		if !sc.Allows(subjs[i]) {
 			if m.Org == inTable[i] {
-				s.Log.Error("the measure list's query and the need-to-know rule disagree", "measure", m.ID, "actor", a.ID)
+				s.Log.ErrorContext(ctx, "the measure list's query and the need-to-know rule disagree", "measure", m.ID, "actor", a.ID)
 			}
 			continue
 		}

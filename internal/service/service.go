@@ -91,9 +91,9 @@ func (s *Service) Classify(ctx context.Context, err error) *refusal.Error {
 	e := refusal.Of(ctx, err)
 	switch {
 	case e.Status >= 500 && e.Code != refusal.Timeout:
-		s.Log.Error("request failed", "err", err)
+		s.Log.ErrorContext(ctx, "request failed", "err", err)
 	case refusal.Permanent(err) != nil:
-		s.Log.Warn("input refused by the database", "err", err)
+		s.Log.WarnContext(ctx, "input refused by the database", "err", err)
 	}
 	return e
 }
@@ -133,7 +133,7 @@ func (s *Service) Refused(ctx context.Context, a authz.Actor, on On, action stri
 	defer cancel()
 	txErr := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error { return s.Audit.Append(ctx, tx, "refused/"+NewID(""), rec) })
 	if txErr != nil {
-		s.Log.Error("audit refusal", "action", action, "measure", on.Measure, "err", txErr)
+		s.Log.ErrorContext(ctx, "audit refusal", "action", action, "measure", on.Measure, "err", txErr)
 	}
 }
 

@@ -311,7 +311,7 @@ func (s *Service) sealedOf(ctx context.Context, id string, v int, current string
 	got, err := measure.Digest(raw)
 	sv.Broken = err != nil || got != digest || (current != "" && digest != current)
 	if sv.Broken {
-		s.Log.Error("a sealed version does not hash to its digest", "measure", id, "version", v)
+		s.Log.ErrorContext(ctx, "a sealed version does not hash to its digest", "measure", id, "version", v)
 	}
 	return &sv, nil
 }
@@ -351,7 +351,7 @@ func (s *Service) Dossier(ctx context.Context, a authz.Actor, id string, q Targe
 		}
 		if th.Len() != d.Sealed.Targets || th.Sum() != d.Sealed.TargetsSHA256 {
 			d.Sealed.Broken = true
-			s.Log.Error("ALERT: a sealed version's target rows do not hash to its seal", "measure", m.ID, "version", m.Version)
+			s.Log.ErrorContext(ctx, "ALERT: a sealed version's target rows do not hash to its seal", "measure", m.ID, "version", m.Version)
 		}
 	}
 	// The case as the measure's reader may see it: its need-to-know follows the measure's.

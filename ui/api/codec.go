@@ -46,7 +46,7 @@ func (s *Server) RegisterCodec(mux Mux, codec http.Handler, origins []string) {
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, maxCodecBody)
-			s.Log.Info("workflow payloads decoded for an auditor", "user", a.Username, "namespace", headerForLog(r.Header.Get("X-Namespace")))
+			s.Log.InfoContext(r.Context(), "workflow payloads decoded for an auditor", "user", a.Username, "namespace", headerForLog(r.Header.Get("X-Namespace")))
 			codec.ServeHTTP(w, r)
 		})(w, r)
 	})

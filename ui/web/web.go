@@ -63,7 +63,7 @@ func New(svc *service.Service, db *pgxpool.Pool) *Server {
 		if r.Context().Err() != nil {
 			return // the browser went away; nobody to answer
 		}
-		svc.Log.Error("web session", "path", r.URL.Path, "err", err)
+		svc.Log.ErrorContext(r.Context(), "web session", "path", r.URL.Path, "err", err)
 		http.Error(w, "the session could not be saved; try again", http.StatusInternalServerError)
 	}
 	return srv
@@ -185,7 +185,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := c.Render(r.Context(), w); err != nil {
-		s.Log.Error("render page", "path", r.URL.Path, "err", err)
+		s.Log.ErrorContext(r.Context(), "render page", "path", r.URL.Path, "err", err)
 	}
 }
 
