@@ -104,7 +104,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	retention := fs.Duration("retention", daemon.DefaultRetention, "temporal-setup: how long Temporal keeps a closed measure's history, for a namespace it registers")
 	haltID := fs.Int64("id", 0, "audit clear-halt: the halt to clear (takedownd audit halts lists them)")
 	haltReason := fs.String("reason", "", "audit clear-halt: what the investigation found, recorded in the log")
+	commandUsage(fs, cmd)
 	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if err := checkFlags(fs, cmd); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -190,10 +190,10 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TemporalTLSCA, "temporal-tls-ca", env("TEMPORAL_TLS_CA", ""), "CA bundle of the Temporal cluster (TEMPORAL_TLS_CA)")
 	fs.StringVar(&c.TemporalTLSServerName, "temporal-tls-server-name", env("TEMPORAL_TLS_SERVER_NAME", ""), "server name in the cluster's certificate (TEMPORAL_TLS_SERVER_NAME)")
 	fs.Int64Var(&c.MaxEvidence, "max-evidence", c.envInt("TAKEDOWN_MAX_EVIDENCE", 32<<20), "largest evidence upload in bytes (TAKEDOWN_MAX_EVIDENCE)")
-	fs.StringVar(&c.SigningKey, "signing-key", env("TAKEDOWN_SIGNING_KEY", ""), "audit checkpoint signing key, PEM from `takedownd keygen` (TAKEDOWN_SIGNING_KEY); dev: <data-dir>/audit.key")
+	fs.StringVar(&c.SigningKey, "signing-key", env("TAKEDOWN_SIGNING_KEY", ""), "audit checkpoint signing key, PEM from \"takedownd keygen\" (TAKEDOWN_SIGNING_KEY); dev: <data-dir>/audit.key")
 	fs.StringVar(&c.NextSigningKey, "next-signing-key", env("TAKEDOWN_NEXT_SIGNING_KEY", ""), "during a key rotation, a second key that also signs checkpoints (TAKEDOWN_NEXT_SIGNING_KEY)")
-	fs.StringVar(&c.AppendKey, "append-key", env("TAKEDOWN_APPEND_KEY", ""), "key file authenticating audit entries, from `takedownd keygen -append` (TAKEDOWN_APPEND_KEY); the same file for serve and worker; dev: <data-dir>/append.key")
-	fs.StringVar(&c.PayloadKey, "payload-key", env("TAKEDOWN_PAYLOAD_KEY", ""), "key file sealing every payload given to Temporal, from `takedownd keygen -payload` (TAKEDOWN_PAYLOAD_KEY); the same file for serve and worker; dev: <data-dir>/payload.key")
+	fs.StringVar(&c.AppendKey, "append-key", env("TAKEDOWN_APPEND_KEY", ""), "key file authenticating audit entries, from \"takedownd keygen -append\" (TAKEDOWN_APPEND_KEY); the same file for serve and worker; dev: <data-dir>/append.key")
+	fs.StringVar(&c.PayloadKey, "payload-key", env("TAKEDOWN_PAYLOAD_KEY", ""), "key file sealing every payload given to Temporal, from \"takedownd keygen -payload\" (TAKEDOWN_PAYLOAD_KEY); the same file for serve and worker; dev: <data-dir>/payload.key")
 	if v := env("TAKEDOWN_CODEC_ORIGINS", ""); v != "" {
 		c.CodecOrigins = strings.Split(v, ",")
 	}
