@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
 	"golang.org/x/crypto/bcrypt"
 
@@ -31,7 +32,21 @@ import (
 // the provider's authorization endpoint, back to /auth/oidc/callback, which answers a token.
 func signOn(t *testing.T, idp *mockoidc.MockOIDC, base, username string, groups ...string) (*client.Client, int) {
 	t.Helper()
-	idp.QueueUser(&mockoidc.MockUser{Subject: "sub-" + username, PreferredUsername: username, Groups: groups})
+	return signOnAs(t, idp, base, &mockoidc.MockUser{Subject: "sub-" + username, PreferredUsername: username, Groups: groups})
+}
+
+// userInfoOnly is a provider's user whose ID token carries no profile claims: they are
+// released at the UserInfo endpoint only (as zitadel's example does; OIDC Core 5.4).
+type userInfoOnly struct{ *mockoidc.MockUser }
+
+func (u userInfoOnly) Claims(scope []string, claims *mockoidc.IDTokenClaims) (jwt.Claims, error) {
+	return claims, nil
+}
+
+func signOnAs(t *testing.T, idp *mockoidc.MockOIDC, base string, user mockoidc.User) (*client.Client, int) {
+	t.Helper()
+	username := user.ID()
+	idp.QueueUser(user)
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar, Timeout: 20 * time.Second}
 	resp, err := hc.Get(base + "/auth/oidc/login")
@@ -116,6 +131,17 @@ func TestServeFromEmpty(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if err := daemon.TemporalSetup(ctx, cfg, daemon.DefaultRetention, log); err != nil {
 		t.Fatal(err)
+	}
+	// An issuer written otherwise than the provider announces it is refused at start.
+	for _, issuer := range []string{strings.TrimSuffix(idp.Issuer(), "/") + "/", strings.TrimSuffix(idp.Issuer(), "/")} {
+		if issuer == idp.Issuer() {
+			continue
+		}
+		bad := cfg
+		bad.OIDCIssuer = issuer
+		if _, err := daemon.Start(ctx, bad, daemon.Serve, log); err == nil || !strings.Contains(err.Error(), "is not the issuer the provider announces") {
+			t.Fatalf("serve with -oidc-issuer %q (the provider's is %q): %v", issuer, idp.Issuer(), err)
+		}
 	}
 	w, err := daemon.Start(ctx, cfg, daemon.Worker, log)
 	if err != nil {
@@ -221,8 +247,14 @@ func TestServeFromEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Reading(u["officer"])
-	for _, p := range people[1:] {
-		c, status := signOn(t, idp, s.URL, p.name)
+	for i, p := range people[1:] {
+		var c *client.Client
+		var status int
+		if i == 0 {
+			c, status = signOnAs(t, idp, s.URL, userInfoOnly{&mockoidc.MockUser{Subject: "sub-" + p.name, PreferredUsername: p.name}})
+		} else {
+			c, status = signOn(t, idp, s.URL, p.name)
+		}
 		if status != http.StatusCreated {
 			t.Fatalf("%s signs on: %d", p.name, status)
 		}
@@ -230,6 +262,23 @@ func TestServeFromEmpty(t *testing.T) {
 	}
 	if _, status := signOn(t, idp, s.URL, "stranger"); status != http.StatusUnauthorized {
 		t.Fatalf("an identity with no account signs on: %d", status)
+	}
+	// Another identity with the username of a bound account is told so, not "no account".
+	if _, status := signOnAs(t, idp, s.URL, &mockoidc.MockUser{Subject: "sub-impostor", PreferredUsername: people[1].name}); status != http.StatusUnauthorized {
+		t.Fatalf("a second identity for a bound account signs on: %d", status)
+	}
+	var bound int
+	if err := s.DB.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE convert_from(record, 'UTF8')::jsonb->>'action' = 'login.failed'
+		AND convert_from(record, 'UTF8')::jsonb->>'reason' LIKE '%is bound to another identity%'`).Scan(&bound); err != nil || bound != 1 {
+		t.Fatalf("the second identity's refusal is audited %d times (%v)", bound, err)
+	}
+	// A browser that comes back without its sign-on cookie gets a page, not the API's JSON.
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/auth/oidc/callback?state=lost&code=x", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode < 400 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("a browser's lost sign-on: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	// A callback that did not start here (a forged or replayed state) fails, and is audited.
 	if resp, err := http.Get(s.URL + "/auth/oidc/callback?state=forged&code=replayed"); err != nil || resp.StatusCode < 400 {
@@ -239,7 +288,7 @@ func TestServeFromEmpty(t *testing.T) {
 	}
 	var failed int
 	if err := s.DB.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE convert_from(record, 'UTF8')::jsonb->>'action' = 'login.failed'
-		AND convert_from(record, 'UTF8')::jsonb->>'reason' LIKE 'single sign-on: this sign-on did not start here%'`).Scan(&failed); err != nil || failed != 1 {
+		AND convert_from(record, 'UTF8')::jsonb->>'reason' LIKE 'single sign-on: this sign-on did not start here%'`).Scan(&failed); err != nil || failed != 2 {
 		t.Fatalf("the forged callback is audited %d times (%v)", failed, err)
 	}
 	// The same provider signs people into the web pages: a browser session, not a token.

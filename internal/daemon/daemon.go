@@ -325,6 +325,9 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		}
 		sso := &signon.Provider{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
 			RedirectURL: cfg.OIDCRedirectURL, RolesClaim: cfg.OIDCRolesClaim, OrgClaim: cfg.OIDCOrgClaim}
+		if err := sso.Check(ctx, log); err != nil {
+			return nil, err
+		}
 		pages := web.New(svc, d.DB)
 		pages.SSO = sso
 		pages.Secure = cfg.Secure()

@@ -61,6 +61,11 @@ func (s *Service) SSOActor(ctx context.Context, id Identity, addr string) (authz
 			id.Username).Scan(&userID, &org, &bound)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
+		var boundElsewhere bool
+		if qerr := s.DB.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE username = $1 AND oidc_subject IS NOT NULL AND retired_at IS NULL)`,
+			id.Username).Scan(&boundElsewhere); qerr == nil && boundElsewhere {
+			return refuse("the account " + who + " is bound to another identity at the identity provider: only that identity opens it (an administrator can tell which)")
+		}
 		return refuse("no account for " + who + " here: administrators create accounts first")
 	}
 	if err != nil {

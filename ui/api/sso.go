@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/ui"
@@ -19,6 +20,11 @@ func (s *Server) ssoLogin(w http.ResponseWriter, r *http.Request) {
 // the API, a token in the answer.
 func (s *Server) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	door := signon.Door(r)
+	if door == signon.API && strings.Contains(r.Header.Get("Accept"), "text/html") {
+		// A browser whose sign-on cookie is gone (expired, another browser): answered with a
+		// page, not the API's JSON.
+		door = signon.Web
+	}
 	id, err := s.SSO.Finish(w, r, s.Log)
 	if err != nil {
 		s.SignOnFailed(r.Context(), ui.ClientAddress(r), err)

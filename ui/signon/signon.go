@@ -8,10 +8,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -63,7 +67,8 @@ func (o *Provider) config(ctx context.Context, r *http.Request) (*oauth2.Config,
 	if o.provider == nil {
 		p, err := oidc.NewProvider(ctx, o.Issuer)
 		if err != nil {
-			return nil, nil, fmt.Errorf("discover the identity provider %s: %w", o.Issuer, err)
+			return nil, nil, refusal.New(refusal.Unavailable, "the identity provider %s cannot be reached or does not describe itself: try again later (%s)",
+				measure.Clip(o.Issuer, measure.MaxLine), measure.Clip(err.Error(), measure.MaxLine))
 		}
 		o.provider = p
 	}
@@ -106,6 +111,78 @@ func (o *Provider) Start(w http.ResponseWriter, r *http.Request, door For) error
 	http.SetCookie(w, &http.Cookie{Name: cookie, Value: state + "." + nonce + "." + verifier + "." + string(door), Path: "/auth/oidc/",
 		MaxAge: 600, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, cfg.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
+	return nil
+}
+
+// lacksClaims reports whether the ID token lacks a claim this server reads.
+func (o *Provider) lacksClaims(claims map[string]any) bool {
+	for _, c := range []string{"preferred_username", o.RolesClaim, o.OrgClaim} {
+		if _, ok := claims[c]; c != "" && !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// userInfo adds to claims those the UserInfo endpoint releases that the ID token lacks. The
+// answer must be about the ID token's subject.
+func (o *Provider) userInfo(ctx context.Context, tok *oauth2.Token, subject string, claims map[string]any) error {
+	o.mu.Lock()
+	p := o.provider
+	o.mu.Unlock()
+	if p == nil || p.UserInfoEndpoint() == "" {
+		return errors.New("the provider has no UserInfo endpoint")
+	}
+	info, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		return err
+	}
+	if info.Subject != subject {
+		return fmt.Errorf("UserInfo is about subject %q, the ID token about %q: ignored", measure.Clip(info.Subject, 64), measure.Clip(subject, 64))
+	}
+	var more map[string]any
+	if err := info.Claims(&more); err != nil {
+		return err
+	}
+	for k, v := range more {
+		if _, ok := claims[k]; !ok {
+			claims[k] = v
+		}
+	}
+	return nil
+}
+
+// Check reads the provider's discovery document at start: an issuer that does not match the
+// one the provider announces (a missing trailing slash, say) is refused now, naming both,
+// rather than at the first sign-on. A provider that does not answer is only a warning:
+// sign-on waits for it.
+func (o *Provider) Check(ctx context.Context, log interface{ Warn(string, ...any) }) error {
+	if !o.Configured() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	url := strings.TrimSuffix(o.Issuer, "/") + "/.well-known/openid-configuration"
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return fmt.Errorf("-oidc-issuer %q: %w", o.Issuer, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		log.Warn("single sign-on: the identity provider does not answer; sign-on waits for it", "issuer", o.Issuer, "err", err)
+		return nil
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Issuer string `json:"issuer"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc) != nil {
+		log.Warn("single sign-on: no discovery document at the issuer yet", "url", url, "status", resp.StatusCode)
+		return nil
+	}
+	if doc.Issuer != o.Issuer {
+		return fmt.Errorf("-oidc-issuer %q is not the issuer the provider announces, %q: give exactly that (OpenID Connect Discovery 4.3)", o.Issuer, doc.Issuer)
+	}
 	return nil
 }
 
@@ -156,8 +233,19 @@ func (o *Provider) Finish(w http.ResponseWriter, r *http.Request, log interface{
 	if err := idt.Claims(&claims); err != nil {
 		return service.Identity{}, refusal.New(refusal.Unauthenticated, "the ID token's claims do not decode")
 	}
+	// A provider may release profile claims at its UserInfo endpoint only (OIDC Core 5.4):
+	// asked there when the ID token lacks one this server reads, for the same subject.
+	if o.lacksClaims(claims) {
+		if err := o.userInfo(ctx, tok, idt.Subject, claims); err != nil {
+			log.Warn("single sign-on: UserInfo", "err", err)
+		}
+	}
 	id := service.Identity{Issuer: idt.Issuer, Subject: idt.Subject}
 	id.Username, _ = claims["preferred_username"].(string)
+	if id.Username == "" {
+		return service.Identity{}, refusal.New(refusal.Unauthenticated,
+			"the identity provider named no preferred_username, in the ID token or at UserInfo: its operator must release the profile scope's claims to this client")
+	}
 	if o.RolesClaim != "" {
 		id.Roles = []string{}
 		list, _ := claims[o.RolesClaim].([]any)
