@@ -93,6 +93,9 @@ type Daemon struct {
 // Start brings up the pieces of mode and returns once they are ready: in Dev and Serve, the
 // HTTP server answers /healthz with 200 as soon as Start returns.
 func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Daemon, err error) {
+	if mode == Dev && !devenv.Embedded {
+		return nil, devenv.StartTemporalErr()
+	}
 	if mode == Worker && cfg.LogOrigin == "" {
 		return nil, ErrNoOrigin
 	}

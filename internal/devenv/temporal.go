@@ -1,14 +1,10 @@
-// Package devenv starts what the embedded default needs on one machine: a Temporal server whose
-// state lives in a SQLite file, and a PostgreSQL server when none is reachable.
-//
-// Nothing here is used in production: `takedownd serve` and `takedownd worker` dial an external
-// Temporal cluster and PostgreSQL instead.
+//go:build !nodev
+
 package devenv
 
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,22 +25,14 @@ import (
 	"go.temporal.io/server/temporal"
 )
 
-// Namespace is the Temporal namespace the embedded server creates and the product uses.
-const Namespace = "takedown"
+// Embedded reports whether this build holds the embedded Temporal server.
+const Embedded = true
 
 // Temporal is a running in-process Temporal server.
 type Temporal struct {
 	server   temporal.Server
 	HostPort string // frontend gRPC address, for client.Dial
 	quiet    *atomic.Bool
-}
-
-// TemporalOptions configures StartTemporal.
-type TemporalOptions struct {
-	// DBFile holds the server's state; empty keeps it in memory (tests).
-	DBFile string
-	// LogLevel of the server's own logger: "debug", "info", "warn", "error", or "off".
-	LogLevel string
 }
 
 // StartTemporal starts a single-process Temporal server (frontend, history, matching, worker)
@@ -269,45 +257,4 @@ func portsFree(ports []int) bool {
 		l.Close()
 	}
 	return true
-}
-
-// freePorts picks n free loopback ports below the kernel's ephemeral range. Ports the kernel
-// hands out itself (":0") would be released before the server binds them, and in that gap any
-// outgoing connection on the machine (a test's PostgreSQL pool, a gRPC dial) may take one; the
-// kernel never gives those connections a port below its range.
-func freePorts(n int) ([]int, error) {
-	low := ephemeralLow()
-	ports := make([]int, 0, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for tries := 0; len(ports) < n; tries++ {
-		if tries > 1000 {
-			return nil, fmt.Errorf("find %d free ports between 10000 and %d: only %d", n, low, len(ports))
-		}
-		p := 10000 + rand.IntN(low-10000)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		ls = append(ls, l)
-		ports = append(ports, p)
-	}
-	return ports, nil
-}
-
-// ephemeralLow is the first port of the kernel's ephemeral range (Linux's default is 32768).
-func ephemeralLow() int {
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if v, err := strconv.Atoi(f[0]); err == nil && v > 11000 {
-				low = v
-			}
-		}
-	}
-	return low
 }

@@ -1,0 +1,25 @@
+// Package devenv starts what the embedded default needs on one machine: a Temporal server whose
+// state lives in a SQLite file, and a PostgreSQL server when none is reachable.
+//
+// Nothing here is used in production: `takedownd serve` and `takedownd worker` dial an external
+// Temporal cluster and PostgreSQL instead. Built with -tags nodev, takedownd links no Temporal
+// server at all, and `dev` says so.
+package devenv
+
+import "errors"
+
+// Namespace is the Temporal namespace the embedded server creates and the product uses.
+const Namespace = "takedown"
+
+// TemporalOptions configures StartTemporal.
+type TemporalOptions struct {
+	// DBFile holds the server's state; empty keeps it in memory (tests).
+	DBFile string
+	// LogLevel of the server's own logger: "debug", "info", "warn", "error", or "off".
+	LogLevel string
+}
+
+// StartTemporalErr is what `dev` answers in a build without the embedded server.
+func StartTemporalErr() error {
+	return errors.New("this takedownd was built with -tags nodev, without the embedded Temporal server: `dev` needs a build without that tag; serve and worker dial a cluster")
+}
