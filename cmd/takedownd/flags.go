@@ -10,6 +10,7 @@ import (
 // Flags that several commands share.
 var (
 	logFlags      = []string{"log-level", "log-format"}
+	traceFlags    = []string{"otlp-endpoint"}
 	temporalFlags = []string{"temporal-address", "temporal-namespace", "temporal-tls", "temporal-tls-ca", "temporal-tls-cert", "temporal-tls-key", "temporal-tls-server-name"}
 	httpFlags     = []string{"http", "tls-cert", "tls-key", "public-url", "trusted-proxies", "request-timeout", "token-ttl", "max-evidence", "codec-origins",
 		"oidc-issuer", "oidc-client-id", "oidc-client-secret", "oidc-redirect-url", "oidc-roles-claim", "oidc-org-claim"}
@@ -24,8 +25,8 @@ func join(lists ...[]string) []string { return slices.Concat(lists...) }
 // other is refused (a flag meant for another command is a mistake worth saying).
 var commandFlags = map[string][]string{
 	"dev":              join(logFlags, httpFlags, lifecycleFlags, signingFlags, []string{"data-dir", "database-url", "append-key", "payload-key", "dev-witness", "temporal-log-level"}),
-	"serve":            join(logFlags, temporalFlags, httpFlags, lifecycleFlags, []string{"database-url", "append-key", "payload-key", "witness"}),
-	"worker":           join(logFlags, temporalFlags, signingFlags, []string{"database-url", "append-key", "payload-key", "admin-http"}),
+	"serve":            join(logFlags, traceFlags, temporalFlags, httpFlags, lifecycleFlags, []string{"database-url", "append-key", "payload-key", "witness"}),
+	"worker":           join(logFlags, traceFlags, temporalFlags, signingFlags, []string{"database-url", "append-key", "payload-key", "admin-http"}),
 	"migrate":          join(logFlags, []string{"database-url", "app-role"}),
 	"temporal-setup":   join(logFlags, temporalFlags, []string{"retention"}),
 	"bootstrap":        join(logFlags, []string{"database-url", "append-key", "data-dir", "org", "org-name", "admin", "name"}),

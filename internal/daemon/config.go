@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/takedown/takedown/workflows"
 )
 
@@ -83,6 +85,11 @@ type Config struct {
 	LogLevel string
 	// LogFormat: text or json (TAKEDOWN_LOG_FORMAT).
 	LogFormat string
+	// OTLPEndpoint, when set, receives traces over OTLP/gRPC: http://collector:4317
+	// (TAKEDOWN_OTLP_ENDPOINT).
+	OTLPEndpoint string
+	// TracerProvider, when set, is used instead of one exporting to OTLPEndpoint (tests).
+	TracerProvider trace.TracerProvider
 	// TemporalLogLevel is the embedded Temporal server's log level, or "off" (TAKEDOWN_TEMPORAL_LOG_LEVEL).
 	TemporalLogLevel string
 	// TokenTTL is how long an API token lives before its holder logs in again
@@ -214,6 +221,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", c.envDuration("TAKEDOWN_RECONCILE_EVERY", time.Minute), "how often dev and worker compare the tables with the signed log, halting it on a difference found twice in a row; 0 never (TAKEDOWN_RECONCILE_EVERY)")
 	fs.StringVar(&c.LogLevel, "log-level", env("TAKEDOWN_LOG_LEVEL", "info"), "debug, info, warn or error (TAKEDOWN_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("TAKEDOWN_LOG_FORMAT", "text"), "text or json; every line of a request carries its request_id (TAKEDOWN_LOG_FORMAT)")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", env("TAKEDOWN_OTLP_ENDPOINT", ""), "OpenTelemetry collector receiving traces over OTLP/gRPC, as a URL (http://collector:4317); empty: no traces (TAKEDOWN_OTLP_ENDPOINT)")
 	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", env("TAKEDOWN_TEMPORAL_LOG_LEVEL", "error"), "embedded Temporal server's log level, or off (TAKEDOWN_TEMPORAL_LOG_LEVEL)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", c.envDuration("TAKEDOWN_TOKEN_TTL", 12*time.Hour), "how long an API token lives (TAKEDOWN_TOKEN_TTL)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.envDuration("TAKEDOWN_REQUEST_TIMEOUT", 30*time.Second), "deadline of every HTTP request; past it the answer is 504 (TAKEDOWN_REQUEST_TIMEOUT)")

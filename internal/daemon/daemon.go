@@ -27,6 +27,7 @@ import (
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/hashivault" // hashivault:// signing keys
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"golang.org/x/mod/sumdb/note"
@@ -39,6 +40,7 @@ import (
 	"github.com/takedown/takedown/internal/payload"
 	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/service"
+	"github.com/takedown/takedown/internal/tracing"
 	"github.com/takedown/takedown/internal/witness"
 	"github.com/takedown/takedown/schema"
 	"github.com/takedown/takedown/ui/api"
@@ -71,6 +73,7 @@ type Daemon struct {
 	// AdminURL is the worker's own health and metrics address, when it has one.
 	AdminURL    string
 	admin       *http.Server
+	stopTraces  func(context.Context) error
 	log         *slog.Logger
 	pg          *devenv.Postgres
 	devTemporal *devenv.Temporal
@@ -147,6 +150,15 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		// (4 on two cores) left requests waiting on each other for seconds.
 		poolCfg.MaxConns = max(poolCfg.MaxConns, 16)
 	}
+	tp := cfg.TracerProvider
+	if tp == nil {
+		var stop func(context.Context) error
+		if tp, stop, err = tracing.Exporting(ctx, cfg.OTLPEndpoint, "takedownd"); err != nil {
+			return nil, err
+		}
+		d.stopTraces = stop
+	}
+	poolCfg.ConnConfig.Tracer = tracing.NewSQL(tp)
 	if mode == Dev {
 		// dev migrates as the URL's role, the owner, and then runs as a role of its own that
 		// may only add to the audit log, as serve and worker should.
@@ -187,6 +199,11 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 	}
 	copts := client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: sdklog.NewStructuredLogger(log.With("component", "temporal-client")),
 		DataConverter: codec.DataConverter(), FailureConverter: codec.FailureConverter(), MetricsHandler: d.Metrics.Temporal()}
+	traced, err := tracing.Temporal(tp)
+	if err != nil {
+		return nil, err
+	}
+	copts.Interceptors = []interceptor.ClientInterceptor{traced}
 	if mode == Dev {
 		dbFile := ""
 		if cfg.DataDir != "" {
@@ -342,7 +359,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		d.registerHealth(mux)
 		l := listener
 		d.URL = "http://" + l.Addr().String()
-		d.http = &http.Server{Handler: d.Metrics.Instrument(withRequestIDs(behindProxies(withDeadline(metrics.Routed(mux), cfg.RequestTimeout), cfg.TrustedProxies), log)), ReadHeaderTimeout: 10 * time.Second,
+		d.http = &http.Server{Handler: d.Metrics.Instrument(tracing.HTTP(withRequestIDs(behindProxies(withDeadline(metrics.Routed(tracing.Named(mux)), cfg.RequestTimeout), cfg.TrustedProxies), log), tp)), ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute}
 		if cfg.TLSCert != "" || cfg.TLSKey != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
@@ -447,6 +464,13 @@ func (d *Daemon) Close() {
 	if d.admin != nil {
 		_ = d.admin.Close()
 	}
+	defer func() {
+		if d.stopTraces != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = d.stopTraces(ctx) // flushes the spans not exported yet
+			cancel()
+		}
+	}()
 	if d.stopWatch != nil {
 		d.stopWatch()
 	}
