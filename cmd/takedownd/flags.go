@@ -11,7 +11,7 @@ import (
 var (
 	logFlags      = []string{"log-level", "log-format"}
 	traceFlags    = []string{"otlp-endpoint"}
-	temporalFlags = []string{"temporal-address", "temporal-namespace", "temporal-tls", "temporal-tls-ca", "temporal-tls-cert", "temporal-tls-key", "temporal-tls-server-name"}
+	temporalFlags = []string{"temporal-address", "temporal-namespace", "temporal-tls", "temporal-tls-ca", "temporal-tls-cert", "temporal-tls-key", "temporal-tls-server-name", "temporal-api-key-file"}
 	httpFlags     = []string{"http", "tls-cert", "tls-key", "public-url", "trusted-proxies", "request-timeout", "token-ttl", "max-evidence", "codec-origins",
 		"oidc-issuer", "oidc-client-id", "oidc-client-secret", "oidc-redirect-url", "oidc-roles-claim", "oidc-org-claim"}
 	lifecycleFlags = []string{"decision-target", "decision-target-urgent", "approval-window", "emergency-notification", "post-hoc-review", "report-due",

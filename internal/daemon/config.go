@@ -44,6 +44,9 @@ type Config struct {
 	TemporalTLSServerName string
 	// TemporalTLS enables TLS without a client certificate, as for Temporal Cloud API keys (TEMPORAL_TLS).
 	TemporalTLS bool
+	// TemporalAPIKey is a file holding a Temporal Cloud API key, sent with every call over TLS
+	// (TEMPORAL_API_KEY_FILE).
+	TemporalAPIKey string
 	// MaxEvidence bounds one evidence upload in bytes (TAKEDOWN_MAX_EVIDENCE).
 	MaxEvidence int64
 	// Workflow holds the lifecycle's durations and quorum, given to each new measure.
@@ -192,6 +195,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TemporalAddress, "temporal-address", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend for serve and worker (TEMPORAL_ADDRESS)")
 	fs.StringVar(&c.Namespace, "temporal-namespace", env("TEMPORAL_NAMESPACE", "takedown"), "Temporal namespace (TEMPORAL_NAMESPACE)")
 	fs.BoolVar(&c.TemporalTLS, "temporal-tls", env("TEMPORAL_TLS", "") == "true", "use TLS to Temporal (TEMPORAL_TLS=true)")
+	fs.StringVar(&c.TemporalAPIKey, "temporal-api-key-file", env("TEMPORAL_API_KEY_FILE", ""), "file holding a Temporal Cloud API key, sent over TLS with every call (TEMPORAL_API_KEY_FILE)")
 	fs.StringVar(&c.TemporalTLSCert, "temporal-tls-cert", env("TEMPORAL_TLS_CERT", ""), "client certificate for mTLS to Temporal (TEMPORAL_TLS_CERT)")
 	fs.StringVar(&c.TemporalTLSKey, "temporal-tls-key", env("TEMPORAL_TLS_KEY", ""), "client key for mTLS to Temporal (TEMPORAL_TLS_KEY)")
 	fs.StringVar(&c.TemporalTLSCA, "temporal-tls-ca", env("TEMPORAL_TLS_CA", ""), "CA bundle of the Temporal cluster (TEMPORAL_TLS_CA)")

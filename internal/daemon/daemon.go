@@ -220,7 +220,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			return nil, err
 		}
 	} else {
-		if copts.ConnectionOptions.TLS, err = tlsConfig(cfg); err != nil {
+		if err := connectTemporal(cfg, &copts); err != nil {
 			return nil, err
 		}
 		if d.Temporal, err = dialTemporal(ctx, copts, log); err != nil {
@@ -737,7 +737,7 @@ const DefaultRetention = 30 * 24 * time.Hour
 func TemporalSetup(ctx context.Context, cfg Config, retention time.Duration, log *slog.Logger) error {
 	opts := client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: sdklog.NewStructuredLogger(log.With("component", "temporal-client"))}
 	var err error
-	if opts.ConnectionOptions.TLS, err = tlsConfig(cfg); err != nil {
+	if err = connectTemporal(cfg, &opts); err != nil {
 		return err
 	}
 	c, err := dialTemporal(ctx, opts, log)
@@ -786,6 +786,27 @@ func openKey(ctx context.Context, ref string) (signature.Signer, error) {
 		return sv, nil
 	}
 	return audit.LoadKey(ref)
+}
+
+// connectTemporal sets how serve, worker and temporal-setup reach a cluster: TLS (with a
+// client certificate for mTLS, or a CA of its own), and an API key (Temporal Cloud), which
+// implies TLS.
+func connectTemporal(cfg Config, opts *client.Options) error {
+	var err error
+	if opts.ConnectionOptions.TLS, err = tlsConfig(cfg); err != nil {
+		return err
+	}
+	if cfg.TemporalAPIKey != "" {
+		key, err := os.ReadFile(cfg.TemporalAPIKey)
+		if err != nil {
+			return fmt.Errorf("read the Temporal API key: %w", err)
+		}
+		opts.Credentials = client.NewAPIKeyStaticCredentials(strings.TrimSpace(string(key)))
+		if opts.ConnectionOptions.TLS == nil {
+			opts.ConnectionOptions.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TemporalTLSServerName}
+		}
+	}
+	return nil
 }
 
 func tlsConfig(cfg Config) (*tls.Config, error) {
