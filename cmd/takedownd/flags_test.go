@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -31,5 +32,29 @@ func TestEachCommandShowsItsOwnFlags(t *testing.T) {
 	err := run([]string{"migrate", "-signing-key", "audit.key", "-database-url", "postgres://x"}, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "-signing-key") {
 		t.Errorf("migrate with a worker's flag: %v", err)
+	}
+}
+
+// TestREADMEDocumentsEveryFlag: every flag a command reads is in README.md, with its
+// environment variable when it has one.
+func TestREADMEDocumentsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cmd := range commandFlags {
+		var out bytes.Buffer
+		_ = run(append(strings.Fields(cmd), "-h"), &out, &out)
+		for _, m := range regexp.MustCompile(`(?m)^  -([a-z0-9-]+).*\n((?:    \t.*\n?)*)`).FindAllStringSubmatch(out.String(), -1) {
+			name, usage := m[1], m[2]
+			if !strings.Contains(string(readme), "`-"+name+"`") && !strings.Contains(string(readme), "-"+name+" ") {
+				t.Errorf("README.md does not mention -%s (takedownd %s)", name, cmd)
+			}
+			for _, env := range regexp.MustCompile(`\((TAKEDOWN_[A-Z_]+|TEMPORAL_[A-Z_]+|DATABASE_URL)[,)]`).FindAllStringSubmatch(usage, -1) {
+				if !strings.Contains(string(readme), "`"+env[1]+"`") {
+					t.Errorf("README.md does not mention %s (-%s)", env[1], name)
+				}
+			}
+		}
 	}
 }
