@@ -209,7 +209,8 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		if cfg.DataDir != "" {
 			dbFile = filepath.Join(cfg.DataDir, "temporal.db")
 		}
-		if d.devTemporal, err = devenv.StartTemporal(ctx, devenv.TemporalOptions{DBFile: dbFile, LogLevel: cfg.TemporalLogLevel}); err != nil {
+		if d.devTemporal, err = devenv.StartTemporal(ctx, devenv.TemporalOptions{DBFile: dbFile, LogLevel: cfg.TemporalLogLevel,
+			SearchAttributes: workflows.SearchAttributes()}); err != nil {
 			return nil, err
 		}
 		copts.HostPort, copts.Namespace = d.devTemporal.HostPort, devenv.Namespace

@@ -105,7 +105,38 @@ func SetupTemporal(ctx context.Context, c client.Client, namespace string, reten
 		return fmt.Errorf("add search attributes to %s: %w\nif this account may not, ask the cluster's operator to run:\n%s", namespace, err, setupCommands(namespace))
 	}
 	log.Info("Temporal search attributes registered", "namespace", namespace, "names", slices.Sorted(maps.Keys(missing)))
+	// They apply once the frontends' namespace caches refresh (every 10 s by default): until
+	// then a workflow that sets them fails its task and is retried. Waited for here, so that
+	// what runs next finds them in force.
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		if applied(ctx, c, namespace, missing) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	log.Warn("the search attributes are registered but not yet in force; workflows retry until they are", "namespace", namespace)
 	return nil
+}
+
+// applied reports whether the namespace, as a frontend describes it, maps every name (SQL
+// visibility keeps the mapping in the namespace's configuration; Elasticsearch maps none, and
+// is waited for to the end).
+func applied(ctx context.Context, c client.Client, namespace string, names map[string]bool) bool {
+	res, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
+	if err != nil {
+		return false
+	}
+	mapped := slices.Collect(maps.Values(res.GetConfig().GetCustomSearchAttributeAliases()))
+	for name := range names {
+		if !slices.Contains(mapped, name) {
+			return false
+		}
+	}
+	return true
 }
 
 // missingSearchAttributes lists the workflows' search attributes the namespace lacks. One

@@ -6,7 +6,11 @@
 // server at all, and `dev` says so.
 package devenv
 
-import "errors"
+import (
+	"errors"
+
+	enumspb "go.temporal.io/api/enums/v1"
+)
 
 // Namespace is the Temporal namespace the embedded server creates and the product uses.
 const Namespace = "takedown"
@@ -17,6 +21,9 @@ type TemporalOptions struct {
 	DBFile string
 	// LogLevel of the server's own logger: "debug", "info", "warn", "error", or "off".
 	LogLevel string
+	// SearchAttributes are registered with the namespace when it is created, so the first
+	// workflow can use them (added later, they take a namespace cache refresh to apply).
+	SearchAttributes map[string]enumspb.IndexedValueType
 }
 
 // StartTemporalErr is what `dev` answers in a build without the embedded server.

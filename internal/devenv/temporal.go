@@ -127,7 +127,7 @@ func startOn(opts TemporalOptions, sqlCfg config.SQL) (*Temporal, error) {
 		PublicClient: config.PublicClient{HostPort: hostPort},
 	}
 
-	ns, err := sqliteschema.NewNamespaceConfig("active", Namespace, false, nil)
+	ns, err := sqliteschema.NewNamespaceConfig("active", Namespace, false, opts.SearchAttributes)
 	if err != nil {
 		return nil, fmt.Errorf("temporal namespace config: %w", err)
 	}
@@ -164,6 +164,9 @@ func startOn(opts TemporalOptions, sqlCfg config.SQL) (*Temporal, error) {
 		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
 			// Updates arrive as human decisions and execution-step batches: allow plenty in flight.
 			dynamicconfig.WorkflowExecutionMaxInFlightUpdates.Key(): 100,
+			// Search attributes added at run time (temporal-setup, an older data directory)
+			// apply within a second rather than ten.
+			dynamicconfig.NamespaceCacheRefreshInterval.Key(): time.Second,
 		}),
 	)
 	if err != nil {
