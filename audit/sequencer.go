@@ -18,6 +18,9 @@ import (
 // MaxBatch is the most entries the sequencer puts in one batch.
 const MaxBatch = 1024
 
+// ErrLostLead stops a sequencer whose lock connection is gone: another replica may lead now.
+var ErrLostLead = errors.New("the sequencer lock was lost (its connection ended): another replica may lead; this one stops signing")
+
 // sequencerLock is the advisory lock key held by the one sequencing replica.
 const sequencerLock = 0x74616b65646f776e // "takedown"
 
@@ -47,6 +50,8 @@ type Sequencer struct {
 	Recheck time.Duration
 	// Signed, when set, is told the size of each batch signed (for metrics).
 	Signed func(entries int)
+
+	lockPID uint32 // the backend holding the lock while this replica leads (0: Step called directly)
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -186,6 +191,10 @@ func (s *Sequencer) lead(ctx context.Context) error {
 		}
 	}
 	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(sequencerLock))
+	// Each batch checks that this backend still holds the lock: a lock connection cut (a
+	// network fault, pg_terminate_backend) lets another replica lead, and this one must stop.
+	s.lockPID = conn.Conn().PgConn().PID()
+	defer func() { s.lockPID = 0 }()
 	if _, err := s.DB.Exec(ctx, `UPDATE audit_signing SET checking = true`); err != nil {
 		return fmt.Errorf("mark the start-up check: %w", err)
 	}
@@ -377,6 +386,17 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 		}
 		if held {
 			return nil
+		}
+		if s.lockPID != 0 {
+			var leading bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = $1
+				AND classid = $2::bigint::oid AND objid = $3::bigint::oid AND objsubid = 1)`,
+				int64(s.lockPID), int64(uint64(sequencerLock)>>32), int64(uint64(sequencerLock)&0xffffffff)).Scan(&leading); err != nil {
+				return fmt.Errorf("check the sequencer lock: %w", err)
+			}
+			if !leading {
+				return ErrLostLead
+			}
 		}
 		rows, err := tx.Query(ctx, `(SELECT id, record, tx, auth FROM audit_entries WHERE (tx, id) > ($1, $2) ORDER BY tx, id LIMIT $4)
 			UNION ALL

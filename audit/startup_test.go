@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -229,4 +232,64 @@ func TestStartupCheckWaitsForAWitnessOutOfReach(t *testing.T) {
 	if checking, err := audit.Checking(ctx, db); err != nil || checking {
 		t.Fatalf("the check has ended, yet checking = %v (%v)", checking, err)
 	}
+}
+
+// TestLeaderWhoseLockIsCutStopsSigning: when the leading sequencer's lock connection is cut
+// (pg_terminate_backend, a network fault), another replica takes the lead; the first must
+// sign nothing more, so the log has one history with every entry exactly once.
+func TestLeaderWhoseLockIsCutStopsSigning(t *testing.T) {
+	db, seq, vkey := newLog(t)
+	var logs1 strings.Builder
+	seq.Log = slog.New(slog.NewTextHandler(&syncWriter{w: &logs1}, nil))
+	seq.Interval = 20 * time.Millisecond
+	var logs2 strings.Builder
+	seq2 := &audit.Sequencer{DB: db, Signer: seq.Signer, Origin: seq.Origin, Appender: seq.Appender, Interval: seq.Interval,
+		Log: slog.New(slog.NewTextHandler(&syncWriter{w: &logs2}, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go seq.Run(ctx)
+	<-seq.Ready()
+	go seq2.Run(ctx)
+	appendN(t, db, 0, 20, 5)
+	holder := func() (pid int64) {
+		_ = db.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 LIMIT 1`).Scan(&pid)
+		return pid
+	}
+	first := holder()
+	if first == 0 {
+		t.Fatal("no replica holds the sequencer lock")
+	}
+	if _, err := db.Exec(ctx, `SELECT pg_terminate_backend($1)`, first); err != nil {
+		t.Fatal(err)
+	}
+	// Both keep running: entries keep coming while the lead changes hands.
+	for i := 1; i <= 10; i++ {
+		appendN(t, db, i*20, 20, 5)
+		time.Sleep(30 * time.Millisecond)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if ck, err := audit.Trust(ctx, db, []string{vkey}); err == nil && ck.Size == 220 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the log did not reach 220 entries: %v, %v", ck.Size, err)
+		}
+	}
+	both := logs1.String() + logs2.String()
+	if strings.Contains(both, "duplicate key") {
+		t.Fatalf("two replicas signed at once:\n%s", both)
+	}
+	if !strings.Contains(logs1.String(), "lock was lost") {
+		t.Fatalf("the first leader did not notice it lost the lock:\n%s", logs1.String())
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
