@@ -89,36 +89,48 @@ func TestRefusedReadTakesAsLongAsAMissingOne(t *testing.T) {
 	m := newDraft(t, e, "self_execute", domestic)
 	stranger := e.Users["executor-pref"]
 	const rounds = 60
-	var hidden, missing []time.Duration
-	for i := range rounds + 5 {
-		for _, id := range []string{m.ID, fmt.Sprintf("m-%016d", i)} {
-			start := time.Now()
-			_, err := stranger.Measure(ctx, id)
-			took := time.Since(start)
-			var ce *client.Error
-			if !errors.As(err, &ce) || ce.Status != 404 {
-				t.Fatalf("read %s: %v", id, err)
-			}
-			if i < 5 {
-				continue // warming up
-			}
-			if id == m.ID {
-				hidden = append(hidden, took)
-			} else {
-				missing = append(missing, took)
-			}
-		}
-	}
 	median := func(d []time.Duration) time.Duration {
 		slices.Sort(d)
 		return d[len(d)/2]
 	}
-	h, mi := median(hidden), median(missing)
-	ratio := float64(h) / float64(mi)
-	t.Logf("median over %d interleaved reads: refused %v, missing %v (ratio %.2f)", rounds, h, mi, ratio)
-	if ratio > 1.5 || ratio < 1/1.5 {
-		t.Errorf("a refused read takes %v, a missing one %v: the time tells them apart", h, mi)
+	// measure takes one interleaved series and returns the two medians.
+	measure := func(series int) (time.Duration, time.Duration) {
+		var hidden, missing []time.Duration
+		for i := range rounds + 5 {
+			for _, id := range []string{m.ID, fmt.Sprintf("m-%08d%08d", series, i)} {
+				start := time.Now()
+				_, err := stranger.Measure(ctx, id)
+				took := time.Since(start)
+				var ce *client.Error
+				if !errors.As(err, &ce) || ce.Status != 404 {
+					t.Fatalf("read %s: %v", id, err)
+				}
+				if i < 5 {
+					continue // warming up
+				}
+				if id == m.ID {
+					hidden = append(hidden, took)
+				} else {
+					missing = append(missing, took)
+				}
+			}
+		}
+		return median(hidden), median(missing)
 	}
+	// Other tests share the machine (CI runs packages side by side, the cluster test among
+	// them): a series that a burst of load skews is measured again, up to three. A real
+	// difference shows in every series.
+	var seen []string
+	for series := range 3 {
+		h, mi := measure(series)
+		ratio := float64(h) / float64(mi)
+		t.Logf("median over %d interleaved reads: refused %v, missing %v (ratio %.2f)", rounds, h, mi, ratio)
+		if ratio <= 1.5 && ratio >= 1/1.5 {
+			return
+		}
+		seen = append(seen, fmt.Sprintf("%v against %v", h, mi))
+	}
+	t.Errorf("a refused read and a missing one took %s in three series: the time tells them apart", strings.Join(seen, "; "))
 }
 
 // TestCaseMovedInSQLIsReadAsItsRecordSays: an operator moves a case to another agency in SQL.
