@@ -595,6 +595,9 @@ func readTargets(ctx context.Context, tx pgx.Tx, measureID string, version int, 
 type haltedErr struct{ problem string }
 
 func (e *haltedErr) Error() string {
+	if e.problem == audit.StartupCheck {
+		return refusal.StartupCheck
+	}
 	return fmt.Sprintf("the audit log has stopped signing (%s): nothing is accepted that it cannot sign; an operator must investigate",
 		measure.Clip(e.problem, measure.MaxLine))
 }

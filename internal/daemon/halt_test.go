@@ -162,3 +162,71 @@ func TestHaltIsAbsoluteAndImmediate(t *testing.T) {
 	}
 	verifyLog(t, e) // what waited during the halts is signed now
 }
+
+// TestRetryAfterHaltIsAFreshAttempt: a halt recorded after the service's own check but before
+// the activity's transaction refuses the action (503), and changes nothing; the client's retry
+// with the same Idempotency-Key once the halt is cleared is then carried out, not answered
+// with the old refusal. (Found by the cluster test: a leader's start-up check beginning
+// between the two checks left a few measures refused for minutes.)
+func TestRetryAfterHaltIsAFreshAttempt(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	m := newDraft(t, e, "self_execute", domestic)
+	off := e.Users["officer"]
+
+	// Hold the measure's row: the service checks and sends the Update, whose activity waits.
+	tx, err := e.Owner.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM measures WHERE id = $1 FOR UPDATE`, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		_, err := off.ActOnce(ctx, m.ID, "submit", "submit-once", nil)
+		sent <- err
+	}()
+	if err := eventually(t, func() error {
+		var n int
+		_ = e.Owner.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM measures WHERE id%FOR UPDATE%'`).Scan(&n)
+		if n == 0 {
+			return errors.New("the activity does not wait for the measure's row")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.Halt(ctx, e.Owner, "witness w1 refused checkpoint: it holds a larger tree"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ce *client.Error
+	if err := <-sent; !errors.As(err, &ce) || ce.Status != http.StatusServiceUnavailable {
+		t.Fatalf("the action the halt overtook: %v, want 503", err)
+	}
+	if got, err := off.Measure(ctx, m.ID); err != nil || got.Stage != "DRAFT" {
+		t.Fatalf("the refused action changed the measure: %s (%v)", got.Stage, err)
+	}
+	// While the halt stands, the retry is refused again; once cleared, it is carried out.
+	if _, err := off.ActOnce(ctx, m.ID, "submit", "submit-once", nil); !errors.As(err, &ce) || ce.Status != http.StatusServiceUnavailable {
+		t.Fatalf("a retry during the halt: %v, want 503", err)
+	}
+	if _, err := e.Owner.Exec(ctx, `UPDATE audit_halts SET cleared_at = now(), cleared_by = 'operator:test' WHERE cleared_at IS NULL`); err != nil {
+		t.Fatal(err)
+	}
+	got, err := off.ActOnce(ctx, m.ID, "submit", "submit-once", nil)
+	if err != nil || got.Stage != "LEGAL_REVIEW" {
+		t.Fatalf("the retry with the same key after the clearing: %s, %v; want LEGAL_REVIEW", got.Stage, err)
+	}
+	// And once carried out, the key answers as the first success did, doing nothing again.
+	if again, err := off.ActOnce(ctx, m.ID, "submit", "submit-once", nil); err != nil || again.Stage != "LEGAL_REVIEW" {
+		t.Fatalf("a retry of the carried-out action: %s, %v", again.Stage, err)
+	}
+	var submits int
+	if err := e.Owner.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE measure_id = $1 AND convert_from(record, 'UTF8')::jsonb->>'action' = 'submit'`, m.ID).Scan(&submits); err != nil || submits != 1 {
+		t.Fatalf("%d submit entries (%v), want 1", submits, err)
+	}
+}

@@ -85,9 +85,15 @@ const (
 	// TypeServerFault is a fault of the deployment (a missing privilege or table): not
 	// retried, not the client's doing (500), logged for an operator.
 	TypeServerFault = "ServerFault"
-	// TypeHalted refuses a person's action because a halt of the audit log stands (503).
+	// TypeHalted refuses a person's action because a halt of the audit log stands, or its
+	// start-up check runs (503).
 	TypeHalted = "Halted"
 )
+
+// StartupCheck is the refusal of an action while a sequencer's start-up check of the audit
+// log runs: it ends in seconds, and the same request, with the same Idempotency-Key, may be
+// sent again.
+const StartupCheck = "the audit log is being checked at start-up against what it signed and what its witnesses cosigned: nothing is accepted until it is; try again in a moment"
 
 // Carried turns a failure of a workflow's Update into the refusal it carries; audited says the
 // activity that refused it already wrote the audit entry. ok is false for other errors.
@@ -102,6 +108,9 @@ func Carried(err error) (e *Error, audited, ok bool) {
 		e.Status, e.Code = 409, WrongStage
 	case TypeHalted:
 		e.Status, e.Code = 503, Unavailable
+		if e.Message == StartupCheck {
+			e.RetryAfter = 2 * time.Second
+		}
 	case TypeStale:
 		e.Status, e.Code, e.Field = 409, Stale, "digest"
 	case TypeDenied, TypeRefused:

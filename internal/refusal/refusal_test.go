@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/takedown/takedown/audit"
 )
@@ -37,6 +39,23 @@ func TestErrorClasses(t *testing.T) {
 		}
 		if got := Misconfigured(c.err); got != c.ops {
 			t.Errorf("%s: deployment fault %v, want %v", c.name, got, c.ops)
+		}
+	}
+}
+
+// TestCarriedHalts: an action refused by a halt is 503; one refused by a start-up check, which
+// ends in seconds, also says when to try again.
+func TestCarriedHalts(t *testing.T) {
+	for _, c := range []struct {
+		msg   string
+		retry time.Duration
+	}{
+		{"the audit log has stopped signing (witness w1 refused): an operator must investigate", 0},
+		{StartupCheck, 2 * time.Second},
+	} {
+		e, audited, ok := Carried(fmt.Errorf("update: %w", temporal.NewNonRetryableApplicationError(c.msg, TypeHalted, nil)))
+		if !ok || audited || e.Status != 503 || e.Code != Unavailable || e.RetryAfter != c.retry || e.Message != c.msg {
+			t.Errorf("Carried(%q) = %+v, %v, %v; want 503 with Retry-After %v", c.msg, e, audited, ok, c.retry)
 		}
 	}
 }

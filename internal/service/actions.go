@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
@@ -86,9 +88,12 @@ func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op
 			return m, false, err
 		}
 		updateID = a.ID + "/" + key
-		if !fresh && s.done(ctx, m.ID, updateID) {
-			// A retry of an action already taken: answer as the first time, check nothing again.
-			return m, false, nil
+		if !fresh {
+			var done bool
+			if updateID, done = s.attempt(ctx, m.ID, updateID); done {
+				// A retry of an action already taken: answer as the first time, check nothing again.
+				return m, false, nil
+			}
 		}
 	}
 	// The service's own checks, from PostgreSQL; the workflow's validator checks again.
@@ -275,11 +280,29 @@ func (s *Service) unknownUsers(ctx context.Context, ids []string) ([]string, err
 	return missing, nil
 }
 
-// done reports whether the Update with this ID was already accepted and has completed.
-func (s *Service) done(ctx context.Context, measureID, updateID string) bool {
-	h := s.Temporal.GetWorkflowUpdateHandle(client.GetWorkflowUpdateHandleOptions{WorkflowID: workflows.ID(measureID), UpdateID: updateID})
-	var out workflows.Outcome
-	return h.Get(ctx, &out) == nil
+// maxAttempts bounds the fresh attempts one idempotency key makes after halts.
+const maxAttempts = 100
+
+// attempt returns the Update ID a retried request is sent as, and whether that Update has
+// completed. A key's first attempt has the key's own ID; an attempt a halt of the audit log
+// refused (the activity wrote nothing) is followed by a fresh one (ID#2, #3, …), so a retry
+// once the halt is cleared is carried out rather than answered with the old refusal. Every
+// other outcome, a success or a refusal, is the key's for good.
+func (s *Service) attempt(ctx context.Context, measureID, base string) (string, bool) {
+	id := base
+	for n := 2; ; n++ {
+		h := s.Temporal.GetWorkflowUpdateHandle(client.GetWorkflowUpdateHandleOptions{WorkflowID: workflows.ID(measureID), UpdateID: id})
+		var out workflows.Outcome
+		err := h.Get(ctx, &out)
+		if err == nil {
+			return id, true
+		}
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) || app.Type() != refusal.TypeHalted || n > maxAttempts {
+			return id, false
+		}
+		id = base + "#" + strconv.Itoa(n)
+	}
 }
 
 // ran reports whether the measure's workflow was ever started, running or not.

@@ -179,7 +179,7 @@ func (s *Service) logSigns(ctx context.Context, q audit.Querier) error {
 		return err
 	}
 	if len(problems) > 0 && problems[0] == audit.StartupCheck {
-		e := refusal.New(refusal.Unavailable, "the audit log is being checked at start-up against what it signed and what its witnesses cosigned: nothing is accepted until it is; try again in a moment")
+		e := refusal.New(refusal.Unavailable, refusal.StartupCheck)
 		e.RetryAfter = 2 * time.Second
 		return e
 	}
