@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -31,7 +32,7 @@ type command struct {
 
 // commands lists every command in the order the usage shows them.
 var commands = []command{
-	{"login", "-user U -password P          get and store an API token", login},
+	{"login", "-user U -password P | -sso   get and store an API token", login},
 	{"logout", "                             revoke the stored token and forget it", logout},
 	{"enrol", "-user U -code C -password P   set your password with the code an administrator gave you", enrol},
 	{"case create", "-title T [-summary S]        open a case", caseCreate},
@@ -125,11 +126,43 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 func login(e *env) error {
 	user := e.fs.String("user", "", "username")
 	pw := e.fs.String("password", os.Getenv("TAKEDOWN_PASSWORD"), "password (TAKEDOWN_PASSWORD)")
+	sso := e.fs.Bool("sso", false, "sign on through the server's identity provider in a browser instead of a password")
+	browser := e.fs.String("browser", os.Getenv("BROWSER"), "with -sso: the command that opens the sign-on URL (BROWSER); empty: the URL is printed to open by hand")
+	wait := e.fs.Duration("timeout", 5*time.Minute, "with -sso: how long to wait for the browser to come back")
+	listen := e.fs.String("listen", "127.0.0.1:0", "with -sso: the loopback address the browser comes back to (a fixed port to forward over SSH)")
 	if err := e.parse(); err != nil {
 		return err
 	}
-	cl, err := client.Login(e.ctx, *e.server, *user, *pw)
-	if err != nil {
+	var cl *client.Client
+	var err error
+	if *sso {
+		if *user != "" {
+			return errors.New("-sso signs on without -user: the identity provider says who you are")
+		}
+		ctx, cancel := context.WithTimeout(e.ctx, *wait)
+		defer cancel()
+		cl, err = client.LoginSSO(ctx, *e.server, *listen, func(u string) error {
+			fmt.Fprintf(os.Stderr, "Sign on in a browser at:\n\n  %s\n\nWaiting up to %v for it to come back...\n", u, *wait)
+			if *browser == "" {
+				return nil
+			}
+			args := strings.Fields(*browser)
+			if err := exec.Command(args[0], append(args[1:], u)...).Start(); err != nil {
+				fmt.Fprintf(os.Stderr, "could not run %s (%v): open the URL by hand\n", args[0], err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var me struct {
+			Username string `json:"username"`
+		}
+		if err := cl.Do(e.ctx, "GET", "/api/v1/me", nil, &me); err != nil {
+			return fmt.Errorf("read who signed on: %w", err)
+		}
+		*user = me.Username
+	} else if cl, err = client.Login(e.ctx, *e.server, *user, *pw); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(tokenFile()), 0o700); err != nil {

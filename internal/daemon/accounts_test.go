@@ -91,6 +91,34 @@ func webSignOn(t *testing.T, idp *mockoidc.MockOIDC, base, username string) (int
 	return resp.StatusCode, string(body)
 }
 
+// cliSignOn signs username on as `takedown login -sso` does, the test playing the browser:
+// it follows the URL the command opens through the provider and back to the command's
+// loopback listener. It returns every URL the browser visited.
+func cliSignOn(ctx context.Context, idp *mockoidc.MockOIDC, base, username string) (*client.Client, []string, error) {
+	idp.QueueUser(&mockoidc.MockUser{Subject: "sub-" + username, PreferredUsername: username})
+	var visited []string
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 20 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		visited = append(visited, r.URL.String())
+		return nil
+	}}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	browsed := make(chan struct{})
+	c, err := client.LoginSSO(ctx, base, "", func(u string) error {
+		visited = append(visited, u)
+		go func() {
+			defer close(browsed)
+			if resp, err := browser.Get(u); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		return nil
+	})
+	<-browsed // the browser has its last answer: visited is complete
+	return c, visited, err
+}
+
 // TestServeFromEmpty: a production installation from nothing. `serve` and `worker` start on an
 // empty database; the first two administrators are bootstrapped and enrol; they create an
 // organisation and every user, one proposing and the other approving; people sign in through
@@ -297,6 +325,49 @@ func TestServeFromEmpty(t *testing.T) {
 	}
 	if status, body := webSignOn(t, idp, s.URL, "stranger"); status != http.StatusUnauthorized || !strings.Contains(body, "no account") {
 		t.Fatalf("an identity with no account signs on in the browser: %d %.300s", status, body)
+	}
+
+	// The command line signs on too (takedown login -sso): the browser returns to its loopback
+	// listener with the token sealed, never in clear in a URL.
+	c, visited, err := cliSignOn(ctx, idp, s.URL, "commander")
+	if err != nil {
+		t.Fatalf("commander signs on from the command line: %v", err)
+	}
+	var whom struct{ Username string }
+	if err := c.Do(ctx, "GET", "/api/v1/me", nil, &whom); err != nil || whom.Username != "commander" {
+		t.Fatalf("the command line's token is %q's (%v), want commander's", whom.Username, err)
+	}
+	for _, v := range visited {
+		if strings.Contains(v, c.Token) {
+			t.Fatalf("the token appears in clear in a URL the browser visited: %s", v)
+		}
+	}
+	if _, _, err := cliSignOn(ctx, idp, s.URL, "stranger"); err == nil || !strings.Contains(err.Error(), "no account") {
+		t.Fatalf("an identity with no account signs on from the command line: %v", err)
+	}
+	// Only a loopback listener of the right shape may receive a token.
+	pub := "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"
+	for _, q := range []string{
+		"cli=http://attacker.example:8080/callback&key=" + pub + "&state=0123456789abcdef",
+		"cli=https://127.0.0.1:8080/callback&key=" + pub + "&state=0123456789abcdef",
+		"cli=http://127.0.0.1/callback&key=" + pub + "&state=0123456789abcdef",
+		"cli=http://127.0.0.1.attacker.example:80/callback&key=" + pub + "&state=0123456789abcdef",
+		"cli=http://user@127.0.0.1:8080/callback&key=" + pub + "&state=0123456789abcdef",
+		"cli=http://127.0.0.1:8080/callback?next=x&key=" + pub + "&state=0123456789abcdef",
+		"cli=http://127.0.0.1:8080/callback&key=short&state=0123456789abcdef",
+		"cli=http://127.0.0.1:8080/callback&key=" + pub + "&state=short",
+		"cli=http://127.0.0.1:8080/callback&key=" + pub + "&state=0123456789abcdef%0a%0d",
+		"cli=http://10.0.0.1:8080/callback&key=" + pub + "&state=0123456789abcdef",
+	} {
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(s.URL + "/auth/oidc/login?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "cli sign-on") {
+			t.Errorf("login?%s: %s %.200s; want 400 naming the cli sign-on", q, resp.Status, body)
+		}
 	}
 
 	// A measure, start to finish.

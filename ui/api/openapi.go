@@ -149,8 +149,12 @@ func openAPIDoc() obj {
 				"designation": str("designation ID, for revoke_designation"), "reason": str("")}})}, obj{"201": ok("the proposal", obj{"type": "object"})})}
 	paths["/api/v1/admin/role-changes/{id}/approve"] = obj{"post": with(obj{"summary": "Approve and apply an account change (another administrator); for create_user the answer carries the new user's one-time enrolment_code",
 		"parameters": []any{pathParam("id")}}, obj{"200": ok("the applied change", obj{"type": "object"})})}
-	paths["/auth/oidc/login"] = obj{"get": obj{"summary": "Single sign-on: redirect to the OpenID Connect provider (when -oidc-issuer is set)", "security": []any{},
-		"responses": obj{"302": obj{"description": "to the provider"}, "404": errResp("single sign-on is not configured")}}}
+	paths["/auth/oidc/login"] = obj{"get": obj{"summary": "Single sign-on: redirect to the OpenID Connect provider (when -oidc-issuer is set). With cli, key and state (takedown login -sso), the callback sends the browser to cli with the token sealed to key (HPKE: DHKEM(X25519), HKDF-SHA256, AES-256-GCM; info \"takedown cli sign-on v1\\0\" + state) as sealed, or with error", "security": []any{},
+		"parameters": []any{
+			obj{"name": "cli", "in": "query", "description": "the command's loopback listener: http://127.0.0.1:PORT/PATH or http://[::1]:PORT/PATH", "schema": obj{"type": "string"}},
+			obj{"name": "key", "in": "query", "description": "an X25519 public key, unpadded base64url", "schema": obj{"type": "string"}},
+			obj{"name": "state", "in": "query", "description": "16 to 64 letters, digits, - or _; returned with the answer", "schema": obj{"type": "string"}}},
+		"responses": obj{"302": obj{"description": "to the provider"}, "400": errResp("a cli, key or state of the wrong shape"), "404": errResp("single sign-on is not configured")}}}
 	paths["/auth/oidc/callback"] = obj{"get": obj{"summary": "Single sign-on: the provider's redirect back; answers an API token for the account created beforehand by two administrators", "security": []any{},
 		"parameters": []any{obj{"name": "code", "in": "query", "schema": obj{"type": "string"}}, obj{"name": "state", "in": "query", "schema": obj{"type": "string"}}},
 		"responses":  obj{"201": ok("token", obj{"type": "object"}), "401": errResp("no account, a refused or unverifiable sign-on (audited as a failed login)")}}}

@@ -33,6 +33,22 @@ func (s *Server) ssoCallback(w http.ResponseWriter, r *http.Request) {
 		s.BrowserSignOn(w, r, id, err)
 		return
 	}
+	if door == signon.CLI {
+		// The command line learns the outcome at its loopback listener, refusals included.
+		var t service.Token
+		if err == nil {
+			t, err = s.LoginSSO(r.Context(), id, ui.ClientAddress(r))
+		}
+		if err != nil {
+			err = s.Classify(r.Context(), err)
+		}
+		if rerr := s.SSO.ReturnToCLI(w, r, t, err); rerr != nil && s.BrowserSignOn != nil {
+			s.BrowserSignOn(w, r, service.Identity{}, rerr)
+		} else if rerr != nil {
+			s.fail(w, r, rerr)
+		}
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -6,13 +6,18 @@ package signon
 
 import (
 	"context"
+	"crypto/hpke"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +25,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/refusal"
 	"github.com/takedown/takedown/internal/service"
@@ -38,6 +44,7 @@ type For string
 const (
 	API For = "api" // an API token
 	Web For = "web" // a browser session
+	CLI For = "cli" // an API token for `takedown login -sso`, handed to its loopback listener
 )
 
 // Provider is the identity provider as this server uses it. Its discovery document is read at
@@ -106,6 +113,15 @@ func (o *Provider) Start(w http.ResponseWriter, r *http.Request, door For) error
 	cfg, _, err := o.config(r.Context(), r)
 	if err != nil {
 		return err
+	}
+	if door == API && r.URL.Query().Has("cli") {
+		ret, err := cliReturnOf(r.URL.Query())
+		if err != nil {
+			return err
+		}
+		door = CLI
+		http.SetCookie(w, &http.Cookie{Name: cliCookie, Value: ret.encode(), Path: "/auth/oidc/",
+			MaxAge: 600, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
 	}
 	state, nonce, verifier := randomHex(16), randomHex(16), oauth2.GenerateVerifier()
 	http.SetCookie(w, &http.Cookie{Name: cookie, Value: state + "." + nonce + "." + verifier + "." + string(door), Path: "/auth/oidc/",
@@ -188,8 +204,12 @@ func (o *Provider) Check(ctx context.Context, log interface{ Warn(string, ...any
 
 // Door says which door the sign-on coming back to r was started for (API when unknown).
 func Door(r *http.Request) For {
-	if c, err := r.Cookie(cookie); err == nil && strings.Count(c.Value, ".") == 3 && strings.HasSuffix(c.Value, "."+string(Web)) {
-		return Web
+	if c, err := r.Cookie(cookie); err == nil && strings.Count(c.Value, ".") == 3 {
+		for _, d := range []For{Web, CLI} {
+			if strings.HasSuffix(c.Value, "."+string(d)) {
+				return d
+			}
+		}
 	}
 	return API
 }
@@ -262,4 +282,102 @@ func (o *Provider) Finish(w http.ResponseWriter, r *http.Request, log interface{
 		}
 	}
 	return id, nil
+}
+
+// The command line's sign-on (RFC 8252's loopback redirect, with the token sealed): `takedown
+// login -sso` listens on a loopback port and opens LoginPath?cli=<its URL>&key=<an HPKE public
+// key>&state=<a nonce>. After the provider, the callback issues an API token, seals it to that
+// key (RFC 9180: DHKEM(X25519), HKDF-SHA256, AES-256-GCM, the state bound in) and sends the
+// browser to the listener with it. Only loopback URLs are accepted, so the token can go
+// nowhere else, and what the browser's history keeps of it is ciphertext.
+const cliCookie = "takedown_sso_cli"
+
+var cliState = regexp.MustCompile(`^[A-Za-z0-9_-]{16,64}$`)
+
+// cliReturn is where, and sealed to what, the command line wants its token.
+type cliReturn struct {
+	URL   string
+	Key   []byte
+	State string
+}
+
+func (c cliReturn) encode() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(c.URL)) + "." + base64.RawURLEncoding.EncodeToString(c.Key) + "." + c.State
+}
+
+func decodeCLIReturn(v string) (cliReturn, bool) {
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return cliReturn{}, false
+	}
+	u, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	k, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+	c := cliReturn{URL: string(u), Key: k, State: parts[2]}
+	return c, err1 == nil && err2 == nil && c.check() == nil
+}
+
+func cliReturnOf(q url.Values) (cliReturn, error) {
+	k, err := base64.RawURLEncoding.DecodeString(q.Get("key"))
+	if err != nil {
+		return cliReturn{}, refusal.New(refusal.Invalid, "cli sign-on: key must be an X25519 public key in unpadded base64url")
+	}
+	c := cliReturn{URL: q.Get("cli"), Key: k, State: q.Get("state")}
+	return c, c.check()
+}
+
+// check accepts only what `takedown login -sso` sends: an http URL on a loopback address
+// with a port (RFC 8252 7.3), a 32-byte key, a state of 16 to 64 URL-safe characters.
+func (c cliReturn) check() error {
+	u, err := url.Parse(c.URL)
+	if err != nil || u.Scheme != "http" || u.User != nil || u.Port() == "" || u.RawQuery != "" || u.Fragment != "" {
+		return refusal.New(refusal.Invalid, "cli sign-on: cli must be http://127.0.0.1:PORT/PATH or http://[::1]:PORT/PATH, not %q", measure.Clip(c.URL, measure.MaxLine))
+	}
+	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
+		return refusal.New(refusal.Invalid, "cli sign-on: cli must be on a loopback address (127.0.0.1 or ::1), not %q", measure.Clip(u.Hostname(), measure.MaxLine))
+	}
+	kem, _, _ := client.SSOSuite()
+	if _, err := kem.NewPublicKey(c.Key); err != nil {
+		return refusal.New(refusal.Invalid, "cli sign-on: key must be an X25519 public key in unpadded base64url")
+	}
+	if !cliState.MatchString(c.State) {
+		return refusal.New(refusal.Invalid, "cli sign-on: state must be 16 to 64 letters, digits, - or _")
+	}
+	return nil
+}
+
+// ReturnToCLI ends a command line's sign-on: it sends the browser back to the command's
+// loopback listener with the token sealed to the command's key, or with the refusal's text.
+// Without the command's cookie (expired, another browser) the refusal is returned instead.
+func (o *Provider) ReturnToCLI(w http.ResponseWriter, r *http.Request, token any, failed error) error {
+	c, err := r.Cookie(cliCookie)
+	if err != nil {
+		return refusal.New(refusal.Invalid, "this command-line sign-on did not start in this browser, or took over 10 minutes: run takedown login -sso again")
+	}
+	ret, ok := decodeCLIReturn(c.Value)
+	if !ok {
+		return refusal.New(refusal.Invalid, "this command-line sign-on did not start in this browser, or took over 10 minutes: run takedown login -sso again")
+	}
+	http.SetCookie(w, &http.Cookie{Name: cliCookie, Path: "/auth/oidc/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	q := url.Values{"state": {ret.State}}
+	if failed != nil {
+		q.Set("error", measure.Clip(failed.Error(), measure.MaxLine))
+	} else {
+		plain, err := json.Marshal(token)
+		if err != nil {
+			return fmt.Errorf("encode the token for the command line: %w", err)
+		}
+		kem, kdf, aead := client.SSOSuite()
+		pk, err := kem.NewPublicKey(ret.Key)
+		if err != nil {
+			return fmt.Errorf("read the command line's key: %w", err)
+		}
+		sealed, err := hpke.Seal(pk, kdf, aead, client.SSOInfo(ret.State), plain)
+		if err != nil {
+			return fmt.Errorf("seal the token for the command line: %w", err)
+		}
+		q.Set("sealed", base64.RawURLEncoding.EncodeToString(sealed))
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, ret.URL+"?"+q.Encode(), http.StatusSeeOther)
+	return nil
 }

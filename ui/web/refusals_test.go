@@ -27,7 +27,16 @@ func refusalFormats(t *testing.T) map[string]string {
 	root := filepath.Join("..", "..")
 	fset := token.NewFileSet()
 	out := map[string]string{}
+	// A message may be a package's string constant (refusal.StartupCheck): resolved once every
+	// file has been read.
+	consts, named := map[string]string{}, map[string]string{}
 	add := func(n ast.Node, e ast.Expr) {
+		if sel, ok := e.(*ast.SelectorExpr); ok {
+			if pkg, ok := sel.X.(*ast.Ident); ok {
+				named[pkg.Name+"."+sel.Sel.Name] = fset.Position(n.Pos()).String()
+			}
+			return
+		}
 		if s, ok := formatOf(e); ok && strings.ContainsAny(strings.ToLower(verb.ReplaceAllString(s, "")), "abcdefghijklmnopqrstuvwxyz") {
 			out[s] = fset.Position(n.Pos()).String()
 		}
@@ -50,6 +59,14 @@ func refusalFormats(t *testing.T) map[string]string {
 		var inError bool // in the Error method of a refusal of the workflow, its activities or the service
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch x := n.(type) {
+			case *ast.ValueSpec:
+				for i, name := range x.Names {
+					if i < len(x.Values) {
+						if lit, ok := x.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							consts[f.Name.Name+"."+name.Name], _ = strconv.Unquote(lit.Value)
+						}
+					}
+				}
 			case *ast.FuncDecl:
 				inError = x.Recv != nil && x.Name.Name == "Error" && (f.Name.Name == "workflows" || f.Name.Name == "activities" || f.Name.Name == "service")
 			case *ast.CallExpr:
@@ -85,6 +102,11 @@ func refusalFormats(t *testing.T) map[string]string {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for name, where := range named {
+		if v, ok := consts[name]; ok {
+			out[v] = where
+		}
 	}
 	if len(out) < 150 {
 		t.Fatalf("found %d refusal formats in the source; the reader has lost them", len(out))
@@ -190,7 +212,8 @@ func withoutAllowed(ja string) string {
 		"JP", "sha256", "xn--", "A-label", "IDN", "CIDR", "IP", "AS", "create_org", "create_user", "valid_from", "valid_until",
 		"agency", "commission", "npa", "prefectural", "success", "failure", "partial", "allow", "deny", "admin", "auditor",
 		"role", "op", "target", "technique", "action", "result", "witness", "at", "means", "outcome", "reason", "addressee", "status",
-		"v2", "14d", "72h", "1d12h", "336h", "true", "false", "-oidc-issuer", "GET", "OpenID", "MiB", "AS1", "AS4294967295"}
+		"v2", "14d", "72h", "1d12h", "336h", "true", "false", "-oidc-issuer", "GET", "OpenID", "MiB", "AS1", "AS4294967295",
+		"takedown login -sso", "http://127.0.0.1:PORT/PATH", "http://[::1]:PORT/PATH", "base64url", "X25519", "cli", "key", "state"}
 	slices.SortFunc(words, func(a, b string) int { return len(b) - len(a) }) // https before http
 	for _, w := range words {
 		ja = strings.ReplaceAll(ja, w, "")
