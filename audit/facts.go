@@ -36,6 +36,10 @@ type facts struct {
 	Scope       string
 	ValidFrom   string
 	ValidUntil  string
+	// Of a restart (RestartAction): the previous origin's newest signed checkpoint, and the
+	// largest size a witness had cosigned under it.
+	Previous  string
+	Witnessed int64
 	// Companions are the details moved to companion data, by name: "sha256:<hex>" of the
 	// value. The verifier reads them back from the archive (resolve).
 	Companions map[string]string
@@ -60,6 +64,7 @@ func factsOf(d map[string]any) facts {
 	f.OrderDue = str(order, "deadline")
 	f.Designation, f.User, f.Scope = str(d, "designation"), str(d, "user"), str(d, "scope")
 	f.ValidFrom, f.ValidUntil = str(d, "valid_from"), str(d, "valid_until")
+	f.Previous, f.Witnessed = str(d, "previous_checkpoint"), int64(num(d, "witnessed_size"))
 	if dl, ok := d["deadlines"].(map[string]any); ok {
 		for k := range dl {
 			if v, ok := dl[k].(float64); ok {
@@ -169,6 +174,15 @@ func (d *decoder) facts(f *facts) bool {
 			return d.optString(&f.ValidFrom, false)
 		case "valid_until":
 			return d.optString(&f.ValidUntil, false)
+		case "previous_checkpoint":
+			return d.optString(&f.Previous, false)
+		case "witnessed_size":
+			if d.peekNumber() {
+				n, ok := d.number()
+				f.Witnessed = int64(n)
+				return ok
+			}
+			return d.skip(1)
 		case "requested_window_ms":
 			if d.peekNumber() {
 				n, ok := d.number()

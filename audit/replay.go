@@ -28,7 +28,7 @@ type entry struct {
 // left undecoded, which roughly halves the cost of verifying a large log.
 var needsDetails = map[string]bool{"submit": true, "declare_emergency": true, "vote": true, "decide": true,
 	"log_steps": true, "declare_conflict": true, "record_gate": true, "issue_order": true, "policy.proposed": true, "policy.approved": true,
-	"designation.issued": true, "designation.revoked": true,
+	"designation.issued": true, "designation.revoked": true, RestartAction: true,
 	// Every decision on a version, for the digest it names.
 	"legal_review": true, "command_review": true, "request_info": true, "post_hoc_decision": true, "verify_report": true}
 

@@ -252,7 +252,9 @@ func TestLeaderWhoseLockIsCutStopsSigning(t *testing.T) {
 	go seq2.Run(ctx)
 	appendN(t, db, 0, 20, 5)
 	holder := func() (pid int64) {
-		_ = db.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 LIMIT 1`).Scan(&pid)
+		// pg_locks is the whole server's: this database's lock only, not another test's.
+		_ = db.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1`).Scan(&pid)
 		return pid
 	}
 	first := holder()

@@ -46,6 +46,17 @@ type Report struct {
 	Measures int
 	Failures []Failure
 	Notes    []string // what could not be checked, and why
+	// Restarts are where the log went on under a new origin after a restore lost entries
+	// (takedownd audit restart-log): each chained to the previous origin's checkpoint.
+	Restarts []Restarted
+}
+
+// Restarted is one restart of the log, as its entry records it and verify checked it.
+type Restarted struct {
+	Index          int64  // the restart entry's
+	PreviousOrigin string // whose newest checkpoint the entries before it give
+	PreviousSize   int64
+	Witnessed      int64 // the largest size a witness had cosigned under it (0: not recorded)
 }
 
 // OK reports whether nothing failed.
@@ -146,6 +157,7 @@ func verifyArchive(dir string, pol Policy, prior *Checkpoint, limit int64) (*Rep
 	var tree compact
 	priorRoot, priorSeen := tlog.Hash{}, false
 	rp := newReplayer(pol, rep)
+	var restarts []restart
 	mem := &budget{limit: limit}
 	late := newDecoder()
 	read := readArchive(dir, ck.Size, pol.Strict, mem, func(k int64, bd *bundle) bool {
@@ -188,6 +200,9 @@ func verifyArchive(dir string, pol Policy, prior *Checkpoint, limit int64) (*Rep
 			if why != "" {
 				rep.fail(e.Index, "companion", "%s", why)
 			}
+			if e.Action == RestartAction {
+				restarts = append(restarts, restart{index: e.Index, previous: e.facts.Previous, witnessed: e.facts.Witnessed})
+			}
 			rp.add(e)
 			e.facts.Steps, e.facts.Targets = nil, nil
 			mem.held.Add(-bd.held[i])
@@ -207,6 +222,9 @@ func verifyArchive(dir string, pol Policy, prior *Checkpoint, limit int64) (*Rep
 		}
 		if prior != nil && prior.Size > 0 && prior.Size < ck.Size && (!priorSeen || priorRoot != prior.Root) {
 			rep.fail(-1, "consistency", "the first %d entries do not give the root of your previous checkpoint", prior.Size)
+		}
+		for _, r := range restarts {
+			checkRestart(rep, dir, ck, vs, r)
 		}
 	}
 	// Whole-log failures first, then the rest in log order.
@@ -514,4 +532,60 @@ func isLowerHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkRestart checks a restart entry: the checkpoint it holds is the previous origin's,
+// signed by a log key of the policy, no larger than the entry's own index, and the entries
+// before it give that checkpoint's root, so the new origin's log extends what the old one
+// signed.
+func checkRestart(rep *Report, dir string, ck Checkpoint, vs note.Verifiers, r restart) {
+	n, err := note.Open([]byte(r.previous), vs)
+	if err != nil {
+		rep.fail(r.index, "restart", "the previous log's checkpoint the restart holds does not open under the policy's log keys (list the previous origin's key on a log line too): %v", err)
+		return
+	}
+	prev, err := ParseCheckpoint(n.Text)
+	if err != nil {
+		rep.fail(r.index, "restart", "the previous log's checkpoint: %v", err)
+		return
+	}
+	switch {
+	case prev.Size > r.index:
+		rep.fail(r.index, "restart", "it names the previous log's checkpoint of size %d, beyond the restart's own index", prev.Size)
+		return
+	case prev.Origin == ck.Origin:
+		rep.fail(r.index, "restart", "the previous log's origin is this checkpoint's, %q: a restart goes on under a new origin", prev.Origin)
+		return
+	}
+	root, err := rootAt(dir, ck.Size, prev.Size)
+	if err != nil || root != prev.Root {
+		rep.fail(r.index, "restart", "the first %d entries do not give the root of %s's checkpoint (%v): this log does not extend the one it says it restarts", prev.Size, prev.Origin, err)
+		return
+	}
+	rep.Restarts = append(rep.Restarts, Restarted{Index: r.index, PreviousOrigin: prev.Origin, PreviousSize: prev.Size, Witnessed: r.witnessed})
+}
+
+// rootAt is the root of the tree of the archive's first n entries (of a tree of size
+// entries), read again from its bundles.
+func rootAt(dir string, size, n int64) (tlog.Hash, error) {
+	var tree compact
+	var failed string
+	readArchive(dir, size, false, &budget{limit: companionBudget}, func(k int64, bd *bundle) bool {
+		if bd.err != "" {
+			failed = bd.err
+			return false
+		}
+		if bd.width == EntriesPerTile && tree.size+EntriesPerTile <= n {
+			tree.addSubtree(bd.root, EntriesPerTile)
+		} else {
+			for i := 0; i < bd.width && tree.size < n; i++ {
+				tree.add(bd.leaves[i])
+			}
+		}
+		return tree.size < n
+	})
+	if tree.size != n {
+		return tlog.Hash{}, fmt.Errorf("%d entries read of %d: %s", tree.size, n, failed)
+	}
+	return tree.root(), nil
 }

@@ -85,6 +85,13 @@ func auditVerify(e *env) error {
 	if prior != nil {
 		fmt.Fprintf(out, "previous checkpoint: size %d\n", prior.Size)
 	}
+	for _, r := range rep.Restarts {
+		lost := "the range lost is not recorded"
+		if r.Witnessed > r.PreviousSize {
+			lost = fmt.Sprintf("entries %d to %d, which a witness cosigned under it, are lost", r.PreviousSize, r.Witnessed-1)
+		}
+		fmt.Fprintf(out, "restarted at entry %d: the entries before it give %s's checkpoint of size %d; %s\n", r.Index, r.PreviousOrigin, r.PreviousSize, lost)
+	}
 	for _, n := range rep.Notes {
 		fmt.Fprintln(out, "note:", n)
 	}

@@ -24,17 +24,18 @@ func join(lists ...[]string) []string { return slices.Concat(lists...) }
 // commandFlags lists, for each command, the flags it reads: its -h shows those only, and any
 // other is refused (a flag meant for another command is a mistake worth saying).
 var commandFlags = map[string][]string{
-	"dev":              join(logFlags, httpFlags, lifecycleFlags, signingFlags, []string{"data-dir", "database-url", "append-key", "payload-key", "dev-witness", "temporal-log-level"}),
-	"serve":            join(logFlags, traceFlags, temporalFlags, httpFlags, lifecycleFlags, []string{"database-url", "append-key", "payload-key", "witness"}),
-	"worker":           join(logFlags, traceFlags, temporalFlags, signingFlags, []string{"database-url", "append-key", "payload-key", "admin-http"}),
-	"migrate":          join(logFlags, []string{"database-url", "app-role"}),
-	"temporal-setup":   join(logFlags, temporalFlags, []string{"retention"}),
-	"bootstrap":        join(logFlags, []string{"database-url", "append-key", "data-dir", "org", "org-name", "admin", "name"}),
-	"keygen":           join(logFlags, []string{"out", "append", "payload", "promote", "log-origin"}),
-	"audit export":     join(logFlags, []string{"database-url", "append-key", "data-dir", "out"}),
-	"audit halts":      join(logFlags, []string{"database-url", "append-key", "data-dir"}), // the audit commands share their flags
-	"audit clear-halt": join(logFlags, []string{"database-url", "append-key", "data-dir", "id", "reason"}),
-	"audit reconcile":  join(logFlags, []string{"database-url", "append-key", "data-dir", "policy"}),
+	"dev":               join(logFlags, httpFlags, lifecycleFlags, signingFlags, []string{"data-dir", "database-url", "append-key", "payload-key", "dev-witness", "temporal-log-level"}),
+	"serve":             join(logFlags, traceFlags, temporalFlags, httpFlags, lifecycleFlags, []string{"database-url", "append-key", "payload-key", "witness"}),
+	"worker":            join(logFlags, traceFlags, temporalFlags, signingFlags, []string{"database-url", "append-key", "payload-key", "admin-http"}),
+	"migrate":           join(logFlags, []string{"database-url", "app-role"}),
+	"temporal-setup":    join(logFlags, temporalFlags, []string{"retention"}),
+	"bootstrap":         join(logFlags, []string{"database-url", "append-key", "data-dir", "org", "org-name", "admin", "name"}),
+	"keygen":            join(logFlags, []string{"out", "append", "payload", "promote", "log-origin"}),
+	"audit export":      join(logFlags, []string{"database-url", "append-key", "data-dir", "out"}),
+	"audit halts":       join(logFlags, []string{"database-url", "append-key", "data-dir"}), // the audit commands share their flags
+	"audit clear-halt":  join(logFlags, []string{"database-url", "append-key", "data-dir", "id", "reason"}),
+	"audit reconcile":   join(logFlags, []string{"database-url", "append-key", "data-dir", "policy"}),
+	"audit restart-log": join(logFlags, []string{"database-url", "append-key", "data-dir", "signing-key", "log-origin", "previous-vkey", "witnessed-size", "reason"}),
 }
 
 // commandUsage makes fs's -h show the flags cmd reads.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"os/user"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/daemon"
 	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/reconcile"
 )
@@ -111,4 +114,40 @@ func clearHalt(ctx context.Context, db *pgxpool.Pool, app *audit.Appender, id in
 	}
 	fmt.Fprintf(out, "cleared halt %d: %s\n", id, problem)
 	return listHalts(ctx, db, out)
+}
+
+// restartLog continues a restored log under a new origin (audit.RestartLog): the operator's
+// answer to a witness that holds a checkpoint the restored log does not extend.
+func restartLog(ctx context.Context, cfg daemon.Config, previousVkey string, witnessed int64, reason string, log *slog.Logger, out io.Writer) error {
+	if cfg.DatabaseURL == "" || cfg.SigningKey == "" || cfg.LogOrigin == "" || previousVkey == "" || strings.TrimSpace(reason) == "" {
+		return errors.New("audit restart-log needs -database-url, -signing-key and -log-origin of the new log (takedownd keygen -log-origin NEW -out NEW.key), -previous-vkey OLD.vkey and -reason TEXT")
+	}
+	if fe := measure.CheckLine("-reason", reason, 2000); fe != nil {
+		return fe
+	}
+	prev, err := os.ReadFile(previousVkey)
+	if err != nil {
+		return fmt.Errorf("read the previous verifier key: %w", err)
+	}
+	signer, vkey, err := daemon.LoadSigner(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	db, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	app, err := daemon.LoadAppender(cfg, daemon.Tool)
+	if err != nil {
+		return err
+	}
+	ck, err := audit.RestartLog(ctx, db, audit.Restart{PreviousKeys: []string{strings.TrimSpace(string(prev))}, Signer: signer, VerifierKey: vkey,
+		Appender: app, Reason: reason, By: operator(), Witnessed: witnessed, Log: log})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "the log goes on as %s at size %d, its first checkpoint signed; its verifier key, for the witnesses and the auditors' policy (beside the previous one):\n%s\n"+
+		"start the workers with -signing-key %s -log-origin %s, and add the new log to every witness\n", ck.Origin, ck.Size, vkey, cfg.SigningKey, ck.Origin)
+	return nil
 }

@@ -71,6 +71,9 @@ commands:
             and every action is refused)
   audit clear-halt -id N -reason TEXT: clear a halt after investigating it, as the tables'
             owner; recorded in the log with the reason
+  audit restart-log -signing-key NEW.key -log-origin NEW -previous-vkey OLD.vkey -reason TEXT
+            [-witnessed-size N]: after a restore the witnesses saw past, go on under a new
+            origin whose first entry holds the old origin's last checkpoint and the range lost
   audit reconcile [-policy FILE]: check the database's log against its signature, then compare
             the domain tables with it and name every row on which they differ (exit 1 if any)
 `
@@ -103,7 +106,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	bootName := fs.String("name", "", "bootstrap: the administrator's display name")
 	retention := fs.Duration("retention", daemon.DefaultRetention, "temporal-setup: how long Temporal keeps a closed measure's history, for a namespace it registers")
 	haltID := fs.Int64("id", 0, "audit clear-halt: the halt to clear (takedownd audit halts lists them)")
-	haltReason := fs.String("reason", "", "audit clear-halt: what the investigation found, recorded in the log")
+	haltReason := fs.String("reason", "", "audit clear-halt: what the investigation found; audit restart-log: the restore and its cause; recorded in the log")
+	previousVkey := fs.String("previous-vkey", "", "audit restart-log: the previous log's verifier key file (audit.vkey), whose signature the restored log must carry")
+	witnessed := fs.Int64("witnessed-size", 0, "audit restart-log: the largest size a witness cosigned under the previous origin (the halt names it); entries from the restored size up to it are recorded as lost")
 	commandUsage(fs, cmd)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -265,6 +270,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return clearHalt(ctx, db, app, *haltID, *haltReason, operator(), stdout)
+	case "audit restart-log":
+		return restartLog(ctx, cfg, *previousVkey, *witnessed, *haltReason, log, stdout)
 	case "audit reconcile":
 		if cfg.DatabaseURL == "" {
 			return errors.New("audit reconcile needs -database-url (or DATABASE_URL)")

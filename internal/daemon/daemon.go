@@ -650,6 +650,15 @@ func warnPrivileged(ctx context.Context, db *pgxpool.Pool, log *slog.Logger) {
 // loadSigner returns the audit checkpoint signer. `dev` keeps its key in the data directory
 // (made on first start, with the verifier key beside it in audit.vkey), or in memory when
 // there is no data directory (tests).
+// LoadSigner opens the checkpoint signing key -signing-key names, under -log-origin, for a
+// command that signs (audit restart-log), and returns its verifier key.
+func LoadSigner(ctx context.Context, cfg Config) (note.Signer, string, error) {
+	if cfg.LogOrigin == "" {
+		return nil, "", ErrNoOrigin
+	}
+	return loadSigner(ctx, cfg, Tool)
+}
+
 func loadSigner(ctx context.Context, cfg Config, mode Mode) (note.Signer, string, error) {
 	path := cfg.SigningKey
 	var s signature.Signer

@@ -189,7 +189,7 @@ func TestRetryAfterHaltIsAFreshAttempt(t *testing.T) {
 	}()
 	if err := eventually(t, func() error {
 		var n int
-		_ = e.Owner.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM measures WHERE id%FOR UPDATE%'`).Scan(&n)
+		_ = e.Owner.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM measures WHERE id%FOR UPDATE%'`).Scan(&n)
 		if n == 0 {
 			return errors.New("the activity does not wait for the measure's row")
 		}

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -42,13 +43,28 @@ func TestRestoreFromBackup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A witness of its own, outside the servers, that outlives the restore.
+	// The key of the log that goes on after the restore, under an origin of its own.
+	const origin2 = "restore.test/audit-2"
+	key2Path := filepath.Join(dir, "audit-2.key")
+	if err := audit.GenerateKey(key2Path); err != nil {
+		t.Fatal(err)
+	}
+	key2, err := audit.LoadKey(key2Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, vkey2, err := audit.NewNoteSigner(ctx, origin2, key2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A witness of its own, outside the servers, that outlives the restore; it knows both logs,
+	// as an operator adds the new one to every witness.
 	wkey, err := witness.LoadKey(filepath.Join(dir, "witness.key"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w, err := witness.New("restore-witness", wkey, filepath.Join(dir, "witness"), []string{vkey}, quiet)
+	w, err := witness.New("restore-witness", wkey, filepath.Join(dir, "witness"), []string{vkey, vkey2}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +78,12 @@ func TestRestoreFromBackup(t *testing.T) {
 	spec := "http://" + l.Addr().String() + " " + w.VerifierKey()
 
 	var url string
+	appendKey := filepath.Join(dir, "append.key") // kept: the restart's entry is written with it
+	if err := audit.GenerateAppendKey(appendKey); err != nil {
+		t.Fatal(err)
+	}
 	e := testenv.StartWith(t, workflows.DefaultConfig(), func(c *daemon.Config) {
-		c.SigningKey, c.LogOrigin, c.Witnesses, url = keyPath, origin, []string{spec}, c.DatabaseURL
+		c.SigningKey, c.LogOrigin, c.Witnesses, url, c.AppendKey = keyPath, origin, []string{spec}, c.DatabaseURL, appendKey
 	})
 	cosigned := func(db *pgxpool.Pool) int64 {
 		var n int64
@@ -117,12 +137,12 @@ func TestRestoreFromBackup(t *testing.T) {
 	}
 	// Served again with the same witness, it is taken for what it is: a rollback.
 	cfg := daemon.Config{HTTP: "127.0.0.1:0", DatabaseURL: restored, Namespace: "takedown", MaxEvidence: 1 << 20,
-		Workflow: workflows.DefaultConfig(), LogLevel: "warn", TemporalLogLevel: "off", SigningKey: keyPath, LogOrigin: origin, Witnesses: []string{spec}}
+		Workflow: workflows.DefaultConfig(), LogLevel: "warn", TemporalLogLevel: "off", SigningKey: keyPath, LogOrigin: origin, Witnesses: []string{spec}, AppendKey: appendKey}
 	d, err := daemon.Start(ctx, cfg, daemon.Dev, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	defer func() { d.Close() }()
 	resp, err := http.Get(d.URL + "/healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -134,5 +154,99 @@ func TestRestoreFromBackup(t *testing.T) {
 	}
 	if n := signed(db); n != atDump {
 		t.Fatalf("the restored log was signed on to %d over the lost entries (%d..%d)", n, atDump, lost)
+	}
+
+	// The way back (takedownd audit restart-log): the log goes on under a new origin, its first
+	// entry holding the old origin's last checkpoint and the range the witness saw and the
+	// database lost. Refused while a sequencer runs, with the old origin's name, or with a
+	// witnessed size that loses nothing.
+	cfg2 := cfg
+	cfg2.SigningKey, cfg2.LogOrigin = key2Path, origin2
+	signer2, _, err := daemon.LoadSigner(ctx, cfg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := daemon.LoadAppender(cfg, daemon.Tool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restart := audit.Restart{PreviousKeys: []string{vkey}, Signer: signer2, VerifierKey: vkey2, Appender: app,
+		Reason: "restored from the nightly dump after a disk failure", By: "operator:test", Witnessed: lost, Log: quiet}
+	if _, err := audit.RestartLog(ctx, db, restart); !errors.Is(err, audit.ErrSequencing) {
+		t.Fatalf("a restart while the sequencer runs: %v", err)
+	}
+	d.Close()
+	same := restart
+	same.Signer, _, err = daemon.LoadSigner(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.RestartLog(ctx, db, same); err == nil || !strings.Contains(err.Error(), "new origin") {
+		t.Fatalf("a restart under the old origin: %v", err)
+	}
+	nothingLost := restart
+	nothingLost.Witnessed = atDump
+	if _, err := audit.RestartLog(ctx, db, nothingLost); err == nil || !strings.Contains(err.Error(), "nothing the witnesses saw is lost") {
+		t.Fatalf("a restart that loses nothing: %v", err)
+	}
+	wrongKey := restart
+	wrongKey.PreviousKeys = []string{vkey2}
+	if _, err := audit.RestartLog(ctx, db, wrongKey); err == nil || !strings.Contains(err.Error(), "not what the previous key signed") {
+		t.Fatalf("a restart naming another previous key: %v", err)
+	}
+	ck, err := audit.RestartLog(ctx, db, restart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Origin != origin2 || ck.Size <= atDump {
+		t.Fatalf("after the restart the newest checkpoint is %s at %d; want %s beyond %d", ck.Origin, ck.Size, origin2, atDump)
+	}
+	// Served with the new key, the log is checked, cosigned under its new origin, and open.
+	cfg2.SigningKey, cfg2.LogOrigin = key2Path, origin2
+	d, err = daemon.Start(ctx, cfg2, daemon.Dev, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get(d.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		if err == nil && resp.StatusCode == http.StatusOK && cosigned(db) == signed(db) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the restart: /healthz %v, cosigned %d of %d", resp, cosigned(db), signed(db))
+		}
+	}
+	// An auditor follows the chain: with both logs' keys the archive verifies, and names where
+	// the log restarted and what was lost; with the new key alone the restart cannot be checked.
+	archive := filepath.Join(dir, "archive")
+	if _, err := audit.Export(ctx, db, archive); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := audit.ParsePolicy("log " + vkey2 + "\nlog " + vkey + "\nwitness w " + w.VerifierKey() + "\nquorum w\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.VerifyArchive(archive, pol, nil)
+	if err != nil || !rep.OK() || len(rep.Restarts) != 1 {
+		t.Fatalf("the restarted log's archive: %+v, %v", rep, err)
+	}
+	if r := rep.Restarts[0]; r.PreviousOrigin != origin || r.PreviousSize != atDump || r.Witnessed != lost || r.Index < atDump {
+		t.Fatalf("the restart as verified: %+v; want %s at %d, %d witnessed", r, origin, atDump, lost)
+	}
+	alone, err := audit.ParsePolicy("log " + vkey2 + "\nwitness w " + w.VerifierKey() + "\nquorum w\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := audit.VerifyArchive(archive, alone, nil); err != nil || rep.OK() || rep.Failures[0].Rule != "restart" {
+		t.Fatalf("the archive with the new key alone: %+v, %v", rep, err)
+	}
+	// An auditor who had seen the lost entries is told their checkpoint is not extended.
+	var seen audit.Checkpoint
+	seen.Origin, seen.Size = origin, lost
+	if rep, err := audit.VerifyArchive(archive, pol, &seen); err != nil || rep.OK() {
+		t.Fatalf("an auditor who saw size %d: %+v, %v", lost, rep, err)
 	}
 }
