@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -33,6 +34,16 @@ func NewAppender(key []byte) (*Appender, error) {
 		return nil, fmt.Errorf("an append key is %d bytes, not %d", AppendKeySize, len(key))
 	}
 	return &Appender{key: append([]byte(nil), key...)}, nil
+}
+
+// Derive returns 32 bytes for purpose, derived from the append key (HKDF-SHA256): a secret
+// every serve and worker of an installation shares without another file to give out.
+func (a *Appender) Derive(purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, a.key, nil, purpose, 32)
+	if err != nil {
+		panic(err) // only for a length HKDF-SHA256 cannot give
+	}
+	return k
 }
 
 // appendKeyTag names the file format of append keys, so a checkpoint signing key or anything

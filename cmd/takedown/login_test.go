@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/hpke"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,12 +28,17 @@ func TestLoginSSO(t *testing.T) {
 		t.Skip("no curl to stand in for the browser")
 	}
 	mode := "ok"
+	_, serverKey, _ := ed25519.GenerateKey(nil)
+	_, otherKey, _ := ed25519.GenerateKey(nil)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
+		case "/auth/oidc/cli-key":
+			json.NewEncoder(w).Encode(map[string]string{"key": base64.RawURLEncoding.EncodeToString(serverKey.Public().(ed25519.PublicKey))})
 		case "/auth/oidc/login": // what the server does once the provider has said who it is
 			q := r.URL.Query()
 			kem, kdf, aead := client.SSOSuite()
 			key, _ := base64.RawURLEncoding.DecodeString(q.Get("key"))
+			asked := key
 			info := client.SSOInfo(q.Get("state"))
 			if mode == "other key" {
 				other, _ := kem.GenerateKey()
@@ -43,11 +50,16 @@ func TestLoginSSO(t *testing.T) {
 				return
 			}
 			sealed, _ := hpke.Seal(pk, kdf, aead, info, []byte(`{"token":"the-token"}`))
-			back := q.Get("cli") + "?state=" + q.Get("state") + "&sealed=" + base64.RawURLEncoding.EncodeToString(sealed)
+			ans := url.Values{"state": {q.Get("state")}, "sealed": {base64.RawURLEncoding.EncodeToString(sealed)}}
 			if mode == "refused" {
-				back = q.Get("cli") + "?state=" + q.Get("state") + "&error=no+account+for+stranger+here"
+				ans = url.Values{"state": {q.Get("state")}, "error": {"no account for stranger here"}}
 			}
-			http.Redirect(w, r, back, http.StatusSeeOther)
+			signer := serverKey
+			if mode == "forged" { // someone who saw the URL seals a token of their own
+				signer = otherKey
+			}
+			ans.Set("sig", base64.RawURLEncoding.EncodeToString(ed25519.Sign(signer, client.SSOSigned(q.Get("state"), asked, ans.Get("sealed"), ans.Get("error")))))
+			http.Redirect(w, r, q.Get("cli")+"?"+ans.Encode(), http.StatusSeeOther)
 		case "/api/v1/me":
 			if r.Header.Get("Authorization") != "Bearer the-token" {
 				http.Error(w, `{"error":{"status":401,"code":"unauthenticated","message":"no"}}`, 401)
@@ -81,6 +93,7 @@ func TestLoginSSO(t *testing.T) {
 		{"a token sealed to another key", "other key", []string{"-sso", "-browser", browser}, "does not open"},
 		{"a refusal", "refused", []string{"-sso", "-browser", browser}, "no account for stranger"},
 		{"no browser ever comes back", "ok", []string{"-sso", "-browser", "true", "-timeout", "1s"}, "no answer from the browser"},
+		{"an answer the server did not sign", "forged", []string{"-sso", "-browser", browser, "-timeout", "2s"}, "no answer from the browser"},
 	} {
 		mode = c.mode
 		if _, err := login1(c.args...); err == nil || !strings.Contains(err.Error(), c.err) {

@@ -24,9 +24,9 @@ func join(lists ...[]string) []string { return slices.Concat(lists...) }
 // commandFlags lists, for each command, the flags it reads: its -h shows those only, and any
 // other is refused (a flag meant for another command is a mistake worth saying).
 var commandFlags = map[string][]string{
-	"dev":               join(logFlags, httpFlags, lifecycleFlags, signingFlags, []string{"data-dir", "database-url", "append-key", "payload-key", "dev-witness", "temporal-log-level"}),
-	"serve":             join(logFlags, traceFlags, temporalFlags, httpFlags, lifecycleFlags, []string{"database-url", "append-key", "payload-key", "witness"}),
-	"worker":            join(logFlags, traceFlags, temporalFlags, signingFlags, []string{"database-url", "append-key", "payload-key", "admin-http"}),
+	"dev":               join(logFlags, httpFlags, lifecycleFlags, signingFlags, []string{"data-dir", "database-url", "append-key", "payload-key", "payload-accept-plaintext", "dev-witness", "temporal-log-level"}),
+	"serve":             join(logFlags, traceFlags, temporalFlags, httpFlags, lifecycleFlags, []string{"database-url", "append-key", "payload-key", "payload-accept-plaintext", "witness"}),
+	"worker":            join(logFlags, traceFlags, temporalFlags, signingFlags, []string{"database-url", "append-key", "payload-key", "payload-accept-plaintext", "admin-http"}),
 	"migrate":           join(logFlags, []string{"database-url", "app-role"}),
 	"temporal-setup":    join(logFlags, temporalFlags, []string{"retention"}),
 	"bootstrap":         join(logFlags, []string{"database-url", "append-key", "data-dir", "org", "org-name", "admin", "name"}),

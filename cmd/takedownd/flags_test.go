@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -32,6 +33,25 @@ func TestEachCommandShowsItsOwnFlags(t *testing.T) {
 	err := run([]string{"migrate", "-signing-key", "audit.key", "-database-url", "postgres://x"}, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "-signing-key") {
 		t.Errorf("migrate with a worker's flag: %v", err)
+	}
+	// A command that does not exist has no help of its own, whatever follows it.
+	for _, args := range [][]string{{"witness", "-h"}, {"nosuch", "-h"}, {"audit", "nosuch", "-h"}, {"audit"}} {
+		out.Reset()
+		if err := run(args, &out, &out); err == nil || !strings.Contains(err.Error(), "unknown command") || strings.Contains(out.String(), "usage: takedownd "+args[0]+" [flags]") {
+			t.Errorf("takedownd %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+	}
+	// keygen refuses an origin no signed note can carry, and writes nothing.
+	dir := t.TempDir()
+	for _, origin := range []string{"a+b", "a b", "a\nb", "a\tb", "a\x00b", "\xff"} {
+		out.Reset()
+		path := filepath.Join(dir, "k.key")
+		if err := run([]string{"keygen", "-out", path, "-log-origin", origin}, &out, &out); err == nil || !strings.Contains(err.Error(), "-log-origin") {
+			t.Errorf("keygen -log-origin %q: %v", origin, err)
+		}
+		if _, err := os.Stat(path); err == nil {
+			t.Errorf("keygen -log-origin %q wrote a key", origin)
+		}
 	}
 }
 

@@ -90,6 +90,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if cmd == "audit" && len(args) > 1 {
 		cmd, args = "audit "+args[1], args[1:]
 	}
+	if _, known := commandFlags[cmd]; !known {
+		// Before the flags: `takedownd nosuch -h` must not read as a command's help.
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
 	fs := flag.NewFlagSet("takedownd "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg daemon.Config
@@ -201,6 +206,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		// The verifier key names the log: without its name, it would verify nothing.
 		if cfg.LogOrigin == "" {
 			return daemon.ErrNoOrigin
+		}
+		if err := daemon.CheckOrigin(cfg.LogOrigin); err != nil {
+			return err
 		}
 		if err := audit.GenerateKey(*outPath); err != nil {
 			return err

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/ecdh"
+	"crypto/ed25519"
 	"crypto/hpke"
 	"crypto/rand"
 	"encoding/base64"
@@ -26,12 +27,32 @@ func SSOSuite() (hpke.KEM, hpke.KDF, hpke.AEAD) {
 // SSOInfo is the HPKE info string: it binds the sealed token to the sign-on's state.
 func SSOInfo(state string) []byte { return []byte("takedown cli sign-on v1\x00" + state) }
 
+// SSOSigned is what the server signs in its answer to the command line: the sign-on's state
+// and key, and the sealed token or the refusal.
+func SSOSigned(state string, key []byte, sealed, refusal string) []byte {
+	return []byte("takedown cli sign-on answer v1\x00" + state + "\x00" + base64.RawURLEncoding.EncodeToString(key) + "\x00" + sealed + "\x00" + refusal)
+}
+
 // LoginSSO signs on through the server's identity provider in a browser (RFC 8252: a
 // loopback redirect). It listens on listen (a loopback address; empty: a free port of
 // 127.0.0.1), calls open with the URL to visit, and
 // waits for the browser to come back with the token sealed to a key only this process holds.
 // Nothing is stored; the caller keeps the token.
 func LoginSSO(ctx context.Context, baseURL, listen string, open func(url string) error) (*Client, error) {
+	base := strings.TrimRight(baseURL, "/")
+	// The server's answer is signed: the key and state travel in URLs others may see (the
+	// browser's history, its command line), and whoever sees them could seal a token of their
+	// choosing to this listener.
+	var server struct {
+		Key string `json:"key"`
+	}
+	if err := (&Client{BaseURL: base}).Do(ctx, "GET", "/auth/oidc/cli-key", nil, &server); err != nil {
+		return nil, fmt.Errorf("sign-on: %w", err)
+	}
+	serverKey, err := base64.RawURLEncoding.DecodeString(server.Key)
+	if err != nil || len(serverKey) != ed25519.PublicKeySize {
+		return nil, errors.New("sign-on: the server's answer key is not an Ed25519 public key")
+	}
 	kem, kdf, aead := SSOSuite()
 	priv, err := kem.GenerateKey()
 	if err != nil {
@@ -51,10 +72,10 @@ func LoginSSO(ctx context.Context, baseURL, listen string, open func(url string)
 	var b [24]byte
 	_, _ = rand.Read(b[:])
 	state := base64.RawURLEncoding.EncodeToString(b[:])
-	base := strings.TrimRight(baseURL, "/")
+	pub := priv.PublicKey().Bytes()
 	back := "http://" + l.Addr().String() + "/callback"
 	visit := base + "/auth/oidc/login?" + url.Values{
-		"cli": {back}, "key": {base64.RawURLEncoding.EncodeToString(priv.PublicKey().Bytes())}, "state": {state},
+		"cli": {back}, "key": {base64.RawURLEncoding.EncodeToString(pub)}, "state": {state},
 	}.Encode()
 
 	type outcome struct {
@@ -71,6 +92,12 @@ func LoginSSO(ctx context.Context, baseURL, listen string, open func(url string)
 			return
 		}
 		var o outcome
+		sig, _ := base64.RawURLEncoding.DecodeString(q.Get("sig"))
+		if !ed25519.Verify(serverKey, SSOSigned(state, pub, q.Get("sealed"), q.Get("error")), sig) {
+			// Not the server's answer: someone who saw the sign-on URL. Ignored; the wait goes on.
+			http.Error(w, "this answer is not signed by the server: ignored", http.StatusBadRequest)
+			return
+		}
 		if e := q.Get("error"); e != "" {
 			o.err = fmt.Errorf("sign-on refused: %s", e)
 		} else if sealed, err := base64.RawURLEncoding.DecodeString(q.Get("sealed")); err != nil {

@@ -358,6 +358,11 @@ func TestServeFromEmpty(t *testing.T) {
 		"cli=http://127.0.0.1:8080/callback&key=" + pub + "&state=short",
 		"cli=http://127.0.0.1:8080/callback&key=" + pub + "&state=0123456789abcdef%0a%0d",
 		"cli=http://10.0.0.1:8080/callback&key=" + pub + "&state=0123456789abcdef",
+		"cli=http://127.0.0.2:8080/callback&key=" + pub + "&state=0123456789abcdef",
+		"cli=http://[::ffff:127.0.0.1]:8080/callback&key=" + pub + "&state=0123456789abcdef",
+		"cli=http://127.0.0.1:0/callback&key=" + pub + "&state=0123456789abcdef",
+		"cli=http://127.0.0.1:99999/callback&key=" + pub + "&state=0123456789abcdef",
+		"cli=http://localhost:8080/callback&key=" + pub + "&state=0123456789abcdef",
 	} {
 		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(s.URL + "/auth/oidc/login?" + q)
 		if err != nil {

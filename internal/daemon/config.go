@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -66,6 +68,9 @@ type Config struct {
 	// `takedownd keygen -payload` (TAKEDOWN_PAYLOAD_KEY); the same file for serve and worker.
 	// `dev` defaults to <data-dir>/payload.key and creates it if missing.
 	PayloadKey string
+	// PayloadAcceptPlaintext lets unsealed payloads be read: only while measures whose
+	// histories began before payload encryption still run (TAKEDOWN_PAYLOAD_ACCEPT_PLAINTEXT).
+	PayloadAcceptPlaintext bool
 	// CodecOrigins are the browser origins (Temporal's UI) allowed to call the codec endpoint
 	// /api/v1/codec (TAKEDOWN_CODEC_ORIGINS, comma-separated).
 	CodecOrigins []string
@@ -219,6 +224,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 		c.Witnesses = append(c.Witnesses, v)
 		return nil
 	})
+	fs.BoolVar(&c.PayloadAcceptPlaintext, "payload-accept-plaintext", env("TAKEDOWN_PAYLOAD_ACCEPT_PLAINTEXT", "") == "true", "read unsealed Temporal payloads too, only while measures begun before payload encryption still run: it lets anyone who reaches the cluster send Updates in clear (TAKEDOWN_PAYLOAD_ACCEPT_PLAINTEXT=true)")
 	fs.BoolVar(&c.DevWitness, "dev-witness", env("TAKEDOWN_DEV_WITNESS", "true") == "true", "dev: run a witness of its own, key and state in <data-dir>/witness, when no -witness is given (TAKEDOWN_DEV_WITNESS)")
 	fs.StringVar(&c.LogOrigin, "log-origin", env("TAKEDOWN_LOG_ORIGIN", ""), "the audit log's name in checkpoints, unique among the logs its witnesses cosign, e.g. audit.example.go.jp/takedown; needed by worker and keygen (TAKEDOWN_LOG_ORIGIN); dev: "+DefaultLogOrigin)
 	fs.DurationVar(&c.LogRecheck, "log-recheck", c.envDuration("TAKEDOWN_LOG_RECHECK", 10*time.Minute), "how often the audit sequencer re-hashes the whole log against what it signed; it also does at start (TAKEDOWN_LOG_RECHECK)")
@@ -277,8 +283,8 @@ func (c *Config) Validate() error {
 	if c.LogOrigin == "" {
 		c.LogOrigin = DefaultLogOrigin
 	}
-	if strings.ContainsAny(c.LogOrigin, "+ \n") {
-		return fmt.Errorf("-log-origin %q must not contain '+', spaces or newlines", c.LogOrigin)
+	if err := CheckOrigin(c.LogOrigin); err != nil {
+		return err
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 30 * time.Second
@@ -291,6 +297,18 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxEvidence <= 0 {
 		return fmt.Errorf("-max-evidence must be positive")
+	}
+	return nil
+}
+
+// CheckOrigin refuses a log origin that cannot name a signed note's key: a '+', a space or a
+// control character, or text that is not UTF-8 (C2SP signed-note).
+func CheckOrigin(origin string) error {
+	ok := origin != "" && utf8.ValidString(origin) && !strings.ContainsFunc(origin, func(r rune) bool {
+		return r == '+' || unicode.IsSpace(r) || unicode.IsControl(r)
+	})
+	if !ok {
+		return fmt.Errorf("-log-origin %q must not be empty or contain '+', spaces or control characters", origin)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -282,6 +283,9 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			seq.NextSigner, seq.VerifierKeys = next, append(seq.VerifierKeys, nextKey)
 			log.Info("audit key rotation: checkpoints are signed by both keys", "next", nextKey)
 		}
+		if err := checkSigningKey(ctx, d.DB, cfg.LogOrigin, seq.VerifierKeys); err != nil {
+			return nil, err
+		}
 		seqCtx, cancel := context.WithCancel(context.Background())
 		d.stopSeq, d.seqDone = cancel, make(chan struct{})
 		var background sync.WaitGroup
@@ -345,7 +349,8 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			svc.WitnessKeys = append(svc.WitnessKeys, w.Verifier.String())
 		}
 		sso := &signon.Provider{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
-			RedirectURL: cfg.OIDCRedirectURL, RolesClaim: cfg.OIDCRolesClaim, OrgClaim: cfg.OIDCOrgClaim}
+			RedirectURL: cfg.OIDCRedirectURL, RolesClaim: cfg.OIDCRolesClaim, OrgClaim: cfg.OIDCOrgClaim,
+			CLIKey: ed25519.NewKeyFromSeed(d.Appender.Derive("takedown cli sign-on answer key v1"))}
 		if err := sso.Check(ctx, log); err != nil {
 			return nil, err
 		}
@@ -762,6 +767,15 @@ func TemporalSetup(ctx context.Context, cfg Config, retention time.Duration, log
 // keeps its key in the data directory (made on first start), or in memory when there is none;
 // serve and worker must be given the same file.
 func loadPayloadCodec(cfg Config, mode Mode) (*payload.Codec, error) {
+	c, err := openPayloadCodec(cfg, mode)
+	if err != nil {
+		return nil, err
+	}
+	c.AcceptPlaintext = cfg.PayloadAcceptPlaintext
+	return c, nil
+}
+
+func openPayloadCodec(cfg Config, mode Mode) (*payload.Codec, error) {
 	path := cfg.PayloadKey
 	switch {
 	case path == "" && mode == Dev && cfg.DataDir == "":
@@ -842,4 +856,36 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 		}
 	}
 	return t, nil
+}
+
+// checkSigningKey refuses to start a sequencer configured for another log: an origin that is
+// not the newest checkpoint's, or keys none of which the log's key history holds. Started, it
+// would find a checkpoint its keys do not open and halt the log as tampered with, a false
+// alarm that stops every action until an operator clears it.
+func checkSigningKey(ctx context.Context, db *pgxpool.Pool, origin string, vkeys []string) error {
+	var text string
+	err := db.QueryRow(ctx, `SELECT note FROM audit_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&text)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // nothing signed yet: this key starts the log
+	}
+	if err != nil {
+		return fmt.Errorf("read the newest checkpoint: %w", err)
+	}
+	body, _, _ := strings.Cut(text, "\n\n")
+	if ck, err := audit.ParseCheckpoint(body + "\n"); err == nil && ck.Origin != origin {
+		return fmt.Errorf("-log-origin %q is not this log's origin, %q (its newest checkpoint): give -log-origin %q; after a restore the witnesses saw past, go on under a new origin with `takedownd audit restart-log`", origin, ck.Origin, ck.Origin)
+	}
+	var known []string
+	if err := db.QueryRow(ctx, `SELECT COALESCE(array_agg(vkey), '{}') FROM audit_keys`).Scan(&known); err != nil {
+		return fmt.Errorf("read the log's key history: %w", err)
+	}
+	if len(known) == 0 {
+		return nil
+	}
+	for _, k := range vkeys {
+		if slices.Contains(known, k) {
+			return nil
+		}
+	}
+	return fmt.Errorf("-signing-key is not a key this log was ever signed with (its key history holds %s): give the key that signs it; a new key joins with -next-signing-key beside the old one", strings.Join(known, ", "))
 }

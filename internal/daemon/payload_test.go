@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/takedown/takedown/internal/devenv"
+	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/payload"
 	"github.com/takedown/takedown/workflows"
 )
@@ -174,5 +176,28 @@ func findByStage(t *testing.T, ctx context.Context, hostPort, measureID, query s
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// forgeUpdate sends a legal review of measureID in clear, with no payload key, as someone who
+// reaches the Temporal cluster could: it must be refused.
+func forgeUpdate(t *testing.T, ctx context.Context, hostPort, measureID, legalID, digest string) {
+	t.Helper()
+	tc, err := temporalclient.DialContext(ctx, temporalclient.Options{HostPort: hostPort, Namespace: devenv.Namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	forged := map[string]any{"op": "legal_review", "actor": map[string]any{"id": legalID, "username": "legal", "org": "npa", "roles": []string{"legal"}},
+		"policy_version": "v1", "decision": "approve", "checklist": measure.LegalRequirements, "digest": digest}
+	uctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	h, err := tc.UpdateWorkflow(uctx, temporalclient.UpdateWorkflowOptions{WorkflowID: workflows.ID(measureID), UpdateName: workflows.UpdateAct,
+		Args: []any{forged}, WaitForStage: temporalclient.WorkflowUpdateStageCompleted})
+	if err == nil {
+		err = h.Get(uctx, nil)
+	}
+	if err == nil {
+		t.Fatal("a legal review sent in clear was carried out")
 	}
 }

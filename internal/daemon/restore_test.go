@@ -100,8 +100,8 @@ func TestRestoreFromBackup(t *testing.T) {
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 			if n := cosigned(e.Owner); n > 0 && n == signed(e.Owner) {
 				var unsigned int
-				_ = e.Owner.QueryRow(ctx, `SELECT count(*) FROM audit_entries e WHERE NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)`).Scan(&unsigned)
-				if unsigned == 0 {
+				err := e.Owner.QueryRow(ctx, `SELECT count(*) FROM audit_entries e WHERE NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)`).Scan(&unsigned)
+				if err == nil && unsigned == 0 {
 					return n
 				}
 			}
@@ -201,8 +201,24 @@ func TestRestoreFromBackup(t *testing.T) {
 	if ck.Origin != origin2 || ck.Size <= atDump {
 		t.Fatalf("after the restart the newest checkpoint is %s at %d; want %s beyond %d", ck.Origin, ck.Size, origin2, atDump)
 	}
+	// A worker still configured for the old log, or with a key this log never used, refuses to
+	// start, rather than halt the log as tampered with.
+	if _, err := daemon.Start(ctx, cfg, daemon.Dev, quiet); err == nil || !strings.Contains(err.Error(), "is not this log's origin") {
+		t.Fatalf("a worker with the old origin after the restart: %v", err)
+	}
+	stray := cfg2
+	stray.SigningKey = filepath.Join(dir, "stray.key")
+	if err := audit.GenerateKey(stray.SigningKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := daemon.Start(ctx, stray, daemon.Dev, quiet); err == nil || !strings.Contains(err.Error(), "not a key this log was ever signed with") {
+		t.Fatalf("a worker with a key the log never used: %v", err)
+	}
+	var halts int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM audit_halts WHERE cleared_at IS NULL`).Scan(&halts); err != nil || halts != 0 {
+		t.Fatalf("%d halts stand after the misconfigured workers (%v)", halts, err)
+	}
 	// Served with the new key, the log is checked, cosigned under its new origin, and open.
-	cfg2.SigningKey, cfg2.LogOrigin = key2Path, origin2
 	d, err = daemon.Start(ctx, cfg2, daemon.Dev, quiet)
 	if err != nil {
 		t.Fatal(err)

@@ -180,6 +180,19 @@ func TestServeAndWorkerSplit(t *testing.T) {
 	checkHistorySealed(t, ctx, tmp.HostPort, m.ID, s.URL, aud.Token, off.Token, caseID, me.ID)
 	// Operators find it by stage and organisation, without the key.
 	findByStage(t, ctx, tmp.HostPort, m.ID, "TakedownStage = 'LEGAL_REVIEW' AND TakedownOrg = 'npa-cyber' AND TakedownEmergency = false")
+	// Someone who reaches the cluster but holds no payload key cannot act in anyone's name: an
+	// Update sent in clear (as `temporal workflow update execute` sends it) is refused, and the
+	// measure stays where it was.
+	var legalID string
+	for _, c := range creds {
+		if c.Username == "legal" {
+			legalID = c.ID
+		}
+	}
+	forgeUpdate(t, ctx, tmp.HostPort, m.ID, legalID, m.Digest)
+	if got, err := off.Measure(ctx, m.ID); err != nil || got.Stage != "LEGAL_REVIEW" {
+		t.Fatalf("after a forged legal review the measure is in %s (%v), want LEGAL_REVIEW", got.Stage, err)
+	}
 
 	// A second serve replica picks up a policy approved through the first.
 	s2, err := daemon.Start(ctx, cfg, daemon.Serve, log)

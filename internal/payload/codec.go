@@ -37,15 +37,26 @@ const (
 	// KeySize is the size of a payload key (AES-256).
 	KeySize = 32
 
-	keyTag  = "takedown-payload-key-v1:"
-	maxKeys = 64
+	keyTag = "takedown-payload-key-v1:"
+	// pendingTag marks a key Generate added to an existing file: it opens, and Promote makes
+	// it the one that seals. Without the mark a second Promote would bring the old key back.
+	pendingTag = "takedown-payload-key-v1-pending:"
+	maxKeys    = 64
 )
 
 // Codec seals and opens payloads; it is a converter.PayloadCodec.
 type Codec struct {
 	ids   []string // newest first; ids[0] encrypts
 	aeads map[string]cipher.AEAD
+	// AcceptPlaintext lets unsealed payloads through Decode: only while histories written
+	// before encryption was turned on still run. Otherwise anyone who can reach the Temporal
+	// cluster could send an Update, a signal or an activity's completion in clear, in anyone's
+	// name; sealed, only a holder of the key can.
+	AcceptPlaintext bool
 }
+
+// ErrUnsealed refuses a payload that was not sealed with a payload key.
+var ErrUnsealed = errors.New("payload codec: an unsealed payload is refused: whoever sent it did not hold the payload key (a forged Update, signal or completion?); -payload-accept-plaintext lets histories written before encryption run")
 
 // New returns a codec over keys, newest first.
 func New(keys ...[]byte) (*Codec, error) {
@@ -107,13 +118,16 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 	return out, nil
 }
 
-// Decode opens the payloads this codec sealed and passes others through unchanged (histories
-// written before encryption was turned on still replay). A payload sealed under a key the
-// codec does not hold, or altered, is an error that names the key.
+// Decode opens the payloads this codec sealed. An unsealed payload is refused (ErrUnsealed)
+// unless AcceptPlaintext; a payload sealed under a key the codec does not hold, or altered, is
+// an error that names the key.
 func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
 		if string(p.GetMetadata()[converter.MetadataEncoding]) != Encoding {
+			if !c.AcceptPlaintext {
+				return payloads, ErrUnsealed
+			}
 			out[i] = p
 			continue
 		}
@@ -159,11 +173,12 @@ func clip(s string) string {
 }
 
 // Generate writes a new key file at path, or, if path exists, adds a new key after the keys it
-// holds: it opens payloads but seals none until Promote. It returns the new key's name.
+// holds, marked as waiting: it opens payloads but seals none until Promote. It returns the new
+// key's name.
 func Generate(path string) (string, error) {
-	var old [][]byte
+	var old []fileKey
 	if _, err := os.Stat(path); err == nil {
-		if old, err = readKeys(path); err != nil {
+		if old, err = readFile(path); err != nil {
 			return "", err
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -172,37 +187,57 @@ func Generate(path string) (string, error) {
 	if len(old) >= maxKeys {
 		return "", fmt.Errorf("%s already holds %d keys: drop the oldest before adding one", path, len(old))
 	}
+	for _, k := range old {
+		if k.pending {
+			return "", fmt.Errorf("%s already holds key %s waiting to seal: promote it first (takedownd keygen -payload -promote -out %s)", path, KeyID(k.key), path)
+		}
+	}
 	key := make([]byte, KeySize)
 	if _, err := rand.Read(key); err != nil {
 		return "", err
 	}
-	if err := writeKeys(path, append(old, key)); err != nil {
+	if err := writeKeys(path, append(old, fileKey{key: key, pending: len(old) > 0})); err != nil {
 		return "", err
 	}
 	return KeyID(key), nil
 }
 
-// Promote moves the last key of the file at path, the one Generate added, in front: it seals
-// from the next start on. It returns that key's name.
+// Promote moves the key Generate added, waiting, in front: it seals from the next start on.
+// It returns that key's name. With no key waiting it changes nothing and says so: promoting
+// again must not bring the old key back.
 func Promote(path string) (string, error) {
-	keys, err := readKeys(path)
+	keys, err := readFile(path)
 	if err != nil {
 		return "", err
 	}
-	if len(keys) < 2 {
-		return "", fmt.Errorf("%s holds one key: add one first (`takedownd keygen -payload -out %s`)", path, path)
+	for i, k := range keys {
+		if !k.pending {
+			continue
+		}
+		k.pending = false
+		rest := append(append([]fileKey{}, keys[:i]...), keys[i+1:]...)
+		if err := writeKeys(path, append([]fileKey{k}, rest...)); err != nil {
+			return "", err
+		}
+		return KeyID(k.key), nil
 	}
-	last := keys[len(keys)-1]
-	if err := writeKeys(path, append([][]byte{last}, keys[:len(keys)-1]...)); err != nil {
-		return "", err
-	}
-	return KeyID(last), nil
+	return "", fmt.Errorf("%s holds no key waiting to seal (%s seals): add one first (takedownd keygen -payload -out %s)", path, KeyID(keys[0].key), path)
 }
 
-func writeKeys(path string, keys [][]byte) error {
+// fileKey is one key of a key file.
+type fileKey struct {
+	key     []byte
+	pending bool // added by Generate, not promoted yet
+}
+
+func writeKeys(path string, keys []fileKey) error {
 	var buf bytes.Buffer
 	for _, k := range keys {
-		fmt.Fprintf(&buf, "%s%s\n", keyTag, hex.EncodeToString(k))
+		tag := keyTag
+		if k.pending {
+			tag = pendingTag
+		}
+		fmt.Fprintf(&buf, "%s%s\n", tag, hex.EncodeToString(k.key))
 	}
 	// Written beside and renamed, so a crash leaves the old file or the new one, never half.
 	tmp := path + ".new"
@@ -229,24 +264,40 @@ func Load(path string) (*Codec, error) {
 }
 
 func readKeys(path string) ([][]byte, error) {
+	keys, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = k.key
+	}
+	return out, nil
+}
+
+func readFile(path string) ([]fileKey, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read payload key: %w", err)
 	}
 	defer f.Close()
-	var keys [][]byte
+	var keys []fileKey
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		text, ok := strings.CutPrefix(line, keyTag)
+		text, pending := strings.CutPrefix(line, pendingTag)
+		ok := pending
+		if !pending {
+			text, ok = strings.CutPrefix(line, keyTag)
+		}
 		k, err := hex.DecodeString(text)
 		if !ok || err != nil || len(k) != KeySize {
 			return nil, fmt.Errorf("%s:%d is not a payload key (make the file with `takedownd keygen -payload`)", path, n)
 		}
-		keys = append(keys, k)
+		keys = append(keys, fileKey{key: k, pending: pending})
 		if len(keys) > maxKeys {
 			return nil, fmt.Errorf("%s holds more than %d keys", path, maxKeys)
 		}
@@ -256,6 +307,9 @@ func readKeys(path string) ([][]byte, error) {
 	}
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("%s holds no payload key (make one with `takedownd keygen -payload`)", path)
+	}
+	if keys[0].pending {
+		return nil, fmt.Errorf("%s: its first key, the one that seals, is marked as waiting: the file was edited by hand", path)
 	}
 	return keys, nil
 }

@@ -2,6 +2,7 @@ package payload
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +88,30 @@ func TestRotationKeepsOldHistoriesReadable(t *testing.T) {
 	if ids := after.KeyIDs(); len(ids) != 2 || ids[0] != second || ids[1] != first {
 		t.Fatalf("keys %v, want [%s %s]", ids, second, first)
 	}
+	// Promoting again (a repeated command, a script run twice) changes nothing: the old key
+	// does not come back to seal. A third key cannot be added while one waits.
+	if _, err := Promote(path); err == nil || !strings.Contains(err.Error(), "no key waiting") {
+		t.Fatalf("a second promotion: %v", err)
+	}
+	if again, _ := Load(path); again.KeyIDs()[0] != second {
+		t.Fatalf("after a second promotion %s seals, want %s", again.KeyIDs()[0], second)
+	}
+	third, err := Generate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Generate(path); err == nil || !strings.Contains(err.Error(), third) {
+		t.Fatalf("a fourth key while the third waits: %v", err)
+	}
+	if got, err := Promote(path); err != nil || got != third {
+		t.Fatalf("promote the third: %s, %v", got, err)
+	}
+	if _, err := Promote(path); err == nil {
+		t.Fatal("promoting again after the third brought another key back")
+	}
+	if ids, _ := Load(path); ids.KeyIDs()[0] != third || len(ids.KeyIDs()) != 3 {
+		t.Fatalf("keys %v, want %s sealing among 3", ids.KeyIDs(), third)
+	}
 	if _, err := after.Decode(old); err != nil {
 		t.Fatalf("an old payload after the rotation: %v", err)
 	}
@@ -124,11 +149,16 @@ func TestAlteredPayloadsDoNotOpen(t *testing.T) {
 			t.Errorf("%s: opened", name)
 		}
 	}
-	// A payload never sealed passes through: histories from before encryption still replay.
+	// A payload never sealed is refused: anyone who reaches the cluster could write it. Only
+	// an operator's AcceptPlaintext lets histories from before encryption replay.
 	p := plain(t, "written before")
+	if _, err := c.Decode([]*commonpb.Payload{p}); !errors.Is(err, ErrUnsealed) {
+		t.Fatalf("a plain payload: %v, want ErrUnsealed", err)
+	}
+	c.AcceptPlaintext = true
 	got, err := c.Decode([]*commonpb.Payload{p})
 	if err != nil || got[0] != p {
-		t.Fatalf("a plain payload: %v", err)
+		t.Fatalf("a plain payload with AcceptPlaintext: %v", err)
 	}
 }
 

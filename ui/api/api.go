@@ -45,6 +45,7 @@ func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("POST /api/v1/enrol", s.enrol)
 	mux.HandleFunc("GET "+signon.LoginPath, s.ssoLogin)
 	mux.HandleFunc("GET "+signon.CallbackPath, s.ssoCallback)
+	mux.HandleFunc("GET "+signon.CLIKeyPath, s.SSO.CLIKeyHandler)
 	mux.HandleFunc("GET /api/v1/tokens", s.auth(s.listTokens))
 	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.auth(s.revokeToken))
 	mux.HandleFunc("GET /api/v1/me", s.auth(s.me))

@@ -155,6 +155,11 @@ func openAPIDoc() obj {
 			obj{"name": "key", "in": "query", "description": "an X25519 public key, unpadded base64url", "schema": obj{"type": "string"}},
 			obj{"name": "state", "in": "query", "description": "16 to 64 letters, digits, - or _; returned with the answer", "schema": obj{"type": "string"}}},
 		"responses": obj{"302": obj{"description": "to the provider"}, "400": errResp("a cli, key or state of the wrong shape"), "404": errResp("single sign-on is not configured")}}}
+	paths["/auth/oidc/cli-key"] = obj{"get": obj{"summary": "Single sign-on from the command line: the Ed25519 public key that signs the callback's answer to takedown login -sso (parameter sig, over the state, the key, sealed and error)", "security": []any{},
+		"responses": obj{"200": ok("the key, unpadded base64url", obj{"type": "object"}), "404": errResp("single sign-on is not configured")}}}
+	paths["/api/v1/codec/decode"] = obj{"post": obj{"summary": "Temporal's remote codec (decoding only): opens sealed payloads for an auditor, as temporal workflow show --codec-endpoint and Temporal's UI ask; each use logged, refusals audited",
+		"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": obj{"type": "object", "description": "{\"payloads\": [Temporal payloads in proto JSON]}"}}}},
+		"responses": obj{"200": ok("the payloads opened", obj{"type": "object"}), "401": errResp("no token"), "403": errResp("not an auditor (audited)")}}}
 	paths["/auth/oidc/callback"] = obj{"get": obj{"summary": "Single sign-on: the provider's redirect back; answers an API token for the account created beforehand by two administrators", "security": []any{},
 		"parameters": []any{obj{"name": "code", "in": "query", "schema": obj{"type": "string"}}, obj{"name": "state", "in": "query", "schema": obj{"type": "string"}}},
 		"responses":  obj{"201": ok("token", obj{"type": "object"}), "401": errResp("no account, a refused or unverifiable sign-on (audited as a failed login)")}}}

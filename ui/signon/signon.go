@@ -6,6 +6,7 @@ package signon
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/hpke"
 	"crypto/rand"
 	"encoding/base64"
@@ -14,10 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,7 @@ import (
 const (
 	LoginPath    = "/auth/oidc/login"
 	CallbackPath = "/auth/oidc/callback"
+	CLIKeyPath   = "/auth/oidc/cli-key" // the key `takedown login -sso` checks answers with
 )
 
 // For says which door a sign-on is for.
@@ -58,6 +60,10 @@ type Provider struct {
 	// account's roles; else roles are assigned locally. OrgClaim, when set, names the claim
 	// that must equal the account's organisation.
 	RolesClaim, OrgClaim string
+	// CLIKey signs what the callback sends a command line's listener, so the command takes a
+	// token from this server only, not from anyone who saw its sign-on URL (the same key on
+	// every replica: derived from the append key).
+	CLIKey ed25519.PrivateKey
 
 	mu       sync.Mutex
 	provider *oidc.Provider
@@ -329,10 +335,14 @@ func cliReturnOf(q url.Values) (cliReturn, error) {
 // with a port (RFC 8252 7.3), a 32-byte key, a state of 16 to 64 URL-safe characters.
 func (c cliReturn) check() error {
 	u, err := url.Parse(c.URL)
-	if err != nil || u.Scheme != "http" || u.User != nil || u.Port() == "" || u.RawQuery != "" || u.Fragment != "" {
+	if err != nil {
+		u = &url.URL{}
+	}
+	port, perr := strconv.Atoi(u.Port())
+	if err != nil || u.Scheme != "http" || u.User != nil || perr != nil || port < 1 || port > 65535 || u.RawQuery != "" || u.Fragment != "" {
 		return refusal.New(refusal.Invalid, "cli sign-on: cli must be http://127.0.0.1:PORT/PATH or http://[::1]:PORT/PATH, not %q", measure.Clip(c.URL, measure.MaxLine))
 	}
-	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
+	if h := u.Hostname(); h != "127.0.0.1" && h != "::1" {
 		return refusal.New(refusal.Invalid, "cli sign-on: cli must be on a loopback address (127.0.0.1 or ::1), not %q", measure.Clip(u.Hostname(), measure.MaxLine))
 	}
 	kem, _, _ := client.SSOSuite()
@@ -343,6 +353,16 @@ func (c cliReturn) check() error {
 		return refusal.New(refusal.Invalid, "cli sign-on: state must be 16 to 64 letters, digits, - or _")
 	}
 	return nil
+}
+
+// CLIKeyHandler answers the public key the command line checks the callback's answer with.
+func (o *Provider) CLIKeyHandler(w http.ResponseWriter, r *http.Request) {
+	if !o.Configured() || o.CLIKey == nil {
+		http.Error(w, `{"error":{"status":404,"code":"not_found","message":"single sign-on is not configured here (-oidc-issuer)"}}`, http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"key": base64.RawURLEncoding.EncodeToString(o.CLIKey.Public().(ed25519.PublicKey))})
 }
 
 // ReturnToCLI ends a command line's sign-on: it sends the browser back to the command's
@@ -376,6 +396,9 @@ func (o *Provider) ReturnToCLI(w http.ResponseWriter, r *http.Request, token any
 			return fmt.Errorf("seal the token for the command line: %w", err)
 		}
 		q.Set("sealed", base64.RawURLEncoding.EncodeToString(sealed))
+	}
+	if o.CLIKey != nil {
+		q.Set("sig", base64.RawURLEncoding.EncodeToString(ed25519.Sign(o.CLIKey, client.SSOSigned(ret.State, ret.Key, q.Get("sealed"), q.Get("error")))))
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, ret.URL+"?"+q.Encode(), http.StatusSeeOther)
