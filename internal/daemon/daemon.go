@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -92,7 +93,50 @@ type Daemon struct {
 	WitnessKey string
 	witnessSrv *http.Server
 	witnessTmp string // the witness's state when dev keeps no data directory
+
+	// While Start runs, the HTTP ports already answer: /healthz (alive, once the database
+	// answers) and /readyz (503, naming what it waits for), so a probe does not kill a
+	// process that waits for Temporal. front is swapped for the real handler at the end.
+	front   atomic.Pointer[http.Handler]
+	phase   atomic.Pointer[string]
+	earlyDB atomic.Pointer[pgxpool.Pool]
 }
+
+// starting answers while Start has not finished.
+func (d *Daemon) starting(w http.ResponseWriter, r *http.Request) {
+	phase := "starting"
+	if p := d.phase.Load(); p != nil {
+		phase = *p
+	}
+	switch r.URL.Path {
+	case "/healthz":
+		// Alive while it waits for a Temporal that does not answer (a liveness probe must not
+		// kill it for that); any other step is short, and not ready.
+		if db := d.earlyDB.Load(); db != nil && strings.HasPrefix(phase, waitingForTemporal) {
+			if err := db.Ping(r.Context()); err == nil {
+				fmt.Fprintf(w, "ok (starting: %s)\n", phase)
+				return
+			}
+		}
+		http.Error(w, "starting: "+phase, http.StatusServiceUnavailable)
+	default:
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "starting: "+phase, http.StatusServiceUnavailable)
+	}
+}
+
+// serveFront serves with the handler of the moment: starting, then the real one.
+func (d *Daemon) serveFront(w http.ResponseWriter, r *http.Request) {
+	if h := d.front.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	d.starting(w, r)
+}
+
+func (d *Daemon) setPhase(p string) { d.phase.Store(&p) }
+
+const waitingForTemporal = "waiting for Temporal, which does not answer, at "
 
 // Start brings up the pieces of mode and returns once they are ready: in Dev and Serve, the
 // HTTP server answers /healthz with 200 as soon as Start returns.
@@ -119,17 +163,43 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 	}
 	// Claim the HTTP address first, so a taken port fails before anything starts; requests
 	// wait in the listen queue until everything is ready.
-	var listener net.Listener
 	if mode == Dev || mode == Serve {
-		if listener, err = net.Listen("tcp", cfg.HTTP); err != nil {
+		l, err := net.Listen("tcp", cfg.HTTP)
+		if err != nil {
 			return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 		}
-		defer func() {
+		d.URL = "http://" + l.Addr().String()
+		d.http = &http.Server{Handler: http.HandlerFunc(d.serveFront), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		if cfg.TLSCert != "" || cfg.TLSKey != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 			if err != nil {
-				listener.Close()
+				l.Close()
+				return nil, fmt.Errorf("load -tls-cert and -tls-key: %w", err)
+			}
+			d.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			l = tls.NewListener(l, d.http.TLSConfig)
+			d.URL = "https://" + l.Addr().String()
+		}
+		go func() {
+			if err := d.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server", "err", err)
 			}
 		}()
 	}
+	if mode == Worker && cfg.AdminHTTP != "" {
+		l, err := net.Listen("tcp", cfg.AdminHTTP)
+		if err != nil {
+			return nil, fmt.Errorf("listen on -admin-http %s: %w", cfg.AdminHTTP, err)
+		}
+		d.AdminURL = "http://" + l.Addr().String()
+		d.admin = &http.Server{Handler: http.HandlerFunc(d.serveFront), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := d.admin.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("admin http server", "err", err)
+			}
+		}()
+	}
+	d.setPhase("connecting to the database")
 
 	dbURL := cfg.DatabaseURL
 	if mode == Dev {
@@ -175,6 +245,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 	if d.DB, err = pgxpool.NewWithConfig(ctx, poolCfg); err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
+	d.earlyDB.Store(d.DB)
 	d.Metrics = metrics.New(d.DB, log)
 	if mode != Dev {
 		warnPrivileged(ctx, d.DB, log)
@@ -225,7 +296,8 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		if err := connectTemporal(cfg, &copts); err != nil {
 			return nil, err
 		}
-		if d.Temporal, err = dialTemporal(ctx, copts, log); err != nil {
+		d.setPhase("connecting to Temporal at " + copts.HostPort)
+		if d.Temporal, err = dialTemporal(ctx, copts, log, func() { d.setPhase(waitingForTemporal + copts.HostPort) }); err != nil {
 			return nil, err
 		}
 		if err := checkTemporal(ctx, d.Temporal, copts.Namespace, log); err != nil {
@@ -259,6 +331,9 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 				return nil, err
 			}
 			cfg.Witnesses = []string{spec}
+		}
+		if len(cfg.Witnesses) == 0 && mode == Worker {
+			log.Warn("no -witness: nobody outside this installation cosigns the audit log, so a database restored from an older dump, or rewritten with the signing key, goes unnoticed (SECURITY.md)")
 		}
 		if len(cfg.Witnesses) > 0 {
 			wit := &audit.Witnessing{DB: d.DB, Log: log.With("component", "audit-witnesses")}
@@ -300,6 +375,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		}()
 		// Nothing is served before the start-up check of the log has ended (or found another
 		// replica leading), so no request is accepted over a database it has not checked.
+		d.setPhase("the audit log's start-up check")
 		select {
 		case <-seq.Ready():
 		case <-ctx.Done():
@@ -310,19 +386,10 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 	}
 
 	if mode == Worker && cfg.AdminHTTP != "" {
-		l, err := net.Listen("tcp", cfg.AdminHTTP)
-		if err != nil {
-			return nil, fmt.Errorf("listen on -admin-http %s: %w", cfg.AdminHTTP, err)
-		}
 		mux := http.NewServeMux()
 		d.registerHealth(mux)
-		d.AdminURL = "http://" + l.Addr().String()
-		d.admin = &http.Server{Handler: d.Metrics.Instrument(metrics.Routed(mux)), ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := d.admin.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("admin http server", "err", err)
-			}
-		}()
+		var h http.Handler = d.Metrics.Instrument(metrics.Routed(mux))
+		d.front.Store(&h)
 	}
 
 	if mode == Dev || mode == Serve {
@@ -363,24 +430,8 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		srv.RegisterCodec(mux, converter.NewPayloadCodecHTTPHandler(codec), cfg.CodecOrigins)
 		pages.Register(mux)
 		d.registerHealth(mux)
-		l := listener
-		d.URL = "http://" + l.Addr().String()
-		d.http = &http.Server{Handler: d.Metrics.Instrument(tracing.HTTP(withRequestIDs(behindProxies(withDeadline(metrics.Routed(tracing.Named(mux)), cfg.RequestTimeout), cfg.TrustedProxies), log), tp)), ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout: 2 * time.Minute}
-		if cfg.TLSCert != "" || cfg.TLSKey != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-			if err != nil {
-				return nil, fmt.Errorf("load -tls-cert and -tls-key: %w", err)
-			}
-			d.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-			l = tls.NewListener(l, d.http.TLSConfig)
-			d.URL = "https://" + l.Addr().String()
-		}
-		go func() {
-			if err := d.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("http server", "err", err)
-			}
-		}()
+		var h http.Handler = d.Metrics.Instrument(tracing.HTTP(withRequestIDs(behindProxies(withDeadline(metrics.Routed(tracing.Named(mux)), cfg.RequestTimeout), cfg.TrustedProxies), log), tp))
+		d.front.Store(&h)
 	}
 	return d, nil
 }
@@ -409,7 +460,9 @@ func (d *Daemon) registerHealth(mux *http.ServeMux) {
 // ready says what keeps this process from doing its job; withTemporal also asks Temporal.
 func (d *Daemon) ready(ctx context.Context, withTemporal bool) error {
 	if err := d.DB.Ping(ctx); err != nil {
-		return fmt.Errorf("database: %w", err)
+		// The detail (which host, user and database) is for the log, not for whoever asks.
+		d.log.WarnContext(ctx, "health: the database does not answer", "err", err)
+		return errors.New("database: does not answer (the process's log says why)")
 	}
 	// Not ready while the audit log refuses to sign over a database it does not trust, nor
 	// before its start-up check has finished.
@@ -424,7 +477,8 @@ func (d *Daemon) ready(ctx context.Context, withTemporal bool) error {
 		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if _, err := d.Temporal.CheckHealth(tctx, &client.CheckHealthRequest{}); err != nil {
-			return fmt.Errorf("temporal: %w", err)
+			d.log.WarnContext(ctx, "health: Temporal does not answer", "err", err)
+			return errors.New("temporal: does not answer (the process's log says why)")
 		}
 	}
 	return nil
@@ -755,7 +809,7 @@ func TemporalSetup(ctx context.Context, cfg Config, retention time.Duration, log
 	if err = connectTemporal(cfg, &opts); err != nil {
 		return err
 	}
-	c, err := dialTemporal(ctx, opts, log)
+	c, err := dialTemporal(ctx, opts, log, nil)
 	if err != nil {
 		return err
 	}

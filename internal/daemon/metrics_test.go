@@ -44,17 +44,22 @@ func TestMetricsAfterALifecycle(t *testing.T) {
 	reviewAndApprove(t, e, m.ID)
 	_, err := e.Users["officer"].Act(ctx, m.ID, "start_execution", nil)
 	refusedWith(t, err, 403, "role")
+	// A refusal no rule makes is counted by its kind, not as "none".
+	_, err = e.Users["officer"].Act(ctx, m.ID, "submit", nil)
+	refusedWith(t, err, 409, "")
 
 	got := scrape(t, e.D.URL)
 	for name, want := range map[string]float64{
-		`takedown_measures{stage="APPROVED"}`:    1,
-		`takedown_decisions{outcome="approved"}`: 1,
-		`takedown_refusals_total{rule="role"}`:   1,
-		`takedown_audit_halted`:                  0,
-		`takedown_state_up`:                      1,
-		`takedown_db_pool_max_connections`:       16,
+		`takedown_measures{stage="APPROVED"}`:         1,
+		`takedown_decisions{outcome="approved"}`:      1,
+		`takedown_refusals_total{rule="role"}`:        1,
+		`takedown_refusals_total{rule="wrong_stage"}`: 1,
+		`takedown_audit_halted`:                       0,
+		`takedown_state_up`:                           1,
+		`takedown_db_pool_max_connections`:            16,
 		`takedown_http_request_duration_seconds_count{code="200",method="POST",route="POST /api/v1/measures/{measure}/actions/{op}"}`: 6,
 		`takedown_http_request_duration_seconds_count{code="403",method="POST",route="POST /api/v1/measures/{measure}/actions/{op}"}`: 1,
+		`takedown_http_request_duration_seconds_count{code="409",method="POST",route="POST /api/v1/measures/{measure}/actions/{op}"}`: 1,
 	} {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)

@@ -86,12 +86,48 @@ func TestServeAndWorkerSplit(t *testing.T) {
 	late := lateForwarder(t, tmp.HostPort, 2*time.Second)
 	wcfg := cfg
 	wcfg.TemporalAddress = late
-	wcfg.AdminHTTP = "127.0.0.1:0"
-	began := time.Now()
-	w, err := daemon.Start(ctx, wcfg, daemon.Worker, log)
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("a worker started before Temporal answered: %v", err)
+		t.Fatal(err)
 	}
+	wcfg.AdminHTTP = probe.Addr().String()
+	probe.Close()
+	began := time.Now()
+	type started struct {
+		d   *daemon.Daemon
+		err error
+	}
+	up := make(chan started, 1)
+	go func() {
+		d, err := daemon.Start(ctx, wcfg, daemon.Worker, log)
+		up <- started{d, err}
+	}()
+	// Meanwhile it is alive and says what it waits for: a liveness probe leaves it be.
+	for saw := false; !saw; time.Sleep(50 * time.Millisecond) {
+		if time.Since(began) > 2*time.Second {
+			t.Fatal("the worker's health never answered while it waited for Temporal")
+		}
+		live, err1 := http.Get("http://" + wcfg.AdminHTTP + "/healthz")
+		ready, err2 := http.Get("http://" + wcfg.AdminHTTP + "/readyz")
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		lb, _ := io.ReadAll(live.Body)
+		rb, _ := io.ReadAll(ready.Body)
+		live.Body.Close()
+		ready.Body.Close()
+		if live.StatusCode == 200 && strings.Contains(string(lb), "waiting for Temporal") {
+			if ready.StatusCode != 503 || !strings.Contains(string(rb), "waiting for Temporal") {
+				t.Fatalf("while waiting for Temporal /readyz said %d %s", ready.StatusCode, rb)
+			}
+			saw = true
+		}
+	}
+	st := <-up
+	if st.err != nil {
+		t.Fatalf("a worker started before Temporal answered: %v", st.err)
+	}
+	w := st.d
 	defer w.Close()
 	if waited := time.Since(began); waited < 2*time.Second {
 		t.Fatalf("the worker came up after %v, before Temporal answered", waited)

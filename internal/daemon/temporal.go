@@ -22,7 +22,7 @@ import (
 // dialTemporal connects to Temporal, waiting for it with capped backoff while it does not
 // answer (a cluster still starting, a network blip), and returns only when connected or ctx
 // ends: a worker or serve started before its cluster comes up on its own.
-func dialTemporal(ctx context.Context, opts client.Options, log *slog.Logger) (client.Client, error) {
+func dialTemporal(ctx context.Context, opts client.Options, log *slog.Logger, waiting func()) (client.Client, error) {
 	wait := time.Second
 	for {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -35,6 +35,9 @@ func dialTemporal(ctx context.Context, opts client.Options, log *slog.Logger) (c
 			return nil, fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
 		}
 		log.Warn("Temporal does not answer; trying again", "address", opts.HostPort, "in", wait, "err", err)
+		if waiting != nil {
+			waiting()
+		}
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)

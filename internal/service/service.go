@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -115,7 +116,13 @@ type On struct {
 // could not decode; the service calls it for everything else.
 func (s *Service) Refused(ctx context.Context, a authz.Actor, on On, action string, err error) {
 	if s.Refusals != nil {
-		s.Refusals(refusal.RuleOf(err))
+		// Counted by rule, or, for refusals no rule makes (a reused key, a wrong stage), by kind.
+		label := refusal.RuleOf(err)
+		var e *refusal.Error
+		if label == "" && errors.As(err, &e) {
+			label = e.Code
+		}
+		s.Refusals(label)
 	}
 	if measure.CheckLine("measure", on.Measure, measure.MaxID) != nil {
 		on.Measure = "" // not an ID we issued: the reason says what was refused
