@@ -3,21 +3,16 @@ package audit_test
 import (
 	"context"
 	"crypto/ed25519"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"filippo.io/torchwood"
-	"golang.org/x/crypto/ssh"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/testenv"
 )
 
 // TestLitewitness runs the log against filippo.io/torchwood's litewitness, a witness written
@@ -28,80 +23,12 @@ func TestLitewitness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds litewitness")
 	}
-	for _, tool := range []string{"ssh-agent", "ssh-add", "ssh-keygen"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (Debian: openssh-client)", tool)
-		}
-	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	run := func(env []string, name string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(name, args...)
-		cmd.Env = append(os.Environ(), env...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	for _, c := range []string{"litewitness", "witnessctl"} {
-		run(nil, goBin, "build", "-o", filepath.Join(dir, c), "filippo.io/torchwood/cmd/"+c)
-	}
-
-	// The witness key, held by a dedicated ssh-agent.
-	keyFile := filepath.Join(dir, "witness")
-	run(nil, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "litewitness", "-f", keyFile)
-	sock := filepath.Join(dir, "agent.sock")
-	agent := exec.Command("ssh-agent", "-D", "-a", sock)
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
-	waitFor(t, func() bool { _, err := os.Stat(sock); return err == nil })
-	run([]string{"SSH_AUTH_SOCK=" + sock}, "ssh-add", "-q", keyFile)
-	fp := strings.Fields(run(nil, "ssh-keygen", "-l", "-E", "sha256", "-f", keyFile+".pub"))[1]
-
-	// The witness's verifier key, from the same key, as an auditor would be given it.
-	raw, _ := os.ReadFile(keyFile)
-	k, err := ssh.ParseRawPrivateKey(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const name = "litewitness.test/w1"
-	cs, err := torchwood.NewCosignatureSigner(name, *k.(*ed25519.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wkey := cs.Verifier().String()
-
 	db, seq, vkey := newLog(t)
-	wdb := filepath.Join(dir, "w.db")
-	run(nil, filepath.Join(dir, "witnessctl"), "add-log", "-db", wdb, "-origin", origin)
-	run(nil, filepath.Join(dir, "witnessctl"), "add-key", "-db", wdb, "-origin", origin, "-key", vkey)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	lw := exec.Command(filepath.Join(dir, "litewitness"), "-db", wdb, "-name", name, "-key", fp, "-ssh-agent", sock, "-listen", addr)
-	var lwLog strings.Builder
-	lw.Stdout, lw.Stderr = &lwLog, &lwLog
-	if err := lw.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lw.Process.Kill(); lw.Wait() })
-	waitFor(t, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-
-	w, err := audit.ParseWitness("http://" + addr + " " + wkey)
+	lite := testenv.StartLitewitness(t, name, origin, vkey)
+	addr, wkey := lite.Addr, lite.VKey
+	w, err := audit.ParseWitness(lite.Spec())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +41,7 @@ func TestLitewitness(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got := wit.Cosign(ctx, text, ck); got != 1 {
-			t.Fatalf("round %d: litewitness did not cosign size %d\n%s", round, ck.Size, lwLog.String())
+			t.Fatalf("round %d: litewitness did not cosign size %d\n%s", round, ck.Size, lite.Log())
 		}
 	}
 	arch := t.TempDir()
@@ -128,14 +55,14 @@ func TestLitewitness(t *testing.T) {
 		}
 		return pol
 	}
-	lite := "log " + vkey + "\nwitness lite " + wkey + " http://" + addr + "\nquorum lite\n"
-	if rep, _ := audit.VerifyArchive(arch, policy(lite), nil); !rep.OK() {
+	litePolicy := "log " + vkey + "\nwitness lite " + wkey + " http://" + addr + "\nquorum lite\n"
+	if rep, _ := audit.VerifyArchive(arch, policy(litePolicy), nil); !rep.OK() {
 		t.Fatalf("a policy requiring litewitness: %v", rep.Failures)
 	}
 	// Another witness, never asked, required too: the quorum is not met.
 	_, other, _ := ed25519.GenerateKey(nil)
 	os2, _ := torchwood.NewCosignatureSigner("other.test/w2", other)
-	both := lite + "witness other " + os2.Verifier().String() + "\ngroup both all lite other\n"
+	both := litePolicy + "witness other " + os2.Verifier().String() + "\ngroup both all lite other\n"
 	both = strings.Replace(both, "quorum lite\n", "", 1) + "quorum both\n"
 	if rep, _ := audit.VerifyArchive(arch, policy(both), nil); rep.OK() || rep.Failures[0].Rule != "witnesses" {
 		t.Fatalf("a quorum of two with one cosignature must fail on witnesses: %v", rep.Failures)

@@ -42,11 +42,12 @@ type process struct {
 }
 
 // TestCluster runs the production shape as processes: the Temporal CLI's dev server as the
-// cluster, two `serve` and two `worker` processes as the serving role, a witness; drives
+// cluster, two `serve` and two `worker` processes as the serving role, two witnesses (one of
+// them filippo.io/torchwood's litewitness, as a process); drives
 // measures through both serve replicas while killing workers and serves with SIGKILL at
 // random and cutting every database connection once; then every measure must reach APPROVED
 // with exactly the audit entries its transitions call for, the exported log must verify with
-// the witness's quorum, and Temporal must find the measures by stage.
+// both witnesses' quorum, and Temporal must find the measures by stage.
 //
 // Run with TAKEDOWN_CLUSTER_TEST=1; short by default (20 measures, at least 10 kills);
 // TAKEDOWN_CLUSTER_MEASURES=100 and TAKEDOWN_CLUSTER_KILLS=30 make the long run. It needs the
@@ -120,6 +121,9 @@ func TestCluster(t *testing.T) {
 	go wsrv.Serve(wl)
 	defer wsrv.Close()
 	spec := "http://" + wl.Addr().String() + " " + wit.VerifierKey()
+	// And a witness written by others: filippo.io/torchwood's litewitness, as a process.
+	lite := testenv.StartLitewitness(t, "litewitness.cluster.test", origin, strings.TrimSpace(string(vkey)))
+	spec += ";" + lite.Spec()
 
 	// Demo users, as an operator would create them.
 	db, err := pgxpool.New(ctx, app)
@@ -331,7 +335,8 @@ func TestCluster(t *testing.T) {
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		var unsigned, signed, cosigned int64
 		_ = db.QueryRow(ctx, `SELECT (SELECT count(*) FROM audit_entries e WHERE NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)),
-			(SELECT COALESCE(max(size), 0) FROM audit_checkpoints), (SELECT COALESCE(max(size), 0) FROM audit_cosignatures)`).Scan(&unsigned, &signed, &cosigned)
+			(SELECT COALESCE(max(size), 0) FROM audit_checkpoints),
+			(SELECT CASE WHEN count(*) = 2 THEN min(s) ELSE 0 END FROM (SELECT max(size) s FROM audit_cosignatures GROUP BY witness) w)`).Scan(&unsigned, &signed, &cosigned)
 		if unsigned == 0 && signed > 0 && cosigned == signed {
 			break
 		}
@@ -342,7 +347,8 @@ func TestCluster(t *testing.T) {
 	archive := filepath.Join(dir, "archive")
 	run("audit", "export", "-database-url", app, "-append-key", filepath.Join(dir, "append.key"), "-out", archive)
 	policy := filepath.Join(dir, "policy.txt")
-	if err := os.WriteFile(policy, fmt.Appendf(nil, "log %s\nwitness w %s\nquorum w\n", strings.TrimSpace(string(vkey)), wit.VerifierKey()), 0o644); err != nil {
+	if err := os.WriteFile(policy, fmt.Appendf(nil, "log %s\nwitness w %s\nwitness lite %s\ngroup both all w lite\nquorum both\n",
+		strings.TrimSpace(string(vkey)), wit.VerifierKey(), lite.VKey), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cli := filepath.Join(dir, "takedown")
@@ -368,7 +374,7 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("temporal finds %v measures in APPROVED (%v), want %d", res, err, n)
 		}
 	}
-	t.Logf("%d audit entries for the measures, each as its transitions call for; the export verifies with the witness's cosignature", entries)
+	t.Logf("%d audit entries for the measures, each as its transitions call for; the export verifies with both witnesses' cosignatures (one of them litewitness)", entries)
 }
 
 // quietSDK keeps the Temporal SDK's client logs out of the test's output.

@@ -159,7 +159,7 @@ func openAPIDoc() obj {
 		"responses": obj{"200": ok("the key, unpadded base64url", obj{"type": "object"}), "404": errResp("single sign-on is not configured")}}}
 	paths["/api/v1/codec/decode"] = obj{"post": obj{"summary": "Temporal's remote codec (decoding only): opens sealed payloads for an auditor, as temporal workflow show --codec-endpoint and Temporal's UI ask; each use logged, refusals audited",
 		"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": obj{"type": "object", "description": "{\"payloads\": [Temporal payloads in proto JSON]}"}}}},
-		"responses": obj{"200": ok("the payloads opened", obj{"type": "object"}), "401": errResp("no token"), "403": errResp("not an auditor (audited)")}}}
+		"responses":   obj{"200": ok("the payloads opened", obj{"type": "object"}), "401": errResp("no token"), "403": errResp("not an auditor (audited)")}}}
 	paths["/auth/oidc/callback"] = obj{"get": obj{"summary": "Single sign-on: the provider's redirect back; answers an API token for the account created beforehand by two administrators", "security": []any{},
 		"parameters": []any{obj{"name": "code", "in": "query", "schema": obj{"type": "string"}}, obj{"name": "state", "in": "query", "schema": obj{"type": "string"}}},
 		"responses":  obj{"201": ok("token", obj{"type": "object"}), "401": errResp("no account, a refused or unverifiable sign-on (audited as a failed login)")}}}
