@@ -201,6 +201,9 @@ func TestRestoreFromBackup(t *testing.T) {
 	if ck.Origin != origin2 || ck.Size <= atDump {
 		t.Fatalf("after the restart the newest checkpoint is %s at %d; want %s beyond %d", ck.Origin, ck.Size, origin2, atDump)
 	}
+	if _, err := audit.RestartLog(ctx, db, restart); err == nil || !strings.Contains(err.Error(), "already goes on as") {
+		t.Fatalf("a second restart: %v", err)
+	}
 	// A worker still configured for the old log, or with a key this log never used, refuses to
 	// start, rather than halt the log as tampered with.
 	if _, err := daemon.Start(ctx, cfg, daemon.Dev, quiet); err == nil || !strings.Contains(err.Error(), "is not this log's origin") {
