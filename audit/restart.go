@@ -63,10 +63,10 @@ func RestartLog(ctx context.Context, db *pgxpool.Pool, r Restart) (Checkpoint, e
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(sequencerLock))
 
-	if _, newest, err := Latest(ctx, db); err == nil && newest.Origin == r.Signer.Name() {
+	prev, err := Trust(ctx, db, r.PreviousKeys)
+	if _, newest, lerr := Latest(ctx, db); err != nil && lerr == nil && newest.Origin == r.Signer.Name() {
 		return Checkpoint{}, fmt.Errorf("the log already goes on as %s (size %d): it was restarted; start the workers with its key", newest.Origin, newest.Size)
 	}
-	prev, err := Trust(ctx, db, r.PreviousKeys)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("the database's log is not what the previous key signed: %w", err)
 	}
