@@ -266,7 +266,7 @@ func writeSigned(b testing.TB, dir string, n int, gen func(i int) *audit.Record,
 		}
 	}
 	root, _ := tlog.TreeHash(int64(n), mem)
-	ck = audit.Checkpoint{Origin: origin, Size: int64(n), Root: root}
+	ck = audit.Checkpoint{Origin: signer.Name(), Size: int64(n), Root: root} // the signer names its log
 	signed, err := note.Sign(&note.Note{Text: ck.Text()}, signer)
 	if err != nil {
 		b.Fatal(err)
