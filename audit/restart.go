@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -28,11 +30,14 @@ type Restart struct {
 	Appender    *Appender
 	// Reason says why (the restore, its cause); By who runs it.
 	Reason, By string
-	// Witnessed is the largest size a witness cosigned under the previous origin (0: not
-	// known): entries from the restored size up to it were signed and are lost.
+	// Witnessed is the size a witness's standing refusal names (0: take it from the refusal);
+	// entries from the restored size up to it were signed and are lost.
 	Witnessed int64
 	Log       *slog.Logger
 }
+
+// witnessedSize finds, in a witness's refusal (Witnessing.cosign), the size it cosigned.
+var witnessedSize = regexp.MustCompile(`holds a checkpoint this log does not extend \((?:it cosigned size (\d+);|the tree of size (\d+) it cosigned)`)
 
 // ErrSequencing refuses a restart while a sequencer runs.
 var ErrSequencing = errors.New("a worker's audit sequencer is running on this database: stop every worker (and dev) first")
@@ -77,9 +82,26 @@ func RestartLog(ctx context.Context, db *pgxpool.Pool, r Restart) (Checkpoint, e
 	if origin == prev.Origin {
 		return Checkpoint{}, fmt.Errorf("the new key is named %q, the previous log's origin: the witnesses hold that origin's larger checkpoint; make a key for a new origin (takedownd keygen -log-origin NEW)", origin)
 	}
-	if r.Witnessed != 0 && r.Witnessed <= prev.Size {
-		return Checkpoint{}, fmt.Errorf("-witnessed-size %d is not beyond the restored log's %d entries: nothing the witnesses saw is lost, so clear the halt instead (takedownd audit clear-halt)", r.Witnessed, prev.Size)
+	// Only a witness's refusal calls for a restart, and the size it names is the one recorded:
+	// the operator confirms it, and cannot make up another.
+	halts, err := Halted(ctx, db)
+	if err != nil {
+		return Checkpoint{}, err
 	}
+	named := int64(-1)
+	for _, h := range halts {
+		if m := witnessedSize.FindStringSubmatch(h); m != nil {
+			n, _ := strconv.ParseInt(m[1]+m[2], 10, 64)
+			named = max(named, n)
+		}
+	}
+	switch {
+	case named < 0:
+		return Checkpoint{}, errors.New("no witness's refusal stands (takedownd audit halts): a restart answers a witness that holds a checkpoint this log does not extend; for any other halt, investigate and clear it (takedownd audit clear-halt)")
+	case r.Witnessed != 0 && r.Witnessed != named:
+		return Checkpoint{}, fmt.Errorf("-witnessed-size %d is not the size the witness's refusal names, %d (takedownd audit halts)", r.Witnessed, named)
+	}
+	r.Witnessed = named
 	prevNote, _, err := Latest(ctx, db)
 	if err != nil {
 		return Checkpoint{}, err
@@ -102,9 +124,11 @@ func RestartLog(ctx context.Context, db *pgxpool.Pool, r Restart) (Checkpoint, e
 			"previous_origin": prev.Origin, "previous_size": prev.Size, "previous_root": prev.Root.String(),
 			"previous_checkpoint": string(prevNote), "origin": origin, "vkey": r.VerifierKey, "cleared_halts": cleared,
 		}
-		if r.Witnessed > 0 {
-			details["witnessed_size"] = r.Witnessed
+		details["witnessed_size"] = r.Witnessed
+		if r.Witnessed > prev.Size {
 			details["lost"] = fmt.Sprintf("entries %d to %d, signed under %s and cosigned, are not in this database", prev.Size, r.Witnessed-1, prev.Origin)
+		} else {
+			details["lost"] = fmt.Sprintf("a witness cosigned a tree of size %d under %s that this log does not extend (a fork)", r.Witnessed, prev.Origin)
 		}
 		return r.Appender.Append(ctx, tx, key, &Record{
 			Actor: Actor{ID: r.By, Roles: []string{}, Org: "system"}, Action: RestartAction, Reason: r.Reason, Details: details,

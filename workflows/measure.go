@@ -146,6 +146,12 @@ type measureWorkflow struct {
 
 // MeasureWorkflow runs one measure request from DRAFT to a terminal stage.
 func MeasureWorkflow(ctx workflow.Context, in Input) (State, error) {
+	// A sealed input copied into a workflow of another ID (by someone who reaches the cluster)
+	// runs nothing: the input names its measure, and the measure its workflow.
+	if id := workflow.GetInfo(ctx).WorkflowExecution.ID; id != ID(in.Measure) {
+		return State{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("workflow %s was started with the input of measure %s: refused", id, in.Measure), "WrongWorkflow", nil)
+	}
 	w := &measureWorkflow{in: in, mu: workflow.NewMutex(ctx)}
 	w.s = State{Stage: measure.Draft, Version: 1, Since: workflow.Now(ctx), Facts: authz.Facts{Requester: in.Requester}, Rules: currentRules}
 	if in.State != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -99,6 +100,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	h := &harness{t: t}
 	h.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	h.env = h.NewTestWorkflowEnvironment()
+	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: ID("m-1")}) // the measure's own workflow
 	var a *activities.Activities
 	h.env.RegisterActivity(a.Record)
 	h.env.OnActivity(a.Record, mock.Anything, mock.Anything).Return(func(_ context.Context, ch activities.Change) (activities.Result, error) {
@@ -333,4 +335,18 @@ func TestDefaultsAreTheDesignsDeadlines(t *testing.T) {
 	if d["report_due"] != int64(7*day/time.Millisecond) || d["decision_target_urgent"] != int64(24*time.Hour/time.Millisecond) {
 		t.Errorf("the seal's deadlines: %v", d)
 	}
+}
+
+// TestCopiedInputRunsNothing: a measure's sealed input started under another workflow ID (by
+// someone who reaches the cluster and copies it from a history) fails at once, recording
+// nothing.
+func TestCopiedInputRunsNothing(t *testing.T) {
+	h := newHarness(t, DefaultConfig())
+	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "measure-m-copy"})
+	h.env.ExecuteWorkflow(MeasureWorkflow, Input{Measure: "m-1", Case: "c-1", Requester: officer.ID, Config: h.cfg})
+	err := h.env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "started with the input of measure m-1") {
+		t.Fatalf("a copied input: %v", err)
+	}
+	h.env.AssertNotCalled(t, "Record", mock.Anything, mock.Anything)
 }

@@ -86,9 +86,9 @@ func auditVerify(e *env) error {
 		fmt.Fprintf(out, "previous checkpoint: size %d\n", prior.Size)
 	}
 	for _, r := range rep.Restarts {
-		lost := "the range lost is not recorded"
+		lost := fmt.Sprintf("it records a witness's refusal naming a tree of size %d this log does not extend (a fork)", r.Witnessed)
 		if r.Witnessed > r.PreviousSize {
-			lost = fmt.Sprintf("entries %d to %d, which a witness cosigned under it, are lost", r.PreviousSize, r.Witnessed-1)
+			lost = fmt.Sprintf("it records a witness's refusal naming size %d: entries %d to %d are lost (ask the witness for its checkpoint)", r.Witnessed, r.PreviousSize, r.Witnessed-1)
 		}
 		fmt.Fprintf(out, "restarted at entry %d: the entries before it give %s's checkpoint of size %d; %s\n", r.Index, r.PreviousOrigin, r.PreviousSize, lost)
 	}

@@ -113,7 +113,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	haltID := fs.Int64("id", 0, "audit clear-halt: the halt to clear (takedownd audit halts lists them)")
 	haltReason := fs.String("reason", "", "audit clear-halt: what the investigation found; audit restart-log: the restore and its cause; recorded in the log")
 	previousVkey := fs.String("previous-vkey", "", "audit restart-log: the previous log's verifier key file (audit.vkey), whose signature the restored log must carry")
-	witnessed := fs.Int64("witnessed-size", 0, "audit restart-log: the largest size a witness cosigned under the previous origin (the halt names it); entries from the restored size up to it are recorded as lost")
+	witnessed := fs.Int64("witnessed-size", 0, "audit restart-log: the size the witness's standing refusal names (takedownd audit halts), to confirm it; left out, it is taken from the refusal; entries from the restored size up to it are recorded as lost")
 	commandUsage(fs, cmd)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err

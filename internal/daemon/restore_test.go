@@ -184,10 +184,10 @@ func TestRestoreFromBackup(t *testing.T) {
 	if _, err := audit.RestartLog(ctx, db, same); err == nil || !strings.Contains(err.Error(), "new origin") {
 		t.Fatalf("a restart under the old origin: %v", err)
 	}
-	nothingLost := restart
-	nothingLost.Witnessed = atDump
-	if _, err := audit.RestartLog(ctx, db, nothingLost); err == nil || !strings.Contains(err.Error(), "nothing the witnesses saw is lost") {
-		t.Fatalf("a restart that loses nothing: %v", err)
+	madeUp := restart
+	madeUp.Witnessed = lost + 1000
+	if _, err := audit.RestartLog(ctx, db, madeUp); err == nil || !strings.Contains(err.Error(), "not the size the witness's refusal names") {
+		t.Fatalf("a restart with a witnessed size the halt does not name: %v", err)
 	}
 	wrongKey := restart
 	wrongKey.PreviousKeys = []string{vkey2}
@@ -203,6 +203,21 @@ func TestRestoreFromBackup(t *testing.T) {
 	}
 	if _, err := audit.RestartLog(ctx, db, restart); err == nil || !strings.Contains(err.Error(), "already goes on as") {
 		t.Fatalf("a second restart: %v", err)
+	}
+	// Nor can it go on under a third origin with no witness's refusal standing.
+	cfg3 := cfg2
+	cfg3.SigningKey, cfg3.LogOrigin = filepath.Join(dir, "audit-3.key"), "restore.test/audit-3"
+	if err := audit.GenerateKey(cfg3.SigningKey); err != nil {
+		t.Fatal(err)
+	}
+	signer3, vkey3, err := daemon.LoadSigner(ctx, cfg3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	third := restart
+	third.PreviousKeys, third.Signer, third.VerifierKey, third.Witnessed = []string{vkey2}, signer3, vkey3, 0
+	if _, err := audit.RestartLog(ctx, db, third); err == nil || !strings.Contains(err.Error(), "no witness's refusal stands") {
+		t.Fatalf("a restart with no witness's refusal standing: %v", err)
 	}
 	// A worker still configured for the old log, or with a key this log never used, refuses to
 	// start, rather than halt the log as tampered with.
