@@ -12,7 +12,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/takedown/takedown/audit"
-	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/internal/litewitness"
 )
 
 // TestLitewitness runs the log against filippo.io/torchwood's litewitness, a witness written
@@ -26,7 +26,7 @@ func TestLitewitness(t *testing.T) {
 	ctx := context.Background()
 	const name = "litewitness.test/w1"
 	db, seq, vkey := newLog(t)
-	lite := testenv.StartLitewitness(t, name, origin, vkey)
+	lite := litewitness.Start(t, name, origin, vkey)
 	addr, wkey := lite.Addr, lite.VKey
 	w, err := audit.ParseWitness(lite.Spec())
 	if err != nil {

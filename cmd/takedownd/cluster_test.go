@@ -27,6 +27,7 @@ import (
 
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/litewitness"
 	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/testdb"
 	"github.com/takedown/takedown/internal/testenv"
@@ -122,7 +123,7 @@ func TestCluster(t *testing.T) {
 	defer wsrv.Close()
 	spec := "http://" + wl.Addr().String() + " " + wit.VerifierKey()
 	// And a witness written by others: filippo.io/torchwood's litewitness, as a process.
-	lite := testenv.StartLitewitness(t, "litewitness.cluster.test", origin, strings.TrimSpace(string(vkey)))
+	lite := litewitness.Start(t, "litewitness.cluster.test", origin, strings.TrimSpace(string(vkey)))
 	spec += ";" + lite.Spec()
 
 	// Demo users, as an operator would create them.

@@ -1,4 +1,7 @@
-package testenv
+// Package litewitness runs filippo.io/torchwood's litewitness, a witness written by others, as
+// a process of its own for tests. It imports nothing of takedown, so the audit package's tests
+// stay small.
+package litewitness
 
 import (
 	"crypto/ed25519"
@@ -16,9 +19,9 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// Litewitness is filippo.io/torchwood's litewitness, a witness written by others, running as a
+// Witness is filippo.io/torchwood's litewitness, a witness written by others, running as a
 // process of its own with its key in a dedicated ssh-agent, as its README sets it up.
-type Litewitness struct {
+type Witness struct {
 	Name string // its name, as its cosignatures carry it
 	Addr string // host:port it listens on
 	VKey string // its cosignature/v1 verifier key
@@ -26,15 +29,15 @@ type Litewitness struct {
 }
 
 // Spec is the witness as -witness takes it: "URL VKEY".
-func (w *Litewitness) Spec() string { return "http://" + w.Addr + " " + w.VKey }
+func (w *Witness) Spec() string { return "http://" + w.Addr + " " + w.VKey }
 
 // Log is what the process has written.
-func (w *Litewitness) Log() string { return w.logs.String() }
+func (w *Witness) Log() string { return w.logs.String() }
 
-// StartLitewitness builds litewitness and witnessctl, registers the log named origin with its
+// Start builds litewitness and witnessctl, registers the log named origin with its
 // verifier key vkey, and runs the witness until the test ends. It skips the test where the
 // ssh tools are missing (Debian: openssh-client).
-func StartLitewitness(t testing.TB, name, origin, vkey string) *Litewitness {
+func Start(t testing.TB, name, origin, vkey string) *Witness {
 	t.Helper()
 	for _, tool := range []string{"ssh-agent", "ssh-add", "ssh-keygen"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -89,7 +92,7 @@ func StartLitewitness(t testing.TB, name, origin, vkey string) *Litewitness {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	w := &Litewitness{Name: name, Addr: addr, VKey: cs.Verifier().String(), logs: &syncBuffer{}}
+	w := &Witness{Name: name, Addr: addr, VKey: cs.Verifier().String(), logs: &syncBuffer{}}
 	lw := exec.Command(filepath.Join(dir, "litewitness"), "-db", wdb, "-name", name, "-key", fp, "-ssh-agent", sock, "-listen", addr)
 	lw.Stdout, lw.Stderr = w.logs, w.logs
 	if err := lw.Start(); err != nil {
