@@ -66,6 +66,9 @@ func TestCluster(t *testing.T) {
 		t.Fatal("no temporal CLI: go install github.com/temporalio/cli/cmd/temporal@v1.5.1")
 	}
 	n, kills := envInt("TAKEDOWN_CLUSTER_MEASURES", 20), envInt("TAKEDOWN_CLUSTER_KILLS", 10)
+	// Restarting the PostgreSQL server every test shares is for a run of this test alone (the
+	// long one), never beside other packages' tests, as in .ci/run.
+	restartPG := os.Getenv("TAKEDOWN_CLUSTER_RESTART_PG") == "1"
 	ctx := context.Background()
 	dir := t.TempDir()
 	bin := takedowndBinary(t)
@@ -240,7 +243,7 @@ func TestCluster(t *testing.T) {
 	chaosDone := make(chan struct{})
 	go func() {
 		defer close(chaosDone)
-		cut := false
+		cut, restarted := false, false
 		for killed.Load() < int64(kills) {
 			select {
 			case <-driving:
@@ -259,6 +262,11 @@ func TestCluster(t *testing.T) {
 					t.Logf("cut the connections: %v", err)
 				}
 				db.Reset() // this pool's other connections were cut too
+			}
+			if restartPG && !restarted && killed.Load() == int64(2*kills/3) {
+				restarted = true
+				restartPostgres(t)
+				db.Reset()
 			}
 		}
 	}()
@@ -298,7 +306,7 @@ func TestCluster(t *testing.T) {
 	for err := range failures {
 		t.Error(err)
 	}
-	t.Logf("%d measures through 2 serve and 2 worker processes: %d kills, connections cut once, %d requests retried", n, killed.Load(), retries.Load())
+	t.Logf("%d measures through 2 serve and 2 worker processes: %d kills, connections cut once, PostgreSQL restarted %v, %d requests retried", n, killed.Load(), restartPG, retries.Load())
 	for _, p := range procs {
 		waitHealthy(t, p.health, 2*time.Minute)
 	}
@@ -376,6 +384,30 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	t.Logf("%d audit entries for the measures, each as its transitions call for; the export verifies with both witnesses' cosignatures (one of them litewitness)", entries)
+}
+
+// restartPostgres restarts the local PostgreSQL server (Debian's pg_ctlcluster) and waits until
+// it answers again: every connection of every process is cut, and the server is away for a while.
+func restartPostgres(t *testing.T) {
+	versions, err := filepath.Glob("/etc/postgresql/*/main")
+	if err != nil || len(versions) == 0 {
+		t.Errorf("no Debian PostgreSQL cluster to restart: %v", err)
+		return
+	}
+	version := filepath.Base(filepath.Dir(versions[len(versions)-1]))
+	began := time.Now()
+	if out, err := exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart").CombinedOutput(); err != nil {
+		t.Errorf("pg_ctlcluster %s main restart: %v\n%s", version, err, out)
+		return
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if c, err := net.Dial("tcp", "127.0.0.1:5432"); err == nil {
+			c.Close()
+			t.Logf("PostgreSQL restarted in %v", time.Since(began).Round(time.Millisecond))
+			return
+		}
+	}
+	t.Error("PostgreSQL did not answer within a minute of its restart")
 }
 
 // quietSDK keeps the Temporal SDK's client logs out of the test's output.

@@ -143,8 +143,15 @@ func TestServeAndWorkerSplit(t *testing.T) {
 			t.Fatalf("the worker's %s: %d", path, resp.StatusCode)
 		}
 	}
-	if got := scrape(t, w.AdminURL); got["takedown_state_up"] != 1 || got["takedown_audit_batch_entries_count"] < 1 {
-		t.Fatalf("the worker's /metrics: up %v, batches %v", got["takedown_state_up"], got["takedown_audit_batch_entries_count"])
+	// Its sequencer signs its first batch (its key's entry) a tick after its start-up check.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		got := scrape(t, w.AdminURL)
+		if got["takedown_state_up"] == 1 && got["takedown_audit_batch_entries_count"] >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker's /metrics: up %v, batches %v", got["takedown_state_up"], got["takedown_audit_batch_entries_count"])
+		}
 	}
 	s, err := daemon.Start(ctx, cfg, daemon.Serve, log)
 	if err != nil {
