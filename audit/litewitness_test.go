@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"strings"
 	"testing"
-	"time"
 
 	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
@@ -95,15 +94,4 @@ func TestLitewitness(t *testing.T) {
 	if len(halts) == 0 || !strings.Contains(strings.Join(halts, "\n"), name) {
 		t.Fatalf("the log did not halt on the witness's refusal: %q", halts)
 	}
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	for range 200 {
-		if ok() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("timed out")
 }
