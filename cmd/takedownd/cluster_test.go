@@ -280,8 +280,28 @@ func TestCluster(t *testing.T) {
 				// ends, and a killed worker's activities wait out their timeouts.
 				began := time.Now()
 				deadline := began.Add(5 * time.Minute)
+				// A decision names the digest read once, before the first try: every retry under
+				// the key is then the same request (a read failing mid-chaos would change it).
+				body := s.body
+				if s.op != "submit" {
+					for {
+						m, err := as(s.who).Measure(ctx, id)
+						if err == nil && m.Digest != "" {
+							body = map[string]any{"digest": m.Digest}
+							for k, v := range s.body {
+								body[k] = v
+							}
+							break
+						}
+						if time.Now().After(deadline) {
+							failures <- fmt.Errorf("measure %d step %s: read its digest: %v", i, s.op, err)
+							return
+						}
+						time.Sleep(200 * time.Millisecond)
+					}
+				}
 				for {
-					m, err := as(s.who).ActOnce(ctx, id, s.op, key, s.body)
+					m, err := as(s.who).ActOnce(ctx, id, s.op, key, body)
 					if err == nil {
 						_ = m
 						if took := time.Since(began); took > 30*time.Second {
