@@ -216,6 +216,9 @@ func (a *Activities) apply(ctx context.Context, tx pgx.Tx, ch Change, res *Resul
 		// The digest the person decided on; the workflow refused it unless it is the current one.
 		d["digest"] = act.Digest
 	}
+	if act.Signature != nil {
+		d["signature"] = act.Signature // the person's own, checked by the service and by auditors
+	}
 	exec := func(sql string, args ...any) error {
 		if _, err := tx.Exec(ctx, sql, args...); err != nil {
 			return fmt.Errorf("%s: %w", ch.Kind, err)

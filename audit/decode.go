@@ -76,6 +76,9 @@ func (r *entry) decodeSlow(raw []byte) error {
 			return err
 		}
 		r.facts = factsOf(details)
+		if r.facts.Signed != nil {
+			r.Reason = x.Reason // the statement's; the fast path, which never meets a signature, skips it
+		}
 	}
 	return nil
 }

@@ -40,6 +40,14 @@ type facts struct {
 	// largest size a witness had cosigned under it.
 	Previous  string
 	Witnessed int64
+	// Of a personally signed decision (read only by encoding/json: a record holding a
+	// signature leaves the fast path), what its statement says and the signature.
+	Decision, Body, Remediation, Reference string
+	Conditions, Checklist                  []string
+	Signed                                 *Signature
+	// Of a key's record.
+	Key        Key
+	ProposedBy string
 	// Companions are the details moved to companion data, by name: "sha256:<hex>" of the
 	// value. The verifier reads them back from the archive (resolve).
 	Companions map[string]string
@@ -65,6 +73,20 @@ func factsOf(d map[string]any) facts {
 	f.Designation, f.User, f.Scope = str(d, "designation"), str(d, "user"), str(d, "scope")
 	f.ValidFrom, f.ValidUntil = str(d, "valid_from"), str(d, "valid_until")
 	f.Previous, f.Witnessed = str(d, "previous_checkpoint"), int64(num(d, "witnessed_size"))
+	_, signed := d["signature"]
+	_, key := d["key"]
+	_, pub := d["public_key"]
+	if signed || key || pub { // what the fast path leaves to encoding/json
+		f.Decision, f.Body, f.Remediation, f.Reference = str(d, "decision"), str(d, "body"), str(d, "remediation"), str(d, "reference")
+		f.Conditions, f.Checklist = strs(d, "conditions"), strs(d, "checklist")
+		if sig, ok := d["signature"].(map[string]any); ok {
+			f.Signed = &Signature{Kind: str(sig, "kind"), Key: str(sig, "key"), Time: str(sig, "time"), AuthenticatorData: str(sig, "authenticator_data"),
+				ClientDataJSON: str(sig, "client_data_json"), Assertion: str(sig, "signature"), SSHSig: str(sig, "sshsig")}
+		}
+		f.Key = Key{ID: str(d, "key"), User: str(d, "user"), Kind: str(d, "kind"), PublicKey: str(d, "public_key"),
+			CredentialID: str(d, "credential_id"), RPID: str(d, "rp_id"), Origin: str(d, "origin")}
+		f.ProposedBy = str(d, "proposed_by")
+	}
 	if dl, ok := d["deadlines"].(map[string]any); ok {
 		for k := range dl {
 			if v, ok := dl[k].(float64); ok {
@@ -121,6 +143,8 @@ func (d *decoder) facts(f *facts) bool {
 		switch string(key) {
 		case "digest":
 			return d.optString(&f.Digest, true)
+		case "signature", "public_key", "key":
+			return false // a signed decision or a key's record: encoding/json reads all of it
 		case Companions:
 			if !d.peek('{') {
 				return d.skip(1)

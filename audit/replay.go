@@ -21,6 +21,7 @@ type entry struct {
 	From    string
 	To      string
 	Policy  string // the authorization policy version the action was checked under
+	Reason  string // read only from records decoded by encoding/json: those with a signature
 	facts   facts  // from the details
 }
 
@@ -29,6 +30,7 @@ type entry struct {
 var needsDetails = map[string]bool{"submit": true, "declare_emergency": true, "vote": true, "decide": true,
 	"log_steps": true, "declare_conflict": true, "record_gate": true, "issue_order": true, "policy.proposed": true, "policy.approved": true,
 	"designation.issued": true, "designation.revoked": true, RestartAction: true,
+	"key.proposed": true, "key.registered": true, "key.revoked": true,
 	// Every decision on a version, for the digest it names.
 	"legal_review": true, "command_review": true, "request_info": true, "post_hoc_decision": true, "verify_report": true}
 
@@ -134,13 +136,14 @@ type approvalRec struct {
 type replayer struct {
 	ms  map[string]*measureState
 	ps  *policies
+	kr  *keyring
 	pol Policy
 	rep *Report
 	due []measure.Due // checkDeadlines' buffer
 }
 
 func newReplayer(pol Policy, rep *Report) *replayer {
-	return &replayer{ms: map[string]*measureState{}, ps: newPolicies(), pol: pol, rep: rep}
+	return &replayer{ms: map[string]*measureState{}, ps: newPolicies(), kr: newKeyring(), pol: pol, rep: rep}
 }
 
 // add replays the next record of the log.
@@ -152,7 +155,7 @@ func (p *replayer) add(r *entry) {
 	if slices.Contains(r.Actor.Roles, "admin") && slices.Contains(r.Actor.Roles, "auditor") {
 		rep.fail(r.Index, "SoD-8", "%s acted holding both the administrator and the auditor role", r.Actor.ID)
 	}
-	if p.ps.add(r, rep) {
+	if p.ps.add(r, rep) || p.kr.add(r, rep) {
 		return
 	}
 	if r.Measure == "" || strings.HasPrefix(r.Action, "refused.") || strings.HasPrefix(r.Action, "read.") || r.Action == "evidence.accessed" {
@@ -168,6 +171,9 @@ func (p *replayer) add(r *entry) {
 		}
 		if stored {
 			permitted, allowed = rs.permits(opOf(r.Action), r.Actor.Roles), rs.allowed(opOf(r.Action))
+		}
+		if judging[r.Action] || r.facts.Signed != nil {
+			p.kr.check(r, stored && rs.mustSign(opOf(r.Action), r.Actor.Roles), rep)
 		}
 		switch {
 		case hasAny(r.Actor.Roles, []string{"auditor", "admin"}):

@@ -10,12 +10,15 @@ import (
 // operation ("*" for all), the roles allowed and the roles denied.
 type ruleSet struct {
 	allow, deny map[string][]string
+	// sign lists, for each operation, the roles whose decisions must carry the person's own
+	// signature ("*" for every role).
+	sign map[string][]string
 }
 
 // parseRuleSet reads a policy.proposed record's rule_set ("effect role op" each). It reports
 // false on a line of another shape.
 func parseRuleSet(lines []string) (ruleSet, bool) {
-	rs := ruleSet{allow: map[string][]string{}, deny: map[string][]string{}}
+	rs := ruleSet{allow: map[string][]string{}, deny: map[string][]string{}, sign: map[string][]string{}}
 	for _, l := range lines {
 		f := strings.Fields(l)
 		if len(f) != 3 {
@@ -26,6 +29,8 @@ func parseRuleSet(lines []string) (ruleSet, bool) {
 			rs.allow[f[2]] = append(rs.allow[f[2]], f[1])
 		case "deny":
 			rs.deny[f[2]] = append(rs.deny[f[2]], f[1])
+		case "sign":
+			rs.sign[f[2]] = append(rs.sign[f[2]], f[1])
 		default:
 			return rs, false
 		}
@@ -37,6 +42,11 @@ func parseRuleSet(lines []string) (ruleSet, bool) {
 // operation) and none is denied it, as the product's Casbin model decides.
 func (rs ruleSet) permits(op string, roles []string) bool {
 	return (hasAny(roles, rs.allow[op]) || hasAny(roles, rs.allow["*"])) && !hasAny(roles, rs.deny[op]) && !hasAny(roles, rs.deny["*"])
+}
+
+// mustSign says whether an actor holding roles must sign op personally under rs.
+func (rs ruleSet) mustSign(op string, roles []string) bool {
+	return slices.Contains(rs.sign[op], "*") || hasAny(roles, rs.sign[op])
 }
 
 // allowed lists who may take op under rs, for messages.

@@ -44,6 +44,8 @@ type Report struct {
 	Note     []byte
 	Records  int
 	Measures int
+	// Signed counts the decisions whose personal signature verified.
+	Signed   int
 	Failures []Failure
 	Notes    []string // what could not be checked, and why
 	// Restarts are where the log went on under a new origin after a restore lost entries

@@ -34,12 +34,30 @@ e = some(where (p.eft == allow)) && !some(where (p.eft == deny))
 m = g(r.sub, p.role, r.dom) && ((r.act != "read" && (p.act == r.act || p.act == "*") && sod(r.act, r.req)) || (r.act == "read" && relates(p.act, r.req)))
 `
 
-// Rule is one policy line: a role may (allow) or may never (deny) take an operation; "*" is
-// every operation.
+// Rule is one policy line: a role may (allow) or may never (deny) take an operation ("*" is
+// every operation), or must sign its decisions of one personally (sign; the role "*" is every
+// role).
 type Rule struct {
 	Role   Role   `json:"role"`
 	Op     string `json:"op"`
-	Effect string `json:"effect"` // allow | deny
+	Effect string `json:"effect"` // allow | deny | sign
+}
+
+// AnyRole stands for every role in a sign rule.
+const AnyRole Role = "*"
+
+// SignableOps are the decisions a policy may require to be personally signed: each judges a
+// version of a measure.
+var SignableOps = []Op{OpLegalReview, OpCommandReview, OpRecordGate, OpDeclareConflict, OpVote, OpRequestInfo, OpPostHocDecision, OpVerifyReport}
+
+// MustSign says whether, under rules, an actor holding roles must sign op personally.
+func MustSign(rules []Rule, op Op, roles []Role) bool {
+	for _, r := range rules {
+		if r.Effect == "sign" && r.Op == string(op) && (r.Role == AnyRole || slices.Contains(roles, r.Role)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Grant gives a principal a role within its organisation.
@@ -128,8 +146,11 @@ func (a *Authorizer) Load(version string, rules []Rule, grants []Grant) error {
 		return relates(rel, req.actor, req.subject), nil
 	})
 	for _, r := range rules {
+		if r.Effect == "sign" {
+			continue // not Casbin's to enforce: MustSign reads it
+		}
 		if r.Effect != "allow" && r.Effect != "deny" {
-			return fmt.Errorf("policy rule %v: effect must be allow or deny", r)
+			return fmt.Errorf("policy rule %v: effect must be allow, deny or sign", r)
 		}
 		if _, err := e.AddPolicy(string(r.Role), r.Op, r.Effect); err != nil {
 			return err
@@ -229,14 +250,20 @@ func staticFor(actor Actor) (*Authorizer, error) {
 func CheckPolicy(rules []Rule) error {
 	denied := map[Role]bool{}
 	for i, r := range rules {
-		if !slices.Contains(Roles, r.Role) {
+		if !slices.Contains(Roles, r.Role) && (r.Role != AnyRole || r.Effect != "sign") {
 			return deny("policy", "rule %d: %q is not a role", i, r.Role)
 		}
 		if r.Op != "*" && !slices.Contains(Ops, Op(r.Op)) && !slices.Contains(ReadOps, r.Op) {
 			return deny("policy", "rule %d: %q is not an operation or a read relation", i, r.Op)
 		}
+		if r.Effect == "sign" {
+			if !slices.Contains(SignableOps, Op(r.Op)) {
+				return deny("policy", "rule %d: %s is not a decision that can be signed; signed decisions are %v", i, r.Op, SignableOps)
+			}
+			continue
+		}
 		if r.Effect != "allow" && r.Effect != "deny" {
-			return deny("policy", "rule %d: effect must be allow or deny", i)
+			return deny("policy", "rule %d: effect must be allow, deny or sign", i)
 		}
 		if isRead(r.Op) {
 			// Reads are narrowed by leaving a relation out, never by denial: the list filter

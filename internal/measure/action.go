@@ -36,6 +36,9 @@ type Action struct {
 	// showed it. An operation that judges a version (Judges) is refused when it is not the
 	// measure's current digest: nothing is recorded against a version the person did not see.
 	Digest string `json:"digest,omitempty"`
+	// Signature is the person's own signature over the decision's statement, as the service
+	// checked it (audit.Signature's fields); the decision's record carries it.
+	Signature map[string]string `json:"signature,omitempty"`
 }
 
 // judging lists the operations that judge a version, and so carry the digest judged.

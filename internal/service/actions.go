@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/refusal"
@@ -38,6 +39,8 @@ type ActionInput struct {
 	Notices    []measure.Notification `json:"notifications,omitempty"`
 	// Digest is the digest of the version the person decided on (measure.Judges).
 	Digest string `json:"digest,omitempty"`
+	// Signature is the person's own signature over the decision's statement (Statement).
+	Signature *audit.Signature `json:"signature,omitempty"`
 }
 
 // MaxIdempotencyKey bounds an idempotency key.
@@ -78,7 +81,7 @@ func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op
 	if err := action.CheckInput(); err != nil {
 		return m, false, err
 	}
-	updateID := ""
+	updateID, retry := "", false
 	if key != "" {
 		if fe := measure.CheckLine("Idempotency-Key", key, MaxIdempotencyKey); fe != nil {
 			return m, false, fe
@@ -87,7 +90,7 @@ func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op
 		if err != nil {
 			return m, false, err
 		}
-		updateID = a.ID + "/" + key
+		updateID, retry = a.ID+"/"+key, !fresh
 		if !fresh {
 			var done bool
 			if updateID, done = s.attempt(ctx, m.ID, updateID); done {
@@ -104,6 +107,9 @@ func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op
 		return m, false, err
 	}
 	if err := s.checkSeen(ctx, m, op, in); err != nil {
+		return m, false, err
+	}
+	if action.Signature, err = s.checkSignature(ctx, a, m, op, in, retry); err != nil {
 		return m, false, err
 	}
 	if err := s.checkReferences(ctx, &action); err != nil {

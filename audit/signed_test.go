@@ -1,0 +1,288 @@
+package audit_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
+)
+
+// passkey is a test authenticator: a P-256 key bound to one relying party and origin.
+type passkey struct {
+	key     audit.Key
+	priv    *ecdsa.PrivateKey
+	counter uint32
+}
+
+func newPasskey(t *testing.T, user string) *passkey {
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	pub, err := audit.ParsePasskey(base64.RawURLEncoding.EncodeToString(der))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &passkey{priv: priv, key: audit.Key{ID: audit.KeyID(audit.KeyPasskey, pub), User: user, Kind: audit.KeyPasskey, PublicKey: pub,
+		CredentialID: "Y3JlZA", RPID: "takedown.example", Origin: "https://takedown.example"}}
+}
+
+// sign asserts st as a browser would: client data naming the challenge and origin, and
+// authenticator data with the relying party's hash, the flags and the counter.
+func (p *passkey) sign(st audit.Statement, flags byte) *audit.Signature {
+	p.counter++
+	cd, _ := json.Marshal(map[string]string{"type": "webauthn.get", "challenge": st.Challenge(), "origin": p.key.Origin})
+	rp := sha256.Sum256([]byte(p.key.RPID))
+	ad := binary.BigEndian.AppendUint32(append(rp[:], flags), p.counter)
+	cdh := sha256.Sum256(cd)
+	digest := sha256.Sum256(append(append([]byte{}, ad...), cdh[:]...))
+	sig, _ := ecdsa.SignASN1(rand.Reader, p.priv, digest[:])
+	b := base64.RawURLEncoding.EncodeToString
+	return &audit.Signature{Kind: audit.KeyPasskey, Key: p.key.ID, Time: st.Time.UTC().Format(time.RFC3339),
+		AuthenticatorData: b(ad), ClientDataJSON: b(cd), Assertion: b(sig)}
+}
+
+// sshKey is a test SSH key; it signs as ssh-agent would.
+type sshKey struct {
+	key    audit.Key
+	signer ssh.Signer
+}
+
+func newSSHKey(t *testing.T, user string) *sshKey {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	s, _ := ssh.NewSignerFromKey(priv)
+	pub, err := audit.ParseSSHKey(string(ssh.MarshalAuthorizedKey(s.PublicKey())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sshKey{signer: s, key: audit.Key{ID: audit.KeyID(audit.KeySSH, pub), User: user, Kind: audit.KeySSH, PublicKey: pub}}
+}
+
+func (k *sshKey) sign(st audit.Statement) *audit.Signature {
+	s, _ := k.signer.Sign(rand.Reader, audit.SSHSignedData(st.Bytes()))
+	return &audit.Signature{Kind: audit.KeySSH, Key: k.key.ID, Time: st.Time.UTC().Format(time.RFC3339), SSHSig: audit.ArmorSSHSig(k.signer.PublicKey(), s)}
+}
+
+func sigDetails(s *audit.Signature) map[string]any {
+	var m map[string]any
+	b, _ := json.Marshal(s)
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+func keyDetails(k audit.Key) map[string]any {
+	var m map[string]any
+	b, _ := json.Marshal(k)
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+// registration is a key's proposal by its holder, with the proof, and its confirmation by
+// the administrator adm.
+func registration(k audit.Key, proof func(audit.Statement) *audit.Signature, adm audit.Actor, at time.Time) []audit.Record {
+	p := keyDetails(k)
+	p["signature"] = sigDetails(proof(audit.Statement{Person: k.User, Op: audit.OpRegisterKey, Digest: k.ID, Time: at.Truncate(time.Second)}))
+	return []audit.Record{
+		{Actor: actor(k.User), Action: audit.KeyProposed, TS: at, Details: p},
+		{Actor: adm, Action: audit.KeyRegistered, TS: at.Add(time.Minute), Details: keyDetails(k)},
+	}
+}
+
+// TestSignedDecisions replays a history whose policy requires the legal review and the
+// votes to be personally signed, then the forgeries an insider holding the database, the
+// append key and the log key (but no person's key) could write.
+func TestSignedDecisions(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	var v2 []string
+	for _, r := range authz.DefaultPolicy() {
+		v2 = append(v2, r.Effect+" "+string(r.Role)+" "+r.Op)
+	}
+	v2 = append(v2, "sign * vote", "sign legal legal_review")
+	adm1, adm2 := actor("adm1", "admin"), actor("adm2", "admin")
+	leg, chair, m1 := newSSHKey(t, "leg"), newPasskey(t, "chair"), newPasskey(t, "m1")
+	m2 := newSSHKey(t, "m2")
+	signer := map[string]func(audit.Statement) *audit.Signature{
+		"leg": leg.sign, "m2": m2.sign,
+		"chair": func(st audit.Statement) *audit.Signature { return chair.sign(st, 0x05) },
+		"m1":    func(st audit.Statement) *audit.Signature { return m1.sign(st, 0x05) },
+	}
+	build := func(edit func(keys, m []audit.Record) []audit.Record) []audit.Record {
+		chair.counter, m1.counter = 0, 0
+		pre := []audit.Record{
+			{Actor: adm1, Action: "policy.proposed", TS: t0.Add(-2 * time.Hour), Details: map[string]any{"version": "v2", "rule_set": v2}},
+			{Actor: adm2, Action: "policy.approved", TS: t0.Add(-2 * time.Hour), Details: map[string]any{"version": "v2"}},
+		}
+		var keys []audit.Record
+		at := t0.Add(-time.Hour)
+		keys = append(keys, registration(leg.key, signer["leg"], adm1, at)...)
+		keys = append(keys, registration(chair.key, signer["chair"], adm2, at)...)
+		keys = append(keys, registration(m1.key, signer["m1"], adm1, at)...)
+		keys = append(keys, registration(m2.key, signer["m2"], adm2, at)...)
+		m := story(t0)
+		for i := range m {
+			r := &m[i]
+			r.Measure, r.PolicyVersion = "m-forged", "v2"
+			if sign := signer[r.Actor.ID]; sign != nil && (r.Action == "vote" || r.Action == "legal_review") {
+				if r.Action == "legal_review" {
+					r.Details["decision"] = "approve"
+				}
+				r.Reason = "as the evidence shows"
+				d := audit.Decided{Decision: "approve", Reason: r.Reason}
+				st := audit.DecisionStatement(r.Actor.ID, r.Measure, r.Version, "sha256:v1", r.Action, d, r.TS.Add(-20*time.Second).Truncate(time.Second))
+				r.Details["signature"] = sigDetails(sign(st))
+			}
+		}
+		if edit != nil {
+			return append(pre, edit(keys, m)...)
+		}
+		return append(append(pre, keys...), m...)
+	}
+	rep := forged(t, build(nil))
+	if !rep.OK() || rep.Signed != 4 {
+		t.Fatalf("the honest signed history: %d signed, failures %v", rep.Signed, rep.Failures)
+	}
+	const vote = 6 // m1's vote in story, after the keys and the policy
+	for _, tt := range []struct {
+		name, rule, says string
+		edit             func(keys, m []audit.Record) []audit.Record
+	}{
+		{"a rule-abiding vote without the member's signature", "signature", "carries no personal signature", func(keys, m []audit.Record) []audit.Record {
+			delete(m[vote].Details, "signature")
+			return append(keys, m...)
+		}},
+		{"a vote signed with the insider's own key", "signature", "which the log never registered", func(keys, m []audit.Record) []audit.Record {
+			ins := newPasskey(t, "m1")
+			st := audit.DecisionStatement("m1", "m-forged", 1, "sha256:v1", "vote", audit.Decided{Decision: "approve", Reason: m[vote].Reason}, m[vote].TS.Truncate(time.Second))
+			m[vote].Details["signature"] = sigDetails(ins.sign(st, 0x05))
+			return append(keys, m...)
+		}},
+		{"a signature over another digest", "signature", "not this statement's", func(keys, m []audit.Record) []audit.Record {
+			st := audit.DecisionStatement("m1", "m-forged", 1, "sha256:v0", "vote", audit.Decided{Decision: "approve", Reason: m[vote].Reason}, m[vote].TS.Truncate(time.Second))
+			m[vote].Details["signature"] = sigDetails(m1.sign(st, 0x05))
+			return append(keys, m...)
+		}},
+		{"an approval signed, the vote recorded as a rejection", "signature", "not this statement's", func(keys, m []audit.Record) []audit.Record {
+			m[vote].Details["vote"] = "reject"
+			return append(keys, m...)
+		}},
+		{"an SSH signature over another reason", "signature", "does not verify", func(keys, m []audit.Record) []audit.Record {
+			m[2].Reason = "another reason"
+			return append(keys, m...)
+		}},
+		{"a replayed assertion", "signature", "replays the signature", func(keys, m []audit.Record) []audit.Record {
+			again := m[vote]
+			again.Details = map[string]any{"vote": "approve", "digest": "sha256:v1", "signature": m[vote].Details["signature"]}
+			return append(keys, append(m[:vote+1:vote+1], append([]audit.Record{again}, m[vote+1:]...)...)...)
+		}},
+		{"an assertion without user verification", "signature", "lacks user presence and verification", func(keys, m []audit.Record) []audit.Record {
+			st := audit.DecisionStatement("m1", "m-forged", 1, "sha256:v1", "vote", audit.Decided{Decision: "approve", Reason: m[vote].Reason}, m[vote].TS.Truncate(time.Second))
+			m[vote].Details["signature"] = sigDetails(m1.sign(st, 0x01))
+			return append(keys, m...)
+		}},
+		{"a signature by a revoked key", "signature", "revoked earlier", func(keys, m []audit.Record) []audit.Record {
+			rev := audit.Record{Actor: actor("m1", "commissioner"), Action: audit.KeyRevoked, TS: t0, Details: keyDetails(m1.key)}
+			return append(append(keys, rev), m...)
+		}},
+		{"a key registered by its holder", "two-person", "by its own holder", func(keys, m []audit.Record) []audit.Record {
+			keys[5].Actor = actor("m1", "admin")
+			return append(keys, m...)
+		}},
+		{"a key registered by someone who is not an administrator", "two-person", "not an administrator", func(keys, m []audit.Record) []audit.Record {
+			keys[5].Actor = actor("chair", "commission_chair")
+			return append(keys, m...)
+		}},
+		{"a key registered without its holder's proposal", "two-person", "without its holder's proposal", func(keys, m []audit.Record) []audit.Record {
+			return append(append(keys[:4:4], keys[5:]...), m...)
+		}},
+		{"another's key revoked by one administrator", "two-person", "revoked by adm1 alone", func(keys, m []audit.Record) []audit.Record {
+			rev := audit.Record{Actor: adm1, Action: audit.KeyRevoked, TS: t0, Details: keyDetails(m1.key)}
+			return append(append(keys, rev), m...)
+		}},
+		{"a signature made a week before its record", "signature", "too far from its record's time", func(keys, m []audit.Record) []audit.Record {
+			st := audit.DecisionStatement("m1", "m-forged", 1, "sha256:v1", "vote", audit.Decided{Decision: "approve", Reason: m[vote].Reason}, m[vote].TS.Add(-7*24*time.Hour).Truncate(time.Second))
+			m[vote].Details["signature"] = sigDetails(m1.sign(st, 0x05))
+			return append(keys, m...)
+		}},
+		{"a passkey counter that goes back (a cloned key)", "signature", "counter", func(keys, m []audit.Record) []audit.Record {
+			m1.counter = 0
+			st := audit.DecisionStatement("m1", "m-forged", 1, "sha256:v1", "vote", audit.Decided{Decision: "approve", Reason: m[vote].Reason}, m[vote].TS.Truncate(time.Second))
+			m[vote].Details["signature"] = sigDetails(m1.sign(st, 0x05))
+			return append(keys, m...)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := forged(t, build(tt.edit))
+			if !slices.ContainsFunc(rep.Failures, func(f audit.Failure) bool { return f.Rule == tt.rule && strings.Contains(f.Msg, tt.says) }) {
+				t.Fatalf("want %s saying %q, got %v", tt.rule, tt.says, rep.Failures)
+			}
+			t.Logf("caught: %v", rep.Failures)
+		})
+	}
+}
+
+// TestSSHKeygenSignatures checks the format against OpenSSH's own: a statement signed by
+// ssh-keygen -Y sign verifies, and ours verifies with ssh-keygen -Y verify.
+func TestSSHKeygenSignatures(t *testing.T) {
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Skip("no ssh-keygen")
+	}
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "id")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "m1@example", "-f", keyFile).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	line, _ := os.ReadFile(keyFile + ".pub")
+	pub, err := audit.ParseSSHKey(string(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &audit.Key{ID: audit.KeyID(audit.KeySSH, pub), User: "m1", Kind: audit.KeySSH, PublicKey: pub}
+	st := audit.DecisionStatement("m1", "m-1", 2, "sha256:ab", "vote", audit.Decided{Decision: "approve", Reason: "ok"}, time.Now().UTC().Truncate(time.Second))
+	msg := filepath.Join(dir, "statement")
+	_ = os.WriteFile(msg, st.Bytes(), 0o600)
+	if out, err := exec.Command("ssh-keygen", "-Y", "sign", "-q", "-f", keyFile, "-n", audit.SSHNamespace, msg).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen -Y sign: %v %s", err, out)
+	}
+	armored, _ := os.ReadFile(msg + ".sig")
+	sig := &audit.Signature{Kind: audit.KeySSH, Key: k.ID, Time: st.Time.Format(time.RFC3339), SSHSig: string(armored)}
+	if _, err := audit.Verify(k, st, sig); err != nil {
+		t.Fatalf("ssh-keygen's signature: %v", err)
+	}
+	other := st
+	other.Decision = "reject"
+	if _, err := audit.Verify(k, other, sig); err == nil {
+		t.Fatal("a signature verified over another statement")
+	}
+	// Ours, checked by OpenSSH.
+	priv, _ := os.ReadFile(keyFile)
+	signer, err := ssh.ParsePrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := signer.Sign(rand.Reader, audit.SSHSignedData(st.Bytes()))
+	_ = os.WriteFile(msg+".sig", []byte(audit.ArmorSSHSig(signer.PublicKey(), s)), 0o600)
+	allowed := filepath.Join(dir, "allowed")
+	_ = os.WriteFile(allowed, []byte("m1 "+pub+"\n"), 0o600)
+	cmd := exec.Command("ssh-keygen", "-Y", "verify", "-f", allowed, "-I", "m1", "-n", audit.SSHNamespace, "-s", msg+".sig")
+	in, _ := os.Open(msg)
+	defer in.Close()
+	cmd.Stdin = in
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen -Y verify refuses our signature: %v %s", err, out)
+	}
+}

@@ -1,0 +1,421 @@
+package service
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/refusal"
+)
+
+// Personal keys sign decisions for the person who takes them (audit.Statement). A key is
+// proposed by its holder with a proof that they hold it, and is in force once an
+// administrator other than the holder approves it; the holder revokes it at once, another's
+// key is revoked by two administrators. Each step enters the audit log with the key.
+
+// KeyProposal is a person's proposal of a key of their own.
+type KeyProposal struct {
+	Kind string `json:"kind"` // webauthn | ssh
+	// PublicKey is a passkey's SubjectPublicKeyInfo in base64url (the browser's
+	// getPublicKey()), or an SSH authorized_keys line.
+	PublicKey    string `json:"public_key"`
+	CredentialID string `json:"credential_id,omitempty"` // a passkey's, base64url
+	Label        string `json:"label,omitempty"`
+	// Proof is the key's signature over the statement {person, op: register_key, digest:
+	// the key's ID, time}: the proposer holds it.
+	Proof audit.Signature `json:"proof"`
+}
+
+// PersonalKey is a registered or proposed key.
+type PersonalKey struct {
+	ID           string     `json:"id"`
+	User         string     `json:"user"`
+	Username     string     `json:"username,omitempty"`
+	Kind         string     `json:"kind"`
+	PublicKey    string     `json:"public_key"`
+	CredentialID string     `json:"credential_id,omitempty"`
+	Label        string     `json:"label,omitempty"`
+	State        string     `json:"state"` // pending | active | revoke_pending | revoked
+	ProposedAt   time.Time  `json:"proposed_at"`
+	ApprovedBy   string     `json:"approved_by,omitempty"`
+	ApprovedAt   *time.Time `json:"approved_at,omitempty"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+}
+
+// SignatureWindow bounds how far a signed statement's time may be from the server's clock.
+const SignatureWindow = 5 * time.Minute
+
+// ProposeKey records a key of a's for an administrator to approve. origin is where the
+// request came from (the server's public origin): a passkey must have been asserted there.
+func (s *Service) ProposeKey(ctx context.Context, a authz.Actor, p KeyProposal, origin string) (PersonalKey, error) {
+	const action = "key.propose"
+	k, err := s.checkProposal(a, &p, origin)
+	if err != nil {
+		return PersonalKey{}, s.refuse(ctx, a, On{}, action, err)
+	}
+	proof, _ := json.Marshal(p.Proof)
+	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO personal_keys (id, user_id, kind, public_key, credential_id, rp_id, origin, label, proof)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), $8, $9) ON CONFLICT DO NOTHING`,
+			k.ID, a.ID, k.Kind, k.PublicKey, k.CredentialID, k.RPID, k.Origin, p.Label, proof)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return refusal.New(refusal.Conflict, "key %s is registered or proposed already", k.ID)
+		}
+		d := keyDetails(k)
+		d["signature"] = sigDetails(&p.Proof)
+		if p.Label != "" {
+			d["label"] = p.Label
+		}
+		return s.append(ctx, tx, a, "key/"+k.ID+"/proposed", &audit.Record{Action: audit.KeyProposed, Details: d})
+	})
+	if err != nil {
+		if refusal.Is(err) {
+			return PersonalKey{}, s.refuse(ctx, a, On{}, action, err)
+		}
+		return PersonalKey{}, fmt.Errorf("propose key: %w", err)
+	}
+	return s.key(ctx, k.ID)
+}
+
+// checkProposal checks a proposal's form and proof and returns the key it proposes.
+func (s *Service) checkProposal(a authz.Actor, p *KeyProposal, origin string) (*audit.Key, error) {
+	if fe := measure.CheckLine("label", p.Label, 64); fe != nil {
+		return nil, fe
+	}
+	k := &audit.Key{User: a.ID, Kind: p.Kind}
+	var err error
+	switch p.Kind {
+	case audit.KeySSH:
+		if p.CredentialID != "" {
+			return nil, &measure.FieldError{Field: "credential_id", Message: "belongs to a passkey"}
+		}
+		k.PublicKey, err = audit.ParseSSHKey(p.PublicKey)
+	case audit.KeyPasskey:
+		k.PublicKey, err = audit.ParsePasskey(p.PublicKey)
+		if err == nil {
+			id, derr := base64.RawURLEncoding.DecodeString(strings.TrimRight(p.CredentialID, "="))
+			if derr != nil || len(id) < 16 || len(id) > 1023 {
+				return nil, &measure.FieldError{Field: "credential_id", Message: "must be the passkey's credential ID in base64url (16 to 1023 bytes)"}
+			}
+			k.CredentialID = base64.RawURLEncoding.EncodeToString(id)
+			u, uerr := url.Parse(origin)
+			if uerr != nil || u.Hostname() == "" {
+				return nil, refusal.New(refusal.Invalid, "passkeys are registered through the web pages")
+			}
+			k.Origin, k.RPID = u.Scheme+"://"+u.Host, u.Hostname()
+		}
+	default:
+		return nil, &measure.FieldError{Field: "kind", Message: "must be webauthn (a passkey) or ssh"}
+	}
+	if err != nil {
+		return nil, &measure.FieldError{Field: "public_key", Message: err.Error()}
+	}
+	k.ID = audit.KeyID(k.Kind, k.PublicKey)
+	p.Proof.Key, p.Proof.Kind = k.ID, k.Kind
+	t, err := s.checkTime(&p.Proof, "proof.time")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := audit.Verify(k, audit.Statement{Person: a.ID, Op: audit.OpRegisterKey, Digest: k.ID, Time: t}, &p.Proof); err != nil {
+		return nil, &measure.FieldError{Field: "proof", Message: "does not prove you hold this key: " + err.Error()}
+	}
+	return k, nil
+}
+
+// checkTime reads a signature's time and refuses one far from the server's clock.
+func (s *Service) checkTime(sig *audit.Signature, field string) (time.Time, error) {
+	t, err := sig.StatementTime()
+	if err != nil {
+		return t, &measure.FieldError{Field: field, Message: err.Error()}
+	}
+	if d := s.now().Sub(t); d > SignatureWindow || d < -SignatureWindow {
+		return t, &measure.FieldError{Field: field, Message: fmt.Sprintf("is %s, more than %s from the server's clock (%s): sign again now",
+			sig.Time, SignatureWindow, s.now().UTC().Format(time.RFC3339))}
+	}
+	return t, nil
+}
+
+func keyDetails(k *audit.Key) map[string]any {
+	d := map[string]any{"key": k.ID, "user": k.User, "kind": k.Kind, "public_key": k.PublicKey}
+	if k.Kind == audit.KeyPasskey {
+		d["credential_id"], d["rp_id"], d["origin"] = k.CredentialID, k.RPID, k.Origin
+	}
+	return d
+}
+
+func sigDetails(sig *audit.Signature) map[string]any {
+	var d map[string]any
+	b, _ := json.Marshal(sig)
+	_ = json.Unmarshal(b, &d)
+	return d
+}
+
+// ApproveKey puts a proposed key in force; a is an administrator other than its holder.
+func (s *Service) ApproveKey(ctx context.Context, a authz.Actor, id string) (PersonalKey, error) {
+	const action = "key.approve"
+	if err := s.requireAdmin(ctx, a, action); err != nil {
+		return PersonalKey{}, err
+	}
+	k, user, err := s.storedKey(ctx, id)
+	if err != nil {
+		return PersonalKey{}, s.refuse(ctx, a, On{}, action, err)
+	}
+	if user == a.ID {
+		return PersonalKey{}, s.refuse(ctx, a, On{}, action, &authz.Denied{Rule: "two-person", Reason: "an administrator other than the key's holder approves it"})
+	}
+	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE personal_keys SET approved_by = $2, approved_at = now()
+			WHERE id = $1 AND approved_by IS NULL AND revoked_at IS NULL`, id, a.ID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return refusal.New(refusal.Conflict, "key %s is not waiting for approval (approved or revoked already)", id)
+		}
+		return s.append(ctx, tx, a, "key/"+id+"/registered", &audit.Record{Action: audit.KeyRegistered, Details: keyDetails(k)})
+	})
+	if err != nil {
+		if refusal.Is(err) {
+			return PersonalKey{}, s.refuse(ctx, a, On{}, action, err)
+		}
+		return PersonalKey{}, fmt.Errorf("approve key: %w", err)
+	}
+	return s.key(ctx, id)
+}
+
+// RevokeKey ends a key. Its holder revokes it at once; an administrator proposes revoking
+// another's key (a lost key), and a second administrator's revocation applies it.
+func (s *Service) RevokeKey(ctx context.Context, a authz.Actor, id, reason string) (PersonalKey, error) {
+	const action = "key.revoke"
+	if err := checkReason(reason); err != nil {
+		return PersonalKey{}, s.refuse(ctx, a, On{}, action, err)
+	}
+	k, user, err := s.storedKey(ctx, id)
+	if err != nil {
+		return PersonalKey{}, s.refuse(ctx, a, On{}, action, err)
+	}
+	if user != a.ID {
+		if err := s.requireAdmin(ctx, a, action); err != nil {
+			return PersonalKey{}, err
+		}
+	}
+	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		var proposer *string
+		var revoked, approved bool
+		if err := tx.QueryRow(ctx, `SELECT revoke_proposed_by, revoked_at IS NOT NULL, approved_at IS NOT NULL FROM personal_keys WHERE id = $1 FOR UPDATE`,
+			id).Scan(&proposer, &revoked, &approved); err != nil {
+			return err
+		}
+		switch {
+		case revoked:
+			return refusal.New(refusal.Conflict, "key %s is revoked already", id)
+		case user != a.ID && (proposer == nil || *proposer == user):
+			// The first administrator's half of revoking another's key.
+			if _, err := tx.Exec(ctx, `UPDATE personal_keys SET revoke_proposed_by = $2, revoke_reason = $3 WHERE id = $1`, id, a.ID, reason); err != nil {
+				return err
+			}
+			return s.append(ctx, tx, a, "key/"+id+"/revoke_proposed", &audit.Record{Action: "key.revoke_proposed", Reason: reason,
+				Details: map[string]any{"id": id, "holder": user}})
+		case user != a.ID && *proposer == a.ID:
+			return &authz.Denied{Rule: "two-person", Reason: "another administrator than the one who proposed it revokes another's key"}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE personal_keys SET revoked_at = now(), revoked_by = $2 WHERE id = $1`, id, a.ID); err != nil {
+			return err
+		}
+		if !approved {
+			// Never in force, never in the log as registered: the proposal is withdrawn.
+			return s.append(ctx, tx, a, "key/"+id+"/withdrawn", &audit.Record{Action: "key.withdrawn", Reason: reason,
+				Details: map[string]any{"id": id, "holder": user}})
+		}
+		d := keyDetails(k)
+		if proposer != nil && user != a.ID {
+			d["proposed_by"] = *proposer
+		}
+		return s.append(ctx, tx, a, "key/"+id+"/revoked", &audit.Record{Action: audit.KeyRevoked, Reason: reason, Details: d})
+	})
+	if err != nil {
+		if refusal.Is(err) {
+			return PersonalKey{}, s.refuse(ctx, a, On{}, action, err)
+		}
+		return PersonalKey{}, fmt.Errorf("revoke key: %w", err)
+	}
+	return s.key(ctx, id)
+}
+
+// Keys lists a person's keys: a's own, or, for an administrator, anyone's (user "" lists the
+// keys waiting for an administrator).
+func (s *Service) Keys(ctx context.Context, a authz.Actor, user string) ([]PersonalKey, error) {
+	if user != a.ID {
+		if err := s.requireAdmin(ctx, a, "read.keys"); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := s.DB.Query(ctx, `SELECT k.id FROM personal_keys k
+		WHERE ($1 = '' AND ((k.approved_at IS NULL OR k.revoke_proposed_by IS NOT NULL) AND k.revoked_at IS NULL)) OR k.user_id = $1
+		ORDER BY k.proposed_at, k.id LIMIT $2`, user, MaxPage)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	out := []PersonalKey{}
+	for _, id := range ids {
+		k, err := s.key(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func (s *Service) key(ctx context.Context, id string) (PersonalKey, error) {
+	var k PersonalKey
+	var approvedBy *string
+	var revokeProposed *string
+	err := s.DB.QueryRow(ctx, `SELECT k.id, k.user_id, u.username, k.kind, k.public_key, COALESCE(k.credential_id, ''), k.label,
+			k.proposed_at, k.approved_by, k.approved_at, k.revoked_at, k.revoke_proposed_by
+		FROM personal_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1`, id).Scan(&k.ID, &k.User, &k.Username, &k.Kind, &k.PublicKey,
+		&k.CredentialID, &k.Label, &k.ProposedAt, &approvedBy, &k.ApprovedAt, &k.RevokedAt, &revokeProposed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return k, refusal.New(refusal.NotFound, "no key %s", measure.Clip(id, 64))
+	}
+	if err != nil {
+		return k, fmt.Errorf("read key: %w", err)
+	}
+	if approvedBy != nil {
+		k.ApprovedBy = *approvedBy
+	}
+	switch {
+	case k.RevokedAt != nil:
+		k.State = "revoked"
+	case k.ApprovedAt == nil:
+		k.State = "pending"
+	case revokeProposed != nil:
+		k.State = "revoke_pending"
+	default:
+		k.State = "active"
+	}
+	return k, nil
+}
+
+// storedKey reads a key as the log would record it, and its holder.
+func (s *Service) storedKey(ctx context.Context, id string) (*audit.Key, string, error) {
+	k := &audit.Key{}
+	var cred, rp, origin *string
+	err := s.DB.QueryRow(ctx, `SELECT id, user_id, kind, public_key, credential_id, rp_id, origin FROM personal_keys WHERE id = $1`, id).
+		Scan(&k.ID, &k.User, &k.Kind, &k.PublicKey, &cred, &rp, &origin)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, "", refusal.New(refusal.NotFound, "no key %s", measure.Clip(id, 64))
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read key: %w", err)
+	}
+	for _, x := range []struct {
+		dst *string
+		src *string
+	}{{&k.CredentialID, cred}, {&k.RPID, rp}, {&k.Origin, origin}} {
+		if x.src != nil {
+			*x.dst = *x.src
+		}
+	}
+	return k, k.User, nil
+}
+
+// checkSignature checks a decision's personal signature: required when the policy in force
+// says so for the actor's roles, and, when given, made by a key of the actor's in force, over
+// the statement of this decision on this version, recently. It returns the signature as the
+// decision's record carries it.
+func (s *Service) checkSignature(ctx context.Context, a authz.Actor, m Measure, op authz.Op, in ActionInput, retry bool) (map[string]string, error) {
+	sig := in.Signature
+	if sig == nil {
+		if authz.MustSign(s.Authz.Rules(), op, a.Roles) {
+			return nil, &authz.Denied{Rule: "signature", Reason: fmt.Sprintf(
+				"policy %s requires %s to be signed with your own key (a passkey on the web page, an SSH key with the CLI's -sign)", s.Authz.Version(), op)}
+		}
+		return nil, nil
+	}
+	if !measure.Judges(op) {
+		return nil, &measure.FieldError{Field: "signature", Message: fmt.Sprintf("belongs to a decision on a version; %s is none", op)}
+	}
+	t, err := s.checkTime(sig, "signature.time")
+	if err != nil {
+		return nil, err
+	}
+	k, user, err := s.storedKey(ctx, sig.Key)
+	if err != nil {
+		return nil, &authz.Denied{Rule: "signature", Reason: fmt.Sprintf("key %s is not registered", measure.Clip(sig.Key, 64))}
+	}
+	var active bool
+	var count int64
+	if err := s.DB.QueryRow(ctx, `SELECT approved_at IS NOT NULL AND revoked_at IS NULL, sign_count FROM personal_keys WHERE id = $1`, k.ID).Scan(&active, &count); err != nil {
+		return nil, fmt.Errorf("read key: %w", err)
+	}
+	switch {
+	case user != a.ID:
+		return nil, &authz.Denied{Rule: "signature", Reason: fmt.Sprintf("key %s is not yours", k.ID)}
+	case !active:
+		return nil, &authz.Denied{Rule: "signature", Reason: fmt.Sprintf("key %s is not in force (waiting for an administrator's approval, or revoked)", k.ID)}
+	}
+	st := audit.DecisionStatement(a.ID, m.ID, m.Version, in.Digest, string(op), in.decided(), t)
+	counter, err := audit.Verify(k, st, sig)
+	if err != nil {
+		return nil, &authz.Denied{Rule: "signature", Reason: err.Error()}
+	}
+	if counter != 0 || count != 0 {
+		// A retry under the same idempotency key carries the same assertion.
+		tag, err := s.DB.Exec(ctx, `UPDATE personal_keys SET sign_count = $2 WHERE id = $1 AND (sign_count < $2 OR ($3 AND sign_count = $2))`,
+			k.ID, int64(counter), retry)
+		if err != nil {
+			return nil, fmt.Errorf("record the passkey's counter: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil, &authz.Denied{Rule: "signature", Reason: fmt.Sprintf("passkey %s's counter %d does not exceed %d, seen before: a replayed assertion or a cloned key", k.ID, counter, count)}
+		}
+	}
+	var out map[string]string
+	b, _ := json.Marshal(sig)
+	_ = json.Unmarshal(b, &out)
+	return out, nil
+}
+
+// decided is what a statement of in says.
+func (in ActionInput) decided() audit.Decided {
+	d := audit.Decided{Decision: in.Decision, Gate: in.Gate, Reference: in.Reference, Conditions: in.Conditions, Checklist: in.Checklist,
+		Body: in.Body, Reason: in.Reason}
+	if in.Conflicted != nil {
+		d.Conflicted = *in.Conflicted
+	}
+	return d
+}
+
+// Statement returns the statement a decision makes, for a person to sign: the page shows it
+// and the key signs its hash.
+func (s *Service) Statement(ctx context.Context, a authz.Actor, id string, op authz.Op, in ActionInput) (audit.Statement, error) {
+	m, err := s.find(ctx, nil, a, id, "read.statement")
+	if err != nil {
+		return audit.Statement{}, err
+	}
+	if !measure.Judges(op) {
+		return audit.Statement{}, &measure.FieldError{Field: "op", Message: fmt.Sprintf("%s is no decision on a version; signed decisions are %v", measure.Clip(string(op), 64), authz.SignableOps)}
+	}
+	if in.Digest == "" {
+		in.Digest = m.Digest
+	}
+	return audit.DecisionStatement(a.ID, m.ID, m.Version, in.Digest, string(op), in.decided(), s.now().UTC().Truncate(time.Second)), nil
+}
