@@ -88,6 +88,32 @@ func (s Statement) Bytes() []byte {
 	return b
 }
 
+// Words says the statement in a sentence, for a person to read before they sign.
+func (s Statement) Words() string {
+	if s.Op == OpRegisterKey {
+		return fmt.Sprintf("I, %s, hold key %s and register it to sign my decisions (%s).", s.Person, s.Digest, s.Time.UTC().Format(time.RFC3339))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "I, %s, take the decision %s", s.Person, s.Op)
+	if s.Decision != "" {
+		fmt.Fprintf(&b, ": %s", s.Decision)
+	}
+	fmt.Fprintf(&b, ", on measure %s version %d (digest %s), at %s.", s.Measure, s.Version, s.Digest, s.Time.UTC().Format(time.RFC3339))
+	if len(s.Conditions) > 0 {
+		fmt.Fprintf(&b, " Conditions: %s.", strings.Join(s.Conditions, "; "))
+	}
+	if len(s.Checklist) > 0 {
+		fmt.Fprintf(&b, " Requirements confirmed: %s.", strings.Join(s.Checklist, ", "))
+	}
+	if s.Body != "" {
+		fmt.Fprintf(&b, " Text: %s", s.Body)
+	}
+	if s.Reason != "" {
+		fmt.Fprintf(&b, " Reason: %s", s.Reason)
+	}
+	return b.String()
+}
+
 // Hash is the SHA-256 of the statement's canonical JSON.
 func (s Statement) Hash() []byte {
 	h := sha256.Sum256(s.Bytes())

@@ -44,7 +44,11 @@ var commands = []command{
 	{"targets add", "-measure M [-location L] FILE  add targets (one per line, or CSV with a header row)", targetsAdd},
 	{"targets remove", "-measure M VALUE...          remove targets from a draft by their values", targetsRemove},
 	{"evidence add", "-measure M -kind K -provenance P [-tlp T] [-legal-basis B] FILE...", evidenceAdd},
-	{"act", "-measure M -op OP [-digest D] [-decision D] [-reason R] [-body B] [-conflicted|-no-conflict]\n                   [-gate G -reference REF] [-condition C]... [-idempotency-key K] [-json FILE]", act},
+	{"act", "-measure M -op OP [-digest D] [-decision D] [-reason R] [-body B] [-conflicted|-no-conflict]\n                   [-gate G -reference REF] [-condition C]... [-idempotency-key K] [-json FILE]\n                   [-sign ~/.ssh/id_ed25519.pub]  sign the decision with your registered SSH key", act},
+	{"key add", "-ssh FILE.pub [-label L]       propose your SSH key for signing decisions (an administrator approves)", keyAdd},
+	{"key list", "[-user U | -pending]          your signing keys (administrators: anyone's, or those waiting)", keyList},
+	{"key approve", "ID                           approve another person's key (administrators)", keyApprove},
+	{"key revoke", "-reason R ID                 revoke your key at once; another's takes two administrators", keyRevoke},
 	{"admin propose", "-kind K -reason R [-user U] [-role R] [-org O -org-name N -org-kind K]\n                   [-username U -display-name N] [-scope S -valid-from T -valid-until T] [-designation D]\n                                                propose an account change for another administrator", adminPropose},
 	{"admin approve", "ID                           approve another administrator's proposal", adminApprove},
 	{"audit verify", "-policy P -archive DIR [-state F]   verify an exported audit log offline", auditVerify},
@@ -460,6 +464,7 @@ func act(e *env) error {
 	confirm := fs.String("confirm", "", "legal_review: the statutory requirements you confirm, comma-separated, or all ("+strings.Join(measure.LegalRequirements, ",")+")")
 	key := fs.String("idempotency-key", "", "a key of your choosing: a retry with the same key acts at most once")
 	jsonFile := fs.String("json", "", "full action body as a JSON file (steps, order, notifications…)")
+	sign := fs.String("sign", "", "sign the decision with your registered SSH key: its public key file (the key from ssh-agent, else ssh-keygen -Y sign with the private file beside it)")
 	if err := e.parse(); err != nil {
 		return err
 	}
@@ -511,6 +516,11 @@ func act(e *env) error {
 			return err
 		}
 		in["digest"] = d
+	}
+	if *sign != "" {
+		if err := e.signDecision(cl, *measureID, *op, *sign, in); err != nil {
+			return err
+		}
 	}
 	m, err := cl.ActOnce(e.ctx, *measureID, *op, *key, in)
 	if err != nil {

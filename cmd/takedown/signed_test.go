@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/workflows"
+)
+
+// TestSignedDecisionsFromTheCLI registers SSH keys from the CLI (approved by an
+// administrator), puts in force a policy requiring signed legal reviews and votes, takes a
+// measure to approval with decisions signed through ssh-agent and through ssh-keygen, and
+// verifies the exported log offline: every signature checks against the key the log
+// registered.
+func TestSignedDecisionsFromTheCLI(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/ssh-keygen"); err != nil {
+		t.Skip("no ssh-keygen")
+	}
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	dir := t.TempDir()
+
+	// An ssh-agent holding the keys of legal, chair and member1; member2's key is only a file.
+	keyring := agent.NewKeyring()
+	sock := filepath.Join(dir, "agent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = agent.ServeAgent(keyring, c); c.Close() }()
+		}
+	}()
+	t.Setenv("SSH_AUTH_SOCK", sock)
+	t.Setenv("TAKEDOWN_SERVER", e.D.URL)
+	keyFile := map[string]string{}
+	for _, who := range []string{"legal", "chair", "member1", "member2"} {
+		_, priv, _ := ed25519.GenerateKey(rand.Reader)
+		block, err := ssh.MarshalPrivateKey(priv, who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signer, _ := ssh.NewSignerFromKey(priv)
+		path := filepath.Join(dir, who)
+		_ = os.WriteFile(path, pem.EncodeToMemory(block), 0o600)
+		_ = os.WriteFile(path+".pub", ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644)
+		keyFile[who] = path + ".pub"
+		if who != "member2" {
+			if err := keyring.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cli := func(who string, args ...string) (string, error) {
+		t.Helper()
+		t.Setenv("TAKEDOWN_TOKEN", u[who].Token)
+		var out bytes.Buffer
+		err := run(ctx, args, &out)
+		return out.String(), err
+	}
+	mustCLI := func(who string, args ...string) string {
+		t.Helper()
+		out, err := cli(who, args...)
+		if err != nil {
+			t.Fatalf("%s: takedown %s: %v", who, strings.Join(args, " "), err)
+		}
+		return out
+	}
+	refused := func(want int, rule string, who string, args ...string) {
+		t.Helper()
+		_, err := cli(who, args...)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != want || (rule != "" && ce.Rule != rule) {
+			t.Fatalf("%s: takedown %s: %v, want %d %s", who, strings.Join(args, " "), err, want, rule)
+		}
+	}
+
+	// Each proposes their key; an administrator approves. Nobody approves their own, and
+	// someone who is not an administrator approves none.
+	ids := map[string]string{}
+	for who, path := range keyFile {
+		out := mustCLI(who, "key", "add", "-ssh", path, "-label", who+"'s laptop")
+		ids[who] = strings.Fields(out)[0]
+	}
+	refused(403, "role", "member1", "key", "approve", ids["chair"])
+	for _, who := range []string{"legal", "chair", "member1", "member2"} {
+		mustCLI("admin", "key", "approve", ids[who])
+	}
+	refused(409, "", "admin2", "key", "approve", ids["chair"])
+	if out := mustCLI("chair", "key", "list"); !strings.Contains(out, ids["chair"]) || !strings.Contains(out, "active") {
+		t.Fatalf("chair's keys: %s", out)
+	}
+
+	// The policy requires the legal review and every vote to be signed.
+	rules := authz.DefaultPolicy()
+	rules = append(rules, authz.Rule{Role: authz.AnyRole, Op: "vote", Effect: "sign"}, authz.Rule{Role: authz.Legal, Op: "legal_review", Effect: "sign"})
+	var v struct{ Version string }
+	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/policy", map[string]any{"rules": rules, "reason": "decisions signed personally"}, &v); err != nil {
+		t.Fatal(err)
+	}
+	if err := u["admin2"].Do(ctx, "POST", "/api/v1/admin/policy/"+v.Version+"/approve", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitPolicy(t, u["officer"], v.Version)
+
+	off := u["officer"]
+	caseID, err := off.CreateCase(ctx, "PlugX botnet", "PlugX variant controlling SOHO routers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := off.CreateMeasure(ctx, caseID, map[string]any{"title": "Neutralise PlugX C2", "legal_basis": "police_duties_act_6_2",
+		"kind": "self_execute", "technique": "disable_malware", "operations": []string{"send the self-delete command"},
+		"executors":    []string{e.IDs["executor"]},
+		"alternatives": []map[string]string{{"means": "ask the hosting provider", "outcome": "tried", "reason": "no answer within 48 h"}},
+		"necessity":    "the C2 commands 4,000 routers", "proportionality": "only the implant is touched", "collateral": "none expected",
+		"rollback_plan": "none needed", "notification_plan": "notify the provider after execution"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := off.AddTargets(ctx, m.ID, []map[string]any{{"kind": "ip", "value": "203.0.113.10", "location": "domestic", "role": "c2", "ownership": "attacker_controlled"}}); err != nil {
+		t.Fatal(err)
+	}
+	m, err = off.Act(ctx, m.ID, "submit", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	act := func(who string, sign bool, args ...string) []string {
+		a := append([]string{"act", "-measure", m.ID, "-digest", m.Digest}, args...)
+		if sign {
+			a = append(a, "-sign", keyFile[who])
+		}
+		return a
+	}
+	// Unsigned, the legal review is refused and nothing is recorded; signed, it is.
+	refused(403, "signature", "legal", act("legal", false, "-op", "legal_review", "-decision", "approve", "-confirm", "all", "-reason", "lawful")...)
+	// Signed with another's key: refused.
+	refused(403, "signature", "legal", append(act("legal", false, "-op", "legal_review", "-decision", "approve", "-confirm", "all"), "-sign", keyFile["chair"])...)
+	mustCLI("legal", act("legal", true, "-op", "legal_review", "-decision", "approve", "-confirm", "all", "-reason", "lawful: art. 6-2 met")...)
+	mustCLI("commander", act("commander", false, "-op", "command_review", "-decision", "approve")...)
+	refused(403, "signature", "chair", act("chair", false, "-op", "vote", "-decision", "approve")...)
+	mustCLI("chair", act("chair", true, "-op", "vote", "-decision", "approve", "-condition", "report within 24 h")...)
+	mustCLI("member1", act("member1", true, "-op", "vote", "-decision", "approve")...)
+	// member2's key is not in the agent: ssh-keygen signs with the file.
+	mustCLI("member2", act("member2", true, "-op", "vote", "-decision", "approve", "-reason", "necessary and proportionate")...)
+	if got, _ := off.Measure(ctx, m.ID); got.Stage != "APPROVED" {
+		t.Fatalf("after the signed votes the measure is %s", got.Stage)
+	}
+
+	// A revoked key signs nothing more.
+	mustCLI("member1", "key", "revoke", "-reason", "laptop lost", ids["member1"])
+	if _, err := cli("member1", "key", "revoke", "-reason", "again", ids["member1"]); err == nil {
+		t.Fatal("a key was revoked twice")
+	}
+
+	rep := verifyExported(t, e)
+	if !rep.OK() || rep.Signed != 4 {
+		t.Fatalf("the exported log: %d signed decisions, failures %v", rep.Signed, rep.Failures)
+	}
+}
+
+// waitPolicy waits until the server enforces version v.
+func waitPolicy(t *testing.T, c *client.Client, v string) {
+	t.Helper()
+	for range 200 {
+		var p struct{ Version string }
+		if err := c.Do(context.Background(), "GET", "/api/v1/admin/policy", nil, &p); err == nil && p.Version == v {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("policy %s never came in force", v)
+}
+
+// verifyExported waits for the sequencer to sign every entry, exports the log and verifies
+// it offline with the log's key alone.
+func verifyExported(t *testing.T, e *testenv.Env) *audit.Report {
+	t.Helper()
+	ctx := context.Background()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var entries int64
+		if err := e.D.DB.QueryRow(ctx, `SELECT count(*) FROM audit_entries`).Scan(&entries); err != nil {
+			t.Fatal(err)
+		}
+		if _, ck, err := audit.Latest(ctx, e.D.DB); err == nil && ck.Size == entries {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sequencer has not caught up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dir := t.TempDir()
+	if _, err := audit.Export(ctx, e.D.DB, dir); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := audit.ParsePolicy("log " + e.D.VerifierKey + "\nquorum none\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.VerifyArchive(dir, pol, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
