@@ -82,6 +82,9 @@ func (s *Server) showAdmin(w http.ResponseWriter, r *http.Request, status int, r
 		if v.Pending, err = s.PendingChanges(ctx, a); err == nil {
 			v.Policies, err = s.PendingPolicies(ctx, a)
 		}
+		if err == nil {
+			v.Keys, err = s.Keys(ctx, a, "")
+		}
 		if err != nil && refused == nil {
 			refused = err
 		}
@@ -151,7 +154,7 @@ func (s *Server) proposePolicy(w http.ResponseWriter, r *http.Request) {
 	rows, err := csv.NewReader(strings.NewReader(strings.TrimSpace(r.PostFormValue("rules")))).ReadAll()
 	for i, row := range rows {
 		if len(row) != 3 {
-			err = &measure.FieldError{Field: fmt.Sprintf("rules[%d]", i), Message: "needs 3 columns: role,op,allow|deny"}
+			err = &measure.FieldError{Field: fmt.Sprintf("rules[%d]", i), Message: "needs 3 columns: role,op,allow|deny|sign"}
 			break
 		}
 		rules = append(rules, authz.Rule{Role: authz.Role(strings.TrimSpace(row[0])), Op: strings.TrimSpace(row[1]), Effect: strings.TrimSpace(row[2])})

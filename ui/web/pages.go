@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/refusal"
@@ -113,6 +114,7 @@ func (s *Server) showMeasure(w http.ResponseWriter, r *http.Request, status int,
 	m := d.Measure
 	p.Title = orID(m.Plan.Title, m.ID)
 	v := measureView{Dossier: d, Search: search, Ops: s.Available(a, m), Editable: m.Stage == measure.Draft && m.Requester == a.ID, Lang: p.Lang}
+	v.Signing = s.signingFor(r, v.Ops)
 	if d.Sealed != nil && d.Sealed.Broken {
 		// Nobody decides on a version whose shown content is not what its digest covers.
 		v.Ops = slices.DeleteFunc(v.Ops, func(op authz.Op) bool { return measure.Judges(op) })
@@ -264,8 +266,17 @@ func (s *Server) refusedOf(r *http.Request, key string) *refusedForm {
 
 // actionInput reads a decision form.
 func actionInput(f url.Values) (service.ActionInput, error) {
-	in := service.ActionInput{Decision: f.Get("decision"), Reason: f.Get("reason"), Body: f.Get("body"),
+	// A browser sends a text box's line breaks as CRLF in a form and as LF to a script: one
+	// spelling, so the statement signed is the decision recorded.
+	lf := func(k string) string { return strings.ReplaceAll(f.Get(k), "\r\n", "\n") }
+	in := service.ActionInput{Decision: f.Get("decision"), Reason: lf("reason"), Body: lf("body"),
 		Gate: f.Get("gate"), Reference: f.Get("reference"), Checklist: f["checklist"], Digest: f.Get("digest")}
+	if sig := f.Get("signature"); sig != "" {
+		in.Signature = &audit.Signature{}
+		if err := json.Unmarshal([]byte(sig), in.Signature); err != nil {
+			return in, &measure.FieldError{Field: "signature", Message: "is not the signature this page's script makes"}
+		}
+	}
 	switch f.Get("conflicted") {
 	case "true":
 		in.Conflicted = new(true)

@@ -213,7 +213,7 @@ func withoutAllowed(ja string) string {
 		"agency", "commission", "npa", "prefectural", "success", "failure", "partial", "allow", "deny", "admin", "auditor",
 		"role", "op", "target", "technique", "action", "result", "witness", "at", "means", "outcome", "reason", "addressee", "status",
 		"v2", "14d", "72h", "1d12h", "336h", "true", "false", "-oidc-issuer", "GET", "OpenID", "MiB", "AS1", "AS4294967295",
-		"takedown login -sso", "http://127.0.0.1:PORT/PATH", "http://[::1]:PORT/PATH", "base64url", "X25519", "cli", "key", "state"}
+		"takedown login -sso", "http://127.0.0.1:PORT/PATH", "http://[::1]:PORT/PATH", "base64url", "X25519", "cli", "key", "state", "sign", "webauthn", "ssh", "SSH", "CLI"}
 	slices.SortFunc(words, func(a, b string) int { return len(b) - len(a) }) // https before http
 	for _, w := range words {
 		ja = strings.ReplaceAll(ja, w, "")

@@ -1,0 +1,198 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
+)
+
+// authenticator gives a browser a virtual platform authenticator that verifies its user, as
+// a laptop's fingerprint reader would.
+func authenticator(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
+		Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal,
+		HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserPasskeys: in Chromium with virtual authenticators, the reviewers and three
+// Commission members register passkeys, another administrator approves them, and under a
+// policy requiring signed decisions each decision page shows the statement and its hash
+// before the passkey signs it; the measure is executed and the exported log verifies offline
+// with every decision's signature checked against the key the log registered.
+func TestBrowserPasskeys(t *testing.T) {
+	exe, e, pw := start(t)
+	// A passkey is bound to a domain name, not an address: the browser goes to localhost.
+	base := strings.Replace(e.D.URL, "127.0.0.1", "localhost", 1)
+	ctx := context.Background()
+	u := e.Users
+
+	deciders := []string{"legal", "commander", "chair", "member1", "member2"}
+	browsers := map[string]context.Context{}
+	for _, who := range deciders {
+		b := browser(t, exe)
+		do(t, b, chromedp.Navigate(base+"/login"))
+		authenticator(t, b)
+		logIn(t, b, base, who, pw[who])
+		do(t, b, chromedp.Navigate(base+"/keys"),
+			chromedp.SendKeys(chromedp.CSS("#passkey-label"), who+"'s laptop"),
+			chromedp.Click(chromedp.CSS("#register-passkey")),
+			chromedp.WaitVisible(chromedp.CSS("#key-list")))
+		if s := text(t, b, "#key-list"); !strings.Contains(s, "承認待ち") {
+			t.Fatalf("%s's keys after registering: %q", who, s)
+		}
+		browsers[who] = b
+	}
+	shoot(t, browsers["chair"], "keys")
+
+	// The second administrator approves every key from the administration page.
+	adm := browser(t, exe)
+	logIn(t, adm, base, "admin2", pw["admin2"])
+	do(t, adm, chromedp.Navigate(base+"/admin#keys"))
+	for range deciders {
+		id, err := chromedp.Run(adm, chromedp.Evaluate[string](`document.querySelector('#pending-keys button[id^="approve-key-"]').id`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		do(t, adm, chromedp.Click(chromedp.CSS("#"+id)), chromedp.WaitNotPresent(chromedp.CSS("#"+id)), chromedp.WaitVisible(chromedp.CSS("#keys")))
+	}
+	if n, _ := chromedp.Run(adm, chromedp.Evaluate[int](`document.querySelectorAll('#pending-keys button[id^="approve-key-"]').length`)); n != 0 {
+		t.Fatalf("%d keys still wait after approving all", n)
+	}
+
+	// The policy requires every review and vote to be signed personally.
+	rules := authz.DefaultPolicy()
+	for _, op := range []string{"legal_review", "command_review", "vote"} {
+		rules = append(rules, authz.Rule{Role: authz.AnyRole, Op: op, Effect: "sign"})
+	}
+	var v struct{ Version string }
+	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/policy", map[string]any{"rules": rules, "reason": "signed decisions"}, &v); err != nil {
+		t.Fatal(err)
+	}
+	if err := u["admin2"].Do(ctx, "POST", "/api/v1/admin/policy/"+v.Version+"/approve", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		var p struct{ Version string }
+		if err := u["officer"].Do(ctx, "GET", "/api/v1/admin/policy", nil, &p); err == nil && p.Version == v.Version {
+			break
+		}
+		if i > 200 {
+			t.Fatal("the signing policy never came in force")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	off := u["officer"]
+	caseID, err := off.CreateCase(ctx, "PlugX botnet", "PlugX variant controlling SOHO routers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := off.CreateMeasure(ctx, caseID, map[string]any{"title": "Neutralise PlugX C2", "legal_basis": "police_duties_act_6_2",
+		"kind": "self_execute", "technique": "disable_malware", "operations": []string{"send the self-delete command"},
+		"executors":    []string{e.IDs["executor"]},
+		"alternatives": []map[string]string{{"means": "ask the hosting provider", "outcome": "tried", "reason": "no answer within 48 h"}},
+		"necessity":    "the C2 commands 4,000 routers", "proportionality": "only the implant is touched", "collateral": "none expected",
+		"rollback_plan": "none needed", "notification_plan": "notify the provider after execution"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := off.AddTargets(ctx, m.ID, []map[string]any{{"kind": "ip", "value": "203.0.113.10", "location": "domestic", "role": "c2", "ownership": "attacker_controlled"}}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err = off.Act(ctx, m.ID, "submit", nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// decide fills op's form on who's page, presses its button, reads the statement shown,
+	// and signs it with the passkey.
+	decide := func(who, op, next string, fill ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		b := browsers[who]
+		form := "#act-" + op
+		do(t, b, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.WaitVisible(chromedp.CSS(form)))
+		do(t, b, fill...)
+		do(t, b, chromedp.Click(chromedp.CSS(form+` button[type="submit"]`)), chromedp.WaitVisible(chromedp.CSS(form+" .statement .words")))
+		words := text(t, b, form+" .statement .words")
+		if !strings.Contains(words, m.Digest) || !strings.Contains(words, m.ID) {
+			t.Fatalf("%s is shown %q before signing, without the measure and digest %s", who, words, m.Digest)
+		}
+		if sha := text(t, b, form+" .statement .sha"); len(sha) != 64 {
+			t.Fatalf("%s is shown the hash %q", who, sha)
+		}
+		if who == "chair" {
+			shoot(t, b, "sign-vote")
+		}
+		do(t, b, chromedp.Click(chromedp.CSS(form+" button.sign")))
+		stage(t, b, next)
+	}
+	checklist := []chromedp.Action[chromedp.Void]{chromedp.Click(chromedp.CSS(`#act-legal_review input[value="approve"]`))}
+	for _, req := range measure.LegalRequirements {
+		checklist = append(checklist, chromedp.Click(chromedp.CSS(`#act-legal_review input[value="`+req+`"]`)))
+	}
+	checklist = append(checklist, chromedp.SendKeys(chromedp.CSS("#legal_review-reason"), "art. 6-2 met:\nevery requirement confirmed"))
+	decide("legal", "legal_review", "COMMAND_REVIEW", checklist...)
+	decide("commander", "command_review", "COMMISSION_REVIEW", chromedp.Click(chromedp.CSS(`#act-command_review input[value="approve"]`)))
+	for i, who := range []string{"chair", "member1", "member2"} {
+		next := "COMMISSION_REVIEW"
+		if i == 2 {
+			next = "APPROVED"
+		}
+		decide(who, "vote", next, chromedp.Click(chromedp.CSS(`#act-vote input[value="approve"]`)),
+			chromedp.SendKeys(chromedp.CSS("#vote-conditions"), fmt.Sprintf("report within %d h", 24*(i+1))))
+	}
+	// The timeline marks each signed decision.
+	if s := text(t, browsers["member2"], "#history + ol, .timeline"); strings.Count(s, "本人署名") != 5 {
+		t.Fatalf("the timeline marks %d decisions as signed, want 5:\n%s", strings.Count(s, "本人署名"), s)
+	}
+
+	// Executed as approved; then the auditor's offline check.
+	ex := u["executor"]
+	if _, err := ex.Act(ctx, m.ID, "start_execution", nil); err != nil {
+		t.Fatal(err)
+	}
+	steps := map[string]any{"steps": []map[string]any{{"target": "203.0.113.10", "technique": "disable_malware", "action": "sent self-delete",
+		"result": "success", "witness": e.IDs["executor2"], "at": time.Now().UTC().Format(time.RFC3339Nano)}}}
+	if _, err := ex.Act(ctx, m.ID, "log_steps", steps); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ex.Act(ctx, m.ID, "finish_execution", nil); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var entries int64
+		if err := e.D.DB.QueryRow(ctx, `SELECT count(*) FROM audit_entries`).Scan(&entries); err != nil {
+			t.Fatal(err)
+		}
+		if _, ck, err := audit.Latest(ctx, e.D.DB); err == nil && ck.Size == entries {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sequencer has not caught up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dir := t.TempDir()
+	if _, err := audit.Export(ctx, e.D.DB, dir); err != nil {
+		t.Fatal(err)
+	}
+	pol, _ := audit.ParsePolicy("log " + e.D.VerifierKey + "\nquorum none\n")
+	rep, err := audit.VerifyArchive(dir, pol, nil)
+	if err != nil || !rep.OK() || rep.Signed != 5 {
+		t.Fatalf("the exported log: %v, %d signed decisions, failures %v", err, rep.Signed, rep.Failures)
+	}
+}
