@@ -81,7 +81,7 @@ func auditVerify(e *env) error {
 		return err
 	}
 	fmt.Fprintf(out, "log %s: checkpoint size %d, root %s\n", rep.Checkpoint.Origin, rep.Checkpoint.Size, rep.Checkpoint.Root)
-	fmt.Fprintf(out, "%d records, %d measures replayed\n", rep.Records, rep.Measures)
+	fmt.Fprintf(out, "%d records, %d measures replayed, %d decisions personally signed (each checked against the key the log registered)\n", rep.Records, rep.Measures, rep.Signed)
 	if prior != nil {
 		fmt.Fprintf(out, "previous checkpoint: size %d\n", prior.Size)
 	}

@@ -171,9 +171,32 @@ func openAPIDoc() obj {
 	paths["/api/v1/admin/policy"] = obj{
 		"get": with(obj{"summary": "The role policy in force: version and rules"}, obj{"200": ok("policy", obj{"type": "object"})}),
 		"post": with(obj{"summary": "Propose the next policy version (administrator)", "requestBody": jsonBody(obj{"type": "object", "properties": obj{
-			"rules":  arr(obj{"type": "object", "properties": obj{"role": str(""), "op": str("operation or *"), "effect": obj{"type": "string", "enum": []string{"allow", "deny"}}}}),
+			"rules": arr(obj{"type": "object", "properties": obj{"role": str(""), "op": str("operation or *"), "effect": obj{"type": "string", "enum": []string{"allow", "deny", "sign"},
+				"description": "sign: the role (or * for every role) must sign this decision personally"}}}),
 			"reason": str("")}})}, obj{"201": ok("the proposed version", obj{"type": "object"})}),
 	}
+	signature := obj{"type": "object", "required": []string{"kind", "key", "time"}, "properties": obj{
+		"kind": obj{"type": "string", "enum": []string{"webauthn", "ssh"}}, "key": str("the registered key's ID"),
+		"time":               str("the statement's time, RFC 3339 in UTC to the second, within 5 minutes of the server's clock"),
+		"authenticator_data": str("webauthn: base64url"), "client_data_json": str("webauthn: base64url"), "signature": str("webauthn: base64url"),
+		"sshsig": str("ssh: the armored SSHSIG (ssh-keygen -Y sign -n takedown-decision) over the statement's canonical JSON")},
+		"description": "the person's own signature over the decision's statement (POST …/statements/{op}); required where the policy in force has a sign rule for the operation and the person's role"}
+	paths["/api/v1/measures/{measure}/statements/{op}"] = obj{"post": with(obj{"summary": "The statement a decision makes, to sign before sending it: canonical JSON (what an SSH key signs), its SHA-256 (a passkey's challenge), its time and words",
+		"parameters": []any{pathParam("measure"), pathParam("op")}, "requestBody": jsonBody(ref("Action"))},
+		obj{"200": ok("statement", obj{"type": "object", "properties": obj{"statement": str("canonical JSON"), "sha256": str("hex"), "challenge": str("base64url"), "time": str("RFC 3339"), "words": str("")}})})}
+	key := obj{"type": "object", "properties": obj{"id": str(""), "user": str(""), "kind": str("webauthn | ssh"), "public_key": str(""), "label": str(""),
+		"state": obj{"type": "string", "enum": []string{"pending", "active", "revoke_pending", "revoked"}}}}
+	paths["/api/v1/keys"] = obj{
+		"get": with(obj{"summary": "Your signing keys; administrators: ?user=ID for anyone's, ?user= (empty) for those waiting",
+			"parameters": []any{obj{"name": "user", "in": "query", "schema": obj{"type": "string"}}}}, obj{"200": ok("keys", obj{"type": "object", "properties": obj{"keys": arr(key)}})}),
+		"post": with(obj{"summary": "Propose an SSH key of yours for signing decisions, with its proof (a signature over {person, op: register_key, digest: the key's ID, time}); passkeys are registered on the web page",
+			"requestBody": jsonBody(obj{"type": "object", "required": []string{"kind", "public_key", "proof"}, "properties": obj{
+				"kind": obj{"type": "string", "enum": []string{"ssh"}}, "public_key": str("an authorized_keys line"), "label": line(""), "proof": signature}})},
+			obj{"201": ok("the key, waiting for an administrator other than you", key)}),
+	}
+	paths["/api/v1/keys/{id}/approve"] = obj{"post": with(obj{"summary": "Put another person's proposed key in force (administrator)", "parameters": []any{pathParam("id")}}, obj{"200": ok("key", key)})}
+	paths["/api/v1/keys/{id}/revoke"] = obj{"post": with(obj{"summary": "Revoke your key at once; another's key (lost) is revoked by two administrators: the first call proposes, another administrator's applies",
+		"parameters": []any{pathParam("id")}, "requestBody": jsonBody(obj{"type": "object", "required": []string{"reason"}, "properties": obj{"reason": text("")}})}, obj{"200": ok("key", key)})}
 	paths["/api/v1/admin/policy/{version}/approve"] = obj{"post": with(obj{"summary": "Put a proposed policy version in force (another administrator)",
 		"parameters": []any{pathParam("version")}}, obj{"200": ok("the version in force", obj{"type": "object"})})}
 	logPath := func(summary string, params ...any) obj {
@@ -246,6 +269,7 @@ func openAPIDoc() obj {
 			"at": obj{"type": "string", "format": "date-time", "description": "inside the approved (or emergency) window, not ahead of the server's clock by more than a minute"}}}, measure.MaxSteps),
 		"body":          text("report text, answer, notification to the Commission, remediation"),
 		"notifications": list(obj{"type": "object", "properties": obj{"addressee": line(""), "status": obj{"type": "string", "enum": []string{"sent", "deferred"}}, "reason": text("")}}, measure.MaxNotices),
+		"signature":     signature,
 	}}
 	return obj{
 		"openapi": "3.1.0",

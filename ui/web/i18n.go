@@ -154,6 +154,7 @@ var messages = map[string][2]string{ // key: {ja, en}
 	"signed with passkey":             {"送信前に決定内容を表示し、あなたのパスキーで署名します。", "Before sending, the decision is shown and signed with your passkey."},
 	"sign and send":                   {"パスキーで署名して送信", "Sign with passkey and send"},
 	"personally signed":               {"本人署名", "personally signed"},
+	"signed note":                     {"決定者本人の鍵による署名。takedown audit verify が、ログに登録された鍵で検証します。", "signed with the decider's own key; takedown audit verify checks it against the key the log registered."},
 	"key proposed":                    {"署名鍵を申請しました。あなた以外の管理者が承認すると有効になります。", "Key proposed: it is in force once an administrator other than you approves it."},
 	"org:agency":                      {"申請機関(警察・自衛隊)", "agency (police, SDF)"},
 	"org:commission":                  {"サイバー通信情報監理委員会", "the Commission"},
