@@ -5,11 +5,13 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -284,5 +286,179 @@ func TestSSHKeygenSignatures(t *testing.T) {
 	cmd.Stdin = in
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen -Y verify refuses our signature: %v %s", err, out)
+	}
+}
+
+// TestVerifyRefusesMalformedSignatures: each way a signature can be wrong, from a careless
+// client or a forger, is refused with what is wrong.
+func TestVerifyRefusesMalformedSignatures(t *testing.T) {
+	at := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	st := audit.DecisionStatement("m1", "m-1", 2, "sha256:ab", "vote", audit.Decided{Decision: "approve", Reason: "ok"}, at)
+	pk := newPasskey(t, "m1")
+	sk := newSSHKey(t, "m1")
+	good := pk.sign(st, 0x05)
+	if n, err := audit.Verify(&pk.key, st, good); err != nil || n != 1 {
+		t.Fatalf("a good assertion: counter %d, %v", n, err)
+	}
+	if _, err := audit.Verify(&sk.key, st, sk.sign(st)); err != nil {
+		t.Fatalf("a good SSH signature: %v", err)
+	}
+	b := base64.RawURLEncoding.EncodeToString
+	clientData := func(typ, challenge, origin string) string {
+		raw, _ := json.Marshal(map[string]string{"type": typ, "challenge": challenge, "origin": origin})
+		return b(raw)
+	}
+	// resign re-signs an edited assertion with the passkey, so only the edit is wrong.
+	resign := func(s *audit.Signature) *audit.Signature {
+		ad, _ := base64.RawURLEncoding.DecodeString(s.AuthenticatorData)
+		cd, _ := base64.RawURLEncoding.DecodeString(s.ClientDataJSON)
+		cdh := sha256.Sum256(cd)
+		digest := sha256.Sum256(append(append([]byte{}, ad...), cdh[:]...))
+		sig, _ := ecdsa.SignASN1(rand.Reader, pk.priv, digest[:])
+		s.Assertion = b(sig)
+		return s
+	}
+	edit := func(f func(s *audit.Signature)) *audit.Signature {
+		s := *good
+		f(&s)
+		return &s
+	}
+	otherRP := sha256.Sum256([]byte("evil.example"))
+	ad, _ := base64.RawURLEncoding.DecodeString(good.AuthenticatorData)
+	for _, tt := range []struct {
+		name, says string
+		key        *audit.Key
+		sig        *audit.Signature
+	}{
+		{"another key's ID", "not webauthn key", &pk.key, edit(func(s *audit.Signature) { s.Key = "key-00" })},
+		{"another kind", "signed with ssh", &pk.key, edit(func(s *audit.Signature) { s.Kind = audit.KeySSH })},
+		{"client data not base64", "not base64url", &pk.key, edit(func(s *audit.Signature) { s.ClientDataJSON = "%%%" })},
+		{"client data not JSON", "not JSON", &pk.key, resign(edit(func(s *audit.Signature) { s.ClientDataJSON = b([]byte("{")) }))},
+		{"a registration's client data", "not webauthn.get", &pk.key, resign(edit(func(s *audit.Signature) {
+			s.ClientDataJSON = clientData("webauthn.create", st.Challenge(), pk.key.Origin)
+		}))},
+		{"another challenge", "not this statement's", &pk.key, resign(edit(func(s *audit.Signature) {
+			s.ClientDataJSON = clientData("webauthn.get", b(make([]byte, 32)), pk.key.Origin)
+		}))},
+		{"another origin", "not the key's origin", &pk.key, resign(edit(func(s *audit.Signature) {
+			s.ClientDataJSON = clientData("webauthn.get", st.Challenge(), "https://evil.example")
+		}))},
+		{"short authenticator data", "shorter than 37", &pk.key, resign(edit(func(s *audit.Signature) { s.AuthenticatorData = b(ad[:36]) }))},
+		{"another relying party", "another relying party", &pk.key, resign(edit(func(s *audit.Signature) {
+			s.AuthenticatorData = b(append(otherRP[:], ad[32:]...))
+		}))},
+		{"user present, not verified", "lacks user presence", &pk.key, resign(edit(func(s *audit.Signature) {
+			x := slices.Clone(ad)
+			x[32] = 0x01
+			s.AuthenticatorData = b(x)
+		}))},
+		{"user verified, not present", "lacks user presence", &pk.key, resign(edit(func(s *audit.Signature) {
+			x := slices.Clone(ad)
+			x[32] = 0x04
+			s.AuthenticatorData = b(x)
+		}))},
+		{"a flipped signature", "does not verify", &pk.key, edit(func(s *audit.Signature) {
+			raw, _ := base64.RawURLEncoding.DecodeString(s.Assertion)
+			raw[len(raw)-1] ^= 1
+			s.Assertion = b(raw)
+		})},
+		{"an SSH signature not armored", "not armored", &sk.key, edit(func(s *audit.Signature) {
+			*s = *sk.sign(st)
+			s.SSHSig = strings.ReplaceAll(s.SSHSig, "SSH SIGNATURE", "PGP SIGNATURE")
+		})},
+		{"an SSH signature by another key", "another key", &sk.key, edit(func(s *audit.Signature) {
+			other := newSSHKey(t, "m1")
+			*s = *sk.sign(st)
+			s.SSHSig = other.sign(st).SSHSig
+		})},
+		{"an SSH signature over another statement", "does not verify", &sk.key, edit(func(s *audit.Signature) {
+			o := st
+			o.Decision = "reject"
+			*s = *sk.sign(o)
+		})},
+		{"an SSH signature in another namespace", "namespace", &sk.key, edit(func(s *audit.Signature) {
+			*s = *sk.sign(st)
+			blob := ssh.Marshal(struct {
+				Magic     [6]byte
+				Version   uint32
+				PublicKey []byte
+				Namespace string
+				Reserved  string
+				HashAlg   string
+				Signature []byte
+			}{[6]byte{'S', 'S', 'H', 'S', 'I', 'G'}, 1, sk.signer.PublicKey().Marshal(), "git", "", "sha512", nil})
+			s.SSHSig = string(pem.EncodeToMemory(&pem.Block{Type: "SSH SIGNATURE", Bytes: blob}))
+		})},
+		{"an SSH signature of version 2", "not an SSHSIG version 1", &sk.key, edit(func(s *audit.Signature) {
+			*s = *sk.sign(st)
+			blk, _ := pem.Decode([]byte(s.SSHSig))
+			blk.Bytes[9] = 2
+			s.SSHSig = string(pem.EncodeToMemory(blk))
+		})},
+		{"a huge SSH signature", "too long", &sk.key, edit(func(s *audit.Signature) {
+			*s = *sk.sign(st)
+			s.SSHSig = strings.Repeat("A", 70<<10)
+		})},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := audit.Verify(tt.key, st, tt.sig)
+			if err == nil || !strings.Contains(err.Error(), tt.says) {
+				t.Fatalf("got %v, want an error saying %q", err, tt.says)
+			}
+		})
+	}
+	// Times: RFC 3339 in UTC to the second only.
+	for _, bad := range []string{"", "2026-12-07 09:00:00", "2026-12-07T09:00:00.5Z", "2026-12-07T18:00:00+09:00", "yesterday"} {
+		if _, err := (&audit.Signature{Time: bad}).StatementTime(); err == nil {
+			t.Errorf("time %q accepted", bad)
+		}
+	}
+	// Keys: what may be registered.
+	for _, tt := range []struct{ line, says string }{
+		{"", "not an SSH public key"},
+		{"ssh-ed25519 AAAA", "not an SSH public key"},
+		{strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sk.signer.PublicKey()))) + "\n" + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sk.signer.PublicKey()))), "more than one key"},
+		{strings.Repeat("x", 17<<10), "longer than any"},
+	} {
+		if _, err := audit.ParseSSHKey(tt.line); err == nil || !strings.Contains(err.Error(), tt.says) {
+			t.Errorf("SSH key %.40q: %v, want %q", tt.line, err, tt.says)
+		}
+	}
+	if got, err := audit.ParseSSHKey(string(ssh.MarshalAuthorizedKey(sk.signer.PublicKey())) + " comment"); err == nil && strings.Contains(got, "comment") {
+		t.Errorf("a key's comment is kept: %q", got)
+	}
+	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
+	weakSSH, _ := ssh.NewPublicKey(&weak.PublicKey)
+	if _, err := audit.ParseSSHKey(string(ssh.MarshalAuthorizedKey(weakSSH))); err == nil || !strings.Contains(err.Error(), "shorter than 2048") {
+		t.Errorf("a 1024-bit RSA SSH key: %v", err)
+	}
+	weakDER, _ := x509.MarshalPKIXPublicKey(&weak.PublicKey)
+	for _, tt := range []struct{ spki, says string }{
+		{"%%%", "not a public key in base64"},
+		{b([]byte("not DER")), "not a public key"},
+		{b(weakDER), "shorter than 2048"},
+		{b(make([]byte, 5000)), "not a public key in base64"},
+	} {
+		if _, err := audit.ParsePasskey(tt.spki); err == nil || !strings.Contains(err.Error(), tt.says) {
+			t.Errorf("passkey %.20q: %v, want %q", tt.spki, err, tt.says)
+		}
+	}
+	// Ed25519 and RSA passkeys verify too.
+	_, edPriv, _ := ed25519.GenerateKey(rand.Reader)
+	edDER, _ := x509.MarshalPKIXPublicKey(edPriv.Public())
+	edPub, err := audit.ParsePasskey(b(edDER))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edKey := &audit.Key{ID: audit.KeyID(audit.KeyPasskey, edPub), Kind: audit.KeyPasskey, PublicKey: edPub, RPID: pk.key.RPID, Origin: pk.key.Origin}
+	edSig := edit(func(s *audit.Signature) {
+		s.Key = edKey.ID
+		adRaw, _ := base64.RawURLEncoding.DecodeString(s.AuthenticatorData)
+		cd, _ := base64.RawURLEncoding.DecodeString(s.ClientDataJSON)
+		cdh := sha256.Sum256(cd)
+		s.Assertion = b(ed25519.Sign(edPriv, append(append([]byte{}, adRaw...), cdh[:]...)))
+	})
+	if _, err := audit.Verify(edKey, st, edSig); err != nil {
+		t.Errorf("an Ed25519 passkey: %v", err)
 	}
 }
