@@ -372,6 +372,9 @@ func (s *Service) checkSignature(ctx context.Context, a authz.Actor, m Measure, 
 	case !active:
 		return nil, &authz.Denied{Rule: "signature", Reason: fmt.Sprintf("key %s is not in force (waiting for an administrator's approval, or revoked)", k.ID)}
 	}
+	if err := s.loggedKey(ctx, k); err != nil {
+		return nil, err
+	}
 	st := audit.DecisionStatement(a.ID, m.ID, m.Version, in.Digest, string(op), in.decided(), t)
 	counter, err := audit.Verify(k, st, sig)
 	if err != nil {
@@ -418,4 +421,22 @@ func (s *Service) Statement(ctx context.Context, a authz.Actor, id string, op au
 		in.Digest = m.Digest
 	}
 	return audit.DecisionStatement(a.ID, m.ID, m.Version, in.Digest, string(op), in.decided(), s.now().UTC().Truncate(time.Second)), nil
+}
+
+// loggedKey refuses a key the table holds in force but the audit log does not: never
+// registered there (a row inserted in SQL), registered with another public key, or revoked
+// since. Like a role edited in SQL, it halts the log and raises an alert.
+func (s *Service) loggedKey(ctx context.Context, k *audit.Key) error {
+	reg, rev := "key/"+k.ID+"/registered", "key/"+k.ID+"/revoked"
+	got, err := s.trustedRecords(ctx, s.DB, []string{reg, rev})
+	if err != nil {
+		return err
+	}
+	r, ok := got[reg]
+	_, revoked := got[rev]
+	if ok && !revoked && r.Details["public_key"] == k.PublicKey && r.Details["user"] == k.User && r.Details["kind"] == k.Kind &&
+		(k.Kind != audit.KeyPasskey || (r.Details["origin"] == k.Origin && r.Details["rp_id"] == k.RPID)) {
+		return nil
+	}
+	return s.tampered(ctx, &tamperedGrant{what: "signing key " + k.ID + " of " + k.User, table: "in force", logged: "never registered with this public key, or revoked"}, -1)
 }

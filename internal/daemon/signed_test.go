@@ -1,0 +1,54 @@
+package daemon_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/workflows"
+)
+
+// TestKeyInsertedInSQLIsNotHonoured: an insider inserts a signing key in force for a member
+// straight into personal_keys and signs a vote with it. The server refuses the vote (rule
+// seal: the log never registered that key), records nothing, and halts the log.
+func TestKeyInsertedInSQLIsNotHonoured(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", legalApproval, "COMMAND_REVIEW")
+	m := mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, _ := ssh.NewSignerFromKey(priv)
+	line, _ := audit.ParseSSHKey(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+	keyID := audit.KeyID(audit.KeySSH, line)
+	if _, err := e.Owner.Exec(ctx, `INSERT INTO personal_keys (id, user_id, kind, public_key, proof, approved_by, approved_at)
+		VALUES ($1, $2, 'ssh', $3, '{}', $4, now())`, keyID, e.IDs["member1"], line, e.IDs["admin"]); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Truncate(time.Second)
+	st := audit.DecisionStatement(e.IDs["member1"], id, m.Version, m.Digest, "vote", audit.Decided{Decision: "approve"}, at)
+	s, _ := signer.Sign(rand.Reader, audit.SSHSignedData(st.Bytes()))
+	_, err := u["member1"].Act(ctx, id, "vote", map[string]any{"decision": "approve", "digest": m.Digest,
+		"signature": map[string]string{"kind": "ssh", "key": keyID, "time": at.Format(time.RFC3339), "sshsig": audit.ArmorSSHSig(signer.PublicKey(), s)}})
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 403 || ce.Rule != "seal" {
+		t.Fatalf("a vote signed with a key inserted in SQL: %v, want 403 seal", err)
+	}
+	if got, _ := u["chair"].Measure(ctx, id); got.Stage != "COMMISSION_REVIEW" {
+		t.Fatalf("after the refused vote the measure is %s", got.Stage)
+	}
+	if problems, err := audit.Halted(ctx, e.D.DB); err != nil || len(problems) == 0 {
+		t.Fatalf("the log is not halted: %v %v", problems, err)
+	}
+}
