@@ -166,6 +166,9 @@ func (p *replayer) add(r *entry) {
 		// it; the first version is DESIGN's roles, which the table above holds.
 		permitted := hasAny(r.Actor.Roles, allowed)
 		rs, stored, why := p.ps.rules(r.Policy)
+		if why == "" {
+			why = p.ps.superseded(r.Policy, r.TS)
+		}
 		if why != "" {
 			rep.fail(r.Index, "policy", "%s was checked under %s", r.Action, why)
 		}

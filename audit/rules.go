@@ -1,7 +1,9 @@
 package audit
 
 import (
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -80,6 +82,12 @@ type designation struct {
 type policies struct {
 	proposed     map[string]proposal // by version name
 	approved     map[string]ruleSet
+	// newest is the approved version with the highest number so far, with its approval's
+	// time and entry: a record checked under an older one, well after, was checked under a
+	// policy rolled back around the log.
+	newest      int
+	newestAt    time.Time
+	newestIndex int64
 	designations map[string]*designation // by id
 	byUser       map[string][]string     // designation ids
 }
@@ -115,6 +123,9 @@ func (ps *policies) add(r *entry, rep *Report) bool {
 		if p.ok {
 			ps.approved[f.PolicyName] = p.rules
 		}
+		if n := policyNumber(f.PolicyName); ok && n > ps.newest {
+			ps.newest, ps.newestAt, ps.newestIndex = n, r.TS, r.Index
+		}
 	case "designation.issued":
 		from, err1 := time.Parse(time.RFC3339Nano, f.ValidFrom)
 		until, err2 := time.Parse(time.RFC3339Nano, f.ValidUntil)
@@ -139,6 +150,33 @@ func (ps *policies) add(r *entry, rep *Report) bool {
 		return false
 	}
 	return true
+}
+
+// PolicySlack is how long after a policy version's approval a record may still name the
+// version before it: replicas put a version in force on its notification, and an action
+// checked a moment before may be recorded a moment after.
+const PolicySlack = 10 * time.Minute
+
+// policyNumber reads a policy version's number: "v3" is 3; the built-in names are version 1.
+func policyNumber(name string) int {
+	if builtinPolicies[name] {
+		return 1
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(name, "v"))
+	if err != nil || !strings.HasPrefix(name, "v") || n < 1 {
+		return 0
+	}
+	return n
+}
+
+// superseded says why a record naming policy name at t was checked under a version the log
+// had replaced well before, or "".
+func (ps *policies) superseded(name string, t time.Time) string {
+	if n := policyNumber(name); n > 0 && n < ps.newest && t.Sub(ps.newestAt) > PolicySlack {
+		return fmt.Sprintf("policy %s, but v%d was approved at %s (entry %d), before it", policyName(name), ps.newest,
+			ps.newestAt.UTC().Format(time.RFC3339), ps.newestIndex)
+	}
+	return ""
 }
 
 // rules returns the rule set a record was checked under, or why the log cannot show it.

@@ -973,6 +973,10 @@ func TestReplayUnderPolicyAndDesignationHistory(t *testing.T) {
 			r[3].PolicyVersion = "v1"
 			return r
 		}},
+		{"a vote checked under the first version a day after the second was approved (a rollback in SQL)", "policy", "but v2 was approved", func(r []audit.Record) []audit.Record {
+			r[6].PolicyVersion = "v1"
+			return r
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rep := forged(t, build(tt.edit))

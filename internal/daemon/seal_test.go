@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
@@ -332,5 +333,50 @@ func TestVoteInsertedInSQLIsNamed(t *testing.T) {
 	var ce *client.Error
 	if !errors.As(err, &ce) || !strings.Contains(ce.Message, "already holds a row this vote would write") {
 		t.Fatalf("the refusal does not say the table was altered: %v", err)
+	}
+}
+
+// TestPolicyRolledBackInSQLIsNotInForce: an insider un-approves the newest policy version in
+// SQL, so that the one before (without its signature requirement) would be the newest
+// approved. The version the log approved stays in force and the log halts.
+func TestPolicyRolledBackInSQLIsNotInForce(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	rules := authz.DefaultPolicy()
+	rules = append(rules, authz.Rule{Role: authz.AnyRole, Op: "vote", Effect: "sign"})
+	var v struct{ Version string }
+	if err := e.Users["admin"].Do(ctx, "POST", "/api/v1/admin/policy", map[string]any{"rules": rules, "reason": "signed votes"}, &v); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Users["admin2"].Do(ctx, "POST", "/api/v1/admin/policy/"+v.Version+"/approve", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	inForce := func() string {
+		var p struct{ Version string }
+		if err := e.Users["auditor"].Do(ctx, "GET", "/api/v1/admin/policy", nil, &p); err != nil {
+			t.Fatal(err)
+		}
+		return p.Version
+	}
+	for start := time.Now(); inForce() != v.Version; time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%s never came in force", v.Version)
+		}
+	}
+	if _, err := e.Owner.Exec(ctx, `UPDATE authz_policy_versions SET approved_by = NULL, approved_at = NULL WHERE version = 2`); err != nil {
+		t.Fatal(err)
+	}
+	var halts []string
+	for start := time.Now(); time.Since(start) < 10*time.Second && len(halts) == 0; time.Sleep(100 * time.Millisecond) {
+		var err error
+		if halts, err = audit.Halted(ctx, e.Owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(halts) != 1 || !strings.Contains(halts[0], "the log records v2 approved after it") {
+		t.Fatalf("halts %q", halts)
+	}
+	if got := inForce(); got != v.Version {
+		t.Fatalf("after the rollback in SQL the policy in force is %s, want %s", got, v.Version)
 	}
 }

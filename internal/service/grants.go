@@ -278,6 +278,15 @@ func sameMicro(x, y time.Time) bool {
 // version written or altered in SQL (a rule slipped in, an approval set by hand) is refused,
 // the log halted and an alert raised; the version in force stays.
 func (s *Service) VerifyPolicy(ctx context.Context, version int, rules []authz.Rule) error {
+	// A newer version the log records approved must not give way to an older one: un-approving
+	// a version in SQL would otherwise roll the policy back (a signature requirement dropped).
+	newer, err := s.newestApproved(ctx)
+	if err != nil {
+		return err
+	}
+	if newer > version {
+		return s.policyTampered(ctx, version, fmt.Sprintf("the log records v%d approved after it", newer))
+	}
 	var want []string
 	if version == 1 {
 		want = ruleSet(authz.DefaultPolicy())
@@ -313,6 +322,30 @@ func (s *Service) VerifyPolicy(ctx context.Context, version int, rules []authz.R
 		return s.policyTampered(ctx, version, fmt.Sprintf("its %d rules are not the %d its proposal recorded", len(got), len(want)))
 	}
 	return nil
+}
+
+// newestApproved is the highest policy version whose approval the service recorded.
+func (s *Service) newestApproved(ctx context.Context) (int, error) {
+	rows, err := s.DB.Query(ctx, `SELECT key FROM audit_entries WHERE measure_id IS NULL AND key LIKE 'policy/v%/approved'`)
+	if err != nil {
+		return 0, fmt.Errorf("read the policy approvals: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("read the policy approvals: %w", err)
+	}
+	got, err := s.trustedRecords(ctx, s.DB, keys)
+	if err != nil {
+		return 0, err
+	}
+	newest := 0
+	for k := range got {
+		var n int
+		if _, err := fmt.Sscanf(k, "policy/v%d/approved", &n); err == nil && n > newest {
+			newest = n
+		}
+	}
+	return newest, nil
 }
 
 // trustedRecord reads the entry a key names, when the service wrote it; nil when none did.
