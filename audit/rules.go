@@ -80,14 +80,14 @@ type designation struct {
 
 // policies follows the policy versions and designations through the log.
 type policies struct {
-	proposed     map[string]proposal // by version name
-	approved     map[string]ruleSet
+	proposed map[string]proposal // by version name
+	approved map[string]ruleSet
 	// newest is the approved version with the highest number so far, with its approval's
 	// time and entry: a record checked under an older one, well after, was checked under a
 	// policy rolled back around the log.
-	newest      int
-	newestAt    time.Time
-	newestIndex int64
+	newest       int
+	newestAt     time.Time
+	newestIndex  int64
 	designations map[string]*designation // by id
 	byUser       map[string][]string     // designation ids
 }
