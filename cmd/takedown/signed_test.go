@@ -175,6 +175,15 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 	if _, err := cli("member1", "key", "revoke", "-reason", "again", ids["member1"]); err == nil {
 		t.Fatal("a key was revoked twice")
 	}
+	// A revoked key is not registered again, and says so.
+	if _, err := cli("member1", "key", "add", "-ssh", keyFile["member1"]); err == nil || !strings.Contains(err.Error(), "was revoked") {
+		t.Fatalf("a revoked key proposed again: %v", err)
+	}
+	// Passkeys are registered on the web page only; the API says so before reading the key.
+	err = u["member1"].Do(ctx, "POST", "/api/v1/keys", map[string]any{"kind": "webauthn", "public_key": "garbage", "proof": map[string]string{}}, nil)
+	if ce := (*client.Error)(nil); !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(ce.Message, "web pages") {
+		t.Fatalf("a passkey through the API: %v", err)
+	}
 
 	rep := verifyExported(t, e)
 	if !rep.OK() || rep.Signed != 4 {

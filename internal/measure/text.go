@@ -53,8 +53,19 @@ func checkText(field, s string, max int, multiline bool) *FieldError {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == '\ufeff' {
 			return fieldErr(field, "holds the control character %U at byte %d", r, i)
 		}
+		if bidi(r) {
+			// Text that reads otherwise than it is stored: what a person reads and signs must be
+			// what is recorded (Trojan Source, CVE-2021-42574).
+			return fieldErr(field, "holds the bidirectional control character %U at byte %d: text must read as it is stored", r, i)
+		}
 	}
 	return nil
+}
+
+// bidi reports the characters that reorder text as it is shown: embeddings, overrides,
+// isolates and marks.
+func bidi(r rune) bool {
+	return (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') || r == '\u200e' || r == '\u200f' || r == '\u061c'
 }
 
 // Clip shortens s to at most n bytes on a rune boundary, marking the cut: for echoing outside

@@ -176,3 +176,19 @@ func wantRefusal(t *testing.T, err error, field string, matches func(got, want s
 		t.Fatalf("got %v, want a refusal of %s", err, field)
 	}
 }
+
+// TestBidiControlsRefused: text whose display order differs from its stored order (Trojan
+// Source) is refused wherever text is taken, so what a person reads and signs is what is kept.
+func TestBidiControlsRefused(t *testing.T) {
+	for _, r := range []rune{'\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u200e', '\u200f', '\u061c'} {
+		s := "only " + string(r) + "TPECXE LLA targets"
+		if CheckLine("reason", s, MaxLine) == nil || CheckText("reason", s, MaxText) == nil {
+			t.Errorf("%U accepted", r)
+		}
+	}
+	for _, ok := range []string{"承認します", "مرحبا", "עברית", "a\u200db"} { // scripts that read right to left by themselves, a joiner
+		if fe := CheckText("reason", ok, MaxText); fe != nil {
+			t.Errorf("%q refused: %v", ok, fe)
+		}
+	}
+}

@@ -72,6 +72,11 @@ func (s *Service) ProposeKey(ctx context.Context, a authz.Actor, p KeyProposal, 
 			return err
 		}
 		if tag.RowsAffected() == 0 {
+			var revoked bool
+			_ = tx.QueryRow(ctx, `SELECT revoked_at IS NOT NULL FROM personal_keys WHERE id = $1`, k.ID).Scan(&revoked)
+			if revoked {
+				return refusal.New(refusal.Conflict, "key %s was revoked: a revoked key is never registered again; make a new key", k.ID)
+			}
 			return refusal.New(refusal.Conflict, "key %s is registered or proposed already", k.ID)
 		}
 		d := keyDetails(k)
@@ -104,6 +109,9 @@ func (s *Service) checkProposal(a authz.Actor, p *KeyProposal, origin string) (*
 		}
 		k.PublicKey, err = audit.ParseSSHKey(p.PublicKey)
 	case audit.KeyPasskey:
+		if origin == "" {
+			return nil, refusal.New(refusal.Invalid, "passkeys are registered through the web pages")
+		}
 		k.PublicKey, err = audit.ParsePasskey(p.PublicKey)
 		if err == nil {
 			id, derr := base64.RawURLEncoding.DecodeString(strings.TrimRight(p.CredentialID, "="))

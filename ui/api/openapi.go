@@ -191,7 +191,9 @@ func openAPIDoc() obj {
 			"parameters": []any{obj{"name": "user", "in": "query", "schema": obj{"type": "string"}}}}, obj{"200": ok("keys", obj{"type": "object", "properties": obj{"keys": arr(key)}})}),
 		"post": with(obj{"summary": "Propose an SSH key of yours for signing decisions, with its proof (a signature over {person, op: register_key, digest: the key's ID, time}); passkeys are registered on the web page",
 			"requestBody": jsonBody(obj{"type": "object", "required": []string{"kind", "public_key", "proof"}, "properties": obj{
-				"kind": obj{"type": "string", "enum": []string{"ssh"}}, "public_key": str("an authorized_keys line"), "label": line(""), "proof": signature}})},
+				"kind": obj{"type": "string", "enum": []string{"ssh"}}, "public_key": str("an authorized_keys line"), "label": bounded("", 64, "one line"),
+				"proof": obj{"type": "object", "required": []string{"kind", "key", "time", "sshsig"}, "description": "required: the key's SSHSIG (namespace takedown-decision) over the canonical JSON of {format, op: register_key, digest: the key's ID, person: your user ID, time}",
+					"properties": obj{"kind": str("ssh"), "key": str("the key's ID (optional: the server computes it)"), "time": str("RFC 3339 in UTC to the second, within 5 minutes of the server's clock"), "sshsig": str("armored SSHSIG")}}}})},
 			obj{"201": ok("the key, waiting for an administrator other than you", key)}),
 	}
 	paths["/api/v1/keys/{id}/approve"] = obj{"post": with(obj{"summary": "Put another person's proposed key in force (administrator)", "parameters": []any{pathParam("id")}}, obj{"200": ok("key", key)})}

@@ -204,6 +204,7 @@ func statementWords(lang string, st audit.Statement) string {
 type signing struct {
 	Passkeys string // JSON list of passkeyRef
 	Has      bool
+	Pending  bool // a passkey waits for an administrator's approval
 	Required map[authz.Op]bool
 }
 
@@ -223,6 +224,7 @@ func (s *Server) signingFor(r *http.Request, ops []authz.Op) signing {
 		if k.Kind == audit.KeyPasskey && k.State == "active" {
 			refs = append(refs, passkeyRef{Key: k.ID, CredentialID: k.CredentialID})
 		}
+		sg.Pending = sg.Pending || k.State == "pending"
 	}
 	if len(refs) > 0 {
 		b, _ := json.Marshal(refs)

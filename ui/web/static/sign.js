@@ -29,6 +29,14 @@
       });
     });
   }
+  // explain says a WebAuthn failure in the page's language, with what to do.
+  function explain(e) {
+    var m = (document.getElementById("passkey-messages") || { dataset: {} }).dataset;
+    if (e && e.name === "SecurityError" && m.security) { return m.security; }
+    if (e && (e.name === "NotAllowedError" || e.name === "AbortError") && m.notallowed) { return m.notallowed; }
+    if (e && e.name === "NotSupportedError" && m.unsupported) { return m.unsupported; }
+    return (e && e.message) || String(e);
+  }
   function assert(st, ids) {
     return navigator.credentials.get({ publicKey: {
       challenge: dec(st.challenge), rpId: location.hostname, userVerification: "required", timeout: 120000,
@@ -63,7 +71,7 @@
         var k = keys.find(function (k) { return k.credential_id === id; });
         sig.value = signature(st, k ? k.key : "", a);
         form.submit();
-      }).catch(function (e) { err.textContent = e.name + ": " + e.message; });
+      }).catch(function (e) { err.textContent = explain(e); });
     });
   });
 
@@ -74,7 +82,7 @@
     var rerr = reg.querySelector(".sign-error");
     btn.addEventListener("click", function () {
       rerr.textContent = "";
-      if (!window.PublicKeyCredential) { rerr.textContent = "WebAuthn is not available in this browser"; return; }
+      if (!window.PublicKeyCredential) { rerr.textContent = explain({ name: "NotSupportedError" }); return; }
       var user = JSON.parse(reg.dataset.user);
       var challenge = new Uint8Array(32);
       crypto.getRandomValues(challenge);
@@ -94,7 +102,7 @@
             reg.submit();
           });
         });
-      }).catch(function (e) { rerr.textContent = e.name + ": " + e.message; });
+      }).catch(function (e) { rerr.textContent = explain(e); });
     });
   }
 })();
