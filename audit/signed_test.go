@@ -462,3 +462,31 @@ func TestVerifyRefusesMalformedSignatures(t *testing.T) {
 		t.Errorf("an Ed25519 passkey: %v", err)
 	}
 }
+
+// TestStatementIsCanonical holds the statement's bytes to the format signers outside this
+// code (an SSH key through ssh-keygen, a script) reproduce: RFC 8785 order, empty members left
+// out, the time in UTC to the second.
+func TestStatementIsCanonical(t *testing.T) {
+	at := time.Date(2026, 12, 7, 18, 30, 5, 0, time.FixedZone("JST", 9*3600))
+	for _, tt := range []struct {
+		st   audit.Statement
+		want string
+	}{
+		{audit.DecisionStatement("u-m1", "m-1", 2, "sha256:ab", "vote", audit.Decided{Decision: "approve", Conditions: []string{"by night"}, Reason: "ok"}, at),
+			`{"conditions":["by night"],"decision":"approve","digest":"sha256:ab","format":"takedown-decision/1","measure":"m-1","op":"vote","person":"u-m1","reason":"ok","time":"2026-12-07T09:30:05Z","version":2}`},
+		{audit.DecisionStatement("u-l", "m-1", 1, "sha256:ab", "legal_review", audit.Decided{Decision: "approve", Checklist: []string{"urgency"}}, at),
+			`{"checklist":["urgency"],"decision":"approve","digest":"sha256:ab","format":"takedown-decision/1","measure":"m-1","op":"legal_review","person":"u-l","time":"2026-12-07T09:30:05Z","version":1}`},
+		{audit.DecisionStatement("u-m3", "m-1", 1, "sha256:ab", "declare_conflict", audit.Decided{Conflicted: true, Conditions: []string{"ignored"}}, at),
+			`{"decision":"conflicted","digest":"sha256:ab","format":"takedown-decision/1","measure":"m-1","op":"declare_conflict","person":"u-m3","time":"2026-12-07T09:30:05Z","version":1}`},
+		{audit.DecisionStatement("u-c", "m-1", 1, "sha256:ab", "record_gate", audit.Decided{Gate: "foreign_ministry", Reference: "MOFA 117"}, at),
+			`{"body":"MOFA 117","decision":"foreign_ministry","digest":"sha256:ab","format":"takedown-decision/1","measure":"m-1","op":"record_gate","person":"u-c","time":"2026-12-07T09:30:05Z","version":1}`},
+		{audit.DecisionStatement("u-m1", "m-1", 1, "sha256:ab", "verify_report", audit.Decided{Decision: "x", Body: "y"}, at),
+			`{"digest":"sha256:ab","format":"takedown-decision/1","measure":"m-1","op":"verify_report","person":"u-m1","time":"2026-12-07T09:30:05Z","version":1}`},
+		{audit.Statement{Person: "u-m1", Op: audit.OpRegisterKey, Digest: "key-01", Time: at},
+			`{"digest":"key-01","format":"takedown-decision/1","op":"register_key","person":"u-m1","time":"2026-12-07T09:30:05Z"}`},
+	} {
+		if got := string(tt.st.Bytes()); got != tt.want {
+			t.Errorf("statement\n got  %s\n want %s", got, tt.want)
+		}
+	}
+}

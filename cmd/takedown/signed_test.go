@@ -20,6 +20,7 @@ import (
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
 )
@@ -188,6 +189,10 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 	rep := verifyExported(t, e)
 	if !rep.OK() || rep.Signed != 4 {
 		t.Fatalf("the exported log: %d signed decisions, failures %v", rep.Signed, rep.Failures)
+	}
+	// The keys as the table holds them are what the log says (in force, revoked).
+	if diffs, err := reconcile.Run(ctx, e.D.DB); err != nil || len(diffs) != 0 {
+		t.Fatalf("reconcile: %v %v", diffs, err)
 	}
 }
 

@@ -131,7 +131,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 		t.Fatalf("the walkthrough failed: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{"CLOSED (version 1)", "npa-cyber    PlugX botnet", "CLOSED               v1", "COMMISSION_REVIEW (version 1)", "OK: signature, every entry", "witnesses: quorum \"dev\" met", "OK: the record is entry 5",
-		"tanaka enrolled", "logged in as tanaka"} {
+		"tanaka enrolled", "logged in as tanaka", "1 decisions personally signed"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the walkthrough's output lacks %q:\n%s", want, out.String())
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
 )
@@ -36,10 +38,18 @@ func TestKeyInsertedInSQLIsNotHonoured(t *testing.T) {
 		VALUES ($1, $2, 'ssh', $3, '{}', $4, now())`, keyID, e.IDs["member1"], line, e.IDs["admin"]); err != nil {
 		t.Fatal(err)
 	}
+	// Reconcile names the row: the log never wrote it.
+	diffs, err := reconcile.Run(ctx, e.D.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(diffs, func(d reconcile.Difference) bool { return d.Table == "personal_keys" && d.Key == keyID && d.InLog == "" }) {
+		t.Fatalf("reconcile does not name the key inserted in SQL: %v", diffs)
+	}
 	at := time.Now().UTC().Truncate(time.Second)
 	st := audit.DecisionStatement(e.IDs["member1"], id, m.Version, m.Digest, "vote", audit.Decided{Decision: "approve"}, at)
 	s, _ := signer.Sign(rand.Reader, audit.SSHSignedData(st.Bytes()))
-	_, err := u["member1"].Act(ctx, id, "vote", map[string]any{"decision": "approve", "digest": m.Digest,
+	_, err = u["member1"].Act(ctx, id, "vote", map[string]any{"decision": "approve", "digest": m.Digest,
 		"signature": map[string]string{"kind": "ssh", "key": keyID, "time": at.Format(time.RFC3339), "sshsig": audit.ArmorSSHSig(signer.PublicKey(), s)}})
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != 403 || ce.Rule != "seal" {

@@ -7,7 +7,7 @@
 // target rows (as the multiset hashes the draft edits and seals record), its sealed versions as
 // stored with their target rows, and evidence files; the votes, decisions,
 // reviews, gates, orders, execution steps and notifications; the role grants, executor
-// designations, policy versions and rules)
+// designations, policy versions and rules, the personal signing keys)
 // and compares them with the tables, row by row. Policy version 1 is the default the server
 // writes on first start (authz.DefaultPolicy), not an entry.
 package reconcile
@@ -148,7 +148,7 @@ const NotCompared = "not compared"
 
 // tables are those compared, in the order differences are listed.
 var tables = []string{"cases", "users", "measures", "measure_cases", "plans", "targets", "sealed_versions", "evidence", "votes", "decisions", "reviews", "gates", "orders", "execution_steps", "notifications",
-	"role_grants", "executor_designations", "authz_policy_versions", "authz_rules"}
+	"role_grants", "executor_designations", "authz_policy_versions", "authz_rules", "personal_keys"}
 
 // fold reads every signed record in log order and writes down the rows it says it wrote.
 func (s *sides) fold(ctx context.Context, q Querier) error {
@@ -322,6 +322,16 @@ func (s *sides) apply(idx int64, r *audit.Record) {
 		if d, ok := s.log["executor_designations"][str("designation")]; ok {
 			put("executor_designations", str("designation"), d.value+", revoked")
 		}
+	case audit.KeyProposed:
+		put("personal_keys", str("key"), keyText(str("user"), str("kind"), str("public_key"), "pending"))
+	case audit.KeyRegistered:
+		put("personal_keys", str("key"), keyText(str("user"), str("kind"), str("public_key"), "in force"))
+	case audit.KeyRevoked:
+		put("personal_keys", str("key"), keyText(str("user"), str("kind"), str("public_key"), "revoked"))
+	case "key.withdrawn":
+		if k, ok := s.log["personal_keys"][str("id")]; ok {
+			put("personal_keys", str("id"), strings.TrimSuffix(k.value, ": pending")+": withdrawn")
+		}
 	case "policy.proposed":
 		put("authz_policy_versions", str("version"), "proposed by "+r.Actor.ID)
 		list, _ := r.Details["rule_set"].([]any)
@@ -350,6 +360,11 @@ func decisionText(outcome string, from, until *time.Time) string {
 	}
 	f := func(t *time.Time) string { return t.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano) }
 	return outcome + ", window " + f(from) + " to " + f(until)
+}
+
+// keyText is a personal signing key as both sides say it.
+func keyText(user, kind, publicKey, state string) string {
+	return user + " " + kind + " " + publicKey + ": " + state
 }
 
 func designationText(user, scope string, from, until time.Time, revoked bool) string {
@@ -431,6 +446,29 @@ func (s *sides) read(ctx context.Context, q Querier) error {
 			return fmt.Errorf("read execution_steps: %w", err)
 		}
 		s.put(s.table, "execution_steps", k, row{value: step(target, executor, witness, technique, action, result, at)})
+	}
+	rows.Close()
+	rows, err = q.Query(ctx, `SELECT id, user_id, kind, public_key, approved_at IS NOT NULL, revoked_at IS NOT NULL FROM personal_keys`)
+	if err != nil {
+		return fmt.Errorf("read personal_keys: %w", err)
+	}
+	for rows.Next() {
+		var id, user, kind, pub string
+		var approved, revoked bool
+		if err := rows.Scan(&id, &user, &kind, &pub, &approved, &revoked); err != nil {
+			rows.Close()
+			return fmt.Errorf("read personal_keys: %w", err)
+		}
+		state := "pending"
+		switch {
+		case revoked && approved:
+			state = "revoked"
+		case revoked:
+			state = "withdrawn"
+		case approved:
+			state = "in force"
+		}
+		s.put(s.table, "personal_keys", id, row{value: keyText(user, kind, pub, state)})
 	}
 	rows.Close()
 	rows, err = q.Query(ctx, `SELECT id, user_id, scope, valid_from, valid_until, revoked_at IS NOT NULL FROM executor_designations`)
