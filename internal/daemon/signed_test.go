@@ -43,7 +43,9 @@ func TestKeyInsertedInSQLIsNotHonoured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(diffs, func(d reconcile.Difference) bool { return d.Table == "personal_keys" && d.Key == keyID && d.InLog == "" }) {
+	if !slices.ContainsFunc(diffs, func(d reconcile.Difference) bool {
+		return d.Table == "personal_keys" && d.Key == keyID && d.InLog == ""
+	}) {
 		t.Fatalf("reconcile does not name the key inserted in SQL: %v", diffs)
 	}
 	at := time.Now().UTC().Truncate(time.Second)
