@@ -68,13 +68,15 @@ func BenchmarkVerifySignedLog(b *testing.B) {
 			for j := range m {
 				r := &m[j]
 				r.Measure = fmt.Sprintf("m-%d", i)
+				if signed {
+					r.PolicyVersion = "v2"
+				}
 				if r.Action == "vote" || r.Action == "legal_review" {
 					r.Reason = "as the evidence shows"
 					if r.Action == "legal_review" {
 						r.Details["decision"] = "approve"
 					}
 					if signed {
-						r.PolicyVersion = "v2"
 						st := audit.DecisionStatement(r.Actor.ID, r.Measure, r.Version, "sha256:v1", r.Action, audit.Decided{Decision: "approve", Reason: r.Reason}, r.TS.Add(-20*time.Second))
 						r.Details["signature"] = sigDetails(signer[r.Actor.ID](st))
 					}
