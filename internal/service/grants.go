@@ -326,7 +326,8 @@ func (s *Service) VerifyPolicy(ctx context.Context, version int, rules []authz.R
 
 // newestApproved is the highest policy version whose approval the service recorded.
 func (s *Service) newestApproved(ctx context.Context) (int, error) {
-	rows, err := s.DB.Query(ctx, `SELECT key FROM audit_entries WHERE measure_id IS NULL AND key LIKE 'policy/v%/approved'`)
+	// The range lets the key's unique index find the approvals; LIKE keeps exactly them.
+	rows, err := s.DB.Query(ctx, `SELECT key FROM audit_entries WHERE key >= 'policy/v' AND key < 'policy/w' AND key LIKE 'policy/v%/approved'`)
 	if err != nil {
 		return 0, fmt.Errorf("read the policy approvals: %w", err)
 	}
