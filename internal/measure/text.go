@@ -33,6 +33,15 @@ func CheckLine(field, s string, max int) *FieldError {
 	return checkText(field, s, max, false)
 }
 
+// CheckQuery is CheckLine for what is searched for, not kept: a bidirectional control is
+// looked for like any other character (and finds nothing, since no stored text holds one).
+func CheckQuery(field, s string, max int) *FieldError {
+	if fe := checkText(field, s, max, false); fe != nil && !strings.Contains(fe.Message, "bidirectional") {
+		return fe
+	}
+	return nil
+}
+
 // CheckText refuses multi-line text that is too long, not UTF-8, or holds a control character
 // other than tab and line breaks.
 func CheckText(field, s string, max int) *FieldError {

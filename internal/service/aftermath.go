@@ -85,7 +85,7 @@ func (s *Service) aftermathOf(ctx context.Context, m Measure, q StepQuery) (Afte
 	case !errors.Is(err, pgx.ErrNoRows):
 		return out, fmt.Errorf("read the order of %s: %w", m.ID, err)
 	}
-	if fe := measure.CheckLine("sq", q.Search, measure.MaxTargetValue); fe != nil {
+	if fe := measure.CheckQuery("sq", q.Search, measure.MaxTargetValue); fe != nil {
 		return out, fe
 	}
 	limit := q.Limit

@@ -291,7 +291,7 @@ func (s *Service) measures(ctx context.Context, a authz.Actor, f MeasureFilter) 
 			return nil, fe
 		}
 	}
-	if fe := measure.CheckLine("target", f.Target, measure.MaxTargetValue); fe != nil {
+	if fe := measure.CheckQuery("target", f.Target, measure.MaxTargetValue); fe != nil {
 		return nil, fe
 	}
 	sc := s.reads().Scope(a)
@@ -633,7 +633,7 @@ func (s *Service) TargetPage(ctx context.Context, a authz.Actor, id string, q Ta
 }
 
 func (s *Service) targetPage(ctx context.Context, m Measure, q TargetQuery) ([]measure.Target, int, error) {
-	if fe := measure.CheckLine("q", q.Search, measure.MaxTargetValue); fe != nil {
+	if fe := measure.CheckQuery("q", q.Search, measure.MaxTargetValue); fe != nil {
 		return nil, 0, fe
 	}
 	if err := q.Page.Check(); err != nil {
