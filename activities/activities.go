@@ -67,6 +67,9 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 		if len(problems) > 0 {
 			return &haltedErr{problems[0]}
 		}
+		if err := checkPolicyInForce(ctx, tx, ch.Action); err != nil {
+			return err
+		}
 		details, err := a.apply(ctx, tx, ch, &res)
 		if err != nil {
 			return err
@@ -104,6 +107,10 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 	var oos *outOfScope
 	if errors.As(err, &oos) {
 		return res, a.refuse(ctx, ch, &authz.Denied{Rule: "scope", Reason: oos.Error()}, nil)
+	}
+	var pc *policyChanged
+	if errors.As(err, &pc) {
+		return res, a.refuse(ctx, ch, &authz.Denied{Rule: "policy", Reason: pc.Error()}, nil)
 	}
 	var he *haltedErr
 	if errors.As(err, &he) {
@@ -731,4 +738,46 @@ type outOfScope struct{ targets []string }
 
 func (e *outOfScope) Error() string {
 	return fmt.Sprintf("targets outside the approved version: %s", strings.Join(e.targets, ", "))
+}
+
+// policyChanged is a person's action checked under a policy version that another replaced
+// before it was recorded.
+type policyChanged struct{ checked, now string }
+
+func (e *policyChanged) Error() string {
+	return fmt.Sprintf("the authorization policy became %s while this was sent (it was checked under %s): nothing was recorded; send it again", e.now, e.checked)
+}
+
+// checkPolicyInForce refuses a person's action checked under a policy version older than the
+// newest approved one: what a record says it was checked under is then always the version in
+// force when it was written, and the auditor's replay holds every record to that.
+func checkPolicyInForce(ctx context.Context, tx pgx.Tx, act measure.Action) error {
+	if act.Actor.ID == authz.System.ID || act.PolicyVersion == "" {
+		return nil
+	}
+	checked := policyNumber(act.PolicyVersion)
+	if checked == 0 {
+		return nil
+	}
+	var newest int
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(max(version), 1) FROM authz_policy_versions WHERE approved_by IS NOT NULL`).Scan(&newest); err != nil {
+		return fmt.Errorf("read the policy in force: %w", err)
+	}
+	if newest > checked {
+		return &policyChanged{checked: act.PolicyVersion, now: fmt.Sprintf("v%d", newest)}
+	}
+	return nil
+}
+
+// policyNumber reads "v3" as 3, and the names of the built-in first version as 1.
+func policyNumber(name string) int {
+	switch name {
+	case "v1", "default", audit.PolicyVersion:
+		return 1
+	}
+	var n int
+	if _, err := fmt.Sscanf(name, "v%d", &n); err != nil || n < 1 {
+		return 0
+	}
+	return n
 }

@@ -977,6 +977,10 @@ func TestReplayUnderPolicyAndDesignationHistory(t *testing.T) {
 			r[6].PolicyVersion = "v1"
 			return r
 		}},
+		{"a vote naming no policy a day after the second was approved", "policy", "but v2 was approved", func(r []audit.Record) []audit.Record {
+			r[6].PolicyVersion = ""
+			return r
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rep := forged(t, build(tt.edit))

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +63,55 @@ func TestKeyInsertedInSQLIsNotHonoured(t *testing.T) {
 	}
 	if problems, err := audit.Halted(ctx, e.D.DB); err != nil || len(problems) == 0 {
 		t.Fatalf("the log is not halted: %v %v", problems, err)
+	}
+}
+
+// TestSignedDecisionSentAgainIsRefused: a signed decision's body sent again (by whoever holds
+// the member's token or captured it) is refused: each signature is used once, as the verifier
+// requires; a retry under the same idempotency key is answered as the first time.
+func TestSignedDecisionSentAgainIsRefused(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], id, "legal_review", legalApproval, "COMMAND_REVIEW")
+	m := mustAct(t, u["commander"], id, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, _ := ssh.NewSignerFromKey(priv)
+	line, _ := audit.ParseSSHKey(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+	keyID := audit.KeyID(audit.KeySSH, line)
+	sign := func(st audit.Statement) string {
+		s, _ := signer.Sign(rand.Reader, audit.SSHSignedData(st.Bytes()))
+		return audit.ArmorSSHSig(signer.PublicKey(), s)
+	}
+	at := time.Now().UTC().Truncate(time.Second)
+	member := e.IDs["member1"]
+	if err := u["member1"].Do(ctx, "POST", "/api/v1/keys", map[string]any{"kind": "ssh", "public_key": line,
+		"proof": map[string]string{"time": at.Format(time.RFC3339), "sshsig": sign(audit.Statement{Person: member, Op: audit.OpRegisterKey, Digest: keyID, Time: at})}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := u["admin"].Do(ctx, "POST", "/api/v1/keys/"+keyID+"/approve", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	st := audit.DecisionStatement(member, id, m.Version, m.Digest, "declare_conflict", audit.Decided{}, at)
+	body := map[string]any{"conflicted": no, "digest": m.Digest, "signature": map[string]string{"kind": "ssh", "key": keyID, "time": at.Format(time.RFC3339), "sshsig": sign(st)}}
+	if _, err := u["member1"].ActOnce(ctx, id, "declare_conflict", "dc-1", body); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u["member1"].ActOnce(ctx, id, "declare_conflict", "dc-1", body); err != nil {
+		t.Fatalf("a retry under the same key: %v", err)
+	}
+	for _, key := range []string{"", "dc-2"} {
+		_, err := u["member1"].ActOnce(ctx, id, "declare_conflict", key, body)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != 403 || ce.Rule != "signature" || !strings.Contains(ce.Message, "used already") {
+			t.Fatalf("the signed body sent again (key %q): %v, want 403 signature", key, err)
+		}
+	}
+	if rep := verifyLog(t, e); rep.Signed != 1 {
+		t.Fatalf("%d signed decisions in the log, want 1", rep.Signed)
 	}
 }

@@ -36,7 +36,7 @@ func CheckLine(field, s string, max int) *FieldError {
 // CheckQuery is CheckLine for what is searched for, not kept: a bidirectional control is
 // looked for like any other character (and finds nothing, since no stored text holds one).
 func CheckQuery(field, s string, max int) *FieldError {
-	if fe := checkText(field, s, max, false); fe != nil && !strings.Contains(fe.Message, "bidirectional") {
+	if fe := checkText(field, s, max, false); fe != nil && !strings.Contains(fe.Message, "invisible or bidirectional") {
 		return fe
 	}
 	return nil
@@ -62,19 +62,28 @@ func checkText(field, s string, max int, multiline bool) *FieldError {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == '\ufeff' {
 			return fieldErr(field, "holds the control character %U at byte %d", r, i)
 		}
-		if bidi(r) {
+		if hidden(r) {
 			// Text that reads otherwise than it is stored: what a person reads and signs must be
-			// what is recorded (Trojan Source, CVE-2021-42574).
-			return fieldErr(field, "holds the bidirectional control character %U at byte %d: text must read as it is stored", r, i)
+			// what is recorded (Trojan Source, CVE-2021-42574; invisible tag characters).
+			return fieldErr(field, "holds the invisible or bidirectional control character %U at byte %d: text must read as it is stored", r, i)
 		}
 	}
 	return nil
 }
 
-// bidi reports the characters that reorder text as it is shown: embeddings, overrides,
-// isolates and marks.
-func bidi(r rune) bool {
-	return (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') || r == '\u200e' || r == '\u200f' || r == '\u061c'
+// hidden reports the characters that reorder text as it is shown (bidirectional embeddings,
+// overrides, isolates and marks) or show nothing (zero-width space, soft hyphen, invisible
+// operators, Hangul fillers, tag characters). Joiners stay: scripts and emoji need them.
+func hidden(r rune) bool {
+	switch {
+	case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069', r == '\u200e', r == '\u200f', r == '\u061c':
+		return true
+	case r == '\u200b', r == '\u00ad', r >= '\u2060' && r <= '\u2064', r == '\u115f', r == '\u1160', r == '\u3164', r == '\uffa0':
+		return true
+	case r >= 0xe0000 && r <= 0xe007f:
+		return true
+	}
+	return false
 }
 
 // Clip shortens s to at most n bytes on a rune boundary, marking the cut: for echoing outside

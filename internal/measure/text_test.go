@@ -180,7 +180,8 @@ func wantRefusal(t *testing.T, err error, field string, matches func(got, want s
 // TestBidiControlsRefused: text whose display order differs from its stored order (Trojan
 // Source) is refused wherever text is taken, so what a person reads and signs is what is kept.
 func TestBidiControlsRefused(t *testing.T) {
-	for _, r := range []rune{'\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u200e', '\u200f', '\u061c'} {
+	for _, r := range []rune{'\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u200e', '\u200f', '\u061c',
+		'\u200b', '\u00ad', '\u2060', '\u2064', '\u115f', '\u1160', '\u3164', '\uffa0', 0xe0020, 0xe006e, 0xe007f} {
 		s := "only " + string(r) + "TPECXE LLA targets"
 		if CheckLine("reason", s, MaxLine) == nil || CheckText("reason", s, MaxText) == nil {
 			t.Errorf("%U accepted", r)
@@ -190,5 +191,15 @@ func TestBidiControlsRefused(t *testing.T) {
 		if fe := CheckText("reason", ok, MaxText); fe != nil {
 			t.Errorf("%q refused: %v", ok, fe)
 		}
+	}
+}
+
+// TestQueriesTakeHiddenCharacters: a search is not kept or signed: it looks for any character.
+func TestQueriesTakeHiddenCharacters(t *testing.T) {
+	if fe := CheckQuery("q", "\u202e\u200b", MaxLine); fe != nil {
+		t.Fatalf("a search for hidden characters: %v", fe)
+	}
+	if fe := CheckQuery("q", "a\x00", MaxLine); fe == nil {
+		t.Fatal("a search with a NUL accepted")
 	}
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -399,6 +400,16 @@ func (s *Service) checkSignature(ctx context.Context, a authz.Actor, m Measure, 
 			return nil, &authz.Denied{Rule: "signature", Reason: fmt.Sprintf("passkey %s's counter %d does not exceed %d, seen before: a replayed assertion or a cloned key", k.ID, counter, count)}
 		}
 	}
+	// A signature is used once (the verifier fails a log holding one twice); a retry under the
+	// same idempotency key is the same use.
+	used := sha256.Sum256([]byte(sig.Assertion + "\n" + sig.AuthenticatorData + "\n" + sig.SSHSig))
+	tag, err := s.DB.Exec(ctx, `INSERT INTO used_signatures (hash, key_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, used[:], k.ID)
+	if err != nil {
+		return nil, fmt.Errorf("record the signature's use: %w", err)
+	}
+	if tag.RowsAffected() == 0 && !retry {
+		return nil, &authz.Denied{Rule: "signature", Reason: "this signature was used already: a decision sent again is signed again"}
+	}
 	var out map[string]string
 	b, _ := json.Marshal(sig)
 	_ = json.Unmarshal(b, &out)
@@ -427,6 +438,12 @@ func (s *Service) Statement(ctx context.Context, a authz.Actor, id string, op au
 	}
 	if in.Digest == "" {
 		in.Digest = m.Digest
+	}
+	// The statement of a decision the action would refuse is not worth a touch of the key.
+	action := measure.Action{Op: op, Actor: a, Decision: in.Decision, Reason: in.Reason, Conditions: in.Conditions, Checklist: in.Checklist,
+		Conflicted: in.Conflicted != nil && *in.Conflicted, Digest: in.Digest, Gate: in.Gate, Reference: in.Reference, Body: in.Body}
+	if err := action.CheckInput(); err != nil {
+		return audit.Statement{}, s.refuse(ctx, a, m.on(), "read.statement", err)
 	}
 	return audit.DecisionStatement(a.ID, m.ID, m.Version, in.Digest, string(op), in.decided(), s.now().UTC().Truncate(time.Second)), nil
 }

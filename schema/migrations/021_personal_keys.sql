@@ -30,3 +30,11 @@ CREATE INDEX personal_keys_user ON personal_keys (user_id);
 -- A policy may require personal signatures: "sign role op" ("*" for every role).
 ALTER TABLE authz_rules DROP CONSTRAINT authz_rules_effect_check;
 ALTER TABLE authz_rules ADD CONSTRAINT authz_rules_effect_check CHECK (effect IN ('allow', 'deny', 'sign'));
+
+-- Each signature is used once: a signed decision sent again is refused, as the verifier
+-- refuses a signature recorded twice.
+CREATE TABLE used_signatures (
+    hash    bytea PRIMARY KEY,
+    key_id  text NOT NULL,
+    used_at timestamptz NOT NULL DEFAULT now()
+);

@@ -273,8 +273,10 @@ var refusalsJa = map[string]string{
 	"internal error; the server log has the details":                                                                                                            "内部エラーです。詳細はサーバのログにあります",
 	"the audit log has stopped signing (%s): nothing is accepted that it cannot sign; an operator must investigate":                                             "監査ログの署名が停止しています(%s)。署名できない操作は受け付けません。運用担当者による調査が必要です",
 	"the audit log is being checked at start-up against what it signed and what its witnesses cosigned: nothing is accepted until it is; try again in a moment": "起動時の監査ログ点検(署名済みの内容および証人の連署との照合)が終わっていません。終わるまで操作は受け付けません。しばらくしてから再度お試しください",
-	"holds the bidirectional control character %U at byte %d: text must read as it is stored":                                                                   "%[2]s番目のバイトに双方向制御文字 %[1]s が含まれています。表示と保存内容が一致するよう取り除いてください",
+	"holds the invisible or bidirectional control character %U at byte %d: text must read as it is stored":                                                      "%[2]s番目のバイトに見えない文字または双方向制御文字 %[1]s が含まれています。表示と保存内容が一致するよう取り除いてください",
 	"key %s was revoked: a revoked key is never registered again; make a new key":                                                                               "鍵 %s は失効しています。失効した鍵は再登録できません。新しい鍵を作ってください",
+	"this signature was used already: a decision sent again is signed again":                                                                                    "この署名は既に使われています。決定を送り直すときは、署名し直してください",
+	"the authorization policy became %s while this was sent (it was checked under %s): nothing was recorded; send it again":                                     "送信中に権限ポリシーが %s になりました(%s で確認されていました)。何も記録されていません。もう一度送ってください",
 	// Personal signing keys and signed decisions.
 	"policy %s requires %s to be signed with your own key (a passkey on the web page, an SSH key with the CLI's -sign)": "ポリシー %s では、%s にあなた自身の鍵による署名が必要です(画面ではパスキー、CLI では -sign の SSH 鍵)",
 	"is missing: register the passkey with the button (the page's script signs the proof)":                              "がありません。ボタンからパスキーを登録してください(画面のスクリプトが証明に署名します)",
