@@ -17,7 +17,6 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
-	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/reconcile"
@@ -186,7 +185,7 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 		t.Fatalf("a passkey through the API: %v", err)
 	}
 
-	rep := verifyExported(t, e)
+	rep := e.Exported(t)
 	if !rep.OK() || rep.Signed != 4 {
 		t.Fatalf("the exported log: %d signed decisions, failures %v", rep.Signed, rep.Failures)
 	}
@@ -207,37 +206,4 @@ func waitPolicy(t *testing.T, c *client.Client, v string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("policy %s never came in force", v)
-}
-
-// verifyExported waits for the sequencer to sign every entry, exports the log and verifies
-// it offline with the log's key alone.
-func verifyExported(t *testing.T, e *testenv.Env) *audit.Report {
-	t.Helper()
-	ctx := context.Background()
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		var entries int64
-		if err := e.D.DB.QueryRow(ctx, `SELECT count(*) FROM audit_entries`).Scan(&entries); err != nil {
-			t.Fatal(err)
-		}
-		if _, ck, err := audit.Latest(ctx, e.D.DB); err == nil && ck.Size == entries {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the sequencer has not caught up")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	dir := t.TempDir()
-	if _, err := audit.Export(ctx, e.D.DB, dir); err != nil {
-		t.Fatal(err)
-	}
-	pol, err := audit.ParsePolicy("log " + e.D.VerifierKey + "\nquorum none\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := audit.VerifyArchive(dir, pol, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rep
 }

@@ -272,40 +272,33 @@ func (s *Service) Keys(ctx context.Context, a authz.Actor, user string) ([]Perso
 			return nil, err
 		}
 	}
-	rows, err := s.DB.Query(ctx, `SELECT k.id FROM personal_keys k
-		WHERE ($1 = '' AND ((k.approved_at IS NULL OR k.revoke_proposed_by IS NOT NULL) AND k.revoked_at IS NULL)) OR k.user_id = $1
+	rows, err := s.DB.Query(ctx, keyColumns+` WHERE ($1 = '' AND ((k.approved_at IS NULL OR k.revoke_proposed_by IS NOT NULL) AND k.revoked_at IS NULL)) OR k.user_id = $1
 		ORDER BY k.proposed_at, k.id LIMIT $2`, user, MaxPage)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PersonalKey, error) { return scanKey(r) })
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
-	out := []PersonalKey{}
-	for _, id := range ids {
-		k, err := s.key(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
+	if out == nil {
+		out = []PersonalKey{}
 	}
 	return out, nil
 }
 
-func (s *Service) key(ctx context.Context, id string) (PersonalKey, error) {
+// keyColumns selects what scanKey reads, from personal_keys k.
+const keyColumns = `SELECT k.id, k.user_id, u.username, k.kind, k.public_key, COALESCE(k.credential_id, ''), k.label,
+		k.proposed_at, k.approved_by, k.approved_at, k.revoked_at, k.revoke_proposed_by
+	FROM personal_keys k JOIN users u ON u.id = k.user_id`
+
+// scanKey reads one key's row, as keyColumns selects it, and names its state.
+func scanKey(row pgx.Row) (PersonalKey, error) {
 	var k PersonalKey
-	var approvedBy *string
-	var revokeProposed *string
-	err := s.DB.QueryRow(ctx, `SELECT k.id, k.user_id, u.username, k.kind, k.public_key, COALESCE(k.credential_id, ''), k.label,
-			k.proposed_at, k.approved_by, k.approved_at, k.revoked_at, k.revoke_proposed_by
-		FROM personal_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1`, id).Scan(&k.ID, &k.User, &k.Username, &k.Kind, &k.PublicKey,
-		&k.CredentialID, &k.Label, &k.ProposedAt, &approvedBy, &k.ApprovedAt, &k.RevokedAt, &revokeProposed)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return k, refusal.New(refusal.NotFound, "no key %s", measure.Clip(id, 64))
-	}
-	if err != nil {
-		return k, fmt.Errorf("read key: %w", err)
+	var approvedBy, revokeProposed *string
+	if err := row.Scan(&k.ID, &k.User, &k.Username, &k.Kind, &k.PublicKey, &k.CredentialID, &k.Label, &k.ProposedAt, &approvedBy,
+		&k.ApprovedAt, &k.RevokedAt, &revokeProposed); err != nil {
+		return k, err
 	}
 	if approvedBy != nil {
 		k.ApprovedBy = *approvedBy
@@ -319,6 +312,17 @@ func (s *Service) key(ctx context.Context, id string) (PersonalKey, error) {
 		k.State = "revoke_pending"
 	default:
 		k.State = "active"
+	}
+	return k, nil
+}
+
+func (s *Service) key(ctx context.Context, id string) (PersonalKey, error) {
+	k, err := scanKey(s.DB.QueryRow(ctx, keyColumns+` WHERE k.id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return k, refusal.New(refusal.NotFound, "no key %s", measure.Clip(id, 64))
+	}
+	if err != nil {
+		return k, fmt.Errorf("read key: %w", err)
 	}
 	return k, nil
 }

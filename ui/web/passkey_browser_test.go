@@ -10,7 +10,6 @@ import (
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
-	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
 )
@@ -199,26 +198,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	if _, err := ex.Act(ctx, m.ID, "finish_execution", nil); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		var entries int64
-		if err := e.D.DB.QueryRow(ctx, `SELECT count(*) FROM audit_entries`).Scan(&entries); err != nil {
-			t.Fatal(err)
-		}
-		if _, ck, err := audit.Latest(ctx, e.D.DB); err == nil && ck.Size == entries {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the sequencer has not caught up")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	dir := t.TempDir()
-	if _, err := audit.Export(ctx, e.D.DB, dir); err != nil {
-		t.Fatal(err)
-	}
-	pol, _ := audit.ParsePolicy("log " + e.D.VerifierKey + "\nquorum none\n")
-	rep, err := audit.VerifyArchive(dir, pol, nil)
-	if err != nil || !rep.OK() || rep.Signed != 5 {
-		t.Fatalf("the exported log: %v, %d signed decisions, failures %v", err, rep.Signed, rep.Failures)
+	if rep := e.Exported(t); !rep.OK() || rep.Signed != 5 {
+		t.Fatalf("the exported log: %d signed decisions, failures %v", rep.Signed, rep.Failures)
 	}
 }
