@@ -285,6 +285,15 @@ func (s *Service) VerifyPolicy(ctx context.Context, version int, rules []authz.R
 		return err
 	}
 	if newer > version {
+		// Approved while this reload read the table (its own notification reloads again), or
+		// un-approved in SQL: the table tells which.
+		var inTable int
+		if err := s.DB.QueryRow(ctx, `SELECT COALESCE(max(version), 1) FROM authz_policy_versions WHERE approved_by IS NOT NULL`).Scan(&inTable); err != nil {
+			return fmt.Errorf("read the policy versions: %w", err)
+		}
+		if inTable >= newer {
+			return fmt.Errorf("policy v%d was approved while v%d was being loaded: loading it next", newer, version)
+		}
 		return s.policyTampered(ctx, version, fmt.Sprintf("the log records v%d approved after it", newer))
 	}
 	var want []string
