@@ -54,9 +54,10 @@ func (d *decoder) decode(raw []byte, r *entry) error {
 }
 
 // wantDetails says whether the replay reads a record's details; other records' details are
-// only checked to be JSON.
+// only checked to be JSON. Any record personally signed (an administrator's approval among
+// them) is read, for its signature.
 func wantDetails(action string, details []byte) bool {
-	return needsDetails[action] || bytes.Contains(details, []byte(`"new_version"`))
+	return needsDetails[action] || bytes.Contains(details, []byte(`"new_version"`)) || bytes.Contains(details, []byte(`"signature"`))
 }
 
 // decodeSlow reads any JSON form of a record with encoding/json.

@@ -48,6 +48,8 @@ type facts struct {
 	// Of a key's record.
 	Key        Key
 	ProposedBy string
+	// Of a signed approval of an account change.
+	Change, Role, Username, Org string
 	// Companions are the details moved to companion data, by name: "sha256:<hex>" of the
 	// value. The verifier reads them back from the archive (resolve).
 	Companions map[string]string
@@ -86,6 +88,7 @@ func factsOf(d map[string]any) facts {
 		f.Key = Key{ID: str(d, "key"), User: str(d, "user"), Kind: str(d, "kind"), PublicKey: str(d, "public_key"),
 			CredentialID: str(d, "credential_id"), RPID: str(d, "rp_id"), Origin: str(d, "origin")}
 		f.ProposedBy = str(d, "proposed_by")
+		f.Change, f.Role, f.Username, f.Org = str(d, "change"), str(d, "role"), str(d, "username"), str(d, "org")
 	}
 	if dl, ok := d["deadlines"].(map[string]any); ok {
 		for k := range dl {

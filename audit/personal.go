@@ -90,8 +90,16 @@ func (s Statement) Bytes() []byte {
 
 // Words says the statement in a sentence, for a person to read before they sign.
 func (s Statement) Words() string {
-	if s.Op == OpRegisterKey {
-		return fmt.Sprintf("I, %s, hold key %s and register it to sign my decisions (%s).", s.Person, s.Digest, s.Time.UTC().Format(time.RFC3339))
+	at := s.Time.UTC().Format(time.RFC3339)
+	switch s.Op {
+	case OpRegisterKey:
+		return fmt.Sprintf("I, %s, hold key %s and register it to sign my decisions (%s).", s.Person, s.Digest, at)
+	case OpApproveKey:
+		return fmt.Sprintf("I, %s, approve key %s of %s for signing their decisions, at %s.", s.Person, s.Digest, s.Body, at)
+	case OpApprovePolicy:
+		return fmt.Sprintf("I, %s, approve policy %s (rule set SHA-256 %s), at %s.", s.Person, s.Body, s.Digest, at)
+	case OpApproveRoleChange:
+		return fmt.Sprintf("I, %s, approve account change %s: %s, at %s.", s.Person, s.Digest, s.Body, at)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "I, %s, take the decision %s", s.Person, s.Op)
@@ -134,6 +142,12 @@ type Signature struct {
 	Assertion         string `json:"signature,omitempty"`
 	// An SSH key's signature in the armored SSHSIG format.
 	SSHSig string `json:"sshsig,omitempty"`
+}
+
+// Use identifies the signature's one use: a log that holds it twice replays it, and the
+// service refuses it the second time.
+func (sig *Signature) Use() [32]byte {
+	return sha256.Sum256([]byte(sig.Assertion + "\n" + sig.AuthenticatorData + "\n" + sig.SSHSig))
 }
 
 // StatementTime reads the signature's time.

@@ -155,6 +155,12 @@ func (p *replayer) add(r *entry) {
 	if slices.Contains(r.Actor.Roles, "admin") && slices.Contains(r.Actor.Roles, "auditor") {
 		rep.fail(r.Index, "SoD-8", "%s acted holding both the administrator and the auditor role", r.Actor.ID)
 	}
+	if op, statement, ok := p.approval(r); ok {
+		// Judged before the record changes the keyring: an approval is signed by a key in
+		// force before it, never by the key it registers.
+		rs, stored, _ := p.ps.rules(r.Policy)
+		p.kr.check(r, stored && rs.mustSign(op, r.Actor.Roles), statement, rep)
+	}
 	if p.ps.add(r, rep) || p.kr.add(r, rep) {
 		return
 	}
@@ -176,7 +182,9 @@ func (p *replayer) add(r *entry) {
 			permitted, allowed = rs.permits(opOf(r.Action), r.Actor.Roles), rs.allowed(opOf(r.Action))
 		}
 		if judging[r.Action] || r.facts.Signed != nil {
-			p.kr.check(r, stored && rs.mustSign(opOf(r.Action), r.Actor.Roles), rep)
+			p.kr.check(r, stored && rs.mustSign(opOf(r.Action), r.Actor.Roles), func(t time.Time) Statement {
+				return DecisionStatement(r.Actor.ID, r.Measure, r.Version, r.facts.Digest, r.Action, decidedOf(r), t)
+			}, rep)
 		}
 		switch {
 		case hasAny(r.Actor.Roles, []string{"auditor", "admin"}):

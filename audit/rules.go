@@ -96,6 +96,8 @@ type proposal struct {
 	by    string
 	rules ruleSet
 	ok    bool // the record carried a readable rule set
+	// digest is the rule set's RuleSetDigest, which a signed approval states.
+	digest string
 }
 
 func newPolicies() *policies {
@@ -111,7 +113,7 @@ func (ps *policies) add(r *entry, rep *Report) bool {
 		if !ok || len(f.RuleSet) == 0 {
 			rep.fail(r.Index, "policy", "policy %s was proposed without a readable rule set: the replay cannot judge records under it", f.PolicyName)
 		}
-		ps.proposed[f.PolicyName] = proposal{by: r.Actor.ID, rules: rs, ok: ok && len(f.RuleSet) > 0}
+		ps.proposed[f.PolicyName] = proposal{by: r.Actor.ID, rules: rs, ok: ok && len(f.RuleSet) > 0, digest: RuleSetDigest(f.RuleSet)}
 	case "policy.approved":
 		p, ok := ps.proposed[f.PolicyName]
 		switch {

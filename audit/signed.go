@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"crypto/sha256"
 	"slices"
 	"time"
 )
@@ -166,7 +165,7 @@ func (kr *keyring) proof(k *Key, sig *Signature) (uint32, string) {
 // check judges a decision record's personal signature: required when the policy in force
 // says so, and, when present, valid for the person's key as registered and not revoked at
 // this point of the log, made for this decision and never used before.
-func (kr *keyring) check(r *entry, required bool, rep *Report) {
+func (kr *keyring) check(r *entry, required bool, statement func(time.Time) Statement, rep *Report) {
 	sig := r.facts.Signed
 	if sig == nil {
 		if required {
@@ -196,13 +195,12 @@ func (kr *keyring) check(r *entry, required bool, rep *Report) {
 			sig.Time, r.TS.UTC().Format(time.RFC3339))
 		return
 	}
-	st := DecisionStatement(r.Actor.ID, r.Measure, r.Version, r.facts.Digest, r.Action, decidedOf(r), t)
-	counter, err := Verify(&k.Key, st, sig)
+	counter, err := Verify(&k.Key, statement(t), sig)
 	if err != nil {
 		rep.fail(r.Index, "signature", "%s by %s: %v", r.Action, r.Actor.ID, err)
 		return
 	}
-	seen := sha256.Sum256([]byte(sig.Assertion + "\n" + sig.AuthenticatorData + "\n" + sig.SSHSig))
+	seen := sig.Use()
 	if at, ok := kr.used[seen]; ok {
 		rep.fail(r.Index, "signature", "%s by %s replays the signature of entry %d", r.Action, r.Actor.ID, at)
 		return

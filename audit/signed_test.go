@@ -490,3 +490,98 @@ func TestStatementIsCanonical(t *testing.T) {
 		}
 	}
 }
+
+// TestSignedApprovals replays a history whose policy requires administrators to sign their
+// approvals of keys, account changes and policy versions, then the forgeries of an insider
+// who holds the database, the append key and the log key but no administrator's key.
+func TestSignedApprovals(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	rules := func(extra ...string) []string {
+		var out []string
+		for _, r := range authz.DefaultPolicy() {
+			out = append(out, r.Effect+" "+string(r.Role)+" "+r.Op)
+		}
+		return append(out, extra...)
+	}
+	v2 := rules("sign admin approve_key", "sign admin approve_role_change", "sign admin approve_policy")
+	v3 := rules("sign admin approve_key", "sign admin approve_policy")
+	adm1, adm2 := actor("adm1", "admin"), actor("adm2", "admin")
+	k1, k2, m1 := newSSHKey(t, "adm1"), newSSHKey(t, "adm2"), newSSHKey(t, "m1")
+	grant := audit.Change{Kind: "grant_role", User: "u-x", Role: "commissioner"}
+	build := func(edit func(h []audit.Record) []audit.Record) []audit.Record {
+		var h []audit.Record
+		h = append(h, registration(k1.key, k1.sign, adm2, t0.Add(-4*time.Hour))...)
+		h = append(h, registration(k2.key, k2.sign, adm1, t0.Add(-4*time.Hour))...)
+		h = append(h,
+			audit.Record{Actor: adm1, Action: "policy.proposed", TS: t0.Add(-3 * time.Hour), Details: map[string]any{"version": "v2", "rule_set": v2}},
+			audit.Record{Actor: adm2, Action: "policy.approved", TS: t0.Add(-3 * time.Hour), Details: map[string]any{"version": "v2"}})
+		// Under v2 every approval is signed.
+		at := t0.Add(-time.Hour)
+		reg := registration(m1.key, m1.sign, adm1, at)
+		reg[1].Details["signature"] = sigDetails(k1.sign(audit.ApprovalStatement("adm1", audit.OpApproveKey, m1.key.ID, "m1", reg[1].TS.Truncate(time.Second))))
+		h = append(h, reg...)
+		h = append(h, audit.Record{Actor: adm2, Action: "role.granted", TS: t0, Details: map[string]any{"change": "rc-1", "user": "u-x", "role": "commissioner",
+			"proposed_by": "adm1", "signature": sigDetails(k2.sign(audit.ApprovalStatement("adm2", audit.OpApproveRoleChange, "rc-1", grant.Body(), t0)))}})
+		h = append(h,
+			audit.Record{Actor: adm1, Action: "policy.proposed", TS: t0.Add(time.Minute), Details: map[string]any{"version": "v3", "rule_set": v3}},
+			audit.Record{Actor: adm2, Action: "policy.approved", TS: t0.Add(2 * time.Minute), Details: map[string]any{"version": "v3",
+				"signature": sigDetails(k2.sign(audit.ApprovalStatement("adm2", audit.OpApprovePolicy, audit.RuleSetDigest(v3), "v3", t0.Add(2*time.Minute))))}})
+		for i := 6; i < len(h); i++ {
+			h[i].PolicyVersion = "v2"
+		}
+		if edit != nil {
+			h = edit(h)
+		}
+		return h
+	}
+	rep := forged(t, build(nil))
+	if !rep.OK() || rep.Signed != 3 {
+		t.Fatalf("the honest history: %d signed, failures %v", rep.Signed, rep.Failures)
+	}
+	const keyApproval, grantAt, policyApproval = 7, 8, 10
+	for _, tt := range []struct {
+		name, says string
+		edit       func(h []audit.Record) []audit.Record
+	}{
+		{"a key registered without the administrator's signature", "carries no personal signature", func(h []audit.Record) []audit.Record {
+			delete(h[keyApproval].Details, "signature")
+			return h
+		}},
+		{"a key approval signed with the key it registers", "which the log never registered", func(h []audit.Record) []audit.Record {
+			h[keyApproval].Details["signature"] = sigDetails(m1.sign(audit.ApprovalStatement("adm1", audit.OpApproveKey, m1.key.ID, "m1", h[keyApproval].TS.Truncate(time.Second))))
+			return h
+		}},
+		{"a role grant signed, the record granting another role", "does not verify", func(h []audit.Record) []audit.Record {
+			h[grantAt].Details["role"] = "commission_chair"
+			return h
+		}},
+		{"a role grant signed, recorded for another user", "does not verify", func(h []audit.Record) []audit.Record {
+			h[grantAt].Details["user"] = "u-insider"
+			return h
+		}},
+		{"a role grant with no signature at all", "carries no personal signature", func(h []audit.Record) []audit.Record {
+			delete(h[grantAt].Details, "signature")
+			return h
+		}},
+		{"the same signed grant written twice", "replays the signature", func(h []audit.Record) []audit.Record {
+			again := h[grantAt]
+			again.TS = again.TS.Add(time.Second)
+			return append(h[:grantAt+1:grantAt+1], append([]audit.Record{again}, h[grantAt+1:]...)...)
+		}},
+		{"a policy approval signed over the rules of another version", "does not verify", func(h []audit.Record) []audit.Record {
+			h[policyApproval].Details["signature"] = sigDetails(k2.sign(audit.ApprovalStatement("adm2", audit.OpApprovePolicy, audit.RuleSetDigest(v2), "v3", t0.Add(2*time.Minute))))
+			return h
+		}},
+		{"a policy approval signed by the proposer's key", "signed with key", func(h []audit.Record) []audit.Record {
+			h[policyApproval].Details["signature"] = sigDetails(k1.sign(audit.ApprovalStatement("adm2", audit.OpApprovePolicy, audit.RuleSetDigest(v3), "v3", t0.Add(2*time.Minute))))
+			return h
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := forged(t, build(tt.edit))
+			if !slices.ContainsFunc(rep.Failures, func(f audit.Failure) bool { return f.Rule == "signature" && strings.Contains(f.Msg, tt.says) }) {
+				t.Fatalf("want a signature failure saying %q, got %v", tt.says, rep.Failures)
+			}
+		})
+	}
+}

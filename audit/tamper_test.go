@@ -110,7 +110,7 @@ func forged(t *testing.T, recs []audit.Record) *audit.Report {
 	t.Helper()
 	recs = append(designations(recs[0].TS), recs...)
 	for i := range recs {
-		if r := &recs[i]; r.Measure == "" && !strings.HasPrefix(r.Action, "designation.") && !strings.HasPrefix(r.Action, "policy.") && !strings.HasPrefix(r.Action, "key.") {
+		if r := &recs[i]; r.Measure == "" && !strings.HasPrefix(r.Action, "designation.") && !strings.HasPrefix(r.Action, "policy.") && !strings.HasPrefix(r.Action, "key.") && !strings.HasPrefix(r.Action, "role.") {
 			r.Measure = "m-forged"
 		}
 	}

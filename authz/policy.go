@@ -46,9 +46,18 @@ type Rule struct {
 // AnyRole stands for every role in a sign rule.
 const AnyRole Role = "*"
 
+// Administrators' approvals, which a policy may require to be signed like decisions: each puts
+// in force what another administrator proposed.
+const (
+	OpApproveKey        Op = "approve_key"
+	OpApprovePolicy     Op = "approve_policy"
+	OpApproveRoleChange Op = "approve_role_change"
+)
+
 // SignableOps are the decisions a policy may require to be personally signed: each judges a
-// version of a measure.
-var SignableOps = []Op{OpLegalReview, OpCommandReview, OpRecordGate, OpDeclareConflict, OpVote, OpRequestInfo, OpPostHocDecision, OpVerifyReport}
+// version of a measure, or approves an administrator's proposal.
+var SignableOps = []Op{OpLegalReview, OpCommandReview, OpRecordGate, OpDeclareConflict, OpVote, OpRequestInfo, OpPostHocDecision, OpVerifyReport,
+	OpApproveKey, OpApprovePolicy, OpApproveRoleChange}
 
 // MustSign says whether, under rules, an actor holding roles must sign op personally.
 func MustSign(rules []Rule, op Op, roles []Role) bool {
@@ -253,14 +262,14 @@ func CheckPolicy(rules []Rule) error {
 		if !slices.Contains(Roles, r.Role) && (r.Role != AnyRole || r.Effect != "sign") {
 			return deny("policy", "rule %d: %q is not a role", i, r.Role)
 		}
-		if r.Op != "*" && !slices.Contains(Ops, Op(r.Op)) && !slices.Contains(ReadOps, r.Op) {
-			return deny("policy", "rule %d: %q is not an operation or a read relation", i, r.Op)
-		}
 		if r.Effect == "sign" {
 			if !slices.Contains(SignableOps, Op(r.Op)) {
 				return deny("policy", "rule %d: %s is not a decision that can be signed; signed decisions are %v", i, r.Op, SignableOps)
 			}
 			continue
+		}
+		if r.Op != "*" && !slices.Contains(Ops, Op(r.Op)) && !slices.Contains(ReadOps, r.Op) {
+			return deny("policy", "rule %d: %q is not an operation or a read relation", i, r.Op)
 		}
 		if r.Effect != "allow" && r.Effect != "deny" {
 			return deny("policy", "rule %d: effect must be allow, deny or sign", i)

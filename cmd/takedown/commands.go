@@ -47,10 +47,11 @@ var commands = []command{
 	{"act", "-measure M -op OP [-digest D] [-decision D] [-reason R] [-body B] [-conflicted|-no-conflict]\n                   [-gate G -reference REF] [-condition C]... [-idempotency-key K] [-json FILE]\n                   [-sign ~/.ssh/id_ed25519.pub]  sign the decision with your registered SSH key", act},
 	{"key add", "-ssh FILE.pub [-label L]       propose your SSH key for signing decisions (an administrator approves)", keyAdd},
 	{"key list", "[-user U | -pending]          your signing keys (administrators: anyone's, or those waiting)", keyList},
-	{"key approve", "ID                           approve another person's key (administrators)", keyApprove},
+	{"key approve", "[-sign FILE.pub] ID          approve another person's key (administrators)", keyApprove},
 	{"key revoke", "-reason R ID                 revoke your key at once; another's takes two administrators", keyRevoke},
 	{"admin propose", "-kind K -reason R [-user U] [-role R] [-org O -org-name N -org-kind K]\n                   [-username U -display-name N] [-scope S -valid-from T -valid-until T] [-designation D]\n                                                propose an account change for another administrator", adminPropose},
-	{"admin approve", "ID                           approve another administrator's proposal", adminApprove},
+	{"admin approve", "[-sign FILE.pub] ID          approve another administrator's proposal", adminApprove},
+	{"policy approve", "[-sign FILE.pub] vN         put another administrator's proposed policy version in force", policyApprove},
 	{"audit verify", "-policy P -archive DIR [-state F]   verify an exported audit log offline", auditVerify},
 	{"audit verify", "-policy P -proof F -record R        verify one record with its proof", nil},
 	{"audit record", "-archive DIR -index N               print one logged record from an export", auditRecord},
@@ -613,7 +614,36 @@ func adminPropose(e *env) error {
 	return nil
 }
 
+func policyApprove(e *env) error {
+	sign := e.fs.String("sign", "", "sign the approval with your registered SSH key (its .pub file)")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	if e.fs.NArg() != 1 {
+		return errors.New("policy approve needs the version, like v2")
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	version := "v" + strings.TrimPrefix(e.fs.Arg(0), "v")
+	path := "/api/v1/admin/policy/" + url.PathEscape(version)
+	body, err := e.signApproval(cl, path, *sign, audit.OpApprovePolicy, version)
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Version string `json:"version"`
+	}
+	if err := cl.Do(e.ctx, "POST", path+"/approve", body, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "policy %s is in force\n", out.Version)
+	return nil
+}
+
 func adminApprove(e *env) error {
+	sign := e.fs.String("sign", "", "sign the approval with your registered SSH key (its .pub file)")
 	if err := e.parse(); err != nil {
 		return err
 	}
@@ -624,8 +654,13 @@ func adminApprove(e *env) error {
 	if err != nil {
 		return err
 	}
+	path := "/api/v1/admin/role-changes/" + url.PathEscape(e.fs.Arg(0))
+	body, err := e.signApproval(cl, path, *sign, audit.OpApproveRoleChange, e.fs.Arg(0))
+	if err != nil {
+		return err
+	}
 	var c map[string]any
-	if err := cl.Do(e.ctx, "POST", "/api/v1/admin/role-changes/"+url.PathEscape(e.fs.Arg(0))+"/approve", nil, &c); err != nil {
+	if err := cl.Do(e.ctx, "POST", path+"/approve", body, &c); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.out, "%s approved: %s", c["id"], c["kind"])

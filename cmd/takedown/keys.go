@@ -207,7 +207,44 @@ func keyList(e *env) error {
 	return nil
 }
 
+// signApproval asks the server for the statement an approval makes, checks that it approves
+// what the administrator named (op, and the subject as the statement's digest or body), shows
+// it, and returns the body of the approval carrying the signature.
+func (e *env) signApproval(cl *client.Client, path, keyPath, op, subject string) (map[string]any, error) {
+	if keyPath == "" {
+		return nil, nil
+	}
+	s, err := newSSHSigner(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	var view struct {
+		Statement, SHA256, Time, Words string
+	}
+	if err := cl.Do(e.ctx, "POST", path+"/statement", nil, &view); err != nil {
+		return nil, err
+	}
+	var got struct {
+		Op     string `json:"op"`
+		Digest string `json:"digest"`
+		Body   string `json:"body"`
+	}
+	if err := json.Unmarshal([]byte(view.Statement), &got); err != nil {
+		return nil, fmt.Errorf("the server's statement is not JSON: %w", err)
+	}
+	if got.Op != op || (got.Digest != subject && got.Body != subject) {
+		return nil, fmt.Errorf("the server's statement is not the approval of %s you asked for; nothing was signed:\n  %s", subject, view.Statement)
+	}
+	fmt.Fprintf(os.Stderr, "signing with %s (%s):\n  %s\n  sha256 %s\n", s.id(), s.pub.Type(), view.Words, view.SHA256)
+	armored, err := s.sign([]byte(view.Statement))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"signature": map[string]string{"kind": audit.KeySSH, "key": s.id(), "time": view.Time, "sshsig": armored}}, nil
+}
+
 func keyApprove(e *env) error {
+	sign := e.fs.String("sign", "", "sign the approval with your registered SSH key (its .pub file)")
 	if err := e.parse(); err != nil {
 		return err
 	}
@@ -218,8 +255,13 @@ func keyApprove(e *env) error {
 	if err != nil {
 		return err
 	}
+	path := "/api/v1/keys/" + url.PathEscape(e.fs.Arg(0))
+	body, err := e.signApproval(cl, path, *sign, audit.OpApproveKey, e.fs.Arg(0))
+	if err != nil {
+		return err
+	}
 	var k map[string]any
-	if err := cl.Do(e.ctx, "POST", "/api/v1/keys/"+url.PathEscape(e.fs.Arg(0))+"/approve", nil, &k); err != nil {
+	if err := cl.Do(e.ctx, "POST", path+"/approve", body, &k); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.out, "%s of %s: %s\n", k["id"], k["username"], k["state"])

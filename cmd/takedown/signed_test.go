@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,7 +59,7 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	t.Setenv("TAKEDOWN_SERVER", e.D.URL)
 	keyFile := map[string]string{}
-	for _, who := range []string{"legal", "chair", "member1", "member2"} {
+	for _, who := range []string{"legal", "chair", "member1", "member2", "admin", "admin2"} {
 		_, priv, _ := ed25519.GenerateKey(rand.Reader)
 		block, err := ssh.MarshalPrivateKey(priv, who)
 		if err != nil {
@@ -107,17 +108,21 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 		ids[who] = strings.Fields(out)[0]
 	}
 	refused(403, "role", "member1", "key", "approve", ids["chair"])
-	for _, who := range []string{"legal", "chair", "member1", "member2"} {
+	for _, who := range []string{"legal", "chair", "member1", "member2", "admin2"} {
 		mustCLI("admin", "key", "approve", ids[who])
 	}
+	mustCLI("admin2", "key", "approve", ids["admin"])
 	refused(409, "", "admin2", "key", "approve", ids["chair"])
 	if out := mustCLI("chair", "key", "list"); !strings.Contains(out, ids["chair"]) || !strings.Contains(out, "active") {
 		t.Fatalf("chair's keys: %s", out)
 	}
 
-	// The policy requires the legal review and every vote to be signed.
+	// The policy requires the legal review, every vote and the administrators' approvals to be
+	// signed.
 	rules := authz.DefaultPolicy()
-	rules = append(rules, authz.Rule{Role: authz.AnyRole, Op: "vote", Effect: "sign"}, authz.Rule{Role: authz.Legal, Op: "legal_review", Effect: "sign"})
+	rules = append(rules, authz.Rule{Role: authz.AnyRole, Op: "vote", Effect: "sign"}, authz.Rule{Role: authz.Legal, Op: "legal_review", Effect: "sign"},
+		authz.Rule{Role: authz.Admin, Op: "approve_key", Effect: "sign"}, authz.Rule{Role: authz.Admin, Op: "approve_policy", Effect: "sign"},
+		authz.Rule{Role: authz.Admin, Op: "approve_role_change", Effect: "sign"})
 	var v struct{ Version string }
 	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/policy", map[string]any{"rules": rules, "reason": "decisions signed personally"}, &v); err != nil {
 		t.Fatal(err)
@@ -179,6 +184,36 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 	if _, err := cli("member1", "key", "add", "-ssh", keyFile["member1"]); err == nil || !strings.Contains(err.Error(), "was revoked") {
 		t.Fatalf("a revoked key proposed again: %v", err)
 	}
+	// Administrators' approvals are signed now: an account change, a key, a policy version.
+	var change struct{ ID string }
+	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/role-changes", map[string]any{"kind": "create_org", "reason": "a partner CERT joins",
+		"account": map[string]any{"org_id": "partner-cert", "org_name": "Partner CERT", "org_kind": "agency"}}, &change); err != nil {
+		t.Fatal(err)
+	}
+	refused(403, "signature", "admin2", "admin", "approve", change.ID)
+	// Signed with another administrator's key: refused.
+	refused(403, "signature", "admin2", "admin", "approve", "-sign", keyFile["admin"], change.ID)
+	if out := mustCLI("admin2", "admin", "approve", "-sign", keyFile["admin2"], change.ID); !strings.Contains(out, "approved") {
+		t.Fatalf("signed approval: %s", out)
+	}
+	newKey := filepath.Join(dir, "member1-new")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", newKey).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	t.Setenv("SSH_AUTH_SOCK", "") // the new key is a file: ssh-keygen signs
+	id := strings.Fields(mustCLI("member1", "key", "add", "-ssh", newKey+".pub"))[0]
+	t.Setenv("SSH_AUTH_SOCK", sock)
+	refused(403, "signature", "admin", "key", "approve", id)
+	mustCLI("admin", "key", "approve", "-sign", keyFile["admin"], id)
+	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/policy", map[string]any{"rules": rules[:len(rules)-1], "reason": "account changes unsigned again"}, &v); err != nil {
+		t.Fatal(err)
+	}
+	refused(403, "signature", "admin2", "policy", "approve", v.Version)
+	if out := mustCLI("admin2", "policy", "approve", "-sign", keyFile["admin2"], v.Version); !strings.Contains(out, "in force") {
+		t.Fatalf("signed policy approval: %s", out)
+	}
+	waitPolicy(t, u["officer"], v.Version)
+
 	// Passkeys are registered on the web page only; the API says so before reading the key.
 	err = u["member1"].Do(ctx, "POST", "/api/v1/keys", map[string]any{"kind": "webauthn", "public_key": "garbage", "proof": map[string]string{}}, nil)
 	if ce := (*client.Error)(nil); !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(ce.Message, "web pages") {
@@ -186,7 +221,7 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 	}
 
 	rep := e.Exported(t)
-	if !rep.OK() || rep.Signed != 4 {
+	if !rep.OK() || rep.Signed != 7 {
 		t.Fatalf("the exported log: %d signed decisions, failures %v", rep.Signed, rep.Failures)
 	}
 	// The keys as the table holds them are what the log says (in force, revoked).

@@ -175,38 +175,24 @@ func (s *Service) checkRoleChange(ctx context.Context, c RoleChange) error {
 	return nil
 }
 
-// ApproveRoleChange applies a proposal approved by a second administrator.
-func (s *Service) ApproveRoleChange(ctx context.Context, a authz.Actor, id string) (RoleChange, error) {
+// ApproveRoleChange applies a proposal approved by a second administrator, who signs the
+// approval when the policy says so.
+func (s *Service) ApproveRoleChange(ctx context.Context, a authz.Actor, id string, sig *audit.Signature) (RoleChange, error) {
 	const action = "role_change.approve"
 	var c RoleChange
 	if err := s.requireAdmin(ctx, a, action); err != nil {
 		return c, err
 	}
-	var user, role, scope, designation, approvedBy *string
-	err := s.DB.QueryRow(ctx, `SELECT id, kind, user_id, role, scope, valid_from, valid_until, designation_id, reason, proposed_by, approved_by, account
-		FROM role_changes WHERE id = $1`, id).
-		Scan(&c.ID, &c.Kind, &user, &role, &scope, &c.ValidFrom, &c.ValidUntil, &designation, &c.Reason, &c.ProposedBy, &approvedBy, &c.Account)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return c, s.refuse(ctx, a, On{}, action, refusal.New(refusal.NotFound, "no role change %s", measure.Clip(id, 64)))
-	}
+	c, approved, err := s.roleChange(ctx, id)
 	if err != nil {
-		return c, fmt.Errorf("read role change: %w", err)
+		if refusal.Is(err) {
+			return c, s.refuse(ctx, a, On{}, action, err)
+		}
+		return c, err
 	}
 	already := refusal.New(refusal.Conflict, "role change %s is already approved", c.ID)
-	if approvedBy != nil {
+	if approved {
 		return c, already
-	}
-	if user != nil {
-		c.User = *user
-	}
-	if role != nil {
-		c.Role = authz.Role(*role)
-	}
-	if scope != nil {
-		c.Scope = *scope
-	}
-	if designation != nil {
-		c.DesignationID = *designation
 	}
 	var refused error
 	switch {
@@ -225,6 +211,12 @@ func (s *Service) ApproveRoleChange(ctx context.Context, a authz.Actor, id strin
 	if refused != nil {
 		return c, s.refuse(ctx, a, On{}, action, refused)
 	}
+	signed, err := s.checkSigned(ctx, a, authz.OpApproveRoleChange, sig, false, func(t time.Time) audit.Statement {
+		return audit.ApprovalStatement(a.ID, audit.OpApproveRoleChange, c.ID, c.change().Body(), t)
+	})
+	if err != nil {
+		return c, s.refuse(ctx, a, On{}, action, err)
+	}
 	c.ApprovedBy = a.ID
 	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE role_changes SET approved_by = $2, approved_at = now() WHERE id = $1 AND approved_by IS NULL`, c.ID, a.ID)
@@ -236,6 +228,9 @@ func (s *Service) ApproveRoleChange(ctx context.Context, a authz.Actor, id strin
 		}
 		var action string
 		details := map[string]any{"change": c.ID, "user": c.User, "proposed_by": c.ProposedBy}
+		if signed != nil {
+			details["signature"] = signed
+		}
 		switch c.Kind {
 		case "create_org", "create_user", "retire_user":
 			action, err = s.applyAccount(ctx, tx, &c, details)
@@ -320,8 +315,9 @@ func ruleSet(rules []authz.Rule) []string {
 	return out
 }
 
-// ApprovePolicy puts a proposed version in force; replicas reload it on the notification.
-func (s *Service) ApprovePolicy(ctx context.Context, a authz.Actor, name string) (string, error) {
+// ApprovePolicy puts a proposed version in force; replicas reload it on the notification. The
+// approving administrator signs it when the policy in force says so.
+func (s *Service) ApprovePolicy(ctx context.Context, a authz.Actor, name string, sig *audit.Signature) (string, error) {
 	const action = "policy.approve"
 	if err := s.requireAdmin(ctx, a, action); err != nil {
 		return "", err
@@ -341,6 +337,16 @@ func (s *Service) ApprovePolicy(ctx context.Context, a authz.Actor, name string)
 	if proposer == a.ID {
 		return "", s.refuse(ctx, a, On{}, action, &authz.Denied{Rule: "two-person", Reason: "a policy must be approved by an administrator other than its proposer"})
 	}
+	digest, err := s.proposedRuleSet(ctx, version)
+	if err != nil {
+		return "", err
+	}
+	signed, err := s.checkSigned(ctx, a, authz.OpApprovePolicy, sig, false, func(t time.Time) audit.Statement {
+		return audit.ApprovalStatement(a.ID, audit.OpApprovePolicy, digest, fmt.Sprintf("v%d", version), t)
+	})
+	if err != nil {
+		return "", s.refuse(ctx, a, On{}, action, err)
+	}
 	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE authz_policy_versions SET approved_by = $2, approved_at = now() WHERE version = $1 AND approved_by IS NULL`, version, a.ID)
 		if err != nil {
@@ -349,8 +355,11 @@ func (s *Service) ApprovePolicy(ctx context.Context, a authz.Actor, name string)
 		if tag.RowsAffected() == 0 {
 			return refusal.New(refusal.Conflict, "policy v%d was approved by another request at the same time", version)
 		}
-		return s.append(ctx, tx, a, fmt.Sprintf("policy/v%d/approved", version), &audit.Record{Action: "policy.approved",
-			Details: map[string]any{"version": fmt.Sprintf("v%d", version), "proposed_by": proposer}})
+		details := map[string]any{"version": fmt.Sprintf("v%d", version), "proposed_by": proposer}
+		if signed != nil {
+			details["signature"] = signed
+		}
+		return s.append(ctx, tx, a, fmt.Sprintf("policy/v%d/approved", version), &audit.Record{Action: "policy.approved", Details: details})
 	})
 	if err != nil && !refusal.Is(err) {
 		err = fmt.Errorf("approve policy: %w", err)
@@ -392,4 +401,42 @@ func (s *Service) PendingPolicies(ctx context.Context, a authz.Actor) ([]PolicyP
 		out = []PolicyProposal{}
 	}
 	return out, nil
+}
+
+// roleChange reads a proposed change, and whether it is approved already.
+func (s *Service) roleChange(ctx context.Context, id string) (c RoleChange, approved bool, err error) {
+	var user, role, scope, designation, approvedBy *string
+	err = s.DB.QueryRow(ctx, `SELECT id, kind, user_id, role, scope, valid_from, valid_until, designation_id, reason, proposed_by, approved_by, account
+		FROM role_changes WHERE id = $1`, id).
+		Scan(&c.ID, &c.Kind, &user, &role, &scope, &c.ValidFrom, &c.ValidUntil, &designation, &c.Reason, &c.ProposedBy, &approvedBy, &c.Account)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, false, refusal.New(refusal.NotFound, "no role change %s", measure.Clip(id, 64))
+	}
+	if err != nil {
+		return c, false, fmt.Errorf("read role change: %w", err)
+	}
+	for _, x := range []struct {
+		dst *string
+		src *string
+	}{{&c.User, user}, {(*string)(&c.Role), role}, {&c.Scope, scope}, {&c.DesignationID, designation}} {
+		if x.src != nil {
+			*x.dst = *x.src
+		}
+	}
+	return c, approvedBy != nil, nil
+}
+
+// change is what an approval of c states, as its record will say it.
+func (c RoleChange) change() audit.Change {
+	ch := audit.Change{Kind: c.Kind, User: c.User, Role: string(c.Role), Scope: c.Scope, Designation: c.DesignationID}
+	if c.Account != nil {
+		ch.Username, ch.Org = c.Account.Username, c.Account.OrgID
+	}
+	switch c.Kind {
+	case "create_user":
+		ch.User = "" // not yet made
+	case "create_org":
+		ch.Username, ch.Role = "", ""
+	}
+	return ch
 }

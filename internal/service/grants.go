@@ -300,29 +300,18 @@ func (s *Service) VerifyPolicy(ctx context.Context, version int, rules []authz.R
 	if version == 1 {
 		want = ruleSet(authz.DefaultPolicy())
 	} else {
-		proposed, err := s.trustedRecord(ctx, fmt.Sprintf("policy/v%d/proposed", version))
-		if err != nil {
-			return err
-		}
 		approved, err := s.trustedRecord(ctx, fmt.Sprintf("policy/v%d/approved", version))
 		if err != nil {
 			return err
 		}
-		name := fmt.Sprintf("v%d", version)
-		if proposed == nil || approved == nil || proposed.Details["version"] != name || approved.Details["version"] != name {
+		lines, ok, err := s.loggedRuleSet(ctx, version)
+		if err != nil {
+			return err
+		}
+		if !ok || approved == nil || approved.Details["version"] != fmt.Sprintf("v%d", version) {
 			return s.policyTampered(ctx, version, "no record of its proposal and approval")
 		}
-		list, _ := proposed.Details["rule_set"].([]any)
-		if moved, ok := proposed.Details[audit.Companions].(map[string]any); ok && moved["rule_set"] != nil {
-			ref, _ := moved["rule_set"].(string)
-			if list, err = s.companionList(ctx, ref); err != nil {
-				return err
-			}
-		}
-		for _, r := range list {
-			r, _ := r.(string)
-			want = append(want, r)
-		}
+		want = lines
 	}
 	got := ruleSet(rules)
 	slices.Sort(want)
@@ -331,6 +320,40 @@ func (s *Service) VerifyPolicy(ctx context.Context, version int, rules []authz.R
 		return s.policyTampered(ctx, version, fmt.Sprintf("its %d rules are not the %d its proposal recorded", len(got), len(want)))
 	}
 	return nil
+}
+
+// loggedRuleSet reads the rules a policy version's authenticated proposal recorded ("effect
+// role op" each, in its order); ok is false when the log holds no such proposal.
+func (s *Service) loggedRuleSet(ctx context.Context, version int) (lines []string, ok bool, err error) {
+	proposed, err := s.trustedRecord(ctx, fmt.Sprintf("policy/v%d/proposed", version))
+	if err != nil || proposed == nil || proposed.Details["version"] != fmt.Sprintf("v%d", version) {
+		return nil, false, err
+	}
+	list, _ := proposed.Details["rule_set"].([]any)
+	if moved, ok := proposed.Details[audit.Companions].(map[string]any); ok && moved["rule_set"] != nil {
+		ref, _ := moved["rule_set"].(string)
+		if list, err = s.companionList(ctx, ref); err != nil {
+			return nil, false, err
+		}
+	}
+	for _, r := range list {
+		r, _ := r.(string)
+		lines = append(lines, r)
+	}
+	return lines, true, nil
+}
+
+// proposedRuleSet is the digest of the rules a policy version's proposal recorded, which its
+// approval states.
+func (s *Service) proposedRuleSet(ctx context.Context, version int) (string, error) {
+	lines, ok, err := s.loggedRuleSet(ctx, version)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", s.policyTampered(ctx, version, "no record of its proposal")
+	}
+	return audit.RuleSetDigest(lines), nil
 }
 
 // newestApproved is the highest policy version whose approval the service recorded.

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -172,8 +171,9 @@ func sigDetails(sig *audit.Signature) map[string]any {
 	return d
 }
 
-// ApproveKey puts a proposed key in force; a is an administrator other than its holder.
-func (s *Service) ApproveKey(ctx context.Context, a authz.Actor, id string) (PersonalKey, error) {
+// ApproveKey puts a proposed key in force; a is an administrator other than its holder, who
+// signs the approval when the policy says so.
+func (s *Service) ApproveKey(ctx context.Context, a authz.Actor, id string, sig *audit.Signature) (PersonalKey, error) {
 	const action = "key.approve"
 	if err := s.requireAdmin(ctx, a, action); err != nil {
 		return PersonalKey{}, err
@@ -185,6 +185,12 @@ func (s *Service) ApproveKey(ctx context.Context, a authz.Actor, id string) (Per
 	if user == a.ID {
 		return PersonalKey{}, s.refuse(ctx, a, On{}, action, &authz.Denied{Rule: "two-person", Reason: "an administrator other than the key's holder approves it"})
 	}
+	signed, err := s.checkSigned(ctx, a, authz.OpApproveKey, sig, false, func(t time.Time) audit.Statement {
+		return audit.ApprovalStatement(a.ID, audit.OpApproveKey, k.ID, k.User, t)
+	})
+	if err != nil {
+		return PersonalKey{}, s.refuse(ctx, a, On{}, action, err)
+	}
 	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE personal_keys SET approved_by = $2, approved_at = now()
 			WHERE id = $1 AND approved_by IS NULL AND revoked_at IS NULL`, id, a.ID)
@@ -194,7 +200,11 @@ func (s *Service) ApproveKey(ctx context.Context, a authz.Actor, id string) (Per
 		if tag.RowsAffected() == 0 {
 			return refusal.New(refusal.Conflict, "key %s is not waiting for approval (approved or revoked already)", id)
 		}
-		return s.append(ctx, tx, a, "key/"+id+"/registered", &audit.Record{Action: audit.KeyRegistered, Details: keyDetails(k)})
+		details := keyDetails(k)
+		if signed != nil {
+			details["signature"] = signed
+		}
+		return s.append(ctx, tx, a, "key/"+id+"/registered", &audit.Record{Action: audit.KeyRegistered, Details: details})
 	})
 	if err != nil {
 		if refusal.Is(err) {
@@ -355,16 +365,26 @@ func (s *Service) storedKey(ctx context.Context, id string) (*audit.Key, string,
 // the statement of this decision on this version, recently. It returns the signature as the
 // decision's record carries it.
 func (s *Service) checkSignature(ctx context.Context, a authz.Actor, m Measure, op authz.Op, in ActionInput, retry bool) (map[string]string, error) {
-	sig := in.Signature
+	if in.Signature != nil && !measure.Judges(op) {
+		return nil, &measure.FieldError{Field: "signature", Message: fmt.Sprintf("belongs to a decision on a version; %s is none", op)}
+	}
+	return s.checkSigned(ctx, a, op, in.Signature, retry, func(t time.Time) audit.Statement {
+		return audit.DecisionStatement(a.ID, m.ID, m.Version, in.Digest, string(op), in.decided(), t)
+	})
+}
+
+// checkSigned checks a personal signature over the statement op makes at the signature's
+// time: required when the policy in force says so for the actor's roles; when given, made by
+// a key of the actor's in force as the log registered it, recently, and used once (a retry
+// under the same idempotency key is the same use). It returns the signature as the record
+// carries it.
+func (s *Service) checkSigned(ctx context.Context, a authz.Actor, op authz.Op, sig *audit.Signature, retry bool, statement func(time.Time) audit.Statement) (map[string]string, error) {
 	if sig == nil {
 		if authz.MustSign(s.Authz.Rules(), op, a.Roles) {
 			return nil, &authz.Denied{Rule: "signature", Reason: fmt.Sprintf(
 				"policy %s requires %s to be signed with your own key (a passkey on the web page, an SSH key with the CLI's -sign)", s.Authz.Version(), op)}
 		}
 		return nil, nil
-	}
-	if !measure.Judges(op) {
-		return nil, &measure.FieldError{Field: "signature", Message: fmt.Sprintf("belongs to a decision on a version; %s is none", op)}
 	}
 	t, err := s.checkTime(sig, "signature.time")
 	if err != nil {
@@ -388,8 +408,7 @@ func (s *Service) checkSignature(ctx context.Context, a authz.Actor, m Measure, 
 	if err := s.loggedKey(ctx, k); err != nil {
 		return nil, err
 	}
-	st := audit.DecisionStatement(a.ID, m.ID, m.Version, in.Digest, string(op), in.decided(), t)
-	counter, err := audit.Verify(k, st, sig)
+	counter, err := audit.Verify(k, statement(t), sig)
 	if err != nil {
 		return nil, &authz.Denied{Rule: "signature", Reason: err.Error()}
 	}
@@ -406,7 +425,7 @@ func (s *Service) checkSignature(ctx context.Context, a authz.Actor, m Measure, 
 	}
 	// A signature is used once (the verifier fails a log holding one twice); a retry under the
 	// same idempotency key is the same use.
-	used := sha256.Sum256([]byte(sig.Assertion + "\n" + sig.AuthenticatorData + "\n" + sig.SSHSig))
+	used := sig.Use()
 	tag, err := s.DB.Exec(ctx, `INSERT INTO used_signatures (hash, key_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, used[:], k.ID)
 	if err != nil {
 		return nil, fmt.Errorf("record the signature's use: %w", err)
@@ -468,4 +487,51 @@ func (s *Service) loggedKey(ctx context.Context, k *audit.Key) error {
 		return nil
 	}
 	return s.tampered(ctx, &tamperedGrant{what: "signing key " + k.ID + " of " + k.User, table: "in force", logged: "never registered with this public key, or revoked"}, -1)
+}
+
+// ApprovalStatement returns the statement an administrator's approval of a proposal makes,
+// for them to sign: op is approve_key (subject a key ID), approve_policy (a version such as
+// v2) or approve_role_change (a change ID).
+func (s *Service) ApprovalStatement(ctx context.Context, a authz.Actor, op authz.Op, subject string) (audit.Statement, error) {
+	const action = "read.statement"
+	if err := s.requireAdmin(ctx, a, action); err != nil {
+		return audit.Statement{}, err
+	}
+	t := s.now().UTC().Truncate(time.Second)
+	switch op {
+	case authz.OpApproveKey:
+		k, _, err := s.storedKey(ctx, subject)
+		if err != nil {
+			return audit.Statement{}, s.refuse(ctx, a, On{}, action, err)
+		}
+		return audit.ApprovalStatement(a.ID, audit.OpApproveKey, k.ID, k.User, t), nil
+	case authz.OpApprovePolicy:
+		var version int
+		if _, err := fmt.Sscanf(strings.TrimPrefix(subject, "v"), "%d", &version); err != nil || version < 2 {
+			return audit.Statement{}, s.refuse(ctx, a, On{}, action, &measure.FieldError{Field: "version", Message: "must look like v2"})
+		}
+		var waiting bool
+		if err := s.DB.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM authz_policy_versions WHERE version = $1 AND approved_by IS NULL)`, version).Scan(&waiting); err != nil {
+			return audit.Statement{}, fmt.Errorf("read policy v%d: %w", version, err)
+		}
+		if !waiting {
+			return audit.Statement{}, s.refuse(ctx, a, On{}, action, refusal.New(refusal.NotFound, "no policy v%d waiting for approval", version))
+		}
+		digest, err := s.proposedRuleSet(ctx, version)
+		if err != nil {
+			return audit.Statement{}, err
+		}
+		return audit.ApprovalStatement(a.ID, audit.OpApprovePolicy, digest, fmt.Sprintf("v%d", version), t), nil
+	case authz.OpApproveRoleChange:
+		c, _, err := s.roleChange(ctx, subject)
+		if err != nil {
+			if refusal.Is(err) {
+				return audit.Statement{}, s.refuse(ctx, a, On{}, action, err)
+			}
+			return audit.Statement{}, err
+		}
+		return audit.ApprovalStatement(a.ID, audit.OpApproveRoleChange, c.ID, c.change().Body(), t), nil
+	}
+	return audit.Statement{}, &measure.FieldError{Field: "op", Message: fmt.Sprintf("%s is no approval; approvals are %s, %s and %s",
+		measure.Clip(string(op), 64), authz.OpApproveKey, authz.OpApprovePolicy, authz.OpApproveRoleChange)}
 }

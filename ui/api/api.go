@@ -71,6 +71,7 @@ func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/keys", s.auth(s.listKeys))
 	mux.HandleFunc("POST /api/v1/keys", s.auth(s.proposeKey))
 	mux.HandleFunc("POST /api/v1/keys/{id}/approve", s.auth(s.approveKey))
+	mux.HandleFunc("POST /api/v1/keys/{id}/statement", s.auth(s.approvalStatement(authz.OpApproveKey, "id")))
 	mux.HandleFunc("POST /api/v1/keys/{id}/revoke", s.auth(s.revokeKey))
 	mux.HandleFunc("GET /api/v1/statistics", s.auth(s.statistics))
 	mux.HandleFunc("GET /api/v1/work", s.auth(s.work))
@@ -78,9 +79,11 @@ func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/admin/role-changes", s.auth(s.pendingChanges))
 	mux.HandleFunc("POST /api/v1/admin/role-changes", s.auth(s.proposeRoleChange))
 	mux.HandleFunc("POST /api/v1/admin/role-changes/{id}/approve", s.auth(s.approveRoleChange))
+	mux.HandleFunc("POST /api/v1/admin/role-changes/{id}/statement", s.auth(s.approvalStatement(authz.OpApproveRoleChange, "id")))
 	mux.HandleFunc("GET /api/v1/admin/policy", s.auth(s.getPolicy))
 	mux.HandleFunc("POST /api/v1/admin/policy", s.auth(s.proposePolicy))
 	mux.HandleFunc("POST /api/v1/admin/policy/{version}/approve", s.auth(s.approvePolicy))
+	mux.HandleFunc("POST /api/v1/admin/policy/{version}/statement", s.auth(s.approvalStatement(authz.OpApprovePolicy, "version")))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

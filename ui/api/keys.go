@@ -66,7 +66,12 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) approveKey(w http.ResponseWriter, r *http.Request) {
-	k, err := s.ApproveKey(r.Context(), actorOf(r), r.PathValue("id"))
+	sig, err := s.approvalSignature(w, r, "key.approve")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	k, err := s.ApproveKey(r.Context(), actorOf(r), r.PathValue("id"), sig)
 	s.reply(w, r, http.StatusOK, k, err)
 }
 

@@ -147,8 +147,6 @@ func openAPIDoc() obj {
 				"scope":      obj{"type": "string", "enum": []string{"npa", "prefectural"}},
 				"valid_from": obj{"type": "string", "format": "date-time"}, "valid_until": obj{"type": "string", "format": "date-time"},
 				"designation": str("designation ID, for revoke_designation"), "reason": str("")}})}, obj{"201": ok("the proposal", obj{"type": "object"})})}
-	paths["/api/v1/admin/role-changes/{id}/approve"] = obj{"post": with(obj{"summary": "Approve and apply an account change (another administrator); for create_user the answer carries the new user's one-time enrolment_code",
-		"parameters": []any{pathParam("id")}}, obj{"200": ok("the applied change", obj{"type": "object"})})}
 	paths["/auth/oidc/login"] = obj{"get": obj{"summary": "Single sign-on: redirect to the OpenID Connect provider (when -oidc-issuer is set). With cli, key and state (takedown login -sso), the callback sends the browser to cli with the token sealed to key (HPKE: DHKEM(X25519), HKDF-SHA256, AES-256-GCM; info \"takedown cli sign-on v1\\0\" + state) as sealed, or with error", "security": []any{},
 		"parameters": []any{
 			obj{"name": "cli", "in": "query", "description": "the command's loopback listener: http://127.0.0.1:PORT/PATH or http://[::1]:PORT/PATH", "schema": obj{"type": "string"}},
@@ -196,11 +194,24 @@ func openAPIDoc() obj {
 					"properties": obj{"kind": str("ssh"), "key": str("the key's ID (optional: the server computes it)"), "time": str("RFC 3339 in UTC to the second, within 5 minutes of the server's clock"), "sshsig": str("armored SSHSIG")}}}})},
 			obj{"201": ok("the key, waiting for an administrator other than you", key)}),
 	}
-	paths["/api/v1/keys/{id}/approve"] = obj{"post": with(obj{"summary": "Put another person's proposed key in force (administrator)", "parameters": []any{pathParam("id")}}, obj{"200": ok("key", key)})}
+	// An approval's body is optional: the approving administrator's signature, where the policy
+	// has a sign rule for approve_key, approve_policy or approve_role_change.
+	approval := obj{"content": obj{"application/json": obj{"schema": obj{"type": "object", "properties": obj{"signature": signature}}}},
+		"description": "optional: {\"signature\": …} over the approval's statement (POST …/statement)"}
+	statementOf := func(summary string, param string) obj {
+		return obj{"post": with(obj{"summary": summary, "parameters": []any{pathParam(param)}},
+			obj{"200": ok("statement", obj{"type": "object", "properties": obj{"statement": str("canonical JSON"), "sha256": str("hex"), "challenge": str("base64url"), "time": str("RFC 3339"), "words": str("")}})})}
+	}
+	paths["/api/v1/admin/role-changes/{id}/approve"] = obj{"post": with(obj{"summary": "Approve and apply an account change (another administrator); for create_user the answer carries the new user's one-time enrolment_code",
+		"parameters": []any{pathParam("id")}, "requestBody": approval}, obj{"200": ok("the applied change", obj{"type": "object"})})}
+	paths["/api/v1/admin/role-changes/{id}/statement"] = statementOf("The statement approving an account change makes, to sign before approving (administrator)", "id")
+	paths["/api/v1/keys/{id}/approve"] = obj{"post": with(obj{"summary": "Put another person's proposed key in force (administrator)", "parameters": []any{pathParam("id")}, "requestBody": approval}, obj{"200": ok("key", key)})}
+	paths["/api/v1/keys/{id}/statement"] = statementOf("The statement approving a key makes, to sign before approving (administrator)", "id")
+	paths["/api/v1/admin/policy/{version}/statement"] = statementOf("The statement approving a policy version makes: its rule set's SHA-256, to sign before approving (administrator)", "version")
 	paths["/api/v1/keys/{id}/revoke"] = obj{"post": with(obj{"summary": "Revoke your key at once; another's key (lost) is revoked by two administrators: the first call proposes, another administrator's applies",
 		"parameters": []any{pathParam("id")}, "requestBody": jsonBody(obj{"type": "object", "required": []string{"reason"}, "properties": obj{"reason": text("")}})}, obj{"200": ok("key", key)})}
 	paths["/api/v1/admin/policy/{version}/approve"] = obj{"post": with(obj{"summary": "Put a proposed policy version in force (another administrator)",
-		"parameters": []any{pathParam("version")}}, obj{"200": ok("the version in force", obj{"type": "object"})})}
+		"parameters": []any{pathParam("version")}, "requestBody": approval}, obj{"200": ok("the version in force", obj{"type": "object"})})}
 	logPath := func(summary string, params ...any) obj {
 		return obj{"get": obj{"summary": summary, "security": []any{}, "parameters": params,
 			"responses": obj{"200": obj{"description": summary, "content": obj{"text/plain": obj{}}}, "404": obj{"description": "not there yet"}}}}

@@ -72,6 +72,9 @@ func (s *Server) showAdmin(w http.ResponseWriter, r *http.Request, status int, r
 	ctx := r.Context()
 	p := s.frame(r, "administration")
 	v.Me, v.Admin, v.Policy = a.ID, a.Has(authz.Admin), s.Policy()
+	if v.Admin {
+		v.Sign = s.signingFor(r, []authz.Op{authz.OpApproveKey, authz.OpApprovePolicy, authz.OpApproveRoleChange})
+	}
 	var err error
 	if v.Users, err = s.Users(ctx, a, service.Page{Limit: service.MaxPage}); err != nil {
 		p.Error, status = s.problemOf(r, p.Lang, err)
@@ -130,7 +133,13 @@ func (s *Server) proposeChange(w http.ResponseWriter, r *http.Request) {
 // approveChange approves another administrator's proposal; a created user's enrolment code is
 // shown on the answer, once, and never stored in the session.
 func (s *Server) approveChange(w http.ResponseWriter, r *http.Request) {
-	c, err := s.ApproveRoleChange(r.Context(), actorOf(r), r.PathValue("id"))
+	sig, err := approvalSignature(r)
+	if err != nil {
+		s.Refused(r.Context(), actorOf(r), service.On{}, "role_change.approve", err)
+		s.showAdmin(w, r, http.StatusBadRequest, err, adminView{})
+		return
+	}
+	c, err := s.ApproveRoleChange(r.Context(), actorOf(r), r.PathValue("id"), sig)
 	if err != nil {
 		s.showAdmin(w, r, 0, err, adminView{})
 		return
@@ -178,7 +187,13 @@ func (s *Server) proposePolicy(w http.ResponseWriter, r *http.Request) {
 
 // approvePolicy puts another administrator's proposed version in force.
 func (s *Server) approvePolicy(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.ApprovePolicy(r.Context(), actorOf(r), r.PathValue("version")); err != nil {
+	sig, err := approvalSignature(r)
+	if err != nil {
+		s.Refused(r.Context(), actorOf(r), service.On{}, "policy.approve", err)
+		s.showAdmin(w, r, http.StatusBadRequest, err, adminView{})
+		return
+	}
+	if _, err := s.ApprovePolicy(r.Context(), actorOf(r), r.PathValue("version"), sig); err != nil {
 		s.showAdmin(w, r, 0, err, adminView{})
 		return
 	}

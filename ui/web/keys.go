@@ -119,7 +119,13 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 
 // approveKey puts another person's proposed key in force (administrators).
 func (s *Server) approveKey(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.ApproveKey(r.Context(), actorOf(r), r.PathValue("id")); err != nil {
+	sig, err := approvalSignature(r)
+	if err != nil {
+		s.Refused(r.Context(), actorOf(r), service.On{}, "key.approve", err)
+		s.showAdmin(w, r, http.StatusBadRequest, err, adminView{})
+		return
+	}
+	if _, err := s.ApproveKey(r.Context(), actorOf(r), r.PathValue("id"), sig); err != nil {
 		s.showAdmin(w, r, 0, err, adminView{})
 		return
 	}
@@ -148,6 +154,31 @@ func (s *Server) statement(w http.ResponseWriter, r *http.Request) {
 	s.statementJSON(w, r, st)
 }
 
+// approvalStatement answers, for an approval form's script, the statement the approval makes.
+func (s *Server) approvalStatement(op authz.Op, subject string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.ApprovalStatement(r.Context(), actorOf(r), op, r.PathValue(subject))
+		if err != nil {
+			s.jsonError(w, r, err)
+			return
+		}
+		s.statementJSON(w, r, st)
+	}
+}
+
+// approvalSignature reads an approval form's signature, when its script made one.
+func approvalSignature(r *http.Request) (*audit.Signature, error) {
+	raw := r.PostFormValue("signature")
+	if raw == "" {
+		return nil, nil
+	}
+	sig := &audit.Signature{}
+	if err := json.Unmarshal([]byte(raw), sig); err != nil {
+		return nil, &measure.FieldError{Field: "signature", Message: "is not the signature this page's script makes"}
+	}
+	return sig, nil
+}
+
 func (s *Server) statementJSON(w http.ResponseWriter, r *http.Request, st audit.Statement) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{"words": statementWords(language(r), st), "sha256": hex.EncodeToString(st.Hash()),
@@ -165,14 +196,18 @@ func (s *Server) jsonError(w http.ResponseWriter, r *http.Request, err error) {
 // statementWords says a statement in the page's language.
 func statementWords(lang string, st audit.Statement) string {
 	at := st.Time.In(service.JST).Format("2006-01-02 15:04:05 JST")
-	if st.Op == audit.OpRegisterKey {
-		if lang == English {
-			return st.Words()
-		}
-		return fmt.Sprintf("私 %s は、署名鍵 %s を保持し、自分の決定の署名に登録します（%s）。", st.Person, st.Digest, at)
-	}
 	if lang == English {
 		return st.Words()
+	}
+	switch st.Op {
+	case audit.OpRegisterKey:
+		return fmt.Sprintf("私 %s は、署名鍵 %s を保持し、自分の決定の署名に登録します（%s）。", st.Person, st.Digest, at)
+	case audit.OpApproveKey:
+		return fmt.Sprintf("私 %s は、%s の署名鍵 %s を、その人の決定の署名用として承認します（%s）。", st.Person, st.Body, st.Digest, at)
+	case audit.OpApprovePolicy:
+		return fmt.Sprintf("私 %s は、ポリシー %s（規則一式の SHA-256 %s）を承認します（%s）。", st.Person, st.Body, st.Digest, at)
+	case audit.OpApproveRoleChange:
+		return fmt.Sprintf("私 %s は、アカウント変更 %s（%s）を承認します（%s）。", st.Person, st.Digest, st.Body, at)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "私 %s は、措置 %s 第%d版（ダイジェスト %s）について「%s」", st.Person, st.Measure, st.Version, st.Digest, opName(lang, authz.Op(st.Op)))

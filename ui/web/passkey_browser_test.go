@@ -95,11 +95,26 @@ func TestBrowserPasskeys(t *testing.T) {
 		t.Fatalf("%d keys still wait after approving all but member4's", n)
 	}
 
-	// The policy requires every review and vote to be signed personally.
+	// admin2 registers a passkey too; the other administrator approves it.
+	do(t, adm, chromedp.Navigate(base+"/login"))
+	authenticator(t, adm)
+	logIn(t, adm, base, "admin2", pw["admin2"])
+	do(t, adm, chromedp.Navigate(base+"/keys"), chromedp.Click(chromedp.CSS("#register-passkey")), chromedp.WaitVisible(chromedp.CSS("#key-list")))
+	var mine struct{ Keys []struct{ ID string } }
+	if err := u["admin2"].Do(ctx, "GET", "/api/v1/keys", nil, &mine); err != nil || len(mine.Keys) != 1 {
+		t.Fatalf("admin2's keys: %v %v", mine, err)
+	}
+	if err := u["admin"].Do(ctx, "POST", "/api/v1/keys/"+mine.Keys[0].ID+"/approve", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// The policy requires every review and vote, and the approval of a key, to be signed
+	// personally.
 	rules := authz.DefaultPolicy()
 	for _, op := range []string{"legal_review", "command_review", "vote"} {
 		rules = append(rules, authz.Rule{Role: authz.AnyRole, Op: op, Effect: "sign"})
 	}
+	rules = append(rules, authz.Rule{Role: authz.Admin, Op: "approve_key", Effect: "sign"})
 	var v struct{ Version string }
 	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/policy", map[string]any{"rules": rules, "reason": "signed decisions"}, &v); err != nil {
 		t.Fatal(err)
@@ -185,6 +200,20 @@ func TestBrowserPasskeys(t *testing.T) {
 		t.Fatalf("the timeline marks %d decisions as signed, want 5:\n%s", strings.Count(s, "本人署名"), s)
 	}
 
+	// admin2 approves member4's waiting key on the page: the statement names the key and its
+	// holder, and the passkey signs it.
+	do(t, adm, chromedp.Navigate(base+"/admin#keys"), chromedp.WaitVisible(chromedp.CSS(`#pending-keys button[id^="approve-key-"]`)))
+	do(t, adm, chromedp.Click(chromedp.CSS(`#pending-keys button[id^="approve-key-"]`)), chromedp.WaitVisible(chromedp.CSS("#pending-keys .statement .words")))
+	if words := text(t, adm, "#pending-keys .statement .words"); !strings.Contains(words, e.IDs["member4"]) || !strings.Contains(words, "承認") {
+		t.Fatalf("admin2 is shown %q before signing the approval of member4's key", words)
+	}
+	shoot(t, adm, "sign-key-approval")
+	do(t, adm, chromedp.Click(chromedp.CSS("#pending-keys button.sign")), chromedp.WaitNotPresent(chromedp.CSS(`#pending-keys button[id^="approve-key-"]`)))
+	var m4 struct{ Keys []struct{ State string } }
+	if err := u["admin"].Do(ctx, "GET", "/api/v1/keys?user="+e.IDs["member4"], nil, &m4); err != nil || len(m4.Keys) != 1 || m4.Keys[0].State != "active" {
+		t.Fatalf("member4's key after the signed approval: %v %v", m4, err)
+	}
+
 	// Executed as approved; then the auditor's offline check.
 	ex := u["executor"]
 	if _, err := ex.Act(ctx, m.ID, "start_execution", nil); err != nil {
@@ -198,7 +227,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	if _, err := ex.Act(ctx, m.ID, "finish_execution", nil); err != nil {
 		t.Fatal(err)
 	}
-	if rep := e.Exported(t); !rep.OK() || rep.Signed != 5 {
+	if rep := e.Exported(t); !rep.OK() || rep.Signed != 6 {
 		t.Fatalf("the exported log: %d signed decisions, failures %v", rep.Signed, rep.Failures)
 	}
 }

@@ -285,6 +285,7 @@ var refusalsJa = map[string]string{
 	"belongs to a decision on a version; %s is none":                                                                    "は版に対する決定にのみ付けます。%s は該当しません",
 	"rule %d: %s is not a decision that can be signed; signed decisions are %v":                                         "規則%s: %s は署名できる決定ではありません。署名できる決定は %s です",
 	"%s is no decision on a version; signed decisions are %v":                                                           "%s は版に対する決定ではありません。署名できる決定は %s です",
+	"%s is no approval; approvals are %s, %s and %s":                                                                    "%s は承認ではありません。承認は %s、%s、%s です",
 	"must be webauthn (a passkey) or ssh":                                                                               "は webauthn(パスキー)か ssh です",
 	"key %s is registered or proposed already":                                                                          "鍵 %s は既に登録または申請されています",
 	"passkeys are registered through the web pages":                                                                     "パスキーは画面から登録してください",
