@@ -50,6 +50,8 @@ type facts struct {
 	ProposedBy string
 	// Of a signed approval of an account change.
 	Change, Role, Username, Org string
+	// Of a signed log_steps record: its inline step list's StepsDigest.
+	StepsDigest string
 	// Companions are the details moved to companion data, by name: "sha256:<hex>" of the
 	// value. The verifier reads them back from the archive (resolve).
 	Companions map[string]string
@@ -89,6 +91,9 @@ func factsOf(d map[string]any) facts {
 			CredentialID: str(d, "credential_id"), RPID: str(d, "rp_id"), Origin: str(d, "origin")}
 		f.ProposedBy = str(d, "proposed_by")
 		f.Change, f.Role, f.Username, f.Org = str(d, "change"), str(d, "role"), str(d, "username"), str(d, "org")
+		if list, ok := d["step_list"]; ok && signed {
+			f.StepsDigest, _ = StepsDigest(list)
+		}
 	}
 	if dl, ok := d["deadlines"].(map[string]any); ok {
 		for k := range dl {

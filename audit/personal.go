@@ -100,6 +100,9 @@ func (s Statement) Words() string {
 		return fmt.Sprintf("I, %s, approve policy %s (rule set SHA-256 %s), at %s.", s.Person, s.Body, s.Digest, at)
 	case OpApproveRoleChange:
 		return fmt.Sprintf("I, %s, approve account change %s: %s, at %s.", s.Person, s.Digest, s.Body, at)
+	case "log_steps":
+		return fmt.Sprintf("I, %s, record that I took the execution steps listed (SHA-256 of the list %s) on measure %s version %d, at %s.",
+			s.Person, s.Body, s.Measure, s.Version, at)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "I, %s, take the decision %s", s.Person, s.Op)

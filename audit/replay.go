@@ -181,8 +181,8 @@ func (p *replayer) add(r *entry) {
 		if stored {
 			permitted, allowed = rs.permits(opOf(r.Action), r.Actor.Roles), rs.allowed(opOf(r.Action))
 		}
-		if judging[r.Action] || r.facts.Signed != nil {
-			p.kr.check(r, stored && rs.mustSign(opOf(r.Action), r.Actor.Roles), func(t time.Time) Statement {
+		if required := stored && rs.mustSign(opOf(r.Action), r.Actor.Roles); required || judging[r.Action] || r.facts.Signed != nil {
+			p.kr.check(r, required, func(t time.Time) Statement {
 				return DecisionStatement(r.Actor.ID, r.Measure, r.Version, r.facts.Digest, r.Action, decidedOf(r), t)
 			}, rep)
 		}

@@ -1,6 +1,9 @@
 package audit
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -43,8 +46,23 @@ func DecisionStatement(person, measureID string, version int, digest, op string,
 		st.Decision, st.Body = d.Decision, d.Body
 	case "request_info":
 		st.Body = d.Body
+	case "log_steps":
+		// The steps' StepsDigest; the measure and version name what was approved.
+		st.Digest, st.Body = "", d.Body
 	}
 	return st
+}
+
+// StepsDigest names a batch of execution steps by the SHA-256 of the list's canonical JSON
+// ("sha256:<hex>"): what an executor's signature on log_steps states. A list too large for
+// its record moves to companion data under the same name.
+func StepsDigest(steps any) (string, error) {
+	b, err := appendValue(nil, steps)
+	if err != nil {
+		return "", fmt.Errorf("encode the steps: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
 // Decided is what a person decided, as far as a statement says it.
@@ -69,6 +87,11 @@ func decidedOf(r *entry) Decided {
 		d.Decision = f.Vote
 	case "post_hoc_decision":
 		d.Body = f.Remediation
+	case "log_steps":
+		d.Body = f.StepsDigest
+		if ref := f.Companions["step_list"]; ref != "" {
+			d.Body = ref // resolve checked that the companion hashes to it
+		}
 	}
 	return d
 }

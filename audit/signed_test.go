@@ -585,3 +585,70 @@ func TestSignedApprovals(t *testing.T) {
 		})
 	}
 }
+
+// TestSignedStepBatches: under a policy requiring executors to sign their batches of steps,
+// the batch as signed verifies; a step changed after signing, a batch left unsigned, or a
+// signature moved onto another batch does not.
+func TestSignedStepBatches(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	var v2 []string
+	for _, r := range authz.DefaultPolicy() {
+		v2 = append(v2, r.Effect+" "+string(r.Role)+" "+r.Op)
+	}
+	v2 = append(v2, "sign executor log_steps")
+	ex := newSSHKey(t, "ex")
+	build := func(edit func(m []audit.Record)) []audit.Record {
+		h := []audit.Record{
+			{Actor: actor("adm1", "admin"), Action: "policy.proposed", TS: t0.Add(-2 * time.Hour), Details: map[string]any{"version": "v2", "rule_set": v2}},
+			{Actor: actor("adm2", "admin"), Action: "policy.approved", TS: t0.Add(-2 * time.Hour), Details: map[string]any{"version": "v2"}},
+		}
+		h = append(h, registration(ex.key, ex.sign, actor("adm1", "admin"), t0.Add(-time.Hour))...)
+		m := story(t0)
+		for i := range m {
+			r := &m[i]
+			r.Measure, r.PolicyVersion = "m-forged", "v2"
+			if r.Action == "log_steps" {
+				digest, err := audit.StepsDigest(r.Details["step_list"])
+				if err != nil {
+					t.Fatal(err)
+				}
+				st := audit.DecisionStatement("ex", r.Measure, r.Version, "", "log_steps", audit.Decided{Body: digest}, r.TS.Truncate(time.Second))
+				r.Details["signature"] = sigDetails(ex.sign(st))
+			}
+		}
+		if edit != nil {
+			edit(m)
+		}
+		return append(h, m...)
+	}
+	rep := forged(t, build(nil))
+	if !rep.OK() || rep.Signed != 1 {
+		t.Fatalf("the honest history: %d signed, failures %v", rep.Signed, rep.Failures)
+	}
+	batch := slices.IndexFunc(story(t0), func(r audit.Record) bool { return r.Action == "log_steps" })
+	for _, tt := range []struct {
+		name, says string
+		edit       func(m []audit.Record)
+	}{
+		{"a step's witness changed after signing", "does not verify", func(m []audit.Record) {
+			m[batch].Details["step_list"].([]map[string]any)[0]["witness"] = "ex3"
+		}},
+		{"a step's time changed after signing", "does not verify", func(m []audit.Record) {
+			m[batch].Details["step_list"].([]map[string]any)[0]["at"] = m[batch].TS.Add(time.Second).Format(time.RFC3339Nano)
+		}},
+		{"the batch left unsigned", "carries no personal signature", func(m []audit.Record) {
+			delete(m[batch].Details, "signature")
+		}},
+		{"the signature over another measure's batch", "does not verify", func(m []audit.Record) {
+			st := audit.DecisionStatement("ex", "m-other", 1, "", "log_steps", audit.Decided{Body: "sha256:00"}, m[batch].TS.Truncate(time.Second))
+			m[batch].Details["signature"] = sigDetails(ex.sign(st))
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := forged(t, build(tt.edit))
+			if !slices.ContainsFunc(rep.Failures, func(f audit.Failure) bool { return f.Rule == "signature" && strings.Contains(f.Msg, tt.says) }) {
+				t.Fatalf("want a signature failure saying %q, got %v", tt.says, rep.Failures)
+			}
+		})
+	}
+}

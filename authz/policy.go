@@ -55,9 +55,10 @@ const (
 )
 
 // SignableOps are the decisions a policy may require to be personally signed: each judges a
-// version of a measure, or approves an administrator's proposal.
+// version of a measure, records an executor's batch of steps, or approves an administrator's
+// proposal.
 var SignableOps = []Op{OpLegalReview, OpCommandReview, OpRecordGate, OpDeclareConflict, OpVote, OpRequestInfo, OpPostHocDecision, OpVerifyReport,
-	OpApproveKey, OpApprovePolicy, OpApproveRoleChange}
+	OpLogSteps, OpApproveKey, OpApprovePolicy, OpApproveRoleChange}
 
 // MustSign says whether, under rules, an actor holding roles must sign op personally.
 func MustSign(rules []Rule, op Op, roles []Role) bool {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/measure"
 )
 
 // sshSigner signs statements with one SSH key: through ssh-agent when it holds the key,
@@ -126,6 +127,18 @@ func (e *env) signDecision(cl *client.Client, measureID, op, keyPath string, in 
 	_ = json.Unmarshal(raw, &input)
 	d = audit.Decided{Decision: input.Decision, Reason: input.Reason, Body: input.Body, Gate: input.Gate, Reference: input.Reference,
 		Conditions: input.Conditions, Checklist: input.Checklist, Conflicted: input.Conflicted != nil && *input.Conflicted}
+	if op == "log_steps" {
+		// The steps as the server reads them (times in Go's RFC 3339 spelling), named by hash.
+		var steps struct {
+			Steps []measure.Step `json:"steps"`
+		}
+		if err := json.Unmarshal(raw, &steps); err != nil {
+			return fmt.Errorf("read the steps to sign: %w", err)
+		}
+		if d.Body, err = audit.StepsDigest(steps.Steps); err != nil {
+			return err
+		}
+	}
 	want := audit.DecisionStatement(got.Person, measureID, got.Version, input.Digest, op, d, t)
 	if string(want.Bytes()) != view.Statement {
 		return fmt.Errorf("the server's statement is not the decision you gave; nothing was signed:\n  server: %s\n  yours:  %s", view.Statement, want.Bytes())

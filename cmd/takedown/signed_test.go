@@ -59,7 +59,7 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	t.Setenv("TAKEDOWN_SERVER", e.D.URL)
 	keyFile := map[string]string{}
-	for _, who := range []string{"legal", "chair", "member1", "member2", "admin", "admin2"} {
+	for _, who := range []string{"legal", "chair", "member1", "member2", "executor", "admin", "admin2"} {
 		_, priv, _ := ed25519.GenerateKey(rand.Reader)
 		block, err := ssh.MarshalPrivateKey(priv, who)
 		if err != nil {
@@ -108,7 +108,7 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 		ids[who] = strings.Fields(out)[0]
 	}
 	refused(403, "role", "member1", "key", "approve", ids["chair"])
-	for _, who := range []string{"legal", "chair", "member1", "member2", "admin2"} {
+	for _, who := range []string{"legal", "chair", "member1", "member2", "executor", "admin2"} {
 		mustCLI("admin", "key", "approve", ids[who])
 	}
 	mustCLI("admin2", "key", "approve", ids["admin"])
@@ -121,7 +121,7 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 	// signed.
 	rules := authz.DefaultPolicy()
 	rules = append(rules, authz.Rule{Role: authz.AnyRole, Op: "vote", Effect: "sign"}, authz.Rule{Role: authz.Legal, Op: "legal_review", Effect: "sign"},
-		authz.Rule{Role: authz.Admin, Op: "approve_key", Effect: "sign"}, authz.Rule{Role: authz.Admin, Op: "approve_policy", Effect: "sign"},
+		authz.Rule{Role: authz.Executor, Op: "log_steps", Effect: "sign"}, authz.Rule{Role: authz.Admin, Op: "approve_key", Effect: "sign"}, authz.Rule{Role: authz.Admin, Op: "approve_policy", Effect: "sign"},
 		authz.Rule{Role: authz.Admin, Op: "approve_role_change", Effect: "sign"})
 	var v struct{ Version string }
 	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/policy", map[string]any{"rules": rules, "reason": "decisions signed personally"}, &v); err != nil {
@@ -175,6 +175,16 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 		t.Fatalf("after the signed votes the measure is %s", got.Stage)
 	}
 
+	// The executor signs each batch of steps: the statement names the list by its hash.
+	mustCLI("executor", "act", "-measure", m.ID, "-op", "start_execution")
+	batch := filepath.Join(dir, "steps.json")
+	at := time.Now().UTC().Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z07:00") // as a typist writes it, not as Go would
+	_ = os.WriteFile(batch, []byte(`{"steps": [{"target": "203.0.113.10", "technique": "disable_malware", "action": "sent the self-delete command\nand checked",
+		"result": "success", "witness": "`+e.IDs["executor2"]+`", "at": "`+at+`"}]}`), 0o644)
+	refused(403, "signature", "executor", "act", "-measure", m.ID, "-op", "log_steps", "-json", batch)
+	mustCLI("executor", "act", "-measure", m.ID, "-op", "log_steps", "-json", batch, "-sign", keyFile["executor"])
+	mustCLI("executor", "act", "-measure", m.ID, "-op", "finish_execution")
+
 	// A revoked key signs nothing more.
 	mustCLI("member1", "key", "revoke", "-reason", "laptop lost", ids["member1"])
 	if _, err := cli("member1", "key", "revoke", "-reason", "again", ids["member1"]); err == nil {
@@ -221,7 +231,7 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 	}
 
 	rep := e.Exported(t)
-	if !rep.OK() || rep.Signed != 7 {
+	if !rep.OK() || rep.Signed != 8 {
 		t.Fatalf("the exported log: %d signed decisions, failures %v", rep.Signed, rep.Failures)
 	}
 	// The keys as the table holds them are what the log says (in force, revoked).

@@ -365,13 +365,21 @@ func (s *Service) storedKey(ctx context.Context, id string) (*audit.Key, string,
 // the statement of this decision on this version, recently. It returns the signature as the
 // decision's record carries it.
 func (s *Service) checkSignature(ctx context.Context, a authz.Actor, m Measure, op authz.Op, in ActionInput, retry bool) (map[string]string, error) {
-	if in.Signature != nil && !measure.Judges(op) {
-		return nil, &measure.FieldError{Field: "signature", Message: fmt.Sprintf("belongs to a decision on a version; %s is none", op)}
+	if in.Signature != nil && !Signable(op) {
+		return nil, &measure.FieldError{Field: "signature", Message: fmt.Sprintf("belongs to a decision on a version or a batch of steps; %s is neither", op)}
+	}
+	d, err := in.decided(op)
+	if err != nil {
+		return nil, err
 	}
 	return s.checkSigned(ctx, a, op, in.Signature, retry, func(t time.Time) audit.Statement {
-		return audit.DecisionStatement(a.ID, m.ID, m.Version, in.Digest, string(op), in.decided(), t)
+		return audit.DecisionStatement(a.ID, m.ID, m.Version, in.Digest, string(op), d, t)
 	})
 }
+
+// Signable says whether a person may sign op on a measure: a decision on a version, or an
+// executor's batch of steps.
+func Signable(op authz.Op) bool { return measure.Judges(op) || op == authz.OpLogSteps }
 
 // checkSigned checks a personal signature over the statement op makes at the signature's
 // time: required when the policy in force says so for the actor's roles; when given, made by
@@ -439,14 +447,21 @@ func (s *Service) checkSigned(ctx context.Context, a authz.Actor, op authz.Op, s
 	return out, nil
 }
 
-// decided is what a statement of in says.
-func (in ActionInput) decided() audit.Decided {
+// decided is what a statement of in, taking op, says: a batch of steps is named by its
+// StepsDigest.
+func (in ActionInput) decided(op authz.Op) (audit.Decided, error) {
 	d := audit.Decided{Decision: in.Decision, Gate: in.Gate, Reference: in.Reference, Conditions: in.Conditions, Checklist: in.Checklist,
 		Body: in.Body, Reason: in.Reason}
 	if in.Conflicted != nil {
 		d.Conflicted = *in.Conflicted
 	}
-	return d
+	if op == authz.OpLogSteps {
+		var err error
+		if d.Body, err = audit.StepsDigest(in.Steps); err != nil {
+			return d, &measure.FieldError{Field: "steps", Message: err.Error()}
+		}
+	}
+	return d, nil
 }
 
 // Statement returns the statement a decision makes, for a person to sign: the page shows it
@@ -456,7 +471,7 @@ func (s *Service) Statement(ctx context.Context, a authz.Actor, id string, op au
 	if err != nil {
 		return audit.Statement{}, err
 	}
-	if !measure.Judges(op) {
+	if !Signable(op) {
 		return audit.Statement{}, &measure.FieldError{Field: "op", Message: fmt.Sprintf("%s is no decision on a version; signed decisions are %v", measure.Clip(string(op), 64), authz.SignableOps)}
 	}
 	if in.Digest == "" {
@@ -464,11 +479,15 @@ func (s *Service) Statement(ctx context.Context, a authz.Actor, id string, op au
 	}
 	// The statement of a decision the action would refuse is not worth a touch of the key.
 	action := measure.Action{Op: op, Actor: a, Decision: in.Decision, Reason: in.Reason, Conditions: in.Conditions, Checklist: in.Checklist,
-		Conflicted: in.Conflicted != nil && *in.Conflicted, Digest: in.Digest, Gate: in.Gate, Reference: in.Reference, Body: in.Body}
+		Conflicted: in.Conflicted != nil && *in.Conflicted, Digest: in.Digest, Gate: in.Gate, Reference: in.Reference, Body: in.Body, Steps: in.Steps}
 	if err := action.CheckInput(); err != nil {
 		return audit.Statement{}, s.refuse(ctx, a, m.on(), "read.statement", err)
 	}
-	return audit.DecisionStatement(a.ID, m.ID, m.Version, in.Digest, string(op), in.decided(), s.now().UTC().Truncate(time.Second)), nil
+	d, err := in.decided(op)
+	if err != nil {
+		return audit.Statement{}, s.refuse(ctx, a, m.on(), "read.statement", err)
+	}
+	return audit.DecisionStatement(a.ID, m.ID, m.Version, in.Digest, string(op), d, s.now().UTC().Truncate(time.Second)), nil
 }
 
 // loggedKey refuses a key the table holds in force but the audit log does not: never

@@ -136,9 +136,8 @@ func (s *Server) approveKey(w http.ResponseWriter, r *http.Request) {
 // statement answers, for a decision form's script, the statement the decision as typed makes:
 // the page shows it in words with its hash before the person touches their passkey.
 func (s *Server) statement(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 2<<20)
-	if err := r.ParseForm(); err != nil {
-		s.jsonError(w, r, &measure.FieldError{Field: "form", Message: "is not a form this page sent"})
+	if err := readActionForm(w, r); err != nil {
+		s.jsonError(w, r, err)
 		return
 	}
 	in, err := actionInput(r.PostForm)
@@ -208,6 +207,8 @@ func statementWords(lang string, st audit.Statement) string {
 		return fmt.Sprintf("私 %s は、ポリシー %s（規則一式の SHA-256 %s）を承認します（%s）。", st.Person, st.Body, st.Digest, at)
 	case audit.OpApproveRoleChange:
 		return fmt.Sprintf("私 %s は、アカウント変更 %s（%s）を承認します（%s）。", st.Person, st.Digest, st.Body, at)
+	case string(authz.OpLogSteps):
+		return fmt.Sprintf("私 %s は、措置 %s 第%d版について、一覧の実施を記録します（一覧の SHA-256 %s）（%s）。", st.Person, st.Measure, st.Version, st.Body, at)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "私 %s は、措置 %s 第%d版（ダイジェスト %s）について「%s」", st.Person, st.Measure, st.Version, st.Digest, opName(lang, authz.Op(st.Op)))

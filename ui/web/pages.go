@@ -162,9 +162,9 @@ func (s *Server) showMeasure(w http.ResponseWriter, r *http.Request, status int,
 	s.render(w, r, status, measurePage(p, v))
 }
 
-// act takes the decision a form posts, through the same service call as the JSON API.
-func (s *Server) act(w http.ResponseWriter, r *http.Request) {
-	a := actorOf(r)
+// readActionForm reads a decision form, a multipart one (with a file of steps) too: a CSV
+// file of steps stands for the text box when that is empty.
+func readActionForm(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 2<<20)
 	var err error
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
@@ -173,16 +173,24 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		err = r.ParseForm()
 	}
 	if err != nil {
-		s.sendBack(w, r, r.PathValue("measure"), r.PathValue("op"), &measure.FieldError{Field: "form", Message: "is not a form this page sent (or over 1 MiB)"}, "")
-		return
+		return &measure.FieldError{Field: "form", Message: "is not a form this page sent (or over 1 MiB)"}
 	}
-	// A CSV file of steps stands for the text box when that is empty.
 	if f, _, ferr := r.FormFile("steps_file"); ferr == nil {
 		b, rerr := io.ReadAll(io.LimitReader(f, 1<<20))
 		f.Close()
 		if rerr == nil && strings.TrimSpace(r.PostForm.Get("steps")) == "" {
 			r.PostForm.Set("steps", string(b))
 		}
+	}
+	return nil
+}
+
+// act takes the decision a form posts, through the same service call as the JSON API.
+func (s *Server) act(w http.ResponseWriter, r *http.Request) {
+	a := actorOf(r)
+	if err := readActionForm(w, r); err != nil {
+		s.sendBack(w, r, r.PathValue("measure"), r.PathValue("op"), err, "")
+		return
 	}
 	op := authz.Op(r.PathValue("op"))
 	id := r.PathValue("measure")

@@ -40,7 +40,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	ctx := context.Background()
 	u := e.Users
 
-	deciders := []string{"legal", "commander", "chair", "member1", "member2"}
+	deciders := []string{"legal", "commander", "chair", "member1", "member2", "executor"}
 	browsers := map[string]context.Context{}
 	for _, who := range deciders {
 		b := browser(t, exe)
@@ -114,7 +114,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	for _, op := range []string{"legal_review", "command_review", "vote"} {
 		rules = append(rules, authz.Rule{Role: authz.AnyRole, Op: op, Effect: "sign"})
 	}
-	rules = append(rules, authz.Rule{Role: authz.Admin, Op: "approve_key", Effect: "sign"})
+	rules = append(rules, authz.Rule{Role: authz.Admin, Op: "approve_key", Effect: "sign"}, authz.Rule{Role: authz.Executor, Op: "log_steps", Effect: "sign"})
 	var v struct{ Version string }
 	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/policy", map[string]any{"rules": rules, "reason": "signed decisions"}, &v); err != nil {
 		t.Fatal(err)
@@ -219,15 +219,21 @@ func TestBrowserPasskeys(t *testing.T) {
 	if _, err := ex.Act(ctx, m.ID, "start_execution", nil); err != nil {
 		t.Fatal(err)
 	}
-	steps := map[string]any{"steps": []map[string]any{{"target": "203.0.113.10", "technique": "disable_malware", "action": "sent self-delete",
-		"result": "success", "witness": e.IDs["executor2"], "at": time.Now().UTC().Format(time.RFC3339Nano)}}}
-	if _, err := ex.Act(ctx, m.ID, "log_steps", steps); err != nil {
-		t.Fatal(err)
+	// The executor logs a step on the page and signs the batch: the statement names the list
+	// by its hash before the passkey is touched.
+	b := browsers["executor"]
+	do(t, b, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.WaitVisible(chromedp.CSS("#act-log_steps")),
+		chromedp.SendKeys(chromedp.CSS("#log_steps-steps"), "203.0.113.10,disable_malware,sent self-delete,success,"+e.IDs["executor2"]+","+
+			time.Now().UTC().Format(time.RFC3339)),
+		chromedp.Click(chromedp.CSS(`#act-log_steps button[type="submit"]`)), chromedp.WaitVisible(chromedp.CSS("#act-log_steps .statement .words")))
+	if words := text(t, b, "#act-log_steps .statement .words"); !strings.Contains(words, "sha256:") || !strings.Contains(words, m.ID) {
+		t.Fatalf("the executor is shown %q before signing the batch", words)
 	}
+	do(t, b, chromedp.Click(chromedp.CSS("#act-log_steps button.sign")), chromedp.WaitVisible(chromedp.CSS("#steps")))
 	if _, err := ex.Act(ctx, m.ID, "finish_execution", nil); err != nil {
 		t.Fatal(err)
 	}
-	if rep := e.Exported(t); !rep.OK() || rep.Signed != 6 {
+	if rep := e.Exported(t); !rep.OK() || rep.Signed != 7 {
 		t.Fatalf("the exported log: %d signed decisions, failures %v", rep.Signed, rep.Failures)
 	}
 }

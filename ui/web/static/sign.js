@@ -57,7 +57,9 @@
       if (!keys.length || !window.PublicKeyCredential || sig.value) { return; }
       ev.preventDefault();
       err.textContent = "";
-      statement(form.dataset.sign, new URLSearchParams(new FormData(form)), box).then(function (j) {
+      // A form with a file (the steps' CSV) is sent to the statement as it will be sent.
+      var body = form.enctype === "multipart/form-data" ? new FormData(form) : new URLSearchParams(new FormData(form));
+      statement(form.dataset.sign, body, box).then(function (j) {
         st = j;
         box.querySelector("button.sign").focus();
       }).catch(function (e) { err.textContent = e.message; });
