@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -183,6 +184,19 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 		"result": "success", "witness": "`+e.IDs["executor2"]+`", "at": "`+at+`"}]}`), 0o644)
 	refused(403, "signature", "executor", "act", "-measure", m.ID, "-op", "log_steps", "-json", batch)
 	mustCLI("executor", "act", "-measure", m.ID, "-op", "log_steps", "-json", batch, "-sign", keyFile["executor"])
+	// A batch too large for its record moves to companion data; its signature still holds.
+	var large strings.Builder
+	large.WriteString(`{"steps": [`)
+	for i := range 1000 {
+		if i > 0 {
+			large.WriteString(",")
+		}
+		fmt.Fprintf(&large, `{"target": "203.0.113.10", "technique": "disable_malware", "action": "attempt %d", "result": "failure", "witness": %q, "at": %q}`,
+			i, e.IDs["executor2"], at)
+	}
+	large.WriteString("]}")
+	_ = os.WriteFile(batch, []byte(large.String()), 0o644)
+	mustCLI("executor", "act", "-measure", m.ID, "-op", "log_steps", "-json", batch, "-sign", keyFile["executor"])
 	mustCLI("executor", "act", "-measure", m.ID, "-op", "finish_execution")
 
 	// A revoked key signs nothing more.
@@ -231,7 +245,7 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 	}
 
 	rep := e.Exported(t)
-	if !rep.OK() || rep.Signed != 8 {
+	if !rep.OK() || rep.Signed != 9 {
 		t.Fatalf("the exported log: %d signed decisions, failures %v", rep.Signed, rep.Failures)
 	}
 	// The keys as the table holds them are what the log says (in force, revoked).
