@@ -159,7 +159,9 @@ func (p *replayer) add(r *entry) {
 		// Judged before the record changes the keyring: an approval is signed by a key in
 		// force before it, never by the key it registers.
 		rs, stored, _ := p.ps.rules(r.Policy)
-		p.kr.check(r, stored && rs.mustSign(op, r.Actor.Roles), statement, rep)
+		if !p.kr.check(r, stored && rs.mustSign(op, r.Actor.Roles), statement, rep) && r.Action == KeyRegistered {
+			rep.Roots = append(rep.Roots, Root{Index: r.Index, Key: r.facts.Key.ID, User: r.facts.Key.User, ApprovedBy: r.Actor.ID})
+		}
 	}
 	if p.ps.add(r, rep) || p.kr.add(r, rep) {
 		return

@@ -188,51 +188,52 @@ func (kr *keyring) proof(k *Key, sig *Signature) (uint32, string) {
 // check judges a decision record's personal signature: required when the policy in force
 // says so, and, when present, valid for the person's key as registered and not revoked at
 // this point of the log, made for this decision and never used before.
-func (kr *keyring) check(r *entry, required bool, statement func(time.Time) Statement, rep *Report) {
+func (kr *keyring) check(r *entry, required bool, statement func(time.Time) Statement, rep *Report) bool {
 	sig := r.facts.Signed
 	if sig == nil {
 		if required {
 			rep.fail(r.Index, "signature", "%s by %s carries no personal signature, which policy %s requires", r.Action, r.Actor.ID, policyName(r.Policy))
 		}
-		return
+		return false
 	}
 	k := kr.keys[sig.Key]
 	switch {
 	case k == nil:
 		rep.fail(r.Index, "signature", "%s by %s is signed with key %s, which the log never registered", r.Action, r.Actor.ID, clip(sig.Key))
-		return
+		return false
 	case k.User != r.Actor.ID:
 		rep.fail(r.Index, "signature", "%s by %s is signed with key %s of %s", r.Action, r.Actor.ID, k.ID, k.User)
-		return
+		return false
 	case k.revoked:
 		rep.fail(r.Index, "signature", "%s by %s is signed with key %s, revoked earlier in the log", r.Action, r.Actor.ID, k.ID)
-		return
+		return false
 	}
 	t, err := sig.StatementTime()
 	if err != nil {
 		rep.fail(r.Index, "signature", "%s by %s: %v", r.Action, r.Actor.ID, err)
-		return
+		return false
 	}
 	if t.After(r.TS.Add(StatementMaxSkew)) || t.Before(r.TS.Add(-StatementMaxAge)) {
 		rep.fail(r.Index, "signature", "%s by %s was signed at %s, too far from its record's time %s", r.Action, r.Actor.ID,
 			sig.Time, r.TS.UTC().Format(time.RFC3339))
-		return
+		return false
 	}
 	counter, err := Verify(&k.Key, statement(t), sig)
 	if err != nil {
 		rep.fail(r.Index, "signature", "%s by %s: %v", r.Action, r.Actor.ID, err)
-		return
+		return false
 	}
 	seen := sig.Use()
 	if at, ok := kr.used[seen]; ok {
 		rep.fail(r.Index, "signature", "%s by %s replays the signature of entry %d", r.Action, r.Actor.ID, at)
-		return
+		return false
 	}
 	kr.used[seen] = r.Index
 	if (counter != 0 || k.counter != 0) && counter <= k.counter {
 		rep.fail(r.Index, "signature", "%s by %s: passkey counter %d does not exceed %d, seen before (a cloned key or a replay)", r.Action, r.Actor.ID, counter, k.counter)
-		return
+		return false
 	}
 	k.counter = counter
 	rep.Signed++
+	return true
 }

@@ -538,6 +538,15 @@ func TestSignedApprovals(t *testing.T) {
 	if !rep.OK() || rep.Signed != 3 {
 		t.Fatalf("the honest history: %d signed, failures %v", rep.Signed, rep.Failures)
 	}
+	// The administrators' own keys, approved before any approval was signed, are the roots
+	// the auditor confirms out of band; m1's key, approved with a signature, is not.
+	var roots []string
+	for _, k := range rep.Roots {
+		roots = append(roots, k.User)
+	}
+	if !slices.Equal(roots, []string{"adm1", "adm2"}) {
+		t.Fatalf("roots %v, want adm1's and adm2's keys", rep.Roots)
+	}
 	const keyApproval, grantAt, policyApproval = 7, 8, 10
 	for _, tt := range []struct {
 		name, says string

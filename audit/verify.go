@@ -45,12 +45,23 @@ type Report struct {
 	Records  int
 	Measures int
 	// Signed counts the decisions whose personal signature verified.
-	Signed   int
+	Signed int
+	// Roots are the personal keys registered by an approval no administrator signed: the
+	// signatures made with them rest on the administrator's word alone, so an auditor confirms
+	// these keys with their holders (the first administrators' keys at least are such).
+	Roots    []Root
 	Failures []Failure
 	Notes    []string // what could not be checked, and why
 	// Restarts are where the log went on under a new origin after a restore lost entries
 	// (takedownd audit restart-log): each chained to the previous origin's checkpoint.
 	Restarts []Restarted
+}
+
+// Root is a key registered without a signed approval.
+type Root struct {
+	Index      int64 // the registration's entry
+	Key, User  string
+	ApprovedBy string
 }
 
 // Restarted is one restart of the log, as its entry records it and verify checked it.

@@ -82,6 +82,13 @@ func auditVerify(e *env) error {
 	}
 	fmt.Fprintf(out, "log %s: checkpoint size %d, root %s\n", rep.Checkpoint.Origin, rep.Checkpoint.Size, rep.Checkpoint.Root)
 	fmt.Fprintf(out, "%d records, %d measures replayed, %d decisions personally signed (each checked against the key the log registered)\n", rep.Records, rep.Measures, rep.Signed)
+	if len(rep.Roots) > 0 {
+		// Signatures with these keys rest on an unsigned approval: the auditor asks the holders.
+		fmt.Fprintf(out, "%d keys registered by an approval no administrator signed; confirm them with their holders:\n", len(rep.Roots))
+		for _, k := range rep.Roots {
+			fmt.Fprintf(out, "  entry %d: %s of %s, approved by %s\n", k.Index, k.Key, k.User, k.ApprovedBy)
+		}
+	}
 	if prior != nil {
 		fmt.Fprintf(out, "previous checkpoint: size %d\n", prior.Size)
 	}

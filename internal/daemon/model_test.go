@@ -115,6 +115,7 @@ type req struct {
 	hostile bool // text the door must refuse whatever else holds
 	key     string
 	seen    string // the digest the person read, sent when the body names none
+	signed  bool   // signed as the policy wants: by its taker with their key, or not a signed operation
 }
 
 func (r req) String() string {
@@ -126,6 +127,7 @@ func (r req) String() string {
 type outcome struct {
 	refuse    []int
 	keyReused bool // refused because the key named another request
+	retry     bool // accepted as the retry of a request accepted before: nothing recorded again
 	apply     func()
 	next      func() string
 }
@@ -152,6 +154,9 @@ func (m *mmeasure) judge(r req) outcome {
 	}
 	if (r.op == "submit" || r.op == "respond_info") && r.who != "officer" { // only the requester
 		no(403)
+	}
+	if !r.signed {
+		no(403) // a vote or legal review not signed by its taker
 	}
 	if (r.op == "respond_info" || r.op == "report" || r.op == "notify_commission") && str("body") == "" {
 		no(400)
@@ -265,7 +270,7 @@ func (m *mmeasure) judge(r req) outcome {
 				return outcome{refuse: []int{409}, keyReused: true}
 			}
 			if k.accepted {
-				return outcome{apply: func() {}, next: func() string { return m.stage }}
+				return outcome{apply: func() {}, next: func() string { return m.stage }, retry: true}
 			}
 		}
 	}
@@ -565,9 +570,11 @@ func wire(b map[string]any) map[string]any {
 
 type modelRun struct {
 	e       *testenv.Env
-	ids     []string // every measure the run created
+	keys    map[string]modelKey // the deciders' signing keys
+	ids     []string            // every measure the run created
 	mu      sync.Mutex
 	actions int
+	signed  int // decisions recorded with their taker's signature
 }
 
 func (mr *modelRun) refusals(t *rapid.T, id string) int {
@@ -623,6 +630,7 @@ func (mr *modelRun) read(t *rapid.T, m *mmeasure, r *req) {
 // check sends r, compares its outcome with the model's, and moves the model.
 func (mr *modelRun) check(t *rapid.T, m *mmeasure, r req) {
 	mr.read(t, m, &r)
+	mr.sign(t, m, &r)
 	want := m.judge(r)
 	before := mr.refusals(t, m.id)
 	status, stage, err := mr.send(m, r)
@@ -652,6 +660,9 @@ func (mr *modelRun) check(t *rapid.T, m *mmeasure, r req) {
 		t.Fatalf("%v was accepted but %d refusals were audited", r, after-before)
 	}
 	want.apply()
+	if _, signed := r.body["signature"]; signed && !want.retry {
+		mr.signed++
+	}
 	if r.key != "" {
 		m.keys[r.who+"/"+r.key] = keyUse{request: r.String(), accepted: true}
 	}
@@ -688,7 +699,7 @@ func TestModel(t *testing.T) {
 		// is one request and one audited refusal at most.
 		c.HTTP = &http.Client{Timeout: 20 * time.Second}
 	}
-	mr := &modelRun{e: e}
+	mr := &modelRun{e: e, keys: registerModelKeys(t, e)}
 	ctx := context.Background()
 	begin := time.Now()
 	rapid.Check(t, func(t *rapid.T) {
@@ -745,6 +756,7 @@ func TestModel(t *testing.T) {
 					t.Skip("only transitions that cannot repeat")
 				}
 				mr.read(t, m, &r)
+				mr.sign(t, m, &r)
 				want := m.judge(r)
 				before := mr.refusals(t, m.id)
 				var wg sync.WaitGroup
@@ -764,6 +776,9 @@ func TestModel(t *testing.T) {
 						ok++
 						if want.apply != nil && ok == 1 {
 							want.apply()
+							if _, signed := r.body["signature"]; signed {
+								mr.signed++
+							}
 						}
 						if stages[i] != m.stage && !(r.op == "vote") {
 							t.Fatalf("%v twice: the measure is %s; the model says %s", r, stages[i], m.stage)
@@ -834,7 +849,9 @@ func TestModel(t *testing.T) {
 	})
 	t.Logf("%d measures, %d actions in %v", len(mr.ids), mr.actions, time.Since(begin).Round(time.Millisecond))
 
-	verifyLog(t, e)
+	if rep := verifyLog(t, e); rep.Signed != mr.signed {
+		t.Errorf("the log verifies %d personally signed decisions; %d were accepted", rep.Signed, mr.signed)
+	}
 	// The database agrees with the log: each measure's stage is where its last entry left it.
 	reached := map[string]int{}
 	defer func() { t.Logf("final stages: %v", reached) }()
