@@ -131,4 +131,3 @@ func (mr *modelRun) sign(t *rapid.T, m *mmeasure, r *req) {
 	r.body["signature"] = map[string]string{"kind": audit.KeySSH, "key": k.id, "time": at.Format(time.RFC3339), "sshsig": k.sign(st.Bytes())}
 	r.signed = mode == "own"
 }
-
