@@ -70,6 +70,20 @@ func MustSign(rules []Rule, op Op, roles []Role) bool {
 	return false
 }
 
+// SigningPolicy is DefaultPolicy with every decision personally signed: the reviews, gates,
+// conflict declarations, votes, information requests and post-hoc reviews, the report
+// verifications, the executors' batches of steps and the administrators' approvals. It cannot
+// be an installation's first version: nobody holds a key before the first administrators
+// register theirs and approve each other's, so they put it in force then (README, "Signed
+// decisions").
+func SigningPolicy() []Rule {
+	rules := DefaultPolicy()
+	for _, op := range SignableOps {
+		rules = append(rules, Rule{Role: AnyRole, Op: string(op), Effect: "sign"})
+	}
+	return rules
+}
+
 // Grant gives a principal a role within its organisation.
 type Grant struct {
 	User string

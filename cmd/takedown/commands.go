@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -51,6 +53,7 @@ var commands = []command{
 	{"key revoke", "-reason R ID                 revoke your key at once; another's takes two administrators", keyRevoke},
 	{"admin propose", "-kind K -reason R [-user U] [-role R] [-org O -org-name N -org-kind K]\n                   [-username U -display-name N] [-scope S -valid-from T -valid-until T] [-designation D]\n                                                propose an account change for another administrator", adminPropose},
 	{"admin approve", "[-sign FILE.pub] ID          approve another administrator's proposal", adminApprove},
+	{"policy propose", "-signing | -csv FILE  -reason R  propose a policy version: the signing policy, or the rules of a CSV file", policyPropose},
 	{"policy approve", "[-sign FILE.pub] vN         put another administrator's proposed policy version in force", policyApprove},
 	{"audit verify", "-policy P -archive DIR [-state F]   verify an exported audit log offline", auditVerify},
 	{"audit verify", "-policy P -proof F -record R        verify one record with its proof", nil},
@@ -611,6 +614,49 @@ func adminPropose(e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.out, "%s proposed; another administrator approves it with `takedown admin approve %s`\n", out.ID, out.ID)
+	return nil
+}
+
+func policyPropose(e *env) error {
+	signing := e.fs.Bool("signing", false, "propose the signing policy: the default roles, every decision, batch of steps and approval signed personally")
+	file := e.fs.String("csv", "", "propose the rules of this file instead, one role,op,allow|deny|sign per line")
+	reason := e.fs.String("reason", "", "why (required)")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	var rules []authz.Rule
+	switch {
+	case *signing == (*file != ""):
+		return errors.New("policy propose needs -signing or -csv FILE (one of them)")
+	case *signing:
+		rules = authz.SigningPolicy()
+	default:
+		raw, err := os.ReadFile(*file)
+		if err != nil {
+			return err
+		}
+		rows, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
+		if err != nil {
+			return fmt.Errorf("%s is not CSV: %w", *file, err)
+		}
+		for i, row := range rows {
+			if len(row) != 3 {
+				return fmt.Errorf("%s line %d: needs 3 columns: role,op,allow|deny|sign", *file, i+1)
+			}
+			rules = append(rules, authz.Rule{Role: authz.Role(strings.TrimSpace(row[0])), Op: strings.TrimSpace(row[1]), Effect: strings.TrimSpace(row[2])})
+		}
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Version string `json:"version"`
+	}
+	if err := cl.Do(e.ctx, "POST", "/api/v1/admin/policy", map[string]any{"rules": rules, "reason": *reason}, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "policy %s proposed (%d rules); another administrator approves it with `takedown policy approve %s`\n", out.Version, len(rules), out.Version)
 	return nil
 }
 

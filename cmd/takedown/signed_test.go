@@ -266,3 +266,55 @@ func waitPolicy(t *testing.T, c *client.Client, v string) {
 	}
 	t.Fatalf("policy %s never came in force", v)
 }
+
+// TestSigningPolicyFromTheCLI: the administrators propose and approve the signing policy with
+// one command each; from then on every decision, batch and approval needs its taker's
+// signature, and the administration page stops asking for it.
+func TestSigningPolicyFromTheCLI(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	t.Setenv("TAKEDOWN_SERVER", e.D.URL)
+	cli := func(who string, args ...string) (string, error) {
+		t.Helper()
+		t.Setenv("TAKEDOWN_TOKEN", u[who].Token)
+		var out bytes.Buffer
+		err := run(ctx, args, &out)
+		return out.String(), err
+	}
+	if _, err := cli("admin", "policy", "propose", "-reason", "signed"); err == nil || !strings.Contains(err.Error(), "-signing or -csv") {
+		t.Fatalf("policy propose with neither: %v", err)
+	}
+	out, err := cli("admin", "policy", "propose", "-signing", "-reason", "every decision signed personally")
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := strings.Fields(out)[1]
+	if _, err := cli("admin", "policy", "approve", version); err == nil {
+		t.Fatal("the proposer approved their own policy")
+	}
+	if out, err := cli("admin2", "policy", "approve", strings.TrimPrefix(version, "v")); err != nil || !strings.Contains(out, version+" is in force") {
+		t.Fatalf("policy approve %s: %q %v", version, out, err)
+	}
+	waitPolicy(t, u["officer"], version)
+	var p struct{ Rules []authz.Rule }
+	if err := u["officer"].Do(ctx, "GET", "/api/v1/admin/policy", nil, &p); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range authz.SignableOps {
+		if !authz.MustSign(p.Rules, op, []authz.Role{authz.Commissioner, authz.Legal, authz.Commander, authz.Executor, authz.Admin}) {
+			t.Errorf("the signing policy does not require %s to be signed", op)
+		}
+	}
+	// An approval without a signature is refused now, and says how to sign.
+	var change struct{ ID string }
+	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/role-changes", map[string]any{"kind": "revoke_role", "user": e.IDs["member4"], "role": "commissioner",
+		"reason": "term ended"}, &change); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cli("admin2", "admin", "approve", change.ID)
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 403 || ce.Rule != "signature" || !strings.Contains(ce.Message, "-sign") {
+		t.Fatalf("an unsigned approval under the signing policy: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,6 +59,11 @@ func rulesCSV(rules []authz.Rule) string {
 		fmt.Fprintf(&b, "%s,%s,%s\n", r.Role, r.Op, r.Effect)
 	}
 	return b.String()
+}
+
+// signsAny says whether a policy requires any decision to be signed personally.
+func signsAny(rules []authz.Rule) bool {
+	return slices.ContainsFunc(rules, func(r authz.Rule) bool { return r.Effect == "sign" })
 }
 
 // adminPage is the administration page: accounts for administrators and auditors; for

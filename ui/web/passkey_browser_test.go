@@ -108,6 +108,10 @@ func TestBrowserPasskeys(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Under the first policy, which requires no signature, the administration page says so and
+	// offers the signing policy.
+	do(t, adm, chromedp.Navigate(base+"/admin#policy"), chromedp.WaitVisible(chromedp.CSS("#unsigned-policy #propose-signing-policy")))
+
 	// The policy requires every review and vote, and the approval of a key, to be signed
 	// personally.
 	rules := authz.DefaultPolicy()
@@ -131,6 +135,11 @@ func TestBrowserPasskeys(t *testing.T) {
 			t.Fatal("the signing policy never came in force")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+
+	do(t, adm, chromedp.Navigate(base+"/keys"), chromedp.Navigate(base+"/admin"), chromedp.WaitVisible(chromedp.CSS("#policy")))
+	if n, err := chromedp.Run(adm, chromedp.Evaluate[int](`document.querySelectorAll("#unsigned-policy").length`)); err != nil || n != 0 {
+		t.Fatalf("the administration page still says no signature is required under %s: %d %v", v.Version, n, err)
 	}
 
 	off := u["officer"]
