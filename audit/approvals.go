@@ -40,6 +40,9 @@ type Change struct {
 	Designation string // revoked
 	Username    string // of create_user
 	Org         string // of create_org and create_user
+	OrgKind     string // of create_org: agency | commission
+	// ValidFrom and ValidUntil bound a designation, RFC 3339 in UTC.
+	ValidFrom, ValidUntil string
 }
 
 // Body says the change in one line, from what both its approval and its record hold.
@@ -57,6 +60,8 @@ func (c Change) Body() string {
 	case "designate":
 		add("scope", c.Scope)
 		add("user", c.User)
+		add("from", c.ValidFrom)
+		add("until", c.ValidUntil)
 	case "revoke_designation":
 		add("designation", c.Designation)
 		add("user", c.User)
@@ -68,6 +73,7 @@ func (c Change) Body() string {
 		add("role", c.Role)
 	case "create_org":
 		add("org", c.Org)
+		add("kind", c.OrgKind)
 	}
 	return strings.Join(append([]string{c.Kind}, parts...), " ")
 }
@@ -100,10 +106,17 @@ func (p *replayer) approval(r *entry) (op string, statement func(time.Time) Stat
 		return "", nil, false
 	}
 	return OpApproveRoleChange, func(t time.Time) Statement {
-		c := Change{Kind: kind, User: f.User, Role: f.Role, Scope: f.Scope, Designation: f.Designation, Username: f.Username, Org: f.Org}
-		if kind == "create_user" {
-			c.User = "" // named by the approval itself
-		}
+		c := Change{Kind: kind, User: f.User, Role: f.Role, Scope: f.Scope, Designation: f.Designation, Username: f.Username, Org: f.Org,
+			OrgKind: f.Key.Kind, ValidFrom: inUTC(f.ValidFrom), ValidUntil: inUTC(f.ValidUntil)}
 		return ApprovalStatement(r.Actor.ID, OpApproveRoleChange, f.Change, c.Body(), t)
 	}, true
+}
+
+// inUTC spells an RFC 3339 time in UTC, as a statement names it; other text stays as it is.
+func inUTC(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }

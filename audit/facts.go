@@ -48,7 +48,8 @@ type facts struct {
 	// Of a key's record.
 	Key        Key
 	ProposedBy string
-	// Of a signed approval of an account change.
+	// Of an account change's proposal and approval: the change's ID; of a signed approval,
+	// what it applies.
 	Change, Role, Username, Org string
 	// Of a signed log_steps record: its inline step list's StepsDigest.
 	StepsDigest string
@@ -74,7 +75,7 @@ func factsOf(d map[string]any) facts {
 	f.Requested = int64(num(d, "requested_window_ms"))
 	order, _ := d["order"].(map[string]any)
 	f.OrderDue = str(order, "deadline")
-	f.Designation, f.User, f.Scope = str(d, "designation"), str(d, "user"), str(d, "scope")
+	f.Designation, f.User, f.Scope, f.Change = str(d, "designation"), str(d, "user"), str(d, "scope"), str(d, "change")
 	f.ValidFrom, f.ValidUntil = str(d, "valid_from"), str(d, "valid_until")
 	f.Previous, f.Witnessed = str(d, "previous_checkpoint"), int64(num(d, "witnessed_size"))
 	_, signed := d["signature"]
@@ -90,7 +91,7 @@ func factsOf(d map[string]any) facts {
 		f.Key = Key{ID: str(d, "key"), User: str(d, "user"), Kind: str(d, "kind"), PublicKey: str(d, "public_key"),
 			CredentialID: str(d, "credential_id"), RPID: str(d, "rp_id"), Origin: str(d, "origin")}
 		f.ProposedBy = str(d, "proposed_by")
-		f.Change, f.Role, f.Username, f.Org = str(d, "change"), str(d, "role"), str(d, "username"), str(d, "org")
+		f.Role, f.Username, f.Org = str(d, "role"), str(d, "username"), str(d, "org")
 		if list, ok := d["step_list"]; ok && signed {
 			f.StepsDigest, _ = StepsDigest(list)
 		}
@@ -198,6 +199,8 @@ func (d *decoder) facts(f *facts) bool {
 			return d.optStrings(&f.RuleSet)
 		case "designation":
 			return d.optString(&f.Designation, true)
+		case "change":
+			return d.optString(&f.Change, false)
 		case "user":
 			return d.optString(&f.User, true)
 		case "scope":

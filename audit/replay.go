@@ -31,6 +31,9 @@ var needsDetails = map[string]bool{"submit": true, "declare_emergency": true, "v
 	"log_steps": true, "declare_conflict": true, "record_gate": true, "issue_order": true, "policy.proposed": true, "policy.approved": true,
 	"designation.issued": true, "designation.revoked": true, RestartAction: true,
 	"key.proposed": true, "key.registered": true, "key.revoked": true,
+	// Account changes, for the change each proposes or applies.
+	"role_change.proposed": true, "role.granted": true, "role.revoked": true,
+	"organisation.created": true, "user.created": true, "user.retired": true,
 	// Every decision on a version, for the digest it names.
 	"legal_review": true, "command_review": true, "request_info": true, "post_hoc_decision": true, "verify_report": true}
 
@@ -134,16 +137,18 @@ type approvalRec struct {
 // and that the separation-of-duties, quorum, scope, window and deadline rules held, from the
 // records alone. Failures are added to rep.
 type replayer struct {
-	ms  map[string]*measureState
-	ps  *policies
-	kr  *keyring
-	pol Policy
-	rep *Report
-	due []measure.Due // checkDeadlines' buffer
+	ms map[string]*measureState
+	ps *policies
+	kr *keyring
+	// changes are the account changes proposed and not yet applied: by whom, by change ID.
+	changes map[string]string
+	pol     Policy
+	rep     *Report
+	due     []measure.Due // checkDeadlines' buffer
 }
 
 func newReplayer(pol Policy, rep *Report) *replayer {
-	return &replayer{ms: map[string]*measureState{}, ps: newPolicies(), kr: newKeyring(), pol: pol, rep: rep}
+	return &replayer{ms: map[string]*measureState{}, ps: newPolicies(), kr: newKeyring(), changes: map[string]string{}, pol: pol, rep: rep}
 }
 
 // add replays the next record of the log.
@@ -154,6 +159,19 @@ func (p *replayer) add(r *entry) {
 	}
 	if slices.Contains(r.Actor.Roles, "admin") && slices.Contains(r.Actor.Roles, "auditor") {
 		rep.fail(r.Index, "SoD-8", "%s acted holding both the administrator and the auditor role", r.Actor.ID)
+	}
+	if r.Action == "role_change.proposed" {
+		p.changes[r.facts.Change] = r.Actor.ID
+	}
+	if _, applies := changeKinds[r.Action]; applies && r.Actor.ID != "system" && hasAny(r.Actor.Roles, []string{"admin"}) {
+		by, proposed := p.changes[r.facts.Change]
+		switch {
+		case !proposed:
+			rep.fail(r.Index, "two-person", "account change %s applied by %s without its proposal in the log (or applied twice)", clip(r.facts.Change), r.Actor.ID)
+		case by == r.Actor.ID:
+			rep.fail(r.Index, "two-person", "account change %s approved by its own proposer %s", r.facts.Change, by)
+		}
+		delete(p.changes, r.facts.Change)
 	}
 	if op, statement, ok := p.approval(r); ok {
 		// Judged before the record changes the keyring: an approval is signed by a key in

@@ -520,6 +520,8 @@ func TestSignedApprovals(t *testing.T) {
 		reg := registration(m1.key, m1.sign, adm1, at)
 		reg[1].Details["signature"] = sigDetails(k1.sign(audit.ApprovalStatement("adm1", audit.OpApproveKey, m1.key.ID, "m1", reg[1].TS.Truncate(time.Second))))
 		h = append(h, reg...)
+		h = append(h, audit.Record{Actor: adm1, Action: "role_change.proposed", TS: t0, Details: map[string]any{"change": "rc-1", "kind": "grant_role",
+			"user": "u-x", "role": "commissioner"}})
 		h = append(h, audit.Record{Actor: adm2, Action: "role.granted", TS: t0, Details: map[string]any{"change": "rc-1", "user": "u-x", "role": "commissioner",
 			"proposed_by": "adm1", "signature": sigDetails(k2.sign(audit.ApprovalStatement("adm2", audit.OpApproveRoleChange, "rc-1", grant.Body(), t0)))}})
 		h = append(h,
@@ -547,7 +549,7 @@ func TestSignedApprovals(t *testing.T) {
 	if !slices.Equal(roots, []string{"adm1", "adm2"}) {
 		t.Fatalf("roots %v, want adm1's and adm2's keys", rep.Roots)
 	}
-	const keyApproval, grantAt, policyApproval = 7, 8, 10
+	const keyApproval, grantAt, policyApproval = 7, 9, 11
 	for _, tt := range []struct {
 		name, says string
 		edit       func(h []audit.Record) []audit.Record
@@ -567,6 +569,13 @@ func TestSignedApprovals(t *testing.T) {
 		{"a role grant signed, recorded for another user", "does not verify", func(h []audit.Record) []audit.Record {
 			h[grantAt].Details["user"] = "u-insider"
 			return h
+		}},
+		{"a role grant approved by its proposer", "", func(h []audit.Record) []audit.Record {
+			h[grantAt-1].Actor = adm2
+			return h
+		}},
+		{"a role grant with no proposal in the log", "", func(h []audit.Record) []audit.Record {
+			return append(h[:grantAt-1:grantAt-1], h[grantAt:]...)
 		}},
 		{"a role grant with no signature at all", "carries no personal signature", func(h []audit.Record) []audit.Record {
 			delete(h[grantAt].Details, "signature")
@@ -588,8 +597,12 @@ func TestSignedApprovals(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rep := forged(t, build(tt.edit))
-			if !slices.ContainsFunc(rep.Failures, func(f audit.Failure) bool { return f.Rule == "signature" && strings.Contains(f.Msg, tt.says) }) {
-				t.Fatalf("want a signature failure saying %q, got %v", tt.says, rep.Failures)
+			rule := "signature"
+			if tt.says == "" {
+				rule, tt.says = "two-person", "account change rc-1"
+			}
+			if !slices.ContainsFunc(rep.Failures, func(f audit.Failure) bool { return f.Rule == rule && strings.Contains(f.Msg, tt.says) }) {
+				t.Fatalf("want a %s failure saying %q, got %v", rule, tt.says, rep.Failures)
 			}
 		})
 	}

@@ -110,7 +110,7 @@ func forged(t *testing.T, recs []audit.Record) *audit.Report {
 	t.Helper()
 	recs = append(designations(recs[0].TS), recs...)
 	for i := range recs {
-		if r := &recs[i]; r.Measure == "" && !strings.HasPrefix(r.Action, "designation.") && !strings.HasPrefix(r.Action, "policy.") && !strings.HasPrefix(r.Action, "key.") && !strings.HasPrefix(r.Action, "role.") {
+		if r := &recs[i]; r.Measure == "" && !strings.HasPrefix(r.Action, "designation.") && !strings.HasPrefix(r.Action, "policy.") && !strings.HasPrefix(r.Action, "key.") && !strings.HasPrefix(r.Action, "role") {
 			r.Measure = "m-forged"
 		}
 	}
@@ -323,8 +323,9 @@ func TestReplayCatchesForgeries(t *testing.T) {
 			return append(r[:2], r[3:]...) // no legal review
 		}, "lifecycle", ""},
 		{"a step by an executor whose designation was revoked", func(r []audit.Record) []audit.Record {
-			revoke := audit.Record{Actor: actor("adm2", "admin"), Action: "designation.revoked", TS: r[8].TS.Add(time.Second), Details: map[string]any{"designation": "d-ex"}}
-			return append(r[:9], append([]audit.Record{revoke}, r[9:]...)...)
+			proposed := audit.Record{Actor: actor("adm1", "admin"), Action: "role_change.proposed", TS: r[8].TS.Add(time.Second), Details: map[string]any{"change": "rc-r"}}
+			revoke := audit.Record{Actor: actor("adm2", "admin"), Action: "designation.revoked", TS: r[8].TS.Add(time.Second), Details: map[string]any{"designation": "d-ex", "change": "rc-r"}}
+			return append(r[:9], append([]audit.Record{proposed, revoke}, r[9:]...)...)
 		}, "SoD-4", "designation d-ex was revoked"},
 		{"a target abroad sent to the Commission without the Foreign Minister", func(r []audit.Record) []audit.Record {
 			r[1].Details["foreign"] = true
@@ -942,7 +943,8 @@ func TestReplayUnderPolicyAndDesignationHistory(t *testing.T) {
 				"designation": "d-ex3", "user": "ex3", "scope": "npa", "valid_from": t0.Format(time.RFC3339), "valid_until": t0.AddDate(1, 0, 0).Format(time.RFC3339)}},
 			audit.Record{Actor: actor("adm1", "admin"), Action: "policy.proposed", TS: t0.Add(day), Details: map[string]any{"version": "v2", "rule_set": v2}},
 			audit.Record{Actor: actor("adm2", "admin"), Action: "policy.approved", TS: t0.Add(day), Details: map[string]any{"version": "v2"}},
-			audit.Record{Actor: actor("adm2", "admin"), Action: "designation.revoked", TS: t0.Add(day), Details: map[string]any{"designation": "d-ex"}},
+			audit.Record{Actor: actor("adm1", "admin"), Action: "role_change.proposed", TS: t0.Add(day), Details: map[string]any{"change": "rc-r"}},
+			audit.Record{Actor: actor("adm2", "admin"), Action: "designation.revoked", TS: t0.Add(day), Details: map[string]any{"designation": "d-ex", "change": "rc-r"}},
 		)
 		m2 := story(t0.Add(2 * day))
 		m2[1].Details["executors"] = []string{"ex3"}

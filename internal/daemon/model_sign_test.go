@@ -125,9 +125,17 @@ func (mr *modelRun) sign(t *rapid.T, m *mmeasure, r *req) {
 	}
 	raw, _ := json.Marshal(r.body)
 	_ = json.Unmarshal(raw, &in) // a body the door refuses anyway is signed as far as it reads
+	// A person signs each decision anew: a statement signed before (the same decision in the
+	// same second) is made a second later, as its signature would otherwise be one the server
+	// has seen (an Ed25519 signature is the same for the same statement).
 	at := time.Now().UTC().Truncate(time.Second)
-	st := audit.DecisionStatement(mr.e.IDs[r.who], m.id, version, digest, r.op,
-		audit.Decided{Decision: in.Decision, Reason: in.Reason, Conditions: in.Conditions, Checklist: in.Checklist}, at)
+	d := audit.Decided{Decision: in.Decision, Reason: in.Reason, Conditions: in.Conditions, Checklist: in.Checklist}
+	st := audit.DecisionStatement(mr.e.IDs[r.who], m.id, version, digest, r.op, d, at)
+	for mr.statements[string(st.Bytes())+k.id] {
+		at = at.Add(time.Second)
+		st = audit.DecisionStatement(mr.e.IDs[r.who], m.id, version, digest, r.op, d, at)
+	}
+	mr.statements[string(st.Bytes())+k.id] = true
 	r.body["signature"] = map[string]string{"kind": audit.KeySSH, "key": k.id, "time": at.Format(time.RFC3339), "sshsig": k.sign(st.Bytes())}
 	r.signed = mode == "own"
 }

@@ -569,12 +569,14 @@ func wire(b map[string]any) map[string]any {
 }
 
 type modelRun struct {
-	e       *testenv.Env
-	keys    map[string]modelKey // the deciders' signing keys
-	ids     []string            // every measure the run created
-	mu      sync.Mutex
-	actions int
-	signed  int // decisions recorded with their taker's signature
+	e    *testenv.Env
+	keys map[string]modelKey // the deciders' signing keys
+	// statements are those signed so far, with the key: each is signed once.
+	statements map[string]bool
+	ids        []string // every measure the run created
+	mu         sync.Mutex
+	actions    int
+	signed     int // decisions recorded with their taker's signature
 }
 
 func (mr *modelRun) refusals(t *rapid.T, id string) int {
@@ -699,7 +701,7 @@ func TestModel(t *testing.T) {
 		// is one request and one audited refusal at most.
 		c.HTTP = &http.Client{Timeout: 20 * time.Second}
 	}
-	mr := &modelRun{e: e, keys: registerModelKeys(t, e)}
+	mr := &modelRun{e: e, keys: registerModelKeys(t, e), statements: map[string]bool{}}
 	ctx := context.Background()
 	begin := time.Now()
 	rapid.Check(t, func(t *rapid.T) {

@@ -115,3 +115,102 @@ func TestSignedDecisionSentAgainIsRefused(t *testing.T) {
 		t.Fatalf("%d signed decisions in the log, want 1", rep.Signed)
 	}
 }
+
+// TestPendingChangesEditedInSQLAreNotApplied: an insider edits a proposal waiting for the second
+// administrator: the proposer (so that one administrator approves their own change), the role
+// granted, a designation's end, a key's public half. The approval applies none of them: it is
+// refused (rule seal), nothing changes, and the log halts.
+func TestPendingChangesEditedInSQLAreNotApplied(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		edit  func(t *testing.T, e *testenv.Env) (approver, path string)
+		check func(t *testing.T, e *testenv.Env)
+	}{
+		{"the proposer of a new administrator", func(t *testing.T, e *testenv.Env) (string, string) {
+			var c struct{ ID string }
+			mustDo(t, e.Users["admin2"], "POST", "/api/v1/admin/role-changes", map[string]any{"kind": "create_user", "role": "admin", "reason": "x",
+				"account": map[string]any{"org_id": "oversight", "username": "mallory", "display_name": "M"}}, &c)
+			mustExec(t, e, `UPDATE role_changes SET proposed_by = $2 WHERE id = $1`, c.ID, e.IDs["admin"])
+			return "admin2", "/api/v1/admin/role-changes/" + c.ID + "/approve"
+		}, nil},
+		{"the role granted", func(t *testing.T, e *testenv.Env) (string, string) {
+			var c struct{ ID string }
+			mustDo(t, e.Users["admin"], "POST", "/api/v1/admin/role-changes", map[string]any{"kind": "grant_role", "user": e.IDs["officer2"],
+				"role": "commander", "reason": "x"}, &c)
+			mustExec(t, e, `UPDATE role_changes SET role = 'legal', user_id = $2 WHERE id = $1`, c.ID, e.IDs["officer"])
+			return "admin2", "/api/v1/admin/role-changes/" + c.ID + "/approve"
+		}, nil},
+		{"a designation's end", func(t *testing.T, e *testenv.Env) (string, string) {
+			var c struct{ ID string }
+			from := time.Now().UTC().Truncate(time.Second)
+			mustDo(t, e.Users["admin"], "POST", "/api/v1/admin/role-changes", map[string]any{"kind": "designate", "user": e.IDs["executor2"],
+				"scope": "npa", "valid_from": from, "valid_until": from.AddDate(0, 6, 0), "reason": "x"}, &c)
+			mustExec(t, e, `UPDATE role_changes SET valid_until = valid_until + interval '70 years' WHERE id = $1`, c.ID)
+			return "admin2", "/api/v1/admin/role-changes/" + c.ID + "/approve"
+		}, nil},
+		{"a key's public half", func(t *testing.T, e *testenv.Env) (string, string) {
+			id := proposeSSHKey(t, e, "member1")
+			_, priv, _ := ed25519.GenerateKey(rand.Reader)
+			signer, _ := ssh.NewSignerFromKey(priv)
+			line, _ := audit.ParseSSHKey(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+			mustExec(t, e, `UPDATE personal_keys SET public_key = $2 WHERE id = $1`, id, line)
+			return "admin", "/api/v1/keys/" + id + "/approve"
+		}, func(t *testing.T, e *testenv.Env) {
+			var n int
+			_ = e.Owner.QueryRow(context.Background(), `SELECT count(*) FROM personal_keys WHERE approved_at IS NOT NULL`).Scan(&n)
+			if n != 0 {
+				t.Errorf("%d keys in force", n)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := testenv.Start(t, workflows.DefaultConfig())
+			approver, path := tt.edit(t, e)
+			err := e.Users[approver].Do(context.Background(), "POST", path, nil, nil)
+			var ce *client.Error
+			if !errors.As(err, &ce) || ce.Status != 403 || ce.Rule != "seal" {
+				t.Fatalf("the approval of a proposal edited in SQL: %v, want 403 seal", err)
+			}
+			var applied int
+			_ = e.Owner.QueryRow(context.Background(), `SELECT count(*) FROM role_changes WHERE approved_by IS NOT NULL`).Scan(&applied)
+			if applied != 0 {
+				t.Errorf("%d changes applied", applied)
+			}
+			if tt.check != nil {
+				tt.check(t, e)
+			}
+			if problems, err := audit.Halted(context.Background(), e.D.DB); err != nil || len(problems) == 0 {
+				t.Fatalf("the log is not halted: %v %v", problems, err)
+			}
+		})
+	}
+}
+
+func mustDo(t *testing.T, c *client.Client, method, path string, in, out any) {
+	t.Helper()
+	if err := c.Do(context.Background(), method, path, in, out); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+}
+
+func mustExec(t *testing.T, e *testenv.Env, sql string, args ...any) {
+	t.Helper()
+	if _, err := e.Owner.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// proposeSSHKey proposes a fresh SSH key for who, with its proof, and returns its ID.
+func proposeSSHKey(t *testing.T, e *testenv.Env, who string) string {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, _ := ssh.NewSignerFromKey(priv)
+	line, _ := audit.ParseSSHKey(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+	id := audit.KeyID(audit.KeySSH, line)
+	at := time.Now().UTC().Truncate(time.Second)
+	st := audit.Statement{Person: e.IDs[who], Op: audit.OpRegisterKey, Digest: id, Time: at}
+	s, _ := signer.Sign(rand.Reader, audit.SSHSignedData(st.Bytes()))
+	mustDo(t, e.Users[who], "POST", "/api/v1/keys", map[string]any{"kind": "ssh", "public_key": line,
+		"proof": map[string]string{"kind": "ssh", "key": id, "time": at.Format(time.RFC3339), "sshsig": audit.ArmorSSHSig(signer.PublicKey(), s)}}, nil)
+	return id
+}

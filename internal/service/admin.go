@@ -2,8 +2,10 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -117,16 +119,65 @@ func (s *Service) ProposeRoleChange(ctx context.Context, a authz.Actor, c RoleCh
 			c.ID, c.Kind, c.User, string(c.Role), c.Scope, c.ValidFrom, c.ValidUntil, designation, c.Reason, c.ProposedBy, c.Account); err != nil {
 			return err
 		}
-		details := map[string]any{"change": c.ID, "kind": c.Kind, "user": c.User, "role": string(c.Role), "scope": c.Scope, "designation": c.DesignationID}
-		if c.Account != nil {
-			details["account"] = c.Account.details()
-		}
-		return s.append(ctx, tx, a, "role_change/"+c.ID, &audit.Record{Action: "role_change.proposed", Reason: c.Reason, Details: details})
+		return s.append(ctx, tx, a, "role_change/"+c.ID, &audit.Record{Action: "role_change.proposed", Reason: c.Reason, Details: c.proposal()})
 	})
 	if err != nil {
 		return c, fmt.Errorf("propose role change: %w", err)
 	}
 	return c, nil
+}
+
+// proposal is what a change's proposal record holds: all of it that its approval applies.
+func (c RoleChange) proposal() map[string]any {
+	d := map[string]any{"change": c.ID, "kind": c.Kind, "user": c.User, "role": string(c.Role), "scope": c.Scope, "designation": c.DesignationID}
+	if c.Account != nil {
+		d["account"] = c.Account.details()
+	}
+	for k, t := range map[string]*time.Time{"valid_from": c.ValidFrom, "valid_until": c.ValidUntil} {
+		if t != nil {
+			d[k] = t.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	return d
+}
+
+// loggedChange refuses a pending change that the table holds otherwise than its proposal's
+// record: a proposer, user, role, scope, validity or account edited in SQL would otherwise be
+// applied on a second administrator's approval of what it was. Like a role edited in SQL, it
+// halts the log and raises an alert.
+func (s *Service) loggedChange(ctx context.Context, c RoleChange) error {
+	r, err := s.trustedRecord(ctx, "role_change/"+c.ID)
+	if err != nil {
+		return err
+	}
+	differs := r == nil || r.Action != "role_change.proposed" || r.Actor.ID != c.ProposedBy
+	if !differs {
+		var want map[string]any
+		b, _ := json.Marshal(c.proposal())
+		_ = json.Unmarshal(b, &want)
+		for k, v := range want {
+			got, logged := r.Details[k]
+			switch {
+			case !logged && (k == "valid_from" || k == "valid_until"):
+				// Proposed before proposals recorded the validity.
+			case k == "valid_from" || k == "valid_until":
+				x, err1 := time.Parse(time.RFC3339Nano, fmt.Sprint(v))
+				y, err2 := time.Parse(time.RFC3339Nano, fmt.Sprint(got))
+				differs = differs || err1 != nil || err2 != nil || !sameMicro(x, y)
+			default:
+				differs = differs || !reflect.DeepEqual(got, v)
+			}
+		}
+		for _, k := range []string{"valid_from", "valid_until"} {
+			_, wanted := want[k]
+			_, logged := r.Details[k]
+			differs = differs || (logged && !wanted)
+		}
+	}
+	if differs {
+		return s.tampered(ctx, &tamperedGrant{what: "role change " + c.ID, table: "pending", logged: "proposed otherwise, or not by " + c.ProposedBy}, -1)
+	}
+	return nil
 }
 
 // checkRoleChange refuses a change that would break separation of duties, or that no longer
@@ -193,6 +244,9 @@ func (s *Service) ApproveRoleChange(ctx context.Context, a authz.Actor, id strin
 	already := refusal.New(refusal.Conflict, "role change %s is already approved", c.ID)
 	if approved {
 		return c, already
+	}
+	if err := s.loggedChange(ctx, c); err != nil {
+		return c, s.refuse(ctx, a, On{}, action, err)
 	}
 	var refused error
 	switch {
@@ -430,13 +484,10 @@ func (s *Service) roleChange(ctx context.Context, id string) (c RoleChange, appr
 func (c RoleChange) change() audit.Change {
 	ch := audit.Change{Kind: c.Kind, User: c.User, Role: string(c.Role), Scope: c.Scope, Designation: c.DesignationID}
 	if c.Account != nil {
-		ch.Username, ch.Org = c.Account.Username, c.Account.OrgID
+		ch.Username, ch.Org, ch.OrgKind = c.Account.Username, c.Account.OrgID, c.Account.OrgKind
 	}
-	switch c.Kind {
-	case "create_user":
-		ch.User = "" // not yet made
-	case "create_org":
-		ch.Username, ch.Role = "", ""
+	if c.ValidFrom != nil && c.ValidUntil != nil {
+		ch.ValidFrom, ch.ValidUntil = c.ValidFrom.UTC().Format(time.RFC3339Nano), c.ValidUntil.UTC().Format(time.RFC3339Nano)
 	}
 	return ch
 }

@@ -185,6 +185,9 @@ func (s *Service) ApproveKey(ctx context.Context, a authz.Actor, id string, sig 
 	if user == a.ID {
 		return PersonalKey{}, s.refuse(ctx, a, On{}, action, &authz.Denied{Rule: "two-person", Reason: "an administrator other than the key's holder approves it"})
 	}
+	if err := s.proposedKey(ctx, k); err != nil {
+		return PersonalKey{}, s.refuse(ctx, a, On{}, action, err)
+	}
 	signed, err := s.checkSigned(ctx, a, authz.OpApproveKey, sig, false, func(t time.Time) audit.Statement {
 		return audit.ApprovalStatement(a.ID, audit.OpApproveKey, k.ID, k.User, t)
 	})
@@ -490,6 +493,27 @@ func (s *Service) Statement(ctx context.Context, a authz.Actor, id string, op au
 	return audit.DecisionStatement(a.ID, m.ID, m.Version, in.Digest, string(op), d, s.now().UTC().Truncate(time.Second)), nil
 }
 
+// sameKey says whether a key's record names k as it is: its ID the hash of the public key the
+// record holds, for the same person, kind and (a passkey) origin.
+func sameKey(d map[string]any, k *audit.Key) bool {
+	return d["key"] == k.ID && audit.KeyID(k.Kind, k.PublicKey) == k.ID && d["public_key"] == k.PublicKey && d["user"] == k.User &&
+		d["kind"] == k.Kind && (k.Kind != audit.KeyPasskey || (d["origin"] == k.Origin && d["rp_id"] == k.RPID && d["credential_id"] == k.CredentialID))
+}
+
+// proposedKey refuses approving a pending key that the table holds otherwise than its
+// holder's proposal recorded (a public key or holder edited in SQL): the approval would put in
+// force a key nobody proposed. It halts the log and raises an alert.
+func (s *Service) proposedKey(ctx context.Context, k *audit.Key) error {
+	r, err := s.trustedRecord(ctx, "key/"+k.ID+"/proposed")
+	if err != nil {
+		return err
+	}
+	if r != nil && r.Action == audit.KeyProposed && r.Actor.ID == k.User && sameKey(r.Details, k) {
+		return nil
+	}
+	return s.tampered(ctx, &tamperedGrant{what: "signing key " + k.ID + " of " + k.User, table: "pending", logged: "proposed otherwise, or not by its holder"}, -1)
+}
+
 // loggedKey refuses a key the table holds in force but the audit log does not: never
 // registered there (a row inserted in SQL), registered with another public key, or revoked
 // since. Like a role edited in SQL, it halts the log and raises an alert.
@@ -501,8 +525,7 @@ func (s *Service) loggedKey(ctx context.Context, k *audit.Key) error {
 	}
 	r, ok := got[reg]
 	_, revoked := got[rev]
-	if ok && !revoked && r.Details["public_key"] == k.PublicKey && r.Details["user"] == k.User && r.Details["kind"] == k.Kind &&
-		(k.Kind != audit.KeyPasskey || (r.Details["origin"] == k.Origin && r.Details["rp_id"] == k.RPID)) {
+	if ok && !revoked && sameKey(r.Details, k) {
 		return nil
 	}
 	return s.tampered(ctx, &tamperedGrant{what: "signing key " + k.ID + " of " + k.User, table: "in force", logged: "never registered with this public key, or revoked"}, -1)
