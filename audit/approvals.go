@@ -3,6 +3,7 @@ package audit
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,8 +22,10 @@ func ApprovalStatement(person, op, digest, body string, t time.Time) Statement {
 }
 
 // RuleSetDigest is the hex SHA-256 of a policy's rule lines ("effect role op" each, as the
-// policy.proposed record lists them), one per line.
+// policy.proposed record lists them), sorted, each once, one per line: a rule set is a set, so
+// whoever lists it in another order (the table, the CLI) names it alike.
 func RuleSetDigest(lines []string) string {
+	lines = slices.Compact(slices.Sorted(slices.Values(lines)))
 	h := sha256.New()
 	for _, l := range lines {
 		h.Write([]byte(l))

@@ -83,7 +83,35 @@ type env struct {
 }
 
 // parse parses the command's flags, declared by then.
-func (e *env) parse() error { return e.fs.Parse(e.args) }
+// parse reads the command's flags wherever they stand among its arguments (`key approve ID
+// -sign F` reads as `key approve -sign F ID`); after "--" everything is an argument.
+func (e *env) parse() error {
+	args, positional := e.args, []string{}
+	for {
+		if err := e.fs.Parse(args); err != nil {
+			return err
+		}
+		rest := e.fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if at := len(args) - len(rest); at > 0 && args[at-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
+	}
+	var err error
+	e.fs.Visit(func(f *flag.Flag) {
+		if f.Name == "sign" && f.Value.String() == "" {
+			err = errors.New("-sign needs your registered key's public key file (e.g. ~/.ssh/id_ed25519.pub)")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return e.fs.Parse(append([]string{"--"}, positional...))
+}
 
 // client is an API client with the stored token (or TAKEDOWN_TOKEN).
 func (e *env) client() (*client.Client, error) {
@@ -684,8 +712,19 @@ func policyApprove(e *env) error {
 	if err := cl.Do(e.ctx, "POST", path+"/approve", body, &out); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.out, "policy %s is in force\n", out.Version)
-	return nil
+	// Approved is not yet in force: the servers load it on the notification, after checking it
+	// against the log (a version altered in SQL is refused and the log halted).
+	for range 50 {
+		var p struct {
+			Version string `json:"version"`
+		}
+		if err := cl.Do(e.ctx, "GET", "/api/v1/admin/policy", nil, &p); err == nil && p.Version == out.Version {
+			fmt.Fprintf(e.out, "policy %s is in force\n", out.Version)
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("policy %s is approved but not in force after 5 s: the server did not load it (see its log, and /healthz for a halt)", out.Version)
 }
 
 func adminApprove(e *env) error {

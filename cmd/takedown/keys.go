@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/measure"
 )
@@ -220,9 +221,10 @@ func keyList(e *env) error {
 	return nil
 }
 
-// signApproval asks the server for the statement an approval makes, checks that it approves
-// what the administrator named (op, and the subject as the statement's digest or body), shows
-// it, and returns the body of the approval carrying the signature.
+// signApproval signs an administrator's approval of subject. The CLI words the statement
+// itself, from what the server lists of the proposal (a key's ID checked against its public
+// key's hash), prints that and signs that: a server statement that says anything else is
+// refused, so nothing is signed that was not shown.
 func (e *env) signApproval(cl *client.Client, path, keyPath, op, subject string) (map[string]any, error) {
 	if keyPath == "" {
 		return nil, nil
@@ -231,29 +233,113 @@ func (e *env) signApproval(cl *client.Client, path, keyPath, op, subject string)
 	if err != nil {
 		return nil, err
 	}
+	var me struct {
+		ID string `json:"id"`
+	}
+	if err := cl.Do(e.ctx, "GET", "/api/v1/me", nil, &me); err != nil {
+		return nil, err
+	}
+	digest, body, err := e.approvalSubject(cl, op, subject)
+	if err != nil {
+		return nil, err
+	}
 	var view struct {
-		Statement, SHA256, Time, Words string
+		Statement, Time string
 	}
 	if err := cl.Do(e.ctx, "POST", path+"/statement", nil, &view); err != nil {
 		return nil, err
 	}
-	var got struct {
-		Op     string `json:"op"`
-		Digest string `json:"digest"`
-		Body   string `json:"body"`
+	t, err := time.Parse(time.RFC3339, view.Time)
+	if err != nil {
+		return nil, fmt.Errorf("the server's statement time %q: %w", view.Time, err)
 	}
-	if err := json.Unmarshal([]byte(view.Statement), &got); err != nil {
-		return nil, fmt.Errorf("the server's statement is not JSON: %w", err)
+	st := audit.ApprovalStatement(me.ID, op, digest, body, t)
+	if string(st.Bytes()) != view.Statement {
+		return nil, fmt.Errorf("the server's statement is not the approval of what it lists; nothing was signed:\n  server: %s\n  listed: %s", view.Statement, st.Bytes())
 	}
-	if got.Op != op || (got.Digest != subject && got.Body != subject) {
-		return nil, fmt.Errorf("the server's statement is not the approval of %s you asked for; nothing was signed:\n  %s", subject, view.Statement)
-	}
-	fmt.Fprintf(os.Stderr, "signing with %s (%s):\n  %s\n  sha256 %s\n", s.id(), s.pub.Type(), view.Words, view.SHA256)
-	armored, err := s.sign([]byte(view.Statement))
+	fmt.Fprintf(os.Stderr, "signing with %s (%s):\n  %s\n  sha256 %x\n", s.id(), s.pub.Type(), st.Words(), st.Hash())
+	armored, err := s.sign(st.Bytes())
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{"signature": map[string]string{"kind": audit.KeySSH, "key": s.id(), "time": view.Time, "sshsig": armored}}, nil
+}
+
+// approvalSubject reads the proposal an approval names from the server's lists of those
+// waiting, and returns what its statement says of it: the digest and the body.
+func (e *env) approvalSubject(cl *client.Client, op, subject string) (digest, body string, err error) {
+	switch op {
+	case audit.OpApproveKey:
+		var out struct {
+			Keys []struct {
+				ID, User, Kind, State string
+				PublicKey             string `json:"public_key"`
+			}
+		}
+		if err := cl.Do(e.ctx, "GET", "/api/v1/keys?user=", nil, &out); err != nil {
+			return "", "", err
+		}
+		for _, k := range out.Keys {
+			if k.ID == subject && k.State == "pending" {
+				if audit.KeyID(k.Kind, k.PublicKey) != k.ID {
+					return "", "", fmt.Errorf("key %s as the server lists it is not named by its public key's hash; nothing was signed", k.ID)
+				}
+				return k.ID, k.User, nil
+			}
+		}
+		return "", "", fmt.Errorf("no key %s waits for approval", subject)
+	case audit.OpApproveRoleChange:
+		var out struct {
+			Changes []struct {
+				ID, Kind, User, Role, Scope, Designation string
+				Account                                  *struct {
+					OrgID    string `json:"org_id"`
+					OrgKind  string `json:"org_kind"`
+					Username string
+				}
+				ValidFrom  *time.Time `json:"valid_from"`
+				ValidUntil *time.Time `json:"valid_until"`
+			}
+		}
+		if err := cl.Do(e.ctx, "GET", "/api/v1/admin/role-changes", nil, &out); err != nil {
+			return "", "", err
+		}
+		for _, c := range out.Changes {
+			if c.ID != subject {
+				continue
+			}
+			ch := audit.Change{Kind: c.Kind, User: c.User, Role: c.Role, Scope: c.Scope, Designation: c.Designation}
+			if c.Account != nil {
+				ch.Username, ch.Org, ch.OrgKind = c.Account.Username, c.Account.OrgID, c.Account.OrgKind
+			}
+			if c.ValidFrom != nil && c.ValidUntil != nil {
+				ch.ValidFrom, ch.ValidUntil = c.ValidFrom.UTC().Format(time.RFC3339Nano), c.ValidUntil.UTC().Format(time.RFC3339Nano)
+			}
+			return c.ID, ch.Body(), nil
+		}
+		return "", "", fmt.Errorf("no account change %s waits for approval", subject)
+	default: // approve_policy
+		var out struct {
+			Proposals []struct {
+				Version string
+				Rules   []authz.Rule
+			}
+		}
+		if err := cl.Do(e.ctx, "GET", "/api/v1/admin/policy/proposals", nil, &out); err != nil {
+			return "", "", err
+		}
+		for _, p := range out.Proposals {
+			if p.Version == subject {
+				lines := make([]string, len(p.Rules))
+				for i, r := range p.Rules {
+					lines[i] = r.Effect + " " + string(r.Role) + " " + r.Op
+				}
+				fmt.Fprintf(os.Stderr, "policy %s: %d rules\n", p.Version, len(p.Rules))
+				return audit.RuleSetDigest(lines), p.Version, nil
+			}
+		}
+		return "", "", fmt.Errorf("no policy %s waits for approval", subject)
+	}
 }
 
 func keyApprove(e *env) error {

@@ -5,10 +5,16 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -228,7 +234,11 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 	id := strings.Fields(mustCLI("member1", "key", "add", "-ssh", newKey+".pub"))[0]
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	refused(403, "signature", "admin", "key", "approve", id)
-	mustCLI("admin", "key", "approve", "-sign", keyFile["admin"], id)
+	// A careless typist puts the flag after the ID, or gives it no file.
+	if _, err := cli("admin", "key", "approve", id, "-sign", ""); err == nil || !strings.Contains(err.Error(), "-sign needs") {
+		t.Fatalf("-sign with no file: %v", err)
+	}
+	mustCLI("admin", "key", "approve", id, "-sign", keyFile["admin"])
 	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/policy", map[string]any{"rules": rules[:len(rules)-1], "reason": "account changes unsigned again"}, &v); err != nil {
 		t.Fatal(err)
 	}
@@ -316,5 +326,76 @@ func TestSigningPolicyFromTheCLI(t *testing.T) {
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != 403 || ce.Rule != "signature" || !strings.Contains(ce.Message, "-sign") {
 		t.Fatalf("an unsigned approval under the signing policy: %v", err)
+	}
+}
+
+// TestCLISignsOnlyWhatItShows: between the CLI and the server, something rewrites the statement
+// an approval makes (a compromised server, or a proxy on plain HTTP) to the approval of
+// another change. The CLI words the statement itself from the proposal it lists, so it signs
+// nothing and says so; straight to the server, the same approval is signed and applied.
+func TestCLISignsOnlyWhatItShows(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/ssh-keygen"); err != nil {
+		t.Skip("no ssh-keygen")
+	}
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	dir := t.TempDir()
+	t.Setenv("SSH_AUTH_SOCK", "")
+	cli := func(server, who string, args ...string) (string, error) {
+		t.Helper()
+		t.Setenv("TAKEDOWN_SERVER", server)
+		t.Setenv("TAKEDOWN_TOKEN", u[who].Token)
+		var out bytes.Buffer
+		err := run(ctx, args, &out)
+		return out.String(), err
+	}
+	key := filepath.Join(dir, "admin2")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	out, err := cli(e.D.URL, "admin2", "key", "add", "-ssh", key+".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(e.D.URL, "admin", "key", "approve", strings.Fields(out)[0]); err != nil {
+		t.Fatal(err)
+	}
+	var change struct{ ID string }
+	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/role-changes", map[string]any{"kind": "revoke_role", "user": e.IDs["member4"], "role": "commissioner",
+		"reason": "term ended"}, &change); err != nil {
+		t.Fatal(err)
+	}
+	target, _ := url.Parse(e.D.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(r *http.Response) error {
+		if !strings.HasSuffix(r.Request.URL.Path, "/statement") {
+			return nil
+		}
+		var view map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&view); err != nil {
+			return err
+		}
+		st, _ := view["statement"].(string)
+		view["statement"] = strings.Replace(st, "revoke_role role=commissioner", "grant_role role=admin", 1)
+		b, _ := json.Marshal(view)
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		r.Header.Del("Content-Length")
+		return nil
+	}
+	mitm := httptest.NewServer(proxy)
+	defer mitm.Close()
+	if _, err := cli(mitm.URL, "admin2", "admin", "approve", "-sign", key+".pub", change.ID); err == nil || !strings.Contains(err.Error(), "nothing was signed") {
+		t.Fatalf("the CLI signed a statement rewritten on the way: %v", err)
+	}
+	var pending struct{ Changes []struct{ ID string } }
+	if err := u["admin"].Do(ctx, "GET", "/api/v1/admin/role-changes", nil, &pending); err != nil || len(pending.Changes) != 1 {
+		t.Fatalf("the change after the refused signing: %v %v", pending, err)
+	}
+	if out, err := cli(e.D.URL, "admin2", "admin", "approve", "-sign", key+".pub", change.ID); err != nil || !strings.Contains(out, "approved") {
+		t.Fatalf("the same approval straight to the server: %q %v", out, err)
+	}
+	if rep := e.Exported(t); !rep.OK() || rep.Signed != 1 {
+		t.Fatalf("the exported log: %d signed, failures %v", rep.Signed, rep.Failures)
 	}
 }

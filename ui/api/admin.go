@@ -95,6 +95,11 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, http.StatusOK, map[string]any{"users": us}, err)
 }
 
+func (s *Server) pendingPolicies(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.PendingPolicies(r.Context(), actorOf(r))
+	s.reply(w, r, http.StatusOK, map[string]any{"proposals": ps}, err)
+}
+
 func (s *Server) pendingChanges(w http.ResponseWriter, r *http.Request) {
 	cs, err := s.PendingChanges(r.Context(), actorOf(r))
 	s.reply(w, r, http.StatusOK, map[string]any{"changes": cs}, err)

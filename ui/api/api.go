@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -82,6 +83,7 @@ func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("POST /api/v1/admin/role-changes/{id}/statement", s.auth(s.approvalStatement(authz.OpApproveRoleChange, "id")))
 	mux.HandleFunc("GET /api/v1/admin/policy", s.auth(s.getPolicy))
 	mux.HandleFunc("POST /api/v1/admin/policy", s.auth(s.proposePolicy))
+	mux.HandleFunc("GET /api/v1/admin/policy/proposals", s.auth(s.pendingPolicies))
 	mux.HandleFunc("POST /api/v1/admin/policy/{version}/approve", s.auth(s.approvePolicy))
 	mux.HandleFunc("POST /api/v1/admin/policy/{version}/statement", s.auth(s.approvalStatement(authz.OpApprovePolicy, "version")))
 }
@@ -132,6 +134,10 @@ func decodeJSON(body io.Reader, v any) error {
 		}
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {
+			if ute.Field == "" || ute.Type.Kind() == reflect.Struct || ute.Type.Kind() == reflect.Map {
+				// Name JSON's kinds, not Go's types.
+				return &measure.FieldError{Field: ute.Field, Message: "must be a JSON object"}
+			}
 			return &measure.FieldError{Field: ute.Field, Message: fmt.Sprintf("must be a JSON %s", ute.Type)}
 		}
 		msg := err.Error()

@@ -207,6 +207,8 @@ func openAPIDoc() obj {
 	paths["/api/v1/admin/role-changes/{id}/statement"] = statementOf("The statement approving an account change makes, to sign before approving (administrator)", "id")
 	paths["/api/v1/keys/{id}/approve"] = obj{"post": with(obj{"summary": "Put another person's proposed key in force (administrator)", "parameters": []any{pathParam("id")}, "requestBody": approval}, obj{"200": ok("key", key)})}
 	paths["/api/v1/keys/{id}/statement"] = statementOf("The statement approving a key makes, to sign before approving (administrator)", "id")
+	paths["/api/v1/admin/policy/proposals"] = obj{"get": with(obj{"summary": "Policy versions waiting for a second administrator, oldest first, with their rules (administrator)"},
+		obj{"200": ok("proposals", obj{"type": "object", "properties": obj{"proposals": obj{"type": "array", "items": obj{"type": "object"}}}})})}
 	paths["/api/v1/admin/policy/{version}/statement"] = statementOf("The statement approving a policy version makes: its rule set's SHA-256, to sign before approving (administrator)", "version")
 	paths["/api/v1/keys/{id}/revoke"] = obj{"post": with(obj{"summary": "Revoke your key at once; another's key (lost) is revoked by two administrators: the first call proposes, another administrator's applies",
 		"parameters": []any{pathParam("id")}, "requestBody": jsonBody(obj{"type": "object", "required": []string{"reason"}, "properties": obj{"reason": text("")}})}, obj{"200": ok("key", key)})}

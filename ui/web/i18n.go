@@ -150,7 +150,7 @@ var messages = map[string][2]string{ // key: {ja, en}
 	"revoke key":                      {"失効させる", "Revoke"},
 	"keys waiting":                    {"承認待ちの署名鍵", "Signing keys waiting"},
 	"revoke a lost key":               {"紛失した鍵の失効（2名の管理者）", "Revoke a lost key (two administrators)"},
-	"signature required":              {"この決定には本人署名が必要です。先にパスキーを登録してください:", "This decision must be signed personally. Register a passkey first:"},
+	"signature required":              {"この決定には本人署名が必要です。パスキーを登録するか、登録済みの SSH 鍵で CLI の -sign を使ってください:", "This decision must be signed personally. Register a passkey, or use the CLI's -sign with your registered SSH key:"},
 	"signed with passkey":             {"送信前に決定内容を表示し、あなたのパスキーで署名します。", "Before sending, the decision is shown and signed with your passkey."},
 	"signature required, key pending": {"この決定には本人署名が必要です。あなたのパスキーは管理者の承認待ちです。承認後に署名できます:", "This decision must be signed personally. Your passkey waits for an administrator's approval; you can sign once it is approved:"},
 	"passkey:security":                {"この画面のアドレスではパスキーを使えません。ドメイン名で開いてください(dev では localhost とポート番号)。", "Passkeys cannot be used at this address: open the pages under a domain name (in dev, localhost and the port)."},
@@ -460,6 +460,8 @@ var opNames = map[authz.Op][2]string{
 	authz.OpNotifyCommission: {"委員会への事後通知", "Notify the Commission"}, authz.OpPostHocDecision: {"事後審査", "Post-hoc review"},
 	authz.OpReport: {"実施報告", "Execution report"}, authz.OpVerifyReport: {"報告の確認", "Verify the report"},
 	authz.OpNotify: {"関係者への通知", "Notify affected parties"}, authz.OpClose: {"終結", "Close"},
+	authz.OpApproveKey: {"署名鍵の承認", "Approve a signing key"}, authz.OpApprovePolicy: {"ポリシーの承認", "Approve a policy version"},
+	authz.OpApproveRoleChange: {"アカウント変更の承認", "Approve an account change"},
 }
 
 func opName(lang string, op authz.Op) string {

@@ -55,6 +55,7 @@ var valueNames = map[string][2]string{ // code: {ja, en}
 	"role:commission_chair":             {"委員長", "Commission chair"},
 	"role:auditor":                      {"監査担当者", "auditor"},
 	"role:admin":                        {"システム管理者", "administrator"},
+	"role:*":                            {"全員", "everyone"},
 }
 
 // val is a code in words, in lang; an empty value is a dash, an unknown code itself.
