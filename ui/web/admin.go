@@ -191,6 +191,18 @@ func (s *Server) proposePolicy(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/admin#policy", http.StatusSeeOther)
 }
 
+// proposeSigningPolicy proposes the signing policy: the default roles with every decision,
+// batch of steps and approval signed personally.
+func (s *Server) proposeSigningPolicy(w http.ResponseWriter, r *http.Request) {
+	version, err := s.ProposePolicy(r.Context(), actorOf(r), authz.SigningPolicy(), T(language(r), "signing policy reason"))
+	if err != nil {
+		s.showAdmin(w, r, 0, err, adminView{})
+		return
+	}
+	s.sessions.Put(r.Context(), "flash", T(language(r), "proposed")+" "+version)
+	http.Redirect(w, r, "/admin#policy", http.StatusSeeOther)
+}
+
 // approvePolicy puts another administrator's proposed version in force.
 func (s *Server) approvePolicy(w http.ResponseWriter, r *http.Request) {
 	sig, err := approvalSignature(r)

@@ -10,7 +10,6 @@ import (
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
-	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
 )
 
@@ -112,18 +111,15 @@ func TestBrowserPasskeys(t *testing.T) {
 	// offers the signing policy.
 	do(t, adm, chromedp.Navigate(base+"/admin#policy"), chromedp.WaitVisible(chromedp.CSS("#unsigned-policy #propose-signing-policy")))
 
-	// The policy requires every review and vote, and the approval of a key, to be signed
-	// personally.
-	rules := authz.DefaultPolicy()
-	for _, op := range []string{"legal_review", "command_review", "vote"} {
-		rules = append(rules, authz.Rule{Role: authz.AnyRole, Op: op, Effect: "sign"})
+	// admin2 proposes the signing policy with the page's button; the other administrator
+	// approves it. Every review, vote, batch of steps and approval is signed from then on.
+	do(t, adm, chromedp.Click(chromedp.CSS("#propose-signing-policy button")), chromedp.WaitVisible(chromedp.CSS(`form[id^="policy-v"]`)))
+	var proposals struct{ Proposals []struct{ Version string } }
+	if err := u["admin"].Do(ctx, "GET", "/api/v1/admin/policy/proposals", nil, &proposals); err != nil || len(proposals.Proposals) != 1 {
+		t.Fatalf("the proposals after the button: %v %v", proposals, err)
 	}
-	rules = append(rules, authz.Rule{Role: authz.Admin, Op: "approve_key", Effect: "sign"}, authz.Rule{Role: authz.Executor, Op: "log_steps", Effect: "sign"})
-	var v struct{ Version string }
-	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/policy", map[string]any{"rules": rules, "reason": "signed decisions"}, &v); err != nil {
-		t.Fatal(err)
-	}
-	if err := u["admin2"].Do(ctx, "POST", "/api/v1/admin/policy/"+v.Version+"/approve", nil, nil); err != nil {
+	v := proposals.Proposals[0]
+	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/policy/"+v.Version+"/approve", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; ; i++ {

@@ -117,6 +117,7 @@ func (s *Server) Register(mux Mux) {
 		{"POST /admin/changes/{id}/approve", s.signedIn(s.approveChange)},
 		{"POST /admin/changes/{id}/statement", s.signedIn(s.approvalStatement(authz.OpApproveRoleChange, "id"))},
 		{"POST /admin/policy", s.signedIn(s.proposePolicy)},
+		{"POST /admin/policy/signing", s.signedIn(s.proposeSigningPolicy)},
 		{"POST /admin/policy/{version}/approve", s.signedIn(s.approvePolicy)},
 		{"POST /admin/policy/{version}/statement", s.signedIn(s.approvalStatement(authz.OpApprovePolicy, "version"))},
 		{"GET /audit", s.signedIn(s.auditPage)},
