@@ -42,7 +42,11 @@ type Difference struct {
 func (d Difference) String() string {
 	switch {
 	case d.Table == NotCompared:
-		return fmt.Sprintf("measure %s was not compared: it has entries not signed yet (run again in a moment)", d.Key)
+		what := "measure " + d.Key
+		if !strings.HasPrefix(d.Key, "m-") {
+			what = d.Key // a policy version or a key
+		}
+		return fmt.Sprintf("%s was not compared: it has entries not signed yet (run again in a moment)", what)
 	case d.InLog == "":
 		return fmt.Sprintf("%s %s: the table holds %q, which no signed entry wrote", d.Table, d.Key, d.InTable)
 	case d.InTable == "":
@@ -703,26 +707,36 @@ func HashTargets(ctx context.Context, q Querier, measureID string, version int) 
 	return th, rows.Err()
 }
 
-// pendingMeasures returns the measures with entries the sequencer has not looked at yet: after
-// its newest checkpoint's cursor, or in a transaction that was open when it was signed. An
-// entry it passed over and refused (written around the service) keeps no measure from being
-// compared.
+// pendingMeasures returns the measures, policy versions and keys with entries the sequencer
+// has not looked at yet: after its newest checkpoint's cursor, or in a transaction that was
+// open when it was signed. An entry it passed over and refused (written around the service)
+// keeps nothing from being compared.
 func pendingMeasures(ctx context.Context, q Querier) (map[string]bool, error) {
 	rows, err := q.Query(ctx, `WITH c AS (SELECT next_tx, next_id, waiting FROM audit_checkpoints ORDER BY size DESC LIMIT 1)
-		SELECT DISTINCT e.measure_id FROM audit_entries e
-		WHERE e.measure_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)
+		SELECT COALESCE(e.measure_id, ''), e.key FROM audit_entries e
+		WHERE NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)
 		AND (NOT EXISTS (SELECT 1 FROM c WHERE next_tx IS NOT NULL)
 			OR EXISTS (SELECT 1 FROM c WHERE (e.tx, e.id) > (c.next_tx, c.next_id) OR e.tx = ANY(c.waiting)))`)
 	if err != nil {
 		return nil, fmt.Errorf("read waiting entries: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out := map[string]bool{}
+	var measureID, key string
+	_, err = pgx.ForEachRow(rows, []any{&measureID, &key}, func() error {
+		switch {
+		case measureID != "":
+			out[measureID] = true
+		case strings.HasPrefix(key, "policy/"), strings.HasPrefix(key, "key/"):
+			// A policy version's or a key's record not signed yet (a halt stopped the
+			// sequencer after it was written): its rows wait with it, as a measure's do.
+			if id, _, ok := strings.Cut(key[strings.Index(key, "/")+1:], "/"); ok {
+				out[id] = true
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read waiting entries: %w", err)
-	}
-	out := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		out[id] = true
 	}
 	return out, nil
 }
