@@ -120,6 +120,13 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 	}
 	mustCLI("admin2", "key", "approve", ids["admin"])
 	refused(409, "", "admin2", "key", "approve", ids["chair"])
+	// No statement is offered for approving a key in force already, nor one's own.
+	for who, id := range map[string]string{"admin2": ids["chair"], "admin": ids["admin"]} {
+		err := u[who].Do(ctx, "POST", "/api/v1/keys/"+id+"/statement", nil, nil)
+		if ce := (*client.Error)(nil); !errors.As(err, &ce) || (ce.Status != 409 && ce.Status != 403) {
+			t.Fatalf("%s asks the statement approving key %s: %v", who, id, err)
+		}
+	}
 	if out := mustCLI("chair", "key", "list"); !strings.Contains(out, ids["chair"]) || !strings.Contains(out, "active") {
 		t.Fatalf("chair's keys: %s", out)
 	}
@@ -303,6 +310,11 @@ func TestSigningPolicyFromTheCLI(t *testing.T) {
 	if _, err := cli("admin", "policy", "approve", version); err == nil {
 		t.Fatal("the proposer approved their own policy")
 	}
+	// Nor is the proposer given a statement to sign for it.
+	var ce *client.Error
+	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/policy/"+version+"/statement", nil, nil); !errors.As(err, &ce) || ce.Status != 403 {
+		t.Fatalf("the statement of approving one's own policy: %v", err)
+	}
 	if out, err := cli("admin2", "policy", "approve", strings.TrimPrefix(version, "v")); err != nil || !strings.Contains(out, version+" is in force") {
 		t.Fatalf("policy approve %s: %q %v", version, out, err)
 	}
@@ -322,8 +334,10 @@ func TestSigningPolicyFromTheCLI(t *testing.T) {
 		"reason": "term ended"}, &change); err != nil {
 		t.Fatal(err)
 	}
+	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/role-changes/"+change.ID+"/statement", nil, nil); !errors.As(err, &ce) || ce.Status != 403 {
+		t.Fatalf("the statement of approving one's own change: %v", err)
+	}
 	_, err = cli("admin2", "admin", "approve", change.ID)
-	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != 403 || ce.Rule != "signature" || !strings.Contains(ce.Message, "-sign") {
 		t.Fatalf("an unsigned approval under the signing policy: %v", err)
 	}

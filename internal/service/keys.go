@@ -403,7 +403,7 @@ func (s *Service) checkSigned(ctx context.Context, a authz.Actor, op authz.Op, s
 	}
 	k, user, err := s.storedKey(ctx, sig.Key)
 	if err != nil {
-		return nil, &authz.Denied{Rule: "signature", Reason: fmt.Sprintf("key %s is not registered", measure.Clip(sig.Key, 64))}
+		return nil, &authz.Denied{Rule: "signature", Reason: fmt.Sprintf("key %q is not registered", measure.Clip(sig.Key, 64))}
 	}
 	var active bool
 	var count int64
@@ -546,18 +546,31 @@ func (s *Service) ApprovalStatement(ctx context.Context, a authz.Actor, op authz
 		if err != nil {
 			return audit.Statement{}, s.refuse(ctx, a, On{}, action, err)
 		}
+		var pending bool
+		if err := s.DB.QueryRow(ctx, `SELECT approved_at IS NULL AND revoked_at IS NULL FROM personal_keys WHERE id = $1`, k.ID).Scan(&pending); err != nil {
+			return audit.Statement{}, fmt.Errorf("read key: %w", err)
+		}
+		switch {
+		case k.User == a.ID:
+			return audit.Statement{}, s.refuse(ctx, a, On{}, action, &authz.Denied{Rule: "two-person", Reason: "an administrator other than the key's holder approves it"})
+		case !pending:
+			return audit.Statement{}, s.refuse(ctx, a, On{}, action, refusal.New(refusal.Conflict, "key %s is not waiting for approval (approved or revoked already)", k.ID))
+		}
 		return audit.ApprovalStatement(a.ID, audit.OpApproveKey, k.ID, k.User, t), nil
 	case authz.OpApprovePolicy:
 		var version int
 		if _, err := fmt.Sscanf(strings.TrimPrefix(subject, "v"), "%d", &version); err != nil || version < 2 {
 			return audit.Statement{}, s.refuse(ctx, a, On{}, action, &measure.FieldError{Field: "version", Message: "must look like v2"})
 		}
-		var waiting bool
-		if err := s.DB.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM authz_policy_versions WHERE version = $1 AND approved_by IS NULL)`, version).Scan(&waiting); err != nil {
-			return audit.Statement{}, fmt.Errorf("read policy v%d: %w", version, err)
-		}
-		if !waiting {
+		var proposer string
+		err := s.DB.QueryRow(ctx, `SELECT proposed_by FROM authz_policy_versions WHERE version = $1 AND approved_by IS NULL`, version).Scan(&proposer)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
 			return audit.Statement{}, s.refuse(ctx, a, On{}, action, refusal.New(refusal.NotFound, "no policy v%d waiting for approval", version))
+		case err != nil:
+			return audit.Statement{}, fmt.Errorf("read policy v%d: %w", version, err)
+		case proposer == a.ID:
+			return audit.Statement{}, s.refuse(ctx, a, On{}, action, &authz.Denied{Rule: "two-person", Reason: "a policy must be approved by an administrator other than its proposer"})
 		}
 		digest, err := s.proposedRuleSet(ctx, version)
 		if err != nil {
@@ -565,12 +578,18 @@ func (s *Service) ApprovalStatement(ctx context.Context, a authz.Actor, op authz
 		}
 		return audit.ApprovalStatement(a.ID, audit.OpApprovePolicy, digest, fmt.Sprintf("v%d", version), t), nil
 	case authz.OpApproveRoleChange:
-		c, _, err := s.roleChange(ctx, subject)
+		c, approved, err := s.roleChange(ctx, subject)
 		if err != nil {
 			if refusal.Is(err) {
 				return audit.Statement{}, s.refuse(ctx, a, On{}, action, err)
 			}
 			return audit.Statement{}, err
+		}
+		switch {
+		case approved:
+			return audit.Statement{}, s.refuse(ctx, a, On{}, action, refusal.New(refusal.Conflict, "role change %s is already approved", c.ID))
+		case c.ProposedBy == a.ID:
+			return audit.Statement{}, s.refuse(ctx, a, On{}, action, &authz.Denied{Rule: "two-person", Reason: "a role change must be approved by an administrator other than its proposer"})
 		}
 		return audit.ApprovalStatement(a.ID, audit.OpApproveRoleChange, c.ID, c.change().Body(), t), nil
 	}

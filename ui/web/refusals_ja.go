@@ -295,7 +295,7 @@ var refusalsJa = map[string]string{
 	"is not the signature this page's script makes":                                                                     "はこの画面のスクリプトが作る署名ではありません",
 	"no key %s": "鍵 %s はありません",
 	"an administrator other than the key's holder approves it":                 "鍵の保持者以外の管理者が承認します",
-	"key %s is not registered":                                                 "鍵 %s は登録されていません",
+	"key %q is not registered":                                                 "鍵 %s は登録されていません",
 	"must be the passkey's credential ID in base64url (16 to 1023 bytes)":      "はパスキーの資格情報 ID(base64url、16〜1023 バイト)です",
 	"key %s is not yours":                                                      "鍵 %s はあなたのものではありません",
 	"another administrator than the one who proposed it revokes another's key": "他人の鍵の失効は、申請した管理者とは別の管理者が行います",
