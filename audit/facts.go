@@ -48,9 +48,9 @@ type facts struct {
 	// Of a key's record.
 	Key        Key
 	ProposedBy string
-	// Of an account change's proposal and approval: the change's ID; of a signed approval,
-	// what it applies.
-	Change, Role, Username, Org string
+	// Of an account change's proposal and approval: the change's ID, its kind (details.kind of
+	// a proposal), the role granted or revoked; of a signed approval, the account made.
+	Change, ChangeKind, Role, Username, Org string
 	// Of a signed log_steps record: its inline step list's StepsDigest.
 	StepsDigest string
 	// Companions are the details moved to companion data, by name: "sha256:<hex>" of the
@@ -76,6 +76,7 @@ func factsOf(d map[string]any) facts {
 	order, _ := d["order"].(map[string]any)
 	f.OrderDue = str(order, "deadline")
 	f.Designation, f.User, f.Scope, f.Change = str(d, "designation"), str(d, "user"), str(d, "scope"), str(d, "change")
+	f.Role, f.ChangeKind = str(d, "role"), str(d, "kind")
 	f.ValidFrom, f.ValidUntil = str(d, "valid_from"), str(d, "valid_until")
 	f.Previous, f.Witnessed = str(d, "previous_checkpoint"), int64(num(d, "witnessed_size"))
 	_, signed := d["signature"]
@@ -91,7 +92,7 @@ func factsOf(d map[string]any) facts {
 		f.Key = Key{ID: str(d, "key"), User: str(d, "user"), Kind: str(d, "kind"), PublicKey: str(d, "public_key"),
 			CredentialID: str(d, "credential_id"), RPID: str(d, "rp_id"), Origin: str(d, "origin")}
 		f.ProposedBy = str(d, "proposed_by")
-		f.Role, f.Username, f.Org = str(d, "role"), str(d, "username"), str(d, "org")
+		f.Username, f.Org = str(d, "username"), str(d, "org")
 		if list, ok := d["step_list"]; ok && signed {
 			f.StepsDigest, _ = StepsDigest(list)
 		}
@@ -201,6 +202,10 @@ func (d *decoder) facts(f *facts) bool {
 			return d.optString(&f.Designation, true)
 		case "change":
 			return d.optString(&f.Change, false)
+		case "role":
+			return d.optString(&f.Role, true)
+		case "kind":
+			return d.optString(&f.ChangeKind, true)
 		case "user":
 			return d.optString(&f.User, true)
 		case "scope":

@@ -140,15 +140,49 @@ type replayer struct {
 	ms map[string]*measureState
 	ps *policies
 	kr *keyring
-	// changes are the account changes proposed and not yet applied: by whom, by change ID.
-	changes map[string]string
+	// changes are the account changes proposed and not yet applied, by change ID.
+	changes map[string]proposedChange
 	pol     Policy
 	rep     *Report
 	due     []measure.Due // checkDeadlines' buffer
 }
 
 func newReplayer(pol Policy, rep *Report) *replayer {
-	return &replayer{ms: map[string]*measureState{}, ps: newPolicies(), kr: newKeyring(), changes: map[string]string{}, pol: pol, rep: rep}
+	return &replayer{ms: map[string]*measureState{}, ps: newPolicies(), kr: newKeyring(), changes: map[string]proposedChange{}, pol: pol, rep: rep}
+}
+
+// proposedChange is an account change as its proposal recorded it.
+type proposedChange struct{ by, kind, user, role, scope, designation string }
+
+// applied judges an administrator's record applying an account change of kind: proposed in
+// the log by another administrator, and applying what was proposed.
+func (p *replayer) applied(r *entry, kind string, rep *Report) {
+	f := &r.facts
+	c, proposed := p.changes[f.Change]
+	delete(p.changes, f.Change)
+	switch {
+	case !proposed:
+		rep.fail(r.Index, "two-person", "account change %s applied by %s without its proposal in the log (or applied twice)", clip(f.Change), r.Actor.ID)
+		return
+	case c.by == r.Actor.ID:
+		rep.fail(r.Index, "two-person", "account change %s approved by its own proposer %s", f.Change, c.by)
+	}
+	// What the record applies, against the proposal: the fields each kind names.
+	var differs bool
+	switch kind {
+	case "grant_role", "revoke_role":
+		differs = f.User != c.user || f.Role != c.role
+	case "designate":
+		differs = f.User != c.user || f.Scope != c.scope
+	case "revoke_designation":
+		differs = f.Designation != c.designation
+	case "retire_user":
+		differs = f.User != c.user
+	}
+	if differs || kind != c.kind {
+		rep.fail(r.Index, "two-person", "account change %s applies %s %s %s, not the %s of %s %s it proposed", f.Change, kind, f.Role+f.Scope+f.Designation, f.User,
+			c.kind, c.role+c.scope+c.designation, c.user)
+	}
 }
 
 // add replays the next record of the log.
@@ -161,17 +195,11 @@ func (p *replayer) add(r *entry) {
 		rep.fail(r.Index, "SoD-8", "%s acted holding both the administrator and the auditor role", r.Actor.ID)
 	}
 	if r.Action == "role_change.proposed" {
-		p.changes[r.facts.Change] = r.Actor.ID
+		f := &r.facts
+		p.changes[f.Change] = proposedChange{by: r.Actor.ID, kind: f.ChangeKind, user: f.User, role: f.Role, scope: f.Scope, designation: f.Designation}
 	}
-	if _, applies := changeKinds[r.Action]; applies && r.Actor.ID != "system" && hasAny(r.Actor.Roles, []string{"admin"}) {
-		by, proposed := p.changes[r.facts.Change]
-		switch {
-		case !proposed:
-			rep.fail(r.Index, "two-person", "account change %s applied by %s without its proposal in the log (or applied twice)", clip(r.facts.Change), r.Actor.ID)
-		case by == r.Actor.ID:
-			rep.fail(r.Index, "two-person", "account change %s approved by its own proposer %s", r.facts.Change, by)
-		}
-		delete(p.changes, r.facts.Change)
+	if kind, applies := changeKinds[r.Action]; applies && r.Actor.ID != "system" && hasAny(r.Actor.Roles, []string{"admin"}) {
+		p.applied(r, kind, rep)
 	}
 	if op, statement, ok := p.approval(r); ok {
 		// Judged before the record changes the keyring: an approval is signed by a key in

@@ -574,6 +574,10 @@ func TestSignedApprovals(t *testing.T) {
 			h[grantAt-1].Actor = adm2
 			return h
 		}},
+		{"a role grant applying another role than its proposal", "", func(h []audit.Record) []audit.Record {
+			h[grantAt-1].Details["role"] = "commission_secretariat"
+			return h
+		}},
 		{"a role grant with no proposal in the log", "", func(h []audit.Record) []audit.Record {
 			return append(h[:grantAt-1:grantAt-1], h[grantAt:]...)
 		}},

@@ -323,7 +323,7 @@ func TestReplayCatchesForgeries(t *testing.T) {
 			return append(r[:2], r[3:]...) // no legal review
 		}, "lifecycle", ""},
 		{"a step by an executor whose designation was revoked", func(r []audit.Record) []audit.Record {
-			proposed := audit.Record{Actor: actor("adm1", "admin"), Action: "role_change.proposed", TS: r[8].TS.Add(time.Second), Details: map[string]any{"change": "rc-r"}}
+			proposed := audit.Record{Actor: actor("adm1", "admin"), Action: "role_change.proposed", TS: r[8].TS.Add(time.Second), Details: map[string]any{"change": "rc-r", "kind": "revoke_designation", "designation": "d-ex"}}
 			revoke := audit.Record{Actor: actor("adm2", "admin"), Action: "designation.revoked", TS: r[8].TS.Add(time.Second), Details: map[string]any{"designation": "d-ex", "change": "rc-r"}}
 			return append(r[:9], append([]audit.Record{proposed, revoke}, r[9:]...)...)
 		}, "SoD-4", "designation d-ex was revoked"},
@@ -943,7 +943,7 @@ func TestReplayUnderPolicyAndDesignationHistory(t *testing.T) {
 				"designation": "d-ex3", "user": "ex3", "scope": "npa", "valid_from": t0.Format(time.RFC3339), "valid_until": t0.AddDate(1, 0, 0).Format(time.RFC3339)}},
 			audit.Record{Actor: actor("adm1", "admin"), Action: "policy.proposed", TS: t0.Add(day), Details: map[string]any{"version": "v2", "rule_set": v2}},
 			audit.Record{Actor: actor("adm2", "admin"), Action: "policy.approved", TS: t0.Add(day), Details: map[string]any{"version": "v2"}},
-			audit.Record{Actor: actor("adm1", "admin"), Action: "role_change.proposed", TS: t0.Add(day), Details: map[string]any{"change": "rc-r"}},
+			audit.Record{Actor: actor("adm1", "admin"), Action: "role_change.proposed", TS: t0.Add(day), Details: map[string]any{"change": "rc-r", "kind": "revoke_designation", "designation": "d-ex"}},
 			audit.Record{Actor: actor("adm2", "admin"), Action: "designation.revoked", TS: t0.Add(day), Details: map[string]any{"designation": "d-ex", "change": "rc-r"}},
 		)
 		m2 := story(t0.Add(2 * day))
