@@ -83,9 +83,21 @@ type env struct {
 }
 
 // parse parses the command's flags, declared by then.
-// parse reads the command's flags wherever they stand among its arguments (`key approve ID
-// -sign F` reads as `key approve -sign F ID`); after "--" everything is an argument.
+// parse reads the flags of a command that takes no arguments: a word left over is refused, as
+// it is most often the rest of an unquoted value (-reason every decision signed).
 func (e *env) parse() error {
+	if err := e.parseArgs(); err != nil {
+		return err
+	}
+	if e.fs.NArg() > 0 {
+		return fmt.Errorf("%s takes no argument %q: a value with spaces needs quotes (-reason \"…\")", e.name, e.fs.Arg(0))
+	}
+	return nil
+}
+
+// parseArgs reads the command's flags wherever they stand among its arguments (`key approve ID
+// -sign F` reads as `key approve -sign F ID`); after "--" everything is an argument.
+func (e *env) parseArgs() error {
 	args, positional := e.args, []string{}
 	for {
 		if err := e.fs.Parse(args); err != nil {
@@ -342,7 +354,7 @@ func measureList(e *env) error {
 
 // measureArg parses the flags and returns the one measure ID the command takes.
 func (e *env) measureArg() (string, error) {
-	if err := e.parse(); err != nil {
+	if err := e.parseArgs(); err != nil {
 		return "", err
 	}
 	if e.fs.NArg() != 1 {
@@ -402,7 +414,7 @@ func measureHistory(e *env) error {
 func targetsAdd(e *env) error {
 	measureID := e.fs.String("measure", "", "measure ID")
 	location := e.fs.String("location", "", "location for lines that give none: domestic, abroad or unknown")
-	if err := e.parse(); err != nil {
+	if err := e.parseArgs(); err != nil {
 		return err
 	}
 	if e.fs.NArg() != 1 {
@@ -426,7 +438,7 @@ func targetsAdd(e *env) error {
 
 func targetsRemove(e *env) error {
 	measureID := e.fs.String("measure", "", "measure ID")
-	if err := e.parse(); err != nil {
+	if err := e.parseArgs(); err != nil {
 		return err
 	}
 	if e.fs.NArg() == 0 {
@@ -452,7 +464,7 @@ func evidenceAdd(e *env) error {
 	basis := e.fs.String("legal-basis", "", "legal basis of acquisition (required for communications_information)")
 	acquirer := e.fs.String("acquirer", "", "who acquired it")
 	tool := e.fs.String("tool", "", "tool used")
-	if err := e.parse(); err != nil {
+	if err := e.parseArgs(); err != nil {
 		return err
 	}
 	cl, err := e.client()
@@ -690,7 +702,7 @@ func policyPropose(e *env) error {
 
 func policyApprove(e *env) error {
 	sign := e.fs.String("sign", "", "sign the approval with your registered SSH key (its .pub file)")
-	if err := e.parse(); err != nil {
+	if err := e.parseArgs(); err != nil {
 		return err
 	}
 	if e.fs.NArg() != 1 {
@@ -729,7 +741,7 @@ func policyApprove(e *env) error {
 
 func adminApprove(e *env) error {
 	sign := e.fs.String("sign", "", "sign the approval with your registered SSH key (its .pub file)")
-	if err := e.parse(); err != nil {
+	if err := e.parseArgs(); err != nil {
 		return err
 	}
 	if e.fs.NArg() != 1 {

@@ -95,7 +95,7 @@ func (e *env) signDecision(cl *client.Client, measureID, op, keyPath string, in 
 		return err
 	}
 	var view struct {
-		Statement, SHA256, Time, Words string
+		Statement, Time string
 	}
 	if err := cl.Do(e.ctx, "POST", "/api/v1/measures/"+url.PathEscape(measureID)+"/statements/"+url.PathEscape(op), in, &view); err != nil {
 		return err
@@ -108,9 +108,9 @@ func (e *env) signDecision(cl *client.Client, measureID, op, keyPath string, in 
 	if err := json.Unmarshal([]byte(view.Statement), &got); err != nil {
 		return fmt.Errorf("the server's statement is not JSON: %w", err)
 	}
-	t, err := time.Parse(time.RFC3339, view.Time)
+	t, err := statementTime(view.Time)
 	if err != nil {
-		return fmt.Errorf("the server's statement time %q: %w", view.Time, err)
+		return err
 	}
 	var d audit.Decided
 	raw, _ := json.Marshal(in)
@@ -144,7 +144,8 @@ func (e *env) signDecision(cl *client.Client, measureID, op, keyPath string, in 
 	if string(want.Bytes()) != view.Statement {
 		return fmt.Errorf("the server's statement is not the decision you gave; nothing was signed:\n  server: %s\n  yours:  %s", view.Statement, want.Bytes())
 	}
-	fmt.Fprintf(os.Stderr, "signing with %s (%s):\n  %s\n  sha256 %s\n", s.id(), s.pub.Type(), view.Words, view.SHA256)
+	// The words are the CLI's own, of the statement it signs: the server's are not read.
+	fmt.Fprintf(os.Stderr, "signing with %s (%s):\n  %s\n  sha256 %x\n", s.id(), s.pub.Type(), want.Words(), want.Hash())
 	armored, err := s.sign([]byte(view.Statement))
 	if err != nil {
 		return err
@@ -249,9 +250,9 @@ func (e *env) signApproval(cl *client.Client, path, keyPath, op, subject string)
 	if err := cl.Do(e.ctx, "POST", path+"/statement", nil, &view); err != nil {
 		return nil, err
 	}
-	t, err := time.Parse(time.RFC3339, view.Time)
+	t, err := statementTime(view.Time)
 	if err != nil {
-		return nil, fmt.Errorf("the server's statement time %q: %w", view.Time, err)
+		return nil, err
 	}
 	st := audit.ApprovalStatement(me.ID, op, digest, body, t)
 	if string(st.Bytes()) != view.Statement {
@@ -263,6 +264,20 @@ func (e *env) signApproval(cl *client.Client, path, keyPath, op, subject string)
 		return nil, err
 	}
 	return map[string]any{"signature": map[string]string{"kind": audit.KeySSH, "key": s.id(), "time": view.Time, "sshsig": armored}}, nil
+}
+
+// statementTime reads the time the server put in a statement, refusing one far from this
+// machine's clock: a statement dated ahead could be held and sent later in the person's name.
+func statementTime(v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return t, fmt.Errorf("the server's statement time %q: %w", v, err)
+	}
+	if d := time.Since(t); d > audit.StatementMaxSkew || d < -audit.StatementMaxSkew {
+		return t, fmt.Errorf("the server dates the statement %s, %s from this machine's clock (more than %s); nothing was signed: check both clocks",
+			v, d.Round(time.Second).Abs(), audit.StatementMaxSkew)
+	}
+	return t, nil
 }
 
 // approvalSubject reads the proposal an approval names from the server's lists of those
@@ -344,7 +359,7 @@ func (e *env) approvalSubject(cl *client.Client, op, subject string) (digest, bo
 
 func keyApprove(e *env) error {
 	sign := e.fs.String("sign", "", "sign the approval with your registered SSH key (its .pub file)")
-	if err := e.parse(); err != nil {
+	if err := e.parseArgs(); err != nil {
 		return err
 	}
 	if e.fs.NArg() != 1 {
@@ -369,7 +384,7 @@ func keyApprove(e *env) error {
 
 func keyRevoke(e *env) error {
 	reason := e.fs.String("reason", "", "why (required)")
-	if err := e.parse(); err != nil {
+	if err := e.parseArgs(); err != nil {
 		return err
 	}
 	if e.fs.NArg() != 1 {

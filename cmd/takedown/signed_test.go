@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,6 +262,13 @@ func TestSignedDecisionsFromTheCLI(t *testing.T) {
 		t.Fatalf("a passkey through the API: %v", err)
 	}
 
+	// The last administrator's key in force is not revoked while key approvals must be signed:
+	// no key could be approved again.
+	mustCLI("admin", "key", "revoke", "-reason", "leaving", ids["admin"])
+	if _, err := cli("admin2", "key", "revoke", "-reason", "leaving too", ids["admin2"]); err == nil || !strings.Contains(err.Error(), "last administrator's key") {
+		t.Fatalf("the last administrator's key revoked under a policy requiring signed key approvals: %v", err)
+	}
+
 	rep := e.Exported(t)
 	if !rep.OK() || rep.Signed != 9 {
 		t.Fatalf("the exported log: %d signed decisions, failures %v", rep.Signed, rep.Failures)
@@ -301,6 +309,10 @@ func TestSigningPolicyFromTheCLI(t *testing.T) {
 	}
 	if _, err := cli("admin", "policy", "propose", "-reason", "signed"); err == nil || !strings.Contains(err.Error(), "-signing or -csv") {
 		t.Fatalf("policy propose with neither: %v", err)
+	}
+	// An unquoted reason is not cut to its first word.
+	if _, err := cli("admin", "policy", "propose", "-signing", "-reason", "every", "decision", "signed"); err == nil || !strings.Contains(err.Error(), `takes no argument "decision"`) {
+		t.Fatalf("an unquoted reason: %v", err)
 	}
 	out, err := cli("admin", "policy", "propose", "-signing", "-reason", "every decision signed personally")
 	if err != nil {
@@ -380,6 +392,7 @@ func TestCLISignsOnlyWhatItShows(t *testing.T) {
 		"reason": "term ended"}, &change); err != nil {
 		t.Fatal(err)
 	}
+	var shift atomic.Bool
 	target, _ := url.Parse(e.D.URL)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ModifyResponse = func(r *http.Response) error {
@@ -391,7 +404,15 @@ func TestCLISignsOnlyWhatItShows(t *testing.T) {
 			return err
 		}
 		st, _ := view["statement"].(string)
-		view["statement"] = strings.Replace(st, "revoke_role role=commissioner", "grant_role role=admin", 1)
+		if shift.Load() {
+			// Dated ahead, to be held and sent later in the administrator's name.
+			at, _ := view["time"].(string)
+			later, _ := time.Parse(time.RFC3339, at)
+			view["time"] = later.Add(8 * time.Minute).Format(time.RFC3339)
+			view["statement"] = strings.Replace(st, at, view["time"].(string), 1)
+		} else {
+			view["statement"] = strings.Replace(st, "revoke_role role=commissioner", "grant_role role=admin", 1)
+		}
 		b, _ := json.Marshal(view)
 		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 		r.Header.Del("Content-Length")
@@ -401,6 +422,10 @@ func TestCLISignsOnlyWhatItShows(t *testing.T) {
 	defer mitm.Close()
 	if _, err := cli(mitm.URL, "admin2", "admin", "approve", "-sign", key+".pub", change.ID); err == nil || !strings.Contains(err.Error(), "nothing was signed") {
 		t.Fatalf("the CLI signed a statement rewritten on the way: %v", err)
+	}
+	shift.Store(true)
+	if _, err := cli(mitm.URL, "admin2", "admin", "approve", "-sign", key+".pub", change.ID); err == nil || !strings.Contains(err.Error(), "from this machine's clock") {
+		t.Fatalf("the CLI signed a statement dated 8 minutes ahead: %v", err)
 	}
 	var pending struct{ Changes []struct{ ID string } }
 	if err := u["admin"].Do(ctx, "GET", "/api/v1/admin/role-changes", nil, &pending); err != nil || len(pending.Changes) != 1 {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/testenv"
@@ -146,6 +147,25 @@ func TestPendingChangesEditedInSQLAreNotApplied(t *testing.T) {
 			mustDo(t, e.Users["admin"], "POST", "/api/v1/admin/role-changes", map[string]any{"kind": "designate", "user": e.IDs["executor2"],
 				"scope": "npa", "valid_from": from, "valid_until": from.AddDate(0, 6, 0), "reason": "x"}, &c)
 			mustExec(t, e, `UPDATE role_changes SET valid_until = valid_until + interval '70 years' WHERE id = $1`, c.ID)
+			return "admin2", "/api/v1/admin/role-changes/" + c.ID + "/approve"
+		}, nil},
+		{"the proposer of a policy version", func(t *testing.T, e *testenv.Env) (string, string) {
+			var v struct{ Version string }
+			mustDo(t, e.Users["admin2"], "POST", "/api/v1/admin/policy", map[string]any{"rules": authz.DefaultPolicy(), "reason": "x"}, &v)
+			mustExec(t, e, `UPDATE authz_policy_versions SET proposed_by = $1 WHERE version = 2`, e.IDs["admin"])
+			return "admin2", "/api/v1/admin/policy/" + v.Version + "/approve"
+		}, func(t *testing.T, e *testenv.Env) {
+			var n int
+			_ = e.Owner.QueryRow(context.Background(), `SELECT count(*) FROM authz_policy_versions WHERE version = 2 AND approved_by IS NOT NULL`).Scan(&n)
+			if n != 0 {
+				t.Error("the version was approved")
+			}
+		}},
+		{"the reason shown to the approver", func(t *testing.T, e *testenv.Env) (string, string) {
+			var c struct{ ID string }
+			mustDo(t, e.Users["admin"], "POST", "/api/v1/admin/role-changes", map[string]any{"kind": "revoke_role", "user": e.IDs["member4"],
+				"role": "commissioner", "reason": "term ended"}, &c)
+			mustExec(t, e, `UPDATE role_changes SET reason = 'as the chair asked' WHERE id = $1`, c.ID)
 			return "admin2", "/api/v1/admin/role-changes/" + c.ID + "/approve"
 		}, nil},
 		{"a key's public half", func(t *testing.T, e *testenv.Env) (string, string) {

@@ -150,7 +150,7 @@ func (s *Service) loggedChange(ctx context.Context, c RoleChange) error {
 	if err != nil {
 		return err
 	}
-	differs := r == nil || r.Action != "role_change.proposed" || r.Actor.ID != c.ProposedBy
+	differs := r == nil || r.Action != "role_change.proposed" || r.Actor.ID != c.ProposedBy || r.Reason != c.Reason
 	if !differs {
 		var want map[string]any
 		b, _ := json.Marshal(c.proposal())
@@ -387,6 +387,15 @@ func (s *Service) ApprovePolicy(ctx context.Context, a authz.Actor, name string,
 	}
 	if err != nil {
 		return "", fmt.Errorf("read policy v%d: %w", version, err)
+	}
+	// The proposer as the log recorded it: one edited in SQL would let its proposer approve it.
+	logged, err := s.trustedRecord(ctx, fmt.Sprintf("policy/v%d/proposed", version))
+	if err != nil {
+		return "", err
+	}
+	if logged == nil || logged.Actor.ID != proposer {
+		return "", s.refuse(ctx, a, On{}, action, s.tampered(ctx, &tamperedGrant{what: fmt.Sprintf("policy v%d", version), table: "proposed by " + proposer,
+			logged: "proposed otherwise, or by another"}, -1))
 	}
 	if proposer == a.ID {
 		return "", s.refuse(ctx, a, On{}, action, &authz.Denied{Rule: "two-person", Reason: "a policy must be approved by an administrator other than its proposer"})

@@ -254,6 +254,22 @@ func (s *Service) RevokeKey(ctx context.Context, a authz.Actor, id, reason strin
 		case user != a.ID && *proposer == a.ID:
 			return &authz.Denied{Rule: "two-person", Reason: "another administrator than the one who proposed it revokes another's key"}
 		}
+		if approved && authz.MustSign(s.Authz.Rules(), authz.OpApproveKey, []authz.Role{authz.Admin}) {
+			// Under a policy requiring signed key approvals, the last administrator's key in
+			// force is the only way any key is approved again: it goes after another's comes.
+			var others int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM personal_keys k JOIN role_grants g ON g.user_id = k.user_id AND g.role = 'admin'
+				WHERE k.id <> $1 AND k.approved_at IS NOT NULL AND k.revoked_at IS NULL`, id).Scan(&others); err != nil {
+				return err
+			}
+			var admin bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM role_grants WHERE user_id = $1 AND role = 'admin')`, user).Scan(&admin); err != nil {
+				return err
+			}
+			if admin && others == 0 {
+				return refusal.New(refusal.Conflict, "key %s is the last administrator's key in force, and policy %s requires key approvals to be signed: revoked, no key could ever be approved again; have another administrator's key approved first", id, s.Authz.Version())
+			}
+		}
 		if _, err := tx.Exec(ctx, `UPDATE personal_keys SET revoked_at = now(), revoked_by = $2 WHERE id = $1`, id, a.ID); err != nil {
 			return err
 		}

@@ -300,7 +300,8 @@ var refusalsJa = map[string]string{
 	"key %s is not yours":                                                      "鍵 %s はあなたのものではありません",
 	"another administrator than the one who proposed it revokes another's key": "他人の鍵の失効は、申請した管理者とは別の管理者が行います",
 	"key %s is revoked already":                                                "鍵 %s は既に失効しています",
-	"key %s is not waiting for approval (approved or revoked already)":         "鍵 %s は承認待ちではありません(承認済み、または失効済み)",
+	"key %s is the last administrator's key in force, and policy %s requires key approvals to be signed: revoked, no key could ever be approved again; have another administrator's key approved first": "鍵 %s は有効な管理者の鍵の最後の一つで、ポリシー %s は鍵の承認に本人署名を求めています。失効させると、どの鍵も二度と承認できません。先に別の管理者の鍵を承認してください",
+	"key %s is not waiting for approval (approved or revoked already)": "鍵 %s は承認待ちではありません(承認済み、または失効済み)",
 }
 
 // composed are formats the catalogue holds that no refusal call writes whole: messages a page
