@@ -700,6 +700,58 @@ func policyPropose(e *env) error {
 	return nil
 }
 
+// showPolicyChange prints what a proposed version changes against the policy in force, rule
+// by rule, for the administrator to read before approving it.
+func (e *env) showPolicyChange(cl *client.Client, version string) error {
+	var pending struct {
+		Proposals []struct {
+			Version, Reason string
+			Rules           []authz.Rule
+		}
+	}
+	var current struct {
+		Version string
+		Rules   []authz.Rule
+	}
+	if err := cl.Do(e.ctx, "GET", "/api/v1/admin/policy/proposals", nil, &pending); err != nil {
+		return err
+	}
+	if err := cl.Do(e.ctx, "GET", "/api/v1/admin/policy", nil, &current); err != nil {
+		return err
+	}
+	line := func(r authz.Rule) string { return string(r.Role) + "," + r.Op + "," + r.Effect }
+	for _, p := range pending.Proposals {
+		if p.Version != version {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "policy %s (%d rules, reason: %s) against %s in force:\n", p.Version, len(p.Rules), p.Reason, current.Version)
+		now := map[string]bool{}
+		for _, r := range current.Rules {
+			now[line(r)] = true
+		}
+		next := map[string]bool{}
+		changed := 0
+		for _, r := range p.Rules {
+			next[line(r)] = true
+			if !now[line(r)] {
+				fmt.Fprintf(os.Stderr, "  + %s\n", line(r))
+				changed++
+			}
+		}
+		for _, r := range current.Rules {
+			if !next[line(r)] {
+				fmt.Fprintf(os.Stderr, "  - %s\n", line(r))
+				changed++
+			}
+		}
+		if changed == 0 {
+			fmt.Fprintln(os.Stderr, "  (the same rules)")
+		}
+		return nil
+	}
+	return nil // not waiting: the approval says why
+}
+
 func policyApprove(e *env) error {
 	sign := e.fs.String("sign", "", "sign the approval with your registered SSH key (its .pub file)")
 	if err := e.parseArgs(); err != nil {
@@ -714,6 +766,9 @@ func policyApprove(e *env) error {
 	}
 	version := "v" + strings.TrimPrefix(e.fs.Arg(0), "v")
 	path := "/api/v1/admin/policy/" + url.PathEscape(version)
+	if err := e.showPolicyChange(cl, version); err != nil {
+		return err
+	}
 	body, err := e.signApproval(cl, path, *sign, audit.OpApprovePolicy, version)
 	if err != nil {
 		return err

@@ -349,7 +349,6 @@ func (e *env) approvalSubject(cl *client.Client, op, subject string) (digest, bo
 				for i, r := range p.Rules {
 					lines[i] = r.Effect + " " + string(r.Role) + " " + r.Op
 				}
-				fmt.Fprintf(os.Stderr, "policy %s: %d rules\n", p.Version, len(p.Rules))
 				return audit.RuleSetDigest(lines), p.Version, nil
 			}
 		}

@@ -61,6 +61,22 @@ func rulesCSV(rules []authz.Rule) string {
 	return b.String()
 }
 
+// ruleChanges lists the rules a proposed version adds to the policy in force and those it
+// drops: what an approver reads before approving it.
+func ruleChanges(current, next []authz.Rule) (added, dropped []authz.Rule) {
+	for _, r := range next {
+		if !slices.Contains(current, r) {
+			added = append(added, r)
+		}
+	}
+	for _, r := range current {
+		if !slices.Contains(next, r) {
+			dropped = append(dropped, r)
+		}
+	}
+	return added, dropped
+}
+
 // signsAny says whether a policy requires any decision to be signed personally.
 func signsAny(rules []authz.Rule) bool {
 	return slices.ContainsFunc(rules, func(r authz.Rule) bool { return r.Effect == "sign" })

@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
+	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
 )
 
@@ -114,6 +115,11 @@ func TestBrowserPasskeys(t *testing.T) {
 	// admin2 proposes the signing policy with the page's button; the other administrator
 	// approves it. Every review, vote, batch of steps and approval is signed from then on.
 	do(t, adm, chromedp.Click(chromedp.CSS("#propose-signing-policy button")), chromedp.WaitVisible(chromedp.CSS(`form[id^="policy-v"]`)))
+	// The card the approver reads lists what the version adds: a sign rule per signable operation.
+	if n, err := chromedp.Run(adm, chromedp.Evaluate[int](`document.querySelectorAll('form[id^="policy-v"] .rule-changes tr.added').length`)); err != nil || n != len(authz.SignableOps) {
+		t.Fatalf("the proposed version's card lists %d added rules (%v), want %d", n, err, len(authz.SignableOps))
+	}
+	shoot(t, adm, "policy-changes")
 	var proposals struct{ Proposals []struct{ Version string } }
 	if err := u["admin"].Do(ctx, "GET", "/api/v1/admin/policy/proposals", nil, &proposals); err != nil || len(proposals.Proposals) != 1 {
 		t.Fatalf("the proposals after the button: %v %v", proposals, err)
