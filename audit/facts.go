@@ -51,8 +51,9 @@ type facts struct {
 	// Of an account change's proposal and approval: the change's ID, its kind (details.kind of
 	// a proposal), the role granted or revoked; of a signed approval, the account made.
 	Change, ChangeKind, Role, Username, Org string
-	// Of a signed log_steps record: its inline step list's StepsDigest.
-	StepsDigest string
+	// Of a signed log_steps record: its inline step list's ContentDigest; of a signed
+	// issue_order, its order's.
+	ContentDigest, OrderDigest string
 	// Companions are the details moved to companion data, by name: "sha256:<hex>" of the
 	// value. The verifier reads them back from the archive (resolve).
 	Companions map[string]string
@@ -94,7 +95,10 @@ func factsOf(d map[string]any) facts {
 		f.ProposedBy = str(d, "proposed_by")
 		f.Username, f.Org = str(d, "username"), str(d, "org")
 		if list, ok := d["step_list"]; ok && signed {
-			f.StepsDigest, _ = StepsDigest(list)
+			f.ContentDigest, _ = ContentDigest(list)
+		}
+		if o, ok := d["order"]; ok && signed {
+			f.OrderDigest, _ = ContentDigest(o)
 		}
 	}
 	if dl, ok := d["deadlines"].(map[string]any); ok {

@@ -109,7 +109,11 @@ func (s Statement) Words() string {
 	if s.Decision != "" {
 		fmt.Fprintf(&b, ": %s", s.Decision)
 	}
-	fmt.Fprintf(&b, ", on measure %s version %d (digest %s), at %s.", s.Measure, s.Version, s.Digest, s.Time.UTC().Format(time.RFC3339))
+	if s.Digest != "" {
+		fmt.Fprintf(&b, ", on measure %s version %d (digest %s), at %s.", s.Measure, s.Version, s.Digest, s.Time.UTC().Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(&b, ", on measure %s version %d, at %s.", s.Measure, s.Version, s.Time.UTC().Format(time.RFC3339))
+	}
 	if len(s.Conditions) > 0 {
 		fmt.Fprintf(&b, " Conditions: %s.", strings.Join(s.Conditions, "; "))
 	}

@@ -46,17 +46,20 @@ func DecisionStatement(person, measureID string, version int, digest, op string,
 		st.Decision, st.Body = d.Decision, d.Body
 	case "request_info":
 		st.Body = d.Body
-	case "log_steps":
-		// The steps' StepsDigest; the measure and version name what was approved.
+	case "log_steps", "issue_order":
+		// The steps' or the order's ContentDigest; the measure and version name what was
+		// approved.
 		st.Digest, st.Body = "", d.Body
+	case "declare_emergency":
+		st.Digest = "" // before any approval: the reason is the decision
 	}
 	return st
 }
 
-// StepsDigest names a batch of execution steps by the SHA-256 of the list's canonical JSON
-// ("sha256:<hex>"): what an executor's signature on log_steps states. A list too large for
-// its record moves to companion data under the same name.
-func StepsDigest(steps any) (string, error) {
+// ContentDigest names what a signature covers by the SHA-256 of its canonical JSON
+// ("sha256:<hex>"): a batch of execution steps (log_steps), an order (issue_order). A list too
+// large for its record moves to companion data under the same name.
+func ContentDigest(steps any) (string, error) {
 	b, err := appendValue(nil, steps)
 	if err != nil {
 		return "", fmt.Errorf("encode the steps: %w", err)
@@ -87,8 +90,10 @@ func decidedOf(r *entry) Decided {
 		d.Decision = f.Vote
 	case "post_hoc_decision":
 		d.Body = f.Remediation
+	case "issue_order":
+		d.Body = f.OrderDigest
 	case "log_steps":
-		d.Body = f.StepsDigest
+		d.Body = f.ContentDigest
 		if ref := f.Companions["step_list"]; ref != "" {
 			d.Body = ref // resolve checked that the companion hashes to it
 		}

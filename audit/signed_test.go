@@ -634,7 +634,7 @@ func TestSignedStepBatches(t *testing.T) {
 			r := &m[i]
 			r.Measure, r.PolicyVersion = "m-forged", "v2"
 			if r.Action == "log_steps" {
-				digest, err := audit.StepsDigest(r.Details["step_list"])
+				digest, err := audit.ContentDigest(r.Details["step_list"])
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -58,7 +58,7 @@ const (
 // version of a measure, records an executor's batch of steps, or approves an administrator's
 // proposal.
 var SignableOps = []Op{OpLegalReview, OpCommandReview, OpRecordGate, OpDeclareConflict, OpVote, OpRequestInfo, OpPostHocDecision, OpVerifyReport,
-	OpLogSteps, OpApproveKey, OpApprovePolicy, OpApproveRoleChange}
+	OpLogSteps, OpDeclareEmergency, OpIssueOrder, OpApproveKey, OpApprovePolicy, OpApproveRoleChange}
 
 // MustSign says whether, under rules, an actor holding roles must sign op personally.
 func MustSign(rules []Rule, op Op, roles []Role) bool {

@@ -128,17 +128,23 @@ func (e *env) signDecision(cl *client.Client, measureID, op, keyPath string, in 
 	_ = json.Unmarshal(raw, &input)
 	d = audit.Decided{Decision: input.Decision, Reason: input.Reason, Body: input.Body, Gate: input.Gate, Reference: input.Reference,
 		Conditions: input.Conditions, Checklist: input.Checklist, Conflicted: input.Conflicted != nil && *input.Conflicted}
-	if op == "log_steps" {
-		// The steps as the server reads them (times in Go's RFC 3339 spelling), named by hash.
-		var steps struct {
-			Steps []measure.Step `json:"steps"`
-		}
-		if err := json.Unmarshal(raw, &steps); err != nil {
-			return fmt.Errorf("read the steps to sign: %w", err)
-		}
-		if d.Body, err = audit.StepsDigest(steps.Steps); err != nil {
-			return err
-		}
+	// Steps and an order as the server reads them (times in Go's RFC 3339 spelling), named by
+	// hash.
+	var content struct {
+		Steps []measure.Step `json:"steps"`
+		Order *measure.Order `json:"order"`
+	}
+	if err := json.Unmarshal(raw, &content); err != nil {
+		return fmt.Errorf("read what to sign: %w", err)
+	}
+	switch op {
+	case "log_steps":
+		d.Body, err = audit.ContentDigest(content.Steps)
+	case "issue_order":
+		d.Body, err = audit.ContentDigest(content.Order)
+	}
+	if err != nil {
+		return err
 	}
 	want := audit.DecisionStatement(got.Person, measureID, got.Version, input.Digest, op, d, t)
 	if string(want.Bytes()) != view.Statement {

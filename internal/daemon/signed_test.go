@@ -15,6 +15,7 @@ import (
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
@@ -233,4 +234,71 @@ func proposeSSHKey(t *testing.T, e *testenv.Env, who string) string {
 	mustDo(t, e.Users[who], "POST", "/api/v1/keys", map[string]any{"kind": "ssh", "public_key": line,
 		"proof": map[string]string{"kind": "ssh", "key": id, "time": at.Format(time.RFC3339), "sshsig": audit.ArmorSSHSig(signer.PublicKey(), s)}}, nil)
 	return id
+}
+
+// TestSignedEmergencyAndOrder: under a policy requiring them signed, a commander's emergency
+// declaration and an order to an administrator are refused unsigned and recorded signed, and
+// the exported log verifies both signatures (the order's statement names it by hash).
+func TestSignedEmergencyAndOrder(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, _ := ssh.NewSignerFromKey(priv)
+	line, _ := audit.ParseSSHKey(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+	keyID := audit.KeyID(audit.KeySSH, line)
+	sign := func(st audit.Statement) map[string]string {
+		s, _ := signer.Sign(rand.Reader, audit.SSHSignedData(st.Bytes()))
+		return map[string]string{"kind": "ssh", "key": keyID, "time": st.Time.Format(time.RFC3339), "sshsig": audit.ArmorSSHSig(signer.PublicKey(), s)}
+	}
+	at := time.Now().UTC().Truncate(time.Second)
+	mustDo(t, u["commander"], "POST", "/api/v1/keys", map[string]any{"kind": "ssh", "public_key": line,
+		"proof": sign(audit.Statement{Person: e.IDs["commander"], Op: audit.OpRegisterKey, Digest: keyID, Time: at})}, nil)
+	mustDo(t, u["admin"], "POST", "/api/v1/keys/"+keyID+"/approve", nil, nil)
+	rules := append(authz.DefaultPolicy(), authz.Rule{Role: authz.Commander, Op: "declare_emergency", Effect: "sign"},
+		authz.Rule{Role: authz.AnyRole, Op: "issue_order", Effect: "sign"})
+	var v struct{ Version string }
+	mustDo(t, u["admin"], "POST", "/api/v1/admin/policy", map[string]any{"rules": rules, "reason": "emergencies and orders signed"}, &v)
+	mustDo(t, u["admin2"], "POST", "/api/v1/admin/policy/"+v.Version+"/approve", nil, nil)
+	for i := 0; ; i++ {
+		var p struct{ Version string }
+		if err := u["officer"].Do(ctx, "GET", "/api/v1/admin/policy", nil, &p); err == nil && p.Version == v.Version {
+			break
+		} else if i > 200 {
+			t.Fatal("the policy never came in force")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+
+	a := newDraft(t, e, "self_execute", domestic)
+	emergency := map[string]any{"reason": "the C2 pushes ransomware to hospitals now"}
+	_, err := u["commander"].Act(ctx, a.ID, "declare_emergency", emergency)
+	refusedWith(t, err, 403, "signature")
+	at = time.Now().UTC().Truncate(time.Second)
+	emergency["signature"] = sign(audit.DecisionStatement(e.IDs["commander"], a.ID, a.Version, "", "declare_emergency", audit.Decided{Reason: emergency["reason"].(string)}, at))
+	mustAct(t, u["commander"], a.ID, "declare_emergency", emergency, "EMERGENCY_EXECUTING")
+
+	b := newDraft(t, e, "order_administrator", domestic)
+	mustAct(t, u["officer"], b.ID, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], b.ID, "legal_review", legalApproval, "COMMAND_REVIEW")
+	mustAct(t, u["commander"], b.ID, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+	mustAct(t, u["chair"], b.ID, "vote", vote("approve"), "COMMISSION_REVIEW")
+	mustAct(t, u["member1"], b.ID, "vote", vote("approve"), "COMMISSION_REVIEW")
+	m := mustAct(t, u["member2"], b.ID, "vote", vote("approve"), "APPROVED")
+	order := measure.Order{Addressee: "Provider X", Content: "remove the C2 panel", Deadline: time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)}
+	_, err = u["commander"].Act(ctx, b.ID, "issue_order", map[string]any{"order": order})
+	refusedWith(t, err, 403, "signature")
+	digest, _ := audit.ContentDigest(&order)
+	at = time.Now().UTC().Truncate(time.Second)
+	// Signed for another order: refused.
+	other, _ := audit.ContentDigest(&measure.Order{Addressee: "Provider X", Content: "nothing", Deadline: order.Deadline})
+	_, err = u["commander"].Act(ctx, b.ID, "issue_order", map[string]any{"order": order,
+		"signature": sign(audit.DecisionStatement(e.IDs["commander"], b.ID, m.Version, "", "issue_order", audit.Decided{Body: other}, at))})
+	refusedWith(t, err, 403, "signature")
+	mustAct(t, u["commander"], b.ID, "issue_order", map[string]any{"order": order,
+		"signature": sign(audit.DecisionStatement(e.IDs["commander"], b.ID, m.Version, "", "issue_order", audit.Decided{Body: digest}, at.Add(time.Second)))}, "ORDER_ISSUED")
+
+	if rep := verifyLog(t, e); !rep.OK() || rep.Signed != 2 {
+		t.Fatalf("the exported log: %d signed, failures %v", rep.Signed, rep.Failures)
+	}
 }

@@ -385,7 +385,7 @@ func (s *Service) storedKey(ctx context.Context, id string) (*audit.Key, string,
 // decision's record carries it.
 func (s *Service) checkSignature(ctx context.Context, a authz.Actor, m Measure, op authz.Op, in ActionInput, retry bool) (map[string]string, error) {
 	if in.Signature != nil && !Signable(op) {
-		return nil, &measure.FieldError{Field: "signature", Message: fmt.Sprintf("belongs to a decision on a version or a batch of steps; %s is neither", op)}
+		return nil, &measure.FieldError{Field: "signature", Message: fmt.Sprintf("belongs to a decision on a version, an emergency, an order or a batch of steps; %s is none", op)}
 	}
 	d, err := in.decided(op)
 	if err != nil {
@@ -398,7 +398,9 @@ func (s *Service) checkSignature(ctx context.Context, a authz.Actor, m Measure, 
 
 // Signable says whether a person may sign op on a measure: a decision on a version, or an
 // executor's batch of steps.
-func Signable(op authz.Op) bool { return measure.Judges(op) || op == authz.OpLogSteps }
+func Signable(op authz.Op) bool {
+	return measure.Judges(op) || op == authz.OpLogSteps || op == authz.OpDeclareEmergency || op == authz.OpIssueOrder
+}
 
 // checkSigned checks a personal signature over the statement op makes at the signature's
 // time: required when the policy in force says so for the actor's roles; when given, made by
@@ -467,17 +469,22 @@ func (s *Service) checkSigned(ctx context.Context, a authz.Actor, op authz.Op, s
 }
 
 // decided is what a statement of in, taking op, says: a batch of steps is named by its
-// StepsDigest.
+// ContentDigest.
 func (in ActionInput) decided(op authz.Op) (audit.Decided, error) {
 	d := audit.Decided{Decision: in.Decision, Gate: in.Gate, Reference: in.Reference, Conditions: in.Conditions, Checklist: in.Checklist,
 		Body: in.Body, Reason: in.Reason}
 	if in.Conflicted != nil {
 		d.Conflicted = *in.Conflicted
 	}
-	if op == authz.OpLogSteps {
-		var err error
-		if d.Body, err = audit.StepsDigest(in.Steps); err != nil {
+	var err error
+	switch op {
+	case authz.OpLogSteps:
+		if d.Body, err = audit.ContentDigest(in.Steps); err != nil {
 			return d, &measure.FieldError{Field: "steps", Message: err.Error()}
+		}
+	case authz.OpIssueOrder:
+		if d.Body, err = audit.ContentDigest(in.Order); err != nil {
+			return d, &measure.FieldError{Field: "order", Message: err.Error()}
 		}
 	}
 	return d, nil
@@ -498,7 +505,8 @@ func (s *Service) Statement(ctx context.Context, a authz.Actor, id string, op au
 	}
 	// The statement of a decision the action would refuse is not worth a touch of the key.
 	action := measure.Action{Op: op, Actor: a, Decision: in.Decision, Reason: in.Reason, Conditions: in.Conditions, Checklist: in.Checklist,
-		Conflicted: in.Conflicted != nil && *in.Conflicted, Digest: in.Digest, Gate: in.Gate, Reference: in.Reference, Body: in.Body, Steps: in.Steps}
+		Conflicted: in.Conflicted != nil && *in.Conflicted, Digest: in.Digest, Gate: in.Gate, Reference: in.Reference, Body: in.Body, Steps: in.Steps,
+		Order: in.Order}
 	if err := action.CheckInput(); err != nil {
 		return audit.Statement{}, s.refuse(ctx, a, m.on(), "read.statement", err)
 	}

@@ -282,7 +282,7 @@ var refusalsJa = map[string]string{
 	"is missing: register the passkey with the button (the page's script signs the proof)":                              "がありません。ボタンからパスキーを登録してください(画面のスクリプトが証明に署名します)",
 	"key %s is not in force (waiting for an administrator's approval, or revoked)":                                      "鍵 %s は有効ではありません(管理者の承認待ち、または失効済み)",
 	"is %s, more than %s from the server's clock (%s): sign again now":                                                  "が %s で、サーバーの時刻(%s)から %s 以上離れています。いま署名し直してください",
-	"belongs to a decision on a version or a batch of steps; %s is neither":                                             "は版に対する決定か実施記録にのみ付けます。%s はどちらでもありません",
+	"belongs to a decision on a version, an emergency, an order or a batch of steps; %s is none":                        "は版に対する決定、緊急時の宣言、措置命令、実施記録にのみ付けます。%s はいずれでもありません",
 	"rule %d: %s is not a decision that can be signed; signed decisions are %v":                                         "規則%s: %s は署名できる決定ではありません。署名できる決定は %s です",
 	"%s is no decision on a version; signed decisions are %v":                                                           "%s は版に対する決定ではありません。署名できる決定は %s です",
 	"%s is no approval; approvals are %s, %s and %s":                                                                    "%s は承認ではありません。承認は %s、%s、%s です",
