@@ -223,7 +223,8 @@ func keyList(e *env) error {
 		return err
 	}
 	for _, k := range out.Keys {
-		fmt.Fprintf(e.out, "%s\t%s\t%s\t%s\t%s\n", k["id"], k["username"], k["kind"], k["state"], k["label"])
+		label, _ := k["label"].(string) // a passkey registered without one has none
+		fmt.Fprintf(e.out, "%s\t%s\t%s\t%s\t%s\n", k["id"], k["username"], k["kind"], k["state"], label)
 	}
 	return nil
 }

@@ -387,6 +387,9 @@ func TestCLISignsOnlyWhatItShows(t *testing.T) {
 	if _, err := cli(e.D.URL, "admin", "key", "approve", strings.Fields(out)[0]); err != nil {
 		t.Fatal(err)
 	}
+	if out, err := cli(e.D.URL, "admin2", "key", "list"); err != nil || strings.Contains(out, "%!") || !strings.Contains(out, "active") {
+		t.Fatalf("key list of a key without a label: %q %v", out, err)
+	}
 	var change struct{ ID string }
 	if err := u["admin"].Do(ctx, "POST", "/api/v1/admin/role-changes", map[string]any{"kind": "revoke_role", "user": e.IDs["member4"], "role": "commissioner",
 		"reason": "term ended"}, &change); err != nil {
