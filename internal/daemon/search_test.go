@@ -144,6 +144,28 @@ func TestStatistics(t *testing.T) {
 	if len(st.Quarters) != 4 || st.Quarters[q].Requests != 3 {
 		t.Errorf("the quarters: %+v, want 3 requests in Q%d", st.Quarters, q+1)
 	}
+	// The same figures by fiscal year (年度, April to March): the year that holds today, in
+	// the fiscal quarter that holds today.
+	now := time.Now().In(time.FixedZone("JST", 9*3600))
+	fy, fq := now.Year(), (int(now.Month())+8)%12/3
+	if now.Month() < time.April {
+		fy--
+	}
+	var fiscal struct {
+		Year     int
+		Fiscal   bool
+		Total    struct{ Requests, Approvals int }
+		Quarters []struct{ Requests int }
+	}
+	if err := u["chair"].Do(ctx, "GET", fmt.Sprintf("/api/v1/statistics?year=%d&basis=fiscal", fy), nil, &fiscal); err != nil {
+		t.Fatal(err)
+	}
+	if !fiscal.Fiscal || fiscal.Year != fy || fiscal.Total.Requests != 3 || fiscal.Total.Approvals != 1 || len(fiscal.Quarters) != 4 || fiscal.Quarters[fq].Requests != 3 {
+		t.Errorf("fiscal year %d: %+v, want 3 requests in its Q%d", fy, fiscal, fq+1)
+	}
+	if err := u["chair"].Do(ctx, "GET", fmt.Sprintf("/api/v1/statistics?year=%d&basis=nendo", fy), nil, nil); err == nil {
+		t.Error("an unknown basis was taken")
+	}
 	timed := map[string]int{}
 	for _, s := range st.Stages {
 		timed[s.Stage] = s.N

@@ -31,31 +31,53 @@ type StageTime struct {
 	P90    time.Duration `json:"p90"`
 }
 
-// Statistics is a calendar year (JST) by quarter, with the year's total and the time spent in
-// each stage.
+// Statistics is a year (JST) by quarter, with the year's total and the time spent in each
+// stage: a calendar year, or a fiscal year (年度, April to March, as Japanese government reports
+// are kept), whose first quarter is April to June.
 type Statistics struct {
-	Year     int         `json:"year"`
+	Year   int  `json:"year"`
+	Fiscal bool `json:"fiscal"`
+	// From and Until bound the year: From included, Until not.
+	From     time.Time   `json:"from"`
+	Until    time.Time   `json:"until"`
 	Quarters [4]Counts   `json:"quarters"`
 	Total    Counts      `json:"total"`
 	Stages   []StageTime `json:"stages"`
 }
 
-// Statistics counts what happened in year over the measures a may read: the Commission and
-// auditors see every measure put before the Commission; an agency its own.
-func (s *Service) Statistics(ctx context.Context, a authz.Actor, year int) (Statistics, error) {
+// YearBounds is the start (included) and end (not) of a calendar or fiscal year in JST: fiscal
+// year 2026 (令和8年度) runs from 1 April 2026 to 31 March 2027.
+func YearBounds(year int, fiscal bool) (from, until time.Time) {
+	month := time.January
+	if fiscal {
+		month = time.April
+	}
+	return time.Date(year, month, 1, 0, 0, 0, 0, JST), time.Date(year+1, month, 1, 0, 0, 0, 0, JST)
+}
+
+// Statistics counts what happened in year (a fiscal year when fiscal) over the measures a may
+// read: the Commission and auditors see every measure put before the Commission; an agency its
+// own.
+func (s *Service) Statistics(ctx context.Context, a authz.Actor, year int, fiscal bool) (Statistics, error) {
 	if year < 2000 || year > 9999 {
 		return Statistics{}, &measure.FieldError{Field: "year", Message: "must be a year from 2000"}
 	}
-	st := Statistics{Year: year}
+	st := Statistics{Year: year, Fiscal: fiscal}
+	st.From, st.Until = YearBounds(year, fiscal)
 	args := readable(s.reads().Scope(a))
-	args["start"], args["end"] = time.Date(year, 1, 1, 0, 0, 0, 0, JST), time.Date(year+1, 1, 1, 0, 0, 0, 0, JST)
+	args["start"], args["end"] = st.From, st.Until
+	// A fiscal year's quarters are the calendar's three months later.
+	args["shift"] = "0 months"
+	if fiscal {
+		args["shift"] = "3 months"
+	}
 	const mine = `mine AS (SELECT m.id FROM measures m JOIN cases c ON c.id = m.case_id WHERE ` + measureReadable + `),
 		h AS (SELECT h.measure_id, h.stage, h.version, h.entered_at,
 				LAG(h.stage) OVER w AS prev, LEAD(h.entered_at) OVER w AS left_at
 			FROM stage_history h JOIN mine ON mine.id = h.measure_id
 			WINDOW w AS (PARTITION BY h.measure_id ORDER BY h.entered_at))`
 	rows, err := s.DB.Query(ctx, `WITH `+mine+`
-		SELECT extract(quarter FROM h.entered_at AT TIME ZONE 'Asia/Tokyo')::int,
+		SELECT extract(quarter FROM (h.entered_at AT TIME ZONE 'Asia/Tokyo') - @shift::interval)::int,
 			count(*) FILTER (WHERE h.stage = 'COMMISSION_REVIEW' AND h.prev IS DISTINCT FROM 'INFO_REQUESTED'),
 			count(*) FILTER (WHERE h.stage = 'APPROVED'),
 			count(*) FILTER (WHERE h.stage = 'REJECTED'),
@@ -83,7 +105,7 @@ func (s *Service) Statistics(ctx context.Context, a authz.Actor, year int) (Stat
 		return st, fmt.Errorf("count the year's stages: %w", err)
 	}
 	rows, err = s.DB.Query(ctx, `WITH `+mine+`
-		SELECT extract(quarter FROM r.at AT TIME ZONE 'Asia/Tokyo')::int, count(*) FILTER (WHERE r.decision = 'accepted'),
+		SELECT extract(quarter FROM (r.at AT TIME ZONE 'Asia/Tokyo') - @shift::interval)::int, count(*) FILTER (WHERE r.decision = 'accepted'),
 			count(*) FILTER (WHERE r.decision = 'impropriety')
 		FROM reviews r JOIN mine ON mine.id = r.measure_id
 		WHERE r.kind = 'post_hoc' AND r.at >= @start AND r.at < @end GROUP BY 1`, args)

@@ -172,14 +172,24 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, http.StatusOK, m, err)
 }
 
-// statistics answers a calendar year's figures for the annual report to the Diet.
+// statistics answers a year's figures for the annual report to the Diet: a calendar year, or
+// with ?basis=fiscal a fiscal year (April to March).
 func (s *Server) statistics(w http.ResponseWriter, r *http.Request) {
 	year, err := strconv.Atoi(r.URL.Query().Get("year"))
 	if err != nil {
 		s.fail(w, r, &measure.FieldError{Field: "year", Message: "must be a year, e.g. 2026"})
 		return
 	}
-	st, err := s.Statistics(r.Context(), actorOf(r), year)
+	var fiscal bool
+	switch r.URL.Query().Get("basis") {
+	case "", "calendar":
+	case "fiscal":
+		fiscal = true
+	default:
+		s.fail(w, r, &measure.FieldError{Field: "basis", Message: "must be calendar or fiscal"})
+		return
+	}
+	st, err := s.Statistics(r.Context(), actorOf(r), year, fiscal)
 	s.reply(w, r, http.StatusOK, st, err)
 }
 

@@ -190,6 +190,7 @@ var refusalsJa = map[string]string{
 	"must be between 0 and 65535":                                         "0〜65535でなければなりません",
 	"must be a year from 2000":                                            "2000年以降の年を入力してください",
 	"must be a year, e.g. 2026":                                           "年を入力してください(例: 2026)",
+	"must be calendar or fiscal":                                          "暦年か年度のどちらかを指定してください",
 	"must be a date, e.g. 2026-10-01":                                     "日付を入力してください(例: 2026-10-01)",
 	"must be a date and time, e.g. 2026-12-31T17:00 (JST)":                "日時を入力してください(例: 2026-12-31T17:00、日本時間)",
 	"must be a date (2026-10-01) or an RFC 3339 time":                     "日付(2026-10-01)かRFC 3339形式の日時を入力してください",

@@ -1,0 +1,28 @@
+package service
+
+import (
+	"testing"
+	"time"
+)
+
+// TestYearBounds: a fiscal year (年度) runs from 1 April to 31 March in JST, a calendar year
+// from 1 January; the instant Japan's day turns is the bound, not UTC's.
+func TestYearBounds(t *testing.T) {
+	for _, tt := range []struct {
+		year         int
+		fiscal       bool
+		from, before string // UTC
+	}{
+		{2026, true, "2026-03-31T15:00:00Z", "2027-03-31T15:00:00Z"},
+		{2026, false, "2025-12-31T15:00:00Z", "2026-12-31T15:00:00Z"},
+		{2025, true, "2025-03-31T15:00:00Z", "2026-03-31T15:00:00Z"},
+	} {
+		from, until := YearBounds(tt.year, tt.fiscal)
+		if got := from.UTC().Format(time.RFC3339); got != tt.from {
+			t.Errorf("%d fiscal=%v starts %s, want %s", tt.year, tt.fiscal, got, tt.from)
+		}
+		if got := until.UTC().Format(time.RFC3339); got != tt.before {
+			t.Errorf("%d fiscal=%v ends before %s, want %s", tt.year, tt.fiscal, got, tt.before)
+		}
+	}
+}
