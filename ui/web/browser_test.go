@@ -479,6 +479,22 @@ func TestBrowserReview(t *testing.T) {
 		t.Fatalf("the year's approval requests: %q, want 2 (the first version and the second)", got)
 	}
 	look(chair, "statistics-ja")
+	// The same year counted by fiscal year (年度): the period says which, and the requests are
+	// the same two (both made today).
+	do(t, chair, chromedp.SetValue(chromedp.CSS("#basis"), "fiscal"), chromedp.Click(chromedp.CSS("#year-form button")))
+	for i := 0; ; i++ {
+		got, _ := chromedp.Run(chair, chromedp.Text(chromedp.CSS("#period")))
+		if strings.Contains(got, "年度") && strings.Contains(got, "-04-01") {
+			break
+		}
+		if i > 50 {
+			t.Fatalf("the fiscal year's period: %q", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := text(t, chair, "#quarters tbody tr:first-child td:last-child"); got != "2" {
+		t.Fatalf("the fiscal year's approval requests: %q, want 2", got)
+	}
 
 	// Two administrators hire someone: one proposes, the other (and only the other) approves,
 	// and the enrolment code is shown once.

@@ -321,7 +321,7 @@ var messages = map[string][2]string{ // key: {ja, en}
 	"opened to":                       {"起案日 (まで)", "Opened to"},
 	"no results":                      {"該当する措置承認申請はありません。", "No measure matches."},
 	"statistics":                      {"国会報告用統計", "Statistics for the Diet"},
-	"year":                            {"年 (暦年、日本時間)", "Year (calendar, JST)"},
+	"year":                            {"年 (日本時間。年度は4月に始まる年)", "Year (JST; a fiscal year is named by the year it starts in)"},
 	"show":                            {"表示", "Show"},
 	"download csv":                    {"CSV をダウンロード", "Download CSV"},
 	"stats scope":                     {"閲覧できる措置承認申請について集計しています。", "Counted over the measure requests you may read."},
