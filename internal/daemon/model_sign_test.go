@@ -21,14 +21,26 @@ import (
 // key; a decision unsigned, or signed with another person's key, is refused 403.
 var modelMustSign = map[string]bool{"vote": true, "legal_review": true}
 
-// modelKey is a person's SSH key, registered and approved before the run.
-type modelKey struct {
+// sshKey is a fresh Ed25519 SSH key as a person holds it: its authorized_keys line, its ID.
+type sshKey struct {
 	signer ssh.Signer
+	line   string
 	id     string
 }
 
+func newSSHKey(t testing.TB) sshKey {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, _ := ssh.NewSignerFromKey(priv)
+	line, err := audit.ParseSSHKey(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sshKey{signer: signer, line: line, id: audit.KeyID(audit.KeySSH, line)}
+}
+
 // sign returns an armored SSHSIG over message, as ssh-keygen -Y sign makes one.
-func (k modelKey) sign(message []byte) string {
+func (k sshKey) sign(message []byte) string {
 	sig, err := k.signer.Sign(rand.Reader, audit.SSHSignedData(message))
 	if err != nil {
 		panic(err)
@@ -36,26 +48,24 @@ func (k modelKey) sign(message []byte) string {
 	return audit.ArmorSSHSig(k.signer.PublicKey(), sig)
 }
 
+// signature is st signed with k, as a decision or proposal carries it.
+func (k sshKey) signature(st audit.Statement) map[string]string {
+	return map[string]string{"kind": audit.KeySSH, "key": k.id, "time": st.Time.Format(time.RFC3339), "sshsig": k.sign(st.Bytes())}
+}
+
 // registerModelKeys gives the deciders a key each (approved by an administrator) and puts in
 // force the policy requiring the votes and legal reviews to be signed.
-func registerModelKeys(t *testing.T, e *testenv.Env) map[string]modelKey {
+func registerModelKeys(t *testing.T, e *testenv.Env) map[string]sshKey {
 	ctx := context.Background()
-	keys := map[string]modelKey{}
+	keys := map[string]sshKey{}
 	for who, role := range modelRoles {
 		if !has(modelMay["vote"], role) && !has(modelMay["legal_review"], role) {
 			continue
 		}
-		_, priv, _ := ed25519.GenerateKey(rand.Reader)
-		signer, _ := ssh.NewSignerFromKey(priv)
-		line, err := audit.ParseSSHKey(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
-		if err != nil {
-			t.Fatal(err)
-		}
-		k := modelKey{signer: signer, id: audit.KeyID(audit.KeySSH, line)}
+		k := newSSHKey(t)
 		at := time.Now().UTC().Truncate(time.Second)
-		st := audit.Statement{Person: e.IDs[who], Op: audit.OpRegisterKey, Digest: k.id, Time: at}
-		body := map[string]any{"kind": audit.KeySSH, "public_key": line,
-			"proof": map[string]string{"kind": audit.KeySSH, "key": k.id, "time": at.Format(time.RFC3339), "sshsig": k.sign(st.Bytes())}}
+		body := map[string]any{"kind": audit.KeySSH, "public_key": k.line,
+			"proof": k.signature(audit.Statement{Person: e.IDs[who], Op: audit.OpRegisterKey, Digest: k.id, Time: at})}
 		if err := e.Users[who].Do(ctx, "POST", "/api/v1/keys", body, nil); err != nil {
 			t.Fatalf("%s proposes a key: %v", who, err)
 		}
@@ -136,6 +146,6 @@ func (mr *modelRun) sign(t *rapid.T, m *mmeasure, r *req) {
 		st = audit.DecisionStatement(mr.e.IDs[r.who], m.id, version, digest, r.op, d, at)
 	}
 	mr.statements[string(st.Bytes())+k.id] = true
-	r.body["signature"] = map[string]string{"kind": audit.KeySSH, "key": k.id, "time": at.Format(time.RFC3339), "sshsig": k.sign(st.Bytes())}
+	r.body["signature"] = k.signature(st)
 	r.signed = mode == "own"
 }

@@ -570,7 +570,7 @@ func wire(b map[string]any) map[string]any {
 
 type modelRun struct {
 	e    *testenv.Env
-	keys map[string]modelKey // the deciders' signing keys
+	keys map[string]sshKey // the deciders' signing keys
 	// statements are those signed so far, with the key: each is signed once.
 	statements map[string]bool
 	ids        []string // every measure the run created

@@ -171,10 +171,7 @@ func TestPendingChangesEditedInSQLAreNotApplied(t *testing.T) {
 		}, nil},
 		{"a key's public half", func(t *testing.T, e *testenv.Env) (string, string) {
 			id := proposeSSHKey(t, e, "member1")
-			_, priv, _ := ed25519.GenerateKey(rand.Reader)
-			signer, _ := ssh.NewSignerFromKey(priv)
-			line, _ := audit.ParseSSHKey(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
-			mustExec(t, e, `UPDATE personal_keys SET public_key = $2 WHERE id = $1`, id, line)
+			mustExec(t, e, `UPDATE personal_keys SET public_key = $2 WHERE id = $1`, id, newSSHKey(t).line)
 			return "admin", "/api/v1/keys/" + id + "/approve"
 		}, func(t *testing.T, e *testenv.Env) {
 			var n int
@@ -224,16 +221,11 @@ func mustExec(t *testing.T, e *testenv.Env, sql string, args ...any) {
 // proposeSSHKey proposes a fresh SSH key for who, with its proof, and returns its ID.
 func proposeSSHKey(t *testing.T, e *testenv.Env, who string) string {
 	t.Helper()
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	signer, _ := ssh.NewSignerFromKey(priv)
-	line, _ := audit.ParseSSHKey(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
-	id := audit.KeyID(audit.KeySSH, line)
+	k := newSSHKey(t)
 	at := time.Now().UTC().Truncate(time.Second)
-	st := audit.Statement{Person: e.IDs[who], Op: audit.OpRegisterKey, Digest: id, Time: at}
-	s, _ := signer.Sign(rand.Reader, audit.SSHSignedData(st.Bytes()))
-	mustDo(t, e.Users[who], "POST", "/api/v1/keys", map[string]any{"kind": "ssh", "public_key": line,
-		"proof": map[string]string{"kind": "ssh", "key": id, "time": at.Format(time.RFC3339), "sshsig": audit.ArmorSSHSig(signer.PublicKey(), s)}}, nil)
-	return id
+	mustDo(t, e.Users[who], "POST", "/api/v1/keys", map[string]any{"kind": "ssh", "public_key": k.line,
+		"proof": k.signature(audit.Statement{Person: e.IDs[who], Op: audit.OpRegisterKey, Digest: k.id, Time: at})}, nil)
+	return k.id
 }
 
 // TestSignedEmergencyAndOrder: under a policy requiring them signed, a commander's emergency
@@ -243,16 +235,10 @@ func TestSignedEmergencyAndOrder(t *testing.T) {
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	signer, _ := ssh.NewSignerFromKey(priv)
-	line, _ := audit.ParseSSHKey(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
-	keyID := audit.KeyID(audit.KeySSH, line)
-	sign := func(st audit.Statement) map[string]string {
-		s, _ := signer.Sign(rand.Reader, audit.SSHSignedData(st.Bytes()))
-		return map[string]string{"kind": "ssh", "key": keyID, "time": st.Time.Format(time.RFC3339), "sshsig": audit.ArmorSSHSig(signer.PublicKey(), s)}
-	}
+	k := newSSHKey(t)
+	keyID, sign := k.id, k.signature
 	at := time.Now().UTC().Truncate(time.Second)
-	mustDo(t, u["commander"], "POST", "/api/v1/keys", map[string]any{"kind": "ssh", "public_key": line,
+	mustDo(t, u["commander"], "POST", "/api/v1/keys", map[string]any{"kind": "ssh", "public_key": k.line,
 		"proof": sign(audit.Statement{Person: e.IDs["commander"], Op: audit.OpRegisterKey, Digest: keyID, Time: at})}, nil)
 	mustDo(t, u["admin"], "POST", "/api/v1/keys/"+keyID+"/approve", nil, nil)
 	rules := append(authz.DefaultPolicy(), authz.Rule{Role: authz.Commander, Op: "declare_emergency", Effect: "sign"},

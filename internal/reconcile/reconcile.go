@@ -107,7 +107,7 @@ func Run(ctx context.Context, q Querier) ([]Difference, error) {
 	if err := s.read(ctx, q); err != nil {
 		return nil, err
 	}
-	waiting, err := pendingMeasures(ctx, q)
+	waiting, err := waitingEntries(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -707,11 +707,11 @@ func HashTargets(ctx context.Context, q Querier, measureID string, version int) 
 	return th, rows.Err()
 }
 
-// pendingMeasures returns the measures, policy versions and keys with entries the sequencer
+// waitingEntries returns the measures, policy versions and keys with entries the sequencer
 // has not looked at yet: after its newest checkpoint's cursor, or in a transaction that was
 // open when it was signed. An entry it passed over and refused (written around the service)
 // keeps nothing from being compared.
-func pendingMeasures(ctx context.Context, q Querier) (map[string]bool, error) {
+func waitingEntries(ctx context.Context, q Querier) (map[string]bool, error) {
 	rows, err := q.Query(ctx, `WITH c AS (SELECT next_tx, next_id, waiting FROM audit_checkpoints ORDER BY size DESC LIMIT 1)
 		SELECT COALESCE(e.measure_id, ''), e.key FROM audit_entries e
 		WHERE NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)
