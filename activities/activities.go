@@ -382,8 +382,8 @@ func sha(s string) string {
 // copyDraft opens version to as a copy of version from, so the officer edits from where the
 // returned request stood.
 func copyDraft(ctx context.Context, tx pgx.Tx, measureID string, from, to int) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO targets (measure_id, version, seq, kind, value, port, location, country, role, ownership, hosting_provider, registrar)
-		SELECT measure_id, $3, seq, kind, value, port, location, country, role, ownership, hosting_provider, registrar
+	if _, err := tx.Exec(ctx, `INSERT INTO targets (measure_id, version, seq, kind, value, port, location, country, role, ownership, hosting_provider, registrar, source)
+		SELECT measure_id, $3, seq, kind, value, port, location, country, role, ownership, hosting_provider, registrar, source
 		FROM targets WHERE measure_id = $1 AND version = $2`, measureID, from, to); err != nil {
 		return fmt.Errorf("copy targets to version %d: %w", to, err)
 	}

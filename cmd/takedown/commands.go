@@ -44,6 +44,7 @@ var commands = []command{
 	{"measure show", "[-digest] M                  a measure's state (with -digest, only the digest a decision names)", measureShow},
 	{"measure history", "M                            its audit entries, in order", measureHistory},
 	{"targets add", "-measure M [-location L] FILE  add targets (one per line, or CSV with a header row)", targetsAdd},
+	{"targets import", "-measure M [-format stix|misp] [-yes] FILE   preview a STIX 2.1 bundle or MISP event, then import it\n                   | -confirm IMP -targets-sha256 S             import a preview already seen", targetsImport},
 	{"targets remove", "-measure M VALUE...          remove targets from a draft by their values", targetsRemove},
 	{"evidence add", "-measure M -kind K -provenance P [-tlp T] [-legal-basis B] FILE...", evidenceAdd},
 	{"act", "-measure M -op OP [-digest D] [-decision D] [-reason R] [-body B] [-conflicted|-no-conflict]\n                   [-gate G -reference REF] [-condition C]... [-idempotency-key K] [-json FILE]\n                   [-sign ~/.ssh/id_ed25519.pub]  sign the decision with your registered SSH key", act},
@@ -145,6 +146,11 @@ func (e *env) printJSON(v any) error {
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
+	return runWith(ctx, args, out, os.Stdin, nil)
+}
+
+// runWith runs a command with its input, and tty saying whether it is a terminal (nil: ask).
+func runWith(ctx context.Context, args []string, out io.Writer, in io.Reader, tty *bool) error {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage())
 		return errors.New("no command")
@@ -166,7 +172,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("unknown command %q", name)
 	}
 	fs := flag.NewFlagSet("takedown "+name, flag.ContinueOnError)
-	e := &env{ctx: ctx, name: name, fs: fs, args: args[1:], out: out, in: os.Stdin,
+	e := &env{ctx: ctx, name: name, fs: fs, args: args[1:], out: out, in: in, tty: tty,
 		server: fs.String("server", envOr("TAKEDOWN_SERVER", "http://127.0.0.1:8080"), "takedownd base URL (TAKEDOWN_SERVER)")}
 	return commands[i].run(e)
 }
@@ -434,6 +440,153 @@ func targetsAdd(e *env) error {
 	}
 	fmt.Fprintf(e.out, "%d targets added; the draft has %d\n", len(targets), m.Targets)
 	return nil
+}
+
+// importPreview is what the server answers for an uploaded file.
+type importPreview struct {
+	ID     string `json:"id"`
+	Format string `json:"format"`
+	Source struct {
+		ID, Name, Producer, TLP, SHA256 string
+	} `json:"source"`
+	Objects int `json:"objects"`
+	Counts  struct {
+		Targets, Skipped, Attribution int
+		InDraft                       int `json:"in_draft"`
+		Noted                         int `json:"noted"`
+	} `json:"counts"`
+	Targets []struct {
+		Target measure.Target `json:"target"`
+		Notes  []string       `json:"notes"`
+	} `json:"targets"`
+	Attribution []struct {
+		Kind, Name string
+	} `json:"attribution"`
+	SkippedBy []struct {
+		Type, Reason string
+		Count        int
+	} `json:"skipped_by_reason"`
+	TargetsSHA256 string `json:"targets_sha256"`
+}
+
+// targetsImport uploads a threat-intelligence file, prints its preview, and imports it when
+// the person confirms it (at the terminal, or with -yes); -confirm imports a preview seen before.
+func targetsImport(e *env) error {
+	measureID := e.fs.String("measure", "", "measure ID (a draft)")
+	format := e.fs.String("format", "", "stix or misp (left out: detected)")
+	yes := e.fs.Bool("yes", false, "import what the preview lists without asking")
+	confirm := e.fs.String("confirm", "", "an import ID whose preview was seen: import it")
+	sum := e.fs.String("targets-sha256", "", "with -confirm: the targets_sha256 the preview printed")
+	if err := e.parseArgs(); err != nil {
+		return err
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	if *confirm != "" {
+		if e.fs.NArg() != 0 || *sum == "" {
+			return errors.New("-confirm takes the import ID and -targets-sha256, and no file")
+		}
+		return e.confirmImport(cl, *confirm, *sum)
+	}
+	if e.fs.NArg() != 1 || *measureID == "" {
+		return errors.New("targets import needs -measure and one file (- for standard input)")
+	}
+	var r io.Reader = os.Stdin
+	if path := e.fs.Arg(0); path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	q := url.Values{"name": {filepath.Base(e.fs.Arg(0))}}
+	if *format != "" {
+		q.Set("format", *format)
+	}
+	var p importPreview
+	if err := cl.Do(e.ctx, "POST", "/api/v1/measures/"+url.PathEscape(*measureID)+"/imports?"+q.Encode(), r, &p); err != nil {
+		return err
+	}
+	e.printPreview(p)
+	if p.Counts.Targets == 0 {
+		return errors.New("nothing to import: the file names no target the draft does not hold already")
+	}
+	if !*yes {
+		if !e.terminal() {
+			fmt.Fprintf(e.out, "nothing imported yet; to import what is listed above:\n  takedown targets import -confirm %s -targets-sha256 %s\n", p.ID, p.TargetsSHA256)
+			return nil
+		}
+		fmt.Fprintf(os.Stderr, "import these %d targets and %d attribution entries into %s? [y/N] ", p.Counts.Targets, p.Counts.Attribution, *measureID)
+		answer, _ := bufio.NewReader(e.in).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+			return fmt.Errorf("not confirmed: nothing was imported (the preview is %s)", p.ID)
+		}
+	}
+	return e.confirmImport(cl, p.ID, p.TargetsSHA256)
+}
+
+func (e *env) confirmImport(cl *client.Client, id, sum string) error {
+	var m client.Measure
+	if err := cl.Do(e.ctx, "POST", "/api/v1/imports/"+url.PathEscape(id)+"/confirm", map[string]any{"targets_sha256": sum}, &m); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "imported; the draft %s has %d targets\n", m.ID, m.Targets)
+	return nil
+}
+
+// printPreview says what an import would add and what it leaves out, as the web page does.
+func (e *env) printPreview(p importPreview) {
+	w := e.out
+	fmt.Fprintf(w, "%s file %s (sha256 %s)\n", strings.ToUpper(p.Format), p.Source.ID, p.Source.SHA256)
+	for _, f := range [][2]string{{"name", p.Source.Name}, {"producer", p.Source.Producer}, {"marking", p.Source.TLP}} {
+		if f[1] != "" {
+			fmt.Fprintf(w, "  %-9s %s\n", f[0], clean(f[1]))
+		}
+	}
+	fmt.Fprintf(w, "%d objects read: %d targets to add (%d with a note), %d already in the draft, %d skipped, %d attribution entries\n",
+		p.Objects, p.Counts.Targets, p.Counts.Noted, p.Counts.InDraft, p.Counts.Skipped, p.Counts.Attribution)
+	const shown = 20
+	for i, c := range p.Targets {
+		if i == shown {
+			fmt.Fprintf(w, "  … and %d more (GET /api/v1/imports/%s?offset=%d)\n", p.Counts.Targets-shown, p.ID, shown)
+			break
+		}
+		t := c.Target
+		v := t.Value
+		if t.Port != 0 {
+			v += ":" + strconv.Itoa(t.Port)
+		}
+		fmt.Fprintf(w, "  + %-6s %-40s %-10s %-24s %s\n", t.Kind, clean(v), or(t.Role, "-"), t.Ownership, t.Source)
+		for _, n := range c.Notes {
+			fmt.Fprintf(w, "      note: %s\n", clean(n))
+		}
+	}
+	for _, a := range p.Attribution {
+		fmt.Fprintf(w, "  attribution: %s %s\n", a.Kind, clean(a.Name))
+	}
+	for _, s := range p.SkippedBy {
+		fmt.Fprintf(w, "  skipped %5d %s: %s\n", s.Count, clean(s.Type), clean(s.Reason))
+	}
+	fmt.Fprintf(w, "targets_sha256 %s\n", p.TargetsSHA256)
+}
+
+// clean shows text from a file others wrote on one line, its control characters quoted.
+func clean(s string) string {
+	q := strconv.Quote(s)
+	if q[1:len(q)-1] == s {
+		return s
+	}
+	return q
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func targetsRemove(e *env) error {

@@ -5,6 +5,7 @@
 //	takedown case create -title … [-summary …]       open a case; prints its ID
 //	takedown measure create -case C -plan plan.json  open a draft; prints its ID
 //	takedown targets add -measure M FILE             add targets: one per line, or CSV with a header
+//	takedown targets import -measure M FILE          preview a STIX 2.1 bundle or MISP event, then import it
 //	takedown evidence add -measure M -kind K -provenance P FILE…
 //	takedown act -measure M -op OP [-digest D] [-decision D] [-reason R] [-body B] [-conflicted|-no-conflict]
 //	             [-gate G -reference REF] [-condition C]... [-idempotency-key K] [-json FILE]

@@ -102,6 +102,9 @@ type Target struct {
 	Ownership       string `json:"ownership,omitempty"` // attacker_controlled | compromised_third_party | unknown
 	HostingProvider string `json:"hosting_provider,omitempty"`
 	Registrar       string `json:"registrar,omitempty"`
+	// Source names where an imported target came from: "stix:indicator--…" or
+	// "misp:<attribute uuid>". The digest covers it, so reviewers judge the provenance too.
+	Source string `json:"source,omitempty"`
 }
 
 // Foreign reports whether the target needs the foreign-target safeguards (an NPA executor and

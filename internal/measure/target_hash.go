@@ -34,11 +34,11 @@ func (th *TargetHash) Sum() string { return hex.EncodeToString(th.h.Sum(nil)) }
 
 // TargetColumns is the column list every read of target rows selects, in the order ScanTarget
 // reads it.
-const TargetColumns = `kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar`
+const TargetColumns = `kind, value, COALESCE(port, 0), location, country, role, ownership, hosting_provider, registrar, source`
 
 // ScanTarget reads one row selected with TargetColumns.
 func ScanTarget(row interface{ Scan(...any) error }) (Target, error) {
 	var t Target
-	err := row.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar)
+	err := row.Scan(&t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar, &t.Source)
 	return t, err
 }

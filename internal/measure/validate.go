@@ -98,6 +98,7 @@ func (t *Target) Validate() error {
 		CheckLine("ownership", t.Ownership, MaxLine),
 		CheckLine("hosting_provider", t.HostingProvider, MaxLine),
 		CheckLine("registrar", t.Registrar, MaxLine),
+		CheckLine("source", t.Source, MaxLine),
 	); err != nil {
 		return err
 	}

@@ -578,7 +578,7 @@ func (s *sides) readTargets(ctx context.Context, q Querier) error {
 	for rows.Next() {
 		var k string
 		var t measure.Target
-		if err := rows.Scan(&k, &t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar); err != nil {
+		if err := rows.Scan(&k, &t.Kind, &t.Value, &t.Port, &t.Location, &t.Country, &t.Role, &t.Ownership, &t.HostingProvider, &t.Registrar, &t.Source); err != nil {
 			return fmt.Errorf("read targets: %w", err)
 		}
 		st := sums[k]

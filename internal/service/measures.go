@@ -470,27 +470,7 @@ func (s *Service) AddTargets(ctx context.Context, a authz.Actor, id string, targ
 		return Measure{}, s.refuse(ctx, a, On{Measure: id}, "targets.added", err)
 	}
 	_, err := s.editDraft(ctx, a, id, "targets.added", func(tx pgx.Tx, m Measure) (map[string]any, error) {
-		var seq int
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(max(seq), 0) FROM targets WHERE measure_id = $1 AND version = $2`, m.ID, m.Version).Scan(&seq); err != nil {
-			return nil, err
-		}
-		h := measure.NewTargetHash()
-		var sum measure.TargetSum
-		rows := make([][]any, len(targets))
-		for i, t := range targets {
-			var port any
-			if t.Port != 0 {
-				port = t.Port
-			}
-			rows[i] = []any{m.ID, m.Version, seq + i + 1, t.Kind, t.Value, port, t.Location, t.Country, t.Role, t.Ownership, t.HostingProvider, t.Registrar}
-			h.Add(t)
-			sum.Add(t)
-		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"targets"},
-			[]string{"measure_id", "version", "seq", "kind", "value", "port", "location", "country", "role", "ownership", "hosting_provider", "registrar"},
-			pgx.CopyFromRows(rows))
-		// The sum lets the seal check that the draft's rows are those its recorded edits made.
-		return map[string]any{"count": len(rows), "first_seq": seq + 1, "sha256": h.Sum(), "targets_sum_added": sum.String()}, err
+		return s.insertTargets(ctx, tx, m, targets)
 	})
 	if err != nil {
 		return Measure{}, err

@@ -112,6 +112,17 @@ func openAPIDoc() obj {
 		"/api/v1/measures/{measure}/targets/remove": obj{"post": with(obj{"summary": "Remove targets from the draft by their values (requester, DRAFT only); a value the draft does not hold is refused and nothing is removed",
 			"parameters": []any{pathParam("measure")}, "requestBody": jsonBody(obj{"type": "object", "properties": obj{"values": list(bounded("a target's value", measure.MaxTargetValue, "one line"), service.MaxRemove)}})},
 			obj{"200": ok("measure", ref("Measure"))})},
+		"/api/v1/measures/{measure}/imports": obj{"post": with(obj{"summary": "Upload a STIX 2.1 bundle or a MISP event (raw JSON body) to import into the draft: answers its preview (the targets it would add, each with the STIX id or MISP UUID it came from; the attribution it states; everything skipped, with why); nothing is added until the preview is confirmed",
+			"parameters": []any{pathParam("measure"), obj{"name": "format", "in": "query", "schema": obj{"type": "string", "enum": []string{"stix", "misp"}}, "description": "left out: detected"},
+				obj{"name": "name", "in": "query", "schema": bounded("the file's name", measure.MaxLine, "one line")}},
+			"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": obj{"type": "object"}}}}},
+			obj{"201": ok("the preview", ref("ImportPreview")), "413": errResp("file over 128 MiB")})},
+		"/api/v1/imports/{id}": obj{"get": with(obj{"summary": "An import's preview, recomputed against the draft as it stands (offset and limit page its targets)",
+			"parameters": []any{pathParam("id"), obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": service.MaxPage}},
+				obj{"name": "offset", "in": "query", "schema": obj{"type": "integer", "minimum": 0}}}}, obj{"200": ok("the preview", ref("ImportPreview"))})},
+		"/api/v1/imports/{id}/confirm": obj{"post": with(obj{"summary": "Add what the preview lists to the draft, in one transaction: targets_sha256 must be the preview's, else 409 (the draft or the case changed since)",
+			"parameters": []any{pathParam("id")}, "requestBody": jsonBody(obj{"type": "object", "required": []string{"targets_sha256"}, "properties": obj{"targets_sha256": str("the preview's targets_sha256")}})},
+			obj{"200": ok("measure", ref("Measure"))})},
 		"/api/v1/measures/{measure}/evidence": obj{
 			"post": with(obj{"summary": "Attach an evidence file (raw body; metadata in the query: filename, kind, provenance, legal_basis, acquirer, tool, acquired_at, tlp)",
 				"parameters": []any{pathParam("measure")}, "requestBody": obj{"required": true, "content": obj{"application/octet-stream": obj{"schema": obj{"type": "string", "format": "binary"}}}}},
@@ -259,7 +270,7 @@ func openAPIDoc() obj {
 		"port": obj{"type": "integer"}, "location": obj{"type": "string", "enum": []string{"domestic", "abroad", "unknown"}},
 		"country": str("ISO 3166-1 alpha-2"), "role": obj{"type": "string", "enum": []string{"c2", "staging", "exfil", "proxy", "botnet_node"}},
 		"ownership":        obj{"type": "string", "enum": []string{"attacker_controlled", "compromised_third_party", "unknown"}},
-		"hosting_provider": line(""), "registrar": line("")}}
+		"hosting_provider": line(""), "registrar": line(""), "source": line("where an imported target came from: stix:<object id> or misp:<attribute uuid>")}}
 	plan := obj{"type": "object", "additionalProperties": false, "properties": obj{
 		"title": line(""), "legal_basis": obj{"type": "string", "enum": []string{"police_duties_act_6_2", "sdf_act_communications_protection"}},
 		"kind":       obj{"type": "string", "enum": []string{"order_administrator", "self_execute"}},
@@ -302,6 +313,14 @@ func openAPIDoc() obj {
 				"CaseInput": obj{"type": "object", "required": []string{"title"}, "additionalProperties": false,
 					"properties": obj{"title": line(""), "summary": text(""), "attribution": obj{"type": "object"}, "harm": obj{"type": "object"}}},
 				"Case": obj{"type": "object"}, "Measure": obj{"type": "object"}, "Evidence": obj{"type": "object"}, "AuditRecord": obj{"type": "object"},
+				"ImportPreview": obj{"type": "object", "properties": obj{
+					"id": str("imp-…"), "measure": str(""), "format": obj{"type": "string", "enum": []string{"stix", "misp"}},
+					"source":  obj{"type": "object", "properties": obj{"id": str("bundle--… or the MISP event's UUID"), "name": str(""), "producer": str(""), "tlp": str(""), "sha256": str("of the file")}},
+					"objects": obj{"type": "integer"}, "targets": arr(obj{"type": "object", "properties": obj{"target": ref("Target"), "notes": arr(str("what to look at before confirming"))}}),
+					"attribution":       arr(obj{"type": "object", "properties": obj{"kind": str("threat-actor, intrusion-set, campaign, malware or tool"), "name": str(""), "aliases": arr(str("")), "ref": str("")}}),
+					"skipped":           arr(obj{"type": "object", "properties": obj{"ref": str(""), "type": str(""), "reason": str("")}}),
+					"skipped_by_reason": arr(obj{"type": "object", "properties": obj{"type": str(""), "reason": str(""), "count": obj{"type": "integer"}}}),
+					"counts":            obj{"type": "object"}, "targets_sha256": str("what confirming names"), "imported_at": str("set once confirmed")}},
 			},
 		},
 	}

@@ -1,0 +1,182 @@
+package daemon_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/takedown/takedown/internal/client"
+	"github.com/takedown/takedown/internal/intel"
+	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/workflows"
+)
+
+type importPreview struct {
+	ID     string `json:"id"`
+	Counts struct {
+		Targets, Skipped, Attribution int
+		InDraft                       int `json:"in_draft"`
+	} `json:"counts"`
+	Targets []struct {
+		Target map[string]any `json:"target"`
+		Notes  []string       `json:"notes"`
+	} `json:"targets"`
+	TargetsSHA256 string `json:"targets_sha256"`
+	Source        struct {
+		ID, Producer, TLP, SHA256 string
+	} `json:"source"`
+}
+
+func sharedFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", name))
+	if err != nil {
+		t.Skipf("the shared fixtures are not here: %v", err)
+	}
+	return data
+}
+
+func upload(c *client.Client, id, query string, data []byte) (importPreview, error) {
+	var p importPreview
+	err := c.Do(context.Background(), "POST", "/api/v1/measures/"+id+"/imports"+query, bytes.NewReader(data), &p)
+	return p, err
+}
+
+// TestImportThreatIntel: an officer uploads a MISP event and a STIX bundle (the shared
+// fixtures, unchanged) into a draft; the preview adds nothing; the confirmation adds exactly
+// what was previewed, with each target's source and the attribution on the case; a preview
+// made stale by an edit, a repeat, another agency, a submitted measure and hostile files are
+// refused; the sealed version and the log verify.
+func TestImportThreatIntel(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	d := newDraft(t, e, "self_execute", domestic)
+	id := d.ID
+
+	p, err := upload(u["officer"], id, "?name=sednit-event.json", sharedFixture(t, "misp/sednit-event.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Counts.Targets != 29 || p.Counts.Attribution != 14 || p.Source.Producer != "CIRCL" || p.Source.TLP != "TLP:WHITE" || len(p.TargetsSHA256) != 64 {
+		t.Fatalf("MISP preview: %+v", p)
+	}
+	if m, _ := u["officer"].Measure(ctx, id); m.Targets != 2 {
+		t.Fatalf("the preview added targets: %d", m.Targets)
+	}
+	// Nobody outside the agency learns the import exists; a careless confirmation is refused.
+	err = u["executor-pref"].Do(ctx, "GET", "/api/v1/imports/"+p.ID, nil, nil)
+	refusedWith(t, err, 404, "")
+	err = u["officer"].Do(ctx, "POST", "/api/v1/imports/"+p.ID+"/confirm", map[string]any{}, nil)
+	refusedWith(t, err, 400, "")
+	err = u["officer"].Do(ctx, "POST", "/api/v1/imports/"+p.ID+"/confirm", map[string]any{"targets_sha256": strings.Repeat("0", 64)}, nil)
+	refusedWith(t, err, 409, "")
+	err = u["officer2"].Do(ctx, "POST", "/api/v1/imports/"+p.ID+"/confirm", map[string]any{"targets_sha256": p.TargetsSHA256}, nil)
+	refusedWith(t, err, 403, "requester")
+	err = u["officer"].Do(ctx, "POST", "/api/v1/imports/"+p.ID+"/confirm", map[string]any{"targets_sha256": p.TargetsSHA256}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = u["officer"].Do(ctx, "POST", "/api/v1/imports/"+p.ID+"/confirm", map[string]any{"targets_sha256": p.TargetsSHA256}, nil)
+	refusedWith(t, err, 409, "")
+	var ts struct {
+		Targets []map[string]any `json:"targets"`
+	}
+	if err := u["officer"].Do(ctx, "GET", "/api/v1/measures/"+id+"/targets", nil, &ts); err != nil || len(ts.Targets) != 31 {
+		t.Fatalf("after the MISP import: %d targets (%v)", len(ts.Targets), err)
+	}
+	if ts.Targets[2]["value"] != "movieultimate.com" || ts.Targets[2]["source"] != "misp:5a3c3045-ab0c-4d38-8efe-459002de0b81" {
+		t.Fatalf("the first imported target: %v", ts.Targets[2])
+	}
+	var c struct {
+		Attribution struct {
+			Imported []intel.Attribution `json:"imported"`
+		} `json:"attribution"`
+	}
+	if err := u["officer"].Do(ctx, "GET", "/api/v1/cases/"+d.Case, nil, &c); err != nil || len(c.Attribution.Imported) != 14 || c.Attribution.Imported[0].Name != "Sofacy" {
+		t.Fatalf("the case's attribution: %+v (%v)", c.Attribution, err)
+	}
+
+	// A STIX bundle whose preview goes stale: a target it names is added by hand meanwhile.
+	p, err = upload(u["officer"], id, "", sharedFixture(t, "stix/apt1.json"))
+	if err != nil || p.Counts.Targets != 7 || p.Counts.Attribution != 22 {
+		t.Fatalf("APT1 preview: %+v (%v)", p.Counts, err)
+	}
+	if _, err := u["officer"].AddTargets(ctx, id, []map[string]any{{"kind": "domain", "value": "hugesoft.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	err = u["officer"].Do(ctx, "POST", "/api/v1/imports/"+p.ID+"/confirm", map[string]any{"targets_sha256": p.TargetsSHA256}, nil)
+	refusedWith(t, err, 409, "")
+	var again importPreview
+	if err := u["officer"].Do(ctx, "GET", "/api/v1/imports/"+p.ID, nil, &again); err != nil || again.Counts.Targets != 6 || again.Counts.InDraft != 1 {
+		t.Fatalf("the preview again: %+v (%v)", again.Counts, err)
+	}
+	if err := u["officer"].Do(ctx, "POST", "/api/v1/imports/"+p.ID+"/confirm", map[string]any{"targets_sha256": again.TargetsSHA256}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// Hostile and careless files: each refused whole, saying why; nothing added.
+	deep := []byte(`{"type":"bundle","id":"bundle--1","objects":[` + strings.Repeat("[", 50) + strings.Repeat("]", 50) + `]}`)
+	for _, tc := range []struct {
+		query string
+		data  []byte
+		want  string
+	}{
+		{"", []byte("not json"), "not a JSON object"},
+		{"", deep, "nested deeper than 32"},
+		{"", []byte(`{"type":"bundle","id":"bundle--1","objects":[{"type":"indicator"`), "line 1, column"},
+		{"?format=csv", []byte(`{}`), "format must be stix or misp"},
+		{"?name=" + "a%00b", sharedFixture(t, "stix/apt1.json"), "file_name"},
+		{"", []byte(`{"type":"bundle","id":"bundle--1","objects":[{"type":"x","id":"x--1","v":"` + strings.Repeat("a", 2<<20) + `"}]}`), "a string of"},
+	} {
+		_, err := upload(u["officer"], id, tc.query, tc.data)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(ce.Message+ce.Field, tc.want) {
+			t.Errorf("upload %q: %v, want 400 with %q", tc.query, err, tc.want)
+		}
+	}
+	if m, _ := u["officer"].Measure(ctx, id); m.Targets != 31+1+6 {
+		t.Fatalf("targets after the imports: %d, want 38", m.Targets)
+	}
+	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
+	_, err = upload(u["officer"], id, "", sharedFixture(t, "stix/infrastructure.json"))
+	refusedWith(t, err, 409, "")
+	requireRefusals(t, u["auditor"], id, "refused.targets.added requester", "refused.targets.import invalid")
+	if rep := verifyLog(t, e); !rep.OK() {
+		t.Fatalf("the log with imports does not verify: %v", rep.Failures)
+	}
+	var hist struct {
+		Entries []struct {
+			Action  string         `json:"action"`
+			Details map[string]any `json:"details"`
+		} `json:"entries"`
+	}
+	if err := u["auditor"].Do(ctx, "GET", "/api/v1/measures/"+id+"/history", nil, &hist); err != nil {
+		t.Fatal(err)
+	}
+	imports := 0
+	for _, h := range hist.Entries {
+		if imp, ok := h.Details["import"].(map[string]any); ok && h.Action == "targets.added" {
+			imports++
+			if imports == 1 && (imp["file_sha256"] != p0(t, "misp/sednit-event.json") || imp["format"] != "misp") {
+				t.Errorf("the first import's record: %v", imp)
+			}
+		}
+	}
+	if imports != 2 {
+		t.Fatalf("%d import records in the log, want 2", imports)
+	}
+}
+
+func p0(t *testing.T, name string) string {
+	p, err := intel.Parse("", sharedFixture(t, name), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Source.SHA256
+}

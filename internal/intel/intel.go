@@ -1,0 +1,347 @@
+// Package intel reads threat-intelligence files that others write (STIX 2.1 bundles, MISP
+// events) into what a measure request holds: targets, each keeping the identifier and source
+// it came from, and the attribution the file states. It has no I/O: the service previews what
+// a file would add and imports it only when the officer confirms.
+package intel
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/takedown/takedown/internal/measure"
+)
+
+// Formats this package reads.
+const (
+	STIX = "stix"
+	MISP = "misp"
+)
+
+// Limits on a file: beyond them it is refused whole, with the limit named.
+const (
+	MaxBytes   = 128 << 20 // the file
+	MaxDepth   = 32        // JSON nesting
+	MaxString  = 1 << 20   // one JSON string, in bytes
+	MaxObjects = 1_000_000 // STIX objects or MISP attributes
+	// MaxListed bounds each list a preview carries; counts always cover everything.
+	MaxListed = 1000
+)
+
+// Preview is what importing a file would do: the targets it would add, the attribution it
+// states, and everything it holds that would not be imported, with the reason.
+type Preview struct {
+	Format      string        `json:"format"`
+	Source      Source        `json:"source"`
+	Objects     int           `json:"objects"` // STIX objects or MISP attributes read
+	Targets     []Candidate   `json:"targets"`
+	Attribution []Attribution `json:"attribution"`
+	Skipped     []Skip        `json:"skipped"`
+}
+
+// Source names the file: its own identifier, who produced it and its TLP marking.
+type Source struct {
+	ID       string `json:"id"`                 // bundle--…, or the MISP event's UUID
+	Name     string `json:"name,omitempty"`     // the MISP event's info, or the STIX report's name
+	Producer string `json:"producer,omitempty"` // the identity or organisation that made it
+	TLP      string `json:"tlp,omitempty"`
+	SHA256   string `json:"sha256"` // of the file as received
+}
+
+// Candidate is one target the file would add. Its Target.Source names the object it came
+// from ("stix:indicator--…", "misp:<attribute uuid>"); Notes say what the officer should
+// look at before confirming (a private address, a MISP warning list, another object naming it).
+type Candidate struct {
+	Target measure.Target `json:"target"`
+	Notes  []string       `json:"notes,omitempty"`
+}
+
+// Attribution is an actor, intrusion set, campaign, malware or tool the file names.
+type Attribution struct {
+	Kind    string   `json:"kind"` // threat-actor | intrusion-set | campaign | malware | tool
+	Name    string   `json:"name"`
+	Aliases []string `json:"aliases,omitempty"`
+	Ref     string   `json:"ref"` // stix:threat-actor--…, misp-galaxy:<cluster uuid>
+}
+
+// Skip is something in the file that is not imported, and why.
+type Skip struct {
+	Ref    string `json:"ref"`
+	Type   string `json:"type"`
+	Reason string `json:"reason"`
+}
+
+// Error is a file refused whole; nothing of it is imported.
+type Error struct {
+	Where   string // a JSON path or byte offset
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Where == "" {
+		return e.Message
+	}
+	return e.Where + ": " + e.Message
+}
+
+func errorf(where, format string, args ...any) *Error {
+	return &Error{Where: where, Message: fmt.Sprintf(format, args...)}
+}
+
+// Detect says which format a file is in, from its outermost object.
+func Detect(data []byte) string {
+	var head struct {
+		Type     string          `json:"type"`
+		Event    json.RawMessage `json:"Event"`
+		Response json.RawMessage `json:"response"`
+		Attr     json.RawMessage `json:"Attribute"`
+	}
+	if json.Unmarshal(data, &head) != nil {
+		return ""
+	}
+	switch {
+	case head.Type == "bundle":
+		return STIX
+	case head.Event != nil || head.Response != nil || head.Attr != nil:
+		return MISP
+	}
+	return ""
+}
+
+// Parse reads a file in the given format ("" to detect it). now judges expiry (an indicator's
+// valid_until).
+func Parse(format string, data []byte, now time.Time) (*Preview, error) {
+	if err := checkShape(data); err != nil {
+		return nil, err
+	}
+	if format == "" {
+		format = Detect(data)
+	}
+	var p *Preview
+	var err error
+	switch format {
+	case STIX:
+		p, err = parseSTIX(data, now)
+	case MISP:
+		p, err = parseMISP(data)
+	case "":
+		return nil, errorf("", "the file is neither a STIX 2.1 bundle (\"type\": \"bundle\") nor a MISP event (\"Event\")")
+	default:
+		return nil, errorf("", "unknown format %q: stix or misp", clip(format, 20))
+	}
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	p.Format, p.Source.SHA256 = format, hex.EncodeToString(sum[:])
+	return p, nil
+}
+
+// checkShape refuses, before decoding, a file too large, not JSON text at the top, nested too
+// deep, or holding a string too long: encoding/json would otherwise hold it all first.
+func checkShape(data []byte) error {
+	if len(data) > MaxBytes {
+		return errorf("", "the file is %d bytes; at most %d (%d MiB) are read", len(data), MaxBytes, MaxBytes>>20)
+	}
+	t := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	if len(t) == 0 || t[0] != '{' {
+		return errorf("", "the file is not a JSON object")
+	}
+	depth, inString, escaped, strStart := 0, false, false, 0
+	for i, c := range data {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+				if n := i - strStart - 1; n > MaxString {
+					return errorf(fmt.Sprintf("byte %d", strStart), "a string of %d bytes; at most %d are read", n, MaxString)
+				}
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString, strStart = true, i
+		case '{', '[':
+			depth++
+			if depth > MaxDepth {
+				return errorf(fmt.Sprintf("byte %d", i), "JSON nested deeper than %d levels", MaxDepth)
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	if !json.Valid(data) {
+		var v any
+		err := json.Unmarshal(data, &v)
+		if se, ok := err.(*json.SyntaxError); ok {
+			return errorf(lineCol(data, se.Offset), "not valid JSON: %v", se)
+		}
+		return errorf("", "not valid JSON: %v", err)
+	}
+	return nil
+}
+
+// lineCol says where a byte offset is, as an editor shows it.
+func lineCol(data []byte, off int64) string {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	line := bytes.Count(data[:off], []byte{'\n'}) + 1
+	col := off - int64(bytes.LastIndexByte(data[:off], '\n'))
+	return fmt.Sprintf("line %d, column %d", line, col)
+}
+
+// builder gathers a preview, keeping the first of each target and counting every skip.
+type builder struct {
+	p    *Preview
+	seen map[string]int // target key → index in p.Targets
+	refs map[string]bool
+}
+
+func newBuilder() *builder {
+	return &builder{p: &Preview{Targets: []Candidate{}, Attribution: []Attribution{}, Skipped: []Skip{}},
+		seen: map[string]int{}, refs: map[string]bool{}}
+}
+
+// Key identifies a target for duplicates: the same value and port is one target.
+func Key(t measure.Target) string { return fmt.Sprintf("%s\x00%s\x00%d", t.Kind, t.Value, t.Port) }
+
+func (b *builder) skip(ref, typ, format string, args ...any) {
+	b.p.Skipped = append(b.p.Skipped, Skip{Ref: clip(ref, 200), Type: clip(typ, 100), Reason: fmt.Sprintf(format, args...)})
+}
+
+// add validates t and adds it, or records why not; notes are kept with it.
+func (b *builder) add(t measure.Target, typ string, notes ...string) {
+	if err := t.Validate(); err != nil {
+		b.skip(t.Source, typ, "%v", err)
+		return
+	}
+	k := Key(t)
+	if i, ok := b.seen[k]; ok {
+		c := &b.p.Targets[i]
+		if c.Target.Source != t.Source {
+			b.skip(t.Source, typ, "the same target as %s", c.Target.Source)
+		}
+		fill(&c.Target, t)
+		return
+	}
+	notes = append(notes, addressNotes(t)...)
+	b.seen[k] = len(b.p.Targets)
+	b.p.Targets = append(b.p.Targets, Candidate{Target: t, Notes: notes})
+}
+
+// fill completes what a first mention left unknown from a later one.
+func fill(dst *measure.Target, src measure.Target) {
+	if dst.Role == "" {
+		dst.Role = src.Role
+	}
+	if dst.Ownership == "unknown" && src.Ownership != "unknown" {
+		dst.Ownership = src.Ownership
+	}
+	if dst.Location == "unknown" && src.Location != "unknown" {
+		dst.Location, dst.Country = src.Location, src.Country
+	}
+}
+
+func (b *builder) attribute(a Attribution) {
+	if b.refs[a.Ref] || strings.TrimSpace(a.Name) == "" {
+		return
+	}
+	b.refs[a.Ref] = true
+	a.Name = clip(measure.Clip(a.Name, measure.MaxLine), measure.MaxLine)
+	if len(a.Aliases) > 50 {
+		a.Aliases = a.Aliases[:50]
+	}
+	aliases := a.Aliases[:0:0]
+	for _, s := range a.Aliases {
+		if s = strings.TrimSpace(s); s != "" && s != a.Name && measure.CheckLine("alias", s, measure.MaxLine) == nil && !slices.Contains(aliases, s) {
+			aliases = append(aliases, s)
+		}
+	}
+	a.Aliases = aliases
+	if measure.CheckLine("name", a.Name, measure.MaxLine) != nil {
+		return
+	}
+	b.p.Attribution = append(b.p.Attribution, a)
+}
+
+// Documentation, private and other special-use ranges: a takedown against one is a mistake
+// in the file or in the import, so the preview says so beside the target.
+var specialRanges = []struct {
+	prefix netip.Prefix
+	note   string
+}{
+	{netip.MustParsePrefix("192.0.2.0/24"), notef("a documentation address (RFC 5737)")},
+	{netip.MustParsePrefix("198.51.100.0/24"), notef("a documentation address (RFC 5737)")},
+	{netip.MustParsePrefix("203.0.113.0/24"), notef("a documentation address (RFC 5737)")},
+	{netip.MustParsePrefix("2001:db8::/32"), notef("a documentation address (RFC 3849)")},
+	{netip.MustParsePrefix("10.0.0.0/8"), notef("a private address (RFC 1918)")},
+	{netip.MustParsePrefix("172.16.0.0/12"), notef("a private address (RFC 1918)")},
+	{netip.MustParsePrefix("192.168.0.0/16"), notef("a private address (RFC 1918)")},
+	{netip.MustParsePrefix("fc00::/7"), notef("a private address (RFC 4193)")},
+	{netip.MustParsePrefix("100.64.0.0/10"), notef("a shared carrier address (RFC 6598)")},
+	{netip.MustParsePrefix("127.0.0.0/8"), notef("a loopback address")},
+	{netip.MustParsePrefix("::1/128"), notef("a loopback address")},
+	{netip.MustParsePrefix("169.254.0.0/16"), notef("a link-local address")},
+	{netip.MustParsePrefix("fe80::/10"), notef("a link-local address")},
+	{netip.MustParsePrefix("0.0.0.0/8"), notef("an unspecified address")},
+	{netip.MustParsePrefix("224.0.0.0/4"), notef("a multicast address")},
+}
+
+// reservedNames are the domains RFC 2606 and RFC 6761 keep out of use.
+var reservedNames = []string{"example", "example.com", "example.net", "example.org", "test", "invalid", "localhost", "local"}
+
+func addressNotes(t measure.Target) []string {
+	var p netip.Prefix
+	switch t.Kind {
+	case "ip":
+		a, err := netip.ParseAddr(t.Value)
+		if err != nil {
+			return nil
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	case "cidr":
+		var err error
+		if p, err = netip.ParsePrefix(t.Value); err != nil {
+			return nil
+		}
+	case "domain":
+		for _, r := range reservedNames {
+			if t.Value == r || strings.HasSuffix(t.Value, "."+r) {
+				return []string{notef("a reserved name (RFC 2606, RFC 6761)")}
+			}
+		}
+		return nil
+	default:
+		return nil
+	}
+	for _, s := range specialRanges {
+		if s.prefix.Overlaps(p) {
+			return []string{s.note}
+		}
+	}
+	return nil
+}
+
+// locationOf turns an ISO 3166-1 alpha-2 country into a target's location.
+func locationOf(country string) (loc, cc string) {
+	cc = strings.ToUpper(strings.TrimSpace(country))
+	if len(cc) != 2 || cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z' {
+		return "unknown", ""
+	}
+	if cc == "JP" {
+		return "domestic", cc
+	}
+	return "abroad", cc
+}

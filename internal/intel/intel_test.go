@@ -1,0 +1,412 @@
+package intel
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+var now = time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", name))
+	if err != nil {
+		t.Skipf("the shared fixtures are not here: %v", err)
+	}
+	return data
+}
+
+// summary is a target as a test names it: kind value[:port] role ownership location.
+func summary(c Candidate) string {
+	t := c.Target
+	s := t.Kind + " " + t.Value
+	if t.Port != 0 {
+		s += fmt.Sprintf(":%d", t.Port)
+	}
+	return s + " " + t.Role + "/" + t.Ownership + "/" + t.Location
+}
+
+// TestFixtures imports OASIS's published STIX 2.1 examples and a real MISP event, unchanged,
+// and checks the targets and attribution each yields (counted by hand from the files).
+func TestFixtures(t *testing.T) {
+	for _, tc := range []struct {
+		file        string
+		format      string
+		targets     []string // every target, in order
+		sources     []string // the source of each, when checked
+		attribution []string // kind:name, in order
+		skipped     map[string]int
+		producer    string
+	}{
+		{file: "stix/indicator-for-c2-ip-address.json", format: STIX,
+			targets: []string{"ip 10.0.0.0 /unknown/unknown"}, sources: []string{"stix:indicator--33fe3b22-0201-47cf-85d0-97c02164528d"}},
+		{file: "stix/indicators-for-C2-with-COA.json", format: STIX, producer: "The MITRE Corporation - DHS Support Team",
+			targets: []string{"ip 10.0.0.0 /unknown/unknown"}, attribution: []string{"malware:Poison Ivy"},
+			skipped: map[string]int{"indicator": 1, "course-of-action": 1}},
+		{file: "stix/infrastructure.json", format: STIX,
+			targets:     []string{"ip 198.51.100.3 c2/unknown/unknown", "domain example.com staging/unknown/unknown"},
+			sources:     []string{"stix:ipv4-addr--1e4ffad7-0b88-41d4-ba4d-77d27490b956", "stix:domain-name--ecb120bf-2694-4902-a737-62b74539a41b"},
+			attribution: []string{"malware:Poison Ivy", "malware:IMDDOS"}},
+		{file: "stix/indicator-to-campaign-relationship.json", format: STIX,
+			targets: []string{"ip 10.0.0.0 /unknown/unknown"}, attribution: []string{"campaign:Operation Omega"}},
+		{file: "stix/apt1.json", format: STIX,
+			targets: []string{"cidr 223.166.0.0/15 /unknown/unknown", "cidr 58.246.0.0/15 /unknown/unknown", "cidr 112.64.0.0/15 /unknown/unknown",
+				"cidr 139.226.0.0/15 /unknown/unknown", "domain hugesoft.org /unknown/unknown", "domain arrowservice.net /unknown/unknown",
+				"domain msnhome.org /unknown/unknown"},
+			attribution: []string{"intrusion-set:APT1", "threat-actor:Ugly Gorilla", "threat-actor:DOTA", "threat-actor:SuperHard",
+				"threat-actor:Communist Party of China", "threat-actor:Unit 61398", "malware:MANITSME", "malware:WEBC2-UGX",
+				"malware:WEBC2 Backdoor", "malware:HUC Packet Transmit Tool (HTRAN)", "malware:AURIGA", "malware:BANGAT",
+				"tool:cachedump", "tool:fgdump", "tool:gsecdump", "tool:lslsass", "tool:mimikatz", "tool:pass-the-hash toolkit",
+				"tool:pwdump7", "tool:pwdumpX", "tool:GETMAIL", "tool:MAPIGET"},
+			skipped: map[string]int{"indicator": 5, "attack-pattern": 7, "report": 1}},
+		{file: "misp/sednit-event.json", format: MISP, producer: "CIRCL",
+			targets: []string{"domain movieultimate.com /unknown/unknown", "domain meteost.com /unknown/unknown",
+				"domain faststoragefiles.org /unknown/unknown", "domain nethostnet.com /unknown/unknown", "domain fsportal.net /unknown/unknown",
+				"domain fastdataexchange.org /unknown/unknown", "domain newfilmts.com /unknown/unknown",
+				"ip 87.236.211.182 /unknown/unknown", "domain servicecdp.com /unknown/unknown", "ip 95.215.45.43 /unknown/unknown",
+				"domain wmdmediacodecs.com /unknown/unknown", "ip 89.45.67.144 /unknown/unknown", "domain mvband.net /unknown/unknown",
+				"ip 89.33.246.117 /unknown/unknown", "domain mvtband.net /unknown/unknown", "ip 185.156.173.70 /unknown/unknown",
+				"domain runvercheck.com /unknown/unknown", "ip 191.101.31.96 /unknown/unknown", "domain remsupport.org /unknown/unknown",
+				"ip 89.187.150.44 /unknown/unknown", "domain viters.org /unknown/unknown", "ip 146.185.253.132 /unknown/unknown",
+				"domain myinvestgroup.com /unknown/unknown", "ip 86.106.131.141 /unknown/unknown", "domain space-delivery.com /unknown/unknown",
+				"ip 89.34.111.160 /unknown/unknown", "domain satellitedeluxpanorama.com /unknown/unknown", "ip 185.216.35.26 /unknown/unknown",
+				"domain webviewres.net /unknown/unknown"},
+			attribution: []string{"threat-actor:Sofacy", "tool:Sednit EK", "tool:DealersChoice", "tool:GAMEFISH", "tool:X-Tunnel",
+				"tool:EVILTOSS", "tool:X-Agent", "malware:JHUHUGIT", "malware:XTunnel", "malware:ADVSTORESHELL", "malware:USBStealer",
+				"malware:XAgentOSX", "malware:CHOPSTICK", "malware:Downdelph"},
+			skipped: map[string]int{"sha1": 37, "filename": 15, "text": 38, "link": 1, "domain": 1, "ip-dst": 1}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			p, err := Parse("", fixture(t, tc.file), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Format != tc.format {
+				t.Errorf("detected %q, want %q", p.Format, tc.format)
+			}
+			var got []string
+			for _, c := range p.Targets {
+				got = append(got, summary(c))
+				if c.Target.Source == "" {
+					t.Errorf("%s has no source", summary(c))
+				}
+			}
+			if !slices.Equal(got, tc.targets) {
+				t.Errorf("targets:\n got %q\nwant %q", got, tc.targets)
+			}
+			for i, s := range tc.sources {
+				if p.Targets[i].Target.Source != s {
+					t.Errorf("target %d comes from %q, want %q", i, p.Targets[i].Target.Source, s)
+				}
+			}
+			var attr []string
+			for _, a := range p.Attribution {
+				attr = append(attr, a.Kind+":"+a.Name)
+			}
+			if !slices.Equal(attr, tc.attribution) {
+				t.Errorf("attribution:\n got %q\nwant %q", attr, tc.attribution)
+			}
+			if tc.skipped != nil {
+				n := map[string]int{}
+				for _, s := range p.Skipped {
+					n[s.Type]++
+					if s.Reason == "" {
+						t.Errorf("%s skipped without a reason", s.Ref)
+					}
+				}
+				if fmt.Sprint(n) != fmt.Sprint(tc.skipped) {
+					t.Errorf("skipped by type: %v, want %v", n, tc.skipped)
+				}
+			}
+			if p.Source.Producer != tc.producer {
+				t.Errorf("producer %q, want %q", p.Source.Producer, tc.producer)
+			}
+			if len(p.Source.SHA256) != 64 || p.Source.ID == "" {
+				t.Errorf("source %+v", p.Source)
+			}
+		})
+	}
+}
+
+// TestFixtureDetails: what a reviewer relies on beside the values: aliases, notes on
+// documentation and private addresses, the MISP event's TLP and the APT1 report's name.
+func TestFixtureDetails(t *testing.T) {
+	p, _ := Parse("", fixture(t, "stix/infrastructure.json"), now)
+	if p.Targets[0].Notes[0] != "a documentation address (RFC 5737)" || p.Targets[1].Notes[0] != "a reserved name (RFC 2606, RFC 6761)" {
+		t.Errorf("notes: %q %q", p.Targets[0].Notes, p.Targets[1].Notes)
+	}
+	p, _ = Parse("", fixture(t, "stix/apt1.json"), now)
+	if p.Source.Name != "APT1: Exposing One of China's Cyber Espionage Units" || !slices.Contains(p.Attribution[0].Aliases, "Comment Crew") {
+		t.Errorf("APT1: %+v %+v", p.Source, p.Attribution[0])
+	}
+	p, _ = Parse("", fixture(t, "misp/sednit-event.json"), now)
+	if p.Source.TLP != "TLP:WHITE" || !slices.Contains(p.Attribution[0].Aliases, "APT28") || p.Attribution[0].Ref != `misp-galaxy:threat-actor="Sofacy"` {
+		t.Errorf("MISP: %+v %+v", p.Source, p.Attribution[0])
+	}
+}
+
+func bundle(objects ...string) []byte {
+	return []byte(`{"type":"bundle","id":"bundle--5330e3e3-8f58-4d21-9f4b-793a054c0d33","objects":[` + strings.Join(objects, ",") + `]}`)
+}
+
+func indicator(n int, pattern string, extra ...string) string {
+	x := ""
+	for _, e := range extra {
+		x += "," + e
+	}
+	return fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-%012d","pattern_type":"stix","pattern":%q%s}`, n, pattern, x)
+}
+
+// TestPatterns: what each pattern names, or the reason it names no target.
+func TestPatterns(t *testing.T) {
+	for _, tc := range []struct {
+		pattern string
+		want    []string // targets
+		skip    string   // part of the reason
+	}{
+		{pattern: "[ipv4-addr:value = '203.0.113.5']", want: []string{"ip 203.0.113.5"}},
+		{pattern: "[ipv4-addr:value = '203.0.113.5/32']", want: []string{"ip 203.0.113.5"}},
+		{pattern: "[ipv4-addr:value ISSUBSET '203.0.113.0/24']", want: []string{"cidr 203.0.113.0/24"}},
+		{pattern: "[ipv6-addr:value = '2001:db8::1']", want: []string{"ip 2001:db8::1"}},
+		{pattern: "[ipv4-addr:value IN ('198.51.100.1', '198.51.100.2')]", want: []string{"ip 198.51.100.1", "ip 198.51.100.2"}},
+		{pattern: "[domain-name:value = 'C2.Example-Bad.jp'] OR [url:value = 'https://c2.example-bad.jp/gate.php']",
+			want: []string{"domain c2.example-bad.jp", "url https://c2.example-bad.jp/gate.php"}},
+		{pattern: "[autonomous-system:number = 64500]", want: []string{"asn AS64500"}},
+		{pattern: "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '198.51.100.7' AND network-traffic:dst_port = 443]",
+			want: []string{"ip 198.51.100.7:443"}},
+		{pattern: "[network-traffic:dst_ref.value = 'c2.example-bad.jp' AND network-traffic:dst_port = 8443]", want: []string{"domain c2.example-bad.jp:8443"}},
+		{pattern: "([ipv4-addr:value = '198.51.100.1'] FOLLOWEDBY [domain-name:value = 'a.example-bad.jp']) WITHIN 300 SECONDS",
+			want: []string{"ip 198.51.100.1", "domain a.example-bad.jp"}},
+		{pattern: "[ipv4-addr:value = '198.51.100.1'] REPEATS 5 TIMES START t'2016-06-01T00:00:00Z' STOP t'2016-07-01T00:00:00Z'", want: []string{"ip 198.51.100.1"}},
+		{pattern: "[(ipv4-addr:value = '198.51.100.1' OR ipv4-addr:value = '198.51.100.2')]", want: []string{"ip 198.51.100.1", "ip 198.51.100.2"}},
+		{pattern: `[domain-name:value = 'it\'s.example-bad.jp']`, skip: "is not a domain name"},
+		{pattern: "[file:hashes.'SHA-256' = 'ef53']", skip: "file:hashes.'SHA-256' names no server"},
+		{pattern: "[domain-name:value MATCHES '^c2\\\\.']", skip: "MATCHES names no single target"},
+		{pattern: "[ipv4-addr:value != '198.51.100.1']", skip: "!= names no single target"},
+		{pattern: "[ipv4-addr:value NOT = '198.51.100.1']", skip: "names what the target is not"},
+		{pattern: "[ipv4-addr:value = '198.51.100.1' AND domain-name:value = 'a.example-bad.jp']", skip: "is not one target"},
+		{pattern: "[ipv4-addr:value = '198.51.100.0/15']", skip: "host bits set"},
+		{pattern: "[ipv4-addr:value = 42]", skip: "needs a quoted address"},
+		{pattern: "[network-traffic:dst_port = 443]", skip: "names no address"},
+		{pattern: "[ipv4-addr:value = '198.51.100.1'", skip: "at character 34: expected \"]\""},
+		{pattern: "ipv4-addr:value = '198.51.100.1'", skip: "expected '[' or '('"},
+		{pattern: "[ipv4-addr:value = '198.51.100.1]", skip: "a string is not closed"},
+		{pattern: "[ipv4-addr:value = '198.51.100.1'] WITHIN SECONDS", skip: "WITHIN needs a number"},
+		{pattern: "[ipv4-addr:value ~ '1']", skip: "unexpected character"},
+		{pattern: strings.Repeat("(", 100) + "[ipv4-addr:value = '198.51.100.1']" + strings.Repeat(")", 100), skip: "nested deeper than 64"},
+		{pattern: "[" + strings.Repeat("(ipv4-addr:value = '198.51.100.1' OR ipv4-addr:value = '198.51.100.2') AND ", 13) + "ipv4-addr:value = '1.1.1.1']", skip: "more than 4096 alternatives"},
+		{pattern: "", skip: "expected '[' or '('"},
+	} {
+		t.Run(tc.pattern, func(t *testing.T) {
+			p, err := Parse(STIX, bundle(indicator(1, tc.pattern)), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range p.Targets {
+				s := c.Target.Kind + " " + c.Target.Value
+				if c.Target.Port != 0 {
+					s += fmt.Sprintf(":%d", c.Target.Port)
+				}
+				got = append(got, s)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("targets %q, want %q (skipped %+v)", got, tc.want, p.Skipped)
+			}
+			if tc.skip != "" && (len(p.Skipped) == 0 || !strings.Contains(p.Skipped[0].Reason, tc.skip)) {
+				t.Errorf("skipped %+v, want a reason with %q", p.Skipped, tc.skip)
+			}
+		})
+	}
+}
+
+// TestBundleRelationships: role, ownership and country come from what the bundle says of the
+// infrastructure; victims, revoked and expired indicators and custom objects are skipped.
+func TestBundleRelationships(t *testing.T) {
+	data := bundle(
+		`{"type":"infrastructure","id":"infrastructure--11111111-1111-4111-8111-111111111111","name":"C2","infrastructure_types":["command-and-control"]}`,
+		`{"type":"intrusion-set","id":"intrusion-set--22222222-2222-4222-8222-222222222222","name":"MirrorFace","aliases":["Earth Kasha"]}`,
+		`{"type":"relationship","id":"relationship--33333333-3333-4333-8333-333333333331","relationship_type":"owns","source_ref":"intrusion-set--22222222-2222-4222-8222-222222222222","target_ref":"infrastructure--11111111-1111-4111-8111-111111111111"}`,
+		`{"type":"location","id":"location--44444444-4444-4444-8444-444444444444","country":"nl"}`,
+		`{"type":"relationship","id":"relationship--33333333-3333-4333-8333-333333333332","relationship_type":"located-at","source_ref":"infrastructure--11111111-1111-4111-8111-111111111111","target_ref":"location--44444444-4444-4444-8444-444444444444"}`,
+		indicator(1, "[ipv4-addr:value = '198.51.100.9']"),
+		`{"type":"relationship","id":"relationship--33333333-3333-4333-8333-333333333333","relationship_type":"indicates","source_ref":"indicator--00000000-0000-4000-8000-000000000001","target_ref":"infrastructure--11111111-1111-4111-8111-111111111111"}`,
+		`{"type":"infrastructure","id":"infrastructure--55555555-5555-4555-8555-555555555555","name":"hacked router","infrastructure_types":["botnet"]}`,
+		`{"type":"relationship","id":"relationship--33333333-3333-4333-8333-333333333334","relationship_type":"compromises","source_ref":"intrusion-set--22222222-2222-4222-8222-222222222222","target_ref":"infrastructure--55555555-5555-4555-8555-555555555555"}`,
+		`{"type":"ipv4-addr","id":"ipv4-addr--66666666-6666-4666-8666-666666666666","value":"203.0.113.77"}`,
+		`{"type":"relationship","id":"relationship--33333333-3333-4333-8333-333333333335","relationship_type":"consists-of","source_ref":"infrastructure--55555555-5555-4555-8555-555555555555","target_ref":"ipv4-addr--66666666-6666-4666-8666-666666666666"}`,
+		`{"type":"domain-name","id":"domain-name--77777777-7777-4777-8777-777777777777","value":"victim.example-bank.jp"}`,
+		`{"type":"relationship","id":"relationship--33333333-3333-4333-8333-333333333336","relationship_type":"targets","source_ref":"intrusion-set--22222222-2222-4222-8222-222222222222","target_ref":"domain-name--77777777-7777-4777-8777-777777777777"}`,
+		indicator(2, "[ipv4-addr:value = '198.51.100.10']", `"revoked":true`),
+		indicator(3, "[ipv4-addr:value = '198.51.100.11']", `"valid_until":"2020-01-01T00:00:00Z"`),
+		indicator(4, "alert tcp any any", `"pattern_type":"snort"`),
+		`{"type":"x-acme-thing","id":"x-acme-thing--88888888-8888-4888-8888-888888888888"}`,
+		`{"type":"ipv4-addr","id":"ipv4-addr--99999999-9999-4999-8999-999999999999","value":"198.51.100.20"}`,
+		`{"type":"network-traffic","id":"network-traffic--aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa","dst_ref":"ipv4-addr--99999999-9999-4999-8999-999999999999","dst_port":8080,"protocols":["tcp"]}`,
+		`{"type":"marking-definition","id":"marking-definition--f88d31f6-486f-44da-b317-01333bde0b82","definition_type":"tlp","definition":{"tlp":"amber"}}`,
+		`{"type":"weird","id":"weird--1"}`,
+	)
+	p, err := Parse("", data, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range p.Targets {
+		got = append(got, summary(c)+" "+c.Target.Country)
+	}
+	want := []string{"ip 198.51.100.9 c2/attacker_controlled/abroad NL", "ip 203.0.113.77 botnet_node/compromised_third_party/unknown ",
+		"ip 198.51.100.20:8080 /unknown/unknown "}
+	if !slices.Equal(got, want) {
+		t.Errorf("targets:\n got %q\nwant %q", got, want)
+	}
+	reasons := map[string]string{}
+	for _, s := range p.Skipped {
+		reasons[s.Ref] = s.Reason
+	}
+	for ref, want := range map[string]string{
+		"stix:domain-name--77777777-7777-4777-8777-777777777777":  "a victim",
+		"stix:indicator--00000000-0000-4000-8000-000000000002":    "revoked",
+		"stix:indicator--00000000-0000-4000-8000-000000000003":    "expired: valid until 2020-01-01T00:00:00Z",
+		"stix:indicator--00000000-0000-4000-8000-000000000004":    "a snort pattern",
+		"stix:x-acme-thing--88888888-8888-4888-8888-888888888888": "custom",
+		"stix:ipv4-addr--99999999-9999-4999-8999-999999999999":    "imported with its port from network-traffic--",
+		"stix:weird--1": "not a STIX 2.1 object type",
+	} {
+		if !strings.Contains(reasons[ref], want) {
+			t.Errorf("%s: skipped because %q, want %q", ref, reasons[ref], want)
+		}
+	}
+	if len(p.Attribution) != 1 || p.Attribution[0].Name != "MirrorFace" || p.Attribution[0].Aliases[0] != "Earth Kasha" {
+		t.Errorf("attribution %+v", p.Attribution)
+	}
+}
+
+// TestHostileFiles: files refused whole, each with a reason naming where.
+func TestHostileFiles(t *testing.T) {
+	deep := `{"type":"bundle","id":"bundle--1","objects":[` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `]}`
+	huge := `{"type":"bundle","id":"bundle--1","objects":[{"type":"note","id":"note--1","content":"` + strings.Repeat("a", MaxString+1) + `"}]}`
+	for _, tc := range []struct {
+		name, format, data, want string
+	}{
+		{"empty", "", "", "not a JSON object"},
+		{"array", "", "[1]", "not a JSON object"},
+		{"truncated", "", `{"type":"bundle","objects":[{"type":`, "line 1, column"},
+		{"deep", "", deep, "nested deeper than 32"},
+		{"huge string", "", huge, "a string of 1048577 bytes"},
+		{"neither", "", `{"hello":1}`, "neither a STIX 2.1 bundle"},
+		{"not a bundle", STIX, `{"type":"indicator"}`, "a STIX 2.1 file is a bundle"},
+		{"bad bundle id", STIX, `{"type":"bundle","id":"x","objects":[]}`, "starts with bundle--"},
+		{"object without id", STIX, `{"type":"bundle","id":"bundle--1","objects":[{"type":"indicator"}]}`, "objects[0]: an object needs a type and an id"},
+		{"id of another type", STIX, `{"type":"bundle","id":"bundle--1","objects":[{"type":"indicator","id":"malware--1"}]}`, "objects[0]"},
+		{"objects not a list", STIX, `{"type":"bundle","id":"bundle--1","objects":{}}`, "not a STIX bundle"},
+		{"unknown format", "csv", `{}`, "unknown format"},
+		{"two MISP events", MISP, `{"response":[{"Event":{"uuid":"a"}},{"Event":{"uuid":"b"}}]}`, "holds 2 events"},
+		{"empty MISP event", MISP, `{"Event":{}}`, "no uuid and no attributes"},
+		{"MISP attributes not a list", MISP, `{"Event":{"uuid":"a","Attribute":{}}}`, "not a MISP event"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(tc.format, []byte(tc.data), now)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestMISPAttributes: each MISP attribute type, to_ids, deletion and warning lists.
+func TestMISPAttributes(t *testing.T) {
+	data := []byte(`{"Event":{"uuid":"5a3c2fcd-8328-42bb-a95e-4f4402de0b81","info":"test","Orgc":{"name":"JPCERT"},"Tag":[{"name":"tlp:amber"}],"Attribute":[
+		{"uuid":"a1","type":"ip-dst","value":"198.51.100.1","to_ids":true},
+		{"uuid":"a2","type":"ip-dst|port","value":"198.51.100.2|8443","to_ids":"1"},
+		{"uuid":"a3","type":"domain|ip","value":"c2.example-bad.jp|198.51.100.3","to_ids":1},
+		{"uuid":"a4","type":"url","value":"https://c2.example-bad.jp/gate","to_ids":true},
+		{"uuid":"a5","type":"AS","value":"AS64500","to_ids":true},
+		{"uuid":"a6","type":"ip-dst","value":"198.51.100.6","to_ids":false},
+		{"uuid":"a7","type":"ip-dst","value":"198.51.100.7","to_ids":true,"deleted":true},
+		{"uuid":"a8","type":"domain","value":"google.com","to_ids":true,"warnings":[{"warninglist_name":"Top 1000 website from Alexa"}]},
+		{"uuid":"a9","type":"ip-src","value":"198.51.100.9","to_ids":true},
+		{"uuid":"a10","type":"ip-dst|port","value":"198.51.100.10|99999","to_ids":true},
+		{"uuid":"a11","type":"hostname","value":"bad host","to_ids":true},
+		{"uuid":"a12","type":"md5","value":"0123","to_ids":true}
+	]}}`)
+	p, err := Parse("", data, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range p.Targets {
+		got = append(got, fmt.Sprintf("%s %s %d %s %q", c.Target.Kind, c.Target.Value, c.Target.Port, c.Target.Source, c.Notes))
+	}
+	doc := `"a documentation address (RFC 5737)"`
+	want := []string{`ip 198.51.100.1 0 misp:a1 [` + doc + `]`, `ip 198.51.100.2 8443 misp:a2 [` + doc + `]`, `domain c2.example-bad.jp 0 misp:a3 []`,
+		`ip 198.51.100.3 0 misp:a3 [` + doc + `]`, `url https://c2.example-bad.jp/gate 0 misp:a4 []`, `asn AS64500 0 misp:a5 []`,
+		`domain google.com 0 misp:a8 ["on the MISP warning list \"Top 1000 website from Alexa\""]`,
+		`ip 198.51.100.9 0 misp:a9 ["the source of the attack (ip-src), not a server it reached" ` + doc + `]`}
+	if !slices.Equal(got, want) {
+		t.Errorf("targets:\n got %q\nwant %q", got, want)
+	}
+	reasons := map[string]string{}
+	for _, s := range p.Skipped {
+		reasons[s.Ref] = s.Reason
+	}
+	for ref, want := range map[string]string{"misp:a6": "to_ids is off", "misp:a7": "deleted", "misp:a10": "not an address and a port",
+		"misp:a11": "is not a domain name", "misp:a12": "names no server"} {
+		if !strings.Contains(reasons[ref], want) {
+			t.Errorf("%s: %q, want %q", ref, reasons[ref], want)
+		}
+	}
+	if p.Source.TLP != "TLP:AMBER" || p.Source.Producer != "JPCERT" {
+		t.Errorf("source %+v", p.Source)
+	}
+}
+
+// TestLargeBundle: 100,000 indicators are read, each its own target.
+func TestLargeBundle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large")
+	}
+	data := LargeBundle(100_000)
+	p, err := Parse("", data, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Targets) != 100_000 || len(p.Skipped) != 0 {
+		t.Fatalf("%d targets, %d skipped", len(p.Targets), len(p.Skipped))
+	}
+}
+
+// FuzzParse: no input makes the reader panic, and whatever it accepts yields valid targets.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"stix/apt1.json", "stix/infrastructure.json", "misp/sednit-event.json"} {
+		f.Add(fixture(f, name))
+	}
+	f.Add(bundle(indicator(1, "[network-traffic:dst_ref.value = 'a.example-bad.jp' AND network-traffic:dst_port = 1] OR [ipv4-addr:value IN ('1.2.3.4')]")))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Parse("", data, now)
+		if err != nil {
+			return
+		}
+		for _, c := range p.Targets {
+			tg := c.Target
+			if err := tg.Validate(); err != nil || tg != c.Target {
+				t.Fatalf("an accepted target does not validate as it is: %+v (%v)", c.Target, err)
+			}
+		}
+	})
+}
+
+// FuzzPattern: no pattern makes the reader panic or loop.
+func FuzzPattern(f *testing.F) {
+	for _, s := range []string{"[ipv4-addr:value = '1.2.3.4']", "([a:b = 1] AND [c:d.'e'[*] IN (1, 'x', t'2020-01-01T00:00:00Z')]) WITHIN 5 SECONDS",
+		"[x:y NOT MATCHES '\\\\']", "[a:b = h'00' OR EXISTS a:c]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = parsePattern(s)
+	})
+}

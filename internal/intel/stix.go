@@ -1,0 +1,539 @@
+package intel
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/takedown/takedown/internal/measure"
+)
+
+// stixObject holds the properties of every STIX 2.1 object type the importer reads; one
+// struct, since an object's type decides which of them it has.
+type stixObject struct {
+	Type         string `json:"type"`
+	ID           string `json:"id"`
+	CreatedByRef string `json:"created_by_ref"`
+	Name         string `json:"name"`
+	Revoked      bool   `json:"revoked"`
+	// indicator
+	Pattern     string `json:"pattern"`
+	PatternType string `json:"pattern_type"`
+	ValidUntil  string `json:"valid_until"`
+	// threat-actor, intrusion-set, campaign, malware, tool
+	Aliases []string `json:"aliases"`
+	// infrastructure
+	InfrastructureTypes []string `json:"infrastructure_types"`
+	// cyber observables
+	Value   json.RawMessage `json:"value"`
+	Number  json.Number     `json:"number"`
+	DstRef  string          `json:"dst_ref"`
+	DstPort int             `json:"dst_port"`
+	// relationship
+	RelationshipType string `json:"relationship_type"`
+	SourceRef        string `json:"source_ref"`
+	TargetRef        string `json:"target_ref"`
+	// location
+	Country string `json:"country"`
+	// marking-definition
+	DefinitionType string `json:"definition_type"`
+	Definition     struct {
+		TLP string `json:"tlp"`
+	} `json:"definition"`
+	ObjectMarkingRefs []string `json:"object_marking_refs"`
+}
+
+// The TLP 2.0 and 1.0 marking definitions STIX 2.1 fixes by identifier.
+var tlpMarkings = map[string]string{
+	"marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": "white",
+	"marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": "green",
+	"marking-definition--f88d31f6-486f-44da-b317-01333bde0b82": "amber",
+	"marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": "red",
+	"marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487": "clear",
+	"marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421": "amber+strict",
+	"marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003": "amber",
+	"marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb": "green",
+	"marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": "red",
+}
+
+// infrastructureRoles maps STIX's infrastructure-type vocabulary to a target's role; the
+// first listed wins when an object has several.
+var infrastructureRoles = []struct{ stix, role string }{
+	{"command-and-control", "c2"}, {"botnet", "botnet_node"}, {"exfiltration", "exfil"},
+	{"anonymization", "proxy"}, {"staging", "staging"}, {"hosting-malware", "staging"},
+	{"hosting-target-lists", "staging"}, {"phishing", "staging"},
+}
+
+// attributionTypes are the object types whose names make up a case's attribution.
+var attributionTypes = []string{"threat-actor", "intrusion-set", "campaign", "malware", "tool"}
+
+// networkTypes are the cyber-observable types that are themselves a target.
+var networkTypes = []string{"ipv4-addr", "ipv6-addr", "domain-name", "url", "autonomous-system"}
+
+// knownTypes are every STIX 2.1 object type; one outside them is named as unknown.
+var knownTypes = []string{
+	"attack-pattern", "campaign", "course-of-action", "grouping", "identity", "incident", "indicator", "infrastructure",
+	"intrusion-set", "location", "malware", "malware-analysis", "note", "observed-data", "opinion", "report",
+	"threat-actor", "tool", "vulnerability", "relationship", "sighting", "marking-definition", "language-content",
+	"extension-definition", "artifact", "autonomous-system", "directory", "domain-name", "email-addr", "email-message",
+	"file", "ipv4-addr", "ipv6-addr", "mac-addr", "mutex", "network-traffic", "process", "software", "url",
+	"user-account", "windows-registry-key", "x509-certificate",
+}
+
+// infra is what the bundle says of the infrastructure a target belongs to.
+type infra struct {
+	role, ownership, location, country string
+}
+
+// stixBundle is the read state of one bundle.
+type stixBundle struct {
+	objects []stixObject
+	byID    map[string]int
+	rels    []stixObject
+	now     time.Time
+}
+
+func parseSTIX(data []byte, now time.Time) (*Preview, error) {
+	bu := &stixBundle{byID: map[string]int{}, now: now}
+	b := newBuilder()
+	var head struct {
+		Type    string            `json:"type"`
+		ID      string            `json:"id"`
+		Objects []json.RawMessage `json:"objects"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, errorf("", "not a STIX bundle: %v", err)
+	}
+	if head.Type != "bundle" {
+		return nil, errorf("type", "is %q; a STIX 2.1 file is a bundle", clip(head.Type, 40))
+	}
+	if !strings.HasPrefix(head.ID, "bundle--") {
+		return nil, errorf("id", "is %q; a bundle's id starts with bundle--", clip(head.ID, 60))
+	}
+	if len(head.Objects) > MaxObjects {
+		return nil, errorf("objects", "holds %d objects; at most %d are read", len(head.Objects), MaxObjects)
+	}
+	b.p.Source.ID = head.ID
+	for i, raw := range head.Objects {
+		var o stixObject
+		if err := json.Unmarshal(raw, &o); err != nil {
+			var t struct {
+				Type string `json:"type"`
+				ID   string `json:"id"`
+			}
+			_ = json.Unmarshal(raw, &t)
+			ref := fmt.Sprintf("objects[%d]", i)
+			if t.ID != "" {
+				ref = "stix:" + t.ID
+			}
+			b.skip(ref, t.Type, "the object cannot be read: %v", jsonReason(err))
+			continue
+		}
+		if o.Type == "" || o.ID == "" || !strings.HasPrefix(o.ID, o.Type+"--") {
+			return nil, errorf(fmt.Sprintf("objects[%d]", i), "an object needs a type and an id of that type (type--uuid); found type %q, id %q",
+				clip(o.Type, 40), clip(o.ID, 80))
+		}
+		if _, dup := bu.byID[o.ID]; dup && o.Type != "relationship" {
+			// Versions of one object share its id; the later in the file is kept.
+			bu.objects[bu.byID[o.ID]] = o
+			continue
+		}
+		bu.byID[o.ID] = len(bu.objects)
+		bu.objects = append(bu.objects, o)
+		if o.Type == "relationship" {
+			bu.rels = append(bu.rels, o)
+		}
+	}
+	b.p.Objects = len(head.Objects)
+	head.Objects = nil
+	bu.source(b)
+	victims := map[string]bool{}
+	for _, r := range bu.rels {
+		if r.RelationshipType == "targets" {
+			victims[r.TargetRef] = true
+		}
+	}
+	covered := bu.coveredByTraffic()
+	for _, o := range bu.objects {
+		ref := "stix:" + o.ID
+		switch {
+		case o.Revoked:
+			b.skip("stix:"+o.ID, o.Type, "revoked by its producer")
+		case o.Type == "indicator":
+			bu.indicator(b, o)
+		case slices.Contains(networkTypes, o.Type):
+			switch {
+			case victims[o.ID]:
+				b.skip("stix:"+o.ID, o.Type, "the bundle names it as targeted by the attack (a victim), not as the attacker's")
+			case covered[o.ID] != "":
+				b.skip("stix:"+o.ID, o.Type, "imported with its port from %s", covered[o.ID])
+			default:
+				t, err := bu.observable(o, 0)
+				if err != nil {
+					b.skip("stix:"+o.ID, o.Type, "%v", err)
+					continue
+				}
+				bu.describe(&t, o.ID, "")
+				t.Source = ref
+				b.add(t, o.Type)
+			}
+		case o.Type == "network-traffic":
+			bu.traffic(b, o, victims)
+		case slices.Contains(attributionTypes, o.Type):
+			b.attribute(Attribution{Kind: o.Type, Name: o.Name, Aliases: o.Aliases, Ref: ref})
+		case o.Type == "relationship" || o.Type == "marking-definition" || o.Type == "identity" || o.Type == "location" || o.Type == "infrastructure":
+			// Read into the targets they describe and the source: not listed as skipped.
+		case strings.HasPrefix(o.Type, "x-"):
+			b.skip("stix:"+o.ID, o.Type, "a custom object type, not read")
+		case slices.Contains(knownTypes, o.Type):
+			b.skip("stix:"+o.ID, o.Type, "names no server, domain or address a measure can act on, nor an attacker")
+		default:
+			b.skip("stix:"+o.ID, o.Type, "not a STIX 2.1 object type")
+		}
+	}
+	return b.p, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// jsonReason says a decoding error without Go's type names.
+func jsonReason(err error) string {
+	if te, ok := err.(*json.UnmarshalTypeError); ok {
+		return fmt.Sprintf("%s has the wrong JSON kind (%s)", te.Field, te.Value)
+	}
+	return err.Error()
+}
+
+// source fills in who made the bundle and its TLP: the identity most objects were created by,
+// the report's name, the strictest TLP marking.
+func (bu *stixBundle) source(b *builder) {
+	count := map[string]int{}
+	tlpRank := []string{"clear", "white", "green", "amber", "amber+strict", "red"}
+	tlp := -1
+	for _, o := range bu.objects {
+		if o.CreatedByRef != "" {
+			count[o.CreatedByRef]++
+		}
+		if o.Type == "report" && b.p.Source.Name == "" {
+			b.p.Source.Name = clip(o.Name, measure.MaxLine)
+		}
+		for _, m := range o.ObjectMarkingRefs {
+			name := tlpMarkings[m]
+			if i, ok := bu.byID[m]; ok && name == "" && bu.objects[i].DefinitionType == "tlp" {
+				name = bu.objects[i].Definition.TLP
+			}
+			if r := slices.Index(tlpRank, name); r > tlp {
+				tlp = r
+			}
+		}
+	}
+	best := ""
+	for id, n := range count {
+		if n > count[best] || (n == count[best] && id < best) {
+			best = id
+		}
+	}
+	if i, ok := bu.byID[best]; ok {
+		b.p.Source.Producer = clip(bu.objects[i].Name, measure.MaxLine)
+	}
+	if tlp >= 0 {
+		b.p.Source.TLP = "TLP:" + strings.ToUpper(tlpRank[tlp])
+	}
+}
+
+// coveredByTraffic maps each address a network-traffic object reaches with a port to that
+// object: the target is imported once, with its port.
+func (bu *stixBundle) coveredByTraffic() map[string]string {
+	out := map[string]string{}
+	for _, o := range bu.objects {
+		if o.Type == "network-traffic" && o.DstRef != "" && o.DstPort > 0 && !o.Revoked {
+			if _, seen := out[o.DstRef]; !seen {
+				out[o.DstRef] = o.ID
+			}
+		}
+	}
+	return out
+}
+
+// observable turns a network cyber-observable into a target.
+func (bu *stixBundle) observable(o stixObject, port int) (measure.Target, error) {
+	t := measure.Target{Port: port}
+	var value string
+	if o.Type != "autonomous-system" {
+		if err := json.Unmarshal(o.Value, &value); err != nil || value == "" {
+			return t, fmt.Errorf("its value is not text")
+		}
+	}
+	switch o.Type {
+	case "ipv4-addr", "ipv6-addr":
+		t.Kind, t.Value = address(value)
+	case "domain-name":
+		t.Kind, t.Value = "domain", value
+	case "url":
+		t.Kind, t.Value = "url", value
+	case "autonomous-system":
+		n, err := strconv.ParseUint(string(o.Number), 10, 32)
+		if err != nil {
+			return t, fmt.Errorf("its number %q is not an AS number", clip(string(o.Number), 20))
+		}
+		t.Kind, t.Value = "asn", "AS"+strconv.FormatUint(n, 10)
+	}
+	return t, nil
+}
+
+// address reads an address value as STIX and MISP write it: a prefix may stand in an
+// address's place, and /32 (/128) is one address.
+func address(v string) (kind, value string) {
+	if a, bits, ok := strings.Cut(v, "/"); ok {
+		if (bits == "32" && !strings.Contains(a, ":")) || (bits == "128" && strings.Contains(a, ":")) {
+			return "ip", a
+		}
+		return "cidr", v
+	}
+	return "ip", v
+}
+
+// traffic imports a network-traffic object's destination with its port.
+func (bu *stixBundle) traffic(b *builder, o stixObject, victims map[string]bool) {
+	if o.DstRef == "" {
+		b.skip("stix:"+o.ID, o.Type, "names no destination (dst_ref)")
+		return
+	}
+	i, ok := bu.byID[o.DstRef]
+	if !ok {
+		b.skip("stix:"+o.ID, o.Type, "its destination %s is not in the bundle", clip(o.DstRef, 80))
+		return
+	}
+	dst := bu.objects[i]
+	if !slices.Contains(networkTypes, dst.Type) || victims[dst.ID] || dst.Revoked {
+		b.skip("stix:"+o.ID, o.Type, "its destination %s is not the attacker's address", clip(o.DstRef, 80))
+		return
+	}
+	if o.DstPort < 0 || o.DstPort > 65535 {
+		b.skip("stix:"+o.ID, o.Type, "its destination port %d is not a port", o.DstPort)
+		return
+	}
+	t, err := bu.observable(dst, o.DstPort)
+	if err != nil {
+		b.skip("stix:"+o.ID, o.Type, "%v", err)
+		return
+	}
+	bu.describe(&t, dst.ID, o.ID)
+	t.Source = "stix:" + o.ID
+	b.add(t, o.Type)
+}
+
+// indicator imports what an indicator's pattern names.
+func (bu *stixBundle) indicator(b *builder, o stixObject) {
+	if pt := cmpOr(o.PatternType, "stix"); pt != "stix" {
+		b.skip("stix:"+o.ID, o.Type, "a %s pattern, which is not read (only STIX patterns are)", clip(pt, 40))
+		return
+	}
+	if o.ValidUntil != "" {
+		until, err := time.Parse(time.RFC3339Nano, o.ValidUntil)
+		if err != nil {
+			b.skip("stix:"+o.ID, o.Type, "valid_until %q is not an RFC 3339 time", clip(o.ValidUntil, 40))
+			return
+		}
+		if !until.After(bu.now) {
+			b.skip("stix:"+o.ID, o.Type, "expired: valid until %s", until.UTC().Format(time.RFC3339))
+			return
+		}
+	}
+	obs, err := parsePattern(o.Pattern)
+	if err != nil {
+		b.skip("stix:"+o.ID, o.Type, "the pattern cannot be read, %v", err)
+		return
+	}
+	for _, ob := range obs {
+		for _, conj := range ob {
+			ts, why := targetsOf(conj)
+			if why != "" {
+				b.skip("stix:"+o.ID, o.Type, "%s", why)
+				continue
+			}
+			for _, t := range ts {
+				bu.describe(&t, "", o.ID)
+				t.Source = "stix:" + o.ID
+				b.add(t, o.Type)
+			}
+		}
+	}
+}
+
+// targetsOf reads the targets one conjunction of a pattern names, or says why it names none.
+func targetsOf(conj conjunction) ([]measure.Target, string) {
+	var addr *comparison
+	port := 0
+	for i := range conj {
+		c := &conj[i]
+		switch {
+		case c.Path == "network-traffic:dst_ref.type" || strings.HasPrefix(c.Path, "network-traffic:protocols"):
+			// Narrows the traffic, not the server: the address is still the target.
+			continue
+		case c.Path == "network-traffic:dst_port":
+			if c.Op != "=" || c.Not || len(c.Values) != 1 || c.Kinds[0] != 'n' {
+				return nil, fmt.Sprintf("%s %s: only an equal port names a target", c.Path, c.Op)
+			}
+			p, err := strconv.Atoi(c.Values[0])
+			if err != nil || p < 1 || p > 65535 {
+				return nil, fmt.Sprintf("%s = %s is not a port", c.Path, clip(c.Values[0], 20))
+			}
+			port = p
+			continue
+		}
+		kind := pathKind(c.Path)
+		if kind == "" {
+			return nil, fmt.Sprintf("%s names no server, domain or address a measure can act on", clip(c.Path, 80))
+		}
+		if addr != nil {
+			return nil, fmt.Sprintf("%s and %s in one observation: the object they must both describe is not one target", clip(addr.Path, 80), clip(c.Path, 80))
+		}
+		switch {
+		case c.Not:
+			return nil, fmt.Sprintf("%s NOT %s names what the target is not", clip(c.Path, 80), c.Op)
+		case c.Op == "=" || c.Op == "IN":
+		case c.Op == "ISSUBSET" && (kind == "ip" || kind == "net"):
+		default:
+			return nil, fmt.Sprintf("%s %s names no single target (only =, IN, and ISSUBSET of an address, do)", clip(c.Path, 80), c.Op)
+		}
+		addr = c
+	}
+	if addr == nil {
+		return nil, "names no address, domain, URL or AS number"
+	}
+	kind := pathKind(addr.Path)
+	var out []measure.Target
+	for i, v := range addr.Values {
+		t := measure.Target{Port: port, Value: v}
+		switch kind {
+		case "asn":
+			if addr.Kinds[i] != 'n' {
+				return nil, fmt.Sprintf("%s = %s is not a number", addr.Path, clip(v, 40))
+			}
+			t.Kind, t.Value = "asn", "AS"+v
+		case "ip", "net":
+			if addr.Kinds[i] != 's' {
+				return nil, fmt.Sprintf("%s needs a quoted address, found %s", addr.Path, clip(v, 40))
+			}
+			t.Kind, t.Value = address(v)
+			if addr.Op == "ISSUBSET" && !strings.Contains(v, "/") {
+				return nil, fmt.Sprintf("%s ISSUBSET %s needs a prefix such as 198.51.100.0/24", addr.Path, clip(v, 40))
+			}
+		case "host":
+			if addr.Kinds[i] != 's' {
+				return nil, fmt.Sprintf("%s needs a quoted name, found %s", addr.Path, clip(v, 40))
+			}
+			t.Kind, t.Value = guessHost(v)
+		default:
+			if addr.Kinds[i] != 's' {
+				return nil, fmt.Sprintf("%s needs quoted text, found %s", addr.Path, clip(v, 40))
+			}
+			t.Kind = kind
+		}
+		out = append(out, t)
+	}
+	return out, ""
+}
+
+// pathKind is the target kind an object path's value is, or "".
+func pathKind(path string) string {
+	switch path {
+	case "ipv4-addr:value", "ipv6-addr:value":
+		return "ip"
+	case "domain-name:value":
+		return "domain"
+	case "url:value":
+		return "url"
+	case "autonomous-system:number":
+		return "asn"
+	case "network-traffic:dst_ref.value":
+		return "host" // an address or a domain name
+	}
+	return ""
+}
+
+func guessHost(v string) (kind, value string) {
+	if strings.ContainsAny(v, ":") || (strings.Trim(v, "0123456789./") == "" && strings.Contains(v, ".")) {
+		return address(v)
+	}
+	return "domain", v
+}
+
+// describe completes a target from what the bundle says of its infrastructure: role,
+// ownership and country. sco is the observable's id, ind the indicator's or traffic's.
+func (bu *stixBundle) describe(t *measure.Target, sco, ind string) {
+	var infras []string
+	for _, r := range bu.rels {
+		switch {
+		case sco != "" && r.TargetRef == sco && strings.HasPrefix(r.SourceRef, "infrastructure--") &&
+			(r.RelationshipType == "consists-of" || r.RelationshipType == "has"):
+			infras = append(infras, r.SourceRef)
+		case ind != "" && r.SourceRef == ind && r.RelationshipType == "indicates" && strings.HasPrefix(r.TargetRef, "infrastructure--"):
+			infras = append(infras, r.TargetRef)
+		}
+	}
+	var in infra
+	for _, id := range infras {
+		got := bu.infrastructure(id)
+		if in.role == "" {
+			in.role = got.role
+		}
+		if in.ownership == "" {
+			in.ownership = got.ownership
+		}
+		if in.location == "" {
+			in.location, in.country = got.location, got.country
+		}
+	}
+	t.Role, t.Ownership = in.role, cmpOr(in.ownership, "unknown")
+	t.Location, t.Country = cmpOr(in.location, "unknown"), in.country
+}
+
+// infrastructure reads what relationships say of one infrastructure object.
+func (bu *stixBundle) infrastructure(id string) infra {
+	var in infra
+	i, ok := bu.byID[id]
+	if !ok || bu.objects[i].Revoked {
+		return in
+	}
+	o := bu.objects[i]
+	for _, m := range infrastructureRoles {
+		if slices.Contains(o.InfrastructureTypes, m.stix) {
+			in.role = m.role
+			break
+		}
+	}
+	owned, compromised := false, false
+	for _, r := range bu.rels {
+		if r.TargetRef == id && r.RelationshipType == "owns" {
+			owned = true
+		}
+		if r.TargetRef == id && r.RelationshipType == "compromises" {
+			compromised = true
+		}
+		if r.SourceRef == id && r.RelationshipType == "located-at" {
+			if j, ok := bu.byID[r.TargetRef]; ok && in.country == "" {
+				in.location, in.country = locationOf(bu.objects[j].Country)
+				if in.country == "" {
+					in.location = ""
+				}
+			}
+		}
+	}
+	switch {
+	case owned && !compromised:
+		in.ownership = "attacker_controlled"
+	case compromised && !owned:
+		in.ownership = "compromised_third_party"
+	}
+	return in
+}
