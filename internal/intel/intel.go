@@ -164,7 +164,7 @@ func checkShape(data []byte) error {
 			case c == '"':
 				inString = false
 				if n := i - strStart - 1; n > MaxString {
-					return errorf(fmt.Sprintf("byte %d", strStart), "a string of %d bytes; at most %d are read", n, MaxString)
+					return errorf("", "a string of %d bytes at byte %d; at most %d are read", n, strStart, MaxString)
 				}
 			}
 			continue
@@ -175,7 +175,7 @@ func checkShape(data []byte) error {
 		case '{', '[':
 			depth++
 			if depth > MaxDepth {
-				return errorf(fmt.Sprintf("byte %d", i), "JSON nested deeper than %d levels", MaxDepth)
+				return errorf("", "JSON nested deeper than %d levels at byte %d", MaxDepth, i)
 			}
 		case '}', ']':
 			depth--
@@ -185,7 +185,8 @@ func checkShape(data []byte) error {
 		var v any
 		err := json.Unmarshal(data, &v)
 		if se, ok := err.(*json.SyntaxError); ok {
-			return errorf(lineCol(data, se.Offset), "not valid JSON: %v", se)
+			line, col := lineCol(data, se.Offset)
+			return errorf("", "not valid JSON at line %d, column %d: %s", line, col, se.Error())
 		}
 		return errorf("", "not valid JSON: %v", err)
 	}
@@ -193,13 +194,13 @@ func checkShape(data []byte) error {
 }
 
 // lineCol says where a byte offset is, as an editor shows it.
-func lineCol(data []byte, off int64) string {
+func lineCol(data []byte, off int64) (line, col int64) {
 	if off > int64(len(data)) {
 		off = int64(len(data))
 	}
-	line := bytes.Count(data[:off], []byte{'\n'}) + 1
-	col := off - int64(bytes.LastIndexByte(data[:off], '\n'))
-	return fmt.Sprintf("line %d, column %d", line, col)
+	line = int64(bytes.Count(data[:off], []byte{'\n'}) + 1)
+	col = off - int64(bytes.LastIndexByte(data[:off], '\n'))
+	return line, col
 }
 
 // builder gathers a preview, keeping the first of each target and counting every skip.

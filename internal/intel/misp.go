@@ -151,7 +151,7 @@ func mispAttr(b *builder, a mispAttribute, objectDeleted bool) {
 	}
 	var notes []string
 	for _, w := range a.Warnings {
-		notes = append(notes, fmt.Sprintf("on the MISP warning list %q", clip(w.Name, 80)))
+		notes = append(notes, notef("on the MISP warning list %q", clip(w.Name, 80)))
 	}
 	if a.Type == "ip-src" || a.Type == "ip-src|port" {
 		notes = append(notes, notef("the source of the attack (ip-src), not a server it reached"))

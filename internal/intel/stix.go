@@ -381,29 +381,29 @@ func targetsOf(conj conjunction) ([]measure.Target, string) {
 			continue
 		case c.Path == "network-traffic:dst_port":
 			if c.Op != "=" || c.Not || len(c.Values) != 1 || c.Kinds[0] != 'n' {
-				return nil, fmt.Sprintf("%s %s: only an equal port names a target", c.Path, c.Op)
+				return nil, whyf("%s %s: only an equal port names a target", c.Path, c.Op)
 			}
 			p, err := strconv.Atoi(c.Values[0])
 			if err != nil || p < 1 || p > 65535 {
-				return nil, fmt.Sprintf("%s = %s is not a port", c.Path, clip(c.Values[0], 20))
+				return nil, whyf("%s = %s is not a port", c.Path, clip(c.Values[0], 20))
 			}
 			port = p
 			continue
 		}
 		kind := pathKind(c.Path)
 		if kind == "" {
-			return nil, fmt.Sprintf("%s names no server, domain or address a measure can act on", clip(c.Path, 80))
+			return nil, whyf("%s names no server, domain or address a measure can act on", clip(c.Path, 80))
 		}
 		if addr != nil {
-			return nil, fmt.Sprintf("%s and %s in one observation: the object they must both describe is not one target", clip(addr.Path, 80), clip(c.Path, 80))
+			return nil, whyf("%s and %s in one observation: the object they must both describe is not one target", clip(addr.Path, 80), clip(c.Path, 80))
 		}
 		switch {
 		case c.Not:
-			return nil, fmt.Sprintf("%s NOT %s names what the target is not", clip(c.Path, 80), c.Op)
+			return nil, whyf("%s NOT %s names what the target is not", clip(c.Path, 80), c.Op)
 		case c.Op == "=" || c.Op == "IN":
 		case c.Op == "ISSUBSET" && (kind == "ip" || kind == "net"):
 		default:
-			return nil, fmt.Sprintf("%s %s names no single target (only =, IN, and ISSUBSET of an address, do)", clip(c.Path, 80), c.Op)
+			return nil, whyf("%s %s names no single target (only =, IN, and ISSUBSET of an address, do)", clip(c.Path, 80), c.Op)
 		}
 		addr = c
 	}
@@ -417,25 +417,25 @@ func targetsOf(conj conjunction) ([]measure.Target, string) {
 		switch kind {
 		case "asn":
 			if addr.Kinds[i] != 'n' {
-				return nil, fmt.Sprintf("%s = %s is not a number", addr.Path, clip(v, 40))
+				return nil, whyf("%s = %s is not a number", addr.Path, clip(v, 40))
 			}
 			t.Kind, t.Value = "asn", "AS"+v
 		case "ip", "net":
 			if addr.Kinds[i] != 's' {
-				return nil, fmt.Sprintf("%s needs a quoted address, found %s", addr.Path, clip(v, 40))
+				return nil, whyf("%s needs a quoted address, found %s", addr.Path, clip(v, 40))
 			}
 			t.Kind, t.Value = address(v)
 			if addr.Op == "ISSUBSET" && !strings.Contains(v, "/") {
-				return nil, fmt.Sprintf("%s ISSUBSET %s needs a prefix such as 198.51.100.0/24", addr.Path, clip(v, 40))
+				return nil, whyf("%s ISSUBSET %s needs a prefix such as 198.51.100.0/24", addr.Path, clip(v, 40))
 			}
 		case "host":
 			if addr.Kinds[i] != 's' {
-				return nil, fmt.Sprintf("%s needs a quoted name, found %s", addr.Path, clip(v, 40))
+				return nil, whyf("%s needs a quoted name, found %s", addr.Path, clip(v, 40))
 			}
 			t.Kind, t.Value = guessHost(v)
 		default:
 			if addr.Kinds[i] != 's' {
-				return nil, fmt.Sprintf("%s needs quoted text, found %s", addr.Path, clip(v, 40))
+				return nil, whyf("%s needs quoted text, found %s", addr.Path, clip(v, 40))
 			}
 			t.Kind = kind
 		}
@@ -443,6 +443,9 @@ func targetsOf(conj conjunction) ([]measure.Target, string) {
 	}
 	return out, ""
 }
+
+// whyf says why a pattern names no target; catalogued in Japanese for the pages.
+func whyf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
 // pathKind is the target kind an object path's value is, or "".
 func pathKind(path string) string {

@@ -1,8 +1,12 @@
 package web
 
 import (
+	"os"
+	"path/filepath"
+
 	"bytes"
 	"context"
+	"github.com/takedown/takedown/internal/intel"
 	"regexp"
 	"strings"
 	"testing"
@@ -104,6 +108,38 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 			"statistics": statsPage(p, service.Statistics{Year: 2026, Stages: []service.StageTime{{Stage: measure.CommissionReview, N: 2, Median: 90 * time.Minute, P90: 49 * time.Hour}}}),
 			"audit":      auditPage(p, service.LogStatus{Checkpoint: "x", Keys: []string{"k"}}, true),
 			"admin":      adminPage(p, adminView{Admin: true}),
+		}
+		// The import preview of the shared MISP event and of a bundle with every kind of note.
+		for name, file := range map[string]string{"misp import": "misp/sednit-event.json", "stix import": "stix/infrastructure.json"} {
+			data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", file))
+			if err != nil {
+				continue
+			}
+			ip, err := intel.Parse("", data, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := importView{ImportPreview: service.ImportPreview{ID: "imp-1", Measure: "m-1", Preview: *ip, Counts: service.ImportCounts{Targets: len(ip.Targets)}}}
+			for _, sk := range ip.Skipped {
+				v.SkippedBy = append(v.SkippedBy, service.ReasonCount{Type: sk.Type, Reason: sk.Reason, Count: 1})
+			}
+			pages[name] = importPage(p, v)
+			if lang == Japanese { // every reason and note is said in Japanese
+				var b bytes.Buffer
+				_ = importPage(p, v).Render(context.Background(), &b)
+				for _, sk := range ip.Skipped {
+					if strings.Contains(b.String(), sk.Reason) {
+						t.Errorf("the Japanese %s page gives a reason in English: %q", name, sk.Reason)
+					}
+				}
+				for _, c := range ip.Targets {
+					for _, n := range c.Notes {
+						if strings.Contains(b.String(), n) {
+							t.Errorf("the Japanese %s page gives a note in English: %q", name, n)
+						}
+					}
+				}
+			}
 		}
 		for name, c := range pages {
 			var b bytes.Buffer

@@ -56,6 +56,8 @@ func refusalFormats(t *testing.T) map[string]string {
 			return err
 		}
 		inMeasure := f.Name.Name == "measure"
+		// The importer's reasons, notes and refusals are shown on the preview page.
+		inIntel := f.Name.Name == "intel"
 		var inError bool // in the Error method of a refusal of the workflow, its activities or the service
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch x := n.(type) {
@@ -80,6 +82,12 @@ func refusalFormats(t *testing.T) map[string]string {
 					add(x, x.Args[0])
 				case inMeasure && (name == "fmt.Errorf" || name == "errors.New"), inError && name == "fmt.Sprintf":
 					add(x, x.Args[0])
+				case inIntel && (name == "fmt.Errorf" || name == "notef" || name == "whyf" || name == "p.fail"):
+					add(x, x.Args[0])
+				case inIntel && (name == "errorf" || name == "perr") && len(x.Args) > 1:
+					add(x, x.Args[1])
+				case inIntel && name == "b.skip" && len(x.Args) > 2:
+					add(x, x.Args[2])
 				}
 			case *ast.CompositeLit:
 				switch typeName(x.Type) {
@@ -213,7 +221,10 @@ func withoutAllowed(ja string) string {
 		"agency", "commission", "npa", "prefectural", "success", "failure", "partial", "allow", "deny", "admin", "auditor",
 		"role", "op", "target", "technique", "action", "result", "witness", "at", "means", "outcome", "reason", "addressee", "status",
 		"v2", "14d", "72h", "1d12h", "336h", "true", "false", "-oidc-issuer", "GET", "OpenID", "MiB", "AS1", "AS4294967295",
-		"takedown login -sso", "http://127.0.0.1:PORT/PATH", "http://[::1]:PORT/PATH", "base64url", "X25519", "cli", "key", "state", "sign", "webauthn", "ssh", "SSH", "CLI"}
+		"takedown login -sso", "http://127.0.0.1:PORT/PATH", "http://[::1]:PORT/PATH", "base64url", "X25519", "cli", "key", "state", "sign", "webauthn", "ssh", "SSH", "CLI",
+		"STIX", "MISP", "RFC", "stix", "misp", "to_ids", "dst_ref", "valid_until", "bundle--", "bundle", "type--uuid", "uuid", "ip-src",
+		"targets_sha256", "Event", "type", "WITHIN", "SECONDS", "REPEATS", "TIMES", "START", "STOP", "NOT", "IN", "ISSUBSET",
+		"ipv4-addr:value", "t'…'"}
 	slices.SortFunc(words, func(a, b string) int { return len(b) - len(a) }) // https before http
 	for _, w := range words {
 		ja = strings.ReplaceAll(ja, w, "")

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/takedown/takedown/internal/intel"
 	"slices"
 	"strings"
 	"time"
@@ -154,6 +155,9 @@ func flatJSON(raw []byte) [][2]string {
 			}
 			slices.Sort(keys)
 			for _, k := range keys {
+				if prefix == "" && k == "imported" {
+					continue // imported attribution: listed apart (importedAttribution)
+				}
 				name := k
 				if prefix != "" {
 					name = prefix + "." + k
@@ -287,4 +291,13 @@ func listOf(value string) ([]string, bool) {
 		return nil, false
 	}
 	return items, true
+}
+
+// importedAttribution is the attribution imports added to a case, as the pages list it.
+func importedAttribution(raw []byte) []intel.Attribution {
+	var obj struct {
+		Imported []intel.Attribution `json:"imported"`
+	}
+	_ = json.Unmarshal(raw, &obj)
+	return obj.Imported
 }
