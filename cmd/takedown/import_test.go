@@ -17,9 +17,9 @@ import (
 // and, without a terminal or -yes, imports nothing but prints the command that does; that
 // command imports exactly the previewed targets; -yes imports a STIX bundle at once.
 func TestImportFromTheCLI(t *testing.T) {
-	fixtures := filepath.Join("..", "..", "..", "shared", "fixtures")
+	fixtures := filepath.Join("..", "..", "internal", "intel", "testdata")
 	if _, err := os.Stat(fixtures); err != nil {
-		t.Skip("the shared fixtures are not here")
+		t.Fatal("the fixtures are not in internal/intel/testdata")
 	}
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()

@@ -34,9 +34,9 @@ type importPreview struct {
 
 func sharedFixture(t *testing.T, name string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", name))
+	data, err := os.ReadFile(filepath.Join("..", "..", "internal", "intel", "testdata", name))
 	if err != nil {
-		t.Skipf("the shared fixtures are not here: %v", err)
+		t.Fatalf("fixture: %v", err)
 	}
 	return data
 }

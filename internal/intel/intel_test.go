@@ -14,11 +14,30 @@ var now = time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
 
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", name))
+	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
-		t.Skipf("the shared fixtures are not here: %v", err)
+		t.Fatalf("fixture: %v", err)
 	}
 	return data
+}
+
+// TestFixturesAreUnchanged: testdata holds the shared fixtures (OASIS's STIX examples, the
+// MISP event) byte for byte, as others wrote them.
+func TestFixturesAreUnchanged(t *testing.T) {
+	shared := filepath.Join("..", "..", "..", "shared", "fixtures")
+	if _, err := os.Stat(shared); err != nil {
+		t.Skip("the shared fixtures are not beside this checkout")
+	}
+	for _, name := range []string{"stix/apt1.json", "stix/indicator-for-c2-ip-address.json", "stix/indicator-to-campaign-relationship.json",
+		"stix/indicators-for-C2-with-COA.json", "stix/infrastructure.json", "stix/LICENSE", "misp/sednit-event.json", "misp/LICENSE"} {
+		want, err := os.ReadFile(filepath.Join(shared, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fixture(t, name); string(got) != string(want) {
+			t.Errorf("testdata/%s differs from the shared fixture", name)
+		}
+	}
 }
 
 // summary is a target as a test names it: kind value[:port] role ownership location.

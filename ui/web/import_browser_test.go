@@ -15,9 +15,9 @@ import (
 // confirms it, and finds each imported target with its STIX id; a file that is not JSON is
 // refused on the draft's page, saying why, and adds nothing.
 func TestBrowserImport(t *testing.T) {
-	fixture := filepath.Join("..", "..", "..", "shared", "fixtures", "stix", "infrastructure.json")
+	fixture := filepath.Join("..", "..", "internal", "intel", "testdata", "stix", "infrastructure.json")
 	if _, err := os.Stat(fixture); err != nil {
-		t.Skip("the shared fixtures are not here")
+		t.Fatal("the fixtures are not in internal/intel/testdata")
 	}
 	fixture, _ = filepath.Abs(fixture)
 	exe, e, pw := start(t)

@@ -111,9 +111,9 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 		}
 		// The import preview of the shared MISP event and of a bundle with every kind of note.
 		for name, file := range map[string]string{"misp import": "misp/sednit-event.json", "stix import": "stix/infrastructure.json"} {
-			data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", file))
+			data, err := os.ReadFile(filepath.Join("..", "..", "internal", "intel", "testdata", file))
 			if err != nil {
-				continue
+				t.Fatal(err)
 			}
 			ip, err := intel.Parse("", data, time.Now())
 			if err != nil {
