@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,4 +184,107 @@ func p0(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return p.Source.SHA256
+}
+
+// TestLargeImport imports a STIX bundle of 100,000 indicators (TAKEDOWN_IMPORT_N sets
+// another size) and reports the preview's and the confirmation's time and the process's peak
+// heap, beside the baseline: the same targets added through POST …/targets in one request.
+func TestLargeImport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large")
+	}
+	n := 100_000
+	if raceEnabled {
+		n = 10_000 // the race detector adds nothing at this size, and time
+	}
+	if v, err := strconv.Atoi(os.Getenv("TAKEDOWN_IMPORT_N")); err == nil && v > 0 {
+		n = v
+	}
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	off := e.Users["officer"]
+	draft := func() string {
+		c, err := off.CreateCase(ctx, "botnet", "a botnet of many nodes")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := off.CreateMeasure(ctx, c, plan("self_execute", e.IDs["executor"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.ID
+	}
+	data := intel.LargeBundle(n)
+	// Baseline: the same targets as a JSON list, added in one request.
+	targets := make([]map[string]any, n)
+	for i := range n {
+		a := 10<<24 | i
+		targets[i] = map[string]any{"kind": "ip", "value": fmt.Sprintf("%d.%d.%d.%d", a>>24, a>>16&255, a>>8&255, a&255)}
+	}
+	base := draft()
+	var baseTime time.Duration
+	basePeak := peakHeap(func() {
+		start := time.Now()
+		if _, err := off.AddTargets(ctx, base, targets); err != nil {
+			t.Fatal(err)
+		}
+		baseTime = time.Since(start)
+	})
+	targets = nil
+	id := draft()
+	var p importPreview
+	var previewTime, confirmTime time.Duration
+	previewPeak := peakHeap(func() {
+		start := time.Now()
+		var err error
+		if p, err = upload(off, id, "", data); err != nil {
+			t.Fatal(err)
+		}
+		previewTime = time.Since(start)
+	})
+	if p.Counts.Targets != n {
+		t.Fatalf("the preview lists %d targets, want %d", p.Counts.Targets, n)
+	}
+	confirmPeak := peakHeap(func() {
+		start := time.Now()
+		if err := off.Do(ctx, "POST", "/api/v1/imports/"+p.ID+"/confirm", map[string]any{"targets_sha256": p.TargetsSHA256}, nil); err != nil {
+			t.Fatal(err)
+		}
+		confirmTime = time.Since(start)
+	})
+	if m, _ := off.Measure(ctx, id); m.Targets != n {
+		t.Fatalf("imported %d targets, want %d", m.Targets, n)
+	}
+	t.Logf("import of a %d-indicator STIX bundle (%.1f MB): preview %v (peak heap %d MiB), confirm %v (peak heap %d MiB); "+
+		"baseline POST …/targets of the same %d targets: %v (peak heap %d MiB); preview+confirm / baseline = %.2f",
+		n, float64(len(data))/1e6, previewTime.Round(time.Millisecond), previewPeak>>20, confirmTime.Round(time.Millisecond), confirmPeak>>20,
+		n, baseTime.Round(time.Millisecond), basePeak>>20, float64(previewTime+confirmTime)/float64(baseTime))
+}
+
+// peakHeap runs fn and returns the most heap in use while it ran, sampled every 10 ms.
+func peakHeap(fn func()) uint64 {
+	runtime.GC()
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	fn()
+	close(done)
+	wg.Wait()
+	return peak.Load()
 }
