@@ -42,6 +42,7 @@ var commands = []command{
 	{"measure create", "-case C -plan FILE           open a draft measure request (plan as JSON)", measureCreate},
 	{"measure list", "[-stage S] [-case C] [-limit N]  the measures you may read", measureList},
 	{"measure show", "[-digest] M                  a measure's state (with -digest, only the digest a decision names)", measureShow},
+	{"measure stix", "[-tlp T] [-out FILE] M       a closed measure as a STIX 2.1 bundle for partners (TLP:AMBER by default)", measureSTIX},
 	{"measure history", "M                            its audit entries, in order", measureHistory},
 	{"targets add", "-measure M [-location L] FILE  add targets (one per line, or CSV with a header row)", targetsAdd},
 	{"targets import", "-measure M [-format stix|misp] [-yes] FILE   preview a STIX 2.1 bundle or MISP event, then import it\n                   | -confirm IMP -targets-sha256 S             import a preview already seen", targetsImport},
@@ -392,6 +393,42 @@ func measureShow(e *env) error {
 		return nil
 	}
 	return e.printJSON(m)
+}
+
+// measureSTIX writes a closed measure's STIX 2.1 bundle; with -out, the file appears only
+// once the whole bundle has arrived.
+func measureSTIX(e *env) error {
+	tlp := e.fs.String("tlp", "amber", "the bundle's TLP marking: clear, green, amber or red")
+	outFile := e.fs.String("out", "", "write the bundle to FILE (default: standard output)")
+	id, err := e.measureArg()
+	if err != nil {
+		return err
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	path := "/api/v1/measures/" + url.PathEscape(id) + "/stix?" + url.Values{"tlp": {*tlp}}.Encode()
+	if *outFile == "" {
+		return cl.Do(e.ctx, "GET", path, nil, e.out)
+	}
+	f, err := os.CreateTemp(filepath.Dir(*outFile), ".stix-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := cl.Do(e.ctx, "GET", path, nil, f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), *outFile); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s\n", *outFile)
+	return nil
 }
 
 func measureHistory(e *env) error {

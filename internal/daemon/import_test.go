@@ -288,3 +288,71 @@ func peakHeap(fn func()) uint64 {
 	wg.Wait()
 	return peak.Load()
 }
+
+// TestExportSTIX: a closed measure whose targets were partly imported from OASIS's
+// infrastructure bundle is exported for partners as a STIX 2.1 bundle: the officer gets it
+// under the TLP asked, with the targets executed, the imported malware under its own STIX id,
+// the course of action and the report; before closing, to the Commission, or with an unknown
+// TLP it is refused.
+func TestExportSTIX(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	d := newDraft(t, e, "self_execute", domestic)
+	p, err := upload(u["officer"], d.ID, "", sharedFixture(t, "stix/infrastructure.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u["officer"].Do(ctx, "POST", "/api/v1/imports/"+p.ID+"/confirm", map[string]any{"targets_sha256": p.TargetsSHA256}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The imported targets' location is unknown: a Foreign Minister consultation is recorded.
+	mustAct(t, u["officer"], d.ID, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], d.ID, "legal_review", legalApproval, "COMMAND_REVIEW")
+	mustAct(t, u["commander"], d.ID, "command_review", map[string]any{"decision": "approve"}, "GATES")
+	mustAct(t, u["commander"], d.ID, "record_gate", map[string]any{"gate": "foreign_ministry", "reference": "MOFA consultation 2026-118"}, "COMMISSION_REVIEW")
+	mustAct(t, u["chair"], d.ID, "vote", vote("approve"), "COMMISSION_REVIEW")
+	mustAct(t, u["member1"], d.ID, "vote", vote("approve"), "COMMISSION_REVIEW")
+	mustAct(t, u["member2"], d.ID, "vote", vote("approve"), "APPROVED")
+	export := func(who, tlp string) ([]byte, error) {
+		var b bytes.Buffer
+		err := u[who].Do(ctx, "GET", "/api/v1/measures/"+d.ID+"/stix?tlp="+tlp, nil, &b)
+		return b.Bytes(), err
+	}
+	_, err = export("officer", "amber")
+	refusedWith(t, err, 409, "")
+	mustAct(t, u["executor"], d.ID, "start_execution", nil, "EXECUTING")
+	mustAct(t, u["executor"], d.ID, "log_steps", steps(e, time.Now(), "203.0.113.10", "update.example-c2.jp", "198.51.100.3", "example.com"), "EXECUTING")
+	mustAct(t, u["executor"], d.ID, "finish_execution", nil, "EXECUTED")
+	mustAct(t, u["officer"], d.ID, "report", map[string]any{"body": "all four targets neutralised"}, "REPORTED")
+	mustAct(t, u["commander"], d.ID, "verify_report", nil, "NOTIFYING")
+	mustAct(t, u["officer"], d.ID, "notify", map[string]any{"notifications": []map[string]any{{"addressee": "the hosting provider", "status": "sent"}}}, "NOTIFYING")
+	mustAct(t, u["officer"], d.ID, "close", nil, "CLOSED")
+
+	_, err = export("chair", "amber")
+	refusedWith(t, err, 403, "role")
+	_, err = export("officer", "purple")
+	refusedWith(t, err, 400, "tlp")
+	bundle, err := export("officer", "TLP:GREEN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := intel.Parse(intel.STIX, bundle, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values []string
+	for _, c := range back.Targets {
+		values = append(values, c.Target.Value)
+	}
+	if strings.Join(values, " ") != "203.0.113.10 update.example-c2.jp 198.51.100.3 example.com" {
+		t.Errorf("the exported targets: %q", values)
+	}
+	for _, want := range []string{`"malware--16f4f3f9-1b68-4abb-bb66-7639d49f1e30"`, `"name":"Poison Ivy"`, `"TLP:GREEN"`,
+		`"description":"all four targets neutralised"`, `"type":"course-of-action"`, "success 4;"} {
+		if !bytes.Contains(bundle, []byte(want)) {
+			t.Errorf("the bundle lacks %s", want)
+		}
+	}
+	requireRefusals(t, u["auditor"], d.ID, "refused.read.stix_export role", "refused.read.stix_export invalid")
+}

@@ -52,3 +52,42 @@ func (s *Server) confirmImport(w http.ResponseWriter, r *http.Request) {
 	m, err := s.ConfirmImport(r.Context(), actorOf(r), r.PathValue("id"), in.TargetsSHA256)
 	s.reply(w, r, http.StatusOK, m, err)
 }
+
+// exportSTIX answers a closed measure as a STIX 2.1 bundle (?tlp=amber by default), written
+// as it is read.
+func (s *Server) exportSTIX(w http.ResponseWriter, r *http.Request) {
+	tlp := r.URL.Query().Get("tlp")
+	if tlp == "" {
+		tlp = "amber"
+	}
+	id := r.PathValue("measure")
+	lw := &firstWrite{w: w, header: func() {
+		w.Header().Set("Content-Type", "application/stix+json;version=2.1")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.stix.json"`)
+	}}
+	if err := s.ExportSTIX(r.Context(), actorOf(r), id, tlp, lw); err != nil {
+		if !lw.wrote {
+			s.fail(w, r, err)
+			return
+		}
+		// Too late for a status: the body is cut short, which a JSON reader notices.
+		s.Log.ErrorContext(r.Context(), "STIX export broke off", "measure", id, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// firstWrite sets the headers of a streamed answer when its first byte is written, so an
+// error found before then is still answered with its own status.
+type firstWrite struct {
+	w      http.ResponseWriter
+	header func()
+	wrote  bool
+}
+
+func (f *firstWrite) Write(p []byte) (int, error) {
+	if !f.wrote {
+		f.wrote = true
+		f.header()
+	}
+	return f.w.Write(p)
+}

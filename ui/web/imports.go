@@ -110,3 +110,27 @@ func said(lang, msg string) string {
 	}
 	return msg
 }
+
+// exportSTIX sends a closed measure as a STIX 2.1 bundle file.
+func (s *Server) exportSTIX(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("measure")
+	wrote := false
+	fw := writerFunc(func(p []byte) (int, error) {
+		if !wrote {
+			wrote = true
+			w.Header().Set("Content-Type", "application/stix+json;version=2.1")
+			w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.stix.json"`)
+		}
+		return w.Write(p)
+	})
+	if err := s.ExportSTIX(r.Context(), actorOf(r), id, r.URL.Query().Get("tlp"), fw); err != nil {
+		if wrote {
+			panic(http.ErrAbortHandler) // too late for a status: the file is cut short
+		}
+		s.sendBack(w, r, id, "export_stix", err, "#share")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -68,6 +68,12 @@ func inLang(v measureView, lang string) measureView {
 	return v
 }
 
+// exportable is the view an officer of the agency has of a closed measure: with its export.
+func exportable(v measureView) measureView {
+	v.Exportable = true
+	return v
+}
+
 // TestPagesSpeakOneLanguage draws the pages in each language and fails on a word of the other
 // language or a raw code shown as text: every word a person reads comes from the catalogue.
 func TestPagesSpeakOneLanguage(t *testing.T) {
@@ -90,6 +96,7 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 		}
 		pages := map[string]templ.Component{
 			"measure": measurePage(p, inLang(fullDossier(), lang)),
+			"closed":  measurePage(p, exportable(inLang(fullDossier(), lang))),
 			"refused": measurePage(refusedBy(refusal.Error{Status: 400, Code: refusal.Invalid, Field: "plan.alternatives[0].reason",
 				Message: "plan.alternatives[0].reason: is required"}), inLang(fullDossier(), lang)),
 			"refused by a rule": measurePage(refusedBy(refusal.Error{Status: 403, Code: refusal.Forbidden, Rule: "SoD-3",

@@ -113,7 +113,8 @@ func (s *Server) showMeasure(w http.ResponseWriter, r *http.Request, status int,
 	}
 	m := d.Measure
 	p.Title = orID(m.Plan.Title, m.ID)
-	v := measureView{Dossier: d, Search: search, Ops: s.Available(a, m), Editable: m.Stage == measure.Draft && m.Requester == a.ID, Lang: p.Lang}
+	v := measureView{Dossier: d, Search: search, Ops: s.Available(a, m), Editable: m.Stage == measure.Draft && m.Requester == a.ID, Lang: p.Lang,
+		Exportable: m.Stage == measure.Closed && (a.Has(authz.Officer) || a.Has(authz.Commander)) && a.Org == m.Org}
 	v.Signing = s.signingFor(r, v.Ops)
 	if d.Sealed != nil && d.Sealed.Broken {
 		// Nobody decides on a version whose shown content is not what its digest covers.

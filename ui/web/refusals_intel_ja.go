@@ -81,6 +81,12 @@ var intelJa = map[string]string{
 	"%q is not a host name and a port":                                                   "%s はホスト名とポート番号の組ではありません",
 	"a link to a report, not the attacker's":                                             "報告書へのリンクであり、攻撃者のものではありません",
 	"a galaxy that names no actor, intrusion set, malware or tool":                       "攻撃者、攻撃グループ、マルウェア又はツールを示さない分類です",
+	// The export for partners.
+	"the measure has no targets to export":                                           "書き出す対象がありません",
+	"a measure is shared with partners by the officers and commanders of its agency": "措置を関係機関と共有するのは、申請した機関の起案担当者及び指揮官です",
+	"must be TLP:CLEAR (white), TLP:GREEN, TLP:AMBER or TLP:RED":                     "TLP:CLEAR(white)、TLP:GREEN、TLP:AMBER 又は TLP:RED を指定してください",
+	"TLP %q is not one of white (clear), green, amber, red":                          "TLP の %s は white(clear)、green、amber、red のいずれでもありません",
+	"a measure is exported once it is %s; it is %s":                                  "措置を書き出せるのは %s になってからです。現在は %s です",
 	// Notes beside a target.
 	"a documentation address (RFC 5737)":                         "文書例示用のアドレスです(RFC 5737)",
 	"a documentation address (RFC 3849)":                         "文書例示用のアドレスです(RFC 3849)",

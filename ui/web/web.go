@@ -102,6 +102,7 @@ func (s *Server) Register(mux Mux) {
 		{"POST /measures/{measure}/targets/remove", s.signedIn(s.removeTargets)},
 		{"POST /measures/{measure}/import", s.signedIn(s.importFile)},
 		{"GET /imports/{id}", s.signedIn(s.importPreview)},
+		{"GET /measures/{measure}/stix", s.signedIn(s.exportSTIX)},
 		{"POST /imports/{id}/confirm", s.signedIn(s.confirmImport)},
 		{"POST /measures/{measure}/act/{op}", s.signedIn(s.act)},
 		{"POST /measures/{measure}/statement/{op}", s.signedIn(s.statement)},

@@ -1,0 +1,274 @@
+package intel
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/takedown/takedown/internal/measure"
+)
+
+// ExportInput is a closed measure as its STIX bundle tells partners of it.
+type ExportInput struct {
+	Measure, Title   string
+	Org, OrgName     string // the requesting agency, the bundle's producer
+	Kind, Technique  string
+	Operations       []string
+	WindowStart      time.Time // the approved window (zero after an emergency)
+	WindowEnd        time.Time
+	Closed           time.Time // when the measure was closed: every object's created time
+	Report           string    // the post-execution report
+	Attribution      []Attribution
+	Targets          func(yield func(measure.Target) bool) // in order; read once
+	TLP              string                                // white (clear), green, amber or red
+	StepsByResult    map[string]int
+	ExecutedFrom     time.Time
+	ExecutedUntil    time.Time
+	NotificationsSent int
+}
+
+// TLP markings as STIX 2.1 defines them (section 7.2.1.4), by name.
+var tlpDefinitions = map[string]string{
+	"white": "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+	"green": "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+	"amber": "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+	"red":   "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+}
+
+// TLPName reads a TLP as people write it (TLP:AMBER, amber, clear) into the name ExportSTIX
+// takes, or "".
+func TLPName(s string) string {
+	s = strings.ToLower(strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "TLP:"))
+	if s == "clear" {
+		s = "white"
+	}
+	if _, ok := tlpDefinitions[s]; ok {
+		return s
+	}
+	return ""
+}
+
+// stixNamespace makes the export's identifiers: the same measure exported twice names its
+// objects alike, so a partner's store merges the second into the first.
+var stixNamespace = uuid.MustParse("5f0c1c56-8a1b-4b8e-9d2a-7c3e1f4b6a90")
+
+func stixID(typ string, parts ...string) string {
+	return typ + "--" + uuid.NewSHA1(stixNamespace, []byte(typ+"\x00"+strings.Join(parts, "\x00"))).String()
+}
+
+// roleTypes gives each target role the STIX infrastructure type that says it.
+var roleTypes = map[string]string{"c2": "command-and-control", "botnet_node": "botnet", "exfil": "exfiltration",
+	"proxy": "anonymization", "staging": "staging", "": "unknown"}
+
+// ExportSTIX writes a closed measure as a STIX 2.1 bundle: the agency as an identity, the
+// targets as indicators of infrastructure (one per role), the attribution the case holds,
+// the course of action taken, and a report holding them all, every object under one TLP
+// marking. It streams: a measure of hundreds of thousands of targets is written as read.
+func ExportSTIX(w io.Writer, in ExportInput) error {
+	tlp := TLPName(in.TLP)
+	if tlp == "" {
+		return fmt.Errorf("TLP %q is not one of white (clear), green, amber, red", clip(in.TLP, 20))
+	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	ts := in.Closed.UTC().Format("2006-01-02T15:04:05.000Z")
+	marking := tlpDefinitions[tlp]
+	identity := stixID("identity", in.Org)
+	var refs []string // every object the report names
+	first := true
+	put := func(obj map[string]any) error {
+		b, err := json.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		if !first {
+			bw.WriteByte(',')
+		}
+		first = false
+		bw.WriteString("\n")
+		_, err = bw.Write(b)
+		return err
+	}
+	common := func(typ, id string) map[string]any {
+		return map[string]any{"type": typ, "spec_version": "2.1", "id": id, "created": ts, "modified": ts,
+			"created_by_ref": identity, "object_marking_refs": []string{marking}}
+	}
+	rel := func(kind, from, to string) error {
+		o := common("relationship", stixID("relationship", in.Measure, kind, from, to))
+		o["relationship_type"], o["source_ref"], o["target_ref"] = kind, from, to
+		refs = append(refs, o["id"].(string))
+		return put(o)
+	}
+	fmt.Fprintf(bw, `{"type":"bundle","id":"%s","objects":[`, stixID("bundle", in.Measure, tlp))
+	if err := put(map[string]any{"type": "marking-definition", "spec_version": "2.1", "id": marking, "created": "2017-01-20T00:00:00.000Z",
+		"definition_type": "tlp", "name": "TLP:" + strings.ToUpper(tlp), "definition": map[string]string{"tlp": tlp}}); err != nil {
+		return err
+	}
+	if err := put(map[string]any{"type": "identity", "spec_version": "2.1", "id": identity, "created": ts, "modified": ts,
+		"name": cmpOr(in.OrgName, in.Org), "identity_class": "organization", "object_marking_refs": []string{marking}}); err != nil {
+		return err
+	}
+
+	// The attribution, under the identifiers it was imported with where it came from STIX.
+	var actors []string
+	for _, a := range in.Attribution {
+		typ := a.Kind
+		if !slices.Contains(attributionTypes, typ) {
+			continue
+		}
+		id := strings.TrimPrefix(a.Ref, "stix:")
+		if !strings.HasPrefix(id, typ+"--") || uuid.Validate(strings.TrimPrefix(id, typ+"--")) != nil {
+			id = stixID(typ, in.Measure, a.Ref)
+		}
+		o := common(typ, id)
+		o["name"] = a.Name
+		if len(a.Aliases) > 0 && typ != "malware" && typ != "tool" {
+			o["aliases"] = a.Aliases
+		}
+		if typ == "malware" {
+			o["is_family"] = true
+		}
+		refs, actors = append(refs, id), append(actors, id)
+		if err := put(o); err != nil {
+			return err
+		}
+	}
+
+	// One infrastructure object per role; its indicators point at it.
+	infra := map[string]string{}
+	infraFor := func(role string) (string, error) {
+		if id, ok := infra[role]; ok {
+			return id, nil
+		}
+		id := stixID("infrastructure", in.Measure, role)
+		infra[role] = id
+		o := common("infrastructure", id)
+		o["name"] = fmt.Sprintf("%s (%s)", in.Title, roleTypes[role])
+		o["infrastructure_types"] = []string{roleTypes[role]}
+		refs = append(refs, id)
+		if err := put(o); err != nil {
+			return "", err
+		}
+		for _, a := range actors {
+			if err := rel("uses", a, id); err != nil {
+				return "", err
+			}
+		}
+		return id, nil
+	}
+	valid := ts
+	if !in.WindowStart.IsZero() {
+		valid = in.WindowStart.UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	var err error
+	n := 0
+	in.Targets(func(t measure.Target) bool {
+		var inf string
+		if inf, err = infraFor(t.Role); err != nil {
+			return false
+		}
+		id := stixID("indicator", in.Measure, t.Kind, t.Value, fmt.Sprint(t.Port))
+		o := common("indicator", id)
+		o["name"] = t.Value
+		o["pattern"], o["pattern_type"], o["valid_from"] = PatternOf(t), "stix", valid
+		o["indicator_types"] = []string{map[bool]string{true: "compromised", false: "malicious-activity"}[t.Ownership == "compromised_third_party"]}
+		refs = append(refs, id)
+		n++
+		if err = put(o); err != nil {
+			return false
+		}
+		err = rel("indicates", id, inf)
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("the measure has no targets to export")
+	}
+
+	coa := common("course-of-action", stixID("course-of-action", in.Measure))
+	coa["name"] = fmt.Sprintf("%s: %s", in.Title, in.Technique)
+	var desc strings.Builder
+	fmt.Fprintf(&desc, "Access and neutralisation measure %s (%s, %s).", in.Measure, in.Kind, in.Technique)
+	for _, op := range in.Operations {
+		fmt.Fprintf(&desc, "\n- %s", op)
+	}
+	if !in.WindowStart.IsZero() {
+		fmt.Fprintf(&desc, "\nApproved window: %s to %s.", in.WindowStart.UTC().Format(time.RFC3339), in.WindowEnd.UTC().Format(time.RFC3339))
+	}
+	if len(in.StepsByResult) > 0 {
+		keys := make([]string, 0, len(in.StepsByResult))
+		for k := range in.StepsByResult {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		desc.WriteString("\nExecution steps:")
+		for _, k := range keys {
+			fmt.Fprintf(&desc, " %s %d;", k, in.StepsByResult[k])
+		}
+		if !in.ExecutedFrom.IsZero() {
+			fmt.Fprintf(&desc, " from %s to %s.", in.ExecutedFrom.UTC().Format(time.RFC3339), in.ExecutedUntil.UTC().Format(time.RFC3339))
+		}
+	}
+	coa["description"] = desc.String()
+	refs = append(refs, coa["id"].(string))
+	if err := put(coa); err != nil {
+		return err
+	}
+	for _, a := range actors {
+		if strings.HasPrefix(a, "malware--") || strings.HasPrefix(a, "tool--") {
+			if err := rel("mitigates", coa["id"].(string), a); err != nil {
+				return err
+			}
+		}
+	}
+	rep := common("report", stixID("report", in.Measure))
+	rep["name"] = fmt.Sprintf("%s (%s)", in.Title, in.Measure)
+	rep["report_types"] = []string{"threat-report"}
+	rep["published"] = ts
+	if in.Report != "" {
+		rep["description"] = in.Report
+	}
+	rep["object_refs"] = refs
+	if err := put(rep); err != nil {
+		return err
+	}
+	bw.WriteString("\n]}\n")
+	return bw.Flush()
+}
+
+// PatternOf is a target as a STIX pattern.
+func PatternOf(t measure.Target) string {
+	q := func(s string) string { return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `'`, `\'`) + "'" }
+	addrType := "ipv4-addr"
+	if a, err := netip.ParseAddr(strings.Split(t.Value, "/")[0]); err == nil && a.Is6() {
+		addrType = "ipv6-addr"
+	}
+	switch t.Kind {
+	case "ip", "cidr":
+		if t.Port != 0 {
+			return fmt.Sprintf("[network-traffic:dst_ref.type = '%s' AND network-traffic:dst_ref.value = %s AND network-traffic:dst_port = %d]", addrType, q(t.Value), t.Port)
+		}
+		if t.Kind == "cidr" {
+			return fmt.Sprintf("[%s:value ISSUBSET %s]", addrType, q(t.Value))
+		}
+		return fmt.Sprintf("[%s:value = %s]", addrType, q(t.Value))
+	case "domain":
+		if t.Port != 0 {
+			return fmt.Sprintf("[network-traffic:dst_ref.type = 'domain-name' AND network-traffic:dst_ref.value = %s AND network-traffic:dst_port = %d]", q(t.Value), t.Port)
+		}
+		return fmt.Sprintf("[domain-name:value = %s]", q(t.Value))
+	case "url":
+		return fmt.Sprintf("[url:value = %s]", q(t.Value))
+	case "asn":
+		return fmt.Sprintf("[autonomous-system:number = %s]", strings.TrimPrefix(t.Value, "AS"))
+	}
+	return fmt.Sprintf("[x-unknown:value = %s]", q(t.Value))
+}

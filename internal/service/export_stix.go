@@ -1,0 +1,102 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/intel"
+	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/refusal"
+)
+
+// ExportSTIX writes a closed measure as a STIX 2.1 bundle for partners, marked with tlp: the
+// approved version's targets, the case's imported attribution, the course of action, the
+// execution and the post-execution report. Sharing is the requesting agency's decision: its
+// officers and commanders export; the read is audited.
+func (s *Service) ExportSTIX(ctx context.Context, a authz.Actor, id, tlp string, w io.Writer) error {
+	const action = "stix_export"
+	name := intel.TLPName(tlp)
+	if name == "" {
+		return s.refuse(ctx, a, On{Measure: id}, "read."+action, &measure.FieldError{Field: "tlp", Message: "must be TLP:CLEAR (white), TLP:GREEN, TLP:AMBER or TLP:RED"})
+	}
+	m, err := s.readMeasure(ctx, a, id, action)
+	if err != nil {
+		return err
+	}
+	if !(a.Has(authz.Officer) || a.Has(authz.Commander)) || a.Org != m.Org {
+		return s.refuse(ctx, a, m.on(), "read."+action, &authz.Denied{Rule: "role", Reason: "a measure is shared with partners by the officers and commanders of its agency"})
+	}
+	if m.Stage != measure.Closed {
+		return s.refuse(ctx, a, m.on(), "read."+action, refusal.New(refusal.WrongStage, "a measure is exported once it is %s; it is %s", measure.Closed, m.Stage))
+	}
+	in := intel.ExportInput{Measure: m.ID, Title: m.Plan.Title, Org: m.Org, Kind: string(m.Plan.Kind), Technique: m.Plan.Technique,
+		Operations: m.Plan.Operations, Closed: m.UpdatedAt, TLP: name, StepsByResult: map[string]int{}}
+	if m.Approval != nil {
+		in.WindowStart, in.WindowEnd = m.Approval.WindowStart, m.Approval.WindowEnd
+	}
+	var attribution []byte
+	if err := s.DB.QueryRow(ctx, `SELECT c.attribution, COALESCE(o.name, '') FROM cases c LEFT JOIN organisations o ON o.id = c.org_id WHERE c.id = $1`, m.Case).
+		Scan(&attribution, &in.OrgName); err != nil {
+		return fmt.Errorf("read the case of %s: %w", m.ID, err)
+	}
+	in.Attribution = importedAttribution(attribution)
+	rows, err := s.DB.Query(ctx, `SELECT result, count(*), min(at), max(at) FROM execution_steps WHERE measure_id = $1 GROUP BY result`, m.ID)
+	if err != nil {
+		return fmt.Errorf("count the steps of %s: %w", m.ID, err)
+	}
+	for rows.Next() {
+		var result string
+		var n int
+		var from, until time.Time
+		if err := rows.Scan(&result, &n, &from, &until); err != nil {
+			rows.Close()
+			return err
+		}
+		in.StepsByResult[result] = n
+		if in.ExecutedFrom.IsZero() || from.Before(in.ExecutedFrom) {
+			in.ExecutedFrom = from
+		}
+		if until.After(in.ExecutedUntil) {
+			in.ExecutedUntil = until
+		}
+	}
+	rows.Close()
+	if err := s.DB.QueryRow(ctx, `SELECT body FROM reports WHERE measure_id = $1 AND kind = 'post_execution' ORDER BY at DESC LIMIT 1`, m.ID).
+		Scan(&in.Report); err != nil && err != pgx.ErrNoRows {
+		return fmt.Errorf("read the report of %s: %w", m.ID, err)
+	}
+	// The targets are streamed from the version executed, as the bundle is written.
+	var scanErr error
+	in.Targets = func(yield func(measure.Target) bool) {
+		rows, err := s.DB.Query(ctx, `SELECT `+measure.TargetColumns+` FROM targets WHERE measure_id = $1 AND version = $2 ORDER BY seq`, m.ID, m.Version)
+		if err != nil {
+			scanErr = err
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := measure.ScanTarget(rows)
+			if err != nil {
+				scanErr = err
+				return
+			}
+			if !yield(t) {
+				return
+			}
+		}
+		scanErr = rows.Err()
+	}
+	err = intel.ExportSTIX(w, in)
+	if scanErr != nil {
+		return fmt.Errorf("read the targets of %s: %w", m.ID, scanErr)
+	}
+	if err != nil {
+		return fmt.Errorf("export %s as STIX: %w", m.ID, err)
+	}
+	return nil
+}
