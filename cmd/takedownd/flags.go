@@ -32,6 +32,7 @@ var commandFlags = map[string][]string{
 	"bootstrap":         join(logFlags, []string{"database-url", "append-key", "data-dir", "org", "org-name", "admin", "name"}),
 	"keygen":            join(logFlags, []string{"out", "append", "payload", "promote", "log-origin"}),
 	"audit export":      join(logFlags, []string{"database-url", "append-key", "data-dir", "out"}),
+	"audit stream":      join(logFlags, []string{"database-url", "out", "from", "follow", "poll"}),
 	"audit halts":       join(logFlags, []string{"database-url", "append-key", "data-dir"}), // the audit commands share their flags
 	"audit clear-halt":  join(logFlags, []string{"database-url", "append-key", "data-dir", "id", "reason"}),
 	"audit reconcile":   join(logFlags, []string{"database-url", "append-key", "data-dir", "policy"}),

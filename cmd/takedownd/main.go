@@ -67,6 +67,9 @@ commands:
             with -payload, the key file that seals Temporal payloads (again on the file: add a
             key; then -payload -promote: it seals; restart serve and worker after each step)
   audit export -out DIR: write the audit log (checkpoint, tiles, entries) for auditors
+  audit stream [-from N] [-out FILE] [-follow]: write the signed log's records as JSON lines
+            (one {"index","record"} each) for a SIEM; -out appends to FILE and resumes after
+            its last line, so a stream stopped at any point writes each record once
   audit halts: list the standing halts of the audit log (while one stands nothing is signed
             and every action is refused)
   audit clear-halt -id N -reason TEXT: clear a halt after investigating it, as the tables'
@@ -99,7 +102,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var cfg daemon.Config
 	cfg.Flags(fs)
-	outPath := fs.String("out", "", "keygen: key file to write; audit export: directory to write")
+	outPath := fs.String("out", "", "keygen: key file to write; audit export: directory to write; audit stream: the file of JSON lines to append to (default: standard output)")
+	streamFrom := fs.Int64("from", 0, "audit stream: the log index to start from (with -out, only for a new file: an existing one resumes after its last line)")
+	follow := fs.Bool("follow", false, "audit stream: after the signed log's end, wait for new records and write them as they are signed, until stopped")
+	poll := fs.Duration("poll", time.Second, "audit stream -follow: how often to look for a new checkpoint")
 	appRole := fs.String("app-role", os.Getenv("TAKEDOWN_APP_ROLE"), "migrate: the role serve and worker connect as, granted read and append-only rights on the audit log (TAKEDOWN_APP_ROLE)")
 	policyPath := fs.String("policy", "", "audit reconcile: the auditor's policy file, whose log keys the database's log must be signed with (default: the key history in the database)")
 	appendKey := fs.Bool("append", false, "keygen: make the key that authenticates audit entries instead of a checkpoint signing key")
@@ -227,6 +233,26 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "wrote %s (keep it secret) and its verifier key, for auditors' policy files, to %s:\n%s\n", *outPath, vkeyPath, vkey)
 		return nil
+	case "audit stream":
+		if cfg.DatabaseURL == "" {
+			return errors.New("audit stream needs -database-url (or DATABASE_URL)")
+		}
+		if *poll <= 0 {
+			return fmt.Errorf("-poll %v: give how often to look, e.g. 1s", *poll)
+		}
+		db, err := pgxpool.New(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		var next int64
+		if *outPath != "" {
+			next, err = audit.StreamToFile(ctx, db, *outPath, *streamFrom, *follow, *poll)
+		} else {
+			next, err = audit.Stream(ctx, db, *streamFrom, *follow, *poll, stdout)
+		}
+		log.Info("audit stream stopped", "next_index", next)
+		return err
 	case "audit export":
 		if cfg.DatabaseURL == "" || *outPath == "" {
 			return errors.New("audit export needs -database-url (or DATABASE_URL) and -out DIR")

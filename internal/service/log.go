@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/refusal"
 )
 
@@ -195,4 +198,21 @@ func (s *Service) nameOf(ctx context.Context, id string) string {
 		return p.Name + " (" + p.Org + ")"
 	}
 	return ""
+}
+
+// AuditStream writes the signed log's records from index from on as JSON lines (audit.Stream)
+// to an auditor; with follow it goes on as new checkpoints are signed until ctx ends (the
+// request's deadline): the reader asks again from the index after the last line it got.
+func (s *Service) AuditStream(ctx context.Context, a authz.Actor, from int64, follow bool, w io.Writer) error {
+	if !a.Has(authz.Auditor) {
+		return s.refuse(ctx, a, On{}, "read.log_stream", &authz.Denied{Rule: "need-to-know", Reason: "the log's records are read by auditors"})
+	}
+	if from < 0 {
+		return s.refuse(ctx, a, On{}, "read.log_stream", &measure.FieldError{Field: "from", Message: "must be a log index (0 or more)"})
+	}
+	if err := s.auditRead(ctx, a, "log_stream", On{}); err != nil {
+		return err
+	}
+	_, err := audit.Stream(ctx, s.DB, from, follow, time.Second, w)
+	return err
 }

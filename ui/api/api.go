@@ -62,6 +62,7 @@ func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("POST /api/v1/measures/{measure}/targets/remove", s.auth(s.removeTargets))
 	mux.HandleFunc("POST /api/v1/measures/{measure}/imports", s.auth(s.importFile))
 	mux.HandleFunc("GET /api/v1/imports/{id}", s.auth(s.getImport))
+	mux.HandleFunc("GET /api/v1/audit/stream", s.auth(s.auditStream))
 	mux.HandleFunc("GET /api/v1/measures/{measure}/stix", s.auth(s.exportSTIX))
 	mux.HandleFunc("POST /api/v1/imports/{id}/confirm", s.auth(s.confirmImport))
 	mux.HandleFunc("POST /api/v1/measures/{measure}/evidence", s.auth(s.addEvidence))

@@ -79,7 +79,7 @@ func (s *Server) exportSTIX(w http.ResponseWriter, r *http.Request) {
 // firstWrite sets the headers of a streamed answer when its first byte is written, so an
 // error found before then is still answered with its own status.
 type firstWrite struct {
-	w      http.ResponseWriter
+	w      io.Writer
 	header func()
 	wrote  bool
 }

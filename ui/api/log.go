@@ -3,9 +3,11 @@ package api
 import (
 	"encoding/base64"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/measure"
 )
 
 // RegisterLog adds the audit log's read API (c2sp.org/tlog-tiles, tlog-proof). Checkpoints,
@@ -78,4 +80,51 @@ func (s *Server) consistency(w http.ResponseWriter, r *http.Request) {
 		b.WriteString(base64.StdEncoding.EncodeToString(h[:]) + "\n")
 	}
 	writeText(w, []byte(b.String()))
+}
+
+// auditStream answers the signed log's records as JSON lines from ?from= (0 by default);
+// ?follow=1 keeps the answer open for records signed later, until the request's deadline.
+func (s *Server) auditStream(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var from int64
+	if v := q.Get("from"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			s.fail(w, r, &measure.FieldError{Field: "from", Message: "must be a log index (0 or more)"})
+			return
+		}
+		from = n
+	}
+	follow := q.Get("follow") == "1" || q.Get("follow") == "true"
+	fl, _ := w.(http.Flusher)
+	lw := &firstWrite{w: flushing{w, fl}, header: func() {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Header().Set("Cache-Control", "no-store")
+	}}
+	if err := s.AuditStream(r.Context(), actorOf(r), from, follow, lw); err != nil {
+		if !lw.wrote {
+			s.fail(w, r, err)
+			return
+		}
+		s.Log.ErrorContext(r.Context(), "audit stream broke off", "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	if !lw.wrote {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK) // nothing signed from there yet
+	}
+}
+
+// flushing sends each write on at once: a follower sees a record when it is signed.
+type flushing struct {
+	w  http.ResponseWriter
+	fl http.Flusher
+}
+
+func (f flushing) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if f.fl != nil {
+		f.fl.Flush()
+	}
+	return n, err
 }

@@ -1,0 +1,157 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// StreamLine is one line of the log as Stream writes it, for a SIEM: the record's index in
+// the log and the record itself (its canonical JSON, salt included).
+type StreamLine struct {
+	Index  int64           `json:"index"`
+	Record json.RawMessage `json:"record"`
+}
+
+// Stream writes the records of the signed log from index from on, one JSON line each, in
+// index order: those under the newest signed checkpoint. With follow it then waits for the
+// next checkpoints, looking every poll, until ctx ends (which is not an error). Each record
+// is checked against its leaf hash first: a record edited in the database stops the stream.
+// It returns the next index to write.
+func Stream(ctx context.Context, q Querier, from int64, follow bool, poll time.Duration, w io.Writer) (int64, error) {
+	if from < 0 {
+		return from, fmt.Errorf("the index to stream from is %d: it counts from 0", from)
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	next := from
+	for {
+		_, ck, err := Latest(ctx, q)
+		if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
+			return next, err
+		}
+		if err == nil && ck.Size > next {
+			err = forEntry(ctx, q, next, ck.Size, func(idx int64, leaf, record []byte) error {
+				if idx != next {
+					return fmt.Errorf("the log has no entry %d (found %d next)", next, idx)
+				}
+				if h := tlog.RecordHash(record); !bytes.Equal(h[:], leaf) {
+					return fmt.Errorf("entry %d does not hash to its leaf: the database was altered; the stream stops here (tell an auditor)", idx)
+				}
+				bw.WriteString(`{"index":`)
+				bw.WriteString(strconv.FormatInt(idx, 10))
+				bw.WriteString(`,"record":`)
+				bw.Write(record)
+				if _, err := bw.WriteString("}\n"); err != nil {
+					return err
+				}
+				next++
+				if bw.Buffered() > 32<<10 {
+					return bw.Flush()
+				}
+				return nil
+			})
+			if ferr := bw.Flush(); err == nil {
+				err = ferr
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return next, nil
+				}
+				return next, err
+			}
+		}
+		if !follow {
+			return next, nil
+		}
+		select {
+		case <-ctx.Done():
+			return next, nil
+		case <-time.After(poll):
+		}
+	}
+}
+
+// StreamToFile appends the log's records to a file of JSON lines, resuming after its last
+// complete line: a stream killed and started again writes every record once, in order. A
+// line cut short by the kill is removed first. from applies to a new or empty file only.
+func StreamToFile(ctx context.Context, q Querier, path string, from int64, follow bool, poll time.Duration) (int64, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return from, err
+	}
+	defer f.Close()
+	next, end, err := resumePoint(f)
+	if err != nil {
+		return from, fmt.Errorf("%s: %w", path, err)
+	}
+	if next < 0 {
+		next = from
+	}
+	if err := f.Truncate(end); err != nil {
+		return next, err
+	}
+	if _, err := f.Seek(end, io.SeekStart); err != nil {
+		return next, err
+	}
+	n, err := Stream(ctx, q, next, follow, poll, syncWriter{f})
+	return n, err
+}
+
+// syncWriter makes each flushed batch durable before the next is read.
+type syncWriter struct{ f *os.File }
+
+func (s syncWriter) Write(p []byte) (int, error) {
+	n, err := s.f.Write(p)
+	if err == nil {
+		err = s.f.Sync()
+	}
+	return n, err
+}
+
+// resumePoint reads a stream file's last complete line: the index after it (-1 for a file
+// with none) and where that line ends.
+func resumePoint(f *os.File) (next, end int64, err error) {
+	st, err := f.Stat()
+	if err != nil {
+		return -1, 0, err
+	}
+	size := st.Size()
+	if size == 0 {
+		return -1, 0, nil
+	}
+	// The last newline and the one before it, read backwards in chunks.
+	const chunk = 64 << 10
+	var tail []byte
+	for off := size; off > 0; {
+		n := min(int64(chunk), off)
+		off -= n
+		buf := make([]byte, n)
+		if _, err := f.ReadAt(buf, off); err != nil {
+			return -1, 0, err
+		}
+		tail = append(buf, tail...)
+		if i := bytes.LastIndexByte(tail, '\n'); i >= 0 && bytes.LastIndexByte(tail[:i], '\n') >= 0 {
+			break
+		}
+	}
+	i := bytes.LastIndexByte(tail, '\n')
+	if i < 0 {
+		return -1, 0, nil // one line, cut short: start again
+	}
+	end = size - int64(len(tail)) + int64(i) + 1
+	last := tail[bytes.LastIndexByte(tail[:i], '\n')+1 : i]
+	var line StreamLine
+	if err := json.Unmarshal(last, &line); err != nil || line.Record == nil {
+		return -1, 0, fmt.Errorf("its last line is not a line of the stream: %.80q", last)
+	}
+	return line.Index + 1, end, nil
+}

@@ -1,0 +1,58 @@
+package daemon_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/workflows"
+)
+
+// TestAuditStreamAPI: an auditor reads the signed log as JSON lines from an index and, with
+// follow, receives a record signed while the answer is open; others are refused.
+func TestAuditStreamAPI(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	err := u["officer"].Do(ctx, "GET", "/api/v1/audit/stream", nil, nil)
+	refusedWith(t, err, 403, "need-to-know")
+	err = u["auditor"].Do(ctx, "GET", "/api/v1/audit/stream?from=-1", nil, nil)
+	refusedWith(t, err, 400, "from")
+
+	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(fctx, "GET", e.D.URL+"/api/v1/audit/stream?from=0&follow=1", nil)
+	req.Header.Set("Authorization", "Bearer "+u["auditor"].Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("status %d, %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		_, _ = u["officer"].CreateCase(ctx, "opened while an auditor follows", "x")
+	}()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var want int64
+	for sc.Scan() {
+		var l audit.StreamLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil || l.Index != want {
+			t.Fatalf("line %d: index %d (%v)", want+1, l.Index, err)
+		}
+		want++
+		if strings.Contains(string(l.Record), "opened while an auditor follows") {
+			return
+		}
+	}
+	t.Fatalf("the case opened while following did not arrive (%d lines, %v)", want, sc.Err())
+}
