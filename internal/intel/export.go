@@ -17,20 +17,20 @@ import (
 
 // ExportInput is a closed measure as its STIX bundle tells partners of it.
 type ExportInput struct {
-	Measure, Title   string
-	Org, OrgName     string // the requesting agency, the bundle's producer
-	Kind, Technique  string
-	Operations       []string
-	WindowStart      time.Time // the approved window (zero after an emergency)
-	WindowEnd        time.Time
-	Closed           time.Time // when the measure was closed: every object's created time
-	Report           string    // the post-execution report
-	Attribution      []Attribution
-	Targets          func(yield func(measure.Target) bool) // in order; read once
-	TLP              string                                // white (clear), green, amber or red
-	StepsByResult    map[string]int
-	ExecutedFrom     time.Time
-	ExecutedUntil    time.Time
+	Measure, Title    string
+	Org, OrgName      string // the requesting agency, the bundle's producer
+	Kind, Technique   string
+	Operations        []string
+	WindowStart       time.Time // the approved window (zero after an emergency)
+	WindowEnd         time.Time
+	Closed            time.Time // when the measure was closed: every object's created time
+	Report            string    // the post-execution report
+	Attribution       []Attribution
+	Targets           func(yield func(measure.Target) bool) // in order; read once
+	TLP               string                                // white (clear), green, amber or red
+	StepsByResult     map[string]int
+	ExecutedFrom      time.Time
+	ExecutedUntil     time.Time
 	NotificationsSent int
 }
 
@@ -246,7 +246,9 @@ func ExportSTIX(w io.Writer, in ExportInput) error {
 
 // PatternOf is a target as a STIX pattern.
 func PatternOf(t measure.Target) string {
-	q := func(s string) string { return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `'`, `\'`) + "'" }
+	q := func(s string) string {
+		return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `'`, `\'`) + "'"
+	}
 	addrType := "ipv4-addr"
 	if a, err := netip.ParseAddr(strings.Split(t.Value, "/")[0]); err == nil && a.Is6() {
 		addrType = "ipv6-addr"
