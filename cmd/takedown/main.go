@@ -12,6 +12,7 @@
 //	takedown measure show M | takedown measure history M
 //	takedown audit verify -policy P -archive DIR [-state F]   (offline; no server needed)
 //	takedown audit record -archive DIR -index N             one logged record, for -proof checks
+//	takedown audit monitor -policy P -state F [-interval D]  watch a log's checkpoints and tiles (exit 2 on an alert)
 //
 // The server is -server or TAKEDOWN_SERVER (default http://127.0.0.1:8080); the token is
 // TAKEDOWN_TOKEN, else the file `login` wrote (~/.config/takedown/token).
@@ -38,6 +39,10 @@ func main() {
 			os.Exit(0) // -h: the usage was asked for and printed
 		}
 		fmt.Fprintln(os.Stderr, "takedown:", err)
+		var ec *exitCode
+		if errors.As(err, &ec) {
+			os.Exit(ec.code)
+		}
 		os.Exit(1)
 	}
 }

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/internal/webhook"
+	"github.com/takedown/takedown/workflows"
+)
+
+// TestMonitorFromTheCLI: `takedown audit monitor` follows a running server's log with its own
+// state file; shown an older checkpoint by a proxy (a rollback) it exits 2, prints both
+// checkpoints and posts a webhook whose Standard Webhooks signature the receiver verifies.
+func TestMonitorFromTheCLI(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy")
+	if err := os.WriteFile(policy, []byte("log "+e.D.VerifierKey+"\nquorum none\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "monitor.json")
+	cli := func(server string, args ...string) (string, error) {
+		var out bytes.Buffer
+		err := runWith(ctx, append([]string{"audit", "monitor", "-server", server}, args...), &out, strings.NewReader(""), nil)
+		return out.String(), err
+	}
+	wait := func() {
+		// Until what the case opening wrote is under a signed checkpoint.
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			var entries, signed int64
+			_ = e.Owner.QueryRow(ctx, `SELECT (SELECT count(*) FROM audit_entries), COALESCE((SELECT max(size) FROM audit_checkpoints), 0)`).Scan(&entries, &signed)
+			if entries == signed {
+				return
+			}
+		}
+	}
+	if _, err := e.Users["officer"].CreateCase(ctx, "first", "x"); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	out, err := cli(e.D.URL, "-policy", policy, "-state", state)
+	if err != nil || !strings.Contains(out, " OK ") {
+		t.Fatalf("first look: %v\n%s", err, out)
+	}
+	older, _ := http.Get(e.D.URL + "/checkpoint")
+	oldNote, _ := io.ReadAll(older.Body)
+	older.Body.Close()
+	for i := range 3 {
+		if _, err := e.Users["officer"].CreateCase(ctx, "more", string(rune('a'+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait()
+	if out, err := cli(e.D.URL, "-policy", policy, "-state", state); err != nil || !strings.Contains(out, " OK ") {
+		t.Fatalf("a grown log: %v\n%s", err, out)
+	}
+
+	// A proxy in front of the log shows the monitor the older checkpoint.
+	var mu sync.Mutex
+	var got []*http.Request
+	var bodies [][]byte
+	secret := webhook.NewSecret()
+	t.Setenv("TAKEDOWN_WEBHOOK_SECRET", secret)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got, bodies = append(got, r), append(bodies, b)
+		mu.Unlock()
+	}))
+	defer receiver.Close()
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/checkpoint" {
+			w.Write(oldNote)
+			return
+		}
+		http.Redirect(w, r, e.D.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer proxy.Close()
+	before, _ := os.ReadFile(state)
+	out, err = cli(proxy.URL, "-policy", policy, "-state", state, "-webhook", receiver.URL)
+	var ec *exitCode
+	if !errors.As(err, &ec) || ec.code != 2 || !strings.Contains(out, "ALERT rollback") || !strings.Contains(out, "the checkpoint the log shows now") {
+		t.Fatalf("a rollback: %v\n%s", err, out)
+	}
+	if after, _ := os.ReadFile(state); !bytes.Contains(after, []byte(strings.Split(string(before), `"grew"`)[0][:40])) {
+		t.Fatal("the state moved to the rolled-back checkpoint")
+	}
+	signer, _ := webhook.NewSigner(secret)
+	if len(got) != 1 || signer.Verify(got[0].Header, bodies[0], time.Now(), time.Minute) != nil || !bytes.Contains(bodies[0], []byte(`"type":"takedown.log.rollback"`)) {
+		t.Fatalf("the webhook: %d posts, %s", len(got), bodies)
+	}
+}
