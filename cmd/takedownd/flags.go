@@ -21,11 +21,14 @@ var (
 
 func join(lists ...[]string) []string { return slices.Concat(lists...) }
 
+// notifyFlags configure the notifications dev and serve send.
+var notifyFlags = []string{"smtp-addr", "smtp-from", "smtp-user", "smtp-password", "smtp-tls", "notify-every"}
+
 // commandFlags lists, for each command, the flags it reads: its -h shows those only, and any
 // other is refused (a flag meant for another command is a mistake worth saying).
 var commandFlags = map[string][]string{
-	"dev":               join(logFlags, httpFlags, lifecycleFlags, signingFlags, []string{"data-dir", "database-url", "append-key", "payload-key", "payload-accept-plaintext", "dev-witness", "temporal-log-level"}),
-	"serve":             join(logFlags, traceFlags, temporalFlags, httpFlags, lifecycleFlags, []string{"database-url", "append-key", "payload-key", "payload-accept-plaintext", "witness"}),
+	"dev":               join(logFlags, httpFlags, lifecycleFlags, signingFlags, notifyFlags, []string{"data-dir", "database-url", "append-key", "payload-key", "payload-accept-plaintext", "dev-witness", "temporal-log-level"}),
+	"serve":             join(logFlags, traceFlags, temporalFlags, httpFlags, lifecycleFlags, notifyFlags, []string{"database-url", "append-key", "payload-key", "payload-accept-plaintext", "witness"}),
 	"worker":            join(logFlags, traceFlags, temporalFlags, signingFlags, []string{"database-url", "append-key", "payload-key", "payload-accept-plaintext", "admin-http"}),
 	"migrate":           join(logFlags, []string{"database-url", "app-role"}),
 	"temporal-setup":    join(logFlags, temporalFlags, []string{"retention"}),

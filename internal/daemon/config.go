@@ -5,6 +5,7 @@ package daemon
 import (
 	"flag"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -21,6 +22,11 @@ import (
 // Config is takedownd's whole configuration. Every field has a flag and an environment
 // variable; the flag wins.
 type Config struct {
+	// SMTP is where notification e-mail leaves (-smtp-addr, -smtp-from, -smtp-user,
+	// -smtp-password, -smtp-tls); NotifyEvery how often notifications are planned and sent
+	// (0: never).
+	SMTPAddr, SMTPFrom, SMTPUser, SMTPPassword, SMTPTLS string
+	NotifyEvery                                         time.Duration
 	// Clock, when set, is the clock login throttling reads (tests set one they control).
 	Clock func() time.Time
 	// HTTP is the listen address of the UI, API and health check (TAKEDOWN_HTTP).
@@ -229,6 +235,12 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogOrigin, "log-origin", env("TAKEDOWN_LOG_ORIGIN", ""), "the audit log's name in checkpoints, unique among the logs its witnesses cosign, e.g. audit.example.go.jp/takedown; needed by worker and keygen (TAKEDOWN_LOG_ORIGIN); dev: "+DefaultLogOrigin)
 	fs.DurationVar(&c.LogRecheck, "log-recheck", c.envDuration("TAKEDOWN_LOG_RECHECK", 10*time.Minute), "how often the audit sequencer re-hashes the whole log against what it signed; it also does at start (TAKEDOWN_LOG_RECHECK)")
 	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", c.envDuration("TAKEDOWN_RECONCILE_EVERY", time.Minute), "how often dev and worker compare the tables with the signed log, halting it on a difference found twice in a row; 0 never (TAKEDOWN_RECONCILE_EVERY)")
+	fs.StringVar(&c.SMTPAddr, "smtp-addr", env("TAKEDOWN_SMTP_ADDR", ""), "SMTP server (host:port) notification e-mail is sent through; empty: no e-mail (TAKEDOWN_SMTP_ADDR)")
+	fs.StringVar(&c.SMTPFrom, "smtp-from", env("TAKEDOWN_SMTP_FROM", "takedown@localhost"), "the sender address of notification e-mail (TAKEDOWN_SMTP_FROM)")
+	fs.StringVar(&c.SMTPUser, "smtp-user", env("TAKEDOWN_SMTP_USER", ""), "SMTP account; empty: no authentication (TAKEDOWN_SMTP_USER)")
+	fs.StringVar(&c.SMTPPassword, "smtp-password", env("TAKEDOWN_SMTP_PASSWORD", ""), "its password; prefer the environment variable (TAKEDOWN_SMTP_PASSWORD)")
+	fs.StringVar(&c.SMTPTLS, "smtp-tls", env("TAKEDOWN_SMTP_TLS", "starttls"), "starttls (required), tls (implicit, port 465) or none (a relay on the same host) (TAKEDOWN_SMTP_TLS)")
+	fs.DurationVar(&c.NotifyEvery, "notify-every", c.envDuration("TAKEDOWN_NOTIFY_EVERY", time.Minute), "how often dev and serve plan and send notifications (reminders, deadlines, escalations); 0 never (TAKEDOWN_NOTIFY_EVERY)")
 	fs.StringVar(&c.LogLevel, "log-level", env("TAKEDOWN_LOG_LEVEL", "info"), "debug, info, warn or error (TAKEDOWN_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("TAKEDOWN_LOG_FORMAT", "text"), "text or json; every line of a request carries its request_id (TAKEDOWN_LOG_FORMAT)")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", env("TAKEDOWN_OTLP_ENDPOINT", ""), "OpenTelemetry collector receiving traces over OTLP/gRPC, as a URL (http://collector:4317); empty: no traces (TAKEDOWN_OTLP_ENDPOINT)")
@@ -279,6 +291,17 @@ func (c *Config) Validate() error {
 	}
 	if w.CommissionSize < 1 || w.QuorumMembers < 0 || w.QuorumMembers >= w.CommissionSize {
 		return fmt.Errorf("-quorum-members (%d) must be below -commission-size (%d)", w.QuorumMembers, w.CommissionSize)
+	}
+	if c.SMTPTLS != "" && c.SMTPTLS != "starttls" && c.SMTPTLS != "tls" && c.SMTPTLS != "none" {
+		return fmt.Errorf("-smtp-tls %q: starttls, tls or none", c.SMTPTLS)
+	}
+	if c.SMTPAddr != "" {
+		if _, port, err := net.SplitHostPort(c.SMTPAddr); err != nil || port == "" {
+			return fmt.Errorf("-smtp-addr %q: give host:port, e.g. mail.example.go.jp:587", c.SMTPAddr)
+		}
+	}
+	if c.NotifyEvery < 0 {
+		return fmt.Errorf("-notify-every %v must not be negative (0: never)", c.NotifyEvery)
 	}
 	if c.LogOrigin == "" {
 		c.LogOrigin = DefaultLogOrigin

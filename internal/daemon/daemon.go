@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/takedown/takedown/internal/notify"
 	"log/slog"
 	"net"
 	"net/http"
@@ -72,6 +73,8 @@ type Daemon struct {
 	Temporal    client.Client // the Temporal client
 	Credentials []Credential  // demo users created by this start (Dev, first start only)
 	Metrics     *metrics.Registry
+	// Service is the one door, when serving (dev, serve): tests drive its notifier's clock.
+	Service *service.Service
 	// AdminURL is the worker's own health and metrics address, when it has one.
 	AdminURL    string
 	admin       *http.Server
@@ -83,6 +86,7 @@ type Daemon struct {
 	http        *http.Server
 	unlock      func()
 	stopWatch   context.CancelFunc
+	stopNotify  context.CancelFunc
 	stopSeq     context.CancelFunc
 	seqDone     chan struct{}
 	// VerifierKey is the audit log's note verifier key, for auditors' policy files.
@@ -397,6 +401,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		az := &authz.Authorizer{}
 		svc := &service.Service{DB: d.DB, Temporal: d.Temporal, Authz: az, Audit: d.Appender, Workflow: cfg.Workflow, MaxEvidence: cfg.MaxEvidence,
 			TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost, Log: log, Now: cfg.Clock, Refusals: d.Metrics.Refused}
+		d.Service = svc
 		// Only a policy the log recorded is put in force.
 		az.Verify = svc.VerifyPolicy
 		if err := az.Reload(ctx, d.DB); err != nil {
@@ -405,6 +410,21 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 		wctx, cancel := context.WithCancel(context.Background())
 		d.stopWatch = cancel
 		go az.Watch(wctx, d.DB, log.With("component", "authz"))
+		if cfg.NotifyEvery > 0 {
+			base := cfg.PublicURL
+			if base == "" {
+				base = d.URL
+			}
+			sender := &notify.Sender{BaseURL: base, SMTP: notify.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, User: cfg.SMTPUser,
+				Password: cfg.SMTPPassword, TLS: cfg.SMTPTLS}}
+			nctx, cancel := context.WithCancel(context.Background())
+			d.stopNotify = cancel
+			clock := cfg.Clock
+			if clock == nil {
+				clock = time.Now
+			}
+			go notify.Run(nctx, svc, sender, cfg.NotifyEvery, clock, log.With("component", "notify"))
+		}
 		if d.VerifierKey != "" {
 			svc.LogKeys = []string{d.VerifierKey}
 		}
@@ -531,6 +551,9 @@ func (d *Daemon) Close() {
 			cancel()
 		}
 	}()
+	if d.stopNotify != nil {
+		d.stopNotify()
+	}
 	if d.stopWatch != nil {
 		d.stopWatch()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"slices"
 	"time"
 
@@ -46,7 +47,9 @@ type WorkItem struct {
 	Ops      []authz.Op     `json:"ops"`
 	Since    time.Time      `json:"since"`
 	Deadline time.Time      `json:"deadline,omitzero"`
-	Overdue  bool           `json:"overdue"`
+	// DeadlineName names the deadline (decision_overdue, report_overdue…).
+	DeadlineName string `json:"deadline_name,omitempty"`
+	Overdue      bool   `json:"overdue"`
 }
 
 // terminal stages wait on nobody.
@@ -54,10 +57,13 @@ var terminal = []measure.Stage{"CLOSED", "WITHDRAWN", "EXPIRED", "REJECTED"}
 
 // Work lists what waits on a, oldest first: the measures they may read and act on now.
 func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
+	return s.workAt(ctx, a, time.Now())
+}
+
+// workAt is Work as it stands at now (the notifier's clock).
+func (s *Service) workAt(ctx context.Context, a authz.Actor, now time.Time) ([]WorkItem, error) {
 	sc := s.reads().Scope(a)
 	args := readable(sc)
-	args["terminal"], args["limit"] = terminal, MaxPage
-	now := time.Now()
 	type judged struct {
 		stage         measure.Stage
 		relation      uint16
@@ -65,6 +71,51 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 		selfExecution bool
 	}
 	seen := map[judged][]authz.Op{}
+	all, err := s.openMeasures(ctx, args)
+	if err != nil {
+		return nil, err
+	}
+	out := []WorkItem{}
+	for _, r := range all {
+		m, sum, c := r.m, r.sum, r.c
+		m.ID, m.Stage, m.Org = sum.ID, sum.Stage, sum.Org
+		if !sc.Allows(m.Subject()) {
+			continue
+		}
+		// Measures in the same stage and the same relation to a offer the same operations
+		// (authz.Relation): each is judged once per list.
+		key := judged{m.Stage, authz.Relation(a, m.Facts), m.Plan.Kind, m.Approval != nil && m.Approval.SelfExecutionAllowed}
+		ops, ok := seen[key]
+		if !ok {
+			ops = s.available(a, m, now)
+			seen[key] = ops
+		}
+		if len(ops) > 0 {
+			it := WorkItem{Measure: sum, Ops: ops, Since: c.Since}
+			if ds := s.Workflow.Deadlines(c); len(ds) > 0 {
+				it.Deadline, it.DeadlineName = ds[0].At, ds[0].Name
+			}
+			it.Overdue = !it.Deadline.IsZero() && now.After(it.Deadline)
+			out = append(out, it)
+		}
+	}
+	// Oldest first: what has waited longest in its stage.
+	slices.SortStableFunc(out, func(x, y WorkItem) int { return x.Since.Compare(y.Since) })
+	return out, nil
+}
+
+// openRow is an open measure with the instants its deadlines run from.
+type openRow struct {
+	m   Measure
+	sum MeasureSummary
+	c   workflows.Clock
+}
+
+// openMeasures reads the open measures args' read scope allows (measureReadable), oldest
+// change first, at most MaxPage, with their clocks and their case and organisation as the
+// creation records say.
+func (s *Service) openMeasures(ctx context.Context, args pgx.NamedArgs) ([]openRow, error) {
+	args["terminal"], args["limit"] = terminal, MaxPage
 	// The instants the deadlines run from (workflows.Clock), from the stages' history: the page's
 	// rows are chosen first, by the index on updated_at; the rest is looked up for those rows.
 	rows, err := s.DB.Query(ctx, `SELECT m.id, m.case_id, m.org_id, COALESCE(m.plan->>'title', ''), m.stage, m.version, m.digest,
@@ -85,14 +136,9 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 		return nil, fmt.Errorf("list work: %w", err)
 	}
 	defer rows.Close()
-	type row struct {
-		m   Measure
-		sum MeasureSummary
-		c   workflows.Clock
-	}
-	var all []row
+	var all []openRow
 	for rows.Next() {
-		var r row
+		var r openRow
 		var facts []byte
 		var selfExecution bool
 		c := &r.c
@@ -127,33 +173,7 @@ func (s *Service) Work(ctx context.Context, a authz.Actor) ([]WorkItem, error) {
 	if err := s.holdMeasures(ctx, s.DB, ids, cases, orgs); err != nil {
 		return nil, err
 	}
-	out := []WorkItem{}
-	for _, r := range all {
-		m, sum, c := r.m, r.sum, r.c
-		m.ID, m.Stage, m.Org = sum.ID, sum.Stage, sum.Org
-		if !sc.Allows(m.Subject()) {
-			continue
-		}
-		// Measures in the same stage and the same relation to a offer the same operations
-		// (authz.Relation): each is judged once per list.
-		key := judged{m.Stage, authz.Relation(a, m.Facts), m.Plan.Kind, m.Approval != nil && m.Approval.SelfExecutionAllowed}
-		ops, ok := seen[key]
-		if !ok {
-			ops = s.available(a, m, now)
-			seen[key] = ops
-		}
-		if len(ops) > 0 {
-			it := WorkItem{Measure: sum, Ops: ops, Since: c.Since}
-			if ds := s.Workflow.Deadlines(c); len(ds) > 0 {
-				it.Deadline = ds[0].At
-			}
-			it.Overdue = !it.Deadline.IsZero() && now.After(it.Deadline)
-			out = append(out, it)
-		}
-	}
-	// Oldest first: what has waited longest in its stage.
-	slices.SortStableFunc(out, func(x, y WorkItem) int { return x.Since.Compare(y.Since) })
-	return out, nil
+	return all, nil
 }
 
 // StageCount is how many measures the reader may read are in one stage.

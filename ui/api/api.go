@@ -50,6 +50,8 @@ func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/tokens", s.auth(s.listTokens))
 	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.auth(s.revokeToken))
 	mux.HandleFunc("GET /api/v1/me", s.auth(s.me))
+	mux.HandleFunc("GET /api/v1/me/notifications", s.auth(s.myNotifications))
+	mux.HandleFunc("PUT /api/v1/me/notifications", s.auth(s.setNotifications))
 	mux.HandleFunc("POST /api/v1/cases", s.auth(s.createCase))
 	mux.HandleFunc("GET /api/v1/cases", s.auth(s.listCases))
 	mux.HandleFunc("GET /api/v1/cases/{case}", s.auth(s.getCase))

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/ui"
 )
 
@@ -58,4 +59,29 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// myNotifications answers the reader's notification choices and the notifications planned
+// for them, newest first.
+func (s *Server) myNotifications(w http.ResponseWriter, r *http.Request) {
+	a := actorOf(r)
+	p, err := s.NotificationPrefsOf(r.Context(), a)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sent, err := s.MyNotifications(r.Context(), a)
+	s.reply(w, r, http.StatusOK, map[string]any{"preferences": p, "notifications": sent}, err)
+}
+
+// setNotifications saves the reader's choices; a new webhook address is answered with its
+// secret, once.
+func (s *Server) setNotifications(w http.ResponseWriter, r *http.Request) {
+	var p service.NotificationPrefs
+	if err := s.decode(w, r, 8<<10, "notification.preferences", &p); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.SetNotificationPrefs(r.Context(), actorOf(r), p)
+	s.reply(w, r, http.StatusOK, p, err)
 }

@@ -123,6 +123,13 @@ func openAPIDoc() obj {
 		"/api/v1/audit/stream": obj{"get": with(obj{"summary": "The signed log's records as JSON lines ({\"index\": N, \"record\": {…}}) from ?from= on, for a SIEM (auditors; the read is audited); ?follow=1 keeps the answer open and sends records as they are signed until the request's deadline: ask again from the index after the last line",
 			"parameters": []any{obj{"name": "from", "in": "query", "schema": obj{"type": "integer", "minimum": 0, "default": 0}}, obj{"name": "follow", "in": "query", "schema": obj{"type": "string", "enum": []string{"0", "1"}}}}},
 			obj{"200": obj{"description": "JSON lines", "content": obj{"application/x-ndjson": obj{}}}})},
+		"/api/v1/me/notifications": obj{
+			"get": with(obj{"summary": "Your notification choices and the notifications planned for you, newest first (sent_at once sent)"},
+				obj{"200": ok("choices and notifications", obj{"type": "object"})}),
+			"put": with(obj{"summary": "Choose what you are told and where: kinds (waiting, reminder, overdue, escalation), an e-mail address, a webhook URL; a new webhook URL is answered with its Standard Webhooks secret (webhook_secret), once",
+				"requestBody": jsonBody(obj{"type": "object", "properties": obj{"email": line("one address"), "webhook_url": str("http or https URL"),
+					"kinds": arr(obj{"type": "string", "enum": service.NoticeKinds})}})},
+				obj{"200": ok("the choices", obj{"type": "object"})})},
 		"/api/v1/imports/{id}": obj{"get": with(obj{"summary": "An import's preview, recomputed against the draft as it stands (offset and limit page its targets)",
 			"parameters": []any{pathParam("id"), obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": service.MaxPage}},
 				obj{"name": "offset", "in": "query", "schema": obj{"type": "integer", "minimum": 0}}}}, obj{"200": ok("the preview", ref("ImportPreview"))})},

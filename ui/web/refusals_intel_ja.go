@@ -87,6 +87,10 @@ var intelJa = map[string]string{
 	"must be TLP:CLEAR (white), TLP:GREEN, TLP:AMBER or TLP:RED":                     "TLP:CLEAR(white)、TLP:GREEN、TLP:AMBER 又は TLP:RED を指定してください",
 	"TLP %q is not one of white (clear), green, amber, red":                          "TLP の %s は white(clear)、green、amber、red のいずれでもありません",
 	"a measure is exported once it is %s; it is %s":                                  "措置を書き出せるのは %s になってからです。現在は %s です",
+	// Notifications and the log's stream.
+	"must be one address such as name@example.go.jp":            "name@example.go.jp のような一つのアドレスを指定してください",
+	"must be an absolute http or https URL without credentials": "認証情報を含まない http 又は https の絶対URLを指定してください",
+	"must be a log index (0 or more)":                           "ログの番号(0以上)を指定してください",
 	// Notes beside a target.
 	"a documentation address (RFC 5737)":                         "文書例示用のアドレスです(RFC 5737)",
 	"a documentation address (RFC 3849)":                         "文書例示用のアドレスです(RFC 3849)",

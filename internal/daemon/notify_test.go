@@ -1,0 +1,158 @@
+package daemon_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/notify"
+	"github.com/takedown/takedown/internal/testenv"
+	"github.com/takedown/takedown/internal/webhook"
+	"github.com/takedown/takedown/workflows"
+)
+
+// TestNotifications: people choose what they are told; what waits on the legal reviewer is
+// mailed once, even when the sender is stopped in the middle of the SMTP conversation and
+// starts again; a commissioner's webhook carries a Standard Webhooks signature their secret
+// verifies; with the clock moved on, a reminder comes a day before the Commission's decision
+// target and, once it passes, the chair is told as the next responsible person; no message
+// holds case content; every send is in the audit log, which verifies.
+func TestNotifications(t *testing.T) {
+	smtp := testenv.StartSMTP(t)
+	e := testenv.StartWith(t, workflows.DefaultConfig(), func(c *daemon.Config) {
+		c.SMTPAddr, c.SMTPTLS = smtp.Addr, "none"
+	})
+	ctx := context.Background()
+	u := e.Users
+	svc := e.D.Service
+	sender := &notify.Sender{BaseURL: e.D.URL, SMTP: notify.SMTP{Addr: smtp.Addr, From: "takedown@example.go.jp", TLS: "none"}, Timeout: 3 * time.Second}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	var mu sync.Mutex
+	var hooks []*http.Request
+	var hookBodies []string
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		hooks, hookBodies = append(hooks, r), append(hookBodies, string(b))
+		mu.Unlock()
+	}))
+	defer receiver.Close()
+
+	set := func(who string, body map[string]any) map[string]any {
+		var out map[string]any
+		if err := u[who].Do(ctx, "PUT", "/api/v1/me/notifications", body, &out); err != nil {
+			t.Fatalf("%s: %v", who, err)
+		}
+		return out
+	}
+	err := u["legal"].Do(ctx, "PUT", "/api/v1/me/notifications", map[string]any{"email": "legal <legal@example>"}, nil)
+	refusedWith(t, err, 400, "email")
+	err = u["legal"].Do(ctx, "PUT", "/api/v1/me/notifications", map[string]any{"webhook_url": "ftp://x"}, nil)
+	refusedWith(t, err, 400, "webhook_url")
+	err = u["legal"].Do(ctx, "PUT", "/api/v1/me/notifications", map[string]any{"kinds": []string{"everything"}}, nil)
+	refusedWith(t, err, 400, "kinds[0]")
+	set("legal", map[string]any{"email": "legal@example.go.jp", "kinds": []string{"waiting", "reminder", "overdue", "escalation"}})
+	set("chair", map[string]any{"email": "chair@example.go.jp", "kinds": []string{"escalation"}})
+	set("member2", map[string]any{"email": "member2@example.go.jp", "kinds": []string{}})
+	hook := set("member1", map[string]any{"webhook_url": receiver.URL, "kinds": []string{"waiting", "reminder", "overdue"}})
+	secret, _ := hook["webhook_secret"].(string)
+	if !strings.HasPrefix(secret, "whsec_") {
+		t.Fatalf("no webhook secret answered: %v", hook)
+	}
+
+	d := newDraft(t, e, "self_execute", domestic)
+	mustAct(t, u["officer"], d.ID, "submit", nil, "LEGAL_REVIEW")
+	now := time.Now()
+
+	// The sender is stopped while the SMTP server holds the message's data unanswered.
+	smtp.Stall(true)
+	stopped, stop := context.WithCancel(ctx)
+	go func() { <-smtp.Stalled(); stop() }()
+	if n, err := svc.PlanNotifications(ctx, now); err != nil || n != 1 {
+		t.Fatalf("planned %d (%v), want 1: legal's", n, err)
+	}
+	if n, _ := svc.DeliverNotifications(stopped, now, sender.Send); n != 0 {
+		t.Fatalf("%d sent by a sender stopped mid-send", n)
+	}
+	smtp.Stall(false)
+	notify.Once(ctx, svc, sender, now, log)
+	notify.Once(ctx, svc, sender, now.Add(time.Minute), log)
+	msgs := smtp.Messages()
+	if len(msgs) != 1 || msgs[0].Header.Get("To") != "<legal@example.go.jp>" {
+		t.Fatalf("%d messages: %v", len(msgs), smtp.Raw())
+	}
+	raw := smtp.Raw()[0]
+	if !strings.Contains(raw, e.D.URL+"/measures/"+d.ID) || strings.Contains(raw, "PlugX") || !strings.Contains(raw, "legal_review") {
+		t.Fatalf("the message: %s", raw)
+	}
+
+	mustAct(t, u["legal"], d.ID, "legal_review", legalApproval, "COMMAND_REVIEW")
+	mustAct(t, u["commander"], d.ID, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+	entered := time.Now()
+	notify.Once(ctx, svc, sender, entered, log)
+	mu.Lock()
+	if len(hooks) != 1 || !strings.Contains(hookBodies[0], `"type":"takedown.measure.waiting"`) || strings.Contains(hookBodies[0], "PlugX") {
+		t.Fatalf("%d webhooks: %q", len(hooks), hookBodies)
+	}
+	signer, _ := webhook.NewSigner(secret)
+	if err := signer.Verify(hooks[0].Header, []byte(hookBodies[0]), time.Now(), time.Minute); err != nil {
+		t.Fatalf("the webhook's signature: %v", err)
+	}
+	mu.Unlock()
+
+	// The clock moves: a day before the 72-hour decision target, then past it.
+	notify.Once(ctx, svc, sender, entered.Add(49*time.Hour), log)
+	notify.Once(ctx, svc, sender, entered.Add(73*time.Hour), log)
+	notify.Once(ctx, svc, sender, entered.Add(74*time.Hour), log)
+	mu.Lock()
+	var kinds []string
+	for _, b := range hookBodies {
+		for _, k := range []string{"waiting", "reminder", "overdue", "escalation"} {
+			if strings.Contains(b, `"type":"takedown.measure.`+k+`"`) {
+				kinds = append(kinds, k)
+			}
+		}
+	}
+	mu.Unlock()
+	if strings.Join(kinds, " ") != "waiting reminder overdue" {
+		t.Fatalf("member1's webhooks: %v", kinds)
+	}
+	var toChair []string
+	for _, m := range smtp.Messages() {
+		if m.Header.Get("To") == "<chair@example.go.jp>" {
+			subject, _ := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+			toChair = append(toChair, subject)
+		}
+		if m.Header.Get("To") == "<member2@example.go.jp>" {
+			t.Fatalf("member2 chose nothing and was mailed: %s", m.Header.Get("Subject"))
+		}
+	}
+	if len(toChair) != 1 || !strings.Contains(toChair[0], "next responsible") {
+		t.Fatalf("the chair's messages: %q", toChair)
+	}
+	var mine struct {
+		Notifications []map[string]any `json:"notifications"`
+	}
+	if err := u["chair"].Do(ctx, "GET", "/api/v1/me/notifications", nil, &mine); err != nil || len(mine.Notifications) != 1 || mine.Notifications[0]["sent_at"] == nil {
+		t.Fatalf("the chair's notifications: %v (%v)", mine, err)
+	}
+	var sends int
+	if err := e.Owner.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE convert_from(record, 'UTF8') LIKE '%"action":"notification.sent"%'`).Scan(&sends); err != nil {
+		t.Fatal(err)
+	}
+	if sends != 5 { // legal waiting; member1 waiting, reminder, overdue; the chair's escalation
+		t.Fatalf("%d sends in the audit log, want 5", sends)
+	}
+	if rep := verifyLog(t, e); !rep.OK() {
+		t.Fatalf("the log with sends does not verify: %v", rep.Failures)
+	}
+}

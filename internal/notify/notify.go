@@ -1,0 +1,184 @@
+// Package notify tells people what waits on them: it plans notifications from the lifecycle's
+// deadlines (service.PlanNotifications) and sends them by e-mail (SMTP, through
+// github.com/wneessen/go-mail) and by webhooks signed per Standard Webhooks. A message holds
+// no case content: the kind of notice, the measure's ID, the deadline and a link.
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wneessen/go-mail"
+
+	"github.com/takedown/takedown/internal/service"
+	"github.com/takedown/takedown/internal/webhook"
+)
+
+// SMTP is how e-mail leaves: a server, and the sender's address.
+type SMTP struct {
+	Addr     string // host:port; empty: no e-mail is sent
+	From     string
+	User     string
+	Password string
+	TLS      string // starttls (default), tls, or none (a relay on the same host)
+}
+
+// Sender delivers notices.
+type Sender struct {
+	SMTP    SMTP
+	BaseURL string // where links point: the server's public URL
+	HTTP    *http.Client
+	// Timeout bounds one SMTP conversation (20 s when 0).
+	Timeout time.Duration
+}
+
+// Send delivers one notice by its channel.
+func (s *Sender) Send(ctx context.Context, n service.Notice) error {
+	switch n.Channel {
+	case "email":
+		return s.mail(ctx, n)
+	case "webhook":
+		return s.hook(ctx, n)
+	}
+	return fmt.Errorf("unknown channel %q", n.Channel)
+}
+
+func (s *Sender) link(n service.Notice) string {
+	return strings.TrimSuffix(s.BaseURL, "/") + "/measures/" + n.Measure
+}
+
+// Words of each kind, in Japanese and English.
+var kindWords = map[string][2]string{
+	service.NoticeWaiting:    {"対応をお待ちしています", "waits on you"},
+	service.NoticeReminder:   {"期限が近づいています", "its deadline nears"},
+	service.NoticeOverdue:    {"期限を過ぎています", "its deadline has passed"},
+	service.NoticeEscalation: {"期限を過ぎています(次の責任者としての通知)", "its deadline has passed (you are next responsible)"},
+}
+
+// Text is the notice as a message: a subject and a body, in Japanese then English, with
+// links under base.
+func Text(n service.Notice, base string) (subject, body string) {
+	base = strings.TrimSuffix(base, "/")
+	link := base + "/measures/" + n.Measure
+	w := kindWords[n.Kind]
+	subject = fmt.Sprintf("[takedown] %s: %s / %s", n.Measure, w[0], w[1])
+	var b strings.Builder
+	jst := time.FixedZone("JST", 9*3600)
+	fmt.Fprintf(&b, "措置承認申請 %s: %s。\n", n.Measure, w[0])
+	if len(n.Ops) > 0 {
+		fmt.Fprintf(&b, "可能な操作: %s\n", strings.Join(n.Ops, ", "))
+	}
+	if n.Deadline != nil {
+		fmt.Fprintf(&b, "期限: %s\n", n.Deadline.In(jst).Format("2006-01-02 15:04 MST"))
+	}
+	fmt.Fprintf(&b, "%s\n\n", link)
+	fmt.Fprintf(&b, "Measure %s: %s.\n", n.Measure, w[1])
+	if len(n.Ops) > 0 {
+		fmt.Fprintf(&b, "You may: %s\n", strings.Join(n.Ops, ", "))
+	}
+	if n.Deadline != nil {
+		fmt.Fprintf(&b, "Deadline: %s\n", n.Deadline.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(&b, "%s\n\n-- \nThis message holds no case content; read the measure after logging in. Choose what you receive at %s/notifications\n", link, base)
+	return subject, b.String()
+}
+
+func (s *Sender) mail(ctx context.Context, n service.Notice) error {
+	if s.SMTP.Addr == "" {
+		return fmt.Errorf("no SMTP server is configured (-smtp-addr)")
+	}
+	host, portText, err := net.SplitHostPort(s.SMTP.Addr)
+	if err != nil {
+		return fmt.Errorf("-smtp-addr %q: %w", s.SMTP.Addr, err)
+	}
+	port, _ := strconv.Atoi(portText)
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = 20 * time.Second
+	}
+	opts := []mail.Option{mail.WithPort(port), mail.WithTimeout(timeout)}
+	switch s.SMTP.TLS {
+	case "tls":
+		opts = append(opts, mail.WithSSL())
+	case "none":
+		opts = append(opts, mail.WithTLSPortPolicy(mail.NoTLS), mail.WithPort(port))
+	default:
+		opts = append(opts, mail.WithTLSPortPolicy(mail.TLSMandatory), mail.WithPort(port))
+	}
+	if s.SMTP.User != "" {
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(s.SMTP.User), mail.WithPassword(s.SMTP.Password))
+	}
+	c, err := mail.NewClient(host, opts...)
+	if err != nil {
+		return err
+	}
+	m := mail.NewMsg()
+	if err := m.From(s.SMTP.From); err != nil {
+		return fmt.Errorf("-smtp-from: %w", err)
+	}
+	if err := m.To(n.Address); err != nil {
+		return err
+	}
+	subject, body := Text(n, s.BaseURL)
+	m.Subject(subject)
+	m.SetBodyString(mail.TypeTextPlain, body)
+	// The notice's own ID: a resend after a lost answer is the same message.
+	m.SetMessageIDWithValue(n.ID + "@takedown")
+	m.SetDate()
+	return c.DialAndSendWithContext(ctx, m)
+}
+
+func (s *Sender) hook(ctx context.Context, n service.Notice) error {
+	signer, err := webhook.NewSigner(n.Secret)
+	if err != nil {
+		return fmt.Errorf("the webhook's secret: %w", err)
+	}
+	data := map[string]any{"measure": n.Measure, "stage": n.Stage, "kind": n.Kind, "link": s.link(n)}
+	if len(n.Ops) > 0 {
+		data["ops"] = n.Ops
+	}
+	if n.Deadline != nil {
+		data["deadline"], data["due"] = n.Deadline.UTC().Format(time.RFC3339), n.Due
+	}
+	now := time.Now()
+	body, _ := json.Marshal(map[string]any{"type": "takedown.measure." + n.Kind, "timestamp": now.UTC().Format(time.RFC3339), "data": data})
+	return signer.Send(ctx, s.HTTP, n.Address, n.ID, body, now)
+}
+
+// Run plans and delivers notifications every interval until ctx ends; now is the clock
+// deadlines are judged by.
+func Run(ctx context.Context, svc *service.Service, s *Sender, every time.Duration, now func() time.Time, log *slog.Logger) {
+	for {
+		Once(ctx, svc, s, now(), log)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
+
+// Once plans and delivers what is due at now.
+func Once(ctx context.Context, svc *service.Service, s *Sender, now time.Time, log *slog.Logger) {
+	if n, err := svc.PlanNotifications(ctx, now); err != nil {
+		if ctx.Err() == nil {
+			log.Error("plan notifications", "err", err)
+		}
+	} else if n > 0 {
+		log.Info("notifications planned", "n", n)
+	}
+	if n, err := svc.DeliverNotifications(ctx, now, s.Send); err != nil {
+		if ctx.Err() == nil {
+			log.Error("deliver notifications", "err", err)
+		}
+	} else if n > 0 {
+		log.Info("notifications sent", "n", n)
+	}
+}
