@@ -70,3 +70,43 @@ func TestEveryMessageKeyExists(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryWordExists: every key a page names literally, and every key it builds from a
+// list, is in the catalogue: a missing one would show the key itself, in English, on a
+// Japanese page.
+func TestEveryWordExists(t *testing.T) {
+	files, err := filepath.Glob("*.templ")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no templates: %v", err)
+	}
+	key := regexp.MustCompile(`T\(p\.Lang, "([^"]+)"\)`)
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range key.FindAllStringSubmatch(string(b), -1) {
+			n++
+			if _, ok := messages[m[1]]; !ok {
+				t.Errorf("%s: no words for %q", f, m[1])
+			}
+		}
+	}
+	if n < 200 {
+		t.Fatalf("found %d keys in the templates; the reader has lost them", n)
+	}
+	var built []string
+	for _, k := range service.NoticeKinds {
+		built = append(built, "notice:"+k)
+	}
+	for _, k := range []string{"threat-actor", "intrusion-set", "campaign", "malware", "tool"} {
+		built = append(built, "intel:"+k)
+	}
+	built = append(built, "channel:email", "channel:webhook")
+	for _, k := range built {
+		if _, ok := messages[k]; !ok {
+			t.Errorf("no words for %q", k)
+		}
+	}
+}

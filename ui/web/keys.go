@@ -275,3 +275,52 @@ func signedBy(r audit.Entry) string {
 	k, _ := sig["key"].(string)
 	return k
 }
+
+func (s *Server) notificationsPage(w http.ResponseWriter, r *http.Request) {
+	s.showNotifications(w, r, http.StatusOK, nil, "")
+}
+
+func (s *Server) showNotifications(w http.ResponseWriter, r *http.Request, status int, refused error, secret string) {
+	a := actorOf(r)
+	p := s.frame(r, "my notifications")
+	prefs, err := s.NotificationPrefsOf(r.Context(), a)
+	if err == nil {
+		var ns []service.Notice
+		ns, err = s.MyNotifications(r.Context(), a)
+		if refused == nil {
+			refused = err
+		}
+		if refused != nil {
+			var st int
+			p.Error, st = s.problemOf(r, p.Lang, refused)
+			if status == 0 || status == http.StatusOK {
+				status = st
+			}
+		}
+		s.render(w, r, status, notificationsPage(p, notificationsView{Prefs: prefs, Notices: ns, Secret: secret}))
+		return
+	}
+	p.Error, status = s.problemOf(r, p.Lang, err)
+	s.render(w, r, status, notificationsPage(p, notificationsView{}))
+}
+
+// saveNotifications saves the reader's choices; a new webhook's secret is shown once.
+func (s *Server) saveNotifications(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		s.showNotifications(w, r, http.StatusBadRequest, &measure.FieldError{Field: "form", Message: "is not a form this page sent"}, "")
+		return
+	}
+	p := service.NotificationPrefs{Email: r.PostFormValue("email"), WebhookURL: r.PostFormValue("webhook_url"), Kinds: r.PostForm["kinds"]}
+	saved, err := s.SetNotificationPrefs(r.Context(), actorOf(r), p)
+	if err != nil {
+		s.showNotifications(w, r, 0, err, "")
+		return
+	}
+	if saved.WebhookSecret != "" {
+		s.showNotifications(w, r, http.StatusOK, nil, saved.WebhookSecret)
+		return
+	}
+	s.sessions.Put(r.Context(), "flash", T(language(r), "done"))
+	http.Redirect(w, r, "/notifications", http.StatusSeeOther)
+}

@@ -97,6 +97,9 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 		pages := map[string]templ.Component{
 			"measure": measurePage(p, inLang(fullDossier(), lang)),
 			"closed":  measurePage(p, exportable(inLang(fullDossier(), lang))),
+			"notifications": notificationsPage(p, notificationsView{Prefs: service.NotificationPrefs{Email: "a@example.go.jp", Kinds: service.NoticeKinds},
+				Secret: "whsec_x", Notices: []service.Notice{{ID: "n-1", Kind: service.NoticeEscalation, Measure: "m-1", Channel: "email", SentAt: &time.Time{}},
+					{ID: "n-2", Kind: service.NoticeWaiting, Measure: "m-2", Channel: "webhook"}}}),
 			"refused": measurePage(refusedBy(refusal.Error{Status: 400, Code: refusal.Invalid, Field: "plan.alternatives[0].reason",
 				Message: "plan.alternatives[0].reason: is required"}), inLang(fullDossier(), lang)),
 			"refused by a rule": measurePage(refusedBy(refusal.Error{Status: 403, Code: refusal.Forbidden, Rule: "SoD-3",

@@ -107,6 +107,8 @@ func (s *Server) Register(mux Mux) {
 		{"POST /measures/{measure}/act/{op}", s.signedIn(s.act)},
 		{"POST /measures/{measure}/statement/{op}", s.signedIn(s.statement)},
 		{"GET /keys", s.signedIn(s.keysPage)},
+		{"GET /notifications", s.signedIn(s.notificationsPage)},
+		{"POST /notifications", s.signedIn(s.saveNotifications)},
 		{"POST /keys", s.signedIn(s.proposeKey)},
 		{"POST /keys/statement", s.signedIn(s.keyStatement)},
 		{"POST /keys/{id}/revoke", s.signedIn(s.revokeKey)},
