@@ -37,6 +37,18 @@ func language(r *http.Request) string {
 
 // messages holds every string the pages show, in both languages.
 var messages = map[string][2]string{ // key: {ja, en}
+	"approved plan":                   {"承認された計画", "The approved plan"},
+	"decision kind":                   {"判断の種類", "Decision"},
+	"execution":                       {"実施", "Execution"},
+	"first %d steps of %d":            {"全 %[2]d 件のうち最初の %[1]d 件の操作", "the first %d steps of %d"},
+	"hint:report log":                 {"各行のログ番号は、監査ログの署名付きチェックポイント(末尾)に対する包含証明で確かめられます(GET /proof/{番号}、takedown audit verify -proof)。", "Each row's log index can be checked with an inclusion proof against the log's signed checkpoint below (GET /proof/{index}, takedown audit verify -proof)."},
+	"imported targets":                {"脅威情報ファイルから取り込んだ対象", "Imported from threat-intelligence files"},
+	"measure report":                  {"措置の記録", "Measure report"},
+	"record of every step":            {"全記録", "The record of every step"},
+	"report generated":                {"作成日時", "Generated"},
+	"reports":                         {"報告", "Reports"},
+	"step result":                     {"結果", "Result"},
+	"steps":                           {"操作数", "Steps"},
 	"share with partners":             {"関係機関との共有", "Share with partners"},
 	"export as STIX":                  {"STIX 2.1 で書き出す", "Export as STIX 2.1"},
 	"hint:stix export":                {"承認された対象を指標及び基盤として、措置の内容、報告書及び事案の攻撃主体の情報とともに、選んだ TLP の区分を付けた STIX 2.1 のバンドルに書き出します。書き出しは監査ログに記録されます。", "Writes the approved targets as indicators of infrastructure, with the course of action, the report and the case's attribution, as a STIX 2.1 bundle under the TLP chosen. The export is recorded in the audit log."},

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/takedown/takedown/internal/intel"
 	"github.com/takedown/takedown/internal/measure"
@@ -134,3 +135,48 @@ func (s *Server) exportSTIX(w http.ResponseWriter, r *http.Request) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// measureReport shows a measure's file as one printable document (?lang=ja|en: the page's
+// language by default).
+func (s *Server) measureReport(w http.ResponseWriter, r *http.Request) {
+	p, v, rep, err := s.report(r)
+	if err != nil {
+		s.sendBack(w, r, r.PathValue("measure"), "report", err, "")
+		return
+	}
+	s.render(w, r, http.StatusOK, reportDoc(p, v, rep, ""))
+}
+
+// measureReportPDF prints the same document to PDF with the server's Chromium.
+func (s *Server) measureReportPDF(w http.ResponseWriter, r *http.Request) {
+	p, v, rep, err := s.report(r)
+	if err != nil {
+		s.sendBack(w, r, r.PathValue("measure"), "report", err, "")
+		return
+	}
+	css, _ := static.ReadFile("static/report.css")
+	var b strings.Builder
+	if err := reportDoc(p, v, rep, string(css)).Render(r.Context(), &b); err != nil {
+		s.sendBack(w, r, r.PathValue("measure"), "report", err, "")
+		return
+	}
+	pdf, err := printPDF(r.Context(), b.String())
+	if err != nil {
+		s.Log.ErrorContext(r.Context(), "print a report to PDF", "err", err)
+		s.sendBack(w, r, r.PathValue("measure"), "report",
+			refusal.New(refusal.Unavailable, "the PDF could not be printed (the server needs Chromium: apt-get install chromium); print the HTML report from the browser instead"), "")
+		return
+	}
+	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+rep.Measure.ID+"-"+p.Lang+`.pdf"`)
+	_, _ = w.Write(pdf)
+}
+
+func (s *Server) report(r *http.Request) (page, measureView, service.MeasureReport, error) {
+	p := s.frame(r, "measure report")
+	if l := r.URL.Query().Get("lang"); l == Japanese || l == English {
+		p.Lang = l
+	}
+	rep, err := s.Report(r.Context(), actorOf(r), r.PathValue("measure"))
+	return p, measureView{Dossier: rep.Dossier, Lang: p.Lang}, rep, err
+}

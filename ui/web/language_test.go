@@ -97,6 +97,10 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 		pages := map[string]templ.Component{
 			"measure": measurePage(p, inLang(fullDossier(), lang)),
 			"closed":  measurePage(p, exportable(inLang(fullDossier(), lang))),
+			"report": reportDoc(p, inLang(fullDossier(), lang), service.MeasureReport{Dossier: fullDossier().Dossier,
+				TargetSummary: service.TargetSummary{Total: 2, ByKind: map[string]int{"ip": 1, "domain": 1}, ByLocation: map[string]int{"domestic": 2},
+					ByRole: map[string]int{"c2": 2}, ByOwnership: map[string]int{"attacker_controlled": 2}, Imported: 1},
+				StepSummary: service.StepSummary{Total: 2, ByResult: map[string]int{"success": 2}}, Checkpoint: "x\n1\n"}, ""),
 			"notifications": notificationsPage(p, notificationsView{Prefs: service.NotificationPrefs{Email: "a@example.go.jp", Kinds: service.NoticeKinds},
 				Secret: "whsec_x", Notices: []service.Notice{{ID: "n-1", Kind: service.NoticeEscalation, Measure: "m-1", Channel: "email", SentAt: &time.Time{}},
 					{ID: "n-2", Kind: service.NoticeWaiting, Measure: "m-2", Channel: "webhook"}}}),

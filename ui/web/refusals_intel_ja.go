@@ -91,6 +91,7 @@ var intelJa = map[string]string{
 	"must be one address such as name@example.go.jp":            "name@example.go.jp のような一つのアドレスを指定してください",
 	"must be an absolute http or https URL without credentials": "認証情報を含まない http 又は https の絶対URLを指定してください",
 	"must be a log index (0 or more)":                           "ログの番号(0以上)を指定してください",
+	"the PDF could not be printed (the server needs Chromium: apt-get install chromium); print the HTML report from the browser instead": "PDF を作成できませんでした(サーバに Chromium が必要です: apt-get install chromium)。HTML の記録をブラウザから印刷してください",
 	// Notes beside a target.
 	"a documentation address (RFC 5737)":                         "文書例示用のアドレスです(RFC 5737)",
 	"a documentation address (RFC 3849)":                         "文書例示用のアドレスです(RFC 3849)",

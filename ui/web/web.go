@@ -103,6 +103,8 @@ func (s *Server) Register(mux Mux) {
 		{"POST /measures/{measure}/import", s.signedIn(s.importFile)},
 		{"GET /imports/{id}", s.signedIn(s.importPreview)},
 		{"GET /measures/{measure}/stix", s.signedIn(s.exportSTIX)},
+		{"GET /measures/{measure}/report", s.signedIn(s.measureReport)},
+		{"GET /measures/{measure}/report.pdf", s.signedIn(s.measureReportPDF)},
 		{"POST /imports/{id}/confirm", s.signedIn(s.confirmImport)},
 		{"POST /measures/{measure}/act/{op}", s.signedIn(s.act)},
 		{"POST /measures/{measure}/statement/{op}", s.signedIn(s.statement)},
