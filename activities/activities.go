@@ -457,7 +457,16 @@ func seal(ctx context.Context, tx pgx.Tx, app *audit.Appender, ch Change, by str
 		reviews = append(reviews, map[string]any{"version": v, "kind": k, "reviewer": r, "decision": dec, "reason": reason})
 	}
 	rrows.Close()
+	// The case as the reviewers read it: its attribution may grow later (an import into
+	// another measure of the case), and what was judged must stay what the digest covers.
+	var caseTitle, caseSummary string
+	var attribution, harm json.RawMessage
+	if err := tx.QueryRow(ctx, `SELECT c.title, c.summary, c.attribution, c.harm FROM cases c JOIN measures m ON m.case_id = c.id WHERE m.id = $1`,
+		ch.Measure).Scan(&caseTitle, &caseSummary, &attribution, &harm); err != nil {
+		return nil, nil, "", fmt.Errorf("read the case of %s: %w", ch.Measure, err)
+	}
 	body := map[string]any{
+		"case":    map[string]any{"title": caseTitle, "summary": caseSummary, "attribution": attribution, "harm": harm},
 		"measure": ch.Measure, "version": ch.Version, "plan": plan,
 		"targets": n, "targets_sha256": tl.sha256,
 		"evidence_sha256": evidence, "reviews": reviews, "foreign": foreign,

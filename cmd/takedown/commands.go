@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/client"
@@ -499,6 +501,7 @@ type importPreview struct {
 	} `json:"targets"`
 	Attribution []struct {
 		Kind, Name string
+		Aliases    []string
 	} `json:"attribution"`
 	SkippedBy []struct {
 		Type, Reason string
@@ -597,13 +600,17 @@ func (e *env) printPreview(p importPreview) {
 		if t.Port != 0 {
 			v += ":" + strconv.Itoa(t.Port)
 		}
-		fmt.Fprintf(w, "  + %-6s %-40s %-10s %-24s %s\n", t.Kind, clean(v), or(t.Role, "-"), t.Ownership, t.Source)
+		fmt.Fprintf(w, "  + %-6s %-40s %-10s %-24s %-8s %-2s %s\n", t.Kind, clean(v), or(t.Role, "-"), t.Ownership, t.Location, or(t.Country, "-"), t.Source)
 		for _, n := range c.Notes {
 			fmt.Fprintf(w, "      note: %s\n", clean(n))
 		}
 	}
 	for _, a := range p.Attribution {
-		fmt.Fprintf(w, "  attribution: %s %s\n", a.Kind, clean(a.Name))
+		aka := ""
+		if len(a.Aliases) > 0 {
+			aka = " (" + clean(strings.Join(a.Aliases, ", ")) + ")"
+		}
+		fmt.Fprintf(w, "  attribution: %s %s%s\n", a.Kind, clean(a.Name), aka)
 	}
 	for _, s := range p.SkippedBy {
 		fmt.Fprintf(w, "  skipped %5d %s: %s\n", s.Count, clean(s.Type), clean(s.Reason))
@@ -793,8 +800,8 @@ func (e *env) terminal() bool {
 	if e.tty != nil {
 		return *e.tty
 	}
-	st, err := os.Stdin.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	// /dev/null is a character device too: ask the terminal driver.
+	return term.IsTerminal(int(os.Stdin.Fd()))
 }
 
 func adminPropose(e *env) error {

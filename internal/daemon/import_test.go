@@ -17,6 +17,7 @@ import (
 
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/intel"
+	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
 )
@@ -355,4 +356,74 @@ func TestExportSTIX(t *testing.T) {
 		}
 	}
 	requireRefusals(t, u["auditor"], d.ID, "refused.read.stix_export role", "refused.read.stix_export invalid")
+}
+
+// TestImportStrangerFindings: what a tester from outside found, each held. An import into one
+// measure of a case does not change the case a measure already sealed shows its reviewers; a
+// stored file rewritten in the database between preview and confirmation is refused; the
+// upload is in the log with the file's hash; a refused confirmation is audited once.
+func TestImportStrangerFindings(t *testing.T) {
+	e := testenv.Start(t, workflows.DefaultConfig())
+	ctx := context.Background()
+	u := e.Users
+	m1 := newDraft(t, e, "self_execute", domestic)
+	p, err := upload(u["officer"], m1.ID, "", sharedFixture(t, "misp/sednit-event.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u["officer"].Do(ctx, "POST", "/api/v1/imports/"+p.ID+"/confirm", map[string]any{"targets_sha256": p.TargetsSHA256}, nil); err != nil {
+		t.Fatal(err)
+	}
+	mustAct(t, u["officer"], m1.ID, "submit", nil, "LEGAL_REVIEW")
+	m2, err := u["officer"].CreateMeasure(ctx, m1.Case, plan("self_execute", e.IDs["executor"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := upload(u["officer"], m2.ID, "", sharedFixture(t, "stix/apt1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u["officer"].Do(ctx, "POST", "/api/v1/imports/"+p2.ID+"/confirm", map[string]any{"targets_sha256": p2.TargetsSHA256}, nil); err != nil {
+		t.Fatal(err)
+	}
+	legal, err := e.D.Service.Actor(ctx, e.IDs["legal"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.D.Service.Dossier(ctx, legal, m1.ID, service.TargetQuery{Page: service.Page{Limit: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(d.Case.Attribution), "Sofacy") || strings.Contains(string(d.Case.Attribution), "APT1") {
+		t.Fatalf("the sealed measure's case shows %s", d.Case.Attribution)
+	}
+
+	// A file swapped in the database after its preview.
+	p3, err := upload(u["officer"], m2.ID, "", sharedFixture(t, "stix/indicator-to-campaign-relationship.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := strings.ReplaceAll(string(sharedFixture(t, "stix/indicator-to-campaign-relationship.json")), "Operation Omega", "framed by an insider")
+	if _, err := e.Owner.Exec(ctx, `UPDATE imports SET body = $2, sha256 = encode(sha256($2), 'hex') WHERE id = $1`, p3.ID, []byte(forged)); err != nil {
+		t.Fatal(err)
+	}
+	err = u["officer"].Do(ctx, "GET", "/api/v1/imports/"+p3.ID, nil, nil)
+	refusedWith(t, err, 409, "")
+	err = u["officer"].Do(ctx, "POST", "/api/v1/imports/"+p3.ID+"/confirm", map[string]any{"targets_sha256": p3.TargetsSHA256}, nil)
+	refusedWith(t, err, 409, "")
+	var c struct {
+		Attribution map[string]any `json:"attribution"`
+	}
+	if err := u["officer"].Do(ctx, "GET", "/api/v1/cases/"+m1.Case, nil, &c); err != nil || strings.Contains(fmt.Sprint(c.Attribution), "insider") {
+		t.Fatalf("the case after a forged file: %v (%v)", c.Attribution, err)
+	}
+	var uploads, refusals int
+	_ = e.Owner.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE key = $1`, "import/"+p3.ID).Scan(&uploads)
+	_ = e.Owner.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE measure_id = $1 AND convert_from(record, 'UTF8') LIKE '%"action":"refused.targets.added"%'`, m2.ID).Scan(&refusals)
+	if uploads != 1 || refusals != 1 {
+		t.Fatalf("%d upload records, %d refused confirmations in the log; want 1 and 1", uploads, refusals)
+	}
+	if rep := verifyLog(t, e); !rep.OK() {
+		t.Fatalf("the log does not verify: %v", rep.Failures)
+	}
 }

@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -117,6 +119,8 @@ func Detect(data []byte) string {
 // Parse reads a file in the given format ("" to detect it). now judges expiry (an indicator's
 // valid_until).
 func Parse(format string, data []byte, now time.Time) (*Preview, error) {
+	sum := sha256.Sum256(data)
+	data = bytes.TrimPrefix(data, []byte("\ufeff")) // a byte-order mark some editors write
 	if err := checkShape(data); err != nil {
 		return nil, err
 	}
@@ -138,7 +142,6 @@ func Parse(format string, data []byte, now time.Time) (*Preview, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(data)
 	p.Format, p.Source.SHA256 = format, hex.EncodeToString(sum[:])
 	return p, nil
 }
@@ -224,6 +227,7 @@ func (b *builder) skip(ref, typ, format string, args ...any) {
 
 // add validates t and adds it, or records why not; notes are kept with it.
 func (b *builder) add(t measure.Target, typ string, notes ...string) {
+	normalise(&t)
 	if err := t.Validate(); err != nil {
 		b.skip(t.Source, typ, "%v", err)
 		return
@@ -240,6 +244,22 @@ func (b *builder) add(t measure.Target, typ string, notes ...string) {
 	notes = append(notes, addressNotes(t)...)
 	b.seen[k] = len(b.p.Targets)
 	b.p.Targets = append(b.p.Targets, Candidate{Target: t, Notes: notes})
+}
+
+// normalise writes a value as the draft would hold it already typed: an IPv4 address mapped
+// into IPv6 as IPv4, a URL's scheme and host in lower case.
+func normalise(t *measure.Target) {
+	switch t.Kind {
+	case "ip":
+		if a, err := netip.ParseAddr(strings.TrimSpace(t.Value)); err == nil && a.Is4In6() {
+			t.Value = a.Unmap().String()
+		}
+	case "url":
+		if u, err := url.Parse(strings.TrimSpace(t.Value)); err == nil && u.Host != "" {
+			u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+			t.Value = u.String()
+		}
+	}
 }
 
 // fill completes what a first mention left unknown from a later one.
@@ -277,8 +297,9 @@ func (b *builder) attribute(a Attribution) {
 	b.p.Attribution = append(b.p.Attribution, a)
 }
 
-// Documentation, private and other special-use ranges: a takedown against one is a mistake
-// in the file or in the import, so the preview says so beside the target.
+// Documentation, private and other special-use ranges (IANA's special-purpose address
+// registries): a takedown against one is a mistake in the file or in the import, so the
+// preview says so beside the target.
 var specialRanges = []struct {
 	prefix netip.Prefix
 	note   string
@@ -297,42 +318,80 @@ var specialRanges = []struct {
 	{netip.MustParsePrefix("169.254.0.0/16"), notef("a link-local address")},
 	{netip.MustParsePrefix("fe80::/10"), notef("a link-local address")},
 	{netip.MustParsePrefix("0.0.0.0/8"), notef("an unspecified address")},
+	{netip.MustParsePrefix("::/128"), notef("an unspecified address")},
 	{netip.MustParsePrefix("224.0.0.0/4"), notef("a multicast address")},
+	{netip.MustParsePrefix("ff00::/8"), notef("a multicast address")},
+	{netip.MustParsePrefix("255.255.255.255/32"), notef("the broadcast address")},
+	{netip.MustParsePrefix("240.0.0.0/4"), notef("a reserved address (RFC 1112)")},
+	{netip.MustParsePrefix("192.0.0.0/24"), notef("an IETF protocol address (RFC 6890)")},
+	{netip.MustParsePrefix("198.18.0.0/15"), notef("a benchmarking address (RFC 2544)")},
+	{netip.MustParsePrefix("64:ff9b::/96"), notef("a NAT64 address (RFC 6052)")},
 }
 
-// reservedNames are the domains RFC 2606 and RFC 6761 keep out of use.
-var reservedNames = []string{"example", "example.com", "example.net", "example.org", "test", "invalid", "localhost", "local"}
+// reservedNames are the domains RFC 2606, RFC 6761 and RFC 8375 keep out of use.
+var reservedNames = []string{"example", "example.com", "example.net", "example.org", "test", "invalid", "localhost", "local", "home.arpa"}
 
 func addressNotes(t measure.Target) []string {
-	var p netip.Prefix
 	switch t.Kind {
-	case "ip":
-		a, err := netip.ParseAddr(t.Value)
+	case "ip", "cidr":
+		p, err := netip.ParsePrefix(t.Value)
+		if err != nil {
+			a, err := netip.ParseAddr(t.Value)
+			if err != nil {
+				return nil
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		return prefixNotes(p)
+	case "domain":
+		return nameNotes(t.Value)
+	case "url":
+		u, err := url.Parse(t.Value)
 		if err != nil {
 			return nil
 		}
-		p = netip.PrefixFrom(a, a.BitLen())
-	case "cidr":
-		var err error
-		if p, err = netip.ParsePrefix(t.Value); err != nil {
-			return nil
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil {
+			return prefixNotes(netip.PrefixFrom(a, a.BitLen()))
 		}
-	case "domain":
-		for _, r := range reservedNames {
-			if t.Value == r || strings.HasSuffix(t.Value, "."+r) {
-				return []string{notef("a reserved name (RFC 2606, RFC 6761)")}
-			}
-		}
-		return nil
-	default:
-		return nil
+		return nameNotes(strings.ToLower(u.Hostname()))
 	}
-	for _, s := range specialRanges {
-		if s.prefix.Overlaps(p) {
-			return []string{s.note}
+	return nil
+}
+
+func nameNotes(host string) []string {
+	for _, r := range reservedNames {
+		if host == r || strings.HasSuffix(host, "."+r) {
+			return []string{notef("a reserved name (RFC 2606, RFC 6761)")}
 		}
 	}
 	return nil
+}
+
+// prefixNotes says what is special about an address or a range: inside a special-use range,
+// holding one, or wide enough to take in many hosts.
+func prefixNotes(p netip.Prefix) []string {
+	var notes []string
+	for _, s := range specialRanges {
+		if s.prefix.Addr().Is4() == p.Addr().Is4() && s.prefix.Bits() <= p.Bits() && s.prefix.Contains(p.Addr()) {
+			notes = append(notes, s.note)
+			break
+		}
+	}
+	if len(notes) == 0 {
+		for _, s := range specialRanges {
+			if s.prefix.Addr().Is4() == p.Addr().Is4() && p.Bits() < s.prefix.Bits() && p.Contains(s.prefix.Addr()) {
+				notes = append(notes, notef("a range that holds special-use addresses (%s)", s.note))
+				break
+			}
+		}
+	}
+	switch {
+	case p.Addr().Is4() && p.Bits() < 24:
+		notes = append(notes, notef("a range of %s addresses: every host in it would be acted on", strconv.FormatUint(1<<(32-p.Bits()), 10)))
+	case p.Addr().Is6() && p.Bits() < 48:
+		notes = append(notes, notef("a range of 2^%s addresses: every host in it would be acted on", strconv.Itoa(128-p.Bits())))
+	}
+	return notes
 }
 
 // locationOf turns an ISO 3166-1 alpha-2 country into a target's location.

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/takedown/takedown/internal/measure"
 )
 
 var now = time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
@@ -268,7 +271,7 @@ func TestBundleRelationships(t *testing.T) {
 		`{"type":"ipv4-addr","id":"ipv4-addr--99999999-9999-4999-8999-999999999999","value":"198.51.100.20"}`,
 		`{"type":"network-traffic","id":"network-traffic--aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa","dst_ref":"ipv4-addr--99999999-9999-4999-8999-999999999999","dst_port":8080,"protocols":["tcp"]}`,
 		`{"type":"marking-definition","id":"marking-definition--f88d31f6-486f-44da-b317-01333bde0b82","definition_type":"tlp","definition":{"tlp":"amber"}}`,
-		`{"type":"weird","id":"weird--1"}`,
+		`{"type":"weird","id":"weird--bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"}`,
 	)
 	p, err := Parse("", data, now)
 	if err != nil {
@@ -291,10 +294,10 @@ func TestBundleRelationships(t *testing.T) {
 		"stix:domain-name--77777777-7777-4777-8777-777777777777":  "a victim",
 		"stix:indicator--00000000-0000-4000-8000-000000000002":    "revoked",
 		"stix:indicator--00000000-0000-4000-8000-000000000003":    "expired: valid until 2020-01-01T00:00:00Z",
-		"stix:indicator--00000000-0000-4000-8000-000000000004":    "a snort pattern",
+		"stix:indicator--00000000-0000-4000-8000-000000000004":    "a pattern in the snort language",
 		"stix:x-acme-thing--88888888-8888-4888-8888-888888888888": "custom",
 		"stix:ipv4-addr--99999999-9999-4999-8999-999999999999":    "imported with its port from network-traffic--",
-		"stix:weird--1": "not a STIX 2.1 object type",
+		"stix:weird--bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb":        "not a STIX 2.1 object type",
 	} {
 		if !strings.Contains(reasons[ref], want) {
 			t.Errorf("%s: skipped because %q, want %q", ref, reasons[ref], want)
@@ -319,12 +322,12 @@ func TestHostileFiles(t *testing.T) {
 		{"huge string", "", huge, "a string of 1048577 bytes"},
 		{"neither", "", `{"hello":1}`, "neither a STIX 2.1 bundle"},
 		{"not a bundle", STIX, `{"type":"indicator"}`, "a STIX 2.1 file is a bundle"},
-		{"bad bundle id", STIX, `{"type":"bundle","id":"x","objects":[]}`, "starts with bundle--"},
+		{"bad bundle id", STIX, `{"type":"bundle","id":"x","objects":[]}`, "must start with bundle--"},
 		{"object without id", STIX, `{"type":"bundle","id":"bundle--1","objects":[{"type":"indicator"}]}`, "objects[0]: an object needs a type and an id"},
 		{"id of another type", STIX, `{"type":"bundle","id":"bundle--1","objects":[{"type":"indicator","id":"malware--1"}]}`, "objects[0]"},
 		{"objects not a list", STIX, `{"type":"bundle","id":"bundle--1","objects":{}}`, "not a STIX bundle"},
 		{"unknown format", "csv", `{}`, "unknown format"},
-		{"two MISP events", MISP, `{"response":[{"Event":{"uuid":"a"}},{"Event":{"uuid":"b"}}]}`, "holds 2 events"},
+		{"two MISP events", MISP, `{"response":[{"Event":{"uuid":"a"}},{"Event":{"uuid":"b"}}]}`, "holds 2 MISP events"},
 		{"empty MISP event", MISP, `{"Event":{}}`, "no uuid and no attributes"},
 		{"MISP attributes not a list", MISP, `{"Event":{"uuid":"a","Attribute":{}}}`, "not a MISP event"},
 	} {
@@ -340,26 +343,27 @@ func TestHostileFiles(t *testing.T) {
 // TestMISPAttributes: each MISP attribute type, to_ids, deletion and warning lists.
 func TestMISPAttributes(t *testing.T) {
 	data := []byte(`{"Event":{"uuid":"5a3c2fcd-8328-42bb-a95e-4f4402de0b81","info":"test","Orgc":{"name":"JPCERT"},"Tag":[{"name":"tlp:amber"}],"Attribute":[
-		{"uuid":"a1","type":"ip-dst","value":"198.51.100.1","to_ids":true},
-		{"uuid":"a2","type":"ip-dst|port","value":"198.51.100.2|8443","to_ids":"1"},
-		{"uuid":"a3","type":"domain|ip","value":"c2.example-bad.jp|198.51.100.3","to_ids":1},
-		{"uuid":"a4","type":"url","value":"https://c2.example-bad.jp/gate","to_ids":true},
-		{"uuid":"a5","type":"AS","value":"AS64500","to_ids":true},
-		{"uuid":"a6","type":"ip-dst","value":"198.51.100.6","to_ids":false},
-		{"uuid":"a7","type":"ip-dst","value":"198.51.100.7","to_ids":true,"deleted":true},
-		{"uuid":"a8","type":"domain","value":"google.com","to_ids":true,"warnings":[{"warninglist_name":"Top 1000 website from Alexa"}]},
-		{"uuid":"a9","type":"ip-src","value":"198.51.100.9","to_ids":true},
-		{"uuid":"a10","type":"ip-dst|port","value":"198.51.100.10|99999","to_ids":true},
-		{"uuid":"a11","type":"hostname","value":"bad host","to_ids":true},
-		{"uuid":"a12","type":"md5","value":"0123","to_ids":true}
+		{"uuid":"00000000-0000-4000-8000-000000000001","type":"ip-dst","value":"198.51.100.1","to_ids":true},
+		{"uuid":"00000000-0000-4000-8000-000000000002","type":"ip-dst|port","value":"198.51.100.2|8443","to_ids":"1"},
+		{"uuid":"00000000-0000-4000-8000-000000000003","type":"domain|ip","value":"c2.example-bad.jp|198.51.100.3","to_ids":1},
+		{"uuid":"00000000-0000-4000-8000-000000000004","type":"url","value":"https://c2.example-bad.jp/gate","to_ids":true},
+		{"uuid":"00000000-0000-4000-8000-000000000005","type":"AS","value":"AS64500","to_ids":true},
+		{"uuid":"00000000-0000-4000-8000-000000000006","type":"ip-dst","value":"198.51.100.6","to_ids":false},
+		{"uuid":"00000000-0000-4000-8000-000000000007","type":"ip-dst","value":"198.51.100.7","to_ids":true,"deleted":true},
+		{"uuid":"00000000-0000-4000-8000-000000000008","type":"domain","value":"google.com","to_ids":true,"warnings":[{"warninglist_name":"Top 1000 website from Alexa"}]},
+		{"uuid":"00000000-0000-4000-8000-000000000009","type":"ip-src","value":"198.51.100.9","to_ids":true},
+		{"uuid":"00000000-0000-4000-8000-000000000010","type":"ip-dst|port","value":"198.51.100.10|99999","to_ids":true},
+		{"uuid":"00000000-0000-4000-8000-000000000011","type":"hostname","value":"bad host","to_ids":true},
+		{"uuid":"00000000-0000-4000-8000-000000000012","type":"md5","value":"0123","to_ids":true}
 	]}}`)
 	p, err := Parse("", data, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
+	uuidTail := regexp.MustCompile(`misp:00000000-0000-4000-8000-0*`)
 	for _, c := range p.Targets {
-		got = append(got, fmt.Sprintf("%s %s %d %s %q", c.Target.Kind, c.Target.Value, c.Target.Port, c.Target.Source, c.Notes))
+		got = append(got, fmt.Sprintf("%s %s %d %s %q", c.Target.Kind, c.Target.Value, c.Target.Port, uuidTail.ReplaceAllString(c.Target.Source, "misp:a"), c.Notes))
 	}
 	doc := `"a documentation address (RFC 5737)"`
 	want := []string{`ip 198.51.100.1 0 misp:a1 [` + doc + `]`, `ip 198.51.100.2 8443 misp:a2 [` + doc + `]`, `domain c2.example-bad.jp 0 misp:a3 []`,
@@ -373,8 +377,8 @@ func TestMISPAttributes(t *testing.T) {
 	for _, s := range p.Skipped {
 		reasons[s.Ref] = s.Reason
 	}
-	for ref, want := range map[string]string{"misp:a6": "to_ids is off", "misp:a7": "deleted", "misp:a10": "not an address and a port",
-		"misp:a11": "is not a domain name", "misp:a12": "names no server"} {
+	for ref, want := range map[string]string{"misp:00000000-0000-4000-8000-000000000006": "to_ids is off", "misp:00000000-0000-4000-8000-000000000007": "deleted", "misp:00000000-0000-4000-8000-000000000010": "not an address and a port",
+		"misp:00000000-0000-4000-8000-000000000011": "is not a domain name", "misp:00000000-0000-4000-8000-000000000012": "names no server"} {
 		if !strings.Contains(reasons[ref], want) {
 			t.Errorf("%s: %q, want %q", ref, reasons[ref], want)
 		}
@@ -429,3 +433,91 @@ func FuzzPattern(f *testing.F) {
 		_, _ = parsePattern(s)
 	})
 }
+
+// TestStrangerFindings: what a tester from outside found, each held: victims named by victim
+// infrastructure or by value are not imported; wide and special ranges are noted; a location
+// the file gives as Japan is noted; a byte-order mark, MISP booleans as words and an upper-case
+// pattern language are read; values are written as typed ones are; ids that are not UUIDs and
+// repeated ids are said.
+func TestStrangerFindings(t *testing.T) {
+	t.Run("victims", func(t *testing.T) {
+		p, err := Parse("", bundle(
+			`{"type":"infrastructure","id":"infrastructure--11111111-1111-4111-8111-111111111111","name":"bank","infrastructure_types":["victim-infrastructure"]}`,
+			`{"type":"ipv4-addr","id":"ipv4-addr--22222222-2222-4222-8222-222222222222","value":"198.51.100.50"}`,
+			`{"type":"relationship","id":"relationship--33333333-3333-4333-8333-333333333331","relationship_type":"consists-of","source_ref":"infrastructure--11111111-1111-4111-8111-111111111111","target_ref":"ipv4-addr--22222222-2222-4222-8222-222222222222"}`,
+			`{"type":"campaign","id":"campaign--44444444-4444-4444-8444-444444444444","name":"x"}`,
+			`{"type":"domain-name","id":"domain-name--55555555-5555-4555-8555-555555555555","value":"victim-bank.co.jp"}`,
+			`{"type":"relationship","id":"relationship--33333333-3333-4333-8333-333333333332","relationship_type":"targets","source_ref":"campaign--44444444-4444-4444-8444-444444444444","target_ref":"domain-name--55555555-5555-4555-8555-555555555555"}`,
+			indicator(1, "[domain-name:value = 'VICTIM-BANK.co.jp']"),
+			indicator(2, "[ipv4-addr:value = '198.51.100.51']"),
+			`{"type":"relationship","id":"relationship--33333333-3333-4333-8333-333333333333","relationship_type":"indicates","source_ref":"indicator--00000000-0000-4000-8000-000000000002","target_ref":"infrastructure--11111111-1111-4111-8111-111111111111"}`,
+			indicator(3, "[ipv4-addr:value = '198.51.100.52']"),
+		), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Targets) != 1 || p.Targets[0].Target.Value != "198.51.100.52" {
+			t.Fatalf("targets %+v, skipped %+v", p.Targets, p.Skipped)
+		}
+	})
+	t.Run("notes", func(t *testing.T) {
+		for value, want := range map[string]string{
+			"0.0.0.0/0":          "a range of 4294967296 addresses",
+			"::/0":               "holds special-use addresses (a documentation address (RFC 3849)); a range of 2^128 addresses",
+			"223.166.0.0/15":     "a range of 131072 addresses",
+			"198.51.100.0/25":    "a documentation address (RFC 5737)",
+			"255.255.255.255":    "the broadcast address",
+			"240.0.0.1":          "a reserved address (RFC 1112)",
+			"192.0.0.5":          "an IETF protocol address (RFC 6890)",
+			"198.18.0.1":         "a benchmarking address (RFC 2544)",
+			"::":                 "an unspecified address",
+			"ff02::1":            "a multicast address",
+			"http://10.0.0.1/":   "a private address (RFC 1918)",
+			"http://example.com": "a reserved name",
+			"45.76.1.2":          "",
+		} {
+			kind := map[bool]string{true: "url", false: "ip"}[strings.HasPrefix(value, "http")]
+			if strings.Contains(value, "/") && kind == "ip" {
+				kind = "cidr"
+			}
+			got := strings.Join(addressNotes(measureTarget(kind, value)), "; ")
+			if (want == "" && got != "") || !strings.Contains(got, want) {
+				t.Errorf("%s: notes %q, want %q", value, got, want)
+			}
+		}
+	})
+	t.Run("domestic from the file", func(t *testing.T) {
+		p, _ := Parse("", bundle(
+			`{"type":"infrastructure","id":"infrastructure--11111111-1111-4111-8111-111111111111","name":"c2","infrastructure_types":["command-and-control"]}`,
+			`{"type":"location","id":"location--44444444-4444-4444-8444-444444444444","country":"JP"}`,
+			`{"type":"relationship","id":"relationship--33333333-3333-4333-8333-333333333332","relationship_type":"located-at","source_ref":"infrastructure--11111111-1111-4111-8111-111111111111","target_ref":"location--44444444-4444-4444-8444-444444444444"}`,
+			indicator(1, "[ipv4-addr:value = '45.76.1.2']"),
+			`{"type":"relationship","id":"relationship--33333333-3333-4333-8333-333333333333","relationship_type":"indicates","source_ref":"indicator--00000000-0000-4000-8000-000000000001","target_ref":"infrastructure--11111111-1111-4111-8111-111111111111"}`,
+		), now)
+		if len(p.Targets) != 1 || p.Targets[0].Target.Location != "domestic" || !strings.Contains(strings.Join(p.Targets[0].Notes, ";"), "no Foreign Minister consultation") {
+			t.Fatalf("%+v", p.Targets)
+		}
+	})
+	t.Run("lenient reading", func(t *testing.T) {
+		p, err := Parse("", append([]byte("\ufeff"), bundle(indicator(1, "[ipv4-addr:value = '::ffff:45.76.1.2'] OR [url:value = 'HTTP://DUP.Example-Bad.jp/a']", `"pattern_type":"STIX"`))...), now)
+		if err != nil || len(p.Targets) != 2 || p.Targets[0].Target.Value != "45.76.1.2" || p.Targets[1].Target.Value != "http://dup.example-bad.jp/a" {
+			t.Fatalf("%+v %v", p, err)
+		}
+		m, err := Parse("", []byte(`{"Event":{"uuid":"5a3c2fcd-8328-42bb-a95e-4f4402de0b81","Attribute":[
+			{"uuid":"5a3c2fcd-8328-42bb-a95e-4f4402de0b82","type":"ip-dst","value":"45.76.1.3","to_ids":"False"},
+			{"uuid":"not-a-uuid","type":"ip-dst","value":"45.76.1.4","to_ids":"yes"}]}}`), now)
+		if err != nil || len(m.Targets) != 0 || !strings.Contains(m.Skipped[0].Reason, "to_ids is off") || !strings.Contains(m.Skipped[1].Reason, "is not a UUID") {
+			t.Fatalf("%+v %v", m, err)
+		}
+	})
+	t.Run("ids", func(t *testing.T) {
+		p, _ := Parse("", bundle(indicator(1, "[ipv4-addr:value = '45.76.1.2']"), indicator(1, "[ipv4-addr:value = '45.76.1.3']"),
+			`{"type":"indicator","id":"indicator--<script>","pattern":"[ipv4-addr:value = '45.76.1.4']"}`), now)
+		reasons := fmt.Sprint(p.Skipped)
+		if len(p.Targets) != 1 || p.Targets[0].Target.Value != "45.76.1.3" || !strings.Contains(reasons, "another object of the file has this id") || !strings.Contains(reasons, "is not the type, -- and a UUID") {
+			t.Fatalf("targets %+v skipped %s", p.Targets, reasons)
+		}
+	})
+}
+
+func measureTarget(kind, value string) measure.Target { return measure.Target{Kind: kind, Value: value} }

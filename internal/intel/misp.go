@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/takedown/takedown/internal/measure"
 )
 
@@ -54,10 +56,10 @@ type mispAttribute struct {
 type mispBool bool
 
 func (b *mispBool) UnmarshalJSON(data []byte) error {
-	switch strings.Trim(string(data), `"`) {
-	case "true", "1":
+	switch strings.ToLower(strings.Trim(string(data), `"`)) {
+	case "true", "1", "yes":
 		*b = true
-	case "false", "0", "", "null":
+	case "false", "0", "", "null", "no":
 		*b = false
 	default:
 		return fmt.Errorf("%s is not a MISP boolean", clip(string(data), 20))
@@ -88,7 +90,7 @@ func parseMISP(data []byte) (*Preview, error) {
 	case ev == nil && len(wrap.Response) == 1:
 		ev = wrap.Response[0].Event
 	case ev == nil && len(wrap.Response) > 1:
-		return nil, errorf("response", "holds %d events; import one event at a time", len(wrap.Response))
+		return nil, errorf("", "the file holds %d MISP events; import one event at a time", len(wrap.Response))
 	case ev == nil:
 		var bare mispEvent
 		if err := json.Unmarshal(data, &bare); err != nil {
@@ -97,14 +99,14 @@ func parseMISP(data []byte) (*Preview, error) {
 		ev = &bare
 	}
 	if ev == nil || (ev.UUID == "" && len(ev.Attribute) == 0 && len(ev.Object) == 0) {
-		return nil, errorf("Event", "is missing, or has no uuid and no attributes")
+		return nil, errorf("", "the MISP event is missing, or has no uuid and no attributes")
 	}
 	n := len(ev.Attribute)
 	for _, o := range ev.Object {
 		n += len(o.Attribute)
 	}
 	if n > MaxObjects {
-		return nil, errorf("Attribute", "the event holds %d attributes; at most %d are read", n, MaxObjects)
+		return nil, errorf("", "the event holds %d attributes; at most %d are read", n, MaxObjects)
 	}
 	b := newBuilder()
 	b.p.Objects = n
@@ -142,6 +144,9 @@ func parseMISP(data []byte) (*Preview, error) {
 func mispAttr(b *builder, a mispAttribute, objectDeleted bool) {
 	ref := "misp:" + a.UUID
 	switch {
+	case uuid.Validate(a.UUID) != nil:
+		b.skip("misp:"+clip(a.UUID, 60), a.Type, "its uuid %q is not a UUID: the target could not name where it came from", clip(a.UUID, 60))
+		return
 	case bool(a.Deleted) || objectDeleted:
 		b.skip(ref, a.Type, "deleted in MISP")
 		return

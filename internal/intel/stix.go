@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/takedown/takedown/internal/measure"
 )
 
@@ -94,6 +96,25 @@ type stixBundle struct {
 	byID    map[string]int
 	rels    []stixObject
 	now     time.Time
+	// victimValues are the values of what the bundle says was attacked (kind, NUL, value);
+	// victimIndicators the indicators of victim infrastructure.
+	victimValues     map[string]bool
+	victimIndicators map[string]bool
+}
+
+// add adds a target unless the bundle names its value as a victim's.
+func (bu *stixBundle) add(b *builder, t measure.Target, typ string, notes ...string) {
+	v := t
+	if v.Validate() == nil && bu.victimValues[v.Kind+"\x00"+v.Value] {
+		b.skip(t.Source, typ, "the bundle names %s as targeted by the attack (a victim), not as the attacker's", clip(v.Value, 100))
+		return
+	}
+	if t.Location == "domestic" {
+		// The location decides whether a Foreign Minister consultation is asked: the file
+		// alone should not settle it unseen.
+		notes = append(notes, notef("the file places it in Japan: no Foreign Minister consultation is asked for it; check this"))
+	}
+	b.add(t, typ, notes...)
 }
 
 func parseSTIX(data []byte, now time.Time) (*Preview, error) {
@@ -108,13 +129,13 @@ func parseSTIX(data []byte, now time.Time) (*Preview, error) {
 		return nil, errorf("", "not a STIX bundle: %v", err)
 	}
 	if head.Type != "bundle" {
-		return nil, errorf("type", "is %q; a STIX 2.1 file is a bundle", clip(head.Type, 40))
+		return nil, errorf("", "the file's type is %q; a STIX 2.1 file is a bundle", clip(head.Type, 40))
 	}
 	if !strings.HasPrefix(head.ID, "bundle--") {
-		return nil, errorf("id", "is %q; a bundle's id starts with bundle--", clip(head.ID, 60))
+		return nil, errorf("", "the bundle's id is %q; it must start with bundle--", clip(head.ID, 60))
 	}
 	if len(head.Objects) > MaxObjects {
-		return nil, errorf("objects", "holds %d objects; at most %d are read", len(head.Objects), MaxObjects)
+		return nil, errorf("", "the bundle holds %d objects; at most %d are read", len(head.Objects), MaxObjects)
 	}
 	b.p.Source.ID = head.ID
 	for i, raw := range head.Objects {
@@ -136,8 +157,13 @@ func parseSTIX(data []byte, now time.Time) (*Preview, error) {
 			return nil, errorf(fmt.Sprintf("objects[%d]", i), "an object needs a type and an id of that type (type--uuid); found type %q, id %q",
 				clip(o.Type, 40), clip(o.ID, 80))
 		}
-		if _, dup := bu.byID[o.ID]; dup && o.Type != "relationship" {
+		if uuid.Validate(strings.TrimPrefix(o.ID, o.Type+"--")) != nil {
+			b.skip(fmt.Sprintf("objects[%d]", i), o.Type, "its id %q is not the type, -- and a UUID", clip(o.ID, 80))
+			continue
+		}
+		if _, dup := bu.byID[o.ID]; dup {
 			// Versions of one object share its id; the later in the file is kept.
+			b.skip("stix:"+o.ID, o.Type, "another object of the file has this id; the later is kept")
 			bu.objects[bu.byID[o.ID]] = o
 			continue
 		}
@@ -150,10 +176,32 @@ func parseSTIX(data []byte, now time.Time) (*Preview, error) {
 	b.p.Objects = len(head.Objects)
 	head.Objects = nil
 	bu.source(b)
+	// Victims: what a relationship says is targeted, and what victim infrastructure consists
+	// of. Their values are never imported, whichever object names them.
 	victims := map[string]bool{}
+	victimInfra := map[string]bool{}
+	for _, o := range bu.objects {
+		if o.Type == "infrastructure" && slices.Contains(o.InfrastructureTypes, "victim-infrastructure") {
+			victimInfra[o.ID] = true
+		}
+	}
 	for _, r := range bu.rels {
-		if r.RelationshipType == "targets" {
+		if r.RelationshipType == "targets" || (victimInfra[r.SourceRef] && (r.RelationshipType == "consists-of" || r.RelationshipType == "has")) {
 			victims[r.TargetRef] = true
+		}
+	}
+	bu.victimIndicators = map[string]bool{}
+	for _, r := range bu.rels {
+		if r.RelationshipType == "indicates" && (victimInfra[r.TargetRef] || victims[r.TargetRef]) {
+			bu.victimIndicators[r.SourceRef] = true
+		}
+	}
+	bu.victimValues = map[string]bool{}
+	for id := range victims {
+		if i, ok := bu.byID[id]; ok && slices.Contains(networkTypes, bu.objects[i].Type) {
+			if t, err := bu.observable(bu.objects[i], 0); err == nil && t.Validate() == nil {
+				bu.victimValues[t.Kind+"\x00"+t.Value] = true
+			}
 		}
 	}
 	covered := bu.coveredByTraffic()
@@ -178,7 +226,7 @@ func parseSTIX(data []byte, now time.Time) (*Preview, error) {
 				}
 				bu.describe(&t, o.ID, "")
 				t.Source = ref
-				b.add(t, o.Type)
+				bu.add(b, t, o.Type)
 			}
 		case o.Type == "network-traffic":
 			bu.traffic(b, o, victims)
@@ -207,7 +255,7 @@ func cmpOr(a, b string) string {
 // jsonReason says a decoding error without Go's type names.
 func jsonReason(err error) string {
 	if te, ok := err.(*json.UnmarshalTypeError); ok {
-		return fmt.Sprintf("%s has the wrong JSON kind (%s)", te.Field, te.Value)
+		return whyf("%s has the wrong JSON kind (%s)", te.Field, te.Value)
 	}
 	return err.Error()
 }
@@ -328,13 +376,17 @@ func (bu *stixBundle) traffic(b *builder, o stixObject, victims map[string]bool)
 	}
 	bu.describe(&t, dst.ID, o.ID)
 	t.Source = "stix:" + o.ID
-	b.add(t, o.Type)
+	bu.add(b, t, o.Type)
 }
 
 // indicator imports what an indicator's pattern names.
 func (bu *stixBundle) indicator(b *builder, o stixObject) {
-	if pt := cmpOr(o.PatternType, "stix"); pt != "stix" {
-		b.skip("stix:"+o.ID, o.Type, "a %s pattern, which is not read (only STIX patterns are)", clip(pt, 40))
+	if bu.victimIndicators[o.ID] {
+		b.skip("stix:"+o.ID, o.Type, "it indicates what the attack targets (a victim), not the attacker's")
+		return
+	}
+	if pt := cmpOr(o.PatternType, "stix"); !strings.EqualFold(pt, "stix") {
+		b.skip("stix:"+o.ID, o.Type, "a pattern in the %s language, which is not read (only STIX patterns are)", clip(pt, 40))
 		return
 	}
 	if o.ValidUntil != "" {
@@ -363,7 +415,7 @@ func (bu *stixBundle) indicator(b *builder, o stixObject) {
 			for _, t := range ts {
 				bu.describe(&t, "", o.ID)
 				t.Source = "stix:" + o.ID
-				b.add(t, o.Type)
+				bu.add(b, t, o.Type)
 			}
 		}
 	}
@@ -381,7 +433,7 @@ func targetsOf(conj conjunction) ([]measure.Target, string) {
 			continue
 		case c.Path == "network-traffic:dst_port":
 			if c.Op != "=" || c.Not || len(c.Values) != 1 || c.Kinds[0] != 'n' {
-				return nil, whyf("%s %s: only an equal port names a target", c.Path, c.Op)
+				return nil, whyf("%s %s %s: a port is named by = and a number", c.Path, c.Op, clip(strings.Join(c.Values, ", "), 40))
 			}
 			p, err := strconv.Atoi(c.Values[0])
 			if err != nil || p < 1 || p > 65535 {
@@ -408,7 +460,7 @@ func targetsOf(conj conjunction) ([]measure.Target, string) {
 		addr = c
 	}
 	if addr == nil {
-		return nil, "names no address, domain, URL or AS number"
+		return nil, whyf("names no address, domain, URL or AS number")
 	}
 	kind := pathKind(addr.Path)
 	var out []measure.Target

@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/intel"
 	"github.com/takedown/takedown/internal/measure"
@@ -71,14 +74,22 @@ func (s *Service) ImportFile(ctx context.Context, a authz.Actor, measureID, form
 	if len(data) > intel.MaxBytes {
 		return ImportPreview{}, s.refuse(ctx, a, m.on(), action, refusal.New(refusal.TooLarge, "the file is %d bytes; at most %d are imported", len(data), intel.MaxBytes))
 	}
-	p, err := intel.Parse(format, data, time.Now())
+	p, err := s.parse(ctx, format, data, time.Now())
 	if err != nil {
 		return ImportPreview{}, s.refuse(ctx, a, m.on(), action, importRefusal(err))
 	}
 	ip := ImportPreview{ID: NewID("imp-"), Measure: m.ID, FileName: fileName, CreatedBy: a.ID}
-	if err := s.DB.QueryRow(ctx, `INSERT INTO imports (id, measure_id, org_id, created_by, format, file_name, sha256, body)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING created_at`,
-		ip.ID, m.ID, m.Org, a.ID, p.Format, fileName, p.Source.SHA256, data).Scan(&ip.CreatedAt); err != nil {
+	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO imports (id, measure_id, org_id, created_by, format, file_name, sha256, body)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING created_at`,
+			ip.ID, m.ID, m.Org, a.ID, p.Format, fileName, p.Source.SHA256, data).Scan(&ip.CreatedAt); err != nil {
+			return err
+		}
+		// The log holds the file's hash: the file is held to it whenever it is read again.
+		return s.append(ctx, tx, a, uploadKey(ip.ID), &audit.Record{Action: "import.uploaded", Case: m.Case,
+			Details: map[string]any{"import": ip.ID, "measure": m.ID, "format": p.Format, "file_sha256": p.Source.SHA256, "file_name": fileName}})
+	})
+	if err != nil {
 		return ImportPreview{}, fmt.Errorf("keep import: %w", err)
 	}
 	if err := s.previewAgainst(ctx, s.DB, m, p, &ip); err != nil {
@@ -86,6 +97,20 @@ func (s *Service) ImportFile(ctx context.Context, a authz.Actor, measureID, form
 	}
 	ip.page(Page{Limit: intel.MaxListed})
 	return ip, nil
+}
+
+// parse reads a file, one at a time (Service.parsing): a large file's preview holds hundreds
+// of megabytes while it is read, and several at once would hold that many times over.
+func (s *Service) parse(ctx context.Context, format string, data []byte, now time.Time) (*intel.Preview, error) {
+	for !s.parsing.TryLock() {
+		select {
+		case <-ctx.Done():
+			return nil, refusal.New(refusal.Unavailable, "other imports are being read: try again in a moment")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	defer s.parsing.Unlock()
+	return intel.Parse(format, data, now)
 }
 
 func importRefusal(err error) error {
@@ -125,7 +150,10 @@ func (s *Service) Import(ctx context.Context, a authz.Actor, id string, q Page) 
 	if err := q.Check(); err != nil {
 		return ip, err
 	}
-	p, err := intel.Parse(format, data, ip.CreatedAt)
+	if err := s.checkFile(ctx, s.DB, ip.ID, data); err != nil {
+		return ip, err
+	}
+	p, err := s.parse(ctx, format, data, ip.CreatedAt)
 	if err != nil {
 		return ip, importRefusal(err)
 	}
@@ -140,6 +168,28 @@ func (s *Service) Import(ctx context.Context, a authz.Actor, id string, q Page) 
 type rowQuerier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func uploadKey(id string) string { return "import/" + id }
+
+// checkFile holds a stored file to the hash its upload's audit record names: a file
+// rewritten in the database is not previewed or imported.
+func (s *Service) checkFile(ctx context.Context, q rowQuerier, id string, data []byte) error {
+	var raw []byte
+	if err := q.QueryRow(ctx, `SELECT record FROM audit_entries WHERE key = $1`, uploadKey(id)).Scan(&raw); err != nil {
+		return fmt.Errorf("read the upload record of import %s: %w", id, err)
+	}
+	var rec struct {
+		Details struct {
+			SHA256 string `json:"file_sha256"`
+		} `json:"details"`
+	}
+	sum := sha256.Sum256(data)
+	if json.Unmarshal(raw, &rec) != nil || rec.Details.SHA256 != hex.EncodeToString(sum[:]) {
+		s.Log.ErrorContext(ctx, "ALERT: a stored import file does not hash to what its upload recorded", "import", id)
+		return refusal.New(refusal.Conflict, "the stored file of import %s is not the file uploaded (its hash differs from the one the log recorded): the database was altered; upload the file again and tell an auditor", id)
+	}
+	return nil
 }
 
 // loadImport reads an import row; only its creator or an editor of its measure's
@@ -158,7 +208,9 @@ func (s *Service) loadImport(ctx context.Context, q rowQuerier, a authz.Actor, i
 	}
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && ip.CreatedBy != a.ID && (org != a.Org || !a.Has(authz.Officer))) {
 		nf := refusal.New(refusal.NotFound, "no import %s", measure.Clip(id, 64))
-		s.Refused(ctx, a, On{}, action, nf)
+		if action != "" {
+			s.Refused(ctx, a, On{}, action, nf)
+		}
 		return ip, nil, "", nf
 	}
 	if err != nil {
@@ -170,13 +222,14 @@ func (s *Service) loadImport(ctx context.Context, q rowQuerier, a authz.Actor, i
 // previewAgainst fills ip from p as confirming it would act on m now: targets the draft holds
 // already are skipped, and attribution the case holds already is left out.
 func (s *Service) previewAgainst(ctx context.Context, q rowQuerier, m Measure, p *intel.Preview, ip *ImportPreview) error {
-	values := make([]string, 0, len(p.Targets))
+	want := make(map[string]bool, len(p.Targets))
 	for _, c := range p.Targets {
-		values = append(values, c.Target.Value)
+		want[intel.Key(c.Target)] = true
 	}
+	// The draft's rows read in one pass, by the measure's index: a lookup of each candidate's
+	// value (value = ANY) took the planner tens of seconds at a hundred thousand.
 	have := map[string]bool{}
-	rows, err := q.Query(ctx, `SELECT kind, value, COALESCE(port, 0) FROM targets WHERE measure_id = $1 AND version = $2 AND value = ANY($3)`,
-		m.ID, m.Version, values)
+	rows, err := q.Query(ctx, `SELECT kind, value, COALESCE(port, 0) FROM targets WHERE measure_id = $1 AND version = $2`, m.ID, m.Version)
 	if err != nil {
 		return fmt.Errorf("read the draft's targets: %w", err)
 	}
@@ -186,7 +239,9 @@ func (s *Service) previewAgainst(ctx context.Context, q rowQuerier, m Measure, p
 			rows.Close()
 			return err
 		}
-		have[intel.Key(t)] = true
+		if k := intel.Key(t); want[k] {
+			have[k] = true
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -276,15 +331,24 @@ func (s *Service) ConfirmImport(ctx context.Context, a authz.Actor, id, targetsS
 		}
 		measureID = ip.Measure
 	}
-	_, err := s.editDraft(ctx, a, measureID, action, func(tx pgx.Tx, m Measure) (map[string]any, error) {
-		ip, data, format, err := s.loadImport(ctx, tx, a, id, action, true)
+	var refused error // a refusal of the import itself, audited once below
+	_, err := s.editDraft(ctx, a, measureID, action, func(tx pgx.Tx, m Measure) (details map[string]any, err error) {
+		defer func() {
+			if refusal.Is(err) {
+				refused = err
+			}
+		}()
+		ip, data, format, err := s.loadImport(ctx, tx, a, id, "", true)
 		if err != nil {
 			return nil, err
 		}
 		if ip.ImportedAt != nil {
 			return nil, refusal.New(refusal.Conflict, "import %s was confirmed already, at %s", id, ip.ImportedAt.UTC().Format(time.RFC3339))
 		}
-		p, err := intel.Parse(format, data, ip.CreatedAt)
+		if err := s.checkFile(ctx, tx, ip.ID, data); err != nil {
+			return nil, err
+		}
+		p, err := s.parse(ctx, format, data, ip.CreatedAt)
 		if err != nil {
 			return nil, importRefusal(err)
 		}
@@ -304,7 +368,7 @@ func (s *Service) ConfirmImport(ctx context.Context, a authz.Actor, id, targetsS
 		for i, c := range ip.Targets {
 			targets[i] = c.Target
 		}
-		details, err := s.insertTargets(ctx, tx, m, targets)
+		details, err = s.insertTargets(ctx, tx, m, targets)
 		if err != nil {
 			return nil, err
 		}
@@ -319,20 +383,20 @@ func (s *Service) ConfirmImport(ctx context.Context, a authz.Actor, id, targetsS
 			"producer": ip.Source.Producer, "tlp": ip.Source.TLP, "skipped": ip.Counts.Skipped, "attribution": added}
 		return details, nil
 	})
+	if refused != nil {
+		return Measure{}, s.refuse(ctx, a, On{Measure: measureID}, action, refused)
+	}
 	if err != nil {
-		if refusal.Is(err) {
-			return Measure{}, s.refuse(ctx, a, On{Measure: measureID}, action, err)
-		}
-		return Measure{}, err
+		return Measure{}, err // editDraft audited its own refusals
 	}
 	return s.load(ctx, nil, measureID)
 }
 
 // addAttribution appends imported attribution to a case's, as far as the case's attribution
-// has room; it returns the references added.
-func (s *Service) addAttribution(ctx context.Context, tx pgx.Tx, caseID string, add []intel.Attribution) ([]string, error) {
+// has room; it returns what it added, for the log's record to hold in full.
+func (s *Service) addAttribution(ctx context.Context, tx pgx.Tx, caseID string, add []intel.Attribution) ([]intel.Attribution, error) {
 	if len(add) == 0 {
-		return []string{}, nil
+		return []intel.Attribution{}, nil
 	}
 	var raw json.RawMessage
 	if err := tx.QueryRow(ctx, `SELECT attribution FROM cases WHERE id = $1 FOR UPDATE`, caseID).Scan(&raw); err != nil {
@@ -343,7 +407,7 @@ func (s *Service) addAttribution(ctx context.Context, tx pgx.Tx, caseID string, 
 		obj = map[string]any{}
 	}
 	list := importedAttribution(raw)
-	var added []string
+	added := []intel.Attribution{}
 	for _, e := range add {
 		next := append(slices.Clone(list), e)
 		obj[attributionKey] = next
@@ -351,7 +415,7 @@ func (s *Service) addAttribution(ctx context.Context, tx pgx.Tx, caseID string, 
 		if measure.CheckObject("attribution", b) != nil {
 			break // the case's attribution is full; the rest stays in the file and the log's record names it
 		}
-		list, added = next, append(added, e.Ref)
+		list, added = next, append(added, e)
 	}
 	obj[attributionKey] = list
 	b, _ := json.Marshal(obj)

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -72,6 +73,8 @@ type Service struct {
 	Refusals func(rule string)
 
 	grants grantLog // the roles and designations the log records
+	// parsing admits one threat-intelligence file read at a time.
+	parsing sync.Mutex
 }
 
 // reads is Reads, else the authorizer when it also decides reads (an *authz.Authorizer

@@ -274,9 +274,20 @@ func shown(v any) string {
 	return strings.TrimSuffix(buf.String(), "\n")
 }
 
+// SealedCase is the case as a version's seal holds it.
+type SealedCase struct {
+	Title       string          `json:"title"`
+	Summary     string          `json:"summary"`
+	Attribution json.RawMessage `json:"attribution"`
+	Harm        json.RawMessage `json:"harm"`
+}
+
 // Sealed is what a version's digest covers, as sealed: the digest is SHA-256 over the RFC 8785
 // form of this document (activities' seal writes it; DESIGN section 4 names it).
 type Sealed struct {
+	// Case is the case as sealed with the version (nil in versions sealed before the seal
+	// covered it: pages then show the case as it is now, and say so).
+	Case           *SealedCase      `json:"case,omitempty"`
 	Measure        string           `json:"measure"`
 	Version        int              `json:"version"`
 	Plan           measure.Plan     `json:"plan"`
@@ -357,6 +368,11 @@ func (s *Service) Dossier(ctx context.Context, a authz.Actor, id string, q Targe
 	// The case as the measure's reader may see it: its need-to-know follows the measure's.
 	if d.Case, _, err = scanCase(s.DB.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases c WHERE c.id = $1`, m.Case)); err != nil {
 		return d, fmt.Errorf("read the case of %s: %w", m.ID, err)
+	}
+	// What reviewers judge is the case as sealed with the version, not as it has grown since.
+	if d.Sealed != nil && d.Sealed.Case != nil {
+		sc := d.Sealed.Case
+		d.Case.Title, d.Case.Summary, d.Case.Attribution, d.Case.Harm = sc.Title, sc.Summary, sc.Attribution, sc.Harm
 	}
 	if d.Targets, d.TargetsN, err = s.targetPage(ctx, m, q); err != nil {
 		return d, err

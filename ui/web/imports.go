@@ -109,6 +109,12 @@ func said(lang, msg string) string {
 	if s, ok := say(lang, msg); ok {
 		return s
 	}
+	// A field's path before the message (value: …) stays as written; the message is said.
+	if m := fieldPrefix.FindStringSubmatch(msg); m != nil {
+		if s, ok := say(lang, m[2]); ok {
+			return m[1] + ": " + s
+		}
+	}
 	return msg
 }
 

@@ -8,7 +8,8 @@ func init() {
 	}
 	wordings = compileWordings(refusalsJa)
 	composed["the draft holds this target already"] = true
-	composed["at character %d: %s"] = true // a pattern error (PatternError.Error)
+	composed["at character %d: %s"] = true
+	composed["end of pattern"] = true // a token's name in a pattern error // a pattern error (PatternError.Error)
 }
 
 var intelJa = map[string]string{
@@ -26,13 +27,8 @@ var intelJa = map[string]string{
 	"unknown format %q: stix or misp":                                                           "形式 %s は扱えません。stix 又は misp を指定してください",
 	"format must be stix or misp (or left out to detect it), not %q":                            "形式は stix 又は misp です(省略すると自動判別します)。%s は指定できません",
 	"not a STIX bundle: %v":                                                                     "STIX のバンドルとして読めません: %s",
-	"is %q; a STIX 2.1 file is a bundle":                                                        "が %s です。STIX 2.1 のファイルはバンドル(bundle)です",
-	"is %q; a bundle's id starts with bundle--":                                                 "が %s です。バンドルの識別子は bundle-- で始まります",
-	"holds %d objects; at most %d are read":                                                     "に %s 個の項目があります。読み込めるのは %s 個までです",
 	"an object needs a type and an id of that type (type--uuid); found type %q, id %q":          "項目には種別とその種別の識別子(type--uuid)が必要です。種別 %s、識別子 %s でした",
 	"not a MISP event: %v":                                                                      "MISP のイベントとして読めません: %s",
-	"holds %d events; import one event at a time":                                               "に %s 件のイベントがあります。イベントは1件ずつ取り込んでください",
-	"is missing, or has no uuid and no attributes":                                              "がないか、uuid も属性もありません",
 	"the event holds %d attributes; at most %d are read":                                        "イベントに %s 個の属性があります。読み込めるのは %s 個までです",
 	"choose a STIX 2.1 bundle or a MISP event (JSON, at most 128 MiB)":                          "STIX 2.1 のバンドル又は MISP のイベント(JSON、128 MiB まで)を選んでください",
 	"%s is not a MISP boolean":                                                                  "%s は MISP の真偽値ではありません",
@@ -60,11 +56,9 @@ var intelJa = map[string]string{
 	"its destination port %d is not a port":                                              "接続先のポート %s はポート番号ではありません",
 	"its value is not text":                                                              "値が文字列ではありません",
 	"its number %q is not an AS number":                                                  "番号 %s はAS番号ではありません",
-	"a %s pattern, which is not read (only STIX patterns are)":                           "%s 形式のパターンは読み込みません(読み込むのは STIX 形式のパターンのみです)",
 	"valid_until %q is not an RFC 3339 time":                                             "valid_until の %s は RFC 3339 の日時ではありません",
 	"expired: valid until %s":                                                            "有効期限切れです(%s まで有効)",
 	"the pattern cannot be read, %v":                                                     "パターンが読めません: %s",
-	"%s %s: only an equal port names a target":                                           "%s %s: 対象を示すのは等号によるポート番号の指定だけです",
 	"%s = %s is not a port":                                                              "%s = %s はポート番号ではありません",
 	"%s and %s in one observation: the object they must both describe is not one target": "%s と %s が一つの観測にあります。両方に当てはまるものは一つの対象になりません",
 	"%s NOT %s names what the target is not":                                             "%s NOT %s は対象でないものを示しています",
@@ -92,6 +86,33 @@ var intelJa = map[string]string{
 	"must be an absolute http or https URL without credentials": "認証情報を含まない http 又は https の絶対URLを指定してください",
 	"must be a log index (0 or more)":                           "ログの番号(0以上)を指定してください",
 	"the PDF could not be printed (the server needs Chromium: apt-get install chromium); print the HTML report from the browser instead": "PDF を作成できませんでした(サーバに Chromium が必要です: apt-get install chromium)。HTML の記録をブラウザから印刷してください",
+	// What a tester from outside found, said.
+	"%s %s %s: a port is named by = and a number":                                               "%s %s %s: ポート番号は = と数値で指定します",
+	"%s has the wrong JSON kind (%s)":                                                           "%s の JSON の型が違います(%s)",
+	"a NAT64 address (RFC 6052)":                                                                "NAT64 のアドレスです(RFC 6052)",
+	"a benchmarking address (RFC 2544)":                                                         "性能試験用のアドレスです(RFC 2544)",
+	"a pattern in the %s language, which is not read (only STIX patterns are)":                  "%s 形式のパターンは読み込みません(読み込むのは STIX 形式のパターンのみです)",
+	"a range of %s addresses: every host in it would be acted on":                               "%s 個のアドレスの範囲です。範囲内の全てのホストが措置の対象になります",
+	"a range of 2^%s addresses: every host in it would be acted on":                             "2^%s 個のアドレスの範囲です。範囲内の全てのホストが措置の対象になります",
+	"a range that holds special-use addresses (%s)":                                             "特別な用途のアドレスを含む範囲です(%s)",
+	"a reserved address (RFC 1112)":                                                             "予約されたアドレスです(RFC 1112)",
+	"an IETF protocol address (RFC 6890)":                                                       "IETF のプロトコル用アドレスです(RFC 6890)",
+	"another object of the file has this id; the later is kept":                                 "同じ識別子の項目がファイル内に他にもあります。後のものを用います",
+	"it indicates what the attack targets (a victim), not the attacker's":                       "攻撃を受けた側(被害者)を示す指標であり、攻撃者のものではありません",
+	"its id %q is not the type, -- and a UUID":                                                  "識別子 %s が「種別、--、UUID」の形ではありません",
+	"its uuid %q is not a UUID: the target could not name where it came from":                   "uuid の %s が UUID ではありません。対象の出典を示せません",
+	"names no address, domain, URL or AS number":                                                "アドレス、ドメイン、URL又はAS番号を示していません",
+	"other imports are being read: try again in a moment":                                       "他の取込みを読み込んでいます。しばらくしてから再度お試しください",
+	"the MISP event is missing, or has no uuid and no attributes":                               "MISP のイベントがないか、uuid も属性もありません",
+	"the broadcast address":                                                                     "ブロードキャストアドレスです",
+	"the bundle holds %d objects; at most %d are read":                                          "バンドルに %s 個の項目があります。読み込めるのは %s 個までです",
+	"the bundle names %s as targeted by the attack (a victim), not as the attacker's":           "バンドルは %s を攻撃を受けた側(被害者)としており、攻撃者のものとしていません",
+	"the bundle's id is %q; it must start with bundle--":                                        "バンドルの識別子が %s です。bundle-- で始まる必要があります",
+	"the file holds %d MISP events; import one event at a time":                                 "ファイルに %s 件の MISP イベントがあります。イベントは1件ずつ取り込んでください",
+	"the file places it in Japan: no Foreign Minister consultation is asked for it; check this": "ファイルは所在を日本としています。このため外務大臣との協議は求められません。確認してください",
+	"the file's type is %q; a STIX 2.1 file is a bundle":                                        "ファイルの種別が %s です。STIX 2.1 のファイルはバンドル(bundle)です",
+	"the stored file of import %s is not the file uploaded (its hash differs from the one the log recorded): the database was altered; upload the file again and tell an auditor": "取込み %s の保存されたファイルが、アップロードされたファイルではありません(ハッシュ値が監査ログの記録と異なります)。データベースが改変されています。ファイルを再度アップロードし、監査担当者に知らせてください",
+	"end of pattern": "パターンの終わり",
 	// Notes beside a target.
 	"a documentation address (RFC 5737)":                         "文書例示用のアドレスです(RFC 5737)",
 	"a documentation address (RFC 3849)":                         "文書例示用のアドレスです(RFC 3849)",

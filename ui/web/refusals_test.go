@@ -224,7 +224,7 @@ func withoutAllowed(ja string) string {
 		"takedown login -sso", "http://127.0.0.1:PORT/PATH", "http://[::1]:PORT/PATH", "base64url", "X25519", "cli", "key", "state", "sign", "webauthn", "ssh", "SSH", "CLI",
 		"STIX", "MISP", "RFC", "stix", "misp", "to_ids", "dst_ref", "valid_until", "bundle--", "bundle", "type--uuid", "uuid", "ip-src",
 		"targets_sha256", "Event", "type", "WITHIN", "SECONDS", "REPEATS", "TIMES", "START", "STOP", "NOT", "IN", "ISSUBSET",
-		"ipv4-addr:value", "t'…'", "name@example.go.jp", "apt-get install chromium", "Chromium", "PDF", "HTML", "TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:RED", "TLP", "white", "clear", "green", "amber", "red"}
+		"ipv4-addr:value", "t'…'", "name@example.go.jp", "UUID", "NAT64", "IETF", "2^", "apt-get install chromium", "Chromium", "PDF", "HTML", "TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:RED", "TLP", "white", "clear", "green", "amber", "red"}
 	slices.SortFunc(words, func(a, b string) int { return len(b) - len(a) }) // https before http
 	for _, w := range words {
 		ja = strings.ReplaceAll(ja, w, "")
