@@ -17,6 +17,7 @@ import (
 
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/intel"
+	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/internal/testenv"
 	"github.com/takedown/takedown/workflows"
@@ -432,5 +433,13 @@ func TestImportStrangerFindings(t *testing.T) {
 	}
 	if rep := verifyLog(t, e); !rep.OK() {
 		t.Fatalf("the log does not verify: %v", rep.Failures)
+	}
+	// An insider renames an imported actor: reconciliation names the case.
+	if _, err := e.Owner.Exec(ctx, `UPDATE cases SET attribution = replace(attribution::text, '"APT1"', '"Lazarus Group (forged)"')::jsonb WHERE id = $1`, m1.Case); err != nil {
+		t.Fatal(err)
+	}
+	diffs, err := reconcile.Run(ctx, e.Owner)
+	if err != nil || len(diffs) != 1 || diffs[0].Table != "case_attribution" || diffs[0].Key != m1.Case {
+		t.Fatalf("reconciliation after the case's attribution was edited: %v (%v)", diffs, err)
 	}
 }

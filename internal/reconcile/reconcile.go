@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/intel"
 	"github.com/takedown/takedown/internal/measure"
 )
 
@@ -151,7 +153,7 @@ func Run(ctx context.Context, q Querier) ([]Difference, error) {
 const NotCompared = "not compared"
 
 // tables are those compared, in the order differences are listed.
-var tables = []string{"cases", "users", "measures", "measure_cases", "plans", "targets", "sealed_versions", "evidence", "votes", "decisions", "reviews", "gates", "orders", "execution_steps", "notifications",
+var tables = []string{"cases", "case_attribution", "users", "measures", "measure_cases", "plans", "targets", "sealed_versions", "evidence", "votes", "decisions", "reviews", "gates", "orders", "execution_steps", "notifications",
 	"role_grants", "executor_designations", "authz_policy_versions", "authz_rules", "personal_keys"}
 
 // fold reads every signed record in log order and writes down the rows it says it wrote.
@@ -249,6 +251,19 @@ func (s *sides) apply(idx int64, r *audit.Record) {
 	if org, user := str("org"), str("user"); org != "" && user != "" &&
 		(r.Action == "user.created" || r.Action == "user.bootstrapped" || r.Action == "role.granted") {
 		put("users", user, org)
+	}
+	if imp, ok := r.Details["import"].(map[string]any); ok && r.Action == "targets.added" && r.Case != "" {
+		// What an import added to the case's attribution, in full: the table must hold it.
+		if list, ok := imp["attribution"].([]any); ok && len(list) > 0 {
+			text := s.log["case_attribution"][r.Case].value
+			for _, item := range list {
+				var a intel.Attribution
+				if b, err := json.Marshal(item); err == nil && json.Unmarshal(b, &a) == nil {
+					text += attributionText(a)
+				}
+			}
+			put("case_attribution", r.Case, text)
+		}
 	}
 	switch r.Action {
 	case "case.created":
@@ -380,6 +395,11 @@ func designationText(user, scope string, from, until time.Time, revoked bool) st
 	return t
 }
 
+// attributionText is one imported attribution entry as both sides write it.
+func attributionText(a intel.Attribution) string {
+	return a.Kind + " " + strconv.Quote(a.Name) + " " + strconv.Quote(strings.Join(a.Aliases, ", ")) + " " + a.Ref + "\n"
+}
+
 func parseTime(s string) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, s)
 	return t
@@ -387,6 +407,29 @@ func parseTime(s string) time.Time {
 
 // read reads the same rows from the tables.
 func (s *sides) read(ctx context.Context, q Querier) error {
+	rows, err := q.Query(ctx, `SELECT id, attribution->'imported' FROM cases WHERE jsonb_typeof(attribution->'imported') = 'array'
+		AND jsonb_array_length(attribution->'imported') > 0`)
+	if err != nil {
+		return fmt.Errorf("read cases: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		var raw []byte
+		if err := rows.Scan(&id, &raw); err != nil {
+			rows.Close()
+			return err
+		}
+		var list []intel.Attribution
+		text := "unreadable: " + string(raw)
+		if json.Unmarshal(raw, &list) == nil {
+			text = ""
+			for _, a := range list {
+				text += attributionText(a)
+			}
+		}
+		s.put(s.table, "case_attribution", id, row{value: text})
+	}
+	rows.Close()
 	for _, t := range []struct{ table, sql string }{
 		{"evidence", `SELECT measure_id || ' v' || version || ' ' || sha256, count(*)::text FROM evidence GROUP BY 1`},
 		{"orders", `SELECT measure_id, addressee || '; outcome: ' || COALESCE(outcome, '') FROM orders`},
@@ -424,7 +467,7 @@ func (s *sides) read(ctx context.Context, q Querier) error {
 		}
 	}
 	// Rows whose text is easier to build here than in SQL.
-	rows, err := q.Query(ctx, `SELECT measure_id || ' v' || version, outcome, window_start, window_end FROM decisions`)
+	rows, err = q.Query(ctx, `SELECT measure_id || ' v' || version, outcome, window_start, window_end FROM decisions`)
 	if err != nil {
 		return fmt.Errorf("read decisions: %w", err)
 	}
