@@ -61,7 +61,7 @@ var commands = []command{
 	{"policy approve", "[-sign FILE.pub] vN         put another administrator's proposed policy version in force", policyApprove},
 	{"audit verify", "-policy P -archive DIR [-state F]   verify an exported audit log offline", auditVerify},
 	{"audit verify", "-policy P -proof F -record R        verify one record with its proof", nil},
-	{"audit monitor", "-policy P -state F [-interval D] [-stall D] [-webhook URL]   watch a log's public checkpoints and tiles: exit 2 on a fork,\n                   a rollback, a stalled log or a missing cosignature", auditMonitor},
+	{"audit monitor", "-policy P -state F [-interval D] [-stall D] [-webhook URL] [-mail-to A -smtp-addr H:P]   watch a log's public checkpoints and tiles: exit 2 on a fork,\n                   a rollback, a stalled log or a missing cosignature", auditMonitor},
 	{"audit record", "-archive DIR -index N               print one logged record from an export", auditRecord},
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/mailer"
 	"github.com/takedown/takedown/internal/webhook"
 )
 
@@ -33,6 +34,12 @@ func auditMonitor(e *env) error {
 	interval := fs.Duration("interval", 0, "look again every interval until stopped (0: look once)")
 	stall := fs.Duration("stall", time.Hour, "alert when the log has not grown for this long (0: never)")
 	hook := fs.String("webhook", "", "POST each alert to this URL, signed as Standard Webhooks says (secret in TAKEDOWN_WEBHOOK_SECRET)")
+	mailTo := fs.String("mail-to", "", "mail each alert to this address, through -smtp-addr")
+	smtp := mailer.SMTP{}
+	fs.StringVar(&smtp.Addr, "smtp-addr", envOr("TAKEDOWN_SMTP_ADDR", ""), "SMTP server (host:port) alerts are mailed through (TAKEDOWN_SMTP_ADDR)")
+	fs.StringVar(&smtp.From, "smtp-from", envOr("TAKEDOWN_SMTP_FROM", "takedown-monitor@localhost"), "the alerts' sender address (TAKEDOWN_SMTP_FROM)")
+	fs.StringVar(&smtp.User, "smtp-user", envOr("TAKEDOWN_SMTP_USER", ""), "SMTP account; its password in TAKEDOWN_SMTP_PASSWORD")
+	fs.StringVar(&smtp.TLS, "smtp-tls", envOr("TAKEDOWN_SMTP_TLS", "starttls"), "starttls, tls or none")
 	if err := e.parse(); err != nil {
 		return err
 	}
@@ -53,6 +60,10 @@ func auditMonitor(e *env) error {
 			return fmt.Errorf("TAKEDOWN_WEBHOOK_SECRET: %w", err)
 		}
 	}
+	smtp.Password = os.Getenv("TAKEDOWN_SMTP_PASSWORD")
+	if *mailTo != "" && smtp.Addr == "" {
+		return errors.New("-mail-to needs -smtp-addr")
+	}
 	fetch := httpFetch(strings.TrimSuffix(*e.server, "/"))
 	sent := map[string]bool{} // alerts already sent while following
 	for {
@@ -62,13 +73,29 @@ func auditMonitor(e *env) error {
 		}
 		for _, a := range found {
 			key := a.Kind + "\x00" + a.Got
-			if signer != nil && !sent[key] {
+			if sent[key] {
+				continue
+			}
+			ok := true
+			if signer != nil {
 				if err := sendAlert(e.ctx, signer, *hook, a); err != nil {
 					fmt.Fprintf(e.out, "the webhook failed: %v\n", err)
-				} else {
-					sent[key] = true
+					ok = false
 				}
 			}
+			if *mailTo != "" {
+				subject := "[takedown monitor] " + a.Kind + ": " + a.Message
+				body := a.Message + "\n"
+				if a.Saved != "" {
+					body += "\n--- the checkpoint this monitor had accepted ---\n" + a.Saved + "--- the checkpoint the log shows now ---\n" + a.Got
+				}
+				id := fmt.Sprintf("monitor-%s-%d@takedown", a.Kind, time.Now().UnixNano())
+				if err := smtp.Send(e.ctx, *mailTo, clip(subject, 200), body, id); err != nil {
+					fmt.Fprintf(e.out, "the mail failed: %v\n", err)
+					ok = false
+				}
+			}
+			sent[key] = ok
 		}
 		if *interval <= 0 {
 			if len(found) > 0 {
@@ -140,4 +167,11 @@ func sendAlert(ctx context.Context, s *webhook.Signer, url string, a audit.Alert
 	body, _ := json.Marshal(map[string]any{"type": "takedown.log." + a.Kind, "timestamp": now.Format(time.RFC3339), "data": a})
 	id := fmt.Sprintf("msg_monitor_%s_%d", a.Kind, now.UnixNano())
 	return s.Send(ctx, nil, url, id, body, now)
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

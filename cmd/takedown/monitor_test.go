@@ -89,13 +89,18 @@ func TestMonitorFromTheCLI(t *testing.T) {
 	}))
 	defer proxy.Close()
 	before, _ := os.ReadFile(state)
-	out, err = cli(proxy.URL, "-policy", policy, "-state", state, "-webhook", receiver.URL)
+	smtp := testenv.StartSMTP(t)
+	out, err = cli(proxy.URL, "-policy", policy, "-state", state, "-webhook", receiver.URL, "-mail-to", "commission@example.go.jp",
+		"-smtp-addr", smtp.Addr, "-smtp-tls", "none")
 	var ec *exitCode
 	if !errors.As(err, &ec) || ec.code != 2 || !strings.Contains(out, "ALERT rollback") || !strings.Contains(out, "the checkpoint the log shows now") {
 		t.Fatalf("a rollback: %v\n%s", err, out)
 	}
 	if after, _ := os.ReadFile(state); !bytes.Contains(after, []byte(strings.Split(string(before), `"grew"`)[0][:40])) {
 		t.Fatal("the state moved to the rolled-back checkpoint")
+	}
+	if msgs := smtp.Messages(); len(msgs) != 1 || !strings.Contains(smtp.Raw()[0], "rollback") || !strings.Contains(smtp.Raw()[0], "the checkpoint the log shows now") {
+		t.Fatalf("the alert mail: %d messages %q", len(msgs), smtp.Raw())
 	}
 	signer, _ := webhook.NewSigner(secret)
 	if len(got) != 1 || signer.Verify(got[0].Header, bodies[0], time.Now(), time.Minute) != nil || !bytes.Contains(bodies[0], []byte(`"type":"takedown.log.rollback"`)) {

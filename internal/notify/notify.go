@@ -9,26 +9,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/wneessen/go-mail"
-
+	"github.com/takedown/takedown/internal/mailer"
 	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/internal/webhook"
 )
 
-// SMTP is how e-mail leaves: a server, and the sender's address.
-type SMTP struct {
-	Addr     string // host:port; empty: no e-mail is sent
-	From     string
-	User     string
-	Password string
-	TLS      string // starttls (default), tls, or none (a relay on the same host)
-}
+// SMTP is how e-mail leaves (mailer.SMTP).
+type SMTP = mailer.SMTP
 
 // Sender delivers notices.
 type Sender struct {
@@ -94,45 +85,13 @@ func (s *Sender) mail(ctx context.Context, n service.Notice) error {
 	if s.SMTP.Addr == "" {
 		return fmt.Errorf("no SMTP server is configured (-smtp-addr)")
 	}
-	host, portText, err := net.SplitHostPort(s.SMTP.Addr)
-	if err != nil {
-		return fmt.Errorf("-smtp-addr %q: %w", s.SMTP.Addr, err)
-	}
-	port, _ := strconv.Atoi(portText)
-	timeout := s.Timeout
-	if timeout <= 0 {
-		timeout = 20 * time.Second
-	}
-	opts := []mail.Option{mail.WithPort(port), mail.WithTimeout(timeout)}
-	switch s.SMTP.TLS {
-	case "tls":
-		opts = append(opts, mail.WithSSL())
-	case "none":
-		opts = append(opts, mail.WithTLSPortPolicy(mail.NoTLS), mail.WithPort(port))
-	default:
-		opts = append(opts, mail.WithTLSPortPolicy(mail.TLSMandatory), mail.WithPort(port))
-	}
-	if s.SMTP.User != "" {
-		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(s.SMTP.User), mail.WithPassword(s.SMTP.Password))
-	}
-	c, err := mail.NewClient(host, opts...)
-	if err != nil {
-		return err
-	}
-	m := mail.NewMsg()
-	if err := m.From(s.SMTP.From); err != nil {
-		return fmt.Errorf("-smtp-from: %w", err)
-	}
-	if err := m.To(n.Address); err != nil {
-		return err
+	smtp := s.SMTP
+	if s.Timeout > 0 {
+		smtp.Timeout = s.Timeout
 	}
 	subject, body := Text(n, s.BaseURL)
-	m.Subject(subject)
-	m.SetBodyString(mail.TypeTextPlain, body)
 	// The notice's own ID: a resend after a lost answer is the same message.
-	m.SetMessageIDWithValue(n.ID + "@takedown")
-	m.SetDate()
-	return c.DialAndSendWithContext(ctx, m)
+	return smtp.Send(ctx, n.Address, subject, body, n.ID+"@takedown")
 }
 
 func (s *Sender) hook(ctx context.Context, n service.Notice) error {

@@ -103,7 +103,7 @@ func TestEveryWordExists(t *testing.T) {
 	for _, k := range []string{"threat-actor", "intrusion-set", "campaign", "malware", "tool"} {
 		built = append(built, "intel:"+k)
 	}
-	built = append(built, "channel:email", "channel:webhook")
+	built = append(built, "channel:email", "channel:webhook", "notice:sent", "notice:deferred")
 	for _, k := range built {
 		if _, ok := messages[k]; !ok {
 			t.Errorf("no words for %q", k)
