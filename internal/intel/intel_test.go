@@ -520,4 +520,6 @@ func TestStrangerFindings(t *testing.T) {
 	})
 }
 
-func measureTarget(kind, value string) measure.Target { return measure.Target{Kind: kind, Value: value} }
+func measureTarget(kind, value string) measure.Target {
+	return measure.Target{Kind: kind, Value: value}
+}

@@ -35,7 +35,7 @@ func TestBrowserMeasureReport(t *testing.T) {
 		"kind": "self_execute", "technique": "disable_malware", "operations": []string{"send the self-delete command"},
 		"executors": []string{e.IDs["executor"]}, "requested_window": "72h", "rollback_plan": "none needed", "data_handling": "no content is read",
 		"alternatives": []map[string]any{{"means": "ask the hosting provider", "outcome": "tried", "reason": "no answer in 48 h"}},
-		"necessity": "the C2 commands routers attacking a hospital", "proportionality": "only the implant is touched",
+		"necessity":    "the C2 commands routers attacking a hospital", "proportionality": "only the implant is touched",
 		"collateral": "none expected", "notification_plan": "notify the provider"})
 	if err != nil {
 		t.Fatal(err)
