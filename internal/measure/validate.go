@@ -141,6 +141,11 @@ func (t *Target) Validate() error {
 				return fieldErr("value", "%q has an invalid host: %v", t.Value, err)
 			}
 		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				return fieldErr("value", "%q has port %s; a port is 1 to 65535", t.Value, p)
+			}
+		}
 	case "asn":
 		s := strings.TrimPrefix(strings.ToUpper(t.Value), "AS")
 		n, err := strconv.ParseUint(s, 10, 32)

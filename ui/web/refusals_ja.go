@@ -6,6 +6,7 @@ var refusalsJa = map[string]string{
 	// Targets and their values.
 	"%q has an invalid host: %v":                                  "%s のホスト名が正しくありません: %s",
 	"%q has host bits set (did you mean %s?)":                     "%s にはホスト部のビットが立っています(%s のことですか?)",
+	"%q has port %s; a port is 1 to 65535":                        "%s のポート %s は使えません(ポート番号は1〜65535です)",
 	"%q is not a CIDR prefix":                                     "%s はCIDRプレフィックスではありません",
 	"%q is not a domain name: %v":                                 "%s はドメイン名ではありません: %s",
 	"%q is not an AS number (AS1 to AS4294967295)":                "%s はAS番号ではありません(AS1〜AS4294967295)",
