@@ -3,10 +3,12 @@ package web
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -26,12 +28,21 @@ func printPDF(ctx context.Context, html string) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	actx, cancelA := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-background-networking", true))
+	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(exe), chromedp.Headless,
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-background-networking", true)}
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium refuses its sandbox to root; run the server as a user
+	}
+	actx, cancelA := chromedp.NewExecAllocator(ctx, opts...)
 	defer cancelA()
 	bctx, cancelB := chromedp.NewContext(actx)
 	defer cancelB()
 	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
+		return nil, err
+	}
+	// The document holds text others wrote (names from threat-intelligence files): escaped,
+	// and no script runs while it is printed.
+	if _, err := chromedp.Call(bctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
 		return nil, err
 	}
 	tree, err := chromedp.Call(bctx, cdppage.GetFrameTree, cdp.Empty{})
