@@ -30,10 +30,10 @@ type devServer struct {
 	started time.Duration // from exec to the first 200 from /healthz
 }
 
-func startDev(t testing.TB, bin, dataDir, dbURL, addr string) (*devServer, map[string]string) {
+func startDev(t testing.TB, bin, dataDir, dbURL, addr string, extra ...string) (*devServer, map[string]string) {
 	t.Helper()
 	begin := time.Now()
-	cmd := exec.Command(bin, "dev", "-data-dir", dataDir, "-database-url", dbURL, "-http", addr, "-log-level", "warn", "-temporal-log-level", "off")
+	cmd := exec.Command(bin, append([]string{"dev", "-data-dir", dataDir, "-database-url", dbURL, "-http", addr, "-log-level", "warn", "-temporal-log-level", "off"}, extra...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
