@@ -22,7 +22,7 @@ var (
 func join(lists ...[]string) []string { return slices.Concat(lists...) }
 
 // notifyFlags configure the notifications dev and serve send.
-var notifyFlags = []string{"smtp-addr", "smtp-from", "smtp-user", "smtp-password", "smtp-tls", "notify-every"}
+var notifyFlags = []string{"smtp-addr", "smtp-from", "smtp-user", "smtp-password", "smtp-tls", "notify-every", "webhook-private"}
 
 // commandFlags lists, for each command, the flags it reads: its -h shows those only, and any
 // other is refused (a flag meant for another command is a mistake worth saying).

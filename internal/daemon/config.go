@@ -27,6 +27,8 @@ type Config struct {
 	// (0: never).
 	SMTPAddr, SMTPFrom, SMTPUser, SMTPPassword, SMTPTLS string
 	NotifyEvery                                         time.Duration
+	// WebhookPrivate lets webhooks reach loopback, private and link-local addresses.
+	WebhookPrivate bool
 	// Clock, when set, is the clock login throttling reads (tests set one they control).
 	Clock func() time.Time
 	// HTTP is the listen address of the UI, API and health check (TAKEDOWN_HTTP).
@@ -240,6 +242,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SMTPUser, "smtp-user", env("TAKEDOWN_SMTP_USER", ""), "SMTP account; empty: no authentication (TAKEDOWN_SMTP_USER)")
 	fs.StringVar(&c.SMTPPassword, "smtp-password", env("TAKEDOWN_SMTP_PASSWORD", ""), "its password; prefer the environment variable (TAKEDOWN_SMTP_PASSWORD)")
 	fs.StringVar(&c.SMTPTLS, "smtp-tls", env("TAKEDOWN_SMTP_TLS", "starttls"), "starttls (required), tls (implicit, port 465) or none (a relay on the same host) (TAKEDOWN_SMTP_TLS)")
+	fs.BoolVar(&c.WebhookPrivate, "webhook-private", env("TAKEDOWN_WEBHOOK_PRIVATE", "") == "true", "let people's webhooks reach loopback, private and link-local addresses (receivers inside this network); off, the server calls only public addresses (TAKEDOWN_WEBHOOK_PRIVATE=true)")
 	fs.DurationVar(&c.NotifyEvery, "notify-every", c.envDuration("TAKEDOWN_NOTIFY_EVERY", time.Minute), "how often dev and serve plan and send notifications (reminders, deadlines, escalations); 0 never (TAKEDOWN_NOTIFY_EVERY)")
 	fs.StringVar(&c.LogLevel, "log-level", env("TAKEDOWN_LOG_LEVEL", "info"), "debug, info, warn or error (TAKEDOWN_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("TAKEDOWN_LOG_FORMAT", "text"), "text or json; every line of a request carries its request_id (TAKEDOWN_LOG_FORMAT)")

@@ -416,7 +416,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 				base = d.URL
 			}
 			sender := &notify.Sender{BaseURL: base, SMTP: notify.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, User: cfg.SMTPUser,
-				Password: cfg.SMTPPassword, TLS: cfg.SMTPTLS}}
+				Password: cfg.SMTPPassword, TLS: cfg.SMTPTLS}, AllowPrivate: cfg.WebhookPrivate}
 			nctx, cancel := context.WithCancel(context.Background())
 			d.stopNotify = cancel
 			clock := cfg.Clock

@@ -33,7 +33,8 @@ func TestNotifications(t *testing.T) {
 	ctx := context.Background()
 	u := e.Users
 	svc := e.D.Service
-	sender := &notify.Sender{BaseURL: e.D.URL, SMTP: notify.SMTP{Addr: smtp.Addr, From: "takedown@example.go.jp", TLS: "none"}, Timeout: 3 * time.Second}
+	sender := &notify.Sender{BaseURL: e.D.URL, SMTP: notify.SMTP{Addr: smtp.Addr, From: "takedown@example.go.jp", TLS: "none"}, Timeout: 3 * time.Second,
+		AllowPrivate: true} // the receiver is on loopback
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	var mu sync.Mutex
@@ -145,12 +146,41 @@ func TestNotifications(t *testing.T) {
 	if err := u["chair"].Do(ctx, "GET", "/api/v1/me/notifications", nil, &mine); err != nil || len(mine.Notifications) != 1 || mine.Notifications[0]["sent_at"] == nil {
 		t.Fatalf("the chair's notifications: %v (%v)", mine, err)
 	}
+	// An insider marks a sent notice unsent: the log says it was sent; it is not sent again,
+	// and the others still go.
+	before := len(smtp.Messages())
+	if _, err := e.Owner.Exec(ctx, `UPDATE notices SET sent_at = NULL, next_try = now() - interval '1 hour' WHERE user_id = $1`, e.IDs["chair"]); err != nil {
+		t.Fatal(err)
+	}
+	// A person changes where they are told: what was pending for the old address is withdrawn.
+	d2 := newDraft(t, e, "self_execute", domestic)
+	mustAct(t, u["officer"], d2.ID, "submit", nil, "LEGAL_REVIEW")
+	if n, err := svc.PlanNotifications(ctx, entered.Add(75*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("planned %d (%v), want 1: legal's for the second measure", n, err)
+	}
+	set("legal", map[string]any{"email": "legal-new@example.go.jp", "kinds": []string{"waiting"}})
+	if _, err := svc.DeliverNotifications(ctx, entered.Add(75*time.Hour), sender.Send); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(smtp.Messages()); got != before {
+		t.Fatalf("%d messages after the edit and the change of address, want %d", got, before)
+	}
+	var withdrawn int
+	_ = e.Owner.QueryRow(ctx, `SELECT count(*) FROM notices WHERE withdrawn_at IS NOT NULL AND address = 'legal@example.go.jp'`).Scan(&withdrawn)
+	if withdrawn != 1 {
+		t.Fatalf("%d notices withdrawn for the old address, want 1", withdrawn)
+	}
+	notify.Once(ctx, svc, sender, entered.Add(76*time.Hour), log)
+	if msgs := smtp.Messages(); len(msgs) != before+1 || msgs[len(msgs)-1].Header.Get("To") != "<legal-new@example.go.jp>" {
+		t.Fatalf("after planning again: %d messages, the last to %s", len(msgs), msgs[len(msgs)-1].Header.Get("To"))
+	}
+
 	var sends int
 	if err := e.Owner.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE convert_from(record, 'UTF8') LIKE '%"action":"notification.sent"%'`).Scan(&sends); err != nil {
 		t.Fatal(err)
 	}
-	if sends != 5 { // legal waiting; member1 waiting, reminder, overdue; the chair's escalation
-		t.Fatalf("%d sends in the audit log, want 5", sends)
+	if sends != 6 { // legal waiting; member1 waiting, reminder, overdue; the chair's escalation; legal's new address
+		t.Fatalf("%d sends in the audit log, want 6", sends)
 	}
 	if rep := verifyLog(t, e); !rep.OK() {
 		t.Fatalf("the log with sends does not verify: %v", rep.Failures)

@@ -7,10 +7,15 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/takedown/takedown/internal/mailer"
@@ -28,7 +33,40 @@ type Sender struct {
 	HTTP    *http.Client
 	// Timeout bounds one SMTP conversation (20 s when 0).
 	Timeout time.Duration
+	// AllowPrivate lets webhooks reach loopback, private and link-local addresses (a receiver
+	// on the same host or network); otherwise a person's webhook cannot make the server call
+	// its own network (-webhook-private).
+	AllowPrivate bool
 }
+
+// client is the webhook client: it follows no redirect and, unless AllowPrivate, dials no
+// loopback, private, link-local, multicast or unspecified address, whatever the name resolves to.
+func (s *Sender) client() *http.Client {
+	if s.HTTP != nil {
+		return s.HTTP
+	}
+	d := &net.Dialer{Timeout: 10 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return err
+		}
+		ip = ip.Unmap()
+		if !s.AllowPrivate && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+			ip.IsMulticast() || ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() || !ip.IsGlobalUnicast()) {
+			return errPrivate
+		}
+		return nil
+	}}
+	tr := &http.Transport{DialContext: d.DialContext, Proxy: http.ProxyFromEnvironment, TLSHandshakeTimeout: 10 * time.Second}
+	return &http.Client{Timeout: 30 * time.Second, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+var errPrivate = errors.New("the webhook's address is a loopback, private or link-local one")
 
 // Send delivers one notice by its channel.
 func (s *Sender) Send(ctx context.Context, n service.Notice) error {
@@ -108,7 +146,18 @@ func (s *Sender) hook(ctx context.Context, n service.Notice) error {
 	}
 	now := time.Now()
 	body, _ := json.Marshal(map[string]any{"type": "takedown.measure." + n.Kind, "timestamp": now.UTC().Format(time.RFC3339), "data": data})
-	return signer.Send(ctx, s.HTTP, n.Address, n.ID, body, now)
+	err = signer.Send(ctx, s.client(), n.Address, n.ID, body, now)
+	var ue *url.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errPrivate):
+		return errPrivate
+	case errors.As(err, &ue):
+		// What the person reads back: not which of their network's ports answered how.
+		return errors.New("the webhook could not be reached")
+	}
+	return err
 }
 
 // Run plans and delivers notifications every interval until ctx ends; now is the clock

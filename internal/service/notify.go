@@ -163,6 +163,17 @@ func scanNotice(row pgx.CollectableRow) (Notice, error) {
 	return n, err
 }
 
+// waitsOn says whether operations open to a person mean the measure waits on them: not when
+// all they could do is withdraw it or declare an emergency on it.
+func waitsOn(ops []authz.Op) bool {
+	for _, op := range ops {
+		if op != authz.OpWithdraw && op != authz.OpDeclareEmergency {
+			return true
+		}
+	}
+	return false
+}
+
 // escalations names, for each deadline, the role next responsible once it passes, and
 // whether that role is the measure's agency's (else the Commission's).
 var escalations = map[string]struct {
@@ -226,7 +237,8 @@ func (s *Service) PlanNotifications(ctx context.Context, now time.Time) (int, er
 			if ch[1] == "" {
 				continue
 			}
-			k := strings.Join([]string{kind, it.Measure.ID, key, r.user, ch[0]}, "|")
+			// The address is part of what a notice is: told elsewhere, it is another notice.
+			k := strings.Join([]string{kind, it.Measure.ID, key, r.user, ch[0], ch[1]}, "|")
 			sum := sha256.Sum256([]byte(k))
 			tag, err := s.DB.Exec(ctx, `INSERT INTO notices (id, key, user_id, channel, address, kind, measure_id, stage, ops, deadline, due, next_try)
 				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (key) DO NOTHING`,
@@ -248,6 +260,9 @@ func (s *Service) PlanNotifications(ctx context.Context, now time.Time) (int, er
 			return planned, err
 		}
 		for _, it := range items {
+			if !waitsOn(it.Ops) {
+				continue // a commander may declare an emergency on any draft: that waits on nobody
+			}
 			stageKey := fmt.Sprintf("v%d|%s|%d", it.Measure.Version, it.Measure.Stage, it.Since.UnixMilli())
 			if err := plan(r, NoticeWaiting, it, stageKey); err != nil {
 				return planned, err
@@ -311,33 +326,46 @@ func (s *Service) PlanNotifications(ctx context.Context, now time.Time) (int, er
 
 // DeliverNotifications sends the notifications due at now, one transaction each: the row is
 // held while send runs and marked sent, with its audit record, in the same transaction, so a
-// sender stopped mid-send leaves it to be sent again and never marks one unsent as sent. A
-// failure is retried later, backing off to an hour.
+// sender stopped mid-send leaves it to be sent again and never marks one unsent as sent. The
+// log is the authority on what was sent: a notice whose audit record exists is not sent
+// again, whatever its row says. A notice the person's choices no longer ask for (another
+// address, the kind or channel dropped) is withdrawn, not sent. A failure is retried later,
+// backing off to an hour; one notice's trouble never holds up the others.
 func (s *Service) DeliverNotifications(ctx context.Context, now time.Time, send func(context.Context, Notice) error) (int, error) {
 	sent := 0
 	for range 1000 {
 		var done bool
+		var failed error
 		err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT `+noticeColumnsOf("n.")+`, COALESCE(p.webhook_secret, '') FROM notices n
-				LEFT JOIN notification_prefs p ON p.user_id = n.user_id
-				WHERE n.sent_at IS NULL AND n.next_try <= $1 ORDER BY n.next_try, n.id LIMIT 1 FOR UPDATE OF n SKIP LOCKED`, now)
+			var n Notice
+			var prefEmail, prefHook string
+			var prefKinds []string
+			row := tx.QueryRow(ctx, `SELECT `+noticeColumnsOf("n.")+`, COALESCE(p.webhook_secret, ''), COALESCE(p.email, ''), COALESCE(p.webhook_url, ''), COALESCE(p.kinds, '{}')
+				FROM notices n LEFT JOIN notification_prefs p ON p.user_id = n.user_id
+				WHERE n.sent_at IS NULL AND n.withdrawn_at IS NULL AND n.next_try <= $1 ORDER BY n.next_try, n.id LIMIT 1 FOR UPDATE OF n SKIP LOCKED`, now)
+			err := row.Scan(&n.ID, &n.User, &n.Channel, &n.Address, &n.Kind, &n.Measure, &n.Stage, &n.Ops, &n.Deadline, &n.Due,
+				&n.CreatedAt, &n.SentAt, &n.Attempts, &n.LastError, &n.Secret, &prefEmail, &prefHook, &prefKinds)
+			if errors.Is(err, pgx.ErrNoRows) {
+				done = true
+				return nil
+			}
 			if err != nil {
 				return err
 			}
-			var n Notice
-			found := false
-			for rows.Next() {
-				found = true
-				if err := rows.Scan(&n.ID, &n.User, &n.Channel, &n.Address, &n.Kind, &n.Measure, &n.Stage, &n.Ops, &n.Deadline, &n.Due,
-					&n.CreatedAt, &n.SentAt, &n.Attempts, &n.LastError, &n.Secret); err != nil {
-					rows.Close()
-					return err
-				}
+			var logged bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_entries WHERE key = $1)`, noticeKey(n.ID)).Scan(&logged); err != nil {
+				return err
 			}
-			rows.Close()
-			if !found {
-				done = true
-				return nil
+			if logged {
+				// Sent already, as the log says: the row was set back by hand, not resent.
+				s.Log.ErrorContext(ctx, "ALERT: a notification the log records as sent was marked unsent in the database; not sent again", "notice", n.ID)
+				_, err := tx.Exec(ctx, `UPDATE notices SET sent_at = COALESCE(sent_at, $2), last_error = 'sent already, as the audit log records' WHERE id = $1`, n.ID, now)
+				return err
+			}
+			want := map[string]string{"email": prefEmail, "webhook": prefHook}[n.Channel]
+			if want == "" || want != n.Address || !slices.Contains(prefKinds, n.Kind) {
+				_, err := tx.Exec(ctx, `UPDATE notices SET withdrawn_at = $2, last_error = 'withdrawn: the person''s choices no longer ask for it' WHERE id = $1`, n.ID, now)
+				return err
 			}
 			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			serr := send(sctx, n)
@@ -346,6 +374,7 @@ func (s *Service) DeliverNotifications(ctx context.Context, now time.Time, send 
 				return ctx.Err() // stopped mid-send: roll back, send again later
 			}
 			if serr != nil {
+				failed = serr
 				backoff := min(time.Hour, time.Duration(1<<min(n.Attempts, 12))*time.Minute)
 				_, err := tx.Exec(ctx, `UPDATE notices SET attempts = attempts + 1, last_error = $2, next_try = $3 WHERE id = $1`,
 					n.ID, measure.Clip(serr.Error(), 500), now.Add(backoff))
@@ -355,11 +384,17 @@ func (s *Service) DeliverNotifications(ctx context.Context, now time.Time, send 
 				return err
 			}
 			sent++
-			return s.append(ctx, tx, authz.System, "notification/"+n.ID, &audit.Record{Action: "notification.sent",
-				Details: map[string]any{"id": n.ID, "kind": n.Kind, "to": n.User, "channel": n.Channel, "measure": n.Measure, "due": n.Due}})
+			return s.append(ctx, tx, authz.System, noticeKey(n.ID), &audit.Record{Action: "notification.sent",
+				Details: map[string]any{"id": n.ID, "kind": n.Kind, "to": n.User, "channel": n.Channel, "address": n.Address, "measure": n.Measure, "due": n.Due}})
 		})
 		if err != nil {
+			if ctx.Err() != nil {
+				return sent, ctx.Err()
+			}
 			return sent, fmt.Errorf("deliver notifications: %w", err)
+		}
+		if failed != nil {
+			s.Log.WarnContext(ctx, "a notification could not be sent; it is tried again later", "err", failed)
 		}
 		if done {
 			return sent, nil
@@ -367,3 +402,5 @@ func (s *Service) DeliverNotifications(ctx context.Context, now time.Time, send 
 	}
 	return sent, nil
 }
+
+func noticeKey(id string) string { return "notification/" + id }

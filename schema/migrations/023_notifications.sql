@@ -28,7 +28,9 @@ CREATE TABLE notices (
     next_try   timestamptz NOT NULL DEFAULT now(),
     attempts   integer NOT NULL DEFAULT 0,
     last_error text NOT NULL DEFAULT '',
-    sent_at    timestamptz
+    sent_at    timestamptz,
+    -- set instead of sent_at when the person's choices no longer ask for it
+    withdrawn_at timestamptz
 );
-CREATE INDEX notices_due ON notices (next_try, id) WHERE sent_at IS NULL;
+CREATE INDEX notices_due ON notices (next_try, id) WHERE sent_at IS NULL AND withdrawn_at IS NULL;
 CREATE INDEX notices_user ON notices (user_id, created_at);
