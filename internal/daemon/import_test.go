@@ -364,6 +364,11 @@ func TestExportSTIX(t *testing.T) {
 		}
 	}
 	requireRefusals(t, u["auditor"], d.ID, "refused.read.stix_export role", "refused.read.stix_export invalid")
+	var exports int
+	_ = e.Owner.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE measure_id = $1 AND convert_from(record, 'UTF8') LIKE '%"action":"read.stix_export"%'`, d.ID).Scan(&exports)
+	if exports != 1 {
+		t.Fatalf("%d exports in the audit log, want 1 (the officer's)", exports)
+	}
 }
 
 // TestImportStrangerFindings: what a tester from outside found, each held. An import into one

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
 	"github.com/takedown/takedown/internal/measure"
 )
 
@@ -80,6 +79,11 @@ func ExportSTIX(w io.Writer, in ExportInput) error {
 	ts := in.Closed.UTC().Format("2006-01-02T15:04:05.000Z")
 	marking := tlpDefinitions[tlp]
 	identity := stixID("identity", in.Org)
+	// Each marking makes other objects: the same measure shared at two TLPs is two sets of
+	// objects, never one version with two contents (STIX 2.1 section 3.6).
+	id := func(typ string, parts ...string) string {
+		return stixID(typ, append([]string{in.Measure, tlp}, parts...)...)
+	}
 	var refs []string // every object the report names
 	first := true
 	put := func(obj map[string]any) error {
@@ -100,12 +104,12 @@ func ExportSTIX(w io.Writer, in ExportInput) error {
 			"created_by_ref": identity, "object_marking_refs": []string{marking}}
 	}
 	rel := func(kind, from, to string) error {
-		o := common("relationship", stixID("relationship", in.Measure, kind, from, to))
+		o := common("relationship", id("relationship", kind, from, to))
 		o["relationship_type"], o["source_ref"], o["target_ref"] = kind, from, to
 		refs = append(refs, o["id"].(string))
 		return put(o)
 	}
-	fmt.Fprintf(bw, `{"type":"bundle","id":"%s","objects":[`, stixID("bundle", in.Measure, tlp))
+	fmt.Fprintf(bw, `{"type":"bundle","id":"%s","objects":[`, id("bundle"))
 	if err := put(map[string]any{"type": "marking-definition", "spec_version": "2.1", "id": marking, "created": "2017-01-20T00:00:00.000Z",
 		"definition_type": "tlp", "name": "TLP:" + strings.ToUpper(tlp), "definition": map[string]string{"tlp": tlp}}); err != nil {
 		return err
@@ -115,52 +119,58 @@ func ExportSTIX(w io.Writer, in ExportInput) error {
 		return err
 	}
 
-	// The attribution, under the identifiers it was imported with where it came from STIX.
+	// The attribution, as this agency's objects: another producer's object is versioned only
+	// by its producer (STIX 2.1 section 3.6), so the copy names where it came from instead.
 	var actors []string
 	for _, a := range in.Attribution {
 		typ := a.Kind
 		if !slices.Contains(attributionTypes, typ) {
 			continue
 		}
-		id := strings.TrimPrefix(a.Ref, "stix:")
-		if !strings.HasPrefix(id, typ+"--") || uuid.Validate(strings.TrimPrefix(id, typ+"--")) != nil {
-			id = stixID(typ, in.Measure, a.Ref)
-		}
-		o := common(typ, id)
+		oid := id(typ, a.Ref)
+		o := common(typ, oid)
 		o["name"] = a.Name
-		if len(a.Aliases) > 0 && typ != "malware" && typ != "tool" {
+		if len(a.Aliases) > 0 {
 			o["aliases"] = a.Aliases
 		}
 		if typ == "malware" {
 			o["is_family"] = true
 		}
-		refs, actors = append(refs, id), append(actors, id)
+		if src, ok := strings.CutPrefix(a.Ref, "stix:"); ok {
+			o["external_references"] = []map[string]string{{"source_name": "stix", "external_id": src}}
+		} else if a.Ref != "" {
+			o["external_references"] = []map[string]string{{"source_name": "misp", "external_id": a.Ref}}
+		}
+		refs, actors = append(refs, oid), append(actors, oid)
 		if err := put(o); err != nil {
 			return err
 		}
 	}
 
-	// One infrastructure object per role; its indicators point at it.
+	// One infrastructure object per role; its indicators point at it. No location objects:
+	// the OASIS bundle schema (cti-stix2-json-schemas 3bf9e69) admits none, so a partner
+	// reading this bundle back sees locations as unknown, which asks for the safeguards of a
+	// target abroad rather than waiving them.
 	infra := map[string]string{}
-	infraFor := func(role string) (string, error) {
-		if id, ok := infra[role]; ok {
-			return id, nil
+	infraFor := func(t measure.Target) (string, error) {
+		if iid, ok := infra[t.Role]; ok {
+			return iid, nil
 		}
-		id := stixID("infrastructure", in.Measure, role)
-		infra[role] = id
-		o := common("infrastructure", id)
-		o["name"] = fmt.Sprintf("%s (%s)", in.Title, roleTypes[role])
-		o["infrastructure_types"] = []string{roleTypes[role]}
-		refs = append(refs, id)
+		iid := id("infrastructure", t.Role)
+		infra[t.Role] = iid
+		o := common("infrastructure", iid)
+		o["name"] = fmt.Sprintf("%s (%s)", in.Title, roleTypes[t.Role])
+		o["infrastructure_types"] = []string{roleTypes[t.Role]}
+		refs = append(refs, iid)
 		if err := put(o); err != nil {
 			return "", err
 		}
 		for _, a := range actors {
-			if err := rel("uses", a, id); err != nil {
+			if err := rel("uses", a, iid); err != nil {
 				return "", err
 			}
 		}
-		return id, nil
+		return iid, nil
 	}
 	valid := ts
 	if !in.WindowStart.IsZero() {
@@ -170,20 +180,20 @@ func ExportSTIX(w io.Writer, in ExportInput) error {
 	n := 0
 	in.Targets(func(t measure.Target) bool {
 		var inf string
-		if inf, err = infraFor(t.Role); err != nil {
+		if inf, err = infraFor(t); err != nil {
 			return false
 		}
-		id := stixID("indicator", in.Measure, t.Kind, t.Value, fmt.Sprint(t.Port))
-		o := common("indicator", id)
+		iid := id("indicator", t.Kind, t.Value, fmt.Sprint(t.Port))
+		o := common("indicator", iid)
 		o["name"] = t.Value
 		o["pattern"], o["pattern_type"], o["valid_from"] = PatternOf(t), "stix", valid
 		o["indicator_types"] = []string{map[bool]string{true: "compromised", false: "malicious-activity"}[t.Ownership == "compromised_third_party"]}
-		refs = append(refs, id)
+		refs = append(refs, iid)
 		n++
 		if err = put(o); err != nil {
 			return false
 		}
-		err = rel("indicates", id, inf)
+		err = rel("indicates", iid, inf)
 		return err == nil
 	})
 	if err != nil {
@@ -193,7 +203,7 @@ func ExportSTIX(w io.Writer, in ExportInput) error {
 		return fmt.Errorf("the measure has no targets to export")
 	}
 
-	coa := common("course-of-action", stixID("course-of-action", in.Measure))
+	coa := common("course-of-action", id("course-of-action"))
 	coa["name"] = fmt.Sprintf("%s: %s", in.Title, in.Technique)
 	var desc strings.Builder
 	fmt.Fprintf(&desc, "Access and neutralisation measure %s (%s, %s).", in.Measure, in.Kind, in.Technique)
@@ -229,7 +239,7 @@ func ExportSTIX(w io.Writer, in ExportInput) error {
 			}
 		}
 	}
-	rep := common("report", stixID("report", in.Measure))
+	rep := common("report", id("report"))
 	rep["name"] = fmt.Sprintf("%s (%s)", in.Title, in.Measure)
 	rep["report_types"] = []string{"threat-report"}
 	rep["published"] = ts

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -148,6 +149,29 @@ func TestExportIsValidSTIX(t *testing.T) {
 	_ = ExportSTIX(&again, exportInput(targets, append(apt1.Attribution, misp.Attribution[:3]...)))
 	if again.String() != out.String() {
 		t.Error("two exports of one measure differ")
+	}
+	// Another marking, other objects: no identifier of one export is in the other but the
+	// identity's and the markings'.
+	green := exportInput(targets, apt1.Attribution)
+	green.TLP = "green"
+	var g bytes.Buffer
+	if err := ExportSTIX(&g, green); err != nil {
+		t.Fatal(err)
+	}
+	ids := regexp.MustCompile(`"id":"([a-z-]+--[0-9a-f-]{36})"`)
+	amberIDs := map[string]bool{}
+	for _, m := range ids.FindAllStringSubmatch(out.String(), -1) {
+		amberIDs[m[1]] = true
+	}
+	for _, m := range ids.FindAllStringSubmatch(g.String(), -1) {
+		if amberIDs[m[1]] && !strings.HasPrefix(m[1], "identity--") {
+			t.Errorf("%s names an object in both the amber and the green export", m[1])
+		}
+	}
+	// Another producer's objects are not re-versioned: the copy points at the original.
+	if strings.Contains(out.String(), `"id":"intrusion-set--da1065ce-972c-4605-8755-9cd1074e3b5a"`) ||
+		!strings.Contains(out.String(), `"external_id":"intrusion-set--da1065ce-972c-4605-8755-9cd1074e3b5a"`) {
+		t.Error("the APT1 intrusion set is re-issued under its producer's id, or not referred to")
 	}
 	if err := ExportSTIX(&again, ExportInput{TLP: "purple"}); err == nil {
 		t.Error("an unknown TLP was accepted")

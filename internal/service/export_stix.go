@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/intel"
 	"github.com/takedown/takedown/internal/measure"
@@ -33,6 +34,13 @@ func (s *Service) ExportSTIX(ctx context.Context, a authz.Actor, id, tlp string,
 	}
 	if m.Stage != measure.Closed {
 		return s.refuse(ctx, a, m.on(), "read."+action, refusal.New(refusal.WrongStage, "a measure is exported once it is %s; it is %s", measure.Closed, m.Stage))
+	}
+	// Case data leaving for partners: recorded, whoever exports it, before a byte is written.
+	if err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		return s.append(ctx, tx, a, "read/"+NewID(""), &audit.Record{Action: "read." + action, Case: m.Case, Measure: m.ID,
+			Details: map[string]any{"tlp": name}})
+	}); err != nil {
+		return fmt.Errorf("record the export of %s: %w", m.ID, err)
 	}
 	in := intel.ExportInput{Measure: m.ID, Title: m.Plan.Title, Org: m.Org, Kind: string(m.Plan.Kind), Technique: m.Plan.Technique,
 		Operations: m.Plan.Operations, Closed: m.UpdatedAt, TLP: name, StepsByResult: map[string]int{}}
