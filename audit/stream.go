@@ -22,11 +22,15 @@ type StreamLine struct {
 	Record json.RawMessage `json:"record"`
 }
 
+// ErrAltered marks a stream stopped at a record the signed tree does not hold.
+var ErrAltered = errors.New("the database was altered")
+
 // Stream writes the records of the signed log from index from on, one JSON line each, in
-// index order: those under the newest signed checkpoint. With follow it then waits for the
-// next checkpoints, looking every poll, until ctx ends (which is not an error). Each record
-// is checked against its leaf hash first: a record edited in the database stops the stream.
-// It returns the next index to write.
+// index order: those under the newest signed checkpoint (its signature checked with the key
+// history). With follow it then waits for the next checkpoints, looking every poll, until ctx
+// ends (which is not an error). Each record is checked against the signed tree first (its
+// leaf hash read from the tiles, which are checked against the signed root), so a record or
+// a stored hash edited in the database stops the stream. It returns the next index to write.
 func Stream(ctx context.Context, q Querier, from int64, follow bool, poll time.Duration, w io.Writer) (int64, error) {
 	if from < 0 {
 		return from, fmt.Errorf("the index to stream from is %d: it counts from 0", from)
@@ -34,17 +38,22 @@ func Stream(ctx context.Context, q Querier, from int64, follow bool, poll time.D
 	bw := bufio.NewWriterSize(w, 64<<10)
 	next := from
 	for {
-		_, ck, err := Latest(ctx, q)
+		ck, err := signedLatest(ctx, q)
 		if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
 			return next, err
 		}
 		if err == nil && ck.Size > next {
-			err = forEntry(ctx, q, next, ck.Size, func(idx int64, leaf, record []byte) error {
+			hr := tlog.TileHashReader(tlog.Tree{N: ck.Size, Hash: ck.Root}, &dbTiles{ctx: ctx, q: q})
+			err = forEntry(ctx, q, next, ck.Size, func(idx int64, _, record []byte) error {
 				if idx != next {
-					return fmt.Errorf("the log has no entry %d (found %d next)", next, idx)
+					return fmt.Errorf("the log has no entry %d (found %d next): %w", next, idx, ErrAltered)
 				}
-				if h := tlog.RecordHash(record); !bytes.Equal(h[:], leaf) {
-					return fmt.Errorf("entry %d does not hash to its leaf: the database was altered; the stream stops here (tell an auditor)", idx)
+				signed, err := hr.ReadHashes([]int64{tlog.StoredHashIndex(0, idx)})
+				if err != nil {
+					return fmt.Errorf("the tiles do not hold entry %d under the signed root (%v): %w; the stream stops here (tell an auditor)", idx, err, ErrAltered)
+				}
+				if tlog.RecordHash(record) != signed[0] {
+					return fmt.Errorf("entry %d is not the record the log signed: %w; the stream stops here (tell an auditor)", idx, ErrAltered)
 				}
 				bw.WriteString(`{"index":`)
 				bw.WriteString(strconv.FormatInt(idx, 10))
@@ -79,6 +88,56 @@ func Stream(ctx context.Context, q Querier, from int64, follow bool, poll time.D
 		}
 	}
 }
+
+// signedLatest is the newest checkpoint, its signature checked with the log's key history.
+func signedLatest(ctx context.Context, q Querier) (Checkpoint, error) {
+	text, _, err := Latest(ctx, q)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	rows, err := q.Query(ctx, `SELECT vkey FROM audit_keys ORDER BY first_size`)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("read the key history: %w", err)
+	}
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			rows.Close()
+			return Checkpoint{}, err
+		}
+		keys = append(keys, k)
+	}
+	rows.Close()
+	ck, err := openSigned(string(text), keys)
+	if err != nil {
+		return ck, fmt.Errorf("the newest checkpoint is not signed by the log's keys (%v): %w", err, ErrAltered)
+	}
+	return ck, nil
+}
+
+// dbTiles reads hash tiles from the database for tlog's hash reader, which checks each
+// against the signed root.
+type dbTiles struct {
+	ctx context.Context
+	q   Querier
+}
+
+func (t *dbTiles) Height() int { return TileHeight }
+
+func (t *dbTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, tile := range tiles {
+		data, err := ReadTile(t.ctx, t.q, tile.L, tile.N, tile.W)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = data
+	}
+	return out, nil
+}
+
+func (t *dbTiles) SaveTiles([]tlog.Tile, [][]byte) {}
 
 // StreamToFile appends the log's records to a file of JSON lines, resuming after its last
 // complete line: a stream killed and started again writes every record once, in order. A

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,10 +108,20 @@ func TestStreamToFile(t *testing.T) {
 	}
 	var b bytes.Buffer
 	next, err := audit.Stream(ctx, db, 0, false, time.Second, &b)
-	if err == nil || !strings.Contains(err.Error(), "entry 7 does not hash to its leaf") || next != 7 {
+	if err == nil || !strings.Contains(err.Error(), "entry 7 is not the record the log signed") || next != 7 {
 		t.Fatalf("a rewritten record: next %d, %v", next, err)
 	}
 	if strings.Count(b.String(), "\n") != 7 {
 		t.Fatalf("the stream wrote %d lines before the rewritten record", strings.Count(b.String(), "\n"))
+	}
+	// And with its stored leaf hash rewritten to match: the signed tree still says otherwise.
+	if _, err := db.Exec(ctx, `ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `UPDATE audit_log SET leaf_hash = sha256('\x00'::bytea || (SELECT record FROM audit_entries WHERE id = audit_log.entry_id)) WHERE idx = 7`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.Stream(ctx, db, 5, false, time.Second, io.Discard); err == nil || !errors.Is(err, audit.ErrAltered) {
+		t.Fatalf("a rewritten record with its leaf hash: %v", err)
 	}
 }

@@ -251,6 +251,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		} else {
 			next, err = audit.Stream(ctx, db, *streamFrom, *follow, *poll, stdout)
 		}
+		if err == nil && next == *streamFrom && !*follow && *outPath == "" {
+			log.Warn("nothing to stream: the signed log holds no record from that index yet", "from", *streamFrom)
+		}
 		log.Info("audit stream stopped", "next_index", next)
 		return err
 	case "audit export":

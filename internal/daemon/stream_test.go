@@ -24,6 +24,8 @@ func TestAuditStreamAPI(t *testing.T) {
 	refusedWith(t, err, 403, "need-to-know")
 	err = u["auditor"].Do(ctx, "GET", "/api/v1/audit/stream?from=-1", nil, nil)
 	refusedWith(t, err, 400, "from")
+	err = u["auditor"].Do(ctx, "GET", "/api/v1/audit/stream?follow=2", nil, nil)
+	refusedWith(t, err, 400, "follow")
 
 	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()

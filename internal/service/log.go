@@ -214,5 +214,9 @@ func (s *Service) AuditStream(ctx context.Context, a authz.Actor, from int64, fo
 		return err
 	}
 	_, err := audit.Stream(ctx, s.DB, from, follow, time.Second, w)
+	if errors.Is(err, audit.ErrAltered) {
+		s.Log.ErrorContext(ctx, "ALERT: the audit stream met a record the signed log does not hold", "err", err)
+		return refusal.New(refusal.Conflict, "%v", err)
+	}
 	return err
 }

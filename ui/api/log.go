@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -95,7 +96,15 @@ func (s *Server) auditStream(w http.ResponseWriter, r *http.Request) {
 		}
 		from = n
 	}
-	follow := q.Get("follow") == "1" || q.Get("follow") == "true"
+	var follow bool
+	switch q.Get("follow") {
+	case "", "0", "false":
+	case "1", "true":
+		follow = true
+	default:
+		s.fail(w, r, &measure.FieldError{Field: "follow", Message: "must be 1 (follow) or 0"})
+		return
+	}
 	fl, _ := w.(http.Flusher)
 	lw := &firstWrite{w: flushing{w, fl}, header: func() {
 		w.Header().Set("Content-Type", "application/x-ndjson")
@@ -106,6 +115,9 @@ func (s *Server) auditStream(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
+		// Too late for a status: the last line says why the stream stops, then it is cut.
+		line, _ := json.Marshal(map[string]string{"error": err.Error()})
+		_, _ = lw.Write(append(line, '\n'))
 		s.Log.ErrorContext(r.Context(), "audit stream broke off", "err", err)
 		panic(http.ErrAbortHandler)
 	}
