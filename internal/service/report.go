@@ -2,9 +2,12 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 )
 
@@ -101,6 +104,46 @@ func (s *Service) Report(ctx context.Context, a authz.Actor, id string) (Measure
 	r.StepSummary = ss
 	if ck, err := s.Checkpoint(ctx); err == nil {
 		r.Checkpoint = string(ck)
+	}
+	// The log's records about the measure that are not its own: its notifications sent and
+	// the files imported into it (each names the measure in its details).
+	rows, err = s.DB.Query(ctx, `SELECT e.record, l.idx FROM audit_entries e JOIN audit_log l ON l.entry_id = e.id
+		WHERE (e.key LIKE 'notification/%' OR e.key LIKE 'import/%') AND e.measure_id IS NULL AND position($1 in convert_from(e.record, 'UTF8')) > 0
+		ORDER BY l.idx`, d.Measure.ID)
+	if err != nil {
+		return r, fmt.Errorf("read the notifications of %s: %w", id, err)
+	}
+	for rows.Next() {
+		var raw []byte
+		var idx int64
+		if err := rows.Scan(&raw, &idx); err != nil {
+			rows.Close()
+			return r, err
+		}
+		var e audit.Entry
+		if json.Unmarshal(raw, &e.Record) != nil || e.Details["measure"] != d.Measure.ID {
+			continue
+		}
+		e.Index = &idx
+		r.History = append(r.History, e)
+	}
+	rows.Close()
+	slices.SortStableFunc(r.History, func(a, b audit.Entry) int { return a.TS.Compare(b.TS) })
+	// A review's or gate's row holds no digest; the log's record of it does.
+	action := map[string]string{"legal": "legal_review", "command": "command_review", "gate": "record_gate", "vote": "vote",
+		"conflict": "declare_conflict", "post_hoc": "post_hoc_decision", "report_verification": "verify_report"}
+	for i := range r.Decisions {
+		dd := &r.Decisions[i]
+		if dd.Digest != "" {
+			continue
+		}
+		for _, e := range r.History {
+			if e.Action == action[dd.Kind] && e.Actor.ID == dd.By && e.Version == dd.Version {
+				if dg, ok := e.Details["digest"].(string); ok {
+					dd.Digest = dg
+				}
+			}
+		}
 	}
 	return r, nil
 }

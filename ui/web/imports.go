@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/takedown/takedown/internal/intel"
 	"github.com/takedown/takedown/internal/measure"
@@ -166,7 +167,17 @@ func (s *Server) measureReportPDF(w http.ResponseWriter, r *http.Request) {
 		s.sendBack(w, r, r.PathValue("measure"), "report", err, "")
 		return
 	}
+	// One Chromium at a time: each is a dozen processes and a few hundred megabytes.
+	for !s.printing.TryLock() {
+		select {
+		case <-r.Context().Done():
+			s.sendBack(w, r, r.PathValue("measure"), "report", refusal.New(refusal.Unavailable, "other reports are being printed: try again in a moment"), "")
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	pdf, err := printPDF(r.Context(), b.String())
+	s.printing.Unlock()
 	if err != nil {
 		s.Log.ErrorContext(r.Context(), "print a report to PDF", "err", err)
 		s.sendBack(w, r, r.PathValue("measure"), "report",
@@ -180,7 +191,7 @@ func (s *Server) measureReportPDF(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) report(r *http.Request) (page, measureView, service.MeasureReport, error) {
 	p := s.frame(r, "measure report")
-	if l := r.URL.Query().Get("lang"); l == Japanese || l == English {
+	if l := strings.ToLower(r.URL.Query().Get("lang")); l == Japanese || l == English {
 		p.Lang = l
 	}
 	rep, err := s.Report(r.Context(), actorOf(r), r.PathValue("measure"))

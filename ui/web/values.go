@@ -193,6 +193,7 @@ func actorWords(lang, id string) string {
 
 // actionNames are the recorded actions that are not operations, in words.
 var actionNames = map[string][2]string{
+	"notification.sent": {"通知の送信", "notification sent"}, "import.uploaded": {"脅威情報ファイルのアップロード", "file uploaded for import"},
 	"measure.created": {"措置承認申請の作成", "request opened"}, "targets.added": {"対象の追加", "targets added"},
 	"targets.removed": {"対象の削除", "targets removed"}, "evidence.added": {"証拠資料の追加", "evidence added"},
 	"evidence.accessed": {"証拠資料の閲覧", "evidence read"}, "plan.updated": {"計画の修正", "plan changed"},

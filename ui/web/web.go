@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -41,6 +42,8 @@ const (
 // Server serves the pages.
 type Server struct {
 	*service.Service
+	// printing admits one report printed to PDF at a time.
+	printing sync.Mutex
 	// SSO, when configured, offers single sign-on on the login page.
 	SSO *signon.Provider
 	// Secure says people reach the pages over HTTPS (served here or by a proxy in front):
