@@ -49,12 +49,14 @@ func TestAuditStreamAPI(t *testing.T) {
 	for sc.Scan() {
 		var l audit.StreamLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil || l.Index != want {
-			t.Fatalf("line %d: index %d (%v)", want+1, l.Index, err)
+			t.Fatalf("line %d: index %d (%v): %.300q", want+1, l.Index, err, sc.Text())
 		}
 		want++
 		if strings.Contains(string(l.Record), "opened while an auditor follows") {
 			return
 		}
 	}
+	// Each line is sent as it is signed (the middlewares' writers are flushed through
+	// http.ResponseController): the case arrives long before the request's deadline.
 	t.Fatalf("the case opened while following did not arrive (%d lines, %v)", want, sc.Err())
 }

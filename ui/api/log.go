@@ -105,8 +105,8 @@ func (s *Server) auditStream(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &measure.FieldError{Field: "follow", Message: "must be 1 (follow) or 0"})
 		return
 	}
-	fl, _ := w.(http.Flusher)
-	lw := &firstWrite{w: flushing{w, fl}, header: func() {
+	// The middlewares wrap w without Flusher; the controller reaches the connection.
+	lw := &firstWrite{w: flushing{w, http.NewResponseController(w)}, header: func() {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.Header().Set("Cache-Control", "no-store")
 	}}
@@ -130,13 +130,13 @@ func (s *Server) auditStream(w http.ResponseWriter, r *http.Request) {
 // flushing sends each write on at once: a follower sees a record when it is signed.
 type flushing struct {
 	w  http.ResponseWriter
-	fl http.Flusher
+	rc *http.ResponseController
 }
 
 func (f flushing) Write(p []byte) (int, error) {
 	n, err := f.w.Write(p)
-	if f.fl != nil {
-		f.fl.Flush()
+	if err == nil {
+		_ = f.rc.Flush()
 	}
 	return n, err
 }
