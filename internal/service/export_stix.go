@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -43,7 +42,7 @@ func (s *Service) ExportSTIX(ctx context.Context, a authz.Actor, id, tlp string,
 		return fmt.Errorf("record the export of %s: %w", m.ID, err)
 	}
 	in := intel.ExportInput{Measure: m.ID, Title: m.Plan.Title, Org: m.Org, Kind: string(m.Plan.Kind), Technique: m.Plan.Technique,
-		Operations: m.Plan.Operations, Closed: m.UpdatedAt, TLP: name, StepsByResult: map[string]int{}}
+		Operations: m.Plan.Operations, Closed: m.UpdatedAt, TLP: name}
 	if m.Approval != nil {
 		in.WindowStart, in.WindowEnd = m.Approval.WindowStart, m.Approval.WindowEnd
 	}
@@ -53,27 +52,14 @@ func (s *Service) ExportSTIX(ctx context.Context, a authz.Actor, id, tlp string,
 		return fmt.Errorf("read the case of %s: %w", m.ID, err)
 	}
 	in.Attribution = importedAttribution(attribution)
-	rows, err := s.DB.Query(ctx, `SELECT result, count(*), min(at), max(at) FROM execution_steps WHERE measure_id = $1 GROUP BY result`, m.ID)
+	ss, err := s.stepSummary(ctx, m.ID)
 	if err != nil {
-		return fmt.Errorf("count the steps of %s: %w", m.ID, err)
+		return err
 	}
-	for rows.Next() {
-		var result string
-		var n int
-		var from, until time.Time
-		if err := rows.Scan(&result, &n, &from, &until); err != nil {
-			rows.Close()
-			return err
-		}
-		in.StepsByResult[result] = n
-		if in.ExecutedFrom.IsZero() || from.Before(in.ExecutedFrom) {
-			in.ExecutedFrom = from
-		}
-		if until.After(in.ExecutedUntil) {
-			in.ExecutedUntil = until
-		}
+	in.StepsByResult = ss.ByResult
+	if ss.First != nil {
+		in.ExecutedFrom, in.ExecutedUntil = *ss.First, *ss.Last
 	}
-	rows.Close()
 	if err := s.DB.QueryRow(ctx, `SELECT body FROM reports WHERE measure_id = $1 AND kind = 'post_execution' ORDER BY at DESC LIMIT 1`, m.ID).
 		Scan(&in.Report); err != nil && err != pgx.ErrNoRows {
 		return fmt.Errorf("read the report of %s: %w", m.ID, err)

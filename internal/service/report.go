@@ -43,6 +43,33 @@ type StepSummary struct {
 	First, Last *time.Time
 }
 
+// stepSummary counts a measure's execution steps by result, with the first and last step's time.
+func (s *Service) stepSummary(ctx context.Context, measureID string) (StepSummary, error) {
+	ss := StepSummary{ByResult: map[string]int{}}
+	rows, err := s.DB.Query(ctx, `SELECT result, count(*), min(at), max(at) FROM execution_steps WHERE measure_id = $1 GROUP BY result`, measureID)
+	if err != nil {
+		return ss, fmt.Errorf("count the steps of %s: %w", measureID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var result string
+		var n int
+		var first, last time.Time
+		if err := rows.Scan(&result, &n, &first, &last); err != nil {
+			return ss, err
+		}
+		ss.Total += n
+		ss.ByResult[result] = n
+		if ss.First == nil || first.Before(*ss.First) {
+			ss.First = &first
+		}
+		if ss.Last == nil || last.After(*ss.Last) {
+			ss.Last = &last
+		}
+	}
+	return ss, rows.Err()
+}
+
 // Report reads a measure's file for one who may read the measure.
 func (s *Service) Report(ctx context.Context, a authz.Actor, id string) (MeasureReport, error) {
 	d, err := s.Dossier(ctx, a, id, TargetQuery{Page: Page{Limit: 1}, Steps: StepQuery{Page: Page{Limit: 20}}})
@@ -78,29 +105,10 @@ func (s *Service) Report(ctx context.Context, a authz.Actor, id string) (Measure
 	}
 	rows.Close()
 	r.TargetSummary = ts
-	ss := StepSummary{ByResult: map[string]int{}}
-	rows, err = s.DB.Query(ctx, `SELECT result, count(*), min(at), max(at) FROM execution_steps WHERE measure_id = $1 GROUP BY result`, d.Measure.ID)
+	ss, err := s.stepSummary(ctx, d.Measure.ID)
 	if err != nil {
-		return r, fmt.Errorf("count the steps of %s: %w", id, err)
+		return r, err
 	}
-	for rows.Next() {
-		var result string
-		var n int
-		var first, last time.Time
-		if err := rows.Scan(&result, &n, &first, &last); err != nil {
-			rows.Close()
-			return r, err
-		}
-		ss.Total += n
-		ss.ByResult[result] = n
-		if ss.First == nil || first.Before(*ss.First) {
-			ss.First = &first
-		}
-		if ss.Last == nil || last.After(*ss.Last) {
-			ss.Last = &last
-		}
-	}
-	rows.Close()
 	r.StepSummary = ss
 	if ck, err := s.Checkpoint(ctx); err == nil {
 		r.Checkpoint = string(ck)

@@ -118,7 +118,7 @@ func (s *SMTP) serve(c net.Conn) {
 			say("221 bye")
 			return
 		default:
-			say("502 not implemented")
+			say("502 command not recognised")
 		}
 	}
 }
