@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -239,12 +238,13 @@ func TestStartupCheckWaitsForAWitnessOutOfReach(t *testing.T) {
 // sign nothing more, so the log has one history with every entry exactly once.
 func TestLeaderWhoseLockIsCutStopsSigning(t *testing.T) {
 	db, seq, vkey := newLog(t)
-	var logs1 strings.Builder
-	seq.Log = slog.New(slog.NewTextHandler(&syncWriter{w: &logs1}, nil))
+	// Both sequencers keep logging after the test reads: the buffers are read under their lock.
+	logs1 := &lockedLog{}
+	seq.Log = slog.New(slog.NewTextHandler(logs1, nil))
 	seq.Interval = 20 * time.Millisecond
-	var logs2 strings.Builder
+	logs2 := &lockedLog{}
 	seq2 := &audit.Sequencer{DB: db, Signer: seq.Signer, Origin: seq.Origin, Appender: seq.Appender, Interval: seq.Interval,
-		Log: slog.New(slog.NewTextHandler(&syncWriter{w: &logs2}, nil))}
+		Log: slog.New(slog.NewTextHandler(logs2, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go seq.Run(ctx)
@@ -285,13 +285,19 @@ func TestLeaderWhoseLockIsCutStopsSigning(t *testing.T) {
 	}
 }
 
-type syncWriter struct {
+type lockedLog struct {
 	mu sync.Mutex
-	w  io.Writer
+	b  strings.Builder
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
