@@ -16,6 +16,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/workflows"
 )
 
@@ -146,15 +147,69 @@ func env(name, def string) string {
 	return def
 }
 
-// envDuration is a duration flag's default from the environment; a value that is not a
-// duration is reported by Validate rather than silently replaced by def.
-func (c *Config) envDuration(name string, def time.Duration) time.Duration {
-	if v, ok := os.LookupEnv(name); ok {
-		d, err := time.ParseDuration(v)
-		if err == nil {
-			return d
+// durationVar registers a duration flag whose default comes from the environment variable
+// envName. Both read days as the measure forms do (14d, 1d12h) beside Go's form (90s, 10m,
+// 12h); a variable that does not parse is reported by Validate, never replaced by def.
+func (c *Config) durationVar(fs *flag.FlagSet, p *time.Duration, name, envName string, def time.Duration, usage string) {
+	*p = def
+	if v, ok := os.LookupEnv(envName); ok {
+		if d, err := parseDuration(v); err == nil {
+			*p = d
+		} else {
+			c.envErrs = append(c.envErrs, fmt.Sprintf("%s=%q is not a duration (such as 90s, 10m, 12h or 14d)", envName, v))
 		}
-		c.envErrs = append(c.envErrs, fmt.Sprintf("%s=%q is not a duration (such as 90s, 10m or 12h)", name, v))
+	}
+	if strings.HasSuffix(usage, ")") {
+		usage = strings.TrimSuffix(usage, ")") + ", a `duration` such as 90s, 12h or 14d)"
+	}
+	fs.Var((*durationValue)(p), name, usage)
+}
+
+// durationValue is a flag.Value that reads days too.
+type durationValue time.Duration
+
+// String writes whole days as days (14d) and drops zero minutes and seconds (72h, 90m), so
+// -h shows the defaults as the README's table does.
+func (d *durationValue) String() string {
+	v := time.Duration(*d)
+	if v > 0 && v%(24*time.Hour) == 0 && v%(7*24*time.Hour) == 0 || v >= 24*time.Hour*30 && v%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", v/(24*time.Hour))
+	}
+	s := v.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func (d *durationValue) Set(s string) error {
+	v, err := parseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (such as 90s, 10m, 12h or 14d)", s)
+	}
+	*d = durationValue(v)
+	return nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	if v, err := time.ParseDuration(s); err == nil {
+		return v, nil
+	}
+	return measure.ParseDuration(s)
+}
+
+// envBool is a boolean flag's default from the environment: true, false, 1, 0, t, f in any
+// case; anything else (yes, on, a typo) is reported by Validate rather than read as false.
+func (c *Config) envBool(name string, def bool) bool {
+	if v, ok := os.LookupEnv(name); ok {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err == nil {
+			return b
+		}
+		c.envErrs = append(c.envErrs, fmt.Sprintf("%s=%q is not true or false", name, v))
 	}
 	return def
 }
@@ -207,7 +262,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL connection string (DATABASE_URL); dev falls back to 127.0.0.1:5432, then a private cluster")
 	fs.StringVar(&c.TemporalAddress, "temporal-address", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend for serve and worker (TEMPORAL_ADDRESS)")
 	fs.StringVar(&c.Namespace, "temporal-namespace", env("TEMPORAL_NAMESPACE", "takedown"), "Temporal namespace (TEMPORAL_NAMESPACE)")
-	fs.BoolVar(&c.TemporalTLS, "temporal-tls", env("TEMPORAL_TLS", "") == "true", "use TLS to Temporal (TEMPORAL_TLS=true)")
+	fs.BoolVar(&c.TemporalTLS, "temporal-tls", c.envBool("TEMPORAL_TLS", false), "use TLS to Temporal (TEMPORAL_TLS=true)")
 	fs.StringVar(&c.TemporalAPIKey, "temporal-api-key-file", env("TEMPORAL_API_KEY_FILE", ""), "file holding a Temporal Cloud API key, sent over TLS with every call (TEMPORAL_API_KEY_FILE)")
 	fs.StringVar(&c.TemporalTLSCert, "temporal-tls-cert", env("TEMPORAL_TLS_CERT", ""), "client certificate for mTLS to Temporal (TEMPORAL_TLS_CERT)")
 	fs.StringVar(&c.TemporalTLSKey, "temporal-tls-key", env("TEMPORAL_TLS_KEY", ""), "client key for mTLS to Temporal (TEMPORAL_TLS_KEY)")
@@ -232,24 +287,24 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 		c.Witnesses = append(c.Witnesses, v)
 		return nil
 	})
-	fs.BoolVar(&c.PayloadAcceptPlaintext, "payload-accept-plaintext", env("TAKEDOWN_PAYLOAD_ACCEPT_PLAINTEXT", "") == "true", "read unsealed Temporal payloads too, only while measures begun before payload encryption still run: it lets anyone who reaches the cluster send Updates in clear (TAKEDOWN_PAYLOAD_ACCEPT_PLAINTEXT=true)")
-	fs.BoolVar(&c.DevWitness, "dev-witness", env("TAKEDOWN_DEV_WITNESS", "true") == "true", "dev: run a witness of its own, key and state in <data-dir>/witness, when no -witness is given (TAKEDOWN_DEV_WITNESS)")
+	fs.BoolVar(&c.PayloadAcceptPlaintext, "payload-accept-plaintext", c.envBool("TAKEDOWN_PAYLOAD_ACCEPT_PLAINTEXT", false), "read unsealed Temporal payloads too, only while measures begun before payload encryption still run: it lets anyone who reaches the cluster send Updates in clear (TAKEDOWN_PAYLOAD_ACCEPT_PLAINTEXT=true)")
+	fs.BoolVar(&c.DevWitness, "dev-witness", c.envBool("TAKEDOWN_DEV_WITNESS", true), "dev: run a witness of its own, key and state in <data-dir>/witness, when no -witness is given (TAKEDOWN_DEV_WITNESS)")
 	fs.StringVar(&c.LogOrigin, "log-origin", env("TAKEDOWN_LOG_ORIGIN", ""), "the audit log's name in checkpoints, unique among the logs its witnesses cosign, e.g. audit.example.go.jp/takedown; needed by worker and keygen (TAKEDOWN_LOG_ORIGIN); dev: "+DefaultLogOrigin)
-	fs.DurationVar(&c.LogRecheck, "log-recheck", c.envDuration("TAKEDOWN_LOG_RECHECK", 10*time.Minute), "how often the audit sequencer re-hashes the whole log against what it signed; it also does at start (TAKEDOWN_LOG_RECHECK)")
-	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", c.envDuration("TAKEDOWN_RECONCILE_EVERY", time.Minute), "how often dev and worker compare the tables with the signed log, halting it on a difference found twice in a row; 0 never (TAKEDOWN_RECONCILE_EVERY)")
+	c.durationVar(fs, &c.LogRecheck, "log-recheck", "TAKEDOWN_LOG_RECHECK", 10*time.Minute, "how often the audit sequencer re-hashes the whole log against what it signed; it also does at start (TAKEDOWN_LOG_RECHECK)")
+	c.durationVar(fs, &c.ReconcileEvery, "reconcile-every", "TAKEDOWN_RECONCILE_EVERY", time.Minute, "how often dev and worker compare the tables with the signed log, halting it on a difference found twice in a row; 0 never (TAKEDOWN_RECONCILE_EVERY)")
 	fs.StringVar(&c.SMTPAddr, "smtp-addr", env("TAKEDOWN_SMTP_ADDR", ""), "SMTP server (host:port) notification e-mail is sent through; empty: no e-mail (TAKEDOWN_SMTP_ADDR)")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", env("TAKEDOWN_SMTP_FROM", "takedown@localhost"), "the sender address of notification e-mail (TAKEDOWN_SMTP_FROM)")
 	fs.StringVar(&c.SMTPUser, "smtp-user", env("TAKEDOWN_SMTP_USER", ""), "SMTP account; empty: no authentication (TAKEDOWN_SMTP_USER)")
 	fs.StringVar(&c.SMTPPassword, "smtp-password", env("TAKEDOWN_SMTP_PASSWORD", ""), "its password; prefer the environment variable (TAKEDOWN_SMTP_PASSWORD)")
 	fs.StringVar(&c.SMTPTLS, "smtp-tls", env("TAKEDOWN_SMTP_TLS", "starttls"), "starttls (required), tls (implicit, port 465) or none (a relay on the same host) (TAKEDOWN_SMTP_TLS)")
-	fs.BoolVar(&c.WebhookPrivate, "webhook-private", env("TAKEDOWN_WEBHOOK_PRIVATE", "") == "true", "let people's webhooks reach loopback, private and link-local addresses (receivers inside this network); off, the server calls only public addresses (TAKEDOWN_WEBHOOK_PRIVATE=true)")
-	fs.DurationVar(&c.NotifyEvery, "notify-every", c.envDuration("TAKEDOWN_NOTIFY_EVERY", time.Minute), "how often dev and serve plan and send notifications (reminders, deadlines, escalations); 0 never (TAKEDOWN_NOTIFY_EVERY)")
+	fs.BoolVar(&c.WebhookPrivate, "webhook-private", c.envBool("TAKEDOWN_WEBHOOK_PRIVATE", false), "let people's webhooks reach loopback, private and link-local addresses (receivers inside this network); off, the server calls only public addresses (TAKEDOWN_WEBHOOK_PRIVATE=true)")
+	c.durationVar(fs, &c.NotifyEvery, "notify-every", "TAKEDOWN_NOTIFY_EVERY", time.Minute, "how often dev and serve plan and send notifications (reminders, deadlines, escalations); 0 never (TAKEDOWN_NOTIFY_EVERY)")
 	fs.StringVar(&c.LogLevel, "log-level", env("TAKEDOWN_LOG_LEVEL", "info"), "debug, info, warn or error (TAKEDOWN_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("TAKEDOWN_LOG_FORMAT", "text"), "text or json; every line of a request carries its request_id (TAKEDOWN_LOG_FORMAT)")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", env("TAKEDOWN_OTLP_ENDPOINT", ""), "OpenTelemetry collector receiving traces over OTLP/gRPC, as a URL (http://collector:4317); empty: no traces (TAKEDOWN_OTLP_ENDPOINT)")
 	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", env("TAKEDOWN_TEMPORAL_LOG_LEVEL", "error"), "embedded Temporal server's log level, or off (TAKEDOWN_TEMPORAL_LOG_LEVEL)")
-	fs.DurationVar(&c.TokenTTL, "token-ttl", c.envDuration("TAKEDOWN_TOKEN_TTL", 12*time.Hour), "how long an API token lives (TAKEDOWN_TOKEN_TTL)")
-	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.envDuration("TAKEDOWN_REQUEST_TIMEOUT", 30*time.Second), "deadline of every HTTP request; past it the answer is 504 (TAKEDOWN_REQUEST_TIMEOUT)")
+	c.durationVar(fs, &c.TokenTTL, "token-ttl", "TAKEDOWN_TOKEN_TTL", 12*time.Hour, "how long an API token lives (TAKEDOWN_TOKEN_TTL)")
+	c.durationVar(fs, &c.RequestTimeout, "request-timeout", "TAKEDOWN_REQUEST_TIMEOUT", 30*time.Second, "deadline of every HTTP request; past it the answer is 504 (TAKEDOWN_REQUEST_TIMEOUT)")
 	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", env("TAKEDOWN_OIDC_ISSUER", ""), "OpenID Connect provider for single sign-on, by its issuer URL (TAKEDOWN_OIDC_ISSUER)")
 	fs.StringVar(&c.OIDCClientID, "oidc-client-id", env("TAKEDOWN_OIDC_CLIENT_ID", ""), "this server's client ID at the provider (TAKEDOWN_OIDC_CLIENT_ID)")
 	fs.StringVar(&c.OIDCClientSecret, "oidc-client-secret", env("TAKEDOWN_OIDC_CLIENT_SECRET", ""), "its client secret; prefer the environment variable (TAKEDOWN_OIDC_CLIENT_SECRET)")
@@ -262,19 +317,23 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 		return err
 	})
 	if v := os.Getenv("TAKEDOWN_TRUSTED_PROXIES"); v != "" {
-		c.TrustedProxies, _ = parsePrefixes(v)
+		ps, err := parsePrefixes(v)
+		if err != nil {
+			c.envErrs = append(c.envErrs, fmt.Sprintf("TAKEDOWN_TRUSTED_PROXIES=%q: %v", v, err))
+		}
+		c.TrustedProxies = ps
 	}
 	fs.StringVar(&c.OIDCRedirectURL, "oidc-redirect-url", env("TAKEDOWN_OIDC_REDIRECT_URL", ""), "this server's /auth/oidc/callback as registered at the provider (TAKEDOWN_OIDC_REDIRECT_URL)")
 	fs.StringVar(&c.OIDCRolesClaim, "oidc-roles-claim", env("TAKEDOWN_OIDC_ROLES_CLAIM", ""), "claim listing the account's roles (e.g. groups); empty: roles are assigned by administrators (TAKEDOWN_OIDC_ROLES_CLAIM)")
 	fs.StringVar(&c.OIDCOrgClaim, "oidc-org-claim", env("TAKEDOWN_OIDC_ORG_CLAIM", ""), "claim that must name the account's organisation; empty: not checked (TAKEDOWN_OIDC_ORG_CLAIM)")
 	w := &c.Workflow
-	fs.DurationVar(&w.DecisionTarget, "decision-target", c.envDuration("TAKEDOWN_DECISION_TARGET", d.DecisionTarget), "Commission decision target (TAKEDOWN_DECISION_TARGET)")
-	fs.DurationVar(&w.DecisionTargetUrgent, "decision-target-urgent", c.envDuration("TAKEDOWN_DECISION_TARGET_URGENT", d.DecisionTargetUrgent), "decision target for urgent requests (TAKEDOWN_DECISION_TARGET_URGENT)")
-	fs.DurationVar(&w.ApprovalWindow, "approval-window", c.envDuration("TAKEDOWN_APPROVAL_WINDOW", d.ApprovalWindow), "longest approval window (TAKEDOWN_APPROVAL_WINDOW)")
-	fs.DurationVar(&w.EmergencyNotification, "emergency-notification", c.envDuration("TAKEDOWN_EMERGENCY_NOTIFICATION", d.EmergencyNotification), "deadline to notify the Commission after an emergency measure (TAKEDOWN_EMERGENCY_NOTIFICATION)")
-	fs.DurationVar(&w.PostHocReview, "post-hoc-review", c.envDuration("TAKEDOWN_POST_HOC_REVIEW", d.PostHocReview), "Commission post-hoc review target (TAKEDOWN_POST_HOC_REVIEW)")
-	fs.DurationVar(&w.ReportDue, "report-due", c.envDuration("TAKEDOWN_REPORT_DUE", d.ReportDue), "post-execution report deadline (TAKEDOWN_REPORT_DUE)")
-	fs.DurationVar(&w.NotificationDue, "notification-due", c.envDuration("TAKEDOWN_NOTIFICATION_DUE", d.NotificationDue), "affected-party notification deadline (TAKEDOWN_NOTIFICATION_DUE)")
+	c.durationVar(fs, &w.DecisionTarget, "decision-target", "TAKEDOWN_DECISION_TARGET", d.DecisionTarget, "Commission decision target (TAKEDOWN_DECISION_TARGET)")
+	c.durationVar(fs, &w.DecisionTargetUrgent, "decision-target-urgent", "TAKEDOWN_DECISION_TARGET_URGENT", d.DecisionTargetUrgent, "decision target for urgent requests (TAKEDOWN_DECISION_TARGET_URGENT)")
+	c.durationVar(fs, &w.ApprovalWindow, "approval-window", "TAKEDOWN_APPROVAL_WINDOW", d.ApprovalWindow, "longest approval window (TAKEDOWN_APPROVAL_WINDOW)")
+	c.durationVar(fs, &w.EmergencyNotification, "emergency-notification", "TAKEDOWN_EMERGENCY_NOTIFICATION", d.EmergencyNotification, "deadline to notify the Commission after an emergency measure (TAKEDOWN_EMERGENCY_NOTIFICATION)")
+	c.durationVar(fs, &w.PostHocReview, "post-hoc-review", "TAKEDOWN_POST_HOC_REVIEW", d.PostHocReview, "Commission post-hoc review target (TAKEDOWN_POST_HOC_REVIEW)")
+	c.durationVar(fs, &w.ReportDue, "report-due", "TAKEDOWN_REPORT_DUE", d.ReportDue, "post-execution report deadline (TAKEDOWN_REPORT_DUE)")
+	c.durationVar(fs, &w.NotificationDue, "notification-due", "TAKEDOWN_NOTIFICATION_DUE", d.NotificationDue, "affected-party notification deadline (TAKEDOWN_NOTIFICATION_DUE)")
 	fs.IntVar(&w.HistoryLimit, "history-limit", int(c.envInt("TAKEDOWN_HISTORY_LIMIT", int64(d.HistoryLimit))), "workflow history length after which a measure's workflow continues as new (TAKEDOWN_HISTORY_LIMIT)")
 	cs := int(c.envInt("TAKEDOWN_COMMISSION_SIZE", int64(d.CommissionSize)))
 	qm := int(c.envInt("TAKEDOWN_QUORUM_MEMBERS", int64(d.QuorumMembers)))

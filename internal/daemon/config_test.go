@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"flag"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -28,12 +29,14 @@ func TestReconcileEveryBounds(t *testing.T) {
 // parse is refused at start, naming the variable, as the flag would be, not replaced by the
 // default.
 func TestEnvironmentTyposAreRefused(t *testing.T) {
-	for _, tc := range []struct{ name, value string }{{"TAKEDOWN_RECONCILE_EVERY", "garbage"}, {"TAKEDOWN_TOKEN_TTL", "12"}, {"TAKEDOWN_MAX_EVIDENCE", "32MB"}} {
+	for _, tc := range []struct{ name, value string }{{"TAKEDOWN_RECONCILE_EVERY", "garbage"}, {"TAKEDOWN_TOKEN_TTL", "12"}, {"TAKEDOWN_MAX_EVIDENCE", "32MB"},
+		{"TAKEDOWN_APPROVAL_WINDOW", "14 days"}, {"TAKEDOWN_APPROVAL_WINDOW", "2w"}, {"TEMPORAL_TLS", "yes"}, {"TAKEDOWN_DEV_WITNESS", "off"},
+		{"TAKEDOWN_WEBHOOK_PRIVATE", "ture"}, {"TAKEDOWN_TRUSTED_PROXIES", "10.0.0.0/8,10.1"}, {"TAKEDOWN_HISTORY_LIMIT", "1e4"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(tc.name, tc.value)
 			var c Config
 			c.Flags(flag.NewFlagSet("test", flag.ContinueOnError))
-			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.name) {
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.name) || !strings.Contains(err.Error(), tc.value) {
 				t.Fatalf("%s=%s: %v", tc.name, tc.value, err)
 			}
 		})
@@ -43,5 +46,31 @@ func TestEnvironmentTyposAreRefused(t *testing.T) {
 	c.Flags(flag.NewFlagSet("test", flag.ContinueOnError))
 	if err := c.Validate(); err != nil || c.ReconcileEvery != 5*time.Minute {
 		t.Fatalf("TAKEDOWN_RECONCILE_EVERY=5m: %s (%v)", c.ReconcileEvery, err)
+	}
+}
+
+// TestDurationsReadDays: an approval window is written in days in the law and on the measure
+// forms; the flag and its variable read 14d as 14 days (336h), not as an error or 0.
+func TestDurationsReadDays(t *testing.T) {
+	t.Setenv("TAKEDOWN_APPROVAL_WINDOW", "14d")
+	t.Setenv("TEMPORAL_TLS", "TRUE")
+	var c Config
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	c.Flags(fs)
+	if err := fs.Parse([]string{"-report-due", "1d12h", "-token-ttl", "90m"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Workflow.ApprovalWindow != 14*24*time.Hour || c.Workflow.ReportDue != 36*time.Hour || c.TokenTTL != 90*time.Minute || !c.TemporalTLS {
+		t.Fatalf("approval window %v, report due %v, token TTL %v, TLS %v", c.Workflow.ApprovalWindow, c.Workflow.ReportDue, c.TokenTTL, c.TemporalTLS)
+	}
+	fs = flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.Flags(fs)
+	err := fs.Parse([]string{"-approval-window", "14 days"})
+	if err == nil || !strings.Contains(err.Error(), "-approval-window") || !strings.Contains(err.Error(), "14 days") {
+		t.Fatalf("-approval-window '14 days': %v", err)
 	}
 }
