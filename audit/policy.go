@@ -47,9 +47,6 @@ type PolicyWitness struct {
 	Name, VKey, URL string
 }
 
-// policyKeywords are the C2SP policy's own lines; torchwood reads them.
-var policyKeywords = map[string]bool{"log": true, "witness": true, "group": true, "quorum": true}
-
 // ParsePolicy reads a policy file. The C2SP lines:
 //
 //	log VKEY [URL]                    the log's verifier key; several: any one of them (a rotation)

@@ -54,12 +54,12 @@ func (w *testWitness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	n, err := note.Open(ckText, note.VerifierList(w.logKey))
 	if err != nil {
-		http.Error(rw, "not signed by the log", 403)
+		http.Error(rw, "not signed by the log", http.StatusForbidden)
 		return
 	}
 	ck, err := audit.ParseCheckpoint(n.Text)
 	if err != nil {
-		http.Error(rw, err.Error(), 403)
+		http.Error(rw, err.Error(), http.StatusForbidden)
 		return
 	}
 	if old != w.size {
@@ -69,7 +69,7 @@ func (w *testWitness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if old > 0 && (ck.Size < old || tlog.CheckTree(proof, ck.Size, ck.Root, old, w.root) != nil) {
-		http.Error(rw, "not consistent", 422)
+		http.Error(rw, "not consistent", http.StatusUnprocessableEntity)
 		return
 	}
 	signed, err := note.Sign(&note.Note{Text: n.Text}, w.signer)

@@ -21,7 +21,6 @@ func TestSearchAttributesFollowTheMeasure(t *testing.T) {
 		org       string
 		emergency bool
 		deadline  time.Time
-		unset     bool
 	}
 	var upserts []seen
 	start := h.env.Now()

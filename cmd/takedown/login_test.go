@@ -62,7 +62,7 @@ func TestLoginSSO(t *testing.T) {
 			http.Redirect(w, r, q.Get("cli")+"?"+ans.Encode(), http.StatusSeeOther)
 		case "/api/v1/me":
 			if r.Header.Get("Authorization") != "Bearer the-token" {
-				http.Error(w, `{"error":{"status":401,"code":"unauthenticated","message":"no"}}`, 401)
+				http.Error(w, `{"error":{"status":401,"code":"unauthenticated","message":"no"}}`, http.StatusUnauthorized)
 				return
 			}
 			json.NewEncoder(w).Encode(map[string]any{"username": "commander"})

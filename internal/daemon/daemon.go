@@ -860,7 +860,7 @@ func openPayloadCodec(cfg Config, mode Mode) (*payload.Codec, error) {
 		_, _ = rand.Read(key)
 		return payload.New(key)
 	case path == "" && mode != Dev:
-		return nil, errors.New("Temporal payloads need -payload-key (make one with `takedownd keygen -payload`), the same file for serve and worker")
+		return nil, errors.New("-payload-key is needed: it seals every Temporal payload (make one with `takedownd keygen -payload`), the same file for serve and worker")
 	case path == "":
 		path = filepath.Join(cfg.DataDir, "payload.key")
 		if _, err := os.Stat(path); os.IsNotExist(err) {

@@ -90,6 +90,9 @@ func TestWebStranger(t *testing.T) {
 		}
 	}
 	status, body := webGet(t, officer, base+"?tq=198.51.1.")
+	if status != 200 {
+		t.Errorf("the target search answers %d", status)
+	}
 	if !strings.Contains(body, `rel="next"`) && strings.Count(body, "<code>198.51.1.") != 50 {
 		t.Errorf("the search lists %d targets", strings.Count(body, "<code>198.51.1."))
 	}
