@@ -597,6 +597,9 @@ func (e *env) printPreview(p importPreview) {
 		}
 		t := c.Target
 		v := t.Value
+		if u := measure.UnicodeValue(t.Kind, t.Value); u != "" {
+			v = u + " (" + v + ")"
+		}
 		if t.Port != 0 {
 			v += ":" + strconv.Itoa(t.Port)
 		}

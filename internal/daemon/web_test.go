@@ -57,6 +57,7 @@ func webGet(t *testing.T, hc *http.Client, u string) (int, string) {
 func TestWebStranger(t *testing.T) {
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
+	t.Run("unicode targets", func(t *testing.T) { unicodeTargets(t, e) })
 	many := make([]map[string]any, 0, 250)
 	for i := range 250 {
 		many = append(many, map[string]any{"kind": "ip", "value": fmt.Sprintf("198.51.%d.%d", i/200, i%200+1), "location": "domestic"})
@@ -190,5 +191,51 @@ func TestSecureBehindAProxy(t *testing.T) {
 		if want := public != ""; secure != want || hsts != want {
 			t.Errorf("public URL %q: Secure cookie %v, HSTS %v; want %v", public, secure, hsts, want)
 		}
+	}
+}
+
+// unicodeTargets: names typed in Unicode, as Japanese reports write them, are held as
+// A-labels (the API answers them), shown in Unicode beside the A-label, and found by a search
+// typed either way; what IDNA 2008 refuses is refused with the way out.
+func unicodeTargets(t *testing.T, e *testenv.Env) {
+	ctx := context.Background()
+	m := newDraft(t, e, "self_execute", []map[string]any{
+		{"kind": "domain", "value": "例え。jp", "location": "domestic", "role": "c2"},
+		{"kind": "domain", "value": "аpple.example", "location": "abroad", "role": "c2"}, // a Cyrillic а
+		{"kind": "url", "value": "https://例え.jp:8443/gate", "location": "domestic", "role": "c2"},
+	})
+	var api struct {
+		Targets []struct{ Value string } `json:"targets"`
+	}
+	if err := e.Users["officer"].Do(ctx, "GET", "/api/v1/measures/"+m.ID+"/targets", nil, &api); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tg := range api.Targets {
+		got = append(got, tg.Value)
+	}
+	if want := "xn--r8jz45g.jp xn--pple-43d.example https://xn--r8jz45g.jp:8443/gate"; strings.Join(got, " ") != want {
+		t.Fatalf("the API holds %q, want %q", got, want)
+	}
+	officer := webSession(t, e, "officer")
+	base := e.D.URL + "/measures/" + m.ID
+	status, body := webGet(t, officer, base)
+	for _, want := range []string{"<code>例え.jp</code> <code class=\"a-label\">(xn--r8jz45g.jp)</code>", "<code>аpple.example</code> <code class=\"a-label\">(xn--pple-43d.example)</code>", "https://例え.jp:8443/gate"} {
+		if status != 200 || !strings.Contains(body, want) {
+			t.Errorf("the measure page (%d) does not show %s", status, want)
+		}
+	}
+	for _, q := range []string{"例え", "xn--r8jz45g", "例え.jp"} {
+		_, body := webGet(t, officer, base+"?tq="+url.QueryEscape(q))
+		if !strings.Contains(body, "xn--r8jz45g.jp") || strings.Contains(body, "xn--pple-43d") {
+			t.Errorf("searching %q does not find exactly the 例え.jp targets", q)
+		}
+	}
+	_, err := e.Users["officer"].AddTargets(ctx, m.ID, []map[string]any{{"kind": "domain", "value": "😀.example", "location": "abroad", "role": "c2"}})
+	if err == nil || !strings.Contains(err.Error(), "xn--") {
+		t.Errorf("an emoji name: %v", err)
+	}
+	if _, err := e.Users["officer"].AddTargets(ctx, m.ID, []map[string]any{{"kind": "domain", "value": "xn--i-7iq.ws", "location": "abroad", "role": "c2"}}); err != nil {
+		t.Errorf("an emoji name registered before IDNA 2008, as its A-label: %v", err)
 	}
 }

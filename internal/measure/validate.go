@@ -1,7 +1,9 @@
 package measure
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -126,6 +128,11 @@ func (t *Target) Validate() error {
 		}
 		t.Value = p.String()
 	case "domain":
+		a, err := asciiDomain(t.Value)
+		if err != nil {
+			return fieldErr("value", "%q is not a domain name: %v", t.Value, errIDNA)
+		}
+		t.Value = a
 		if err := checkDomain(t.Value); err != nil {
 			return fieldErr("value", "%q is not a domain name: %v", t.Value, err)
 		}
@@ -136,6 +143,18 @@ func (t *Target) Validate() error {
 			return fieldErr("value", "%q is not an absolute http, https or ftp URL", t.Value)
 		}
 		host := u.Hostname()
+		if !isASCII(host) {
+			a, err := asciiDomain(host)
+			if err != nil {
+				return fieldErr("value", "%q has an invalid host: %v", t.Value, errIDNA)
+			}
+			port := u.Port()
+			u.Host, host = a, a
+			if port != "" {
+				u.Host = net.JoinHostPort(a, port)
+			}
+			t.Value = u.String()
+		}
 		if _, err := netip.ParseAddr(host); err != nil {
 			if err := checkDomain(host); err != nil {
 				return fieldErr("value", "%q has an invalid host: %v", t.Value, err)
@@ -205,6 +224,7 @@ func (s *Step) Validate() error {
 	if strings.TrimSpace(s.Target) == "" {
 		return fieldErr("target", "is required")
 	}
+	s.Target = asciiTarget(s.Target)
 	if !slices.Contains(techniques, s.Technique) {
 		return fieldErr("technique", "must be one of %v", techniques)
 	}
@@ -244,6 +264,10 @@ func (n *Notification) Validate() error {
 	return nil
 }
 
+// errIDNA refuses a Unicode name IDNA 2008 does not allow (an emoji, a symbol, a mixed
+// direction); such a name registered under older rules is given as its A-label.
+var errIDNA = errors.New("it has a character IDNA 2008 does not allow in a domain name; a name registered anyway is given as its A-label (xn--…)")
+
 func checkDomain(s string) error {
 	s = strings.TrimSuffix(s, ".")
 	if len(s) == 0 || len(s) > 253 {
@@ -263,7 +287,7 @@ func checkDomain(s string) error {
 		for _, c := range l {
 			ok := c == '-' || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 			if !ok {
-				return fmt.Errorf("label %q has character %q (use the A-label, xn--, for IDNs)", l, c)
+				return fmt.Errorf("label %q has character %q", l, c)
 			}
 		}
 	}

@@ -27,7 +27,7 @@ func TestTargetValidate(t *testing.T) {
 		{Target{Kind: "domain", Value: "c2.example.123"}, "value", ""},
 		{Target{Kind: "domain", Value: "3com.example"}, "", "3com.example"},
 		{Target{Kind: "domain", Value: "-bad.example"}, "value", ""},
-		{Target{Kind: "domain", Value: "例え.jp"}, "value", ""},
+		{Target{Kind: "domain", Value: "例え.jp"}, "", "xn--r8jz45g.jp"},
 		{Target{Kind: "domain", Value: "xn--r8jz45g.jp"}, "", "xn--r8jz45g.jp"},
 		{Target{Kind: "domain", Value: "192.0.2.1"}, "value", ""},
 		{Target{Kind: "url", Value: "https://c2.example.net/gate.php?id=1"}, "", "https://c2.example.net/gate.php?id=1"},

@@ -300,7 +300,7 @@ func (s *Service) measures(ctx context.Context, a authz.Actor, f MeasureFilter) 
 	// Search arguments are named apart from the read scope's: a search never widens it.
 	args["find_org"], args["find_requester"], args["find_country"], args["find_target"] = f.Org, f.Requester, f.Country, ""
 	if f.Target != "" {
-		args["find_target"] = likePrefix(f.Target)
+		args["find_target"] = likePrefix(measure.ASCIISearch(f.Target))
 	}
 	args["find_emergency"], args["find_from"], args["find_to"] = f.Emergency, f.From, f.To
 	rows, err := s.DB.Query(ctx, `SELECT m.id, m.case_id, c.org_id, COALESCE(m.plan->>'title', ''), m.stage, m.version, m.digest,
@@ -619,7 +619,8 @@ func (s *Service) targetPage(ctx context.Context, m Measure, q TargetQuery) ([]m
 	if err := q.Page.Check(); err != nil {
 		return nil, 0, err
 	}
-	args := pgx.NamedArgs{"m": m.ID, "v": q.Version, "cur": m.Version, "q": q.Search, "limit": q.Limit, "offset": q.Offset}
+	// Targets are held as A-labels: a name searched for in Unicode is searched for as stored.
+	args := pgx.NamedArgs{"m": m.ID, "v": q.Version, "cur": m.Version, "q": measure.ASCIISearch(q.Search), "limit": q.Limit, "offset": q.Offset}
 	const where = `measure_id = @m AND version = COALESCE(NULLIF(@v::int, 0), @cur) AND (@q = '' OR strpos(lower(value), lower(@q)) > 0)`
 	n := m.Targets // counted when the measure was read; a search or another version counts again
 	if q.Search != "" || (q.Version != 0 && q.Version != m.Version) {

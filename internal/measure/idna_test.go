@@ -1,0 +1,71 @@
+package measure
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestUnicodeDomains: a name typed in Unicode, as it appears in a Japanese report, is stored
+// as its A-labels; what IDNA 2008 refuses is refused with a way out; A-labels pass as given
+// and are shown back in Unicode.
+func TestUnicodeDomains(t *testing.T) {
+	for _, tc := range []struct {
+		kind, in, want, show string // want "": refused
+	}{
+		{"domain", "例え.jp", "xn--r8jz45g.jp", "例え.jp"},
+		{"domain", "例え。jp", "xn--r8jz45g.jp", "例え.jp"},                           // the ideographic full stop a Japanese keyboard types
+		{"domain", "ＥＸＡＭＰＬＥ．ｊｐ", "example.jp", ""},                               // full-width letters fold to ASCII
+		{"domain", "Bücher.Example.", "xn--bcher-kva.example", "bücher.example"}, // case folded, root dot dropped
+		{"domain", "faß.example", "xn--fa-hia.example", "faß.example"},           // IDNA 2008, not transitional: ß stays
+		{"domain", "аpple.example", "xn--pple-43d.example", "аpple.example"},     // a Cyrillic а: stored apart from apple
+		{"domain", "xn--r8jz45g.jp", "xn--r8jz45g.jp", "例え.jp"},
+		{"domain", "XN--R8JZ45G.JP", "xn--r8jz45g.jp", "例え.jp"},
+		{"domain", "xn--i-7iq.ws", "xn--i-7iq.ws", "i❤.ws"}, // registered before IDNA 2008: kept and shown
+		{"domain", "😀.example", "", ""},
+		{"domain", "a\u202eb.example", "", ""}, // a right-to-left override
+		{"domain", "a\u200db.example", "", ""}, // a zero-width joiner outside its context
+		{"domain", "例え", "", ""},               // one label
+		{"domain", "例え.jp\x00", "", ""},
+		{"url", "https://例え.jp:8443/gate?id=1", "https://xn--r8jz45g.jp:8443/gate?id=1", "https://例え.jp:8443/gate?id=1"},
+		{"url", "http://xn--r8jz45g.jp/", "http://xn--r8jz45g.jp/", "http://例え.jp/"},
+		{"url", "https://😀.example/", "", ""},
+		{"url", "https://c2.example.net/例", "https://c2.example.net/例", ""},
+	} {
+		tg := Target{Kind: tc.kind, Value: tc.in}
+		err := tg.Validate()
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("%s %q accepted as %q", tc.kind, tc.in, tg.Value)
+			}
+			continue
+		}
+		if err != nil || tg.Value != tc.want {
+			t.Errorf("%s %q = %q, %v; want %q", tc.kind, tc.in, tg.Value, err, tc.want)
+			continue
+		}
+		if got := UnicodeValue(tc.kind, tg.Value); got != tc.show {
+			t.Errorf("%s %q shows as %q, want %q", tc.kind, tg.Value, got, tc.show)
+		}
+		again := Target{Kind: tc.kind, Value: tg.Value}
+		if err := again.Validate(); err != nil || again.Value != tg.Value {
+			t.Errorf("%q is not stable: %q, %v", tg.Value, again.Value, err)
+		}
+	}
+	tg := Target{Kind: "domain", Value: "😀.example"}
+	if err := tg.Validate(); err == nil || !strings.Contains(err.Error(), "xn--") {
+		t.Errorf("a refused Unicode name does not say to give the A-label: %v", err)
+	}
+}
+
+func TestStepTargetsInUnicode(t *testing.T) {
+	for in, want := range map[string]string{"例え.jp": "xn--r8jz45g.jp", "https://例え.jp/x": "https://xn--r8jz45g.jp/x", "198.51.100.7": "198.51.100.7", "😀.example": "😀.example"} {
+		if got := asciiTarget(in); got != want {
+			t.Errorf("asciiTarget(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{"例え": "xn--r8jz45g", "例え.jp": "xn--r8jz45g.jp", "example": "example", "😀": "😀"} {
+		if got := ASCIISearch(in); got != want {
+			t.Errorf("ASCIISearch(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
