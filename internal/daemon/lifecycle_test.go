@@ -316,6 +316,7 @@ func TestNormalPathWithReturn(t *testing.T) {
 			t.Errorf("refusal %q is not in the audit log; refusals: %v", want, refusals)
 		}
 	}
+	testenv.RecordHistory(t, e, id, "normal-with-return")
 }
 
 // TestEmergencyPath: a commander declares an emergency, the measure is executed at once,
@@ -366,6 +367,7 @@ func TestEmergencyPath(t *testing.T) {
 	})
 	requireRefusals(t, u["auditor"], id, "refused.declare_emergency role", "refused.log_steps SoD-4", "refused.notify_commission role")
 	verifyLog(t, e)
+	testenv.RecordHistory(t, e, id, "emergency")
 }
 
 // TestApprovalExpires: an approval window that passes with no execution ends the measure.
@@ -398,6 +400,7 @@ func TestApprovalExpires(t *testing.T) {
 		t.Fatalf("last entry %q, want the expiry", last)
 	}
 	verifyLog(t, e)
+	testenv.RecordHistory(t, e, id, "expiry")
 }
 
 // TestOrderPathWithInformationRequest: the Commission asks for information and one member
@@ -463,6 +466,7 @@ func TestOrderPathWithInformationRequest(t *testing.T) {
 		}
 	}
 	verifyLog(t, e)
+	testenv.RecordHistory(t, e, id, "order-with-information-request")
 }
 
 // TestLongExecutionContinuesAsNew: a measure whose execution logs many batches continues as
@@ -498,4 +502,5 @@ func TestLongExecutionContinuesAsNew(t *testing.T) {
 		t.Fatalf("the workflow ran %d times; a history of %d events should have continued as new", runs, cfg.HistoryLimit)
 	}
 	t.Logf("%d runs", runs)
+	testenv.RecordHistory(t, e, id, "continue-as-new")
 }

@@ -68,6 +68,9 @@ func StartWith(t testing.TB, wf workflows.Config, adjust func(*daemon.Config)) *
 	if adjust != nil {
 		adjust(&cfg)
 	}
+	if k := recordingKey(); k != "" {
+		cfg.PayloadKey = k
+	}
 	var logged logTail
 	// The server's errors are kept, and shown when the test fails: a rare failure (a 500 met
 	// once in many random sequences) then comes with its cause.
