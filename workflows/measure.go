@@ -6,19 +6,46 @@
 // Record activity (new state and audit entry in one transaction) before the workflow's own
 // state moves. Deadlines are Temporal timers. The code is deterministic: workflow.Now, no map
 // ranging, no goroutines, no I/O.
+//
+// The files: measure.go the workflow's loop and state, check.go what an action must pass,
+// act.go what an accepted action does, deadlines.go the timers, search.go the search
+// attributes.
+//
+// # Changing workflow code
+//
+// A measure's workflow runs for weeks and is replayed from its history by whatever code the
+// workers run then. Any change to what the workflow asks Temporal to do (an activity, a timer,
+// a search attribute upsert, a marker, continue-as-new) or to their order, count or options
+// would make a running measure's replay diverge: the worker fails its workflow tasks
+// ("nondeterminism") and the measure stalls until the old code is back. So:
+//
+//  1. Guard the change with workflow.GetVersion under a new change ID, as
+//     changeKeepDeadlineTimer does: DefaultVersion keeps the old code for measures started
+//     before it, the new version runs for the rest (a continue-as-new takes the new code).
+//     Decide-only changes (what an action is allowed, how a vote is counted) go through
+//     State.Rules instead, which the auditors' replay reads too.
+//
+//  2. Record the histories of every path under the new code into a new directory beside the
+//     old ones and commit them, keeping the old ones while any measure may run under them:
+//
+//     TAKEDOWN_RECORD_HISTORIES=$PWD/workflows/testdata/histories/vN-what-changed \
+//     go test -count=1 -run 'TestNormalPathWithReturn|TestEmergencyPath|TestApprovalExpires|TestOrderPathWithInformationRequest|TestLongExecutionContinuesAsNew' ./internal/daemon
+//
+//  3. TestReplayRecordedHistories replays them all against the code; the same change without
+//     its guard fails it ("a matching Timer command was expected…").
+//
+// A version branch is removed only when no measure started before it still runs (the
+// TakedownStage search attribute tells), and its histories with it.
 package workflows
 
 import (
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/takedown/takedown/activities"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/refusal"
@@ -171,6 +198,12 @@ func MeasureWorkflow(ctx workflow.Context, in Input) (State, error) {
 		return w.s, err
 	}
 
+	// Versioned change (see the package documentation): one timer per deadline, kept while
+	// actions come and go, instead of a timer started and cancelled around every action.
+	var timer *deadlineTimer
+	if workflow.GetVersion(ctx, changeKeepDeadlineTimer, workflow.DefaultVersion, 1) >= 1 {
+		timer = &deadlineTimer{}
+	}
 	for !w.s.Stage.Terminal() {
 		if err := w.publish(ctx); err != nil {
 			return w.s, err
@@ -189,13 +222,20 @@ func MeasureWorkflow(ctx workflow.Context, in Input) (State, error) {
 		moved := func() bool { return w.s.Seq != seq }
 		name, at, ok := w.nextDeadline()
 		if !ok {
+			timer.stop()
 			if err := workflow.Await(ctx, moved); err != nil {
 				return w.s, err
 			}
 			continue
 		}
 		if wait := at.Sub(workflow.Now(ctx)); wait > 0 {
-			done, err := workflow.AwaitWithTimeout(ctx, wait, moved)
+			var done bool
+			var err error
+			if timer != nil {
+				done, err = timer.await(ctx, at, wait, moved)
+			} else {
+				done, err = workflow.AwaitWithTimeout(ctx, wait, moved)
+			}
 			if err != nil {
 				return w.s, err
 			}
@@ -219,698 +259,6 @@ func (w *measureWorkflow) historyFull(ctx workflow.Context) bool {
 	info := workflow.GetInfo(ctx)
 	limit := w.in.Config.HistoryLimit
 	return info.GetContinueAsNewSuggested() || (limit > 0 && info.GetCurrentHistoryLength() > limit)
-}
-
-// stages lists where each operation may be taken.
-var stages = map[authz.Op][]measure.Stage{
-	authz.OpSubmit:           {measure.Draft},
-	authz.OpLegalReview:      {measure.LegalReview},
-	authz.OpCommandReview:    {measure.CommandReview},
-	authz.OpRecordGate:       {measure.Gates, measure.EmergencyExecuting},
-	authz.OpDeclareConflict:  {measure.CommissionReview, measure.InfoRequested, measure.CommissionNotified},
-	authz.OpVote:             {measure.CommissionReview},
-	authz.OpRequestInfo:      {measure.CommissionReview},
-	authz.OpRespondInfo:      {measure.InfoRequested},
-	authz.OpWithdraw:         {measure.Draft, measure.LegalReview, measure.CommandReview, measure.Gates, measure.CommissionReview, measure.InfoRequested, measure.Approved, measure.OrderIssued},
-	authz.OpIssueOrder:       {measure.Approved},
-	authz.OpOrderOutcome:     {measure.OrderIssued},
-	authz.OpStartExecution:   {measure.Approved, measure.OrderIssued},
-	authz.OpLogSteps:         {measure.Executing, measure.EmergencyExecuting},
-	authz.OpFinishExecution:  {measure.Executing, measure.EmergencyExecuting},
-	authz.OpDeclareEmergency: {measure.Draft, measure.LegalReview, measure.CommandReview, measure.Gates},
-	authz.OpNotifyCommission: {measure.Executed},
-	authz.OpPostHocDecision:  {measure.CommissionNotified},
-	authz.OpReport:           {measure.Executed, measure.PostHocReviewed},
-	authz.OpVerifyReport:     {measure.Reported},
-	authz.OpNotify:           {measure.Notifying},
-	authz.OpClose:            {measure.Notifying},
-}
-
-// StagesFor returns the stages in which op may be taken (for the API and documentation).
-func StagesFor(op authz.Op) []measure.Stage { return stages[op] }
-
-// WrongStage refuses an action the measure's stage does not allow.
-type WrongStage struct {
-	Op    authz.Op
-	Stage measure.Stage
-	Why   string
-}
-
-func (e *WrongStage) Error() string {
-	if e.Why != "" {
-		return fmt.Sprintf("%s is not possible in stage %s: %s", e.Op, e.Stage, e.Why)
-	}
-	return fmt.Sprintf("%s is not possible in stage %s (allowed in %v)", e.Op, e.Stage, stages[e.Op])
-}
-
-// StaleDigest refuses a decision on a digest that is not the measure's current one.
-type StaleDigest struct {
-	Op      authz.Op
-	Seen    string // the digest the person decided on
-	Version int    // the current version
-	Digest  string // and its digest
-}
-
-func (e *StaleDigest) Error() string {
-	if e.Seen == "" {
-		return fmt.Sprintf("%s names no digest: give the digest of the version decided on (version %d is %s)", e.Op, e.Version, e.Digest)
-	}
-	return fmt.Sprintf("%s was decided on digest %s, but the measure is now at version %d with digest %s: read it again", e.Op, e.Seen, e.Version, e.Digest)
-}
-
-// validate refuses an action before it enters history. It re-checks what the API checked,
-// from workflow state alone.
-func (w *measureWorkflow) validate(a measure.Action, now time.Time) error {
-	return failure(w.check(a, now))
-}
-
-func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
-	s := &w.s
-	allowed, ok := stages[a.Op]
-	if !ok {
-		return &measure.FieldError{Field: "op", Message: fmt.Sprintf("unknown operation %q", a.Op)}
-	}
-	rev1 := s.Rules >= 1
-	if rev1 {
-		if err := a.CheckInput(); err != nil {
-			return err
-		}
-	}
-	if !slices.Contains(allowed, s.Stage) {
-		return &WrongStage{Op: a.Op, Stage: s.Stage}
-	}
-	if err := authz.SoD(a.Op, a.Actor, s.Facts, now); err != nil {
-		return err
-	}
-	if s.Rules >= 2 && measure.Judges(a.Op) && a.Digest != s.Digest {
-		return &StaleDigest{Op: a.Op, Seen: a.Digest, Version: s.Version, Digest: s.Digest}
-	}
-	need := func(field, value string) error {
-		if strings.TrimSpace(value) == "" {
-			return &measure.FieldError{Field: field, Message: "is required"}
-		}
-		return nil
-	}
-	oneOf := func(field, value string, options ...string) error {
-		if !slices.Contains(options, value) {
-			return &measure.FieldError{Field: field, Message: fmt.Sprintf("must be one of %v", options)}
-		}
-		return nil
-	}
-	switch a.Op {
-	case authz.OpLegalReview, authz.OpCommandReview:
-		if err := oneOf("decision", a.Decision, "approve", "return"); err != nil {
-			return err
-		}
-		if a.Decision == "return" {
-			return need("reason", a.Reason)
-		}
-	case authz.OpRecordGate:
-		if err := oneOf("gate", a.Gate, "foreign_ministry", "pm_order"); err != nil {
-			return err
-		}
-		if !slices.Contains(w.gatesNeeded(), a.Gate) {
-			return &WrongStage{Op: a.Op, Stage: s.Stage, Why: "this measure does not need gate " + a.Gate}
-		}
-		if slices.Contains(s.Gates, a.Gate) {
-			return &WrongStage{Op: a.Op, Stage: s.Stage, Why: "gate " + a.Gate + " is already recorded"}
-		}
-		return need("reference", a.Reference)
-	case authz.OpDeclareConflict:
-		if rev1 && a.Conflicted && slices.Contains(s.Facts.Voters, a.Actor.ID) {
-			// A recused member's vote must not count, and a vote is not taken back.
-			return &WrongStage{Op: a.Op, Stage: s.Stage, Why: a.Actor.Username + " has voted on this version: a conflict is declared before voting"}
-		}
-		if a.Conflicted {
-			return need("reason", a.Reason)
-		}
-	case authz.OpVote:
-		if err := oneOf("decision", a.Decision, "approve", "reject", "return"); err != nil {
-			return err
-		}
-		if a.Decision != "approve" {
-			return need("reason", a.Reason)
-		}
-	case authz.OpRequestInfo, authz.OpWithdraw:
-		return need("reason", a.Reason)
-	case authz.OpRespondInfo, authz.OpReport:
-		if rev1 && a.Op == authz.OpReport && s.Stage == measure.Executed && s.Emergency {
-			return &WrongStage{Op: a.Op, Stage: s.Stage, Why: "an emergency measure is notified to the Commission and reviewed after the fact before it is reported"}
-		}
-		return need("body", a.Body)
-	case authz.OpDeclareEmergency:
-		return need("reason", a.Reason)
-	case authz.OpNotifyCommission:
-		if !s.Emergency {
-			return &WrongStage{Op: a.Op, Stage: s.Stage, Why: "only an emergency measure is notified after the fact"}
-		}
-		return need("body", a.Body)
-	case authz.OpPostHocDecision:
-		if err := oneOf("decision", a.Decision, "accepted", "impropriety"); err != nil {
-			return err
-		}
-		if a.Decision == "impropriety" {
-			return need("body", a.Body) // the remediation ordered
-		}
-	case authz.OpIssueOrder:
-		if s.Sealed == nil || s.Sealed.Kind != measure.OrderAdministrator {
-			return &WrongStage{Op: a.Op, Stage: s.Stage, Why: "the approved measure is self-execution, not an order"}
-		}
-		if a.Order == nil {
-			return &measure.FieldError{Field: "order", Message: "is required"}
-		}
-		if err := need("order.addressee", a.Order.Addressee); err != nil {
-			return err
-		}
-		if err := need("order.content", a.Order.Content); err != nil {
-			return err
-		}
-		if !a.Order.Deadline.After(now) {
-			return &measure.FieldError{Field: "order.deadline", Message: "must be in the future"}
-		}
-		if s.Approval != nil && a.Order.Deadline.After(s.Approval.WindowEnd) {
-			return &measure.FieldError{Field: "order.deadline", Message: "must fall inside the approval window"}
-		}
-	case authz.OpOrderOutcome:
-		return oneOf("decision", a.Decision, "complied", "not_complied")
-	case authz.OpStartExecution:
-		if s.Stage == measure.Approved && s.Sealed.Kind == measure.OrderAdministrator {
-			return &WrongStage{Op: a.Op, Stage: s.Stage, Why: "the approval is for an order to the administrator: issue it first"}
-		}
-		if s.Stage == measure.OrderIssued && !s.Approval.SelfExecutionAllowed {
-			return &authz.Denied{Rule: "scope", Reason: "the approval does not cover execution by the agency itself"}
-		}
-		return inWindow(s.Approval, now, "now")
-	case authz.OpLogSteps:
-		if len(a.Steps) == 0 {
-			return &measure.FieldError{Field: "steps", Message: "must not be empty"}
-		}
-		window := s.Approval
-		if s.Emergency {
-			window = w.emergencyWindow()
-		}
-		for i := range a.Steps {
-			st := &a.Steps[i]
-			if !rev1 {
-				if err := legacyStep(st); err != nil {
-					return measure.Within(fmt.Sprintf("steps[%d]", i), err)
-				}
-			}
-			if st.Witness == a.Actor.ID {
-				return &authz.Denied{Rule: "SoD-5", Reason: fmt.Sprintf("steps[%d]: the witness must differ from the executor", i)}
-			}
-			// Sealed versions from before the technique was sealed carry none: nothing to compare.
-			if s.Sealed != nil && s.Sealed.Technique != "" && st.Technique != s.Sealed.Technique {
-				return &authz.Denied{Rule: "scope", Reason: fmt.Sprintf("steps[%d].technique %s is not the approved technique %s", i, st.Technique, s.Sealed.Technique)}
-			}
-			if s.Emergency && !rev1 {
-				continue
-			}
-			if err := inWindow(window, st.At, fmt.Sprintf("steps[%d].at", i)); err != nil {
-				return err
-			}
-			if rev1 && st.At.After(now.Add(MaxClockSkew)) {
-				return &authz.Denied{Rule: "window", Reason: fmt.Sprintf("steps[%d].at %s is in the future", i, st.At.UTC().Format(time.RFC3339))}
-			}
-		}
-	case authz.OpFinishExecution:
-		if s.Steps == 0 {
-			return &WrongStage{Op: a.Op, Stage: s.Stage, Why: "log at least one execution step first"}
-		}
-	case authz.OpNotify:
-		if len(a.Notices) == 0 {
-			return &measure.FieldError{Field: "notifications", Message: "must not be empty"}
-		}
-		if !rev1 {
-			for i := range a.Notices {
-				if err := a.Notices[i].Validate(); err != nil {
-					return measure.Within(fmt.Sprintf("notifications[%d]", i), err)
-				}
-			}
-		}
-	case authz.OpClose:
-		if s.Notices == 0 {
-			return &WrongStage{Op: a.Op, Stage: s.Stage, Why: "record the notification of affected parties (sent or deferred with reasons) first"}
-		}
-	}
-	return nil
-}
-
-func inWindow(ap *measure.Approval, t time.Time, field string) error {
-	if ap == nil {
-		return &authz.Denied{Rule: "window", Reason: "no approval is in force"}
-	}
-	if t.Before(ap.WindowStart) || !t.Before(ap.WindowEnd) {
-		return &authz.Denied{Rule: "window", Reason: fmt.Sprintf("%s %s is outside the approved window %s to %s",
-			field, t.UTC().Format(time.RFC3339), ap.WindowStart.UTC().Format(time.RFC3339), ap.WindowEnd.UTC().Format(time.RFC3339))}
-	}
-	return nil
-}
-
-// legacyStep checks a step as rules revision 0 did (rev 1 checks it at the door, in CheckInput).
-func legacyStep(st *measure.Step) error {
-	need := func(field, v string) error {
-		if strings.TrimSpace(v) == "" {
-			return &measure.FieldError{Field: field, Message: "is required"}
-		}
-		return nil
-	}
-	for _, f := range []struct{ name, v string }{{"target", st.Target}, {"action", st.Action}, {"witness", st.Witness}} {
-		if err := need(f.name, f.v); err != nil {
-			return err
-		}
-	}
-	if !slices.Contains([]string{"success", "failure", "partial"}, st.Result) {
-		return &measure.FieldError{Field: "result", Message: "must be one of [success failure partial]"}
-	}
-	if st.At.IsZero() {
-		return &measure.FieldError{Field: "at", Message: "is required"}
-	}
-	return nil
-}
-
-// MaxClockSkew is how far ahead of the server's clock a logged step's time may be.
-const MaxClockSkew = time.Minute
-
-// emergencyWindow is the window an emergency measure's steps must fall in: from the second it
-// was declared, for the requested window capped by the longest approval window.
-func (w *measureWorkflow) emergencyWindow() *measure.Approval {
-	s := &w.s
-	window := w.in.Config.ApprovalWindow
-	if s.Sealed != nil && s.Sealed.RequestedWindow > 0 {
-		window = min(window, s.Sealed.RequestedWindow)
-	}
-	start := s.Declared.Truncate(time.Second)
-	return &measure.Approval{Version: s.Version, Digest: s.Digest, WindowStart: start, WindowEnd: start.Add(window)}
-}
-
-func (w *measureWorkflow) gatesNeeded() []string {
-	var g []string
-	if w.s.Sealed == nil {
-		return g
-	}
-	if w.s.Sealed.Foreign {
-		g = append(g, "foreign_ministry")
-	}
-	if w.s.Sealed.LegalBasis == "sdf_act_communications_protection" && !w.s.Emergency {
-		g = append(g, "pm_order")
-	}
-	return g
-}
-
-// act carries out an accepted action: re-check under the lock (another action may have moved
-// the measure since validation), persist, then move the workflow's state.
-func (w *measureWorkflow) act(ctx workflow.Context, a measure.Action) (Outcome, error) {
-	if err := w.mu.Lock(ctx); err != nil {
-		return Outcome{}, err
-	}
-	defer w.mu.Unlock()
-	now := workflow.Now(ctx)
-	if err := w.check(a, now); err != nil {
-		return Outcome{}, failure(err)
-	}
-	s := &w.s
-	to := w.next(a)
-	ch := w.change(string(a.Op), a, to)
-	if a.Op == authz.OpSubmit || a.Op == authz.OpDeclareEmergency {
-		ch.Details = map[string]any{"deadlines": w.in.Config.deadlines()}
-	}
-	if (a.Op == authz.OpLegalReview || a.Op == authz.OpCommandReview) && a.Decision == "return" {
-		ch.NewVersion = s.Version + 1
-	}
-	// Facts after the change, so the projection the API reads is current.
-	f := s.Facts
-	switch a.Op {
-	case authz.OpLegalReview:
-		f.LegalReviewer = a.Actor.ID
-	case authz.OpCommandReview:
-		f.Commander = a.Actor.ID
-	case authz.OpVote:
-		f.Voters = append(slices.Clone(f.Voters), a.Actor.ID)
-	case authz.OpDeclareConflict:
-		if a.Conflicted && !slices.Contains(f.Recused, a.Actor.ID) {
-			f.Recused = append(slices.Clone(f.Recused), a.Actor.ID)
-		}
-	case authz.OpLogSteps:
-		if !slices.Contains(f.Executors, a.Actor.ID) {
-			f.Executors = append(slices.Clone(f.Executors), a.Actor.ID)
-		}
-	case authz.OpReport:
-		f.ReportAuthor = a.Actor.ID
-	case authz.OpRecordGate:
-		if a.Gate == "foreign_ministry" {
-			f.ForeignMinistry = true
-		}
-	}
-	// A conflict declaration is not a part in the measure: a member who declared none may still
-	// review it after the fact.
-	if a.Actor.ID != "" && !slices.Contains(f.Participants, a.Actor.ID) && a.Op != authz.OpPostHocDecision && (a.Op != authz.OpDeclareConflict || s.Rules < 1) {
-		f.Participants = append(slices.Clone(f.Participants), a.Actor.ID)
-	}
-	if ch.NewVersion != 0 {
-		f = resetReviews(f)
-	}
-	ch.Facts = f
-
-	res, err := w.record(ctx, ch)
-	if err != nil {
-		return Outcome{}, err
-	}
-	s.Facts = f
-	if res.Sealed != nil {
-		s.Sealed, s.Digest = res.Sealed, res.Sealed.Digest
-		s.Facts.NamedExecutors = res.Sealed.Executors
-		s.Facts.Foreign = res.Sealed.Foreign
-	}
-	switch a.Op {
-	case authz.OpVote:
-		s.Votes = append(s.Votes, measure.Vote{Member: a.Actor.ID, Chair: a.Actor.Has(authz.CommissionChair),
-			Vote: a.Decision, Reason: a.Reason, Conditions: a.Conditions})
-	case authz.OpRecordGate:
-		s.Gates = append(s.Gates, a.Gate)
-	case authz.OpDeclareEmergency:
-		s.Emergency, s.Declared = true, now
-	case authz.OpIssueOrder:
-		s.Order = a.Order
-	case authz.OpNotifyCommission:
-		s.Notified = now
-	case authz.OpNotify:
-		s.Notices += len(a.Notices)
-	case authz.OpLogSteps:
-		s.Steps += len(a.Steps)
-	}
-	if to == measure.Executed {
-		s.Executed = now
-	}
-	if ch.NewVersion != 0 {
-		w.newVersion(ch.NewVersion)
-	}
-	w.enter(to, now)
-
-	// Transitions that follow on their own.
-	if err := w.follow(ctx); err != nil {
-		return Outcome{}, err
-	}
-	return Outcome{Stage: s.Stage, Version: s.Version, Digest: s.Digest}, nil
-}
-
-// next is the stage an accepted action leads to.
-func (w *measureWorkflow) next(a measure.Action) measure.Stage {
-	s := w.s.Stage
-	switch a.Op {
-	case authz.OpSubmit:
-		return measure.LegalReview
-	case authz.OpLegalReview:
-		if a.Decision == "return" {
-			return measure.Draft
-		}
-		return measure.CommandReview
-	case authz.OpCommandReview:
-		if a.Decision == "return" {
-			return measure.Draft
-		}
-		return measure.Gates
-	case authz.OpRequestInfo:
-		return measure.InfoRequested
-	case authz.OpRespondInfo:
-		return measure.CommissionReview
-	case authz.OpWithdraw:
-		return measure.Withdrawn
-	case authz.OpIssueOrder:
-		return measure.OrderIssued
-	case authz.OpOrderOutcome:
-		if a.Decision == "complied" {
-			return measure.Executed
-		}
-	case authz.OpStartExecution:
-		return measure.Executing
-	case authz.OpFinishExecution:
-		return measure.Executed
-	case authz.OpDeclareEmergency:
-		return measure.EmergencyExecuting
-	case authz.OpNotifyCommission:
-		return measure.CommissionNotified
-	case authz.OpPostHocDecision:
-		return measure.PostHocReviewed
-	case authz.OpReport:
-		return measure.Reported
-	case authz.OpVerifyReport:
-		return measure.Notifying
-	case authz.OpClose:
-		return measure.Closed
-	}
-	return s
-}
-
-// follow makes the transitions no person decides: gates already satisfied, and the
-// Commission's decision once the votes settle it.
-func (w *measureWorkflow) follow(ctx workflow.Context) error {
-	s := &w.s
-	if s.Stage == measure.Gates && w.gatesDone() {
-		ch := w.change("gates_satisfied", measure.Action{Actor: authz.System}, measure.CommissionReview)
-		ch.Details = map[string]any{"gates": s.Gates}
-		if _, err := w.record(ctx, ch); err != nil {
-			return err
-		}
-		w.enter(measure.CommissionReview, workflow.Now(ctx))
-	}
-	if s.Stage == measure.CommissionReview {
-		tally, ok := w.tally()
-		if !ok {
-			return nil
-		}
-		now := workflow.Now(ctx)
-		to := map[string]measure.Stage{"approved": measure.Approved, "rejected": measure.Rejected, "returned": measure.Draft}[tally.Outcome]
-		ch := w.change("decide", measure.Action{Actor: authz.System}, to)
-		ch.Tally = &tally
-		if tally.Outcome == "approved" {
-			ch.Approval = w.approval(tally, now)
-		}
-		if tally.Outcome == "returned" {
-			ch.NewVersion = s.Version + 1
-			ch.Facts = resetReviews(s.Facts)
-		}
-		if _, err := w.record(ctx, ch); err != nil {
-			return err
-		}
-		s.Facts = ch.Facts
-		s.Approval = ch.Approval
-		if ch.NewVersion != 0 {
-			w.newVersion(ch.NewVersion)
-		}
-		w.enter(to, now)
-	}
-	return nil
-}
-
-func (w *measureWorkflow) gatesDone() bool {
-	for _, g := range w.gatesNeeded() {
-		if !slices.Contains(w.s.Gates, g) {
-			return false
-		}
-	}
-	return true
-}
-
-// tally applies the quorum rule: the chair and QuorumMembers other members present; a strict
-// majority of the eligible (non-recused) members decides; once every eligible member has voted,
-// the most votes decide and a tie goes to the chair's vote.
-func (w *measureWorkflow) tally() (measure.Tally, bool) {
-	cfg := w.in.Config
-	s := &w.s
-	t := measure.Tally{Eligible: cfg.CommissionSize - len(s.Facts.Recused), Votes: s.Votes}
-	chair := ""
-	for _, v := range s.Votes {
-		switch v.Vote {
-		case "approve":
-			t.Approve++
-		case "reject":
-			t.Reject++
-		case "return":
-			t.Return++
-		}
-		if v.Chair {
-			chair = v.Vote
-		}
-	}
-	if chair == "" || len(s.Votes)-1 < cfg.QuorumMembers {
-		return t, false
-	}
-	outcomes := []struct {
-		name  string
-		vote  string
-		count int
-	}{{"approved", "approve", t.Approve}, {"rejected", "reject", t.Reject}, {"returned", "return", t.Return}}
-	for _, o := range outcomes {
-		if 2*o.count > t.Eligible {
-			t.Outcome = o.name
-			return t, true
-		}
-	}
-	if len(s.Votes) < t.Eligible {
-		return t, false
-	}
-	best := 0
-	for _, o := range outcomes {
-		best = max(best, o.count)
-	}
-	var top []string
-	for _, o := range outcomes {
-		if o.count == best {
-			top = append(top, o.name)
-		}
-	}
-	if len(top) == 1 {
-		t.Outcome = top[0]
-		return t, true
-	}
-	for _, o := range outcomes {
-		if o.vote == chair && slices.Contains(top, o.name) {
-			t.Outcome, t.Casting = o.name, true
-			return t, true
-		}
-	}
-	// The chair voted for an option outside the tie: no option can win; the request goes back.
-	t.Outcome = "returned"
-	return t, true
-}
-
-func (w *measureWorkflow) approval(t measure.Tally, now time.Time) *measure.Approval {
-	s := &w.s
-	window := w.in.Config.ApprovalWindow
-	if r := s.Sealed.RequestedWindow; r > 0 {
-		window = min(window, r)
-	}
-	var conds []string
-	for _, v := range t.Votes {
-		if v.Vote == "approve" {
-			for _, c := range v.Conditions {
-				if !slices.Contains(conds, c) {
-					conds = append(conds, c)
-				}
-			}
-		}
-	}
-	slices.Sort(conds)
-	// Executors log step times to the second; a window that opened mid-second must not refuse
-	// a step logged in that same second.
-	start := now.Truncate(time.Second)
-	return &measure.Approval{
-		Version: s.Version, Digest: s.Digest, WindowStart: start, WindowEnd: start.Add(window), Conditions: conds,
-		SelfExecutionAllowed: s.Sealed.Kind == measure.SelfExecute || s.Sealed.SelfExecutionFallback,
-	}
-}
-
-// newVersion opens a new draft version: everything given on the old digest is void.
-func (w *measureWorkflow) newVersion(v int) {
-	s := &w.s
-	s.Version, s.Digest, s.Sealed, s.Votes, s.Gates, s.Approval = v, "", nil, nil, nil, nil
-}
-
-func resetReviews(f authz.Facts) authz.Facts {
-	f.LegalReviewer, f.Commander, f.Voters, f.ForeignMinistry = "", "", nil, false
-	return f
-}
-
-func (w *measureWorkflow) enter(to measure.Stage, now time.Time) {
-	if to != w.s.Stage {
-		w.s.Stage, w.s.Since = to, now
-	}
-}
-
-func (w *measureWorkflow) change(kind string, a measure.Action, to measure.Stage) activities.Change {
-	s := &w.s
-	if a.PolicyVersion != "" {
-		s.Policy = a.PolicyVersion
-	} else {
-		a.PolicyVersion = s.Policy
-	}
-	return activities.Change{
-		Key:     fmt.Sprintf("%s/%d", ID(w.in.Measure), s.Seq+1),
-		Measure: w.in.Measure, Case: w.in.Case, Version: s.Version, Action: a, Kind: kind,
-		From: s.Stage, To: to, Facts: s.Facts, Digest: s.Digest,
-	}
-}
-
-// record persists a change; the transition counter moves only once it is committed.
-//
-// A person's action is retried for at most ActionRecordTimeout: its Update then fails and the
-// person is told, rather than waiting for ever on a database that does not answer. What the
-// workflow does on its own (decisions, gates, deadlines) is retried until it lands, with the
-// activity logging each failure. Errors that retrying cannot heal are never retried: the
-// activity audits them as refusals.
-func (w *measureWorkflow) record(ctx workflow.Context, ch activities.Change) (activities.Result, error) {
-	opts := workflow.ActivityOptions{
-		// Short: a transaction takes milliseconds, and after a crash the workflow waits this long
-		// before it retries an activity that was in flight.
-		StartToCloseTimeout: 10 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
-			NonRetryableErrorTypes: []string{refusal.TypeRefused, refusal.TypeInvalid, refusal.TypeRejected, refusal.TypeHalted},
-		},
-	}
-	if ch.Action.Actor.ID != authz.System.ID {
-		opts.ScheduleToCloseTimeout = ActionRecordTimeout
-	}
-	ctx = workflow.WithActivityOptions(ctx, opts)
-	var res activities.Result
-	var a *activities.Activities
-	if err := workflow.ExecuteActivity(ctx, a.Record, ch).Get(ctx, &res); err != nil {
-		var app *temporal.ApplicationError
-		if errors.As(err, &app) && slices.Contains([]string{refusal.TypeRefused, refusal.TypeInvalid, refusal.TypeRejected, refusal.TypeHalted}, app.Type()) {
-			return res, app
-		}
-		return res, fmt.Errorf("record %s: %w", ch.Kind, err)
-	}
-	w.s.Seq++
-	return res, nil
-}
-
-// ActionRecordTimeout bounds how long a person's action is retried against the database.
-const ActionRecordTimeout = time.Minute
-
-// nextDeadline is the earliest deadline of the current stage not yet recorded.
-func (w *measureWorkflow) nextDeadline() (string, time.Time, bool) {
-	for _, d := range w.in.Config.Deadlines(w.s.Clock()) {
-		if !slices.Contains(w.s.Fired, w.firedKey(d.Name)) {
-			return d.Name, d.At, true
-		}
-	}
-	return "", time.Time{}, false
-}
-
-func (w *measureWorkflow) firedKey(name string) string {
-	return fmt.Sprintf("%s@v%d", name, w.s.Version)
-}
-
-// deadline records a deadline that passed; an approval window that passes unused expires the
-// measure.
-func (w *measureWorkflow) deadline(ctx workflow.Context, seq int, name string) error {
-	if err := w.mu.Lock(ctx); err != nil {
-		return err
-	}
-	defer w.mu.Unlock()
-	if w.s.Seq != seq { // an action moved the measure while the timer fired
-		return nil
-	}
-	to := w.s.Stage
-	if name == "expired" {
-		to = measure.Expired
-	}
-	ch := w.change("deadline."+name, measure.Action{Actor: authz.System}, to)
-	if _, err := w.record(ctx, ch); err != nil {
-		var app *temporal.ApplicationError
-		if !errors.As(err, &app) {
-			return err
-		}
-		// Refused for good (audited by the activity): do not fire it again, keep the measure.
-		workflow.GetLogger(ctx).Error("deadline could not be recorded", "deadline", name, "err", err)
-		w.s.Fired = append(w.s.Fired, w.firedKey(name))
-		return nil
-	}
-	w.s.Fired = append(w.s.Fired, w.firedKey(name))
-	w.enter(to, workflow.Now(ctx))
-	return nil
 }
 
 // failure turns a refusal into an application error the API can map to an HTTP status.

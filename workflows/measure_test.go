@@ -350,3 +350,26 @@ func TestCopiedInputRunsNothing(t *testing.T) {
 	}
 	h.env.AssertNotCalled(t, "Record", mock.Anything, mock.Anything)
 }
+
+// TestOneTimerPerDeadline: votes that leave the Commission's decision target where it is do not
+// start a timer each (the change guarded by changeKeepDeadlineTimer): one timer waits for the
+// target, and the approval window's timer then ends the measure.
+func TestOneTimerPerDeadline(t *testing.T) {
+	h := newHarness(t, DefaultConfig())
+	var timers []time.Duration
+	h.env.SetOnTimerScheduledListener(func(_ string, d time.Duration) { timers = append(timers, d) })
+	approve(h)
+	h.run()
+	target := 0
+	for _, d := range timers {
+		if d > 71*time.Hour && d <= 72*time.Hour {
+			target++
+		}
+	}
+	if target != 1 {
+		t.Errorf("%d timers for the decision target across two votes, want 1 (all timers: %v)", target, timers)
+	}
+	if s := h.result(); s.Stage != measure.Expired {
+		t.Errorf("stage %s, want EXPIRED by the window's timer", s.Stage)
+	}
+}

@@ -26,15 +26,18 @@ func TestReplayRecordedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
+	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*", "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no recorded histories: %v", err)
 	}
-	paths := map[string]bool{}
+	paths := map[string]map[string]bool{} // recorded paths by workflow code revision
 	for _, f := range files {
-		name := filepath.Base(f)
-		paths[name[:strings.LastIndex(name, "-run")]] = true
-		t.Run(name, func(t *testing.T) {
+		rev, name := filepath.Base(filepath.Dir(f)), filepath.Base(f)
+		if paths[rev] == nil {
+			paths[rev] = map[string]bool{}
+		}
+		paths[rev][name[:strings.LastIndex(name, "-run")]] = true
+		t.Run(rev+"/"+name, func(t *testing.T) {
 			r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
 				DataConverter: codec.DataConverter(), FailureConverter: codec.FailureConverter()})
 			if err != nil {
@@ -63,9 +66,16 @@ func TestReplayRecordedHistories(t *testing.T) {
 			}
 		})
 	}
-	for _, p := range []string{"normal-with-return", "emergency", "order-with-information-request", "expiry", "continue-as-new"} {
-		if !paths[p] {
-			t.Errorf("no recorded history of the %s path", p)
+	// Every revision of the workflow code that running measures may have started under keeps
+	// a recording of every path.
+	for rev, recorded := range paths {
+		for _, p := range []string{"normal-with-return", "emergency", "order-with-information-request", "expiry", "continue-as-new"} {
+			if !recorded[p] {
+				t.Errorf("%s: no recorded history of the %s path", rev, p)
+			}
 		}
+	}
+	if len(paths) < 2 {
+		t.Errorf("histories of %d workflow code revisions; the first (v0) and the current are kept", len(paths))
 	}
 }

@@ -99,16 +99,8 @@ func UnicodeValue(kind, value string) string {
 		if uh == "" {
 			return ""
 		}
-		i := strings.Index(value, "://")
-		if i < 0 {
-			return ""
-		}
-		j := strings.Index(value[i+3:], h)
-		if j < 0 {
-			return ""
-		}
-		j += i + 3
-		return value[:j] + uh + value[j+len(h):]
+		scheme, rest, _ := strings.Cut(value, "://") // a URL target has one: Validate requires it
+		return scheme + "://" + strings.Replace(rest, h, uh, 1)
 	}
 	return ""
 }

@@ -30,6 +30,15 @@ func TestUnicodeDomains(t *testing.T) {
 		{"url", "http://xn--r8jz45g.jp/", "http://xn--r8jz45g.jp/", "http://例え.jp/"},
 		{"url", "https://😀.example/", "", ""},
 		{"url", "https://c2.example.net/例", "https://c2.example.net/例", ""},
+		{"url", "https://例え.jp:1/", "https://xn--r8jz45g.jp:1/", "https://例え.jp:1/"},
+		{"url", "https://例え.jp:65535/", "https://xn--r8jz45g.jp:65535/", "https://例え.jp:65535/"},
+		{"url", "https://例え.jp:65536/", "", ""},
+		{"url", "https://例え.jp:0/", "", ""},
+		{"domain", "ア・イ.jp", "xn--ccke4x.jp", "ア・イ.jp"},                                       // the katakana middle dot beside kana
+		{"domain", "a・b.example", "", ""},                                                     // … and beside Latin letters
+		{"domain", "・.jp", "", ""},                                                            // … or alone
+		{"domain", "col·lecció.example", "xn--collecci-ioa91d.example", "col·lecció.example"}, // the Catalan middle dot between two l
+		{"domain", "co·a.example", "", ""},
 	} {
 		tg := Target{Kind: tc.kind, Value: tc.in}
 		err := tg.Validate()
@@ -58,6 +67,9 @@ func TestUnicodeDomains(t *testing.T) {
 }
 
 func TestStepTargetsInUnicode(t *testing.T) {
+	if isASCII("a\x80") || isASCII("\xff") || !isASCII("a\x7f") {
+		t.Error("isASCII misreads a byte at the ASCII edge")
+	}
 	for in, want := range map[string]string{"例え.jp": "xn--r8jz45g.jp", "https://例え.jp/x": "https://xn--r8jz45g.jp/x", "198.51.100.7": "198.51.100.7", "😀.example": "😀.example"} {
 		if got := asciiTarget(in); got != want {
 			t.Errorf("asciiTarget(%q) = %q, want %q", in, got, want)

@@ -15,18 +15,19 @@ import (
 )
 
 // RecordHistoriesEnv names the directory RecordHistory writes into; unset, it writes nothing.
-// `TAKEDOWN_RECORD_HISTORIES=$PWD/workflows/testdata/histories go test -run 'TestNormalPath…'
-// ./internal/daemon` records the histories the workflow replay tests read (workflows/README).
+// The workflows package documentation gives the command that records the histories its
+// replay test reads, one directory per workflow code change.
 const RecordHistoriesEnv = "TAKEDOWN_RECORD_HISTORIES"
 
-// recordingKey is the payload key histories are recorded under, kept beside them: the
-// replay decodes what the workflow was given with it. It protects nothing but test data.
+// recordingKey is the payload key histories are recorded under, kept in the directory above
+// them: the replay decodes what the workflow was given with it. It protects nothing but test
+// data.
 func recordingKey() string {
 	dir := os.Getenv(RecordHistoriesEnv)
 	if dir == "" {
 		return ""
 	}
-	return filepath.Join(dir, "payload.key")
+	return filepath.Join(filepath.Dir(filepath.Clean(dir)), "payload.key")
 }
 
 // RecordHistory writes every run of the measure's workflow (a continued-as-new one has
@@ -36,6 +37,9 @@ func RecordHistory(t testing.TB, e *Env, measureID, name string) {
 	dir := os.Getenv(RecordHistoriesEnv)
 	if dir == "" {
 		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	ctx := context.Background()
 	var runs []*historypb.History
