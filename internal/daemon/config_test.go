@@ -74,3 +74,23 @@ func TestDurationsReadDays(t *testing.T) {
 		t.Fatalf("-approval-window '14 days': %v", err)
 	}
 }
+
+// FuzzConfigValues: what an operator types for a duration or the trusted proxies, in a flag
+// or a variable. Nothing panics; a duration read is never negative unless Go's own form says
+// so, and -h shows it in a form that reads back to the same value.
+func FuzzConfigValues(f *testing.F) {
+	for _, s := range []string{"14d", "1d12h", "90m", "-5s", "9999d", "d", "0", "2w", "1e9h", " 3d ", "10.0.0.0/8, ::1", "10.1", ",,", "fe80::1%eth0/64"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = parsePrefixes(s)
+		var d durationValue
+		if d.Set(s) != nil {
+			return
+		}
+		var back durationValue
+		if err := back.Set(d.String()); err != nil || back != d {
+			t.Fatalf("%q reads as %v, shown as %q, which reads back as %v (%v)", s, time.Duration(d), d.String(), time.Duration(back), err)
+		}
+	})
+}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -131,6 +130,28 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, limit int64, act
 	return err
 }
 
+// mustBe says what a Go type reads from in JSON's words, never the type's own name.
+func mustBe(field string, t reflect.Type) *measure.FieldError {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return &measure.FieldError{Field: field, Message: "must be a JSON array"}
+	case reflect.String:
+		return &measure.FieldError{Field: field, Message: "must be a JSON string"}
+	case reflect.Bool:
+		return &measure.FieldError{Field: field, Message: "must be true or false"}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return &measure.FieldError{Field: field, Message: "must be a whole number"}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return &measure.FieldError{Field: field, Message: "must be a whole number, not negative"}
+	case reflect.Float32, reflect.Float64:
+		return &measure.FieldError{Field: field, Message: "must be a JSON number"}
+	}
+	return &measure.FieldError{Field: field, Message: "must be a JSON object"}
+}
+
 func decodeJSON(body io.Reader, v any) error {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
@@ -141,11 +162,7 @@ func decodeJSON(body io.Reader, v any) error {
 		}
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {
-			if ute.Field == "" || ute.Type.Kind() == reflect.Struct || ute.Type.Kind() == reflect.Map {
-				// Name JSON's kinds, not Go's types.
-				return &measure.FieldError{Field: ute.Field, Message: "must be a JSON object"}
-			}
-			return &measure.FieldError{Field: ute.Field, Message: fmt.Sprintf("must be a JSON %s", ute.Type)}
+			return mustBe(ute.Field, ute.Type)
 		}
 		msg := err.Error()
 		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {

@@ -1,10 +1,15 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/service"
 )
 
 // TestDecodeSaysJSONNotGo: a body of the wrong JSON kind is refused in JSON's words, never
@@ -24,4 +29,92 @@ func TestDecodeSaysJSONNotGo(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tt.body, err, tt.want)
 		}
 	}
+}
+
+// FuzzBodies: every body the API reads goes through decodeJSON into its type, then through
+// the check the service runs first. Whatever arrives, nothing panics, a refusal is a field
+// error in JSON's words (never a Go type), and what passes the check passes it again
+// unchanged (the checks normalise once).
+func FuzzBodies(f *testing.F) {
+	for _, seed := range []string{
+		`{"title":"PlugX","summary":"x","attribution":{"actor":"APT"}}`,
+		`{"decision":"approve","digest":"sha256:00","checklist":["harmful_telecommunication"]}`,
+		`{"steps":[{"target":"例え.jp","technique":"null_route","action":"a","result":"success","witness":"u-1","at":"2026-12-07T00:00:00Z"}]}`,
+		`{"targets":[{"kind":"domain","value":"例え。jp","location":"domestic"}]}`,
+		`{"kind":"self_execute","legal_basis":"x","window":"14d","executors":["u-1"]}`,
+		`{"email":"a@example.go.jp","webhook_url":"https://h.example/x","kinds":["waiting"]}`,
+		`{"user":"u-1","kind":"grant_role","role":"legal","reason":"r"}`,
+		`{"targets_sha256":"sha256:00"}`, `{"values":["203.0.113.1"]}`, `[]`, `{"a":1}{}`, "\x00", `{"title":1e999}`,
+	} {
+		for kind := range uint8(len(bodies)) {
+			f.Add(kind, []byte(seed))
+		}
+	}
+	f.Fuzz(func(t *testing.T, kind uint8, data []byte) {
+		b := bodies[int(kind)%len(bodies)]
+		v := b.new()
+		err := decodeJSON(bytes.NewReader(data), v)
+		if err != nil {
+			var fe *measure.FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("%s: %T %v is not a field error", b.name, err, err)
+			}
+			if strings.Contains(fe.Message, "struct") || strings.Contains(fe.Message, "service.") || strings.Contains(fe.Message, "measure.") {
+				t.Fatalf("%s: a Go type in the refusal: %v", b.name, err)
+			}
+			return
+		}
+		if b.check == nil || b.check(v) != nil {
+			return
+		}
+		again, _ := json.Marshal(v)
+		if err := b.check(v); err != nil {
+			t.Fatalf("%s: passed once, then refused: %v", b.name, err)
+		}
+		if now, _ := json.Marshal(v); !bytes.Equal(now, again) {
+			t.Fatalf("%s: a second check changed %s into %s", b.name, again, now)
+		}
+	})
+}
+
+// bodies are the API's request bodies by the type each handler decodes into.
+var bodies = []struct {
+	name  string
+	new   func() any
+	check func(any) error
+}{
+	{"case", func() any { return &service.NewCase{} }, nil},
+	{"plan", func() any { return &measure.Plan{} }, func(v any) error { return v.(*measure.Plan).Validate() }},
+	{"targets", func() any {
+		return &struct {
+			Targets []measure.Target `json:"targets"`
+		}{}
+	}, func(v any) error {
+		return measure.ValidateTargets(v.(*struct {
+			Targets []measure.Target `json:"targets"`
+		}).Targets)
+	}},
+	{"remove targets", func() any {
+		return &struct {
+			Values []string `json:"values"`
+		}{}
+	}, nil},
+	{"action", func() any { return &service.ActionInput{} }, func(v any) error {
+		in := v.(*service.ActionInput)
+		a := measure.Action{Op: "log_steps", Decision: in.Decision, Reason: in.Reason, Conditions: in.Conditions, Checklist: in.Checklist,
+			Digest: in.Digest, Gate: in.Gate, Reference: in.Reference, Order: in.Order, Steps: in.Steps, Body: in.Body, Notices: in.Notices}
+		if err := a.CheckInput(); err != nil {
+			return err
+		}
+		in.Steps, in.Notices, in.Order = a.Steps, a.Notices, a.Order
+		return nil
+	}},
+	{"notification choices", func() any { return &service.NotificationPrefs{} }, nil},
+	{"role change", func() any { return &service.RoleChange{} }, nil},
+	{"key proposal", func() any { return &service.KeyProposal{} }, nil},
+	{"import confirmation", func() any {
+		return &struct {
+			TargetsSHA256 string `json:"targets_sha256"`
+		}{}
+	}, nil},
 }
