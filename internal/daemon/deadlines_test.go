@@ -138,7 +138,7 @@ func TestWorkAgreesWithTheWorkflow(t *testing.T) {
 
 // TestCaseListsOnlyReadableMeasures: a case names only the measures of it its reader may open.
 func TestCaseListsOnlyReadableMeasures(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	ctx := context.Background()
 	u := e.Users
 	m := newDraft(t, e, "self_execute", domestic)

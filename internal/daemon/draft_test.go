@@ -5,14 +5,13 @@ import (
 	"testing"
 
 	"github.com/takedown/takedown/internal/testenv"
-	"github.com/takedown/takedown/workflows"
 )
 
 // TestRemoveTargetsFromADraft: the requester takes targets out of a draft by their values; a
 // value the draft does not hold, another person, or a submitted measure is refused and nothing
 // is removed; the removal is in the log, which still verifies.
 func TestRemoveTargetsFromADraft(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	ctx := context.Background()
 	u := e.Users
 	id := newDraft(t, e, "self_execute", domestic).ID

@@ -60,7 +60,7 @@ func upload(c *client.Client, id, query string, data []byte) (importPreview, err
 // made stale by an edit, a repeat, another agency, a submitted measure and hostile files are
 // refused; the sealed version and the log verify.
 func TestImportThreatIntel(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	ctx := context.Background()
 	u := e.Users
 	d := newDraft(t, e, "self_execute", domestic)
@@ -304,7 +304,7 @@ func peakHeap(fn func()) uint64 {
 // the course of action and the report; before closing, to the Commission, or with an unknown
 // TLP it is refused.
 func TestExportSTIX(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	ctx := context.Background()
 	u := e.Users
 	d := newDraft(t, e, "self_execute", domestic)

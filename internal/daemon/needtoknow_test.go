@@ -21,7 +21,7 @@ import (
 // they may not read gets byte for byte the answer for one that does not exist (the IDs aside),
 // through reads and actions alike; only the audit log tells the two apart.
 func TestRefusedReadIsAMissingOne(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	ctx := context.Background()
 	m := newDraft(t, e, "self_execute", domestic)
 	stranger := e.Users["executor-pref"] // another agency's, named in no plan of this one
@@ -66,7 +66,7 @@ func TestRefusedReadIsAMissingOne(t *testing.T) {
 // TestUnissuableIDsAreNotFound: IDs no one could have been given (a NUL, other control
 // characters, invalid UTF-8, an overlong one) are not found, never a database error.
 func TestUnissuableIDsAreNotFound(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	ctx := context.Background()
 	off := e.Users["officer"]
 	for _, id := range []string{"\x00", "m-\x00x", "m-\x07", "m-\xff", strings.Repeat("m", 5000)} {

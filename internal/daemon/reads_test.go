@@ -22,7 +22,6 @@ import (
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/testenv"
-	"github.com/takedown/takedown/workflows"
 )
 
 // secretDraft opens the officer's case "SECRET op Nightjar" with a draft on the domestic targets.
@@ -49,7 +48,7 @@ func secretDraft(t *testing.T, e *testenv.Env) (string, client.Measure) {
 // before the Commission. Who may not read finds nothing (404, never the content), and the
 // refusal is audited; each of an auditor's reads is audited.
 func TestNeedToKnow(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	impatient(e)
 	ctx := context.Background()
 	off := e.Users["officer"]
@@ -159,7 +158,7 @@ func anonymousGet(t *testing.T, url string, want int) []byte {
 // golang.org/x/mod alone, that the tiles make the signed tree. The entry bundles, which hold
 // the records, are refused to it and to non-auditors.
 func TestPublicLogRevealsNoContent(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	impatient(e)
 	ctx := context.Background()
 	off := e.Users["officer"]

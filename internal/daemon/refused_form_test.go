@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/takedown/takedown/internal/testenv"
-	"github.com/takedown/takedown/workflows"
 )
 
 // TestRefusedFormsComeBack: a refused form sends its person to the form's own page, which
@@ -18,7 +17,7 @@ import (
 // the same page reached afresh shows no old refusal. Nothing ends at an address that answers
 // "Method Not Allowed".
 func TestRefusedFormsComeBack(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	id := newDraft(t, e, "self_execute", domestic).ID
 	hc := webSession(t, e, "officer")
 	post := func(path string, form url.Values) string {

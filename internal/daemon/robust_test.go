@@ -31,7 +31,7 @@ func impatient(e *testenv.Env) {
 // executor acts at once, steps are held to the emergency window and the approved technique, and
 // a member who declared no conflict may review the measure after the fact.
 func TestEmergencyDomesticTarget(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	impatient(e)
 	ctx := context.Background()
 	u := e.Users
@@ -65,7 +65,7 @@ func TestEmergencyDomesticTarget(t *testing.T) {
 // characters, oversized text, unknown people and escaped NULs in paths. Each is refused at once
 // with the field named, and the measure goes on moving.
 func TestHostileInputNeverFreezes(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	impatient(e)
 	ctx := context.Background()
 	u := e.Users
@@ -131,7 +131,7 @@ func TestHostileInputNeverFreezes(t *testing.T) {
 // targets and a batch of 400 steps (a seal once listed at most 500 values and a batch 16
 // steps) are all in the log, and the verifier checks each step against them.
 func TestLongTargetListSubmits(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	impatient(e)
 	ctx := context.Background()
 	u := e.Users
@@ -177,7 +177,7 @@ func TestLongTargetListSubmits(t *testing.T) {
 // TestIdempotencyKeys: a key names one request. Sent again, it answers as the first time; used
 // for another operation, it is refused with 409 and changes nothing.
 func TestIdempotencyKeys(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	impatient(e)
 	ctx := context.Background()
 	u := e.Users
@@ -201,7 +201,7 @@ func TestIdempotencyKeys(t *testing.T) {
 
 // TestRepeatedRefusalsAreAudited: the same refused attempt, twice, is two audit entries.
 func TestRepeatedRefusalsAreAudited(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	impatient(e)
 	ctx := context.Background()
 	u := e.Users
@@ -272,7 +272,7 @@ func exportTo(t *testing.T, e *testenv.Env, dir string) {
 // request once re-sealed its version, which the database refused; the measure would have
 // retried for ever. The version sealed at submission is the one executed.
 func TestEmergencyAfterSubmission(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	impatient(e)
 	u := e.Users
 	id := newDraft(t, e, "self_execute", domestic).ID
@@ -288,7 +288,7 @@ func TestEmergencyAfterSubmission(t *testing.T) {
 // TestEmergencyReportAfterReview (found by TestModel): an emergency measure once went from
 // EXECUTED straight to REPORTED, skipping the Commission's notification and post-hoc review.
 func TestEmergencyReportAfterReview(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	impatient(e)
 	ctx := context.Background()
 	u := e.Users
@@ -307,7 +307,7 @@ func TestEmergencyReportAfterReview(t *testing.T) {
 // declare a conflict; recused, their vote still counted, and the smaller majority it made
 // could settle the decision. A conflict is now declared before voting.
 func TestConflictDeclaredAfterVoting(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	impatient(e)
 	ctx := context.Background()
 	u := e.Users
@@ -383,7 +383,7 @@ func TestDeadlineAnswersAndNothingIsLost(t *testing.T) {
 // submitted measure and of a draft (the model test met both): one closes the measure, the other
 // is refused as too late, never a 500, and a withdrawn draft's lifecycle is not started again.
 func TestConcurrentWithdrawals(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	impatient(e)
 	ctx := context.Background()
 	for round := range 8 {

@@ -12,14 +12,13 @@ import (
 
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/testenv"
-	"github.com/takedown/takedown/workflows"
 )
 
 // TestDecisionOnTheVersionSeen is the race a member meets when they read a measure, leave it
 // open, and decide after it was returned and came back changed: the decision is refused,
 // names both versions and records nothing; read again, it is recorded on what they read.
 func TestDecisionOnTheVersionSeen(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	ctx := context.Background()
 	u := e.Users
 	id := newDraft(t, e, "self_execute", domestic).ID
@@ -145,7 +144,7 @@ func TestCLIDecisionOnTheVersionSeen(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/takedown").CombinedOutput(); err != nil {
 		t.Fatalf("build the CLI: %v\n%s", err, out)
 	}
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	u := e.Users
 	cli := func(who string, args ...string) (string, error) {
 		cmd := exec.Command(bin, args...)

@@ -11,13 +11,12 @@ import (
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/testenv"
-	"github.com/takedown/takedown/workflows"
 )
 
 // TestAuditStreamAPI: an auditor reads the signed log as JSON lines from an index and, with
 // follow, receives a record signed while the answer is open; others are refused.
 func TestAuditStreamAPI(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	ctx := context.Background()
 	u := e.Users
 	err := u["officer"].Do(ctx, "GET", "/api/v1/audit/stream", nil, nil)

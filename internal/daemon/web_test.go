@@ -55,7 +55,7 @@ func webGet(t *testing.T, hc *http.Client, u string) (int, string) {
 // address, an officer asking for the auditors' export. No answer is a 5xx, nothing leaks, and
 // the refusals are audited.
 func TestWebStranger(t *testing.T) {
-	e := testenv.Start(t, workflows.DefaultConfig())
+	e := testenv.Shared(t)
 	ctx := context.Background()
 	t.Run("unicode targets", func(t *testing.T) { unicodeTargets(t, e) })
 	many := make([]map[string]any, 0, 250)

@@ -27,6 +27,17 @@ type Env struct {
 	// Owner is a pool connected as the tables' owner (a superuser here), for tests that act as
 	// a database administrator would; the daemon runs as a role with fewer rights.
 	Owner *pgxpool.Pool
+
+	logged *logTail
+}
+
+// showOnFailure prints the server's warnings and errors when t fails.
+func showOnFailure(t testing.TB, logged *logTail) {
+	t.Cleanup(func() {
+		if t.Failed() && !testing.Verbose() {
+			t.Logf("the server's warnings and errors, newest last:\n%s", logged.tail())
+		}
+	})
 }
 
 // Start runs takedownd in dev mode on a fresh database with an in-memory Temporal server.
@@ -89,12 +100,8 @@ func StartWith(t testing.TB, wf workflows.Config, adjust func(*daemon.Config)) *
 		t.Fatal(err)
 	}
 	t.Cleanup(owner.Close)
-	t.Cleanup(func() {
-		if t.Failed() && !testing.Verbose() {
-			t.Logf("the server's warnings and errors, newest last:\n%s", logged.tail())
-		}
-	})
-	e := &Env{D: d, Users: map[string]*client.Client{}, IDs: map[string]string{}, Owner: owner}
+	showOnFailure(t, &logged)
+	e := &Env{D: d, Users: map[string]*client.Client{}, IDs: map[string]string{}, Owner: owner, logged: &logged}
 	for _, c := range d.Credentials {
 		cl, err := client.Login(context.Background(), d.URL, c.Username, c.Password)
 		if err != nil {
