@@ -79,6 +79,11 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
+	// The whole page first: under load a long page arrives in pieces, and a node read while
+	// the rest is still parsed holds only its start (a timeline cut mid-entry, seen in CI).
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.readyState === "complete"`, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("the page did not finish loading: %v", err)
+	}
 	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
 	// A page still being parsed when it is read can renumber its nodes under the query (seen
 	// in CI): read it again.
