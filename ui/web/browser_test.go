@@ -77,11 +77,16 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 	}
 }
 
+// loaded waits until the page has finished loading.
+func loaded() chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](`document.readyState === "complete"`, chromedp.WithPollingTimeout(30*time.Second))
+}
+
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
 	// The whole page first: under load a long page arrives in pieces, and a node read while
 	// the rest is still parsed holds only its start (a timeline cut mid-entry, seen in CI).
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.readyState === "complete"`, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+	if err := chromedp.Do(ctx, loaded()); err != nil {
 		t.Fatalf("the page did not finish loading: %v", err)
 	}
 	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
@@ -395,7 +400,9 @@ func TestBrowserReview(t *testing.T) {
 	}
 	do(t, ex, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.SetUploadFiles(chromedp.CSS("#log_steps-steps-file"), []string{stepsFile}),
 		chromedp.Click(chromedp.CSS("#act-log_steps button")),
-		chromedp.WaitVisible(chromedp.CSS(".flash")), chromedp.Click(chromedp.CSS("#act-finish_execution button")))
+		chromedp.WaitVisible(chromedp.CSS(".flash")))
+	// The flash shows at the top of a page still arriving: click on it once it is whole.
+	do(t, ex, loaded(), chromedp.Click(chromedp.CSS("#act-finish_execution button")))
 	stage(t, ex, "EXECUTED")
 	if got := text(t, ex, ".timeline"); !strings.Contains(got, "実施記録 Executor") || !strings.Contains(got, "実施中 → 実施中") || strings.Contains(got, e.IDs["executor"]) {
 		t.Fatalf("the uploaded steps are not in the timeline: %q", got)
