@@ -220,7 +220,7 @@ func unicodeTargets(t *testing.T, e *testenv.Env) {
 	officer := webSession(t, e, "officer")
 	base := e.D.URL + "/measures/" + m.ID
 	status, body := webGet(t, officer, base)
-	for _, want := range []string{"<code>例え.jp</code> <code class=\"a-label\">(xn--r8jz45g.jp)</code>", "<code>аpple.example</code> <code class=\"a-label\">(xn--pple-43d.example)</code>", "https://例え.jp:8443/gate"} {
+	for _, want := range []string{"<code><bdi>例え.jp</bdi></code> <code class=\"a-label\">(xn--r8jz45g.jp)</code>", "<code><bdi>аpple.example</bdi></code> <code class=\"a-label\">(xn--pple-43d.example)</code>", "https://例え.jp:8443/gate"} {
 		if status != 200 || !strings.Contains(body, want) {
 			t.Errorf("the measure page (%d) does not show %s", status, want)
 		}
@@ -237,5 +237,14 @@ func unicodeTargets(t *testing.T, e *testenv.Env) {
 	}
 	if _, err := e.Users["officer"].AddTargets(ctx, m.ID, []map[string]any{{"kind": "domain", "value": "xn--i-7iq.ws", "location": "abroad", "role": "c2"}}); err != nil {
 		t.Errorf("an emoji name registered before IDNA 2008, as its A-label: %v", err)
+	}
+	// An A-label hiding a right-to-left override would show "elpmaxe" as "example" (a stranger's
+	// finding); a name is removed as it was typed when added.
+	_, err = e.Users["officer"].AddTargets(ctx, m.ID, []map[string]any{{"kind": "domain", "value": "xn--elpmaxe-z76c.jp", "location": "abroad", "role": "c2"}})
+	if err == nil || !strings.Contains(err.Error(), "xn--") {
+		t.Errorf("an A-label hiding U+202E: %v", err)
+	}
+	if err := e.Users["officer"].Do(ctx, "POST", "/api/v1/measures/"+m.ID+"/targets/remove", map[string]any{"values": []string{"例え。jp", "XN--PPLE-43D.EXAMPLE"}}, nil); err != nil {
+		t.Errorf("removing targets as typed: %v", err)
 	}
 }

@@ -25,19 +25,50 @@ var lookup = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.BidiRu
 var display = idna.New()
 
 // asciiDomain is s with each Unicode label turned into its A-label. An ASCII name is returned
-// as it is: names with '_', which IDNA's rules forbid, are found in DNS and malware alike.
+// as it is (names with '_', which IDNA's rules forbid, are found in DNS and malware alike),
+// once its A-labels are shown to decode to a name a page can show truthfully.
 func asciiDomain(s string) (string, error) {
 	if isASCII(s) {
-		return s, nil
+		return s, checkALabels(s)
 	}
 	u, err := lookup.ToUnicode(s)
+	if err != nil || letterDigits(u) != nil {
+		return "", errIDNA
+	}
+	a, err := lookup.ToASCII(u)
 	if err != nil {
-		return "", err
+		return "", errIDNA
 	}
-	if err := letterDigits(u); err != nil {
-		return "", err
+	return a, nil
+}
+
+// checkALabels refuses an xn-- label that is not valid Punycode, or that decodes to what no
+// registry issues and a page would misshow: a control, format or bidirectional control
+// character (U+202E turns "elpmaxe" into "example" on screen), a joiner, a space, an
+// unassigned or private code point, or a form IDNA's mapping would change (upper case, full
+// width, a dot in disguise). Symbols registered before IDNA 2008 (xn--i-7iq.ws, i❤.ws) pass.
+func checkALabels(s string) error {
+	for _, l := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if len(l) < 4 || !strings.EqualFold(l[:4], "xn--") {
+			continue
+		}
+		u, err := display.ToUnicode(strings.ToLower(l))
+		if err != nil || u == "" || isASCII(u) {
+			return errALabel
+		}
+		for _, r := range u {
+			if r == utf8.RuneError || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Z, unicode.Co, unicode.Cs) || !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.S, unicode.P) {
+				return errALabel
+			}
+		}
+		if mapped, _ := lookup.ToUnicode(u); mapped != u {
+			return errALabel
+		}
+		if back, err := display.ToASCII(u); err != nil || back != strings.ToLower(l) {
+			return errALabel
+		}
 	}
-	return lookup.ToASCII(u)
+	return nil
 }
 
 // letterDigits is RFC 5892's rule for what a label may hold: letters, marks and digits
@@ -64,21 +95,13 @@ func isKanaOrHan(r rune) bool {
 	return r != 0x30FB && unicode.In(r, unicode.Hiragana, unicode.Katakana, unicode.Han)
 }
 
-// asciiTarget is a step's target as the approved targets hold it, when the executor typed a
-// domain or a URL's host in Unicode; anything else is returned as it is.
-func asciiTarget(v string) string {
-	if isASCII(v) {
-		return v
-	}
-	if strings.Contains(v, "://") {
-		t := Target{Kind: "url", Value: v}
-		if t.Validate() == nil {
-			return t.Value
-		}
-		return v
-	}
-	if a, err := asciiDomain(strings.TrimSpace(v)); err == nil {
-		return strings.ToLower(strings.TrimSuffix(a, "."))
+// NormalValue is a target's value as the targets table holds it, however it was typed (a
+// name in Unicode or upper case, an IPv6 address written out): a step's target, a target to
+// remove. A value that is no valid target is returned as it is, to be refused as unknown.
+func NormalValue(v string) string {
+	t := Target{Kind: GuessKind(strings.TrimSpace(v)), Value: v}
+	if t.Validate() == nil {
+		return t.Value
 	}
 	return v
 }

@@ -66,13 +66,37 @@ func TestUnicodeDomains(t *testing.T) {
 	}
 }
 
+// TestALabelsAreChecked: an A-label is taken as given only if it decodes to what a registry
+// issues: one hiding a right-to-left override showed "elpmaxe" as "example" on the draft's
+// page, one with a joiner looked like its neighbour (a stranger's findings).
+func TestALabelsAreChecked(t *testing.T) {
+	for _, v := range []string{"xn--elpmaxe-z76c.jp", "xn--zvg.jp", "xn--a-ugn.jp", "xn--a.jp", "xn--ab.jp", "xn--r6j.jp", "xn--7ba.jp",
+		"xn--ph7cc.jp", "xn--zzzz.jp", "XN--ZZZZ.jp", "xn--99999999999.jp", "xn--ab-k.jp", "sub.xn--zvg.example"} {
+		tg := Target{Kind: "domain", Value: v}
+		if err := tg.Validate(); err == nil || !strings.Contains(err.Error(), "xn--") {
+			t.Errorf("the A-label %q is accepted as %q (%v)", v, tg.Value, err)
+		}
+		u := Target{Kind: "url", Value: "http://" + v + "/gate"}
+		if err := u.Validate(); err == nil {
+			t.Errorf("a URL on the A-label %q is accepted", v)
+		}
+	}
+	for _, v := range []string{"xn--i-7iq.ws", "xn--r8jz45g.jp", "XN--R8JZ45G.JP", "xn--pple-43d.example", "xn--bcher-kva.example", "xn--ccke4x.jp"} {
+		tg := Target{Kind: "domain", Value: v}
+		if err := tg.Validate(); err != nil {
+			t.Errorf("the A-label %q is refused: %v", v, err)
+		}
+	}
+}
+
 func TestStepTargetsInUnicode(t *testing.T) {
 	if isASCII("a\x80") || isASCII("\xff") || !isASCII("a\x7f") {
 		t.Error("isASCII misreads a byte at the ASCII edge")
 	}
-	for in, want := range map[string]string{"例え.jp": "xn--r8jz45g.jp", "https://例え.jp/x": "https://xn--r8jz45g.jp/x", "198.51.100.7": "198.51.100.7", "😀.example": "😀.example"} {
-		if got := asciiTarget(in); got != want {
-			t.Errorf("asciiTarget(%q) = %q, want %q", in, got, want)
+	for in, want := range map[string]string{"例え.jp": "xn--r8jz45g.jp", "https://例え.jp/x": "https://xn--r8jz45g.jp/x", "198.51.100.7": "198.51.100.7", "😀.example": "😀.example",
+		"XN--R8JZ45G.JP": "xn--r8jz45g.jp", "2001:DB8::1": "2001:db8::1", "Update.Example-C2.jp.": "update.example-c2.jp"} {
+		if got := NormalValue(in); got != want {
+			t.Errorf("NormalValue(%q) = %q, want %q", in, got, want)
 		}
 	}
 	for in, want := range map[string]string{"例え": "xn--r8jz45g", "例え.jp": "xn--r8jz45g.jp", "example": "example", "😀": "😀"} {

@@ -130,7 +130,7 @@ func (t *Target) Validate() error {
 	case "domain":
 		a, err := asciiDomain(t.Value)
 		if err != nil {
-			return fieldErr("value", "%q is not a domain name: %v", t.Value, errIDNA)
+			return fieldErr("value", "%q is not a domain name: %v", t.Value, err)
 		}
 		t.Value = a
 		if err := checkDomain(t.Value); err != nil {
@@ -143,11 +143,13 @@ func (t *Target) Validate() error {
 			return fieldErr("value", "%q is not an absolute http, https or ftp URL", t.Value)
 		}
 		host := u.Hostname()
-		if !isASCII(host) {
-			a, err := asciiDomain(host)
-			if err != nil {
-				return fieldErr("value", "%q has an invalid host: %v", t.Value, errIDNA)
+		if _, err := netip.ParseAddr(host); err != nil {
+			if _, err := asciiDomain(host); err != nil {
+				return fieldErr("value", "%q has an invalid host: %v", t.Value, err)
 			}
+		}
+		if !isASCII(host) {
+			a, _ := asciiDomain(host)
 			port := u.Port()
 			u.Host, host = a, a
 			if port != "" {
@@ -224,7 +226,7 @@ func (s *Step) Validate() error {
 	if strings.TrimSpace(s.Target) == "" {
 		return fieldErr("target", "is required")
 	}
-	s.Target = asciiTarget(s.Target)
+	s.Target = NormalValue(s.Target)
 	if !slices.Contains(techniques, s.Technique) {
 		return fieldErr("technique", "must be one of %v", techniques)
 	}
@@ -266,6 +268,8 @@ func (n *Notification) Validate() error {
 
 // errIDNA refuses a Unicode name IDNA 2008 does not allow (an emoji, a symbol, a mixed
 // direction); such a name registered under older rules is given as its A-label.
+var errALabel = errors.New("its xn-- label is not one a registry issues: invalid Punycode, or a hidden, control or unmapped character")
+
 var errIDNA = errors.New("it has a character IDNA 2008 does not allow in a domain name; a name registered anyway is given as its A-label (xn--…)")
 
 func checkDomain(s string) error {

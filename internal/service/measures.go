@@ -495,6 +495,7 @@ func (s *Service) RemoveTargets(ctx context.Context, a authz.Actor, id string, v
 			if fe := measure.CheckLine(fmt.Sprintf("values[%d]", i), v, measure.MaxTargetValue); fe != nil {
 				return fe
 			}
+			values[i] = measure.NormalValue(v) // as typed when added: 例え.jp is held as xn--r8jz45g.jp
 		}
 		return nil
 	}

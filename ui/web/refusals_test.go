@@ -220,7 +220,7 @@ func withoutAllowed(ja string) string {
 		"JP", "sha256", "xn--", "A-label", "IDN", "CIDR", "IP", "AS", "create_org", "create_user", "valid_from", "valid_until",
 		"agency", "commission", "npa", "prefectural", "success", "failure", "partial", "allow", "deny", "admin", "auditor",
 		"role", "op", "target", "technique", "action", "result", "witness", "at", "means", "outcome", "reason", "addressee", "status",
-		"v2", "14d", "72h", "1d12h", "336h", "true", "false", "-oidc-issuer", "GET", "OpenID", "MiB", "AS1", "AS4294967295",
+		"v2", "14d", "72h", "1d12h", "336h", "true", "false", "Punycode", "-oidc-issuer", "GET", "OpenID", "MiB", "AS1", "AS4294967295",
 		"takedown login -sso", "http://127.0.0.1:PORT/PATH", "http://[::1]:PORT/PATH", "base64url", "X25519", "cli", "key", "state", "sign", "webauthn", "ssh", "SSH", "CLI",
 		"STIX", "MISP", "RFC", "stix", "misp", "to_ids", "dst_ref", "valid_until", "bundle--", "bundle", "type--uuid", "uuid", "ip-src",
 		"targets_sha256", "Event", "type", "WITHIN", "SECONDS", "REPEATS", "TIMES", "START", "STOP", "NOT", "IN", "ISSUBSET",
