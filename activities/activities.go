@@ -31,6 +31,8 @@ type Activities struct {
 	DB *pgxpool.Pool
 	// Audit authenticates the audit entries the activities write.
 	Audit *audit.Appender
+
+	seals sealCache
 }
 
 // Record persists one transition of a measure: the domain rows the change adds, the measure's
@@ -69,6 +71,13 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 		}
 		if err := checkPolicyInForce(ctx, tx, ch.Action); err != nil {
 			return err
+		}
+		if ch.Action.Batch != nil {
+			steps, err := stagedSteps(ctx, tx, ch.Measure, ch.Action.Batch)
+			if err != nil {
+				return err
+			}
+			ch.Action.Steps = steps
 		}
 		details, err := a.apply(ctx, tx, ch, &res)
 		if err != nil {
@@ -125,6 +134,12 @@ func (a *Activities) Record(ctx context.Context, ch Change) (Result, error) {
 		activity.GetLogger(ctx).Error("ALERT: a draft's target rows are not those its recorded edits made; it was not sealed",
 			"measure", ch.Measure, "version", ch.Version, "change", ch.Kind, "err", eo)
 		return res, a.refuse(ctx, ch, &authz.Denied{Rule: "seal", Reason: eo.Error()}, nil)
+	}
+	var ust *unstaged
+	if errors.As(err, &ust) {
+		activity.GetLogger(ctx).Error("ALERT: a stored batch of steps is gone or altered; the action was refused",
+			"measure", ch.Measure, "change", ch.Kind, "err", ust)
+		return res, a.refuse(ctx, ch, &authz.Denied{Rule: "seal", Reason: ust.Error()}, nil)
 	}
 	var us *unsealed
 	if errors.As(err, &us) {
@@ -242,7 +257,7 @@ func (a *Activities) apply(ctx context.Context, tx pgx.Tx, ch Change, res *Resul
 				only[st.Target] = true
 			}
 		}
-		if known, err = checkSeal(ctx, tx, ch, only); err != nil {
+		if known, err = a.checkSeal(ctx, tx, ch, only); err != nil {
 			return nil, err
 		}
 	}
@@ -580,9 +595,9 @@ type targetList struct {
 	values  []string
 }
 
-// readTargets reads a version's target rows once, hashing them as the seal does. With only
-// set, values holds just those of its values that are targets; without it, every value.
-func readTargets(ctx context.Context, tx pgx.Tx, measureID string, version int, only map[string]bool) (targetList, error) {
+// readTargets reads a version's target rows once, hashing them as the seal does. Every value
+// goes into keep when it is given, into the list of values otherwise.
+func readTargets(ctx context.Context, tx pgx.Tx, measureID string, version int, keep map[string]bool) (targetList, error) {
 	var tl targetList
 	th := measure.NewTargetHash()
 	rows, err := tx.Query(ctx, `SELECT `+measure.TargetColumns+` FROM targets WHERE measure_id = $1 AND version = $2 ORDER BY seq`, measureID, version)
@@ -599,7 +614,9 @@ func readTargets(ctx context.Context, tx pgx.Tx, measureID string, version int, 
 		tl.sum.Add(t)
 		tl.n++
 		tl.foreign = tl.foreign || t.Foreign()
-		if only == nil || only[t.Value] {
+		if keep != nil {
+			keep[t.Value] = true
+		} else {
 			tl.values = append(tl.values, t.Value)
 		}
 	}
@@ -644,7 +661,7 @@ func (e *unsealed) Error() string {
 // can edit: the version's stored body must hash to the digest the workflow holds, and its
 // target rows to the body's target hash. It returns the target values among only (for the
 // scope of execution steps), read in the same pass.
-func checkSeal(ctx context.Context, tx pgx.Tx, ch Change, only map[string]bool) ([]string, error) {
+func (a *Activities) checkSeal(ctx context.Context, tx pgx.Tx, ch Change, only map[string]bool) ([]string, error) {
 	var content []byte
 	err := tx.QueryRow(ctx, `SELECT body->'content' FROM measure_versions WHERE measure_id = $1 AND version = $2`, ch.Measure, ch.Version).Scan(&content)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -676,14 +693,35 @@ func checkSeal(ctx context.Context, tx pgx.Tx, ch Change, only map[string]bool) 
 	if !slices.Equal(evidence, body.Evidence) && !(len(evidence) == 0 && len(body.Evidence) == 0) {
 		return nil, &unsealed{ch.Version, fmt.Sprintf("its %d evidence files are not the %d sealed", len(evidence), len(body.Evidence))}
 	}
-	tl, err := readTargets(ctx, tx, ch.Measure, ch.Version, only)
+	key := sealKey{ch.Measure, ch.Version, ch.Digest}
+	if only != nil {
+		if known, ok, err := a.seals.judge(ctx, tx, key, body.Targets, only); ok || err != nil {
+			return known, err
+		}
+	}
+	var keep map[string]bool
+	if only != nil {
+		keep = map[string]bool{} // every value, for the batches that follow
+	}
+	tl, err := readTargets(ctx, tx, ch.Measure, ch.Version, keep)
 	if err != nil {
 		return nil, err
 	}
 	if tl.n != body.Targets || tl.sha256 != body.SHA256 {
+		a.seals.forget(key)
 		return nil, &unsealed{ch.Version, fmt.Sprintf("its %d target rows do not hash to the %d targets sealed", tl.n, body.Targets)}
 	}
-	return tl.values, nil
+	if only == nil {
+		return tl.values, nil
+	}
+	a.seals.keep(key, keep, tl.n)
+	var known []string
+	for v := range only {
+		if keep[v] {
+			known = append(known, v)
+		}
+	}
+	return known, nil
 }
 
 func loadSealed(ctx context.Context, tx pgx.Tx, measureID string, version int) (*measure.Sealed, error) {
@@ -702,14 +740,20 @@ func loadSealed(ctx context.Context, tx pgx.Tx, measureID string, version int) (
 func logSteps(ctx context.Context, tx pgx.Tx, ch Change, d map[string]any, known []string) error {
 	act := ch.Action
 	var targets []string
+	named := make(map[string]bool, len(act.Steps))
 	for _, s := range act.Steps {
-		if !slices.Contains(targets, s.Target) {
+		if !named[s.Target] {
+			named[s.Target] = true
 			targets = append(targets, s.Target)
 		}
 	}
+	in := make(map[string]bool, len(known))
+	for _, t := range known {
+		in[t] = true
+	}
 	var outside []string
 	for _, t := range targets {
-		if !slices.Contains(known, t) {
+		if !in[t] {
 			outside = append(outside, t)
 		}
 	}
@@ -733,6 +777,11 @@ func logSteps(ctx context.Context, tx pgx.Tx, ch Change, d map[string]any, known
 		pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("store %d steps: %w", len(rows), err)
 	}
+	if act.Batch != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM step_batches WHERE measure_id = $1 AND digest = $2`, ch.Measure, act.Batch.Digest); err != nil {
+			return fmt.Errorf("remove the stored batch of steps: %w", err)
+		}
+	}
 	d["steps"] = len(rows)
 	d["first_seq"] = seq + 1
 	d["steps_sha256"] = hex.EncodeToString(h.Sum(nil))
@@ -741,6 +790,35 @@ func logSteps(ctx context.Context, tx pgx.Tx, ch Change, d map[string]any, known
 	// data it commits to by hash, and the verifier reads it back to check each step.
 	d["step_list"] = act.Steps
 	return nil
+}
+
+// stagedSteps reads the steps the service stored for batch b and checks they are the steps
+// the workflow judged: the ones that hash to the batch's digest.
+func stagedSteps(ctx context.Context, tx pgx.Tx, measureID string, b *measure.StepBatch) ([]measure.Step, error) {
+	var raw []byte
+	err := tx.QueryRow(ctx, `SELECT steps FROM step_batches WHERE measure_id = $1 AND digest = $2`, measureID, b.Digest).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, &unstaged{b.Digest, "is not stored"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the stored batch of steps %s: %w", b.Digest, err)
+	}
+	var steps []measure.Step
+	if err := json.Unmarshal(raw, &steps); err != nil {
+		return nil, &unstaged{b.Digest, "does not decode"}
+	}
+	sum, err := audit.ContentDigest(steps)
+	if err != nil || sum != b.Digest || len(steps) != b.Count {
+		return nil, &unstaged{b.Digest, "does not hash to its digest"}
+	}
+	return steps, nil
+}
+
+// unstaged is a batch of steps whose stored copy is gone or altered.
+type unstaged struct{ digest, what string }
+
+func (e *unstaged) Error() string {
+	return fmt.Sprintf("the batch of steps %s, stored when it was sent, %s: the database was altered; nothing was recorded (send the steps again, and tell an auditor)", e.digest, e.what)
 }
 
 type outOfScope struct{ targets []string }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gowebpki/jcs"
+
+	"github.com/takedown/takedown/internal/measure"
 )
 
 // slowCanonical is the reference: encoding/json, then the jcs transform.
@@ -64,6 +66,38 @@ func FuzzCanonical(f *testing.F) {
 		}
 		if string(got) != string(want) {
 			t.Fatalf("canonical form differs:\n got  %q\n want %q", got, want)
+		}
+	})
+}
+
+// FuzzStepCanonical: execution steps, written directly, come out as encoding/json and jcs
+// write them, alone and in a batch (the batch's content digest depends on it).
+func FuzzStepCanonical(f *testing.F) {
+	f.Add("203.0.113.10", "block_c2", "null-routed", "success", "u-1", int64(1780000000), int64(5))
+	f.Add("\x00<&>\u2028\"\\", "\xff", "例え.jp", "", "", int64(-62135596800), int64(0))
+	f.Add("a", "b", "c", "d", "e", int64(253402300800), int64(999999999))
+	f.Fuzz(func(t *testing.T, target, technique, action, result, witness string, sec, nsec int64) {
+		st := measure.Step{Target: target, Technique: technique, Action: action, Result: result, Witness: witness,
+			At: time.Unix(sec%(1<<40), nsec%1e9).In(time.FixedZone("x", int(sec%50000)))}
+		for _, v := range []any{st, []measure.Step{st, st}} {
+			raw, err := json.Marshal(v)
+			if err != nil {
+				if _, ferr := appendValue(nil, v); ferr == nil {
+					t.Fatalf("fast encoder wrote %v, which encoding/json refuses (%v)", v, err)
+				}
+				continue
+			}
+			want, err := jcs.Transform(raw)
+			if err != nil {
+				continue
+			}
+			got, err := appendValue(nil, v)
+			if err != nil {
+				t.Fatalf("fast encoder failed where the reference did not: %v", err)
+			}
+			if string(got) != string(want) {
+				t.Fatalf("canonical form differs:\n got  %s\n want %s", got, want)
+			}
 		}
 	})
 }

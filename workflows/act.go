@@ -96,7 +96,7 @@ func (w *measureWorkflow) act(ctx workflow.Context, a measure.Action) (Outcome, 
 	case authz.OpNotify:
 		s.Notices += len(a.Notices)
 	case authz.OpLogSteps:
-		s.Steps += len(a.Steps)
+		s.Steps += a.StepCount()
 	}
 	if to == measure.Executed {
 		s.Executed = now

@@ -195,12 +195,15 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 		}
 		return inWindow(s.Approval, now, "now")
 	case authz.OpLogSteps:
-		if len(a.Steps) == 0 {
+		if a.StepCount() == 0 {
 			return &measure.FieldError{Field: "steps", Message: "must not be empty"}
 		}
 		window := s.Approval
 		if s.Emergency {
 			window = w.emergencyWindow()
+		}
+		if a.Batch != nil {
+			return w.checkBatch(a, window, now, rev1)
 		}
 		for i := range a.Steps {
 			st := &a.Steps[i]
@@ -209,21 +212,14 @@ func (w *measureWorkflow) check(a measure.Action, now time.Time) error {
 					return measure.Within(fmt.Sprintf("steps[%d]", i), err)
 				}
 			}
-			if st.Witness == a.Actor.ID {
-				return &authz.Denied{Rule: "SoD-5", Reason: fmt.Sprintf("steps[%d]: the witness must differ from the executor", i)}
-			}
-			// Sealed versions from before the technique was sealed carry none: nothing to compare.
-			if s.Sealed != nil && s.Sealed.Technique != "" && st.Technique != s.Sealed.Technique {
-				return &authz.Denied{Rule: "scope", Reason: fmt.Sprintf("steps[%d].technique %s is not the approved technique %s", i, st.Technique, s.Sealed.Technique)}
+			if err := w.checkStep(a, i, st.Witness, st.Technique); err != nil {
+				return err
 			}
 			if s.Emergency && !rev1 {
 				continue
 			}
-			if err := inWindow(window, st.At, fmt.Sprintf("steps[%d].at", i)); err != nil {
+			if err := checkStepTime(window, st.At, i, now, rev1); err != nil {
 				return err
-			}
-			if rev1 && st.At.After(now.Add(MaxClockSkew)) {
-				return &authz.Denied{Rule: "window", Reason: fmt.Sprintf("steps[%d].at %s is in the future", i, st.At.UTC().Format(time.RFC3339))}
 			}
 		}
 	case authz.OpFinishExecution:
@@ -309,4 +305,68 @@ func (w *measureWorkflow) gatesNeeded() []string {
 		g = append(g, "pm_order")
 	}
 	return g
+}
+
+// checkStep refuses step i of a, witnessed by witness with technique: the witness must differ
+// from the executor, and the technique must be the approved one.
+func (w *measureWorkflow) checkStep(a measure.Action, i int, witness, technique string) error {
+	if witness == a.Actor.ID {
+		return &authz.Denied{Rule: "SoD-5", Reason: fmt.Sprintf("steps[%d]: the witness must differ from the executor", i)}
+	}
+	// Sealed versions from before the technique was sealed carry none: nothing to compare.
+	if s := w.s.Sealed; s != nil && s.Technique != "" && technique != s.Technique {
+		return &authz.Denied{Rule: "scope", Reason: fmt.Sprintf("steps[%d].technique %s is not the approved technique %s", i, technique, s.Technique)}
+	}
+	return nil
+}
+
+// checkStepTime refuses step i done at at outside the window or, under rules revision 1 on,
+// ahead of the workflow's clock.
+func checkStepTime(window *measure.Approval, at time.Time, i int, now time.Time, rev1 bool) error {
+	if err := inWindow(window, at, fmt.Sprintf("steps[%d].at", i)); err != nil {
+		return err
+	}
+	if rev1 && at.After(now.Add(MaxClockSkew)) {
+		return &authz.Denied{Rule: "window", Reason: fmt.Sprintf("steps[%d].at %s is in the future", i, at.UTC().Format(time.RFC3339))}
+	}
+	return nil
+}
+
+// checkBatch judges a stored batch of steps by its summary, as checkStep and checkStepTime
+// judge each step: a rule every step must keep holds for the batch when it holds for each
+// witness and technique found in it and for its earliest and latest time (the window is one
+// interval). A refusal names the first step holding the value refused.
+func (w *measureWorkflow) checkBatch(a measure.Action, window *measure.Approval, now time.Time, rev1 bool) error {
+	b := a.Batch
+	first := -1
+	var refused error
+	note := func(i int, err error) {
+		if err != nil && (first < 0 || i < first) {
+			first, refused = i, err
+		}
+	}
+	for _, m := range b.Witnesses {
+		note(m.Step, w.checkStep(a, m.Step, m.Value, w.approvedTechnique()))
+	}
+	for _, m := range b.Techniques {
+		note(m.Step, w.checkStep(a, m.Step, "", m.Value))
+	}
+	if refused != nil {
+		return refused
+	}
+	if w.s.Emergency && !rev1 {
+		return nil
+	}
+	for _, m := range []measure.MarkedAt{b.Earliest, b.Latest} {
+		note(m.Step, checkStepTime(window, m.At, m.Step, now, rev1))
+	}
+	return refused
+}
+
+// approvedTechnique is the technique the sealed version names, if any.
+func (w *measureWorkflow) approvedTechnique() string {
+	if w.s.Sealed == nil {
+		return ""
+	}
+	return w.s.Sealed.Technique
 }

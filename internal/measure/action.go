@@ -24,12 +24,14 @@ type Action struct {
 	// Conflicted is a Commission member's declaration for this request.
 	Conflicted bool `json:"conflicted,omitempty"`
 	// Gate is foreign_ministry or pm_order; Reference names the consultation or order document.
-	Gate      string         `json:"gate,omitempty"`
-	Reference string         `json:"reference,omitempty"`
-	Order     *Order         `json:"order,omitempty"`
-	Steps     []Step         `json:"steps,omitempty"`
-	Body      string         `json:"body,omitempty"` // report text, answer to an information request, remediation
-	Notices   []Notification `json:"notifications,omitempty"`
+	Gate      string `json:"gate,omitempty"`
+	Reference string `json:"reference,omitempty"`
+	Order     *Order `json:"order,omitempty"`
+	Steps     []Step `json:"steps,omitempty"`
+	// Batch stands for Steps once the service has stored them (StepBatch).
+	Batch   *StepBatch     `json:"batch,omitempty"`
+	Body    string         `json:"body,omitempty"` // report text, answer to an information request, remediation
+	Notices []Notification `json:"notifications,omitempty"`
 	// PolicyVersion is the authorization policy the API checked the action under.
 	PolicyVersion string `json:"policy_version,omitempty"`
 	// Digest is the digest of the version the person decided on, as their screen or the CLI
@@ -136,4 +138,63 @@ func CheckChecklist(decision string, items []string) error {
 		}
 	}
 	return nil
+}
+
+// StepBatch stands, in the workflow, for a batch of execution steps the service stored before
+// sending the action; the activity reads the steps back by their digest. Carried whole, a
+// batch of MaxSteps steps is about 1.6 MB of JSON, written into the workflow's history twice
+// (the Update and the activity's input) and near Temporal's 2 MB payload limit. The summary
+// holds what the workflow judges (who witnessed, which technique, the earliest and latest
+// time), each with the first step that shows it, so a refusal still names a step.
+type StepBatch struct {
+	Digest     string   `json:"digest"` // audit.ContentDigest of the steps
+	Count      int      `json:"count"`
+	Witnesses  []Marked `json:"witnesses"`
+	Techniques []Marked `json:"techniques"`
+	Earliest   MarkedAt `json:"earliest"`
+	Latest     MarkedAt `json:"latest"`
+}
+
+// Marked is a value found in a batch of steps, with the index of the first step holding it.
+type Marked struct {
+	Value string `json:"value"`
+	Step  int    `json:"step"`
+}
+
+// MarkedAt is a time found in a batch of steps, with the index of the first step at it.
+type MarkedAt struct {
+	At   time.Time `json:"at"`
+	Step int       `json:"step"`
+}
+
+// Summarise is the StepBatch of steps whose content digest is digest.
+func Summarise(digest string, steps []Step) *StepBatch {
+	b := &StepBatch{Digest: digest, Count: len(steps)}
+	seen := map[[2]string]bool{}
+	mark := func(list []Marked, kind, v string, i int) []Marked {
+		if seen[[2]string{kind, v}] {
+			return list
+		}
+		seen[[2]string{kind, v}] = true
+		return append(list, Marked{Value: v, Step: i})
+	}
+	for i, st := range steps {
+		b.Witnesses = mark(b.Witnesses, "w", st.Witness, i)
+		b.Techniques = mark(b.Techniques, "t", st.Technique, i)
+		if i == 0 || st.At.Before(b.Earliest.At) {
+			b.Earliest = MarkedAt{At: st.At, Step: i}
+		}
+		if i == 0 || st.At.After(b.Latest.At) {
+			b.Latest = MarkedAt{At: st.At, Step: i}
+		}
+	}
+	return b
+}
+
+// StepCount is how many execution steps the action logs, carried whole or as a batch.
+func (a *Action) StepCount() int {
+	if a.Batch != nil {
+		return a.Batch.Count
+	}
+	return len(a.Steps)
 }

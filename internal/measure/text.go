@@ -169,6 +169,14 @@ func (a *Action) CheckInput() error {
 			return Within(fmt.Sprintf("steps[%d]", i), err)
 		}
 	}
+	if b := a.Batch; b != nil {
+		if len(a.Steps) > 0 || b.Count < 1 || b.Count > MaxSteps || len(b.Witnesses) > b.Count || len(b.Techniques) > b.Count {
+			return fieldErr("steps", "the stored batch's summary does not fit its %d steps", b.Count)
+		}
+		if err := CheckLine("steps", b.Digest, MaxLine); err != nil {
+			return err
+		}
+	}
 	if len(a.Notices) > MaxNotices {
 		return fieldErr("notifications", "lists %d notifications, over the limit of %d per call", len(a.Notices), MaxNotices)
 	}

@@ -137,6 +137,12 @@ func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op
 	if err := s.logSigns(ctx, s.DB); err != nil {
 		return m, false, err
 	}
+	if len(action.Steps) > 0 {
+		if action.Batch, err = s.stageSteps(ctx, a, m.ID, action.Steps); err != nil {
+			return m, false, err
+		}
+		action.Steps = nil
+	}
 	out, err := s.update(ctx, m, action, updateID)
 	if err != nil {
 		if e, audited, ok := refusal.Carried(err); ok {
@@ -147,6 +153,29 @@ func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op
 	}
 	s.Log.InfoContext(ctx, "action", "measure", m.ID, "op", op, "actor", a.Username, "stage", out.Stage)
 	return m, false, nil
+}
+
+// stageSteps stores a batch of execution steps under its content digest for the activity that
+// records it, and returns the summary the workflow judges it by (measure.StepBatch). Batches
+// left behind by an action refused or lost are removed after a day.
+func (s *Service) stageSteps(ctx context.Context, a authz.Actor, measureID string, steps []measure.Step) (*measure.StepBatch, error) {
+	digest, err := audit.ContentDigest(steps)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(steps)
+	if err != nil {
+		return nil, fmt.Errorf("encode the steps: %w", err)
+	}
+	if _, err := s.DB.Exec(ctx, `DELETE FROM step_batches WHERE created_at < now() - interval '1 day'`); err != nil {
+		return nil, fmt.Errorf("remove stale batches of steps: %w", err)
+	}
+	// A row under the same digest holds the same steps, unless it was altered: write it again.
+	if _, err := s.DB.Exec(ctx, `INSERT INTO step_batches (measure_id, digest, actor_id, steps) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (measure_id, digest) DO UPDATE SET steps = EXCLUDED.steps, created_at = now()`, measureID, digest, a.ID, body); err != nil {
+		return nil, fmt.Errorf("store the batch of steps: %w", err)
+	}
+	return measure.Summarise(digest, steps), nil
 }
 
 // checkSeen refuses a decision that does not name the version it judges, or names one the

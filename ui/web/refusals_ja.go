@@ -147,8 +147,13 @@ var refusalsJa = map[string]string{
 	"version %d as stored does not hash to its digest %s: the database was altered; no decision is taken on it (tell an auditor)":                                           "保存されている第%s版のハッシュがダイジェスト %s と一致しません。データベースが改変されています。この版について判断は受け付けません(監査担当者に知らせてください)",
 	"the target rows of version %d are not those its recorded edits made (rows sum to %s, the records to %s): the database was altered; it is not sealed (tell an auditor)": "第%s版の対象の行は、記録された編集によるものと一致しません(行の集計は%s、記録の集計は%s)。データベースが改変されています。この版は確定されません(監査担当者に知らせてください)",
 	"target sum %q is not 64 hex digits": "対象の集計値「%s」が64桁の16進数ではありません",
-	"%s as stored (%s) is not what the audit log recorded (%s): the database was altered; nothing is done under it (tell an auditor)": "保存されている%s(%s)は、監査ログの記録(%s)と一致しません。データベースが改変されています。これに基づく操作は行いません(監査担当者に知らせてください)",
-	"version %d as stored no longer matches its seal (%s): the database was altered; nothing is taken on it (tell an auditor)":        "保存されている第%s版が確定時の内容と一致しません(%s)。データベースが改変されています。この版についての操作は受け付けません(監査担当者に知らせてください)",
+	"%s as stored (%s) is not what the audit log recorded (%s): the database was altered; nothing is done under it (tell an auditor)":                "保存されている%s(%s)は、監査ログの記録(%s)と一致しません。データベースが改変されています。これに基づく操作は行いません(監査担当者に知らせてください)",
+	"version %d as stored no longer matches its seal (%s): the database was altered; nothing is taken on it (tell an auditor)":                       "保存されている第%s版が確定時の内容と一致しません(%s)。データベースが改変されています。この版についての操作は受け付けません(監査担当者に知らせてください)",
+	"the batch of steps %s, stored when it was sent, %s: the database was altered; nothing was recorded (send the steps again, and tell an auditor)": "送信時に保存した実施記録の一括(%s)は%s。データベースが改変されています。何も記録していません(実施記録を送り直し、監査担当者に知らせてください)",
+	"is not stored":               "保存されていません",
+	"does not decode":             "読み取れません",
+	"does not hash to its digest": "ハッシュが一致しません",
+	"the stored batch's summary does not fit its %d steps":                                "保存した一括の要約が、その%s件の実施記録と合いません",
 	"its sealed body is missing":                                                          "確定した内容がありません",
 	"its sealed body is not JSON":                                                         "確定した内容がJSONではありません",
 	"its sealed body does not hash to %s":                                                 "確定した内容のハッシュが %s になりません",
@@ -319,4 +324,5 @@ var composed = map[string]bool{"line %d (%s): %v": true,
 	"its sealed body is missing": true, "its sealed body is not JSON": true, "its sealed body does not hash to %s": true,
 	"its sealed body does not decode": true, "its %d target rows do not hash to the %d targets sealed": true,
 	"its %d evidence files are not the %d sealed": true,
-	"this account is locked":                      true, "logins from this address are suspended": true}
+	"is not stored": true, "does not decode": true, "does not hash to its digest": true, // unstaged
+	"this account is locked": true, "logins from this address are suspended": true}

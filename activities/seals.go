@@ -1,0 +1,89 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// sealCache remembers, for the versions being executed, the target values last read whole
+// and found to hash to the seal. A batch of steps is judged against that set; re-reading every
+// row for every batch made logging a 700,000-target measure quadratic (70 batches, each
+// reading 700,000 rows). The rows are still read whole again once the targets the batches named
+// since the last reading reach half the targets' number (so the reading costs at most two rows
+// per target named, and a small measure is read whole at every batch), and counted at every
+// batch. A
+// row rewritten in SQL meanwhile is never judged by: steps are judged against the set that
+// hashed to the seal.
+type sealCache struct {
+	mu sync.Mutex
+	m  map[sealKey]*sealedSet
+}
+
+type sealKey struct {
+	measure string
+	version int
+	digest  string
+}
+
+type sealedSet struct {
+	values map[string]bool
+	n      int
+	since  int // targets named by batches since the rows were last read whole
+}
+
+// maxSealedSets bounds the versions remembered at once (each up to a few tens of MB).
+const maxSealedSets = 4
+
+// judge returns the values of only that are targets of the version, from the set remembered,
+// and ok; not ok when the rows must be read whole again. n is the number of targets sealed.
+func (c *sealCache) judge(ctx context.Context, tx pgx.Tx, key sealKey, n int, only map[string]bool) (known []string, ok bool, err error) {
+	c.mu.Lock()
+	set := c.m[key]
+	fresh := set != nil && set.n == n && set.since+len(only) < n/2
+	c.mu.Unlock()
+	if !fresh {
+		return nil, false, nil
+	}
+	var rows int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM targets WHERE measure_id = $1 AND version = $2`, key.measure, key.version).Scan(&rows); err != nil {
+		return nil, false, fmt.Errorf("count targets of %s: %w", key.measure, err)
+	}
+	if rows != n {
+		return nil, false, nil // read whole, and refused as unsealed
+	}
+	for v := range only {
+		if set.values[v] {
+			known = append(known, v)
+		}
+	}
+	c.mu.Lock()
+	set.since += len(only)
+	c.mu.Unlock()
+	return known, true, nil
+}
+
+// keep remembers the values of a version whose rows were just read whole and hashed to its seal.
+func (c *sealCache) keep(key sealKey, values map[string]bool, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[sealKey]*sealedSet{}
+	}
+	if _, ok := c.m[key]; !ok && len(c.m) >= maxSealedSets {
+		for k := range c.m { // any one: a version evicted is read whole at its next batch
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[key] = &sealedSet{values: values, n: n}
+}
+
+// forget drops a version whose rows no longer hash to its seal.
+func (c *sealCache) forget(key sealKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, key)
+}
