@@ -11,12 +11,11 @@ import (
 // sealCache remembers, for the versions being executed, the target values last read whole
 // and found to hash to the seal. A batch of steps is judged against that set; re-reading every
 // row for every batch made logging a 700,000-target measure quadratic (70 batches, each
-// reading 700,000 rows). The rows are still read whole again once the targets the batches named
-// since the last reading reach half the targets' number (so the reading costs at most two rows
-// per target named, and a small measure is read whole at every batch), and counted at every
-// batch. A
-// row rewritten in SQL meanwhile is never judged by: steps are judged against the set that
-// hashed to the seal.
+// reading 700,000 rows). The rows are still counted at every batch, and read whole again once
+// the targets the batches named since the last reading reach the targets' number (so reading
+// costs at most one row per target named); a measure of fewer than cachedFrom targets is read
+// whole at every batch. A row rewritten in SQL meanwhile is never judged by: steps are judged
+// against the set that hashed to the seal.
 type sealCache struct {
 	mu sync.Mutex
 	m  map[sealKey]*sealedSet
@@ -34,6 +33,10 @@ type sealedSet struct {
 	since  int // targets named by batches since the rows were last read whole
 }
 
+// cachedFrom is the number of targets from which a version's set is remembered: below it,
+// reading the rows costs less than a batch's other work.
+const cachedFrom = 10_000
+
 // maxSealedSets bounds the versions remembered at once (each up to a few tens of MB).
 const maxSealedSets = 4
 
@@ -42,7 +45,7 @@ const maxSealedSets = 4
 func (c *sealCache) judge(ctx context.Context, tx pgx.Tx, key sealKey, n int, only map[string]bool) (known []string, ok bool, err error) {
 	c.mu.Lock()
 	set := c.m[key]
-	fresh := set != nil && set.n == n && set.since+len(only) < n/2
+	fresh := set != nil && set.n == n && n >= cachedFrom && set.since+len(only) < n
 	c.mu.Unlock()
 	if !fresh {
 		return nil, false, nil

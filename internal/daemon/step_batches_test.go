@@ -85,3 +85,49 @@ func TestStepBatchAlteredInSQLIsRefused(t *testing.T) {
 	requireRefusals(t, u["auditor"], id, "refused.log_steps seal", "refused.log_steps seal")
 	verifyLog(t, e)
 }
+
+// TestLargeMeasureJudgesStepsAgainstTheSealedSet: on a measure of more targets than the
+// activity reads whole at every batch, a row rewritten in SQL between batches still gets no
+// step: the new value is refused as out of scope (the steps are judged against the set that
+// hashed to the seal), a row removed is seen at once (the rows are counted at every batch),
+// and finishing, which reads every row, is refused until the rows are put back.
+func TestLargeMeasureJudgesStepsAgainstTheSealedSet(t *testing.T) {
+	e := testenv.Shared(t)
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	const n = 10_000 // activities' cachedFrom
+	ts := make([]map[string]any, n)
+	for i := range ts {
+		ts[i] = map[string]any{"kind": "ip", "value": fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255), "location": "domestic", "role": "botnet_node"}
+	}
+	if _, err := u["officer"].AddTargets(ctx, id, ts); err != nil {
+		t.Fatal(err)
+	}
+	reviewAndApprove(t, e, id)
+	mustAct(t, u["executor"], id, "start_execution", nil, "EXECUTING")
+	mustAct(t, u["executor"], id, "log_steps", steps(e, time.Now(), "10.0.0.1"), "EXECUTING")
+
+	if _, err := e.Owner.Exec(ctx, `UPDATE targets SET value = '198.18.0.66' WHERE measure_id = $1 AND value = '10.0.0.2'`, id); err != nil {
+		t.Fatal(err)
+	}
+	_, err := u["executor"].Act(ctx, id, "log_steps", steps(e, time.Now(), "198.18.0.66"))
+	refusedWith(t, err, 403, "scope")
+	mustAct(t, u["executor"], id, "log_steps", steps(e, time.Now(), "10.0.0.3"), "EXECUTING")
+	_, err = u["executor"].Act(ctx, id, "finish_execution", nil)
+	refusedWith(t, err, 403, "seal")
+
+	if _, err := e.Owner.Exec(ctx, `UPDATE targets SET value = '10.0.0.2' WHERE measure_id = $1 AND value = '198.18.0.66'`, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Owner.Exec(ctx, `DELETE FROM targets WHERE measure_id = $1 AND value = '10.0.0.4'`, id); err != nil {
+		t.Fatal(err)
+	}
+	_, err = u["executor"].Act(ctx, id, "log_steps", steps(e, time.Now(), "10.0.0.5"))
+	refusedWith(t, err, 403, "seal")
+	var stored int
+	if err := e.Owner.QueryRow(ctx, `SELECT count(*) FROM execution_steps WHERE measure_id = $1 AND target = '198.18.0.66'`, id).Scan(&stored); err != nil || stored != 0 {
+		t.Fatalf("%d steps on the rewritten address were stored (%v)", stored, err)
+	}
+	requireRefusals(t, u["auditor"], id, "refused.log_steps scope", "refused.finish_execution seal", "refused.log_steps seal")
+}

@@ -3,7 +3,6 @@ package measure
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"hash"
 )
 
@@ -11,8 +10,9 @@ import (
 // own, in order. The seal, the check of stored rows against it and the reconciliation of the
 // tables with the log all hash with it.
 type TargetHash struct {
-	h hash.Hash
-	n int
+	h   hash.Hash
+	n   int
+	buf []byte
 }
 
 // NewTargetHash starts an empty list.
@@ -20,9 +20,8 @@ func NewTargetHash() *TargetHash { return &TargetHash{h: sha256.New()} }
 
 // Add appends one target.
 func (th *TargetHash) Add(t Target) {
-	line, _ := json.Marshal(t)
-	th.h.Write(line)
-	th.h.Write([]byte{'\n'})
+	th.buf = append(t.AppendJSON(th.buf[:0]), '\n')
+	th.h.Write(th.buf)
 	th.n++
 }
 

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 )
 
@@ -16,8 +15,8 @@ import (
 type TargetSum [4]uint64 // little-endian limbs
 
 func targetPoint(t Target) TargetSum {
-	line, _ := json.Marshal(t)
-	h := sha256.Sum256(append([]byte("takedown.targets/sum\n"), line...))
+	var buf [256]byte
+	h := sha256.Sum256(t.AppendJSON(append(buf[:0], "takedown.targets/sum\n"...)))
 	var p TargetSum
 	for i := range p {
 		p[i] = binary.LittleEndian.Uint64(h[8*i:])
