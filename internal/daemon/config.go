@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/workflows"
 )
@@ -133,6 +136,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// envErrs are environment variables Flags could not read (Validate reports them).
 	envErrs []string
+	// positive are the duration flags that must stay above 0 (durationVar).
+	positive []namedDuration
 }
 
 // Secure reports whether people reach the server over HTTPS.
@@ -152,6 +157,9 @@ func env(name, def string) string {
 // 12h); a variable that does not parse is reported by Validate, never replaced by def.
 func (c *Config) durationVar(fs *flag.FlagSet, p *time.Duration, name, envName string, def time.Duration, usage string) {
 	*p = def
+	if def > 0 && !slices.Contains(mayBeZero, name) {
+		c.positive = append(c.positive, namedDuration{name, p})
+	}
 	if v, ok := os.LookupEnv(envName); ok {
 		if d, err := parseDuration(v); err == nil {
 			*p = d
@@ -163,6 +171,15 @@ func (c *Config) durationVar(fs *flag.FlagSet, p *time.Duration, name, envName s
 		usage = strings.TrimSuffix(usage, ")") + ", a `duration` such as 90s, 12h or 14d)"
 	}
 	fs.Var((*durationValue)(p), name, usage)
+}
+
+// mayBeZero are the duration flags whose 0 means "never"; every other one with a positive
+// default must stay positive.
+var mayBeZero = []string{"notify-every", "reconcile-every"}
+
+type namedDuration struct {
+	flag string
+	d    *time.Duration
 }
 
 // durationValue is a flag.Value that reads days too.
@@ -348,7 +365,32 @@ func (c *Config) Validate() error {
 		"approval-window": w.ApprovalWindow, "emergency-notification": w.EmergencyNotification, "post-hoc-review": w.PostHocReview,
 		"report-due": w.ReportDue, "notification-due": w.NotificationDue} {
 		if d <= 0 {
-			return fmt.Errorf("-%s must be positive", name)
+			return mustBePositive(name, d)
+		}
+	}
+	for _, f := range c.positive {
+		if *f.d <= 0 {
+			return mustBePositive(f.flag, *f.d)
+		}
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 30 * time.Second // a Config built without its flags
+	}
+	if w.HistoryLimit < 0 {
+		return fmt.Errorf("-history-limit (%s) must not be negative (0: no limit but Temporal's suggestion), got %d", envName("history-limit"), w.HistoryLimit)
+	}
+	if _, port, err := net.SplitHostPort(c.HTTP); err != nil || port == "" {
+		return fmt.Errorf("-http (TAKEDOWN_HTTP) %q: give host:port, e.g. 127.0.0.1:8080", c.HTTP)
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("-public-url (TAKEDOWN_PUBLIC_URL) %q: give the address people reach the server at, e.g. https://takedown.example.go.jp", c.PublicURL)
+		}
+	}
+	for _, wt := range c.Witnesses {
+		if _, err := audit.ParseWitness(wt); err != nil {
+			return fmt.Errorf("-witness (TAKEDOWN_WITNESSES): %w", err)
 		}
 	}
 	if w.CommissionSize < 1 || w.QuorumMembers < 0 || w.QuorumMembers >= w.CommissionSize {
@@ -371,9 +413,6 @@ func (c *Config) Validate() error {
 	if err := CheckOrigin(c.LogOrigin); err != nil {
 		return err
 	}
-	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = 30 * time.Second
-	}
 	if len(c.envErrs) > 0 {
 		return fmt.Errorf("environment: %s", strings.Join(c.envErrs, "; "))
 	}
@@ -384,6 +423,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-max-evidence must be positive")
 	}
 	return nil
+}
+
+// mustBePositive names the flag, its variable and the value given.
+func mustBePositive(flag string, d time.Duration) error {
+	return fmt.Errorf("-%s (%s) must be positive, got %s", flag, envName(flag), d)
+}
+
+// envName is the environment variable a flag falls back to.
+func envName(flag string) string {
+	return "TAKEDOWN_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
 // CheckOrigin refuses a log origin that cannot name a signed note's key: a '+', a space or a

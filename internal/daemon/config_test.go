@@ -94,3 +94,55 @@ func FuzzConfigValues(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigOutOfRangeIsRefused: a value that parses but cannot work stops the program at start,
+// naming the flag, its variable and the value, whether given as a flag or in the environment.
+func TestConfigOutOfRangeIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  [2]string
+		says []string
+	}{
+		{args: []string{"-token-ttl", "0"}, says: []string{"-token-ttl", "TAKEDOWN_TOKEN_TTL", "0s"}},
+		{args: []string{"-request-timeout", "0"}, says: []string{"-request-timeout", "TAKEDOWN_REQUEST_TIMEOUT", "0s"}},
+		{env: [2]string{"TAKEDOWN_LOG_RECHECK", "0s"}, says: []string{"-log-recheck", "TAKEDOWN_LOG_RECHECK", "0s"}},
+		{env: [2]string{"TAKEDOWN_APPROVAL_WINDOW", "-1h"}, says: []string{"-approval-window", "TAKEDOWN_APPROVAL_WINDOW", "-1h"}},
+		{args: []string{"-history-limit", "-5"}, says: []string{"-history-limit", "TAKEDOWN_HISTORY_LIMIT", "-5"}},
+		{args: []string{"-public-url", "notaurl"}, says: []string{"-public-url", "TAKEDOWN_PUBLIC_URL", "notaurl"}},
+		{args: []string{"-public-url", "https://"}, says: []string{"-public-url", "https://"}},
+		{args: []string{"-witness", "garbage"}, says: []string{"-witness", "TAKEDOWN_WITNESSES", "garbage"}},
+		{env: [2]string{"TAKEDOWN_WITNESSES", "https://w.example key"}, says: []string{"-witness", "TAKEDOWN_WITNESSES"}},
+		{env: [2]string{"TAKEDOWN_HTTP", "bogus"}, says: []string{"-http", "TAKEDOWN_HTTP", "bogus"}},
+	} {
+		t.Run(strings.Join(append(tc.args, tc.env[:]...), " "), func(t *testing.T) {
+			if tc.env[0] != "" {
+				t.Setenv(tc.env[0], tc.env[1])
+			}
+			var c Config
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			c.Flags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, s := range tc.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("%v: does not name %q", err, s)
+				}
+			}
+		})
+	}
+	// 0 stays "never" where it means that.
+	var c Config
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	c.Flags(fs)
+	if err := fs.Parse([]string{"-notify-every", "0", "-reconcile-every", "0", "-public-url", "https://takedown.example.go.jp/"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("-notify-every 0 -reconcile-every 0: %v", err)
+	}
+}

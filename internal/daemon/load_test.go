@@ -40,8 +40,10 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	e := testenv.Start(t, workflows.DefaultConfig())
-	ctx, cancel := context.WithTimeout(context.Background(), span)
-	defer cancel()
+	// Requests are not cut at the end: one cut mid-way may still take effect, which would
+	// look like an action in the log that no one was answered for.
+	ctx := context.Background()
+	end := time.Now().Add(span)
 
 	// Who does what, by stage: the role's account, the action and its body.
 	type move struct {
@@ -70,7 +72,9 @@ func TestLoad(t *testing.T) {
 	done := map[string][]string{} // measure → "op actor" answered 2xx
 	lat := map[string][]time.Duration{}
 	var fivexx []string
-	var actions int
+	var actions, closed int
+	refused := map[int]int{} // by status: the race lost to a colleague, mostly
+	reasons := map[string][]string{}
 	record := func(kind string, d time.Duration) {
 		mu.Lock()
 		lat[kind] = append(lat[kind], d)
@@ -112,7 +116,7 @@ func TestLoad(t *testing.T) {
 		web := webSession(t, e, account)
 		rng := rand.New(rand.NewPCG(uint64(p), 7))
 		wg.Go(func() {
-			for ctx.Err() == nil {
+			for time.Now().Before(end) {
 				// A measure with something for this account to do.
 				mu.Lock()
 				var ids []string
@@ -160,7 +164,11 @@ func TestLoad(t *testing.T) {
 				}
 				if len(choices) == 0 {
 					mu.Lock()
-					open[id] = m.Stage
+					if moves[m.Stage] == nil {
+						delete(open, id) // closed, or where no one here acts: make room for another
+					} else {
+						open[id] = m.Stage
+					}
 					mu.Unlock()
 					continue
 				}
@@ -177,7 +185,10 @@ func TestLoad(t *testing.T) {
 					mu.Lock()
 					actions++
 					done[id] = append(done[id], mv.op+" "+e.IDs[account])
-					if after.Stage == "CLOSED" {
+					if mv.op == "close" {
+						closed++
+					}
+					if moves[after.Stage] == nil {
 						delete(open, id)
 					} else {
 						open[id] = after.Stage
@@ -187,6 +198,15 @@ func TestLoad(t *testing.T) {
 					mu.Lock()
 					fivexx = append(fivexx, fmt.Sprintf("%s on %s: %d %s", mv.op, id, ce.Status, ce.Message))
 					mu.Unlock()
+				case errors.As(err, &ce):
+					mu.Lock()
+					refused[ce.Status]++
+					if len(reasons[ce.Code]) < 3 {
+						reasons[ce.Code] = append(reasons[ce.Code], mv.op+" in "+m.Stage+": "+ce.Message)
+					}
+					mu.Unlock()
+				default:
+					t.Errorf("%s on %s: %v", mv.op, id, err)
 				}
 			}
 		})
@@ -224,8 +244,13 @@ func TestLoad(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d people for %s: %d actions (%.1f/s), %d measures, peak heap %d MiB", people, span, actions,
-		float64(actions)/span.Seconds(), len(done), peak>>20)
+	t.Logf("%d people for %s: %d actions taken (%.1f/s), %d measures worked on, %d closed, refusals by status %v, peak heap %d MiB",
+		people, span, actions, float64(actions)/span.Seconds(), len(done), closed, refused, peak>>20)
+	stages := map[string]int{}
+	for _, st := range open {
+		stages[st]++
+	}
+	t.Logf("left open, by stage: %v; refusals seen: %q", stages, reasons)
 	kinds := make([]string, 0, len(lat))
 	for k := range lat {
 		kinds = append(kinds, k)
@@ -234,7 +259,7 @@ func TestLoad(t *testing.T) {
 	for _, k := range kinds {
 		d := lat[k]
 		slices.Sort(d)
-		t.Logf("%-18s n=%5d  p50 %7.1f ms  p99 %7.1f ms", k, len(d), ms(d[len(d)/2]), ms(d[len(d)*99/100]))
+		t.Logf("%-18s tries %5d  p50 %7.1f ms  p99 %7.1f ms", k, len(d), ms(d[len(d)/2]), ms(d[len(d)*99/100]))
 	}
 }
 
