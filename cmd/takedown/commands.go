@@ -314,7 +314,7 @@ func measureCreate(e *env) error {
 		return fmt.Errorf("read plan: %w", err)
 	}
 	var plan json.RawMessage
-	if err := json.Unmarshal(raw, &plan); err != nil {
+	if err := json.Unmarshal(withoutBOM(raw), &plan); err != nil {
 		return fmt.Errorf("plan %s is not JSON: %w", *planFile, err)
 	}
 	cl, err := e.client()
@@ -719,7 +719,7 @@ func act(e *env) error {
 		if err != nil {
 			return err
 		}
-		if err := json.Unmarshal(raw, &in); err != nil {
+		if err := json.Unmarshal(withoutBOM(raw), &in); err != nil {
 			return fmt.Errorf("%s is not a JSON object: %w", *jsonFile, err)
 		}
 	}
@@ -876,7 +876,7 @@ func policyPropose(e *env) error {
 		if err != nil {
 			return err
 		}
-		rows, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
+		rows, err := csv.NewReader(bytes.NewReader(withoutBOM(raw))).ReadAll()
 		if err != nil {
 			return fmt.Errorf("%s is not CSV: %w", *file, err)
 		}

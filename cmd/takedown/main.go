@@ -19,6 +19,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -65,6 +66,10 @@ func tokenFile() string {
 // readTargets reads one target per line, or a CSV file whose header names the columns
 // (kind, value, port, location, country, role, ownership, hosting_provider, registrar).
 // Blank lines and lines starting with # are skipped. The server validates every target.
+// withoutBOM drops the byte-order mark an editor or a spreadsheet on Windows writes at the
+// start of a UTF-8 file: it is no part of the first target or header.
+func withoutBOM(raw []byte) []byte { return bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf")) }
+
 func readTargets(path, location string) ([]map[string]any, error) {
 	var r io.Reader = os.Stdin
 	if path != "-" {
@@ -79,6 +84,7 @@ func readTargets(path, location string) ([]map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	raw = withoutBOM(raw)
 	var lines []string
 	for _, l := range strings.Split(string(raw), "\n") {
 		l = strings.TrimSpace(l)

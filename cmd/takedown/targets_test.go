@@ -44,6 +44,15 @@ func TestReadTargets(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("csv:\n got  %v\n want %v", got, want)
 	}
+	// Saved by a spreadsheet on Windows: a byte-order mark before the header, CRLF lines.
+	got, err = readTargets(write("excel.csv", "\xef\xbb\xbfvalue,port,location,country,role\r\n203.0.113.10,443,domestic,JP,c2\r\n\"bad.example\",,unknown,,proxy\r\n"), "")
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("csv with a byte-order mark:\n got  %v (%v)\n want %v", got, err, want)
+	}
+	got, err = readTargets(write("bom.txt", "\xef\xbb\xbf203.0.113.10\n"), "domestic")
+	if err != nil || len(got) != 1 || got[0]["value"] != "203.0.113.10" || got[0]["kind"] != "ip" {
+		t.Fatalf("a list with a byte-order mark: %v (%v)", got, err)
+	}
 	if _, err := readTargets(write("bad.csv", "value,port\n203.0.113.1,https\n"), ""); err == nil {
 		t.Fatal("a non-numeric port must be refused")
 	}

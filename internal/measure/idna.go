@@ -17,7 +17,8 @@ import (
 // lookup is IDNA as browsers apply it (UTS #46 mapping, not transitional): case and width
 // are folded (ＥＸＡＭＰＬＥ．ｊｐ, 例え。jp), joiners and bidirectional labels checked. UTS #46
 // admits symbols IDNA 2008 disallows (its NV8 characters, emoji among them), and x/net/idna
-// does not exclude them (a TODO in its source), so letterDigits applies RFC 5892's rule after.
+// does not exclude them (its source leaves that part of IDNA 2008 unimplemented), so
+// letterDigits applies RFC 5892's rule after.
 var lookup = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.BidiRule(), idna.StrictDomainName(true))
 
 // display reads A-labels back without judging them: a name registered before IDNA 2008 (an

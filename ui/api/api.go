@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
@@ -165,6 +166,11 @@ func decodeJSON(body io.Reader, v any) error {
 			return mustBe(ute.Field, ute.Type)
 		}
 		msg := err.Error()
+		var pe *time.ParseError
+		if errors.As(err, &pe) || strings.HasPrefix(msg, "Time.UnmarshalJSON") {
+			// encoding/json passes time.Time's own error on, with Go's layout and no field.
+			return &measure.FieldError{Field: "", Message: "a time must be a JSON string in RFC 3339, such as 2026-12-07T10:00:00Z or 2026-12-07T19:00:00+09:00"}
+		}
 		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
 			return &measure.FieldError{Field: strings.Trim(f, `"`), Message: "unknown field"}
 		}

@@ -118,3 +118,20 @@ var bodies = []struct {
 		}{}
 	}, nil},
 }
+
+// TestDecodeTimesInRFC3339: a time that is not one is refused with the form to write, not
+// Go's layout string.
+func TestDecodeTimesInRFC3339(t *testing.T) {
+	for _, body := range []string{
+		`{"steps":[{"target":"203.0.113.10","at":12345}]}`,
+		`{"steps":[{"target":"203.0.113.10","at":"yesterday"}]}`,
+		`{"steps":[{"target":"203.0.113.10","at":"2026-12-07 10:00"}]}`,
+		`{"order":{"addressee":"a","content":"c","deadline":true}}`,
+	} {
+		var in service.ActionInput
+		err := decodeJSON(strings.NewReader(body), &in)
+		if err == nil || !strings.Contains(err.Error(), "RFC 3339") || strings.Contains(err.Error(), "2006") || strings.Contains(err.Error(), "Time.") {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+}
