@@ -379,7 +379,7 @@ func (c *Config) Validate() error {
 	if w.HistoryLimit < 0 {
 		return fmt.Errorf("-history-limit (%s) must not be negative (0: no limit but Temporal's suggestion), got %d", envName("history-limit"), w.HistoryLimit)
 	}
-	if _, port, err := net.SplitHostPort(c.HTTP); err != nil || port == "" {
+	if _, port, err := net.SplitHostPort(c.HTTP); c.HTTP != "" && (err != nil || port == "") {
 		return fmt.Errorf("-http (TAKEDOWN_HTTP) %q: give host:port, e.g. 127.0.0.1:8080", c.HTTP)
 	}
 	if c.PublicURL != "" {
