@@ -41,6 +41,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -150,6 +151,30 @@ type State struct {
 	// replaying its history must decide as it decided then, so rules added later apply only
 	// to measures started after them.
 	Rules int `json:"rules,omitempty"`
+	// Handled holds the IDs of the last Updates taken (maxHandled of them), carried across
+	// continue-as-new: Temporal answers a repeated Update ID only within one run, so a retry
+	// with the same idempotency key that arrives after the hand-over would be taken again.
+	Handled []string `json:"handled,omitempty"`
+}
+
+// maxHandled bounds State.Handled: retries come within minutes, and a run hands over after
+// thousands of events.
+const maxHandled = 256
+
+// handled reports whether the Update ctx carries was taken already (in an earlier run).
+func (w *measureWorkflow) handled(ctx workflow.Context) bool {
+	info := workflow.GetCurrentUpdateInfo(ctx)
+	return info != nil && info.ID != "" && slices.Contains(w.s.Handled, info.ID)
+}
+
+// taken remembers the Update ctx carries as taken.
+func (w *measureWorkflow) taken(ctx workflow.Context) {
+	if info := workflow.GetCurrentUpdateInfo(ctx); info != nil && info.ID != "" {
+		w.s.Handled = append(w.s.Handled, info.ID)
+		if n := len(w.s.Handled); n > maxHandled {
+			w.s.Handled = slices.Clone(w.s.Handled[n-maxHandled:])
+		}
+	}
 }
 
 // Rules revisions:
@@ -189,8 +214,21 @@ func MeasureWorkflow(ctx workflow.Context, in Input) (State, error) {
 		return w.s, err
 	}
 	err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAct,
-		func(ctx workflow.Context, a measure.Action) (Outcome, error) { return w.act(ctx, a) },
+		func(ctx workflow.Context, a measure.Action) (Outcome, error) {
+			if w.handled(ctx) {
+				// A retry of an action an earlier run took: answered, not taken again.
+				return Outcome{Stage: w.s.Stage, Version: w.s.Version, Digest: w.s.Digest}, nil
+			}
+			out, err := w.act(ctx, a)
+			if err == nil {
+				w.taken(ctx)
+			}
+			return out, err
+		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, a measure.Action) error {
+			if w.handled(ctx) {
+				return nil
+			}
 			return w.validate(a, workflow.Now(ctx))
 		}},
 	)
