@@ -778,7 +778,7 @@ func logSteps(ctx context.Context, tx pgx.Tx, ch Change, d map[string]any, known
 		return fmt.Errorf("store %d steps: %w", len(rows), err)
 	}
 	if act.Batch != nil {
-		if _, err := tx.Exec(ctx, `DELETE FROM step_batches WHERE measure_id = $1 AND digest = $2`, ch.Measure, act.Batch.Digest); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM step_batches WHERE id = $1`, act.Batch.Stored); err != nil {
 			return fmt.Errorf("remove the stored batch of steps: %w", err)
 		}
 	}
@@ -796,7 +796,7 @@ func logSteps(ctx context.Context, tx pgx.Tx, ch Change, d map[string]any, known
 // the workflow judged: the ones that hash to the batch's digest.
 func stagedSteps(ctx context.Context, tx pgx.Tx, measureID string, b *measure.StepBatch) ([]measure.Step, error) {
 	var raw []byte
-	err := tx.QueryRow(ctx, `SELECT steps FROM step_batches WHERE measure_id = $1 AND digest = $2`, measureID, b.Digest).Scan(&raw)
+	err := tx.QueryRow(ctx, `SELECT steps FROM step_batches WHERE id = $1 AND measure_id = $2`, b.Stored, measureID).Scan(&raw)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, &unstaged{b.Digest, "is not stored"}
 	}

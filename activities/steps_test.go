@@ -37,6 +37,7 @@ func TestStagedSteps(t *testing.T) {
 	}
 	body, _ := json.Marshal(steps)
 	b := measure.Summarise(digest, steps)
+	b.Stored = "sb-1"
 	for _, tc := range []struct {
 		name, stored string // what the row holds; "" for no row
 		says         string // "" for taken
@@ -51,7 +52,7 @@ func TestStagedSteps(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 				if tc.stored != "" {
-					if _, err := tx.Exec(ctx, `INSERT INTO step_batches (measure_id, digest, actor_id, steps) VALUES ('m-1', $1, 'u-e', $2)`, digest, []byte(tc.stored)); err != nil {
+					if _, err := tx.Exec(ctx, `INSERT INTO step_batches (id, measure_id, digest, actor_id, steps) VALUES ('sb-1', 'm-1', $1, 'u-e', $2)`, digest, []byte(tc.stored)); err != nil {
 						return err
 					}
 				}

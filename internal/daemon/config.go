@@ -384,13 +384,17 @@ func (c *Config) Validate() error {
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		if err != nil || !httpURL(c.PublicURL) || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 			return fmt.Errorf("-public-url (TAKEDOWN_PUBLIC_URL) %q: give the address people reach the server at, e.g. https://takedown.example.go.jp", c.PublicURL)
 		}
 	}
 	for _, wt := range c.Witnesses {
-		if _, err := audit.ParseWitness(wt); err != nil {
+		w, err := audit.ParseWitness(wt)
+		if err != nil {
 			return fmt.Errorf("-witness (TAKEDOWN_WITNESSES): %w", err)
+		}
+		if !httpURL(w.URL) {
+			return fmt.Errorf("-witness (TAKEDOWN_WITNESSES) %q: the witness's address must be an http(s) URL with a host, e.g. https://witness.example.org", wt)
 		}
 	}
 	if w.CommissionSize < 1 || w.QuorumMembers < 0 || w.QuorumMembers >= w.CommissionSize {
@@ -423,6 +427,20 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-max-evidence must be positive")
 	}
 	return nil
+}
+
+// httpURL reports whether s is an http(s) URL with a host and, if it names one, a port a
+// server can listen on.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" {
+		return false
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		return err == nil && n >= 1 && n <= 65535
+	}
+	return !strings.HasSuffix(u.Host, ":")
 }
 
 // mustBePositive names the flag, its variable and the value given.

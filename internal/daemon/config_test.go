@@ -1,11 +1,14 @@
 package daemon
 
 import (
+	"crypto/ed25519"
 	"flag"
 	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"filippo.io/torchwood"
 
 	"github.com/takedown/takedown/workflows"
 )
@@ -113,6 +116,11 @@ func TestConfigOutOfRangeIsRefused(t *testing.T) {
 		{args: []string{"-witness", "garbage"}, says: []string{"-witness", "TAKEDOWN_WITNESSES", "garbage"}},
 		{env: [2]string{"TAKEDOWN_WITNESSES", "https://w.example key"}, says: []string{"-witness", "TAKEDOWN_WITNESSES"}},
 		{env: [2]string{"TAKEDOWN_HTTP", "bogus"}, says: []string{"-http", "TAKEDOWN_HTTP", "bogus"}},
+		{args: []string{"-witness", "notaurl " + witnessKey}, says: []string{"-witness", "TAKEDOWN_WITNESSES", "notaurl"}},
+		{args: []string{"-witness", "ftp://w.example " + witnessKey}, says: []string{"-witness", "ftp://w.example"}},
+		{args: []string{"-witness", "http://127.0.0.1:99999 " + witnessKey}, says: []string{"-witness", "99999"}},
+		{args: []string{"-public-url", "https://x.example:99999"}, says: []string{"-public-url", "99999"}},
+		{args: []string{"-public-url", "http://user:pw@x.example"}, says: []string{"-public-url"}},
 	} {
 		t.Run(strings.Join(append(tc.args, tc.env[:]...), " "), func(t *testing.T) {
 			if tc.env[0] != "" {
@@ -135,6 +143,16 @@ func TestConfigOutOfRangeIsRefused(t *testing.T) {
 			}
 		})
 	}
+	// A witness written right is taken.
+	c0 := Config{}
+	fs0 := flag.NewFlagSet("test", flag.ContinueOnError)
+	c0.Flags(fs0)
+	if err := fs0.Parse([]string{"-witness", "https://witness.example.org:8443 " + witnessKey}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c0.Validate(); err != nil {
+		t.Fatalf("a witness written right: %v", err)
+	}
 	// 0 stays "never" where it means that.
 	var c Config
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
@@ -146,3 +164,13 @@ func TestConfigOutOfRangeIsRefused(t *testing.T) {
 		t.Fatalf("-notify-every 0 -reconcile-every 0: %v", err)
 	}
 }
+
+// witnessKey is a well-formed witness verifier key, so the tests of a witness's address see
+// that address judged.
+var witnessKey = func() string {
+	s, err := torchwood.NewCosignatureSigner("witness.example.org", ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)))
+	if err != nil {
+		panic(err)
+	}
+	return s.Verifier().String()
+}()

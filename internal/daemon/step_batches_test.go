@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,4 +131,43 @@ func TestLargeMeasureJudgesStepsAgainstTheSealedSet(t *testing.T) {
 		t.Fatalf("%d steps on the rewritten address were stored (%v)", stored, err)
 	}
 	requireRefusals(t, u["auditor"], id, "refused.log_steps scope", "refused.finish_execution seal")
+}
+
+// TestIdenticalBatchesAtOnce: the same batch sent twice at the same moment (two tabs, a
+// script run twice, no idempotency key) is two batches, each judged and recorded as if sent
+// one after the other, and no tampering is alleged.
+func TestIdenticalBatchesAtOnce(t *testing.T) {
+	e := testenv.Shared(t)
+	ctx := context.Background()
+	u := e.Users
+	id := newDraft(t, e, "self_execute", domestic).ID
+	reviewAndApprove(t, e, id)
+	mustAct(t, u["executor"], id, "start_execution", nil, "EXECUTING")
+	batch := steps(e, time.Now(), "203.0.113.10", "update.example-c2.jp")
+	const senders = 3
+	errs := make(chan error, senders)
+	for range senders {
+		go func() {
+			_, err := u["executor"].Act(ctx, id, "log_steps", batch)
+			errs <- err
+		}()
+	}
+	for range senders {
+		if err := <-errs; err != nil {
+			t.Errorf("an identical batch sent at the same moment: %v", err)
+		}
+	}
+	var stored int
+	if err := e.Owner.QueryRow(ctx, `SELECT count(*) FROM execution_steps WHERE measure_id = $1`, id).Scan(&stored); err != nil || stored != 2*senders {
+		t.Fatalf("%d steps recorded, want %d (%v)", stored, 2*senders, err)
+	}
+	h, err := u["auditor"].History(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range h {
+		if strings.HasPrefix(r.Action, "refused.") {
+			t.Errorf("refused: %s %v", r.Action, r.Details)
+		}
+	}
 }

@@ -147,6 +147,7 @@ func CheckChecklist(decision string, items []string) error {
 // holds what the workflow judges (who witnessed, which technique, the earliest and latest
 // time), each with the first step that shows it, so a refusal still names a step.
 type StepBatch struct {
+	Stored     string   `json:"stored"` // the ID of the row the service stored the steps in
 	Digest     string   `json:"digest"` // audit.ContentDigest of the steps
 	Count      int      `json:"count"`
 	Witnesses  []Marked `json:"witnesses"`

@@ -173,7 +173,7 @@ func (a *Action) CheckInput() error {
 		if len(a.Steps) > 0 || b.Count < 1 || b.Count > MaxSteps || len(b.Witnesses) > b.Count || len(b.Techniques) > b.Count {
 			return fieldErr("steps", "the stored batch's summary does not fit its %d steps", b.Count)
 		}
-		if err := CheckLine("steps", b.Digest, MaxLine); err != nil {
+		if err := checkAll(CheckLine("steps", b.Digest, MaxLine), CheckLine("steps", b.Stored, MaxLine)); err != nil {
 			return err
 		}
 	}

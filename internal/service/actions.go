@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -155,9 +156,9 @@ func (s *Service) act(ctx context.Context, a authz.Actor, m Measure, op authz.Op
 	return m, false, nil
 }
 
-// stageSteps stores a batch of execution steps under its content digest for the activity that
-// records it, and returns the summary the workflow judges it by (measure.StepBatch). Batches
-// left behind by an action refused or lost are removed after a day.
+// stageSteps stores a batch of execution steps for the activity that records it, in a row of
+// its own, and returns the summary the workflow judges it by (measure.StepBatch). Batches left
+// behind by an action refused or lost are removed after a day.
 func (s *Service) stageSteps(ctx context.Context, a authz.Actor, measureID string, steps []measure.Step) (*measure.StepBatch, error) {
 	digest, err := audit.ContentDigest(steps)
 	if err != nil {
@@ -170,12 +171,14 @@ func (s *Service) stageSteps(ctx context.Context, a authz.Actor, measureID strin
 	if _, err := s.DB.Exec(ctx, `DELETE FROM step_batches WHERE created_at < now() - interval '1 day'`); err != nil {
 		return nil, fmt.Errorf("remove stale batches of steps: %w", err)
 	}
-	// A row under the same digest holds the same steps, unless it was altered: write it again.
-	if _, err := s.DB.Exec(ctx, `INSERT INTO step_batches (measure_id, digest, actor_id, steps) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (measure_id, digest) DO UPDATE SET steps = EXCLUDED.steps, created_at = now()`, measureID, digest, a.ID, body); err != nil {
+	stored := "sb-" + rand.Text()
+	if _, err := s.DB.Exec(ctx, `INSERT INTO step_batches (id, measure_id, digest, actor_id, steps) VALUES ($1, $2, $3, $4, $5)`,
+		stored, measureID, digest, a.ID, body); err != nil {
 		return nil, fmt.Errorf("store the batch of steps: %w", err)
 	}
-	return measure.Summarise(digest, steps), nil
+	b := measure.Summarise(digest, steps)
+	b.Stored = stored
+	return b, nil
 }
 
 // checkSeen refuses a decision that does not name the version it judges, or names one the
