@@ -5,6 +5,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -154,7 +155,8 @@ func mustBe(field string, t reflect.Type) *measure.FieldError {
 }
 
 func decodeJSON(body io.Reader, v any) error {
-	dec := json.NewDecoder(body)
+	var read bytes.Buffer // what the decoder read, to say where a value does not fit
+	dec := json.NewDecoder(io.TeeReader(body, &read))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
@@ -162,14 +164,19 @@ func decodeJSON(body io.Reader, v any) error {
 			return err
 		}
 		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
-			return mustBe(ute.Field, ute.Type)
-		}
-		msg := err.Error()
 		var pe *time.ParseError
-		if errors.As(err, &pe) || strings.HasPrefix(msg, "Time.UnmarshalJSON") {
-			// encoding/json passes time.Time's own error on, with Go's layout and no field.
-			return &measure.FieldError{Field: "", Message: "a time must be a JSON string in RFC 3339, such as 2026-12-07T10:00:00Z or 2026-12-07T19:00:00+09:00"}
+		msg := err.Error()
+		if errors.As(err, &ute) || errors.As(err, &pe) || strings.HasPrefix(msg, "Time.UnmarshalJSON") {
+			// encoding/json names no array index, and passes time.Time's own error on with Go's
+			// layout and no field at all: find the value in the document.
+			path, t, found := locateMisfit(read.Bytes(), v)
+			if !found && ute != nil {
+				path, t = ute.Field, ute.Type
+			}
+			if t == timeType || (t == nil && ute == nil) {
+				return &measure.FieldError{Field: path, Message: "a time must be a JSON string in RFC 3339, such as 2026-12-07T10:00:00Z or 2026-12-07T19:00:00+09:00"}
+			}
+			return mustBe(path, t)
 		}
 		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
 			return &measure.FieldError{Field: strings.Trim(f, `"`), Message: "unknown field"}
@@ -183,6 +190,17 @@ func decodeJSON(body io.Reader, v any) error {
 		return &measure.FieldError{Field: "", Message: "trailing data after the JSON value"}
 	}
 	return nil
+}
+
+// locateMisfit reads doc again as plain JSON and finds the first value that does not fit v.
+func locateMisfit(doc []byte, v any) (string, reflect.Type, bool) {
+	d := json.NewDecoder(bytes.NewReader(doc))
+	d.UseNumber()
+	var g any
+	if err := d.Decode(&g); err != nil {
+		return "", nil, false
+	}
+	return misfit(reflect.TypeOf(v), g, "")
 }
 
 // page reads ?limit= and ?offset= (the service checks their range).

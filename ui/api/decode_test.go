@@ -120,18 +120,38 @@ var bodies = []struct {
 }
 
 // TestDecodeTimesInRFC3339: a time that is not one is refused with the form to write, not
-// Go's layout string.
+// Go's layout string, and named by its place in the body, index and all.
 func TestDecodeTimesInRFC3339(t *testing.T) {
-	for _, body := range []string{
-		`{"steps":[{"target":"203.0.113.10","at":12345}]}`,
-		`{"steps":[{"target":"203.0.113.10","at":"yesterday"}]}`,
-		`{"steps":[{"target":"203.0.113.10","at":"2026-12-07 10:00"}]}`,
-		`{"order":{"addressee":"a","content":"c","deadline":true}}`,
+	for _, c := range []struct{ body, field string }{
+		{`{"steps":[{"target":"203.0.113.10","at":12345}]}`, "steps[0].at"},
+		{`{"steps":[{"target":"203.0.113.10","at":"2026-12-07T10:00:00Z"},{"target":"203.0.113.11","at":"yesterday"}]}`, "steps[1].at"},
+		{`{"steps":[{"target":"a","at":"2026-12-07T10:00:00Z"},{"target":"b","at":"2026-12-07T10:00:00Z"},{"target":"c","at":"2026-12-07 10:00"}]}`, "steps[2].at"},
+		{`{"order":{"addressee":"a","content":"c","deadline":true}}`, "order.deadline"},
 	} {
 		var in service.ActionInput
-		err := decodeJSON(strings.NewReader(body), &in)
-		if err == nil || !strings.Contains(err.Error(), "RFC 3339") || strings.Contains(err.Error(), "2006") || strings.Contains(err.Error(), "Time.") {
-			t.Errorf("%s: %v", body, err)
+		err := decodeJSON(strings.NewReader(c.body), &in)
+		var fe *measure.FieldError
+		if !errors.As(err, &fe) || fe.Field != c.field || !strings.Contains(err.Error(), "RFC 3339") || strings.Contains(err.Error(), "2006") || strings.Contains(err.Error(), "Time.") {
+			t.Errorf("%s: %v, want field %s", c.body, err, c.field)
+		}
+	}
+}
+
+// TestDecodeNamesTheIndex: a value of the wrong kind deep in a list is named with its index
+// (encoding/json says "steps.target"; which of 10,000 steps is the person's question).
+func TestDecodeNamesTheIndex(t *testing.T) {
+	for _, c := range []struct{ body, field, says string }{
+		{`{"steps":[{"target":"a"},{"target":7}]}`, "steps[1].target", "JSON string"},
+		{`{"steps":[{"target":"a"},{"target":"b"},{"target":"c","witness":["w"]}]}`, "steps[2].witness", "JSON string"},
+		{`{"checklist":["serious_harm",true]}`, "checklist[1]", "JSON string"},
+		{`{"notifications":[{},{},{},{"addressee":{"name":"x"}}]}`, "notifications[3].addressee", "JSON string"},
+		{`{"steps":[{"target":"a","at":"2026-12-07T10:00:00Z"},{"target":"a","at":"2026-13-01T00:00:00Z"}]}`, "steps[1].at", "RFC 3339"},
+	} {
+		var in service.ActionInput
+		err := decodeJSON(strings.NewReader(c.body), &in)
+		var fe *measure.FieldError
+		if !errors.As(err, &fe) || fe.Field != c.field || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v, want field %s saying %q", c.body, err, c.field, c.says)
 		}
 	}
 }
