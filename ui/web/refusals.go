@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,9 @@ type wording struct {
 	english *regexp.Regexp
 	literal int       // bytes of the format that are not arguments: more is more specific
 	say     [2]string // the format in Japanese and in English, arguments as %s
+	// ordinal marks the arguments that are a list's index (steps[%d]): counted from 0 in the
+	// path, said from 1 in Japanese (実施記録1番目 is the first step).
+	ordinal []bool
 }
 
 // verb matches a fmt verb with its flags, index, width and precision.
@@ -43,6 +47,7 @@ func compileWordings(cat map[string]string) []wording {
 		var re strings.Builder
 		re.WriteString(`^(?s)`)
 		literal, last := 0, 0
+		var ordinal []bool
 		for _, m := range verb.FindAllStringIndex(en, -1) {
 			re.WriteString(regexp.QuoteMeta(en[last:m[0]]))
 			literal += m[0] - last
@@ -50,13 +55,14 @@ func compileWordings(cat map[string]string) []wording {
 				re.WriteString("%")
 			} else {
 				re.WriteString(`(.+?)`)
+				ordinal = append(ordinal, en[m[0]:m[1]] == "%d" && m[0] > 0 && en[m[0]-1] == '[' && m[1] < len(en) && en[m[1]] == ']')
 			}
 			last = m[1]
 		}
 		re.WriteString(regexp.QuoteMeta(en[last:]) + `$`)
 		literal += len(en) - last
 		en := verb.ReplaceAllStringFunc(en, func(v string) string { return cmp.Or(map[string]string{"%%": "%%"}[v], "%s") })
-		ws = append(ws, wording{english: regexp.MustCompile(re.String()), literal: literal, say: [2]string{ja, en}})
+		ws = append(ws, wording{english: regexp.MustCompile(re.String()), literal: literal, say: [2]string{ja, en}, ordinal: ordinal})
 	}
 	slices.SortFunc(ws, func(a, b wording) int {
 		return cmp.Or(b.literal-a.literal, strings.Compare(a.english.String(), b.english.String()))
@@ -105,6 +111,10 @@ func sayKnown(lang, msg string, depth int) (string, int) {
 		known := w.literal
 		args := make([]any, len(m)-1)
 		for i, a := range m[1:] {
+			if n, err := strconv.Atoi(a); err == nil && lang == Japanese && i < len(w.ordinal) && w.ordinal[i] {
+				args[i], known = strconv.Itoa(n+1), known+len(a)
+				continue
+			}
 			var k int
 			args[i], k = argIn(lang, a, depth)
 			known += k
