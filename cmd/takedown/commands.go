@@ -552,8 +552,8 @@ func targetsImport(e *env) error {
 		return err
 	}
 	e.printPreview(p)
-	if p.Counts.Targets == 0 {
-		return errors.New("nothing to import: the file names no target the draft does not hold already")
+	if p.Counts.Targets == 0 && p.Counts.Attribution == 0 {
+		return errors.New("nothing to import: the file names no target the draft does not hold already and no attribution the case does not")
 	}
 	if !*yes {
 		if !e.terminal() {

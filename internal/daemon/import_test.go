@@ -315,6 +315,8 @@ func TestExportSTIX(t *testing.T) {
 	if err := u["officer"].Do(ctx, "POST", "/api/v1/imports/"+p.ID+"/confirm", map[string]any{"targets_sha256": p.TargetsSHA256}, nil); err != nil {
 		t.Fatal(err)
 	}
+	// A second file, marked TLP:AMBER by its source: the measure is shared at AMBER or RED only.
+	importAll(t, u["officer"], d.ID, markedBundle("amber", 1, "Amber Actor", "203.0.113.77"))
 	// The imported targets' location is unknown: a Foreign Minister consultation is recorded.
 	mustAct(t, u["officer"], d.ID, "submit", nil, "LEGAL_REVIEW")
 	mustAct(t, u["legal"], d.ID, "legal_review", legalApproval, "COMMAND_REVIEW")
@@ -342,9 +344,21 @@ func TestExportSTIX(t *testing.T) {
 	refusedWith(t, err, 403, "role")
 	_, err = export("officer", "purple")
 	refusedWith(t, err, 400, "tlp")
-	bundle, err := export("officer", "TLP:GREEN")
+	_, err = export("officer", "TLP:GREEN")
+	refusedWith(t, err, 400, "tlp")
+	bundle, err := export("officer", "TLP:AMBER")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The closed measure's export says what it was: an import into another measure of its
+	// case (a TLP:RED actor) leaves it as it was, byte for byte.
+	other, err := u["officer"].CreateMeasure(ctx, d.Case, plan("self_execute", e.IDs["executor"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	importAll(t, u["officer"], other.ID, markedBundle("red", 2, "Secret Red Actor", "203.0.113.78"))
+	if again, err := export("officer", "amber"); err != nil || !bytes.Equal(again, bundle) {
+		t.Errorf("the export after another import into the case differs (%v): it holds the red actor: %v", err, bytes.Contains(again, []byte("Secret Red Actor")))
 	}
 	back, err := intel.Parse(intel.STIX, bundle, time.Now())
 	if err != nil {
@@ -354,20 +368,43 @@ func TestExportSTIX(t *testing.T) {
 	for _, c := range back.Targets {
 		values = append(values, c.Target.Value)
 	}
-	if strings.Join(values, " ") != "203.0.113.10 update.example-c2.jp 198.51.100.3 example.com" {
+	if strings.Join(values, " ") != "203.0.113.10 update.example-c2.jp 198.51.100.3 example.com 203.0.113.77" {
 		t.Errorf("the exported targets: %q", values)
 	}
-	for _, want := range []string{`"malware--16f4f3f9-1b68-4abb-bb66-7639d49f1e30"`, `"name":"Poison Ivy"`, `"TLP:GREEN"`,
+	for _, want := range []string{`"malware--16f4f3f9-1b68-4abb-bb66-7639d49f1e30"`, `"name":"Poison Ivy"`, `"TLP:AMBER"`, `"name":"Amber Actor"`,
 		`"description":"all four targets neutralised"`, `"type":"course-of-action"`, "success 4;"} {
 		if !bytes.Contains(bundle, []byte(want)) {
 			t.Errorf("the bundle lacks %s", want)
 		}
 	}
-	requireRefusals(t, u["auditor"], d.ID, "refused.read.stix_export role", "refused.read.stix_export invalid")
+	if bytes.Contains(bundle, []byte(`"relationship_type":"uses"`)) {
+		t.Error("the export says an actor used a server: no source said so")
+	}
+	requireRefusals(t, u["auditor"], d.ID, "refused.read.stix_export role", "refused.read.stix_export invalid", "refused.read.stix_export invalid")
 	var exports int
 	_ = e.Owner.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE measure_id = $1 AND convert_from(record, 'UTF8') LIKE '%"action":"read.stix_export"%'`, d.ID).Scan(&exports)
-	if exports != 1 {
-		t.Fatalf("%d exports in the audit log, want 1 (the officer's)", exports)
+	if exports != 2 {
+		t.Fatalf("%d exports in the audit log, want 2 (the officer's)", exports)
+	}
+}
+
+// markedBundle is a STIX bundle under one TLP marking: a threat actor and an indicator.
+func markedBundle(tlp string, n int, actor, address string) []byte {
+	mark := map[string]string{"amber": "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82", "red": "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"}[tlp]
+	return []byte(fmt.Sprintf(`{"type":"bundle","id":"bundle--00000000-0000-4000-8000-%012[1]d","objects":[
+{"type":"threat-actor","spec_version":"2.1","id":"threat-actor--00000000-0000-4000-8000-%012[1]d","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","name":%[2]q,"object_marking_refs":[%[4]q]},
+{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-%012[1]d","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","pattern_type":"stix","pattern":"[ipv4-addr:value = '%[3]s']","valid_from":"2026-01-01T00:00:00Z","object_marking_refs":[%[4]q]}]}`, n, actor, address, mark))
+}
+
+// importAll previews a file into a draft and confirms it whole.
+func importAll(t *testing.T, c *client.Client, id string, data []byte) {
+	t.Helper()
+	p, err := upload(c, id, "", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(context.Background(), "POST", "/api/v1/imports/"+p.ID+"/confirm", map[string]any{"targets_sha256": p.TargetsSHA256}, nil); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -54,6 +54,19 @@ func TLPName(s string) string {
 	return ""
 }
 
+// tlpOrder ranks the TLP names, least strict first (TLP 2.0's CLEAR is TLP 1.0's WHITE).
+var tlpOrder = []string{"white", "green", "amber", "amber+strict", "red"}
+
+// TLPRank ranks a marking as written in an import's source or an export's request (TLP:RED,
+// amber, clear): higher is stricter; -1 when it names none.
+func TLPRank(s string) int {
+	s = strings.ToLower(strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "TLP:"))
+	if s == "clear" {
+		s = "white"
+	}
+	return slices.Index(tlpOrder, s)
+}
+
 // stixNamespace makes the export's identifiers: the same measure exported twice names its
 // objects alike, so a partner's store merges the second into the first.
 var stixNamespace = uuid.MustParse("5f0c1c56-8a1b-4b8e-9d2a-7c3e1f4b6a90")
@@ -121,7 +134,8 @@ func ExportSTIX(w io.Writer, in ExportInput) error {
 
 	// The attribution, as this agency's objects: another producer's object is versioned only
 	// by its producer (STIX 2.1 section 3.6), so the copy names where it came from instead.
-	var actors []string
+	// The report holds it beside the infrastructure; no relationship is drawn between them,
+	// since no source said which actor, malware or tool used which server.
 	for _, a := range in.Attribution {
 		typ := a.Kind
 		if !slices.Contains(attributionTypes, typ) {
@@ -141,7 +155,7 @@ func ExportSTIX(w io.Writer, in ExportInput) error {
 		} else if a.Ref != "" {
 			o["external_references"] = []map[string]string{{"source_name": "misp", "external_id": a.Ref}}
 		}
-		refs, actors = append(refs, oid), append(actors, oid)
+		refs = append(refs, oid)
 		if err := put(o); err != nil {
 			return err
 		}
@@ -164,11 +178,6 @@ func ExportSTIX(w io.Writer, in ExportInput) error {
 		refs = append(refs, iid)
 		if err := put(o); err != nil {
 			return "", err
-		}
-		for _, a := range actors {
-			if err := rel("uses", a, iid); err != nil {
-				return "", err
-			}
 		}
 		return iid, nil
 	}
@@ -231,13 +240,6 @@ func ExportSTIX(w io.Writer, in ExportInput) error {
 	refs = append(refs, coa["id"].(string))
 	if err := put(coa); err != nil {
 		return err
-	}
-	for _, a := range actors {
-		if strings.HasPrefix(a, "malware--") || strings.HasPrefix(a, "tool--") {
-			if err := rel("mitigates", coa["id"].(string), a); err != nil {
-				return err
-			}
-		}
 	}
 	rep := common("report", id("report"))
 	rep["name"] = fmt.Sprintf("%s (%s)", in.Title, in.Measure)

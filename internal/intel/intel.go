@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -70,6 +71,9 @@ type Attribution struct {
 	Name    string   `json:"name"`
 	Aliases []string `json:"aliases,omitempty"`
 	Ref     string   `json:"ref"` // stix:threat-actor--…, misp-galaxy:<cluster uuid>
+	// TLP is the marking of the file it was imported from (TLP:RED, …), kept so that what a
+	// source restricted is not shared under a weaker marking.
+	TLP string `json:"tlp,omitempty"`
 }
 
 // Skip is something in the file that is not imported, and why.
@@ -276,25 +280,53 @@ func fill(dst *measure.Target, src measure.Target) {
 }
 
 func (b *builder) attribute(a Attribution) {
-	if b.refs[a.Ref] || strings.TrimSpace(a.Name) == "" {
+	if b.refs[a.Ref] {
 		return
 	}
 	b.refs[a.Ref] = true
-	a.Name = clip(measure.Clip(a.Name, measure.MaxLine), measure.MaxLine)
+	if strings.TrimSpace(a.Name) == "" {
+		b.skip(a.Ref, a.Kind, "it has no name")
+		return
+	}
+	if len(a.Name) > measure.MaxLine {
+		a.Name = clip(a.Name, measure.MaxLine-len("…"))
+	}
+	if why := lineProblem(a.Name); why != "" {
+		b.skip(a.Ref, a.Kind, "its name cannot be kept: %s", why)
+		return
+	}
 	if len(a.Aliases) > 50 {
+		b.skip(a.Ref, a.Kind+" alias", "%d aliases beyond the first 50 left out", len(a.Aliases)-50)
 		a.Aliases = a.Aliases[:50]
 	}
 	aliases := a.Aliases[:0:0]
 	for _, s := range a.Aliases {
-		if s = strings.TrimSpace(s); s != "" && s != a.Name && measure.CheckLine("alias", s, measure.MaxLine) == nil && !slices.Contains(aliases, s) {
-			aliases = append(aliases, s)
+		s = strings.TrimSpace(s)
+		if s == "" || s == a.Name || slices.Contains(aliases, s) {
+			continue
 		}
+		if why := lineProblem(s); why != "" {
+			b.skip(a.Ref, a.Kind+" alias", "an alias left out: %s", why)
+			continue
+		}
+		aliases = append(aliases, s)
 	}
 	a.Aliases = aliases
-	if measure.CheckLine("name", a.Name, measure.MaxLine) != nil {
-		return
-	}
 	b.p.Attribution = append(b.p.Attribution, a)
+}
+
+// lineProblem is why s cannot be kept as one line of text, in the words of measure's check
+// (without its field), or "".
+func lineProblem(s string) string {
+	err := measure.CheckLine("name", s, measure.MaxLine)
+	if err == nil {
+		return ""
+	}
+	var fe *measure.FieldError
+	if errors.As(err, &fe) {
+		return fe.Message
+	}
+	return err.Error()
 }
 
 // Documentation, private and other special-use ranges (IANA's special-purpose address

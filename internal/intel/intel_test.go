@@ -1,6 +1,7 @@
 package intel
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -522,4 +523,47 @@ func TestStrangerFindings(t *testing.T) {
 
 func measureTarget(kind, value string) measure.Target {
 	return measure.Target{Kind: kind, Value: value}
+}
+
+// TestAttributionIsKeptOrSaidSkipped: every actor in a file is in the preview's attribution
+// or among what is skipped, with why; none is lost in silence (a stranger's bell, bidi, long
+// and empty names, and bad aliases, were).
+func TestAttributionIsKeptOrSaidSkipped(t *testing.T) {
+	actor := func(n int, name string, aliases ...string) string {
+		a, _ := json.Marshal(aliases)
+		nm, _ := json.Marshal(name)
+		return fmt.Sprintf(`{"type":"threat-actor","spec_version":"2.1","id":"threat-actor--00000000-0000-4000-8000-%012d","name":%s,"aliases":%s}`, n, nm, a)
+	}
+	long := strings.Repeat("長", 140) // 420 bytes
+	p, err := Parse(STIX, bundle(
+		indicator(1, "[ipv4-addr:value = '203.0.113.9']"),
+		actor(1, "Evil\u0007Bell"),
+		actor(2, "Bidi\u202eActor"),
+		actor(3, long),
+		actor(4, ""),
+		actor(5, "Good", "ok alias", "bad\x00alias", strings.Repeat("a", 300)),
+	), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := map[string]Attribution{}
+	for _, a := range p.Attribution {
+		kept[a.Ref] = a
+	}
+	skipped := map[string][]string{}
+	for _, s := range p.Skipped {
+		skipped[s.Ref] = append(skipped[s.Ref], s.Reason)
+	}
+	ref := func(n int) string { return fmt.Sprintf("stix:threat-actor--00000000-0000-4000-8000-%012d", n) }
+	for n, want := range map[int]string{1: "control character", 2: "bidirectional", 4: "no name"} {
+		if _, ok := kept[ref(n)]; ok || len(skipped[ref(n)]) != 1 || !strings.Contains(skipped[ref(n)][0], want) {
+			t.Errorf("actor %d: kept %v, skipped %q; want it skipped saying %q", n, ok, skipped[ref(n)], want)
+		}
+	}
+	if a, ok := kept[ref(3)]; !ok || len(a.Name) > 256 || !strings.HasSuffix(a.Name, "…") {
+		t.Errorf("a long name is kept shortened: %v %q", ok, a.Name)
+	}
+	if a := kept[ref(5)]; !slices.Equal(a.Aliases, []string{"ok alias"}) || len(skipped[ref(5)]) != 2 {
+		t.Errorf("aliases: kept %q, skipped %q; want the good one kept and two said left out", a.Aliases, skipped[ref(5)])
+	}
 }

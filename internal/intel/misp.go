@@ -129,7 +129,14 @@ func parseMISP(data []byte) (*Preview, error) {
 		for _, c := range g.GalaxyCluster {
 			// The cluster's tag (misp-galaxy:tool="X-Agent") is how MISP names it: older
 			// exports give every cluster of a galaxy the galaxy's UUID.
-			ref := cmpOr(c.TagName, "misp-galaxy:"+c.UUID)
+			ref := c.TagName
+			if ref == "" && c.UUID != "" {
+				ref = "misp-galaxy:" + c.UUID
+			}
+			if ref == "" {
+				b.skip(c.Value, "galaxy "+g.Type, "a galaxy cluster with neither a tag nor a UUID: nothing to name it by")
+				continue
+			}
 			if !ok {
 				b.skip(ref, "galaxy "+g.Type, "a galaxy that names no actor, intrusion set, malware or tool")
 				continue

@@ -1,9 +1,11 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -34,6 +36,44 @@ func (s *Service) ExportSTIX(ctx context.Context, a authz.Actor, id, tlp string,
 	if m.Stage != measure.Closed {
 		return s.refuse(ctx, a, m.on(), "read."+action, refusal.New(refusal.WrongStage, "a measure is exported once it is %s; it is %s", measure.Closed, m.Stage))
 	}
+	in := intel.ExportInput{Measure: m.ID, Title: m.Plan.Title, Org: m.Org, Kind: string(m.Plan.Kind), Technique: m.Plan.Technique,
+		Operations: m.Plan.Operations, Closed: m.UpdatedAt, TLP: name}
+	// The attribution as the version executed sealed it: the case's may have grown since (an
+	// import into another of its measures), and an export says what this measure was.
+	var attribution []byte
+	if err := s.DB.QueryRow(ctx, `SELECT COALESCE(v.body->'content'->'case'->'attribution', c.attribution), COALESCE(o.name, '')
+		FROM measures m JOIN cases c ON c.id = m.case_id LEFT JOIN organisations o ON o.id = c.org_id
+		LEFT JOIN measure_versions v ON v.measure_id = m.id AND v.version = m.version WHERE m.id = $1`, m.ID).
+		Scan(&attribution, &in.OrgName); err != nil {
+		return fmt.Errorf("read the case of %s: %w", m.ID, err)
+	}
+	in.Attribution = importedAttribution(attribution)
+	// What a source marked is not shared under a weaker marking than its own.
+	strictest, from := -1, ""
+	for _, e := range in.Attribution {
+		if r := intel.TLPRank(e.TLP); r > strictest {
+			strictest, from = r, e.Ref
+		}
+	}
+	rows, err := s.DB.Query(ctx, `SELECT id, tlp FROM imports WHERE measure_id = $1 AND imported_at IS NOT NULL AND tlp <> '' ORDER BY created_at`, m.ID)
+	if err != nil {
+		return fmt.Errorf("read the imports of %s: %w", m.ID, err)
+	}
+	var impID, impTLP string
+	if _, err := pgx.ForEachRow(rows, []any{&impID, &impTLP}, func() error {
+		if r := intel.TLPRank(impTLP); r > strictest {
+			strictest, from = r, "import "+impID
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("read the imports of %s: %w", m.ID, err)
+	}
+	if strictest > intel.TLPRank(name) {
+		// TLP 1.0, which STIX 2.1 defines markings for, has no AMBER+STRICT: RED is next.
+		need := []string{"TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:RED", "TLP:RED"}[strictest]
+		return s.refuse(ctx, a, m.on(), "read."+action, &measure.FieldError{Field: "tlp",
+			Message: fmt.Sprintf("the measure holds material its source marked stricter than %s (%s): share it at %s", cmp.Or(map[string]string{"white": "TLP:CLEAR"}[name], "TLP:"+strings.ToUpper(name)), from, need)})
+	}
 	// Case data leaving for partners: recorded, whoever exports it, before a byte is written.
 	if err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
 		return s.append(ctx, tx, a, "read/"+NewID(""), &audit.Record{Action: "read." + action, Case: m.Case, Measure: m.ID,
@@ -41,17 +81,9 @@ func (s *Service) ExportSTIX(ctx context.Context, a authz.Actor, id, tlp string,
 	}); err != nil {
 		return fmt.Errorf("record the export of %s: %w", m.ID, err)
 	}
-	in := intel.ExportInput{Measure: m.ID, Title: m.Plan.Title, Org: m.Org, Kind: string(m.Plan.Kind), Technique: m.Plan.Technique,
-		Operations: m.Plan.Operations, Closed: m.UpdatedAt, TLP: name}
 	if m.Approval != nil {
 		in.WindowStart, in.WindowEnd = m.Approval.WindowStart, m.Approval.WindowEnd
 	}
-	var attribution []byte
-	if err := s.DB.QueryRow(ctx, `SELECT c.attribution, COALESCE(o.name, '') FROM cases c LEFT JOIN organisations o ON o.id = c.org_id WHERE c.id = $1`, m.Case).
-		Scan(&attribution, &in.OrgName); err != nil {
-		return fmt.Errorf("read the case of %s: %w", m.ID, err)
-	}
-	in.Attribution = importedAttribution(attribution)
 	ss, err := s.stepSummary(ctx, m.ID)
 	if err != nil {
 		return err

@@ -359,24 +359,31 @@ func (s *Service) ConfirmImport(ctx context.Context, a authz.Actor, id, targetsS
 		case targetsSHA256 == "":
 			return nil, refusal.New(refusal.Invalid, "targets_sha256 is required: the one of the preview the officer confirms")
 		case targetsSHA256 != ip.TargetsSHA256:
-			return nil, refusal.New(refusal.Conflict, "the preview confirmed is not what importing adds now (%d targets, %s): the draft or the case changed since; look at the preview again",
+			return nil, refusal.New(refusal.Conflict, "targets_sha256 does not name what importing adds now (%d targets, %s): the draft or the case changed since the preview, or the hash was mistyped; look at the preview again",
 				ip.Counts.Targets, ip.TargetsSHA256)
-		case len(ip.Targets) == 0:
-			return nil, refusal.New(refusal.Invalid, "the file names no target the draft does not hold already: nothing to import")
+		case len(ip.Targets) == 0 && len(ip.Attribution) == 0:
+			return nil, refusal.New(refusal.Invalid, "the file names no target the draft does not hold already and no attribution the case does not: nothing to import")
 		}
 		targets := make([]measure.Target, len(ip.Targets))
 		for i, c := range ip.Targets {
 			targets[i] = c.Target
 		}
-		details, err = s.insertTargets(ctx, tx, m, targets)
-		if err != nil {
-			return nil, err
+		details = map[string]any{"targets": 0}
+		if len(targets) > 0 {
+			if details, err = s.insertTargets(ctx, tx, m, targets); err != nil {
+				return nil, err
+			}
+		}
+		// Each entry keeps its file's marking: the export of a measure will not share it
+		// under a weaker one.
+		for i := range ip.Attribution {
+			ip.Attribution[i].TLP = ip.Source.TLP
 		}
 		added, err := s.addAttribution(ctx, tx, m.Case, ip.Attribution)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE imports SET imported_at = now() WHERE id = $1`, id); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE imports SET imported_at = now(), tlp = $2 WHERE id = $1`, id, ip.Source.TLP); err != nil {
 			return nil, fmt.Errorf("mark import: %w", err)
 		}
 		details["import"] = map[string]any{"id": id, "format": format, "file_sha256": ip.Source.SHA256, "source": ip.Source.ID,

@@ -35,9 +35,9 @@ var intelJa = map[string]string{
 	// Confirming.
 	"no import %s":                           "取込み %s はありません",
 	"import %s was confirmed already, at %s": "取込み %s は %s に既に確定しています",
-	"targets_sha256 is required: the one of the preview the officer confirms":                                                               "targets_sha256 が必要です。確認した取込み内容のものを指定してください",
-	"the preview confirmed is not what importing adds now (%d targets, %s): the draft or the case changed since; look at the preview again": "確認した取込み内容が、現在取り込まれる内容(対象 %s 件、%s)と異なります。申請案又は事案がその後変わりました。取込み内容を改めて確認してください",
-	"the file names no target the draft does not hold already: nothing to import":                                                           "申請案にない対象はこのファイルにありません。取り込むものはありません",
+	"targets_sha256 is required: the one of the preview the officer confirms":                                                                                                     "targets_sha256 が必要です。確認した取込み内容のものを指定してください",
+	"targets_sha256 does not name what importing adds now (%d targets, %s): the draft or the case changed since the preview, or the hash was mistyped; look at the preview again": "targets_sha256 が現在取り込まれる内容(対象 %s 件、%s)を指していません。プレビューの後に申請案又は事案が変わったか、ハッシュ値の入力誤りです。取込み内容を改めて確認してください",
+	"the file names no target the draft does not hold already and no attribution the case does not: nothing to import":                                                            "申請案にない対象も事案にない帰属情報もこのファイルにありません。取り込むものはありません",
 	// Why something is left out.
 	"the draft holds this target already": "申請案に既にある対象です",
 	"the same target as %s":               "%s と同じ対象です",
@@ -74,6 +74,11 @@ var intelJa = map[string]string{
 	"%q is not two values joined by |":                                                   "%s は | でつないだ二つの値ではありません",
 	"%q is not a host name and a port":                                                   "%s はホスト名とポート番号の組ではありません",
 	"a link to a report, not the attacker's":                                             "報告書へのリンクであり、攻撃者のものではありません",
+	"a galaxy cluster with neither a tag nor a UUID: nothing to name it by":              "タグもUUIDもない分類項目です。識別できません",
+	"it has no name":                                                                     "名前がありません",
+	"its name cannot be kept: %s":                                                        "名前を保持できません: %s",
+	"%d aliases beyond the first 50 left out":                                            "最初の50個を超える別名 %s 個は取り込みません",
+	"an alias left out: %s":                                                              "取り込まない別名があります: %s",
 	"a galaxy that names no actor, intrusion set, malware or tool":                       "攻撃者、攻撃グループ、マルウェア又はツールを示さない分類です",
 	// The export for partners.
 	"the measure has no targets to export":                                           "書き出す対象がありません",
