@@ -175,6 +175,27 @@ func TestNotifications(t *testing.T) {
 		t.Fatalf("after planning again: %d messages, the last to %s", len(msgs), msgs[len(msgs)-1].Header.Get("To"))
 	}
 
+	// Told late: a notice planned while the measure waited on legal, delivered after legal
+	// acted (a receiver down, a sender stopped), is withdrawn, not sent.
+	before = len(smtp.Messages())
+	d3 := newDraft(t, e, "self_execute", domestic)
+	mustAct(t, u["officer"], d3.ID, "submit", nil, "LEGAL_REVIEW")
+	if n, err := svc.PlanNotifications(ctx, entered.Add(77*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("planned %d (%v), want 1: legal's for the third measure", n, err)
+	}
+	mustAct(t, u["legal"], d3.ID, "legal_review", legalApproval, "COMMAND_REVIEW")
+	if _, err := svc.DeliverNotifications(ctx, entered.Add(77*time.Hour), sender.Send); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(smtp.Messages()); got != before {
+		t.Fatalf("a notice of work legal has done was sent: %d messages, want %d", got, before)
+	}
+	var why string
+	_ = e.Owner.QueryRow(ctx, `SELECT last_error FROM notices WHERE measure_id = $1 AND withdrawn_at IS NOT NULL`, d3.ID).Scan(&why)
+	if !strings.Contains(why, "moved on from LEGAL_REVIEW to COMMAND_REVIEW") {
+		t.Fatalf("the late notice: %q", why)
+	}
+
 	var sends int
 	if err := e.Owner.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE convert_from(record, 'UTF8') LIKE '%"action":"notification.sent"%'`).Scan(&sends); err != nil {
 		t.Fatal(err)

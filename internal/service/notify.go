@@ -17,6 +17,7 @@ import (
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/refusal"
 	"github.com/takedown/takedown/internal/webhook"
 )
 
@@ -367,6 +368,14 @@ func (s *Service) DeliverNotifications(ctx context.Context, now time.Time, send 
 				_, err := tx.Exec(ctx, `UPDATE notices SET withdrawn_at = $2, last_error = 'withdrawn: the person''s choices no longer ask for it' WHERE id = $1`, n.ID, now)
 				return err
 			}
+			// Told late (a receiver down, a sender stopped), a notice must still be true: one
+			// about a stage the measure has left, or work the person has done, is withdrawn.
+			if why, err := s.noticeOutdated(ctx, tx, n, now); err != nil {
+				return err
+			} else if why != "" {
+				_, err := tx.Exec(ctx, `UPDATE notices SET withdrawn_at = $2, last_error = $3 WHERE id = $1`, n.ID, now, "withdrawn: "+why)
+				return err
+			}
 			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			serr := send(sctx, n)
 			cancel()
@@ -404,3 +413,41 @@ func (s *Service) DeliverNotifications(ctx context.Context, now time.Time, send 
 }
 
 func noticeKey(id string) string { return "notification/" + id }
+
+// noticeOutdated says why n is no longer true at now, or "": the measure has left the stage
+// it was planned in, or (for what waits on the person, its reminder and its passed deadline)
+// the person's work list no longer holds the measure waiting on them.
+func (s *Service) noticeOutdated(ctx context.Context, tx pgx.Tx, n Notice, now time.Time) (string, error) {
+	if n.Measure == "" {
+		return "", nil
+	}
+	var stage string
+	if err := tx.QueryRow(ctx, `SELECT stage FROM measures WHERE id = $1`, n.Measure).Scan(&stage); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "the measure is gone", nil
+		}
+		return "", fmt.Errorf("read the stage of %s: %w", n.Measure, err)
+	}
+	if stage != n.Stage {
+		return fmt.Sprintf("the measure moved on from %s to %s", n.Stage, stage), nil
+	}
+	if n.Kind == NoticeEscalation {
+		return "", nil
+	}
+	a, err := s.Actor(ctx, n.User)
+	if refusal.Is(err) {
+		return "the person's account is retired", nil
+	} else if err != nil {
+		return "", err
+	}
+	items, err := s.workAt(ctx, a, now)
+	if err != nil {
+		return "", err
+	}
+	for _, it := range items {
+		if it.Measure.ID == n.Measure && waitsOn(it.Ops) {
+			return "", nil
+		}
+	}
+	return "the measure no longer waits on the person", nil
+}
