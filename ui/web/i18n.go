@@ -39,6 +39,7 @@ func language(r *http.Request) string {
 var messages = map[string][2]string{ // key: {ja, en}
 	"read:stix_export":                {"STIX 2.1 での書き出し", "export as STIX 2.1"},
 	"read:log_stream":                 {"監査ログの連続読出し", "the log streamed"},
+	"read:statement":                  {"署名する文書", "the statement to sign"},
 	"approved plan":                   {"承認された計画", "The approved plan"},
 	"decision kind":                   {"判断の種類", "Decision"},
 	"execution":                       {"実施", "Execution"},

@@ -1,12 +1,11 @@
 package web
 
 import (
-	"os"
-	"path/filepath"
-
 	"bytes"
 	"context"
-	"github.com/takedown/takedown/internal/intel"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/intel"
 	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/refusal"
 	"github.com/takedown/takedown/internal/service"
@@ -200,5 +200,43 @@ func TestRefusalWordsExist(t *testing.T) {
 	}
 	if got := fieldWords(Japanese, "plan.alternatives[2].reason"); got != "理由" {
 		t.Errorf("a nested field in words: %q", got)
+	}
+}
+
+// TestEveryRecordedActionIsSaid: every action the service records or refuses under a name of
+// its own (const action = "…", Refused(…, "…", …)) is said in words on a Japanese page; a
+// stranger found 受け付けられませんでした: targets.import on a timeline.
+func TestEveryRecordedActionIsSaid(t *testing.T) {
+	named := regexp.MustCompile(`(?:const action = |\.Refused\([^\n]*?, )"([a-z_]+(?:\.[a-z_]+)*)"`)
+	seen := map[string]bool{}
+	err := filepath.WalkDir(filepath.Join("..", ".."), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range named.FindAllSubmatch(src, -1) {
+			seen[string(m[1])] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !seen["targets.import"] {
+		t.Fatalf("the source scan finds nothing it should: %v", seen)
+	}
+	ascii := regexp.MustCompile(`[a-z]{3,}`)
+	for action := range seen {
+		if _, ok := messages["read:"+action]; ok {
+			action = "read." + action // recorded as a read of it
+		}
+		for _, a := range []string{action, "refused." + action} {
+			if said := actionName(Japanese, a); ascii.MatchString(said) {
+				t.Errorf("%s is said %q on a Japanese page", a, said)
+			}
+		}
 	}
 }

@@ -195,7 +195,12 @@ func actorWords(lang, id string) string {
 var actionNames = map[string][2]string{
 	"notification.sent": {"通知の送信", "notification sent"}, "import.uploaded": {"脅威情報ファイルのアップロード", "file uploaded for import"},
 	"measure.created": {"措置承認申請の作成", "request opened"}, "targets.added": {"対象の追加", "targets added"},
-	"targets.removed": {"対象の削除", "targets removed"}, "evidence.added": {"証拠資料の追加", "evidence added"},
+	"targets.removed": {"対象の削除", "targets removed"}, "targets.import": {"脅威情報ファイルの取込み", "threat-intelligence file import"},
+	"evidence.access": {"証拠資料の閲覧", "evidence read"}, "measure.create": {"措置承認申請の作成", "opening a request"},
+	"key.propose": {"署名鍵の申請", "signing key proposal"}, "key.approve": {"署名鍵の承認", "signing key approval"},
+	"key.revoke": {"署名鍵の失効", "signing key revocation"}, "notification.preferences": {"通知の設定", "notification choices"},
+	"policy.propose": {"ポリシーの提案", "policy proposal"}, "policy.approve": {"ポリシーの承認", "policy approval"},
+	"role_change.propose": {"役割変更の申請", "role change proposal"}, "role_change.approve": {"役割変更の承認", "role change approval"}, "evidence.added": {"証拠資料の追加", "evidence added"},
 	"evidence.accessed": {"証拠資料の閲覧", "evidence read"}, "plan.updated": {"計画の修正", "plan changed"},
 	"decide":       {"委員会の議決", "the Commission's decision"},
 	"key.proposed": {"署名鍵の申請", "signing key proposed"}, "key.registered": {"署名鍵の登録", "signing key registered"},
