@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -45,6 +46,12 @@ func auditMonitor(e *env) error {
 	}
 	if *policyFile == "" || *state == "" {
 		return errors.New("audit monitor needs -policy and -state")
+	}
+	if *interval < 0 || *stall < 0 {
+		return fmt.Errorf("-interval and -stall must not be negative (0: look once, never alert on a stall); got %v and %v", *interval, *stall)
+	}
+	if u, err := url.Parse(*e.server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("-server %q is not an http(s) URL with a host, such as https://takedown.example.go.jp", *e.server)
 	}
 	raw, err := audit.ReadFile(*policyFile, audit.MaxSmallFile)
 	if err != nil {
@@ -117,9 +124,15 @@ func monitorOnce(ctx context.Context, fetch audit.Fetch, pol audit.Policy, state
 	if err != nil && !os.IsNotExist(err) {
 		return nil, err
 	}
+	saved := err == nil
 	st, err := audit.ParseMonitorState(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", statePath, err)
+	}
+	if saved && st.Checkpoint == "" {
+		// Only a state with an accepted checkpoint is saved: an empty or cut file is a state
+		// lost, and a monitor that forgot its checkpoint would trust whatever it is shown.
+		return nil, fmt.Errorf("%s holds no accepted checkpoint (empty, cut short or not this monitor's): remove it only if this is to be a first look, which trusts the log as it is now", statePath)
 	}
 	now := time.Now().UTC()
 	next, alerts := audit.Monitor(ctx, fetch, pol, st, now, stall)
@@ -133,6 +146,9 @@ func monitorOnce(ctx context.Context, fetch audit.Fetch, pol audit.Policy, state
 		if c, err := audit.ReadState([]byte(next.Checkpoint), pol); err == nil && len(alerts) == 0 {
 			fmt.Fprintf(out, "%s OK %s size %d\n", now.Format(time.RFC3339), c.Origin, c.Size)
 		}
+	}
+	if next.Checkpoint == "" {
+		return alerts, nil // nothing accepted yet: the next look is a first look again
 	}
 	data, _ := json.MarshalIndent(next, "", "  ")
 	if err := writeState(statePath, append(data, '\n')); err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/takedown/takedown/internal/testenv"
+	"golang.org/x/mod/sumdb/note"
 	"github.com/takedown/takedown/internal/webhook"
 	"github.com/takedown/takedown/workflows"
 )
@@ -105,5 +106,61 @@ func TestMonitorFromTheCLI(t *testing.T) {
 	signer, _ := webhook.NewSigner(secret)
 	if len(got) != 1 || signer.Verify(got[0].Header, bodies[0], time.Now(), time.Minute) != nil || !bytes.Contains(bodies[0], []byte(`"type":"takedown.log.rollback"`)) {
 		t.Fatalf("the webhook: %d posts, %s", len(got), bodies)
+	}
+}
+
+// TestMonitorRefusesCarelessInput: a negative interval, a server that is no URL, and a state
+// file emptied or cut are usage errors (exit 1), never an alert (2) or a first look that
+// trusts whatever the log shows.
+func TestMonitorRefusesCarelessInput(t *testing.T) {
+	dir := t.TempDir()
+	_, vkey, err := note.GenerateKey(nil, "takedown.local/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := filepath.Join(dir, "policy")
+	if err := os.WriteFile(policy, []byte("log "+vkey+"\nquorum none\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "monitor.json")
+	for _, c := range []struct {
+		name, saved, says string
+		args              []string
+	}{
+		{"negative interval", "", "must not be negative", []string{"-server", "http://127.0.0.1:1", "-interval", "-5s"}},
+		{"negative stall", "", "must not be negative", []string{"-server", "http://127.0.0.1:1", "-stall", "-1h"}},
+		{"no URL", "", "not an http(s) URL", []string{"-server", "htp:/bad"}},
+		{"no host", "", "not an http(s) URL", []string{"-server", "https://"}},
+		{"empty state", " \n", "holds no accepted checkpoint", []string{"-server", "http://127.0.0.1:1"}},
+		{"state without a checkpoint", "{}", "holds no accepted checkpoint", []string{"-server", "http://127.0.0.1:1"}},
+		{"state cut short", `{"checkpoint": "takedown.local/audit\n12\n`, "not a monitor's state", []string{"-server", "http://127.0.0.1:1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_ = os.Remove(state)
+			if c.saved != "" {
+				if err := os.WriteFile(state, []byte(c.saved), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var out bytes.Buffer
+			err := runWith(context.Background(), append([]string{"audit", "monitor", "-policy", policy, "-state", state}, c.args...), &out, strings.NewReader(""), nil)
+			var ec *exitCode
+			if err == nil || errors.As(err, &ec) || !strings.Contains(err.Error(), c.says) {
+				t.Fatalf("%v (exit code %v), want a usage error saying %q\n%s", err, ec, c.says, out.String())
+			}
+			if b, _ := os.ReadFile(state); string(b) != c.saved {
+				t.Errorf("the state file was changed to %q", b)
+			}
+		})
+	}
+	// A first look at a log that cannot be read saves nothing: the next look is a first look.
+	_ = os.Remove(state)
+	err = runWith(context.Background(), []string{"audit", "monitor", "-policy", policy, "-state", state, "-server", "http://127.0.0.1:1"}, io.Discard, strings.NewReader(""), nil)
+	var ec *exitCode
+	if !errors.As(err, &ec) || ec.code != 2 {
+		t.Fatalf("an unreachable log: %v, want an alert (exit 2)", err)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Fatalf("a state with no accepted checkpoint was saved: %v", err)
 	}
 }
