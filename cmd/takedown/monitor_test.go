@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/takedown/takedown/internal/testenv"
-	"golang.org/x/mod/sumdb/note"
 	"github.com/takedown/takedown/internal/webhook"
 	"github.com/takedown/takedown/workflows"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // TestMonitorFromTheCLI: `takedown audit monitor` follows a running server's log with its own
