@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -136,7 +137,18 @@ func (s *Service) Report(ctx context.Context, a authz.Actor, id string) (Measure
 		r.History = append(r.History, e)
 	}
 	rows.Close()
-	slices.SortStableFunc(r.History, func(a, b audit.Entry) int { return a.TS.Compare(b.TS) })
+	// In the log's order, which is what an index names; entries not yet in the log last, by time.
+	slices.SortStableFunc(r.History, func(a, b audit.Entry) int {
+		switch {
+		case a.Index != nil && b.Index != nil:
+			return cmp.Compare(*a.Index, *b.Index)
+		case a.Index != nil:
+			return -1
+		case b.Index != nil:
+			return 1
+		}
+		return a.TS.Compare(b.TS)
+	})
 	// A review's or gate's row holds no digest; the log's record of it does.
 	action := map[string]string{"legal": "legal_review", "command": "command_review", "gate": "record_gate", "vote": "vote",
 		"conflict": "declare_conflict", "post_hoc": "post_hoc_decision", "report_verification": "verify_report"}

@@ -95,6 +95,7 @@ var messages = map[string][2]string{ // key: {ja, en}
 	"hint:confirm import":             {"この画面に表示された対象を取り込みます。申請案又は事案がその後変わった場合は取り込まれず、改めて確認を求められます。対象一覧のハッシュ:", "This imports the targets this page lists. If the draft or the case has changed since, nothing is imported and you are asked to look again. Hash of the list:"},
 	"import %d targets":               {"%d 件の対象を取り込む", "Import %d targets"},
 	"import the attribution":          {"帰属情報を取り込む", "Import the attribution"},
+	"no target names a country":       {"国名を示す対象はありません", "No target names a country"},
 	"nothing to import":               {"申請案にない対象も事案にない帰属情報もこのファイルにありません。取り込むものはありません。", "The file names no target the draft does not hold already and no attribution the case does not: nothing to import."},
 	"source":                          {"出典", "Source"},
 	"notes":                           {"注記", "Notes"},

@@ -148,7 +148,8 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func (s *Server) measureReport(w http.ResponseWriter, r *http.Request) {
 	p, v, rep, err := s.report(r)
 	if err != nil {
-		s.sendBack(w, r, r.PathValue("measure"), "report", err, "")
+		// Shown here: the measure's page would refuse the same reader (a dead end).
+		s.refused(w, r, "measure report", err)
 		return
 	}
 	s.render(w, r, http.StatusOK, reportDoc(p, v, rep, ""))
@@ -158,7 +159,7 @@ func (s *Server) measureReport(w http.ResponseWriter, r *http.Request) {
 func (s *Server) measureReportPDF(w http.ResponseWriter, r *http.Request) {
 	p, v, rep, err := s.report(r)
 	if err != nil {
-		s.sendBack(w, r, r.PathValue("measure"), "report", err, "")
+		s.refused(w, r, "measure report", err)
 		return
 	}
 	css, _ := static.ReadFile("static/report.css")

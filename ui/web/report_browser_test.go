@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,9 +84,13 @@ func TestBrowserMeasureReport(t *testing.T) {
 				t.Errorf("the %s report lacks %q", lang, w)
 			}
 		}
-		// Every entry is there with its log index under the checkpoint.
+		// Every entry is there with its log index under the checkpoint, in the log's order.
 		if n := strings.Count(text(t, b, "#report-log table"), "\n"); n < 15 {
 			t.Errorf("the %s report's record has %d rows", lang, n)
+		}
+		indexes, err := chromedp.Run(b, chromedp.Evaluate[[]int](`[...document.querySelectorAll("#report-log tbody tr td:first-child")].map(td => +td.textContent.trim()).filter(n => !isNaN(n))`))
+		if err != nil || len(indexes) < 15 || !slices.IsSorted(indexes) {
+			t.Errorf("the %s report's log indexes are not in the log's order: %v", lang, indexes)
 		}
 		pdf := fetch(t, b, "GET", e.D.URL+"/measures/"+m.ID+"/report.pdf?lang="+lang)
 		if !bytes.HasPrefix(pdf, []byte("%PDF-")) || len(pdf) < 10_000 {
@@ -105,5 +110,14 @@ func TestBrowserMeasureReport(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+	// One who may not read the measure is told so on the report's own address, not sent to a
+	// measure page that refuses them too.
+	admin := browser(t, exe)
+	logIn(t, admin, e.D.URL, "admin", pw["admin"])
+	do(t, admin, chromedp.Navigate(e.D.URL+"/measures/"+m.ID+"/report"), loaded())
+	where, _ := chromedp.Run(admin, chromedp.Location())
+	if page := text(t, admin, "body"); !strings.HasSuffix(where, "/measures/"+m.ID+"/report") || !strings.Contains(page, "見つかりません") {
+		t.Errorf("the admin at %s sees: %.300s", where, page)
 	}
 }
