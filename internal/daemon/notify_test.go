@@ -59,6 +59,8 @@ func TestNotifications(t *testing.T) {
 	refusedWith(t, err, 400, "email")
 	err = u["legal"].Do(ctx, "PUT", "/api/v1/me/notifications", map[string]any{"webhook_url": "ftp://x"}, nil)
 	refusedWith(t, err, 400, "webhook_url")
+	err = u["legal"].Do(ctx, "PUT", "/api/v1/me/notifications", map[string]any{"webhook_url": "http://example.org/a b"}, nil)
+	refusedWith(t, err, 400, "webhook_url")
 	err = u["legal"].Do(ctx, "PUT", "/api/v1/me/notifications", map[string]any{"kinds": []string{"everything"}}, nil)
 	refusedWith(t, err, 400, "kinds[0]")
 	set("legal", map[string]any{"email": "legal@example.go.jp", "kinds": []string{"waiting", "reminder", "overdue", "escalation"}})

@@ -124,6 +124,9 @@ func checkPrefs(p *NotificationPrefs) error {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
 			return &measure.FieldError{Field: "webhook_url", Message: "must be an absolute http or https URL without credentials"}
 		}
+		if strings.ContainsAny(p.WebhookURL, " \t") {
+			return &measure.FieldError{Field: "webhook_url", Message: "must not hold a space (percent-encode a space in a path)"}
+		}
 	}
 	if p.Kinds == nil {
 		p.Kinds = []string{}
