@@ -412,7 +412,7 @@ func prefixNotes(p netip.Prefix) []string {
 	if len(notes) == 0 {
 		for _, s := range specialRanges {
 			if s.prefix.Addr().Is4() == p.Addr().Is4() && p.Bits() < s.prefix.Bits() && p.Contains(s.prefix.Addr()) {
-				notes = append(notes, notef("a range that holds special-use addresses (%s)", s.note))
+				notes = append(notes, notef("a range that holds special-use addresses, among them %s (%s)", s.prefix.String(), s.note))
 				break
 			}
 		}

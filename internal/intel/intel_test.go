@@ -464,7 +464,7 @@ func TestStrangerFindings(t *testing.T) {
 	t.Run("notes", func(t *testing.T) {
 		for value, want := range map[string]string{
 			"0.0.0.0/0":          "a range of 4294967296 addresses",
-			"::/0":               "holds special-use addresses (a documentation address (RFC 3849)); a range of 2^128 addresses",
+			"::/0":               "holds special-use addresses, among them 2001:db8::/32 (a documentation address (RFC 3849)); a range of 2^128 addresses",
 			"223.166.0.0/15":     "a range of 131072 addresses",
 			"198.51.100.0/25":    "a documentation address (RFC 5737)",
 			"255.255.255.255":    "the broadcast address",

@@ -99,7 +99,7 @@ var intelJa = map[string]string{
 	"a pattern in the %s language, which is not read (only STIX patterns are)":                  "%s 形式のパターンは読み込みません(読み込むのは STIX 形式のパターンのみです)",
 	"a range of %s addresses: every host in it would be acted on":                               "%s 個のアドレスの範囲です。範囲内の全てのホストが措置の対象になります",
 	"a range of 2^%s addresses: every host in it would be acted on":                             "2^%s 個のアドレスの範囲です。範囲内の全てのホストが措置の対象になります",
-	"a range that holds special-use addresses (%s)":                                             "特別な用途のアドレスを含む範囲です(%s)",
+	"a range that holds special-use addresses, among them %s (%s)":                              "特別な用途のアドレスを含む範囲です(%s など: %s)",
 	"a reserved address (RFC 1112)":                                                             "予約されたアドレスです(RFC 1112)",
 	"an IETF protocol address (RFC 6890)":                                                       "IETF のプロトコル用アドレスです(RFC 6890)",
 	"another object of the file has this id; the later is kept":                                 "同じ識別子の項目がファイル内に他にもあります。後のものを用います",
