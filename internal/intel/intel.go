@@ -160,7 +160,10 @@ func checkShape(data []byte) error {
 	if len(t) == 0 || t[0] != '{' {
 		return errorf("", "the file is not a JSON object")
 	}
-	depth, inString, escaped, strStart := 0, false, false, 0
+	depth, inString, escaped, strStart, strEnd := 0, false, false, 0, 0
+	// The keys of each open object: a repeated key is a file two readers read differently
+	// (encoding/json keeps the last value, others the first), so it is refused.
+	var frames []keyFrame
 	for i, c := range data {
 		if inString {
 			switch {
@@ -169,7 +172,7 @@ func checkShape(data []byte) error {
 			case c == '\\':
 				escaped = true
 			case c == '"':
-				inString = false
+				inString, strEnd = false, i
 				if n := i - strStart - 1; n > MaxString {
 					return errorf("", "a string of %d bytes at byte %d; at most %d are read", n, strStart, MaxString)
 				}
@@ -184,8 +187,30 @@ func checkShape(data []byte) error {
 			if depth > MaxDepth {
 				return errorf("", "JSON nested deeper than %d levels at byte %d", MaxDepth, i)
 			}
+			if len(frames) < cap(frames) {
+				frames = frames[:len(frames)+1]
+				frames[len(frames)-1].reset(c == '{')
+			} else {
+				frames = append(frames, keyFrame{object: c == '{'})
+			}
 		case '}', ']':
 			depth--
+			if len(frames) > 0 {
+				frames = frames[:len(frames)-1]
+			}
+		case ':':
+			if len(frames) == 0 || !frames[len(frames)-1].object || strEnd <= strStart {
+				continue // not valid JSON: json.Valid below says where
+			}
+			key := string(data[strStart+1 : strEnd])
+			if bytes.IndexByte(data[strStart:strEnd], '\\') >= 0 {
+				if json.Unmarshal(data[strStart:strEnd+1], &key) != nil {
+					continue
+				}
+			}
+			if !frames[len(frames)-1].add(key) {
+				return errorf("", "an object repeats the key %q at byte %d: readers differ on which value counts, so the file is not read", clip(key, 64), strStart)
+			}
 		}
 	}
 	if !json.Valid(data) {
@@ -198,6 +223,40 @@ func checkShape(data []byte) error {
 		return errorf("", "not valid JSON: %v", err)
 	}
 	return nil
+}
+
+// keyFrame holds the keys of one open JSON object (or marks an array): a slice while they are
+// few, as most objects' are, and a set beyond.
+type keyFrame struct {
+	object bool
+	keys   []string
+	set    map[string]bool
+}
+
+func (f *keyFrame) reset(object bool) {
+	f.object, f.keys, f.set = object, f.keys[:0], nil
+}
+
+// add records key and says whether it is new to the object.
+func (f *keyFrame) add(key string) bool {
+	if f.set != nil {
+		if f.set[key] {
+			return false
+		}
+		f.set[key] = true
+		return true
+	}
+	if slices.Contains(f.keys, key) {
+		return false
+	}
+	f.keys = append(f.keys, key)
+	if len(f.keys) > 32 {
+		f.set = make(map[string]bool, 64)
+		for _, k := range f.keys {
+			f.set[k] = true
+		}
+	}
+	return true
 }
 
 // lineCol says where a byte offset is, as an editor shows it.

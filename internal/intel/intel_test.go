@@ -178,11 +178,14 @@ func bundle(objects ...string) []byte {
 }
 
 func indicator(n int, pattern string, extra ...string) string {
-	x := ""
+	x, typ := "", `,"pattern_type":"stix"`
 	for _, e := range extra {
+		if strings.HasPrefix(e, `"pattern_type":`) {
+			typ = "" // the extra one says it: a key written twice is a file refused
+		}
 		x += "," + e
 	}
-	return fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-%012d","pattern_type":"stix","pattern":%q%s}`, n, pattern, x)
+	return fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-%012d"%s,"pattern":%q%s}`, n, typ, pattern, x)
 }
 
 // TestPatterns: what each pattern names, or the reason it names no target.
@@ -309,6 +312,15 @@ func TestBundleRelationships(t *testing.T) {
 	}
 }
 
+// manyKeys is n distinct keys of one object.
+func manyKeys(n int) string {
+	ks := make([]string, n)
+	for i := range ks {
+		ks[i] = fmt.Sprintf(`"k%d":%d`, i, i)
+	}
+	return strings.Join(ks, ",")
+}
+
 // TestHostileFiles: files refused whole, each with a reason naming where.
 func TestHostileFiles(t *testing.T) {
 	deep := `{"type":"bundle","id":"bundle--1","objects":[` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `]}`
@@ -331,6 +343,14 @@ func TestHostileFiles(t *testing.T) {
 		{"two MISP events", MISP, `{"response":[{"Event":{"uuid":"a"}},{"Event":{"uuid":"b"}}]}`, "holds 2 MISP events"},
 		{"empty MISP event", MISP, `{"Event":{}}`, "no uuid and no attributes"},
 		{"MISP attributes not a list", MISP, `{"Event":{"uuid":"a","Attribute":{}}}`, "not a MISP event"},
+		// A key twice: one reader keeps the first value, encoding/json the last.
+		{"repeated key", STIX, `{"type":"bundle","id":"bundle--1","objects":[{"type":"indicator","id":"indicator--1","pattern":"[ipv4-addr:value = '203.0.113.1']","pattern":"[ipv4-addr:value = '8.8.8.8']"}]}`,
+			`repeats the key "pattern" at byte`},
+		{"repeated key escaped", STIX, `{"type":"bundle","id":"bundle--1","objects":[{"type":"indicator","id":"indicator--1","pattern":"x","\u0070attern":"y"}]}`,
+			`repeats the key "pattern"`},
+		{"repeated key in MISP", MISP, `{"Event":{"uuid":"a","Attribute":[{"type":"ip-dst","value":"203.0.113.1","value":"8.8.8.8","to_ids":true}]}}`,
+			`repeats the key "value"`},
+		{"repeated key among many", STIX, `{"type":"bundle","id":"bundle--1","objects":[{` + manyKeys(40) + `,"k7":0}]}`, `repeats the key "k7"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(tc.format, []byte(tc.data), now)
