@@ -392,7 +392,8 @@ func (s *Service) DeliverNotifications(ctx context.Context, now time.Time, send 
 					n.ID, measure.Clip(serr.Error(), 500), now.Add(backoff))
 				return err
 			}
-			if _, err := tx.Exec(ctx, `UPDATE notices SET attempts = attempts + 1, sent_at = $2, last_error = '' WHERE id = $1`, n.ID, now); err != nil {
+			// Never before it was planned: now is when this round began, planning included.
+			if _, err := tx.Exec(ctx, `UPDATE notices SET attempts = attempts + 1, sent_at = GREATEST($2::timestamptz, clock_timestamp()), last_error = '' WHERE id = $1`, n.ID, now); err != nil {
 				return err
 			}
 			sent++
