@@ -9,12 +9,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
@@ -188,6 +190,19 @@ func decodeJSON(body io.Reader, v any) error {
 	}
 	if dec.More() {
 		return &measure.FieldError{Field: "", Message: "trailing data after the JSON value"}
+	}
+	// encoding/json puts U+FFFD in place of bytes that are not UTF-8: what was sent would not
+	// be what is recorded.
+	if b := read.Bytes(); !utf8.Valid(b) {
+		at := 0
+		for at < len(b) {
+			r, n := utf8.DecodeRune(b[at:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			at += n
+		}
+		return &measure.FieldError{Field: "", Message: fmt.Sprintf("the body is not UTF-8 at byte %d: text is sent as UTF-8", at)}
 	}
 	return nil
 }
