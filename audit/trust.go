@@ -131,7 +131,7 @@ func Trust(ctx context.Context, q Querier, verifierKeys []string) (Checkpoint, e
 		tile = tile[:0]
 		return nil
 	}
-	err = forEntry(ctx, q, 0, ck.Size, func(idx int64, stored []byte, record []byte) error {
+	err = forEntryInOrder(ctx, q, ck.Size, aheadEntries, func(idx int64, stored []byte, record []byte) error {
 		if idx != c.size {
 			return &Mismatch{Table: "audit_log", From: c.size, To: idx, Why: "entries missing from the log"}
 		}
@@ -221,6 +221,117 @@ func forEntry(ctx context.Context, q Querier, from, to int64, fn func(idx int64,
 				return m
 			}
 			return fmt.Errorf("read entries from %d: %w", lo, err)
+		}
+	}
+	return nil
+}
+
+// beginner is a pool, connection or transaction that can open a transaction.
+type beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Reading in physical order keeps at most this many entries (and bytes) read ahead of the one
+// the log needs next; past either, the rest is read by index.
+const (
+	aheadEntries = 100_000
+	aheadBytes   = 256 << 20
+)
+
+// forEntryInOrder calls fn for every entry [0, to) in index order, as forEntry does, but reads
+// the entries in the order they lie on disk beside the log's indexes (two cursors in one
+// snapshot), keeping those read ahead of their turn: entries are written in nearly the order
+// they are sequenced, so the lookahead stays small. forEntry finds each entry through its
+// primary key, a random walk over the whole index once the log outgrows memory (10M entries
+// took 31 times as long as 1M). A log whose entries lie far from their order falls back to
+// forEntry for the rest.
+func forEntryInOrder(ctx context.Context, q Querier, to int64, maxAhead int, fn func(idx int64, leaf, record []byte) error) error {
+	b, ok := q.(beginner)
+	if !ok || to == 0 {
+		return forEntry(ctx, q, 0, to, fn)
+	}
+	tx, err := b.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin reading the log: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`); err != nil {
+		return fmt.Errorf("begin reading the log: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DECLARE trust_log NO SCROLL CURSOR FOR SELECT idx, entry_id, leaf_hash FROM audit_log WHERE idx < $1 ORDER BY idx`, to); err != nil {
+		return fmt.Errorf("read the log: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DECLARE trust_entries NO SCROLL CURSOR FOR SELECT id, record FROM audit_entries`); err != nil {
+		return fmt.Errorf("read the entries: %w", err)
+	}
+	type logRow struct {
+		idx   int64
+		entry string
+		leaf  []byte
+	}
+	ahead := map[string][]byte{}
+	aheadSize, entriesDone := 0, false
+	readEntries := func() error {
+		rows, err := tx.Query(ctx, `FETCH 10000 FROM trust_entries`)
+		if err != nil {
+			return fmt.Errorf("read the entries: %w", err)
+		}
+		var id string
+		var record []byte
+		n, err := pgx.ForEachRow(rows, []any{&id, &record}, func() error {
+			ahead[id] = slices.Clone(record)
+			aheadSize += len(record)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read the entries: %w", err)
+		}
+		entriesDone = n.RowsAffected() == 0
+		return nil
+	}
+	var batch []logRow
+	for done := int64(0); done < to; {
+		rows, err := tx.Query(ctx, `FETCH 10000 FROM trust_log`)
+		if err != nil {
+			return fmt.Errorf("read the log from %d: %w", done, err)
+		}
+		batch = batch[:0]
+		var r logRow
+		if _, err := pgx.ForEachRow(rows, []any{&r.idx, &r.entry, &r.leaf}, func() error {
+			batch = append(batch, logRow{r.idx, r.entry, slices.Clone(r.leaf)})
+			return nil
+		}); err != nil {
+			return fmt.Errorf("read the log from %d: %w", done, err)
+		}
+		if len(batch) == 0 {
+			return nil // fewer rows than to: the caller names the entries missing
+		}
+		for _, r := range batch {
+			record, ok := ahead[r.entry]
+			for !ok && !entriesDone {
+				if len(ahead) >= maxAhead || aheadSize >= aheadBytes {
+					// Far out of order: the rest by index.
+					_ = tx.Rollback(ctx)
+					return forEntry(ctx, q, r.idx, to, fn)
+				}
+				if err := readEntries(); err != nil {
+					return err
+				}
+				record, ok = ahead[r.entry]
+			}
+			if !ok {
+				continue // as the join skips it: fn names the gap
+			}
+			delete(ahead, r.entry)
+			aheadSize -= len(record)
+			if err := fn(r.idx, r.leaf, record); err != nil {
+				var m *Mismatch
+				if errors.As(err, &m) {
+					return m
+				}
+				return err
+			}
+			done = r.idx + 1
 		}
 	}
 	return nil
