@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -246,5 +247,26 @@ func unicodeTargets(t *testing.T, e *testenv.Env) {
 	}
 	if err := e.Users["officer"].Do(ctx, "POST", "/api/v1/measures/"+m.ID+"/targets/remove", map[string]any{"values": []string{"例え。jp", "XN--PPLE-43D.EXAMPLE"}}, nil); err != nil {
 		t.Errorf("removing targets as typed: %v", err)
+	}
+}
+
+// TestStepSearchFindsUnicodeNames: the execution steps are searched as the targets are, a name
+// typed in Unicode found under the A-label it is held as (a stranger found 例え in the target
+// search and not in the step search).
+func TestStepSearchFindsUnicodeNames(t *testing.T) {
+	e := testenv.Shared(t)
+	u := e.Users
+	m := newDraft(t, e, "self_execute", append(slices.Clone(domestic), map[string]any{"kind": "domain", "value": "例え.jp", "location": "domestic", "role": "c2"}))
+	reviewAndApprove(t, e, m.ID)
+	mustAct(t, u["executor"], m.ID, "start_execution", nil, "EXECUTING")
+	mustAct(t, u["executor"], m.ID, "log_steps", steps(e, time.Now(), "203.0.113.10", "xn--r8jz45g.jp"), "EXECUTING")
+	officer := webSession(t, e, "officer")
+	for _, q := range []string{"例え", "例え。jp", "XN--R8JZ45G"} {
+		_, body := webGet(t, officer, e.D.URL+"/measures/"+m.ID+"?sq="+url.QueryEscape(q))
+		steps := body[strings.Index(body, `id="steps"`)+1:]
+		steps, _, _ = strings.Cut(steps, "<h2")
+		if !strings.Contains(steps, "xn--r8jz45g.jp") || strings.Contains(steps, "203.0.113.10") {
+			t.Errorf("searching the steps for %q does not find exactly the step on 例え.jp", q)
+		}
 	}
 }

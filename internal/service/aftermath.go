@@ -92,13 +92,16 @@ func (s *Service) aftermathOf(ctx context.Context, m Measure, q StepQuery) (Afte
 	if limit <= 0 || limit > MaxPage {
 		limit = MaxPage
 	}
+	// Steps name their targets as the targets are held, in A-labels: a name searched for in
+	// Unicode is searched for as stored, as the target search does.
+	search := measure.ASCIISearch(q.Search)
 	if err := s.DB.QueryRow(ctx, `SELECT count(*) FROM execution_steps WHERE measure_id = $1 AND ($2 = '' OR strpos(lower(target), lower($2)) > 0)`,
-		m.ID, q.Search).Scan(&out.StepsN); err != nil {
+		m.ID, search).Scan(&out.StepsN); err != nil {
 		return out, fmt.Errorf("count the steps of %s: %w", m.ID, err)
 	}
 	rows, err := s.DB.Query(ctx, `SELECT seq, executor_id, witness_id, target, technique, action, result, at FROM execution_steps
 		WHERE measure_id = $1 AND ($2 = '' OR strpos(lower(target), lower($2)) > 0) ORDER BY seq LIMIT $3 OFFSET $4`,
-		m.ID, q.Search, limit, max(q.Offset, 0))
+		m.ID, search, limit, max(q.Offset, 0))
 	if err != nil {
 		return out, fmt.Errorf("read the steps of %s: %w", m.ID, err)
 	}
