@@ -739,26 +739,31 @@ func loadSealed(ctx context.Context, tx pgx.Tx, measureID string, version int) (
 // of scope is refused whole, and the refusal is audited in its own transaction.
 func logSteps(ctx context.Context, tx pgx.Tx, ch Change, d map[string]any, known []string) error {
 	act := ch.Action
-	var targets []string
-	named := make(map[string]bool, len(act.Steps))
-	for _, s := range act.Steps {
-		if !named[s.Target] {
-			named[s.Target] = true
-			targets = append(targets, s.Target)
-		}
-	}
 	in := make(map[string]bool, len(known))
 	for _, t := range known {
 		in[t] = true
 	}
-	var outside []string
-	for _, t := range targets {
-		if !in[t] {
-			outside = append(outside, t)
+	// Each target outside, named by the first step that names it.
+	var targets, outside []string
+	more := 0
+	named := make(map[string]bool)
+	for i, s := range act.Steps {
+		if named[s.Target] {
+			continue
+		}
+		named[s.Target] = true
+		targets = append(targets, s.Target)
+		if in[s.Target] {
+			continue
+		}
+		if len(outside) < maxNamedOutside {
+			outside = append(outside, fmt.Sprintf("steps[%d] %s", i, s.Target))
+		} else {
+			more++
 		}
 	}
 	if len(outside) > 0 {
-		return &outOfScope{targets: outside}
+		return &outOfScope{targets: outside, more: more}
 	}
 	var seq int
 	if err := tx.QueryRow(ctx, `SELECT COALESCE(max(seq), 0) FROM execution_steps WHERE measure_id = $1`, ch.Measure).Scan(&seq); err != nil {
@@ -821,9 +826,20 @@ func (e *unstaged) Error() string {
 	return fmt.Sprintf("the batch of steps %s, stored when it was sent, %s: the database was altered; nothing was recorded (send the steps again, and tell an auditor)", e.digest, e.what)
 }
 
-type outOfScope struct{ targets []string }
+// outOfScope names the targets of a batch outside the approved version, each by the first
+// step naming it; past maxNamedOutside it counts the rest (the refusal is an audit record of
+// at most 64 KiB, and 10,000 wrong targets would not fit).
+type outOfScope struct {
+	targets []string
+	more    int
+}
+
+const maxNamedOutside = 20
 
 func (e *outOfScope) Error() string {
+	if e.more > 0 {
+		return fmt.Sprintf("targets outside the approved version: %s and %d more", strings.Join(e.targets, ", "), e.more)
+	}
 	return fmt.Sprintf("targets outside the approved version: %s", strings.Join(e.targets, ", "))
 }
 

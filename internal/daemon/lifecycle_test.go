@@ -250,6 +250,16 @@ func TestNormalPathWithReturn(t *testing.T) {
 	now := time.Now().Truncate(time.Second) // executors' tools often log whole seconds
 	_, err = u["executor"].Act(ctx, id, "log_steps", steps(e, now, "192.0.2.99"))
 	refusedWith(t, err, 403, "scope")
+	// Each target outside is named by the first step naming it; past twenty, counted.
+	wide := []string{"203.0.113.10"}
+	for i := range 25 {
+		wide = append(wide, fmt.Sprintf("192.0.2.%d", i+1))
+	}
+	_, err = u["executor"].Act(ctx, id, "log_steps", steps(e, now, wide...))
+	refusedWith(t, err, 403, "scope")
+	if msg := err.Error(); !strings.Contains(msg, "steps[1] 192.0.2.1,") || !strings.Contains(msg, "steps[20] 192.0.2.20 and 5 more") {
+		t.Errorf("the scope refusal names: %s", msg)
+	}
 	_, err = u["executor"].Act(ctx, id, "log_steps", steps(e, now.Add(-time.Hour), "203.0.113.10"))
 	refusedWith(t, err, 403, "window")
 	bad := steps(e, now, "203.0.113.10")

@@ -26,6 +26,7 @@ var refusalsJa = map[string]string{
 	"needs at least two labels":                                                                                              "ラベルが2つ以上必要です",
 	"line %d (%s): %v":                                                                                                       "%s行目 (%s): %s",
 	"the draft holds no target %s":                                                                                           "起案中の申請に対象 %s はありません",
+	"targets outside the approved version: %s and %d more":                                                                   "承認された版にない対象です: %s、ほか %s 件",
 	"targets outside the approved version: %s":                                                                               "承認された版にない対象です: %s",
 	"repeats %s": "%s が重複しています",
 	"names %d targets, over the limit of %d per call":           "対象が%s件あり、1回の上限%s件を超えています",
