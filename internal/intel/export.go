@@ -67,6 +67,23 @@ func TLPRank(s string) int {
 	return slices.Index(tlpOrder, s)
 }
 
+// tlpOrStrictest ranks a TLP name as a file writes it; a name TLP does not define (MISP's
+// tlp:ex:chr, a typing error) is taken as RED: what it restricts is not known.
+func tlpOrStrictest(name string) int {
+	if r := TLPRank(name); r >= 0 {
+		return r
+	}
+	return TLPRank("red")
+}
+
+// tlpLabel is a rank as a source's marking is shown and kept ("TLP:AMBER+STRICT"), or "".
+func tlpLabel(rank int) string {
+	if rank < 0 {
+		return ""
+	}
+	return "TLP:" + strings.ToUpper(tlpOrder[rank])
+}
+
 // stixNamespace makes the export's identifiers: the same measure exported twice names its
 // objects alike, so a partner's store merges the second into the first.
 var stixNamespace = uuid.MustParse("5f0c1c56-8a1b-4b8e-9d2a-7c3e1f4b6a90")

@@ -587,3 +587,35 @@ func TestAttributionIsKeptOrSaidSkipped(t *testing.T) {
 		t.Errorf("aliases: kept %q, skipped %q; want the good one kept and two said left out", a.Aliases, skipped[ref(5)])
 	}
 }
+
+// TestSourceMarking: the file's strictest TLP, wherever it is marked: on an object, on one of
+// its properties (granular), on a MISP attribute; a TLP the importer does not know, or a
+// marking named and not defined, is taken as RED; a statement restricts nothing.
+func TestSourceMarking(t *testing.T) {
+	const red, amber = "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed", "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"
+	for _, c := range []struct {
+		name, format, file, want string
+	}{
+		{"none", STIX, string(bundle(indicator(1, "[ipv4-addr:value = '203.0.113.9']"))), ""},
+		{"object", STIX, string(bundle(indicator(1, "[ipv4-addr:value = '203.0.113.9']", `"object_marking_refs":["`+amber+`"]`))), "TLP:AMBER"},
+		{"granular", STIX, string(bundle(indicator(1, "[ipv4-addr:value = '203.0.113.9']", `"object_marking_refs":["`+amber+`"]`,
+			`"granular_markings":[{"marking_ref":"`+red+`","selectors":["pattern"]}]`))), "TLP:RED"},
+		{"defined in capitals", STIX, string(bundle(indicator(1, "[ipv4-addr:value = '203.0.113.9']", `"object_marking_refs":["marking-definition--00000000-0000-4000-8000-000000000001"]`),
+			`{"type":"marking-definition","spec_version":"2.1","id":"marking-definition--00000000-0000-4000-8000-000000000001","definition_type":"tlp","definition":{"tlp":"RED"}}`)), "TLP:RED"},
+		{"named, not defined", STIX, string(bundle(indicator(1, "[ipv4-addr:value = '203.0.113.9']", `"object_marking_refs":["marking-definition--00000000-0000-4000-8000-000000000002"]`))), "TLP:RED"},
+		{"a statement", STIX, string(bundle(indicator(1, "[ipv4-addr:value = '203.0.113.9']", `"object_marking_refs":["marking-definition--00000000-0000-4000-8000-000000000003"]`),
+			`{"type":"marking-definition","spec_version":"2.1","id":"marking-definition--00000000-0000-4000-8000-000000000003","definition_type":"statement","definition":{"statement":"Copyright"}}`)), ""},
+		{"MISP event", MISP, `{"Event":{"uuid":"a","Tag":[{"name":"tlp:green"}],"Attribute":[{"type":"ip-dst","value":"203.0.113.9","to_ids":true}]}}`, "TLP:GREEN"},
+		{"MISP attribute", MISP, `{"Event":{"uuid":"a","Tag":[{"name":"tlp:green"}],"Attribute":[{"type":"ip-dst","value":"203.0.113.9","to_ids":true,"Tag":[{"name":"tlp:red"}]}]}}`, "TLP:RED"},
+		{"MISP object attribute", MISP, `{"Event":{"uuid":"a","Object":[{"name":"ip-port","Attribute":[{"type":"ip-dst","value":"203.0.113.9","to_ids":true,"Tag":[{"name":"TLP:AMBER+STRICT"}]}]}]}}`, "TLP:AMBER+STRICT"},
+		{"MISP unknown TLP", MISP, `{"Event":{"uuid":"a","Tag":[{"name":"tlp:ex:chr"}],"Attribute":[{"type":"ip-dst","value":"203.0.113.9","to_ids":true}]}}`, "TLP:RED"},
+	} {
+		p, err := Parse(c.format, []byte(c.file), now)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if p.Source.TLP != c.want {
+			t.Errorf("%s: marking %q, want %q", c.name, p.Source.TLP, c.want)
+		}
+	}
+}

@@ -50,6 +50,9 @@ type mispAttribute struct {
 	Warnings []struct {
 		Name string `json:"warninglist_name"`
 	} `json:"warnings"`
+	Tag []struct {
+		Name string `json:"name"`
+	} `json:"Tag"`
 }
 
 // mispBool reads MISP's booleans, which older exports write as "0"/"1" or 0/1.
@@ -111,11 +114,28 @@ func parseMISP(data []byte) (*Preview, error) {
 	b := newBuilder()
 	b.p.Objects = n
 	b.p.Source = Source{ID: ev.UUID, Name: clip(ev.Info, measure.MaxLine), Producer: clip(ev.Orgc.Name, measure.MaxLine)}
-	for _, t := range ev.Tag {
-		if name, ok := strings.CutPrefix(strings.ToLower(t.Name), "tlp:"); ok {
-			b.p.Source.TLP = "TLP:" + strings.ToUpper(clip(name, 20))
+	// The strictest TLP tag of the event or of any attribute: a part marked TLP:RED makes
+	// the file's material RED for sharing.
+	tlp := -1
+	see := func(tags []struct {
+		Name string `json:"name"`
+	}) {
+		for _, t := range tags {
+			if name, ok := strings.CutPrefix(strings.ToLower(strings.TrimSpace(t.Name)), "tlp:"); ok {
+				tlp = max(tlp, tlpOrStrictest(name))
+			}
 		}
 	}
+	see(ev.Tag)
+	for _, a := range ev.Attribute {
+		see(a.Tag)
+	}
+	for _, o := range ev.Object {
+		for _, a := range o.Attribute {
+			see(a.Tag)
+		}
+	}
+	b.p.Source.TLP = tlpLabel(tlp)
 	for _, a := range ev.Attribute {
 		mispAttr(b, a, false)
 	}

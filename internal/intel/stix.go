@@ -46,6 +46,11 @@ type stixObject struct {
 		TLP string `json:"tlp"`
 	} `json:"definition"`
 	ObjectMarkingRefs []string `json:"object_marking_refs"`
+	// Markings of single properties (STIX 2.1 section 7.2.3): a TLP on a pattern or a name
+	// restricts the object as much as one on the whole of it.
+	GranularMarkings []struct {
+		MarkingRef string `json:"marking_ref"`
+	} `json:"granular_markings"`
 }
 
 // The TLP 2.0 and 1.0 marking definitions STIX 2.1 fixes by identifier.
@@ -264,7 +269,6 @@ func jsonReason(err error) string {
 // the report's name, the strictest TLP marking.
 func (bu *stixBundle) source(b *builder) {
 	count := map[string]int{}
-	tlpRank := []string{"clear", "white", "green", "amber", "amber+strict", "red"}
 	tlp := -1
 	for _, o := range bu.objects {
 		if o.CreatedByRef != "" {
@@ -273,14 +277,12 @@ func (bu *stixBundle) source(b *builder) {
 		if o.Type == "report" && b.p.Source.Name == "" {
 			b.p.Source.Name = clip(o.Name, measure.MaxLine)
 		}
-		for _, m := range o.ObjectMarkingRefs {
-			name := tlpMarkings[m]
-			if i, ok := bu.byID[m]; ok && name == "" && bu.objects[i].DefinitionType == "tlp" {
-				name = bu.objects[i].Definition.TLP
-			}
-			if r := slices.Index(tlpRank, name); r > tlp {
-				tlp = r
-			}
+		refs := slices.Clone(o.ObjectMarkingRefs)
+		for _, g := range o.GranularMarkings {
+			refs = append(refs, g.MarkingRef)
+		}
+		for _, m := range refs {
+			tlp = max(tlp, bu.markingRank(m))
 		}
 	}
 	best := ""
@@ -292,9 +294,28 @@ func (bu *stixBundle) source(b *builder) {
 	if i, ok := bu.byID[best]; ok {
 		b.p.Source.Producer = clip(bu.objects[i].Name, measure.MaxLine)
 	}
-	if tlp >= 0 {
-		b.p.Source.TLP = "TLP:" + strings.ToUpper(tlpRank[tlp])
+	b.p.Source.TLP = tlpLabel(tlp)
+}
+
+// markingRank ranks a marking an object names (TLPRank): a TLP marking STIX fixes by
+// identifier, or one the bundle defines; a statement or other marking the bundle defines
+// restricts nothing (-1); a marking the bundle names but does not define, or a TLP it does not
+// know, is taken as the strictest, since what it restricts cannot be told.
+func (bu *stixBundle) markingRank(ref string) int {
+	if name, ok := tlpMarkings[ref]; ok {
+		return TLPRank(name)
 	}
+	i, ok := bu.byID[ref]
+	if !ok {
+		return TLPRank("red")
+	}
+	switch d := bu.objects[i]; d.DefinitionType {
+	case "tlp":
+		return tlpOrStrictest(d.Definition.TLP)
+	case "statement":
+		return -1
+	}
+	return TLPRank("red") // defined otherwise (an extension): not read, so taken as strictest
 }
 
 // coveredByTraffic maps each address a network-traffic object reaches with a port to that
