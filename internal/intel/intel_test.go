@@ -619,3 +619,37 @@ func TestSourceMarking(t *testing.T) {
 		}
 	}
 }
+
+// TestPlacesThatDisagree: an infrastructure located in two countries at once is of unknown
+// location whatever the order the file gives them in (a stranger's swapped relationships made
+// a Russian server domestic, asking no Foreign Minister consultation).
+func TestPlacesThatDisagree(t *testing.T) {
+	objs := []string{
+		indicator(1, "[ipv4-addr:value = '203.0.113.9']"),
+		`{"type":"infrastructure","spec_version":"2.1","id":"infrastructure--00000000-0000-4000-8000-000000000001","name":"c2","infrastructure_types":["command-and-control"]}`,
+		`{"type":"relationship","spec_version":"2.1","id":"relationship--00000000-0000-4000-8000-000000000001","relationship_type":"indicates","source_ref":"indicator--00000000-0000-4000-8000-000000000001","target_ref":"infrastructure--00000000-0000-4000-8000-000000000001"}`,
+		`{"type":"location","spec_version":"2.1","id":"location--00000000-0000-4000-8000-000000000001","country":"RU"}`,
+		`{"type":"location","spec_version":"2.1","id":"location--00000000-0000-4000-8000-000000000002","country":"JP"}`,
+	}
+	at := func(n int) string {
+		return fmt.Sprintf(`{"type":"relationship","spec_version":"2.1","id":"relationship--00000000-0000-4000-8000-00000000001%d","relationship_type":"located-at","source_ref":"infrastructure--00000000-0000-4000-8000-000000000001","target_ref":"location--00000000-0000-4000-8000-00000000000%d"}`, n, n)
+	}
+	for _, order := range [][]string{{at(1), at(2)}, {at(2), at(1)}} {
+		p, err := Parse(STIX, bundle(append(slices.Clone(objs), order...)...), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Targets) != 1 {
+			t.Fatalf("%d targets", len(p.Targets))
+		}
+		c := p.Targets[0]
+		if c.Target.Location != "unknown" || c.Target.Country != "" || !strings.Contains(strings.Join(c.Notes, "; "), "JP and RU at once") {
+			t.Errorf("located in RU and JP: %s %q, notes %q", c.Target.Location, c.Target.Country, c.Notes)
+		}
+	}
+	// One country: as the file says.
+	p, _ := Parse(STIX, bundle(append(slices.Clone(objs), at(1))...), now)
+	if c := p.Targets[0].Target; c.Location != "abroad" || c.Country != "RU" {
+		t.Errorf("located in RU: %s %q", c.Location, c.Country)
+	}
+}

@@ -93,6 +93,7 @@ var knownTypes = []string{
 // infra is what the bundle says of the infrastructure a target belongs to.
 type infra struct {
 	role, ownership, location, country string
+	countries                          []string // every country a located-at names
 }
 
 // stixBundle is the read state of one bundle.
@@ -229,9 +230,9 @@ func parseSTIX(data []byte, now time.Time) (*Preview, error) {
 					b.skip("stix:"+o.ID, o.Type, "%v", err)
 					continue
 				}
-				bu.describe(&t, o.ID, "")
+				notes := bu.describe(&t, o.ID, "")
 				t.Source = ref
-				bu.add(b, t, o.Type)
+				bu.add(b, t, o.Type, notes...)
 			}
 		case o.Type == "network-traffic":
 			bu.traffic(b, o, victims)
@@ -395,9 +396,9 @@ func (bu *stixBundle) traffic(b *builder, o stixObject, victims map[string]bool)
 		b.skip("stix:"+o.ID, o.Type, "%v", err)
 		return
 	}
-	bu.describe(&t, dst.ID, o.ID)
+	notes := bu.describe(&t, dst.ID, o.ID)
 	t.Source = "stix:" + o.ID
-	bu.add(b, t, o.Type)
+	bu.add(b, t, o.Type, notes...)
 }
 
 // indicator imports what an indicator's pattern names.
@@ -434,9 +435,9 @@ func (bu *stixBundle) indicator(b *builder, o stixObject) {
 				continue
 			}
 			for _, t := range ts {
-				bu.describe(&t, "", o.ID)
+				notes := bu.describe(&t, "", o.ID)
 				t.Source = "stix:" + o.ID
-				bu.add(b, t, o.Type)
+				bu.add(b, t, o.Type, notes...)
 			}
 		}
 	}
@@ -545,8 +546,10 @@ func guessHost(v string) (kind, value string) {
 }
 
 // describe completes a target from what the bundle says of its infrastructure: role,
-// ownership and country. sco is the observable's id, ind the indicator's or traffic's.
-func (bu *stixBundle) describe(t *measure.Target, sco, ind string) {
+// ownership and country. sco is the observable's id, ind the indicator's or traffic's. Places
+// that disagree leave the location unknown, which asks for the safeguards of a target
+// abroad, and are said in a note: file order must not decide whether a target is in Japan.
+func (bu *stixBundle) describe(t *measure.Target, sco, ind string) []string {
 	var infras []string
 	for _, r := range bu.rels {
 		switch {
@@ -569,9 +572,20 @@ func (bu *stixBundle) describe(t *measure.Target, sco, ind string) {
 		if in.location == "" {
 			in.location, in.country = got.location, got.country
 		}
+		for _, c := range got.countries {
+			if !slices.Contains(in.countries, c) {
+				in.countries = append(in.countries, c)
+			}
+		}
 	}
 	t.Role, t.Ownership = in.role, cmpOr(in.ownership, "unknown")
 	t.Location, t.Country = cmpOr(in.location, "unknown"), in.country
+	if len(in.countries) > 1 {
+		slices.Sort(in.countries)
+		t.Location, t.Country = "unknown", ""
+		return []string{notef("the file places it in %s at once: its location is left unknown", strings.Join(in.countries, " and "))}
+	}
+	return nil
 }
 
 // infrastructure reads what relationships say of one infrastructure object.
@@ -597,10 +611,16 @@ func (bu *stixBundle) infrastructure(id string) infra {
 			compromised = true
 		}
 		if r.SourceRef == id && r.RelationshipType == "located-at" {
-			if j, ok := bu.byID[r.TargetRef]; ok && in.country == "" {
-				in.location, in.country = locationOf(bu.objects[j].Country)
+			if j, ok := bu.byID[r.TargetRef]; ok {
+				loc, country := locationOf(bu.objects[j].Country)
+				if country == "" {
+					continue
+				}
 				if in.country == "" {
-					in.location = ""
+					in.location, in.country = loc, country
+				}
+				if !slices.Contains(in.countries, country) {
+					in.countries = append(in.countries, country)
 				}
 			}
 		}

@@ -75,6 +75,7 @@ var intelJa = map[string]string{
 	"%q is not a host name and a port":                                                   "%s はホスト名とポート番号の組ではありません",
 	"a link to a report, not the attacker's":                                             "報告書へのリンクであり、攻撃者のものではありません",
 	"an object repeats the key %q at byte %d: readers differ on which value counts, so the file is not read": "オブジェクトがキー %s を繰り返しています(%s バイト目)。どちらの値を採るかが読み手により異なるため、このファイルは読み込みません",
+	"the file places it in %s at once: its location is left unknown":                                         "ファイルはこれを %s に同時に置いています。所在は不明として扱います",
 	"a galaxy cluster with neither a tag nor a UUID: nothing to name it by":                                  "タグもUUIDもない分類項目です。識別できません",
 	"it has no name":                                               "名前がありません",
 	"its name cannot be kept: %s":                                  "名前を保持できません: %s",
