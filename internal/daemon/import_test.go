@@ -315,8 +315,9 @@ func TestExportSTIX(t *testing.T) {
 	if err := u["officer"].Do(ctx, "POST", "/api/v1/imports/"+p.ID+"/confirm", map[string]any{"targets_sha256": p.TargetsSHA256}, nil); err != nil {
 		t.Fatal(err)
 	}
-	// A second file, marked TLP:AMBER by its source: the measure is shared at AMBER or RED only.
-	importAll(t, u["officer"], d.ID, markedBundle("amber", 1, "Amber Actor", "203.0.113.77"))
+	// A second file, marked TLP:AMBER by its source, targets only: the measure is shared at
+	// AMBER or RED only, as the import's record in the log says.
+	importAll(t, u["officer"], d.ID, markedBundle("amber", 1, "", "203.0.113.77"))
 	// The imported targets' location is unknown: a Foreign Minister consultation is recorded.
 	mustAct(t, u["officer"], d.ID, "submit", nil, "LEGAL_REVIEW")
 	mustAct(t, u["legal"], d.ID, "legal_review", legalApproval, "COMMAND_REVIEW")
@@ -371,7 +372,7 @@ func TestExportSTIX(t *testing.T) {
 	if strings.Join(values, " ") != "203.0.113.10 update.example-c2.jp 198.51.100.3 example.com 203.0.113.77" {
 		t.Errorf("the exported targets: %q", values)
 	}
-	for _, want := range []string{`"malware--16f4f3f9-1b68-4abb-bb66-7639d49f1e30"`, `"name":"Poison Ivy"`, `"TLP:AMBER"`, `"name":"Amber Actor"`,
+	for _, want := range []string{`"malware--16f4f3f9-1b68-4abb-bb66-7639d49f1e30"`, `"name":"Poison Ivy"`, `"TLP:AMBER"`,
 		`"description":"all four targets neutralised"`, `"type":"course-of-action"`, "success 4;"} {
 		if !bytes.Contains(bundle, []byte(want)) {
 			t.Errorf("the bundle lacks %s", want)
@@ -388,12 +389,17 @@ func TestExportSTIX(t *testing.T) {
 	}
 }
 
-// markedBundle is a STIX bundle under one TLP marking: a threat actor and an indicator.
+// markedBundle is a STIX bundle under one TLP marking: a threat actor (unless actor is "")
+// and an indicator.
 func markedBundle(tlp string, n int, actor, address string) []byte {
 	mark := map[string]string{"amber": "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82", "red": "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"}[tlp]
+	actorObject := fmt.Sprintf(`{"type":"threat-actor","spec_version":"2.1","id":"threat-actor--00000000-0000-4000-8000-%012d","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","name":%q,"object_marking_refs":[%q]},`, n, actor, mark)
+	if actor == "" {
+		actorObject = ""
+	}
 	return []byte(fmt.Sprintf(`{"type":"bundle","id":"bundle--00000000-0000-4000-8000-%012[1]d","objects":[
-{"type":"threat-actor","spec_version":"2.1","id":"threat-actor--00000000-0000-4000-8000-%012[1]d","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","name":%[2]q,"object_marking_refs":[%[4]q]},
-{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-%012[1]d","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","pattern_type":"stix","pattern":"[ipv4-addr:value = '%[3]s']","valid_from":"2026-01-01T00:00:00Z","object_marking_refs":[%[4]q]}]}`, n, actor, address, mark))
+%[5]s
+{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-%012[1]d","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","pattern_type":"stix","pattern":"[ipv4-addr:value = '%[3]s']","valid_from":"2026-01-01T00:00:00Z","object_marking_refs":[%[4]q]}]}`, n, actor, address, mark, actorObject))
 }
 
 // importAll previews a file into a draft and confirms it whole.

@@ -3,6 +3,7 @@ package service
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -55,14 +56,28 @@ func (s *Service) ExportSTIX(ctx context.Context, a authz.Actor, id, tlp string,
 			strictest, from = r, e.Ref
 		}
 	}
-	rows, err := s.DB.Query(ctx, `SELECT id, tlp FROM imports WHERE measure_id = $1 AND imported_at IS NOT NULL AND tlp <> '' ORDER BY created_at`, m.ID)
+	// Each import's marking as the log recorded it (the imports table is the database's
+	// to edit; the log's records are not).
+	rows, err := s.DB.Query(ctx, `SELECT record FROM audit_entries WHERE measure_id = $1 AND key LIKE 'targets.added/%' ORDER BY created_at`, m.ID)
 	if err != nil {
 		return fmt.Errorf("read the imports of %s: %w", m.ID, err)
 	}
-	var impID, impTLP string
-	if _, err := pgx.ForEachRow(rows, []any{&impID, &impTLP}, func() error {
-		if r := intel.TLPRank(impTLP); r > strictest {
-			strictest, from = r, "import "+impID
+	var raw []byte
+	if _, err := pgx.ForEachRow(rows, []any{&raw}, func() error {
+		var rec struct {
+			Action  string `json:"action"`
+			Details struct {
+				Import struct {
+					ID  string `json:"id"`
+					TLP string `json:"tlp"`
+				} `json:"import"`
+			} `json:"details"`
+		}
+		if json.Unmarshal(raw, &rec) != nil || rec.Action != "targets.added" {
+			return nil
+		}
+		if r := intel.TLPRank(rec.Details.Import.TLP); r > strictest {
+			strictest, from = r, "import "+rec.Details.Import.ID
 		}
 		return nil
 	}); err != nil {

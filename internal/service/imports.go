@@ -383,7 +383,7 @@ func (s *Service) ConfirmImport(ctx context.Context, a authz.Actor, id, targetsS
 		if err != nil {
 			return nil, err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE imports SET imported_at = now(), tlp = $2 WHERE id = $1`, id, ip.Source.TLP); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE imports SET imported_at = now() WHERE id = $1`, id); err != nil {
 			return nil, fmt.Errorf("mark import: %w", err)
 		}
 		details["import"] = map[string]any{"id": id, "format": format, "file_sha256": ip.Source.SHA256, "source": ip.Source.ID,
