@@ -197,6 +197,32 @@ func TestNotifications(t *testing.T) {
 	if !strings.Contains(why, "moved on from LEGAL_REVIEW to COMMAND_REVIEW") {
 		t.Fatalf("the late notice: %q", why)
 	}
+	// The same in one stage: member1's notice names the vote; member1 votes before it is
+	// delivered; it is withdrawn (the measure still waits on member1 for nothing it named).
+	d4 := newDraft(t, e, "self_execute", domestic)
+	mustAct(t, u["officer"], d4.ID, "submit", nil, "LEGAL_REVIEW")
+	mustAct(t, u["legal"], d4.ID, "legal_review", legalApproval, "COMMAND_REVIEW")
+	mustAct(t, u["commander"], d4.ID, "command_review", map[string]any{"decision": "approve"}, "COMMISSION_REVIEW")
+	if _, err := svc.PlanNotifications(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	mustAct(t, u["member1"], d4.ID, "vote", vote("approve"), "COMMISSION_REVIEW")
+	mu.Lock()
+	hooksBefore := len(hooks)
+	mu.Unlock()
+	if _, err := svc.DeliverNotifications(ctx, time.Now(), sender.Send); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(hooks) != hooksBefore {
+		t.Errorf("member1 was told of a vote already cast: %s", hookBodies[len(hookBodies)-1])
+	}
+	mu.Unlock()
+	why = ""
+	_ = e.Owner.QueryRow(ctx, `SELECT last_error FROM notices WHERE measure_id = $1 AND user_id = $2 AND withdrawn_at IS NOT NULL`, d4.ID, e.IDs["member1"]).Scan(&why)
+	if !strings.Contains(why, "changed from [declare_conflict request_info vote]") {
+		t.Fatalf("member1's late notice: %q", why)
+	}
 
 	var sends int
 	if err := e.Owner.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE convert_from(record, 'UTF8') LIKE '%"action":"notification.sent"%'`).Scan(&sends); err != nil {

@@ -449,9 +449,21 @@ func (s *Service) noticeOutdated(ctx context.Context, tx pgx.Tx, n Notice, now t
 		return "", err
 	}
 	for _, it := range items {
-		if it.Measure.ID == n.Measure && waitsOn(it.Ops) {
-			return "", nil
+		if it.Measure.ID != n.Measure || !waitsOn(it.Ops) {
+			continue
 		}
+		// What it told them they could do must still be so: a member who has voted is not
+		// reminded of the vote.
+		now := make([]string, len(it.Ops))
+		for i, op := range it.Ops {
+			now[i] = string(op)
+		}
+		slices.Sort(now)
+		planned := slices.Sorted(slices.Values(n.Ops))
+		if !slices.Equal(now, planned) {
+			return fmt.Sprintf("what is open to the person changed from %v to %v", planned, now), nil
+		}
+		return "", nil
 	}
 	return "the measure no longer waits on the person", nil
 }
