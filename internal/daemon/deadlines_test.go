@@ -60,6 +60,27 @@ func TestWorkAgreesWithTheWorkflow(t *testing.T) {
 		t.Fatalf("in %s, the measure is not in %s's My work: %+v", stage, who, work.Items)
 	}
 
+	opsOn := func(who, id string) []string {
+		t.Helper()
+		var work struct {
+			Items []struct {
+				Measure struct {
+					ID string `json:"id"`
+				} `json:"measure"`
+				Ops []string `json:"ops"`
+			} `json:"work"`
+		}
+		if err := u[who].Do(ctx, "GET", "/api/v1/work", nil, &work); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range work.Items {
+			if it.Measure.ID == id {
+				return it.Ops
+			}
+		}
+		return nil
+	}
+
 	// Normal, with a return and an information request before the Commission.
 	id := newDraft(t, e, "self_execute", domestic).ID
 	mustAct(t, u["officer"], id, "submit", nil, "LEGAL_REVIEW")
@@ -86,6 +107,13 @@ func TestWorkAgreesWithTheWorkflow(t *testing.T) {
 	mustAct(t, u["executor"], id, "log_steps", steps(e, time.Now(), "203.0.113.10"), "EXECUTING")
 	mustAct(t, u["executor"], id, "finish_execution", nil, "EXECUTED")
 	agree("officer", id, "EXECUTED")
+	// Only an emergency measure is notified to the Commission after the fact: nobody is
+	// offered it on an approved one (a stranger's legal reviewer was told it was overdue).
+	for _, who := range []string{"officer", "legal", "commander"} {
+		if o := opsOn(who, id); slices.Contains(o, "notify_commission") {
+			t.Errorf("an approved measure, executed: %s is offered %v", who, o)
+		}
+	}
 	mustAct(t, u["officer"], id, "report", map[string]any{"body": "C2 disabled"}, "REPORTED")
 	mustAct(t, u["commander"], id, "verify_report", nil, "NOTIFYING")
 	agree("officer", id, "NOTIFYING")
@@ -97,6 +125,9 @@ func TestWorkAgreesWithTheWorkflow(t *testing.T) {
 	mustAct(t, u["executor"], id, "log_steps", steps(e, time.Now(), "203.0.113.10"), "EMERGENCY_EXECUTING")
 	mustAct(t, u["executor"], id, "finish_execution", nil, "EXECUTED")
 	agree("commander", id, "EXECUTED")
+	if o := opsOn("commander", id); !slices.Contains(o, "notify_commission") {
+		t.Errorf("an emergency measure, executed: the commander is offered %v", o)
+	}
 	mustAct(t, u["commander"], id, "notify_commission", map[string]any{"body": "taken at 10:02"}, "COMMISSION_NOTIFIED")
 	agree("member1", id, "COMMISSION_NOTIFIED")
 	mustAct(t, u["member1"], id, "post_hoc_decision", map[string]any{"decision": "accepted"}, "POST_HOC_REVIEWED")

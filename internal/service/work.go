@@ -33,6 +33,11 @@ func (s *Service) available(a authz.Actor, m Measure, now time.Time) []authz.Op 
 			(op == authz.OpStartExecution && m.Stage == measure.OrderIssued && (m.Approval == nil || !m.Approval.SelfExecutionAllowed)) {
 			continue
 		}
+		// Only an emergency measure, executed without the Commission's approval, is notified
+		// to it after the fact.
+		if op == authz.OpNotifyCommission && m.Approval != nil {
+			continue
+		}
 		if s.Authz.Check(op, a, m.Facts, now) == nil {
 			ops = append(ops, op)
 		}
@@ -69,6 +74,7 @@ func (s *Service) workAt(ctx context.Context, a authz.Actor, now time.Time) ([]W
 		relation      uint16
 		kind          measure.Kind
 		selfExecution bool
+		approved      bool
 	}
 	seen := map[judged][]authz.Op{}
 	all, err := s.openMeasures(ctx, args)
@@ -84,7 +90,7 @@ func (s *Service) workAt(ctx context.Context, a authz.Actor, now time.Time) ([]W
 		}
 		// Measures in the same stage and the same relation to a offer the same operations
 		// (authz.Relation): each is judged once per list.
-		key := judged{m.Stage, authz.Relation(a, m.Facts), m.Plan.Kind, m.Approval != nil && m.Approval.SelfExecutionAllowed}
+		key := judged{m.Stage, authz.Relation(a, m.Facts), m.Plan.Kind, m.Approval != nil && m.Approval.SelfExecutionAllowed, m.Approval != nil}
 		ops, ok := seen[key]
 		if !ok {
 			ops = s.available(a, m, now)
