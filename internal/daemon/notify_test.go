@@ -59,8 +59,14 @@ func TestNotifications(t *testing.T) {
 	refusedWith(t, err, 400, "email")
 	err = u["legal"].Do(ctx, "PUT", "/api/v1/me/notifications", map[string]any{"webhook_url": "ftp://x"}, nil)
 	refusedWith(t, err, 400, "webhook_url")
-	err = u["legal"].Do(ctx, "PUT", "/api/v1/me/notifications", map[string]any{"webhook_url": "http://example.org/a b"}, nil)
-	refusedWith(t, err, 400, "webhook_url")
+	for _, bad := range []string{"http://example.org/a b", "http://example.org/a\u3000b", "http://example.org/a\u00a0b", "http://example.org:99999/x"} {
+		err = u["legal"].Do(ctx, "PUT", "/api/v1/me/notifications", map[string]any{"webhook_url": bad}, nil)
+		refusedWith(t, err, 400, "webhook_url")
+	}
+	for _, bad := range []string{"Ｔａｎａｋａ@example.jp", "a@b"} {
+		err = u["legal"].Do(ctx, "PUT", "/api/v1/me/notifications", map[string]any{"email": bad}, nil)
+		refusedWith(t, err, 400, "email")
+	}
 	err = u["legal"].Do(ctx, "PUT", "/api/v1/me/notifications", map[string]any{"kinds": []string{"everything"}}, nil)
 	refusedWith(t, err, 400, "kinds[0]")
 	set("legal", map[string]any{"email": "legal@example.go.jp", "kinds": []string{"waiting", "reminder", "overdue", "escalation"}})

@@ -9,8 +9,11 @@ import (
 	"net/mail"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -115,8 +118,15 @@ func checkPrefs(p *NotificationPrefs) error {
 	}
 	if p.Email != "" {
 		addr, err := mail.ParseAddress(p.Email)
-		if err != nil || addr.Name != "" || addr.Address != p.Email {
+		_, domain, _ := strings.Cut(p.Email, "@")
+		if err != nil || addr.Name != "" || addr.Address != p.Email || !strings.Contains(domain, ".") {
 			return &measure.FieldError{Field: "email", Message: "must be one address such as name@example.go.jp"}
+		}
+		// Full-width letters typed by an input method look like an address and reach nobody.
+		for _, r := range p.Email {
+			if r >= utf8.RuneSelf {
+				return &measure.FieldError{Field: "email", Message: "must be written in half-width (ASCII) characters"}
+			}
 		}
 	}
 	if p.WebhookURL != "" {
@@ -124,8 +134,13 @@ func checkPrefs(p *NotificationPrefs) error {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
 			return &measure.FieldError{Field: "webhook_url", Message: "must be an absolute http or https URL without credentials"}
 		}
-		if strings.ContainsAny(p.WebhookURL, " \t") {
+		if strings.IndexFunc(p.WebhookURL, unicode.IsSpace) >= 0 {
 			return &measure.FieldError{Field: "webhook_url", Message: "must not hold a space (percent-encode a space in a path)"}
+		}
+		if port := u.Port(); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return &measure.FieldError{Field: "webhook_url", Message: "names a port that does not exist (1 to 65535)"}
+			}
 		}
 	}
 	if p.Kinds == nil {

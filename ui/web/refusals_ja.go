@@ -115,6 +115,8 @@ var refusalsJa = map[string]string{
 	"the measure holds material its source marked stricter than %s (%s): share it at %s": "この措置には出所が %[1]s より厳しく指定した情報が含まれています(%[2]s)。%[3]s で共有してください",
 	"must not hold a space (percent-encode a space in a path)":                           "空白を含めることはできません(パス中の空白はパーセントエンコードしてください)",
 	"the body is not UTF-8 at byte %d: text is sent as UTF-8":                            "本文の %s バイト目が UTF-8 ではありません。文字は UTF-8 で送ってください",
+	"names a port that does not exist (1 to 65535)":                                      "存在しないポート番号です(1から65535まで)",
+	"must be written in half-width (ASCII) characters":                                   "半角英数字(ASCII)で書いてください",
 	"steps[%d].at %s is in the future":                                                   "実施記録%s番目の日時 %s は未来です",
 	"steps[%d].technique %s is not the approved technique %s":                            "実施記録%s番目の手法 %s は承認された手法 %s ではありません",
 	"steps[%d]: the witness must differ from the executor":                               "実施記録%s番目: 立会人はサイバー危害防止措置執行官とは別の者でなければなりません",
