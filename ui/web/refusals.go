@@ -28,8 +28,9 @@ type wording struct {
 	english *regexp.Regexp
 	literal int       // bytes of the format that are not arguments: more is more specific
 	say     [2]string // the format in Japanese and in English, arguments as %s
-	// ordinal marks the arguments that are a list's index (steps[%d]): counted from 0 in the
-	// path, said from 1 in Japanese (実施記録1番目 is the first step).
+	// ordinal marks the arguments that are a list's index (steps[%d]) or a byte's offset (at
+	// byte %d): counted from 0 in English, said from 1 in Japanese (実施記録1番目 is the first
+	// step, 1バイト目 the first byte).
 	ordinal []bool
 }
 
@@ -55,7 +56,9 @@ func compileWordings(cat map[string]string) []wording {
 				re.WriteString("%")
 			} else {
 				re.WriteString(`(.+?)`)
-				ordinal = append(ordinal, en[m[0]:m[1]] == "%d" && m[0] > 0 && en[m[0]-1] == '[' && m[1] < len(en) && en[m[1]] == ']')
+				index := m[0] > 0 && en[m[0]-1] == '[' && m[1] < len(en) && en[m[1]] == ']'
+				offset := strings.HasSuffix(en[:m[0]], "at byte ")
+				ordinal = append(ordinal, en[m[0]:m[1]] == "%d" && (index || offset))
 			}
 			last = m[1]
 		}

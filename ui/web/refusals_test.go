@@ -254,7 +254,7 @@ func TestRefusalsSaidInJapanese(t *testing.T) {
 			"2行目 (bad!!,domestic): 値: \"bad!!\" はドメイン名ではありません: ラベルが2つ以上必要です",
 			`line 2 (bad!!,domestic): Value: "bad!!" is not a domain name: needs at least two labels`},
 		{refusal.Error{Code: refusal.Invalid, Field: "title", Message: "title: holds the control character U+0007 at byte 7"},
-			"7番目のバイトに制御文字 U+0007 が含まれています", "holds the control character U+0007 at byte 7"},
+			"8番目のバイトに制御文字 U+0007 が含まれています", "holds the control character U+0007 at byte 7"},
 		{refusal.Error{Code: refusal.Forbidden, Rule: "role", Message: "role: legal_review needs one of the roles [legal commander] (policy v1)"},
 			"法務審査 には次のいずれかの役割が必要です: 法務審査官、指揮官(ポリシーv1)", "Legal review needs one of the roles legal reviewer, commander (policy v1)"},
 		{refusal.Error{Code: refusal.WrongStage, Message: "targets.removed is only possible in stage DRAFT; the measure is LEGAL_REVIEW"},
