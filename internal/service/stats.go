@@ -55,12 +55,23 @@ func YearBounds(year int, fiscal bool) (from, until time.Time) {
 	return time.Date(year, month, 1, 0, 0, 0, 0, JST), time.Date(year+1, month, 1, 0, 0, 0, 0, JST)
 }
 
+// CurrentYear is the calendar or fiscal year (JST) now falls in: in January to March the
+// fiscal year is the one that began the April before.
+func CurrentYear(now time.Time, fiscal bool) int {
+	t := now.In(JST)
+	if fiscal && t.Month() < time.April {
+		return t.Year() - 1
+	}
+	return t.Year()
+}
+
 // Statistics counts what happened in year (a fiscal year when fiscal) over the measures a may
 // read: the Commission and auditors see every measure put before the Commission; an agency its
 // own.
 func (s *Service) Statistics(ctx context.Context, a authz.Actor, year int, fiscal bool) (Statistics, error) {
-	if year < 2000 || year > 9999 {
-		return Statistics{}, &measure.FieldError{Field: "year", Message: "must be a year from 2000"}
+	// The year's end must be a time JSON can write (RFC 3339 stops at 9999).
+	if year < 2000 || year > 9998 {
+		return Statistics{}, &measure.FieldError{Field: "year", Message: "must be a year from 2000 to 9998"}
 	}
 	st := Statistics{Year: year, Fiscal: fiscal}
 	st.From, st.Until = YearBounds(year, fiscal)

@@ -26,3 +26,25 @@ func TestYearBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestCurrentYear: the fiscal year a moment falls in, in JST: 31 March 23:59 JST is the fiscal
+// year before, 1 April 00:00 JST (31 March 15:00 UTC) the new one.
+func TestCurrentYear(t *testing.T) {
+	for _, tt := range []struct {
+		at     string
+		fiscal bool
+		want   int
+	}{
+		{"2027-03-31T14:59:59Z", true, 2026},
+		{"2027-03-31T15:00:00Z", true, 2027},
+		{"2026-12-31T14:59:59Z", false, 2026},
+		{"2026-12-31T15:00:00Z", false, 2027},
+		{"2027-02-01T00:00:00Z", true, 2026},
+		{"2027-02-01T00:00:00Z", false, 2027},
+	} {
+		at, _ := time.Parse(time.RFC3339, tt.at)
+		if got := CurrentYear(at, tt.fiscal); got != tt.want {
+			t.Errorf("%s fiscal=%v: %d, want %d", tt.at, tt.fiscal, got, tt.want)
+		}
+	}
+}

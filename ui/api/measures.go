@@ -175,11 +175,6 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 // statistics answers a year's figures for the annual report to the Diet: a calendar year, or
 // with ?basis=fiscal a fiscal year (April to March).
 func (s *Server) statistics(w http.ResponseWriter, r *http.Request) {
-	year, err := strconv.Atoi(r.URL.Query().Get("year"))
-	if err != nil {
-		s.fail(w, r, &measure.FieldError{Field: "year", Message: "must be a year, e.g. 2026"})
-		return
-	}
 	var fiscal bool
 	switch r.URL.Query().Get("basis") {
 	case "", "calendar":
@@ -188,6 +183,15 @@ func (s *Server) statistics(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.fail(w, r, &measure.FieldError{Field: "basis", Message: "must be calendar or fiscal"})
 		return
+	}
+	// Without ?year=, the year now falls in, as the page and its CSV take it.
+	year := service.CurrentYear(time.Now(), fiscal)
+	if v := r.URL.Query().Get("year"); v != "" {
+		var err error
+		if year, err = strconv.Atoi(v); err != nil {
+			s.fail(w, r, &measure.FieldError{Field: "year", Message: "must be a year, e.g. 2026"})
+			return
+		}
 	}
 	st, err := s.Statistics(r.Context(), actorOf(r), year, fiscal)
 	s.reply(w, r, http.StatusOK, st, err)

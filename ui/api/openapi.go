@@ -156,7 +156,7 @@ func openAPIDoc() obj {
 	paths["/api/v1/work"] = obj{"get": with(obj{"summary": "What waits on the reader (My work): measures they may act on now, oldest first in their stage, each with the operations open to them, since when it waits, its deadline and whether it is overdue; and the counts by stage of what they may read"},
 		obj{"200": ok("work", obj{"type": "object"})})}
 	paths["/api/v1/statistics"] = obj{"get": with(obj{"summary": "A year's figures (JST) by quarter for the annual report to the Diet: requests, approvals, rejections, returns, emergencies, post-hoc findings, targets abroad, and median and p90 time in each stage; over the measures the reader may read. A calendar year, or with basis=fiscal a fiscal year (年度: year=2026 is 1 April 2026 to 31 March 2027, Q1 April to June)",
-		"parameters": []any{obj{"name": "year", "in": "query", "required": true, "schema": obj{"type": "integer", "minimum": 2000}},
+		"parameters": []any{obj{"name": "year", "in": "query", "description": "the calendar or fiscal year; the one now falls in (JST) when absent", "schema": obj{"type": "integer", "minimum": 2000, "maximum": 9998}},
 			obj{"name": "basis", "in": "query", "schema": obj{"type": "string", "enum": []string{"calendar", "fiscal"}, "default": "calendar"}}}}, obj{"200": ok("statistics", obj{"type": "object"})})}
 	paths["/api/v1/admin/users"] = obj{"get": with(obj{"summary": "Every account with its organisation, roles, sign-in kind and retirement (administrators, auditors; an auditor's read is audited)",
 		"parameters": []any{obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": service.MaxPage, "default": 50}},

@@ -203,7 +203,7 @@ var refusalsJa = map[string]string{
 	"must be a number from 1 to %d":                                       "1〜%sの数値を入力してください",
 	"must not be negative":                                                "負の値にはできません",
 	"must be between 0 and 65535":                                         "0〜65535でなければなりません",
-	"must be a year from 2000":                                            "2000年以降の年を入力してください",
+	"must be a year from 2000 to 9998":                                    "2000年から9998年までの年を指定してください",
 	"must be a year, e.g. 2026":                                           "年を入力してください(例: 2026)",
 	"must be calendar or fiscal":                                          "暦年か年度のどちらかを指定してください",
 	"must be a date, e.g. 2026-10-01":                                     "日付を入力してください(例: 2026-10-01)",

@@ -40,11 +40,11 @@ func chartTop(st service.Statistics) int {
 	return top
 }
 
-// yearOf reads ?year=, this year (JST) when absent.
-func yearOf(r *http.Request) (int, error) {
+// yearOf reads ?year=, this calendar or fiscal year (JST) when absent.
+func yearOf(r *http.Request, fiscal bool) (int, error) {
 	v := r.URL.Query().Get("year")
 	if v == "" {
-		return time.Now().In(service.JST).Year(), nil
+		return service.CurrentYear(time.Now(), fiscal), nil
 	}
 	y, err := strconv.Atoi(v)
 	if err != nil {
@@ -66,8 +66,8 @@ func fiscalOf(r *http.Request) (bool, error) {
 
 // periodOf reads the year and its basis.
 func periodOf(r *http.Request) (year int, fiscal bool, err error) {
-	if year, err = yearOf(r); err == nil {
-		fiscal, err = fiscalOf(r)
+	if fiscal, err = fiscalOf(r); err == nil {
+		year, err = yearOf(r, fiscal)
 	}
 	return year, fiscal, err
 }
