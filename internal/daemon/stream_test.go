@@ -23,8 +23,19 @@ func TestAuditStreamAPI(t *testing.T) {
 	refusedWith(t, err, 403, "need-to-know")
 	err = u["auditor"].Do(ctx, "GET", "/api/v1/audit/stream?from=-1", nil, nil)
 	refusedWith(t, err, 400, "from")
-	err = u["auditor"].Do(ctx, "GET", "/api/v1/audit/stream?follow=2", nil, nil)
-	refusedWith(t, err, 400, "follow")
+	// Every refused attempt is in the log, however it was malformed, repeats too.
+	var before int
+	count := `SELECT count(*) FROM audit_entries WHERE convert_from(record, 'UTF8') LIKE '%"action":"refused.read.log_stream"%' AND convert_from(record, 'UTF8') LIKE '%' || $1 || '%'`
+	_ = e.Owner.QueryRow(ctx, count, e.IDs["auditor"]).Scan(&before)
+	for _, q := range []string{"follow=2", "from=abc", "from=1e3", "follow=yes", "from=abc"} {
+		err = u["auditor"].Do(ctx, "GET", "/api/v1/audit/stream?"+q, nil, nil)
+		refusedWith(t, err, 400, strings.Split(q, "=")[0])
+	}
+	var after int
+	_ = e.Owner.QueryRow(ctx, count, e.IDs["auditor"]).Scan(&after)
+	if after-before != 5 {
+		t.Errorf("%d of 5 refused stream requests audited", after-before)
+	}
 
 	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()

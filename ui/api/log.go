@@ -9,6 +9,7 @@ import (
 
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/measure"
+	"github.com/takedown/takedown/internal/service"
 )
 
 // RegisterLog adds the audit log's read API (c2sp.org/tlog-tiles, tlog-proof). Checkpoints,
@@ -85,13 +86,20 @@ func (s *Server) consistency(w http.ResponseWriter, r *http.Request) {
 
 // auditStream answers the signed log's records as JSON lines from ?from= (0 by default);
 // ?follow=1 keeps the answer open for records signed later, until the request's deadline.
+// streamRefused answers a stream request the handler could not read, audited as the service audits
+// the ones it refuses: every refused attempt is in the log.
+func (s *Server) streamRefused(w http.ResponseWriter, r *http.Request, err error) {
+	s.Refused(r.Context(), actorOf(r), service.On{}, "read.log_stream", err)
+	s.fail(w, r, err)
+}
+
 func (s *Server) auditStream(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var from int64
 	if v := q.Get("from"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			s.fail(w, r, &measure.FieldError{Field: "from", Message: "must be a log index (0 or more)"})
+			s.streamRefused(w, r, &measure.FieldError{Field: "from", Message: "must be a log index (0 or more)"})
 			return
 		}
 		from = n
@@ -102,7 +110,7 @@ func (s *Server) auditStream(w http.ResponseWriter, r *http.Request) {
 	case "1", "true":
 		follow = true
 	default:
-		s.fail(w, r, &measure.FieldError{Field: "follow", Message: "must be 1 (follow) or 0"})
+		s.streamRefused(w, r, &measure.FieldError{Field: "follow", Message: "must be 1 (follow) or 0"})
 		return
 	}
 	// The middlewares wrap w without Flusher; the controller reaches the connection.
