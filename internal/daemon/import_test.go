@@ -358,6 +358,10 @@ func TestExportSTIX(t *testing.T) {
 		t.Fatal(err)
 	}
 	importAll(t, u["officer"], other.ID, markedBundle("red", 2, "Secret Red Actor", "203.0.113.78"))
+	// The same file again: its actor is said to be held already, not dropped unsaid.
+	if again, err := upload(u["officer"], other.ID, "", markedBundle("red", 2, "Secret Red Actor", "203.0.113.78")); err != nil || again.Counts.Attribution != 0 || again.Counts.Skipped != 2 { // the target in the draft, the actor in the case
+		t.Errorf("the same file again: %+v (%v), want its actor among what is skipped", again.Counts, err)
+	}
 	if again, err := export("officer", "amber"); err != nil || !bytes.Equal(again, bundle) {
 		t.Errorf("the export after another import into the case differs (%v): it holds the red actor: %v", err, bytes.Contains(again, []byte("Secret Red Actor")))
 	}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/takedown/takedown/internal/measure"
 )
@@ -213,6 +214,18 @@ func checkShape(data []byte) error {
 			}
 		}
 	}
+	if !utf8.Valid(data) {
+		at := 0
+		for at < len(data) {
+			r, n := utf8.DecodeRune(data[at:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			at += n
+		}
+		line, col := lineCol(data, int64(at))
+		return errorf("", "the file is not UTF-8 at line %d, column %d (byte %d): JSON text is exchanged in UTF-8 (RFC 8259)", line, col, at)
+	}
 	if !json.Valid(data) {
 		var v any
 		err := json.Unmarshal(data, &v)
@@ -361,7 +374,11 @@ func (b *builder) attribute(a Attribution) {
 	aliases := a.Aliases[:0:0]
 	for _, s := range a.Aliases {
 		s = strings.TrimSpace(s)
-		if s == "" || s == a.Name || slices.Contains(aliases, s) {
+		if s == "" {
+			b.skip(a.Ref, a.Kind+" alias", "an empty alias left out")
+			continue
+		}
+		if s == a.Name || slices.Contains(aliases, s) {
 			continue
 		}
 		if why := lineProblem(s); why != "" {

@@ -350,6 +350,8 @@ func TestHostileFiles(t *testing.T) {
 			`repeats the key "pattern"`},
 		{"repeated key in MISP", MISP, `{"Event":{"uuid":"a","Attribute":[{"type":"ip-dst","value":"203.0.113.1","value":"8.8.8.8","to_ids":true}]}}`,
 			`repeats the key "value"`},
+		{"not UTF-8", STIX, "{\"type\":\"bundle\",\"id\":\"bundle--1\",\"objects\":[{\"type\":\"threat-actor\",\"id\":\"threat-actor--1\",\"name\":\"a\xffc\"}]}",
+			"not UTF-8 at line 1, column 101 (byte 100)"},
 		{"repeated key among many", STIX, `{"type":"bundle","id":"bundle--1","objects":[{` + manyKeys(40) + `,"k7":0}]}`, `repeats the key "k7"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -561,7 +563,7 @@ func TestAttributionIsKeptOrSaidSkipped(t *testing.T) {
 		actor(2, "Bidi\u202eActor"),
 		actor(3, long),
 		actor(4, ""),
-		actor(5, "Good", "ok alias", "bad\x00alias", strings.Repeat("a", 300)),
+		actor(5, "Good", "ok alias", "bad\x00alias", strings.Repeat("a", 300), " "),
 	), time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -583,8 +585,8 @@ func TestAttributionIsKeptOrSaidSkipped(t *testing.T) {
 	if a, ok := kept[ref(3)]; !ok || len(a.Name) > 256 || !strings.HasSuffix(a.Name, "…") {
 		t.Errorf("a long name is kept shortened: %v %q", ok, a.Name)
 	}
-	if a := kept[ref(5)]; !slices.Equal(a.Aliases, []string{"ok alias"}) || len(skipped[ref(5)]) != 2 {
-		t.Errorf("aliases: kept %q, skipped %q; want the good one kept and two said left out", a.Aliases, skipped[ref(5)])
+	if a := kept[ref(5)]; !slices.Equal(a.Aliases, []string{"ok alias"}) || len(skipped[ref(5)]) != 3 {
+		t.Errorf("aliases: kept %q, skipped %q; want the good one kept and three said left out", a.Aliases, skipped[ref(5)])
 	}
 }
 

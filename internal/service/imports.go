@@ -265,7 +265,15 @@ func (s *Service) previewAgainst(ctx context.Context, q rowQuerier, m Measure, p
 	for _, e := range importedAttribution(attribution) {
 		known[e.Ref] = true
 	}
-	p.Attribution = slices.DeleteFunc(p.Attribution, func(a intel.Attribution) bool { return known[a.Ref] })
+	p.Attribution = slices.DeleteFunc(p.Attribution, func(a intel.Attribution) bool {
+		if known[a.Ref] {
+			// Said, not dropped: the file may give it other aliases or another marking, and
+			// the case keeps the entry it holds.
+			p.Skipped = append(p.Skipped, intel.Skip{Ref: a.Ref, Type: a.Kind, Reason: "the case's attribution holds it already; kept as it is there"})
+			return true
+		}
+		return false
+	})
 	h := measure.NewTargetHash()
 	for _, c := range p.Targets {
 		h.Add(c.Target)

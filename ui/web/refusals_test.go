@@ -91,7 +91,7 @@ func refusalFormats(t *testing.T) map[string]string {
 				}
 			case *ast.CompositeLit:
 				switch typeName(x.Type) {
-				case "FieldError", "Denied", "WrongStage":
+				case "FieldError", "Denied", "WrongStage", "Skip":
 					for _, el := range x.Elts {
 						kv, ok := el.(*ast.KeyValueExpr)
 						if !ok {
