@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -64,11 +65,7 @@ func Stream(ctx context.Context, q Querier, from int64, follow bool, poll time.D
 					if tlog.RecordHash(record) != signed[i-lo] {
 						return fmt.Errorf("entry %d is not the record the log signed: %w; the stream stops here (tell an auditor)", i, ErrAltered)
 					}
-					bw.WriteString(`{"index":`)
-					bw.WriteString(strconv.FormatInt(i, 10))
-					bw.WriteString(`,"record":`)
-					bw.Write(record)
-					if _, err := bw.WriteString("}\n"); err != nil {
+					if _, err := bw.Write(streamLine(i, record)); err != nil {
 						return err
 					}
 					next++
@@ -161,12 +158,26 @@ func StreamToFile(ctx context.Context, q Querier, path string, from int64, follo
 		return from, err
 	}
 	defer f.Close()
-	next, end, err := resumePoint(f)
+	next, end, last, err := resumePoint(f)
 	if err != nil {
 		return from, fmt.Errorf("%s: %w", path, err)
 	}
 	if next < 0 {
 		next = from
+	} else {
+		// The file's last line must be the log's entry as this stream writes it: a line
+		// edited, or a file of another log, would have the stream skip or repeat records.
+		var record []byte
+		err := q.QueryRow(ctx, `SELECT e.record FROM audit_log l JOIN audit_entries e ON e.id = l.entry_id WHERE l.idx = $1`, next-1).Scan(&record)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return next, fmt.Errorf("%s: its last line is entry %d, which this log does not hold: the file belongs to another log; move it aside to stream afresh", path, next-1)
+		}
+		if err != nil {
+			return next, fmt.Errorf("read entry %d: %w", next-1, err)
+		}
+		if want := streamLine(next-1, record); !bytes.Equal(last, want[:len(want)-1]) {
+			return next, fmt.Errorf("%s: its last line is not entry %d as the log holds it: the file was edited, or belongs to another log; move it aside to stream afresh", path, next-1)
+		}
 	}
 	if err := f.Truncate(end); err != nil {
 		return next, err
@@ -176,6 +187,16 @@ func StreamToFile(ctx context.Context, q Querier, path string, from int64, follo
 	}
 	n, err := Stream(ctx, q, next, follow, poll, syncWriter{f})
 	return n, err
+}
+
+// streamLine is the line the stream writes for entry i.
+func streamLine(i int64, record []byte) []byte {
+	b := make([]byte, 0, len(record)+40)
+	b = append(b, `{"index":`...)
+	b = strconv.AppendInt(b, i, 10)
+	b = append(b, `,"record":`...)
+	b = append(b, record...)
+	return append(b, "}\n"...)
 }
 
 // syncWriter makes each flushed batch durable before the next is read.
@@ -190,15 +211,15 @@ func (s syncWriter) Write(p []byte) (int, error) {
 }
 
 // resumePoint reads a stream file's last complete line: the index after it (-1 for a file
-// with none) and where that line ends.
-func resumePoint(f *os.File) (next, end int64, err error) {
+// with none), where that line ends, and the line without its newline.
+func resumePoint(f *os.File) (next, end int64, last []byte, err error) {
 	st, err := f.Stat()
 	if err != nil {
-		return -1, 0, err
+		return -1, 0, nil, err
 	}
 	size := st.Size()
 	if size == 0 {
-		return -1, 0, nil
+		return -1, 0, nil, nil
 	}
 	// The last newline and the one before it, read backwards in chunks.
 	const chunk = 64 << 10
@@ -208,7 +229,7 @@ func resumePoint(f *os.File) (next, end int64, err error) {
 		off -= n
 		buf := make([]byte, n)
 		if _, err := f.ReadAt(buf, off); err != nil {
-			return -1, 0, err
+			return -1, 0, nil, err
 		}
 		tail = append(buf, tail...)
 		if i := bytes.LastIndexByte(tail, '\n'); i >= 0 && bytes.LastIndexByte(tail[:i], '\n') >= 0 {
@@ -217,13 +238,13 @@ func resumePoint(f *os.File) (next, end int64, err error) {
 	}
 	i := bytes.LastIndexByte(tail, '\n')
 	if i < 0 {
-		return -1, 0, nil // one line, cut short: start again
+		return -1, 0, nil, nil // one line, cut short: start again
 	}
 	end = size - int64(len(tail)) + int64(i) + 1
-	last := tail[bytes.LastIndexByte(tail[:i], '\n')+1 : i]
+	last = tail[bytes.LastIndexByte(tail[:i], '\n')+1 : i]
 	var line StreamLine
 	if err := json.Unmarshal(last, &line); err != nil || line.Record == nil {
-		return -1, 0, fmt.Errorf("its last line is not a line of the stream: %.80q", last)
+		return -1, 0, nil, fmt.Errorf("its last line is not a line of the stream: %.80q", last)
 	}
-	return line.Index + 1, end, nil
+	return line.Index + 1, end, last, nil
 }

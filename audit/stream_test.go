@@ -91,6 +91,23 @@ func TestStreamToFile(t *testing.T) {
 	}
 	requireRun(t, streamIndexes(t, path), 540)
 
+	// A last line that is not the log's entry (edited, or of another log) is not resumed
+	// after: the stream would skip or repeat records.
+	for name, line := range map[string]string{
+		"edited":      `{"index":5,"record":{}}`,
+		"another log": `{"index":100000,"record":{"v":2}}`,
+	} {
+		bad := filepath.Join(t.TempDir(), "audit.jsonl")
+		good, _ := os.ReadFile(path)
+		_ = os.WriteFile(bad, append(good, line+"\n"...), 0o600)
+		if _, err := audit.StreamToFile(ctx, db, bad, 0, false, time.Second); err == nil || !strings.Contains(err.Error(), "move it aside") {
+			t.Errorf("%s last line: %v", name, err)
+		}
+		if after, _ := os.ReadFile(bad); len(after) != len(good)+len(line)+1 {
+			t.Errorf("%s last line: the file was written to", name)
+		}
+	}
+
 	// A file that is not a stream is not appended to.
 	other := filepath.Join(t.TempDir(), "notes.txt")
 	_ = os.WriteFile(other, []byte("hello\nworld\n"), 0o600)
