@@ -287,11 +287,20 @@ type builder struct {
 	p    *Preview
 	seen map[string]int // target key → index in p.Targets
 	refs map[string]bool
+	// unplaced marks the targets the file places in more than one place: unknown for good.
+	unplaced map[int]bool
+}
+
+// placedTwice says whether notes hold the note of a target placed in two places at once.
+func placedTwice(notes []string) bool {
+	return slices.ContainsFunc(notes, func(n string) bool {
+		return strings.HasPrefix(n, "the file places it in ") && strings.HasSuffix(n, " at once: its location is left unknown")
+	})
 }
 
 func newBuilder() *builder {
 	return &builder{p: &Preview{Targets: []Candidate{}, Attribution: []Attribution{}, Skipped: []Skip{}},
-		seen: map[string]int{}, refs: map[string]bool{}}
+		seen: map[string]int{}, refs: map[string]bool{}, unplaced: map[int]bool{}}
 }
 
 // Key identifies a target for duplicates: the same value and port is one target.
@@ -314,10 +323,31 @@ func (b *builder) add(t measure.Target, typ string, notes ...string) {
 		if c.Target.Source != t.Source {
 			b.skip(t.Source, typ, "the same target as %s", c.Target.Source)
 		}
-		fill(&c.Target, t)
+		// Mentions that disagree on where it is leave it unknown, whichever came first.
+		if !b.unplaced[i] && (len(notes) > 0 && placedTwice(notes) || c.Target.Country != "" && t.Country != "" && c.Target.Country != t.Country) {
+			places := slices.DeleteFunc([]string{c.Target.Country, t.Country}, func(p string) bool { return p == "" })
+			slices.Sort(places)
+			if len(places) == 2 {
+				c.Notes = append(c.Notes, notef("the file places it in %s at once: its location is left unknown", strings.Join(places, " and ")))
+			} else {
+				c.Notes = append(c.Notes, notes...)
+			}
+			c.Target.Location, c.Target.Country = "unknown", ""
+			b.unplaced[i] = true
+		}
+		if !b.unplaced[i] {
+			fill(&c.Target, t)
+		} else {
+			loc, country := c.Target.Location, c.Target.Country
+			fill(&c.Target, t)
+			c.Target.Location, c.Target.Country = loc, country
+		}
 		return
 	}
 	notes = append(notes, addressNotes(t)...)
+	if placedTwice(notes) {
+		b.unplaced[len(b.p.Targets)] = true
+	}
 	b.seen[k] = len(b.p.Targets)
 	b.p.Targets = append(b.p.Targets, Candidate{Target: t, Notes: notes})
 }

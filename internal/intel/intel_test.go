@@ -610,6 +610,16 @@ func TestSourceMarking(t *testing.T) {
 		{"MISP event", MISP, `{"Event":{"uuid":"a","Tag":[{"name":"tlp:green"}],"Attribute":[{"type":"ip-dst","value":"203.0.113.9","to_ids":true}]}}`, "TLP:GREEN"},
 		{"MISP attribute", MISP, `{"Event":{"uuid":"a","Tag":[{"name":"tlp:green"}],"Attribute":[{"type":"ip-dst","value":"203.0.113.9","to_ids":true,"Tag":[{"name":"tlp:red"}]}]}}`, "TLP:RED"},
 		{"MISP object attribute", MISP, `{"Event":{"uuid":"a","Object":[{"name":"ip-port","Attribute":[{"type":"ip-dst","value":"203.0.113.9","to_ids":true,"Tag":[{"name":"TLP:AMBER+STRICT"}]}]}]}}`, "TLP:AMBER+STRICT"},
+		{"MISP EventTag", MISP, `{"Event":{"uuid":"a","EventTag":[{"Tag":{"name":"tlp:red"}}],"Attribute":[{"type":"ip-dst","value":"203.0.113.9","to_ids":true}]}}`, "TLP:RED"},
+		{"MISP AttributeTag", MISP, `{"Event":{"uuid":"a","Attribute":[{"type":"ip-dst","value":"203.0.113.9","to_ids":true,"AttributeTag":[{"Tag":{"name":"tlp:amber"}}]}]}}`, "TLP:AMBER"},
+		{"MISP full-width", MISP, `{"Event":{"uuid":"a","Tag":[{"name":"ｔｌｐ:ｒｅｄ"}],"Attribute":[{"type":"ip-dst","value":"203.0.113.9","to_ids":true}]}}`, "TLP:RED"},
+		{"statement with a TLP 2.0 extension", STIX, string(bundle(indicator(1, "[ipv4-addr:value = '203.0.113.9']", `"object_marking_refs":["marking-definition--00000000-0000-4000-8000-000000000004"]`),
+			`{"type":"marking-definition","spec_version":"2.1","id":"marking-definition--00000000-0000-4000-8000-000000000004","definition_type":"statement","definition":{"statement":"x"},"extensions":{"extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d":{"extension_type":"property-extension","tlp_2_0":"red"}}}`)), "TLP:RED"},
+		{"a marking defined RED, then WHITE", STIX, string(bundle(indicator(1, "[ipv4-addr:value = '203.0.113.9']", `"object_marking_refs":["marking-definition--00000000-0000-4000-8000-000000000005"]`),
+			`{"type":"marking-definition","spec_version":"2.1","id":"marking-definition--00000000-0000-4000-8000-000000000005","definition_type":"tlp","definition":{"tlp":"red"}}`,
+			`{"type":"marking-definition","spec_version":"2.1","id":"marking-definition--00000000-0000-4000-8000-000000000005","definition_type":"tlp","definition":{"tlp":"white"}}`)), "TLP:RED"},
+		{"an object that cannot be read", STIX, string(bundle(indicator(1, "[ipv4-addr:value = '203.0.113.9']"),
+			indicator(2, "[ipv4-addr:value = '203.0.113.10']", `"object_marking_refs":"`+red+`"`))), "TLP:RED"},
 		{"MISP unknown TLP", MISP, `{"Event":{"uuid":"a","Tag":[{"name":"tlp:ex:chr"}],"Attribute":[{"type":"ip-dst","value":"203.0.113.9","to_ids":true}]}}`, "TLP:RED"},
 	} {
 		p, err := Parse(c.format, []byte(c.file), now)
@@ -653,5 +663,61 @@ func TestPlacesThatDisagree(t *testing.T) {
 	p, _ := Parse(STIX, bundle(append(slices.Clone(objs), at(1))...), now)
 	if c := p.Targets[0].Target; c.Location != "abroad" || c.Country != "RU" {
 		t.Errorf("located in RU: %s %q", c.Location, c.Country)
+	}
+}
+
+// TestPlacesThatDisagreeAnywhere: places are gathered from everything that says where a
+// target is (the observable, the indicator, each infrastructure, every definition of a
+// location, every mention of the same address); any disagreement leaves it unknown, in
+// every order (a stranger had a server in Russia imported as domestic five ways).
+func TestPlacesThatDisagreeAnywhere(t *testing.T) {
+	id := func(typ string, n int) string { return fmt.Sprintf("%s--00000000-0000-4000-8000-%012d", typ, n) }
+	rel := func(n int, kind, from, to string) string {
+		return fmt.Sprintf(`{"type":"relationship","spec_version":"2.1","id":%q,"relationship_type":%q,"source_ref":%q,"target_ref":%q}`, id("relationship", n), kind, from, to)
+	}
+	loc := func(n int, field, value string) string {
+		return fmt.Sprintf(`{"type":"location","spec_version":"2.1","id":%q,%q:%q}`, id("location", n), field, value)
+	}
+	infra := func(n int) string {
+		return fmt.Sprintf(`{"type":"infrastructure","spec_version":"2.1","id":%q,"name":"c2","infrastructure_types":["command-and-control"]}`, id("infrastructure", n))
+	}
+	sco := func(n int) string {
+		return fmt.Sprintf(`{"type":"ipv4-addr","spec_version":"2.1","id":%q,"value":"203.0.113.9"}`, id("ipv4-addr", n))
+	}
+	ind := indicator(1, "[ipv4-addr:value = '203.0.113.9']")
+	ru, jp := loc(1, "country", "RU"), loc(2, "country", "JP")
+	cases := map[string][]string{
+		"indicator RU, its infrastructure JP": {ind, infra(1), ru, jp, rel(1, "indicates", id("indicator", 1), id("infrastructure", 1)),
+			rel(2, "located-at", id("indicator", 1), id("location", 1)), rel(3, "located-at", id("infrastructure", 1), id("location", 2))},
+		"observable JP, indicator of it RU": {sco(1), infra(1), ind, ru, jp, rel(1, "consists-of", id("infrastructure", 1), id("ipv4-addr", 1)),
+			rel(2, "located-at", id("infrastructure", 1), id("location", 2)), rel(3, "located-at", id("indicator", 1), id("location", 1))},
+		"two observables, JP and RU": {sco(1), sco(2), infra(1), infra(2), ru, jp,
+			rel(1, "consists-of", id("infrastructure", 1), id("ipv4-addr", 1)), rel(2, "consists-of", id("infrastructure", 2), id("ipv4-addr", 2)),
+			rel(3, "located-at", id("infrastructure", 1), id("location", 2)), rel(4, "located-at", id("infrastructure", 2), id("location", 1))},
+		"a location defined twice": {ind, infra(1), ru, loc(1, "country", "JP"), rel(1, "indicates", id("indicator", 1), id("infrastructure", 1)),
+			rel(2, "located-at", id("infrastructure", 1), id("location", 1))},
+		"JP and a region": {ind, infra(1), jp, loc(3, "region", "eastern-europe"), rel(1, "indicates", id("indicator", 1), id("infrastructure", 1)),
+			rel(2, "located-at", id("infrastructure", 1), id("location", 2)), rel(3, "located-at", id("infrastructure", 1), id("location", 3))},
+		"JP and JPN": {ind, infra(1), jp, loc(4, "country", "JPN"), rel(1, "indicates", id("indicator", 1), id("infrastructure", 1)),
+			rel(2, "located-at", id("infrastructure", 1), id("location", 2)), rel(3, "located-at", id("infrastructure", 1), id("location", 4))},
+	}
+	for name, objs := range cases {
+		reversed := slices.Clone(objs)
+		slices.Reverse(reversed)
+		for _, order := range [][]string{objs, reversed} {
+			p, err := Parse(STIX, bundle(order...), now)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			var got []string
+			for _, c := range p.Targets {
+				if c.Target.Value == "203.0.113.9" {
+					got = append(got, c.Target.Location+" "+c.Target.Country+" "+strings.Join(c.Notes, "; "))
+				}
+			}
+			if len(got) != 1 || !strings.HasPrefix(got[0], "unknown  ") || !strings.Contains(got[0], "at once") {
+				t.Errorf("%s: %q, want one target of unknown location with a note", name, got)
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"golang.org/x/text/width"
 
 	"github.com/takedown/takedown/internal/measure"
 )
@@ -35,9 +36,16 @@ type mispEvent struct {
 			} `json:"meta"`
 		} `json:"GalaxyCluster"`
 	} `json:"Galaxy"`
-	Tag []struct {
-		Name string `json:"name"`
-	} `json:"Tag"`
+	Tag      []mispTag `json:"Tag"`
+	EventTag []struct {
+		Tag mispTag `json:"Tag"`
+	} `json:"EventTag"`
+}
+
+// mispTag is a tag as MISP writes it: in Tag lists, and inside EventTag and AttributeTag
+// entries (the API's shape).
+type mispTag struct {
+	Name string `json:"name"`
 }
 
 type mispAttribute struct {
@@ -50,9 +58,10 @@ type mispAttribute struct {
 	Warnings []struct {
 		Name string `json:"warninglist_name"`
 	} `json:"warnings"`
-	Tag []struct {
-		Name string `json:"name"`
-	} `json:"Tag"`
+	Tag          []mispTag `json:"Tag"`
+	AttributeTag []struct {
+		Tag mispTag `json:"Tag"`
+	} `json:"AttributeTag"`
 }
 
 // mispBool reads MISP's booleans, which older exports write as "0"/"1" or 0/1.
@@ -117,22 +126,30 @@ func parseMISP(data []byte) (*Preview, error) {
 	// The strictest TLP tag of the event or of any attribute: a part marked TLP:RED makes
 	// the file's material RED for sharing.
 	tlp := -1
-	see := func(tags []struct {
-		Name string `json:"name"`
-	}) {
+	see := func(tags []mispTag) {
 		for _, t := range tags {
-			if name, ok := strings.CutPrefix(strings.ToLower(strings.TrimSpace(t.Name)), "tlp:"); ok {
-				tlp = max(tlp, tlpOrStrictest(name))
+			// Full-width letters (ｔｌｐ:red) are the same tag to a reader.
+			name := strings.ToLower(strings.TrimSpace(width.Fold.String(t.Name)))
+			if v, ok := strings.CutPrefix(name, "tlp:"); ok {
+				tlp = max(tlp, tlpOrStrictest(v))
 			}
 		}
 	}
-	see(ev.Tag)
+	seeAll := func(tags []mispTag, wrapped []struct {
+		Tag mispTag `json:"Tag"`
+	}) {
+		see(tags)
+		for _, w := range wrapped {
+			see([]mispTag{w.Tag})
+		}
+	}
+	seeAll(ev.Tag, ev.EventTag)
 	for _, a := range ev.Attribute {
-		see(a.Tag)
+		seeAll(a.Tag, a.AttributeTag)
 	}
 	for _, o := range ev.Object {
 		for _, a := range o.Attribute {
-			see(a.Tag)
+			seeAll(a.Tag, a.AttributeTag)
 		}
 	}
 	b.p.Source.TLP = tlpLabel(tlp)

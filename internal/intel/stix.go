@@ -51,6 +51,11 @@ type stixObject struct {
 	GranularMarkings []struct {
 		MarkingRef string `json:"marking_ref"`
 	} `json:"granular_markings"`
+	// TLP 2.0 markings are written as an extension (tlp_2_0), on any kind of definition.
+	Extensions map[string]struct {
+		TLP20 any `json:"tlp_2_0"`
+	} `json:"extensions"`
+	Region string `json:"region"`
 }
 
 // The TLP 2.0 and 1.0 marking definitions STIX 2.1 fixes by identifier.
@@ -92,8 +97,7 @@ var knownTypes = []string{
 
 // infra is what the bundle says of the infrastructure a target belongs to.
 type infra struct {
-	role, ownership, location, country string
-	countries                          []string // every country a located-at names
+	role, ownership string
 }
 
 // stixBundle is the read state of one bundle.
@@ -101,7 +105,14 @@ type stixBundle struct {
 	objects []stixObject
 	byID    map[string]int
 	rels    []stixObject
-	now     time.Time
+	// unreadable counts objects that could not be decoded: one may carry a marking.
+	unreadable int
+	// marks is the strictest rank each marking id is defined with, over every definition of
+	// it in the file (a later one may not weaken an earlier).
+	marks map[string]int
+	// places are the places each location id names, over every definition of it.
+	places map[string][]string
+	now    time.Time
 	// victimValues are the values of what the bundle says was attacked (kind, NUL, value);
 	// victimIndicators the indicators of victim infrastructure.
 	victimValues     map[string]bool
@@ -124,7 +135,7 @@ func (bu *stixBundle) add(b *builder, t measure.Target, typ string, notes ...str
 }
 
 func parseSTIX(data []byte, now time.Time) (*Preview, error) {
-	bu := &stixBundle{byID: map[string]int{}, now: now}
+	bu := &stixBundle{byID: map[string]int{}, marks: map[string]int{}, places: map[string][]string{}, now: now}
 	b := newBuilder()
 	var head struct {
 		Type    string            `json:"type"`
@@ -157,6 +168,7 @@ func parseSTIX(data []byte, now time.Time) (*Preview, error) {
 				ref = "stix:" + t.ID
 			}
 			b.skip(ref, t.Type, "the object cannot be read: %v", jsonReason(err))
+			bu.unreadable++
 			continue
 		}
 		if o.Type == "" || o.ID == "" || !strings.HasPrefix(o.ID, o.Type+"--") {
@@ -167,6 +179,7 @@ func parseSTIX(data []byte, now time.Time) (*Preview, error) {
 			b.skip(fmt.Sprintf("objects[%d]", i), o.Type, "its id %q is not the type, -- and a UUID", clip(o.ID, 80))
 			continue
 		}
+		bu.note(o)
 		if _, dup := bu.byID[o.ID]; dup {
 			// Versions of one object share its id; the later in the file is kept.
 			b.skip("stix:"+o.ID, o.Type, "another object of the file has this id; the later is kept")
@@ -295,6 +308,9 @@ func (bu *stixBundle) source(b *builder) {
 	if i, ok := bu.byID[best]; ok {
 		b.p.Source.Producer = clip(bu.objects[i].Name, measure.MaxLine)
 	}
+	if bu.unreadable > 0 {
+		tlp = TLPRank("red") // an object not read may have carried a marking
+	}
 	b.p.Source.TLP = tlpLabel(tlp)
 }
 
@@ -304,19 +320,64 @@ func (bu *stixBundle) source(b *builder) {
 // know, is taken as the strictest, since what it restricts cannot be told.
 func (bu *stixBundle) markingRank(ref string) int {
 	if name, ok := tlpMarkings[ref]; ok {
-		return TLPRank(name)
+		return max(TLPRank(name), bu.marksOf(ref))
 	}
-	i, ok := bu.byID[ref]
-	if !ok {
-		return TLPRank("red")
+	if r, ok := bu.marks[ref]; ok {
+		return r
 	}
-	switch d := bu.objects[i]; d.DefinitionType {
-	case "tlp":
-		return tlpOrStrictest(d.Definition.TLP)
-	case "statement":
-		return -1
+	return TLPRank("red")
+}
+
+func (bu *stixBundle) marksOf(ref string) int {
+	if r, ok := bu.marks[ref]; ok {
+		return r
 	}
-	return TLPRank("red") // defined otherwise (an extension): not read, so taken as strictest
+	return -1
+}
+
+// note records what every definition of an id says, before a later one replaces it: the
+// strictest rank of a marking, each place of a location.
+func (bu *stixBundle) note(o stixObject) {
+	switch o.Type {
+	case "marking-definition":
+		r := -1
+		switch o.DefinitionType {
+		case "tlp":
+			r = tlpOrStrictest(fmt.Sprint(o.Definition.TLP))
+		case "statement":
+		default:
+			r = TLPRank("red") // defined otherwise: not read, so taken as strictest
+		}
+		for _, e := range o.Extensions {
+			if e.TLP20 != nil {
+				name, _ := e.TLP20.(string)
+				r = max(r, tlpOrStrictest(name))
+			}
+		}
+		if old, ok := bu.marks[o.ID]; !ok || r > old {
+			bu.marks[o.ID] = r
+		}
+	case "location":
+		place := placeOf(o)
+		if !slices.Contains(bu.places[o.ID], place) {
+			bu.places[o.ID] = append(bu.places[o.ID], place)
+		}
+	}
+}
+
+// placeOf names the place a location object gives: its country code, else its region or
+// whatever it is, which is not Japan as far as the importer can tell.
+func placeOf(o stixObject) string {
+	if _, cc := locationOf(o.Country); cc != "" {
+		return cc
+	}
+	if o.Country != "" {
+		return "country " + clip(o.Country, 20)
+	}
+	if o.Region != "" {
+		return "region " + clip(o.Region, 40)
+	}
+	return "a place with no country"
 }
 
 // coveredByTraffic maps each address a network-traffic object reaches with a port to that
@@ -569,21 +630,34 @@ func (bu *stixBundle) describe(t *measure.Target, sco, ind string) []string {
 		if in.ownership == "" {
 			in.ownership = got.ownership
 		}
-		if in.location == "" {
-			in.location, in.country = got.location, got.country
+	}
+	t.Role, t.Ownership = in.role, cmpOr(in.ownership, "unknown")
+	// Where: every place a located-at gives the observable, the indicator or any of their
+	// infrastructure, every definition of each location counted.
+	var places []string
+	for _, r := range bu.rels {
+		if r.RelationshipType != "located-at" || r.Revoked || !(r.SourceRef == sco && sco != "" || r.SourceRef == ind && ind != "" || slices.Contains(infras, r.SourceRef)) {
+			continue
 		}
-		for _, c := range got.countries {
-			if !slices.Contains(in.countries, c) {
-				in.countries = append(in.countries, c)
+		named, ok := bu.places[r.TargetRef]
+		if !ok {
+			named = []string{"a location the file does not give"}
+		}
+		for _, p := range named {
+			if !slices.Contains(places, p) {
+				places = append(places, p)
 			}
 		}
 	}
-	t.Role, t.Ownership = in.role, cmpOr(in.ownership, "unknown")
-	t.Location, t.Country = cmpOr(in.location, "unknown"), in.country
-	if len(in.countries) > 1 {
-		slices.Sort(in.countries)
-		t.Location, t.Country = "unknown", ""
-		return []string{notef("the file places it in %s at once: its location is left unknown", strings.Join(in.countries, " and "))}
+	t.Location, t.Country = "unknown", ""
+	switch {
+	case len(places) == 1:
+		if loc, cc := locationOf(places[0]); cc != "" {
+			t.Location, t.Country = loc, cc
+		}
+	case len(places) > 1:
+		slices.Sort(places)
+		return []string{notef("the file places it in %s at once: its location is left unknown", strings.Join(places, " and "))}
 	}
 	return nil
 }
@@ -610,20 +684,7 @@ func (bu *stixBundle) infrastructure(id string) infra {
 		if r.TargetRef == id && r.RelationshipType == "compromises" {
 			compromised = true
 		}
-		if r.SourceRef == id && r.RelationshipType == "located-at" {
-			if j, ok := bu.byID[r.TargetRef]; ok {
-				loc, country := locationOf(bu.objects[j].Country)
-				if country == "" {
-					continue
-				}
-				if in.country == "" {
-					in.location, in.country = loc, country
-				}
-				if !slices.Contains(in.countries, country) {
-					in.countries = append(in.countries, country)
-				}
-			}
-		}
+
 	}
 	switch {
 	case owned && !compromised:
