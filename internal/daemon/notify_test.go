@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -63,7 +64,11 @@ func TestNotifications(t *testing.T) {
 		err = u["legal"].Do(ctx, "PUT", "/api/v1/me/notifications", map[string]any{"webhook_url": bad}, nil)
 		refusedWith(t, err, 400, "webhook_url")
 	}
-	for _, bad := range []string{"Ｔａｎａｋａ@example.jp", "a@b"} {
+	for _, bad := range []string{"http://example.org/a\u180eb", "http://127.0.0.1:/", "http://１２７.0.0.1:9/"} {
+		err = u["legal"].Do(ctx, "PUT", "/api/v1/me/notifications", map[string]any{"webhook_url": bad}, nil)
+		refusedWith(t, err, 400, "webhook_url")
+	}
+	for _, bad := range []string{"Ｔａｎａｋａ@example.jp", "a@b", "a@[127.0.0.1]", "a@1.2.3.4", "a@-example.jp", "a@exa_mple.jp"} {
 		err = u["legal"].Do(ctx, "PUT", "/api/v1/me/notifications", map[string]any{"email": bad}, nil)
 		refusedWith(t, err, 400, "email")
 	}
@@ -229,13 +234,40 @@ func TestNotifications(t *testing.T) {
 	if !strings.Contains(why, "changed from [declare_conflict request_info vote]") {
 		t.Fatalf("member1's late notice: %q", why)
 	}
+	// Returned and put back before a late notice went out: the notice of the first stay,
+	// with its deadline, is withdrawn; the second stay's is sent.
+	d5 := newDraft(t, e, "self_execute", domestic)
+	mustAct(t, u["officer"], d5.ID, "submit", nil, "LEGAL_REVIEW")
+	if _, err := svc.PlanNotifications(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	mustAct(t, u["legal"], d5.ID, "legal_review", map[string]any{"decision": "return", "reason": "the evidence is thin"}, "DRAFT")
+	mustAct(t, u["officer"], d5.ID, "submit", nil, "LEGAL_REVIEW")
+	if _, err := svc.PlanNotifications(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.DeliverNotifications(ctx, time.Now(), sender.Send); err != nil {
+		t.Fatal(err)
+	}
+	var stays []string
+	rows, _ := e.Owner.Query(ctx, `SELECT COALESCE(last_error, ''), sent_at IS NOT NULL FROM notices WHERE measure_id = $1 AND user_id = $2 ORDER BY created_at`, d5.ID, e.IDs["legal"])
+	for rows.Next() {
+		var why string
+		var sent bool
+		_ = rows.Scan(&why, &sent)
+		stays = append(stays, fmt.Sprintf("%v %s", sent, why))
+	}
+	rows.Close()
+	if len(stays) != 2 || !strings.Contains(stays[0], "false withdrawn: it was planned for an earlier stay") || !strings.HasPrefix(stays[1], "true") {
+		t.Fatalf("legal's notices of the two stays: %q", stays)
+	}
 
 	var sends int
 	if err := e.Owner.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE convert_from(record, 'UTF8') LIKE '%"action":"notification.sent"%'`).Scan(&sends); err != nil {
 		t.Fatal(err)
 	}
-	if sends != 6 { // legal waiting; member1 waiting, reminder, overdue; the chair's escalation; legal's new address
-		t.Fatalf("%d sends in the audit log, want 6", sends)
+	if sends != 7 { // legal waiting; member1 waiting, reminder, overdue; the chair's escalation; legal's new address; d5's second stay
+		t.Fatalf("%d sends in the audit log, want 7", sends)
 	}
 	if rep := verifyLog(t, e); !rep.OK() {
 		t.Fatalf("the log with sends does not verify: %v", rep.Failures)

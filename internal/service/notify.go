@@ -119,7 +119,7 @@ func checkPrefs(p *NotificationPrefs) error {
 	if p.Email != "" {
 		addr, err := mail.ParseAddress(p.Email)
 		_, domain, _ := strings.Cut(p.Email, "@")
-		if err != nil || addr.Name != "" || addr.Address != p.Email || !strings.Contains(domain, ".") {
+		if err != nil || addr.Name != "" || addr.Address != p.Email || !hostName(domain) {
 			return &measure.FieldError{Field: "email", Message: "must be one address such as name@example.go.jp"}
 		}
 		// Full-width letters typed by an input method look like an address and reach nobody.
@@ -136,6 +136,12 @@ func checkPrefs(p *NotificationPrefs) error {
 		}
 		if strings.IndexFunc(p.WebhookURL, unicode.IsSpace) >= 0 {
 			return &measure.FieldError{Field: "webhook_url", Message: "must not hold a space (percent-encode a space in a path)"}
+		}
+		if strings.IndexFunc(p.WebhookURL, func(r rune) bool { return r < '!' || r > '~' }) >= 0 {
+			return &measure.FieldError{Field: "webhook_url", Message: "must be written in ASCII (an international name as its xn-- form, other characters percent-encoded)"}
+		}
+		if strings.HasSuffix(u.Host, ":") {
+			return &measure.FieldError{Field: "webhook_url", Message: "names a port that does not exist (1 to 65535)"}
 		}
 		if port := u.Port(); port != "" {
 			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
@@ -433,6 +439,27 @@ func (s *Service) DeliverNotifications(ctx context.Context, now time.Time, send 
 
 func noticeKey(id string) string { return "notification/" + id }
 
+// hostName says whether d is a host name mail can be delivered to: dotted labels of letters,
+// digits and hyphens, none starting or ending with a hyphen, the last not all digits (so not
+// an address literal or a bare IP address).
+func hostName(d string) bool {
+	labels := strings.Split(d, ".")
+	if len(labels) < 2 || len(d) > 253 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
+}
+
 // noticeOutdated says why n is no longer true at now, or "": the measure has left the stage
 // it was planned in, or (for what waits on the person, its reminder and its passed deadline)
 // the person's work list no longer holds the measure waiting on them.
@@ -477,6 +504,23 @@ func (s *Service) noticeOutdated(ctx context.Context, tx pgx.Tx, n Notice, now t
 		planned := slices.Sorted(slices.Values(n.Ops))
 		if !slices.Equal(now, planned) {
 			return fmt.Sprintf("what is open to the person changed from %v to %v", planned, now), nil
+		}
+		// Returned and put back in the same stage, the measure is in another stay, with
+		// another deadline: a notice planned for the earlier one is of a version gone. Its key
+		// names the stay (or the deadline) it was planned for.
+		var key string
+		if err := tx.QueryRow(ctx, `SELECT key FROM notices WHERE id = $1`, n.ID).Scan(&key); err != nil {
+			return "", fmt.Errorf("read notice %s: %w", n.ID, err)
+		}
+		var stay string
+		switch n.Kind {
+		case NoticeWaiting:
+			stay = fmt.Sprintf("v%d|%s|%d", it.Measure.Version, it.Measure.Stage, it.Since.UnixMilli())
+		case NoticeReminder, NoticeOverdue:
+			stay = fmt.Sprintf("%s|%d", it.DeadlineName, it.Deadline.UnixMilli())
+		}
+		if stay != "" && !strings.Contains(key, "|"+stay+"|") {
+			return "it was planned for an earlier stay in the stage (the measure was returned and came back)", nil
 		}
 		return "", nil
 	}

@@ -57,7 +57,7 @@ func compileWordings(cat map[string]string) []wording {
 			} else {
 				re.WriteString(`(.+?)`)
 				index := m[0] > 0 && en[m[0]-1] == '[' && m[1] < len(en) && en[m[1]] == ']'
-				offset := strings.HasSuffix(en[:m[0]], "at byte ")
+				offset := strings.HasSuffix(en[:m[0]], "byte ")
 				ordinal = append(ordinal, en[m[0]:m[1]] == "%d" && (index || offset))
 			}
 			last = m[1]
