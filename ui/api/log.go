@@ -110,7 +110,7 @@ func (s *Server) auditStream(w http.ResponseWriter, r *http.Request) {
 	case "1", "true":
 		follow = true
 	default:
-		s.streamRefused(w, r, &measure.FieldError{Field: "follow", Message: "must be 1 (follow) or 0"})
+		s.streamRefused(w, r, &measure.FieldError{Field: "follow", Message: "must be 1 or true (follow), or 0 or false"})
 		return
 	}
 	// The middlewares wrap w without Flusher; the controller reaches the connection.

@@ -124,7 +124,7 @@ var intelJa = map[string]string{
 	"the stored file of import %s is not the file uploaded (its hash differs from the one the log recorded): the database was altered; upload the file again and tell an auditor": "取込み %s の保存されたファイルが、アップロードされたファイルではありません(ハッシュ値が監査ログの記録と異なります)。データベースが改変されています。ファイルを再度アップロードし、監査担当者に知らせてください",
 	"end of pattern": "パターンの終わり",
 	"other reports are being printed: try again in a moment": "他の記録を印刷しています。しばらくしてから再度お試しください",
-	"must be 1 (follow) or 0":                                "1(追跡する)又は 0 を指定してください",
+	"must be 1 or true (follow), or 0 or false":              "1 又は true(追跡する)、0 又は false を指定してください",
 	// Notes beside a target.
 	"a documentation address (RFC 5737)":                         "文書例示用のアドレスです(RFC 5737)",
 	"a documentation address (RFC 3849)":                         "文書例示用のアドレスです(RFC 3849)",
