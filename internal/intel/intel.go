@@ -386,6 +386,13 @@ func (b *builder) attribute(a Attribution) {
 		return
 	}
 	b.refs[a.Ref] = true
+	// Another id for the same actor (another producer's copy): one entry.
+	name := a.Kind + "\x00" + strings.ToLower(strings.TrimSpace(a.Name))
+	if a.Name != "" && b.refs[name] {
+		b.skip(a.Ref, a.Kind, "another object of the file names the same %s", a.Kind)
+		return
+	}
+	b.refs[name] = true
 	if strings.TrimSpace(a.Name) == "" {
 		b.skip(a.Ref, a.Kind, "it has no name")
 		return

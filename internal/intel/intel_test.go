@@ -721,3 +721,28 @@ func TestPlacesThatDisagreeAnywhere(t *testing.T) {
 		}
 	}
 }
+
+// TestSameActorUnderAnotherID: one actor given twice under two ids (two producers' copies) is
+// one entry; the other is said among what is skipped.
+func TestSameActorUnderAnotherID(t *testing.T) {
+	actor := func(n int, name string) string {
+		return fmt.Sprintf(`{"type":"threat-actor","spec_version":"2.1","id":"threat-actor--00000000-0000-4000-8000-%012d","name":%q}`, n, name)
+	}
+	p, err := Parse(STIX, bundle(indicator(1, "[ipv4-addr:value = '203.0.113.9']"), actor(1, "Fancy Whale"), actor(2, "fancy whale "), actor(3, "Another")), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range p.Attribution {
+		names = append(names, a.Name)
+	}
+	skipped := 0
+	for _, s := range p.Skipped {
+		if strings.Contains(s.Reason, "names the same threat-actor") {
+			skipped++
+		}
+	}
+	if strings.Join(names, ",") != "Fancy Whale,Another" || skipped != 1 {
+		t.Errorf("attribution %q, %d said the same", names, skipped)
+	}
+}

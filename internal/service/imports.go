@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -263,10 +264,12 @@ func (s *Service) previewAgainst(ctx context.Context, q rowQuerier, m Measure, p
 	}
 	known := map[string]bool{}
 	for _, e := range importedAttribution(attribution) {
+		// By its source's id, and by kind and name: another file's id for the same actor.
 		known[e.Ref] = true
+		known[e.Kind+"\x00"+strings.ToLower(e.Name)] = true
 	}
 	p.Attribution = slices.DeleteFunc(p.Attribution, func(a intel.Attribution) bool {
-		if known[a.Ref] {
+		if known[a.Ref] || known[a.Kind+"\x00"+strings.ToLower(a.Name)] {
 			// Said, not dropped: the file may give it other aliases or another marking, and
 			// the case keeps the entry it holds.
 			p.Skipped = append(p.Skipped, intel.Skip{Ref: a.Ref, Type: a.Kind, Reason: "the case's attribution holds it already; kept as it is there"})

@@ -79,6 +79,7 @@ var intelJa = map[string]string{
 	"an empty alias left out":                                      "空の別名は取り込みません",
 	"the case's attribution holds it already; kept as it is there": "事案の帰属情報に既にあります。事案にあるとおり保持します",
 	"the file is not UTF-8 at line %d, column %d (byte %d): JSON text is exchanged in UTF-8 (RFC 8259)": "ファイルの %s 行 %s 列(%s バイト目)が UTF-8 ではありません。JSON は UTF-8 でやり取りします(RFC 8259)",
+	"another object of the file names the same %s":                                                      "ファイルの別のオブジェクトが同じ %s を示しています",
 	"a galaxy cluster with neither a tag nor a UUID: nothing to name it by":                             "タグもUUIDもない分類項目です。識別できません",
 	"it has no name":                                               "名前がありません",
 	"its name cannot be kept: %s":                                  "名前を保持できません: %s",
