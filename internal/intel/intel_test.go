@@ -620,6 +620,8 @@ func TestSourceMarking(t *testing.T) {
 			`{"type":"marking-definition","spec_version":"2.1","id":"marking-definition--00000000-0000-4000-8000-000000000005","definition_type":"tlp","definition":{"tlp":"white"}}`)), "TLP:RED"},
 		{"an object that cannot be read", STIX, string(bundle(indicator(1, "[ipv4-addr:value = '203.0.113.9']"),
 			indicator(2, "[ipv4-addr:value = '203.0.113.10']", `"object_marking_refs":"`+red+`"`))), "TLP:RED"},
+		{"MISP object", MISP, `{"Event":{"uuid":"a","Object":[{"name":"ip-port","Tag":[{"name":"tlp:red"}],"Attribute":[{"type":"ip-dst","value":"203.0.113.9","to_ids":true}]}]}}`, "TLP:RED"},
+		{"MISP proposal", MISP, `{"Event":{"uuid":"a","Attribute":[{"type":"ip-dst","value":"203.0.113.9","to_ids":true}],"ShadowAttribute":[{"type":"ip-dst","value":"203.0.113.10","Tag":[{"name":"tlp:red"}]}]}}`, "TLP:RED"},
 		{"MISP unknown TLP", MISP, `{"Event":{"uuid":"a","Tag":[{"name":"tlp:ex:chr"}],"Attribute":[{"type":"ip-dst","value":"203.0.113.9","to_ids":true}]}}`, "TLP:RED"},
 	} {
 		p, err := Parse(c.format, []byte(c.file), now)

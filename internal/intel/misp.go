@@ -24,8 +24,11 @@ type mispEvent struct {
 		UUID      string          `json:"uuid"`
 		Deleted   bool            `json:"deleted"`
 		Attribute []mispAttribute `json:"Attribute"`
+		Tag       []mispTag       `json:"Tag"`
 	} `json:"Object"`
-	Galaxy []struct {
+	// Proposals of other organisations: not imported, but their marking is the file's too.
+	ShadowAttribute []mispAttribute `json:"ShadowAttribute"`
+	Galaxy          []struct {
 		Type          string `json:"type"`
 		GalaxyCluster []struct {
 			UUID    string `json:"uuid"`
@@ -148,9 +151,13 @@ func parseMISP(data []byte) (*Preview, error) {
 		seeAll(a.Tag, a.AttributeTag)
 	}
 	for _, o := range ev.Object {
+		see(o.Tag)
 		for _, a := range o.Attribute {
 			seeAll(a.Tag, a.AttributeTag)
 		}
+	}
+	for _, a := range ev.ShadowAttribute {
+		seeAll(a.Tag, a.AttributeTag)
 	}
 	b.p.Source.TLP = tlpLabel(tlp)
 	for _, a := range ev.Attribute {
