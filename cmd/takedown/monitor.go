@@ -79,9 +79,14 @@ func auditMonitor(e *env) error {
 			return err
 		}
 		for _, a := range found {
+			// A standing alert (a log stalled for hours) is said once, not at every look.
 			key := a.Kind + "\x00" + a.Got
 			if sent[key] {
 				continue
+			}
+			fmt.Fprintf(e.out, "%s ALERT %s: %s\n", time.Now().UTC().Format(time.RFC3339), a.Kind, a.Message)
+			if a.Saved != "" {
+				fmt.Fprintf(e.out, "--- the checkpoint this monitor had accepted ---\n%s--- the checkpoint the log shows now ---\n%s", a.Saved, a.Got)
 			}
 			ok := true
 			if signer != nil {
@@ -136,12 +141,6 @@ func monitorOnce(ctx context.Context, fetch audit.Fetch, pol audit.Policy, state
 	}
 	now := time.Now().UTC()
 	next, alerts := audit.Monitor(ctx, fetch, pol, st, now, stall)
-	for _, a := range alerts {
-		fmt.Fprintf(out, "%s ALERT %s: %s\n", now.Format(time.RFC3339), a.Kind, a.Message)
-		if a.Saved != "" {
-			fmt.Fprintf(out, "--- the checkpoint this monitor had accepted ---\n%s--- the checkpoint the log shows now ---\n%s", a.Saved, a.Got)
-		}
-	}
 	if next.Checkpoint != "" {
 		if c, err := audit.ReadState([]byte(next.Checkpoint), pol); err == nil && len(alerts) == 0 {
 			fmt.Fprintf(out, "%s OK %s size %d\n", now.Format(time.RFC3339), c.Origin, c.Size)

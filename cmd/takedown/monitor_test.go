@@ -107,6 +107,17 @@ func TestMonitorFromTheCLI(t *testing.T) {
 	if len(got) != 1 || signer.Verify(got[0].Header, bodies[0], time.Now(), time.Minute) != nil || !bytes.Contains(bodies[0], []byte(`"type":"takedown.log.rollback"`)) {
 		t.Fatalf("the webhook: %d posts, %s", len(got), bodies)
 	}
+
+	// Following a log that does not grow: the stall is said once, not at every look.
+	fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var follow bytes.Buffer
+	if err := runWith(fctx, []string{"audit", "monitor", "-server", e.D.URL, "-policy", policy, "-state", state, "-interval", "100ms", "-stall", "1ns"}, &follow, strings.NewReader(""), nil); err != nil {
+		t.Fatalf("following: %v\n%s", err, follow.String())
+	}
+	if n := strings.Count(follow.String(), "ALERT stall"); n != 1 {
+		t.Fatalf("the stall was said %d times in 2 s of looks every 100 ms:\n%s", n, follow.String())
+	}
 }
 
 // TestMonitorRefusesCarelessInput: a negative interval, a server that is no URL, and a state
