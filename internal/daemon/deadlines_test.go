@@ -137,25 +137,7 @@ func TestWorkAgreesWithTheWorkflow(t *testing.T) {
 	id = newDraft(t, e, "order_administrator", domestic).ID
 	reviewAndApprove(t, e, id)
 	agree("commander", id, "APPROVED")
-	ops := func(who string) []string {
-		var work struct {
-			Items []struct {
-				Measure struct {
-					ID string `json:"id"`
-				} `json:"measure"`
-				Ops []string `json:"ops"`
-			} `json:"work"`
-		}
-		if err := u[who].Do(ctx, "GET", "/api/v1/work", nil, &work); err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range work.Items {
-			if it.Measure.ID == id {
-				return it.Ops
-			}
-		}
-		return nil
-	}
+	ops := func(who string) []string { return opsOn(who, id) }
 	if got := ops("commander"); !slices.Contains(got, "issue_order") {
 		t.Fatalf("the commander's My work offers %v on an approved order, not the order", got)
 	}
