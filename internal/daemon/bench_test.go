@@ -90,7 +90,7 @@ func BenchmarkLifecycle(b *testing.B) {
 	const workers = 8
 	n := max(b.N, 16)
 
-	bc, err := client.NewClientFromExisting(e.D.Temporal, client.Options{Namespace: "takedown", Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))})
+	bc, err := client.NewClientFromExisting(e.D.Temporal, client.Options{Namespace: e.Namespace, Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))})
 	if err != nil {
 		b.Fatal(err)
 	}

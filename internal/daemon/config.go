@@ -50,6 +50,10 @@ type Config struct {
 	TemporalAddress string
 	// Namespace is the Temporal namespace (TEMPORAL_NAMESPACE).
 	Namespace string
+	// DevTemporal, when set, is the address of an embedded Temporal server already running in
+	// this process, which `dev` uses (in Namespace) instead of starting its own: tests share
+	// one. No flag sets it.
+	DevTemporal string
 	// TemporalTLSCert, TemporalTLSKey: client certificate for mTLS (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY).
 	TemporalTLSCert, TemporalTLSKey string
 	// TemporalTLSCA: CA bundle that signs the cluster's certificate (TEMPORAL_TLS_CA).

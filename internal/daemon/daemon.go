@@ -281,15 +281,19 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 	}
 	copts.Interceptors = []interceptor.ClientInterceptor{traced}
 	if mode == Dev {
-		dbFile := ""
-		if cfg.DataDir != "" {
-			dbFile = filepath.Join(cfg.DataDir, "temporal.db")
+		if cfg.DevTemporal != "" {
+			copts.HostPort = cfg.DevTemporal
+		} else {
+			dbFile := ""
+			if cfg.DataDir != "" {
+				dbFile = filepath.Join(cfg.DataDir, "temporal.db")
+			}
+			if d.devTemporal, err = devenv.StartTemporal(ctx, devenv.TemporalOptions{DBFile: dbFile, LogLevel: cfg.TemporalLogLevel,
+				SearchAttributes: workflows.SearchAttributes()}); err != nil {
+				return nil, err
+			}
+			copts.HostPort, copts.Namespace = d.devTemporal.HostPort, devenv.Namespace
 		}
-		if d.devTemporal, err = devenv.StartTemporal(ctx, devenv.TemporalOptions{DBFile: dbFile, LogLevel: cfg.TemporalLogLevel,
-			SearchAttributes: workflows.SearchAttributes()}); err != nil {
-			return nil, err
-		}
-		copts.HostPort, copts.Namespace = d.devTemporal.HostPort, devenv.Namespace
 		if d.Temporal, err = client.DialContext(ctx, copts); err != nil {
 			return nil, fmt.Errorf("connect to Temporal at %s: %w", copts.HostPort, err)
 		}

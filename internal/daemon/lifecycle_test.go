@@ -505,7 +505,7 @@ func TestLongExecutionContinuesAsNew(t *testing.T) {
 	}
 	mustAct(t, u["executor"], id, "finish_execution", nil, "EXECUTED")
 	runs := 0
-	it, err := e.D.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "takedown", Query: fmt.Sprintf("WorkflowId = '%s'", workflows.ID(id))})
+	it, err := e.D.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: e.Namespace, Query: fmt.Sprintf("WorkflowId = '%s'", workflows.ID(id))})
 	if err == nil {
 		runs = len(it.Executions)
 	}

@@ -702,7 +702,7 @@ func TestModel(t *testing.T) {
 		// hundred without it); more with -rapid.checks.
 		checks := "200"
 		if raceEnabled {
-			checks = "50"
+			checks = "20"
 		}
 		_ = flag.Set("rapid.checks", checks)
 	}

@@ -24,6 +24,9 @@ type TemporalOptions struct {
 	// SearchAttributes are registered with the namespace when it is created, so the first
 	// workflow can use them (added later, they take a namespace cache refresh to apply).
 	SearchAttributes map[string]enumspb.IndexedValueType
+	// Namespaces are created beside Namespace, with the same search attributes: tests share
+	// one server, each running takedown in a namespace of its own.
+	Namespaces []string
 }
 
 // StartTemporalErr is what `dev` answers in a build without the embedded server.

@@ -127,11 +127,15 @@ func startOn(opts TemporalOptions, sqlCfg config.SQL) (*Temporal, error) {
 		PublicClient: config.PublicClient{HostPort: hostPort},
 	}
 
-	ns, err := sqliteschema.NewNamespaceConfig("active", Namespace, false, opts.SearchAttributes)
-	if err != nil {
-		return nil, fmt.Errorf("temporal namespace config: %w", err)
+	var nss []*sqliteschema.NamespaceConfig
+	for _, name := range append([]string{Namespace}, opts.Namespaces...) {
+		ns, err := sqliteschema.NewNamespaceConfig("active", name, false, opts.SearchAttributes)
+		if err != nil {
+			return nil, fmt.Errorf("temporal namespace config: %w", err)
+		}
+		nss = append(nss, ns)
 	}
-	if err := sqliteschema.CreateNamespaces(&sqlCfg, ns); err != nil {
+	if err := sqliteschema.CreateNamespaces(&sqlCfg, nss...); err != nil {
 		return nil, fmt.Errorf("create temporal namespace: %w", err)
 	}
 

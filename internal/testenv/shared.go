@@ -42,6 +42,7 @@ func Main(m *testing.M) {
 	if k := shared.keep; k != nil {
 		k.close()
 	}
+	stopTemporal()
 	os.Exit(code)
 }
 

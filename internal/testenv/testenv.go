@@ -27,6 +27,8 @@ type Env struct {
 	// Owner is a pool connected as the tables' owner (a superuser here), for tests that act as
 	// a database administrator would; the daemon runs as a role with fewer rights.
 	Owner *pgxpool.Pool
+	// Namespace is the Temporal namespace the server runs in.
+	Namespace string
 
 	logged *logTail
 }
@@ -79,6 +81,11 @@ func StartWith(t testing.TB, wf workflows.Config, adjust func(*daemon.Config)) *
 	if adjust != nil {
 		adjust(&cfg)
 	}
+	if cfg.DataDir == "" {
+		// Each server runs in a namespace of its own on the test binary's Temporal server:
+		// starting and stopping one per test cost seconds under the race detector.
+		cfg.DevTemporal, cfg.Namespace = temporalNamespace(t)
+	}
 	if k := recordingKey(); k != "" {
 		cfg.PayloadKey = k
 	}
@@ -101,7 +108,7 @@ func StartWith(t testing.TB, wf workflows.Config, adjust func(*daemon.Config)) *
 	}
 	t.Cleanup(owner.Close)
 	showOnFailure(t, &logged)
-	e := &Env{D: d, Users: map[string]*client.Client{}, IDs: map[string]string{}, Owner: owner, logged: &logged}
+	e := &Env{D: d, Users: map[string]*client.Client{}, IDs: map[string]string{}, Owner: owner, Namespace: cfg.Namespace, logged: &logged}
 	for _, c := range d.Credentials {
 		cl, err := client.Login(context.Background(), d.URL, c.Username, c.Password)
 		if err != nil {
