@@ -27,6 +27,10 @@ type TemporalOptions struct {
 	// Namespaces are created beside Namespace, with the same search attributes: tests share
 	// one server, each running takedown in a namespace of its own.
 	Namespaces []string
+	// NoSystemWorkers leaves out Temporal's worker service (schedules, batch operations,
+	// namespace deletion, scanners), which takedown does not use and which runs pollers for
+	// every namespace: tests sharing one server over a hundred namespaces.
+	NoSystemWorkers bool
 }
 
 // StartTemporalErr is what `dev` answers in a build without the embedded server.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -159,9 +160,13 @@ func startOn(opts TemporalOptions, sqlCfg config.SQL) (*Temporal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temporal claim mapper: %w", err)
 	}
+	services := temporal.DefaultServices
+	if opts.NoSystemWorkers {
+		services = slices.DeleteFunc(slices.Clone(services), func(s string) bool { return s == "worker" })
+	}
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(cfg),
-		temporal.ForServices(temporal.DefaultServices),
+		temporal.ForServices(services),
 		temporal.WithLogger(logger),
 		temporal.WithAuthorizer(authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),

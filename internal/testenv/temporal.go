@@ -34,7 +34,7 @@ func temporalNamespace(t testing.TB) (hostPort, namespace string) {
 			names[i] = fmt.Sprintf("test-%d", i+1)
 		}
 		temporal.srv, temporal.err = devenv.StartTemporal(context.Background(), devenv.TemporalOptions{LogLevel: "off",
-			SearchAttributes: workflows.SearchAttributes(), Namespaces: names})
+			SearchAttributes: workflows.SearchAttributes(), Namespaces: names, NoSystemWorkers: true})
 	})
 	if temporal.err != nil {
 		t.Fatalf("start the tests' Temporal server: %v", temporal.err)
