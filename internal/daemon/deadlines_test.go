@@ -15,6 +15,7 @@ import (
 // workflow keeps its timer for, on every path: normal, returned, information requested,
 // emergency with its post-hoc review, and an order.
 func TestWorkAgreesWithTheWorkflow(t *testing.T) {
+	t.Parallel() // one of the long tests, run beside each other
 	cfg := workflows.DefaultConfig()
 	e := testenv.Start(t, cfg)
 	ctx := context.Background()

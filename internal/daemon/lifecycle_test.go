@@ -483,6 +483,7 @@ func TestOrderPathWithInformationRequest(t *testing.T) {
 // TestLongExecutionContinuesAsNew: a measure whose execution logs many batches continues as
 // new when its history grows long, and loses nothing on the way, nor takes a retried batch twice.
 func TestLongExecutionContinuesAsNew(t *testing.T) {
+	t.Parallel() // one of the long tests, run beside each other
 	cfg := workflows.DefaultConfig()
 	cfg.HistoryLimit = 120
 	e := testenv.Start(t, cfg)

@@ -706,6 +706,8 @@ func TestModel(t *testing.T) {
 		}
 		_ = flag.Set("rapid.checks", checks)
 	}
+	// Beside the other long tests, once the flag is set (before them: they read it).
+	t.Parallel()
 	e := testenv.Start(t, workflows.DefaultConfig())
 	for _, c := range e.Users {
 		// Plain clients: the run names each decision's digest itself (send), so every request

@@ -123,6 +123,7 @@ func TestSignedDecisionSentAgainIsRefused(t *testing.T) {
 // granted, a designation's end, a key's public half. The approval applies none of them: it is
 // refused (rule seal), nothing changes, and the log halts.
 func TestPendingChangesEditedInSQLAreNotApplied(t *testing.T) {
+	t.Parallel() // one of the long tests, run beside each other
 	for _, tt := range []struct {
 		name  string
 		edit  func(t *testing.T, e *testenv.Env) (approver, path string)

@@ -385,9 +385,10 @@ func TestBrowserReview(t *testing.T) {
 	step := func(target string) chromedp.Action[chromedp.Void] {
 		return chromedp.SendKeys(chromedp.CSS("#log_steps-steps"), target+",disable_malware,sent self-delete,success,"+e.IDs["executor2"]+","+time.Now().UTC().Format(time.RFC3339Nano))
 	}
-	// The page that shows EXECUTING may still be parsed below the stage: wait for the form's
-	// last node, so the nodes typed into are not renumbered under the query (seen in CI).
-	do(t, ex, chromedp.WaitVisible(chromedp.CSS("#act-log_steps button")), chromedp.WaitReady(chromedp.CSS("footer, body")))
+	// The page that shows EXECUTING may still be replaced (the form's answer, then its
+	// redirect): the nodes typed into went stale under the query (seen in CI, twice). The
+	// page is loaded afresh, to its load event, before anything is typed.
+	do(t, ex, chromedp.Navigate(base+"/measures/"+m.ID), chromedp.WaitVisible(chromedp.CSS("#act-log_steps button")))
 	do(t, ex, step("192.0.2.99"), chromedp.Click(chromedp.CSS("#act-log_steps button")), chromedp.WaitVisible(chromedp.CSS(".error")))
 	if got := text(t, ex, ".error"); !strings.Contains(got, "scope") {
 		t.Fatalf("the out-of-scope step's refusal: %q", got)
