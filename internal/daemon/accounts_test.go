@@ -125,7 +125,7 @@ func cliSignOn(ctx context.Context, idp *mockoidc.MockOIDC, base, username strin
 // an OpenID Connect provider started by the test (or, for one, a local password); a measure
 // runs to CLOSED; a retired user is shut out.
 func TestServeFromEmpty(t *testing.T) {
-	t.Parallel() // one of the long tests, run beside each other
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	ctx := context.Background()
 	idp, err := mockoidc.Run()
 	if err != nil {

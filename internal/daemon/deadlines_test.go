@@ -15,7 +15,7 @@ import (
 // workflow keeps its timer for, on every path: normal, returned, information requested,
 // emergency with its post-hoc review, and an order.
 func TestWorkAgreesWithTheWorkflow(t *testing.T) {
-	t.Parallel() // one of the long tests, run beside each other
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	cfg := workflows.DefaultConfig()
 	e := testenv.Start(t, cfg)
 	ctx := context.Background()

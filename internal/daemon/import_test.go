@@ -423,6 +423,7 @@ func importAll(t *testing.T, c *client.Client, id string, data []byte) {
 // stored file rewritten in the database between preview and confirmation is refused; the
 // upload is in the log with the file's hash; a refused confirmation is audited once.
 func TestImportStrangerFindings(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users

@@ -483,7 +483,7 @@ func TestOrderPathWithInformationRequest(t *testing.T) {
 // TestLongExecutionContinuesAsNew: a measure whose execution logs many batches continues as
 // new when its history grows long, and loses nothing on the way, nor takes a retried batch twice.
 func TestLongExecutionContinuesAsNew(t *testing.T) {
-	t.Parallel() // one of the long tests, run beside each other
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	cfg := workflows.DefaultConfig()
 	cfg.HistoryLimit = 120
 	e := testenv.Start(t, cfg)

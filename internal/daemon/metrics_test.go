@@ -38,6 +38,7 @@ func scrape(t *testing.T, url string) map[string]float64 {
 // and an action refused: the state from the database, this process's requests and refusals,
 // the Temporal SDK's series and the pool.
 func TestMetricsAfterALifecycle(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	m := newDraft(t, e, "self_execute", domestic)

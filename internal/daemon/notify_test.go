@@ -27,7 +27,7 @@ import (
 // target and, once it passes, the chair is told as the next responsible person; no message
 // holds case content; every send is in the audit log, which verifies.
 func TestNotifications(t *testing.T) {
-	t.Parallel() // one of the long tests, run beside each other
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	smtp := testenv.StartSMTP(t)
 	e := testenv.StartWith(t, workflows.DefaultConfig(), func(c *daemon.Config) {
 		c.SMTPAddr, c.SMTPTLS = smtp.Addr, "none"

@@ -28,7 +28,7 @@ import (
 // restored log looks rolled back, and the service halts at start, naming the witness, rather
 // than sign a second history over the lost entries (README: "Backup and restore").
 func TestRestoreFromBackup(t *testing.T) {
-	t.Parallel() // one of the long tests, run beside each other
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	ctx := context.Background()
 	dir := t.TempDir()
 	const origin = "restore.test/audit"

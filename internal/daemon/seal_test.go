@@ -20,6 +20,7 @@ import (
 // starting, logging steps and finishing are refused with the rule "seal", each refusal audited;
 // the honest rows restored, execution goes on.
 func TestSwappedTargetIsNotExecuted(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	impatient(e)
 	ctx := context.Background()
@@ -101,6 +102,7 @@ func TestDecisionOnATamperedVersionIsRefused(t *testing.T) {
 // refused with a named refusal, the log halts, and once the rows are put back and the halt
 // cleared the executor acts again.
 func TestDesignationEditedInSQLIsNotHonoured(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users
@@ -186,6 +188,7 @@ func TestRoleGrantedInSQLIsNotHonoured(t *testing.T) {
 // sealed, and once the rows are the officer's again it is sealed as they made it. A version
 // opened again for changes is held to the same check, from its predecessor's seal.
 func TestDraftEditedInSQLIsNotSealed(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users
@@ -317,6 +320,7 @@ func TestSwappedEvidenceIsNotJudged(t *testing.T) {
 // member. The member's own vote is refused with the rule "seal", saying the table was altered
 // (not blamed on their input), and nothing is recorded.
 func TestVoteInsertedInSQLIsNamed(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users

@@ -19,6 +19,7 @@ import (
 // requires every value in it on the measure's page, in both languages: a field added to the
 // seal later cannot be left off the page a reviewer decides on.
 func TestPageShowsWhatTheDigestCovers(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users

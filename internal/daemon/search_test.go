@@ -88,7 +88,7 @@ func TestMeasureSearch(t *testing.T) {
 // TestStatistics: the year's figures for the Diet count what happened, by quarter, within what
 // the reader may read.
 func TestStatistics(t *testing.T) {
-	t.Parallel() // one of the long tests, run beside each other
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users

@@ -25,6 +25,7 @@ import (
 // straight into personal_keys and signs a vote with it. The server refuses the vote (rule
 // seal: the log never registered that key), records nothing, and halts the log.
 func TestKeyInsertedInSQLIsNotHonoured(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users
@@ -72,6 +73,7 @@ func TestKeyInsertedInSQLIsNotHonoured(t *testing.T) {
 // the member's token or captured it) is refused: each signature is used once, as the verifier
 // requires; a retry under the same idempotency key is answered as the first time.
 func TestSignedDecisionSentAgainIsRefused(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users
@@ -123,7 +125,7 @@ func TestSignedDecisionSentAgainIsRefused(t *testing.T) {
 // granted, a designation's end, a key's public half. The approval applies none of them: it is
 // refused (rule seal), nothing changes, and the log halts.
 func TestPendingChangesEditedInSQLAreNotApplied(t *testing.T) {
-	t.Parallel() // one of the long tests, run beside each other
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	for _, tt := range []struct {
 		name  string
 		edit  func(t *testing.T, e *testenv.Env) (approver, path string)

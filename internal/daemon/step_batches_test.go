@@ -57,6 +57,7 @@ func TestStepBatchesStayOutOfHistory(t *testing.T) {
 // when they hash to the digest the workflow judged: the batch is refused with the rule "seal",
 // audited, and no step is stored; once the trigger is gone the same steps are taken.
 func TestStepBatchAlteredInSQLIsRefused(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	impatient(e)
 	ctx := context.Background()

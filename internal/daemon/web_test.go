@@ -174,6 +174,7 @@ func TestWebStranger(t *testing.T) {
 // are Secure and pages send HSTS; without it, neither (a browser would drop a Secure cookie on
 // plain http).
 func TestSecureBehindAProxy(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	for _, public := range []string{"", "https://takedown.example.go.jp"} {
 		e := testenv.StartWith(t, workflows.DefaultConfig(), func(c *daemon.Config) { c.PublicURL = public })
 		hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
