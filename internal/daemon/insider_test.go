@@ -195,9 +195,10 @@ func (in *insider) oracleExecuted(t *rapid.T) {
 	}
 }
 
-// caughtUp waits until the sequencer has signed every entry the service wrote.
+// caughtUp waits until the sequencer has signed every entry the service wrote. A sequencer
+// that met an edit since put back looks again 30 s after the mismatch, hence the 45 s.
 func (in *insider) caughtUp(t *rapid.T) {
-	for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(50 * time.Millisecond) {
+	for start := time.Now(); time.Since(start) < 45*time.Second; time.Sleep(50 * time.Millisecond) {
 		var pending int
 		if err := in.e.Owner.QueryRow(in.ctx, `SELECT count(*) FROM audit_entries e WHERE NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)
 			AND e.key <> 'forged'`).Scan(&pending); err != nil {

@@ -383,6 +383,7 @@ func TestEmergencyPath(t *testing.T) {
 
 // TestApprovalExpires: an approval window that passes with no execution ends the measure.
 func TestApprovalExpires(t *testing.T) {
+	t.Parallel() // a server of its own; it polls with seconds to spare: runs beside the others
 	cfg := workflows.DefaultConfig()
 	cfg.ApprovalWindow = 2 * time.Second
 	e := testenv.Start(t, cfg)

@@ -137,6 +137,7 @@ func TestRefusedReadTakesAsLongAsAMissingOne(t *testing.T) {
 // Reads follow the case's creation record, not the table: its own agency still reads it, the
 // other does not (lists included), and the log halts naming the case.
 func TestCaseMovedInSQLIsReadAsItsRecordSays(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	m := newDraft(t, e, "self_execute", domestic)
@@ -177,6 +178,7 @@ func TestCaseMovedInSQLIsReadAsItsRecordSays(t *testing.T) {
 // reader may not read. Reads follow the records: the measure stays in its own case and agency,
 // the file is not served, and the log halts naming each.
 func TestMovedMeasureAndRedirectedEvidenceGiveNothingAway(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users

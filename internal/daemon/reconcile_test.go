@@ -25,6 +25,7 @@ import (
 // file listed twice. The log still
 // verifies and the API would serve the edits; reconcile names each row, and nothing else.
 func TestReconcileNamesTableEdits(t *testing.T) {
+	t.Parallel() // a server of its own; it polls with seconds to spare: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	m := newDraft(t, e, "self_execute", domestic)
@@ -171,6 +172,7 @@ func TestReconcileNamesTableEdits(t *testing.T) {
 // would then read it) halts the log as an altered entry does: actions are refused, /healthz
 // and /metrics say so, until the row is put back and an operator clears the halt.
 func TestBackgroundReconcileHalts(t *testing.T) {
+	t.Parallel() // a server of its own; it polls with seconds to spare: runs beside the others
 	e := testenv.StartWith(t, workflows.DefaultConfig(), func(c *daemon.Config) { c.ReconcileEvery = time.Second })
 	ctx := context.Background()
 	officer := e.Users["officer"]

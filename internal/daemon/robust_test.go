@@ -231,6 +231,7 @@ func TestRepeatedRefusalsAreAudited(t *testing.T) {
 // TestConcurrentApprovals: four administrators' approvals of one role change at once give one
 // approval and three 409s, never a 500.
 func TestConcurrentApprovals(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	impatient(e)
 	ctx := context.Background()
@@ -430,6 +431,7 @@ func TestConcurrentWithdrawals(t *testing.T) {
 // or a database administrator's edit) is refused as closed; its lifecycle is not started anew
 // and the answer is not a 500.
 func TestClosedDraftIsNotStartedAgain(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	impatient(e)
 	ctx := context.Background()

@@ -82,6 +82,7 @@ func TestSwappedTargetIsNotExecuted(t *testing.T) {
 // TestDecisionOnATamperedVersionIsRefused: a vote on a version whose target rows were changed
 // after it was sealed is refused, whatever the page showed.
 func TestDecisionOnATamperedVersionIsRefused(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	impatient(e)
 	ctx := context.Background()
@@ -153,6 +154,7 @@ func TestDesignationEditedInSQLIsNotHonoured(t *testing.T) {
 // named refusal and the log halts; a role granted through the service is honoured at once,
 // before the sequencer has signed its record.
 func TestRoleGrantedInSQLIsNotHonoured(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users
@@ -241,6 +243,7 @@ func TestDraftEditedInSQLIsNotSealed(t *testing.T) {
 // writes a whole new version marked approved, in SQL. Neither is put in force: the service
 // keeps the version the log recorded, halts the log and says why.
 func TestPolicyEditedInSQLIsNotInForce(t *testing.T) {
+	t.Parallel() // a server of its own; it polls with seconds to spare: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	policy := func() (string, int) {
@@ -294,6 +297,7 @@ func TestPolicyEditedInSQLIsNotInForce(t *testing.T) {
 // TestSwappedEvidenceIsNotJudged: a sealed version's evidence file swapped for another in SQL
 // (its hash rewritten) is not judged: the review is refused with the rule "seal".
 func TestSwappedEvidenceIsNotJudged(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users

@@ -129,6 +129,7 @@ func TestPageShowsWhatTheDigestCovers(t *testing.T) {
 // TestAlteredSealIsShownAndRefused: a sealed version edited in the database is not shown as
 // what the digest covers, and no decision is taken on it.
 func TestAlteredSealIsShownAndRefused(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users
@@ -156,6 +157,7 @@ func TestAlteredSealIsShownAndRefused(t *testing.T) {
 // listed as what the digest covers: the page says the seal is broken and offers no decision;
 // put back, the page is whole again.
 func TestSwappedTargetRowIsShownAsBroken(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users

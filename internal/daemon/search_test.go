@@ -18,6 +18,7 @@ import (
 // emergency path and the day they were opened, within what the reader may read; odd searches
 // are refused with the field named, or find nothing, never a 500.
 func TestMeasureSearch(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users
@@ -198,6 +199,7 @@ func TestStatistics(t *testing.T) {
 // TestWorkDeadlines: My work lists what waits on a person with its deadline, and marks it
 // overdue once the lifecycle's target has passed.
 func TestWorkDeadlines(t *testing.T) {
+	t.Parallel() // a server of its own; it polls with seconds to spare: runs beside the others
 	cfg := workflows.DefaultConfig()
 	cfg.DecisionTarget = 2 * time.Second
 	e := testenv.Start(t, cfg)

@@ -235,6 +235,7 @@ func proposeSSHKey(t *testing.T, e *testenv.Env, who string) string {
 // declaration and an order to an administrator are refused unsigned and recorded signed, and
 // the exported log verifies both signatures (the order's statement names it by hash).
 func TestSignedEmergencyAndOrder(t *testing.T) {
+	t.Parallel() // a server of its own; it polls with seconds to spare: runs beside the others
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
 	u := e.Users

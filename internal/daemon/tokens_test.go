@@ -65,6 +65,7 @@ func TestTokensExpireAndRevoke(t *testing.T) {
 // audited but do not extend it; the right password works the moment it ends; each further
 // failure doubles the lock, up to its cap; another account from the same address logs in.
 func TestLoginThrottling(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	var mu sync.Mutex
 	now := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }

@@ -17,6 +17,7 @@ import (
 // Temporal Update, the workflow's handling of it, the activity that records it and the SQL the
 // activity runs, each span a descendant of the request's.
 func TestOneTraceFromRequestToSQL(t *testing.T) {
+	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	defer tp.Shutdown(t.Context())
