@@ -159,7 +159,6 @@ func anonymousGet(t *testing.T, url string, want int) []byte {
 // golang.org/x/mod alone, that the tiles make the signed tree. The entry bundles, which hold
 // the records, are refused to it and to non-auditors.
 func TestPublicLogRevealsNoContent(t *testing.T) {
-	t.Parallel() // a server of its own and nothing timed closely: runs beside the others
 	// Its own server: the public checkpoint is compared with an export taken just before,
 	// and on a shared one another test's measure may append between the two.
 	e := testenv.Start(t, workflows.DefaultConfig())
