@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,20 +55,48 @@ func start(t *testing.T) (string, *testenv.Env, map[string]string) {
 	return exe, e, pw
 }
 
-// browser is one person's browser: its own cookies, so its own session.
+// chrome is the test binary's one Chromium, started by the first browser and stopped by
+// TestMain. Starting Chromium costs about 1.6 CPU-seconds and its processes keep a core busy
+// for a while; every person gets a browser context of their own in it instead.
+var chrome struct {
+	once   sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
+	err    error
+}
+
+// browser is one person's browser: a browser context of their own (cookies, storage,
+// authenticators), so their own session.
 func browser(t *testing.T, exe string) context.Context {
 	t.Helper()
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-background-networking", true), chromedp.Flag("lang", "ja"), chromedp.Flag("accept-lang", "ja"),
-		chromedp.WindowSize(1280, 900))
+	chrome.once.Do(func() {
+		opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+			chromedp.Flag("disable-gpu", true), chromedp.Flag("lang", "ja"), chromedp.Flag("accept-lang", "ja"),
+			chromedp.WindowSize(1280, 900))
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		bctx, cancelBrowser := chromedp.NewContext(actx)
+		chrome.ctx, chrome.cancel = bctx, func() { cancelBrowser(); cancelAlloc() }
+		chrome.err = chromedp.Do(bctx)
+	})
+	if chrome.err != nil {
+		t.Fatalf("start Chromium: %v", chrome.err)
+	}
+	ctx, cancel := chromedp.NewContext(chrome.ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
 	// A bound on the whole walk, not a step: a browser opened first lives for most of the test,
 	// which takes two minutes and more on a loaded two-core CI machine.
-	ctx, cancel3 := context.WithTimeout(ctx, 8*time.Minute)
-	t.Cleanup(cancel3)
+	ctx, cancel2 := context.WithTimeout(ctx, 8*time.Minute)
+	t.Cleanup(cancel2)
 	return ctx
+}
+
+// TestMain stops the shared Chromium once the tests have run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if chrome.cancel != nil {
+		chrome.cancel()
+	}
+	os.Exit(code)
 }
 
 func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
@@ -114,7 +143,9 @@ func logIn(t *testing.T, ctx context.Context, base, user, password string) {
 // stage waits for the measure page to show stage want.
 func stage(t *testing.T, ctx context.Context, want string) {
 	t.Helper()
-	do(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#stage[data-stage="`+want+`"]`)))
+	// The whole page too: a click on a page still being parsed can find its node renumbered
+	// under it ("Could not find node with given id", seen under load).
+	do(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#stage[data-stage="`+want+`"]`)), loaded())
 }
 
 func shoot(t *testing.T, ctx context.Context, name string) {
