@@ -27,6 +27,7 @@ import (
 
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/demo"
 	"github.com/takedown/takedown/internal/litewitness"
 	"github.com/takedown/takedown/internal/measure"
 	"github.com/takedown/takedown/internal/testdb"
@@ -139,7 +140,7 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds, err := daemon.Seed(ctx, db, appender, bcrypt.MinCost)
+	creds, err := demo.Seed(ctx, db, appender, bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}

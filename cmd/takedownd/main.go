@@ -35,6 +35,7 @@ import (
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/demo"
 	"github.com/takedown/takedown/internal/payload"
 	"github.com/takedown/takedown/internal/reconcile"
 	"github.com/takedown/takedown/internal/service"
@@ -349,7 +350,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func printCredentials(w io.Writer, creds []daemon.Credential) {
+func printCredentials(w io.Writer, creds []demo.Credential) {
 	fmt.Fprintln(w, "Demo users (passwords are shown only now; they are stored hashed):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "USERNAME\tPASSWORD\tROLE\tORGANISATION\tUSER ID")
@@ -360,7 +361,7 @@ func printCredentials(w io.Writer, creds []daemon.Credential) {
 }
 
 // writeCredentials writes "username password" lines, mode 0600.
-func writeCredentials(path string, creds []daemon.Credential) error {
+func writeCredentials(path string, creds []demo.Credential) error {
 	var b strings.Builder
 	for _, c := range creds {
 		fmt.Fprintf(&b, "%s %s\n", c.Username, c.Password)

@@ -38,6 +38,7 @@ import (
 	"github.com/takedown/takedown/activities"
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
+	"github.com/takedown/takedown/internal/demo"
 	"github.com/takedown/takedown/internal/devenv"
 	"github.com/takedown/takedown/internal/metrics"
 	"github.com/takedown/takedown/internal/payload"
@@ -68,10 +69,10 @@ const (
 
 // Daemon is a running takedownd.
 type Daemon struct {
-	URL         string        // base URL of the HTTP server, when serving
-	DB          *pgxpool.Pool // the database pool
-	Temporal    client.Client // the Temporal client
-	Credentials []Credential  // demo users created by this start (Dev, first start only)
+	URL         string            // base URL of the HTTP server, when serving
+	DB          *pgxpool.Pool     // the database pool
+	Temporal    client.Client     // the Temporal client
+	Credentials []demo.Credential // demo users created by this start (Dev, first start only)
 	Metrics     *metrics.Registry
 	// Service is the one door, when serving (dev, serve): tests drive its notifier's clock.
 	Service *service.Service
@@ -264,7 +265,7 @@ func Start(ctx context.Context, cfg Config, mode Mode, log *slog.Logger) (_ *Dae
 			}
 			log.Info("state", "data_dir", absPath(cfg.DataDir), "database", redactURL(dbURL))
 		}
-		if d.Credentials, err = Seed(ctx, d.DB, d.Appender, cfg.PasswordCost); err != nil {
+		if d.Credentials, err = demo.Seed(ctx, d.DB, d.Appender, cfg.PasswordCost); err != nil {
 			return nil, err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/takedown/takedown/audit"
+	"github.com/takedown/takedown/internal/demo"
 	"github.com/takedown/takedown/internal/testdb"
 )
 
@@ -40,7 +41,7 @@ func TestPairDataDir(t *testing.T) {
 	if err := pairDataDir(ctx, dbA, dirA, "A"); err != nil {
 		t.Fatalf("a new pair: %v", err)
 	}
-	if _, err := Seed(ctx, dbA, testAppender(t), 4); err != nil {
+	if _, err := demo.Seed(ctx, dbA, testAppender(t), 4); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {

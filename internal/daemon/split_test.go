@@ -19,6 +19,7 @@ import (
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/internal/client"
 	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/demo"
 	"github.com/takedown/takedown/internal/devenv"
 	"github.com/takedown/takedown/internal/payload"
 	"github.com/takedown/takedown/internal/testdb"
@@ -185,7 +186,7 @@ func TestServeAndWorkerSplit(t *testing.T) {
 		}
 	}
 	// serve and worker seed nothing: accounts come from the operators.
-	creds, err := daemon.Seed(ctx, s.DB, s.Appender, bcrypt.MinCost)
+	creds, err := demo.Seed(ctx, s.DB, s.Appender, bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}

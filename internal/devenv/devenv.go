@@ -1,5 +1,6 @@
 // Package devenv starts what the embedded default needs on one machine: a Temporal server whose
-// state lives in a SQLite file, and a PostgreSQL server when none is reachable.
+// state lives in a SQLite file (the tests': in PostgreSQL), and a PostgreSQL server when none
+// is reachable.
 //
 // Nothing here is used in production: `takedownd serve` and `takedownd worker` dial an external
 // Temporal cluster and PostgreSQL instead. Built with -tags nodev, takedownd links no Temporal
@@ -31,6 +32,16 @@ type TemporalOptions struct {
 	// namespace deletion, scanners), which takedown does not use and which runs pollers for
 	// every namespace: tests sharing one server over a hundred namespaces.
 	NoSystemWorkers bool
+	// Postgres keeps the server's state in PostgreSQL databases whose Temporal schema is set up
+	// (tests put it on their own server: under the race detector, SQLite's transpiled C took
+	// a fifth of the tests' CPU); nil keeps it in SQLite (DBFile).
+	Postgres *PostgresStore
+}
+
+// PostgresStore names the PostgreSQL databases of a Temporal server's state.
+type PostgresStore struct {
+	Addr, User           string // host:port, and a role that needs no password (tests)
+	Database, Visibility string // the Temporal and the visibility schema's databases
 }
 
 // StartTemporalErr is what `dev` answers in a build without the embedded server.

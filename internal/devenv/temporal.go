@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
 	"go.temporal.io/server/common/metrics"
+	postgresplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/postgresql"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
@@ -44,6 +45,9 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 		PluginName:        sqliteplugin.PluginName,
 		ConnectAttributes: map[string]string{},
 		DatabaseName:      opts.DBFile,
+	}
+	if opts.Postgres != nil {
+		return startOn(opts, sqlCfg)
 	}
 	if opts.DBFile == "" {
 		sqlCfg.ConnectAttributes["mode"] = "memory"
@@ -76,7 +80,17 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 }
 
 func startOn(opts TemporalOptions, sqlCfg config.SQL) (*Temporal, error) {
-	if opts.DBFile == "" {
+	// SQLite holds both schemas in one database; PostgreSQL keeps them apart.
+	stores := map[string]config.DataStore{"main": {SQL: &sqlCfg}}
+	visibility := "main"
+	if pg := opts.Postgres; pg != nil {
+		sqlCfg = config.SQL{PluginName: postgresplugin.PluginNamePGX, ConnectAddr: pg.Addr, ConnectProtocol: "tcp",
+			User: pg.User, DatabaseName: pg.Database, MaxConns: 20, MaxIdleConns: 20}
+		visCfg := sqlCfg
+		visCfg.DatabaseName = pg.Visibility
+		visibility = "visibility"
+		stores[visibility] = config.DataStore{SQL: &visCfg}
+	} else if opts.DBFile == "" {
 		// A distinct name per server and attempt: shared-cache memory databases are
 		// process-wide. The SQLite plugin creates the schema of a memory database itself.
 		sqlCfg.DatabaseName = fmt.Sprintf("takedown-%d", time.Now().UnixNano())
@@ -97,10 +111,10 @@ func startOn(opts TemporalOptions, sqlCfg config.SQL) (*Temporal, error) {
 			}},
 		},
 		Persistence: config.Persistence{
-			DefaultStore:     sqliteplugin.PluginName,
-			VisibilityStore:  sqliteplugin.PluginName,
+			DefaultStore:     "main",
+			VisibilityStore:  visibility,
 			NumHistoryShards: 1,
-			DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: &sqlCfg}},
+			DataStores:       stores,
 		},
 		ClusterMetadata: &cluster.Config{
 			FailoverVersionIncrement: 10,

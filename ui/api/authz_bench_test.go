@@ -15,7 +15,7 @@ import (
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
 	"github.com/takedown/takedown/internal/client"
-	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/demo"
 	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/internal/testdb"
 	"github.com/takedown/takedown/ui/api"
@@ -100,7 +100,7 @@ func benchDB(b *testing.B, cost int) (*pgxpool.Pool, *authz.Authorizer, string) 
 	}
 	b.Cleanup(db.Close)
 	app, _ := audit.NewAppender(make([]byte, audit.AppendKeySize))
-	creds, err := daemon.Seed(ctx, db, app, cost)
+	creds, err := demo.Seed(ctx, db, app, cost)
 	if err != nil {
 		b.Fatal(err)
 	}

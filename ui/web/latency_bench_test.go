@@ -21,7 +21,7 @@ import (
 
 	"github.com/takedown/takedown/audit"
 	"github.com/takedown/takedown/authz"
-	"github.com/takedown/takedown/internal/daemon"
+	"github.com/takedown/takedown/internal/demo"
 	"github.com/takedown/takedown/internal/service"
 	"github.com/takedown/takedown/internal/testdb"
 	"github.com/takedown/takedown/ui/web"
@@ -44,7 +44,7 @@ func BenchmarkPageLatency(b *testing.B) {
 	}
 	defer db.Close()
 	app, _ := audit.NewAppender(make([]byte, audit.AppendKeySize))
-	creds, err := daemon.Seed(ctx, db, app, bcrypt.MinCost)
+	creds, err := demo.Seed(ctx, db, app, bcrypt.MinCost)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,6 @@
-package daemon
+// Package demo holds the demo organisations and the one user per role that `takedownd dev`
+// creates on an empty database, for a newcomer and for the tests.
+package demo
 
 import (
 	"context"
