@@ -22,6 +22,7 @@ func TestLitewitness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds litewitness")
 	}
+	t.Parallel() // waits on its own processes and databases more than it computes
 	ctx := context.Background()
 	const name = "litewitness.test/w1"
 	db, seq, vkey := newLog(t)

@@ -137,6 +137,7 @@ func TestStartupCheckStandsWhenTheLeaderDies(t *testing.T) {
 // witness cannot serve a restored dump meanwhile). Marked again, as clear-halt does, the
 // leader checks afresh before signing anything more.
 func TestStartupCheckWaitsForAWitnessOutOfReach(t *testing.T) {
+	t.Parallel() // waits on its own processes and databases more than it computes
 	ctx := context.Background()
 	db, seq, vkey := newLog(t)
 	appendN(t, db, 0, 10, 10)

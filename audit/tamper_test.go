@@ -550,6 +550,7 @@ func TestRecordFormats(t *testing.T) {
 // on a target outside the approved set, deep in the last batch, is named; so is a companion
 // edited or removed in the archive.
 func TestReplayChecksEveryTargetAtScale(t *testing.T) {
+	t.Parallel() // waits on its own processes and databases more than it computes
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	n, batch := 700_000, 5_000

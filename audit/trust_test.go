@@ -19,6 +19,7 @@ import (
 // tamper. Each way of rewriting the log is found before anything more is signed, and named by
 // table and entries; the halt stands where /healthz and the service see it.
 func TestServerRefusesTamperedLog(t *testing.T) {
+	t.Parallel() // waits on its own processes and databases more than it computes
 	ctx := context.Background()
 	// exec runs SQL with the triggers that keep the tables append-only switched off, as the
 	// tables' owner or a superuser can.
@@ -110,6 +111,7 @@ func TestServerRefusesTamperedLog(t *testing.T) {
 // signed, the forged row never, and it raises no second halt. A measure's history never shows
 // the forged rows.
 func TestSequencerRefusesForgedInserts(t *testing.T) {
+	t.Parallel() // waits on its own processes and databases more than it computes
 	ctx := context.Background()
 	other, err := audit.NewAppender(bytes.Repeat([]byte{0x33}, audit.AppendKeySize))
 	if err != nil {

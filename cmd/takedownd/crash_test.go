@@ -97,6 +97,7 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	t.Parallel() // waits on its own processes and databases more than it computes
 	dir := t.TempDir()
 	bin := takedowndBinary(t)
 	dbURL := testdb.New(t)

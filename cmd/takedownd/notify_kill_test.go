@@ -19,6 +19,7 @@ func TestNotificationSurvivesKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	t.Parallel() // waits on its own processes and databases more than it computes
 	bin := takedowndBinary(t)
 	smtp := testenv.StartSMTP(t)
 	smtp.Stall(true)

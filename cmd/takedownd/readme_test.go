@@ -103,6 +103,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries")
 	}
+	t.Parallel() // waits on its own processes and databases more than it computes
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ func TestSlimBuildLinksNoTemporalServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a binary")
 	}
+	t.Parallel() // waits on its own processes and databases more than it computes
 	deps, err := exec.Command("go", "list", "-deps", "-tags", "nodev", ".").Output()
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 // the file then holds every signed record once, in index order, byte for byte as the
 // database holds it.
 func TestAuditStreamSurvivesKills(t *testing.T) {
+	t.Parallel() // waits on its own processes and databases more than it computes
 	bin := takedowndBinary(t)
 	e := testenv.Start(t, workflows.DefaultConfig())
 	ctx := context.Background()
