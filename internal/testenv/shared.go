@@ -36,9 +36,14 @@ func Shared(t testing.TB) *Env {
 	return shared.env
 }
 
-// Main runs the package's tests and then closes the shared server.
-func Main(m *testing.M) {
+// Main runs the package's tests, then the funcs given, then closes the shared server and
+// the test binary's Temporal server (whose databases it drops). Every package whose tests
+// start takedownd has its TestMain call it.
+func Main(m *testing.M, after ...func()) {
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	if k := shared.keep; k != nil {
 		k.close()
 	}

@@ -94,13 +94,13 @@ func browser(t *testing.T, exe string) context.Context {
 	return ctx
 }
 
-// TestMain stops the shared Chromium once the tests have run.
+// TestMain stops the shared Chromium and the tests' Temporal server once the tests have run.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if chrome.cancel != nil {
-		chrome.cancel()
-	}
-	os.Exit(code)
+	testenv.Main(m, func() {
+		if chrome.cancel != nil {
+			chrome.cancel()
+		}
+	})
 }
 
 func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
