@@ -46,13 +46,13 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 		ConnectAttributes: map[string]string{},
 		DatabaseName:      opts.DBFile,
 	}
-	if opts.Postgres != nil {
-		return startOn(opts, sqlCfg)
-	}
-	if opts.DBFile == "" {
+	switch {
+	case opts.Postgres != nil:
+		sqlCfg = opts.Postgres.SQLConfig(opts.Postgres.Database)
+	case opts.DBFile == "":
 		sqlCfg.ConnectAttributes["mode"] = "memory"
 		sqlCfg.ConnectAttributes["cache"] = "shared"
-	} else {
+	default:
 		sqlCfg.ConnectAttributes["mode"] = "rwc"
 		// WAL keeps the file consistent across a SIGKILL while staying fast.
 		sqlCfg.ConnectAttributes["_journal_mode"] = "wal"
@@ -84,10 +84,7 @@ func startOn(opts TemporalOptions, sqlCfg config.SQL) (*Temporal, error) {
 	stores := map[string]config.DataStore{"main": {SQL: &sqlCfg}}
 	visibility := "main"
 	if pg := opts.Postgres; pg != nil {
-		sqlCfg = config.SQL{PluginName: postgresplugin.PluginNamePGX, ConnectAddr: pg.Addr, ConnectProtocol: "tcp",
-			User: pg.User, DatabaseName: pg.Database, MaxConns: 20, MaxIdleConns: 20}
-		visCfg := sqlCfg
-		visCfg.DatabaseName = pg.Visibility
+		visCfg := pg.SQLConfig(pg.Visibility)
 		visibility = "visibility"
 		stores[visibility] = config.DataStore{SQL: &visCfg}
 	} else if opts.DBFile == "" {
@@ -199,6 +196,12 @@ func startOn(opts TemporalOptions, sqlCfg config.SQL) (*Temporal, error) {
 		return nil, fmt.Errorf("start temporal server on ports %v: %w", ports, err)
 	}
 	return &Temporal{server: srv, HostPort: hostPort, quiet: quiet}, nil
+}
+
+// SQLConfig is the Temporal server's connection to one of the store's databases.
+func (s *PostgresStore) SQLConfig(database string) config.SQL {
+	return config.SQL{PluginName: postgresplugin.PluginNamePGX, ConnectAddr: s.Addr, ConnectProtocol: "tcp",
+		User: s.User, DatabaseName: database, MaxConns: 20, MaxIdleConns: 20}
 }
 
 // start starts srv, turning a panic into an error: when a port it was given is taken by the

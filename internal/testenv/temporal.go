@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/log"
 	tschema "go.temporal.io/server/tools/common/schema"
 	tsql "go.temporal.io/server/tools/sql"
@@ -118,8 +117,8 @@ func temporalStore(ctx context.Context) (*devenv.PostgresStore, func(), error) {
 // setUpTemporalSchema applies Temporal's versioned schema (PostgreSQL, from the server module)
 // to an empty database, as temporal-sql-tool's setup-schema and update-schema do.
 func setUpTemporalSchema(store *devenv.PostgresStore, database, schemaName string) error {
-	conn, err := tsql.NewConnection(&config.SQL{PluginName: "postgres12_pgx", ConnectAddr: store.Addr, ConnectProtocol: "tcp",
-		User: store.User, DatabaseName: database}, log.NewNoopLogger())
+	cfg := store.SQLConfig(database)
+	conn, err := tsql.NewConnection(&cfg, log.NewNoopLogger())
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", database, err)
 	}
